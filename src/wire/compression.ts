@@ -1,0 +1,237 @@
+/**
+ * Wire compression, per mongodb/specifications source/compression/OP_COMPRESSED.md:
+ *
+ *   header (opCode 2012) | int32 originalOpcode | int32 uncompressedSize
+ *                        | uint8 compressorId | compressedMessage
+ *
+ * compressedMessage is the original message minus its 16-byte header, whose requestID
+ * and responseTo the OP_COMPRESSED header carries over. Error codes and texts follow
+ * mongod's MessageCompressorManager.
+ *
+ * Everything here is synchronous: messages are at most 48 MB, and the decoders and the
+ * proxy's peek need the bytes before they can do anything else with the message.
+ */
+import { inflateSync, deflateSync } from 'node:zlib';
+import { compressSync as snappyCompress, uncompressSync as snappyUncompress } from 'snappy';
+import { ErrorCodes, MongoServerError } from '../errors.js';
+import { CompressorId, HEADER_SIZE, MAX_MESSAGE_SIZE, OpCode } from './constants.js';
+import { protocolError } from './bytes.js';
+import { expectFrame, readHeader, writeHeader } from './header.js';
+
+export type CompressorName = 'noop' | 'snappy' | 'zlib' | 'zstd';
+
+const ID_BY_NAME: Readonly<Record<CompressorName, CompressorId>> = Object.freeze({
+  noop: CompressorId.Noop,
+  snappy: CompressorId.Snappy,
+  zlib: CompressorId.Zlib,
+  zstd: CompressorId.Zstd,
+});
+const NAME_BY_ID: ReadonlyMap<number, CompressorName> = new Map(
+  Object.entries(ID_BY_NAME).map(([name, id]) => [id, name as CompressorName] as const),
+);
+
+/**
+ * What we offer in the handshake, in our order of preference. zstd is absent because
+ * its npm binding downloads native binaries at install time; noop exists for tests only.
+ */
+export const SUPPORTED_COMPRESSORS: readonly CompressorName[] = Object.freeze(['snappy', 'zlib']);
+
+/**
+ * Commands whose messages (requests and their replies) must never be compressed: the
+ * handshake and authentication, to keep secrets out of compression side channels.
+ */
+export const UNCOMPRESSIBLE_COMMANDS: ReadonlySet<string> = new Set([
+  'hello',
+  'isMaster',
+  'ismaster',
+  'saslStart',
+  'saslContinue',
+  'getnonce',
+  'authenticate',
+  'createUser',
+  'updateUser',
+  'copydbSaslStart',
+  'copydbgetnonce',
+  'copydb',
+]);
+
+export function isCompressibleCommand(commandName: string): boolean {
+  return !UNCOMPRESSIBLE_COMMANDS.has(commandName);
+}
+
+export function compressorIdFromName(name: string): CompressorId | undefined {
+  return Object.hasOwn(ID_BY_NAME, name) ? ID_BY_NAME[name as CompressorName] : undefined;
+}
+
+export function compressorNameFromId(id: number): CompressorName | undefined {
+  return NAME_BY_ID.get(id);
+}
+
+/**
+ * The handshake answer: the client's compressors that we also support, in the client's
+ * order (the client compresses with the first one). Unknown names are ignored, as the
+ * spec asks; an empty result means the reply should omit `compression`.
+ */
+export function negotiateCompressors(
+  clientList: readonly string[],
+  serverList: readonly string[] = SUPPORTED_COMPRESSORS,
+): string[] {
+  const accepted: string[] = [];
+  for (const name of clientList) {
+    if (serverList.includes(name) && !accepted.includes(name)) accepted.push(name);
+  }
+  return accepted;
+}
+
+function unavailable(id: number): MongoServerError {
+  const why = id === CompressorId.Zstd ? ' (zstd is not supported by this server)' : '';
+  return new MongoServerError(
+    ErrorCodes.InternalError,
+    `Compression algorithm specified in message is not available${why}`,
+  );
+}
+
+function badValue(message: string, cause?: unknown): MongoServerError {
+  return new MongoServerError(ErrorCodes.BadValue, message, cause === undefined ? {} : { cause });
+}
+
+function corrupt(cause: unknown): MongoServerError {
+  return badValue('Compressed message was invalid or corrupted', cause);
+}
+
+export function compress(id: number, data: Buffer): Buffer {
+  switch (id) {
+    case CompressorId.Noop:
+      return data;
+    case CompressorId.Snappy:
+      return snappyCompress(data);
+    case CompressorId.Zlib:
+      return deflateSync(data);
+    default:
+      throw unavailable(id);
+  }
+}
+
+/**
+ * Inverts `compress`, insisting on exactly `uncompressedSize` bytes. The size is checked
+ * before inflating wherever the format allows, so a small hostile message cannot make
+ * us allocate more than the size it declared.
+ */
+export function decompress(id: number, data: Buffer, uncompressedSize: number): Buffer {
+  const sane = Number.isInteger(uncompressedSize) && uncompressedSize >= 0;
+  if (!sane || uncompressedSize > MAX_MESSAGE_SIZE - HEADER_SIZE) {
+    throw badValue('Decompressed message would be larger than maximum message size');
+  }
+  let out: Buffer;
+  switch (id) {
+    case CompressorId.Noop:
+      out = data;
+      break;
+    case CompressorId.Snappy: {
+      const declared = snappyDeclaredLength(data);
+      if (declared !== uncompressedSize) {
+        throw badValue('Uncompressed message size does not match expected size');
+      }
+      try {
+        out = snappyUncompress(data, { asBuffer: true }) as Buffer;
+      } catch (err) {
+        throw corrupt(err);
+      }
+      break;
+    }
+    case CompressorId.Zlib:
+      try {
+        // Capped at the declared size, so a zlib bomb fails here instead of inflating.
+        out = inflateSync(data, { maxOutputLength: Math.max(1, uncompressedSize) });
+      } catch (err) {
+        throw corrupt(err);
+      }
+      break;
+    default:
+      throw unavailable(id);
+  }
+  if (out.length !== uncompressedSize) {
+    const how = out.length < uncompressedSize ? 'less' : 'more';
+    throw badValue(`Decompressing message returned ${how} data than expected`);
+  }
+  return out;
+}
+
+/** A raw snappy block starts with its uncompressed length as a little-endian base-128 varint. */
+function snappyDeclaredLength(data: Buffer): number {
+  let value = 0;
+  for (let i = 0; i < 5 && i < data.length; i++) {
+    const byte = data[i] as number;
+    value += (byte & 0x7f) * 2 ** (7 * i);
+    if ((byte & 0x80) === 0) return value;
+  }
+  throw corrupt(new Error('snappy length preamble is truncated or longer than 32 bits'));
+}
+
+const COMPRESSED_PREFIX = HEADER_SIZE + 4 + 4 + 1;
+
+/**
+ * Wraps one whole uncompressed message in OP_COMPRESSED. Keeps its requestID (unless one
+ * is given) and responseTo. Throws if the result would exceed maxMessageSizeBytes, which
+ * only incompressible data near the limit can cause: send such a message uncompressed.
+ */
+export function encodeOpCompressed(frame: Buffer, compressorId: number, requestID?: number): Buffer {
+  const header = readHeader(frame);
+  if (header.messageLength !== frame.length) {
+    throw protocolError(`messageLength ${header.messageLength} does not match frame size ${frame.length}`);
+  }
+  if (header.opCode === OpCode.Compressed) throw protocolError('an OP_COMPRESSED cannot wrap another one');
+  const body = frame.subarray(HEADER_SIZE);
+  const compressed = compress(compressorId, body);
+  const length = COMPRESSED_PREFIX + compressed.length;
+  if (length > MAX_MESSAGE_SIZE) {
+    throw protocolError(`OP_COMPRESSED of ${length} bytes would exceed maxMessageSizeBytes`);
+  }
+  const out = Buffer.allocUnsafe(length);
+  writeHeader(out, {
+    messageLength: length,
+    requestID: requestID ?? header.requestID,
+    responseTo: header.responseTo,
+    opCode: OpCode.Compressed,
+  });
+  out.writeInt32LE(header.opCode, HEADER_SIZE);
+  out.writeInt32LE(body.length, HEADER_SIZE + 4);
+  out.writeUInt8(compressorId, HEADER_SIZE + 8);
+  compressed.copy(out, COMPRESSED_PREFIX);
+  return out;
+}
+
+export interface OpCompressedHeader {
+  originalOpcode: number;
+  uncompressedSize: number;
+  compressorId: number;
+}
+
+/** Reads the three OP_COMPRESSED fields after the standard header. */
+export function readOpCompressedHeader(frame: Buffer): OpCompressedHeader {
+  expectFrame(frame, OpCode.Compressed, 'OP_COMPRESSED');
+  if (frame.length < COMPRESSED_PREFIX) {
+    throw protocolError(`OP_COMPRESSED of ${frame.length} bytes is truncated`);
+  }
+  return {
+    originalOpcode: frame.readInt32LE(HEADER_SIZE),
+    uncompressedSize: frame.readInt32LE(HEADER_SIZE + 4),
+    compressorId: frame.readUInt8(HEADER_SIZE + 8),
+  };
+}
+
+/** Rebuilds the original message: its opcode, the same requestID and responseTo. */
+export function decodeOpCompressed(frame: Buffer): Buffer {
+  const { originalOpcode, uncompressedSize, compressorId } = readOpCompressedHeader(frame);
+  if (originalOpcode === OpCode.Compressed) throw protocolError('an OP_COMPRESSED cannot wrap another one');
+  const body = decompress(compressorId, frame.subarray(COMPRESSED_PREFIX), uncompressedSize);
+  const out = Buffer.allocUnsafe(HEADER_SIZE + uncompressedSize);
+  writeHeader(out, {
+    messageLength: out.length,
+    requestID: frame.readInt32LE(4),
+    responseTo: frame.readInt32LE(8),
+    opCode: originalOpcode,
+  });
+  body.copy(out, HEADER_SIZE);
+  return out;
+}

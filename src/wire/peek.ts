@@ -1,0 +1,108 @@
+/**
+ * Finds out which command a message carries without decoding it, so the proxy can
+ * forward everything it does not intercept byte for byte. Reads only the first element
+ * name of the command document and its `$db`, walking element headers.
+ */
+import { HEADER_SIZE, OpCode, OpMsgFlag } from './constants.js';
+import { type ElementRef, stringValue, walkTopLevel } from './bson_walk.js';
+import { readOpCompressedHeader, decodeOpCompressed } from './compression.js';
+
+export interface PeekedCommand {
+  /** The opcode of the command message itself (the original one if it came compressed). */
+  opCode: OpCode;
+  commandName: string;
+  db: string;
+  /** Set when the message arrived as OP_COMPRESSED; replies should use the same compressor. */
+  compressorId?: number;
+}
+
+/**
+ * Returns the command in `frame` (one whole message), or undefined for anything that is
+ * not a well-formed command: replies, legacy queries on collections, OP_MSG without
+ * `$db`, garbage. Never throws: the proxy forwards what it does not recognise and lets
+ * mongod answer it.
+ */
+export function peekCommand(frame: Buffer): PeekedCommand | undefined {
+  try {
+    return peek(frame);
+  } catch {
+    // Decompression failures and the like: not ours to judge.
+    return undefined;
+  }
+}
+
+function peek(frame: Buffer): PeekedCommand | undefined {
+  if (frame.length < HEADER_SIZE || frame.readInt32LE(0) !== frame.length) return undefined;
+  const opCode = frame.readInt32LE(12);
+  if (opCode === OpCode.Msg) return peekOpMsg(frame);
+  if (opCode === OpCode.Query) return peekOpQuery(frame);
+  if (opCode === OpCode.Compressed) {
+    const { compressorId, originalOpcode } = readOpCompressedHeader(frame);
+    if (originalOpcode !== OpCode.Msg && originalOpcode !== OpCode.Query) return undefined;
+    const inner = peek(decodeOpCompressed(frame));
+    return inner && { ...inner, compressorId };
+  }
+  return undefined;
+}
+
+function peekOpMsg(frame: Buffer): PeekedCommand | undefined {
+  if (frame.length < HEADER_SIZE + 4) return undefined;
+  const flags = frame.readUInt32LE(HEADER_SIZE);
+  const end = frame.length - (flags & OpMsgFlag.ChecksumPresent ? 4 : 0);
+  let offset = HEADER_SIZE + 4;
+  // Skip kind-1 sections (they may come first) until the kind-0 body.
+  while (offset < end) {
+    const kind = frame[offset];
+    if (offset + 5 > end) return undefined;
+    const size = frame.readInt32LE(offset + 1);
+    if (kind === 0) {
+      if (size < 5 || size > end - offset - 1) return undefined;
+      return commandIn(frame.subarray(offset + 1, offset + 1 + size), OpCode.Msg);
+    }
+    if (kind !== 1 || size < 5 || size > end - offset - 1) return undefined;
+    offset += 1 + size;
+  }
+  return undefined;
+}
+
+/** First element name and `$db` of an OP_MSG body. */
+function commandIn(body: Buffer, opCode: OpCode): PeekedCommand | undefined {
+  let commandName: string | undefined;
+  let db: string | undefined;
+  const ok = walkTopLevel(body, (element) => {
+    if (commandName === undefined) commandName = element.name;
+    if (element.name === '$db') {
+      db = stringValue(body, element);
+      return true;
+    }
+    return false;
+  });
+  if (!ok || commandName === undefined || db === undefined) return undefined;
+  return { opCode, commandName, db };
+}
+
+function peekOpQuery(frame: Buffer): PeekedCommand | undefined {
+  const nameStart = HEADER_SIZE + 4;
+  const nul = frame.subarray(nameStart).indexOf(0);
+  if (nul === -1) return undefined;
+  const ns = frame.toString('utf8', nameStart, nameStart + nul);
+  if (!ns.endsWith('.$cmd')) return undefined;
+  const db = ns.slice(0, -'.$cmd'.length);
+  const queryStart = nameStart + nul + 1 + 8;
+  if (queryStart + 5 > frame.length) return undefined;
+  const size = frame.readInt32LE(queryStart);
+  if (size < 5 || size > frame.length - queryStart) return undefined;
+  let query = frame.subarray(queryStart, queryStart + size);
+
+  let first: ElementRef | undefined;
+  if (!walkTopLevel(query, (element) => ((first = element), true)) || !first) return undefined;
+  // mongod's upconvertRequest: a command wrapped as {$query: {...}, $readPreference: ...}
+  // (or `query`) is the inner document.
+  if (first.name === '$query' || first.name === 'query') {
+    if (first.type !== 0x03) return undefined;
+    query = query.subarray(first.valueStart, first.valueEnd);
+    first = undefined;
+    if (!walkTopLevel(query, (element) => ((first = element), true)) || !first) return undefined;
+  }
+  return { opCode: OpCode.Query, commandName: first.name, db };
+}

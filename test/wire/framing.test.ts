@@ -1,0 +1,114 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { ErrorCodes } from '../../src/errors.js';
+import { MAX_MESSAGE_SIZE } from '../../src/wire/constants.js';
+import { MessageFramer } from '../../src/wire/framing.js';
+import { readHeader, writeHeader } from '../../src/wire/header.js';
+import { expectServerError, int32 } from './arbitraries.js';
+
+function message(requestID: number, payload: Uint8Array): Buffer {
+  const frame = Buffer.alloc(16 + payload.length);
+  writeHeader(frame, { messageLength: frame.length, requestID, responseTo: 0, opCode: 2013 });
+  frame.set(payload, 16);
+  return frame;
+}
+
+function lengthPrefix(length: number): Buffer {
+  const b = Buffer.alloc(16);
+  b.writeInt32LE(length, 0);
+  return b;
+}
+
+describe('message header', () => {
+  it('reads and writes four little-endian int32', () => {
+    const buf = Buffer.alloc(16);
+    writeHeader(buf, { messageLength: 16, requestID: -2, responseTo: 0x7fffffff, opCode: 2012 });
+    assert.deepEqual(buf, Buffer.from('10000000feffffffffffff7fdc070000', 'hex'));
+    assert.deepEqual(readHeader(buf), { messageLength: 16, requestID: -2, responseTo: 0x7fffffff, opCode: 2012 });
+    expectServerError(() => readHeader(buf.subarray(0, 15)), ErrorCodes.ProtocolError);
+  });
+});
+
+describe('MessageFramer', () => {
+  it('rejects a messageLength below the header size or above 48,000,000', () => {
+    for (const bad of [0, 15, -1, -(2 ** 31), MAX_MESSAGE_SIZE + 1, 2 ** 31 - 1]) {
+      const framer = new MessageFramer();
+      const err = expectServerError(() => framer.push(lengthPrefix(bad)), ErrorCodes.ProtocolError);
+      assert.equal(err.codeName, 'ProtocolError');
+      assert.match(err.message, /msgLen -?\d+ is invalid\. Min 16 Max: 48000000/);
+      // The stream has lost sync: it stays failed and holds nothing.
+      assert.equal(framer.bufferedBytes, 0);
+      expectServerError(() => framer.push(message(1, new Uint8Array(4))), ErrorCodes.ProtocolError);
+    }
+  });
+
+  it('rejects a bad length as soon as its 4 bytes arrive, even split', () => {
+    const framer = new MessageFramer();
+    const prefix = lengthPrefix(MAX_MESSAGE_SIZE + 1);
+    assert.deepEqual(framer.push(prefix.subarray(0, 1)), []);
+    assert.deepEqual(framer.push(prefix.subarray(1, 3)), []);
+    expectServerError(() => framer.push(prefix.subarray(3, 4)), ErrorCodes.ProtocolError);
+  });
+
+  it('accepts exactly 16 and exactly 48,000,000 bytes, and honours a smaller limit', () => {
+    assert.equal(new MessageFramer().push(message(1, new Uint8Array(0)))[0]?.length, 16);
+    const small = new MessageFramer({ maxMessageSize: 100 });
+    expectServerError(() => small.push(lengthPrefix(101)), ErrorCodes.ProtocolError);
+  });
+
+  it('frames byte-by-byte and coalesced input, tracking bufferedBytes', () => {
+    const a = message(1, Buffer.from('hello'));
+    const b = message(2, Buffer.from('world!'));
+    const framer = new MessageFramer();
+    const out: Buffer[] = [];
+    for (const byte of a) out.push(...framer.push(Buffer.of(byte)));
+    assert.deepEqual(out, [a]);
+    assert.equal(framer.bufferedBytes, 0);
+    const both = Buffer.concat([a, b, b.subarray(0, 3)]);
+    assert.deepEqual(framer.push(both), [a, b]);
+    assert.equal(framer.bufferedBytes, 3);
+    assert.deepEqual(framer.push(b.subarray(3)), [b]);
+    assert.deepEqual(framer.push(Buffer.alloc(0)), []);
+  });
+
+  it('reassembles any stream of messages cut at any points', () => {
+    const messages = fc.array(fc.tuple(int32, fc.uint8Array({ maxLength: 300 })), { minLength: 1, maxLength: 12 });
+    fc.assert(
+      fc.property(messages, fc.array(fc.nat(), { maxLength: 30 }), (specs, cuts) => {
+        const originals = specs.map(([id, payload]) => message(id, payload));
+        const stream = Buffer.concat(originals);
+        const points = [...new Set(cuts.map((c) => c % (stream.length + 1)))].sort((x, y) => x - y);
+        const framer = new MessageFramer();
+        const framed: Buffer[] = [];
+        let from = 0;
+        for (const to of [...points, stream.length]) {
+          framed.push(...framer.push(stream.subarray(from, to)));
+          from = to;
+        }
+        assert.deepEqual(framed, originals);
+        assert.equal(framer.bufferedBytes, 0);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('assembles a 48 MB message from 64 KiB chunks in linear time', () => {
+    const big = Buffer.alloc(MAX_MESSAGE_SIZE);
+    writeHeader(big, { messageLength: big.length, requestID: 9, responseTo: 0, opCode: 2013 });
+    big[big.length - 1] = 0xab;
+    const framer = new MessageFramer();
+    const started = performance.now();
+    const frames: Buffer[] = [];
+    for (let at = 0; at < big.length; at += 64 * 1024) {
+      frames.push(...framer.push(big.subarray(at, at + 64 * 1024)));
+      if (frames.length === 0) assert.equal(framer.bufferedBytes, Math.min(at + 64 * 1024, big.length));
+    }
+    const elapsed = performance.now() - started;
+    assert.equal(frames.length, 1);
+    assert.equal(frames[0]?.length, MAX_MESSAGE_SIZE);
+    assert.equal(frames[0]?.[MAX_MESSAGE_SIZE - 1], 0xab);
+    // One copy takes a few tens of ms; a concat per chunk would copy ~17 GB.
+    assert.ok(elapsed < 2000, `took ${elapsed.toFixed(0)} ms`);
+  });
+});

@@ -1,0 +1,106 @@
+/**
+ * The dev server and the proxy run these decoders on bytes from any client: on garbage
+ * they must fail with a MongoServerError (which becomes an error reply or a closed
+ * connection), never with a RangeError from an out-of-bounds read.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { MongoServerError } from '../../src/errors.js';
+import { CompressorId } from '../../src/wire/constants.js';
+import { decodeOpCompressed, encodeOpCompressed } from '../../src/wire/compression.js';
+import { MessageFramer } from '../../src/wire/framing.js';
+import { decodeOpMsg, encodeOpMsg } from '../../src/wire/op_msg.js';
+import { decodeOpQuery, encodeOpQuery } from '../../src/wire/op_query.js';
+import { decodeOpReply, encodeOpReply } from '../../src/wire/op_reply.js';
+import { bson } from './arbitraries.js';
+
+const body = bson({ insert: 'c', $db: 'test' });
+const docs = [bson({ _id: 1, a: 'x' }), bson({ _id: 2 })];
+const opMsg = (checksum: boolean): Buffer =>
+  encodeOpMsg(
+    {
+      requestID: 1,
+      responseTo: 0,
+      flags: 0,
+      sections: [{ kind: 0, body }, { kind: 1, identifier: 'documents', documents: docs }],
+    },
+    { checksum },
+  );
+const opQuery = encodeOpQuery({
+  requestID: 1,
+  flags: 0,
+  fullCollectionName: 'admin.$cmd',
+  numberToSkip: 0,
+  numberToReturn: -1,
+  query: body,
+  returnFieldsSelector: docs[1] as Buffer,
+});
+const opReply = encodeOpReply({
+  requestID: 1,
+  responseTo: 1,
+  responseFlags: 0,
+  cursorID: 5n,
+  startingFrom: 0,
+  documents: docs,
+});
+
+const decoders: Array<[string, (frame: Buffer) => unknown, Buffer[]]> = [
+  ['decodeOpMsg', decodeOpMsg, [opMsg(false), opMsg(true)]],
+  ['decodeOpQuery', decodeOpQuery, [opQuery]],
+  ['decodeOpReply', decodeOpReply, [opReply]],
+  [
+    'decodeOpCompressed',
+    decodeOpCompressed,
+    [CompressorId.Noop, CompressorId.Snappy, CompressorId.Zlib].map((id) => encodeOpCompressed(opMsg(false), id)),
+  ],
+];
+
+/** A valid frame with a few bytes overwritten and maybe shortened; the header stays honest. */
+function mutated(frames: Buffer[]): fc.Arbitrary<Buffer> {
+  return fc
+    .tuple(
+      fc.constantFrom(...frames),
+      fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 4 }),
+      fc.nat({ max: 40 }),
+    )
+    .map(([frame, edits, cut]) => {
+      const copy = Buffer.from(frame.subarray(0, Math.max(16, frame.length - cut)));
+      for (const [at, byte] of edits) copy[16 + (at % Math.max(1, copy.length - 16))] = byte;
+      copy.writeInt32LE(copy.length, 0);
+      return copy;
+    });
+}
+
+describe('decoders on garbage', () => {
+  for (const [name, decode, frames] of decoders) {
+    it(`${name} throws only MongoServerError`, () => {
+      fc.assert(
+        fc.property(mutated(frames), (frame) => {
+          try {
+            decode(frame);
+          } catch (err) {
+            assert.ok(err instanceof MongoServerError, `${name}: ${String(err)}`);
+          }
+        }),
+        { numRuns: 1000 },
+      );
+    });
+  }
+
+  it('MessageFramer throws only MongoServerError', () => {
+    fc.assert(
+      fc.property(fc.array(fc.uint8Array({ maxLength: 40 }), { maxLength: 10 }), (chunks) => {
+        const framer = new MessageFramer({ maxMessageSize: 64 });
+        try {
+          for (const chunk of chunks) {
+            for (const frame of framer.push(Buffer.from(chunk))) assert.equal(frame.readInt32LE(0), frame.length);
+          }
+        } catch (err) {
+          assert.ok(err instanceof MongoServerError, String(err));
+        }
+      }),
+      { numRuns: 1000 },
+    );
+  });
+});
