@@ -1,0 +1,87 @@
+/**
+ * The dbpath directory as mongod lays it out: WiredTiger's files, `journal/` for
+ * its log, `mongod.lock` and `storage.bson`.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { serialize } from 'bson';
+import { ErrorCodes, MongoServerError } from '../../errors.js';
+import { isWtError, openConnection, WtCode, type WtConnection } from './wiredtiger.js';
+
+export const JOURNAL_DIR = 'journal';
+export const LOCK_FILE = 'mongod.lock';
+export const STORAGE_BSON = 'storage.bson';
+/** WiredTiger names its log files `WiredTigerLog.<n>`; they live in journal/. */
+export const LOG_FILE_PREFIX = 'WiredTigerLog.';
+
+const DEFAULT_CACHE_MB = 256;
+// Main, read and admin sessions, one for a backup cursor, plus WT's own.
+const SESSION_MAX = 100;
+
+/** wiredtiger_open's config: logging on, so a restart after a crash runs recovery. */
+export function wiredtigerConfig(cacheSizeMB = DEFAULT_CACHE_MB): string {
+  if (!Number.isInteger(cacheSizeMB) || cacheSizeMB < 1) {
+    throw new MongoServerError(ErrorCodes.BadValue, `cacheSizeMB must be a positive integer, got ${cacheSizeMB}`);
+  }
+  return [
+    'create',
+    `log=(enabled=true,path=${JOURNAL_DIR},archive=true)`,
+    'checkpoint_sync=true',
+    // Commits are not fsync'ed unless asked (writeTransaction's sync, logFlush), as in mongod.
+    'transaction_sync=(enabled=false)',
+    // mongod's syncdelay: a checkpoint every 60 s bounds the log replayed after a crash.
+    'checkpoint=(wait=60)',
+    `cache_size=${cacheSizeMB}M`,
+    `session_max=${SESSION_MAX}`,
+  ].join(',');
+}
+
+/** Creates the directories, opens WiredTiger, and claims the dbpath. */
+export function openDbpath(dbpath: string, cacheSizeMB?: number): WtConnection {
+  const config = wiredtigerConfig(cacheSizeMB);
+  fs.mkdirSync(path.join(dbpath, JOURNAL_DIR), { recursive: true });
+  let conn: WtConnection;
+  try {
+    conn = openConnection(dbpath, config);
+  } catch (err) {
+    // WT holds a lock on WiredTiger.lock; mongod reports the same case against mongod.lock.
+    if (isWtError(err, WtCode.EBUSY)) {
+      const lockFile = path.join(dbpath, LOCK_FILE);
+      throw new MongoServerError(
+        ErrorCodes.DBPathInUse,
+        `Unable to lock the lock file: ${lockFile} (Resource temporarily unavailable). ` +
+          `Another mongod instance is already running on the ${dbpath} directory`,
+        { cause: err },
+      );
+    }
+    throw err;
+  }
+  // Written only once WT's lock is ours, so a refused second instance changes nothing.
+  try {
+    writeFileDurably(path.join(dbpath, LOCK_FILE), `${process.pid}\n`);
+    writeFileDurably(
+      path.join(dbpath, STORAGE_BSON),
+      serialize({
+        storage: { engine: 'wiredTiger', options: { directoryPerDB: false, directoryForIndexes: false } },
+      }),
+    );
+  } catch (err) {
+    conn.close();
+    throw err;
+  }
+  return conn;
+}
+
+/** mongod empties mongod.lock on a clean shutdown; a non-empty one means a crash. */
+export function markCleanShutdown(dbpath: string): void {
+  fs.truncateSync(path.join(dbpath, LOCK_FILE), 0);
+}
+
+/** Where a file named by WiredTiger's backup cursor lives: log files are in journal/. */
+export function backupFilePath(dbpath: string, name: string): string {
+  return name.startsWith(LOG_FILE_PREFIX) ? path.join(dbpath, JOURNAL_DIR, name) : path.join(dbpath, name);
+}
+
+function writeFileDurably(file: string, data: string | Uint8Array): void {
+  fs.writeFileSync(file, data, { flush: true });
+}

@@ -1,0 +1,48 @@
+/** The storage engine's public types (re-exported by engine.ts). */
+import type { UUID } from 'bson';
+
+export interface EngineOptions {
+  dbpath: string;
+  /** WiredTiger cache size; default 256. */
+  cacheSizeMB?: number;
+}
+
+export interface IndexSpec {
+  v: number;
+  key: Record<string, unknown>;
+  name: string;
+  [k: string]: unknown;
+}
+
+export interface CollectionMeta {
+  ns: string;
+  db: string;
+  name: string;
+  uuid: UUID;
+  /** WiredTiger ident of the record table: `collection-<n>-<random>`. */
+  ident: string;
+  /** WiredTiger ident of the `_id` index table: `index-<n>-<random>`. */
+  idIndexIdent: string;
+  options: Record<string, unknown>;
+  indexes: IndexSpec[];
+}
+
+/** A record: its id in the collection table (natural order) and the BSON document. */
+export interface RecordEntry {
+  rid: number;
+  doc: Buffer;
+}
+
+export interface BackupFile {
+  /** Absolute path. */
+  filename: string;
+  /** Copy the file up to this many bytes. */
+  fileSize: number;
+}
+
+export interface BackupCursorHandle {
+  readonly backupId: UUID;
+  readonly files: BackupFile[];
+  /** Ends the backup; idempotent. */
+  close(): void;
+}
