@@ -54,7 +54,11 @@ export function openBackupCursor(conn: WtConnection, dbpath: string, onClose: ()
         if (!open) return;
         open = false;
         try {
-          // Closing the session closes the cursor; after a connection close, there is nothing left to do.
+          // The cursor is closed here and only here. Dropping the last reference to it
+          // would let the garbage collector close it, silently ending the backup
+          // (log archiving resumes and listed journal files vanish mid-copy).
+          if (cursor.isOpen) cursor.close();
+          // After a connection close, there is nothing left to do.
           if (session.isOpen) session.close();
         } finally {
           onClose();
