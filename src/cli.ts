@@ -1,0 +1,46 @@
+#!/usr/bin/env node
+/**
+ * `hotbackup`: one CLI, one subcommand per job. Each subcommand module parses its
+ * own flags and wires library pieces together; no logic lives here.
+ */
+import { runDevServer } from './cli/dev_server.js';
+import { runStart } from './cli/start.js';
+
+interface Subcommand {
+  summary: string;
+  run(args: string[]): Promise<number>;
+}
+
+const SUBCOMMANDS: Record<string, Subcommand> = {
+  'dev-server': { summary: 'run the mongod-compatible dev server over WiredTiger', run: runDevServer },
+  start: { summary: 'run the embedded dev server with a project-local dbpath (npm start)', run: runStart },
+};
+
+function usage(): string {
+  const lines = Object.entries(SUBCOMMANDS).map(([name, sub]) => `  ${name.padEnd(12)} ${sub.summary}`);
+  return ['Usage: hotbackup <command> [options]', '', 'Commands:', ...lines, '', 'Run `hotbackup <command> --help` for its options.'].join('\n');
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(usage() + '\n');
+    return name === undefined ? 2 : 0;
+  }
+  const sub = SUBCOMMANDS[name];
+  if (sub === undefined) {
+    process.stderr.write(`hotbackup: unknown command '${name}'\n\n${usage()}\n`);
+    return 2;
+  }
+  return sub.run(rest);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`hotbackup: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,156 @@
+/**
+ * The surface a backup tool uses: fsync/fsyncLock, fsyncUnlock, currentOp's
+ * `fsyncLock` flag, and the `$backupCursor` / `$backupCursorExtend` stages with the
+ * error codes of Percona Server and MongoDB Enterprise (see BRIEF §2).
+ */
+import { Long } from 'bson';
+import type { Document } from '../bson.js';
+import type { Command, CommandContext } from './types.js';
+import type { CursorSource } from '../cursors.js';
+import type { BackupCursorHandle } from '../storage/engine.js';
+import { firstBatchReply } from './read.js';
+import { cursorBatchSize, isCollectionless } from './common.js';
+import { MongoServerError, ErrorCodes } from '../../errors.js';
+
+export const BACKUP_STAGES = ['$backupCursor', '$backupCursorExtend'] as const;
+
+function fsync(cmd: Document, ctx: CommandContext): Document {
+  const { state } = ctx;
+  if (cmd['lock'] !== true) {
+    state.engine.checkpoint();
+    return { numFiles: 1, ok: 1 };
+  }
+  if (state.backupCursor !== undefined) {
+    throw new MongoServerError(ErrorCodes.FsyncLockWhileBackupCursorOpen, 'The node has an open backup cursor; fsyncLock is not allowed.');
+  }
+  // Flush first, then refuse writers: the files on disk are now a consistent image.
+  state.engine.checkpoint();
+  state.engine.logFlush(true);
+  const lockCount = state.fsyncLock.lock();
+  state.log.info({ lockCount, connectionId: ctx.connection.id }, 'fsyncLock acquired');
+  return {
+    info: 'now locked against writes, use db.fsyncUnlock() to unlock',
+    lockCount: Long.fromNumber(lockCount),
+    seeAlso: 'http://dochub.mongodb.org/core/fsynccommand',
+    ok: 1,
+  };
+}
+
+function fsyncUnlock(_cmd: Document, ctx: CommandContext): Document {
+  const { fsyncLock, log } = ctx.state;
+  if (!fsyncLock.locked) {
+    throw new MongoServerError(ErrorCodes.IllegalOperation, 'fsyncUnlock called when not locked');
+  }
+  const lockCount = fsyncLock.unlock();
+  log.info({ lockCount, connectionId: ctx.connection.id }, 'fsyncUnlock');
+  return { info: 'fsyncUnlock completed', lockCount: Long.fromNumber(lockCount), ok: 1 };
+}
+
+function currentOp(_cmd: Document, ctx: CommandContext): Document {
+  const { state } = ctx;
+  const inprog: Document[] = [];
+  if (state.fsyncLock.blockedWriters > 0) {
+    inprog.push({ type: 'op', active: true, desc: 'blocked writers', waitingForLock: true, numWaiting: state.fsyncLock.blockedWriters });
+  }
+  const reply: Document = { inprog };
+  if (state.fsyncLock.locked) {
+    reply['fsyncLock'] = true;
+    reply['info'] = 'use db.fsyncUnlock() to terminate the fsync write/snapshot lock';
+  }
+  reply['ok'] = 1;
+  return reply;
+}
+
+/**
+ * The backup cursor's documents: metadata, then one per file. It is tailable, as
+ * in mongod: once drained it stays open, answering getMore with empty batches, so a
+ * backup tool can hold it (and with it WiredTiger's checkpoint) while copying.
+ */
+class BackupCursorSource implements CursorSource {
+  private readonly pending: Document[];
+  readonly exhausted = false;
+
+  constructor(
+    private readonly handle: BackupCursorHandle,
+    private readonly onClose: () => void,
+    dbpath: string,
+  ) {
+    this.pending = [
+      {
+        metadata: {
+          backupId: handle.backupId,
+          dbpath,
+          disableIncrementalBackup: false,
+          incrementalBackup: false,
+          blockSize: 16,
+        },
+      },
+      ...handle.files.map((f) => ({ filename: f.filename, fileSize: Long.fromNumber(f.fileSize) })),
+    ];
+  }
+
+  next(max: number): Document[] {
+    return this.pending.splice(0, max);
+  }
+
+  close(): void {
+    this.handle.close();
+    this.onClose();
+  }
+}
+
+function openBackupCursor(stage: Document, cmd: Document, ctx: CommandContext): Document {
+  const { state } = ctx;
+  const options = stage['$backupCursor'];
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+    throw new MongoServerError(ErrorCodes.FailedToParse, '$backupCursor parameters must be specified in an object');
+  }
+  for (const key of Object.keys(options)) {
+    if (key === 'incrementalBackup' && (options as Document)[key] === true) {
+      throw new MongoServerError(ErrorCodes.NotImplemented, 'incremental backup cursors are not supported by the hotbackup dev server');
+    }
+    if (!['disableIncrementalBackup', 'incrementalBackup', 'blockSize'].includes(key)) {
+      throw new MongoServerError(ErrorCodes.FailedToParse, `Unrecognized option '${key}' in $backupCursor stage`);
+    }
+  }
+  if (state.fsyncLock.locked) {
+    throw new MongoServerError(ErrorCodes.BackupCursorWhileFsyncLocked, 'The node is currently fsyncLocked.');
+  }
+  if (state.backupCursor !== undefined) {
+    throw new MongoServerError(ErrorCodes.BackupCursorAlreadyOpen, 'The existing backup cursor must be closed before $backupCursor can succeed.');
+  }
+  const handle = state.engine.openBackupCursor();
+  state.backupCursor = handle;
+  state.log.info({ backupId: handle.backupId.toHexString(), files: handle.files.length }, 'backup cursor opened');
+  const source = new BackupCursorSource(
+    handle,
+    () => {
+      state.backupCursor = undefined;
+      state.log.info({ backupId: handle.backupId.toHexString() }, 'backup cursor closed');
+    },
+    state.engine.dbpath,
+  );
+  return firstBatchReply(ctx, { ns: 'admin.$cmd.aggregate', source, batchSize: cursorBatchSize(cmd) ?? Infinity, tailable: true });
+}
+
+/** Handles a pipeline whose first stage is a backup stage; the caller checks that. */
+export function runBackupStage(stage: Document, cmd: Document, ctx: CommandContext): Document {
+  const name = Object.keys(stage)[0] ?? '';
+  if (!ctx.state.options.backupCursor) {
+    // What MongoDB Community says: it has never heard of these stages.
+    throw new MongoServerError(ErrorCodes.UnrecognizedPipelineStage, `Unrecognized pipeline stage name: '${name}'`);
+  }
+  if (ctx.db !== 'admin' || !isCollectionless(cmd)) {
+    throw new MongoServerError(ErrorCodes.InvalidNamespace, `${name} must be run against the 'admin' database with {aggregate: 1}`);
+  }
+  if (name === '$backupCursorExtend') {
+    throw new MongoServerError(ErrorCodes.BackupCursorExtendNotReplSet, '$backupCursorExtend is only available on replica set members; this node is a standalone.');
+  }
+  return openBackupCursor(stage, cmd, ctx);
+}
+
+export const backupCommands: Command[] = [
+  { names: ['fsync'], adminOnly: true, run: fsync },
+  { names: ['fsyncUnlock'], adminOnly: true, run: fsyncUnlock },
+  { names: ['currentOp'], adminOnly: true, run: currentOp },
+];

@@ -1,0 +1,78 @@
+/**
+ * hello / isMaster: the handshake every driver starts with, and the awaitable form
+ * its monitor repeats. A standalone's topology never changes, so an awaitable hello
+ * simply waits `maxAwaitTimeMS` and answers again; the connection layer turns that
+ * into a moreToCome stream when the client allowed exhaust.
+ */
+import { ObjectId } from 'bson';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Document } from '../bson.js';
+import type { Command, CommandContext } from './types.js';
+import { MAX_WIRE_VERSION, MIN_WIRE_VERSION } from '../state.js';
+import { MAX_BSON_OBJECT_SIZE, MAX_MESSAGE_SIZE } from '../../wire/constants.js';
+import { negotiateCompressors } from '../../wire/compression.js';
+import { toNumber } from '../query/values.js';
+import { MongoServerError, ErrorCodes } from '../../errors.js';
+
+/** True when the request asks to wait for a topology change (the monitor's form). */
+export function isAwaitableHello(cmd: Document): boolean {
+  return cmd['topologyVersion'] !== undefined && cmd['maxAwaitTimeMS'] !== undefined;
+}
+
+async function waitForTopologyChange(cmd: Document, ctx: CommandContext): Promise<void> {
+  const maxAwait = toNumber(cmd['maxAwaitTimeMS']);
+  if (!Number.isFinite(maxAwait) || maxAwait < 0) {
+    throw new MongoServerError(ErrorCodes.BadValue, 'maxAwaitTimeMS must be a non-negative integer');
+  }
+  const version = cmd['topologyVersion'] as { processId?: unknown; counter?: unknown } | null;
+  const sameProcess =
+    version !== null &&
+    version.processId instanceof ObjectId &&
+    version.processId.equals(ctx.state.processId) &&
+    toNumber(version.counter) === ctx.state.topologyCounter.toNumber();
+  // A client holding another process's topologyVersion learns of the restart at once.
+  if (!sameProcess) return;
+  try {
+    await sleep(maxAwait, undefined, { signal: ctx.signal });
+  } catch {
+    // Disconnect or shutdown: the caller stops the stream.
+  }
+}
+
+async function hello(cmd: Document, ctx: CommandContext, legacy: boolean): Promise<Document> {
+  if (isAwaitableHello(cmd)) await waitForTopologyChange(cmd, ctx);
+  const client = cmd['client'];
+  if (client !== null && typeof client === 'object' && ctx.connection.clientMetadata === undefined) {
+    ctx.connection.clientMetadata = client as Document;
+  }
+  const reply: Document = {};
+  if (cmd['helloOk'] === true) reply['helloOk'] = true;
+  if (legacy) reply['ismaster'] = true;
+  else reply['isWritablePrimary'] = true;
+  reply['topologyVersion'] = { processId: ctx.state.processId, counter: ctx.state.topologyCounter };
+  reply['maxBsonObjectSize'] = MAX_BSON_OBJECT_SIZE;
+  reply['maxMessageSizeBytes'] = MAX_MESSAGE_SIZE;
+  reply['maxWriteBatchSize'] = 100_000;
+  reply['localTime'] = new Date();
+  reply['logicalSessionTimeoutMinutes'] = 30;
+  reply['connectionId'] = ctx.connection.id;
+  reply['minWireVersion'] = MIN_WIRE_VERSION;
+  reply['maxWireVersion'] = MAX_WIRE_VERSION;
+  reply['readOnly'] = false;
+  const offered = cmd['compression'];
+  if (Array.isArray(offered)) {
+    const agreed = negotiateCompressors(offered.filter((c): c is string => typeof c === 'string'));
+    // The handshake spec: no overlap means no `compression` field at all.
+    if (agreed.length > 0) reply['compression'] = agreed;
+  }
+  // Authentication is not enabled on the dev server, so no mechanism is on offer.
+  if (typeof cmd['saslSupportedMechs'] === 'string') reply['saslSupportedMechs'] = [];
+  reply['ok'] = 1;
+  return reply;
+}
+
+export const handshakeCommands: Command[] = [
+  { names: ['hello'], run: (cmd, ctx) => hello(cmd, ctx, false) },
+  { names: ['isMaster', 'ismaster'], run: (cmd, ctx) => hello(cmd, ctx, true) },
+];
+

@@ -1,0 +1,61 @@
+/**
+ * The command table, and the checks mongod makes before running any command:
+ * known name, admin-only, shutdown, and the fsync lock for writers.
+ */
+import type { Document } from '../bson.js';
+import { commandName } from '../bson.js';
+import type { Command, CommandContext } from './types.js';
+import { handshakeCommands } from './handshake.js';
+import { serverInfoCommands } from './server_info.js';
+import { writeCommands } from './write.js';
+import { readCommands } from './read.js';
+import { catalogCommands } from './catalog.js';
+import { aggregateCommands } from './aggregate.js';
+import { backupCommands } from './backup.js';
+import { MongoServerError, ErrorCodes } from '../../errors.js';
+
+export type { Command, CommandContext, ConnectionInfo } from './types.js';
+export { isAwaitableHello } from './handshake.js';
+
+const ALL_COMMANDS: readonly Command[] = [
+  ...handshakeCommands,
+  ...serverInfoCommands,
+  ...writeCommands,
+  ...readCommands,
+  ...catalogCommands,
+  ...aggregateCommands,
+  ...backupCommands,
+];
+
+/** Commands counted under their own opcounter rather than `command`. */
+const COUNTED_ELSEWHERE = new Set(['insert', 'update', 'delete', 'find', 'getMore', 'aggregate']);
+
+export class CommandDispatcher {
+  private readonly byName = new Map<string, Command>();
+
+  constructor(commands: readonly Command[] = ALL_COMMANDS) {
+    for (const command of commands) {
+      for (const name of command.names) this.byName.set(name, command);
+    }
+  }
+
+  async dispatch(cmd: Document, ctx: CommandContext): Promise<Document> {
+    const name = commandName(cmd);
+    const command = this.byName.get(name);
+    if (command === undefined) {
+      throw new MongoServerError(ErrorCodes.CommandNotFound, `no such command: '${name}'`);
+    }
+    if (command.adminOnly === true && ctx.db !== 'admin') {
+      throw new MongoServerError(ErrorCodes.Unauthorized, `${name} may only be run against the admin database.`);
+    }
+    if (ctx.state.shuttingDown) {
+      throw new MongoServerError(ErrorCodes.ShutdownInProgress, 'The server is in quiesce mode and will shut down');
+    }
+    if (!COUNTED_ELSEWHERE.has(name)) ctx.state.opcounters.command += 1;
+    if (command.isWrite === true) {
+      const unlocked = ctx.state.fsyncLock.waitUntilWritable();
+      if (unlocked !== undefined) await unlocked;
+    }
+    return command.run(cmd, ctx);
+  }
+}

@@ -1,0 +1,139 @@
+/** find, getMore, killCursors, count and distinct. */
+import { Long } from 'bson';
+import type { Document } from '../bson.js';
+import type { Command, CommandContext } from './types.js';
+import { ArraySource, MAX_BATCH_BYTES, type CursorSource } from '../cursors.js';
+import { namespaceOf, cursorNamespaceOf, optionalCount, optionalDocument, findMatching, bsonSize } from './common.js';
+import { compileSort } from '../query/sort.js';
+import { compileProjection } from '../query/projection.js';
+import { distinctValues } from '../query/aggregate.js';
+import { isNumeric, toNumber } from '../query/values.js';
+import { MongoServerError, ErrorCodes } from '../../errors.js';
+
+/** mongod's default size of a first batch. */
+const DEFAULT_FIRST_BATCH = 101;
+
+const UNSUPPORTED_FIND_OPTIONS = ['tailable', 'awaitData', 'min', 'max', 'returnKey', 'showRecordId', 'let'];
+
+export interface CursorReply {
+  ns: string;
+  source: CursorSource;
+  batchSize: number | undefined;
+  singleBatch?: boolean;
+  tailable?: boolean;
+}
+
+/** Registers a cursor when more remains, and builds mongod's `{cursor: {firstBatch, id, ns}}`. */
+export function firstBatchReply(ctx: CommandContext, reply: CursorReply): Document {
+  const batch = reply.source.next(reply.batchSize ?? DEFAULT_FIRST_BATCH, MAX_BATCH_BYTES);
+  let id = Long.fromNumber(0);
+  if (reply.singleBatch === true || (reply.source.exhausted && reply.tailable !== true)) {
+    reply.source.close();
+  } else {
+    id = ctx.state.cursors.register(reply.ns, reply.source, reply.tailable === true).id;
+  }
+  return { cursor: { firstBatch: batch, id, ns: reply.ns }, ok: 1 };
+}
+
+function find(cmd: Document, ctx: CommandContext): Document {
+  ctx.state.opcounters.query += 1;
+  const ns = namespaceOf(ctx.db, cmd['find']);
+  for (const option of UNSUPPORTED_FIND_OPTIONS) {
+    if (cmd[option] !== undefined && cmd[option] !== false) {
+      throw new MongoServerError(ErrorCodes.NotImplemented, `find option '${option}' is not supported by the hotbackup dev server`);
+    }
+  }
+  const filter = optionalDocument(cmd, 'filter') ?? {};
+  const sortSpec = optionalDocument(cmd, 'sort');
+  const projectionSpec = optionalDocument(cmd, 'projection');
+  const skip = optionalCount(cmd, 'skip') ?? 0;
+  const rawLimit = cmd['limit'];
+  // Legacy negative limits mean "this many, in one batch".
+  const negativeLimit = isNumeric(rawLimit) && toNumber(rawLimit) < 0;
+  const limit = negativeLimit ? Math.abs(toNumber(rawLimit)) : optionalCount(cmd, 'limit') ?? 0;
+  const batchSize = optionalCount(cmd, 'batchSize');
+
+  const sort = sortSpec !== undefined && Object.keys(sortSpec).length > 0 ? compileSort(sortSpec) : undefined;
+  const project = projectionSpec !== undefined && Object.keys(projectionSpec).length > 0 ? compileProjection(projectionSpec) : undefined;
+  // Without a sort, scanning can stop as soon as skip + limit documents matched.
+  const wanted = sort === undefined && limit > 0 ? skip + limit : Infinity;
+  let docs = findMatching(ctx.state.engine, ns, filter, wanted).map((m) => m.doc);
+  if (sort !== undefined) docs.sort(sort);
+  docs = docs.slice(skip, limit > 0 ? skip + limit : undefined);
+  if (project !== undefined) docs = docs.map(project);
+
+  return firstBatchReply(ctx, {
+    ns,
+    source: new ArraySource(docs, bsonSize),
+    batchSize: negativeLimit ? limit : batchSize,
+    singleBatch: cmd['singleBatch'] === true || negativeLimit,
+  });
+}
+
+function getMore(cmd: Document, ctx: CommandContext): Document {
+  ctx.state.opcounters.getmore += 1;
+  const rawId = cmd['getMore'];
+  if (!(rawId instanceof Long)) {
+    throw new MongoServerError(ErrorCodes.TypeMismatch, "BSON field 'getMore.getMore' is the wrong type, expected type 'long'");
+  }
+  const ns = cursorNamespaceOf(ctx.db, cmd['collection']);
+  const cursor = ctx.state.cursors.get(rawId, ns);
+  const batchSize = optionalCount(cmd, 'batchSize') ?? Infinity;
+  const batch = cursor.source.next(batchSize === 0 ? Infinity : batchSize, MAX_BATCH_BYTES);
+  let id = cursor.id;
+  if (cursor.source.exhausted && !cursor.tailable) {
+    ctx.state.cursors.kill(cursor.id);
+    id = Long.fromNumber(0);
+  }
+  return { cursor: { nextBatch: batch, id, ns }, ok: 1 };
+}
+
+function killCursors(cmd: Document, ctx: CommandContext): Document {
+  cursorNamespaceOf(ctx.db, cmd['killCursors']);
+  const ids = cmd['cursors'];
+  if (!Array.isArray(ids)) {
+    throw new MongoServerError(ErrorCodes.FailedToParse, "BSON field 'killCursors.cursors' is missing but a required field");
+  }
+  const cursorsKilled: Long[] = [];
+  const cursorsNotFound: Long[] = [];
+  for (const id of ids) {
+    const long = id instanceof Long ? id : Long.fromNumber(toNumber(id));
+    (ctx.state.cursors.kill(long) ? cursorsKilled : cursorsNotFound).push(long);
+  }
+  return { cursorsKilled, cursorsNotFound, cursorsAlive: [], cursorsUnknown: [], ok: 1 };
+}
+
+function count(cmd: Document, ctx: CommandContext): Document {
+  const ns = namespaceOf(ctx.db, cmd['count']);
+  const query = optionalDocument(cmd, 'query') ?? {};
+  const skip = optionalCount(cmd, 'skip') ?? 0;
+  const limit = optionalCount(cmd, 'limit') ?? 0;
+  let n: number;
+  if (Object.keys(query).length === 0 && ctx.state.engine.getCollection(ns) !== undefined) {
+    n = ctx.state.engine.countRecords(ns);
+  } else {
+    n = findMatching(ctx.state.engine, ns, query).length;
+  }
+  n = Math.max(0, n - skip);
+  if (limit > 0) n = Math.min(n, limit);
+  return { n, ok: 1 };
+}
+
+function distinct(cmd: Document, ctx: CommandContext): Document {
+  const ns = namespaceOf(ctx.db, cmd['distinct']);
+  const key = cmd['key'];
+  if (typeof key !== 'string') {
+    throw new MongoServerError(ErrorCodes.TypeMismatch, "BSON field 'distinct.key' is the wrong type, expected type 'string'");
+  }
+  const query = optionalDocument(cmd, 'query') ?? {};
+  const docs = findMatching(ctx.state.engine, ns, query).map((m) => m.doc);
+  return { values: distinctValues(docs, key), ok: 1 };
+}
+
+export const readCommands: Command[] = [
+  { names: ['find'], run: find },
+  { names: ['getMore'], run: getMore },
+  { names: ['killCursors'], run: killCursors },
+  { names: ['count'], run: count },
+  { names: ['distinct'], run: distinct },
+];

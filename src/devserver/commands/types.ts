@@ -1,0 +1,30 @@
+/** The contract between the dispatcher and each command implementation. */
+import type { Document } from '../bson.js';
+import type { ServerState } from '../state.js';
+
+export interface ConnectionInfo {
+  readonly id: number;
+  readonly remoteAddress: string;
+  readonly localAddress: string;
+  /** The `client` document from the handshake, when the driver sent one. */
+  clientMetadata: Document | undefined;
+}
+
+export interface CommandContext {
+  readonly state: ServerState;
+  readonly connection: ConnectionInfo;
+  /** The database the command runs against (`$db`, or the OP_QUERY namespace). */
+  readonly db: string;
+  /** Aborted when the client disconnects or the server shuts down. */
+  readonly signal: AbortSignal;
+}
+
+export interface Command {
+  /** Every spelling the command answers to (isMaster and ismaster are both real). */
+  readonly names: readonly string[];
+  /** mongod refuses these outside `admin` with code 13. */
+  readonly adminOnly?: boolean;
+  /** Writers wait while the server is fsync-locked. */
+  readonly isWrite?: boolean;
+  run(cmd: Document, ctx: CommandContext): Document | Promise<Document>;
+}

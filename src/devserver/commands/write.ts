@@ -1,0 +1,187 @@
+/** insert, update and delete: the write commands, with mongod's per-document error reporting. */
+import { ObjectId, BSONRegExp } from 'bson';
+import type { Document } from '../bson.js';
+import { encodeDocument } from '../bson.js';
+import type { Command, CommandContext } from './types.js';
+import type { ServerState } from '../state.js';
+import { namespaceOf, ensureCollection, wantsJournal, findMatching, writeErrorEntry } from './common.js';
+import { compileUpdate, upsertSeed } from '../query/update.js';
+import { valuesEqual } from '../query/values.js';
+import { MAX_BSON_OBJECT_SIZE } from '../../wire/constants.js';
+import { MongoServerError, ErrorCodes } from '../../errors.js';
+
+function arrayField(cmd: Document, field: string): Document[] {
+  const value = cmd[field];
+  if (!Array.isArray(value)) {
+    throw new MongoServerError(ErrorCodes.FailedToParse, `BSON field '${field}' is missing but a required field`);
+  }
+  return value as Document[];
+}
+
+/** A stored document starts with `_id`; one is generated when the client sent none. */
+function withId(doc: Document): Document {
+  if (!('_id' in doc)) return { _id: new ObjectId(), ...doc };
+  const id = doc['_id'];
+  if (Array.isArray(id)) {
+    throw new MongoServerError(ErrorCodes.InvalidIdField, "The '_id' value cannot be of type array");
+  }
+  if (id instanceof BSONRegExp || id === undefined) {
+    throw new MongoServerError(ErrorCodes.InvalidIdField, `The '_id' value cannot be of type ${id === undefined ? 'undefined' : 'regex'}`);
+  }
+  if (Object.keys(doc)[0] === '_id') return doc;
+  const { _id, ...rest } = doc;
+  return { _id, ...rest };
+}
+
+function encodeForStorage(doc: Document): Buffer {
+  const bytes = encodeDocument(doc);
+  if (bytes.length > MAX_BSON_OBJECT_SIZE) {
+    throw new MongoServerError(
+      ErrorCodes.BSONObjectTooLarge,
+      `object to insert too large. size in bytes: ${bytes.length}, max size: ${MAX_BSON_OBJECT_SIZE}`,
+    );
+  }
+  return bytes;
+}
+
+/** Acknowledge j:true only once the journal is synced; otherwise let the flusher do it. */
+function finishWrite(state: ServerState, cmd: Document): void {
+  if (wantsJournal(cmd)) state.engine.logFlush(true);
+  else state.unsyncedWrites = true;
+}
+
+function insertOne(state: ServerState, ns: string, doc: Document): void {
+  const stored = withId(doc);
+  const bytes = encodeForStorage(stored);
+  state.engine.writeTransaction(() => state.engine.insertRecord(ns, bytes, stored['_id']));
+}
+
+function insert(cmd: Document, ctx: CommandContext): Document {
+  const { state } = ctx;
+  const ns = namespaceOf(ctx.db, cmd['insert']);
+  const docs = arrayField(cmd, 'documents');
+  const ordered = cmd['ordered'] !== false;
+  ensureCollection(state.engine, ns);
+  const writeErrors: Document[] = [];
+  let n = 0;
+  for (const [index, doc] of docs.entries()) {
+    state.opcounters.insert += 1;
+    try {
+      insertOne(state, ns, doc);
+      n += 1;
+    } catch (err) {
+      writeErrors.push(writeErrorEntry(index, err));
+      if (ordered) break;
+    }
+  }
+  finishWrite(state, cmd);
+  return writeErrors.length > 0 ? { n, writeErrors, ok: 1 } : { n, ok: 1 };
+}
+
+interface UpdateOutcome {
+  n: number;
+  nModified: number;
+  upsertedId?: unknown;
+}
+
+function updateOne(state: ServerState, ns: string, spec: Document): UpdateOutcome {
+  if (spec['arrayFilters'] !== undefined) {
+    throw new MongoServerError(ErrorCodes.NotImplemented, 'arrayFilters are not supported by the hotbackup dev server');
+  }
+  const filter = (spec['q'] ?? {}) as Document;
+  const update = compileUpdate(spec['u'] as Document | Document[]);
+  const multi = spec['multi'] === true;
+  if (multi && update.isReplacement) {
+    throw new MongoServerError(ErrorCodes.FailedToParse, 'multi update is not supported for replacement-style update');
+  }
+  const matches = findMatching(state.engine, ns, filter, multi ? Infinity : 1);
+  let nModified = 0;
+  for (const { rid, doc } of matches) {
+    const result = update.apply(doc);
+    if (!valuesEqual(result.doc['_id'], doc['_id'])) {
+      throw new MongoServerError(
+        ErrorCodes.ImmutableField,
+        "Performing an update on the path '_id' would modify the immutable field '_id'",
+      );
+    }
+    if (!result.modified) continue;
+    const bytes = encodeForStorage(result.doc);
+    state.engine.writeTransaction(() => state.engine.updateRecord(ns, rid, bytes));
+    nModified += 1;
+  }
+  if (matches.length > 0 || spec['upsert'] !== true) return { n: matches.length, nModified };
+
+  const seeded = update.apply(update.isReplacement ? seedIdOnly(filter) : upsertSeed(filter), { isInsert: true });
+  const stored = withId(seeded.doc);
+  const bytes = encodeForStorage(stored);
+  ensureCollection(state.engine, ns);
+  state.engine.writeTransaction(() => state.engine.insertRecord(ns, bytes, stored['_id']));
+  return { n: 1, nModified: 0, upsertedId: stored['_id'] };
+}
+
+/** A replacement upsert keeps only the query's `_id`, as mongod does. */
+function seedIdOnly(filter: Document): Document {
+  const seed = upsertSeed(filter);
+  return '_id' in seed ? { _id: seed['_id'] } : {};
+}
+
+function update(cmd: Document, ctx: CommandContext): Document {
+  const { state } = ctx;
+  const ns = namespaceOf(ctx.db, cmd['update']);
+  const specs = arrayField(cmd, 'updates');
+  const ordered = cmd['ordered'] !== false;
+  const writeErrors: Document[] = [];
+  const upserted: Document[] = [];
+  let n = 0;
+  let nModified = 0;
+  for (const [index, spec] of specs.entries()) {
+    state.opcounters.update += 1;
+    try {
+      const outcome = updateOne(state, ns, spec);
+      n += outcome.n;
+      nModified += outcome.nModified;
+      if (outcome.upsertedId !== undefined) upserted.push({ index, _id: outcome.upsertedId });
+    } catch (err) {
+      writeErrors.push(writeErrorEntry(index, err));
+      if (ordered) break;
+    }
+  }
+  finishWrite(state, cmd);
+  const reply: Document = { n, nModified };
+  if (upserted.length > 0) reply['upserted'] = upserted;
+  if (writeErrors.length > 0) reply['writeErrors'] = writeErrors;
+  reply['ok'] = 1;
+  return reply;
+}
+
+function deleteMany(cmd: Document, ctx: CommandContext): Document {
+  const { state } = ctx;
+  const ns = namespaceOf(ctx.db, cmd['delete']);
+  const specs = arrayField(cmd, 'deletes');
+  const ordered = cmd['ordered'] !== false;
+  const writeErrors: Document[] = [];
+  let n = 0;
+  for (const [index, spec] of specs.entries()) {
+    state.opcounters.delete += 1;
+    try {
+      const limit = spec['limit'];
+      const one = limit !== undefined && limit !== null && Number(limit.valueOf()) === 1;
+      const matches = findMatching(state.engine, ns, (spec['q'] ?? {}) as Document, one ? 1 : Infinity);
+      state.engine.writeTransaction(() => {
+        for (const { rid, doc } of matches) state.engine.deleteRecord(ns, rid, doc['_id']);
+      });
+      n += matches.length;
+    } catch (err) {
+      writeErrors.push(writeErrorEntry(index, err));
+      if (ordered) break;
+    }
+  }
+  finishWrite(state, cmd);
+  return writeErrors.length > 0 ? { n, writeErrors, ok: 1 } : { n, ok: 1 };
+}
+
+export const writeCommands: Command[] = [
+  { names: ['insert'], isWrite: true, run: insert },
+  { names: ['update'], isWrite: true, run: update },
+  { names: ['delete'], isWrite: true, run: deleteMany },
+];

@@ -1,0 +1,129 @@
+/**
+ * From a frame to a command request and from a reply document back to a frame.
+ * The dev server accepts OP_MSG for everything and OP_QUERY only for the legacy
+ * handshake, as mongod 6.0+ does; replies mirror the request's opcode family,
+ * checksum and compressor.
+ */
+import type { Document } from './bson.js';
+import { decodeDocument, encodeDocument, commandName } from './bson.js';
+import { OpCode, OpMsgFlag, OpReplyFlag } from '../wire/constants.js';
+import { readHeader } from '../wire/header.js';
+import { decodeOpMsg, encodeOpMsg } from '../wire/op_msg.js';
+import { decodeOpQuery } from '../wire/op_query.js';
+import { encodeOpReply } from '../wire/op_reply.js';
+import { decodeOpCompressed, encodeOpCompressed, UNCOMPRESSIBLE_COMMANDS } from '../wire/compression.js';
+import { MongoServerError, ErrorCodes } from '../errors.js';
+
+export interface CommandRequest {
+  readonly opCode: typeof OpCode.Msg | typeof OpCode.Query;
+  readonly requestID: number;
+  /** OP_MSG flag bits (0 for OP_QUERY). */
+  readonly flags: number;
+  readonly checksum: boolean;
+  /** The compressor the client used, so the reply can use the same one. */
+  readonly compressorId: number | undefined;
+  readonly db: string;
+  readonly name: string;
+  readonly command: Document;
+}
+
+const LEGACY_HANDSHAKE = new Set(['hello', 'isMaster', 'ismaster']);
+
+export function decodeRequest(frame: Buffer): CommandRequest {
+  let compressorId: number | undefined;
+  let message = frame;
+  if (readHeader(frame).opCode === OpCode.Compressed) {
+    compressorId = frame.readUInt8(24);
+    message = decodeOpCompressed(frame);
+  }
+  const header = readHeader(message);
+  if (header.opCode === OpCode.Msg) {
+    const msg = decodeOpMsg(message);
+    const command: Document = {};
+    for (const section of msg.sections) {
+      if (section.kind === 0) Object.assign(command, decodeDocument(section.body));
+    }
+    // Kind-1 sections carry a command's bulk array (`documents`, `updates`, ...).
+    for (const section of msg.sections) {
+      if (section.kind === 1) command[section.identifier] = section.documents.map((d) => decodeDocument(d));
+    }
+    const db = command['$db'];
+    if (typeof db !== 'string' || db === '') {
+      throw new MongoServerError(ErrorCodes.FailedToParse, "OP_MSG requests require a $db argument");
+    }
+    return {
+      opCode: OpCode.Msg,
+      requestID: header.requestID,
+      flags: msg.flags,
+      checksum: (msg.flags & OpMsgFlag.ChecksumPresent) !== 0,
+      compressorId,
+      db,
+      name: commandName(command),
+      command,
+    };
+  }
+  if (header.opCode === OpCode.Query) {
+    const query = decodeOpQuery(message);
+    const dot = query.fullCollectionName.indexOf('.');
+    const db = query.fullCollectionName.slice(0, dot);
+    let command = decodeDocument(query.query);
+    // Old drivers wrap the command when they add a read preference.
+    if (command['$query'] !== undefined && typeof command['$query'] === 'object') command = command['$query'] as Document;
+    return {
+      opCode: OpCode.Query,
+      requestID: header.requestID,
+      flags: 0,
+      checksum: false,
+      compressorId,
+      db,
+      name: commandName(command),
+      command,
+    };
+  }
+  throw new MongoServerError(ErrorCodes.ProtocolError, `Unsupported opcode ${header.opCode}`);
+}
+
+/** mongod 6.0+ answers OP_QUERY only for the handshake. */
+export function checkLegacyOpcode(request: CommandRequest): void {
+  if (request.opCode === OpCode.Query && !(LEGACY_HANDSHAKE.has(request.name) && request.db !== '')) {
+    throw new MongoServerError(
+      ErrorCodes.UnsupportedOpQueryCommand,
+      `Unsupported OP_QUERY command: ${request.name}. The client driver may require an upgrade. For more details see https://dochub.mongodb.org/core/legacy-opcode-removal`,
+    );
+  }
+}
+
+export interface ReplyFraming {
+  requestID: number;
+  responseTo: number;
+  moreToCome?: boolean;
+}
+
+export function encodeReply(request: CommandRequest, reply: Document, framing: ReplyFraming): Buffer {
+  const body = encodeDocument(reply);
+  let frame: Buffer;
+  if (request.opCode === OpCode.Query) {
+    frame = encodeOpReply({
+      requestID: framing.requestID,
+      responseTo: framing.responseTo,
+      responseFlags: OpReplyFlag.AwaitCapable,
+      cursorID: 0n,
+      startingFrom: 0,
+      documents: [body],
+    });
+  } else {
+    frame = encodeOpMsg(
+      {
+        requestID: framing.requestID,
+        responseTo: framing.responseTo,
+        flags: framing.moreToCome === true ? OpMsgFlag.MoreToCome : 0,
+        sections: [{ kind: 0, body }],
+      },
+      { checksum: request.checksum },
+    );
+  }
+  if (request.compressorId !== undefined && !UNCOMPRESSIBLE_COMMANDS.has(request.name)) {
+    return encodeOpCompressed(frame, request.compressorId);
+  }
+  return frame;
+}

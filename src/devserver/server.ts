@@ -1,0 +1,129 @@
+/**
+ * The dev server: a mongod-compatible listener over the WiredTiger storage engine,
+ * with mongod's background duties (periodic checkpoints, journal flushing) and a
+ * clean shutdown that checkpoints and closes WiredTiger.
+ */
+import net from 'node:net';
+import { EventEmitter } from 'node:events';
+import { StorageEngine } from './storage/engine.js';
+import { ServerState, type DevServerOptions } from './state.js';
+import { CommandDispatcher } from './commands/index.js';
+import { ClientConnection } from './connection.js';
+import type { Logger } from '../log.js';
+
+export type { DevServerOptions } from './state.js';
+
+/** mongod's journalCommitInterval default. */
+const JOURNAL_FLUSH_INTERVAL_MS = 100;
+
+export class DevServer extends EventEmitter<{ closed: [] }> {
+  private readonly connections = new Set<ClientConnection>();
+  private readonly timers: NodeJS.Timeout[] = [];
+  private closing: Promise<void> | undefined;
+  private nextConnectionId = 1;
+
+  private constructor(
+    private readonly listener: net.Server,
+    readonly state: ServerState,
+  ) {
+    super();
+  }
+
+  static async start(options: DevServerOptions, log: Logger): Promise<DevServer> {
+    const engine = StorageEngine.open({ dbpath: options.dbpath });
+    const listener = net.createServer();
+    let server: DevServer | undefined;
+    const state = new ServerState(engine, options, log, () => {
+      void server?.close();
+    });
+    server = new DevServer(listener, state);
+    const dispatcher = new CommandDispatcher();
+    listener.on('connection', (socket) => server?.accept(socket, dispatcher));
+    try {
+      await new Promise<void>((resolve, reject) => {
+        listener.once('error', reject);
+        listener.listen(options.port, options.bind, () => {
+          listener.off('error', reject);
+          resolve();
+        });
+      });
+    } catch (err) {
+      engine.close();
+      throw err;
+    }
+    server.startBackgroundWork();
+    log.info({ dbpath: engine.dbpath, address: server.address, backupCursor: options.backupCursor }, 'dev server listening');
+    return server;
+  }
+
+  get address(): { host: string; port: number } {
+    const addr = this.listener.address() as net.AddressInfo;
+    return { host: addr.address, port: addr.port };
+  }
+
+  private accept(socket: net.Socket, dispatcher: CommandDispatcher): void {
+    if (this.state.shuttingDown) {
+      socket.destroy();
+      return;
+    }
+    const connection = new ClientConnection(socket, this.state, dispatcher, this.nextConnectionId++);
+    this.connections.add(connection);
+    this.state.connections.current += 1;
+    this.state.connections.totalCreated += 1;
+    connection.signal.addEventListener('abort', () => {
+      this.connections.delete(connection);
+      this.state.connections.current -= 1;
+    });
+  }
+
+  private startBackgroundWork(): void {
+    const { state } = this;
+    const checkpointMs = state.options.checkpointIntervalSecs * 1000;
+    if (checkpointMs > 0) {
+      this.timers.push(
+        setInterval(() => {
+          // An fsync-locked server must not touch its files.
+          if (state.fsyncLock.locked) return;
+          this.guard('checkpoint', () => state.engine.checkpoint());
+        }, checkpointMs),
+      );
+    }
+    this.timers.push(
+      setInterval(() => {
+        if (!state.unsyncedWrites) return;
+        state.unsyncedWrites = false;
+        this.guard('journal flush', () => state.engine.logFlush(true));
+      }, JOURNAL_FLUSH_INTERVAL_MS),
+    );
+  }
+
+  private guard(what: string, work: () => void): void {
+    try {
+      work();
+    } catch (err) {
+      this.state.log.error({ err }, `${what} failed`);
+    }
+  }
+
+  /** Stops listening, drops clients, closes cursors (and any backup cursor), checkpoints, closes WiredTiger. */
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
+    const { state } = this;
+    state.shuttingDown = true;
+    state.log.info('dev server shutting down');
+    for (const timer of this.timers) clearInterval(timer);
+    const stopped = new Promise<void>((resolve) => this.listener.close(() => resolve()));
+    for (const connection of [...this.connections]) connection.close();
+    await stopped;
+    state.cursors.closeAll();
+    // Writers still parked on the fsync lock would never finish; mongod releases them too.
+    while (state.fsyncLock.locked) state.fsyncLock.unlock();
+    state.engine.close();
+    state.log.info('dev server stopped');
+    this.emit('closed');
+  }
+}

@@ -1,0 +1,58 @@
+/**
+ * Everything the dev server's commands share: the storage engine, cursors, the
+ * fsync lock, the open backup cursor and the counters serverStatus reports.
+ */
+import { ObjectId, Long } from 'bson';
+import type { StorageEngine, BackupCursorHandle } from './storage/engine.js';
+import { CursorManager } from './cursors.js';
+import { FsyncLock } from './fsync_lock.js';
+import type { Logger } from '../log.js';
+
+/** What we claim to be. MongoDB 7.0 speaks wire version 21. */
+export const SERVER_VERSION = '7.0.0';
+export const MAX_WIRE_VERSION = 21;
+export const MIN_WIRE_VERSION = 0;
+
+export interface DevServerOptions {
+  dbpath: string;
+  port: number;
+  bind: string;
+  /** Seconds between periodic checkpoints; mongod's default is 60. */
+  checkpointIntervalSecs: number;
+  /** When false, `$backupCursor` is unknown, as on MongoDB Community. */
+  backupCursor: boolean;
+  /** The command line the server was started with, for getCmdLineOpts. */
+  argv: string[];
+}
+
+export interface OpCounters {
+  insert: number;
+  query: number;
+  update: number;
+  delete: number;
+  getmore: number;
+  command: number;
+}
+
+export class ServerState {
+  readonly startedAt = new Date();
+  readonly processId = new ObjectId();
+  readonly topologyCounter = Long.fromNumber(0);
+  readonly cursors = new CursorManager();
+  readonly fsyncLock = new FsyncLock();
+  readonly opcounters: OpCounters = { insert: 0, query: 0, update: 0, delete: 0, getmore: 0, command: 0 };
+  readonly connections = { current: 0, totalCreated: 0 };
+  backupCursor: BackupCursorHandle | undefined;
+  /** Set once shutdown begins; new work is refused. */
+  shuttingDown = false;
+  /** Writes since the journal was last synced, so the flusher can skip idle ticks. */
+  unsyncedWrites = false;
+
+  constructor(
+    readonly engine: StorageEngine,
+    readonly options: DevServerOptions,
+    readonly log: Logger,
+    /** Asks the owner to shut down (the `shutdown` command). */
+    readonly requestShutdown: () => void,
+  ) {}
+}

@@ -1,0 +1,32 @@
+/**
+ * Structured logging: JSON lines (pino) for machines, a human format for terminals.
+ * `format: 'auto'` picks the human format only when stdout is a TTY.
+ */
+import { pino, type Logger } from 'pino';
+import pretty from 'pino-pretty';
+
+export type { Logger };
+export type LogFormat = 'json' | 'pretty' | 'auto';
+
+export interface LoggerOptions {
+  name: string;
+  format?: LogFormat;
+  level?: string;
+  /** Where log lines go; defaults to stdout. Tests pass a stream to capture them. */
+  destination?: NodeJS.WritableStream;
+}
+
+export function createLogger(options: LoggerOptions): Logger {
+  const format = options.format ?? 'auto';
+  const destination = options.destination ?? process.stdout;
+  const usePretty = format === 'pretty' || (format === 'auto' && (destination as { isTTY?: boolean }).isTTY === true);
+  const base = { name: options.name, level: options.level ?? process.env['LOG_LEVEL'] ?? 'info' };
+  if (usePretty) {
+    // pino-pretty as a synchronous stream, not a worker transport: one process, ordered output.
+    return pino(base, pretty({ destination: destination as NodeJS.WritableStream & { fd?: number }, colorize: true, sync: true }));
+  }
+  return pino(base, options.destination ?? pino.destination({ dest: 1, sync: true }));
+}
+
+/** A logger that drops everything, for library callers that pass none. */
+export const silentLogger: Logger = pino({ level: 'silent' });

@@ -1,0 +1,66 @@
+/** fsyncLock holds writers back until fsyncUnlock, as mongod does. */
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { MongoClient, MongoServerError } from 'mongodb';
+import { startDevServer, type RunningDevServer } from '../helpers/dev_server.js';
+
+describe('fsyncLock on the dev server', () => {
+  let server: RunningDevServer;
+  let client: MongoClient;
+
+  before(async () => {
+    server = await startDevServer();
+    client = new MongoClient(server.uri);
+    await client.connect();
+  });
+
+  after(async () => {
+    await client?.close();
+    await server?.stop();
+    server?.cleanup();
+  });
+
+  it('completes an insert issued during the lock only after fsyncUnlock', async () => {
+    const admin = client.db('admin');
+    const locked = await admin.command({ fsync: 1, lock: true });
+    assert.equal(Number(locked['lockCount']), 1);
+    assert.equal((await admin.command({ currentOp: 1 }))['fsyncLock'], true);
+
+    let insertDoneAt = 0;
+    const insert = client.db('app').collection('t').insertOne({ during: 'lock' }).then(() => {
+      insertDoneAt = Date.now();
+    });
+    await sleep(500);
+    assert.equal(insertDoneAt, 0, 'the insert must wait for the unlock');
+    // Reads still work while locked.
+    assert.equal(await client.db('app').collection('t').countDocuments(), 0);
+
+    const unlockedAt = Date.now();
+    const unlocked = await admin.command({ fsyncUnlock: 1 });
+    assert.equal(Number(unlocked['lockCount']), 0);
+    await insert;
+    assert.ok(insertDoneAt >= unlockedAt);
+    assert.equal(await client.db('app').collection('t').countDocuments(), 1);
+    assert.equal((await admin.command({ currentOp: 1 }))['fsyncLock'], undefined);
+  });
+
+  it('nests locks and keeps them after the locking client disconnects', async () => {
+    const locker = new MongoClient(server.uri);
+    await locker.connect();
+    await locker.db('admin').command({ fsync: 1, lock: true });
+    const second = await locker.db('admin').command({ fsync: 1, lock: true });
+    assert.equal(Number(second['lockCount']), 2);
+    await locker.close();
+
+    const admin = client.db('admin');
+    assert.equal((await admin.command({ currentOp: 1 }))['fsyncLock'], true, 'the lock outlives its connection');
+    assert.equal(Number((await admin.command({ fsyncUnlock: 1 }))['lockCount']), 1);
+    assert.equal(Number((await admin.command({ fsyncUnlock: 1 }))['lockCount']), 0);
+    await assert.rejects(admin.command({ fsyncUnlock: 1 }), (err: unknown) => {
+      assert.ok(err instanceof MongoServerError);
+      assert.equal(err.message, 'fsyncUnlock called when not locked');
+      return true;
+    });
+  });
+});

@@ -1,0 +1,61 @@
+/**
+ * A TCP relay that forwards bytes untouched and, on the side, frames what the
+ * client sends so a test can see which commands and opcodes crossed the wire.
+ */
+import net from 'node:net';
+import { MessageFramer } from '../../src/wire/framing.js';
+import { readHeader } from '../../src/wire/header.js';
+import { peekCommand } from '../../src/wire/peek.js';
+
+export interface TapRelay {
+  readonly port: number;
+  /** Commands sent by clients, by name, with the time each was seen. */
+  readonly commands: Array<{ name: string; at: number }>;
+  /** Opcodes seen in each direction. */
+  readonly requestOpcodes: number[];
+  readonly replyOpcodes: number[];
+  close(): Promise<void>;
+}
+
+export async function startTapRelay(upstreamPort: number): Promise<TapRelay> {
+  const commands: TapRelay['commands'] = [];
+  const requestOpcodes: number[] = [];
+  const replyOpcodes: number[] = [];
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    const upstream = net.connect(upstreamPort, '127.0.0.1');
+    sockets.add(client).add(upstream);
+    const fromClient = new MessageFramer();
+    const fromServer = new MessageFramer();
+    client.on('data', (chunk: Buffer) => {
+      for (const frame of fromClient.push(chunk)) {
+        requestOpcodes.push(readHeader(frame).opCode);
+        const peeked = peekCommand(frame);
+        if (peeked !== undefined) commands.push({ name: peeked.commandName, at: Date.now() });
+      }
+      upstream.write(chunk);
+    });
+    upstream.on('data', (chunk: Buffer) => {
+      for (const frame of fromServer.push(chunk)) replyOpcodes.push(readHeader(frame).opCode);
+      client.write(chunk);
+    });
+    const closeBoth = () => {
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('close', closeBoth).on('error', closeBoth);
+    upstream.on('close', closeBoth).on('error', closeBoth);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    commands,
+    requestOpcodes,
+    replyOpcodes,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
