@@ -11,7 +11,7 @@ import type { CommandDispatcher, ConnectionInfo, CommandContext } from './comman
 import { isAwaitableHello } from './commands/index.js';
 import { MessageFramer } from '../wire/framing.js';
 import { OpCode, OpMsgFlag } from '../wire/constants.js';
-import { decodeRequest, encodeReply, checkLegacyOpcode, type CommandRequest } from './request.js';
+import { decodeRequest, encodeReply, checkLegacyOpcode, type CommandRequest } from '../wire/command_message.js';
 import { MongoServerError, errorReply } from '../errors.js';
 
 export class ClientConnection {

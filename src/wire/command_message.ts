@@ -1,18 +1,38 @@
 /**
- * From a frame to a command request and from a reply document back to a frame.
- * The dev server accepts OP_MSG for everything and OP_QUERY only for the legacy
- * handshake, as mongod 6.0+ does; replies mirror the request's opcode family,
- * checksum and compressor.
+ * A whole command message, decoded: from a frame to a command request, and from a
+ * reply document back to a frame. Used by whoever answers commands itself (the dev
+ * server, and the proxy for the commands it intercepts). OP_MSG carries everything;
+ * OP_QUERY only the legacy handshake, as mongod 6.0+ accepts. A reply mirrors its
+ * request's opcode family, checksum and compressor.
  */
-import type { Document } from './bson.js';
-import { decodeDocument, encodeDocument, commandName } from './bson.js';
-import { OpCode, OpMsgFlag, OpReplyFlag } from '../wire/constants.js';
-import { readHeader } from '../wire/header.js';
-import { decodeOpMsg, encodeOpMsg } from '../wire/op_msg.js';
-import { decodeOpQuery } from '../wire/op_query.js';
-import { encodeOpReply } from '../wire/op_reply.js';
-import { decodeOpCompressed, encodeOpCompressed, UNCOMPRESSIBLE_COMMANDS } from '../wire/compression.js';
+import { deserialize, serialize, type Document as BsonDocument } from 'bson';
+import { OpCode, OpMsgFlag, OpReplyFlag } from './constants.js';
+import { readHeader } from './header.js';
+import { decodeOpMsg, encodeOpMsg } from './op_msg.js';
+import { decodeOpQuery } from './op_query.js';
+import { encodeOpReply } from './op_reply.js';
+import { decodeOpCompressed, encodeOpCompressed, UNCOMPRESSIBLE_COMMANDS } from './compression.js';
 import { MongoServerError, ErrorCodes } from '../errors.js';
+
+export type Document = Record<string, unknown>;
+
+/**
+ * Values keep their BSON types (`promoteValues: false`): Int32, Double, Long and
+ * Decimal128 survive a read-modify-write, as in mongod.
+ */
+export function decodeDocument(bytes: Buffer | Uint8Array): Document {
+  return deserialize(bytes, { promoteValues: false, promoteBuffers: false }) as Document;
+}
+
+export function encodeDocument(doc: Document): Buffer {
+  return Buffer.from(serialize(doc as BsonDocument, { ignoreUndefined: false }));
+}
+
+/** The first key of a command document is the command's name. */
+export function commandName(cmd: Document): string {
+  for (const key in cmd) return key;
+  return '';
+}
 
 export interface CommandRequest {
   readonly opCode: typeof OpCode.Msg | typeof OpCode.Query;
