@@ -1,0 +1,73 @@
+/**
+ * Writes that survive a crash or power cut, in restic's order
+ * (internal/backend/local/local.go): temp file in the same directory, write, check
+ * the byte count, fsync, rename over the target, fsync the directory. A reader then
+ * sees either the old file or the whole new one, never a torn write, and the rename
+ * itself is on disk when we return.
+ */
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+
+/** Error codes meaning "this filesystem cannot fsync a directory", which restic ignores too. */
+const DIR_FSYNC_UNSUPPORTED: ReadonlySet<string> = new Set(['EINVAL', 'ENOTSUP', 'EOPNOTSUPP', 'EISDIR']);
+
+function errorCode(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+/**
+ * fsyncs a directory so the entries created, renamed or removed in it are durable.
+ * Filesystems that do not support it (some network and FUSE ones) are tolerated:
+ * there is nothing more we could do on them.
+ */
+export async function fsyncDirectory(dir: string): Promise<void> {
+  const handle = await fs.open(dir, 'r');
+  try {
+    await handle.sync();
+  } catch (err) {
+    if (!DIR_FSYNC_UNSUPPORTED.has(errorCode(err) ?? '')) throw err;
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * Replaces `file` with `data` atomically and durably. On failure the temp file is
+ * removed and `file` is untouched. Out-of-space and permission errors are thrown as
+ * they are (with Node's code/errno/syscall/path): retrying would not help.
+ */
+export async function writeFileDurably(file: string, data: string | Buffer): Promise<void> {
+  const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+  const dir = path.dirname(file);
+  // Dot-prefixed and random: never mistaken for the real file, never clashing with a
+  // concurrent writer; `wx` makes sure of the latter.
+  const temp = path.join(dir, `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
+  const handle = await fs.open(temp, 'wx');
+  let renamed = false;
+  try {
+    try {
+      let written = 0;
+      while (written < bytes.length) {
+        const { bytesWritten } = await handle.write(bytes, written, bytes.length - written, written);
+        if (bytesWritten === 0) break;
+        written += bytesWritten;
+      }
+      // restic checks the size it wrote rather than trusting the write calls: a short
+      // write without an error is how some full disks fail.
+      const { size } = await handle.stat();
+      if (written !== bytes.length || size !== bytes.length) {
+        throw new Error(`wrote ${size} bytes to ${temp} instead of the expected ${bytes.length}`);
+      }
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await fs.rename(temp, file);
+    renamed = true;
+    await fsyncDirectory(dir);
+  } finally {
+    if (!renamed) await fs.rm(temp, { force: true }).catch(() => undefined);
+  }
+}

@@ -1,0 +1,154 @@
+/**
+ * The backup manifest: what a backup holds and how to check it, in a versioned
+ * schema validated on read (as mongosh validates its snippet index with zod).
+ *
+ * It is written LAST, with the durable-write sequence, after every data file and
+ * directory is fsynced: a backup directory without a manifest is incomplete by
+ * definition, whatever else it holds (RocksDB's meta-file-last rule).
+ */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { z } from 'zod';
+import { writeFileDurably } from './durable.js';
+import type { CopiedFile } from './types.js';
+
+export const MANIFEST_FILENAME = 'hotbackup-manifest.json';
+export const MANIFEST_FORMAT = 'mongo-hotbackup-proxy';
+/** Bump on any change an older reader would misread; readers refuse other versions. */
+export const MANIFEST_VERSION = 1;
+export const MANIFEST_STRATEGIES = ['backupCursor', 'fsyncLock', 'reflink'] as const;
+
+const byteCount = z.int().nonnegative();
+const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex digits');
+const relativePath = z
+  .string()
+  .min(1)
+  .refine((p) => !path.isAbsolute(p) && !p.split(/[/\\]/).includes('..'), 'must be a relative path without ..');
+const isoTime = z.iso.datetime({ offset: true });
+
+const ManifestFileSchema = z.object({
+  /** Relative to the backup directory, '/'-separated as the copier wrote it. */
+  path: relativePath,
+  size: byteCount,
+  sha256: sha256Hex,
+});
+
+export const ManifestSchema = z
+  .object({
+    format: z.literal(MANIFEST_FORMAT),
+    version: z.literal(MANIFEST_VERSION),
+    backupId: z.uuid(),
+    strategy: z.enum(MANIFEST_STRATEGIES),
+    source: z.object({
+      dbpath: z.string().min(1),
+      host: z.string(),
+      serverVersion: z.string(),
+    }),
+    startedAt: isoTime,
+    finishedAt: isoTime,
+    durationMs: z.number().nonnegative(),
+    /** The throttle when the backup finished; 0 is unlimited. */
+    throttleBytesPerSec: byteCount,
+    files: z.array(ManifestFileSchema),
+    totals: z.object({ files: byteCount, bytes: byteCount }),
+  })
+  .superRefine((manifest, ctx) => {
+    // The totals are redundant on purpose: a hand-edited or truncated file list shows up here.
+    const { files, totals } = manifest;
+    if (totals.files !== files.length) {
+      ctx.addIssue({ code: 'custom', path: ['totals', 'files'], message: `is ${totals.files} but ${files.length} files are listed` });
+    }
+    const bytes = files.reduce((sum, f) => sum + f.size, 0);
+    if (totals.bytes !== bytes) {
+      ctx.addIssue({ code: 'custom', path: ['totals', 'bytes'], message: `is ${totals.bytes} but the listed sizes add up to ${bytes}` });
+    }
+    const seen = new Set<string>();
+    files.forEach((f, i) => {
+      if (seen.has(f.path)) ctx.addIssue({ code: 'custom', path: ['files', i, 'path'], message: `${f.path} is listed twice` });
+      seen.add(f.path);
+    });
+  });
+
+export type Manifest = z.infer<typeof ManifestSchema>;
+export type ManifestFile = z.infer<typeof ManifestFileSchema>;
+
+/**
+ * MISSING: no manifest (an incomplete backup, or not a backup at all);
+ * UNREADABLE: it exists but could not be read (see `cause`);
+ * INVALID: not JSON, or not a valid version-1 manifest;
+ * UNSUPPORTED_VERSION: a manifest of ours, from a version this build does not read.
+ */
+export type ManifestErrorCode = 'MISSING' | 'UNREADABLE' | 'INVALID' | 'UNSUPPORTED_VERSION';
+
+export class ManifestError extends Error {
+  constructor(
+    readonly code: ManifestErrorCode,
+    /** The manifest file concerned. */
+    readonly file: string,
+    message: string,
+    options: { cause?: unknown } = {},
+  ) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'ManifestError';
+  }
+}
+
+/** The `files` and `totals` of a manifest for what the copier returned. */
+export function manifestFiles(copied: readonly CopiedFile[]): Pick<Manifest, 'files' | 'totals'> {
+  const files = copied.map(({ relativePath, size, sha256 }) => ({ path: relativePath, size, sha256 }));
+  return { files, totals: { files: files.length, bytes: files.reduce((sum, f) => sum + f.size, 0) } };
+}
+
+/** Validates `manifest` and writes it durably into `dir`. Refuses (INVALID) to write an invalid one. */
+export async function writeManifest(dir: string, manifest: Manifest): Promise<void> {
+  const file = path.join(dir, MANIFEST_FILENAME);
+  const checked = ManifestSchema.safeParse(manifest);
+  if (!checked.success) {
+    throw new ManifestError('INVALID', file, `refusing to write an invalid manifest to ${file}: ${describeIssues(checked.error)}`);
+  }
+  await writeFileDurably(file, `${JSON.stringify(checked.data, null, 2)}\n`);
+}
+
+/** Reads and validates the manifest in `dir`; throws a ManifestError saying what is wrong. */
+export async function readManifest(dir: string): Promise<Manifest> {
+  const file = path.join(dir, MANIFEST_FILENAME);
+  let text: string;
+  try {
+    text = await fs.readFile(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new ManifestError('MISSING', file, `${dir} has no ${MANIFEST_FILENAME}: the backup is incomplete, or this is not a backup directory`, { cause: err });
+    }
+    throw new ManifestError('UNREADABLE', file, `cannot read ${file}: ${(err as Error).message}`, { cause: err });
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw new ManifestError('INVALID', file, `${file} is not valid JSON: ${(err as Error).message}`, { cause: err });
+  }
+  // Say "newer version" rather than listing every field a future format renamed.
+  const header = json as { format?: unknown; version?: unknown } | null;
+  if (header?.format === MANIFEST_FORMAT && typeof header.version === 'number' && header.version !== MANIFEST_VERSION) {
+    throw new ManifestError(
+      'UNSUPPORTED_VERSION',
+      file,
+      `${file} is manifest version ${header.version}; this build reads version ${MANIFEST_VERSION}`,
+    );
+  }
+  const checked = ManifestSchema.safeParse(json);
+  if (!checked.success) {
+    throw new ManifestError('INVALID', file, `${file} is not a valid manifest: ${describeIssues(checked.error)}`, { cause: checked.error });
+  }
+  return checked.data;
+}
+
+/** 'files.3.sha256: must be 64 lowercase hex digits; totals.bytes: is 10 but ...', at most 5 issues. */
+function describeIssues(error: z.ZodError): string {
+  const shown = error.issues.slice(0, 5).map((issue) => {
+    const where = issue.path.length > 0 ? issue.path.map(String).join('.') : '(root)';
+    return `${where}: ${issue.message}`;
+  });
+  const more = error.issues.length - shown.length;
+  return shown.join('; ') + (more > 0 ? `; and ${more} more` : '');
+}

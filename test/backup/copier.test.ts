@@ -1,0 +1,182 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { copyFiles, SourceTooShortError } from '../../src/backup/copier.js';
+import { ProgressCounters, type CopyProgress } from '../../src/backup/progress.js';
+import { TokenBucket } from '../../src/backup/throttle.js';
+import type { SourceFile } from '../../src/backup/types.js';
+import { tempDir } from '../helpers/paths.js';
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+
+const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
+const openFds = (): number => fs.readdirSync('/proc/self/fd').length;
+
+describe('copyFiles', () => {
+  let root: { dir: string; remove: () => void };
+  let src: string;
+  let n = 0;
+  /** A fresh, empty destination directory. */
+  const freshDest = (): string => {
+    const dir = path.join(root.dir, `dest-${n++}`);
+    fs.mkdirSync(dir);
+    return dir;
+  };
+  const writeSource = (name: string, data: Buffer): string => {
+    const file = path.join(src, name);
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(file, data);
+    return file;
+  };
+
+  before(() => {
+    root = tempDir('copier');
+    src = path.join(root.dir, 'src');
+    fs.mkdirSync(src);
+  });
+  after(() => root.remove());
+
+  it('copies each file exactly up to its listed size, into subdirectories, with sha256s', async () => {
+    // A journal file still growing: 3 MiB + 12345 bytes on disk, listed at 2 MiB + 7.
+    const growing = randomBytes(3 * MiB + 12345);
+    const table = randomBytes(200 * KiB);
+    const files: SourceFile[] = [
+      { path: writeSource('WiredTiger.wt', table), relativePath: 'WiredTiger.wt', size: table.length },
+      { path: writeSource('journal/WiredTigerLog.0000000001', growing), relativePath: 'journal/WiredTigerLog.0000000001', size: 2 * MiB + 7 },
+      { path: writeSource('empty', Buffer.alloc(0)), relativePath: 'a/b/c/empty.wt', size: 0 },
+    ];
+    const dest = freshDest();
+    const counters = new ProgressCounters();
+    counters.begin(files);
+    const copied = await copyFiles(files, dest, { bucket: new TokenBucket(0), progress: counters });
+
+    const prefix = growing.subarray(0, 2 * MiB + 7);
+    assert.deepEqual(copied, [
+      { relativePath: 'WiredTiger.wt', size: table.length, sha256: sha256(table) },
+      { relativePath: 'journal/WiredTigerLog.0000000001', size: prefix.length, sha256: sha256(prefix) },
+      { relativePath: 'a/b/c/empty.wt', size: 0, sha256: sha256(Buffer.alloc(0)) },
+    ]);
+    assert.deepEqual(fs.readFileSync(path.join(dest, 'journal/WiredTigerLog.0000000001')), prefix);
+    assert.deepEqual(fs.readFileSync(path.join(dest, 'WiredTiger.wt')), table);
+    assert.equal(fs.statSync(path.join(dest, 'a/b/c/empty.wt')).size, 0);
+    assert.equal(fs.statSync(path.join(dest, 'WiredTiger.wt')).mode & 0o777, 0o600);
+    assert.equal(counters.bytesCopied, table.length + prefix.length);
+    assert.equal(counters.filesCopied, 3);
+    assert.equal(counters.percent, 100);
+    assert.deepEqual(counters.currentFiles, []);
+  });
+
+  it('gives the same result with 1 and 4 workers, starting with the largest file', async () => {
+    const sizes = [0, 1, 4095, 64 * KiB, 64 * KiB + 1, 700 * KiB, 3 * MiB - 5, 1234567, 10, MiB];
+    const files: SourceFile[] = sizes.map((size, i) => ({
+      path: writeSource(`many/f${i}`, randomBytes(size)),
+      relativePath: `${i % 3 === 0 ? 'journal/' : ''}collection-${i}.wt`,
+      size,
+    }));
+    const started: string[] = [];
+    const progress: CopyProgress = { fileStarted: (f) => started.push(f.relativePath), chunkCopied: () => {}, fileFinished: () => {} };
+    const destA = freshDest();
+    const destB = freshDest();
+    const one = await copyFiles(files, destA, { bucket: new TokenBucket(0), concurrency: 1, chunkSize: 64 * KiB, progress });
+    const four = await copyFiles(files, destB, { bucket: new TokenBucket(0), concurrency: 4, chunkSize: 64 * KiB });
+    assert.deepEqual(four, one);
+    assert.deepEqual(one.map((f) => f.relativePath), files.map((f) => f.relativePath));
+    for (const [i, f] of files.entries()) {
+      assert.equal(one[i]?.sha256, sha256(fs.readFileSync(f.path)));
+      assert.deepEqual(fs.readFileSync(path.join(destA, f.relativePath)), fs.readFileSync(path.join(destB, f.relativePath)));
+    }
+    const bySize = [...files].sort((a, b) => b.size - a.size).map((f) => f.relativePath);
+    assert.deepEqual(started, bySize);
+  });
+
+  it('copies 32 MiB at 16 MiB/s in 2 s (±10%)', async (t) => {
+    const data = randomBytes(8 * MiB);
+    const files: SourceFile[] = [0, 1, 2, 3].map((i) => ({ path: writeSource(`timed/${i}`, data), relativePath: `t${i}`, size: data.length }));
+    let lastChunkAt = 0;
+    const progress: CopyProgress = { fileStarted: () => {}, chunkCopied: () => (lastChunkAt = performance.now()), fileFinished: () => {} };
+    const started = performance.now();
+    await copyFiles(files, freshDest(), { bucket: new TokenBucket(16 * MiB), progress });
+    const finished = performance.now();
+    const copying = (lastChunkAt - started) / 1000;
+    const total = (finished - started) / 1000;
+    t.diagnostic(`last byte copied after ${copying.toFixed(3)} s; files and directories fsynced after ${total.toFixed(3)} s`);
+    // The throttle governs the copying; the fsyncs after it cost whatever the disk takes.
+    assert.ok(Math.abs(copying - 2) <= 0.2, `copied in ${copying.toFixed(3)} s`);
+    assert.ok(total >= 1.8 && total <= 3, `finished in ${total.toFixed(3)} s`);
+  });
+
+  it('fails on a source shorter than listed, naming it, with every handle closed', async () => {
+    const good = writeSource('short/good', randomBytes(4 * MiB));
+    const short = writeSource('short/short', randomBytes(1000));
+    const files: SourceFile[] = [
+      { path: good, relativePath: 'good', size: 4 * MiB },
+      { path: short, relativePath: 'short', size: 5000 },
+    ];
+    const fds = openFds();
+    await assert.rejects(copyFiles(files, freshDest(), { bucket: new TokenBucket(64 * MiB), concurrency: 2, chunkSize: 256 * KiB }), (err) => {
+      assert.ok(err instanceof SourceTooShortError);
+      assert.equal(err.message, `source ${short} is shorter than its listed size 5000`);
+      assert.equal(err.actualSize, 1000);
+      return true;
+    });
+    assert.equal(openFds(), fds);
+  });
+
+  it('never overwrites: an existing destination file fails with EEXIST', async () => {
+    const dest = freshDest();
+    fs.writeFileSync(path.join(dest, 'taken.wt'), 'precious');
+    const file: SourceFile = { path: writeSource('exists', randomBytes(100)), relativePath: 'taken.wt', size: 100 };
+    const fds = openFds();
+    await assert.rejects(copyFiles([file], dest, { bucket: new TokenBucket(0) }), (err: NodeJS.ErrnoException) => {
+      assert.equal(err.code, 'EEXIST');
+      assert.equal(typeof err.errno, 'number');
+      assert.equal(err.syscall, 'open');
+      assert.equal(err.path, path.join(dest, 'taken.wt'));
+      return true;
+    });
+    assert.equal(fs.readFileSync(path.join(dest, 'taken.wt'), 'utf8'), 'precious');
+    assert.equal(openFds(), fds);
+  });
+
+  it("keeps Node's error fields for a missing source", async () => {
+    const missing = path.join(src, 'no-such-file');
+    await assert.rejects(copyFiles([{ path: missing, relativePath: 'x', size: 1 }], freshDest(), { bucket: new TokenBucket(0) }), {
+      code: 'ENOENT',
+      syscall: 'open',
+      path: missing,
+    });
+  });
+
+  it('stops every worker promptly on abort and rejects with the reason', async () => {
+    const data = randomBytes(4 * MiB);
+    const files: SourceFile[] = [0, 1, 2].map((i) => ({ path: writeSource(`abort/${i}`, data), relativePath: `a${i}`, size: data.length }));
+    const controller = new AbortController();
+    const reason = new Error('operation was interrupted');
+    const fds = openFds();
+    const copying = copyFiles(files, freshDest(), { bucket: new TokenBucket(2 * MiB), signal: controller.signal, chunkSize: 256 * KiB });
+    setTimeout(() => controller.abort(reason), 300);
+    const started = performance.now();
+    await assert.rejects(copying, (err) => err === reason);
+    const waited = performance.now() - started;
+    assert.ok(waited < 400, `settled ${waited.toFixed(0)} ms after the copy started (abort at 300)`);
+    assert.equal(openFds(), fds);
+    await assert.rejects(copyFiles(files, freshDest(), { bucket: new TokenBucket(0), signal: AbortSignal.abort(reason) }), (err) => err === reason);
+  });
+
+  it('refuses paths outside the destination before writing anything', async () => {
+    const file = writeSource('refuse', Buffer.from('x'));
+    for (const relativePath of ['/etc/passwd', '../escape', 'a/../../escape', 'journal/..', '', 'dir/', '.']) {
+      const dest = freshDest();
+      await assert.rejects(copyFiles([{ path: file, relativePath, size: 1 }], dest, { bucket: new TokenBucket(0) }), /refusing to copy/);
+      assert.deepEqual(fs.readdirSync(dest), []);
+    }
+    const twice: SourceFile[] = [
+      { path: file, relativePath: 'same', size: 1 },
+      { path: file, relativePath: './same', size: 1 },
+    ];
+    await assert.rejects(copyFiles(twice, freshDest(), { bucket: new TokenBucket(0) }), /listed twice/);
+  });
+});

@@ -1,0 +1,134 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import {
+  type Manifest,
+  MANIFEST_FILENAME,
+  ManifestError,
+  type ManifestErrorCode,
+  manifestFiles,
+  readManifest,
+  writeManifest,
+} from '../../src/backup/manifest.js';
+import { tempDir } from '../helpers/paths.js';
+
+const HASH_A = 'a'.repeat(64);
+const HASH_B = '0123456789abcdef'.repeat(4);
+
+function sample(): Manifest {
+  return {
+    format: 'mongo-hotbackup-proxy',
+    version: 1,
+    backupId: randomUUID(),
+    strategy: 'backupCursor',
+    source: { dbpath: '/var/lib/mongodb', host: '127.0.0.1:27017', serverVersion: '7.0.14' },
+    startedAt: '2025-01-02T03:04:05.000Z',
+    finishedAt: '2025-01-02T03:04:07.500Z',
+    durationMs: 2500,
+    throttleBytesPerSec: 16 * 1024 * 1024,
+    ...manifestFiles([
+      { relativePath: 'WiredTiger.wt', size: 4096, sha256: HASH_A },
+      { relativePath: 'journal/WiredTigerLog.0000000001', size: 1000, sha256: HASH_B },
+    ]),
+  };
+}
+
+describe('manifest', () => {
+  let root: { dir: string; remove: () => void };
+  let n = 0;
+  const fresh = (): string => {
+    const dir = path.join(root.dir, `b${n++}`);
+    fs.mkdirSync(dir);
+    return dir;
+  };
+  before(() => {
+    root = tempDir('manifest');
+  });
+  after(() => root.remove());
+
+  async function expectManifestError(dir: string, code: ManifestErrorCode, pattern: RegExp): Promise<void> {
+    await assert.rejects(readManifest(dir), (err) => {
+      assert.ok(err instanceof ManifestError, String(err));
+      assert.equal(err.code, code);
+      assert.equal(err.file, path.join(dir, MANIFEST_FILENAME));
+      assert.match(err.message, pattern);
+      return true;
+    });
+  }
+
+  /** Writes a valid manifest into a fresh dir, then lets `tamper` edit its JSON text. */
+  async function tampered(tamper: (json: Record<string, unknown>) => unknown): Promise<string> {
+    const dir = fresh();
+    await writeManifest(dir, sample());
+    const file = path.join(dir, MANIFEST_FILENAME);
+    const json = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
+    fs.writeFileSync(file, JSON.stringify(tamper(json) ?? json));
+    return dir;
+  }
+
+  it('round-trips, as readable JSON, with no temp file left', async () => {
+    const dir = fresh();
+    const manifest = sample();
+    assert.deepEqual(manifest.totals, { files: 2, bytes: 5096 });
+    await writeManifest(dir, manifest);
+    assert.deepEqual(await readManifest(dir), manifest);
+    assert.deepEqual(fs.readdirSync(dir), [MANIFEST_FILENAME]);
+    assert.match(fs.readFileSync(path.join(dir, MANIFEST_FILENAME), 'utf8'), /^\{\n {2}"format": "mongo-hotbackup-proxy",\n/);
+  });
+
+  it('says MISSING when there is none', async () => {
+    await expectManifestError(fresh(), 'MISSING', /has no hotbackup-manifest\.json: the backup is incomplete/);
+  });
+
+  it('says INVALID for broken JSON, wrong totals and bad fields, naming them', async () => {
+    const broken = fresh();
+    fs.writeFileSync(path.join(broken, MANIFEST_FILENAME), '{"format": "mongo-hotbackup-proxy", ');
+    await expectManifestError(broken, 'INVALID', /is not valid JSON/);
+
+    await expectManifestError(
+      await tampered((m) => {
+        (m['totals'] as { bytes: number }).bytes = 5097;
+      }),
+      'INVALID',
+      /totals\.bytes: is 5097 but the listed sizes add up to 5096/,
+    );
+    await expectManifestError(
+      await tampered((m) => {
+        (m['files'] as unknown[]).pop();
+      }),
+      'INVALID',
+      /totals\.files: is 2 but 1 files are listed/,
+    );
+    await expectManifestError(
+      await tampered((m) => {
+        (m['files'] as Array<{ sha256: string }>)[1]!.sha256 = 'XYZ';
+      }),
+      'INVALID',
+      /files\.1\.sha256: must be 64 lowercase hex digits/,
+    );
+    await expectManifestError(
+      await tampered((m) => {
+        (m['files'] as Array<{ path: string }>)[0]!.path = '../../etc/passwd';
+      }),
+      'INVALID',
+      /files\.0\.path: must be a relative path/,
+    );
+    await expectManifestError(await tampered((m) => ({ ...m, strategy: 'rsync' })), 'INVALID', /strategy:/);
+    await expectManifestError(await tampered((m) => ({ ...m, backupId: 'not-a-uuid' })), 'INVALID', /backupId:/);
+    await expectManifestError(await tampered(() => [1, 2, 3]), 'INVALID', /\(root\)/);
+    await expectManifestError(await tampered((m) => ({ ...m, format: 'something-else' })), 'INVALID', /format:/);
+  });
+
+  it('says UNSUPPORTED_VERSION for a manifest from another version', async () => {
+    await expectManifestError(await tampered((m) => ({ ...m, version: 2 })), 'UNSUPPORTED_VERSION', /manifest version 2; this build reads version 1/);
+  });
+
+  it('refuses to write an invalid manifest', async () => {
+    const dir = fresh();
+    const bad = { ...sample(), totals: { files: 3, bytes: 5096 } };
+    await assert.rejects(writeManifest(dir, bad), (err) => err instanceof ManifestError && err.code === 'INVALID' && /totals\.files/.test(err.message));
+    assert.deepEqual(fs.readdirSync(dir), []);
+  });
+});
