@@ -1,0 +1,301 @@
+/**
+ * One client of the proxy and its own upstream connection to mongod.
+ *
+ * Client to upstream: the bytes are framed (the proxy must see whole messages to know
+ * which ones it answers itself), and each frame is forwarded as the same Buffer, never
+ * re-encoded. A claimed command is decoded and answered here; frames behind it wait in
+ * a queue so that the client's request order is what mongod sees.
+ *
+ * Upstream to client: chunks are written on as they arrive, with no framing and no
+ * copies. A boundary tracker follows the length prefixes so that a reply of ours is
+ * written only between two whole upstream messages.
+ *
+ * Everything that can go wrong is caught here and closes this connection only.
+ */
+import net from 'node:net';
+import type { Logger } from 'pino';
+import { MessageFramer } from '../wire/framing.js';
+import { OpCode, OpMsgFlag } from '../wire/constants.js';
+import { peekCommand } from '../wire/peek.js';
+import { decodeRequest, encodeReply, type CommandRequest, type Document } from '../wire/command_message.js';
+import { errorReply } from '../errors.js';
+import { MessageBoundaryTracker } from './boundary.js';
+import type { ClientInfo, Interceptor } from './interceptor.js';
+
+/** Counters shared by every connection of one proxy. */
+export interface ProxyStats {
+  connectionsCurrent: number;
+  connectionsTotal: number;
+  /** Client messages answered by the interceptor. */
+  intercepted: number;
+  /** Client messages forwarded to mongod. */
+  forwarded: number;
+}
+
+export interface ProxyConnectionOptions {
+  id: number;
+  client: net.Socket;
+  upstream: { host: string; port: number };
+  interceptor: Interceptor | undefined;
+  maxMessageSize: number;
+  upstreamConnectTimeoutMS: number;
+  log: Logger;
+  stats: ProxyStats;
+  /** Called once, when the connection is closed or starts closing gracefully. */
+  onClose: (connection: ProxyConnection) => void;
+}
+
+/**
+ * Frames queued behind a claimed command are held up to this many bytes before the
+ * client is no longer read; one whole message may overshoot it. Reading on below it
+ * keeps a client's disconnect visible while a long command (backupStart) runs.
+ */
+const QUEUE_HIGH_WATER = 1024 * 1024;
+
+/** How long a gracefully ended socket may take to flush before it is destroyed. */
+const CLOSE_GRACE_MS = 5_000;
+
+/** Resolves on 'close' (events.once would reject on an 'error' first, which we handle elsewhere). */
+function closed(socket: net.Socket): Promise<void> {
+  return new Promise((resolve) => socket.once('close', () => resolve()));
+}
+
+interface Queued {
+  frame: Buffer;
+  claimed: boolean;
+}
+
+export class ProxyConnection {
+  readonly info: ClientInfo;
+  /** Settles when both sockets are closed (a graceful close may take a moment longer). */
+  readonly gone: Promise<void>;
+  readonly #client: net.Socket;
+  readonly #upstream: net.Socket;
+  readonly #options: ProxyConnectionOptions;
+  readonly #log: Logger;
+  readonly #framer: MessageFramer;
+  readonly #tracker: MessageBoundaryTracker;
+  /** Client frames waiting behind a claimed command, in arrival order. */
+  readonly #queue: Queued[] = [];
+  #queuedBytes = 0;
+  /** True while the queue is being worked through (a claimed command may be running). */
+  #busy = false;
+  /** Our replies waiting for the upstream message in flight to end. */
+  #pending: Buffer[] = [];
+  /** Why client reads are paused; reading resumes when none is left. */
+  readonly #clientPaused = new Set<'upstream-full' | 'queue-full'>();
+  #nextRequestID = 1;
+  #closed = false;
+
+  constructor(options: ProxyConnectionOptions) {
+    this.#options = options;
+    this.#client = options.client;
+    const remoteAddress = `${this.#client.remoteAddress ?? ''}:${this.#client.remotePort ?? 0}`;
+    this.info = Object.freeze({ id: options.id, remoteAddress });
+    this.#log = options.log.child({ connectionId: options.id, remoteAddress });
+    this.#framer = new MessageFramer({ maxMessageSize: options.maxMessageSize });
+    this.#tracker = new MessageBoundaryTracker(options.maxMessageSize);
+
+    this.#client.setNoDelay(true);
+    this.#upstream = net.connect({ host: options.upstream.host, port: options.upstream.port, noDelay: true });
+    // Until connected, a silent upstream would otherwise hold the client for the OS's
+    // connect timeout (minutes); once connected, idle is normal (exhaust streams, pools).
+    this.#upstream.setTimeout(options.upstreamConnectTimeoutMS, () =>
+      this.#fail('upstream connect timed out', new Error(`no connection after ${options.upstreamConnectTimeoutMS} ms`)),
+    );
+    this.#upstream.once('connect', () => this.#upstream.setTimeout(0));
+
+    this.#client.on('data', (chunk: Buffer) => this.#guard('client data', () => this.#onClientData(chunk)));
+    this.#upstream.on('data', (chunk: Buffer) => this.#guard('upstream data', () => this.#onUpstreamData(chunk)));
+    this.#upstream.on('drain', () => this.#resumeClient('upstream-full'));
+    this.#client.on('drain', () => this.#upstream.resume());
+    this.#client.on('error', (err) => this.#fail('client error', err));
+    this.#upstream.on('error', (err) => this.#fail('upstream error', err));
+    // 'end' is the peer's FIN; with allowHalfOpen off Node ends our side too, so later
+    // writes would fail: close gracefully at once.
+    this.#client.on('end', () => this.#end('client ended'));
+    this.#upstream.on('end', () => this.#end('upstream ended'));
+    this.#client.on('close', () => this.#end('client closed'));
+    this.#upstream.on('close', () => this.#end('upstream closed'));
+    this.gone = Promise.all([closed(this.#client), closed(this.#upstream)]).then(() => undefined);
+    this.#log.debug({ upstream: options.upstream }, 'connection opened');
+  }
+
+  /** Ends both sides at once, dropping whatever is buffered (proxy shutdown). Idempotent. */
+  destroy(): void {
+    this.#close('proxy closing', undefined, false);
+  }
+
+  #onClientData(chunk: Buffer): void {
+    let frames: Buffer[];
+    try {
+      frames = this.#framer.push(chunk);
+    } catch (err) {
+      this.#fail('bad message length from client', err);
+      return;
+    }
+    for (const frame of frames) {
+      if (this.#closed) return;
+      const claimed = this.#claims(frame);
+      if (!this.#busy && !claimed) {
+        this.#forward(frame);
+        continue;
+      }
+      this.#queue.push({ frame, claimed });
+      this.#queuedBytes += frame.length;
+      if (this.#queuedBytes > QUEUE_HIGH_WATER) this.#pauseClient('queue-full');
+      if (!this.#busy) void this.#drainQueue();
+    }
+  }
+
+  /** Peeks only when there is an interceptor: without one the proxy is a plain pipe. */
+  #claims(frame: Buffer): boolean {
+    const interceptor = this.#options.interceptor;
+    if (interceptor === undefined) return false;
+    const peeked = peekCommand(frame);
+    return peeked !== undefined && interceptor.intercepts(peeked.commandName);
+  }
+
+  #forward(frame: Buffer): void {
+    this.#options.stats.forwarded++;
+    if (!this.#upstream.write(frame)) this.#pauseClient('upstream-full');
+  }
+
+  /** Works through the queue in order; a claimed command holds back everything behind it. */
+  async #drainQueue(): Promise<void> {
+    this.#busy = true;
+    try {
+      for (let item = this.#queue.shift(); item !== undefined && !this.#closed; item = this.#queue.shift()) {
+        this.#queuedBytes -= item.frame.length;
+        if (this.#queuedBytes <= QUEUE_HIGH_WATER) this.#resumeClient('queue-full');
+        if (item.claimed) await this.#intercept(item.frame);
+        else this.#forward(item.frame);
+      }
+    } catch (err) {
+      this.#fail('intercepted command failed', err);
+    } finally {
+      this.#busy = false;
+    }
+  }
+
+  async #intercept(frame: Buffer): Promise<void> {
+    const interceptor = this.#options.interceptor as Interceptor;
+    let request: CommandRequest;
+    try {
+      request = decodeRequest(frame);
+    } catch (err) {
+      // Not ours to judge a malformed message (bad checksum, no $db...): mongod answers
+      // it with the error it would give any client.
+      this.#log.warn({ err: String(err) }, 'cannot decode a claimed command; forwarding it');
+      this.#forward(frame);
+      return;
+    }
+    this.#options.stats.intercepted++;
+    let reply: Document;
+    try {
+      reply = await interceptor.run(request, this.info);
+    } catch (err) {
+      this.#log.warn({ command: request.name, err }, 'interceptor threw; answering InternalError');
+      reply = errorReply(err);
+    }
+    if (this.#closed) return;
+    if (request.opCode === OpCode.Msg && (request.flags & OpMsgFlag.MoreToCome) !== 0) return;
+    this.#inject(this.#encode(request, reply));
+  }
+
+  #encode(request: CommandRequest, reply: Document): Buffer {
+    const framing = { requestID: this.#nextRequestID, responseTo: request.requestID };
+    // Wraps at int32 like mongod's counters, skipping 0 (which means "no request").
+    this.#nextRequestID = (this.#nextRequestID + 1) | 0 || 1;
+    try {
+      return encodeReply(request, reply, framing);
+    } catch (err) {
+      // A reply we cannot encode (too large, unserializable) still gets an answer.
+      this.#log.warn({ command: request.name, err }, 'cannot encode interceptor reply');
+      return encodeReply(request, errorReply(err), framing);
+    }
+  }
+
+  /** Writes a reply of ours now if the upstream stream is between messages, else queues it. */
+  #inject(reply: Buffer): void {
+    if (this.#pending.length === 0 && this.#tracker.atBoundary) this.#writeClient(reply);
+    else this.#pending.push(reply);
+  }
+
+  #onUpstreamData(chunk: Buffer): void {
+    if (this.#closed) return;
+    let rest = chunk;
+    if (this.#pending.length > 0) {
+      // A reply of ours waits: pass on the message in flight, then slip it in.
+      const cut = this.#tracker.advanceToBoundary(chunk);
+      if (cut > 0) this.#writeClient(cut === chunk.length ? chunk : chunk.subarray(0, cut));
+      if (!this.#tracker.atBoundary) return;
+      for (const reply of this.#pending) this.#writeClient(reply);
+      this.#pending = [];
+      rest = chunk.subarray(cut);
+      if (rest.length === 0) return;
+    }
+    this.#tracker.push(rest);
+    this.#writeClient(rest);
+  }
+
+  #writeClient(bytes: Buffer): void {
+    if (!this.#client.write(bytes)) this.#upstream.pause();
+  }
+
+  #pauseClient(reason: 'upstream-full' | 'queue-full'): void {
+    this.#clientPaused.add(reason);
+    this.#client.pause();
+  }
+
+  #resumeClient(reason: 'upstream-full' | 'queue-full'): void {
+    if (!this.#clientPaused.delete(reason) || this.#clientPaused.size > 0 || this.#closed) return;
+    this.#client.resume();
+  }
+
+  /** Runs an event handler so that nothing it throws can reach the process. */
+  #guard(what: string, handler: () => void): void {
+    try {
+      handler();
+    } catch (err) {
+      this.#fail(`${what} failed`, err);
+    }
+  }
+
+  #fail(reason: string, err: unknown): void {
+    this.#close(reason, err, false);
+  }
+
+  /** One side ended: let the other flush what it was given, then close. */
+  #end(reason: string): void {
+    this.#close(reason, undefined, true);
+  }
+
+  #close(reason: string, err: unknown, graceful: boolean): void {
+    if (this.#closed) {
+      if (!graceful) this.#destroyBoth();
+      return;
+    }
+    this.#closed = true;
+    this.#queue.length = 0;
+    this.#pending = [];
+    if (err === undefined) this.#log.debug({ reason }, 'connection closed');
+    else this.#log.warn({ reason, err: err instanceof Error ? err.message : String(err) }, 'connection closed');
+    if (graceful) {
+      // A reply mongod sent just before closing (or a last write from the client)
+      // should still arrive; destroySoon ends the socket once its buffer is flushed.
+      this.#client.destroySoon();
+      this.#upstream.destroySoon();
+      const timer = setTimeout(() => this.#destroyBoth(), CLOSE_GRACE_MS).unref();
+      void this.gone.then(() => clearTimeout(timer));
+    } else {
+      this.#destroyBoth();
+    }
+    this.#options.onClose(this);
+  }
+
+  #destroyBoth(): void {
+    this.#client.destroy();
+    this.#upstream.destroy();
+  }
+}

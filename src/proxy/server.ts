@@ -1,0 +1,114 @@
+/**
+ * The proxy's listener: accepts clients and gives each one its own upstream connection
+ * to mongod (see connection.ts for what flows between them).
+ *
+ *   const proxy = await ProxyServer.start({ upstream: { host, port }, port: 27018, log });
+ *   ...
+ *   await proxy.close();
+ */
+import net from 'node:net';
+import type { Logger } from 'pino';
+import { MAX_MESSAGE_SIZE } from '../wire/constants.js';
+import { ProxyConnection, type ProxyStats } from './connection.js';
+import type { Interceptor } from './interceptor.js';
+
+export type { ProxyStats };
+
+export interface ProxyOptions {
+  /** The mongod every client is relayed to. */
+  upstream: { host: string; port: number };
+  /** Port to listen on; 0 picks a free one (see `address`). */
+  port: number;
+  /** Address to listen on; defaults to 127.0.0.1, as a sidecar should. */
+  bind?: string;
+  /** Answers the commands it claims; without one the proxy only forwards. */
+  interceptor?: Interceptor;
+  log: Logger;
+  /** Largest message accepted from either side; defaults to mongod's 48,000,000. */
+  maxMessageSize?: number;
+  /** How long to wait for the upstream TCP connection before closing the client; 10 s. */
+  upstreamConnectTimeoutMS?: number;
+}
+
+const DEFAULT_BIND = '127.0.0.1';
+const DEFAULT_UPSTREAM_CONNECT_TIMEOUT_MS = 10_000;
+
+export class ProxyServer {
+  readonly address: { host: string; port: number };
+  /** Live counters (read them, do not write them). */
+  readonly stats: Readonly<ProxyStats>;
+  readonly #stats: ProxyStats;
+  readonly #server: net.Server;
+  readonly #connections = new Set<ProxyConnection>();
+  #closing: Promise<void> | undefined;
+
+  private constructor(server: net.Server, stats: ProxyStats) {
+    this.#server = server;
+    this.#stats = stats;
+    this.stats = stats;
+    const bound = server.address() as net.AddressInfo;
+    this.address = Object.freeze({ host: bound.address, port: bound.port });
+  }
+
+  /** Listens, and resolves once clients can connect; rejects if the port cannot be bound. */
+  static async start(options: ProxyOptions): Promise<ProxyServer> {
+    const stats: ProxyStats = { connectionsCurrent: 0, connectionsTotal: 0, intercepted: 0, forwarded: 0 };
+    const server = net.createServer({ noDelay: true });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(options.port, options.bind ?? DEFAULT_BIND, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    const proxy = new ProxyServer(server, stats);
+    proxy.#accept(options);
+    options.log.info({ address: proxy.address, upstream: options.upstream }, 'proxy listening');
+    return proxy;
+  }
+
+  #accept(options: ProxyOptions): void {
+    const log = options.log;
+    // After listening, a server error (EMFILE on accept, say) is logged, not fatal.
+    this.#server.on('error', (err) => log.warn({ err: err.message }, 'proxy listener error'));
+    this.#server.on('connection', (client) => {
+      try {
+        if (this.#closing !== undefined) {
+          client.destroy();
+          return;
+        }
+        this.#stats.connectionsTotal++;
+        this.#stats.connectionsCurrent++;
+        const connection = new ProxyConnection({
+          id: this.#stats.connectionsTotal,
+          client,
+          upstream: options.upstream,
+          interceptor: options.interceptor,
+          maxMessageSize: options.maxMessageSize ?? MAX_MESSAGE_SIZE,
+          upstreamConnectTimeoutMS: options.upstreamConnectTimeoutMS ?? DEFAULT_UPSTREAM_CONNECT_TIMEOUT_MS,
+          log,
+          stats: this.#stats,
+          onClose: () => {
+            this.#stats.connectionsCurrent--;
+          },
+        });
+        // Kept until its sockets are gone, so close() also cuts short a graceful close.
+        this.#connections.add(connection);
+        void connection.gone.then(() => this.#connections.delete(connection));
+      } catch (err) {
+        // Only a bug gets here; it must cost one client, not the process.
+        log.warn({ err: err instanceof Error ? err.message : String(err) }, 'cannot set up client connection');
+        client.destroy();
+      }
+    });
+  }
+
+  /** Stops listening and closes every client and upstream connection. Idempotent. */
+  close(): Promise<void> {
+    this.#closing ??= new Promise<void>((resolve) => {
+      this.#server.close(() => resolve());
+      for (const connection of [...this.#connections]) connection.destroy();
+    });
+    return this.#closing;
+  }
+}

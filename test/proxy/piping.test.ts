@@ -1,0 +1,179 @@
+/**
+ * The proxy's byte piping against a scripted upstream (a plain TCP server the test
+ * drives byte by byte): where an injected reply lands when the upstream is in the
+ * middle of a message, and that backpressure reaches the other side in both directions.
+ */
+import { describe, it, afterEach } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { once } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { ProxyServer } from '../../src/proxy/server.js';
+import { OpMsgFlag } from '../../src/wire/constants.js';
+import { encodeDocument } from '../../src/wire/command_message.js';
+import { encodeOpMsg } from '../../src/wire/op_msg.js';
+import { RawClient, decodeReply, opMsg, startProxy, testInterceptor } from './support.js';
+
+/** A server whose one accepted socket the test holds. */
+async function scriptedUpstream(): Promise<{ port: number; accepted: Promise<net.Socket>; close(): void }> {
+  const sockets: net.Socket[] = [];
+  let onAccept!: (socket: net.Socket) => void;
+  const accepted = new Promise<net.Socket>((resolve) => (onAccept = resolve));
+  const server = net.createServer((socket) => {
+    socket.on('error', () => undefined);
+    sockets.push(socket);
+    onAccept(socket);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    accepted,
+    close() {
+      for (const socket of sockets) socket.destroy();
+      server.close();
+    },
+  };
+}
+
+/** A moreToCome OP_MSG reply of about `size` bytes, as an exhaust stream would carry. */
+function streamedReply(size: number, requestID: number, fill: string): Buffer {
+  return encodeOpMsg({ requestID, responseTo: requestID - 1, flags: OpMsgFlag.MoreToCome, sections: [{ kind: 0, body: encodeDocument({ ok: 1, fill: fill.repeat(size) }) }] });
+}
+
+async function until(condition: () => boolean, what: string, timeoutMs = 3_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(5);
+  }
+}
+
+describe('proxy piping against a scripted upstream', () => {
+  const cleanups: Array<() => unknown> = [];
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  });
+
+  async function setUp(): Promise<{ proxy: ProxyServer; upstream: net.Socket; raw: RawClient; calls: () => number }> {
+    const scripted = await scriptedUpstream();
+    cleanups.push(() => scripted.close());
+    const interceptor = testInterceptor();
+    const proxy = await startProxy(scripted.port, interceptor);
+    cleanups.push(() => proxy.close());
+    const raw = await RawClient.connect(proxy.address.port);
+    cleanups.push(() => raw.close());
+    const upstream = await scripted.accepted;
+    return { proxy, upstream, raw, calls: () => interceptor.calls.length };
+  }
+
+  it('holds an injected reply while the upstream is mid-message, even mid-length-prefix, and slips it in at the boundary', async () => {
+    const { upstream, raw, calls } = await setUp();
+    const first = streamedReply(200_000, 501, 'a');
+    const second = streamedReply(50, 502, 'b');
+
+    // Two bytes of the first message's length prefix: the proxy cannot know its length yet.
+    upstream.write(first.subarray(0, 2));
+    await until(() => raw.receivedBytes === 2, 'the first two bytes');
+    const echo = opMsg({ proxyEcho: 'mid', $db: 'admin' });
+    raw.send(echo);
+    await until(() => calls() === 1, 'the interceptor to run');
+    await sleep(50);
+    assert.equal(raw.receivedBytes, 2, 'the reply waits for the upstream message to end');
+
+    // Most of the first message, then its end together with the start of the next one:
+    // the boundary falls inside one upstream chunk.
+    upstream.write(first.subarray(2, 150_000));
+    await until(() => raw.receivedBytes === 150_000, 'most of the first message');
+    await sleep(30);
+    assert.equal(raw.receivedBytes, 150_000);
+    upstream.write(Buffer.concat([first.subarray(150_000), second.subarray(0, 3)]));
+    await until(() => raw.frames.length === 2, 'the first message and the echo');
+    await sleep(30);
+    upstream.write(second.subarray(3));
+    const frames = await raw.waitForFrames(3);
+
+    assert.deepEqual(frames[0], first);
+    const reply = decodeReply(frames[1] as Buffer);
+    assert.equal(reply.responseTo, echo.readInt32LE(4));
+    assert.deepEqual(reply.doc['echoed'], { proxyEcho: 'mid', $db: 'admin' });
+    assert.deepEqual(frames[2], second);
+  });
+
+  it('writes an injected reply at once when the upstream is between messages', async () => {
+    const { upstream, raw } = await setUp();
+    upstream.write(streamedReply(10, 601, 'c'));
+    await raw.waitForFrames(1);
+    const reply = await raw.command(opMsg({ proxyEcho: 'idle', $db: 'admin' }));
+    assert.equal(reply.doc['ok'], 1);
+  });
+
+  it('keeps several queued replies in order behind one long upstream message', async () => {
+    const { upstream, raw, calls } = await setUp();
+    const big = streamedReply(100_000, 701, 'd');
+    upstream.write(big.subarray(0, 10));
+    await until(() => raw.receivedBytes === 10, 'the start of the message');
+    const echoes = [0, 1, 2].map((i) => opMsg({ proxyEcho: i, $db: 'admin' }));
+    raw.send(Buffer.concat(echoes));
+    await until(() => calls() === 3, 'three interceptor runs');
+    upstream.write(big.subarray(10));
+    const frames = await raw.waitForFrames(4);
+    assert.deepEqual(frames[0], big);
+    assert.deepEqual(frames.slice(1).map((f) => decodeReply(f).responseTo), echoes.map((e) => e.readInt32LE(4)));
+  });
+
+  it('passes on what the upstream sent before it closed, then closes the client', async () => {
+    const { upstream, raw, proxy } = await setUp();
+    // Big enough, and read late enough, that it is still crossing under backpressure
+    // when the upstream's FIN arrives.
+    const last = streamedReply(8 * 1024 * 1024, 901, 'f');
+    raw.socket.pause();
+    upstream.end(last);
+    await sleep(200);
+    raw.socket.resume();
+    await raw.closed;
+    assert.deepEqual(raw.frames, [last]);
+    await until(() => proxy.stats.connectionsCurrent === 0, 'the connection to be counted out');
+  });
+
+  it('passes on what the client sent before it closed, then closes the upstream', async () => {
+    const { upstream, raw } = await setUp();
+    const chunks: Buffer[] = [];
+    upstream.on('data', (chunk: Buffer) => chunks.push(chunk));
+    const lastWords = opMsg({ insert: 'c', documents: [{ pad: 'z'.repeat(300_000) }], $db: 'app' }, { flags: OpMsgFlag.MoreToCome });
+    raw.socket.end(lastWords);
+    await once(upstream, 'close');
+    assert.deepEqual(Buffer.concat(chunks), lastWords);
+  });
+
+  // 64 MiB sent into a side that does not read: the kernel's socket buffers hold a few
+  // MiB; without backpressure the proxy would read the rest into its own memory.
+  const FLOOD = 64;
+  const HELD_BACK = 32 * 1024 * 1024;
+
+  it('pauses the upstream while the client does not read (backpressure upstream to client)', async () => {
+    const { upstream, raw } = await setUp();
+    raw.socket.pause();
+    const message = streamedReply(1024 * 1024, 801, 'e');
+    for (let i = 0; i < FLOOD; i++) upstream.write(message);
+    await sleep(300);
+    assert.ok(upstream.writableLength > HELD_BACK, `only ${upstream.writableLength} bytes held back at the upstream`);
+    raw.socket.resume();
+    await until(() => raw.frames.length === FLOOD, 'every message to reach the client', 10_000);
+    assert.ok(raw.frames.every((f) => f.equals(message)));
+  });
+
+  it('pauses the client while the upstream does not read (backpressure client to upstream)', async () => {
+    const { upstream, raw, proxy } = await setUp();
+    upstream.pause();
+    const message = opMsg({ insert: 'c', documents: [{ pad: 'x'.repeat(1024 * 1024) }], $db: 'app' });
+    for (let i = 0; i < FLOOD; i++) raw.socket.write(message);
+    await sleep(300);
+    assert.ok(raw.socket.writableLength > HELD_BACK, `only ${raw.socket.writableLength} bytes held back at the client`);
+    let received = 0;
+    upstream.on('data', (chunk: Buffer) => (received += chunk.length));
+    upstream.resume();
+    await until(() => received === message.length * FLOOD, 'every byte to reach the upstream', 10_000);
+    assert.equal(proxy.stats.forwarded, FLOOD);
+  });
+});

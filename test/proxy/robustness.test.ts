@@ -1,0 +1,145 @@
+/**
+ * One bad client costs one connection; a dead upstream closes its clients instead of
+ * hanging them; close() ends everything. The proxy process never goes down.
+ */
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { MongoClient } from 'mongodb';
+import { startDevServer, type RunningDevServer } from '../helpers/dev_server.js';
+import type { ProxyServer } from '../../src/proxy/server.js';
+import { RawClient, captureLogger, closesWithin, opMsg, startProxy, testInterceptor, uri } from './support.js';
+
+async function until(condition: () => boolean, what: string, timeoutMs = 3_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(10);
+  }
+}
+
+describe('proxy robustness', () => {
+  let server: RunningDevServer;
+  let proxy: ProxyServer;
+  let client: MongoClient;
+  const { log, lines } = captureLogger();
+
+  before(async () => {
+    server = await startDevServer();
+    proxy = await startProxy(server.port, testInterceptor(), log);
+    client = new MongoClient(uri(proxy.address.port), { maxPoolSize: 2 });
+    await client.db('app').collection('c').insertOne({ before: true });
+  });
+
+  after(async () => {
+    await client?.close();
+    await proxy?.close();
+    await server?.stop();
+    server?.cleanup();
+  });
+
+  for (const length of [5, 60_000_000]) {
+    it(`closes a client that sends messageLength ${length}, and only that client`, async () => {
+      const raw = await RawClient.connect(proxy.address.port);
+      const header = Buffer.alloc(16);
+      header.writeInt32LE(length, 0);
+      raw.send(header);
+      assert.equal(await closesWithin(raw.closed, 2_000), true, 'the bad client is closed');
+      assert.ok(
+        lines.some((l) => l['level'] === 40 && String(l['err']).includes(`msgLen ${length} is invalid`)),
+        'a warning names the bad length',
+      );
+      assert.equal(await client.db('app').collection('c').countDocuments(), 1);
+      assert.equal((await client.db('admin').command({ proxyEcho: 1 }))['ok'], 1);
+    });
+  }
+
+  it('shrugs off a client that disconnects in the middle of a message', async () => {
+    const current = proxy.stats.connectionsCurrent;
+    const raw = await RawClient.connect(proxy.address.port);
+    const insert = opMsg({ insert: 'c', documents: [{ half: 'x'.repeat(100_000) }], $db: 'app' });
+    raw.send(insert.subarray(0, 60_000));
+    await sleep(50);
+    raw.close();
+    await until(() => proxy.stats.connectionsCurrent === current, 'the connection count to come back');
+    assert.equal(await client.db('app').collection('c').countDocuments({ half: { $exists: true } }), 0);
+    assert.equal(await client.db('app').collection('c').countDocuments(), 1);
+  });
+
+  it('logs connection open and close at debug level', async () => {
+    const raw = await RawClient.connect(proxy.address.port);
+    await raw.command(opMsg({ ping: 1, $db: 'admin' }));
+    raw.close();
+    await until(() => lines.some((l) => l['msg'] === 'connection closed' && l['level'] === 20), 'a close line');
+    assert.ok(lines.some((l) => l['msg'] === 'connection opened' && l['level'] === 20 && typeof l['connectionId'] === 'number'));
+  });
+
+  it('closes a client at once when the upstream refuses connections', async () => {
+    const closedPort = await new Promise<number>((resolve) => {
+      const probe = net.createServer().listen(0, '127.0.0.1', () => {
+        const { port } = probe.address() as net.AddressInfo;
+        probe.close(() => resolve(port));
+      });
+    });
+    const orphan = await startProxy(closedPort);
+    try {
+      const raw = await RawClient.connect(orphan.address.port);
+      assert.equal(await closesWithin(raw.closed, 2_000), true);
+      assert.equal(orphan.stats.connectionsCurrent, 0);
+    } finally {
+      await orphan.close();
+    }
+  });
+
+  it('close() resolves with clients connected, and closes them', async () => {
+    const local = await startProxy(server.port);
+    const raws = await Promise.all([RawClient.connect(local.address.port), RawClient.connect(local.address.port)]);
+    await raws[0]?.command(opMsg({ ping: 1, $db: 'admin' }));
+    const driver = new MongoClient(uri(local.address.port), { serverSelectionTimeoutMS: 1_000 });
+    await driver.db('admin').command({ ping: 1 });
+    await until(() => local.stats.connectionsCurrent >= 4, 'the driver connections');
+    const start = Date.now();
+    await local.close();
+    assert.ok(Date.now() - start < 1_000, 'close() did not wait for clients');
+    for (const raw of raws) assert.equal(await closesWithin(raw.closed, 1_000), true);
+    assert.equal(local.stats.connectionsCurrent, 0);
+    // Give the driver time to see its sockets close: mongodb 7.9's close() can hang in
+    // endSessions if it races the server closing (the same happens with the plain tap relay).
+    await sleep(200);
+    await driver.close();
+    await assert.rejects(RawClient.connect(local.address.port), /ECONNREFUSED/);
+  });
+});
+
+describe('proxy when the upstream goes away', () => {
+  it('closes connected clients (none hang) and stays up', async () => {
+    const server = await startDevServer();
+    const proxy = await startProxy(server.port, testInterceptor());
+    const driver = new MongoClient(uri(proxy.address.port), { serverSelectionTimeoutMS: 1_000, heartbeatFrequencyMS: 500 });
+    try {
+      await driver.db('app').collection('c').insertOne({ a: 1 });
+      const raw = await RawClient.connect(proxy.address.port);
+      await raw.command(opMsg({ ping: 1, $db: 'admin' }));
+      // A client with a request in flight when the upstream dies: an awaitable hello.
+      const pending = await RawClient.connect(proxy.address.port);
+      const { topologyVersion } = (await pending.command(opMsg({ hello: 1, $db: 'admin' }))).doc;
+      pending.send(opMsg({ hello: 1, topologyVersion, maxAwaitTimeMS: 30_000, $db: 'admin' }));
+      await sleep(100);
+      await server.stop();
+      assert.equal(await closesWithin(raw.closed, 3_000), true, 'an idle client is closed');
+      assert.equal(await closesWithin(pending.closed, 3_000), true);
+      await until(() => proxy.stats.connectionsCurrent === 0, 'every connection to close', 5_000);
+      await assert.rejects(driver.db('app').collection('c').findOne({}));
+
+      // The proxy is still listening: a new client is accepted, then closed because
+      // there is no upstream, and the proxy still answers nothing it cannot reach.
+      const late = await RawClient.connect(proxy.address.port);
+      assert.equal(await closesWithin(late.closed, 3_000), true);
+    } finally {
+      await driver.close();
+      await proxy.close();
+      server.cleanup();
+    }
+  });
+});
