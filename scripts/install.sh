@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(libwiredtiger-dev wiredtiger socat tmux python3 make g++)
+APT_PACKAGES=(libwiredtiger-dev wiredtiger socat tmux e2fsprogs python3 make g++)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

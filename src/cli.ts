@@ -5,6 +5,7 @@
  */
 import { runDevServer } from './cli/dev_server.js';
 import { runStart } from './cli/start.js';
+import { runServe } from './cli/serve.js';
 
 interface Subcommand {
   summary: string;
@@ -13,7 +14,8 @@ interface Subcommand {
 
 const SUBCOMMANDS: Record<string, Subcommand> = {
   'dev-server': { summary: 'run the mongod-compatible dev server over WiredTiger', run: runDevServer },
-  start: { summary: 'run the embedded dev server with a project-local dbpath (npm start)', run: runStart },
+  serve: { summary: 'run the proxy in front of a mongod (--upstream URI)', run: runServe },
+  start: { summary: 'the proxy in front of the embedded dev server (what npm start runs)', run: runStart },
 };
 
 function usage(): string {

@@ -1,11 +1,12 @@
 /**
- * `npm start`: the embedded dev server on a persistent, git-ignored dbpath inside
- * the project, with the mongosh line that connects to it.
+ * `npm start`: the proxy in front of the embedded dev server, whose dbpath is a
+ * persistent, git-ignored directory inside the project. Prints the mongosh line.
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { serveUntilStopped } from './dev_server.js';
+import { DevServer } from '../devserver/server.js';
+import { startProxy, untilSignal } from './serve.js';
 import { createLogger } from '../log.js';
 
 const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -15,23 +16,29 @@ export async function runStart(args: string[]): Promise<number> {
     args,
     strict: true,
     options: {
-      port: { type: 'string', default: process.env['HOTBACKUP_DEV_PORT'] ?? '27017' },
+      port: { type: 'string', default: process.env['HOTBACKUP_PORT'] ?? '27017' },
       dbpath: { type: 'string', default: path.join(PROJECT_ROOT, 'data', 'devserver') },
     },
   });
-  const port = Number(values.port);
   const log = createLogger({ name: 'hotbackup', format: 'auto' });
-  const uri = `mongodb://127.0.0.1:${port}/?directConnection=true`;
-  process.stdout.write(`\nConnect with:  npx mongosh "${uri}"\n\n`);
-  return serveUntilStopped(
-    {
-      dbpath: path.resolve(values.dbpath ?? ''),
-      port,
-      bind: '127.0.0.1',
-      checkpointIntervalSecs: 60,
-      backupCursor: true,
-      argv: ['hotbackup', 'start', ...args],
-    },
+  const dbpath = path.resolve(values.dbpath ?? '');
+  const devServer = await DevServer.start(
+    { dbpath, port: 0, bind: '127.0.0.1', checkpointIntervalSecs: 60, backupCursor: true, argv: ['hotbackup', 'start', ...args] },
+    log.child({ component: 'dev-server' }),
+  );
+  const upstreamUri = `mongodb://127.0.0.1:${devServer.address.port}/?directConnection=true`;
+  const proxy = await startProxy(
+    { upstreamUri, port: Number(values.port), bind: '127.0.0.1', dbpath, allowWriteBlocking: false, concurrency: 4 },
     log,
   );
+  const uri = `mongodb://127.0.0.1:${proxy.proxy.address.port}/?directConnection=true`;
+  process.stdout.write(
+    `\nThe proxy is in front of the dev server (dbpath ${dbpath}).\n` +
+      `Connect with:  npx mongosh "${uri}"\n` +
+      `Then try:      db.adminCommand({backupStart: "/tmp/hotbackup-demo"})\n\n`,
+  );
+  await Promise.race([untilSignal(log), new Promise<void>((resolve) => devServer.once('closed', resolve))]);
+  await proxy.close();
+  await devServer.close();
+  return 0;
 }

@@ -1,0 +1,223 @@
+/**
+ * The backup engine: one backup at a time, from destination checks through a
+ * snapshot strategy and the throttled copier to a manifest written last. A backup
+ * that fails or is interrupted leaves no manifest, so it never looks complete, and
+ * its snapshot is always released (no cursor left open, no fsync lock left held).
+ */
+import { randomUUID } from 'node:crypto';
+import { MongoClient } from 'mongodb';
+import { TokenBucket } from './throttle.js';
+import { ProgressCounters } from './progress.js';
+import { copyFiles } from './copier.js';
+import { writeManifest, type Manifest } from './manifest.js';
+import { prepareDestination } from './destination.js';
+import { toServerError } from './io_error.js';
+import { BackupCursorStrategy } from './strategies/backup_cursor.js';
+import { FsyncLockStrategy } from './strategies/fsync_lock.js';
+import { openSnapshot } from './strategies/select.js';
+import type { Snapshot, StrategyName } from './strategies/types.js';
+import { MongoServerError, ErrorCodes } from '../errors.js';
+import type { Logger } from '../log.js';
+
+export interface BackupEngineOptions {
+  /** mongod's dbpath, as seen from this host. */
+  dbpath: string;
+  /** How the engine reaches mongod (the proxy's upstream). */
+  upstreamUri: string;
+  /** Whether fsyncLock for the whole copy is allowed when no $backupCursor exists. Default false. */
+  allowWriteBlocking?: boolean;
+  /** Parallel copy workers. Default 4. */
+  concurrency?: number;
+  log: Logger;
+}
+
+export interface StartRequest {
+  destination: unknown;
+  /** Per-request permission to block writes; ORed with the engine's option. */
+  allowWriteBlocking?: boolean;
+}
+
+export type BackupPhase = 'starting' | 'snapshot' | 'copying' | 'releasing' | 'manifest';
+
+export interface BackupOutcome {
+  ok: boolean;
+  backupId: string;
+  destination: string;
+  strategy: StrategyName | undefined;
+  startedAt: Date;
+  finishedAt: Date;
+  bytes: number;
+  files: number;
+  seconds: number;
+  error: MongoServerError | undefined;
+}
+
+export interface RunningBackup {
+  readonly backupId: string;
+  readonly destination: string;
+  readonly startedAt: Date;
+  readonly counters: ProgressCounters;
+  phase: BackupPhase;
+  strategy: StrategyName | undefined;
+}
+
+export interface EngineStatus {
+  running: RunningBackup | undefined;
+  last: BackupOutcome | undefined;
+  /** The running backup's counters, else the last one's: Percona kept them after the end. */
+  counters: ProgressCounters | undefined;
+  throttleBytesPerSec: number;
+}
+
+export const BACKUP_IN_PROGRESS = 'Cannot initiate backup. There already is a backup in progress.';
+
+export class BackupEngine {
+  readonly throttle = new TokenBucket(0);
+  private readonly client: MongoClient;
+  private running: RunningBackup | undefined;
+  private last: BackupOutcome | undefined;
+  private lastCounters: ProgressCounters | undefined;
+  private readonly abort = new AbortController();
+  private closed = false;
+
+  constructor(private readonly options: BackupEngineOptions) {
+    this.client = new MongoClient(options.upstreamUri, { directConnection: true, maxPoolSize: 4 });
+  }
+
+  get dbpath(): string {
+    return this.options.dbpath;
+  }
+
+  /**
+   * Validates, claims the single backup slot, and starts copying. Resolves once the
+   * backup is under way; `done` settles when it ends (it never rejects).
+   */
+  async start(request: StartRequest): Promise<{ backupId: string; done: Promise<BackupOutcome> }> {
+    if (this.closed) throw new MongoServerError(ErrorCodes.ShutdownInProgress, 'the proxy is shutting down');
+    if (this.running !== undefined) throw new MongoServerError(ErrorCodes.ConflictingOperationInProgress, BACKUP_IN_PROGRESS);
+    const run: RunningBackup = {
+      backupId: randomUUID(),
+      destination: String(request.destination),
+      startedAt: new Date(),
+      counters: new ProgressCounters(),
+      phase: 'starting',
+      strategy: undefined,
+    };
+    this.running = run;
+    let destination: string;
+    try {
+      destination = await prepareDestination(request.destination, this.options.dbpath);
+    } catch (err) {
+      this.running = undefined;
+      throw err;
+    }
+    (run as { destination: string }).destination = destination;
+    const allowWriteBlocking = request.allowWriteBlocking === true || this.options.allowWriteBlocking === true;
+    const done = this.execute(run, allowWriteBlocking);
+    return { backupId: run.backupId, done };
+  }
+
+  status(): EngineStatus {
+    return {
+      running: this.running,
+      last: this.last,
+      counters: this.running?.counters ?? this.lastCounters,
+      throttleBytesPerSec: this.throttle.rate,
+    };
+  }
+
+  setThrottle(bytesPerSec: number): void {
+    this.throttle.setRate(bytesPerSec);
+    this.options.log.info({ throttleBytesPerSec: bytesPerSec }, 'backup throttle set');
+  }
+
+  /** Interrupts a running backup (releasing its snapshot) and closes the upstream client. */
+  async close(): Promise<void> {
+    this.closed = true;
+    this.abort.abort(new MongoServerError(ErrorCodes.InterruptedAtShutdown, 'backup interrupted: the proxy is shutting down'));
+    while (this.running !== undefined) await new Promise((resolve) => setTimeout(resolve, 20));
+    await this.client.close();
+  }
+
+  private async execute(run: RunningBackup, allowWriteBlocking: boolean): Promise<BackupOutcome> {
+    const { log } = this.options;
+    log.info({ backupId: run.backupId, destination: run.destination, throttleBytesPerSec: this.throttle.rate }, 'backup started');
+    let error: MongoServerError | undefined;
+    try {
+      await this.copy(run, allowWriteBlocking);
+    } catch (err) {
+      error = toServerError(err, 'backup');
+    }
+    const finishedAt = new Date();
+    const outcome: BackupOutcome = {
+      ok: error === undefined,
+      backupId: run.backupId,
+      destination: run.destination,
+      strategy: run.strategy,
+      startedAt: run.startedAt,
+      finishedAt,
+      bytes: run.counters.bytesCopied,
+      files: run.counters.filesCopied,
+      seconds: (finishedAt.getTime() - run.startedAt.getTime()) / 1000,
+      error,
+    };
+    this.last = outcome;
+    this.lastCounters = run.counters;
+    this.running = undefined;
+    const summary = { backupId: run.backupId, destination: run.destination, strategy: run.strategy, bytes: outcome.bytes, files: outcome.files, seconds: outcome.seconds };
+    if (error === undefined) log.info(summary, 'backup finished');
+    else log.error({ ...summary, code: error.code, errmsg: error.message }, 'backup failed');
+    return outcome;
+  }
+
+  private async copy(run: RunningBackup, allowWriteBlocking: boolean): Promise<void> {
+    const { options } = this;
+    run.phase = 'snapshot';
+    const serverVersion = await this.serverVersion();
+    const snapshot: Snapshot = await openSnapshot({
+      backupCursor: new BackupCursorStrategy(this.client, options.log),
+      fsyncLock: allowWriteBlocking ? () => new FsyncLockStrategy(options.upstreamUri, options.dbpath, options.log) : undefined,
+    });
+    run.strategy = snapshot.strategy;
+    options.log.info({ backupId: run.backupId, strategy: snapshot.strategy, files: snapshot.files.length }, 'backup snapshot open');
+    let copied;
+    try {
+      run.phase = 'copying';
+      run.counters.begin(snapshot.files);
+      copied = await copyFiles(snapshot.files, run.destination, {
+        bucket: this.throttle,
+        concurrency: options.concurrency ?? 4,
+        progress: run.counters,
+        signal: this.abort.signal,
+      });
+    } finally {
+      run.phase = 'releasing';
+      await snapshot.release();
+    }
+    run.phase = 'manifest';
+    const finishedAt = new Date();
+    const manifest: Manifest = {
+      format: 'mongo-hotbackup-proxy',
+      version: 1,
+      backupId: run.backupId,
+      strategy: snapshot.strategy,
+      source: { dbpath: options.dbpath, host: this.upstreamHost(), serverVersion },
+      startedAt: run.startedAt.toISOString(),
+      finishedAt: finishedAt.toISOString(),
+      durationMs: finishedAt.getTime() - run.startedAt.getTime(),
+      throttleBytesPerSec: this.throttle.rate,
+      files: copied.map((f) => ({ path: f.relativePath, size: f.size, sha256: f.sha256 })),
+      totals: { files: copied.length, bytes: copied.reduce((sum, f) => sum + f.size, 0) },
+    };
+    await writeManifest(run.destination, manifest);
+  }
+
+  private async serverVersion(): Promise<string> {
+    const info = await this.client.db('admin').command({ buildInfo: 1 });
+    return String(info['version'] ?? 'unknown');
+  }
+
+  private upstreamHost(): string {
+    return this.client.options.hosts.map((h) => h.toString()).join(',');
+  }
+}

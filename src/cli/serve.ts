@@ -1,0 +1,153 @@
+/**
+ * `hotbackup serve --upstream <mongodb-uri> --port N [--bind ADDR] [--dbpath DIR]
+ *  [--allow-write-blocking]`: the proxy in front of one mongod, answering
+ * backupStart/backupStatus/backupThrottle itself.
+ */
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { MongoClient } from 'mongodb';
+import { ConnectionString } from 'mongodb-connection-string-url';
+import { ProxyServer } from '../proxy/server.js';
+import { BackupEngine } from '../backup/engine.js';
+import { BackupCommands } from '../commands/index.js';
+import { createLogger, type LogFormat, type Logger } from '../log.js';
+
+const HELP = `Usage: hotbackup serve --upstream <mongodb-uri> [options]
+
+A MongoDB wire-protocol proxy that forwards everything to mongod and answers
+backupStart, backupStatus and backupThrottle itself (see docs/commands.md).
+
+Options:
+  --upstream URI            mongod to front, e.g. mongodb://127.0.0.1:27018   [required]
+  --port N                  port to listen on                                   [27017]
+  --bind ADDR               address to listen on                                [127.0.0.1]
+  --dbpath DIR              mongod's dbpath; default: asked of mongod (getCmdLineOpts)
+  --allow-write-blocking    allow fsyncLock for the whole copy where mongod has no $backupCursor
+  --concurrency N           parallel copy workers                               [4]
+  --log-format json|pretty|auto                                                 [auto]
+`;
+
+export interface ProxyRuntimeOptions {
+  upstreamUri: string;
+  port: number;
+  bind: string;
+  dbpath: string | undefined;
+  allowWriteBlocking: boolean;
+  concurrency: number;
+}
+
+function splitHostPort(hostPort: string): { host: string; port: string } {
+  const match = /^\[([^\]]+)\](?::(\d+))?$/.exec(hostPort) ?? /^([^:]+)(?::(\d+))?$/.exec(hostPort);
+  if (match === null) throw new Error(`cannot read host and port from '${hostPort}'`);
+  return { host: match[1] ?? '127.0.0.1', port: match[2] ?? '27017' };
+}
+
+/** mongod knows its dbpath; a relative one cannot be resolved from here, so it must be given. */
+export async function discoverDbpath(upstreamUri: string): Promise<string> {
+  const client = new MongoClient(upstreamUri, { directConnection: true, serverSelectionTimeoutMS: 10_000 });
+  try {
+    const opts = await client.db('admin').command({ getCmdLineOpts: 1 });
+    const dbpath = (opts['parsed'] as { storage?: { dbPath?: unknown } } | undefined)?.storage?.dbPath;
+    if (typeof dbpath !== 'string' || !path.isAbsolute(dbpath)) {
+      throw new Error(`mongod reports dbPath ${JSON.stringify(dbpath)}; pass the absolute path with --dbpath`);
+    }
+    return dbpath;
+  } finally {
+    await client.close();
+  }
+}
+
+export interface RunningProxy {
+  proxy: ProxyServer;
+  engine: BackupEngine;
+  close(): Promise<void>;
+}
+
+/** Starts the engine and the proxy; the caller owns shutdown. */
+export async function startProxy(options: ProxyRuntimeOptions, log: Logger): Promise<RunningProxy> {
+  const upstream = new ConnectionString(options.upstreamUri);
+  const [first] = upstream.hosts;
+  if (first === undefined) throw new Error(`--upstream has no host: ${options.upstreamUri}`);
+  // A sidecar fronts one mongod: the first host of the URI.
+  const { host, port } = splitHostPort(first);
+  const dbpath = options.dbpath ?? (await discoverDbpath(options.upstreamUri));
+  const engine = new BackupEngine({
+    dbpath,
+    upstreamUri: options.upstreamUri,
+    allowWriteBlocking: options.allowWriteBlocking,
+    concurrency: options.concurrency,
+    log: log.child({ component: 'backup' }),
+  });
+  const proxy = await ProxyServer.start({
+    upstream: { host, port: Number(port) },
+    port: options.port,
+    bind: options.bind,
+    interceptor: new BackupCommands(engine),
+    log: log.child({ component: 'proxy' }),
+  });
+  log.info({ address: proxy.address, upstream: `${host}:${port}`, dbpath, allowWriteBlocking: options.allowWriteBlocking }, 'proxy listening');
+  return {
+    proxy,
+    engine,
+    async close() {
+      // The engine first: a running backup releases its cursor or fsync lock.
+      await engine.close();
+      await proxy.close();
+    },
+  };
+}
+
+/** Resolves when SIGINT or SIGTERM arrives. */
+export function untilSignal(log: Logger): Promise<void> {
+  return new Promise((resolve) => {
+    const stop = (signal: NodeJS.Signals) => {
+      log.info({ signal }, 'signal received');
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      resolve();
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+}
+
+export async function runServe(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    strict: true,
+    options: {
+      upstream: { type: 'string' },
+      port: { type: 'string', default: '27017' },
+      bind: { type: 'string', default: '127.0.0.1' },
+      dbpath: { type: 'string' },
+      'allow-write-blocking': { type: 'boolean', default: false },
+      concurrency: { type: 'string', default: '4' },
+      'log-format': { type: 'string', default: 'auto' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help === true) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  if (values.upstream === undefined) throw new Error('--upstream is required (e.g. --upstream mongodb://127.0.0.1:27018)');
+  const port = Number(values.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be 0-65535, got '${values.port}'`);
+  const concurrency = Number(values.concurrency);
+  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) throw new Error('--concurrency must be 1-64');
+  const log = createLogger({ name: 'hotbackup', format: values['log-format'] as LogFormat });
+  const running = await startProxy(
+    {
+      upstreamUri: values.upstream,
+      port,
+      bind: values.bind ?? '127.0.0.1',
+      dbpath: values.dbpath === undefined ? undefined : path.resolve(values.dbpath),
+      allowWriteBlocking: values['allow-write-blocking'] === true,
+      concurrency,
+    },
+    log,
+  );
+  await untilSignal(log);
+  await running.close();
+  return 0;
+}

@@ -1,0 +1,178 @@
+/**
+ * backupStart, backupStatus and backupThrottle through the proxy, checked with the
+ * real driver (and mongosh for the happy path): reply shapes and Percona's texts.
+ */
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Int32, Long, MongoClient, MongoServerError, type Document } from 'mongodb';
+import { startDevServer, type RunningDevServer } from '../helpers/dev_server.js';
+import { startProxy, type RunningProxy } from '../helpers/proxy.js';
+import { runMongosh } from '../helpers/mongosh.js';
+import { tempDir } from '../helpers/paths.js';
+
+const MANIFEST = 'hotbackup-manifest.json';
+
+async function expectError(promise: Promise<unknown>, code: number, message: string | RegExp): Promise<MongoServerError> {
+  let caught: MongoServerError | undefined;
+  await assert.rejects(promise, (err: unknown) => {
+    assert.ok(err instanceof MongoServerError, `expected a server error, got ${String(err)}`);
+    assert.equal(err.code, code, err.message);
+    if (typeof message === 'string') assert.equal(err.message, message);
+    else assert.match(err.message, message);
+    caught = err;
+    return true;
+  });
+  return caught as MongoServerError;
+}
+
+describe('backup commands through the proxy', () => {
+  let server: RunningDevServer;
+  let proxy: RunningProxy;
+  let client: MongoClient;
+  const scratch = tempDir('commands');
+  const admin = () => client.db('admin');
+  // Raw values: the checks below are about BSON types (NumberLong, int32).
+  const raw = { promoteLongs: false, promoteValues: false } as const;
+
+  before(async () => {
+    server = await startDevServer();
+    proxy = await startProxy(server);
+    client = new MongoClient(proxy.uri);
+    await client.connect();
+    await client.db('app').collection('docs').insertMany(Array.from({ length: 2000 }, (_, i) => ({ i, pad: 'd'.repeat(500) })));
+  });
+
+  after(async () => {
+    await client?.close();
+    await proxy?.stop();
+    await server?.stop();
+    server?.cleanup();
+    scratch.remove();
+  });
+
+  it('reports an idle status in Percona shape before any backup', async () => {
+    const status = await admin().command({ backupStatus: 1 }, raw);
+    assert.equal(status['inProgress'], false);
+    assert.ok(status['bytesCopied'] instanceof Long, 'bytesCopied is a NumberLong');
+    assert.ok(status['filesCopied'] instanceof Int32, 'filesCopied is an int32');
+    assert.equal(Number(status['bytesCopied']), 0);
+    assert.equal(Number(status['filesCopied']), 0);
+    assert.equal(Number(status['throttleBytesPerSec']), 0, 'unlimited by default');
+    assert.equal(status['last'], undefined);
+  });
+
+  it('rejects bad destinations with Percona texts', async () => {
+    await expectError(admin().command({ backupStart: '' }), 2, "invalid destination directory: ''");
+    await expectError(admin().command({ backupStart: 'relative/dir' }), 2, 'Destination path must be absolute');
+    const file = path.join(scratch.dir, 'a-file');
+    fs.writeFileSync(file, 'x');
+    await expectError(admin().command({ backupStart: file }), 2, `Backup destination ${file} is not a directory`);
+    const full = path.join(scratch.dir, 'full');
+    fs.mkdirSync(full);
+    fs.writeFileSync(path.join(full, 'keep'), 'x');
+    await expectError(admin().command({ backupStart: full }), 2, `Backup directory ${full} is not empty`);
+    await expectError(admin().command({ backupStart: path.join(server.dbpath, 'inside') }), 2, /must be outside the dbpath/);
+    const unwritable = path.join(file, 'below-a-file');
+    const err = await expectError(admin().command({ backupStart: unwritable }), 96, /the backup destination failed: .*Not a directory/);
+    assert.equal(err.errorResponse['errno'], 20, 'ENOTDIR');
+    assert.equal(err.errorResponse['strerror'], 'Not a directory');
+  });
+
+  it('answers the commands only on admin, as mongod does for admin-only commands', async () => {
+    for (const cmd of [{ backupStart: '/tmp/x' }, { backupStatus: 1 }, { backupThrottle: 0 }]) {
+      const name = Object.keys(cmd)[0];
+      await expectError(client.db('app').command(cmd), 13, `${name} may only be run against the admin database.`);
+    }
+  });
+
+  it('validates backupThrottle with Percona texts and accepts units', async () => {
+    await expectError(admin().command({ backupThrottle: 'fast' }), 2, 'backupThrottle argument must be a number');
+    await expectError(admin().command({ backupThrottle: -1 }), 2, 'backupThrottle argument cannot be negative');
+    await admin().command({ backupThrottle: '10MB' });
+    assert.equal(Number((await admin().command({ backupStatus: 1 }))['throttleBytesPerSec']), 10 * 1024 * 1024);
+    await admin().command({ backupThrottle: 0 });
+    assert.equal(Number((await admin().command({ backupStatus: 1 }))['throttleBytesPerSec']), 0);
+  });
+
+  it('blocks backupStart until the copy and its manifest are complete', async () => {
+    const dest = path.join(scratch.dir, 'blocking');
+    const reply = await admin().command({ backupStart: dest });
+    assert.deepEqual(reply, { ok: 1 });
+    const manifest = JSON.parse(fs.readFileSync(path.join(dest, MANIFEST), 'utf8')) as Document;
+    assert.equal(manifest['strategy'], 'backupCursor');
+    const names = (manifest['files'] as Array<{ path: string }>).map((f) => f.path);
+    assert.ok(names.includes('storage.bson') && names.includes('_mdb_catalog.wt'), names.join(','));
+    assert.ok(names.some((n) => n.startsWith('journal/WiredTigerLog.')), 'journal kept under journal/');
+
+    const status = await admin().command({ backupStatus: 1 }, raw);
+    assert.equal(status['inProgress'], false);
+    assert.equal(Number(status['filesCopied']), names.length, 'idle status keeps the last counters');
+    assert.equal(Number(status['bytesCopied']), (manifest['totals'] as { bytes: number }).bytes);
+    const last = status['last'] as Document;
+    assert.equal(last['ok'], true);
+    assert.equal(last['destination'], dest);
+    assert.equal(last['strategy'], 'backupCursor');
+  });
+
+  it('starts asynchronously, refuses a second start, and reports progress until done', async () => {
+    const dest = path.join(scratch.dir, 'async');
+    await admin().command({ backupThrottle: '64MB' });
+    try {
+      const reply = await admin().command({ backupStart: dest, async: true });
+      assert.equal(reply['ok'], 1);
+      assert.match(String(reply['backupId']), /^[0-9a-f-]{36}$/);
+      await expectError(
+        admin().command({ backupStart: path.join(scratch.dir, 'second') }),
+        117,
+        'Cannot initiate backup. There already is a backup in progress.',
+      );
+      let sawProgress = false;
+      for (;;) {
+        const status = await admin().command({ backupStatus: 1 });
+        if (!status['inProgress']) break;
+        assert.equal(status['backupId'], reply['backupId']);
+        assert.equal(status['destination'], dest);
+        if (status['phase'] === 'copying' && Number(status['bytesCopied']) > 0) {
+          sawProgress = true;
+          assert.ok(Number(status['bytesTotal']) >= Number(status['bytesCopied']));
+          assert.ok(status['percent'] >= 0 && status['percent'] <= 100);
+          assert.ok(Array.isArray(status['currentFiles']));
+        }
+        await sleep(100);
+      }
+      assert.ok(sawProgress, 'saw the copy in progress');
+      assert.ok(fs.existsSync(path.join(dest, MANIFEST)));
+      const last = (await admin().command({ backupStatus: 1 }))['last'] as Document;
+      assert.equal(last['backupId'], reply['backupId']);
+      assert.equal(last['ok'], true);
+    } finally {
+      await admin().command({ backupThrottle: 0 });
+    }
+  });
+
+  it('works from mongosh', async () => {
+    const dest = path.join(scratch.dir, 'from-mongosh');
+    const result = await runMongosh(
+      proxy.uri,
+      `const r = db.adminCommand({ backupStart: ${JSON.stringify(dest)} }); print('ok=' + r.ok);
+       const s = db.adminCommand({ backupStatus: 1 }); print('inProgress=' + s.inProgress + ' files=' + s.filesCopied);
+       try { db.adminCommand({ backupThrottle: 'abc' }); } catch (e) { print('error=' + e.message + ' code=' + e.code); }`,
+    );
+    assert.equal(result.code, 0, result.stderr);
+    const lines = result.stdout.trim().split('\n');
+    assert.equal(lines[0], 'ok=1');
+    assert.match(lines[1] ?? '', /^inProgress=false files=\d+$/);
+    assert.equal(lines[2], 'error=backupThrottle argument must be a number code=2');
+    assert.ok(fs.existsSync(path.join(dest, MANIFEST)));
+  });
+
+  it('logs one line per backup start and end', () => {
+    const starts = proxy.logs.filter((l) => l['msg'] === 'backup started');
+    const ends = proxy.logs.filter((l) => l['msg'] === 'backup finished' || l['msg'] === 'backup failed');
+    assert.ok(starts.length >= 3);
+    assert.equal(starts.length, ends.length);
+  });
+});
