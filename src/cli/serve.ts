@@ -85,7 +85,7 @@ export async function startProxy(options: ProxyRuntimeOptions, log: Logger): Pro
     interceptor: new BackupCommands(engine),
     log: log.child({ component: 'proxy' }),
   });
-  log.info({ address: proxy.address, upstream: `${host}:${port}`, dbpath, allowWriteBlocking: options.allowWriteBlocking }, 'proxy listening');
+  log.info({ dbpath, allowWriteBlocking: options.allowWriteBlocking, concurrency: options.concurrency }, 'backup commands ready');
   return {
     proxy,
     engine,
