@@ -1,20 +1,10 @@
 /** What the proxy tests share: a tiny interceptor, a proxy factory, and a raw wire client. */
-import net from 'node:net';
-import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pino, type Logger } from 'pino';
 import { Writable } from 'node:stream';
 import { ProxyServer } from '../../src/proxy/server.js';
 import type { ClientInfo, Interceptor } from '../../src/proxy/interceptor.js';
 import type { CommandRequest, Document } from '../../src/wire/command_message.js';
-import { encodeDocument } from '../../src/wire/command_message.js';
-import { deserialize } from 'bson';
-import { MessageFramer } from '../../src/wire/framing.js';
-import { OpCode } from '../../src/wire/constants.js';
-import { encodeOpMsg, decodeOpMsg, opMsgBody } from '../../src/wire/op_msg.js';
-import { decodeOpCompressed } from '../../src/wire/compression.js';
-import { decodeOpReply } from '../../src/wire/op_reply.js';
-import { readHeader } from '../../src/wire/header.js';
 
 export interface RecordingInterceptor extends Interceptor {
   readonly calls: Array<{ name: string; db: string; client: ClientInfo; at: number }>;
@@ -69,121 +59,7 @@ export function uri(port: number, extra = ''): string {
   return `mongodb://127.0.0.1:${port}/?directConnection=true${extra}`;
 }
 
-let nextRequestID = 1000;
-
-/** An OP_MSG request with `command` as its body. */
-export function opMsg(command: Document, options: { flags?: number; checksum?: boolean; requestID?: number } = {}): Buffer {
-  return encodeOpMsg(
-    { requestID: options.requestID ?? nextRequestID++, responseTo: 0, flags: options.flags ?? 0, sections: [{ kind: 0, body: encodeDocument(command) }] },
-    { checksum: options.checksum === true },
-  );
-}
-
-export interface DecodedReply {
-  /** The opcode on the wire (2012 when compressed). */
-  wireOpCode: number;
-  /** The opcode inside (the same unless compressed). */
-  opCode: number;
-  compressorId: number | undefined;
-  requestID: number;
-  responseTo: number;
-  flags: number;
-  doc: Document;
-}
-
-/** Plain JS values (numbers, not Int32 wrappers), for deepEqual. */
-function plain(bytes: Buffer): Document {
-  return deserialize(bytes) as Document;
-}
-
-/** Decodes a reply frame, checking its checksum (decodeOpMsg verifies one when present). */
-export function decodeReply(frame: Buffer): DecodedReply {
-  const wire = readHeader(frame);
-  let message = frame;
-  let compressorId: number | undefined;
-  if (wire.opCode === OpCode.Compressed) {
-    compressorId = frame.readUInt8(24);
-    message = decodeOpCompressed(frame);
-  }
-  const header = readHeader(message);
-  if (header.opCode === OpCode.Msg) {
-    const msg = decodeOpMsg(message);
-    return { wireOpCode: wire.opCode, opCode: header.opCode, compressorId, requestID: header.requestID, responseTo: header.responseTo, flags: msg.flags, doc: plain(opMsgBody(msg)) };
-  }
-  const reply = decodeOpReply(message);
-  const first = reply.documents[0];
-  if (first === undefined) throw new Error('OP_REPLY without documents');
-  return { wireOpCode: wire.opCode, opCode: header.opCode, compressorId, requestID: header.requestID, responseTo: header.responseTo, flags: reply.responseFlags, doc: plain(first) };
-}
-
-/** A client that speaks raw bytes and frames everything it receives. */
-export class RawClient {
-  readonly socket: net.Socket;
-  readonly frames: Buffer[] = [];
-  /** Every chunk as received, to check what arrived when. */
-  receivedBytes = 0;
-  readonly closed: Promise<void>;
-  readonly #framer = new MessageFramer();
-  #waiters: Array<() => void> = [];
-
-  private constructor(socket: net.Socket) {
-    this.socket = socket;
-    socket.on('data', (chunk: Buffer) => {
-      this.receivedBytes += chunk.length;
-      this.frames.push(...this.#framer.push(chunk));
-      for (const wake of this.#waiters.splice(0)) wake();
-    });
-    socket.on('error', () => undefined);
-    this.closed = once(socket, 'close').then(() => undefined);
-    void this.closed.then(() => {
-      for (const wake of this.#waiters.splice(0)) wake();
-    });
-  }
-
-  static async connect(port: number): Promise<RawClient> {
-    const socket = net.connect(port, '127.0.0.1');
-    await once(socket, 'connect');
-    return new RawClient(socket);
-  }
-
-  send(bytes: Buffer): void {
-    this.socket.write(bytes);
-  }
-
-  /** Waits until `count` frames have arrived in total; rejects on close or timeout. */
-  async waitForFrames(count: number, timeoutMs = 5_000): Promise<Buffer[]> {
-    const deadline = Date.now() + timeoutMs;
-    while (this.frames.length < count) {
-      if (this.socket.destroyed) throw new Error(`socket closed after ${this.frames.length} of ${count} frames`);
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`timed out with ${this.frames.length} of ${count} frames`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
-        this.#waiters.push(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
-    }
-    return this.frames.slice(0, count);
-  }
-
-  /** Sends one command and returns the next frame that answers it. */
-  async command(bytes: Buffer, timeoutMs = 5_000): Promise<DecodedReply> {
-    const requestID = readHeader(bytes).requestID;
-    this.send(bytes);
-    const deadline = Date.now() + timeoutMs;
-    for (let seen = 0; ; seen++) {
-      const frames = await this.waitForFrames(seen + 1, deadline - Date.now());
-      const reply = decodeReply(frames[seen] as Buffer);
-      if (reply.responseTo === requestID) return reply;
-    }
-  }
-
-  close(): void {
-    this.socket.destroy();
-  }
-}
+export { opMsg, decodeReply, RawClient, type DecodedReply } from '../helpers/raw_client.js';
 
 /** Resolves true if the socket closes within `ms`, false if it is still open then. */
 export async function closesWithin(closed: Promise<void>, ms: number): Promise<boolean> {

@@ -1,0 +1,61 @@
+/**
+ * Runs `hotbackup <subcommand>` as a child process, the way a user would, and
+ * resolves once its JSON log says it is listening.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import readline from 'node:readline';
+import { once } from 'node:events';
+import { CLI } from './paths.js';
+
+export interface CliProcess {
+  readonly child: ChildProcess;
+  readonly port: number;
+  /** Parsed JSON log lines, in order. */
+  readonly logs: Array<Record<string, unknown>>;
+  /** SIGTERM and wait for the exit; returns the exit code. */
+  stop(): Promise<number | null>;
+  /** SIGKILL: no clean shutdown at all. */
+  kill9(): Promise<void>;
+}
+
+/** `readyMessage` is the `msg` of the log line whose `address.port` says where it listens. */
+export async function spawnCli(args: string[], readyMessage: string): Promise<CliProcess> {
+  const child = spawn(process.execPath, [CLI, ...args, '--log-format', 'json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const logs: Array<Record<string, unknown>> = [];
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+  const port = await new Promise<number>((resolve, reject) => {
+    readline.createInterface({ input: child.stdout! }).on('line', (line) => {
+      let entry: Record<string, unknown>;
+      try {
+        entry = JSON.parse(line) as Record<string, unknown>;
+      } catch {
+        return;
+      }
+      logs.push(entry);
+      const address = entry['address'] as { port?: number } | undefined;
+      if (entry['msg'] === readyMessage && typeof address?.port === 'number') resolve(address.port);
+    });
+    void exited.then(([code]) => reject(new Error(`hotbackup ${args[0]} exited (${code}) before listening: ${stderr}`)));
+  });
+  const running = () => child.exitCode === null && child.signalCode === null;
+  return {
+    child,
+    port,
+    logs,
+    async stop() {
+      if (!running()) return child.exitCode;
+      child.kill('SIGTERM');
+      const [code] = await exited;
+      return code;
+    },
+    async kill9() {
+      if (!running()) return;
+      child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
