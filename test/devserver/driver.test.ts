@@ -79,6 +79,25 @@ for (const compressors of [undefined, 'zlib'] as const) {
       assert.equal((await items.findOne({ sku: 'b' }))?.['low'], undefined);
     });
 
+    it('finds and modifies: findOneAndUpdate, findOneAndReplace, findOneAndDelete', async () => {
+      const jobs = db.collection('jobs');
+      await jobs.insertMany([
+        { name: 'a', state: 'queued', pri: 2 },
+        { name: 'b', state: 'queued', pri: 9 },
+      ]);
+      const claimed = await jobs.findOneAndUpdate({ state: 'queued' }, { $set: { state: 'running' } }, { sort: { pri: -1 }, returnDocument: 'after', projection: { _id: 0 } });
+      assert.deepEqual(claimed, { name: 'b', state: 'running', pri: 9 });
+      const before = await jobs.findOneAndReplace({ name: 'a' }, { name: 'a', state: 'done' }, { returnDocument: 'before', projection: { _id: 0, state: 1 } });
+      assert.deepEqual(before, { state: 'queued' });
+      const upserted = await jobs.findOneAndUpdate({ name: 'c' }, { $set: { state: 'new' } }, { upsert: true, returnDocument: 'after', projection: { _id: 0 } });
+      assert.deepEqual(upserted, { name: 'c', state: 'new' });
+      const missing = await jobs.findOneAndUpdate({ name: 'zz' }, { $set: { x: 1 } });
+      assert.equal(missing, null);
+      const deleted = await jobs.findOneAndDelete({ name: 'b' }, { projection: { _id: 0, name: 1 } });
+      assert.deepEqual(deleted, { name: 'b' });
+      assert.deepEqual((await jobs.find({}, { projection: { _id: 0, name: 1 } }).sort({ name: 1 }).toArray()).map((j) => j['name']), ['a', 'c']);
+    });
+
     it('deletes one and many', async () => {
       const logs = db.collection('logs');
       await logs.insertMany(Array.from({ length: 10 }, (_, i) => ({ i, level: i % 2 === 0 ? 'info' : 'warn' })));

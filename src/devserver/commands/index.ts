@@ -8,6 +8,7 @@ import type { Command, CommandContext } from './types.js';
 import { handshakeCommands } from './handshake.js';
 import { serverInfoCommands } from './server_info.js';
 import { writeCommands } from './write.js';
+import { findAndModifyCommands } from './find_and_modify.js';
 import { readCommands } from './read.js';
 import { catalogCommands } from './catalog.js';
 import { aggregateCommands } from './aggregate.js';
@@ -21,6 +22,7 @@ const ALL_COMMANDS: readonly Command[] = [
   ...handshakeCommands,
   ...serverInfoCommands,
   ...writeCommands,
+  ...findAndModifyCommands,
   ...readCommands,
   ...catalogCommands,
   ...aggregateCommands,

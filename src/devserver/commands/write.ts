@@ -19,7 +19,7 @@ function arrayField(cmd: Document, field: string): Document[] {
 }
 
 /** A stored document starts with `_id`; one is generated when the client sent none. */
-function withId(doc: Document): Document {
+export function withId(doc: Document): Document {
   if (!('_id' in doc)) return { _id: new ObjectId(), ...doc };
   const id = doc['_id'];
   if (Array.isArray(id)) {
@@ -33,7 +33,7 @@ function withId(doc: Document): Document {
   return { _id, ...rest };
 }
 
-function encodeForStorage(doc: Document): Buffer {
+export function encodeForStorage(doc: Document): Buffer {
   const bytes = encodeDocument(doc);
   if (bytes.length > MAX_BSON_OBJECT_SIZE) {
     throw new MongoServerError(
@@ -45,7 +45,7 @@ function encodeForStorage(doc: Document): Buffer {
 }
 
 /** Acknowledge j:true only once the journal is synced; otherwise let the flusher do it. */
-function finishWrite(state: ServerState, cmd: Document): void {
+export function finishWrite(state: ServerState, cmd: Document): void {
   if (wantsJournal(cmd)) state.engine.logFlush(true);
   else state.unsyncedWrites = true;
 }
@@ -111,18 +111,12 @@ function updateOne(state: ServerState, ns: string, spec: Document): UpdateOutcom
   }
   if (matches.length > 0 || spec['upsert'] !== true) return { n: matches.length, nModified };
 
-  const seeded = update.apply(update.isReplacement ? seedIdOnly(filter) : upsertSeed(filter), { isInsert: true });
+  const seeded = update.apply(upsertSeed(filter, { idOnly: update.isReplacement }), { isInsert: true });
   const stored = withId(seeded.doc);
   const bytes = encodeForStorage(stored);
   ensureCollection(state.engine, ns);
   state.engine.writeTransaction(() => state.engine.insertRecord(ns, bytes, stored['_id']));
   return { n: 1, nModified: 0, upsertedId: stored['_id'] };
-}
-
-/** A replacement upsert keeps only the query's `_id`, as mongod does. */
-function seedIdOnly(filter: Document): Document {
-  const seed = upsertSeed(filter);
-  return '_id' in seed ? { _id: seed['_id'] } : {};
 }
 
 function update(cmd: Document, ctx: CommandContext): Document {
