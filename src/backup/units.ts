@@ -68,8 +68,9 @@ function negative(): MongoServerError {
 function fromNumber(n: number): number {
   if (!Number.isFinite(n)) throw notANumber();
   if (n < 0) throw negative();
-  const bytes = Math.floor(n);
-  return bytes === 0 ? 0 : bytes; // -0 is not a throttle anyone should see
+  if (n === 0) return 0; // also turns -0 into 0
+  // A positive rate below one byte per second must not round down to 0, which means unlimited.
+  return Math.max(1, Math.floor(n));
 }
 
 function fromString(text: string): number {

@@ -62,6 +62,13 @@ describe('parseThrottle', () => {
     for (const [input, expected] of table) assert.equal(parseThrottle(input), expected, input);
   });
 
+  it('never turns a positive rate into 0 (unlimited) by rounding', () => {
+    assert.equal(parseThrottle(0.5), 1);
+    assert.equal(parseThrottle('0.5'), 1);
+    assert.equal(parseThrottle(0), 0);
+    assert.equal(parseThrottle('0MB'), 0);
+  });
+
   it("says 'must be a number' for anything that is not one", () => {
     for (const bad of ['abc', {}, true, false, null, undefined, '', 'MB', '10 TB', '10MBps', '1e6', '10 M B', NaN, Infinity, [], Decimal128.fromString('NaN')]) {
       expectBadValue(bad, 'backupThrottle argument must be a number');
