@@ -12,6 +12,12 @@ import { MongoServerError, ErrorCodes } from '../errors.js';
 export const CURSOR_IDLE_TIMEOUT_MS = 10 * 60 * 1000;
 /** Keep each batch comfortably inside one 16 MiB reply document. */
 export const MAX_BATCH_BYTES = 16 * 1024 * 1024 - 64 * 1024;
+/**
+ * What one document costs inside the batch array besides its own bytes: a type byte,
+ * its index as a key ("12345") and the key's terminator. Ignoring it overflowed the
+ * reply once a batch held ~16k small documents.
+ */
+const ARRAY_ELEMENT_OVERHEAD = 16;
 
 export interface CursorSource {
   /** Up to `max` documents; fewer (possibly none) when the source is drained for now. */
@@ -46,7 +52,7 @@ export class ArraySource implements CursorSource {
     let bytes = 0;
     while (batch.length < max && this.position < this.docs.length) {
       const doc = this.docs[this.position] as Document;
-      const size = this.sizeOf(doc);
+      const size = this.sizeOf(doc) + ARRAY_ELEMENT_OVERHEAD;
       if (batch.length > 0 && bytes + size > maxBytes) break;
       bytes += size;
       batch.push(doc);

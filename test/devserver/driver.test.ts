@@ -132,6 +132,20 @@ for (const compressors of [undefined, 'zlib'] as const) {
       assert.ok(relay.commands.filter((c) => c.name === 'getMore').length >= 24);
     });
 
+    if (compressors === undefined) {
+      it('reads back more than 16 MB of small documents (batches stay under the reply limit)', async () => {
+        const small = db.collection('small');
+        const pad = 's'.repeat(1000);
+        for (let batch = 0; batch < 20; batch++) {
+          await small.insertMany(Array.from({ length: 1000 }, (_, i) => ({ n: batch * 1000 + i, pad })));
+        }
+        let count = 0;
+        for await (const doc of small.find({}, { projection: { n: 1 } })) count += doc['n'] >= 0 ? 1 : 0;
+        assert.equal(count, 20_000);
+        assert.equal((await small.find({}).toArray()).length, 20_000);
+      });
+    }
+
     it('reports a duplicate _id as E11000', async () => {
       const users = db.collection('users');
       await users.insertOne({ _id: 'u1' as never });
