@@ -54,7 +54,8 @@ export interface BackupOutcome {
 
 export interface RunningBackup {
   readonly backupId: string;
-  readonly destination: string;
+  /** As requested until checked, then the absolute path being written. */
+  destination: string;
   readonly startedAt: Date;
   readonly counters: ProgressCounters;
   phase: BackupPhase;
@@ -111,7 +112,7 @@ export class BackupEngine {
       this.running = undefined;
       throw err;
     }
-    (run as { destination: string }).destination = destination;
+    run.destination = destination;
     const allowWriteBlocking = request.allowWriteBlocking === true || this.options.allowWriteBlocking === true;
     const done = this.execute(run, allowWriteBlocking);
     return { backupId: run.backupId, done };
