@@ -4,13 +4,15 @@
  * `allowWriteBlocking: true`), because writers wait for the full copy.
  *
  * Lock and unlock go over one dedicated connection (a pool of one), and the unlock
- * is retried: a lock left behind would hang every writer of the database.
+ * is retried: a lock left behind would hang every writer of the database. A
+ * watchdog process unlocks if the proxy itself dies while locked (unlock_watchdog.ts).
  */
 import { MongoClient } from 'mongodb';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Snapshot, SnapshotStrategy } from './types.js';
 import { listDbpath } from './files.js';
 import { onceAsync } from './backup_cursor.js';
+import { startUnlockWatchdog } from './unlock_watchdog.js';
 import type { Logger } from '../../log.js';
 
 const UNLOCK_ATTEMPTS = 5;
@@ -29,14 +31,19 @@ export class FsyncLockStrategy implements SnapshotStrategy {
     await client.connect();
     const admin = client.db('admin');
     let locked = false;
+    let watchdog: Awaited<ReturnType<typeof startUnlockWatchdog>> | undefined;
     const release = onceAsync(async () => {
       try {
         if (locked) await this.unlock(admin);
+        // Disarm only once unlocked: if the unlock failed, the watchdog's retry is still wanted
+        // should this process die next.
+        await watchdog?.disarm();
       } finally {
         await client.close();
       }
     });
     try {
+      watchdog = await startUnlockWatchdog(this.upstreamUri);
       await admin.command({ fsync: 1, lock: true });
       locked = true;
       this.log.info({ dbpath: this.dbpath }, 'fsyncLock held: writes are blocked until the copy ends');
