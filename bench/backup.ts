@@ -33,11 +33,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { parseArgs } from 'node:util';
-import { Long, MongoClient, type Document } from 'mongodb';
+import { MongoClient, type Document } from 'mongodb';
 import { startDevServer } from '../test/helpers/dev_server.js';
 import { startProxy } from '../test/helpers/proxy.js';
 import { tempDir } from '../test/helpers/paths.js';
-import { MB, fmt, median, onCleanup, printHeader, ratio, rotate, runBench, table } from './common.js';
+import { openBackupCursor, closeBackupCursor } from '../test/helpers/backup_cursor.js';
+import { MB, fmt, median, onCleanup, printHeader, ratio, runRounds, runBench, table } from './common.js';
 
 const exec = promisify(execFile);
 /** Hard stop: cleanup and exit 2. The round budget (--budget) normally ends the run well before. */
@@ -117,25 +118,11 @@ async function settle(direct: MongoClient): Promise<void> {
  * runs `fn` while it is open, and closes it whatever happens.
  */
 async function withBackupCursor<T>(direct: MongoClient, dbpath: string, fn: (files: ListedFile[]) => Promise<T>): Promise<T> {
-  const admin = direct.db('admin');
-  const reply = await admin.command({ aggregate: 1, pipeline: [{ $backupCursor: {} }], cursor: {} });
-  const cursor = reply['cursor'] as { id: number | Long; firstBatch: Document[] };
-  // The driver hands back small longs as numbers; getMore insists on a long.
-  const id = Long.fromValue(cursor.id);
+  const cursor = await openBackupCursor(direct);
   try {
-    const docs = [...cursor.firstBatch];
-    for (;;) {
-      const more = await admin.command({ getMore: id, collection: '$cmd.aggregate' });
-      const batch = (more['cursor'] as { nextBatch: Document[] }).nextBatch;
-      if (batch.length === 0) break;
-      docs.push(...batch);
-    }
-    const files = docs
-      .filter((d) => typeof d['filename'] === 'string')
-      .map((d) => ({ path: path.relative(dbpath, d['filename'] as string), size: Number(d['fileSize']) }));
-    return await fn(files);
+    return await fn(cursor.files.map((f) => ({ path: path.relative(dbpath, f.filename), size: f.fileSize })));
   } finally {
-    await admin.command({ killCursors: '$cmd.aggregate', cursors: [id] });
+    await closeBackupCursor(direct, cursor.id);
   }
 }
 
@@ -223,15 +210,7 @@ async function main(): Promise<void> {
   const runs = new Map<Method, Run[]>(METHODS.map((m) => [m, []]));
   const skip = new Set(['hotbackup-manifest.json']);
   const hashRates: number[] = [];
-  let rounds = 0;
-  let longestRoundMs = 0;
-  for (let round = 0; round < ROUNDS; round++) {
-    if (round > 0 && performance.now() + longestRoundMs > BUDGET_MS) {
-      console.log(`stopping after ${round} rounds: another would end past the ${BUDGET_MS / 1000} s budget`);
-      break;
-    }
-    const roundStart = performance.now();
-    const order = rotate(METHODS, round);
+  const rounds = await runRounds(METHODS, ROUNDS, BUDGET_MS, async (order, round) => {
     for (const method of order) {
       const dest = path.join(work.dir, `r${round}-${method.replace(/[^\w]+/g, '_')}`);
       await settle(direct);
@@ -283,11 +262,7 @@ async function main(): Promise<void> {
         return hashed / MB / ((performance.now() - h0) / 1000);
       }),
     );
-    const roundMs = performance.now() - roundStart;
-    longestRoundMs = Math.max(longestRoundMs, roundMs);
-    rounds++;
-    console.log(`round ${round + 1}/${ROUNDS} (order ${order.join(', ')}): ${fmt(roundMs / 1000)} s`);
-  }
+  });
   console.log('');
 
   // ---------------------------------------------------------------- report

@@ -178,3 +178,32 @@ export function rotate<T>(items: readonly T[], by: number): T[] {
   const k = ((by % n) + n) % n;
   return [...items.slice(k), ...items.slice(0, k)];
 }
+
+/**
+ * Runs up to `rounds` rounds, each over `items` rotated by the round number, and stops
+ * early when another round (as long as the longest so far) would end past `budgetMs`
+ * since the process started. Returns how many rounds ran.
+ */
+export async function runRounds<T extends string>(
+  items: readonly T[],
+  rounds: number,
+  budgetMs: number,
+  body: (order: T[], round: number) => Promise<void>,
+): Promise<number> {
+  let done = 0;
+  let longestRoundMs = 0;
+  for (let round = 0; round < rounds; round++) {
+    if (round > 0 && performance.now() + longestRoundMs > budgetMs) {
+      console.log(`stopping after ${round} rounds: another would end past the ${budgetMs / 1000} s budget`);
+      break;
+    }
+    const order = rotate(items, round);
+    const roundStart = performance.now();
+    await body(order, round);
+    const roundMs = performance.now() - roundStart;
+    longestRoundMs = Math.max(longestRoundMs, roundMs);
+    done++;
+    console.log(`round ${round + 1}/${rounds} (order ${order.join(', ')}): ${fmt(roundMs / 1000)} s`);
+  }
+  return done;
+}

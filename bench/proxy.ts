@@ -32,7 +32,7 @@ import { MongoClient, type Collection, type Document } from 'mongodb';
 import { calculateObjectSize } from 'bson';
 import { startDevServer } from '../test/helpers/dev_server.js';
 import { startProxy } from '../test/helpers/proxy.js';
-import { MB, fmt, median, onCleanup, percentileSorted, printHeader, ratio, rotate, runBench, table } from './common.js';
+import { MB, fmt, median, onCleanup, percentileSorted, printHeader, ratio, runRounds, runBench, table } from './common.js';
 import { cpuMsOf, cpuMsOfGroup, startSocat } from './proc.js';
 
 /** Hard stop: cleanup and exit 2. The round budget (--budget) normally ends the run well before. */
@@ -235,15 +235,7 @@ async function main(): Promise<void> {
 
   const samples = new Map<string, Sample[]>();
   const key = (w: Workload, p: PathName) => `${w}/${p}`;
-  let rounds = 0;
-  let longestRoundMs = 0;
-  for (let round = 0; round < ROUNDS; round++) {
-    if (round > 0 && performance.now() + longestRoundMs > BUDGET_MS) {
-      console.log(`stopping after ${round} rounds: another would end past the ${BUDGET_MS / 1000} s budget`);
-      break;
-    }
-    const order = rotate(PATHS, round);
-    const roundStart = performance.now();
+  const rounds = await runRounds(PATHS, ROUNDS, BUDGET_MS, async (order, round) => {
     for (const workload of WORKLOADS) {
       for (const name of order) {
         const sample = await runWorkload(workload, paths[name], round, batches);
@@ -252,11 +244,7 @@ async function main(): Promise<void> {
         samples.set(key(workload, name), list);
       }
     }
-    const roundMs = performance.now() - roundStart;
-    longestRoundMs = Math.max(longestRoundMs, roundMs);
-    rounds++;
-    console.log(`round ${round + 1}/${ROUNDS} (order ${order.join(', ')}): ${fmt(roundMs / 1000)} s`);
-  }
+  });
   console.log('');
 
   // ---------------------------------------------------------------- report

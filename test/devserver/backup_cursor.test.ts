@@ -7,10 +7,11 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { Long, MongoClient, MongoServerError, type Collection, type Document } from 'mongodb';
+import { MongoClient, MongoServerError, type Collection, type Document } from 'mongodb';
 import { startDevServer, type RunningDevServer } from '../helpers/dev_server.js';
 import { tempDir } from '../helpers/paths.js';
 import { copyUpTo, wtVerifyAll, wtOpensAndVerifies, type ListedFile } from '../helpers/file_copy.js';
+import { openBackupCursor, closeBackupCursor } from '../helpers/backup_cursor.js';
 
 type Seq = { _id: number; pad: string };
 
@@ -24,27 +25,6 @@ function startWriter(coll: Collection<Seq>) {
     }
   })();
   return state;
-}
-
-async function openBackupCursor(client: MongoClient): Promise<{ id: Long; metadata: Document; files: ListedFile[] }> {
-  const admin = client.db('admin');
-  const reply = await admin.command({ aggregate: 1, pipeline: [{ $backupCursor: {} }], cursor: {} });
-  const cursor = reply['cursor'] as { id: number | Long; firstBatch: Document[] };
-  // The driver promotes int64 to a JS number; getMore insists on a BSON long, as mongod does.
-  const id = Long.fromValue(cursor.id);
-  const docs = [...cursor.firstBatch];
-  for (;;) {
-    const more = await admin.command({ getMore: id, collection: '$cmd.aggregate' });
-    const batch = (more['cursor'] as { nextBatch: Document[] }).nextBatch;
-    if (batch.length === 0) break;
-    docs.push(...batch);
-  }
-  const [first, ...rest] = docs;
-  return {
-    id,
-    metadata: (first as Document)['metadata'] as Document,
-    files: rest.map((d) => ({ filename: d['filename'] as string, fileSize: Number(d['fileSize']) })),
-  };
 }
 
 async function idsIn(dbpath: string): Promise<number[]> {
@@ -116,7 +96,7 @@ describe('$backupCursor on the dev server', () => {
       const keepalive = await client.db('admin').command({ getMore: backup.id, collection: '$cmd.aggregate' });
       assert.deepEqual((keepalive['cursor'] as Document)['nextBatch'], [], 'a drained backup cursor stays open');
     } finally {
-      await client.db('admin').command({ killCursors: '$cmd.aggregate', cursors: [backup.id] });
+      await closeBackupCursor(client, backup.id);
     }
 
     // 2. Without the cursor, the same interleaving.
@@ -177,10 +157,10 @@ describe('$backupCursor on the dev server', () => {
         return true;
       });
     } finally {
-      await client.db('admin').command({ killCursors: '$cmd.aggregate', cursors: [first.id] });
+      await closeBackupCursor(client, first.id);
     }
     const again = await openBackupCursor(client);
-    await client.db('admin').command({ killCursors: '$cmd.aggregate', cursors: [again.id] });
+    await closeBackupCursor(client, again.id);
   });
 
   it('refuses a backup cursor while fsync-locked', async () => {

@@ -16,6 +16,7 @@ import { MongoClient, type Document } from 'mongodb';
 import { startDevServer } from '../helpers/dev_server.js';
 import { startProxy } from '../helpers/proxy.js';
 import { tempDir } from '../helpers/paths.js';
+import { openBackupCursor, closeBackupCursor } from '../helpers/backup_cursor.js';
 
 function mountSmallTmpfs(dir: string): boolean {
   try {
@@ -79,9 +80,8 @@ for (const { strategy, serverArgs, start } of cases) {
         const timedOut = await Promise.race([write.then(() => false), sleep(3000).then(() => true)]);
         assert.equal(timedOut, false, 'writes succeed after the failure');
         if (strategy === 'backupCursor') {
-          const reply = await direct.db('admin').command({ aggregate: 1, pipeline: [{ $backupCursor: {} }], cursor: {} });
-          const id = (reply['cursor'] as { id: unknown }).id;
-          await direct.db('admin').command({ killCursors: '$cmd.aggregate', cursors: [id] });
+          const { id } = await openBackupCursor(direct); // no cursor was left open
+          await closeBackupCursor(direct, id);
         }
 
         // And the next backup, to a roomy destination, succeeds.
