@@ -79,7 +79,6 @@ export class BackupEngine {
   private last: BackupOutcome | undefined;
   private lastCounters: ProgressCounters | undefined;
   private readonly abort = new AbortController();
-  private closed = false;
 
   constructor(private readonly options: BackupEngineOptions) {
     this.client = new MongoClient(options.upstreamUri, { directConnection: true, maxPoolSize: 4 });
@@ -94,7 +93,8 @@ export class BackupEngine {
    * backup is under way; `done` settles when it ends (it never rejects).
    */
   async start(request: StartRequest): Promise<{ backupId: string; done: Promise<BackupOutcome> }> {
-    if (this.closed) throw new MongoServerError(ErrorCodes.ShutdownInProgress, 'the proxy is shutting down');
+    // Aborted only by close(): a closing engine takes no new backups.
+    if (this.abort.signal.aborted) throw new MongoServerError(ErrorCodes.ShutdownInProgress, 'the proxy is shutting down');
     if (this.running !== undefined) throw new MongoServerError(ErrorCodes.ConflictingOperationInProgress, BACKUP_IN_PROGRESS);
     const run: RunningBackup = {
       backupId: randomUUID(),
@@ -134,7 +134,6 @@ export class BackupEngine {
 
   /** Interrupts a running backup (releasing its snapshot) and closes the upstream client. */
   async close(): Promise<void> {
-    this.closed = true;
     this.abort.abort(new MongoServerError(ErrorCodes.InterruptedAtShutdown, 'backup interrupted: the proxy is shutting down'));
     while (this.running !== undefined) await new Promise((resolve) => setTimeout(resolve, 20));
     await this.client.close();
