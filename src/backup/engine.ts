@@ -188,12 +188,15 @@ export class BackupEngine {
         bucket: this.throttle,
         concurrency: options.concurrency ?? 4,
         progress: run.counters,
-        signal: this.abort.signal,
+        // Shutdown stops the copy, and so does a snapshot that stopped protecting the files.
+        signal: AbortSignal.any([this.abort.signal, snapshot.lost]),
       });
     } finally {
       run.phase = 'releasing';
       await snapshot.release();
     }
+    // A loss noticed only as the copy ended still means the files were not protected.
+    snapshot.lost.throwIfAborted();
     run.phase = 'manifest';
     const finishedAt = new Date();
     const manifest: Manifest = {

@@ -57,6 +57,7 @@ export class BackupCursorStrategy implements SnapshotStrategy {
         strategy: this.name,
         backupId: backupId === undefined ? undefined : String((backupId as { toHexString?: () => string }).toHexString?.() ?? backupId),
         files,
+        lost: new AbortController().signal,
         release,
       };
     } catch (err) {

@@ -48,7 +48,7 @@ export class FsyncLockStrategy implements SnapshotStrategy {
       locked = true;
       this.log.info({ dbpath: this.dbpath }, 'fsyncLock held: writes are blocked until the copy ends');
       const files = await listDbpath(this.dbpath);
-      return { strategy: this.name, backupId: undefined, files, release };
+      return { strategy: this.name, backupId: undefined, files, lost: new AbortController().signal, release };
     } catch (err) {
       await release().catch(() => undefined);
       throw err;

@@ -12,7 +12,16 @@ export interface Snapshot {
   /** mongod's own id for the backup, when it has one ($backupCursor). */
   readonly backupId: string | undefined;
   readonly files: SourceFile[];
-  /** Ends the snapshot: closes the cursor or unlocks. Safe to call more than once. */
+  /**
+   * Aborted, with the reason as a MongoServerError, when the snapshot stops protecting
+   * the files before release() (a killed backup cursor, an fsync lock someone else
+   * took away). From then on the copy is worthless: the engine stops it at once.
+   */
+  readonly lost: AbortSignal;
+  /**
+   * Ends the snapshot: closes the cursor or unlocks. Safe to call more than once.
+   * Rejects when it finds that the snapshot had already been lost.
+   */
   release(): Promise<void>;
 }
 
