@@ -15,6 +15,7 @@ import { toServerError } from './io_error.js';
 import { BackupCursorStrategy } from './strategies/backup_cursor.js';
 import { FsyncLockStrategy } from './strategies/fsync_lock.js';
 import { openSnapshot } from './strategies/select.js';
+import { withLinks } from './strategies/files.js';
 import type { Snapshot, StrategyName } from './strategies/types.js';
 import { MongoServerError, ErrorCodes } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -196,7 +197,8 @@ export class BackupEngine {
     let files;
     let result;
     try {
-      files = snapshot.files;
+      // Files reached through a symbolic link say so in the manifest, whichever strategy listed them.
+      files = await withLinks(snapshot.files);
       run.phase = 'copying';
       run.counters.begin(files);
       result = await copyFiles(files, run.destination, {
@@ -229,7 +231,7 @@ export class BackupEngine {
       finishedAt: finishedAt.toISOString(),
       durationMs: finishedAt.getTime() - run.startedAt.getTime(),
       throttleBytesPerSec: this.throttle.rate,
-      ...manifestFiles(result.copied),
+      ...manifestFiles(result.copied, files),
     };
     await writeManifest(run.destination, manifest);
   }
