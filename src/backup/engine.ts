@@ -17,6 +17,7 @@ import { FsyncLockStrategy } from './strategies/fsync_lock.js';
 import { openSnapshot } from './strategies/select.js';
 import { withLinks } from './strategies/files.js';
 import type { Snapshot, StrategyName } from './strategies/types.js';
+import type { CopyResult, SourceFile } from './types.js';
 import { MongoServerError, ErrorCodes } from '../errors.js';
 import type { Logger } from '../log.js';
 
@@ -194,8 +195,8 @@ export class BackupEngine {
     });
     run.strategy = snapshot.strategy;
     options.log.info({ backupId: run.backupId, strategy: snapshot.strategy, files: snapshot.files.length }, 'backup snapshot open');
-    let files;
-    let result;
+    let files: SourceFile[];
+    let result: CopyResult;
     try {
       // Files reached through a symbolic link say so in the manifest, whichever strategy listed them.
       files = await withLinks(snapshot.files);

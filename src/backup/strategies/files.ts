@@ -100,7 +100,7 @@ async function listDirectory(root: string, relativeDir: string, ancestors: reado
     if (stats.isDirectory()) {
       const id = directoryId(stats);
       const loop = ancestors.find((a) => a.id === id);
-      if (loop !== undefined) throw await cycle(root, relativePath, loop.relativePath);
+      if (loop !== undefined) throw await cycle(root, relativePath, loop.relativePath, entry.isSymbolicLink());
       await listDirectory(root, relativePath, [...ancestors, { id, relativePath }], files);
     } else if (stats.isFile()) {
       files.push({ ...sourceFile(root, absolute, stats.size), ...(role === 'optional' ? { optional: true } : {}) });
@@ -129,13 +129,12 @@ async function unfollowableLink(root: string, relativePath: string, err: unknown
   );
 }
 
-async function cycle(root: string, relativePath: string, ancestor: string): Promise<MongoServerError> {
+async function cycle(root: string, relativePath: string, ancestor: string, isLink: boolean): Promise<MongoServerError> {
   const absolute = path.join(root, relativePath);
   const where = ancestor === '' ? 'the dbpath itself' : `${ancestor}, a directory it is inside of`;
-  return new MongoServerError(
-    ErrorCodes.CannotBackup,
-    `cannot back up ${root}: the symbolic link ${relativePath} (${absolute} -> ${await readLink(absolute)}) leads back to ${where}: a cycle`,
-  );
+  // Not a link: a bind mount of a directory above it.
+  const what = isLink ? `the symbolic link ${relativePath} (${absolute} -> ${await readLink(absolute)})` : `the directory ${relativePath} (${absolute})`;
+  return new MongoServerError(ErrorCodes.CannotBackup, `cannot back up ${root}: ${what} leads back to ${where}: a cycle`);
 }
 
 /**
