@@ -12,6 +12,9 @@
  * - sha256 is computed while the chunk's write is in flight, so hashing overlaps I/O.
  * - Each file is copied exactly up to its listed size: a file still growing is cut
  *   there (the bytes after belong to no checkpoint); a shorter one is an error.
+ * - Except for a file listed `optional`: gone when opened (ENOENT), or shorter than
+ *   listed, it is skipped: its partial copy is removed, progress forgets it, and the
+ *   result says which and why. Any other error fails the copy as usual.
  * - Destinations are opened `wx` (never overwrite), fsynced, and every directory that
  *   gained entries is fsynced at the end.
  * - The first error or abort stops every worker (waiters on the bucket at once, the
@@ -26,7 +29,7 @@ import path from 'node:path';
 import { fsyncDirectory } from './durable.js';
 import { type CopyProgress, noProgress } from './progress.js';
 import type { TokenBucket } from './throttle.js';
-import type { CopiedFile, SourceFile } from './types.js';
+import type { CopiedFile, CopyResult, SkippedFile, SourceFile } from './types.js';
 
 export interface CopyOptions {
   /** The process-wide throttle; pass `new TokenBucket(0)` for unlimited. */
@@ -65,11 +68,14 @@ interface CopyContext {
   fileMode: number;
 }
 
+type FileOutcome = { copied: CopiedFile } | { skipped: SkippedFile };
+
 /**
  * Copies `files` into `destDir` (which must exist: the engine has checked it is an
- * empty directory) and returns what was written, in the order of `files`.
+ * empty directory) and returns what was written, in the order of `files`, and which
+ * optional files were skipped.
  */
-export async function copyFiles(files: readonly SourceFile[], destDir: string, options: CopyOptions): Promise<CopiedFile[]> {
+export async function copyFiles(files: readonly SourceFile[], destDir: string, options: CopyOptions): Promise<CopyResult> {
   const concurrency = positiveInteger('concurrency', options.concurrency ?? DEFAULT_CONCURRENCY);
   const chunkSize = positiveInteger('chunkSize', options.chunkSize ?? DEFAULT_CHUNK_SIZE);
   options.signal?.throwIfAborted();
@@ -93,7 +99,7 @@ export async function copyFiles(files: readonly SourceFile[], destDir: string, o
     signal: stop.signal,
     fileMode: options.fileMode ?? 0o600,
   };
-  const results: CopiedFile[] = new Array<CopiedFile>(files.length);
+  const results: FileOutcome[] = new Array<FileOutcome>(files.length);
   const queue = files.map((_, i) => i).sort((a, b) => (files[b] as SourceFile).size - (files[a] as SourceFile).size || a - b);
   let next = 0;
 
@@ -120,18 +126,23 @@ export async function copyFiles(files: readonly SourceFile[], destDir: string, o
 
   // The files' data is synced; now make their names (and the new directories) durable.
   for (const dir of directories) await fsyncDirectory(dir);
-  return results;
+  const result: CopyResult = { copied: [], skipped: [] };
+  for (const outcome of results) {
+    if ('copied' in outcome) result.copied.push(outcome.copied);
+    else result.skipped.push(outcome.skipped);
+  }
+  return result;
 }
 
-async function copyOne(file: SourceFile, target: string, buffer: Buffer, context: CopyContext): Promise<CopiedFile> {
+async function copyOne(file: SourceFile, target: string, buffer: Buffer, context: CopyContext): Promise<FileOutcome> {
   context.progress.fileStarted(file);
   const hash = createHash('sha256');
   let source: FileHandle | undefined;
   let dest: FileHandle | undefined;
+  let offset = 0;
   try {
     source = await fs.open(file.path, 'r');
     dest = await fs.open(target, 'wx', context.fileMode);
-    let offset = 0;
     while (offset < file.size) {
       const want = Math.min(buffer.length, file.size - offset);
       await context.bucket.take(want, context.signal);
@@ -147,14 +158,31 @@ async function copyOne(file: SourceFile, target: string, buffer: Buffer, context
     await withPath(target, dest.sync());
   } catch (err) {
     await Promise.allSettled([source?.close(), dest?.close()]);
-    throw err;
+    const reason = file.optional === true ? skipReason(err, source === undefined) : undefined;
+    if (reason === undefined) throw err;
+    // Only what this worker created: the destination was opened 'wx'.
+    if (dest !== undefined) await fs.unlink(target);
+    const skipped: SkippedFile = { relativePath: file.relativePath, path: file.path, ...reason };
+    context.progress.fileSkipped(file, skipped, offset);
+    return { skipped };
   }
   // A failed close of the destination can be the first report of a lost write.
   const closing = await Promise.allSettled([source.close(), withPath(target, dest.close())]);
   for (const outcome of closing) if (outcome.status === 'rejected') throw outcome.reason;
   const copied: CopiedFile = { relativePath: file.relativePath, size: file.size, sha256: hash.digest('hex') };
   context.progress.fileFinished(file, copied);
-  return copied;
+  return { copied };
+}
+
+/** Why an optional file may be skipped after `err`; undefined when it may not. */
+function skipReason(err: unknown, openingSource: boolean): Pick<SkippedFile, 'reason' | 'detail'> | undefined {
+  if (err instanceof SourceTooShortError) {
+    return { reason: 'shrank', detail: `ended after ${err.actualSize} bytes while being copied (listed at ${err.expectedSize})` };
+  }
+  if (openingSource && (err as NodeJS.ErrnoException | null)?.code === 'ENOENT') {
+    return { reason: 'vanished', detail: 'vanished before it could be copied (ENOENT)' };
+  }
+  return undefined;
 }
 
 /** pwrite until all `length` bytes are at `position`; a short write is retried from where it stopped. */

@@ -9,13 +9,15 @@ import { MongoClient } from 'mongodb';
 import { TokenBucket } from './throttle.js';
 import { ProgressCounters } from './progress.js';
 import { copyFiles } from './copier.js';
-import { writeManifest, type Manifest } from './manifest.js';
+import { manifestFiles, writeManifest, type Manifest } from './manifest.js';
 import { prepareDestination } from './destination.js';
 import { toServerError } from './io_error.js';
 import { BackupCursorStrategy } from './strategies/backup_cursor.js';
 import { FsyncLockStrategy } from './strategies/fsync_lock.js';
 import { openSnapshot } from './strategies/select.js';
+import { withLinks } from './strategies/files.js';
 import type { Snapshot, StrategyName } from './strategies/types.js';
+import type { CopyResult, SourceFile } from './types.js';
 import { MongoServerError, ErrorCodes } from '../errors.js';
 import type { Logger } from '../log.js';
 
@@ -50,6 +52,8 @@ export interface BackupOutcome {
   files: number;
   seconds: number;
   error: MongoServerError | undefined;
+  /** What went wrong without failing the backup, e.g. an optional file left out. */
+  warnings: string[];
 }
 
 export interface RunningBackup {
@@ -60,6 +64,7 @@ export interface RunningBackup {
   readonly counters: ProgressCounters;
   phase: BackupPhase;
   strategy: StrategyName | undefined;
+  readonly warnings: string[];
 }
 
 export interface EngineStatus {
@@ -103,6 +108,7 @@ export class BackupEngine {
       counters: new ProgressCounters(),
       phase: 'starting',
       strategy: undefined,
+      warnings: [],
     };
     this.running = run;
     let destination: string;
@@ -160,11 +166,20 @@ export class BackupEngine {
       files: run.counters.filesCopied,
       seconds: (finishedAt.getTime() - run.startedAt.getTime()) / 1000,
       error,
+      warnings: [...run.warnings],
     };
     this.last = outcome;
     this.lastCounters = run.counters;
     this.running = undefined;
-    const summary = { backupId: run.backupId, destination: run.destination, strategy: run.strategy, bytes: outcome.bytes, files: outcome.files, seconds: outcome.seconds };
+    const summary = {
+      backupId: run.backupId,
+      destination: run.destination,
+      strategy: run.strategy,
+      bytes: outcome.bytes,
+      files: outcome.files,
+      seconds: outcome.seconds,
+      warnings: outcome.warnings.length,
+    };
     if (error === undefined) log.info(summary, 'backup finished');
     else log.error({ ...summary, code: error.code, errmsg: error.message }, 'backup failed');
     return outcome;
@@ -180,11 +195,14 @@ export class BackupEngine {
     });
     run.strategy = snapshot.strategy;
     options.log.info({ backupId: run.backupId, strategy: snapshot.strategy, files: snapshot.files.length }, 'backup snapshot open');
-    let copied;
+    let files: SourceFile[];
+    let result: CopyResult;
     try {
+      // Files reached through a symbolic link say so in the manifest, whichever strategy listed them.
+      files = await withLinks(snapshot.files);
       run.phase = 'copying';
-      run.counters.begin(snapshot.files);
-      copied = await copyFiles(snapshot.files, run.destination, {
+      run.counters.begin(files);
+      result = await copyFiles(files, run.destination, {
         bucket: this.throttle,
         concurrency: options.concurrency ?? 4,
         progress: run.counters,
@@ -197,6 +215,11 @@ export class BackupEngine {
     }
     // A loss noticed only as the copy ended still means the files were not protected.
     snapshot.lost.throwIfAborted();
+    for (const skipped of result.skipped) {
+      const warning = `${skipped.relativePath} was left out: it ${skipped.detail}`;
+      options.log.warn({ backupId: run.backupId, file: skipped.path, reason: skipped.reason }, warning);
+      run.warnings.push(warning);
+    }
     run.phase = 'manifest';
     const finishedAt = new Date();
     const manifest: Manifest = {
@@ -209,8 +232,7 @@ export class BackupEngine {
       finishedAt: finishedAt.toISOString(),
       durationMs: finishedAt.getTime() - run.startedAt.getTime(),
       throttleBytesPerSec: this.throttle.rate,
-      files: copied.map((f) => ({ path: f.relativePath, size: f.size, sha256: f.sha256 })),
-      totals: { files: copied.length, bytes: copied.reduce((sum, f) => sum + f.size, 0) },
+      ...manifestFiles(result.copied, files),
     };
     await writeManifest(run.destination, manifest);
   }

@@ -1,5 +1,5 @@
 /** The backup data path: what to copy, how fast, how it is reported, and the manifest that seals it. */
-export type { CopiedFile, SourceFile } from './types.js';
+export type { CopiedFile, CopyResult, FileLink, SkippedFile, SourceFile } from './types.js';
 export { TokenBucket, type TokenBucketOptions } from './throttle.js';
 export { formatBytes, formatRate, parseThrottle } from './units.js';
 export { type CopyProgress, noProgress, ProgressCounters, type ProgressCountersOptions } from './progress.js';

@@ -10,7 +10,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { writeFileDurably } from './durable.js';
-import type { CopiedFile } from './types.js';
+import type { CopiedFile, SourceFile } from './types.js';
 
 export const MANIFEST_FILENAME = 'hotbackup-manifest.json';
 export const MANIFEST_FORMAT = 'mongo-hotbackup-proxy';
@@ -31,6 +31,13 @@ const ManifestFileSchema = z.object({
   path: relativePath,
   size: byteCount,
   sha256: sha256Hex,
+  /**
+   * Present when the file was reached through a symbolic link in the dbpath (the file
+   * itself, or a directory above it): the link, relative to the dbpath, and where it
+   * led. The copy holds the target's bytes under the link's name. Optional, and
+   * ignored by readers that predate it (zod drops unknown keys), so still version 1.
+   */
+  link: z.object({ path: relativePath, target: z.string().refine((p) => path.isAbsolute(p), 'must be absolute') }).optional(),
 });
 
 export const ManifestSchema = z
@@ -93,9 +100,16 @@ export class ManifestError extends Error {
   }
 }
 
-/** The `files` and `totals` of a manifest for what the copier returned. */
-export function manifestFiles(copied: readonly CopiedFile[]): Pick<Manifest, 'files' | 'totals'> {
-  const files = copied.map(({ relativePath, size, sha256 }) => ({ path: relativePath, size, sha256 }));
+/**
+ * The `files` and `totals` of a manifest for what the copier returned; `sources`
+ * (the list the copier was given) supplies each file's link, if any.
+ */
+export function manifestFiles(copied: readonly CopiedFile[], sources: readonly SourceFile[] = []): Pick<Manifest, 'files' | 'totals'> {
+  const links = new Map(sources.flatMap((s) => (s.link === undefined ? [] : [[s.relativePath, s.link] as const])));
+  const files = copied.map(({ relativePath, size, sha256 }) => {
+    const link = links.get(relativePath);
+    return { path: relativePath, size, sha256, ...(link === undefined ? {} : { link: { ...link } }) };
+  });
   return { files, totals: { files: files.length, bytes: files.reduce((sum, f) => sum + f.size, 0) } };
 }
 

@@ -3,7 +3,7 @@
  * backupStatus and the CLI's progress bar read. The copier calls the interface; it
  * never imports a UI (restic's internal/restorer/progress.go pattern).
  */
-import type { CopiedFile, SourceFile } from './types.js';
+import type { CopiedFile, SkippedFile, SourceFile } from './types.js';
 
 /** What the copier tells whoever is watching. Calls are synchronous and must not throw. */
 export interface CopyProgress {
@@ -17,6 +17,11 @@ export interface CopyProgress {
   chunkCopied(file: SourceFile, n: number): void;
   /** `file` is written and fsynced. */
   fileFinished(file: SourceFile, copied: CopiedFile): void;
+  /**
+   * An optional `file` was left out after `bytesReported` of its bytes had been
+   * reported through chunkCopied: those no longer count, and neither does the file.
+   */
+  fileSkipped(file: SourceFile, skipped: SkippedFile, bytesReported: number): void;
 }
 
 /** The default reporter: ignores everything. */
@@ -24,6 +29,7 @@ export const noProgress: CopyProgress = Object.freeze({
   fileStarted(): void {},
   chunkCopied(): void {},
   fileFinished(): void {},
+  fileSkipped(): void {},
 });
 
 export interface ProgressCountersOptions {
@@ -96,6 +102,14 @@ export class ProgressCounters implements CopyProgress {
   fileFinished(file: SourceFile, _copied?: CopiedFile): void {
     this.#current.delete(file.relativePath);
     this.filesCopied += 1;
+  }
+
+  /** A skipped file leaves the totals, so that a finished copy still reads 100%. */
+  fileSkipped(file: SourceFile, _skipped: SkippedFile | undefined, bytesReported: number): void {
+    this.#current.delete(file.relativePath);
+    this.bytesCopied -= bytesReported;
+    this.bytesTotal -= file.size;
+    this.filesTotal -= 1;
   }
 
   /**

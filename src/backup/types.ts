@@ -1,8 +1,16 @@
 /**
- * The two shapes the copier speaks in. They are plain data, so a strategy can list
+ * The shapes the copier speaks in. They are plain data, so a strategy can list
  * files without knowing how they get copied, and the engine can build a manifest
  * from the results without knowing how they were copied.
  */
+
+/** A symbolic link the file was reached through, somewhere on its path under the dbpath. */
+export interface FileLink {
+  /** The link itself, relative to the dbpath, e.g. 'journal' or 'collection-7-123.wt'. */
+  path: string;
+  /** Where the link leads, absolute and with every link resolved. */
+  target: string;
+}
 
 /** One file to copy, as a strategy lists it. */
 export interface SourceFile {
@@ -15,6 +23,13 @@ export interface SourceFile {
    * (the bytes past `size` are not part of the checkpoint); a shorter one is an error.
    */
   size: number;
+  /**
+   * Copied best-effort: if it is gone when opened, or ends before `size`, it is
+   * skipped (its partial copy removed) instead of failing the whole copy.
+   */
+  optional?: boolean;
+  /** The link the file was reached through, if any; recorded in the manifest. */
+  link?: FileLink;
 }
 
 /** One file the copier wrote. */
@@ -23,4 +38,22 @@ export interface CopiedFile {
   size: number;
   /** sha256 of the bytes written, lowercase hex. */
   sha256: string;
+}
+
+/** An optional file the copier left out, and why. */
+export interface SkippedFile {
+  relativePath: string;
+  /** The absolute path it was read from. */
+  path: string;
+  /** 'vanished' (gone when opened) or 'shrank' (ended before its listed size). */
+  reason: 'vanished' | 'shrank';
+  /** Human wording, e.g. 'vanished before it could be copied (ENOENT)'. */
+  detail: string;
+}
+
+/** What copyFiles did: every file is in exactly one of the two lists. */
+export interface CopyResult {
+  /** In the order of the files given, without the skipped ones. */
+  copied: CopiedFile[];
+  skipped: SkippedFile[];
 }

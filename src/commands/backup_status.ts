@@ -18,6 +18,8 @@ function outcomeDocument(outcome: BackupOutcome): Document {
     bytes: Long.fromNumber(outcome.bytes),
     files: new Int32(outcome.files),
     seconds: outcome.seconds,
+    // Also on success: a backup that left out an optional file says which and why.
+    warnings: [...outcome.warnings],
   };
   if (outcome.error !== undefined) {
     doc['errmsg'] = outcome.error.message;

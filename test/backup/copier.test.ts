@@ -51,7 +51,8 @@ describe('copyFiles', () => {
     const dest = freshDest();
     const counters = new ProgressCounters();
     counters.begin(files);
-    const copied = await copyFiles(files, dest, { bucket: new TokenBucket(0), progress: counters });
+    const { copied, skipped } = await copyFiles(files, dest, { bucket: new TokenBucket(0), progress: counters });
+    assert.deepEqual(skipped, []);
 
     const prefix = growing.subarray(0, 2 * MiB + 7);
     assert.deepEqual(copied, [
@@ -77,11 +78,11 @@ describe('copyFiles', () => {
       size,
     }));
     const started: string[] = [];
-    const progress: CopyProgress = { fileStarted: (f) => started.push(f.relativePath), chunkCopied: () => {}, fileFinished: () => {} };
+    const progress: CopyProgress = { fileStarted: (f) => started.push(f.relativePath), chunkCopied: () => {}, fileFinished: () => {}, fileSkipped: () => {} };
     const destA = freshDest();
     const destB = freshDest();
-    const one = await copyFiles(files, destA, { bucket: new TokenBucket(0), concurrency: 1, chunkSize: 64 * KiB, progress });
-    const four = await copyFiles(files, destB, { bucket: new TokenBucket(0), concurrency: 4, chunkSize: 64 * KiB });
+    const { copied: one } = await copyFiles(files, destA, { bucket: new TokenBucket(0), concurrency: 1, chunkSize: 64 * KiB, progress });
+    const { copied: four } = await copyFiles(files, destB, { bucket: new TokenBucket(0), concurrency: 4, chunkSize: 64 * KiB });
     assert.deepEqual(four, one);
     assert.deepEqual(one.map((f) => f.relativePath), files.map((f) => f.relativePath));
     for (const [i, f] of files.entries()) {
@@ -96,7 +97,7 @@ describe('copyFiles', () => {
     const data = randomBytes(8 * MiB);
     const files: SourceFile[] = [0, 1, 2, 3].map((i) => ({ path: writeSource(`timed/${i}`, data), relativePath: `t${i}`, size: data.length }));
     let lastChunkAt = 0;
-    const progress: CopyProgress = { fileStarted: () => {}, chunkCopied: () => (lastChunkAt = performance.now()), fileFinished: () => {} };
+    const progress: CopyProgress = { fileStarted: () => {}, chunkCopied: () => (lastChunkAt = performance.now()), fileFinished: () => {}, fileSkipped: () => {} };
     const started = performance.now();
     await copyFiles(files, freshDest(), { bucket: new TokenBucket(16 * MiB), progress });
     const finished = performance.now();
@@ -123,6 +124,39 @@ describe('copyFiles', () => {
       return true;
     });
     assert.equal(openFds(), fds);
+  });
+
+  it('skips an optional file that vanished or shrank, removing its partial copy and its progress', async () => {
+    const good = randomBytes(300 * KiB);
+    const shrunk = writeSource('optional/shrunk.log', randomBytes(1000));
+    const files: SourceFile[] = [
+      { path: writeSource('optional/good.wt', good), relativePath: 'good.wt', size: good.length },
+      { path: shrunk, relativePath: 'logs/shrunk.log', size: 5000, optional: true },
+      { path: path.join(src, 'optional/gone'), relativePath: 'gone', size: 10, optional: true },
+    ];
+    const dest = freshDest();
+    const counters = new ProgressCounters();
+    counters.begin(files);
+    const fds = openFds();
+    const result = await copyFiles(files, dest, { bucket: new TokenBucket(0), progress: counters });
+    assert.deepEqual(result.copied, [{ relativePath: 'good.wt', size: good.length, sha256: sha256(good) }]);
+    assert.deepEqual(result.skipped, [
+      { relativePath: 'logs/shrunk.log', path: shrunk, reason: 'shrank', detail: 'ended after 1000 bytes while being copied (listed at 5000)' },
+      { relativePath: 'gone', path: path.join(src, 'optional/gone'), reason: 'vanished', detail: 'vanished before it could be copied (ENOENT)' },
+    ]);
+    assert.deepEqual(fs.readdirSync(path.join(dest, 'logs')), [], 'the partial copy is removed');
+    assert.equal(fs.existsSync(path.join(dest, 'gone')), false);
+    assert.deepEqual(
+      [counters.bytesCopied, counters.bytesTotal, counters.filesCopied, counters.filesTotal, counters.percent],
+      [good.length, good.length, 1, 1, 100],
+    );
+    assert.deepEqual(counters.currentFiles, []);
+    assert.equal(openFds(), fds);
+  });
+
+  it('still fails on a required file that vanished', async () => {
+    const files: SourceFile[] = [{ path: path.join(src, 'required-gone'), relativePath: 'x.wt', size: 1 }];
+    await assert.rejects(copyFiles(files, freshDest(), { bucket: new TokenBucket(0) }), { code: 'ENOENT', syscall: 'open' });
   });
 
   it('never overwrites: an existing destination file fails with EEXIST', async () => {

@@ -68,6 +68,34 @@ describe('manifest', () => {
     return dir;
   }
 
+  it('records the link a file came through, and still reads manifests without links', async () => {
+    const link = { path: 'journal', target: '/mnt/journal-disk/journal' };
+    const manifest: Manifest = {
+      ...sample(),
+      ...manifestFiles(
+        [
+          { relativePath: 'WiredTiger.wt', size: 4096, sha256: HASH_A },
+          { relativePath: 'journal/WiredTigerLog.0000000001', size: 1000, sha256: HASH_B },
+        ],
+        [
+          { path: '/var/lib/mongodb/WiredTiger.wt', relativePath: 'WiredTiger.wt', size: 4096 },
+          { path: '/var/lib/mongodb/journal/WiredTigerLog.0000000001', relativePath: 'journal/WiredTigerLog.0000000001', size: 1000, link },
+        ],
+      ),
+    };
+    assert.deepEqual(manifest.files[1], { path: 'journal/WiredTigerLog.0000000001', size: 1000, sha256: HASH_B, link });
+    assert.equal('link' in (manifest.files[0] ?? {}), false);
+    const dir = fresh();
+    await writeManifest(dir, manifest);
+    assert.deepEqual(await readManifest(dir), manifest);
+    assert.equal(manifest.version, 1, 'an optional field older readers ignore needs no new version');
+
+    const relative = await tampered((json) => {
+      (json['files'] as Array<Record<string, unknown>>)[0] = { path: 'WiredTiger.wt', size: 4096, sha256: HASH_A, link: { path: 'x', target: 'not/absolute' } };
+    });
+    await expectManifestError(relative, 'INVALID', /files\.0\.link\.target: must be absolute/);
+  });
+
   it('round-trips, as readable JSON, with no temp file left', async () => {
     const dir = fresh();
     const manifest = sample();

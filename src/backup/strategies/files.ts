@@ -1,7 +1,14 @@
-/** Turning a strategy's absolute file names into the copier's relative ones. */
+/**
+ * mongod's dbpath as files to copy: the strategies' absolute names made relative,
+ * the fsyncLock strategy's own listing of the dbpath (what a restore needs, what it
+ * must not get, what is nice to have: docs/what-is-copied.md), and the symbolic
+ * links a file was reached through, for the manifest.
+ */
 import path from 'node:path';
 import fs from 'node:fs/promises';
-import type { SourceFile } from '../types.js';
+import type { Stats } from 'node:fs';
+import type { FileLink, SourceFile } from '../types.js';
+import { strerror } from '../io_error.js';
 import { MongoServerError, ErrorCodes } from '../../errors.js';
 
 /** Relative to the dbpath, so that the backup directory is itself a usable dbpath. */
@@ -13,20 +20,170 @@ export function sourceFile(dbpath: string, absolute: string, size: number): Sour
   return { path: absolute, relativePath, size };
 }
 
-/** Files mongod holds open for its own exclusive use, never part of a backup. */
-const NEVER_COPIED = new Set(['mongod.lock', 'WiredTiger.lock']);
-/** WiredTiger's preallocated, not-yet-used log files (100 MB of zeros each); it makes new ones. */
-const PREALLOCATED_LOG = /^WiredTigerPreplog\.\d+$/;
+/**
+ * - required: what a restore needs; if one vanishes or shrinks mid-copy, the backup fails;
+ * - optional: anything else (a mongod.log kept in the dbpath, a keyfile): copied best-effort;
+ * - excluded: never copied.
+ */
+export type DbpathRole = 'required' | 'optional' | 'excluded';
 
-/** Every regular file under the dbpath, with its size now (used while writes are blocked). */
-export async function listDbpath(dbpath: string): Promise<SourceFile[]> {
-  const entries = await fs.readdir(dbpath, { recursive: true, withFileTypes: true });
-  const files: SourceFile[] = [];
-  for (const entry of entries) {
-    if (!entry.isFile() || NEVER_COPIED.has(entry.name) || PREALLOCATED_LOG.test(entry.name)) continue;
-    const absolute = path.join(entry.parentPath, entry.name);
-    const { size } = await fs.stat(absolute);
-    files.push(sourceFile(dbpath, absolute, size));
+/**
+ * Directories mongod rewrites even while fsync-locked, or that hold only scratch:
+ * FTDC replaces diagnostic.data/metrics.interim by temp file and rename, and deletes
+ * it when it archives a chunk (mongo src/mongo/db/ftdc/file_writer.cpp,
+ * writeInterimFileBuffer and flush), lock or no lock; `_tmp`
+ * holds external sorts' and index builds' spill files, useless to a restore.
+ */
+const EXCLUDED_DIRECTORIES = new Set(['diagnostic.data', '_tmp']);
+/** Lock files mongod and WiredTiger hold open for exclusive use; a restore makes its own. */
+const LOCK_FILES = new Set(['mongod.lock', 'WiredTiger.lock']);
+/** WiredTiger's preallocated and temporary log files (100 MB, unused); it makes new ones. */
+const SPARE_LOG = /^WiredTiger(Preplog|Tmplog)\.\d+$/;
+const LOG = /^WiredTigerLog\.\d+$/;
+const JOURNAL = 'journal';
+
+/** The role of a file (or, for excluded directories, a directory) by its path relative to the dbpath. */
+export function dbpathRole(relativePath: string): DbpathRole {
+  const parts = path.normalize(relativePath).split(path.sep);
+  const [top = '', second] = parts;
+  const name = parts[parts.length - 1] ?? '';
+  if (EXCLUDED_DIRECTORIES.has(top)) return 'excluded';
+  if (parts.length === 1) {
+    if (LOCK_FILES.has(name)) return 'excluded';
+    // WiredTiger, WiredTiger.turtle, WiredTiger.wt, WiredTiger.basecfg, WiredTigerHS.wt...
+    if (name.startsWith('WiredTiger') || name === 'storage.bson') return 'required';
   }
+  if (parts.length === 2 && top === JOURNAL && second !== undefined) {
+    if (SPARE_LOG.test(second)) return 'excluded';
+    if (LOG.test(second)) return 'required';
+  }
+  // Every table at any depth: the --directoryperdb and --wiredTigerDirectoryForIndexes layouts.
+  if (name.endsWith('.wt')) return 'required';
+  return 'optional';
+}
+
+/**
+ * Every file under the dbpath that a backup copies, with its size now (used while
+ * writes are blocked), following symbolic links: a database directory or `journal/`
+ * on another disk is copied under the link's name. A link that cannot be followed,
+ * or that leads back into a directory it is inside of, fails the listing.
+ */
+export async function listDbpath(dbpath: string): Promise<SourceFile[]> {
+  const root = path.resolve(dbpath);
+  const files: SourceFile[] = [];
+  const rootStats = await fs.stat(root);
+  await listDirectory(root, '', [{ id: directoryId(rootStats), relativePath: '' }], files);
   return files.sort((a, b) => a.relativePath.localeCompare(b.relativePath));
+}
+
+interface Ancestor {
+  id: string;
+  relativePath: string;
+}
+
+async function listDirectory(root: string, relativeDir: string, ancestors: readonly Ancestor[], files: SourceFile[]): Promise<void> {
+  const dir = path.join(root, relativeDir);
+  for (const entry of await fs.readdir(dir, { withFileTypes: true })) {
+    const relativePath = path.join(relativeDir, entry.name);
+    const role = dbpathRole(relativePath);
+    if (role === 'excluded') continue;
+    const absolute = path.join(root, relativePath);
+    let stats: Stats;
+    try {
+      stats = await fs.stat(absolute);
+    } catch (err) {
+      if (entry.isSymbolicLink()) throw await unfollowableLink(root, relativePath, err);
+      // Gone since readdir: only a file mongod does not need may do that.
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT' && role === 'optional') continue;
+      throw err;
+    }
+    if (stats.isDirectory()) {
+      const id = directoryId(stats);
+      const loop = ancestors.find((a) => a.id === id);
+      if (loop !== undefined) throw await cycle(root, relativePath, loop.relativePath, entry.isSymbolicLink());
+      await listDirectory(root, relativePath, [...ancestors, { id, relativePath }], files);
+    } else if (stats.isFile()) {
+      files.push({ ...sourceFile(root, absolute, stats.size), ...(role === 'optional' ? { optional: true } : {}) });
+    }
+    // Sockets, FIFOs and devices hold no data to copy.
+  }
+}
+
+function directoryId(stats: Stats): string {
+  return `${stats.dev}:${stats.ino}`;
+}
+
+async function readLink(absolute: string): Promise<string> {
+  return fs.readlink(absolute).catch(() => '?');
+}
+
+/** A dangling link, or a loop of links: the error names the link and what it points to. */
+async function unfollowableLink(root: string, relativePath: string, err: unknown): Promise<MongoServerError> {
+  const absolute = path.join(root, relativePath);
+  const errno = Math.abs((err as NodeJS.ErrnoException).errno ?? 0);
+  const why = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'is dangling' : 'cannot be followed';
+  return new MongoServerError(
+    ErrorCodes.CannotBackup,
+    `cannot back up ${root}: the symbolic link ${relativePath} (${absolute} -> ${await readLink(absolute)}) ${why}: ${strerror(errno)}`,
+    { extra: { errno, strerror: strerror(errno) }, cause: err },
+  );
+}
+
+async function cycle(root: string, relativePath: string, ancestor: string, isLink: boolean): Promise<MongoServerError> {
+  const absolute = path.join(root, relativePath);
+  const where = ancestor === '' ? 'the dbpath itself' : `${ancestor}, a directory it is inside of`;
+  // Not a link: a bind mount of a directory above it.
+  const what = isLink ? `the symbolic link ${relativePath} (${absolute} -> ${await readLink(absolute)})` : `the directory ${relativePath} (${absolute})`;
+  return new MongoServerError(ErrorCodes.CannotBackup, `cannot back up ${root}: ${what} leads back to ${where}: a cycle`);
+}
+
+/**
+ * The first symbolic link on `file`'s path below its dbpath (the file itself, or a
+ * directory above it), with where it leads; undefined when there is none, or when
+ * the file is not there at all (the copier reports that). Works for any strategy's
+ * list: the dbpath is what `path` has above `relativePath`.
+ * `seen` caches the answer per prefix across the files of one list.
+ */
+export async function linkOf(file: SourceFile, seen = new Map<string, Promise<FileLink | undefined>>()): Promise<FileLink | undefined> {
+  const parts = path.normalize(file.relativePath).split(path.sep);
+  let root = path.resolve(file.path);
+  for (let i = 0; i < parts.length; i++) root = path.dirname(root);
+  let relativePath = '';
+  for (const part of parts) {
+    relativePath = path.join(relativePath, part);
+    const key = path.join(root, relativePath);
+    let found = seen.get(key);
+    if (found === undefined) {
+      found = linkAt(root, relativePath);
+      seen.set(key, found);
+    }
+    const link = await found;
+    if (link !== undefined) return link;
+  }
+  return undefined;
+}
+
+async function linkAt(root: string, relativePath: string): Promise<FileLink | undefined> {
+  const absolute = path.join(root, relativePath);
+  const stats = await fs.lstat(absolute).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return undefined;
+    throw err;
+  });
+  if (stats?.isSymbolicLink() !== true) return undefined;
+  try {
+    return { path: relativePath, target: await fs.realpath(absolute) };
+  } catch (err) {
+    throw await unfollowableLink(root, relativePath, err);
+  }
+}
+
+/** `files`, each with the link it is reached through (if any) filled in. */
+export async function withLinks(files: readonly SourceFile[]): Promise<SourceFile[]> {
+  const seen = new Map<string, Promise<FileLink | undefined>>();
+  return Promise.all(
+    files.map(async (file) => {
+      const link = await linkOf(file, seen);
+      return link === undefined ? file : { ...file, link };
+    }),
+  );
 }
