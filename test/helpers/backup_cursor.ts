@@ -1,9 +1,15 @@
-/** Opens and drains a `$backupCursor` with the driver, as a backup tool does (tests and benches). */
-import { Long, type MongoClient, type Document } from 'mongodb';
+/**
+ * Opens and drains a `$backupCursor` with the driver, as a backup tool does (tests and benches).
+ * A cursor belongs to the session that opened it (mongod refuses a getMore from another:
+ * 50737/50738), so the cursor is opened, drained and closed in one explicit session.
+ */
+import { Long, type MongoClient, type ClientSession, type Document } from 'mongodb';
 
 export interface OpenedBackupCursor {
   /** A BSON long: getMore refuses the plain number the driver hands back for small ids. */
   id: Long;
+  /** The session the cursor lives in; every getMore and the killCursors go through it. */
+  session: ClientSession;
   metadata: Document;
   /** Absolute file names and the size to copy each up to. */
   files: Array<{ filename: string; fileSize: number }>;
@@ -11,25 +17,41 @@ export interface OpenedBackupCursor {
 
 export async function openBackupCursor(client: MongoClient): Promise<OpenedBackupCursor> {
   const admin = client.db('admin');
-  const reply = await admin.command({ aggregate: 1, pipeline: [{ $backupCursor: {} }], cursor: {} });
-  const cursor = reply['cursor'] as { id: number | Long; firstBatch: Document[] };
-  const id = Long.fromValue(cursor.id);
-  const docs = [...cursor.firstBatch];
-  // The cursor is tailable: drained, it answers with empty batches instead of closing.
-  for (;;) {
-    const more = await admin.command({ getMore: id, collection: '$cmd.aggregate' });
-    const batch = (more['cursor'] as { nextBatch: Document[] }).nextBatch;
-    if (batch.length === 0) break;
-    docs.push(...batch);
+  const session = client.startSession();
+  try {
+    const reply = await admin.command({ aggregate: 1, pipeline: [{ $backupCursor: {} }], cursor: {} }, { session });
+    const cursor = reply['cursor'] as { id: number | Long; firstBatch: Document[] };
+    const id = Long.fromValue(cursor.id);
+    const docs = [...cursor.firstBatch];
+    // The cursor is tailable: drained, it answers with empty batches instead of closing.
+    for (;;) {
+      const more = await admin.command({ getMore: id, collection: '$cmd.aggregate' }, { session });
+      const batch = (more['cursor'] as { nextBatch: Document[] }).nextBatch;
+      if (batch.length === 0) break;
+      docs.push(...batch);
+    }
+    const [first, ...rest] = docs;
+    return {
+      id,
+      session,
+      metadata: (first as Document)['metadata'] as Document,
+      files: rest.map((d) => ({ filename: d['filename'] as string, fileSize: Number(d['fileSize']) })),
+    };
+  } catch (err) {
+    await session.endSession();
+    throw err;
   }
-  const [first, ...rest] = docs;
-  return {
-    id,
-    metadata: (first as Document)['metadata'] as Document,
-    files: rest.map((d) => ({ filename: d['filename'] as string, fileSize: Number(d['fileSize']) })),
-  };
 }
 
-export async function closeBackupCursor(client: MongoClient, id: Long): Promise<void> {
-  await client.db('admin').command({ killCursors: '$cmd.aggregate', cursors: [id] });
+/** A keepalive getMore, in the cursor's own session. */
+export async function keepBackupCursorAlive(client: MongoClient, cursor: OpenedBackupCursor): Promise<Document> {
+  return client.db('admin').command({ getMore: cursor.id, collection: '$cmd.aggregate' }, { session: cursor.session });
+}
+
+export async function closeBackupCursor(client: MongoClient, cursor: OpenedBackupCursor): Promise<void> {
+  try {
+    await client.db('admin').command({ killCursors: '$cmd.aggregate', cursors: [cursor.id] }, { session: cursor.session });
+  } finally {
+    await cursor.session.endSession();
+  }
 }
