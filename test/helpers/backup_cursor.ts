@@ -3,7 +3,10 @@
  * A cursor belongs to the session that opened it (mongod refuses a getMore from another:
  * 50737/50738), so the cursor is opened, drained and closed in one explicit session.
  */
+import net from 'node:net';
 import { Long, type MongoClient, type ClientSession, type Document } from 'mongodb';
+import { MessageFramer } from '../../src/wire/framing.js';
+import { decodeReply } from './raw_client.js';
 
 export interface OpenedBackupCursor {
   /** A BSON long: getMore refuses the plain number the driver hands back for small ids. */
@@ -54,4 +57,50 @@ export async function closeBackupCursor(client: MongoClient, cursor: OpenedBacku
   } finally {
     await cursor.session.endSession();
   }
+}
+
+/**
+ * A relay in front of mongod that notes the id of every backup cursor it sees opened,
+ * so a test can kill the cursor of a backup tool (the proxy) that runs elsewhere, as an
+ * operator who found it with $currentOp would.
+ */
+export interface BackupCursorSpy {
+  readonly port: number;
+  /** Ids of the backup cursors opened through the relay, in order. */
+  readonly cursorIds: Long[];
+  close(): Promise<void>;
+}
+
+export async function startBackupCursorSpy(upstreamPort: number): Promise<BackupCursorSpy> {
+  const cursorIds: Long[] = [];
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    const upstream = net.connect(upstreamPort, '127.0.0.1');
+    sockets.add(client).add(upstream);
+    const fromServer = new MessageFramer();
+    client.on('data', (chunk: Buffer) => upstream.write(chunk));
+    upstream.on('data', (chunk: Buffer) => {
+      for (const frame of fromServer.push(chunk)) {
+        const cursor = decodeReply(frame).doc['cursor'] as { id?: unknown; firstBatch?: Document[] } | undefined;
+        if (cursor?.firstBatch?.[0]?.['metadata']?.['backupId'] !== undefined) cursorIds.push(Long.fromValue(cursor.id as number));
+      }
+      client.write(chunk);
+    });
+    const closeBoth = () => {
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('close', closeBoth).on('error', closeBoth);
+    upstream.on('close', closeBoth).on('error', closeBoth);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    cursorIds,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
 }
