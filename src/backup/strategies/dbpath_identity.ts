@@ -60,8 +60,12 @@ export async function checkSameDbpath(mongodDbpath: string, localDbpath: string,
   if (marker === undefined) {
     throw mismatch(mongodDbpath, localDbpath, `mongod listed no ${BACKUP_METADATA} to recognize its dbpath by, and ${mongodDbpath} is not visible here`);
   }
-  for (const file of files) {
+  // The marker first: its absence is the plainest reason to give.
+  for (const file of [marker, ...files.filter((f) => f !== marker)]) {
     const seen = await statOrUndefined(file.path);
+    if (seen === undefined && file === marker) {
+      throw mismatch(mongodDbpath, localDbpath, `there is no ${file.path}, which the open backup cursor keeps in mongod's dbpath`);
+    }
     if (seen === undefined) throw mismatch(mongodDbpath, localDbpath, `${file.path} does not exist`);
     const sizeMatches = file === marker ? seen.size === file.size : seen.size >= file.size;
     if (!sizeMatches) {
