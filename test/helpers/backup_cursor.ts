@@ -6,6 +6,7 @@
 import net from 'node:net';
 import { Long, type MongoClient, type ClientSession, type Document } from 'mongodb';
 import { MessageFramer } from '../../src/wire/framing.js';
+import { peekCommand } from '../../src/wire/peek.js';
 import { decodeReply } from './raw_client.js';
 
 export interface OpenedBackupCursor {
@@ -62,23 +63,39 @@ export async function closeBackupCursor(client: MongoClient, cursor: OpenedBacku
 /**
  * A relay in front of mongod that notes the id of every backup cursor it sees opened,
  * so a test can kill the cursor of a backup tool (the proxy) that runs elsewhere, as an
- * operator who found it with $currentOp would.
+ * operator who found it with $currentOp would. It can also cut the connection that
+ * carries the next getMore, a network failure that leaves the cursor alive in mongod.
  */
 export interface BackupCursorSpy {
   readonly port: number;
   /** Ids of the backup cursors opened through the relay, in order. */
   readonly cursorIds: Long[];
+  /** Closes the connection of the next getMore instead of forwarding it; resolves once done. */
+  dropNextGetMore(): Promise<void>;
   close(): Promise<void>;
 }
 
 export async function startBackupCursorSpy(upstreamPort: number): Promise<BackupCursorSpy> {
   const cursorIds: Long[] = [];
   const sockets = new Set<net.Socket>();
+  let dropGetMore: (() => void) | undefined;
   const server = net.createServer((client) => {
     const upstream = net.connect(upstreamPort, '127.0.0.1');
     sockets.add(client).add(upstream);
     const fromServer = new MessageFramer();
-    client.on('data', (chunk: Buffer) => upstream.write(chunk));
+    const fromClient = new MessageFramer();
+    client.on('data', (chunk: Buffer) => {
+      for (const frame of fromClient.push(chunk)) {
+        if (dropGetMore !== undefined && peekCommand(frame)?.commandName === 'getMore') {
+          client.destroy();
+          upstream.destroy();
+          dropGetMore();
+          dropGetMore = undefined;
+          return;
+        }
+        upstream.write(frame);
+      }
+    });
     upstream.on('data', (chunk: Buffer) => {
       for (const frame of fromServer.push(chunk)) {
         const cursor = decodeReply(frame).doc['cursor'] as { id?: unknown; firstBatch?: Document[] } | undefined;
@@ -97,6 +114,10 @@ export async function startBackupCursorSpy(upstreamPort: number): Promise<Backup
   return {
     port: (server.address() as net.AddressInfo).port,
     cursorIds,
+    dropNextGetMore: () =>
+      new Promise<void>((resolve) => {
+        dropGetMore = resolve;
+      }),
     close: () =>
       new Promise<void>((resolve) => {
         for (const socket of sockets) socket.destroy();

@@ -83,6 +83,35 @@ describe('a backup whose $backupCursor is killed mid-copy', () => {
     }
   });
 
+  it('survives a keepalive lost to a network failure: the next one keeps the cursor', async () => {
+    const proxy = await startProxy({ ...server, uri: `mongodb://127.0.0.1:${spy.port}/?directConnection=true` }, ['--backup-cursor-keepalive-ms', '20']);
+    const client = new MongoClient(proxy.uri);
+    const admin = client.db('admin');
+    try {
+      await admin.command({ backupThrottle: 16 * MiB });
+      const dest = path.join(scratch.dir, 'network-blip');
+      await admin.command({ backupStart: dest, async: true });
+      // Once copying, so that the dropped getMore is a keepalive, not part of the drain.
+      while (Number((await admin.command({ backupStatus: 1 }))['bytesCopied']) === 0) await sleep(20);
+      await spy.dropNextGetMore();
+      let done = await admin.command({ backupStatus: 1 });
+      while (done['inProgress'] === true) {
+        await sleep(50);
+        done = await admin.command({ backupStatus: 1 });
+      }
+      assert.equal((done['last'] as Document)['ok'], true, JSON.stringify(done['last']));
+      assert.ok(fs.existsSync(path.join(dest, 'hotbackup-manifest.json')));
+      assert.ok(
+        proxy.logs.some((l) => l['msg'] === 'backup cursor keepalive failed; retrying at the next tick'),
+        'the failed keepalive was logged as a warning',
+      );
+    } finally {
+      await admin.command({ backupThrottle: 0 }).catch(() => undefined);
+      await client.close();
+      await proxy.stop();
+    }
+  });
+
   for (const { kill, keepaliveMs } of cases) {
     const caughtBy = keepaliveMs === undefined ? 'at release (default keepalive)' : `by the keepalive (${keepaliveMs} ms), during the copy`;
     it(`fails, with no manifest, after ${kill}: caught ${caughtBy}`, async () => {

@@ -118,7 +118,7 @@ export class BackupCursorStrategy implements SnapshotStrategy {
 /** One open backup cursor: its keepalive, and its kill. */
 class KeptCursor {
   readonly lost = new AbortController();
-  private readonly keepalive: NodeJS.Timeout;
+  private keepalive: NodeJS.Timeout | undefined;
   private inFlight: Promise<void> | undefined;
   private released: Promise<void> | undefined;
 
@@ -126,24 +126,30 @@ class KeptCursor {
     readonly id: Long,
     private readonly session: ClientSession,
     private readonly run: (cmd: Document) => Promise<Document>,
-    keepaliveMs: number,
+    private readonly keepaliveMs: number,
     private readonly log: Logger,
   ) {
-    this.keepalive = setInterval(() => this.tick(), keepaliveMs);
-    this.keepalive.unref();
     // A cursor that came back closed pins nothing.
     if (id.isZero()) this.markLost('mongod returned it already closed (id 0)');
   }
 
-  /** The documents after the first batch. Drained, the tailable cursor answers empty batches. */
+  /**
+   * The documents after the first batch; then the keepalives start, so that none runs
+   * concurrently with the drain. Drained, the tailable cursor answers empty batches.
+   */
   async drain(): Promise<Document[]> {
     const docs: Document[] = [];
     for (;;) {
       this.lost.signal.throwIfAborted();
       const batch = await this.getMore();
-      if (batch.length === 0) return docs;
+      if (batch.length === 0) break;
       docs.push(...batch);
     }
+    if (this.released === undefined && !this.lost.signal.aborted) {
+      this.keepalive = setInterval(() => this.tick(), this.keepaliveMs);
+      this.keepalive.unref();
+    }
+    return docs;
   }
 
   /** Kills the cursor; rejects when it was already gone, since the copy then proves nothing. */
