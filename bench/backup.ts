@@ -122,7 +122,7 @@ async function withBackupCursor<T>(direct: MongoClient, dbpath: string, fn: (fil
   try {
     return await fn(cursor.files.map((f) => ({ path: path.relative(dbpath, f.filename), size: f.fileSize })));
   } finally {
-    await closeBackupCursor(direct, cursor.id);
+    await closeBackupCursor(direct, cursor);
   }
 }
 

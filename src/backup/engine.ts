@@ -30,6 +30,8 @@ export interface BackupEngineOptions {
   allowWriteBlocking?: boolean;
   /** Parallel copy workers. Default 4. */
   concurrency?: number;
+  /** Milliseconds between the backup cursor's keepalive getMores. Default 30 s. */
+  backupCursorKeepaliveMs?: number;
   log: Logger;
 }
 
@@ -190,7 +192,7 @@ export class BackupEngine {
     run.phase = 'snapshot';
     const serverVersion = await this.serverVersion();
     const snapshot: Snapshot = await openSnapshot({
-      backupCursor: new BackupCursorStrategy(this.client, options.log),
+      backupCursor: new BackupCursorStrategy(this.client, options.log, { dbpath: options.dbpath, keepaliveMs: options.backupCursorKeepaliveMs }),
       fsyncLock: allowWriteBlocking ? () => new FsyncLockStrategy(options.upstreamUri, options.dbpath, options.log) : undefined,
     });
     run.strategy = snapshot.strategy;

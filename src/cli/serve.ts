@@ -24,6 +24,7 @@ Options:
   --dbpath DIR              mongod's dbpath; default: asked of mongod (getCmdLineOpts)
   --allow-write-blocking    allow fsyncLock for the whole copy where mongod has no $backupCursor
   --concurrency N           parallel copy workers                               [4]
+  --backup-cursor-keepalive-ms N  ms between keepalive getMores on $backupCursor [30000]
   --log-format json|pretty|auto                                                 [auto]
 `;
 
@@ -34,6 +35,8 @@ export interface ProxyRuntimeOptions {
   dbpath: string | undefined;
   allowWriteBlocking: boolean;
   concurrency: number;
+  /** Milliseconds between the backup cursor's keepalives; default 30 s. */
+  backupCursorKeepaliveMs?: number;
 }
 
 function splitHostPort(hostPort: string): { host: string; port: string } {
@@ -76,6 +79,7 @@ export async function startProxy(options: ProxyRuntimeOptions, log: Logger): Pro
     upstreamUri: options.upstreamUri,
     allowWriteBlocking: options.allowWriteBlocking,
     concurrency: options.concurrency,
+    backupCursorKeepaliveMs: options.backupCursorKeepaliveMs,
     log: log.child({ component: 'backup' }),
   });
   const proxy = await ProxyServer.start({
@@ -122,6 +126,7 @@ export async function runServe(args: string[]): Promise<number> {
       dbpath: { type: 'string' },
       'allow-write-blocking': { type: 'boolean', default: false },
       concurrency: { type: 'string', default: '4' },
+      'backup-cursor-keepalive-ms': { type: 'string', default: '30000' },
       'log-format': { type: 'string', default: 'auto' },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -135,6 +140,8 @@ export async function runServe(args: string[]): Promise<number> {
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be 0-65535, got '${values.port}'`);
   const concurrency = Number(values.concurrency);
   if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) throw new Error('--concurrency must be 1-64');
+  const keepaliveMs = Number(values['backup-cursor-keepalive-ms']);
+  if (!Number.isInteger(keepaliveMs) || keepaliveMs < 1) throw new Error('--backup-cursor-keepalive-ms must be a positive integer');
   const log = createLogger({ name: 'hotbackup', format: values['log-format'] as LogFormat });
   const running = await startProxy(
     {
@@ -144,6 +151,7 @@ export async function runServe(args: string[]): Promise<number> {
       dbpath: values.dbpath === undefined ? undefined : path.resolve(values.dbpath),
       allowWriteBlocking: values['allow-write-blocking'] === true,
       concurrency,
+      backupCursorKeepaliveMs: keepaliveMs,
     },
     log,
   );

@@ -1,15 +1,24 @@
 /**
  * Server-side cursors: what `find` and `aggregate` leave behind for `getMore`.
- * Each cursor is a source of documents plus its namespace; the manager hands out
- * ids, enforces mongod's 10-minute idle timeout and closes sources exactly once.
+ * Each cursor is a source of documents plus its namespace and the session that
+ * created it; the manager hands out ids, enforces mongod's 10-minute idle timeout,
+ * kills the cursors of killed or ended sessions, and closes sources exactly once.
  */
 import { Long } from 'bson';
 import { randomInt } from 'node:crypto';
 import type { Document } from './bson.js';
+import { describeSession, type SessionId } from './sessions.js';
 import { MongoServerError, ErrorCodes } from '../errors.js';
 
 /** mongod's default cursorTimeoutMillis. */
 export const CURSOR_IDLE_TIMEOUT_MS = 10 * 60 * 1000;
+/** mongod's default logicalSessionRefreshMillis: ended sessions lose their cursors at the next refresh. */
+export const SESSION_REFRESH_MS = 5 * 60 * 1000;
+
+/** getmore_cmd.cpp validateLSID: a cursor is read only from the session that created it. */
+const GETMORE_OUTSIDE_CURSOR_SESSION = 50736;
+const GETMORE_WITHOUT_LSID = 50737;
+const GETMORE_FROM_OTHER_SESSION = 50738;
 /** Keep each batch comfortably inside one 16 MiB reply document. */
 export const MAX_BATCH_BYTES = 16 * 1024 * 1024 - 64 * 1024;
 /**
@@ -32,6 +41,8 @@ export interface ServerCursor {
   readonly ns: string;
   readonly source: CursorSource;
   readonly tailable: boolean;
+  /** The session of the command that created it; undefined outside any session. */
+  readonly lsid: SessionId | undefined;
   lastUsed: number;
 }
 
@@ -69,27 +80,39 @@ export class ArraySource implements CursorSource {
 export class CursorManager {
   private readonly cursors = new Map<string, ServerCursor>();
   private readonly reaper: NodeJS.Timeout;
+  private readonly sessionRefresher: NodeJS.Timeout;
+  /** Sessions ended by endSessions since the last refresh. */
+  private readonly endingSessions = new Set<SessionId>();
 
-  constructor(private readonly idleTimeoutMs = CURSOR_IDLE_TIMEOUT_MS) {
+  constructor(
+    private readonly idleTimeoutMs = CURSOR_IDLE_TIMEOUT_MS,
+    sessionRefreshMs = SESSION_REFRESH_MS,
+  ) {
     this.reaper = setInterval(() => this.reapIdle(), Math.min(60_000, idleTimeoutMs)).unref();
+    this.sessionRefresher = setInterval(() => this.refreshSessions(), sessionRefreshMs).unref();
   }
 
   get size(): number {
     return this.cursors.size;
   }
 
-  register(ns: string, source: CursorSource, tailable = false): ServerCursor {
+  register(ns: string, source: CursorSource, tailable = false, lsid?: SessionId): ServerCursor {
     let id: Long;
     do {
       // Positive, non-zero, and exact even for clients that turn ids into doubles.
       id = Long.fromNumber(randomInt(1, 2 ** 48 - 1));
     } while (this.cursors.has(id.toString()));
-    const cursor: ServerCursor = { id, ns, source, tailable, lastUsed: Date.now() };
+    const cursor: ServerCursor = { id, ns, source, tailable, lsid, lastUsed: Date.now() };
     this.cursors.set(id.toString(), cursor);
     return cursor;
   }
 
-  get(id: Long | number | bigint, ns: string): ServerCursor {
+  /**
+   * The cursor a getMore reads, checked in mongod's order (getmore_cmd.cpp): it
+   * exists, the namespace matches, the session matches. A refused getMore leaves
+   * the cursor open, as mongod's does (its cursorFreer guard comes after the checks).
+   */
+  get(id: Long | number | bigint, ns: string, lsid: SessionId | undefined): ServerCursor {
     const cursor = this.cursors.get(id.toString());
     if (cursor === undefined) {
       throw new MongoServerError(ErrorCodes.CursorNotFound, `cursor id ${id.toString()} not found`);
@@ -100,6 +123,7 @@ export class CursorManager {
         `Requested getMore on namespace '${ns}', but cursor belongs to a different namespace ${cursor.ns}`,
       );
     }
+    checkSession(cursor, lsid);
     cursor.lastUsed = Date.now();
     return cursor;
   }
@@ -114,9 +138,39 @@ export class CursorManager {
     return true;
   }
 
+  /**
+   * killSessions / killAllSessions: kills the cursors of the matching sessions at once
+   * (kill_sessions_local.cpp killSessionsLocal -> killCursorsWithMatchingSessions).
+   * Cursors created outside any session match no session pattern. Returns how many died.
+   */
+  killSessionCursors(matches: (lsid: SessionId) => boolean): number {
+    let killed = 0;
+    for (const cursor of [...this.cursors.values()]) {
+      if (cursor.lsid !== undefined && matches(cursor.lsid) && this.kill(cursor.id)) killed += 1;
+    }
+    return killed;
+  }
+
+  /**
+   * endSessions: mongod only marks the sessions as ending (LogicalSessionCacheImpl::
+   * endSessions); their cursors are killed at the next session-cache refresh (_refresh,
+   * every logicalSessionRefreshMillis), not at once.
+   */
+  endSessions(ids: readonly SessionId[]): void {
+    for (const id of ids) this.endingSessions.add(id);
+  }
+
   closeAll(): void {
     for (const key of [...this.cursors.keys()]) this.kill(BigInt(key));
     clearInterval(this.reaper);
+    clearInterval(this.sessionRefresher);
+  }
+
+  private refreshSessions(): void {
+    if (this.endingSessions.size === 0) return;
+    const ending = new Set(this.endingSessions);
+    this.endingSessions.clear();
+    this.killSessionCursors((lsid) => ending.has(lsid));
   }
 
   private reapIdle(): void {
@@ -124,5 +178,27 @@ export class CursorManager {
     for (const cursor of [...this.cursors.values()]) {
       if (cursor.lastUsed < deadline) this.kill(cursor.id);
     }
+  }
+}
+
+function checkSession(cursor: ServerCursor, lsid: SessionId | undefined): void {
+  const id = cursor.id.toString();
+  if (lsid !== undefined && cursor.lsid === undefined) {
+    throw new MongoServerError(
+      GETMORE_OUTSIDE_CURSOR_SESSION,
+      `Cannot run getMore on cursor ${id}, which was not created in a session, in session ${describeSession(lsid)}`,
+    );
+  }
+  if (lsid === undefined && cursor.lsid !== undefined) {
+    throw new MongoServerError(
+      GETMORE_WITHOUT_LSID,
+      `Cannot run getMore on cursor ${id}, which was created in session ${describeSession(cursor.lsid)}, without an lsid`,
+    );
+  }
+  if (lsid !== undefined && cursor.lsid !== undefined && lsid !== cursor.lsid) {
+    throw new MongoServerError(
+      GETMORE_FROM_OTHER_SESSION,
+      `Cannot run getMore on cursor ${id}, which was created in session ${describeSession(cursor.lsid)}, in session ${describeSession(lsid)}`,
+    );
   }
 }

@@ -11,7 +11,7 @@ import { MongoClient, MongoServerError, type Collection, type Document } from 'm
 import { startDevServer, type RunningDevServer } from '../helpers/dev_server.js';
 import { tempDir } from '../helpers/paths.js';
 import { copyUpTo, wtVerifyAll, wtOpensAndVerifies, type ListedFile } from '../helpers/file_copy.js';
-import { openBackupCursor, closeBackupCursor } from '../helpers/backup_cursor.js';
+import { openBackupCursor, closeBackupCursor, keepBackupCursorAlive } from '../helpers/backup_cursor.js';
 
 type Seq = { _id: number; pad: string };
 
@@ -93,10 +93,10 @@ describe('$backupCursor on the dev server', () => {
           await client.db('admin').command({ fsync: 1 });
         }
       }
-      const keepalive = await client.db('admin').command({ getMore: backup.id, collection: '$cmd.aggregate' });
+      const keepalive = await keepBackupCursorAlive(client, backup);
       assert.deepEqual((keepalive['cursor'] as Document)['nextBatch'], [], 'a drained backup cursor stays open');
     } finally {
-      await closeBackupCursor(client, backup.id);
+      await closeBackupCursor(client, backup);
     }
 
     // 2. Without the cursor, the same interleaving.
@@ -157,10 +157,10 @@ describe('$backupCursor on the dev server', () => {
         return true;
       });
     } finally {
-      await closeBackupCursor(client, first.id);
+      await closeBackupCursor(client, first);
     }
     const again = await openBackupCursor(client);
-    await closeBackupCursor(client, again.id);
+    await closeBackupCursor(client, again);
   });
 
   it('refuses a backup cursor while fsync-locked', async () => {

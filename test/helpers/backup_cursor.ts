@@ -1,9 +1,19 @@
-/** Opens and drains a `$backupCursor` with the driver, as a backup tool does (tests and benches). */
-import { Long, type MongoClient, type Document } from 'mongodb';
+/**
+ * Opens and drains a `$backupCursor` with the driver, as a backup tool does (tests and benches).
+ * A cursor belongs to the session that opened it (mongod refuses a getMore from another:
+ * 50737/50738), so the cursor is opened, drained and closed in one explicit session.
+ */
+import net from 'node:net';
+import { Long, type MongoClient, type ClientSession, type Document } from 'mongodb';
+import { MessageFramer } from '../../src/wire/framing.js';
+import { peekCommand } from '../../src/wire/peek.js';
+import { decodeReply } from './raw_client.js';
 
 export interface OpenedBackupCursor {
   /** A BSON long: getMore refuses the plain number the driver hands back for small ids. */
   id: Long;
+  /** The session the cursor lives in; every getMore and the killCursors go through it. */
+  session: ClientSession;
   metadata: Document;
   /** Absolute file names and the size to copy each up to. */
   files: Array<{ filename: string; fileSize: number }>;
@@ -11,25 +21,107 @@ export interface OpenedBackupCursor {
 
 export async function openBackupCursor(client: MongoClient): Promise<OpenedBackupCursor> {
   const admin = client.db('admin');
-  const reply = await admin.command({ aggregate: 1, pipeline: [{ $backupCursor: {} }], cursor: {} });
-  const cursor = reply['cursor'] as { id: number | Long; firstBatch: Document[] };
-  const id = Long.fromValue(cursor.id);
-  const docs = [...cursor.firstBatch];
-  // The cursor is tailable: drained, it answers with empty batches instead of closing.
-  for (;;) {
-    const more = await admin.command({ getMore: id, collection: '$cmd.aggregate' });
-    const batch = (more['cursor'] as { nextBatch: Document[] }).nextBatch;
-    if (batch.length === 0) break;
-    docs.push(...batch);
+  const session = client.startSession();
+  try {
+    const reply = await admin.command({ aggregate: 1, pipeline: [{ $backupCursor: {} }], cursor: {} }, { session });
+    const cursor = reply['cursor'] as { id: number | Long; firstBatch: Document[] };
+    const id = Long.fromValue(cursor.id);
+    const docs = [...cursor.firstBatch];
+    // The cursor is tailable: drained, it answers with empty batches instead of closing.
+    for (;;) {
+      const more = await admin.command({ getMore: id, collection: '$cmd.aggregate' }, { session });
+      const batch = (more['cursor'] as { nextBatch: Document[] }).nextBatch;
+      if (batch.length === 0) break;
+      docs.push(...batch);
+    }
+    const [first, ...rest] = docs;
+    return {
+      id,
+      session,
+      metadata: (first as Document)['metadata'] as Document,
+      files: rest.map((d) => ({ filename: d['filename'] as string, fileSize: Number(d['fileSize']) })),
+    };
+  } catch (err) {
+    await session.endSession();
+    throw err;
   }
-  const [first, ...rest] = docs;
-  return {
-    id,
-    metadata: (first as Document)['metadata'] as Document,
-    files: rest.map((d) => ({ filename: d['filename'] as string, fileSize: Number(d['fileSize']) })),
-  };
 }
 
-export async function closeBackupCursor(client: MongoClient, id: Long): Promise<void> {
-  await client.db('admin').command({ killCursors: '$cmd.aggregate', cursors: [id] });
+/** A keepalive getMore, in the cursor's own session. */
+export async function keepBackupCursorAlive(client: MongoClient, cursor: OpenedBackupCursor): Promise<Document> {
+  return client.db('admin').command({ getMore: cursor.id, collection: '$cmd.aggregate' }, { session: cursor.session });
+}
+
+export async function closeBackupCursor(client: MongoClient, cursor: OpenedBackupCursor): Promise<void> {
+  try {
+    await client.db('admin').command({ killCursors: '$cmd.aggregate', cursors: [cursor.id] }, { session: cursor.session });
+  } finally {
+    await cursor.session.endSession();
+  }
+}
+
+/**
+ * A relay in front of mongod that notes the id of every backup cursor it sees opened,
+ * so a test can kill the cursor of a backup tool (the proxy) that runs elsewhere, as an
+ * operator who found it with $currentOp would. It can also cut the connection that
+ * carries the next getMore, a network failure that leaves the cursor alive in mongod.
+ */
+export interface BackupCursorSpy {
+  readonly port: number;
+  /** Ids of the backup cursors opened through the relay, in order. */
+  readonly cursorIds: Long[];
+  /** Closes the connection of the next getMore instead of forwarding it; resolves once done. */
+  dropNextGetMore(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function startBackupCursorSpy(upstreamPort: number): Promise<BackupCursorSpy> {
+  const cursorIds: Long[] = [];
+  const sockets = new Set<net.Socket>();
+  let dropGetMore: (() => void) | undefined;
+  const server = net.createServer((client) => {
+    const upstream = net.connect(upstreamPort, '127.0.0.1');
+    sockets.add(client).add(upstream);
+    const fromServer = new MessageFramer();
+    const fromClient = new MessageFramer();
+    client.on('data', (chunk: Buffer) => {
+      for (const frame of fromClient.push(chunk)) {
+        if (dropGetMore !== undefined && peekCommand(frame)?.commandName === 'getMore') {
+          client.destroy();
+          upstream.destroy();
+          dropGetMore();
+          dropGetMore = undefined;
+          return;
+        }
+        upstream.write(frame);
+      }
+    });
+    upstream.on('data', (chunk: Buffer) => {
+      for (const frame of fromServer.push(chunk)) {
+        const cursor = decodeReply(frame).doc['cursor'] as { id?: unknown; firstBatch?: Document[] } | undefined;
+        if (cursor?.firstBatch?.[0]?.['metadata']?.['backupId'] !== undefined) cursorIds.push(Long.fromValue(cursor.id as number));
+      }
+      client.write(chunk);
+    });
+    const closeBoth = () => {
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('close', closeBoth).on('error', closeBoth);
+    upstream.on('close', closeBoth).on('error', closeBoth);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    cursorIds,
+    dropNextGetMore: () =>
+      new Promise<void>((resolve) => {
+        dropGetMore = resolve;
+      }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
 }

@@ -18,9 +18,14 @@ export interface CliProcess {
   kill9(): Promise<void>;
 }
 
-/** `readyMessage` is the `msg` of the log line whose `address.port` says where it listens. */
-export async function spawnCli(args: string[], readyMessage: string): Promise<CliProcess> {
-  const child = spawn(process.execPath, [CLI, ...args, '--log-format', 'json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+/**
+ * `readyMessage` is the `msg` of the log line whose `address.port` says where it listens.
+ * `wrapper`, when given, is a command that runs the CLI's command line as its trailing
+ * arguments and must exec it (e.g. `unshare ... sh -c '...; exec "$@"' sh`).
+ */
+export async function spawnCli(args: string[], readyMessage: string, wrapper: string[] = []): Promise<CliProcess> {
+  const command = [...wrapper, process.execPath, CLI, ...args, '--log-format', 'json'];
+  const child = spawn(command[0] as string, command.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: Array<Record<string, unknown>> = [];
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => {

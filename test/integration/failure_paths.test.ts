@@ -80,8 +80,8 @@ for (const { strategy, serverArgs, start } of cases) {
         const timedOut = await Promise.race([write.then(() => false), sleep(3000).then(() => true)]);
         assert.equal(timedOut, false, 'writes succeed after the failure');
         if (strategy === 'backupCursor') {
-          const { id } = await openBackupCursor(direct); // no cursor was left open
-          await closeBackupCursor(direct, id);
+          const cursor = await openBackupCursor(direct); // no cursor was left open
+          await closeBackupCursor(direct, cursor);
         }
 
         // And the next backup, to a roomy destination, succeeds.

@@ -13,6 +13,7 @@ import { readCommands } from './read.js';
 import { catalogCommands } from './catalog.js';
 import { aggregateCommands } from './aggregate.js';
 import { backupCommands } from './backup.js';
+import { sessionIdOf } from '../sessions.js';
 import { MongoServerError, ErrorCodes } from '../../errors.js';
 
 export type { Command, CommandContext, ConnectionInfo } from './types.js';
@@ -58,6 +59,7 @@ export class CommandDispatcher {
       const unlocked = ctx.state.fsyncLock.waitUntilWritable();
       if (unlocked !== undefined) await unlocked;
     }
-    return command.run(cmd, ctx);
+    // mongod parses the session before running the command (initializeOperationSessionInfo).
+    return command.run(cmd, { ...ctx, lsid: sessionIdOf(cmd) });
   }
 }

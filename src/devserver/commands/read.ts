@@ -30,7 +30,7 @@ export function firstBatchReply(ctx: CommandContext, reply: CursorReply): Docume
   if (reply.singleBatch === true || (reply.source.exhausted && reply.tailable !== true)) {
     reply.source.close();
   } else {
-    id = ctx.state.cursors.register(reply.ns, reply.source, reply.tailable === true).id;
+    id = ctx.state.cursors.register(reply.ns, reply.source, reply.tailable === true, ctx.lsid).id;
   }
   return { cursor: { firstBatch: batch, id, ns: reply.ns }, ok: 1 };
 }
@@ -77,7 +77,7 @@ function getMore(cmd: Document, ctx: CommandContext): Document {
     throw new MongoServerError(ErrorCodes.TypeMismatch, "BSON field 'getMore.getMore' is the wrong type, expected type 'long'");
   }
   const ns = cursorNamespaceOf(ctx.db, cmd['collection']);
-  const cursor = ctx.state.cursors.get(rawId, ns);
+  const cursor = ctx.state.cursors.get(rawId, ns, ctx.lsid);
   const batchSize = optionalCount(cmd, 'batchSize') ?? Infinity;
   const batch = cursor.source.next(batchSize === 0 ? Infinity : batchSize, MAX_BATCH_BYTES);
   let id = cursor.id;
@@ -88,6 +88,11 @@ function getMore(cmd: Document, ctx: CommandContext): Document {
   return { cursor: { nextBatch: batch, id, ns }, ok: 1 };
 }
 
+/**
+ * Any session (or none) may kill any cursor: mongod checks only authorization here
+ * (killcursors_common.h, checkAuthForKillCursors), never the lsid. An id that is already
+ * gone is not an error: it is listed in cursorsNotFound.
+ */
 function killCursors(cmd: Document, ctx: CommandContext): Document {
   cursorNamespaceOf(ctx.db, cmd['killCursors']);
   const ids = cmd['cursors'];

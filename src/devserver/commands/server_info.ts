@@ -4,6 +4,7 @@ import os from 'node:os';
 import type { Document } from '../bson.js';
 import type { Command, CommandContext } from './types.js';
 import { SERVER_VERSION, MAX_WIRE_VERSION } from '../state.js';
+import { sessionIdsToKill } from '../sessions.js';
 import { MAX_BSON_OBJECT_SIZE } from '../../wire/constants.js';
 import { MongoServerError, ErrorCodes } from '../../errors.js';
 
@@ -114,8 +115,47 @@ function hostInfo(): Document {
   };
 }
 
-/** Sessions are accepted and forgotten: the dev server has no transactions to tie to them. */
-const acceptSessions = (): Document => ({ ok: 1 });
+/*
+ * Sessions matter to the dev server only through their cursors (see cursors.ts).
+ * kill_sessions_command.cpp / kill_all_sessions_command.cpp: both commands ignore their
+ * own lsid (attachLogicalSessionsToOpCtx() is false), so they never kill themselves.
+ */
+
+/**
+ * `killSessions: [{id: UUID}, ...]` kills those sessions' cursors at once. An empty list
+ * means "the logged-in user's sessions"; with auth off (always, here) patternsForLoggedInUser
+ * matches every session.
+ */
+function killSessions(cmd: Document, ctx: CommandContext): Document {
+  const ids = new Set(sessionIdsToKill(cmd['killSessions'], 'KillSessionsCmdFromClient.killSessions'));
+  const killed = ctx.state.cursors.killSessionCursors((lsid) => ids.size === 0 || ids.has(lsid));
+  ctx.state.log.info({ sessions: ids.size === 0 ? 'all' : [...ids], cursorsKilled: killed }, 'killSessions');
+  return { ok: 1 };
+}
+
+/**
+ * `killAllSessions: []` kills every session's cursors. A list of `{user, db}` kills the
+ * sessions of those users; the dev server has no users, and with auth off every session
+ * belongs to the empty user, so a named user matches none.
+ */
+function killAllSessions(cmd: Document, ctx: CommandContext): Document {
+  const users = cmd['killAllSessions'];
+  if (!Array.isArray(users)) {
+    throw new MongoServerError(ErrorCodes.TypeMismatch, "BSON field 'KillAllSessionsCmd.killAllSessions' is the wrong type, expected type 'array'");
+  }
+  const killed = users.length === 0 ? ctx.state.cursors.killSessionCursors(() => true) : 0;
+  ctx.state.log.info({ users: users.length === 0 ? 'all' : users.length, cursorsKilled: killed }, 'killAllSessions');
+  return { ok: 1 };
+}
+
+/**
+ * `endSessions: [{id}, ...]`: mongod marks them ending; their cursors die at the next
+ * session refresh (LogicalSessionCacheImpl::_refresh), not at once.
+ */
+function endSessions(cmd: Document, ctx: CommandContext): Document {
+  ctx.state.cursors.endSessions(sessionIdsToKill(cmd['endSessions'], 'EndSessionsCmdFromClient.endSessions'));
+  return { ok: 1 };
+}
 
 export const serverInfoCommands: Command[] = [
   { names: ['ping'], run: () => ({ ok: 1 }) },
@@ -134,7 +174,11 @@ export const serverInfoCommands: Command[] = [
       return { authInfo, ok: 1 };
     },
   },
-  { names: ['endSessions', 'refreshSessions', 'killSessions', 'killAllSessions'], run: acceptSessions },
+  { names: ['killSessions'], run: killSessions },
+  { names: ['killAllSessions'], run: killAllSessions },
+  { names: ['endSessions'], run: endSessions },
+  // Sessions have no expiry here to postpone: accepted as mongod accepts them.
+  { names: ['refreshSessions'], run: () => ({ ok: 1 }) },
   {
     names: ['startSession'],
     run: () => ({ id: { id: new UUID() }, timeoutMinutes: 30, ok: 1 }),

@@ -1,6 +1,7 @@
 /** The contract between the dispatcher and each command implementation. */
 import type { Document } from '../bson.js';
 import type { ServerState } from '../state.js';
+import type { SessionId } from '../sessions.js';
 
 export interface ConnectionInfo {
   readonly id: number;
@@ -17,6 +18,8 @@ export interface CommandContext {
   readonly db: string;
   /** Aborted when the client disconnects or the server shuts down. */
   readonly signal: AbortSignal;
+  /** The command's session (`lsid.id`), set by the dispatcher; undefined outside any session. */
+  readonly lsid?: SessionId;
 }
 
 export interface Command {
