@@ -48,6 +48,8 @@ export const ErrorCodes = Object.freeze({
   QueryPlanKilled: 175,
   CursorKilled: 237,
   NotImplemented: 238,
+  /** A command that may not run inside a multi-document transaction. */
+  OperationNotSupportedInTransaction: 263,
   CannotBackup: 268,
   ChecksumMismatch: 288,
   UnsupportedOpQueryCommand: 352,
@@ -72,12 +74,14 @@ export const ErrorCodes = Object.freeze({
   UnrecognizedPipelineStage: 40324,
   /** An unknown field in a command (IDL parse error). */
   UnknownCommandField: 40415,
+  /** `txnNumber` without `autocommit: false` on a command that is not a retryable write. */
+  NotARetryableWriteCommand: 50768,
 } as const);
 
 export type ErrorCodeName = keyof typeof ErrorCodes;
 
 /** The codeName mongod reports for a code. Unnamed uassert codes become `Location<code>`. */
-const NAMED_IN_ERROR_CODES_YML = new Set<number>([10334, 11000, 11600]);
+const NAMED_IN_ERROR_CODES_YML = new Set<number>([10334, 11000, 11600, 50768]);
 const CODE_NAMES: ReadonlyMap<number, string> = new Map(
   Object.entries(ErrorCodes)
     .filter(([, code]) => code < 10000 || NAMED_IN_ERROR_CODES_YML.has(code))

@@ -239,6 +239,11 @@ export class BackupEngine {
     await writeManifest(run.destination, manifest);
   }
 
+  /** mongod's own `hello`, for callers that must answer as it would (e.g. replica-set member or not). */
+  async upstreamHello(): Promise<Record<string, unknown>> {
+    return this.client.db('admin').command({ hello: 1 });
+  }
+
   private async serverVersion(): Promise<string> {
     const info = await this.client.db('admin').command({ buildInfo: 1 });
     return String(info['version'] ?? 'unknown');

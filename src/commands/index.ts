@@ -10,13 +10,21 @@ import { authorize } from './authorization.js';
 import { backupStatusReply } from './backup_status.js';
 import { parseThrottle } from '../backup/units.js';
 import { MongoServerError, ErrorCodes, errorReply } from '../errors.js';
+import { checkNoTransaction, HelloUpstreamRole, type UpstreamRole } from './session_options.js';
 
 type Handler = (cmd: Document, client: ClientInfo) => Promise<Document> | Document;
 
 export class BackupCommands implements Interceptor {
   private readonly handlers: ReadonlyMap<string, Handler>;
 
-  constructor(private readonly engine: BackupEngine) {
+  /**
+   * `upstream` tells whether mongod is a replica-set member, which decides its answer to a
+   * transaction number; by default its `hello` is asked, once, when first needed.
+   */
+  constructor(
+    private readonly engine: BackupEngine,
+    private readonly upstream: UpstreamRole = new HelloUpstreamRole(() => engine.upstreamHello()),
+  ) {
     this.handlers = new Map<string, Handler>([
       ['backupStart', (cmd, client) => this.backupStart(cmd, client)],
       ['backupStatus', (_cmd, client) => {
@@ -38,6 +46,8 @@ export class BackupCommands implements Interceptor {
       if (request.db !== 'admin') {
         throw new MongoServerError(ErrorCodes.Unauthorized, `${request.name} may only be run against the admin database.`);
       }
+      // mongod's order: the admin-only check, then the session fields, then the command.
+      await checkNoTransaction(request.name, request.command, this.upstream);
       return await handler(request.command, client);
     } catch (err) {
       return errorReply(err);

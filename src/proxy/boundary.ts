@@ -5,33 +5,42 @@
  * copies. But the proxy sometimes has a reply of its own to send to the same client,
  * and it must not land inside a message mongod is still sending (an exhaust stream such
  * as the driver's awaitable hello flows while the client is idle). So this tracker reads
- * only each message's 4-byte length prefix, possibly split across chunks, and skips the
- * rest by counting: it knows at every byte whether the stream is between two messages.
+ * only the first 12 bytes of each message's header (messageLength, requestID,
+ * responseTo), possibly split across chunks, and skips the rest by counting: it knows at
+ * every byte whether the stream is between two messages, and it tells a listener which
+ * request each message answers (so the proxy can keep its replies in mongod's order).
  */
 import { ErrorCodes, MongoServerError } from '../errors.js';
 import { HEADER_SIZE, MAX_MESSAGE_SIZE } from '../wire/constants.js';
 
-const PREFIX_SIZE = 4;
+/** messageLength, requestID, responseTo: all the tracker reads of a message. */
+const TRACKED_HEADER_SIZE = 12;
+const RESPONSE_TO_OFFSET = 8;
+
+/** Told of each message as soon as its responseTo is known (before its body has passed). */
+export type MessageListener = (responseTo: number) => void;
 
 export class MessageBoundaryTracker {
   readonly #maxMessageSize: number;
-  /** Bytes of the current message still to come after its length prefix. */
+  readonly #onMessage: MessageListener | undefined;
+  /** Bytes of the current message still to come after its tracked header. */
   #remaining = 0;
-  /** Bytes of the next length prefix seen so far, when it arrived split across chunks. */
-  #prefixBytes = 0;
-  /** The little-endian prefix assembled so far (valid for #prefixBytes bytes). */
-  #prefix = 0;
+  /** Bytes of the next header seen so far, when it arrived split across chunks. */
+  #headerBytes = 0;
+  /** The split header assembled so far (valid for #headerBytes bytes). */
+  readonly #header = Buffer.alloc(TRACKED_HEADER_SIZE);
   /** After a bad length the stream cannot be followed any more; every later call rethrows. */
   #failure: MongoServerError | undefined;
   #messages = 0;
 
-  constructor(maxMessageSize: number = MAX_MESSAGE_SIZE) {
+  constructor(maxMessageSize: number = MAX_MESSAGE_SIZE, onMessage?: MessageListener) {
     this.#maxMessageSize = maxMessageSize;
+    this.#onMessage = onMessage;
   }
 
   /** True between two whole messages (and before the first one). */
   get atBoundary(): boolean {
-    return this.#remaining === 0 && this.#prefixBytes === 0;
+    return this.#remaining === 0 && this.#headerBytes === 0;
   }
 
   /** How many messages have been seen to completion. */
@@ -68,23 +77,30 @@ export class MessageBoundaryTracker {
       if (this.#remaining === 0) this.#messages++;
       return offset + n;
     }
-    if (this.#prefixBytes === 0 && chunk.length - offset >= PREFIX_SIZE) {
-      this.#begin(chunk.readInt32LE(offset));
-      return offset + PREFIX_SIZE;
+    if (this.#headerBytes === 0 && chunk.length - offset >= TRACKED_HEADER_SIZE) {
+      this.#begin(chunk.readInt32LE(offset), chunk.readInt32LE(offset + RESPONSE_TO_OFFSET));
+      return offset + TRACKED_HEADER_SIZE;
     }
-    // The length prefix straddles chunks: gather it a byte at a time.
-    this.#prefix += (chunk[offset] as number) * 2 ** (8 * this.#prefixBytes);
-    this.#prefixBytes++;
-    if (this.#prefixBytes === PREFIX_SIZE) {
-      const length = this.#prefix | 0;
-      this.#prefixBytes = 0;
-      this.#prefix = 0;
-      this.#begin(length);
+    // The header straddles chunks: gather its 12 bytes (a copy of at most 12 bytes).
+    const n = Math.min(TRACKED_HEADER_SIZE - this.#headerBytes, chunk.length - offset);
+    chunk.copy(this.#header, this.#headerBytes, offset, offset + n);
+    this.#headerBytes += n;
+    // A bad length is refused as soon as its 4 bytes are in, not a header later.
+    if (this.#headerBytes >= 4) this.#checkLength(this.#header.readInt32LE(0));
+    if (this.#headerBytes === TRACKED_HEADER_SIZE) {
+      this.#headerBytes = 0;
+      this.#begin(this.#header.readInt32LE(0), this.#header.readInt32LE(RESPONSE_TO_OFFSET));
     }
-    return offset + 1;
+    return offset + n;
   }
 
-  #begin(length: number): void {
+  #begin(length: number, responseTo: number): void {
+    this.#checkLength(length);
+    this.#remaining = length - TRACKED_HEADER_SIZE;
+    this.#onMessage?.(responseTo);
+  }
+
+  #checkLength(length: number): void {
     if (length < HEADER_SIZE || length > this.#maxMessageSize) {
       this.#failure = new MongoServerError(
         ErrorCodes.ProtocolError,
@@ -92,7 +108,6 @@ export class MessageBoundaryTracker {
       );
       throw this.#failure;
     }
-    this.#remaining = length - PREFIX_SIZE;
   }
 
   #check(): void {

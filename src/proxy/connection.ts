@@ -7,8 +7,9 @@
  * a queue so that the client's request order is what mongod sees.
  *
  * Upstream to client: chunks are written on as they arrive, with no framing and no
- * copies. A boundary tracker follows the length prefixes so that a reply of ours is
- * written only between two whole upstream messages.
+ * copies. A boundary tracker follows the message headers so that a reply of ours is
+ * written only between two whole upstream messages, and so that a claimed command runs
+ * only once mongod has answered every request forwarded before it (reply_order.ts).
  *
  * Everything that can go wrong is caught here and closes this connection only.
  */
@@ -16,10 +17,11 @@ import net from 'node:net';
 import type { Logger } from 'pino';
 import { MessageFramer } from '../wire/framing.js';
 import { OpCode, OpMsgFlag } from '../wire/constants.js';
-import { peekCommand } from '../wire/peek.js';
+import { peekCommand, type PeekedCommand } from '../wire/peek.js';
 import { decodeRequest, encodeReply, type CommandRequest, type Document } from '../wire/command_message.js';
 import { errorReply } from '../errors.js';
 import { MessageBoundaryTracker } from './boundary.js';
+import { ForwardedRequests, expectsReply } from './reply_order.js';
 import type { ClientInfo, Interceptor } from './interceptor.js';
 
 /** Counters shared by every connection of one proxy. */
@@ -62,6 +64,8 @@ function closed(socket: net.Socket): Promise<void> {
 
 interface Queued {
   frame: Buffer;
+  /** What the peek found, if it ran and found a command. */
+  peeked: PeekedCommand | undefined;
   claimed: boolean;
 }
 
@@ -75,6 +79,8 @@ export class ProxyConnection {
   readonly #log: Logger;
   readonly #framer: MessageFramer;
   readonly #tracker: MessageBoundaryTracker;
+  /** Forwarded requests mongod has yet to answer; only kept when something can be claimed. */
+  readonly #requests: ForwardedRequests | undefined;
   /** Client frames waiting behind a claimed command, in arrival order. */
   readonly #queue: Queued[] = [];
   #queuedBytes = 0;
@@ -94,7 +100,9 @@ export class ProxyConnection {
     this.info = Object.freeze({ id: options.id, remoteAddress });
     this.#log = options.log.child({ connectionId: options.id, remoteAddress });
     this.#framer = new MessageFramer({ maxMessageSize: options.maxMessageSize });
-    this.#tracker = new MessageBoundaryTracker(options.maxMessageSize);
+    const requests = options.interceptor === undefined ? undefined : new ForwardedRequests();
+    this.#requests = requests;
+    this.#tracker = new MessageBoundaryTracker(options.maxMessageSize, requests && ((responseTo) => requests.answered(responseTo)));
 
     this.#client.setNoDelay(true);
     this.#upstream = net.connect({ host: options.upstream.host, port: options.upstream.port, noDelay: true });
@@ -136,12 +144,13 @@ export class ProxyConnection {
     }
     for (const frame of frames) {
       if (this.#closed) return;
-      const claimed = this.#claims(frame);
+      const peeked = this.#peek(frame);
+      const claimed = peeked !== undefined && (this.#options.interceptor as Interceptor).intercepts(peeked.commandName);
       if (!this.#busy && !claimed) {
-        this.#forward(frame);
+        this.#forward(frame, peeked);
         continue;
       }
-      this.#queue.push({ frame, claimed });
+      this.#queue.push({ frame, peeked, claimed });
       this.#queuedBytes += frame.length;
       if (this.#queuedBytes > QUEUE_HIGH_WATER) this.#pauseClient('queue-full');
       if (!this.#busy) void this.#drainQueue();
@@ -149,15 +158,13 @@ export class ProxyConnection {
   }
 
   /** Peeks only when there is an interceptor: without one the proxy is a plain pipe. */
-  #claims(frame: Buffer): boolean {
-    const interceptor = this.#options.interceptor;
-    if (interceptor === undefined) return false;
-    const peeked = peekCommand(frame);
-    return peeked !== undefined && interceptor.intercepts(peeked.commandName);
+  #peek(frame: Buffer): PeekedCommand | undefined {
+    return this.#options.interceptor === undefined ? undefined : peekCommand(frame);
   }
 
-  #forward(frame: Buffer): void {
+  #forward(frame: Buffer, peeked: PeekedCommand | undefined): void {
     this.#options.stats.forwarded++;
+    if (this.#requests !== undefined && expectsReply(frame, peeked)) this.#requests.forwarded(frame.readInt32LE(4));
     if (!this.#upstream.write(frame)) this.#pauseClient('upstream-full');
   }
 
@@ -168,8 +175,8 @@ export class ProxyConnection {
       for (let item = this.#queue.shift(); item !== undefined && !this.#closed; item = this.#queue.shift()) {
         this.#queuedBytes -= item.frame.length;
         if (this.#queuedBytes <= QUEUE_HIGH_WATER) this.#resumeClient('queue-full');
-        if (item.claimed) await this.#intercept(item.frame);
-        else this.#forward(item.frame);
+        if (item.claimed) await this.#intercept(item.frame, item.peeked);
+        else this.#forward(item.frame, item.peeked);
       }
     } catch (err) {
       this.#fail('intercepted command failed', err);
@@ -178,7 +185,7 @@ export class ProxyConnection {
     }
   }
 
-  async #intercept(frame: Buffer): Promise<void> {
+  async #intercept(frame: Buffer, peeked: PeekedCommand | undefined): Promise<void> {
     const interceptor = this.#options.interceptor as Interceptor;
     let request: CommandRequest;
     try {
@@ -187,9 +194,15 @@ export class ProxyConnection {
       // Not ours to judge a malformed message (bad checksum, no $db...): mongod answers
       // it with the error it would give any client.
       this.#log.warn({ err: String(err) }, 'cannot decode a claimed command; forwarding it');
-      this.#forward(frame);
+      this.#forward(frame, peeked);
       return;
     }
+    // mongod would start this command only after answering everything before it on this
+    // connection: a pipelined backupStart sees the insert sent ahead of it, and its
+    // reply follows the insert's. (Later frames wait in the queue meanwhile.)
+    const earlier = this.#requests?.allAnswered();
+    if (earlier !== undefined) await earlier;
+    if (this.#closed) return;
     this.#options.stats.intercepted++;
     let reply: Document;
     try {
@@ -279,6 +292,7 @@ export class ProxyConnection {
     this.#closed = true;
     this.#queue.length = 0;
     this.#pending = [];
+    this.#requests?.close();
     if (err === undefined) this.#log.debug({ reason }, 'connection closed');
     else this.#log.warn({ reason, err: err instanceof Error ? err.message : String(err) }, 'connection closed');
     if (graceful) {

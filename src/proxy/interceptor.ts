@@ -24,8 +24,9 @@ export interface Interceptor {
   /**
    * Answers a claimed command. Command errors must already be turned into
    * `{ok: 0, errmsg, code, codeName}` documents; a throw is treated as a bug and
-   * answered with InternalError. Later messages from the same client wait until
-   * this settles, as they would behind a slow command in mongod.
+   * answered with InternalError. It is called only once mongod has answered the
+   * requests the same client sent before this one, and later messages from that client
+   * wait until it settles: the order mongod itself keeps on a connection.
    */
   run(request: CommandRequest, client: ClientInfo): Promise<Document>;
 }

@@ -86,9 +86,7 @@ export function decodeRequest(frame: Buffer): CommandRequest {
     const query = decodeOpQuery(message);
     const dot = query.fullCollectionName.indexOf('.');
     const db = query.fullCollectionName.slice(0, dot);
-    let command = decodeDocument(query.query);
-    // Old drivers wrap the command when they add a read preference.
-    if (command['$query'] !== undefined && typeof command['$query'] === 'object') command = command['$query'] as Document;
+    const command = unwrapLegacyCommand(decodeDocument(query.query));
     return {
       opCode: OpCode.Query,
       requestID: header.requestID,
@@ -101,6 +99,27 @@ export function decodeRequest(frame: Buffer): CommandRequest {
     };
   }
   throw new MongoServerError(ErrorCodes.ProtocolError, `Unsupported opcode ${header.opCode}`);
+}
+
+/** A decoded sub-document: not an array and not a BSON value class (Int32, Long, ObjectId...). */
+function isEmbeddedDocument(value: unknown): value is Document {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && !('_bsontype' in value);
+}
+
+/**
+ * Old drivers wrap an OP_QUERY command as `{$query: {...}, $readPreference: ...}`, or
+ * `{query: {...}}`. mongod's upconvertRequest (src/mongo/rpc/metadata.cpp, up to 5.0:
+ * `firstFieldName == "$query" || firstFieldName == "query"`) unwraps only a FIRST field of
+ * either spelling, and carries the wrapper's `$readPreference` over to the command. A
+ * `query` field further down is a command argument (count's filter), never a wrapper.
+ */
+function unwrapLegacyCommand(wrapper: Document): Document {
+  const first = commandName(wrapper);
+  if (first !== '$query' && first !== 'query') return wrapper;
+  const inner = wrapper[first];
+  if (!isEmbeddedDocument(inner)) return wrapper;
+  const readPreference = wrapper['$readPreference'];
+  return readPreference === undefined ? inner : { ...inner, $readPreference: readPreference };
 }
 
 /** mongod 6.0+ answers OP_QUERY only for the handshake. */

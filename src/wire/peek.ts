@@ -14,6 +14,8 @@ export interface PeekedCommand {
   db: string;
   /** Set when the message arrived as OP_COMPRESSED; replies should use the same compressor. */
   compressorId?: number;
+  /** Present (true) when an OP_MSG had moreToCome: the client expects no reply. */
+  moreToCome?: true;
 }
 
 /**
@@ -57,7 +59,8 @@ function peekOpMsg(frame: Buffer): PeekedCommand | undefined {
     const size = frame.readInt32LE(offset + 1);
     if (kind === 0) {
       if (size < 5 || size > end - offset - 1) return undefined;
-      return commandIn(frame.subarray(offset + 1, offset + 1 + size), OpCode.Msg);
+      const command = commandIn(frame.subarray(offset + 1, offset + 1 + size), OpCode.Msg);
+      return command && ((flags & OpMsgFlag.MoreToCome) === 0 ? command : { ...command, moreToCome: true });
     }
     if (kind !== 1 || size < 5 || size > end - offset - 1) return undefined;
     offset += 1 + size;

@@ -45,7 +45,7 @@ describe('peekCommand', () => {
     const frame = msg(body);
     assert.deepEqual(peekCommand(frame), { opCode: OpCode.Msg, commandName: 'backupStart', db: 'admin' });
     assert.deepEqual(peekCommand(msg(body, OpMsgFlag.MoreToCome, true)), {
-      opCode: OpCode.Msg, commandName: 'backupStart', db: 'admin',
+      opCode: OpCode.Msg, commandName: 'backupStart', db: 'admin', moreToCome: true,
     });
   });
 

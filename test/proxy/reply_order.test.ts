@@ -1,0 +1,97 @@
+/** Which client messages mongod answers, and the bookkeeping of their answers. */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { ForwardedRequests, expectsReply } from '../../src/proxy/reply_order.js';
+import { MessageBoundaryTracker } from '../../src/proxy/boundary.js';
+import { peekCommand } from '../../src/wire/peek.js';
+import { CompressorId, OpMsgFlag } from '../../src/wire/constants.js';
+import { encodeOpCompressed } from '../../src/wire/compression.js';
+import { encodeOpQuery } from '../../src/wire/op_query.js';
+import { encodeDocument } from '../../src/wire/command_message.js';
+import { encodeOpMsg } from '../../src/wire/op_msg.js';
+import { opMsg } from '../helpers/raw_client.js';
+
+function expects(frame: Buffer): boolean {
+  return expectsReply(frame, peekCommand(frame));
+}
+
+/** A bare message of `opCode` with a 4-byte body, as legacy opcodes would carry. */
+function legacy(opCode: number): Buffer {
+  const frame = Buffer.alloc(20);
+  frame.writeInt32LE(20, 0);
+  frame.writeInt32LE(9, 4);
+  frame.writeInt32LE(opCode, 12);
+  return frame;
+}
+
+describe('expectsReply', () => {
+  it('follows mongod: OP_MSG unless moreToCome, OP_QUERY and OP_GET_MORE yes, fire-and-forget opcodes no', () => {
+    const quiet = opMsg({ insert: 'c', documents: [], $db: 'app' }, { flags: OpMsgFlag.MoreToCome });
+    assert.equal(expects(opMsg({ ping: 1, $db: 'admin' })), true);
+    assert.equal(expects(quiet), false);
+    assert.equal(expects(encodeOpQuery({ requestID: 1, flags: 0, fullCollectionName: 'admin.$cmd', numberToSkip: 0, numberToReturn: -1, query: encodeDocument({ isMaster: 1 }) })), true);
+    assert.equal(expects(legacy(2005)), true, 'OP_GET_MORE');
+    for (const opCode of [2001, 2002, 2006, 2007]) assert.equal(expects(legacy(opCode)), false, `opCode ${opCode}`);
+  });
+
+  it('reads a compressed OP_MSG\'s flags from the peek, and counts an unreadable one as expecting nothing', () => {
+    assert.equal(expects(encodeOpCompressed(opMsg({ ping: 1, $db: 'admin' }), CompressorId.Zlib)), true);
+    const quiet = opMsg({ insert: 'c', documents: [], $db: 'app' }, { flags: OpMsgFlag.MoreToCome });
+    assert.equal(expects(encodeOpCompressed(quiet, CompressorId.Snappy)), false);
+    const noDb = encodeOpMsg({ requestID: 3, responseTo: 0, flags: 0, sections: [{ kind: 0, body: encodeDocument({ ping: 1 }) }] });
+    assert.equal(expects(encodeOpCompressed(noDb, CompressorId.Zlib)), false);
+  });
+});
+
+describe('ForwardedRequests', () => {
+  it('waits for every request forwarded so far, in order, and settles earlier ones with a later answer', async () => {
+    const requests = new ForwardedRequests();
+    assert.equal(requests.allAnswered(), undefined, 'nothing to wait for');
+    requests.forwarded(10);
+    requests.forwarded(11);
+    let settled = false;
+    void requests.allAnswered()?.then(() => (settled = true));
+    requests.forwarded(12); // after the wait began: not waited for
+    requests.answered(999); // an exhaust continuation, or anything unknown
+    requests.answered(10);
+    await Promise.resolve();
+    assert.equal(settled, false);
+    assert.equal(requests.outstanding, 2);
+    requests.answered(11);
+    await Promise.resolve();
+    assert.equal(settled, true);
+    requests.answered(12);
+    assert.equal(requests.outstanding, 0);
+    // A request never answered (counted wrongly) is settled by the answer to a later one.
+    requests.forwarded(20);
+    requests.forwarded(21);
+    requests.answered(21);
+    assert.equal(requests.allAnswered(), undefined);
+  });
+
+  it('keeps reused requestIDs apart and releases waiters on close', async () => {
+    const requests = new ForwardedRequests();
+    requests.forwarded(5);
+    requests.forwarded(5);
+    requests.answered(5);
+    assert.equal(requests.outstanding, 1);
+    const waiting = requests.allAnswered();
+    assert.ok(waiting);
+    requests.close();
+    await waiting;
+  });
+});
+
+describe('MessageBoundaryTracker responseTo', () => {
+  it('reports each message\'s responseTo however the headers are split', () => {
+    const stream = Buffer.concat([41, 42, 43].map((responseTo, i) => encodeOpMsg({ requestID: 100 + i, responseTo, flags: 0, sections: [{ kind: 0, body: encodeDocument({ ok: 1 }) }] })));
+    for (const size of [1, 3, 5, 11, 12, 13, stream.length]) {
+      const seen: number[] = [];
+      const tracker = new MessageBoundaryTracker(undefined, (responseTo) => seen.push(responseTo));
+      for (let i = 0; i < stream.length; i += size) tracker.push(stream.subarray(i, i + size));
+      assert.deepEqual(seen, [41, 42, 43], `chunks of ${size}`);
+      assert.equal(tracker.atBoundary, true);
+      assert.equal(tracker.messages, 3);
+    }
+  });
+});
