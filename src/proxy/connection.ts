@@ -16,10 +16,11 @@ import net from 'node:net';
 import type { Logger } from 'pino';
 import { MessageFramer } from '../wire/framing.js';
 import { OpCode, OpMsgFlag } from '../wire/constants.js';
-import { peekCommand } from '../wire/peek.js';
+import { peekRequest } from '../wire/peek.js';
 import { decodeRequest, encodeReply, type CommandRequest, type Document } from '../wire/command_message.js';
 import { errorReply } from '../errors.js';
 import { MessageBoundaryTracker } from './boundary.js';
+import { stripUnreadableCompressors } from './handshake.js';
 import type { ClientInfo, Interceptor } from './interceptor.js';
 
 /** Counters shared by every connection of one proxy. */
@@ -134,9 +135,11 @@ export class ProxyConnection {
       this.#fail('bad message length from client', err);
       return;
     }
-    for (const frame of frames) {
+    for (const received of frames) {
       if (this.#closed) return;
-      const claimed = this.#claims(frame);
+      const inspected = this.#inspect(received);
+      if (inspected === undefined) return; // refused: the connection is closed
+      const { frame, claimed } = inspected;
       if (!this.#busy && !claimed) {
         this.#forward(frame);
         continue;
@@ -148,12 +151,28 @@ export class ProxyConnection {
     }
   }
 
-  /** Peeks only when there is an interceptor: without one the proxy is a plain pipe. */
-  #claims(frame: Buffer): boolean {
+  /**
+   * Decides what to do with one client message: claim it, forward it (possibly with a
+   * rewritten handshake, see handshake.ts), or refuse it. Peeks only when there is an
+   * interceptor: without one the proxy is a plain pipe.
+   */
+  #inspect(frame: Buffer): Queued | undefined {
     const interceptor = this.#options.interceptor;
-    if (interceptor === undefined) return false;
-    const peeked = peekCommand(frame);
-    return peeked !== undefined && interceptor.intercepts(peeked.commandName);
+    if (interceptor === undefined) return { frame, claimed: false };
+    const peeked = peekRequest(frame);
+    if (peeked.kind === 'undecodable') {
+      // It could be one of ours, so it must not reach mongod unread. mongod itself ends
+      // the session when it cannot decompress a message (service_state_machine.cpp:
+      // uassertStatusOK on decompressMessage, then "Terminating session due to error").
+      this.#fail('undecodable compressed message from client', peeked.error);
+      return undefined;
+    }
+    if (peeked.kind === 'unknown') return { frame, claimed: false };
+    if (interceptor.intercepts(peeked.command.commandName)) return { frame, claimed: true };
+    const stripped = stripUnreadableCompressors(frame, peeked.command);
+    if (stripped === undefined) return { frame, claimed: false };
+    this.#log.info({ removed: stripped.removed }, 'handshake: removed compressors the proxy cannot read');
+    return { frame: stripped.frame, claimed: false };
   }
 
   #forward(frame: Buffer): void {
