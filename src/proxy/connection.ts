@@ -3,8 +3,10 @@
  *
  * Client to upstream: the bytes are framed (the proxy must see whole messages to know
  * which ones it answers itself), and each frame is forwarded as the same Buffer, never
- * re-encoded. A claimed command is decoded and answered here; frames behind it wait in
- * a queue so that the client's request order is what mongod sees.
+ * re-encoded (the one exception: a handshake offering a compressor we cannot read, see
+ * handshake.ts). A claimed command is decoded and answered here; frames behind it wait
+ * in a queue so that the client's request order is what mongod sees. A compressed
+ * message we cannot decompress is never forwarded: it closes the connection.
  *
  * Upstream to client: chunks are written on as they arrive, with no framing and no
  * copies. A boundary tracker follows the length prefixes so that a reply of ours is
