@@ -5,7 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(libwiredtiger-dev wiredtiger socat tmux e2fsprogs python3 make g++)
+# libzstd-dev: the tests' driver zstd binding is built against it (build_driver_zstd.sh).
+APT_PACKAGES=(libwiredtiger-dev wiredtiger socat tmux e2fsprogs python3 make g++ libzstd-dev)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
@@ -19,8 +20,24 @@ if [ "${#missing[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# package.json's allowScripts denies @mongodb-js/zstd's install script (it downloads;
+# see scripts/build_driver_zstd.sh). npm reads allowScripts from 11.16 on, and Node 20
+# ships npm 10, which would run that script and fail: then npm ci runs under npm 11,
+# fetched from the registry for this one command (the machine's npm is left alone).
+npm_ci=(npm ci)
+npm_version=$(npm --version)
+if [ "$(printf '%s\n' 11.16.0 "$npm_version" | sort -V | head -n1)" != 11.16.0 ]; then
+  echo "install: npm $npm_version ignores allowScripts; running npm ci with npm 11 (npx)"
+  npm_ci=(npx --yes npm@^11.16.0 ci)
+fi
+
+# zstd-napi (the proxy's zstd) ships zstd's sources: build them rather than let
+# prebuild-install try to download a binary, which a closed network may leave hanging.
 echo "install: npm ci"
-npm ci --no-audit --no-fund --loglevel=error
+npm_config_build_from_source=zstd-napi "${npm_ci[@]}" --no-audit --no-fund --loglevel=error
+
+echo "install: building the npm driver's zstd binding against libzstd-dev"
+npm run --silent build:driver-zstd
 
 echo "install: building the WiredTiger binding and the TypeScript sources"
 npm run --silent build

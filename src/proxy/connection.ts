@@ -3,8 +3,10 @@
  *
  * Client to upstream: the bytes are framed (the proxy must see whole messages to know
  * which ones it answers itself), and each frame is forwarded as the same Buffer, never
- * re-encoded. A claimed command is decoded and answered here; frames behind it wait in
- * a queue so that the client's request order is what mongod sees.
+ * re-encoded (the one exception: a handshake offering a compressor we cannot read, see
+ * handshake.ts). A claimed command is decoded and answered here; frames behind it wait
+ * in a queue so that the client's request order is what mongod sees. A compressed
+ * message we cannot decompress is never forwarded: it closes the connection.
  *
  * Upstream to client: chunks are written on as they arrive, with no framing and no
  * copies. A boundary tracker follows the message headers so that a reply of ours is
@@ -17,11 +19,12 @@ import net from 'node:net';
 import type { Logger } from 'pino';
 import { MessageFramer } from '../wire/framing.js';
 import { OpCode, OpMsgFlag } from '../wire/constants.js';
-import { peekCommand, type PeekedCommand } from '../wire/peek.js';
+import { peekRequest, type PeekedCommand } from '../wire/peek.js';
 import { decodeRequest, encodeReply, type CommandRequest, type Document } from '../wire/command_message.js';
 import { errorReply } from '../errors.js';
 import { MessageBoundaryTracker } from './boundary.js';
 import { ForwardedRequests, expectsReply } from './reply_order.js';
+import { stripUnreadableCompressors } from './handshake.js';
 import type { ClientInfo, Interceptor } from './interceptor.js';
 
 /** Counters shared by every connection of one proxy. */
@@ -142,10 +145,11 @@ export class ProxyConnection {
       this.#fail('bad message length from client', err);
       return;
     }
-    for (const frame of frames) {
+    for (const received of frames) {
       if (this.#closed) return;
-      const peeked = this.#peek(frame);
-      const claimed = peeked !== undefined && (this.#options.interceptor as Interceptor).intercepts(peeked.commandName);
+      const inspected = this.#inspect(received);
+      if (inspected === undefined) return; // refused: the connection is closed
+      const { frame, peeked, claimed } = inspected;
       if (!this.#busy && !claimed) {
         this.#forward(frame, peeked);
         continue;
@@ -157,9 +161,29 @@ export class ProxyConnection {
     }
   }
 
-  /** Peeks only when there is an interceptor: without one the proxy is a plain pipe. */
-  #peek(frame: Buffer): PeekedCommand | undefined {
-    return this.#options.interceptor === undefined ? undefined : peekCommand(frame);
+  /**
+   * Decides what to do with one client message: claim it, forward it (possibly with a
+   * rewritten handshake, see handshake.ts), or refuse it. Peeks only when there is an
+   * interceptor: without one the proxy is a plain pipe.
+   */
+  #inspect(frame: Buffer): Queued | undefined {
+    const interceptor = this.#options.interceptor;
+    if (interceptor === undefined) return { frame, peeked: undefined, claimed: false };
+    const peek = peekRequest(frame);
+    if (peek.kind === 'undecodable') {
+      // It could be one of ours, so it must not reach mongod unread. mongod itself ends
+      // the session when it cannot decompress a message (service_state_machine.cpp:
+      // uassertStatusOK on decompressMessage, then "Terminating session due to error").
+      this.#fail('undecodable compressed message from client', peek.error);
+      return undefined;
+    }
+    if (peek.kind === 'unknown') return { frame, peeked: undefined, claimed: false };
+    const peeked = peek.command;
+    if (interceptor.intercepts(peeked.commandName)) return { frame, peeked, claimed: true };
+    const stripped = stripUnreadableCompressors(frame, peeked);
+    if (stripped === undefined) return { frame, peeked, claimed: false };
+    this.#log.info({ removed: stripped.removed }, 'handshake: removed compressors the proxy cannot read');
+    return { frame: stripped.frame, peeked, claimed: false };
   }
 
   #forward(frame: Buffer, peeked: PeekedCommand | undefined): void {

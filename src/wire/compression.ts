@@ -9,10 +9,15 @@
  * mongod's MessageCompressorManager.
  *
  * Everything here is synchronous: messages are at most 48 MB, and the decoders and the
- * proxy's peek need the bytes before they can do anything else with the message.
+ * proxy's peek need the bytes before they can do anything else with the message. That
+ * is why zstd comes from `zstd-napi` (synchronous, built from the zstd sources it ships)
+ * and not from the driver's `@mongodb-js/zstd`, whose API is Promise-only; see
+ * docs/proxy.md, "zstd".
  */
 import { inflateSync, deflateSync } from 'node:zlib';
 import { compressSync as snappyCompress, uncompressSync as snappyUncompress } from 'snappy';
+// A CommonJS native module: its functions are properties of the default export.
+import zstd, { type CCtx, type DCtx } from 'zstd-napi/binding.js';
 import { ErrorCodes, MongoServerError } from '../errors.js';
 import { CompressorId, HEADER_SIZE, MAX_MESSAGE_SIZE, OpCode } from './constants.js';
 import { protocolError } from './bytes.js';
@@ -31,10 +36,13 @@ const NAME_BY_ID: ReadonlyMap<number, CompressorName> = new Map(
 );
 
 /**
- * What we offer in the handshake, in our order of preference. zstd is absent because
- * its npm binding downloads native binaries at install time; noop exists for tests only.
+ * What we offer in the handshake: mongod's default `net.compression.compressors`,
+ * "snappy,zstd,zlib", in its order. noop exists for tests only.
  */
-export const SUPPORTED_COMPRESSORS: readonly CompressorName[] = Object.freeze(['snappy', 'zlib']);
+export const SUPPORTED_COMPRESSORS: readonly CompressorName[] = Object.freeze(['snappy', 'zstd', 'zlib']);
+
+/** zstd's default level (ZSTD_CLEVEL_DEFAULT), which mongod and the drivers use too. */
+const ZSTD_LEVEL = 3;
 
 /**
  * Commands whose messages (requests and their replies) must never be compressed: the
@@ -83,12 +91,8 @@ export function negotiateCompressors(
   return accepted;
 }
 
-function unavailable(id: number): MongoServerError {
-  const why = id === CompressorId.Zstd ? ' (zstd is not supported by this server)' : '';
-  return new MongoServerError(
-    ErrorCodes.InternalError,
-    `Compression algorithm specified in message is not available${why}`,
-  );
+function unavailable(): MongoServerError {
+  return new MongoServerError(ErrorCodes.InternalError, 'Compression algorithm specified in message is not available');
 }
 
 function badValue(message: string, cause?: unknown): MongoServerError {
@@ -107,8 +111,10 @@ export function compress(id: number, data: Buffer): Buffer {
       return snappyCompress(data);
     case CompressorId.Zlib:
       return deflateSync(data);
+    case CompressorId.Zstd:
+      return zstdCompress(data);
     default:
-      throw unavailable(id);
+      throw unavailable();
   }
 }
 
@@ -147,8 +153,11 @@ export function decompress(id: number, data: Buffer, uncompressedSize: number): 
         throw corrupt(err);
       }
       break;
+    case CompressorId.Zstd:
+      out = zstdDecompress(data, uncompressedSize);
+      break;
     default:
-      throw unavailable(id);
+      throw unavailable();
   }
   if (out.length !== uncompressedSize) {
     const how = out.length < uncompressedSize ? 'less' : 'more';
@@ -166,6 +175,56 @@ function snappyDeclaredLength(data: Buffer): number {
     if ((byte & 0x80) === 0) return value;
   }
   throw corrupt(new Error('snappy length preamble is truncated or longer than 32 bits'));
+}
+
+/** One context of each kind, reused: everything here runs on the one JS thread. */
+let zstdCCtx: CCtx | undefined;
+let zstdDCtx: DCtx | undefined;
+
+function zstdCompress(data: Buffer): Buffer {
+  zstdCCtx ??= new zstd.CCtx();
+  const out = Buffer.allocUnsafe(zstd.compressBound(data.length));
+  const written = zstdCCtx.compress(out, data, ZSTD_LEVEL);
+  return out.subarray(0, written);
+}
+
+/**
+ * Like mongod's ZstdMessageCompressor: decompresses into a buffer of the declared size,
+ * so zstd itself refuses to write more ("Destination buffer is too small"). Before
+ * allocating it, the content sizes that zstd frames declare in their headers are summed
+ * and must match: a small hostile frame cannot make us allocate what it did not claim.
+ */
+function zstdDecompress(data: Buffer, uncompressedSize: number): Buffer {
+  const declared = zstdDeclaredLength(data);
+  if (declared !== undefined && declared !== uncompressedSize) {
+    throw badValue('Uncompressed message size does not match expected size');
+  }
+  zstdDCtx ??= new zstd.DCtx();
+  const out = Buffer.allocUnsafe(uncompressedSize);
+  let written: number;
+  try {
+    written = zstdDCtx.decompress(out, data);
+  } catch (err) {
+    throw corrupt(err);
+  }
+  return out.subarray(0, written);
+}
+
+/** The sum of the frames' declared content sizes; undefined if a frame leaves it out. */
+function zstdDeclaredLength(data: Buffer): number | undefined {
+  let total = 0;
+  let frame = data;
+  try {
+    while (frame.length > 0) {
+      const size = zstd.getFrameContentSize(frame);
+      if (size === null) return undefined;
+      total += size;
+      frame = frame.subarray(zstd.findFrameCompressedSize(frame));
+    }
+  } catch (err) {
+    throw corrupt(err);
+  }
+  return total;
 }
 
 const COMPRESSED_PREFIX = HEADER_SIZE + 4 + 4 + 1;

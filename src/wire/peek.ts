@@ -19,31 +19,61 @@ export interface PeekedCommand {
 }
 
 /**
- * Returns the command in `frame` (one whole message), or undefined for anything that is
- * not a well-formed command: replies, legacy queries on collections, OP_MSG without
- * `$db`, garbage. Never throws: the proxy forwards what it does not recognise and lets
- * mongod answer it.
+ * What the proxy learns from one client message:
+ * - `command`: a well-formed command, named;
+ * - `unknown`: anything else (replies, legacy queries on collections, OP_MSG without
+ *   `$db`, garbage). It cannot be one of ours: mongod answers it;
+ * - `undecodable`: an OP_COMPRESSED command whose payload cannot be decompressed
+ *   (an unknown compressor, corrupt data, a size that does not match). It could be
+ *   one of ours, so it must not be forwarded blindly.
  */
-export function peekCommand(frame: Buffer): PeekedCommand | undefined {
-  try {
-    return peek(frame);
-  } catch {
-    // Decompression failures and the like: not ours to judge.
-    return undefined;
+export type RequestPeek =
+  | { kind: 'command'; command: PeekedCommand }
+  | { kind: 'unknown' }
+  | { kind: 'undecodable'; error: unknown };
+
+const UNKNOWN: RequestPeek = Object.freeze({ kind: 'unknown' });
+
+/** Classifies one whole client message. Never throws. */
+export function peekRequest(frame: Buffer): RequestPeek {
+  if (frame.length < HEADER_SIZE || frame.readInt32LE(0) !== frame.length) return UNKNOWN;
+  let message = frame;
+  let compressorId: number | undefined;
+  if (frame.readInt32LE(12) === OpCode.Compressed) {
+    try {
+      const header = readOpCompressedHeader(frame);
+      // Only OP_MSG and OP_QUERY carry commands; mongod refuses the rest after inflating.
+      if (header.originalOpcode !== OpCode.Msg && header.originalOpcode !== OpCode.Query) return UNKNOWN;
+      compressorId = header.compressorId;
+      message = decodeOpCompressed(frame);
+    } catch (error) {
+      return { kind: 'undecodable', error };
+    }
   }
+  let command: PeekedCommand | undefined;
+  try {
+    command = peekUncompressed(message);
+  } catch {
+    // A malformed message: not ours to judge, mongod answers it.
+    return UNKNOWN;
+  }
+  if (command === undefined) return UNKNOWN;
+  return { kind: 'command', command: compressorId === undefined ? command : { ...command, compressorId } };
 }
 
-function peek(frame: Buffer): PeekedCommand | undefined {
-  if (frame.length < HEADER_SIZE || frame.readInt32LE(0) !== frame.length) return undefined;
+/**
+ * Returns the command in `frame` (one whole message), or undefined for anything that is
+ * not a readable command. Never throws.
+ */
+export function peekCommand(frame: Buffer): PeekedCommand | undefined {
+  const peeked = peekRequest(frame);
+  return peeked.kind === 'command' ? peeked.command : undefined;
+}
+
+function peekUncompressed(frame: Buffer): PeekedCommand | undefined {
   const opCode = frame.readInt32LE(12);
   if (opCode === OpCode.Msg) return peekOpMsg(frame);
   if (opCode === OpCode.Query) return peekOpQuery(frame);
-  if (opCode === OpCode.Compressed) {
-    const { compressorId, originalOpcode } = readOpCompressedHeader(frame);
-    if (originalOpcode !== OpCode.Msg && originalOpcode !== OpCode.Query) return undefined;
-    const inner = peek(decodeOpCompressed(frame));
-    return inner && { ...inner, compressorId };
-  }
   return undefined;
 }
 

@@ -9,8 +9,10 @@ import { peekCommand } from '../../src/wire/peek.js';
 
 export interface TapRelay {
   readonly port: number;
-  /** Commands sent by clients, by name, with the time each was seen. */
-  readonly commands: Array<{ name: string; at: number }>;
+  /** Commands sent by clients, by name, with the time each was seen and the compressor if any. */
+  readonly commands: Array<{ name: string; at: number; compressorId?: number }>;
+  /** The hello/isMaster messages clients sent, as they crossed the wire. */
+  readonly handshakes: Buffer[];
   /** Opcodes seen in each direction. */
   readonly requestOpcodes: number[];
   readonly replyOpcodes: number[];
@@ -19,6 +21,7 @@ export interface TapRelay {
 
 export async function startTapRelay(upstreamPort: number): Promise<TapRelay> {
   const commands: TapRelay['commands'] = [];
+  const handshakes: Buffer[] = [];
   const requestOpcodes: number[] = [];
   const replyOpcodes: number[] = [];
   const sockets = new Set<net.Socket>();
@@ -31,7 +34,10 @@ export async function startTapRelay(upstreamPort: number): Promise<TapRelay> {
       for (const frame of fromClient.push(chunk)) {
         requestOpcodes.push(readHeader(frame).opCode);
         const peeked = peekCommand(frame);
-        if (peeked !== undefined) commands.push({ name: peeked.commandName, at: Date.now() });
+        if (peeked === undefined) continue;
+        const { commandName: name, compressorId } = peeked;
+        commands.push(compressorId === undefined ? { name, at: Date.now() } : { name, at: Date.now(), compressorId });
+        if (name === 'hello' || name.toLowerCase() === 'ismaster') handshakes.push(Buffer.from(frame));
       }
       upstream.write(chunk);
     });
@@ -50,6 +56,7 @@ export async function startTapRelay(upstreamPort: number): Promise<TapRelay> {
   return {
     port: (server.address() as net.AddressInfo).port,
     commands,
+    handshakes,
     requestOpcodes,
     replyOpcodes,
     close: () =>

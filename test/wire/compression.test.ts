@@ -3,6 +3,8 @@ import assert from 'node:assert/strict';
 import { deflateSync } from 'node:zlib';
 import fc from 'fast-check';
 import { compressSync } from 'snappy';
+import zstdBinding from 'zstd-napi/binding.js';
+import * as driverZstd from '@mongodb-js/zstd';
 import { ErrorCodes } from '../../src/errors.js';
 import { CompressorId, OpCode } from '../../src/wire/constants.js';
 import {
@@ -62,7 +64,22 @@ describe('OP_COMPRESSED layout', () => {
     assert.deepEqual(back.subarray(8), PING.subarray(8));
   });
 
-  it('round-trips any message with zlib, snappy and noop', () => {
+  it('wraps a zstd frame that declares its content size, as the drivers and mongod write it', () => {
+    const out = encodeOpCompressed(PING, CompressorId.Zstd);
+    assert.equal(out[24], 3);
+    assert.equal(out.readUInt32LE(25), 0xfd2fb528); // the zstd frame magic number
+    assert.equal(zstdBinding.getFrameContentSize(out.subarray(25)), PING.length - 16);
+    assert.ok(out.length < PING.length);
+    assert.deepEqual(decodeOpCompressed(out), PING);
+  });
+
+  it("reads what the npm driver's zstd binding writes, and writes what it reads", async () => {
+    const body = PING.subarray(16);
+    assert.deepEqual(decompress(CompressorId.Zstd, await driverZstd.compress(body), body.length), body);
+    assert.deepEqual(await driverZstd.decompress(compress(CompressorId.Zstd, body)), body);
+  });
+
+  it('round-trips any message with zlib, snappy, zstd and noop', () => {
     const frame = fc
       .record({
         requestID: int32,
@@ -71,7 +88,7 @@ describe('OP_COMPRESSED layout', () => {
         cursorID: fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }),
       })
       .map(({ docs, ...r }) => encodeOpReply({ ...r, responseFlags: 0, startingFrom: 0, documents: docs }));
-    const id = fc.constantFrom(CompressorId.Noop, CompressorId.Snappy, CompressorId.Zlib);
+    const id = fc.constantFrom(CompressorId.Noop, CompressorId.Snappy, CompressorId.Zlib, CompressorId.Zstd);
     fc.assert(
       fc.property(frame, id, (f, c) => assert.deepEqual(decodeOpCompressed(encodeOpCompressed(f, c)), f)),
       { numRuns: 300 },
@@ -93,7 +110,7 @@ describe('decompress', () => {
   const data = Buffer.from('abc'.repeat(1000));
 
   it('insists on the declared size, before inflating where it can', () => {
-    for (const id of [CompressorId.Noop, CompressorId.Snappy, CompressorId.Zlib]) {
+    for (const id of [CompressorId.Noop, CompressorId.Snappy, CompressorId.Zlib, CompressorId.Zstd]) {
       const packed = compress(id, data);
       assert.deepEqual(decompress(id, packed, data.length), data);
       expectServerError(() => decompress(id, packed, data.length - 1), ErrorCodes.BadValue);
@@ -103,6 +120,14 @@ describe('decompress', () => {
     assert.equal(err.message, 'Decompressing message returned less data than expected');
     const snappy = expectServerError(() => decompress(CompressorId.Snappy, compress(1, data), 5), ErrorCodes.BadValue);
     assert.equal(snappy.message, 'Uncompressed message size does not match expected size');
+    const zstd = expectServerError(() => decompress(CompressorId.Zstd, compress(3, data), 5), ErrorCodes.BadValue);
+    assert.equal(zstd.message, 'Uncompressed message size does not match expected size');
+  });
+
+  it('sums the declared sizes of concatenated zstd frames', () => {
+    const packed = Buffer.concat([compress(CompressorId.Zstd, data), compress(CompressorId.Zstd, data)]);
+    assert.deepEqual(decompress(CompressorId.Zstd, packed, 2 * data.length), Buffer.concat([data, data]));
+    expectServerError(() => decompress(CompressorId.Zstd, packed, data.length), ErrorCodes.BadValue);
   });
 
   it('refuses sizes beyond maxMessageSizeBytes and negative sizes', () => {
@@ -118,13 +143,36 @@ describe('decompress', () => {
     expectServerError(() => decompress(CompressorId.Zlib, bomb, 1000), ErrorCodes.BadValue);
   });
 
-  it('reports corrupt input as BadValue and zstd or unknown ids as unavailable', () => {
+  it('does not inflate a zstd bomb past the declared size, with or without a content size in the frame', () => {
+    const zeros = Buffer.alloc(40_000_000);
+    const declared = compress(CompressorId.Zstd, zeros);
+    assert.ok(declared.length < 100_000);
+    const err = expectServerError(() => decompress(CompressorId.Zstd, declared, 1000), ErrorCodes.BadValue);
+    assert.equal(err.message, 'Uncompressed message size does not match expected size');
+    // A streaming encoder may leave the content size out: zstd then stops at our buffer's end.
+    const cctx = new zstdBinding.CCtx();
+    cctx.setParameter(zstdBinding.CParameter.contentSizeFlag, 0);
+    const out = Buffer.alloc(zstdBinding.compressBound(zeros.length));
+    const undeclared = out.subarray(0, cctx.compress2(out, zeros));
+    assert.equal(zstdBinding.getFrameContentSize(undeclared), null);
+    const bomb = expectServerError(() => decompress(CompressorId.Zstd, undeclared, 1000), ErrorCodes.BadValue);
+    assert.equal(bomb.message, 'Compressed message was invalid or corrupted');
+  });
+
+  it('reports corrupt input as BadValue and unknown ids as unavailable', () => {
     expectServerError(() => decompress(CompressorId.Zlib, Buffer.from('not zlib'), 8), ErrorCodes.BadValue);
     expectServerError(() => decompress(CompressorId.Snappy, Buffer.from([8, 0xff, 0xff, 0xff]), 8), ErrorCodes.BadValue);
-    const zstd = expectServerError(() => decompress(CompressorId.Zstd, data, 3), ErrorCodes.InternalError);
-    assert.match(zstd.message, /zstd is not supported/);
-    expectServerError(() => compress(CompressorId.Zstd, data), ErrorCodes.InternalError);
-    expectServerError(() => decompress(77, data, 3), ErrorCodes.InternalError);
+    expectServerError(() => decompress(CompressorId.Zstd, Buffer.from('not zstd'), 8), ErrorCodes.BadValue);
+    const truncated = compress(CompressorId.Zstd, data).subarray(0, 12);
+    expectServerError(() => decompress(CompressorId.Zstd, truncated, data.length), ErrorCodes.BadValue);
+    const flipped = Buffer.from(compress(CompressorId.Zstd, data));
+    flipped.fill(0x55, 8);
+    expectServerError(() => decompress(CompressorId.Zstd, flipped, data.length), ErrorCodes.BadValue);
+    for (const id of [4, 77]) {
+      const err = expectServerError(() => decompress(id, data, 3), ErrorCodes.InternalError);
+      assert.equal(err.message, 'Compression algorithm specified in message is not available');
+      expectServerError(() => compress(id, data), ErrorCodes.InternalError);
+    }
   });
 });
 
@@ -138,10 +186,10 @@ describe('compressor negotiation', () => {
   });
 
   it('answers with the overlap in the client order', () => {
-    assert.deepEqual(SUPPORTED_COMPRESSORS, ['snappy', 'zlib']);
-    assert.deepEqual(negotiateCompressors(['zstd', 'zlib', 'snappy']), ['zlib', 'snappy']);
+    assert.deepEqual(SUPPORTED_COMPRESSORS, ['snappy', 'zstd', 'zlib']); // mongod's default
+    assert.deepEqual(negotiateCompressors(['zstd', 'zlib', 'snappy']), ['zstd', 'zlib', 'snappy']);
     assert.deepEqual(negotiateCompressors(['zlib']), ['zlib']); // what mongosh offers
-    assert.deepEqual(negotiateCompressors(['zstd', 'noop', 'zlib', 'zlib']), ['zlib']);
+    assert.deepEqual(negotiateCompressors(['lz4', 'noop', 'zlib', 'zlib', 'zstd']), ['zlib', 'zstd']);
     assert.deepEqual(negotiateCompressors([]), []);
     assert.deepEqual(negotiateCompressors(['snappy', 'zlib'], ['zlib']), ['zlib']);
   });

@@ -11,7 +11,7 @@ import { encodeOpCompressed } from '../../src/wire/compression.js';
 import { encodeOpMsg } from '../../src/wire/op_msg.js';
 import { encodeOpQuery } from '../../src/wire/op_query.js';
 import { encodeOpReply } from '../../src/wire/op_reply.js';
-import { peekCommand } from '../../src/wire/peek.js';
+import { peekCommand, peekRequest } from '../../src/wire/peek.js';
 import { bson, bsonDoc, cstringText, int32 } from './arbitraries.js';
 
 const msg = (body: Buffer, flags = 0, checksum = false): Buffer =>
@@ -76,7 +76,7 @@ describe('peekCommand', () => {
 
   it('decompresses OP_COMPRESSED and says which compressor was used', () => {
     const body = bson({ find: 'c', filter: {}, $db: 'test' });
-    for (const id of [CompressorId.Noop, CompressorId.Snappy, CompressorId.Zlib]) {
+    for (const id of [CompressorId.Noop, CompressorId.Snappy, CompressorId.Zlib, CompressorId.Zstd]) {
       assert.deepEqual(peekCommand(encodeOpCompressed(msg(body), id)), {
         opCode: OpCode.Msg, commandName: 'find', db: 'test', compressorId: id,
       });
@@ -86,6 +86,34 @@ describe('peekCommand', () => {
     const corrupt = encodeOpCompressed(msg(body), CompressorId.Zlib);
     corrupt.fill(0x55, 30);
     assert.equal(peekCommand(corrupt), undefined);
+  });
+
+  it('tells a compressed command it cannot decompress from a message that is not a command', () => {
+    const body = bson({ backupStart: '/b', $db: 'admin' });
+    const zstd = encodeOpCompressed(msg(body), CompressorId.Zstd);
+    assert.deepEqual(peekRequest(zstd), {
+      kind: 'command', command: { opCode: OpCode.Msg, commandName: 'backupStart', db: 'admin', compressorId: 3 },
+    });
+    const unknownId = Buffer.from(encodeOpCompressed(msg(body), CompressorId.Noop));
+    unknownId[24] = 9;
+    const corrupt = Buffer.from(zstd);
+    corrupt.fill(0x55, 30);
+    const wrongSize = Buffer.from(zstd);
+    wrongSize.writeInt32LE(wrongSize.readInt32LE(20) + 1, 20);
+    const truncated = Buffer.from(zstd.subarray(0, 20));
+    truncated.writeInt32LE(20, 0);
+    for (const frame of [unknownId, corrupt, wrongSize, truncated]) {
+      const peeked = peekRequest(frame);
+      assert.equal(peeked.kind, 'undecodable');
+      assert.ok(peeked.kind === 'undecodable' && peeked.error instanceof MongoServerError);
+      assert.equal(peekCommand(frame), undefined);
+    }
+    // Only OP_MSG and OP_QUERY carry commands: a compressed reply is no command of ours.
+    const reply = encodeOpReply({ requestID: 1, responseTo: 1, responseFlags: 0, cursorID: 0n, startingFrom: 0, documents: [] });
+    const compressedReply = Buffer.from(encodeOpCompressed(reply, CompressorId.Noop));
+    compressedReply[24] = 9;
+    assert.deepEqual(peekRequest(compressedReply), { kind: 'unknown' });
+    assert.deepEqual(peekRequest(msg(bson({ ping: 1 }))), { kind: 'unknown' });
   });
 
   it('returns undefined for replies, bodies without $db, and empty bodies', () => {
@@ -103,6 +131,7 @@ describe('peekCommand', () => {
       msg(bson({ ping: 1, $db: 'admin' })),
       query('admin.$cmd', bson({ $query: { isMaster: 1 } })),
       encodeOpCompressed(msg(bson({ ping: 1, $db: 'admin' })), CompressorId.Snappy),
+      encodeOpCompressed(msg(bson({ ping: 1, $db: 'admin' })), CompressorId.Zstd),
     ];
     const mutated = fc
       .tuple(
@@ -130,12 +159,10 @@ describe('peekCommand', () => {
     );
     fc.assert(
       fc.property(fc.oneof(mutated, random), (frame) => {
-        try {
-          const out = peekCommand(frame);
-          if (out !== undefined) assert.equal(typeof out.commandName, 'string');
-        } catch (err) {
-          assert.ok(err instanceof MongoServerError, String(err));
-        }
+        const out = peekCommand(frame);
+        if (out !== undefined) assert.equal(typeof out.commandName, 'string');
+        const peeked = peekRequest(frame);
+        if (peeked.kind === 'undecodable') assert.ok(peeked.error instanceof MongoServerError, String(peeked.error));
       }),
       { numRuns: 2000 },
     );

@@ -14,6 +14,13 @@ import { negotiateCompressors } from '../../wire/compression.js';
 import { toNumber } from '../query/values.js';
 import { MongoServerError, ErrorCodes } from '../../errors.js';
 
+/**
+ * mongod's default `net.compression.compressors` is "snappy,zstd,zlib" (`mongod --help`:
+ * `--networkMessageCompressors arg (=snappy,zstd,zlib)`). It answers with the client's
+ * compressors that it has, in the client's order (MessageCompressorManager::serverNegotiate).
+ */
+const MONGOD_DEFAULT_COMPRESSORS: readonly string[] = Object.freeze(['snappy', 'zstd', 'zlib']);
+
 /** True when the request asks to wait for a topology change (the monitor's form). */
 export function isAwaitableHello(cmd: Document): boolean {
   return cmd['topologyVersion'] !== undefined && cmd['maxAwaitTimeMS'] !== undefined;
@@ -61,7 +68,8 @@ async function hello(cmd: Document, ctx: CommandContext, legacy: boolean): Promi
   reply['readOnly'] = false;
   const offered = cmd['compression'];
   if (Array.isArray(offered)) {
-    const agreed = negotiateCompressors(offered.filter((c): c is string => typeof c === 'string'));
+    const names = offered.filter((c): c is string => typeof c === 'string');
+    const agreed = negotiateCompressors(names, MONGOD_DEFAULT_COMPRESSORS);
     // The handshake spec: no overlap means no `compression` field at all.
     if (agreed.length > 0) reply['compression'] = agreed;
   }

@@ -1,0 +1,86 @@
+/**
+ * Keeps the client from negotiating a compressor the proxy cannot read.
+ *
+ * Drivers list the compressors they can use in their first `hello`/`isMaster`, and
+ * mongod picks from that list. If it picked one the proxy cannot decompress, every
+ * later message would be opaque to it, backup commands included. So the proxy strips
+ * such names from the handshake it forwards: mongod then never agrees to them and the
+ * client never uses them. Everything else in the message is kept: the same requestID
+ * and flags, the other sections byte for byte, a checksum recomputed if there was one.
+ * A handshake with nothing to strip (the common case) is not touched at all.
+ */
+import { OpCode, OpMsgFlag } from '../wire/constants.js';
+import { compressorIdFromName } from '../wire/compression.js';
+import { decodeDocument, encodeDocument, type Document } from '../wire/command_message.js';
+import { decodeOpMsg, encodeOpMsg } from '../wire/op_msg.js';
+import { decodeOpQuery, encodeOpQuery } from '../wire/op_query.js';
+import type { PeekedCommand } from '../wire/peek.js';
+
+/** The commands that negotiate compression (handshake spec, OP_COMPRESSED spec). */
+const HANDSHAKE_COMMANDS: ReadonlySet<string> = new Set(['hello', 'isMaster', 'ismaster']);
+
+export interface StrippedHandshake {
+  /** The message to forward instead of the client's. */
+  frame: Buffer;
+  /** The compressor names taken out, in the client's order. */
+  removed: string[];
+}
+
+/**
+ * Returns the handshake in `frame` without the compressors we cannot decompress, or
+ * undefined when there is nothing to strip: not a handshake, no such compressor, or a
+ * message mongod will refuse anyway (bad checksum, malformed), which it should see as
+ * the client sent it.
+ */
+export function stripUnreadableCompressors(frame: Buffer, peeked: PeekedCommand): StrippedHandshake | undefined {
+  // The handshake is never compressed (OP_COMPRESSED spec); a compressed one comes after
+  // negotiation and cannot change it.
+  if (!HANDSHAKE_COMMANDS.has(peeked.commandName) || peeked.compressorId !== undefined) return undefined;
+  try {
+    return peeked.opCode === OpCode.Msg ? stripOpMsg(frame) : stripOpQuery(frame);
+  } catch {
+    return undefined;
+  }
+}
+
+function stripOpMsg(frame: Buffer): StrippedHandshake | undefined {
+  const msg = decodeOpMsg(frame);
+  let removed: string[] | undefined;
+  const sections = msg.sections.map((section) => {
+    if (section.kind !== 0) return section;
+    const body = decodeDocument(section.body);
+    removed = stripCompression(body);
+    return removed === undefined ? section : { kind: 0 as const, body: encodeDocument(body) };
+  });
+  if (removed === undefined) return undefined;
+  const checksum = (msg.flags & OpMsgFlag.ChecksumPresent) !== 0;
+  return { frame: encodeOpMsg({ ...msg, sections }, { checksum }), removed };
+}
+
+function stripOpQuery(frame: Buffer): StrippedHandshake | undefined {
+  const query = decodeOpQuery(frame);
+  const outer = decodeDocument(query.query);
+  // As in the peek: a command wrapped with a read preference is the inner document.
+  const first = Object.keys(outer)[0];
+  const wrapped = (first === '$query' || first === 'query') && isDocument(outer[first]);
+  const command = wrapped ? (outer[first] as Document) : outer;
+  const removed = stripCompression(command);
+  if (removed === undefined) return undefined;
+  return { frame: encodeOpQuery({ ...query, query: encodeDocument(outer) }), removed };
+}
+
+/** Removes unreadable names from `command.compression` in place; undefined if none. */
+function stripCompression(command: Document): string[] | undefined {
+  const offered = command['compression'];
+  if (!Array.isArray(offered)) return undefined;
+  // Non-strings stay: mongod refuses them with its own error.
+  const unreadable = (name: unknown): name is string => typeof name === 'string' && compressorIdFromName(name) === undefined;
+  const removed = offered.filter(unreadable);
+  if (removed.length === 0) return undefined;
+  command['compression'] = offered.filter((name) => !unreadable(name));
+  return removed;
+}
+
+function isDocument(value: unknown): value is Document {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
