@@ -11,6 +11,7 @@ import { ProxyServer } from '../proxy/server.js';
 import { BackupEngine } from '../backup/engine.js';
 import { BackupCommands } from '../commands/index.js';
 import { createLogger, type LogFormat, type Logger } from '../log.js';
+import { DEFAULT_SHUTDOWN_TIMEOUT_SECS, shutDownAndExit, untilSignal } from './shutdown.js';
 
 const HELP = `Usage: hotbackup serve --upstream <mongodb-uri> [options]
 
@@ -24,6 +25,8 @@ Options:
   --dbpath DIR              mongod's dbpath; default: asked of mongod (getCmdLineOpts)
   --allow-write-blocking    allow fsyncLock for the whole copy where mongod has no $backupCursor
   --concurrency N           parallel copy workers                               [4]
+  --shutdown-timeout SECS   on SIGTERM/SIGINT, how long the cleanup may take    [20]
+                            (a second signal exits at once)
   --log-format json|pretty|auto                                                 [auto]
 `;
 
@@ -61,6 +64,8 @@ export interface RunningProxy {
   proxy: ProxyServer;
   engine: BackupEngine;
   close(): Promise<void>;
+  /** What is still running, for the log of a shutdown that ran out of time. */
+  describeLeft(): Record<string, unknown>;
 }
 
 /** Starts the engine and the proxy; the caller owns shutdown. */
@@ -94,21 +99,19 @@ export async function startProxy(options: ProxyRuntimeOptions, log: Logger): Pro
       await engine.close();
       await proxy.close();
     },
+    describeLeft() {
+      const running = engine.status().running;
+      return {
+        backup: running === undefined ? null : { backupId: running.backupId, strategy: running.strategy, phase: running.phase },
+      };
+    },
   };
 }
 
-/** Resolves when SIGINT or SIGTERM arrives. */
-export function untilSignal(log: Logger): Promise<void> {
-  return new Promise((resolve) => {
-    const stop = (signal: NodeJS.Signals) => {
-      log.info({ signal }, 'signal received');
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      resolve();
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-  });
+export function parseShutdownTimeout(value: string | undefined): number {
+  const secs = Number(value ?? DEFAULT_SHUTDOWN_TIMEOUT_SECS);
+  if (!Number.isFinite(secs) || secs < 0) throw new Error(`--shutdown-timeout must be a non-negative number of seconds, got '${value}'`);
+  return secs;
 }
 
 export async function runServe(args: string[]): Promise<number> {
@@ -122,6 +125,7 @@ export async function runServe(args: string[]): Promise<number> {
       dbpath: { type: 'string' },
       'allow-write-blocking': { type: 'boolean', default: false },
       concurrency: { type: 'string', default: '4' },
+      'shutdown-timeout': { type: 'string', default: String(DEFAULT_SHUTDOWN_TIMEOUT_SECS) },
       'log-format': { type: 'string', default: 'auto' },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -135,6 +139,7 @@ export async function runServe(args: string[]): Promise<number> {
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be 0-65535, got '${values.port}'`);
   const concurrency = Number(values.concurrency);
   if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) throw new Error('--concurrency must be 1-64');
+  const shutdownTimeoutSecs = parseShutdownTimeout(values['shutdown-timeout']);
   const log = createLogger({ name: 'hotbackup', format: values['log-format'] as LogFormat });
   const running = await startProxy(
     {
@@ -148,6 +153,5 @@ export async function runServe(args: string[]): Promise<number> {
     log,
   );
   await untilSignal(log);
-  await running.close();
-  return 0;
+  return shutDownAndExit({ cleanup: () => running.close(), timeoutSecs: shutdownTimeoutSecs, describeLeft: () => running.describeLeft(), log });
 }
