@@ -58,10 +58,12 @@ interface Script {
   line(key: string): Promise<Line>;
 }
 
-function runScript(dir: string, name: string, source: string, args: string[]): Script {
+/** `signal` is the test's: a case that times out (the hang this guards against) kills its script. */
+function runScript(dir: string, name: string, source: string, args: string[], signal: AbortSignal): Script {
   const file = path.join(dir, name);
   fs.writeFileSync(file, source);
-  const child = spawn(process.execPath, [file, ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [file, ...args], { stdio: ['pipe', 'pipe', 'inherit'], signal, killSignal: 'SIGKILL' });
+  child.on('error', () => undefined);
   const exited = once(child, 'exit');
   const lines: Line[] = [];
   readline.createInterface({ input: child.stdout! }).on('line', (text) => lines.push(JSON.parse(text) as Line));
@@ -112,8 +114,8 @@ describe('the fsyncUnlock watchdog and a finished proxy', () => {
   });
 
   // Each timeout is the hang detector: the bug was a process that never exited.
-  it('lets a process that never disarmed it exit by itself', { timeout: 60_000 }, async () => {
-    const script = runScript(scratch.dir, 'never_disarms.mjs', NEVER_DISARMS, [server.uri]);
+  it('lets a process that never disarmed it exit by itself', { timeout: 60_000 }, async (t) => {
+    const script = runScript(scratch.dir, 'never_disarms.mjs', NEVER_DISARMS, [server.uri], t.signal);
     try {
       const { watchdogPid } = await script.line('watchdogPid');
       assert.equal(typeof watchdogPid, 'number');
@@ -127,9 +129,9 @@ describe('the fsyncUnlock watchdog and a finished proxy', () => {
     }
   });
 
-  it('lets a process whose unlock failed exit, and leaves the next lock alone', { timeout: 60_000 }, async () => {
+  it('lets a process whose unlock failed exit, and leaves the next lock alone', { timeout: 60_000 }, async (t) => {
     const admin = client.db('admin');
-    const script = runScript(scratch.dir, 'loses_its_lock.mjs', LOSES_ITS_LOCK, [server.uri, server.dbpath]);
+    const script = runScript(scratch.dir, 'loses_its_lock.mjs', LOSES_ITS_LOCK, [server.uri, server.dbpath], t.signal);
     try {
       await script.line('locked');
       assert.equal(Number((await admin.command({ fsyncUnlock: 1 }))['lockCount']), 0, 'taken away by hand');
