@@ -5,8 +5,10 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { prepareDestination, nodeDestinationFs, type DestinationFs } from '../../src/backup/destination.js';
+import { prepareDestination, type DestinationFs } from '../../src/backup/destination.js';
+import { fsyncDirectory } from '../../src/backup/durable.js';
 import { tempDir } from '../helpers/paths.js';
 
 /** The real directory operations, with every directory fsync recorded. */
@@ -15,10 +17,10 @@ function recordingFs(): { dirs: DestinationFs; fsynced: string[] } {
   return {
     fsynced,
     dirs: {
-      mkdirs: (dir) => nodeDestinationFs.mkdirs(dir),
+      mkdirs: (dir) => fsp.mkdir(dir, { recursive: true }),
       async fsyncDirectory(dir) {
         fsynced.push(dir);
-        await nodeDestinationFs.fsyncDirectory(dir);
+        await fsyncDirectory(dir);
       },
     },
   };
