@@ -54,8 +54,8 @@ type Line = Record<string, unknown>;
 interface Script {
   child: ChildProcess;
   exited: Promise<unknown[]>;
-  /** The first JSON line printed (so far or later) that has `key`. */
-  line(key: string): Promise<Line>;
+  /** The first JSON line printed (so far or later) that has one of `keys`. */
+  line(...keys: string[]): Promise<Line>;
 }
 
 /** `signal` is the test's: a case that times out (the hang this guards against) kills its script. */
@@ -66,15 +66,20 @@ function runScript(dir: string, name: string, source: string, args: string[], si
   child.on('error', () => undefined);
   const exited = once(child, 'exit');
   const lines: Line[] = [];
-  readline.createInterface({ input: child.stdout! }).on('line', (text) => lines.push(JSON.parse(text) as Line));
+  let ended = false;
+  readline
+    .createInterface({ input: child.stdout! })
+    .on('line', (text) => lines.push(JSON.parse(text) as Line))
+    .on('close', () => (ended = true));
   return {
     child,
     exited,
-    async line(key) {
+    async line(...keys) {
       for (;;) {
-        const found = lines.find((entry) => key in entry);
+        const found = lines.find((entry) => keys.some((key) => key in entry));
         if (found !== undefined) return found;
-        if (child.exitCode !== null) throw new Error(`the script exited without printing '${key}'`);
+        // Its output, not its exit: the last lines may still be in the pipe when it exits.
+        if (ended) throw new Error(`the script ended without printing ${keys.join(' or ')}`);
         await sleep(20);
       }
     },
@@ -136,7 +141,7 @@ describe('the fsyncUnlock watchdog and a finished proxy', () => {
       await script.line('locked');
       assert.equal(Number((await admin.command({ fsyncUnlock: 1 }))['lockCount']), 0, 'taken away by hand');
       script.child.stdin?.end('release\n');
-      const outcome = await Promise.race([script.line('releaseError'), script.line('released')]);
+      const outcome = await script.line('releaseError', 'released');
       assert.match(String(outcome['releaseError']), /fsync lock was released by another client/);
       // Someone else locks now; neither the finished process nor its watchdog may release that.
       await admin.command({ fsync: 1, lock: true });
