@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { MongoClient, type Document } from 'mongodb';
 import { startDevServer } from '../helpers/dev_server.js';
-import { startProxy } from '../helpers/proxy.js';
+import { startProxy, type RunningProxy } from '../helpers/proxy.js';
 import { tempDir } from '../helpers/paths.js';
 
 /** Whether a process exists (signal 0 checks without sending anything). */
@@ -36,11 +36,13 @@ describe('an fsync lock taken away during the copy', () => {
   // The timeout is the hang detector for the SIGTERM that once did not stop the proxy.
   it('fails the backup, keeps the DBA\'s lock, and stops on one SIGTERM', { timeout: 120_000 }, async () => {
     const server = await startDevServer({ args: ['--no-backup-cursor'] });
-    const proxy = await startProxy(server, ['--allow-write-blocking']);
     const scratch = tempDir('lost-lock');
-    const viaProxy = new MongoClient(proxy.uri);
     const dba = new MongoClient(server.uri);
+    let proxy: RunningProxy | undefined;
+    let viaProxy: MongoClient | undefined;
     try {
+      proxy = await startProxy(server, ['--allow-write-blocking']);
+      viaProxy = new MongoClient(proxy.uri);
       await dba.db('app').collection('c').insertMany(Array.from({ length: 500 }, (_, i) => ({ i, pad: 'x'.repeat(200) })));
       const admin = viaProxy.db('admin');
       await admin.command({ backupThrottle: '1MB' });
@@ -82,10 +84,10 @@ describe('an fsync lock taken away during the copy', () => {
       assert.equal(Number((await dba.db('admin').command({ fsyncUnlock: 1 }))['lockCount']), 0);
       await dba.db('app').collection('c').insertOne({ after: 'the DBA unlocked' }, { writeConcern: { j: true } });
     } finally {
-      await viaProxy.close().catch(() => undefined);
+      await viaProxy?.close().catch(() => undefined);
       await dba.db('admin').command({ fsyncUnlock: 1 }).catch(() => undefined);
       await dba.close();
-      await proxy.kill9();
+      await proxy?.kill9();
       await server.stop();
       server.cleanup();
       scratch.remove();

@@ -56,6 +56,26 @@ async function isLocked(server: RunningDevServer): Promise<boolean> {
   }
 }
 
+/** A dev server without $backupCursor, a proxy allowed to fsyncLock, a scratch dir; all cleaned up. */
+async function withFsyncLockProxy(
+  proxyArgs: string[],
+  body: (server: RunningDevServer, proxy: RunningProxy, scratch: string) => Promise<void>,
+): Promise<void> {
+  const server = await startDevServer({ args: ['--no-backup-cursor'] });
+  const scratch = tempDir('shutdown');
+  let proxy: RunningProxy | undefined;
+  try {
+    proxy = await startProxy(server, ['--allow-write-blocking', ...proxyArgs]);
+    await body(server, proxy, scratch.dir);
+  } finally {
+    server.child.kill('SIGCONT');
+    await proxy?.kill9();
+    await server.stop();
+    server.cleanup();
+    scratch.remove();
+  }
+}
+
 function exitOf(proxy: RunningProxy): Promise<[number | null, NodeJS.Signals | null]> {
   if (proxy.child.exitCode !== null || proxy.child.signalCode !== null) return Promise.resolve([proxy.child.exitCode, proxy.child.signalCode]);
   return once(proxy.child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
@@ -63,58 +83,38 @@ function exitOf(proxy: RunningProxy): Promise<[number | null, NodeJS.Signals | n
 
 describe('hotbackup serve on SIGTERM during an fsyncLock backup', () => {
   it('releases the lock and exits on the first signal', { timeout: 120_000 }, async () => {
-    const server = await startDevServer({ args: ['--no-backup-cursor'] });
-    const proxy = await startProxy(server, ['--allow-write-blocking']);
-    const scratch = tempDir('shutdown');
-    try {
-      const destination = path.join(scratch.dir, 'b');
+    await withFsyncLockProxy([], async (server, proxy, scratch) => {
+      const destination = path.join(scratch, 'b');
       await backupUnderway(proxy, destination);
       assert.equal(await isLocked(server), true);
       assert.equal(await proxy.stop(), 0);
       assert.equal(await isLocked(server), false, 'the lock was released on the way out');
       // The last lines may still be in the pipe when the exit is seen.
       const failed = await until(() => proxy.logs.find((entry) => entry['msg'] === 'backup failed'));
-      assert.equal(failed?.['code'], 11600, 'the backup was interrupted at shutdown');
+      assert.equal(failed['code'], 11600, 'the backup was interrupted at shutdown');
       assert.equal(fs.existsSync(path.join(destination, 'hotbackup-manifest.json')), false);
       const watchdogPid = proxy.logs.find((entry) => entry['msg'] === 'fsyncUnlock watchdog armed')?.['watchdogPid'];
       await until(() => (alive(watchdogPid as number) ? undefined : true));
-    } finally {
-      await proxy.kill9();
-      await server.stop();
-      server.cleanup();
-      scratch.remove();
-    }
+    });
   });
 
   it('exits after --shutdown-timeout when mongod does not answer, and the watchdog unlocks', { timeout: 120_000 }, async () => {
-    const server = await startDevServer({ args: ['--no-backup-cursor'] });
-    const proxy = await startProxy(server, ['--allow-write-blocking', '--shutdown-timeout', '1']);
-    const scratch = tempDir('shutdown');
-    try {
-      await backupUnderway(proxy, path.join(scratch.dir, 'b'));
+    await withFsyncLockProxy(['--shutdown-timeout', '1'], async (server, proxy, scratch) => {
+      await backupUnderway(proxy, path.join(scratch, 'b'));
       // mongod hangs: the unlock on the way out cannot get an answer.
       server.child.kill('SIGSTOP');
       assert.equal(await proxy.stop(), 1, 'a shutdown that ran out of time exits 1');
       const timedOut = await until(() => proxy.logs.find((entry) => entry['msg'] === 'shutdown did not finish in time; exiting anyway'));
-      assert.equal((timedOut?.['left'] as { backup?: { strategy?: string } } | undefined)?.backup?.strategy, 'fsyncLock');
+      assert.equal((timedOut['left'] as { backup?: { strategy?: string } } | undefined)?.backup?.strategy, 'fsyncLock');
       server.child.kill('SIGCONT');
       // The proxy is gone with its lock held: that is the watchdog's case.
       await until(async () => ((await isLocked(server)) ? undefined : true));
-    } finally {
-      server.child.kill('SIGCONT');
-      await proxy.kill9();
-      await server.stop();
-      server.cleanup();
-      scratch.remove();
-    }
+    });
   });
 
   it('exits at once on a second signal', { timeout: 120_000 }, async () => {
-    const server = await startDevServer({ args: ['--no-backup-cursor'] });
-    const proxy = await startProxy(server, ['--allow-write-blocking', '--shutdown-timeout', '3600']);
-    const scratch = tempDir('shutdown');
-    try {
-      await backupUnderway(proxy, path.join(scratch.dir, 'b'));
+    await withFsyncLockProxy(['--shutdown-timeout', '3600'], async (server, proxy, scratch) => {
+      await backupUnderway(proxy, path.join(scratch, 'b'));
       server.child.kill('SIGSTOP');
       const exited = exitOf(proxy);
       proxy.child.kill('SIGTERM');
@@ -124,12 +124,6 @@ describe('hotbackup serve on SIGTERM during an fsyncLock backup', () => {
       assert.equal(code, 143, 'exited on the second SIGTERM, as a shell reports a SIGTERM death');
       server.child.kill('SIGCONT');
       await until(async () => ((await isLocked(server)) ? undefined : true));
-    } finally {
-      server.child.kill('SIGCONT');
-      await proxy.kill9();
-      await server.stop();
-      server.cleanup();
-      scratch.remove();
-    }
+    });
   });
 });
