@@ -2,11 +2,28 @@
  * Checks a backupStart destination with Percona's error texts, and creates it
  * when absent. It must be absolute, outside the dbpath, and empty: a backup never
  * mixes with other files, and the finished directory is itself a usable dbpath.
+ *
+ * A created destination is made durable: the parent of every level that mkdir -p
+ * created is fsync'ed, so a crash cannot lose the directory (and with it a backup
+ * whose files and manifest were each fsync'ed).
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { MongoServerError, ErrorCodes } from '../errors.js';
 import { toServerError } from './io_error.js';
+import { fsyncDirectory } from './durable.js';
+
+/** The directory operations prepareDestination needs; tests wrap them to watch them. */
+export interface DestinationFs {
+  /** mkdir -p; resolves to the first directory it created, as fs.mkdir({recursive}) does. */
+  mkdirs(dir: string): Promise<string | undefined>;
+  fsyncDirectory(dir: string): Promise<void>;
+}
+
+export const nodeDestinationFs: DestinationFs = {
+  mkdirs: (dir) => fs.mkdir(dir, { recursive: true }),
+  fsyncDirectory,
+};
 
 function badValue(message: string): MongoServerError {
   return new MongoServerError(ErrorCodes.BadValue, message);
@@ -17,7 +34,17 @@ function isInside(child: string, parent: string): boolean {
   return relative === '' || (!relative.startsWith('..') && !path.isAbsolute(relative));
 }
 
-export async function prepareDestination(requested: unknown, dbpath: string): Promise<string> {
+/** The directories from `first` down to `last` (both created by one mkdir -p). */
+function createdLevels(first: string, last: string): string[] {
+  const levels = [last];
+  for (let dir = last; dir !== first && path.dirname(dir) !== dir; ) {
+    dir = path.dirname(dir);
+    levels.unshift(dir);
+  }
+  return levels;
+}
+
+export async function prepareDestination(requested: unknown, dbpath: string, dirs: DestinationFs = nodeDestinationFs): Promise<string> {
   if (typeof requested !== 'string') throw badValue(`invalid destination directory: '${String(requested)}'`);
   if (requested === '') throw badValue("invalid destination directory: ''");
   if (!path.isAbsolute(requested)) throw badValue('Destination path must be absolute');
@@ -32,7 +59,11 @@ export async function prepareDestination(requested: unknown, dbpath: string): Pr
   } catch (err) {
     if ((err as { code?: string }).code !== 'ENOENT') throw toServerError(err, 'checking the backup destination');
     try {
-      await fs.mkdir(destination, { recursive: true });
+      const first = await dirs.mkdirs(destination);
+      // Top-down: each new entry is durable in a parent that is itself durable.
+      for (const level of first === undefined ? [] : createdLevels(first, destination)) {
+        await dirs.fsyncDirectory(path.dirname(level));
+      }
     } catch (mkdirErr) {
       throw toServerError(mkdirErr, 'creating the backup destination');
     }

@@ -11,6 +11,7 @@ import { ProxyServer } from '../proxy/server.js';
 import { BackupEngine } from '../backup/engine.js';
 import { BackupCommands } from '../commands/index.js';
 import { createLogger, type LogFormat, type Logger } from '../log.js';
+import { DEFAULT_SHUTDOWN_TIMEOUT_SECS, shutDownAndExit, untilSignal } from './shutdown.js';
 
 const HELP = `Usage: hotbackup serve --upstream <mongodb-uri> [options]
 
@@ -25,6 +26,8 @@ Options:
   --allow-write-blocking    allow fsyncLock for the whole copy where mongod has no $backupCursor
   --concurrency N           parallel copy workers                               [4]
   --backup-cursor-keepalive-ms N  ms between keepalive getMores on $backupCursor [30000]
+  --shutdown-timeout SECS   on SIGTERM/SIGINT, how long the cleanup may take    [20]
+                            (a second signal exits at once)
   --log-format json|pretty|auto                                                 [auto]
 `;
 
@@ -64,6 +67,8 @@ export interface RunningProxy {
   proxy: ProxyServer;
   engine: BackupEngine;
   close(): Promise<void>;
+  /** What is still running, for the log of a shutdown that ran out of time. */
+  describeLeft(): Record<string, unknown>;
 }
 
 /** Starts the engine and the proxy; the caller owns shutdown. */
@@ -98,21 +103,19 @@ export async function startProxy(options: ProxyRuntimeOptions, log: Logger): Pro
       await engine.close();
       await proxy.close();
     },
+    describeLeft() {
+      const running = engine.status().running;
+      return {
+        backup: running === undefined ? null : { backupId: running.backupId, strategy: running.strategy, phase: running.phase },
+      };
+    },
   };
 }
 
-/** Resolves when SIGINT or SIGTERM arrives. */
-export function untilSignal(log: Logger): Promise<void> {
-  return new Promise((resolve) => {
-    const stop = (signal: NodeJS.Signals) => {
-      log.info({ signal }, 'signal received');
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      resolve();
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-  });
+export function parseShutdownTimeout(value: string | undefined): number {
+  const secs = Number(value ?? DEFAULT_SHUTDOWN_TIMEOUT_SECS);
+  if (!Number.isFinite(secs) || secs < 0) throw new Error(`--shutdown-timeout must be a non-negative number of seconds, got '${value}'`);
+  return secs;
 }
 
 export async function runServe(args: string[]): Promise<number> {
@@ -127,6 +130,7 @@ export async function runServe(args: string[]): Promise<number> {
       'allow-write-blocking': { type: 'boolean', default: false },
       concurrency: { type: 'string', default: '4' },
       'backup-cursor-keepalive-ms': { type: 'string', default: '30000' },
+      'shutdown-timeout': { type: 'string', default: String(DEFAULT_SHUTDOWN_TIMEOUT_SECS) },
       'log-format': { type: 'string', default: 'auto' },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -142,6 +146,7 @@ export async function runServe(args: string[]): Promise<number> {
   if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) throw new Error('--concurrency must be 1-64');
   const keepaliveMs = Number(values['backup-cursor-keepalive-ms']);
   if (!Number.isInteger(keepaliveMs) || keepaliveMs < 1) throw new Error('--backup-cursor-keepalive-ms must be a positive integer');
+  const shutdownTimeoutSecs = parseShutdownTimeout(values['shutdown-timeout']);
   const log = createLogger({ name: 'hotbackup', format: values['log-format'] as LogFormat });
   const running = await startProxy(
     {
@@ -156,6 +161,5 @@ export async function runServe(args: string[]): Promise<number> {
     log,
   );
   await untilSignal(log);
-  await running.close();
-  return 0;
+  return shutDownAndExit({ cleanup: () => running.close(), timeoutSecs: shutdownTimeoutSecs, describeLeft: () => running.describeLeft(), log });
 }

@@ -6,7 +6,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { DevServer } from '../devserver/server.js';
-import { startProxy, untilSignal } from './serve.js';
+import { startProxy } from './serve.js';
+import { DEFAULT_SHUTDOWN_TIMEOUT_SECS, shutDownAndExit, untilSignal } from './shutdown.js';
 import { createLogger } from '../log.js';
 
 const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -38,7 +39,14 @@ export async function runStart(args: string[]): Promise<number> {
       `Then try:      db.adminCommand({backupStart: "/tmp/hotbackup-demo"})\n\n`,
   );
   await Promise.race([untilSignal(log), new Promise<void>((resolve) => devServer.once('closed', resolve))]);
-  await proxy.close();
-  await devServer.close();
-  return 0;
+  return shutDownAndExit({
+    // The proxy first, so a running backup releases its cursor while the server is still there.
+    cleanup: async () => {
+      await proxy.close();
+      await devServer.close();
+    },
+    timeoutSecs: DEFAULT_SHUTDOWN_TIMEOUT_SECS,
+    describeLeft: () => proxy.describeLeft(),
+    log,
+  });
 }

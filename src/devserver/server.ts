@@ -82,7 +82,11 @@ export class DevServer extends EventEmitter<{ closed: [] }> {
     if (checkpointMs > 0) {
       this.timers.push(
         setInterval(() => {
-          // An fsync-locked server must not touch its files.
+          // An fsync-locked server must not touch its files: mongod's fsyncLock holds the
+          // global read lock for the whole lock (src/mongo/db/commands/fsync.cpp,
+          // FSyncLockThread::run), so nothing is written, and a backup copies files that
+          // stay byte-identical. This timer is the dev server's only periodic checkpoint
+          // (WiredTiger's own thread is off, see storage/dbpath.ts).
           if (state.fsyncLock.locked) return;
           this.guard('checkpoint', () => state.engine.checkpoint());
         }, checkpointMs),

@@ -29,8 +29,13 @@ export function wiredtigerConfig(cacheSizeMB = DEFAULT_CACHE_MB): string {
     'checkpoint_sync=true',
     // Commits are not fsync'ed unless asked (writeTransaction's sync, logFlush), as in mongod.
     'transaction_sync=(enabled=false)',
-    // mongod's syncdelay: a checkpoint every 60 s bounds the log replayed after a crash.
-    'checkpoint=(wait=60)',
+    // No `checkpoint=(wait=N)`: WiredTiger's own checkpoint thread knows nothing of the
+    // fsync lock and kept rewriting the journal of a locked server. mongod does not use it
+    // either: it runs its own checkpoint thread every syncdelay seconds
+    // (src/mongo/db/storage/checkpointer.cpp, Checkpointer::run; WTCheckpointThread in
+    // wiredtiger_kv_engine.cpp before 5.0), and its wiredtiger_open config has no
+    // `checkpoint=`. The dev server's periodic checkpoint is its own timer too
+    // (server.ts, --checkpoint-interval), which skips while fsync-locked.
     `cache_size=${cacheSizeMB}M`,
     `session_max=${SESSION_MAX}`,
   ].join(',');

@@ -1,0 +1,158 @@
+/**
+ * The fsyncUnlock watchdog never keeps a finished proxy alive: a process whose work is
+ * done exits by itself, whether it disarmed the watchdog, failed to unlock, or never
+ * disarmed it at all. Each case runs in a child process, as the proxy would.
+ */
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import fs from 'node:fs';
+import readline from 'node:readline';
+import { once } from 'node:events';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { pathToFileURL } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { MongoClient } from 'mongodb';
+import { startDevServer, type RunningDevServer } from '../helpers/dev_server.js';
+import { CLI, tempDir } from '../helpers/paths.js';
+
+const DIST_SRC = path.dirname(CLI);
+const moduleUrl = (relative: string) => pathToFileURL(path.join(DIST_SRC, relative)).href;
+
+/** A "proxy" that arms the watchdog and returns without disarming it. */
+const NEVER_DISARMS = `
+import { startUnlockWatchdog } from '${moduleUrl('backup/strategies/unlock_watchdog.js')}';
+const watchdog = await startUnlockWatchdog(process.argv[2]);
+console.log(JSON.stringify({ watchdogPid: watchdog.pid }));
+`;
+
+/**
+ * A "proxy" that fsync-locks through the strategy, waits for the test to take the lock
+ * away, then releases: the release fails, and the process must still end.
+ */
+const LOSES_ITS_LOCK = `
+import readline from 'node:readline';
+import { FsyncLockStrategy } from '${moduleUrl('backup/strategies/fsync_lock.js')}';
+import { createLogger } from '${moduleUrl('log.js')}';
+const log = createLogger({ name: 'script', format: 'json' });
+const strategy = new FsyncLockStrategy(process.argv[2], process.argv[3], log, { lockCheckIntervalMs: 3_600_000 });
+const snapshot = await strategy.open();
+console.log(JSON.stringify({ locked: true }));
+const lines = readline.createInterface({ input: process.stdin });
+for await (const line of lines) if (line === 'release') break;
+lines.close();
+try {
+  await snapshot.release();
+  console.log(JSON.stringify({ released: true }));
+} catch (err) {
+  console.log(JSON.stringify({ releaseError: String(err.message) }));
+}
+`;
+
+type Line = Record<string, unknown>;
+
+interface Script {
+  child: ChildProcess;
+  exited: Promise<unknown[]>;
+  /** The first JSON line printed (so far or later) that has one of `keys`. */
+  line(...keys: string[]): Promise<Line>;
+}
+
+/** `signal` is the test's: a case that times out (the hang this guards against) kills its script. */
+function runScript(dir: string, name: string, source: string, args: string[], signal: AbortSignal): Script {
+  const file = path.join(dir, name);
+  fs.writeFileSync(file, source);
+  const child = spawn(process.execPath, [file, ...args], { stdio: ['pipe', 'pipe', 'inherit'], signal, killSignal: 'SIGKILL' });
+  child.on('error', () => undefined);
+  const exited = once(child, 'exit');
+  const lines: Line[] = [];
+  let ended = false;
+  readline
+    .createInterface({ input: child.stdout! })
+    .on('line', (text) => lines.push(JSON.parse(text) as Line))
+    .on('close', () => (ended = true));
+  return {
+    child,
+    exited,
+    async line(...keys) {
+      for (;;) {
+        const found = lines.find((entry) => keys.some((key) => key in entry));
+        if (found !== undefined) return found;
+        // Its output, not its exit: the last lines may still be in the pipe when it exits.
+        if (ended) throw new Error(`the script ended without printing ${keys.join(' or ')}`);
+        await sleep(20);
+      }
+    },
+  };
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as { code?: string }).code === 'EPERM';
+  }
+}
+
+async function untilGone(pid: number): Promise<void> {
+  while (alive(pid)) await sleep(50);
+}
+
+describe('the fsyncUnlock watchdog and a finished proxy', () => {
+  let server: RunningDevServer;
+  let client: MongoClient;
+  let scratch: { dir: string; remove: () => void };
+
+  before(async () => {
+    server = await startDevServer({ args: ['--no-backup-cursor'] });
+    client = new MongoClient(server.uri);
+    await client.connect();
+    scratch = tempDir('watchdog');
+  });
+
+  after(async () => {
+    await client?.close();
+    await server?.stop();
+    server?.cleanup();
+    scratch?.remove();
+  });
+
+  // Each timeout is the hang detector: the bug was a process that never exited.
+  it('lets a process that never disarmed it exit by itself', { timeout: 60_000 }, async (t) => {
+    const script = runScript(scratch.dir, 'never_disarms.mjs', NEVER_DISARMS, [server.uri], t.signal);
+    try {
+      const { watchdogPid } = await script.line('watchdogPid');
+      assert.equal(typeof watchdogPid, 'number');
+      const [code] = await script.exited;
+      assert.equal(code, 0, 'the process ended by itself');
+      // To the watchdog that is a proxy that died; mongod was not locked, so it leaves.
+      await untilGone(watchdogPid as number);
+      assert.equal((await client.db('admin').command({ currentOp: 1 }))['fsyncLock'], undefined);
+    } finally {
+      script.child.kill('SIGKILL');
+    }
+  });
+
+  it('lets a process whose unlock failed exit, and leaves the next lock alone', { timeout: 60_000 }, async (t) => {
+    const admin = client.db('admin');
+    const script = runScript(scratch.dir, 'loses_its_lock.mjs', LOSES_ITS_LOCK, [server.uri, server.dbpath], t.signal);
+    try {
+      await script.line('locked');
+      assert.equal(Number((await admin.command({ fsyncUnlock: 1 }))['lockCount']), 0, 'taken away by hand');
+      script.child.stdin?.end('release\n');
+      const outcome = await script.line('releaseError', 'released');
+      assert.match(String(outcome['releaseError']), /fsync lock was released by another client/);
+      // Someone else locks now; neither the finished process nor its watchdog may release that.
+      await admin.command({ fsync: 1, lock: true });
+      const [code] = await script.exited;
+      assert.equal(code, 0, 'the process ended by itself');
+      const { watchdogPid } = await script.line('watchdogPid');
+      await untilGone(watchdogPid as number);
+      assert.equal((await admin.command({ currentOp: 1 }))['fsyncLock'], true, 'the other lock is still held');
+    } finally {
+      script.child.kill('SIGKILL');
+      await admin.command({ fsyncUnlock: 1 }).catch(() => undefined);
+    }
+  });
+});
