@@ -15,6 +15,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { MongoClient } from 'mongodb';
 import { startDevServer, type RunningDevServer } from '../helpers/dev_server.js';
 import { CLI, tempDir } from '../helpers/paths.js';
+import { untilGone } from '../helpers/poll.js';
 
 const DIST_SRC = path.dirname(CLI);
 const moduleUrl = (relative: string) => pathToFileURL(path.join(DIST_SRC, relative)).href;
@@ -84,19 +85,6 @@ function runScript(dir: string, name: string, source: string, args: string[], si
       }
     },
   };
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as { code?: string }).code === 'EPERM';
-  }
-}
-
-async function untilGone(pid: number): Promise<void> {
-  while (alive(pid)) await sleep(50);
 }
 
 describe('the fsyncUnlock watchdog and a finished proxy', () => {

@@ -8,29 +8,11 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import fs from 'node:fs';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { MongoClient, type Document } from 'mongodb';
 import { startDevServer } from '../helpers/dev_server.js';
 import { startProxy, type RunningProxy } from '../helpers/proxy.js';
 import { tempDir } from '../helpers/paths.js';
-
-/** Whether a process exists (signal 0 checks without sending anything). */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as { code?: string }).code === 'EPERM';
-  }
-}
-
-async function until<T>(probe: () => Promise<T | undefined>): Promise<T> {
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    await sleep(50);
-  }
-}
+import { until, processAlive } from '../helpers/poll.js';
 
 describe('an fsync lock taken away during the copy', () => {
   // The timeout is the hang detector for the SIGTERM that once did not stop the proxy.
@@ -77,7 +59,7 @@ describe('an fsync lock taken away during the copy', () => {
       const armed = proxy.logs.find((entry) => entry['msg'] === 'fsyncUnlock watchdog armed');
       const watchdogPid = armed?.['watchdogPid'];
       assert.equal(typeof watchdogPid, 'number', 'the proxy logs its watchdog\'s pid');
-      await until(async () => (alive(watchdogPid as number) ? undefined : true));
+      await until(async () => (processAlive(watchdogPid as number) ? undefined : true));
 
       // With the proxy and its watchdog gone, the DBA's lock is still there.
       assert.equal((await dba.db('admin').command({ currentOp: 1 }))['fsyncLock'], true, "the DBA's lock is still held");

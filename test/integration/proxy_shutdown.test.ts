@@ -8,28 +8,11 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import fs from 'node:fs';
 import { once } from 'node:events';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { MongoClient } from 'mongodb';
 import { startDevServer, type RunningDevServer } from '../helpers/dev_server.js';
 import { startProxy, type RunningProxy } from '../helpers/proxy.js';
 import { tempDir } from '../helpers/paths.js';
-
-async function until<T>(probe: () => Promise<T | undefined> | T | undefined): Promise<T> {
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    await sleep(50);
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as { code?: string }).code === 'EPERM';
-  }
-}
+import { until, processAlive } from '../helpers/poll.js';
 
 /** Starts a throttled fsyncLock backup through the proxy and waits until it is copying. */
 async function backupUnderway(proxy: RunningProxy, destination: string): Promise<void> {
@@ -94,7 +77,7 @@ describe('hotbackup serve on SIGTERM during an fsyncLock backup', () => {
       assert.equal(failed['code'], 11600, 'the backup was interrupted at shutdown');
       assert.equal(fs.existsSync(path.join(destination, 'hotbackup-manifest.json')), false);
       const watchdogPid = proxy.logs.find((entry) => entry['msg'] === 'fsyncUnlock watchdog armed')?.['watchdogPid'];
-      await until(() => (alive(watchdogPid as number) ? undefined : true));
+      await until(() => (processAlive(watchdogPid as number) ? undefined : true));
     });
   });
 

@@ -1,0 +1,30 @@
+/**
+ * Waiting for observable state instead of sleeping for a guessed time: tests poll
+ * until what a user would see holds. No deadline here: node:test's per-test timeout
+ * is the hang detector, so a busy machine only makes a test slower, never wrong.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+
+/** Polls `probe` until it returns something other than undefined, and returns that. */
+export async function until<T>(probe: () => Promise<T | undefined> | T | undefined, intervalMs = 50): Promise<T> {
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    await sleep(intervalMs);
+  }
+}
+
+/** Whether a process exists (signal 0 checks without sending anything). */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as { code?: string }).code === 'EPERM';
+  }
+}
+
+/** Resolves once process `pid` has exited. */
+export async function untilGone(pid: number): Promise<void> {
+  await until(() => (processAlive(pid) ? undefined : true));
+}
