@@ -3,11 +3,10 @@
  * A cursor belongs to the session that opened it (mongod refuses a getMore from another:
  * 50737/50738), so the cursor is opened, drained and closed in one explicit session.
  */
-import net from 'node:net';
 import { Long, type MongoClient, type ClientSession, type Document } from 'mongodb';
-import { MessageFramer } from '../../src/wire/framing.js';
 import { peekCommand } from '../../src/wire/peek.js';
 import { decodeReply } from './raw_client.js';
+import { startRelay } from './relay.js';
 
 export interface OpenedBackupCursor {
   /** A BSON long: getMore refuses the plain number the driver hands back for small ids. */
@@ -77,51 +76,26 @@ export interface BackupCursorSpy {
 
 export async function startBackupCursorSpy(upstreamPort: number): Promise<BackupCursorSpy> {
   const cursorIds: Long[] = [];
-  const sockets = new Set<net.Socket>();
   let dropGetMore: (() => void) | undefined;
-  const server = net.createServer((client) => {
-    const upstream = net.connect(upstreamPort, '127.0.0.1');
-    sockets.add(client).add(upstream);
-    const fromServer = new MessageFramer();
-    const fromClient = new MessageFramer();
-    client.on('data', (chunk: Buffer) => {
-      for (const frame of fromClient.push(chunk)) {
-        if (dropGetMore !== undefined && peekCommand(frame)?.commandName === 'getMore') {
-          client.destroy();
-          upstream.destroy();
-          dropGetMore();
-          dropGetMore = undefined;
-          return;
-        }
-        upstream.write(frame);
-      }
-    });
-    upstream.on('data', (chunk: Buffer) => {
-      for (const frame of fromServer.push(chunk)) {
-        const cursor = decodeReply(frame).doc['cursor'] as { id?: unknown; firstBatch?: Document[] } | undefined;
-        if (cursor?.firstBatch?.[0]?.['metadata']?.['backupId'] !== undefined) cursorIds.push(Long.fromValue(cursor.id as number));
-      }
-      client.write(chunk);
-    });
-    const closeBoth = () => {
-      client.destroy();
-      upstream.destroy();
-    };
-    client.on('close', closeBoth).on('error', closeBoth);
-    upstream.on('close', closeBoth).on('error', closeBoth);
+  const relay = await startRelay(upstreamPort, {
+    fromClient(frame) {
+      if (dropGetMore === undefined || peekCommand(frame)?.commandName !== 'getMore') return 'forward';
+      dropGetMore();
+      dropGetMore = undefined;
+      return 'cut';
+    },
+    fromServer(frame) {
+      const cursor = decodeReply(frame).doc['cursor'] as { id?: unknown; firstBatch?: Document[] } | undefined;
+      if (cursor?.firstBatch?.[0]?.['metadata']?.['backupId'] !== undefined) cursorIds.push(Long.fromValue(cursor.id as number));
+    },
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
-    port: (server.address() as net.AddressInfo).port,
+    port: relay.port,
     cursorIds,
     dropNextGetMore: () =>
       new Promise<void>((resolve) => {
         dropGetMore = resolve;
       }),
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const socket of sockets) socket.destroy();
-        server.close(() => resolve());
-      }),
+    close: () => relay.close(),
   };
 }

@@ -2,10 +2,9 @@
  * A TCP relay that forwards bytes untouched and, on the side, frames what the
  * client sends so a test can see which commands and opcodes crossed the wire.
  */
-import net from 'node:net';
-import { MessageFramer } from '../../src/wire/framing.js';
 import { readHeader } from '../../src/wire/header.js';
 import { peekCommand } from '../../src/wire/peek.js';
+import { startRelay } from './relay.js';
 
 export interface TapRelay {
   readonly port: number;
@@ -24,45 +23,19 @@ export async function startTapRelay(upstreamPort: number): Promise<TapRelay> {
   const handshakes: Buffer[] = [];
   const requestOpcodes: number[] = [];
   const replyOpcodes: number[] = [];
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((client) => {
-    const upstream = net.connect(upstreamPort, '127.0.0.1');
-    sockets.add(client).add(upstream);
-    const fromClient = new MessageFramer();
-    const fromServer = new MessageFramer();
-    client.on('data', (chunk: Buffer) => {
-      for (const frame of fromClient.push(chunk)) {
-        requestOpcodes.push(readHeader(frame).opCode);
-        const peeked = peekCommand(frame);
-        if (peeked === undefined) continue;
-        const { commandName: name, compressorId } = peeked;
-        commands.push(compressorId === undefined ? { name, at: Date.now() } : { name, at: Date.now(), compressorId });
-        if (name === 'hello' || name.toLowerCase() === 'ismaster') handshakes.push(Buffer.from(frame));
-      }
-      upstream.write(chunk);
-    });
-    upstream.on('data', (chunk: Buffer) => {
-      for (const frame of fromServer.push(chunk)) replyOpcodes.push(readHeader(frame).opCode);
-      client.write(chunk);
-    });
-    const closeBoth = () => {
-      client.destroy();
-      upstream.destroy();
-    };
-    client.on('close', closeBoth).on('error', closeBoth);
-    upstream.on('close', closeBoth).on('error', closeBoth);
+  const relay = await startRelay(upstreamPort, {
+    fromClient(frame) {
+      requestOpcodes.push(readHeader(frame).opCode);
+      const peeked = peekCommand(frame);
+      if (peeked === undefined) return 'forward';
+      const { commandName: name, compressorId } = peeked;
+      commands.push(compressorId === undefined ? { name, at: Date.now() } : { name, at: Date.now(), compressorId });
+      if (name === 'hello' || name.toLowerCase() === 'ismaster') handshakes.push(Buffer.from(frame));
+      return 'forward';
+    },
+    fromServer(frame) {
+      replyOpcodes.push(readHeader(frame).opCode);
+    },
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    port: (server.address() as net.AddressInfo).port,
-    commands,
-    handshakes,
-    requestOpcodes,
-    replyOpcodes,
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const socket of sockets) socket.destroy();
-        server.close(() => resolve());
-      }),
-  };
+  return { port: relay.port, commands, handshakes, requestOpcodes, replyOpcodes, close: () => relay.close() };
 }
