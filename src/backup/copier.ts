@@ -179,8 +179,14 @@ function skipReason(err: unknown, openingSource: boolean): Pick<SkippedFile, 're
   if (err instanceof SourceTooShortError) {
     return { reason: 'shrank', detail: `ended after ${err.actualSize} bytes while being copied (listed at ${err.expectedSize})` };
   }
-  if (openingSource && (err as NodeJS.ErrnoException | null)?.code === 'ENOENT') {
+  const code = (err as NodeJS.ErrnoException | null)?.code;
+  if (openingSource && code === 'ENOENT') {
     return { reason: 'vanished', detail: 'vanished before it could be copied (ENOENT)' };
+  }
+  // A sidecar often runs as another user than mongod: a private log or keyfile of
+  // mongod's is no reason to refuse a backup whose WiredTiger files are all readable.
+  if (openingSource && (code === 'EACCES' || code === 'EPERM')) {
+    return { reason: 'unreadable', detail: `could not be read by the proxy (${code})` };
   }
   return undefined;
 }

@@ -45,8 +45,11 @@ export interface SkippedFile {
   relativePath: string;
   /** The absolute path it was read from. */
   path: string;
-  /** 'vanished' (gone when opened) or 'shrank' (ended before its listed size). */
-  reason: 'vanished' | 'shrank';
+  /**
+   * 'vanished' (gone when opened), 'shrank' (ended before its listed size) or
+   * 'unreadable' (this process may not read it, e.g. a 0600 file of mongod's user).
+   */
+  reason: 'vanished' | 'shrank' | 'unreadable';
   /** Human wording, e.g. 'vanished before it could be copied (ENOENT)'. */
   detail: string;
 }

@@ -154,6 +154,38 @@ describe('copyFiles', () => {
     assert.equal(openFds(), fds);
   });
 
+  it('skips an optional file it may not read, and still fails on a required one', async () => {
+    const good = randomBytes(64 * KiB);
+    const privateLog = writeSource('unreadable/mongod.log', randomBytes(1000));
+    const privateTable = writeSource('unreadable/collection-9.wt', randomBytes(1000));
+    fs.chmodSync(privateLog, 0o000);
+    fs.chmodSync(privateTable, 0o000);
+    const files = (table: boolean): SourceFile[] => [
+      { path: writeSource(`unreadable/good-${table}.wt`, good), relativePath: 'good.wt', size: good.length },
+      table
+        ? { path: privateTable, relativePath: 'collection-9.wt', size: 1000 }
+        : { path: privateLog, relativePath: 'mongod.log', size: 1000, optional: true },
+    ];
+    // A sidecar running as another user than mongod. Root reads anything, so a root test
+    // runs the copy without the capabilities that let it bypass file modes.
+    const copyAsOtherUser = async (list: SourceFile[]): Promise<{ skipped?: unknown; code?: string }> => {
+      const script = [
+        `import { copyFiles } from ${JSON.stringify(new URL('../../src/backup/copier.js', import.meta.url).href)};`,
+        `import { TokenBucket } from ${JSON.stringify(new URL('../../src/backup/throttle.js', import.meta.url).href)};`,
+        `copyFiles(${JSON.stringify(list)}, ${JSON.stringify(freshDest())}, { bucket: new TokenBucket(0) })`,
+        '  .then((r) => console.log(JSON.stringify({ skipped: r.skipped })), (e) => console.log(JSON.stringify({ code: e.code })));',
+      ].join('\n');
+      const node = [process.execPath, '--input-type=module', '-e', script];
+      const argv = process.getuid?.() === 0 ? ['setpriv', '--bounding-set=-dac_override,-dac_read_search', ...node] : node;
+      const { execFileSync } = await import('node:child_process');
+      return JSON.parse(execFileSync(argv[0] as string, argv.slice(1), { encoding: 'utf8' })) as { skipped?: unknown; code?: string };
+    };
+    assert.deepEqual(await copyAsOtherUser(files(false)), {
+      skipped: [{ relativePath: 'mongod.log', path: privateLog, reason: 'unreadable', detail: 'could not be read by the proxy (EACCES)' }],
+    });
+    assert.deepEqual(await copyAsOtherUser(files(true)), { code: 'EACCES' });
+  });
+
   it('still fails on a required file that vanished', async () => {
     const files: SourceFile[] = [{ path: path.join(src, 'required-gone'), relativePath: 'x.wt', size: 1 }];
     await assert.rejects(copyFiles(files, freshDest(), { bucket: new TokenBucket(0) }), { code: 'ENOENT', syscall: 'open' });
