@@ -86,6 +86,8 @@ export class BackupEngine {
   private last: BackupOutcome | undefined;
   private lastCounters: ProgressCounters | undefined;
   private readonly abort = new AbortController();
+  /** Settles when the backup in the slot (destination check, then execute) is over. */
+  private settled: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly options: BackupEngineOptions) {
     this.client = new MongoClient(options.upstreamUri, { directConnection: true, maxPoolSize: 4 });
@@ -113,9 +115,11 @@ export class BackupEngine {
       warnings: [],
     };
     this.running = run;
+    const preparing = prepareDestination(request.destination, this.options.dbpath);
+    this.settled = preparing.catch(() => undefined);
     let destination: string;
     try {
-      destination = await prepareDestination(request.destination, this.options.dbpath);
+      destination = await preparing;
     } catch (err) {
       this.running = undefined;
       throw err;
@@ -123,6 +127,7 @@ export class BackupEngine {
     run.destination = destination;
     const allowWriteBlocking = request.allowWriteBlocking === true || this.options.allowWriteBlocking === true;
     const done = this.execute(run, allowWriteBlocking);
+    this.settled = done;
     return { backupId: run.backupId, done };
   }
 
@@ -143,7 +148,12 @@ export class BackupEngine {
   /** Interrupts a running backup (releasing its snapshot) and closes the upstream client. */
   async close(): Promise<void> {
     this.abort.abort(new MongoServerError(ErrorCodes.InterruptedAtShutdown, 'backup interrupted: the proxy is shutting down'));
-    while (this.running !== undefined) await new Promise((resolve) => setTimeout(resolve, 20));
+    // A backup still checking its destination goes on to execute() and sees the abort
+    // there: wait for whatever the slot holds until it holds nothing new.
+    for (let settling = this.settled; ; settling = this.settled) {
+      await settling;
+      if (settling === this.settled) break;
+    }
     await this.client.close();
   }
 
@@ -190,6 +200,8 @@ export class BackupEngine {
   private async copy(run: RunningBackup, allowWriteBlocking: boolean): Promise<void> {
     const { options } = this;
     run.phase = 'snapshot';
+    // close() may have come while the destination was being checked: take no lock then.
+    this.abort.signal.throwIfAborted();
     const serverVersion = await this.serverVersion();
     const snapshot: Snapshot = await openSnapshot({
       backupCursor: new BackupCursorStrategy(this.client, options.log, { dbpath: options.dbpath, keepaliveMs: options.backupCursorKeepaliveMs }),
@@ -197,26 +209,27 @@ export class BackupEngine {
     });
     run.strategy = snapshot.strategy;
     options.log.info({ backupId: run.backupId, strategy: snapshot.strategy, files: snapshot.files.length }, 'backup snapshot open');
-    let files: SourceFile[];
-    let result: CopyResult;
+    let copied: { files: SourceFile[]; result: CopyResult } | undefined;
+    let copyError: unknown;
     try {
-      // Files reached through a symbolic link say so in the manifest, whichever strategy listed them.
-      files = await withLinks(snapshot.files);
-      run.phase = 'copying';
-      run.counters.begin(files);
-      result = await copyFiles(files, run.destination, {
-        bucket: this.throttle,
-        concurrency: options.concurrency ?? 4,
-        progress: run.counters,
-        // Shutdown stops the copy, and so does a snapshot that stopped protecting the files.
-        signal: AbortSignal.any([this.abort.signal, snapshot.lost]),
-      });
-    } finally {
-      run.phase = 'releasing';
-      await snapshot.release();
+      copied = await this.copyUnder(snapshot, run);
+    } catch (err) {
+      copyError = err;
     }
-    // A loss noticed only as the copy ended still means the files were not protected.
+    run.phase = 'releasing';
+    const releaseFailure = await snapshot.release().then(
+      () => undefined,
+      (err: unknown) => ({ err }),
+    );
+    // A lost snapshot is the root cause of whatever the copy then ran into, and a loss
+    // noticed only as the copy ended still means the files were not protected.
     snapshot.lost.throwIfAborted();
+    if (copied === undefined) {
+      if (releaseFailure !== undefined) this.releaseFailedToo(run, releaseFailure.err);
+      throw copyError;
+    }
+    if (releaseFailure !== undefined) throw releaseFailure.err;
+    const { files, result } = copied;
     for (const skipped of result.skipped) {
       const warning = `${skipped.relativePath} was left out: it ${skipped.detail}`;
       options.log.warn({ backupId: run.backupId, file: skipped.path, reason: skipped.reason }, warning);
@@ -237,6 +250,32 @@ export class BackupEngine {
       ...manifestFiles(result.copied, files),
     };
     await writeManifest(run.destination, manifest);
+  }
+
+  /** Lists the files (with the links they came through) and copies them while `snapshot` protects them. */
+  private async copyUnder(snapshot: Snapshot, run: RunningBackup): Promise<{ files: SourceFile[]; result: CopyResult }> {
+    // Files reached through a symbolic link say so in the manifest, whichever strategy listed them.
+    const files = await withLinks(snapshot.files);
+    run.phase = 'copying';
+    run.counters.begin(files);
+    const result = await copyFiles(files, run.destination, {
+      bucket: this.throttle,
+      concurrency: this.options.concurrency ?? 4,
+      progress: run.counters,
+      // Shutdown stops the copy, and so does a snapshot that stopped protecting the files.
+      signal: AbortSignal.any([this.abort.signal, snapshot.lost]),
+    });
+    return { files, result };
+  }
+
+  /**
+   * The copy's own error is what the client gets; a release that failed as well (an
+   * fsyncUnlock that did not go through) must still reach the operator.
+   */
+  private releaseFailedToo(run: RunningBackup, err: unknown): void {
+    const message = err instanceof Error ? err.message : String(err);
+    this.options.log.error({ backupId: run.backupId, err: message }, 'releasing the snapshot failed too');
+    run.warnings.push(`releasing the snapshot failed too: ${message}`);
   }
 
   /** mongod's own `hello`, for callers that must answer as it would (e.g. replica-set member or not). */
