@@ -14,7 +14,7 @@ import { MongoClient } from 'mongodb';
 import { startDevServer } from '../helpers/dev_server.js';
 import { spawnCli } from '../helpers/cli_process.js';
 import { tempDir } from '../helpers/paths.js';
-import { until } from '../helpers/poll.js';
+import { until, untilGone } from '../helpers/poll.js';
 
 async function isLocked(uri: string): Promise<boolean> {
   const client = new MongoClient(uri);
@@ -46,12 +46,17 @@ describe("SIGTERM to the proxy's process group during an fsyncLock backup, mongo
       });
       await client.close();
       assert.equal(await isLocked(server.uri), true);
+      const armed = cli.logs.find((entry) => typeof entry['watchdogPid'] === 'number');
+      const watchdogPid = armed?.['watchdogPid'] as number;
+      assert.equal(typeof watchdogPid, 'number', 'the proxy logs its watchdog\'s pid');
       server.child.kill('SIGSTOP');
       const exited = once(cli.child, 'exit');
       process.kill(-(cli.child.pid as number), 'SIGTERM');
       await exited;
       server.child.kill('SIGCONT');
-      await until(async () => ((await isLocked(server.uri)) ? undefined : true));
+      // The watchdog exits once it has done its job (or at once, if the signal killed it).
+      await untilGone(watchdogPid);
+      assert.equal(await isLocked(server.uri), false, 'mongod is still fsync-locked: the watchdog died with the process group');
     } finally {
       server.child.kill('SIGCONT');
       await client.close().catch(() => undefined);
