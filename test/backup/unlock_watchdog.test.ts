@@ -17,7 +17,7 @@ import { startDevServer, type RunningDevServer } from '../helpers/dev_server.js'
 import { CLI, tempDir } from '../helpers/paths.js';
 import { untilGone } from '../helpers/poll.js';
 import { startFaultRelay } from '../helpers/relay.js';
-import { drainLockCount, fsyncUnlockMatch } from '../helpers/fsync_lock.js';
+import { drainLockCount, fsyncLockMatch, fsyncUnlockMatch } from '../helpers/fsync_lock.js';
 
 const DIST_SRC = path.dirname(CLI);
 const moduleUrl = (relative: string) => pathToFileURL(path.join(DIST_SRC, relative)).href;
@@ -37,6 +37,22 @@ console.log(JSON.stringify({ watchdogPid: watchdog.pid }));
 process.stdin.resume();
 await new Promise((resolve) => process.stdin.on('end', resolve));
 await watchdog.disarm();
+`;
+
+/** A "proxy" that opens an fsyncLock snapshot, says how that went, and exits once its stdin ends. */
+const OPENS_AND_WAITS = `
+import { FsyncLockStrategy } from '${moduleUrl('backup/strategies/fsync_lock.js')}';
+import { createLogger } from '${moduleUrl('log.js')}';
+const log = createLogger({ name: 'script', format: 'json' });
+const strategy = new FsyncLockStrategy(process.argv[2], process.argv[3], log, { unlockBackoffMs: 10 });
+try {
+  await strategy.open();
+  console.log(JSON.stringify({ opened: true }));
+} catch (err) {
+  console.log(JSON.stringify({ openError: String(err.message) }));
+}
+process.stdin.resume();
+await new Promise((resolve) => process.stdin.on('end', resolve));
 `;
 
 /**
@@ -203,6 +219,42 @@ describe('the fsyncUnlock watchdog, the reply to its fsyncUnlock lost', () => {
       await lost;
       await untilGone(watchdogPid);
       assert.equal(await drainLockCount(admin), 1, "the watchdog released exactly one lock: the DBA's is left");
+    } finally {
+      script.child.kill('SIGKILL');
+      await dba.close();
+      await relay.close();
+      await server.stop();
+      server.cleanup();
+      scratch.remove();
+    }
+  });
+});
+
+describe('the fsyncUnlock watchdog, the reply to the lock lost and the count moved by someone else', () => {
+  it('stays armed after the failed open, and releases one lock when the proxy exits', { timeout: 60_000 }, async (t) => {
+    const server = await startDevServer({ args: ['--no-backup-cursor'] });
+    const relay = await startFaultRelay(server.port);
+    const scratch = tempDir('watchdog-lock-unknown');
+    const dba = new MongoClient(server.uri);
+    const relayUri = `mongodb://127.0.0.1:${relay.port}/?directConnection=true`;
+    const lost = relay.loseReplyTo(fsyncLockMatch);
+    const script = runScript(scratch.dir, 'opens_and_waits.mjs', OPENS_AND_WAITS, [relayUri, server.dbpath], t.signal);
+    try {
+      await lost;
+      // The proxy's next look at mongod (its recount after the lost reply) waits until a
+      // DBA has taken a lock too: the count is then 2, not the 1 that would prove the lock ours.
+      const held = relay.hold((name) => name === 'currentOp');
+      const admin = dba.db('admin');
+      assert.equal(Number((await admin.command({ fsync: 1, lock: true }))['lockCount']), 2);
+      void held.then((forward) => forward());
+      const { openError } = await script.line('openError', 'opened');
+      assert.match(String(openError), /lock count was 0 before it and is 2 now.*Check by hand/);
+      const { watchdogPid } = await script.line('watchdogPid');
+      script.child.stdin?.end();
+      await script.exited;
+      // Still armed: with the proxy gone, the watchdog releases one lock, and leaves the other.
+      await untilGone(watchdogPid as number);
+      assert.equal(await drainLockCount(admin), 1);
     } finally {
       script.child.kill('SIGKILL');
       await dba.close();

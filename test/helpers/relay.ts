@@ -10,15 +10,23 @@ import net from 'node:net';
 import { MessageFramer } from '../../src/wire/framing.js';
 import { peekCommand } from '../../src/wire/peek.js';
 
+/** One relayed connection, as the hooks see it. */
+export interface RelayConnection {
+  /** Numbers the relayed connections, for hooks that keep state per connection. */
+  readonly id: number;
+  /** Sends a message to mongod on this connection: one a hook swallowed earlier, say. */
+  toServer(frame: Buffer): void;
+}
+
 export interface RelayHooks {
   /**
    * Sees each client message: 'forward' passes it on, 'cut' closes that connection
-   * instead, 'swallow' drops it and leaves the connection open (it is never answered).
-   * `connection` numbers the relayed connections, for hooks that keep state per connection.
+   * instead, 'swallow' drops it and leaves the connection open (it is never answered,
+   * unless the hook sends it on later with `connection.toServer`).
    */
-  fromClient?(frame: Buffer, connection: number): 'forward' | 'cut' | 'swallow';
+  fromClient?(frame: Buffer, connection: RelayConnection): 'forward' | 'cut' | 'swallow';
   /** Sees each mongod message before the client does; 'cut' closes that connection instead of delivering it. */
-  fromServer?(frame: Buffer, connection: number): 'cut' | void;
+  fromServer?(frame: Buffer, connection: RelayConnection): 'cut' | void;
 }
 
 export interface Relay {
@@ -30,8 +38,8 @@ export async function startRelay(upstreamPort: number, hooks: RelayHooks): Promi
   const sockets = new Set<net.Socket>();
   let connections = 0;
   const server = net.createServer((client) => {
-    const connection = ++connections;
     const upstream = net.connect(upstreamPort, '127.0.0.1');
+    const connection: RelayConnection = { id: ++connections, toServer: (frame) => upstream.write(frame) };
     sockets.add(client).add(upstream);
     const fromClient = new MessageFramer();
     const fromServer = new MessageFramer();
@@ -77,11 +85,17 @@ export interface FaultRelay extends Relay {
   loseReplyTo(match: CommandMatch): Promise<void>;
   /** The next command that matches is swallowed: never forwarded, never answered, the connection left open. */
   swallow(match: CommandMatch): Promise<void>;
+  /**
+   * The next command that matches is held back; resolves, once it is, with the function
+   * that sends it on. Lets a test act at an exact point of a client's sequence.
+   */
+  hold(match: CommandMatch): Promise<() => void>;
 }
 
 export async function startFaultRelay(upstreamPort: number): Promise<FaultRelay> {
   let loseReply: { match: CommandMatch; done: () => void } | undefined;
   let swallow: { match: CommandMatch; done: () => void } | undefined;
+  let hold: { match: CommandMatch; done: (forward: () => void) => void } | undefined;
   /** The request whose reply is to be lost, on the connection that sent it. */
   let doomed: { connection: number; requestId: number; done: () => void } | undefined;
   const relay = await startRelay(upstreamPort, {
@@ -93,15 +107,21 @@ export async function startFaultRelay(upstreamPort: number): Promise<FaultRelay>
         swallow = undefined;
         return 'swallow';
       }
+      if (hold?.match(name, frame) === true) {
+        const held = Buffer.from(frame);
+        hold.done(() => connection.toServer(held));
+        hold = undefined;
+        return 'swallow';
+      }
       if (loseReply?.match(name, frame) === true) {
-        doomed = { connection, requestId: frame.readInt32LE(4), done: loseReply.done };
+        doomed = { connection: connection.id, requestId: frame.readInt32LE(4), done: loseReply.done };
         loseReply = undefined;
       }
       return 'forward';
     },
     fromServer(frame, connection) {
       // responseTo, at offset 8, names the request a reply answers.
-      if (doomed === undefined || doomed.connection !== connection || frame.readInt32LE(8) !== doomed.requestId) return;
+      if (doomed === undefined || doomed.connection !== connection.id || frame.readInt32LE(8) !== doomed.requestId) return;
       doomed.done();
       doomed = undefined;
       return 'cut';
@@ -111,5 +131,6 @@ export async function startFaultRelay(upstreamPort: number): Promise<FaultRelay>
     ...relay,
     loseReplyTo: (match) => new Promise<void>((done) => (loseReply = { match, done })),
     swallow: (match) => new Promise<void>((done) => (swallow = { match, done })),
+    hold: (match) => new Promise<() => void>((done) => (hold = { match, done })),
   };
 }
