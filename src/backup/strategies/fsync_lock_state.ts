@@ -28,8 +28,12 @@ const CHECK_BY_HAND =
 
 /** A failure that leaves the fsync lock count unknown or wrong: the backup must fail with this message. */
 export class FsyncLockCountUnknown extends MongoServerError {
-  constructor(message: string, cause?: unknown) {
-    super(ErrorCodes.CannotBackup, `${message} ${CHECK_BY_HAND}`, cause === undefined ? {} : { cause });
+  constructor(
+    /** What went wrong, without the advice. */
+    readonly detail: string,
+    cause?: unknown,
+  ) {
+    super(ErrorCodes.CannotBackup, `${detail} ${CHECK_BY_HAND}`, cause === undefined ? {} : { cause });
   }
 }
 
@@ -150,7 +154,10 @@ export async function releaseOneLock(conn: AdminConnection, options: UnlockOptio
       before = await readLockCount(conn.admin);
     } catch (err) {
       // A lost probe reply leaves the count wrong: no guessing from here on.
-      if (err instanceof FsyncLockCountUnknown || attempt >= attempts) throw err;
+      if (err instanceof FsyncLockCountUnknown) {
+        throw new FsyncLockCountUnknown(`The fsync lock count could not be read before unlocking, so the lock was not released: ${err.detail}`, err);
+      }
+      if (attempt >= attempts) throw err;
       await retry(err, attempt, !isServerAnswer(err));
     }
   }
