@@ -13,11 +13,11 @@
  *
  * The watchdog must outlive every signal meant for the proxy: it runs in its own process
  * group (and session), so a signal to the proxy's group (a terminal's Ctrl-C, `kill
- * -TERM -<pgid>`, tini -g, systemd's KillMode=control-group) does not reach it as such,
- * and it ignores SIGINT and SIGTERM besides. It ends only when its pipe closes. (systemd
- * signals by cgroup, not by group: its default KillMode=control-group sends SIGTERM,
- * ignored here, and SIGKILLs only after TimeoutStopSec; KillMode=mixed would SIGKILL the
- * watchdog as soon as the proxy exits, which docs/commands.md warns against.)
+ * -TERM -<pgid>`, tini -g) does not reach it, and it ignores SIGINT and SIGTERM besides.
+ * It ends only when its pipe closes. (systemd signals by cgroup, not by group: its
+ * default KillMode=control-group sends SIGTERM, ignored here, and SIGKILLs only after
+ * TimeoutStopSec; KillMode=mixed would SIGKILL the watchdog as soon as the proxy exits,
+ * which docs/commands.md warns against.)
  *
  * The watchdog never keeps the proxy alive: once it is ready, its process and pipes are
  * unref'd, and disarm() waits only for "released" to reach the pipe, never for the
