@@ -16,6 +16,8 @@ import { MongoClient } from 'mongodb';
 import { startDevServer, type RunningDevServer } from '../helpers/dev_server.js';
 import { CLI, tempDir } from '../helpers/paths.js';
 import { untilGone } from '../helpers/poll.js';
+import { startFaultRelay } from '../helpers/relay.js';
+import { drainLockCount, fsyncLockMatch, fsyncUnlockMatch } from '../helpers/fsync_lock.js';
 
 const DIST_SRC = path.dirname(CLI);
 const moduleUrl = (relative: string) => pathToFileURL(path.join(DIST_SRC, relative)).href;
@@ -25,6 +27,32 @@ const NEVER_DISARMS = `
 import { startUnlockWatchdog } from '${moduleUrl('backup/strategies/unlock_watchdog.js')}';
 const watchdog = await startUnlockWatchdog(process.argv[2]);
 console.log(JSON.stringify({ watchdogPid: watchdog.pid }));
+`;
+
+/** A "proxy" that arms the watchdog and holds it until its stdin ends. */
+const ARMS_AND_WAITS = `
+import { startUnlockWatchdog } from '${moduleUrl('backup/strategies/unlock_watchdog.js')}';
+const watchdog = await startUnlockWatchdog(process.argv[2]);
+console.log(JSON.stringify({ watchdogPid: watchdog.pid }));
+process.stdin.resume();
+await new Promise((resolve) => process.stdin.on('end', resolve));
+await watchdog.disarm();
+`;
+
+/** A "proxy" that opens an fsyncLock snapshot, says how that went, and exits once its stdin ends. */
+const OPENS_AND_WAITS = `
+import { FsyncLockStrategy } from '${moduleUrl('backup/strategies/fsync_lock.js')}';
+import { createLogger } from '${moduleUrl('log.js')}';
+const log = createLogger({ name: 'script', format: 'json' });
+const strategy = new FsyncLockStrategy(process.argv[2], process.argv[3], log, { unlockBackoffMs: 10 });
+try {
+  await strategy.open();
+  console.log(JSON.stringify({ opened: true }));
+} catch (err) {
+  console.log(JSON.stringify({ openError: String(err.message) }));
+}
+process.stdin.resume();
+await new Promise((resolve) => process.stdin.on('end', resolve));
 `;
 
 /**
@@ -141,6 +169,99 @@ describe('the fsyncUnlock watchdog and a finished proxy', () => {
     } finally {
       script.child.kill('SIGKILL');
       await admin.command({ fsyncUnlock: 1 }).catch(() => undefined);
+    }
+  });
+});
+
+describe('the fsyncUnlock watchdog, where it runs', () => {
+  it('keeps the mongodb URI off its command line and runs in a process group of its own', { timeout: 60_000 }, async (t) => {
+    const server = await startDevServer({ args: ['--no-backup-cursor'] });
+    const scratch = tempDir('watchdog-argv');
+    // Stands in for credentials: anything in the URI is visible in `ps` if it is on the command line.
+    const uri = `${server.uri}&appName=secret-s3cr3t`;
+    const script = runScript(scratch.dir, 'arms_and_waits.mjs', ARMS_AND_WAITS, [uri], t.signal);
+    try {
+      const watchdogPid = (await script.line('watchdogPid'))['watchdogPid'] as number;
+      const cmdline = fs.readFileSync(`/proc/${watchdogPid}/cmdline`, 'utf8');
+      assert.doesNotMatch(cmdline, /s3cr3t|mongodb:/, `the watchdog's command line: ${cmdline.split('\0').join(' ')}`);
+      // /proc/<pid>/stat: "pid (comm) state ppid pgrp ..."; comm may hold spaces, so split after ')'.
+      const stat = fs.readFileSync(`/proc/${watchdogPid}/stat`, 'utf8');
+      const pgrp = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
+      assert.equal(pgrp, watchdogPid, 'the watchdog leads its own process group');
+      script.child.stdin?.end();
+      await script.exited;
+      await untilGone(watchdogPid);
+    } finally {
+      script.child.kill('SIGKILL');
+      await server.stop();
+      server.cleanup();
+      scratch.remove();
+    }
+  });
+});
+
+describe('the fsyncUnlock watchdog, the reply to its fsyncUnlock lost', () => {
+  it("releases the dead proxy's lock once and keeps the DBA's", { timeout: 60_000 }, async (t) => {
+    const server = await startDevServer({ args: ['--no-backup-cursor'] });
+    const relay = await startFaultRelay(server.port);
+    const scratch = tempDir('watchdog-lost-reply');
+    const dba = new MongoClient(server.uri);
+    const script = runScript(scratch.dir, 'arms_and_waits.mjs', ARMS_AND_WAITS, [`mongodb://127.0.0.1:${relay.port}/?directConnection=true`], t.signal);
+    try {
+      const watchdogPid = (await script.line('watchdogPid'))['watchdogPid'] as number;
+      const admin = dba.db('admin');
+      // The "proxy's" lock, then the DBA's: count 2.
+      await admin.command({ fsync: 1, lock: true });
+      assert.equal(Number((await admin.command({ fsync: 1, lock: true }))['lockCount']), 2);
+      const lost = relay.loseReplyTo(fsyncUnlockMatch(false));
+      // The proxy dies without disarming: the watchdog unlocks, and that reply is lost.
+      script.child.kill('SIGKILL');
+      await lost;
+      await untilGone(watchdogPid);
+      assert.equal(await drainLockCount(admin), 1, "the watchdog released exactly one lock: the DBA's is left");
+    } finally {
+      script.child.kill('SIGKILL');
+      await dba.close();
+      await relay.close();
+      await server.stop();
+      server.cleanup();
+      scratch.remove();
+    }
+  });
+});
+
+describe('the fsyncUnlock watchdog, the reply to the lock lost and the count moved by someone else', () => {
+  it('stays armed after the failed open, and releases one lock when the proxy exits', { timeout: 60_000 }, async (t) => {
+    const server = await startDevServer({ args: ['--no-backup-cursor'] });
+    const relay = await startFaultRelay(server.port);
+    const scratch = tempDir('watchdog-lock-unknown');
+    const dba = new MongoClient(server.uri);
+    const relayUri = `mongodb://127.0.0.1:${relay.port}/?directConnection=true`;
+    const lost = relay.loseReplyTo(fsyncLockMatch);
+    const script = runScript(scratch.dir, 'opens_and_waits.mjs', OPENS_AND_WAITS, [relayUri, server.dbpath], t.signal);
+    try {
+      await lost;
+      // The proxy's next look at mongod (its recount after the lost reply) waits until a
+      // DBA has taken a lock too: the count is then 2, not the 1 that would prove the lock ours.
+      const held = relay.hold((name) => name === 'currentOp');
+      const admin = dba.db('admin');
+      assert.equal(Number((await admin.command({ fsync: 1, lock: true }))['lockCount']), 2);
+      void held.then((forward) => forward());
+      const { openError } = await script.line('openError', 'opened');
+      assert.match(String(openError), /lock count was 0 before it and is 2 now.*Check by hand/);
+      const { watchdogPid } = await script.line('watchdogPid');
+      script.child.stdin?.end();
+      await script.exited;
+      // Still armed: with the proxy gone, the watchdog releases one lock, and leaves the other.
+      await untilGone(watchdogPid as number);
+      assert.equal(await drainLockCount(admin), 1);
+    } finally {
+      script.child.kill('SIGKILL');
+      await dba.close();
+      await relay.close();
+      await server.stop();
+      server.cleanup();
+      scratch.remove();
     }
   });
 });

@@ -1,6 +1,9 @@
 /** fsyncLock holds writers back until fsyncUnlock, as mongod does. */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { MongoClient, MongoServerError } from 'mongodb';
 import { startDevServer, type RunningDevServer } from '../helpers/dev_server.js';
@@ -60,7 +63,42 @@ describe('fsyncLock on the dev server', () => {
     await assert.rejects(admin.command({ fsyncUnlock: 1 }), (err: unknown) => {
       assert.ok(err instanceof MongoServerError);
       assert.equal(err.message, 'fsyncUnlock called when not locked');
+      assert.equal(err.code, 20);
+      assert.equal(err.codeName, 'IllegalOperation');
       return true;
     });
   });
+
+  it('flushes only on the first lock: a nested lock leaves every file as it was', async () => {
+    // mongod's fsync.cpp starts the flushing FSyncLockThread only when the count goes from
+    // 0 to 1; a nested lock (another backup, a DBA, the proxy's lock count probe) only counts.
+    await client.db('app').collection('nested').insertMany(Array.from({ length: 500 }, (_, i) => ({ i, pad: 'x'.repeat(200) })));
+    const admin = client.db('admin');
+    assert.equal(Number((await admin.command({ fsync: 1, lock: true }))['lockCount']), 1);
+    try {
+      const atFirstLock = contents(server.dbpath);
+      assert.equal(Number((await admin.command({ fsync: 1, lock: true }))['lockCount']), 2);
+      assert.deepEqual(changedFiles(atFirstLock, contents(server.dbpath)), [], 'files written by a nested fsyncLock');
+      assert.equal(Number((await admin.command({ fsyncUnlock: 1 }))['lockCount']), 1);
+    } finally {
+      await admin.command({ fsyncUnlock: 1 });
+    }
+  });
 });
+
+/** Relative path → sha256 of every file under the dbpath. */
+function contents(dbpath: string): Map<string, string> {
+  return new Map(
+    fs
+      .readdirSync(dbpath, { recursive: true, withFileTypes: true })
+      .filter((entry) => entry.isFile())
+      .map((entry) => {
+        const file = path.join(entry.parentPath, entry.name);
+        return [path.relative(dbpath, file), createHash('sha256').update(fs.readFileSync(file)).digest('hex')];
+      }),
+  );
+}
+
+function changedFiles(before: Map<string, string>, after: Map<string, string>): string[] {
+  return [...new Set([...before.keys(), ...after.keys()])].filter((name) => before.get(name) !== after.get(name)).sort();
+}

@@ -216,8 +216,3 @@ class KeptCursor {
     this.lost.abort(error);
   }
 }
-
-export function onceAsync(fn: () => Promise<void>): () => Promise<void> {
-  let running: Promise<void> | undefined;
-  return () => (running ??= fn());
-}

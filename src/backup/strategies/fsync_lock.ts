@@ -15,21 +15,25 @@
  * stops at once with FSYNC_LOCK_LOST), the watchdog is disarmed, and we never send
  * fsyncUnlock again. release() looks once more before it unlocks.
  *
+ * A reply lost on the network hides whether a lock or unlock was applied. The count
+ * before it, measured (fsync_lock_state.ts), and the count after it, measured again on
+ * a fresh connection, tell: moved by one, applied; unchanged, not applied. Anything else
+ * fails the backup loudly instead of guessing, since a guess releases someone's lock
+ * or leaves mongod locked.
+ *
  * What cannot be told apart: an unlock and a new lock by someone else, both between
  * two polls (or between the last poll and our unlock). The count is then back where
  * it was, and nothing in mongod says whose lock is whose. That window is one poll
  * interval wide (`lockCheckIntervalMs`); docs/commands.md says so too.
  */
-import { MongoClient, MongoServerError as DriverServerError, type Db } from 'mongodb';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Snapshot, SnapshotStrategy } from './types.js';
 import { listDbpath } from './files.js';
-import { onceAsync } from './backup_cursor.js';
 import { startUnlockWatchdog, type UnlockWatchdog } from './unlock_watchdog.js';
+import { AdminConnection, FsyncLockCountUnknown, isFsyncLocked, isServerAnswer, readLockCount, releaseOneLock } from './fsync_lock_state.js';
 import { MongoServerError, ErrorCodes } from '../../errors.js';
 import type { Logger } from '../../log.js';
 
-const UNLOCK_ATTEMPTS = 5;
 const DEFAULT_LOCK_CHECK_INTERVAL_MS = 1000;
 
 export const FSYNC_LOCK_LOST =
@@ -40,9 +44,17 @@ export const FSYNC_LOCK_LOST =
 export interface FsyncLockOptions {
   /** How often the lock is checked during the copy (currentOp's `fsyncLock` flag). Default 1000 ms. */
   lockCheckIntervalMs?: number;
+  /** Backoff unit between fsyncUnlock attempts (times the attempt number). Default 200 ms. */
+  unlockBackoffMs?: number;
 }
 
 type LockState = 'none' | 'held' | 'lost' | 'released';
+
+/** Runs `fn` once; every call returns that one run's promise. */
+function onceAsync(fn: () => Promise<void>): () => Promise<void> {
+  let running: Promise<void> | undefined;
+  return () => (running ??= fn());
+}
 
 export class FsyncLockStrategy implements SnapshotStrategy {
   readonly name = 'fsyncLock' as const;
@@ -55,12 +67,13 @@ export class FsyncLockStrategy implements SnapshotStrategy {
   ) {}
 
   async open(): Promise<Snapshot> {
-    const client = new MongoClient(this.upstreamUri, { maxPoolSize: 1, minPoolSize: 1, directConnection: true });
-    await client.connect();
-    const admin = client.db('admin');
+    const conn = await AdminConnection.open(this.upstreamUri);
     const lost = new AbortController();
     let state: LockState = 'none';
     let watchdog: UnlockWatchdog | undefined;
+    // Set when it is unknown whether mongod holds a lock of ours: the watchdog then stays
+    // armed, so that a proxy that goes away still leaves one fsyncUnlock behind.
+    let keepWatchdogArmed = false;
     let stopWatching: (() => Promise<void>) | undefined;
 
     const markLost = () => {
@@ -75,13 +88,14 @@ export class FsyncLockStrategy implements SnapshotStrategy {
     const release = onceAsync(async () => {
       try {
         await stopWatching?.();
-        if (state === 'held') await this.unlockIfStillOurs(admin, markLost);
+        if (state === 'held') await this.unlockOurs(conn, markLost);
         if (state === 'held') state = 'released';
       } finally {
         // Success or failure, the watchdog's job ends with release(): a failed unlock is
         // reported as the backup's error, and a lost lock is not ours to release.
-        await watchdog?.disarm();
-        await client.close().catch(() => undefined);
+        if (keepWatchdogArmed) this.log.error({ watchdogPid: watchdog?.pid }, 'fsyncUnlock watchdog left armed: it unlocks once when the proxy exits');
+        else await watchdog?.disarm();
+        await conn.close();
       }
       lost.signal.throwIfAborted();
     });
@@ -89,13 +103,34 @@ export class FsyncLockStrategy implements SnapshotStrategy {
     try {
       watchdog = await startUnlockWatchdog(this.upstreamUri);
       this.log.info({ watchdogPid: watchdog.pid }, 'fsyncUnlock watchdog armed');
-      const reply = await admin.command({ fsync: 1, lock: true });
+      const before = await readLockCount(conn.admin);
+      let lockCount: number;
+      try {
+        lockCount = Number((await conn.admin.command({ fsync: 1, lock: true }))['lockCount'] ?? before + 1);
+      } catch (err) {
+        if (isServerAnswer(err)) throw err;
+        const after = await this.countAfterLostReply(conn, before, err).catch((probeErr: unknown) => {
+          keepWatchdogArmed = true;
+          throw probeErr;
+        });
+        if (after === before) throw err;
+        if (after !== before + 1) {
+          keepWatchdogArmed = true;
+          throw new FsyncLockCountUnknown(
+            `The reply to the backup's fsyncLock was lost (${String(err)}): the fsync lock count was ${before} before it and is ` +
+              `${after} now, so other clients locked or unlocked meanwhile and it is unknown whether the backup holds a lock. ` +
+              'The proxy keeps its unlock watchdog armed: it sends one fsyncUnlock when the proxy exits.',
+            err,
+          );
+        }
+        this.log.warn({ err: String(err), lockCount: after }, 'the reply to fsyncLock was lost, but the lock count shows it was applied');
+        lockCount = after;
+      }
       state = 'held';
       // Above 1, someone else held a lock already: writes were blocked before us and stay
       // blocked after our unlock, until they release theirs.
-      const lockCount = Number(reply['lockCount'] ?? 1);
       this.log.info({ dbpath: this.dbpath, lockCount }, 'fsyncLock held: writes are blocked until the copy ends');
-      stopWatching = this.watchLock(admin, markLost);
+      stopWatching = this.watchLock(conn, markLost);
       const files = await listDbpath(this.dbpath);
       return { strategy: this.name, backupId: undefined, files, lost: lost.signal, release };
     } catch (err) {
@@ -104,15 +139,33 @@ export class FsyncLockStrategy implements SnapshotStrategy {
     }
   }
 
+  /** The lock count after a lost reply to our lock, read on a fresh connection. */
+  private async countAfterLostReply(conn: AdminConnection, before: number, err: unknown): Promise<number> {
+    this.log.error({ err: String(err), lockCountBefore: before }, 'the reply to fsyncLock was lost: reading the lock count again');
+    try {
+      await sleep(this.options.unlockBackoffMs ?? 200);
+      await conn.reconnect();
+      return await readLockCount(conn.admin);
+    } catch (probeErr) {
+      if (probeErr instanceof FsyncLockCountUnknown) throw probeErr;
+      throw new FsyncLockCountUnknown(
+        `The reply to the backup's fsyncLock was lost (${String(err)}), and the lock count could not be read again ` +
+          `(${String(probeErr)}); it was ${before} before, so mongod may hold a lock of the backup's. ` +
+          'The proxy keeps its unlock watchdog armed: it sends one fsyncUnlock when the proxy exits.',
+        probeErr,
+      );
+    }
+  }
+
   /** Polls currentOp until stopped; calls onLost once the node is no longer fsync-locked. */
-  private watchLock(admin: Db, onLost: () => void): () => Promise<void> {
+  private watchLock(conn: AdminConnection, onLost: () => void): () => Promise<void> {
     const interval = this.options.lockCheckIntervalMs ?? DEFAULT_LOCK_CHECK_INTERVAL_MS;
     let stopped = false;
     let timer: NodeJS.Timeout | undefined;
     let checking: Promise<void> = Promise.resolve();
     const schedule = () => {
       timer = setTimeout(() => {
-        checking = this.isLocked(admin).then(
+        checking = isFsyncLocked(conn.admin).then(
           (locked) => {
             if (stopped) return;
             if (!locked) {
@@ -138,43 +191,18 @@ export class FsyncLockStrategy implements SnapshotStrategy {
     };
   }
 
-  private async isLocked(admin: Db): Promise<boolean> {
-    const reply = await admin.command({ currentOp: 1 });
-    return reply['fsyncLock'] === true;
-  }
-
-  /**
-   * Sends the one fsyncUnlock that is ours, unless the lock is gone. A failed attempt is
-   * retried only after looking again: a reply lost on the network may hide an unlock
-   * that was applied, and a second one would release someone else's lock.
-   */
-  private async unlockIfStillOurs(admin: Db, onLost: () => void): Promise<void> {
-    if (!(await this.isLocked(admin).catch(() => true))) {
-      onLost();
-      return;
-    }
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const reply = await admin.command({ fsyncUnlock: 1 });
-        this.log.info({ lockCount: Number(reply['lockCount'] ?? 0) }, 'fsyncUnlock: our lock is released');
-        return;
-      } catch (err) {
-        this.log.error({ err: String(err), attempt }, 'fsyncUnlock failed');
-        if (attempt >= UNLOCK_ATTEMPTS) throw err;
-        await sleep(200 * attempt);
-        let locked: boolean;
-        try {
-          locked = await this.isLocked(admin);
-        } catch {
-          continue;
-        }
-        if (locked) continue;
-        // mongod answered the unlock and refused it ("fsyncUnlock called when not locked"):
-        // someone else released our lock first. Otherwise our unlock went through unanswered.
-        if (err instanceof DriverServerError) onLost();
-        else this.log.info('fsyncUnlock: mongod is unlocked; the failed attempt had gone through');
-        return;
-      }
+  /** Sends the one fsyncUnlock that is ours (fsync_lock_state.ts), unless the lock is gone. */
+  private async unlockOurs(conn: AdminConnection, onLost: () => void): Promise<void> {
+    try {
+      const outcome = await releaseOneLock(conn, {
+        ...(this.options.unlockBackoffMs === undefined ? {} : { backoffMs: this.options.unlockBackoffMs }),
+        onRetry: (err, attempt) => this.log.error({ err: String(err), attempt }, 'fsyncUnlock failed'),
+      });
+      if (outcome.kind === 'notLocked') onLost();
+      else this.log.info({ lockCount: outcome.lockCount, replyLost: outcome.replyLost }, 'fsyncUnlock: our lock is released');
+    } catch (err) {
+      this.log.error({ err: String(err) }, 'fsyncUnlock: could not release the backup\'s lock');
+      throw err;
     }
   }
 }

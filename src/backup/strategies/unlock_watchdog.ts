@@ -8,20 +8,32 @@
  * proxy died while holding the lock, and the watchdog sends the one fsyncUnlock that
  * was the proxy's to send. The lock count nests, so the watchdog unlocks exactly once,
  * and only while mongod still reports itself locked (a lock count of zero means there
- * is nothing of ours left to release).
+ * is nothing of ours left to release). A lost reply to that unlock is resent only once
+ * the lock count shows it was not applied (releaseOneLock in fsync_lock_state.ts).
+ *
+ * The watchdog must outlive every signal meant for the proxy: it runs in its own process
+ * group (and session), so a signal to the proxy's group (a terminal's Ctrl-C, `kill
+ * -TERM -<pgid>`, tini -g) does not reach it, and it ignores SIGINT and SIGTERM besides.
+ * It ends only when its pipe closes. (systemd signals by cgroup, not by group: its
+ * default KillMode=control-group sends SIGTERM, ignored here, and SIGKILLs only after
+ * TimeoutStopSec; KillMode=mixed would SIGKILL the watchdog as soon as the proxy exits,
+ * which docs/commands.md warns against.)
  *
  * The watchdog never keeps the proxy alive: once it is ready, its process and pipes are
  * unref'd, and disarm() waits only for "released" to reach the pipe, never for the
  * watchdog's exit. A proxy that exits without disarming is, to the watchdog, a proxy
  * that died, which is exactly the case it exists for.
  *
- * Run as a module: `node unlock_watchdog.js <mongodb-uri>`.
+ * Run as a module: `node unlock_watchdog.js`, with the mongodb URI in the environment
+ * variable HOTBACKUP_WATCHDOG_URI: a command line is visible to every user in `ps`, and
+ * the URI may carry credentials.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
-import { MongoClient } from 'mongodb';
+import { AdminConnection, releaseOneLock } from './fsync_lock_state.js';
 
+const URI_ENV = 'HOTBACKUP_WATCHDOG_URI';
 const RELEASED = 'released\n';
 const READY = 'ready\n';
 /** How long disarm() waits for "released" to reach the pipe; a local pipe takes microseconds. */
@@ -43,8 +55,11 @@ interface Unrefable {
 
 /** Starts the watchdog and waits until it is connected to mongod, so it can act when needed. */
 export async function startUnlockWatchdog(upstreamUri: string): Promise<UnlockWatchdog> {
-  const child: ChildProcess = spawn(process.execPath, [fileURLToPath(import.meta.url), upstreamUri], {
+  const child: ChildProcess = spawn(process.execPath, [fileURLToPath(import.meta.url)], {
     stdio: ['pipe', 'pipe', 'inherit'],
+    env: { ...process.env, [URI_ENV]: upstreamUri },
+    // Its own process group: a signal to the proxy's group must not end it with the proxy.
+    detached: true,
   });
   const exited = once(child, 'exit');
   // An unexpected EPIPE on a watchdog that died must not crash the proxy.
@@ -88,14 +103,8 @@ export async function startUnlockWatchdog(upstreamUri: string): Promise<UnlockWa
   };
 }
 
-async function isFsyncLocked(client: MongoClient): Promise<boolean> {
-  const reply = await client.db('admin').command({ currentOp: 1 });
-  return reply['fsyncLock'] === true;
-}
-
 async function watch(uri: string): Promise<void> {
-  const client = new MongoClient(uri, { maxPoolSize: 1, directConnection: true });
-  await client.connect();
+  const conn = await AdminConnection.open(uri);
   process.stdout.write(READY);
   let received = '';
   process.stdin.on('data', (chunk: Buffer) => {
@@ -103,36 +112,32 @@ async function watch(uri: string): Promise<void> {
   });
   await once(process.stdin, 'end').catch(() => undefined);
   if (received !== RELEASED) {
-    // The proxy is gone with the lock held: release it, retrying briefly. Each attempt
-    // first looks: an unlocked node has nothing of ours left, and a failed attempt may
-    // have been applied before its reply was lost.
-    for (let attempt = 1; attempt <= 10; attempt++) {
-      try {
-        if (!(await isFsyncLocked(client))) {
-          process.stderr.write('hotbackup watchdog: the proxy is gone and mongod is not fsync-locked; nothing to release\n');
-          break;
-        }
-        await client.db('admin').command({ fsyncUnlock: 1 });
-        process.stderr.write('hotbackup watchdog: the proxy died holding the fsync lock; sent fsyncUnlock\n');
-        break;
-      } catch (err) {
-        if (attempt === 10) process.stderr.write(`hotbackup watchdog: fsyncUnlock failed: ${String(err)}\n`);
-        await new Promise((resolve) => setTimeout(resolve, 200 * attempt));
-      }
+    // The proxy is gone with the lock held: release it, exactly once.
+    try {
+      const outcome = await releaseOneLock(conn, { attempts: 10 });
+      process.stderr.write(
+        outcome.kind === 'released'
+          ? `hotbackup watchdog: the proxy died holding the fsync lock; sent fsyncUnlock (lock count now ${outcome.lockCount})\n`
+          : 'hotbackup watchdog: the proxy is gone and mongod is not fsync-locked; nothing to release\n',
+      );
+    } catch (err) {
+      process.stderr.write(`hotbackup watchdog: fsyncUnlock failed: ${err instanceof Error ? err.message : String(err)}\n`);
     }
   }
-  await client.close();
+  await conn.close();
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const uri = process.argv[2];
-  if (uri === undefined) {
-    process.stderr.write('usage: unlock_watchdog.js <mongodb-uri>\n');
+  const uri = process.env[URI_ENV];
+  if (uri === undefined || uri === '') {
+    process.stderr.write(`usage: ${URI_ENV}=<mongodb-uri> unlock_watchdog.js\n`);
     process.exit(2);
   }
-  // A terminal's Ctrl-C reaches the whole process group; the proxy then unlocks and
-  // disarms us itself, so the watchdog must outlive that signal, not die of it.
+  delete process.env[URI_ENV];
+  // Signals meant for the proxy (Ctrl-C, a stop) must not end the watchdog: the proxy
+  // then unlocks and disarms it itself, or fails to, and then the watchdog is needed.
   process.on('SIGINT', () => undefined);
+  process.on('SIGTERM', () => undefined);
   watch(uri).then(
     () => process.exit(0),
     (err: unknown) => {

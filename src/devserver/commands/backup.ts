@@ -23,9 +23,14 @@ function fsync(cmd: Document, ctx: CommandContext): Document {
   if (state.backupCursor !== undefined) {
     throw new MongoServerError(ErrorCodes.FsyncLockWhileBackupCursorOpen, 'The node has an open backup cursor; fsyncLock is not allowed.');
   }
-  // Flush first, then refuse writers: the files on disk are now a consistent image.
-  state.engine.checkpoint();
-  state.engine.logFlush(true);
+  // Flush first, then refuse writers: the files on disk are now a consistent image. Only
+  // the first lock flushes; a nested one only increments the count, and the files stay
+  // untouched while locked (mongod's fsync.cpp: the FSyncLockThread, which flushes, is
+  // started only when `lockCountAtStart == 0`).
+  if (!state.fsyncLock.locked) {
+    state.engine.checkpoint();
+    state.engine.logFlush(true);
+  }
   const lockCount = state.fsyncLock.lock();
   state.log.info({ lockCount, connectionId: ctx.connection.id }, 'fsyncLock acquired');
   return {
@@ -39,6 +44,9 @@ function fsync(cmd: Document, ctx: CommandContext): Document {
 function fsyncUnlock(_cmd: Document, ctx: CommandContext): Document {
   const { fsyncLock, log } = ctx.state;
   if (!fsyncLock.locked) {
+    // mongod 7.0+ (fsync.cpp, FSyncUnlockCommand): uassert(ErrorCodes::IllegalOperation,
+    // "fsyncUnlock called when not locked", lockCount != 0). Before 7.0 it was the same
+    // errmsg with no code (an errmsgRun returning false).
     throw new MongoServerError(ErrorCodes.IllegalOperation, 'fsyncUnlock called when not locked');
   }
   const lockCount = fsyncLock.unlock();
