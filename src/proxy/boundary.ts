@@ -31,7 +31,6 @@ export class MessageBoundaryTracker {
   readonly #header = Buffer.alloc(TRACKED_HEADER_SIZE);
   /** After a bad length the stream cannot be followed any more; every later call rethrows. */
   #failure: MongoServerError | undefined;
-  #messages = 0;
 
   constructor(maxMessageSize: number = MAX_MESSAGE_SIZE, onMessage?: MessageListener) {
     this.#maxMessageSize = maxMessageSize;
@@ -41,11 +40,6 @@ export class MessageBoundaryTracker {
   /** True between two whole messages (and before the first one). */
   get atBoundary(): boolean {
     return this.#remaining === 0 && this.#headerBytes === 0;
-  }
-
-  /** How many messages have been seen to completion. */
-  get messages(): number {
-    return this.#messages;
   }
 
   /** Consumes a whole chunk. Throws a ProtocolError on an impossible messageLength. */
@@ -74,7 +68,6 @@ export class MessageBoundaryTracker {
       // The hot path: skip the body of the current message without looking at it.
       const n = Math.min(this.#remaining, chunk.length - offset);
       this.#remaining -= n;
-      if (this.#remaining === 0) this.#messages++;
       return offset + n;
     }
     if (this.#headerBytes === 0 && chunk.length - offset >= TRACKED_HEADER_SIZE) {

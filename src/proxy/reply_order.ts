@@ -50,11 +50,6 @@ export class ForwardedRequests {
   /** Waiters for "everything up to #forwarded = upTo is answered", in upTo order. */
   #waiters: Array<{ upTo: number; wake: () => void }> = [];
 
-  /** How many forwarded requests still await their answer. */
-  get outstanding(): number {
-    return this.#forwarded - this.#answered;
-  }
-
   /** Records a forwarded request that expects a reply. */
   forwarded(requestID: number): void {
     this.#ids.push(requestID);

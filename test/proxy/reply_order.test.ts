@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ForwardedRequests, expectsReply } from '../../src/proxy/reply_order.js';
 import { MessageBoundaryTracker } from '../../src/proxy/boundary.js';
-import { peekCommand } from '../../src/wire/peek.js';
+import { peekRequest } from '../../src/wire/peek.js';
 import { CompressorId, OpMsgFlag } from '../../src/wire/constants.js';
 import { encodeOpCompressed } from '../../src/wire/compression.js';
 import { encodeOpQuery } from '../../src/wire/op_query.js';
@@ -12,7 +12,8 @@ import { encodeOpMsg } from '../../src/wire/op_msg.js';
 import { opMsg } from '../helpers/raw_client.js';
 
 function expects(frame: Buffer): boolean {
-  return expectsReply(frame, peekCommand(frame));
+  const peek = peekRequest(frame);
+  return expectsReply(frame, peek.kind === 'command' ? peek.command : undefined);
 }
 
 /** A bare message of `opCode` with a 4-byte body, as legacy opcodes would carry. */
@@ -55,13 +56,12 @@ describe('ForwardedRequests', () => {
     requests.answered(999); // an exhaust continuation, or anything unknown
     requests.answered(10);
     await Promise.resolve();
-    assert.equal(settled, false);
-    assert.equal(requests.outstanding, 2);
+    assert.equal(settled, false, 'two of the three still unanswered');
     requests.answered(11);
     await Promise.resolve();
     assert.equal(settled, true);
     requests.answered(12);
-    assert.equal(requests.outstanding, 0);
+    assert.equal(requests.allAnswered(), undefined, 'all three answered');
     // A request never answered (counted wrongly) is settled by the answer to a later one.
     requests.forwarded(20);
     requests.forwarded(21);
@@ -74,9 +74,8 @@ describe('ForwardedRequests', () => {
     requests.forwarded(5);
     requests.forwarded(5);
     requests.answered(5);
-    assert.equal(requests.outstanding, 1);
     const waiting = requests.allAnswered();
-    assert.ok(waiting);
+    assert.ok(waiting, 'the second request with id 5 is still unanswered');
     requests.close();
     await waiting;
   });
@@ -91,7 +90,6 @@ describe('MessageBoundaryTracker responseTo', () => {
       for (let i = 0; i < stream.length; i += size) tracker.push(stream.subarray(i, i + size));
       assert.deepEqual(seen, [41, 42, 43], `chunks of ${size}`);
       assert.equal(tracker.atBoundary, true);
-      assert.equal(tracker.messages, 3);
     }
   });
 });
