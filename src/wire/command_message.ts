@@ -46,6 +46,11 @@ export interface CommandRequest {
   readonly db: string;
   readonly name: string;
   readonly command: Document;
+  /**
+   * Set to the namespace of an OP_QUERY that is not a command (not `<db>.$cmd`), a
+   * legacy query on a collection: `checkLegacyOpcode` refuses it, as mongod 5.1+ does.
+   */
+  readonly queryNamespace?: string;
 }
 
 const LEGACY_HANDSHAKE = new Set(['hello', 'isMaster', 'ismaster']);
@@ -89,31 +94,32 @@ export function decodeRequest(frame: Buffer, decompressedBody?: Buffer): Command
   }
   if (header.opCode === OpCode.Query) {
     const query = decodeOpQuery(message);
-    const db = commandNamespaceDb(query.fullCollectionName);
-    if (db === undefined) {
-      // mongod 6.0+ serves OP_QUERY for commands only, and this is a query on a collection.
-      throw new MongoServerError(
-        ErrorCodes.UnsupportedOpQueryCommand,
-        `OP_QUERY on ${query.fullCollectionName} is not a command: only <db>.$cmd is accepted`,
-      );
-    }
+    const namespace = query.fullCollectionName;
+    const db = commandNamespaceDb(namespace);
     const command = unwrapLegacyCommand(decodeDocument(query.query));
-    return {
+    const request: CommandRequest = {
       opCode: OpCode.Query,
       requestID: header.requestID,
       flags: 0,
       checksum: false,
       compressorId,
-      db,
+      db: db ?? namespace.slice(0, Math.max(0, namespace.indexOf('.'))),
       name: commandName(command),
       command,
     };
+    return db === undefined ? { ...request, queryNamespace: namespace } : request;
   }
   throw new MongoServerError(ErrorCodes.ProtocolError, `Unsupported opcode ${header.opCode}`);
 }
 
 /** mongod 6.0+ answers OP_QUERY only for the handshake. */
 export function checkLegacyOpcode(request: CommandRequest): void {
+  if (request.queryNamespace !== undefined) {
+    throw new MongoServerError(
+      ErrorCodes.OpQueryRemoved,
+      'OP_QUERY is no longer supported. The client driver may require an upgrade. For more details see https://dochub.mongodb.org/core/legacy-opcode-removal',
+    );
+  }
   if (request.opCode === OpCode.Query && !(LEGACY_HANDSHAKE.has(request.name) && request.db !== '')) {
     throw new MongoServerError(
       ErrorCodes.UnsupportedOpQueryCommand,

@@ -12,7 +12,7 @@ import { encodeOpMsg } from '../../src/wire/op_msg.js';
 import { encodeOpQuery } from '../../src/wire/op_query.js';
 import { encodeOpReply } from '../../src/wire/op_reply.js';
 import { peekRequest, type PeekedCommand } from '../../src/wire/peek.js';
-import { decodeRequest } from '../../src/wire/command_message.js';
+import { checkLegacyOpcode, decodeRequest } from '../../src/wire/command_message.js';
 import { bson, bsonDoc, cstringText, int32 } from './arbitraries.js';
 
 const msg = (body: Buffer, flags = 0, checksum = false): Buffer =>
@@ -87,11 +87,14 @@ describe('peekRequest', () => {
     for (const ns of ['admin.foo.$cmd', 'admin.$cmd.x', 'admin$cmd', 'admin.$cmdx']) {
       const frame = query(ns, bson({ backupStatus: 1 }));
       assert.equal(peekCommand(frame), undefined, ns);
-      assert.throws(() => decodeRequest(frame), (err: unknown) => err instanceof MongoServerError && err.code === ErrorCodes.UnsupportedOpQueryCommand, ns);
+      const decoded = decodeRequest(frame);
+      assert.equal(decoded.queryNamespace, ns, 'the decoder does not take it for a command either');
+      assert.throws(() => checkLegacyOpcode(decoded), (err: unknown) => err instanceof MongoServerError && err.code === ErrorCodes.OpQueryRemoved, ns);
     }
     const frame = query('admin.$cmd', bson({ backupStatus: 1 }));
     assert.equal(peekCommand(frame)?.db, 'admin');
     assert.equal(decodeRequest(frame).db, 'admin');
+    assert.equal(decodeRequest(frame).queryNamespace, undefined);
   });
 
   it('decompresses OP_COMPRESSED and says which compressor was used', () => {
