@@ -128,7 +128,7 @@ export class ProxyConnection {
     this.#framer = new MessageFramer({ maxMessageSize: options.maxMessageSize });
     const requests = options.interceptor === undefined ? undefined : new ForwardedRequests();
     this.#requests = requests;
-    this.#tracker = new MessageBoundaryTracker(options.maxMessageSize, requests && ((responseTo) => requests.answered(responseTo)));
+    this.#tracker = new MessageBoundaryTracker(options.maxMessageSize, requests && ((responseTo, moreToCome) => requests.answered(responseTo, moreToCome)));
 
     this.#client.setNoDelay(true);
     this.#upstream = net.connect({ host: options.upstream.host, port: options.upstream.port, noDelay: true });
