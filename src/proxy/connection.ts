@@ -263,6 +263,12 @@ export class ProxyConnection {
    */
   async #closeAfterAnswers(marker: QueuedClose): Promise<void> {
     this.#queue.length = 0;
+    if (this.#requests === undefined) {
+      // A plain pipe (no interceptor) does not track requests: pass the client's FIN on.
+      // mongod answers what it has read, then closes, and 'upstream ended' follows.
+      this.#upstream.end();
+      return;
+    }
     const earlier = this.#requests?.allAnswered();
     if (earlier !== undefined) await earlier;
     if (this.#closed) return;
