@@ -177,7 +177,7 @@ export class ProxyConnection {
       if (this.#closed || this.#closing) return;
       const item = this.#inspect(received);
       if (item.kind === 'close') {
-        this.#enqueue(item);
+        this.#enqueueClose(item.reason, item.err);
         return;
       }
       if (!this.#busy && !item.claimed) this.#forward(item.frame, item.peeked);

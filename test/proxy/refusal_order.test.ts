@@ -13,6 +13,7 @@ import { startDevServer, type RunningDevServer } from '../helpers/dev_server.js'
 import type { ProxyServer } from '../../src/proxy/server.js';
 import { CompressorId } from '../../src/wire/constants.js';
 import { encodeOpCompressed } from '../../src/wire/compression.js';
+import { until } from '../helpers/poll.js';
 import { RawClient, closesWithin, decodeReply, opMsg, startProxy, testInterceptor } from './support.js';
 
 function corruptZstd(message: Buffer): Buffer {
@@ -72,9 +73,13 @@ describe('refusing a message keeps the answers owed before it', () => {
   it('forwards nothing sent behind an undecodable message', async () => {
     const raw = await RawClient.connect(proxy.address.port);
     try {
-      const slow = opMsg({ proxySlow: 200, $db: 'admin' });
+      const slow = opMsg({ proxySlow: 1000, $db: 'admin' });
       const after = opMsg({ insert: 'behind', documents: [{ a: 1 }], $db: 'app' });
+      const intercepted = proxy.stats.intercepted;
       raw.send(Buffer.concat([slow, corruptZstd(opMsg({ ping: 1, $db: 'admin' })), after]));
+      // And once more in a later write, while the claimed command still runs.
+      await until(() => (proxy.stats.intercepted > intercepted ? true : undefined), 5);
+      raw.send(opMsg({ insert: 'behind', documents: [{ a: 2 }], $db: 'app' }));
       assert.ok(await closesWithin(raw.closed, 10_000), 'the connection is closed');
       assert.deepEqual(raw.frames.map((f) => decodeReply(f).responseTo), [slow.readInt32LE(4)]);
       const direct = new MongoClient(server.uri);
