@@ -269,7 +269,7 @@ export class ProxyConnection {
       this.#upstream.end();
       return;
     }
-    const earlier = this.#requests?.allAnswered();
+    const earlier = this.#requests.allAnswered();
     if (earlier !== undefined) await earlier;
     if (this.#closed) return;
     // The last answer's header is in, maybe not the rest of it; and our own replies may
