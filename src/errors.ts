@@ -53,6 +53,12 @@ export const ErrorCodes = Object.freeze({
   CannotBackup: 268,
   ChecksumMismatch: 288,
   UnsupportedOpQueryCommand: 352,
+  /**
+   * An OP_QUERY that is not a command (not on `<db>.$cmd`): mongod 5.1+ answers it with
+   * makeErrorResponseToUnsupportedOpQuery("OP_QUERY is no longer supported")
+   * (service_entry_point_common.cpp, HandleRequest::handleRequest).
+   */
+  OpQueryRemoved: 5739101,
   BSONObjectTooLarge: 10334,
   DuplicateKey: 11000,
   InterruptedAtShutdown: 11600,

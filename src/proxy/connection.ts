@@ -6,7 +6,9 @@
  * re-encoded (the one exception: a handshake offering a compressor we cannot read, see
  * handshake.ts). A claimed command is decoded and answered here; frames behind it wait
  * in a queue so that the client's request order is what mongod sees. A compressed
- * message we cannot decompress is never forwarded: it closes the connection.
+ * message we cannot decompress (or a bad length) is never forwarded: it takes its place
+ * in that queue as a "close" marker, so everything sent before it is still answered, in
+ * order, before the client is ended. The client's FIN is such a marker too.
  *
  * Upstream to client: chunks are written on as they arrive, with no framing and no
  * copies. A boundary tracker follows the message headers so that a reply of ours is
@@ -65,12 +67,29 @@ function closed(socket: net.Socket): Promise<void> {
   return new Promise((resolve) => socket.once('close', () => resolve()));
 }
 
-interface Queued {
+interface QueuedFrame {
+  kind: 'frame';
   frame: Buffer;
   /** What the peek found, if it ran and found a command. */
   peeked: PeekedCommand | undefined;
+  /** The peek's decompressed message body, if it came compressed: decoded, never inflated twice. */
+  decompressed: Buffer | undefined;
   claimed: boolean;
 }
+
+/**
+ * The end of what the client will be served: a message we refuse (it could be one of
+ * ours, so mongod must not see it unread) or the client's FIN. mongod would answer every
+ * request before it first, so the connection closes only once those are answered.
+ */
+interface QueuedClose {
+  kind: 'close';
+  reason: string;
+  /** Set for a refusal (logged at warn); undefined for the client's own FIN. */
+  err: unknown;
+}
+
+type Queued = QueuedFrame | QueuedClose;
 
 export class ProxyConnection {
   readonly info: ClientInfo;
@@ -95,6 +114,10 @@ export class ProxyConnection {
   readonly #clientPaused = new Set<'upstream-full' | 'queue-full'>();
   #nextRequestID = 1;
   #closed = false;
+  /** A close marker is queued: nothing more is read from the client or forwarded. */
+  #closing = false;
+  /** Woken when our pending replies are written and upstream is between messages. */
+  #flushed: (() => void) | undefined;
 
   constructor(options: ProxyConnectionOptions) {
     this.#options = options;
@@ -105,7 +128,7 @@ export class ProxyConnection {
     this.#framer = new MessageFramer({ maxMessageSize: options.maxMessageSize });
     const requests = options.interceptor === undefined ? undefined : new ForwardedRequests();
     this.#requests = requests;
-    this.#tracker = new MessageBoundaryTracker(options.maxMessageSize, requests && ((responseTo) => requests.answered(responseTo)));
+    this.#tracker = new MessageBoundaryTracker(options.maxMessageSize, requests && ((responseTo, moreToCome) => requests.answered(responseTo, moreToCome)));
 
     this.#client.setNoDelay(true);
     this.#upstream = net.connect({ host: options.upstream.host, port: options.upstream.port, noDelay: true });
@@ -122,9 +145,10 @@ export class ProxyConnection {
     this.#client.on('drain', () => this.#upstream.resume());
     this.#client.on('error', (err) => this.#fail('client error', err));
     this.#upstream.on('error', (err) => this.#fail('upstream error', err));
-    // 'end' is the peer's FIN; with allowHalfOpen off Node ends our side too, so later
-    // writes would fail: close gracefully at once.
-    this.#client.on('end', () => this.#end('client ended'));
+    // The client's FIN (its socket is half-open, see server.ts): it still gets the answers
+    // to what it sent before, as from mongod. mongod's FIN ends things at once (with
+    // allowHalfOpen off, Node ends our side of that socket itself).
+    this.#client.on('end', () => this.#guard('client end', () => this.#enqueueClose('client ended', undefined)));
     this.#upstream.on('end', () => this.#end('upstream ended'));
     this.#client.on('close', () => this.#end('client closed'));
     this.#upstream.on('close', () => this.#end('upstream closed'));
@@ -138,27 +162,45 @@ export class ProxyConnection {
   }
 
   #onClientData(chunk: Buffer): void {
+    if (this.#closing) return;
     let frames: Buffer[];
+    let badLength: unknown;
     try {
       frames = this.#framer.push(chunk);
     } catch (err) {
-      this.#fail('bad message length from client', err);
-      return;
+      frames = [];
+      badLength = err;
     }
+    // The framer returns the whole messages before a bad length, and keeps the error.
+    badLength ??= this.#framer.failure;
     for (const received of frames) {
-      if (this.#closed) return;
-      const inspected = this.#inspect(received);
-      if (inspected === undefined) return; // refused: the connection is closed
-      const { frame, peeked, claimed } = inspected;
-      if (!this.#busy && !claimed) {
-        this.#forward(frame, peeked);
-        continue;
+      if (this.#closed || this.#closing) return;
+      const item = this.#inspect(received);
+      if (item.kind === 'close') {
+        this.#enqueueClose(item.reason, item.err);
+        return;
       }
-      this.#queue.push({ frame, peeked, claimed });
-      this.#queuedBytes += frame.length;
-      if (this.#queuedBytes > QUEUE_HIGH_WATER) this.#pauseClient('queue-full');
-      if (!this.#busy) void this.#drainQueue();
+      if (!this.#busy && !item.claimed) this.#forward(item.frame, item.peeked);
+      else this.#enqueue(item);
     }
+    if (badLength !== undefined) this.#enqueueClose('bad message length from client', badLength);
+  }
+
+  #enqueue(item: Queued): void {
+    this.#queue.push(item);
+    if (item.kind === 'frame') {
+      this.#queuedBytes += item.frame.length;
+      if (this.#queuedBytes > QUEUE_HIGH_WATER) this.#pauseClient('queue-full');
+    }
+    if (!this.#busy) void this.#drainQueue();
+  }
+
+  /** Stops reading the client; what it sent before is still served, then it is ended. */
+  #enqueueClose(reason: string, err: unknown): void {
+    if (this.#closed || this.#closing) return;
+    this.#closing = true;
+    this.#client.pause();
+    this.#enqueue({ kind: 'close', reason, err });
   }
 
   /**
@@ -166,24 +208,25 @@ export class ProxyConnection {
    * rewritten handshake, see handshake.ts), or refuse it. Peeks only when there is an
    * interceptor: without one the proxy is a plain pipe.
    */
-  #inspect(frame: Buffer): Queued | undefined {
+  #inspect(frame: Buffer): Queued {
     const interceptor = this.#options.interceptor;
-    if (interceptor === undefined) return { frame, peeked: undefined, claimed: false };
+    const plain = { kind: 'frame', frame, peeked: undefined, decompressed: undefined, claimed: false } as const;
+    if (interceptor === undefined) return plain;
     const peek = peekRequest(frame);
     if (peek.kind === 'undecodable') {
       // It could be one of ours, so it must not reach mongod unread. mongod itself ends
       // the session when it cannot decompress a message (service_state_machine.cpp:
-      // uassertStatusOK on decompressMessage, then "Terminating session due to error").
-      this.#fail('undecodable compressed message from client', peek.error);
-      return undefined;
+      // uassertStatusOK on decompressMessage, then "Terminating session due to error"),
+      // which it reaches only after answering everything sent before it.
+      return { kind: 'close', reason: 'undecodable compressed message from client', err: peek.error };
     }
-    if (peek.kind === 'unknown') return { frame, peeked: undefined, claimed: false };
-    const peeked = peek.command;
-    if (interceptor.intercepts(peeked.commandName)) return { frame, peeked, claimed: true };
+    if (peek.kind === 'unknown') return plain;
+    const { command: peeked, decompressed } = peek;
+    if (interceptor.intercepts(peeked.commandName)) return { kind: 'frame', frame, peeked, decompressed, claimed: true };
     const stripped = stripUnreadableCompressors(frame, peeked);
-    if (stripped === undefined) return { frame, peeked, claimed: false };
+    if (stripped === undefined) return { ...plain, peeked };
     this.#log.info({ removed: stripped.removed }, 'handshake: removed compressors the proxy cannot read');
-    return { frame: stripped.frame, peeked, claimed: false };
+    return { ...plain, frame: stripped.frame, peeked };
   }
 
   #forward(frame: Buffer, peeked: PeekedCommand | undefined): void {
@@ -197,9 +240,13 @@ export class ProxyConnection {
     this.#busy = true;
     try {
       for (let item = this.#queue.shift(); item !== undefined && !this.#closed; item = this.#queue.shift()) {
+        if (item.kind === 'close') {
+          await this.#closeAfterAnswers(item);
+          return;
+        }
         this.#queuedBytes -= item.frame.length;
         if (this.#queuedBytes <= QUEUE_HIGH_WATER) this.#resumeClient('queue-full');
-        if (item.claimed) await this.#intercept(item.frame, item.peeked);
+        if (item.claimed) await this.#intercept(item);
         else this.#forward(item.frame, item.peeked);
       }
     } catch (err) {
@@ -209,11 +256,37 @@ export class ProxyConnection {
     }
   }
 
-  async #intercept(frame: Buffer, peeked: PeekedCommand | undefined): Promise<void> {
+  /**
+   * The close marker's turn: every claimed command before it has run (the queue is
+   * worked in order). Waits for mongod's answers to everything forwarded before it and
+   * for our replies to be written, then ends the client gracefully.
+   */
+  async #closeAfterAnswers(marker: QueuedClose): Promise<void> {
+    this.#queue.length = 0;
+    if (this.#requests === undefined) {
+      // A plain pipe (no interceptor) does not track requests: pass the client's FIN on.
+      // mongod answers what it has read, then closes, and 'upstream ended' follows.
+      this.#upstream.end();
+      return;
+    }
+    const earlier = this.#requests.allAnswered();
+    if (earlier !== undefined) await earlier;
+    if (this.#closed) return;
+    // The last answer's header is in, maybe not the rest of it; and our own replies may
+    // still wait for a boundary.
+    if (this.#pending.length > 0 || !this.#tracker.atBoundary) {
+      await new Promise<void>((wake) => (this.#flushed = wake));
+      if (this.#closed) return;
+    }
+    this.#close(marker.reason, marker.err, true);
+  }
+
+  async #intercept(item: QueuedFrame): Promise<void> {
+    const { frame, peeked } = item;
     const interceptor = this.#options.interceptor as Interceptor;
     let request: CommandRequest;
     try {
-      request = decodeRequest(frame);
+      request = decodeRequest(frame, item.decompressed);
     } catch (err) {
       // Not ours to judge a malformed message (bad checksum, no $db...): mongod answers
       // it with the error it would give any client.
@@ -270,10 +343,18 @@ export class ProxyConnection {
       for (const reply of this.#pending) this.#writeClient(reply);
       this.#pending = [];
       rest = chunk.subarray(cut);
-      if (rest.length === 0) return;
     }
-    this.#tracker.push(rest);
-    this.#writeClient(rest);
+    if (rest.length > 0) {
+      this.#tracker.push(rest);
+      this.#writeClient(rest);
+    }
+    if (this.#flushed !== undefined && this.#pending.length === 0 && this.#tracker.atBoundary) this.#wakeFlushed();
+  }
+
+  #wakeFlushed(): void {
+    const wake = this.#flushed;
+    this.#flushed = undefined;
+    wake?.();
   }
 
   #writeClient(bytes: Buffer): void {
@@ -286,7 +367,7 @@ export class ProxyConnection {
   }
 
   #resumeClient(reason: 'upstream-full' | 'queue-full'): void {
-    if (!this.#clientPaused.delete(reason) || this.#clientPaused.size > 0 || this.#closed) return;
+    if (!this.#clientPaused.delete(reason) || this.#clientPaused.size > 0 || this.#closed || this.#closing) return;
     this.#client.resume();
   }
 
@@ -317,6 +398,7 @@ export class ProxyConnection {
     this.#queue.length = 0;
     this.#pending = [];
     this.#requests?.close();
+    this.#wakeFlushed();
     if (err === undefined) this.#log.debug({ reason }, 'connection closed');
     else this.#log.warn({ reason, err: err instanceof Error ? err.message : String(err) }, 'connection closed');
     if (graceful) {

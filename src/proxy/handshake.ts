@@ -12,6 +12,7 @@
 import { OpCode, OpMsgFlag } from '../wire/constants.js';
 import { compressorIdFromName } from '../wire/compression.js';
 import { decodeDocument, encodeDocument, type Document } from '../wire/command_message.js';
+import { wrappedCommand } from '../wire/legacy_command.js';
 import { decodeOpMsg, encodeOpMsg } from '../wire/op_msg.js';
 import { decodeOpQuery, encodeOpQuery } from '../wire/op_query.js';
 import type { PeekedCommand } from '../wire/peek.js';
@@ -61,9 +62,7 @@ function stripOpQuery(frame: Buffer): StrippedHandshake | undefined {
   const query = decodeOpQuery(frame);
   const outer = decodeDocument(query.query);
   // As in the peek: a command wrapped with a read preference is the inner document.
-  const first = Object.keys(outer)[0];
-  const wrapped = (first === '$query' || first === 'query') && isDocument(outer[first]);
-  const command = wrapped ? (outer[first] as Document) : outer;
+  const command = wrappedCommand(outer) ?? outer;
   const removed = stripCompression(command);
   if (removed === undefined) return undefined;
   return { frame: encodeOpQuery({ ...query, query: encodeDocument(outer) }), removed };
@@ -79,8 +78,4 @@ function stripCompression(command: Document): string[] | undefined {
   if (removed.length === 0) return undefined;
   command['compression'] = offered.filter((name) => !unreadable(name));
   return removed;
-}
-
-function isDocument(value: unknown): value is Document {
-  return value !== null && typeof value === 'object' && !Array.isArray(value);
 }

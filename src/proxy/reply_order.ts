@@ -10,7 +10,8 @@
  * every request before it: a message we wrongly counted as expecting a reply cannot hold
  * anything up past the next answer. Exhaust streams cannot block anything either: their
  * first reply answers the request, and the replies after it answer mongod's own previous
- * reply (responseTo = its requestID), which is ignored.
+ * reply (responseTo = its requestID). Those are not matched at all: mongod's requestID
+ * may happen to equal a client request still waiting, which must not be released by it.
  */
 import { OpCode, OpMsgFlag } from '../wire/constants.js';
 import type { PeekedCommand } from '../wire/peek.js';
@@ -49,11 +50,8 @@ export class ForwardedRequests {
   #answered = 0;
   /** Waiters for "everything up to #forwarded = upTo is answered", in upTo order. */
   #waiters: Array<{ upTo: number; wake: () => void }> = [];
-
-  /** How many forwarded requests still await their answer. */
-  get outstanding(): number {
-    return this.#forwarded - this.#answered;
-  }
+  /** Whether the previous upstream message was flagged moreToCome. */
+  #lastMoreToCome = false;
 
   /** Records a forwarded request that expects a reply. */
   forwarded(requestID: number): void {
@@ -62,9 +60,18 @@ export class ForwardedRequests {
     this.#forwarded++;
   }
 
-  /** Called with each upstream message's responseTo as soon as its header is read. */
-  answered(responseTo: number): void {
-    if (!this.#awaiting.has(responseTo)) return;
+  /**
+   * Called with each upstream message's header fields as soon as they are read (see
+   * boundary.ts). A message that follows one flagged moreToCome is the rest of a stream,
+   * not an answer to a client request. A compressed reply's flag is unknown (it is inside
+   * the compressed body) and taken as false: guessing a stream there (say, from
+   * responseTo matching the previous requestID) could mistake a real answer for one and
+   * hold a claimed command for good, where the old risk is only an early reply.
+   */
+  answered(responseTo: number, moreToCome?: boolean): void {
+    const continuation = this.#lastMoreToCome;
+    this.#lastMoreToCome = moreToCome === true;
+    if (continuation || !this.#awaiting.has(responseTo)) return;
     for (;;) {
       const id = this.#ids[this.#head++] as number;
       const left = (this.#awaiting.get(id) as number) - 1;

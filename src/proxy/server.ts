@@ -53,7 +53,9 @@ export class ProxyServer {
   /** Listens, and resolves once clients can connect; rejects if the port cannot be bound. */
   static async start(options: ProxyOptions): Promise<ProxyServer> {
     const stats: ProxyStats = { connectionsCurrent: 0, connectionsTotal: 0, intercepted: 0, forwarded: 0 };
-    const server = net.createServer({ noDelay: true });
+    // Half-open: a client's FIN must not end our side before the answers to what it
+    // sent are written (connection.ts ends the client once they are).
+    const server = net.createServer({ noDelay: true, allowHalfOpen: true });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(options.port, options.bind ?? DEFAULT_BIND, () => {

@@ -13,6 +13,7 @@ import { decodeOpQuery } from './op_query.js';
 import { encodeOpReply } from './op_reply.js';
 import { decodeOpCompressed, encodeOpCompressed, UNCOMPRESSIBLE_COMMANDS } from './compression.js';
 import { MongoServerError, ErrorCodes } from '../errors.js';
+import { commandNamespaceDb, unwrapLegacyCommand } from './legacy_command.js';
 
 export type Document = Record<string, unknown>;
 
@@ -45,16 +46,25 @@ export interface CommandRequest {
   readonly db: string;
   readonly name: string;
   readonly command: Document;
+  /**
+   * Set to the namespace of an OP_QUERY that is not a command (not `<db>.$cmd`), a
+   * legacy query on a collection: `checkLegacyOpcode` refuses it, as mongod 5.1+ does.
+   */
+  readonly queryNamespace?: string;
 }
 
 const LEGACY_HANDSHAKE = new Set(['hello', 'isMaster', 'ismaster']);
 
-export function decodeRequest(frame: Buffer): CommandRequest {
+/**
+ * Decodes one whole client message. For an OP_COMPRESSED one, `decompressedBody` is its
+ * body as the proxy's peek already inflated it (`peekRequest`), so it is not inflated twice.
+ */
+export function decodeRequest(frame: Buffer, decompressedBody?: Buffer): CommandRequest {
   let compressorId: number | undefined;
   let message = frame;
   if (readHeader(frame).opCode === OpCode.Compressed) {
     compressorId = frame.readUInt8(24);
-    message = decodeOpCompressed(frame);
+    message = decodeOpCompressed(frame, decompressedBody);
   }
   const header = readHeader(message);
   if (header.opCode === OpCode.Msg) {
@@ -84,46 +94,32 @@ export function decodeRequest(frame: Buffer): CommandRequest {
   }
   if (header.opCode === OpCode.Query) {
     const query = decodeOpQuery(message);
-    const dot = query.fullCollectionName.indexOf('.');
-    const db = query.fullCollectionName.slice(0, dot);
+    const namespace = query.fullCollectionName;
+    const db = commandNamespaceDb(namespace);
     const command = unwrapLegacyCommand(decodeDocument(query.query));
-    return {
+    const request: CommandRequest = {
       opCode: OpCode.Query,
       requestID: header.requestID,
       flags: 0,
       checksum: false,
       compressorId,
-      db,
+      db: db ?? namespace.slice(0, Math.max(0, namespace.indexOf('.'))),
       name: commandName(command),
       command,
     };
+    return db === undefined ? { ...request, queryNamespace: namespace } : request;
   }
   throw new MongoServerError(ErrorCodes.ProtocolError, `Unsupported opcode ${header.opCode}`);
 }
 
-/** A decoded sub-document: not an array and not a BSON value class (Int32, Long, ObjectId...). */
-function isEmbeddedDocument(value: unknown): value is Document {
-  return typeof value === 'object' && value !== null && !Array.isArray(value) && !('_bsontype' in value);
-}
-
-/**
- * Old drivers wrap an OP_QUERY command as `{$query: {...}, $readPreference: ...}`, or
- * `{query: {...}}`. mongod's upconvertRequest (src/mongo/rpc/metadata.cpp, up to 5.0:
- * `firstFieldName == "$query" || firstFieldName == "query"`) unwraps only a FIRST field of
- * either spelling, and carries the wrapper's `$readPreference` over to the command. A
- * `query` field further down is a command argument (count's filter), never a wrapper.
- */
-function unwrapLegacyCommand(wrapper: Document): Document {
-  const first = commandName(wrapper);
-  if (first !== '$query' && first !== 'query') return wrapper;
-  const inner = wrapper[first];
-  if (!isEmbeddedDocument(inner)) return wrapper;
-  const readPreference = wrapper['$readPreference'];
-  return readPreference === undefined ? inner : { ...inner, $readPreference: readPreference };
-}
-
 /** mongod 6.0+ answers OP_QUERY only for the handshake. */
 export function checkLegacyOpcode(request: CommandRequest): void {
+  if (request.queryNamespace !== undefined) {
+    throw new MongoServerError(
+      ErrorCodes.OpQueryRemoved,
+      'OP_QUERY is no longer supported. The client driver may require an upgrade. For more details see https://dochub.mongodb.org/core/legacy-opcode-removal',
+    );
+  }
   if (request.opCode === OpCode.Query && !(LEGACY_HANDSHAKE.has(request.name) && request.db !== '')) {
     throw new MongoServerError(
       ErrorCodes.UnsupportedOpQueryCommand,

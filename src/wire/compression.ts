@@ -16,6 +16,10 @@
  */
 import { inflateSync, deflateSync } from 'node:zlib';
 import { compressSync as snappyCompress, uncompressSync as snappyUncompress } from 'snappy';
+// The low-level binding, not the package's public compress/decompress: those size their
+// output from the frames' declared content sizes, with no limit (zstd-napi 0.0.13,
+// Decompressor.decompress: "TODO: Default allocation limit"), where we must decompress
+// into a buffer of the size the message declared, which zstd then refuses to overflow.
 // A CommonJS native module: its functions are properties of the default export.
 import zstd, { type CCtx, type DCtx } from 'zstd-napi/binding.js';
 import { ErrorCodes, MongoServerError } from '../errors.js';
@@ -190,13 +194,21 @@ function zstdCompress(data: Buffer): Buffer {
 
 /**
  * Like mongod's ZstdMessageCompressor: decompresses into a buffer of the declared size,
- * so zstd itself refuses to write more ("Destination buffer is too small"). Before
- * allocating it, the content sizes that zstd frames declare in their headers are summed
- * and must match: a small hostile frame cannot make us allocate what it did not claim.
+ * so zstd itself refuses to write more ("Destination buffer is too small"): a small
+ * hostile message cannot make us allocate what it did not claim. The first frame's
+ * declared content size (in its header, read in constant time) is checked first, for
+ * mongod's clearer error; the other frames are not walked in JS, which for a message of
+ * millions of tiny (skippable) frames would hold the event loop far longer than zstd's
+ * own pass over them.
  */
 function zstdDecompress(data: Buffer, uncompressedSize: number): Buffer {
-  const declared = zstdDeclaredLength(data);
-  if (declared !== undefined && declared !== uncompressedSize) {
+  let firstFrameSize: number | null;
+  try {
+    firstFrameSize = zstd.getFrameContentSize(data);
+  } catch (err) {
+    throw corrupt(err);
+  }
+  if (firstFrameSize !== null && firstFrameSize > uncompressedSize) {
     throw badValue('Uncompressed message size does not match expected size');
   }
   zstdDCtx ??= new zstd.DCtx();
@@ -208,23 +220,6 @@ function zstdDecompress(data: Buffer, uncompressedSize: number): Buffer {
     throw corrupt(err);
   }
   return out.subarray(0, written);
-}
-
-/** The sum of the frames' declared content sizes; undefined if a frame leaves it out. */
-function zstdDeclaredLength(data: Buffer): number | undefined {
-  let total = 0;
-  let frame = data;
-  try {
-    while (frame.length > 0) {
-      const size = zstd.getFrameContentSize(frame);
-      if (size === null) return undefined;
-      total += size;
-      frame = frame.subarray(zstd.findFrameCompressedSize(frame));
-    }
-  } catch (err) {
-    throw corrupt(err);
-  }
-  return total;
 }
 
 const COMPRESSED_PREFIX = HEADER_SIZE + 4 + 4 + 1;
@@ -279,18 +274,31 @@ export function readOpCompressedHeader(frame: Buffer): OpCompressedHeader {
   };
 }
 
-/** Rebuilds the original message: its opcode, the same requestID and responseTo. */
-export function decodeOpCompressed(frame: Buffer): Buffer {
-  const { originalOpcode, uncompressedSize, compressorId } = readOpCompressedHeader(frame);
-  if (originalOpcode === OpCode.Compressed) throw protocolError('an OP_COMPRESSED cannot wrap another one');
-  const body = decompress(compressorId, frame.subarray(COMPRESSED_PREFIX), uncompressedSize);
-  const out = Buffer.allocUnsafe(HEADER_SIZE + uncompressedSize);
+/**
+ * The original message's body (everything after its 16-byte header), decompressed into
+ * a buffer of its declared size and not copied again: the proxy's peek reads it in place.
+ */
+export function decompressBody(frame: Buffer, header: OpCompressedHeader = readOpCompressedHeader(frame)): Buffer {
+  if (header.originalOpcode === OpCode.Compressed) throw protocolError('an OP_COMPRESSED cannot wrap another one');
+  return decompress(header.compressorId, frame.subarray(COMPRESSED_PREFIX), header.uncompressedSize);
+}
+
+/**
+ * Rebuilds the original message: its opcode, the same requestID and responseTo. Pass
+ * `body` when `decompressBody` already produced it, so the message is inflated once.
+ */
+export function decodeOpCompressed(frame: Buffer, body?: Buffer): Buffer {
+  const header = readOpCompressedHeader(frame);
+  if (header.originalOpcode === OpCode.Compressed) throw protocolError('an OP_COMPRESSED cannot wrap another one');
+  const inflated = body ?? decompressBody(frame, header);
+  if (inflated.length !== header.uncompressedSize) throw protocolError('decompressed body does not match its OP_COMPRESSED header');
+  const out = Buffer.allocUnsafe(HEADER_SIZE + inflated.length);
   writeHeader(out, {
     messageLength: out.length,
     requestID: frame.readInt32LE(4),
     responseTo: frame.readInt32LE(8),
-    opCode: originalOpcode,
+    opCode: header.originalOpcode,
   });
-  body.copy(out, HEADER_SIZE);
+  inflated.copy(out, HEADER_SIZE);
   return out;
 }

@@ -32,11 +32,17 @@ export class MessageFramer {
     return this.#buffered;
   }
 
+  /** The bad length that stopped this stream, once one was met. */
+  get failure(): MongoServerError | undefined {
+    return this.#failure;
+  }
+
   /**
    * Adds a chunk and returns every message completed so far, in order, each a Buffer
-   * holding exactly one message including its header. Throws a ProtocolError
-   * MongoServerError on an impossible messageLength: the caller must close the
-   * connection, since there is no way to find the next message boundary.
+   * holding exactly one message including its header. On an impossible messageLength
+   * there is no way to find the next message boundary, so the caller must close the
+   * connection: the whole messages before it are still returned (check `failure`), and
+   * a push that has none to return throws a ProtocolError MongoServerError.
    */
   push(chunk: Buffer): Buffer[] {
     if (this.#failure) throw this.#failure;
@@ -48,7 +54,12 @@ export class MessageFramer {
     for (;;) {
       if (this.#expected < 0) {
         if (this.#buffered < 4) break;
-        this.#expected = this.#checkLength(this.#peekLength());
+        try {
+          this.#expected = this.#checkLength(this.#peekLength());
+        } catch (err) {
+          if (frames.length > 0) break;
+          throw err;
+        }
       }
       if (this.#buffered < this.#expected) break;
       frames.push(this.#take(this.#expected));

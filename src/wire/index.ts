@@ -41,4 +41,4 @@ export {
   negotiateCompressors,
   readOpCompressedHeader,
 } from './compression.js';
-export { type PeekedCommand, type RequestPeek, peekCommand, peekRequest } from './peek.js';
+export { type PeekedCommand, type RequestPeek, peekRequest } from './peek.js';

@@ -5,7 +5,8 @@
  */
 import { HEADER_SIZE, OpCode, OpMsgFlag } from './constants.js';
 import { type ElementRef, stringValue, walkTopLevel } from './bson_walk.js';
-import { readOpCompressedHeader, decodeOpCompressed } from './compression.js';
+import { readOpCompressedHeader, decompressBody } from './compression.js';
+import { BSON_EMBEDDED_DOCUMENT, LEGACY_WRAPPER_FIELDS, commandNamespaceDb } from './legacy_command.js';
 
 export interface PeekedCommand {
   /** The opcode of the command message itself (the original one if it came compressed). */
@@ -28,68 +29,67 @@ export interface PeekedCommand {
  *   one of ours, so it must not be forwarded blindly.
  */
 export type RequestPeek =
-  | { kind: 'command'; command: PeekedCommand }
+  | { kind: 'command'; command: PeekedCommand; decompressed?: Buffer }
   | { kind: 'unknown' }
   | { kind: 'undecodable'; error: unknown };
 
 const UNKNOWN: RequestPeek = Object.freeze({ kind: 'unknown' });
 
-/** Classifies one whole client message. Never throws. */
+/**
+ * Classifies one whole client message. Never throws. For an OP_COMPRESSED command,
+ * `decompressed` is its body (the message minus its 16-byte header), inflated once
+ * here and never copied: hand it to `decodeRequest` rather than inflating again.
+ */
 export function peekRequest(frame: Buffer): RequestPeek {
   if (frame.length < HEADER_SIZE || frame.readInt32LE(0) !== frame.length) return UNKNOWN;
-  let message = frame;
+  let opCode = frame.readInt32LE(12);
+  let bytes = frame;
+  let base = HEADER_SIZE;
   let compressorId: number | undefined;
-  if (frame.readInt32LE(12) === OpCode.Compressed) {
+  if (opCode === OpCode.Compressed) {
     try {
       const header = readOpCompressedHeader(frame);
       // Only OP_MSG and OP_QUERY carry commands; mongod refuses the rest after inflating.
       if (header.originalOpcode !== OpCode.Msg && header.originalOpcode !== OpCode.Query) return UNKNOWN;
       compressorId = header.compressorId;
-      message = decodeOpCompressed(frame);
+      opCode = header.originalOpcode;
+      bytes = decompressBody(frame, header);
+      base = 0;
     } catch (error) {
       return { kind: 'undecodable', error };
     }
   }
   let command: PeekedCommand | undefined;
   try {
-    command = peekUncompressed(message);
+    if (opCode === OpCode.Msg) command = peekOpMsg(bytes, base);
+    else if (opCode === OpCode.Query) command = peekOpQuery(bytes, base);
   } catch {
     // A malformed message: not ours to judge, mongod answers it.
     return UNKNOWN;
   }
   if (command === undefined) return UNKNOWN;
-  return { kind: 'command', command: compressorId === undefined ? command : { ...command, compressorId } };
+  if (compressorId === undefined) return { kind: 'command', command };
+  return { kind: 'command', command: { ...command, compressorId }, decompressed: bytes };
 }
 
-/**
- * Returns the command in `frame` (one whole message), or undefined for anything that is
- * not a readable command. Never throws.
+/*
+ * The readers below take the message's bytes after its 16-byte header, from `base`:
+ * HEADER_SIZE in a whole frame, 0 in a decompressed body.
  */
-export function peekCommand(frame: Buffer): PeekedCommand | undefined {
-  const peeked = peekRequest(frame);
-  return peeked.kind === 'command' ? peeked.command : undefined;
-}
 
-function peekUncompressed(frame: Buffer): PeekedCommand | undefined {
-  const opCode = frame.readInt32LE(12);
-  if (opCode === OpCode.Msg) return peekOpMsg(frame);
-  if (opCode === OpCode.Query) return peekOpQuery(frame);
-  return undefined;
-}
-
-function peekOpMsg(frame: Buffer): PeekedCommand | undefined {
-  if (frame.length < HEADER_SIZE + 4) return undefined;
-  const flags = frame.readUInt32LE(HEADER_SIZE);
-  const end = frame.length - (flags & OpMsgFlag.ChecksumPresent ? 4 : 0);
-  let offset = HEADER_SIZE + 4;
+function peekOpMsg(bytes: Buffer, base: number): PeekedCommand | undefined {
+  if (bytes.length < base + 4) return undefined;
+  const flags = bytes.readUInt32LE(base);
+  const end = bytes.length - (flags & OpMsgFlag.ChecksumPresent ? 4 : 0);
+  let offset = base + 4;
   // Skip kind-1 sections (they may come first) until the kind-0 body.
   while (offset < end) {
-    const kind = frame[offset];
+    const kind = bytes[offset];
     if (offset + 5 > end) return undefined;
-    const size = frame.readInt32LE(offset + 1);
+    const size = bytes.readInt32LE(offset + 1);
     if (kind === 0) {
       if (size < 5 || size > end - offset - 1) return undefined;
-      const command = commandIn(frame.subarray(offset + 1, offset + 1 + size), OpCode.Msg);
+      const command = commandIn(bytes.subarray(offset + 1, offset + 1 + size), OpCode.Msg);
       return command && ((flags & OpMsgFlag.MoreToCome) === 0 ? command : { ...command, moreToCome: true });
     }
     if (kind !== 1 || size < 5 || size > end - offset - 1) return undefined;
@@ -114,25 +114,24 @@ function commandIn(body: Buffer, opCode: OpCode): PeekedCommand | undefined {
   return { opCode, commandName, db };
 }
 
-function peekOpQuery(frame: Buffer): PeekedCommand | undefined {
-  const nameStart = HEADER_SIZE + 4;
-  const nul = frame.subarray(nameStart).indexOf(0);
+function peekOpQuery(bytes: Buffer, base: number): PeekedCommand | undefined {
+  const nameStart = base + 4;
+  const nul = bytes.subarray(nameStart).indexOf(0);
   if (nul === -1) return undefined;
-  const ns = frame.toString('utf8', nameStart, nameStart + nul);
-  if (!ns.endsWith('.$cmd')) return undefined;
-  const db = ns.slice(0, -'.$cmd'.length);
+  const db = commandNamespaceDb(bytes.toString('utf8', nameStart, nameStart + nul));
+  if (db === undefined) return undefined;
   const queryStart = nameStart + nul + 1 + 8;
-  if (queryStart + 5 > frame.length) return undefined;
-  const size = frame.readInt32LE(queryStart);
-  if (size < 5 || size > frame.length - queryStart) return undefined;
-  let query = frame.subarray(queryStart, queryStart + size);
+  if (queryStart + 5 > bytes.length) return undefined;
+  const size = bytes.readInt32LE(queryStart);
+  if (size < 5 || size > bytes.length - queryStart) return undefined;
+  let query = bytes.subarray(queryStart, queryStart + size);
 
   let first: ElementRef | undefined;
   if (!walkTopLevel(query, (element) => ((first = element), true)) || !first) return undefined;
-  // mongod's upconvertRequest: a command wrapped as {$query: {...}, $readPreference: ...}
-  // (or `query`) is the inner document.
-  if (first.name === '$query' || first.name === 'query') {
-    if (first.type !== 0x03) return undefined;
+  // A command wrapped as {$query: {...}, $readPreference: ...} is the inner document
+  // (the rule is LEGACY_WRAPPER_FIELDS', see command_namespace.ts).
+  if (LEGACY_WRAPPER_FIELDS.has(first.name)) {
+    if (first.type !== BSON_EMBEDDED_DOCUMENT) return undefined;
     query = query.subarray(first.valueStart, first.valueEnd);
     first = undefined;
     if (!walkTopLevel(query, (element) => ((first = element), true)) || !first) return undefined;

@@ -2,7 +2,8 @@
  * Percona-era clients send commands as legacy OP_QUERY on `admin.$cmd`, wrapped as
  * `{$query: {...}}` or `{query: {...}}` when they add a read preference. The proxy
  * answers both wrapper spellings itself, as it answers the bare command, and leaves a
- * `query` field that is not the first one (count's filter) where it is.
+ * `query` field that is not the first one (count's filter) where it is. Only `<db>.$cmd`
+ * exactly is a command namespace, as in mongod.
  */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,6 +11,7 @@ import { startDevServer, type RunningDevServer } from '../helpers/dev_server.js'
 import { startProxy, type RunningProxy } from '../helpers/proxy.js';
 import { RawClient } from '../helpers/raw_client.js';
 import { OpCode } from '../../src/wire/constants.js';
+import { ErrorCodes } from '../../src/errors.js';
 import { encodeOpQuery } from '../../src/wire/op_query.js';
 import { deserialize } from 'bson';
 import { decodeRequest, encodeDocument, type Document } from '../../src/wire/command_message.js';
@@ -74,5 +76,19 @@ describe('legacy OP_QUERY command wrappers', () => {
         }
       });
     }
+
+    it('leaves a query on a collection named like a command to mongod (admin.foo.$cmd is not admin.foo\'s $cmd)', async () => {
+      const raw = await RawClient.connect(proxy.port);
+      try {
+        const request = opQuery({ backupStatus: 1 }, 'admin.foo.$cmd');
+        const reply = await raw.command(request);
+        assert.equal(reply.opCode, OpCode.Reply);
+        assert.equal(reply.doc['ok'], 0, JSON.stringify(reply.doc));
+        assert.equal(reply.doc['code'], ErrorCodes.OpQueryRemoved, 'the server refuses a legacy query, as mongod does');
+        assert.equal(reply.doc['inProgress'], undefined, 'not answered by the proxy');
+      } finally {
+        raw.close();
+      }
+    });
   });
 });

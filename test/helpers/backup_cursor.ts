@@ -4,7 +4,7 @@
  * 50737/50738), so the cursor is opened, drained and closed in one explicit session.
  */
 import { Long, type MongoClient, type ClientSession, type Document } from 'mongodb';
-import { peekCommand } from '../../src/wire/peek.js';
+import { peekRequest } from '../../src/wire/peek.js';
 import { decodeReply } from './raw_client.js';
 import { startRelay } from './relay.js';
 
@@ -79,7 +79,9 @@ export async function startBackupCursorSpy(upstreamPort: number): Promise<Backup
   let dropGetMore: (() => void) | undefined;
   const relay = await startRelay(upstreamPort, {
     fromClient(frame) {
-      if (dropGetMore === undefined || peekCommand(frame)?.commandName !== 'getMore') return 'forward';
+      if (dropGetMore === undefined) return 'forward';
+      const peek = peekRequest(frame);
+      if (peek.kind !== 'command' || peek.command.commandName !== 'getMore') return 'forward';
       dropGetMore();
       dropGetMore = undefined;
       return 'cut';

@@ -3,7 +3,7 @@
  * client sends so a test can see which commands and opcodes crossed the wire.
  */
 import { readHeader } from '../../src/wire/header.js';
-import { peekCommand } from '../../src/wire/peek.js';
+import { peekRequest } from '../../src/wire/peek.js';
 import { startRelay } from './relay.js';
 
 export interface TapRelay {
@@ -26,9 +26,9 @@ export async function startTapRelay(upstreamPort: number): Promise<TapRelay> {
   const relay = await startRelay(upstreamPort, {
     fromClient(frame) {
       requestOpcodes.push(readHeader(frame).opCode);
-      const peeked = peekCommand(frame);
-      if (peeked === undefined) return 'forward';
-      const { commandName: name, compressorId } = peeked;
+      const peek = peekRequest(frame);
+      if (peek.kind !== 'command') return 'forward';
+      const { commandName: name, compressorId } = peek.command;
       commands.push(compressorId === undefined ? { name, at: Date.now() } : { name, at: Date.now(), compressorId });
       if (name === 'hello' || name.toLowerCase() === 'ismaster') handshakes.push(Buffer.from(frame));
       return 'forward';

@@ -13,12 +13,12 @@ import { encodeOpCompressed } from '../../src/wire/compression.js';
 import { crc32c } from '../../src/wire/crc32c.js';
 import { decodeOpMsg, encodeOpMsg, opMsgBody } from '../../src/wire/op_msg.js';
 import { decodeOpQuery, encodeOpQuery } from '../../src/wire/op_query.js';
-import { peekCommand } from '../../src/wire/peek.js';
+import { peekRequest, type PeekedCommand } from '../../src/wire/peek.js';
 
 function strip(frame: Buffer) {
-  const peeked = peekCommand(frame);
-  assert.ok(peeked);
-  return stripUnreadableCompressors(frame, peeked);
+  const peek = peekRequest(frame);
+  assert.equal(peek.kind, 'command');
+  return stripUnreadableCompressors(frame, (peek as { command: PeekedCommand }).command);
 }
 
 const hello = (compression: unknown[], checksum = true): Buffer =>

@@ -37,12 +37,22 @@ describe('pipelined requests through the proxy', () => {
     server?.cleanup();
   });
 
-  /** Polls currentOp until `count` writers wait on the fsync lock. */
-  async function untilWritersBlocked(count: number): Promise<void> {
+  /**
+   * Polls currentOp until `count` writers wait on the fsync lock. It fails at once, saying
+   * why, when they can no longer come: `raw` was closed, or got more than the `answered`
+   * replies it had (the held request was answered, or refused, instead of waiting). Any
+   * other hang is caught by the suite's per-test timeout (package.json, --test-timeout).
+   */
+  async function untilWritersBlocked(count: number, raw: RawClient, answered: number): Promise<void> {
     for (;;) {
       const op = await admin().command({ currentOp: 1 });
       const waiting = (op['inprog'] as Array<{ numWaiting?: number }>).reduce((n, o) => n + (o.numWaiting ?? 0), 0);
       if (waiting >= count) return;
+      if (raw.socket.destroyed) throw new Error(`the connection closed while waiting for ${count} writer(s) to block on fsyncLock (${waiting} blocked)`);
+      if (raw.frames.length > answered) {
+        const replies = raw.frames.map((f) => JSON.stringify(decodeReply(f).doc)).join(', ');
+        throw new Error(`expected ${count} writer(s) blocked on fsyncLock, but got replies instead: ${replies}`);
+      }
       await sleep(10);
     }
   }
@@ -60,7 +70,7 @@ describe('pipelined requests through the proxy', () => {
         const status = wrap(opMsg({ backupStatus: 1, $db: 'admin' }));
         const find = wrap(opMsg({ find: 'pipelined', filter: { form }, $db: 'app' }));
         raw.send(Buffer.concat([insert, status, find]));
-        await untilWritersBlocked(1);
+        await untilWritersBlocked(1, raw, 0);
         await admin().command({ fsyncUnlock: 1 });
 
         const replies = (await raw.waitForFrames(3)).map(decodeReply);
@@ -88,7 +98,7 @@ describe('pipelined requests through the proxy', () => {
       // Answered while the insert is still held by the lock.
       const [reply] = await raw.waitForFrames(1);
       assert.equal(decodeReply(reply as Buffer).responseTo, status.readInt32LE(4));
-      await untilWritersBlocked(1);
+      await untilWritersBlocked(1, raw, 1);
       await admin().command({ fsyncUnlock: 1 });
       // The connection goes on: a later command is answered in turn.
       const ping = await raw.command(opMsg({ ping: 1, $db: 'admin' }));

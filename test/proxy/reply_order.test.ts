@@ -3,16 +3,18 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ForwardedRequests, expectsReply } from '../../src/proxy/reply_order.js';
 import { MessageBoundaryTracker } from '../../src/proxy/boundary.js';
-import { peekCommand } from '../../src/wire/peek.js';
-import { CompressorId, OpMsgFlag } from '../../src/wire/constants.js';
+import { peekRequest } from '../../src/wire/peek.js';
+import { CompressorId, OpCode, OpMsgFlag } from '../../src/wire/constants.js';
 import { encodeOpCompressed } from '../../src/wire/compression.js';
 import { encodeOpQuery } from '../../src/wire/op_query.js';
+import { encodeOpReply } from '../../src/wire/op_reply.js';
 import { encodeDocument } from '../../src/wire/command_message.js';
 import { encodeOpMsg } from '../../src/wire/op_msg.js';
 import { opMsg } from '../helpers/raw_client.js';
 
 function expects(frame: Buffer): boolean {
-  return expectsReply(frame, peekCommand(frame));
+  const peek = peekRequest(frame);
+  return expectsReply(frame, peek.kind === 'command' ? peek.command : undefined);
 }
 
 /** A bare message of `opCode` with a 4-byte body, as legacy opcodes would carry. */
@@ -55,13 +57,12 @@ describe('ForwardedRequests', () => {
     requests.answered(999); // an exhaust continuation, or anything unknown
     requests.answered(10);
     await Promise.resolve();
-    assert.equal(settled, false);
-    assert.equal(requests.outstanding, 2);
+    assert.equal(settled, false, 'two of the three still unanswered');
     requests.answered(11);
     await Promise.resolve();
     assert.equal(settled, true);
     requests.answered(12);
-    assert.equal(requests.outstanding, 0);
+    assert.equal(requests.allAnswered(), undefined, 'all three answered');
     // A request never answered (counted wrongly) is settled by the answer to a later one.
     requests.forwarded(20);
     requests.forwarded(21);
@@ -74,11 +75,27 @@ describe('ForwardedRequests', () => {
     requests.forwarded(5);
     requests.forwarded(5);
     requests.answered(5);
-    assert.equal(requests.outstanding, 1);
     const waiting = requests.allAnswered();
-    assert.ok(waiting);
+    assert.ok(waiting, 'the second request with id 5 is still unanswered');
     requests.close();
     await waiting;
+  });
+
+  it('does not take the rest of an exhaust stream for an answer, even when its responseTo matches a waiting request', async () => {
+    const requests = new ForwardedRequests();
+    requests.forwarded(7); // a find, waiting
+    let settled = false;
+    void requests.allAnswered()?.then(() => (settled = true));
+    // An exhaust stream (to an earlier request, 3) whose first reply mongod numbered 7:
+    // the next reply's responseTo is 7, the same number as the client's waiting find.
+    requests.answered(3, true);
+    requests.answered(7, true);
+    requests.answered(7, false); // the stream's last message
+    await Promise.resolve();
+    assert.equal(settled, false, 'the find is still unanswered');
+    requests.answered(7, false); // now mongod answers the find
+    await Promise.resolve();
+    assert.equal(settled, true);
   });
 });
 
@@ -91,7 +108,27 @@ describe('MessageBoundaryTracker responseTo', () => {
       for (let i = 0; i < stream.length; i += size) tracker.push(stream.subarray(i, i + size));
       assert.deepEqual(seen, [41, 42, 43], `chunks of ${size}`);
       assert.equal(tracker.atBoundary, true);
-      assert.equal(tracker.messages, 3);
+    }
+  });
+
+  it('reports moreToCome from an OP_MSG, not from other opcodes, and none it cannot read (compressed)', () => {
+    const body = encodeDocument({ ok: 1 });
+    const streamed = encodeOpMsg({ requestID: 1, responseTo: 41, flags: OpMsgFlag.MoreToCome, sections: [{ kind: 0, body }] });
+    const last = encodeOpMsg({ requestID: 2, responseTo: 1, flags: 0, sections: [{ kind: 0, body }] });
+    const compressed = encodeOpCompressed(streamed, CompressorId.Zlib);
+    const reply = encodeOpReply({ requestID: 3, responseTo: 42, responseFlags: 0, cursorID: 0n, startingFrom: 0, documents: [body] });
+    // A 16-byte message: nothing past its header may be read as flags.
+    const bare = Buffer.alloc(16);
+    bare.writeInt32LE(16, 0);
+    bare.writeInt32LE(43, 8);
+    bare.writeInt32LE(OpCode.Msg, 12);
+    const stream = Buffer.concat([streamed, last, compressed, reply, bare, streamed]);
+    for (const size of [1, 3, 4, 5, 17, 19, 20, 21, stream.length]) {
+      const seen: Array<[number, boolean | undefined]> = [];
+      const tracker = new MessageBoundaryTracker(undefined, (responseTo, moreToCome) => seen.push([responseTo, moreToCome]));
+      for (let i = 0; i < stream.length; i += size) tracker.push(stream.subarray(i, i + size));
+      assert.deepEqual(seen, [[41, true], [1, false], [41, undefined], [42, false], [43, false], [41, true]], `chunks of ${size}`);
+      assert.equal(tracker.atBoundary, true);
     }
   });
 });

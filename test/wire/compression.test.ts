@@ -124,10 +124,20 @@ describe('decompress', () => {
     assert.equal(zstd.message, 'Uncompressed message size does not match expected size');
   });
 
-  it('sums the declared sizes of concatenated zstd frames', () => {
+  it('reads concatenated zstd frames, and refuses them when they overflow the declared size', () => {
     const packed = Buffer.concat([compress(CompressorId.Zstd, data), compress(CompressorId.Zstd, data)]);
     assert.deepEqual(decompress(CompressorId.Zstd, packed, 2 * data.length), Buffer.concat([data, data]));
     expectServerError(() => decompress(CompressorId.Zstd, packed, data.length), ErrorCodes.BadValue);
+    expectServerError(() => decompress(CompressorId.Zstd, packed, 2 * data.length + 1), ErrorCodes.BadValue);
+  });
+
+  it('skips zstd skippable frames, however many (zstd walks them, not our JS)', () => {
+    // A skippable frame: magic 0x184D2A50, then a 4-byte length of user data (here none).
+    const skippable = Buffer.alloc(8);
+    skippable.writeUInt32LE(0x184d2a50, 0);
+    const frames = Buffer.concat([...Array.from({ length: 100_000 }, () => skippable), compress(CompressorId.Zstd, data)]);
+    assert.deepEqual(decompress(CompressorId.Zstd, frames, data.length), data);
+    expectServerError(() => decompress(CompressorId.Zstd, Buffer.concat([frames, skippable.subarray(0, 5)]), data.length), ErrorCodes.BadValue);
   });
 
   it('refuses sizes beyond maxMessageSizeBytes and negative sizes', () => {

@@ -51,6 +51,17 @@ describe('MessageFramer', () => {
     expectServerError(() => framer.push(prefix.subarray(3, 4)), ErrorCodes.ProtocolError);
   });
 
+  it('returns the whole messages before a bad length, then stays failed', () => {
+    const framer = new MessageFramer();
+    const first = message(1, new Uint8Array(3));
+    const second = message(2, new Uint8Array(0));
+    const frames = framer.push(Buffer.concat([first, second, lengthPrefix(7), Buffer.alloc(20)]));
+    assert.deepEqual(frames, [first, second], 'what came before is served');
+    assert.equal(framer.failure?.code, ErrorCodes.ProtocolError);
+    assert.match(framer.failure?.message ?? '', /msgLen 7 is invalid/);
+    expectServerError(() => framer.push(Buffer.alloc(0)), ErrorCodes.ProtocolError);
+  });
+
   it('accepts exactly 16 and exactly 48,000,000 bytes, and honours a smaller limit', () => {
     assert.equal(new MessageFramer().push(message(1, new Uint8Array(0)))[0]?.length, 16);
     const small = new MessageFramer({ maxMessageSize: 100 });

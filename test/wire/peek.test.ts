@@ -5,13 +5,14 @@ import {
   BSON, BSONRegExp, BSONSymbol, Binary, Code, DBRef, Decimal128, Double, Int32, Long, MaxKey, MinKey, ObjectId,
   Timestamp,
 } from 'bson';
-import { MongoServerError } from '../../src/errors.js';
+import { ErrorCodes, MongoServerError } from '../../src/errors.js';
 import { CompressorId, OpCode, OpMsgFlag } from '../../src/wire/constants.js';
 import { encodeOpCompressed } from '../../src/wire/compression.js';
 import { encodeOpMsg } from '../../src/wire/op_msg.js';
 import { encodeOpQuery } from '../../src/wire/op_query.js';
 import { encodeOpReply } from '../../src/wire/op_reply.js';
-import { peekCommand, peekRequest } from '../../src/wire/peek.js';
+import { peekRequest, type PeekedCommand } from '../../src/wire/peek.js';
+import { checkLegacyOpcode, decodeRequest } from '../../src/wire/command_message.js';
 import { bson, bsonDoc, cstringText, int32 } from './arbitraries.js';
 
 const msg = (body: Buffer, flags = 0, checksum = false): Buffer =>
@@ -31,7 +32,13 @@ const msg = (body: Buffer, flags = 0, checksum = false): Buffer =>
 const query = (ns: string, doc: Buffer): Buffer =>
   encodeOpQuery({ requestID: 1, flags: 0, fullCollectionName: ns, numberToSkip: 0, numberToReturn: -1, query: doc });
 
-describe('peekCommand', () => {
+/** The command the peek finds in `frame`, or undefined for anything else. */
+function peekCommand(frame: Buffer): PeekedCommand | undefined {
+  const peek = peekRequest(frame);
+  return peek.kind === 'command' ? peek.command : undefined;
+}
+
+describe('peekRequest', () => {
   it('reads the command name and $db of an OP_MSG, skipping values of every BSON type', () => {
     const body = bson({
       backupStart: '/backups/x',
@@ -74,6 +81,22 @@ describe('peekCommand', () => {
     assert.equal(peekCommand(query('admin.$cmd', bson({ $query: 1 }))), undefined);
   });
 
+  it('takes only <db>.$cmd exactly as a command namespace, as mongod and the decoder do', () => {
+    // mongod's NamespaceString splits at the first dot: `admin.foo.$cmd` is a query on the
+    // collection `foo.$cmd` of `admin`, not a command on a database `admin.foo`.
+    for (const ns of ['admin.foo.$cmd', 'admin.$cmd.x', 'admin$cmd', 'admin.$cmdx']) {
+      const frame = query(ns, bson({ backupStatus: 1 }));
+      assert.equal(peekCommand(frame), undefined, ns);
+      const decoded = decodeRequest(frame);
+      assert.equal(decoded.queryNamespace, ns, 'the decoder does not take it for a command either');
+      assert.throws(() => checkLegacyOpcode(decoded), (err: unknown) => err instanceof MongoServerError && err.code === ErrorCodes.OpQueryRemoved, ns);
+    }
+    const frame = query('admin.$cmd', bson({ backupStatus: 1 }));
+    assert.equal(peekCommand(frame)?.db, 'admin');
+    assert.equal(decodeRequest(frame).db, 'admin');
+    assert.equal(decodeRequest(frame).queryNamespace, undefined);
+  });
+
   it('decompresses OP_COMPRESSED and says which compressor was used', () => {
     const body = bson({ find: 'c', filter: {}, $db: 'test' });
     for (const id of [CompressorId.Noop, CompressorId.Snappy, CompressorId.Zlib, CompressorId.Zstd]) {
@@ -91,9 +114,12 @@ describe('peekCommand', () => {
   it('tells a compressed command it cannot decompress from a message that is not a command', () => {
     const body = bson({ backupStart: '/b', $db: 'admin' });
     const zstd = encodeOpCompressed(msg(body), CompressorId.Zstd);
-    assert.deepEqual(peekRequest(zstd), {
-      kind: 'command', command: { opCode: OpCode.Msg, commandName: 'backupStart', db: 'admin', compressorId: 3 },
-    });
+    const peeked = peekRequest(zstd);
+    assert.ok(peeked.kind === 'command');
+    assert.deepEqual(peeked.command, { opCode: OpCode.Msg, commandName: 'backupStart', db: 'admin', compressorId: 3 });
+    // The body it inflated, for the decoder: the message minus its header, as sent.
+    assert.deepEqual(peeked.decompressed, msg(body).subarray(16));
+    assert.deepEqual(decodeRequest(zstd, peeked.decompressed), decodeRequest(zstd));
     const unknownId = Buffer.from(encodeOpCompressed(msg(body), CompressorId.Noop));
     unknownId[24] = 9;
     const corrupt = Buffer.from(zstd);
@@ -104,6 +130,7 @@ describe('peekCommand', () => {
     truncated.writeInt32LE(20, 0);
     for (const frame of [unknownId, corrupt, wrongSize, truncated]) {
       const peeked = peekRequest(frame);
+      assert.equal(peeked.kind, 'undecodable');
       assert.equal(peeked.kind, 'undecodable');
       assert.ok(peeked.kind === 'undecodable' && peeked.error instanceof MongoServerError);
       assert.equal(peekCommand(frame), undefined);
