@@ -8,7 +8,7 @@
  */
 import net from 'node:net';
 import { MessageFramer } from '../../src/wire/framing.js';
-import { peekCommand } from '../../src/wire/peek.js';
+import { peekRequest } from '../../src/wire/peek.js';
 
 /** One relayed connection, as the hooks see it. */
 export interface RelayConnection {
@@ -100,8 +100,9 @@ export async function startFaultRelay(upstreamPort: number): Promise<FaultRelay>
   let doomed: { connection: number; requestId: number; done: () => void } | undefined;
   const relay = await startRelay(upstreamPort, {
     fromClient(frame, connection) {
-      const name = peekCommand(frame)?.commandName;
-      if (name === undefined) return 'forward';
+      const peek = peekRequest(frame);
+      if (peek.kind !== 'command') return 'forward';
+      const name = peek.command.commandName;
       if (swallow?.match(name, frame) === true) {
         swallow.done();
         swallow = undefined;
