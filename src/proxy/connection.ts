@@ -21,12 +21,12 @@ import net from 'node:net';
 import type { Logger } from 'pino';
 import { MessageFramer } from '../wire/framing.js';
 import { OpCode, OpMsgFlag } from '../wire/constants.js';
-import { peekRequest, type PeekedCommand } from '../wire/peek.js';
+import type { PeekedCommand } from '../wire/peek.js';
 import { decodeRequest, encodeReply, type CommandRequest, type Document } from '../wire/command_message.js';
 import { errorReply } from '../errors.js';
 import { MessageBoundaryTracker } from './boundary.js';
 import { ForwardedRequests, expectsReply } from './reply_order.js';
-import { stripUnreadableCompressors } from './handshake.js';
+import { inspectClientMessage, type Queued, type QueuedClose, type QueuedFrame } from './client_message.js';
 import type { ClientInfo, Interceptor } from './interceptor.js';
 
 /** Counters shared by every connection of one proxy. */
@@ -67,29 +67,6 @@ function closed(socket: net.Socket): Promise<void> {
   return new Promise((resolve) => socket.once('close', () => resolve()));
 }
 
-interface QueuedFrame {
-  kind: 'frame';
-  frame: Buffer;
-  /** What the peek found, if it ran and found a command. */
-  peeked: PeekedCommand | undefined;
-  /** The peek's decompressed message body, if it came compressed: decoded, never inflated twice. */
-  decompressed: Buffer | undefined;
-  claimed: boolean;
-}
-
-/**
- * The end of what the client will be served: a message we refuse (it could be one of
- * ours, so mongod must not see it unread) or the client's FIN. mongod would answer every
- * request before it first, so the connection closes only once those are answered.
- */
-interface QueuedClose {
-  kind: 'close';
-  reason: string;
-  /** Set for a refusal (logged at warn); undefined for the client's own FIN. */
-  err: unknown;
-}
-
-type Queued = QueuedFrame | QueuedClose;
 
 export class ProxyConnection {
   readonly info: ClientInfo;
@@ -175,7 +152,7 @@ export class ProxyConnection {
     badLength ??= this.#framer.failure;
     for (const received of frames) {
       if (this.#closed || this.#closing) return;
-      const item = this.#inspect(received);
+      const item = inspectClientMessage(received, this.#options.interceptor, this.#log);
       if (item.kind === 'close') {
         this.#enqueueClose(item.reason, item.err);
         return;
@@ -201,32 +178,6 @@ export class ProxyConnection {
     this.#closing = true;
     this.#client.pause();
     this.#enqueue({ kind: 'close', reason, err });
-  }
-
-  /**
-   * Decides what to do with one client message: claim it, forward it (possibly with a
-   * rewritten handshake, see handshake.ts), or refuse it. Peeks only when there is an
-   * interceptor: without one the proxy is a plain pipe.
-   */
-  #inspect(frame: Buffer): Queued {
-    const interceptor = this.#options.interceptor;
-    const plain = { kind: 'frame', frame, peeked: undefined, decompressed: undefined, claimed: false } as const;
-    if (interceptor === undefined) return plain;
-    const peek = peekRequest(frame);
-    if (peek.kind === 'undecodable') {
-      // It could be one of ours, so it must not reach mongod unread. mongod itself ends
-      // the session when it cannot decompress a message (service_state_machine.cpp:
-      // uassertStatusOK on decompressMessage, then "Terminating session due to error"),
-      // which it reaches only after answering everything sent before it.
-      return { kind: 'close', reason: 'undecodable compressed message from client', err: peek.error };
-    }
-    if (peek.kind === 'unknown') return plain;
-    const { command: peeked, decompressed } = peek;
-    if (interceptor.intercepts(peeked.commandName)) return { kind: 'frame', frame, peeked, decompressed, claimed: true };
-    const stripped = stripUnreadableCompressors(frame, peeked);
-    if (stripped === undefined) return { ...plain, peeked };
-    this.#log.info({ removed: stripped.removed }, 'handshake: removed compressors the proxy cannot read');
-    return { ...plain, frame: stripped.frame, peeked };
   }
 
   #forward(frame: Buffer, peeked: PeekedCommand | undefined): void {
