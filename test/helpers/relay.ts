@@ -1,16 +1,21 @@
 /**
  * A TCP relay between clients and mongod that frames both directions, so a test can
- * watch what crosses the wire or cut a connection at a chosen message. Everything it
- * does not cut is forwarded byte for byte, frame by frame.
+ * watch what crosses the wire, or fail the network at a chosen message: cut the
+ * connection, swallow a request (a half-open connection: no reply, no RST), or lose a
+ * reply. Everything else is forwarded byte for byte, frame by frame.
  */
 import net from 'node:net';
 import { MessageFramer } from '../../src/wire/framing.js';
 
+/**
+ * What becomes of a message: 'forward' it; 'cut' closes its connection instead (both
+ * sides); 'swallow' (requests only) drops it and leaves the connection open, silent.
+ * `connection` numbers the relayed connections, so hooks can pair requests and replies.
+ */
 export interface RelayHooks {
-  /** Sees each client message; returning 'cut' closes that connection instead of forwarding it. */
-  fromClient?(frame: Buffer): 'forward' | 'cut';
-  /** Sees each mongod message before the client does. */
-  fromServer?(frame: Buffer): void;
+  fromClient?(frame: Buffer, connection: number): 'forward' | 'cut' | 'swallow';
+  /** Sees each mongod message before the client does; returns nothing to forward it. */
+  fromServer?(frame: Buffer, connection: number): void | 'forward' | 'cut';
 }
 
 export interface Relay {
@@ -20,7 +25,9 @@ export interface Relay {
 
 export async function startRelay(upstreamPort: number, hooks: RelayHooks): Promise<Relay> {
   const sockets = new Set<net.Socket>();
+  let connections = 0;
   const server = net.createServer((client) => {
+    const connection = ++connections;
     const upstream = net.connect(upstreamPort, '127.0.0.1');
     sockets.add(client).add(upstream);
     const fromClient = new MessageFramer();
@@ -31,13 +38,16 @@ export async function startRelay(upstreamPort: number, hooks: RelayHooks): Promi
     };
     client.on('data', (chunk: Buffer) => {
       for (const frame of fromClient.push(chunk)) {
-        if (hooks.fromClient?.(frame) === 'cut') return closeBoth();
-        upstream.write(frame);
+        const verdict = hooks.fromClient?.(frame, connection);
+        if (verdict === 'cut') return closeBoth();
+        if (verdict !== 'swallow') upstream.write(frame);
       }
     });
     upstream.on('data', (chunk: Buffer) => {
-      for (const frame of fromServer.push(chunk)) hooks.fromServer?.(frame);
-      client.write(chunk);
+      for (const frame of fromServer.push(chunk)) {
+        if (hooks.fromServer?.(frame, connection) === 'cut') return closeBoth();
+        client.write(frame);
+      }
     });
     client.on('close', closeBoth).on('error', closeBoth);
     upstream.on('close', closeBoth).on('error', closeBoth);
