@@ -6,6 +6,7 @@
 import { Long, type MongoClient, type ClientSession, type Document } from 'mongodb';
 import { peekRequest } from '../../src/wire/peek.js';
 import { decodeReply } from './raw_client.js';
+import { readHeader } from '../../src/wire/header.js';
 import { startRelay } from './relay.js';
 
 export interface OpenedBackupCursor {
@@ -62,41 +63,71 @@ export async function closeBackupCursor(client: MongoClient, cursor: OpenedBacku
 /**
  * A relay in front of mongod that notes the id of every backup cursor it sees opened,
  * so a test can kill the cursor of a backup tool (the proxy) that runs elsewhere, as an
- * operator who found it with $currentOp would. It can also cut the connection that
- * carries the next getMore, a network failure that leaves the cursor alive in mongod.
+ * operator who found it with $currentOp would. It counts the commands mongod accepted,
+ * and can fail the network at a chosen command:
+ * - 'cut': its connection is closed instead of forwarding it; mongod never sees it;
+ * - 'swallow': never forwarded, never answered, the connection left open (half-open TCP);
+ * - 'lose-reply': mongod runs it, then its connection is closed instead of the reply.
  */
+export type NetworkFault = 'cut' | 'swallow' | 'lose-reply';
+
 export interface BackupCursorSpy {
   readonly port: number;
   /** Ids of the backup cursors opened through the relay, in order. */
   readonly cursorIds: Long[];
-  /** Closes the connection of the next getMore instead of forwarding it; resolves once done. */
-  dropNextGetMore(): Promise<void>;
+  /** How many commands named `commandName` mongod answered with `ok: 1` so far. */
+  accepted(commandName: string): number;
+  /**
+   * The next command named `commandName` (for which `match` holds) meets `fault`; resolves
+   * once it has. Faults armed for the same command apply to successive ones.
+   */
+  failNext(commandName: string, fault: NetworkFault, match?: (frame: Buffer) => boolean): Promise<void>;
   close(): Promise<void>;
 }
 
 export async function startBackupCursorSpy(upstreamPort: number): Promise<BackupCursorSpy> {
   const cursorIds: Long[] = [];
-  let dropGetMore: (() => void) | undefined;
+  const accepted = new Map<string, number>();
+  /** Request ids awaiting a reply, per connection: the command's name, and whether to lose its reply. */
+  const pending = new Map<string, { name: string; lose: (() => void) | undefined }>();
+  /** Armed faults, each for one command, the oldest first. */
+  const faults: Array<{ name: string; kind: NetworkFault; match: (frame: Buffer) => boolean; done: () => void }> = [];
   const relay = await startRelay(upstreamPort, {
-    fromClient(frame) {
-      if (dropGetMore === undefined) return 'forward';
+    fromClient(frame, connection) {
       const peek = peekRequest(frame);
-      if (peek.kind !== 'command' || peek.command.commandName !== 'getMore') return 'forward';
-      dropGetMore();
-      dropGetMore = undefined;
-      return 'cut';
+      if (peek.kind !== 'command') return 'forward';
+      const name = peek.command.commandName;
+      const index = faults.findIndex((f) => f.name === name && f.match(frame));
+      const failing = index === -1 ? undefined : faults.splice(index, 1)[0];
+      if (failing?.kind === 'cut' || failing?.kind === 'swallow') {
+        failing.done();
+        return failing.kind;
+      }
+      pending.set(`${connection.id}:${readHeader(frame).requestID}`, { name, lose: failing?.done });
+      return 'forward';
     },
-    fromServer(frame) {
-      const cursor = decodeReply(frame).doc['cursor'] as { id?: unknown; firstBatch?: Document[] } | undefined;
+    fromServer(frame, connection) {
+      const key = `${connection.id}:${readHeader(frame).responseTo}`;
+      const request = pending.get(key);
+      pending.delete(key);
+      if (request?.lose !== undefined) {
+        request.lose();
+        return 'cut';
+      }
+      const doc = decodeReply(frame).doc;
+      if (request !== undefined && doc['ok'] === 1) accepted.set(request.name, (accepted.get(request.name) ?? 0) + 1);
+      const cursor = doc['cursor'] as { id?: unknown; firstBatch?: Document[] } | undefined;
       if (cursor?.firstBatch?.[0]?.['metadata']?.['backupId'] !== undefined) cursorIds.push(Long.fromValue(cursor.id as number));
+      return undefined;
     },
   });
   return {
     port: relay.port,
     cursorIds,
-    dropNextGetMore: () =>
+    accepted: (name) => accepted.get(name) ?? 0,
+    failNext: (name, kind, match = () => true) =>
       new Promise<void>((resolve) => {
-        dropGetMore = resolve;
+        faults.push({ name, kind, match, done: resolve });
       }),
     close: () => relay.close(),
   };

@@ -11,15 +11,25 @@
  * - a keepalive getMore every `keepaliveMs` (30 s by default); one that says the cursor
  *   is gone aborts the snapshot's `lost` signal at once, which stops the copy;
  * - release() fails the backup unless killCursors reports the id in `cursorsKilled`:
- *   killCursors of an unknown id is `ok: 1` with `cursorsNotFound`.
+ *   killCursors of an unknown id is `ok: 1` with `cursorsNotFound`;
+ * - nothing may leave the cursor open in mongod (it would refuse every later backup
+ *   until its idle timeout): when the open reply or the killCursors is lost, the
+ *   cursor's session is killed instead (cursor_session.ts);
+ * - nothing may hang on a connection gone silent: every command but the open itself
+ *   (which may wait for a checkpoint) is bounded, and release() waits for a keepalive
+ *   in flight only for a while, since killCursors goes out on another connection.
  */
-import { Long, MongoNetworkError, type ClientSession, type MongoClient, type Document } from 'mongodb';
+import { Long, MongoServerError as DriverServerError, type MongoClient, type Document } from 'mongodb';
 import type { Snapshot, SnapshotStrategy } from './types.js';
 import { checkSameDbpath, rebaseListedFiles } from './dbpath_identity.js';
+import { CursorSession, isNoReply } from './cursor_session.js';
 import { MongoServerError, ErrorCodes } from '../../errors.js';
 import type { Logger } from '../../log.js';
 
 export const DEFAULT_KEEPALIVE_MS = 30_000;
+/** A getMore on a drained backup cursor answers at once; 30 s of silence is a dead connection. */
+export const DEFAULT_COMMAND_TIMEOUT_MS = 30_000;
+export const DEFAULT_RELEASE_WAIT_MS = 5_000;
 const CURSOR_NS = '$cmd.aggregate';
 
 /** The error mongod answers when it has never heard of the stage (MongoDB Community). */
@@ -47,6 +57,14 @@ export interface BackupCursorOptions {
   dbpath: string;
   /** Milliseconds between keepalive getMores. Default 30 s (mongod times a cursor out after 10 idle minutes). */
   keepaliveMs?: number;
+  /**
+   * Milliseconds a getMore, killCursors or killSessions may go unanswered before it counts
+   * as a network failure (its connection is closed). Default 30 s. A keepalive that times
+   * out is retried at the next tick, like any transient failure.
+   */
+  commandTimeoutMs?: number;
+  /** Milliseconds release() waits for a keepalive in flight before it sends killCursors anyway. Default 5 s. */
+  releaseWaitMs?: number;
 }
 
 /**
@@ -62,35 +80,40 @@ export function backupCursorLost(id: Long, why: string): MongoServerError {
 }
 
 function cursorIsGone(err: unknown): boolean {
-  if (err instanceof MongoNetworkError) return false;
+  if (isNoReply(err)) return false;
   const code = (err as { code?: unknown } | null)?.code;
   return typeof code === 'number' && CURSOR_GONE_CODES.has(code);
 }
 
 export class BackupCursorStrategy implements SnapshotStrategy {
   readonly name = 'backupCursor' as const;
-  private readonly keepaliveMs: number;
+  private readonly timing: CursorTiming;
 
   constructor(
     private readonly client: MongoClient,
     private readonly log: Logger,
     private readonly options: BackupCursorOptions,
   ) {
-    this.keepaliveMs = options.keepaliveMs ?? DEFAULT_KEEPALIVE_MS;
+    this.timing = {
+      keepaliveMs: options.keepaliveMs ?? DEFAULT_KEEPALIVE_MS,
+      releaseWaitMs: options.releaseWaitMs ?? DEFAULT_RELEASE_WAIT_MS,
+    };
   }
 
   async open(): Promise<Snapshot> {
-    const session = this.client.startSession();
-    const run = (cmd: Document) => this.client.db('admin').command(cmd, { session });
-    let reply: Document;
+    const session = new CursorSession(this.client, this.client.startSession(), this.log, this.options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS);
+    let first: { id: number | Long; firstBatch: Document[] };
     try {
-      reply = await run({ aggregate: 1, pipeline: [{ $backupCursor: {} }], cursor: {} });
+      const reply = await session.run({ aggregate: 1, pipeline: [{ $backupCursor: {} }], cursor: {} }, false);
+      first = reply['cursor'] as typeof first;
+      if (first?.id === undefined) throw new Error(`$backupCursor answered without a cursor: ${JSON.stringify(reply)}`);
     } catch (err) {
-      await session.endSession();
+      // mongod's error reply means it opened nothing; any other failure may hide an open cursor.
+      if (!(err instanceof DriverServerError)) await session.killAll(`the $backupCursor aggregate failed: ${String(err)}`);
+      await session.end();
       throw err;
     }
-    const first = reply['cursor'] as { id: number | Long; firstBatch: Document[] };
-    const cursor = new KeptCursor(Long.fromValue(first.id), session, run, this.keepaliveMs, this.log);
+    const cursor = new KeptCursor(Long.fromValue(first.id), session, this.timing, this.log);
     try {
       const docs = [...first.firstBatch, ...(await cursor.drain())];
       const metadata = (docs.shift() ?? {})['metadata'] as Document | undefined;
@@ -100,7 +123,10 @@ export class BackupCursorStrategy implements SnapshotStrategy {
       const files = rebaseListedFiles(mongodDbpath, this.options.dbpath, listed);
       await checkSameDbpath(mongodDbpath, this.options.dbpath, files);
       const backupId = metadata?.['backupId'];
-      this.log.info({ cursorId: cursor.id.toString(), mongodDbpath, dbpath: this.options.dbpath, keepaliveMs: this.keepaliveMs }, 'backup cursor open');
+      this.log.info(
+        { cursorId: cursor.id.toString(), lsid: session.lsid, mongodDbpath, dbpath: this.options.dbpath, keepaliveMs: this.timing.keepaliveMs },
+        'backup cursor open',
+      );
       return {
         strategy: this.name,
         backupId: backupId === undefined ? undefined : String((backupId as { toHexString?: () => string }).toHexString?.() ?? backupId),
@@ -115,6 +141,11 @@ export class BackupCursorStrategy implements SnapshotStrategy {
   }
 }
 
+interface CursorTiming {
+  keepaliveMs: number;
+  releaseWaitMs: number;
+}
+
 /** One open backup cursor: its keepalive, and its kill. */
 class KeptCursor {
   readonly lost = new AbortController();
@@ -124,9 +155,8 @@ class KeptCursor {
 
   constructor(
     readonly id: Long,
-    private readonly session: ClientSession,
-    private readonly run: (cmd: Document) => Promise<Document>,
-    private readonly keepaliveMs: number,
+    private readonly session: CursorSession,
+    private readonly timing: CursorTiming,
     private readonly log: Logger,
   ) {
     // A cursor that came back closed pins nothing.
@@ -146,7 +176,7 @@ class KeptCursor {
       docs.push(...batch);
     }
     if (this.released === undefined && !this.lost.signal.aborted) {
-      this.keepalive = setInterval(() => this.tick(), this.keepaliveMs);
+      this.keepalive = setInterval(() => this.tick(), this.timing.keepaliveMs);
       this.keepalive.unref();
     }
     return docs;
@@ -161,10 +191,13 @@ class KeptCursor {
   private async kill(): Promise<void> {
     clearInterval(this.keepalive);
     try {
-      // A keepalive still running would race the kill and could report the kill as a loss.
-      await this.inFlight;
+      await this.keepaliveSettled();
       // Sent even after a loss: a cursor we merely failed to keep alive may still exist.
-      const reply = await this.run({ killCursors: CURSOR_NS, cursors: [this.id] }).catch((err: unknown) => {
+      const reply = await this.session.run({ killCursors: CURSOR_NS, cursors: [this.id] }, true).catch(async (err: unknown) => {
+        // The cursor may still be open (the request or its reply was lost, or mongod refused
+        // it): make sure it is gone, then fail the backup all the same, since nothing
+        // proves that the cursor lived until now.
+        await this.session.killAll(`killCursors of cursor ${this.id.toString()} failed: ${String(err)}`);
         this.lost.signal.throwIfAborted();
         throw err;
       });
@@ -176,7 +209,27 @@ class KeptCursor {
         this.lost.signal.throwIfAborted();
       }
     } finally {
-      await this.session.endSession().catch(() => undefined);
+      await this.session.end();
+    }
+  }
+
+  /**
+   * Lets a keepalive in flight finish first, so that it does not meet the kill, but only
+   * for a while: one on a silent connection would hold the release until its own bound,
+   * and killCursors goes out on another pooled connection anyway. mongod kills a cursor
+   * pinned by a getMore by interrupting that getMore, and still lists it in cursorsKilled
+   * (cursor_manager.cpp CursorManager::killCursor returns OK for it).
+   */
+  private async keepaliveSettled(): Promise<void> {
+    if (this.inFlight === undefined) return;
+    let timer: NodeJS.Timeout | undefined;
+    const waited = new Promise<'waited'>((resolve) => {
+      timer = setTimeout(() => resolve('waited'), this.timing.releaseWaitMs);
+    });
+    const outcome = await Promise.race([this.inFlight, waited]);
+    clearTimeout(timer);
+    if (outcome === 'waited') {
+      this.log.warn({ cursorId: this.id.toString(), releaseWaitMs: this.timing.releaseWaitMs }, 'a keepalive is still unanswered; killing the backup cursor without waiting for it');
     }
   }
 
@@ -190,7 +243,8 @@ class KeptCursor {
           if (cursorIsGone(err)) {
             this.markLost(`the keepalive getMore failed: ${err instanceof Error ? err.message : String(err)}`);
           } else {
-            // A network blip or a busy server: the next tick retries, well within mongod's 10 minutes.
+            // A network blip, a connection gone silent (its bound closed it) or a busy
+            // server: the next tick retries, well within mongod's 10 minutes.
             this.log.warn({ cursorId: this.id.toString(), err: String(err) }, 'backup cursor keepalive failed; retrying at the next tick');
           }
         },
@@ -201,10 +255,11 @@ class KeptCursor {
   }
 
   private async getMore(): Promise<Document[]> {
-    const reply = await this.run({ getMore: this.id, collection: CURSOR_NS });
+    const reply = await this.session.run({ getMore: this.id, collection: CURSOR_NS }, true);
     const cursor = reply['cursor'] as { id: number | Long; nextBatch: Document[] };
-    // A backup cursor is tailable: id 0 means mongod closed it.
-    if (Long.fromValue(cursor.id).isZero()) this.markLost('mongod closed it (getMore returned cursor id 0)');
+    // A backup cursor is tailable: id 0 means mongod closed it. Once the release has
+    // begun, a keepalive may meet our own kill; the killCursors reply is the judge then.
+    if (Long.fromValue(cursor.id).isZero() && this.released === undefined) this.markLost('mongod closed it (getMore returned cursor id 0)');
     return cursor.nextBatch;
   }
 
