@@ -225,7 +225,7 @@ export class BackupEngine {
     // noticed only as the copy ended still means the files were not protected.
     snapshot.lost.throwIfAborted();
     if (copied === undefined) {
-      if (releaseFailure !== undefined) this.releaseFailedToo(run, releaseFailure.err);
+      if (releaseFailure !== undefined) throw this.releaseFailedToo(run, copyError, releaseFailure.err);
       throw copyError;
     }
     if (releaseFailure !== undefined) throw releaseFailure.err;
@@ -269,13 +269,19 @@ export class BackupEngine {
   }
 
   /**
-   * The copy's own error is what the client gets; a release that failed as well (an
-   * fsyncUnlock that did not go through) must still reach the operator.
+   * The copy's own error leads, since it is what went wrong first; a release that
+   * failed as well (an fsyncUnlock that did not go through) is said in the same errmsg,
+   * because it may mean mongod is still locked.
    */
-  private releaseFailedToo(run: RunningBackup, err: unknown): void {
-    const message = err instanceof Error ? err.message : String(err);
-    this.options.log.error({ backupId: run.backupId, err: message }, 'releasing the snapshot failed too');
-    run.warnings.push(`releasing the snapshot failed too: ${message}`);
+  private releaseFailedToo(run: RunningBackup, copyError: unknown, releaseError: unknown): MongoServerError {
+    const release = releaseError instanceof Error ? releaseError.message : String(releaseError);
+    this.options.log.error({ backupId: run.backupId, err: release }, 'releasing the snapshot failed too');
+    const copy = toServerError(copyError, 'backup');
+    return new MongoServerError(copy.code, `${copy.message}; releasing the snapshot failed too: ${release}`, {
+      extra: { ...copy.extra },
+      cause: copyError,
+      codeName: copy.codeName,
+    });
   }
 
   /** mongod's own `hello`, for callers that must answer as it would (e.g. replica-set member or not). */

@@ -16,7 +16,7 @@ import { MongoClient, type Document } from 'mongodb';
 import { startDevServer } from '../helpers/dev_server.js';
 import { startProxy } from '../helpers/proxy.js';
 import { tempDir } from '../helpers/paths.js';
-import { openBackupCursor, closeBackupCursor } from '../helpers/backup_cursor.js';
+import { openBackupCursor, closeBackupCursor, startBackupCursorSpy } from '../helpers/backup_cursor.js';
 
 function mountSmallTmpfs(dir: string): boolean {
   try {
@@ -100,3 +100,36 @@ for (const { strategy, serverArgs, start } of cases) {
     });
   });
 }
+
+describe('a failed copy whose release fails too', () => {
+  it('says both in one errmsg: the copy error first, then the release', { skip: canMount ? false : 'needs root to mount a small tmpfs' }, async () => {
+    const server = await startDevServer();
+    const spy = await startBackupCursorSpy(server.port);
+    // The proxy reaches mongod through the spy, which cuts the connection of its killCursors.
+    const proxy = await startProxy({ ...server, uri: `mongodb://127.0.0.1:${spy.port}/?directConnection=true` });
+    const scratch = tempDir('fail-release-too');
+    const full = path.join(scratch.dir, 'full');
+    fs.mkdirSync(full);
+    assert.ok(mountSmallTmpfs(full));
+    const viaProxy = new MongoClient(proxy.uri);
+    try {
+      const cut = spy.failNext('killCursors', 'cut');
+      await assert.rejects(viaProxy.db('admin').command({ backupStart: path.join(full, 'backup') }), (err: unknown) => {
+        const e = err as { code?: number; message: string; errorResponse?: Document };
+        assert.equal(e.code, 96, e.message);
+        assert.match(e.message, /No space left on device; releasing the snapshot failed too: /);
+        assert.equal(e.errorResponse?.['errno'], 28, 'the copy error keeps its errno');
+        return true;
+      });
+      await cut;
+    } finally {
+      await viaProxy.close();
+      execFileSync('umount', [full]);
+      await proxy.stop();
+      await spy.close();
+      await server.stop();
+      server.cleanup();
+      scratch.remove();
+    }
+  });
+});
