@@ -195,20 +195,30 @@ function zstdCompress(data: Buffer): Buffer {
 /**
  * Like mongod's ZstdMessageCompressor: decompresses into a buffer of the declared size,
  * so zstd itself refuses to write more ("Destination buffer is too small"): a small
- * hostile message cannot make us allocate what it did not claim. The first frame's
- * declared content size (in its header, read in constant time) is checked first, for
- * mongod's clearer error; the other frames are not walked in JS, which for a message of
- * millions of tiny (skippable) frames would hold the event loop far longer than zstd's
+ * hostile message cannot make us allocate what it did not claim.
+ *
+ * Before allocating, the first frame's declared content size (in its header, read in
+ * constant time) must not exceed the message's; and when it is smaller, it must not be
+ * the only frame, or a 30-byte message that declares 48 MB would make us allocate 48 MB
+ * only to learn that it holds 10 bytes. Whether it is the only frame costs one
+ * findFrameCompressedSize of the first frame, in C, which hops over its block headers
+ * without decoding them (less than zstd's own pass over that frame), and is paid only
+ * when the sizes differ. The other frames are not walked in JS: for a message of
+ * millions of tiny (skippable) frames, that held the event loop far longer than zstd's
  * own pass over them.
  */
 function zstdDecompress(data: Buffer, uncompressedSize: number): Buffer {
   let firstFrameSize: number | null;
+  let onlyFrame = false;
   try {
     firstFrameSize = zstd.getFrameContentSize(data);
+    if (firstFrameSize !== null && firstFrameSize < uncompressedSize) {
+      onlyFrame = zstd.findFrameCompressedSize(data) === data.length;
+    }
   } catch (err) {
     throw corrupt(err);
   }
-  if (firstFrameSize !== null && firstFrameSize > uncompressedSize) {
+  if (firstFrameSize !== null && (firstFrameSize > uncompressedSize || (onlyFrame && firstFrameSize !== uncompressedSize))) {
     throw badValue('Uncompressed message size does not match expected size');
   }
   zstdDCtx ??= new zstd.DCtx();

@@ -131,6 +131,18 @@ describe('decompress', () => {
     expectServerError(() => decompress(CompressorId.Zstd, packed, 2 * data.length + 1), ErrorCodes.BadValue);
   });
 
+  it('refuses a lone zstd frame that declares less than the message, before allocating the message', () => {
+    // 26 bytes that claim a 47 MB message: refused from the frame header, not after a 47 MB buffer.
+    const lone = compress(CompressorId.Zstd, Buffer.from('ten bytes!'));
+    const err = expectServerError(() => decompress(CompressorId.Zstd, lone, 47_000_000), ErrorCodes.BadValue);
+    assert.equal(err.message, 'Uncompressed message size does not match expected size');
+    // A first frame that declares less is fine when more frames follow (they make up the rest).
+    const two = Buffer.concat([lone, compress(CompressorId.Zstd, data)]);
+    assert.deepEqual(decompress(CompressorId.Zstd, two, 10 + data.length), Buffer.concat([Buffer.from('ten bytes!'), data]));
+    const short = expectServerError(() => decompress(CompressorId.Zstd, two, 10 + data.length + 1), ErrorCodes.BadValue);
+    assert.equal(short.message, 'Decompressing message returned less data than expected');
+  });
+
   it('skips zstd skippable frames, however many (zstd walks them, not our JS)', () => {
     // A skippable frame: magic 0x184D2A50, then a 4-byte length of user data (here none).
     const skippable = Buffer.alloc(8);

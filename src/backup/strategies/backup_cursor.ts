@@ -15,14 +15,17 @@
  * - nothing may leave the cursor open in mongod (it would refuse every later backup
  *   until its idle timeout): when the open reply or the killCursors is lost, the
  *   cursor's session is killed instead (cursor_session.ts);
- * - nothing may hang on a connection gone silent: every command but the open itself
- *   (which may wait for a checkpoint) is bounded, and release() waits for a keepalive
- *   in flight only for a while, since killCursors goes out on another connection.
+ * - nothing may hang on a connection gone silent: every command is bounded (the open
+ *   generously, since mongod may wait for a checkpoint), and release() waits for a
+ *   keepalive in flight only for a while, since killCursors goes out on another connection;
+ * - an open that got no reply may still open its cursor after the kill of its session:
+ *   the next open that mongod refuses with 50886 kills that session again and retries
+ *   once (cursor_session.ts, "Why remember").
  */
 import { Long, MongoServerError as DriverServerError, type MongoClient, type Document } from 'mongodb';
 import type { Snapshot, SnapshotStrategy } from './types.js';
 import { checkSameDbpath, rebaseListedFiles } from './dbpath_identity.js';
-import { CursorSession, isNoReply } from './cursor_session.js';
+import { CursorSession, NoReplyError, isNoReply, killUnsettledOpens } from './cursor_session.js';
 import { MongoServerError, ErrorCodes } from '../../errors.js';
 import type { Logger } from '../../log.js';
 
@@ -30,6 +33,12 @@ export const DEFAULT_KEEPALIVE_MS = 30_000;
 /** A getMore on a drained backup cursor answers at once; 30 s of silence is a dead connection. */
 export const DEFAULT_COMMAND_TIMEOUT_MS = 30_000;
 export const DEFAULT_RELEASE_WAIT_MS = 5_000;
+/**
+ * mongod may hold the open until a checkpoint completes (WiredTiger checkpoints every
+ * 60 s by default, and a big one can take minutes); 10 minutes without a reply is a
+ * connection gone silent, not a slow checkpoint.
+ */
+export const DEFAULT_OPEN_TIMEOUT_MS = 10 * 60_000;
 const CURSOR_NS = '$cmd.aggregate';
 
 /** The error mongod answers when it has never heard of the stage (MongoDB Community). */
@@ -65,6 +74,11 @@ export interface BackupCursorOptions {
   commandTimeoutMs?: number;
   /** Milliseconds release() waits for a keepalive in flight before it sends killCursors anyway. Default 5 s. */
   releaseWaitMs?: number;
+  /**
+   * Milliseconds the `$backupCursor` aggregate may go unanswered before the open fails
+   * (MaxTimeMSExpired) and its session is killed. Default 10 minutes.
+   */
+  openTimeoutMs?: number;
 }
 
 /**
@@ -101,15 +115,11 @@ export class BackupCursorStrategy implements SnapshotStrategy {
   }
 
   async open(): Promise<Snapshot> {
-    const session = new CursorSession(this.client, this.client.startSession(), this.log, this.options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS);
+    const session = new CursorSession(this.client, this.client.startSession(), this.log, this.commandTimeoutMs);
     let first: { id: number | Long; firstBatch: Document[] };
     try {
-      const reply = await session.run({ aggregate: 1, pipeline: [{ $backupCursor: {} }], cursor: {} }, false);
-      first = reply['cursor'] as typeof first;
-      if (first?.id === undefined) throw new Error(`$backupCursor answered without a cursor: ${JSON.stringify(reply)}`);
+      first = await this.openCursor(session);
     } catch (err) {
-      // mongod's error reply means it opened nothing; any other failure may hide an open cursor.
-      if (!(err instanceof DriverServerError)) await session.killAll(`the $backupCursor aggregate failed: ${String(err)}`);
       await session.end();
       throw err;
     }
@@ -137,6 +147,42 @@ export class BackupCursorStrategy implements SnapshotStrategy {
     } catch (err) {
       await cursor.release().catch(() => undefined);
       throw err;
+    }
+  }
+
+  private get commandTimeoutMs(): number {
+    return this.options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
+  }
+
+  /** Runs the `$backupCursor` aggregate; once more if a cursor opened late by an earlier open refused it. */
+  private async openCursor(session: CursorSession): Promise<{ id: number | Long; firstBatch: Document[] }> {
+    try {
+      return await this.runOpen(session);
+    } catch (err) {
+      const alreadyOpen = err instanceof DriverServerError && err.code === ErrorCodes.BackupCursorAlreadyOpen;
+      if (!alreadyOpen || !(await killUnsettledOpens(this.client, this.log, this.commandTimeoutMs))) throw err;
+      return this.runOpen(session);
+    }
+  }
+
+  private async runOpen(session: CursorSession): Promise<{ id: number | Long; firstBatch: Document[] }> {
+    const openTimeoutMs = this.options.openTimeoutMs ?? DEFAULT_OPEN_TIMEOUT_MS;
+    try {
+      const reply = await session.run({ aggregate: 1, pipeline: [{ $backupCursor: {} }], cursor: {} }, openTimeoutMs);
+      const first = reply['cursor'] as { id: number | Long; firstBatch: Document[] } | undefined;
+      if (first?.id === undefined) throw new Error(`$backupCursor answered without a cursor: ${JSON.stringify(reply)}`);
+      return first;
+    } catch (err) {
+      // mongod's error reply means it opened nothing; any other failure may hide an open cursor.
+      if (err instanceof DriverServerError) throw err;
+      await session.abandonOpen(`the $backupCursor aggregate failed: ${String(err)}`);
+      if (!(err instanceof NoReplyError)) throw err;
+      throw new MongoServerError(
+        ErrorCodes.MaxTimeMSExpired,
+        `operation exceeded time limit: mongod did not answer the $backupCursor aggregate within ${openTimeoutMs} ms ` +
+          '(a connection gone silent, or a checkpoint that long); its session was killed, so that no backup cursor is left open',
+        { cause: err },
+      );
     }
   }
 }
@@ -193,7 +239,7 @@ class KeptCursor {
     try {
       await this.keepaliveSettled();
       // Sent even after a loss: a cursor we merely failed to keep alive may still exist.
-      const reply = await this.session.run({ killCursors: CURSOR_NS, cursors: [this.id] }, true).catch(async (err: unknown) => {
+      const reply = await this.session.run({ killCursors: CURSOR_NS, cursors: [this.id] }).catch(async (err: unknown) => {
         // The cursor may still be open (the request or its reply was lost, or mongod refused
         // it): make sure it is gone, then fail the backup all the same, since nothing
         // proves that the cursor lived until now.
@@ -255,7 +301,7 @@ class KeptCursor {
   }
 
   private async getMore(): Promise<Document[]> {
-    const reply = await this.session.run({ getMore: this.id, collection: CURSOR_NS }, true);
+    const reply = await this.session.run({ getMore: this.id, collection: CURSOR_NS });
     const cursor = reply['cursor'] as { id: number | Long; nextBatch: Document[] };
     // A backup cursor is tailable: id 0 means mongod closed it. Once the release has
     // begun, a keepalive may meet our own kill; the killCursors reply is the judge then.

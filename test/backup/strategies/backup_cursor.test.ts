@@ -4,7 +4,9 @@
  * - a lost open reply or killCursors must not leave the cursor open in mongod, where it
  *   would pin the checkpoint and refuse every later backup (50886) for 10 minutes;
  * - a keepalive on a connection gone silent must neither hold release() forever nor stop
- *   the keepalives that follow it.
+ *   the keepalives that follow it, and an open on a silent connection must end;
+ * - an open whose cursor opens in mongod only after the kill of its session must not
+ *   block the next backup.
  * No test here has a deadline: node:test's timeout only detects a hang.
  */
 import { after, before, describe, it } from 'node:test';
@@ -14,6 +16,7 @@ import { startDevServer, type RunningDevServer } from '../../helpers/dev_server.
 import { startBackupCursorSpy, openBackupCursor, closeBackupCursor, type BackupCursorSpy, type NetworkFault } from '../../helpers/backup_cursor.js';
 import { until } from '../../helpers/poll.js';
 import { captureLogger } from '../../proxy/support.js';
+import { RawClient } from '../../helpers/raw_client.js';
 import { BackupCursorStrategy, type BackupCursorOptions } from '../../../src/backup/strategies/backup_cursor.js';
 
 const HANG = { timeout: 60_000 };
@@ -73,6 +76,55 @@ describe('backup cursor strategy, when the network fails it', () => {
       await lost;
       await assertNoCursorLeftOpen('open() rejected');
       assert.ok(messages(lines).includes(KILLED), JSON.stringify(lines));
+    });
+  });
+
+  it('gives up an open that mongod never answers, with a MaxTimeMSExpired error, and leaves no cursor open', async () => {
+    await use({ openTimeoutMs: 300 }, async (strategy, lines) => {
+      const swallowed = spy.failNext('aggregate', 'swallow', isBackupCursorOpen);
+      await assert.rejects(strategy.open(), (err: { code?: number; codeName?: string; message?: string }) => {
+        assert.equal(err.code, 50);
+        assert.equal(err.codeName, 'MaxTimeMSExpired');
+        assert.match(String(err.message), /^operation exceeded time limit: mongod did not answer the \$backupCursor aggregate within 300 ms /);
+        return true;
+      });
+      await swallowed;
+      assert.ok(messages(lines).includes(KILLED), JSON.stringify(lines));
+      await assertNoCursorLeftOpen('open() gave up');
+    });
+  });
+
+  it('kills again, at the next open, the session of an open whose cursor opened after that session was killed', async () => {
+    await use({}, async (strategy, lines) => {
+      // The aggregate's connection is cut before mongod reads it; the test keeps its bytes.
+      let late: Buffer | undefined;
+      const cut = spy.failNext('aggregate', 'cut', (frame) => {
+        if (!isBackupCursorOpen(frame)) return false;
+        late = Buffer.from(frame);
+        return true;
+      });
+      await assert.rejects(strategy.open(), { name: 'MongoNetworkError' });
+      await cut;
+      assert.ok(messages(lines).includes(KILLED), JSON.stringify(lines));
+      // mongod runs that aggregate only now, after the kill (as one still in its socket
+      // buffer, or waiting for a checkpoint, would): its cursor opens in the killed session.
+      const raw = await RawClient.connect(server.port);
+      try {
+        const reply = await raw.command(late as Buffer);
+        assert.equal(reply.doc['ok'], 1, JSON.stringify(reply.doc));
+      } finally {
+        raw.close();
+      }
+      const engine = (await direct.db('admin').command({ serverStatus: 1 }))['storageEngine'] as Document;
+      assert.equal(engine['backupCursorOpen'], true, 'the late aggregate left a backup cursor open');
+      // The next backup is not refused (50886): that session is killed again first.
+      const snapshot = await strategy.open();
+      await snapshot.release();
+      await assertNoCursorLeftOpen('the next open succeeded and was released');
+      assert.ok(
+        messages(lines).includes('a backup cursor is open in mongod: killed the sessions of earlier opens that got no reply, in case one of them opened it late'),
+        JSON.stringify(lines),
+      );
     });
   });
 
