@@ -34,6 +34,7 @@ import {
   AdminConnection,
   FsyncLockCountUnknown,
   MongodUnreachable,
+  watchdogArmedAdvice,
   isFsyncLocked,
   isServerAnswer,
   readLockCount,
@@ -144,8 +145,7 @@ export class FsyncLockStrategy implements SnapshotStrategy {
           keepWatchdogArmed = true;
           throw new FsyncLockCountUnknown(
             `The reply to the backup's fsyncLock was lost (${String(err)}): the fsync lock count was ${before} before it and is ` +
-              `${after} now, so other clients locked or unlocked meanwhile and it is unknown whether the backup holds a lock. ` +
-              'The proxy keeps its unlock watchdog armed: it sends one fsyncUnlock when the proxy exits.',
+              `${after} now, so other clients locked or unlocked meanwhile and it is unknown whether the backup holds a lock.`,
             err,
           );
         }
@@ -161,6 +161,8 @@ export class FsyncLockStrategy implements SnapshotStrategy {
       return { strategy: this.name, backupId: undefined, files, lost: lost.signal, release };
     } catch (err) {
       await release().catch(() => undefined);
+      // The watchdog stays armed, so the advice is its, not "unlock by hand": both would release a later, unrelated lock.
+      if (keepWatchdogArmed && err instanceof FsyncLockCountUnknown) throw new FsyncLockCountUnknown(err.detail, err, watchdogArmedAdvice(watchdog?.pid));
       throw err;
     }
   }
@@ -178,8 +180,7 @@ export class FsyncLockStrategy implements SnapshotStrategy {
       if (probeErr instanceof FsyncLockCountUnknown) throw probeErr;
       throw new FsyncLockCountUnknown(
         `The reply to the backup's fsyncLock was lost (${String(err)}), and the lock count could not be read again ` +
-          `(${String(probeErr)}); it was ${before} before, so mongod may hold a lock of the backup's. ` +
-          'The proxy keeps its unlock watchdog armed: it sends one fsyncUnlock when the proxy exits.',
+          `(${String(probeErr)}); it was ${before} before, so mongod may hold a lock of the backup's.`,
         probeErr,
       );
     }
@@ -241,10 +242,8 @@ export class FsyncLockStrategy implements SnapshotStrategy {
       releaseInBackground();
       const pid = watchdogPid();
       throw new MongodUnreachable(
-        `${err.detail} The proxy keeps retrying the fsyncUnlock in the background (log lines "fsyncUnlock retry in the background"), ` +
-          `and its unlock watchdog${pid === undefined ? '' : ` (pid ${pid})`} stays armed: it sends the fsyncUnlock if the proxy exits first. ` +
-          'Do not unlock by hand while either may still act' +
-          (pid === undefined ? '.' : `; to take over by hand, first disarm the watchdog with \`kill -USR1 ${pid}\` and stop the proxy.`),
+        `${err.detail} The proxy keeps retrying the fsyncUnlock in the background (log lines "fsyncUnlock retry in the background"). ` +
+          watchdogArmedAdvice(pid),
         err,
       );
     }

@@ -33,9 +33,26 @@ export class FsyncLockCountUnknown extends MongoServerError {
     /** What went wrong, without the advice. */
     readonly detail: string,
     cause?: unknown,
+    /** What the operator should do; "check by hand" unless the unlock watchdog stays armed. */
+    advice: string = CHECK_BY_HAND,
   ) {
-    super(ErrorCodes.CannotBackup, `${detail} ${CHECK_BY_HAND}`, cause === undefined ? {} : { cause });
+    super(ErrorCodes.CannotBackup, `${detail} ${advice}`, cause === undefined ? {} : { cause });
   }
+}
+
+/**
+ * The advice while the unlock watchdog stays armed: it, not the operator, sends the
+ * fsyncUnlock; an operator who unlocks too must disarm it first, or the two release a
+ * later, unrelated lock between them.
+ */
+export function watchdogArmedAdvice(pid: number | undefined): string {
+  const who = pid === undefined ? 'its unlock watchdog' : `its unlock watchdog (pid ${pid})`;
+  const disarm = pid === undefined ? 'disarm the watchdog (SIGUSR1 to its pid, logged as watchdogPid)' : `disarm the watchdog with \`kill -USR1 ${pid}\``;
+  return (
+    `The proxy keeps ${who} armed: once the proxy exits, it sends one fsyncUnlock, unless mongod restarted meanwhile. ` +
+    `Do not also unlock by hand: to take the release over, first ${disarm} (it then exits without touching mongod), ` +
+    `then stop the proxy. ${CHECK_BY_HAND}`
+  );
 }
 
 /** An answer from mongod (the command was not applied), as opposed to a lost reply. */
