@@ -195,4 +195,23 @@ describe('the fsync lock while mongod is away or restarted', () => {
       dbpath.remove();
     }
   });
+
+  it('the proxy fails the copy at once when mongod restarts during it, even if the new process is fsync-locked', async () => {
+    fwd = await startTcpForwarder(a.port);
+    const dbpath = tempDir('fsync-restart-copy-db');
+    try {
+      const strategy = new FsyncLockStrategy(fwd.uri(), dbpath.dir, log, { lockCheckIntervalMs: 50, unlockBackoffMs: 10 });
+      const snapshot = await strategy.open();
+      fwd.goDown(); // mongod restarts during the copy
+      await cb.db('admin').command({ fsync: 1, lock: true }); // and a DBA locks the new process: currentOp says locked
+      fwd.comeUp(b.port);
+      await until(() => (snapshot.lost.aborted ? true : undefined));
+      assert.equal((snapshot.lost.reason as Error).message, FSYNC_LOCK_RESTARTED);
+      await assert.rejects(snapshot.release(), (err: Error) => err.message === FSYNC_LOCK_RESTARTED);
+      assert.equal(await drainLockCount(cb.db('admin')), 1, "the proxy released the DBA's lock on the restarted mongod");
+    } finally {
+      await cleanUp();
+      dbpath.remove();
+    }
+  });
 });

@@ -186,19 +186,23 @@ export class FsyncLockStrategy implements SnapshotStrategy {
     }
   }
 
-  /** Polls currentOp until stopped; calls onLost once the node is no longer fsync-locked. */
-  private watchLock(conn: AdminConnection, onLost: () => void): () => Promise<void> {
+  /**
+   * Polls currentOp until stopped; calls onLost once the node is no longer fsync-locked,
+   * or is another mongod process (the driver reconnects by itself after a restart, and
+   * a lock on the new process, if any, is someone else's).
+   */
+  private watchLock(conn: AdminConnection, onLost: (reason?: string) => void): () => Promise<void> {
     const interval = this.options.lockCheckIntervalMs ?? DEFAULT_LOCK_CHECK_INTERVAL_MS;
     let stopped = false;
     let timer: NodeJS.Timeout | undefined;
     let checking: Promise<void> = Promise.resolve();
     const schedule = () => {
       timer = setTimeout(() => {
-        checking = isFsyncLocked(conn.admin).then(
-          (locked) => {
+        checking = Promise.all([conn.sameProcess(), isFsyncLocked(conn.admin)]).then(
+          ([sameProcess, locked]) => {
             if (stopped) return;
-            if (!locked) {
-              onLost();
+            if (!sameProcess || !locked) {
+              onLost(sameProcess ? FSYNC_LOCK_LOST : FSYNC_LOCK_RESTARTED);
               return;
             }
             schedule();
