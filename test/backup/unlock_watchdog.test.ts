@@ -248,7 +248,7 @@ describe('the fsyncUnlock watchdog, the reply to the lock lost and the count mov
       assert.equal(Number((await admin.command({ fsync: 1, lock: true }))['lockCount']), 2);
       void held.then((forward) => forward());
       const { openError } = await script.line('openError', 'opened');
-      assert.match(String(openError), /lock count was 0 before it and is 2 now.*Check by hand/);
+      assert.match(String(openError), /lock count was 0 before it and is 2 now.*unlock watchdog \(pid \d+\) armed.*Do not also unlock by hand.*kill -USR1/);
       const { watchdogPid } = await script.line('watchdogPid');
       script.child.stdin?.end();
       await script.exited;

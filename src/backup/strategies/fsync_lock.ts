@@ -30,7 +30,17 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Snapshot, SnapshotStrategy } from './types.js';
 import { listDbpath } from './files.js';
 import { startUnlockWatchdog, type UnlockWatchdog } from './unlock_watchdog.js';
-import { AdminConnection, FsyncLockCountUnknown, isFsyncLocked, isServerAnswer, readLockCount, releaseOneLock } from './fsync_lock_state.js';
+import {
+  AdminConnection,
+  FsyncLockCountUnknown,
+  MongodUnreachable,
+  watchdogArmedAdvice,
+  isFsyncLocked,
+  isServerAnswer,
+  readLockCount,
+  releaseOneLock,
+  type UnlockOptions,
+} from './fsync_lock_state.js';
 import { MongoServerError, ErrorCodes } from '../../errors.js';
 import type { Logger } from '../../log.js';
 
@@ -41,11 +51,21 @@ export const FSYNC_LOCK_LOST =
   'writes resumed, so the copied files are not consistent. The proxy will not send fsyncUnlock, which would release ' +
   "someone else's lock.";
 
+export const FSYNC_LOCK_RESTARTED =
+  "mongod restarted during the backup (hello's topologyVersion.processId changed): the backup's fsync lock died with the old " +
+  'process, so writes may have run during the copy and the copied files are not consistent. The proxy sends no fsyncUnlock ' +
+  "to the new process, which would release someone else's lock.";
+
+/** How long the proxy keeps retrying, in the background, a release that could not reach mongod. */
+const BACKGROUND_RELEASE_FOR_MS = 15 * 60_000;
+
 export interface FsyncLockOptions {
   /** How often the lock is checked during the copy (currentOp's `fsyncLock` flag). Default 1000 ms. */
   lockCheckIntervalMs?: number;
   /** Backoff unit between fsyncUnlock attempts (times the attempt number). Default 200 ms. */
   unlockBackoffMs?: number;
+  /** How long to keep retrying in the background a release that could not reach mongod. Default 15 min. */
+  backgroundReleaseForMs?: number;
 }
 
 type LockState = 'none' | 'held' | 'lost' | 'released';
@@ -76,19 +96,25 @@ export class FsyncLockStrategy implements SnapshotStrategy {
     let keepWatchdogArmed = false;
     let stopWatching: (() => Promise<void>) | undefined;
 
-    const markLost = () => {
+    const markLost = (reason: string = FSYNC_LOCK_LOST) => {
       if (state !== 'held') return;
       state = 'lost';
-      this.log.error('fsyncLock lost: another client released it during the copy; the backup fails and the proxy will not unlock');
+      this.log.error({ reason }, 'fsyncLock lost: the backup fails and the proxy will not unlock');
       // Disarm at once: should the proxy die now, the watchdog must not release a lock that is not ours.
       void watchdog?.disarm();
-      lost.abort(new MongoServerError(ErrorCodes.CannotBackup, FSYNC_LOCK_LOST));
+      lost.abort(new MongoServerError(ErrorCodes.CannotBackup, reason));
+    };
+    // mongod could not be reached to unlock: the watchdog stays armed, and the release goes
+    // on in the background until it succeeds (then the watchdog is disarmed) or gives up.
+    const releaseInBackground = () => {
+      keepWatchdogArmed = true;
+      void this.releaseLater(conn.processId, watchdog).catch(() => undefined);
     };
 
     const release = onceAsync(async () => {
       try {
         await stopWatching?.();
-        if (state === 'held') await this.unlockOurs(conn, markLost);
+        if (state === 'held') await this.unlockOurs(conn, markLost, releaseInBackground, () => watchdog?.pid);
         if (state === 'held') state = 'released';
       } finally {
         // Success or failure, the watchdog's job ends with release(): a failed unlock is
@@ -101,7 +127,8 @@ export class FsyncLockStrategy implements SnapshotStrategy {
     });
 
     try {
-      watchdog = await startUnlockWatchdog(this.upstreamUri);
+      // The watchdog is told which mongod process holds the lock: after a restart it sends nothing.
+      watchdog = await startUnlockWatchdog(this.upstreamUri, conn.processId);
       this.log.info({ watchdogPid: watchdog.pid }, 'fsyncUnlock watchdog armed');
       const before = await readLockCount(conn.admin);
       let lockCount: number;
@@ -118,8 +145,7 @@ export class FsyncLockStrategy implements SnapshotStrategy {
           keepWatchdogArmed = true;
           throw new FsyncLockCountUnknown(
             `The reply to the backup's fsyncLock was lost (${String(err)}): the fsync lock count was ${before} before it and is ` +
-              `${after} now, so other clients locked or unlocked meanwhile and it is unknown whether the backup holds a lock. ` +
-              'The proxy keeps its unlock watchdog armed: it sends one fsyncUnlock when the proxy exits.',
+              `${after} now, so other clients locked or unlocked meanwhile and it is unknown whether the backup holds a lock.`,
             err,
           );
         }
@@ -135,6 +161,8 @@ export class FsyncLockStrategy implements SnapshotStrategy {
       return { strategy: this.name, backupId: undefined, files, lost: lost.signal, release };
     } catch (err) {
       await release().catch(() => undefined);
+      // The watchdog stays armed, so the advice is its, not "unlock by hand": both would release a later, unrelated lock.
+      if (keepWatchdogArmed && err instanceof FsyncLockCountUnknown) throw new FsyncLockCountUnknown(err.detail, err, watchdogArmedAdvice(watchdog?.pid));
       throw err;
     }
   }
@@ -145,31 +173,36 @@ export class FsyncLockStrategy implements SnapshotStrategy {
     try {
       await sleep(this.options.unlockBackoffMs ?? 200);
       await conn.reconnect();
+      // A restarted mongod holds no lock of ours: the lock was not applied, or died with the old process.
+      if (!(await conn.sameProcess())) return before;
       return await readLockCount(conn.admin);
     } catch (probeErr) {
       if (probeErr instanceof FsyncLockCountUnknown) throw probeErr;
       throw new FsyncLockCountUnknown(
         `The reply to the backup's fsyncLock was lost (${String(err)}), and the lock count could not be read again ` +
-          `(${String(probeErr)}); it was ${before} before, so mongod may hold a lock of the backup's. ` +
-          'The proxy keeps its unlock watchdog armed: it sends one fsyncUnlock when the proxy exits.',
+          `(${String(probeErr)}); it was ${before} before, so mongod may hold a lock of the backup's.`,
         probeErr,
       );
     }
   }
 
-  /** Polls currentOp until stopped; calls onLost once the node is no longer fsync-locked. */
-  private watchLock(conn: AdminConnection, onLost: () => void): () => Promise<void> {
+  /**
+   * Polls currentOp until stopped; calls onLost once the node is no longer fsync-locked,
+   * or is another mongod process (the driver reconnects by itself after a restart, and
+   * a lock on the new process, if any, is someone else's).
+   */
+  private watchLock(conn: AdminConnection, onLost: (reason?: string) => void): () => Promise<void> {
     const interval = this.options.lockCheckIntervalMs ?? DEFAULT_LOCK_CHECK_INTERVAL_MS;
     let stopped = false;
     let timer: NodeJS.Timeout | undefined;
     let checking: Promise<void> = Promise.resolve();
     const schedule = () => {
       timer = setTimeout(() => {
-        checking = isFsyncLocked(conn.admin).then(
-          (locked) => {
+        checking = Promise.all([conn.sameProcess(), isFsyncLocked(conn.admin)]).then(
+          ([sameProcess, locked]) => {
             if (stopped) return;
-            if (!locked) {
-              onLost();
+            if (!sameProcess || !locked) {
+              onLost(sameProcess ? FSYNC_LOCK_LOST : FSYNC_LOCK_RESTARTED);
               return;
             }
             schedule();
@@ -192,17 +225,66 @@ export class FsyncLockStrategy implements SnapshotStrategy {
   }
 
   /** Sends the one fsyncUnlock that is ours (fsync_lock_state.ts), unless the lock is gone. */
-  private async unlockOurs(conn: AdminConnection, onLost: () => void): Promise<void> {
+  private async unlockOurs(
+    conn: AdminConnection,
+    onLost: (reason?: string) => void,
+    releaseInBackground: () => void,
+    watchdogPid: () => number | undefined,
+  ): Promise<void> {
     try {
       const outcome = await releaseOneLock(conn, {
-        ...(this.options.unlockBackoffMs === undefined ? {} : { backoffMs: this.options.unlockBackoffMs }),
+        ...this.backoff(),
         onRetry: (err, attempt) => this.log.error({ err: String(err), attempt }, 'fsyncUnlock failed'),
       });
       if (outcome.kind === 'notLocked') onLost();
+      else if (outcome.kind === 'restarted') onLost(FSYNC_LOCK_RESTARTED);
       else this.log.info({ lockCount: outcome.lockCount, replyLost: outcome.replyLost }, 'fsyncUnlock: our lock is released');
     } catch (err) {
-      this.log.error({ err: String(err) }, 'fsyncUnlock: could not release the backup\'s lock');
-      throw err;
+      this.log.error({ err: String(err) }, "fsyncUnlock: could not release the backup's lock");
+      if (!(err instanceof MongodUnreachable)) throw err;
+      // Never give up on a lock we hold just because mongod is away: writers would hang for good.
+      releaseInBackground();
+      const pid = watchdogPid();
+      throw new MongodUnreachable(
+        `${err.detail} The proxy keeps retrying the fsyncUnlock in the background (log lines "fsyncUnlock retry in the background"). ` +
+          watchdogArmedAdvice(pid),
+        err,
+      );
+    }
+  }
+
+  private backoff(): Pick<UnlockOptions, 'backoffMs'> {
+    return this.options.unlockBackoffMs === undefined ? {} : { backoffMs: this.options.unlockBackoffMs };
+  }
+
+  /** The release that could not reach mongod, retried for a span of time on a fresh connection. */
+  private async releaseLater(processId: string | undefined, watchdog: UnlockWatchdog | undefined): Promise<void> {
+    const log = this.log.child({ watchdogPid: watchdog?.pid });
+    let conn: AdminConnection | undefined;
+    const retryForMs = this.options.backgroundReleaseForMs ?? BACKGROUND_RELEASE_FOR_MS;
+    const giveUpAt = Date.now() + retryForMs;
+    try {
+      // Opened expecting the process that holds the lock: a restarted mongod gets nothing.
+      for (let attempt = 1; conn === undefined; attempt++) {
+        try {
+          conn = await AdminConnection.open(this.upstreamUri, processId);
+        } catch (err) {
+          if (Date.now() >= giveUpAt) throw err;
+          log.error({ err: String(err), attempt }, 'fsyncUnlock retry in the background: mongod is still unreachable');
+          await sleep(Math.min((this.options.unlockBackoffMs ?? 200) * attempt, 5000));
+        }
+      }
+      const outcome = await releaseOneLock(conn, {
+        ...this.backoff(),
+        retryForMs: Math.max(0, giveUpAt - Date.now()),
+        onRetry: (err, attempt) => log.error({ err: String(err), attempt }, 'fsyncUnlock retry in the background failed'),
+      });
+      log.warn({ outcome }, 'fsyncUnlock retry in the background: done; the watchdog is disarmed');
+      await watchdog?.disarm();
+    } catch (err) {
+      log.error({ err: String(err) }, 'fsyncUnlock retry in the background: gave up; the unlock watchdog stays armed and acts when the proxy exits');
+    } finally {
+      await conn?.close();
     }
   }
 }

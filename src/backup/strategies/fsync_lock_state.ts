@@ -21,6 +21,7 @@ import { MongoServerError, ErrorCodes } from '../../errors.js';
 
 const DEFAULT_ATTEMPTS = 5;
 const DEFAULT_BACKOFF_MS = 200;
+const DEFAULT_MAX_BACKOFF_MS = 5000;
 
 const CHECK_BY_HAND =
   'Check by hand: `db.currentOp().fsyncLock` says whether mongod is still locked, and each `db.fsyncUnlock()` answers the lock ' +
@@ -32,9 +33,26 @@ export class FsyncLockCountUnknown extends MongoServerError {
     /** What went wrong, without the advice. */
     readonly detail: string,
     cause?: unknown,
+    /** What the operator should do; "check by hand" unless the unlock watchdog stays armed. */
+    advice: string = CHECK_BY_HAND,
   ) {
-    super(ErrorCodes.CannotBackup, `${detail} ${CHECK_BY_HAND}`, cause === undefined ? {} : { cause });
+    super(ErrorCodes.CannotBackup, `${detail} ${advice}`, cause === undefined ? {} : { cause });
   }
+}
+
+/**
+ * The advice while the unlock watchdog stays armed: it, not the operator, sends the
+ * fsyncUnlock; an operator who unlocks too must disarm it first, or the two release a
+ * later, unrelated lock between them.
+ */
+export function watchdogArmedAdvice(pid: number | undefined): string {
+  const who = pid === undefined ? 'its unlock watchdog' : `its unlock watchdog (pid ${pid})`;
+  const disarm = pid === undefined ? 'disarm the watchdog (SIGUSR1 to its pid, logged as watchdogPid)' : `disarm the watchdog with \`kill -USR1 ${pid}\``;
+  return (
+    `The proxy keeps ${who} armed: once the proxy exits, it sends one fsyncUnlock, unless mongod restarted meanwhile. ` +
+    `Do not also unlock by hand: to take the release over, first ${disarm} (it then exits without touching mongod), ` +
+    `then stop the proxy. ${CHECK_BY_HAND}`
+  );
 }
 
 /** An answer from mongod (the command was not applied), as opposed to a lost reply. */
@@ -86,17 +104,40 @@ export async function readLockCount(admin: Db): Promise<number> {
 }
 
 /**
+ * Which mongod process answers: `hello`'s `topologyVersion.processId`, new at every start
+ * of mongod (topology_version.h; since 4.4). An fsync lock dies with the process that held
+ * it, so after a restart an fsyncUnlock from us would release someone else's new lock.
+ * Undefined when the server does not report it (then no restart can be seen).
+ */
+export async function mongodProcessId(admin: Db): Promise<string | undefined> {
+  const reply = await admin.command({ hello: 1 });
+  const version = reply['topologyVersion'] as { processId?: { toHexString?: () => string } } | undefined;
+  return version?.processId?.toHexString?.();
+}
+
+/**
  * A connection to mongod's admin database that can be swapped for a fresh one: after a
  * lost reply the old connection is in an unknown state (a late reply may still arrive).
+ * It remembers which mongod process it first talked to (or was told to expect), so that
+ * callers can tell a restarted mongod from the one that holds their lock.
  */
 export class AdminConnection {
   private constructor(
     private readonly uri: string,
     private client: MongoClient,
+    /** The mongod process the lock belongs to. */
+    readonly processId: string | undefined,
   ) {}
 
-  static async open(uri: string): Promise<AdminConnection> {
-    return new AdminConnection(uri, await AdminConnection.connect(uri));
+  /** Opens a connection; `processId` is the mongod process expected (default: the one that answers now). */
+  static async open(uri: string, processId?: string): Promise<AdminConnection> {
+    const client = await AdminConnection.connect(uri);
+    try {
+      return new AdminConnection(uri, client, processId ?? (await mongodProcessId(client.db('admin'))));
+    } catch (err) {
+      await client.close(true).catch(() => undefined);
+      throw err;
+    }
   }
 
   private static async connect(uri: string): Promise<MongoClient> {
@@ -107,6 +148,12 @@ export class AdminConnection {
 
   get admin(): Db {
     return this.client.db('admin');
+  }
+
+  /** Whether the mongod answering now is the process this connection expects (true when unknown). */
+  async sameProcess(): Promise<boolean> {
+    if (this.processId === undefined) return true;
+    return (await mongodProcessId(this.admin)) === this.processId;
   }
 
   async reconnect(): Promise<void> {
@@ -120,83 +167,155 @@ export class AdminConnection {
   }
 }
 
+/** mongod could not be reached (or kept refusing) for all the attempts: the lock may still be held. */
+export class MongodUnreachable extends MongoServerError {
+  constructor(
+    readonly detail: string,
+    cause: unknown,
+  ) {
+    super(ErrorCodes.CannotBackup, detail, { cause });
+  }
+}
+
 export type UnlockOutcome =
   /** Our fsyncUnlock was applied; `lockCount` locks of others remain. */
   | { kind: 'released'; lockCount: number; replyLost: boolean }
   /** mongod was not locked (or said so to our unlock): someone else released our lock. */
-  | { kind: 'notLocked' };
+  | { kind: 'notLocked' }
+  /** mongod restarted since the lock was taken: our lock died with the old process; nothing was sent. */
+  | { kind: 'restarted' };
 
 export interface UnlockOptions {
-  /** Attempts at fsyncUnlock (and at reading the count before it). Default 5. */
+  /** Attempts at each step (reading the count, fsyncUnlock, reading it again). Default 5. */
   attempts?: number;
+  /**
+   * Instead of a count of attempts, keep trying for this long (ms) from the first
+   * failure: an outage of mongod (a restart, a failover of the host) outlasts any count,
+   * since one reconnect alone may wait out the driver's 30 s server selection.
+   */
+  retryForMs?: number;
   /** Backoff unit between attempts, multiplied by the attempt number. Default 200 ms. */
   backoffMs?: number;
+  /** Upper bound of one backoff. Default 5 s. */
+  maxBackoffMs?: number;
   /** Told about each failed attempt, for logs. */
   onRetry?: (err: unknown, attempt: number) => void;
 }
 
+class Restarted extends Error {}
+
 /**
  * Sends the one fsyncUnlock that is ours, never a second one unless a probe shows the
- * first was not applied. Throws FsyncLockCountUnknown when that cannot be shown.
+ * first was not applied, and never to another mongod process than the one locked (checked
+ * after every reconnect and before every probe and unlock). A failed reconnect is one
+ * failed attempt like any other. Throws FsyncLockCountUnknown when the count cannot be
+ * shown, MongodUnreachable when mongod could not be reached for all the attempts.
  */
 export async function releaseOneLock(conn: AdminConnection, options: UnlockOptions = {}): Promise<UnlockOutcome> {
   const attempts = options.attempts ?? DEFAULT_ATTEMPTS;
   const backoffMs = options.backoffMs ?? DEFAULT_BACKOFF_MS;
-  const retry = async (err: unknown, attempt: number, reconnect: boolean): Promise<void> => {
+  const maxBackoffMs = options.maxBackoffMs ?? DEFAULT_MAX_BACKOFF_MS;
+  let giveUpAt: number | undefined;
+  let reconnectNeeded = false;
+  let attempt = 0;
+
+  /** After a failed attempt: waits, or throws when the attempts (or the span) are spent. */
+  const retry = async (err: unknown, stepAttempt: number, reconnect: boolean): Promise<void> => {
+    attempt++;
+    if (options.retryForMs !== undefined) {
+      giveUpAt ??= Date.now() + options.retryForMs;
+      if (Date.now() >= giveUpAt) throw giveUp(err);
+    } else if (stepAttempt >= attempts) {
+      throw giveUp(err);
+    }
     options.onRetry?.(err, attempt);
-    await sleep(backoffMs * attempt);
-    if (reconnect) await conn.reconnect();
+    await sleep(Math.min(backoffMs * stepAttempt, maxBackoffMs));
+    if (reconnect) reconnectNeeded = true;
+  };
+  const giveUp = (err: unknown): unknown =>
+    isServerAnswer(err)
+      ? err
+      : new MongodUnreachable(`mongod could not be reached to release the backup's fsync lock (${String(err)}): the lock may still be held.`, err);
+  /** Reconnects if a reply was lost, then checks that the same mongod answers. */
+  const ready = async (): Promise<void> => {
+    if (reconnectNeeded) {
+      await conn.reconnect();
+      reconnectNeeded = false;
+    }
+    if (!(await conn.sameProcess())) throw new Restarted();
+  };
+  /** The lock count, read with retries; FsyncLockCountUnknown and Restarted pass through. */
+  const readCount = async (): Promise<number> => {
+    for (let stepAttempt = 1; ; stepAttempt++) {
+      try {
+        await ready();
+        return await readLockCount(conn.admin);
+      } catch (err) {
+        if (err instanceof FsyncLockCountUnknown || err instanceof Restarted) throw err;
+        await retry(err, stepAttempt, !isServerAnswer(err));
+      }
+    }
   };
 
-  let before: number | undefined;
-  for (let attempt = 1; before === undefined; attempt++) {
+  try {
+    let before: number;
     try {
-      before = await readLockCount(conn.admin);
+      before = await readCount();
     } catch (err) {
       // A lost probe reply leaves the count wrong: no guessing from here on.
       if (err instanceof FsyncLockCountUnknown) {
         throw new FsyncLockCountUnknown(`The fsync lock count could not be read before unlocking, so the lock was not released: ${err.detail}`, err);
       }
-      if (attempt >= attempts) throw err;
-      await retry(err, attempt, !isServerAnswer(err));
+      throw err;
     }
-  }
-  if (before === 0) return { kind: 'notLocked' };
+    if (before === 0) return { kind: 'notLocked' };
 
-  for (let attempt = 1; ; attempt++) {
-    try {
-      const reply = await conn.admin.command({ fsyncUnlock: 1 });
-      return { kind: 'released', lockCount: Number(reply['lockCount'] ?? before - 1), replyLost: attempt > 1 };
-    } catch (err) {
-      if (isServerAnswer(err)) {
-        // Answered, so not applied. "not locked": someone released our lock first.
-        if ((err as DriverServerError).code === ErrorCodes.IllegalOperation || /not locked/.test(String(err))) return { kind: 'notLocked' };
-        if (attempt >= attempts) throw err;
-        await retry(err, attempt, false);
+    for (let stepAttempt = 1; ; stepAttempt++) {
+      try {
+        await ready();
+      } catch (err) {
+        if (err instanceof Restarted) throw err;
+        // Nothing was sent yet: a plain failed attempt.
+        await retry(err, stepAttempt, !isServerAnswer(err));
         continue;
       }
-      // The reply is lost: applied or not, only the count can tell.
-      await retry(err, attempt, true);
-      let after: number;
       try {
-        after = await readLockCount(conn.admin);
-      } catch (probeErr) {
-        if (probeErr instanceof FsyncLockCountUnknown) throw probeErr;
+        const reply = await conn.admin.command({ fsyncUnlock: 1 });
+        return { kind: 'released', lockCount: Number(reply['lockCount'] ?? before - 1), replyLost: stepAttempt > 1 };
+      } catch (err) {
+        if (isServerAnswer(err)) {
+          // Answered, so not applied. "not locked": someone released our lock first.
+          if ((err as DriverServerError).code === ErrorCodes.IllegalOperation || /not locked/.test(String(err))) return { kind: 'notLocked' };
+          await retry(err, stepAttempt, false);
+          continue;
+        }
+        // The reply is lost: applied or not, only the count can tell.
+        await retry(err, stepAttempt, true);
+        let after: number;
+        try {
+          after = await readCount();
+        } catch (probeErr) {
+          if (probeErr instanceof FsyncLockCountUnknown || probeErr instanceof Restarted) throw probeErr;
+          // Whether ours went through is unknown: a later "release one" could take someone else's.
+          throw new FsyncLockCountUnknown(
+            `The reply to the proxy's fsyncUnlock was lost (${String(err)}), and the lock count could not be read again ` +
+              `(${String(probeErr)}); it was ${before} before that fsyncUnlock, so mongod may still hold the backup's lock.`,
+            probeErr,
+          );
+        }
+        if (after === before - 1) return { kind: 'released', lockCount: after, replyLost: true };
+        if (after === before && (options.retryForMs !== undefined || stepAttempt < attempts)) continue;
         throw new FsyncLockCountUnknown(
-          `The reply to the proxy's fsyncUnlock was lost (${String(err)}), and the lock count could not be read again ` +
-            `(${String(probeErr)}); it was ${before} before that fsyncUnlock, so mongod may still hold the backup's lock.`,
-          probeErr,
+          `The reply to the proxy's fsyncUnlock was lost (${String(err)}): the fsync lock count was ${before} before it and is ${after} now, ` +
+            (after === before
+              ? `after ${stepAttempt} attempts that were not applied; mongod still holds the backup's lock.`
+              : "so other clients locked or unlocked meanwhile and it is unknown whether the backup's lock was released."),
+          err,
         );
       }
-      if (after === before - 1) return { kind: 'released', lockCount: after, replyLost: true };
-      if (after === before && attempt < attempts) continue;
-      throw new FsyncLockCountUnknown(
-        `The reply to the proxy's fsyncUnlock was lost (${String(err)}): the fsync lock count was ${before} before it and is ${after} now, ` +
-          (after === before
-            ? `after ${attempt} attempts that were not applied; mongod still holds the backup's lock.`
-            : 'so other clients locked or unlocked meanwhile and it is unknown whether the backup\'s lock was released.'),
-        err,
-      );
     }
+  } catch (err) {
+    if (err instanceof Restarted) return { kind: 'restarted' };
+    throw err;
   }
 }

@@ -26,7 +26,22 @@
  *
  * Run as a module: `node unlock_watchdog.js`, with the mongodb URI in the environment
  * variable HOTBACKUP_WATCHDOG_URI: a command line is visible to every user in `ps`, and
- * the URI may carry credentials.
+ * the URI may carry credentials. HOTBACKUP_WATCHDOG_PROCESS_ID holds the mongod process
+ * (hello's topologyVersion.processId) that the lock belongs to: a mongod that restarted
+ * since holds no lock of ours (the lock dies with the process), so the watchdog sends it
+ * nothing, whoever has locked it since.
+ *
+ * When mongod is unreachable as the proxy dies (a restart, a network outage), the
+ * watchdog keeps trying for RETRY_FOR_MS, not a count of attempts: one reconnect alone
+ * may wait out the driver's 30 s server selection. Each failed attempt is a line on its
+ * stderr (the proxy's stderr).
+ *
+ * SIGUSR1 disarms it by hand: it exits at once without touching mongod. For an operator
+ * who takes the release over (docs/commands.md), so that the two do not both unlock.
+ *
+ * Limit: it cannot outlive the PID namespace. Where the proxy is PID 1 (a container's
+ * main process), the kernel SIGKILLs every process of the namespace when the proxy
+ * exits, this watchdog included; docs/commands.md says so.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -34,6 +49,9 @@ import { fileURLToPath } from 'node:url';
 import { AdminConnection, releaseOneLock } from './fsync_lock_state.js';
 
 const URI_ENV = 'HOTBACKUP_WATCHDOG_URI';
+const PROCESS_ID_ENV = 'HOTBACKUP_WATCHDOG_PROCESS_ID';
+/** How long the watchdog keeps trying to reach mongod once the proxy is gone. */
+const RETRY_FOR_MS = 15 * 60_000;
 const RELEASED = 'released\n';
 const READY = 'ready\n';
 /** How long disarm() waits for "released" to reach the pipe; a local pipe takes microseconds. */
@@ -54,10 +72,10 @@ interface Unrefable {
 }
 
 /** Starts the watchdog and waits until it is connected to mongod, so it can act when needed. */
-export async function startUnlockWatchdog(upstreamUri: string): Promise<UnlockWatchdog> {
+export async function startUnlockWatchdog(upstreamUri: string, mongodProcessId?: string): Promise<UnlockWatchdog> {
   const child: ChildProcess = spawn(process.execPath, [fileURLToPath(import.meta.url)], {
     stdio: ['pipe', 'pipe', 'inherit'],
-    env: { ...process.env, [URI_ENV]: upstreamUri },
+    env: { ...process.env, [URI_ENV]: upstreamUri, ...(mongodProcessId === undefined ? {} : { [PROCESS_ID_ENV]: mongodProcessId }) },
     // Its own process group: a signal to the proxy's group must not end it with the proxy.
     detached: true,
   });
@@ -103,8 +121,8 @@ export async function startUnlockWatchdog(upstreamUri: string): Promise<UnlockWa
   };
 }
 
-async function watch(uri: string): Promise<void> {
-  const conn = await AdminConnection.open(uri);
+async function watch(uri: string, processId: string | undefined): Promise<void> {
+  const conn = await AdminConnection.open(uri, processId);
   process.stdout.write(READY);
   let received = '';
   process.stdin.on('data', (chunk: Buffer) => {
@@ -114,11 +132,17 @@ async function watch(uri: string): Promise<void> {
   if (received !== RELEASED) {
     // The proxy is gone with the lock held: release it, exactly once.
     try {
-      const outcome = await releaseOneLock(conn, { attempts: 10 });
+      const outcome = await releaseOneLock(conn, {
+        retryForMs: RETRY_FOR_MS,
+        onRetry: (err, attempt) =>
+          process.stderr.write(`hotbackup watchdog (pid ${process.pid}): fsyncUnlock attempt ${attempt} failed, retrying: ${String(err)}\n`),
+      });
       process.stderr.write(
         outcome.kind === 'released'
           ? `hotbackup watchdog: the proxy died holding the fsync lock; sent fsyncUnlock (lock count now ${outcome.lockCount})\n`
-          : 'hotbackup watchdog: the proxy is gone and mongod is not fsync-locked; nothing to release\n',
+          : outcome.kind === 'restarted'
+            ? 'hotbackup watchdog: the proxy is gone and mongod restarted since it locked (the lock died with the old process); sent nothing\n'
+            : 'hotbackup watchdog: the proxy is gone and mongod is not fsync-locked; nothing to release\n',
       );
     } catch (err) {
       process.stderr.write(`hotbackup watchdog: fsyncUnlock failed: ${err instanceof Error ? err.message : String(err)}\n`);
@@ -133,12 +157,18 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     process.stderr.write(`usage: ${URI_ENV}=<mongodb-uri> unlock_watchdog.js\n`);
     process.exit(2);
   }
+  const processId = process.env[PROCESS_ID_ENV] || undefined;
   delete process.env[URI_ENV];
+  delete process.env[PROCESS_ID_ENV];
   // Signals meant for the proxy (Ctrl-C, a stop) must not end the watchdog: the proxy
   // then unlocks and disarms it itself, or fails to, and then the watchdog is needed.
   process.on('SIGINT', () => undefined);
   process.on('SIGTERM', () => undefined);
-  watch(uri).then(
+  process.on('SIGUSR1', () => {
+    process.stderr.write(`hotbackup watchdog (pid ${process.pid}): disarmed by SIGUSR1; mongod is left as it is\n`);
+    process.exit(0);
+  });
+  watch(uri, processId).then(
     () => process.exit(0),
     (err: unknown) => {
       process.stderr.write(`hotbackup watchdog: ${String(err)}\n`);
