@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import fs from 'node:fs';
 import readline from 'node:readline';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { pathToFileURL } from 'node:url';
 import { MongoClient } from 'mongodb';
 import { startDevServer, type RunningDevServer } from '../helpers/dev_server.js';
@@ -212,31 +212,6 @@ describe('the fsync lock while mongod is away or restarted', () => {
     } finally {
       await cleanUp();
       dbpath.remove();
-    }
-  });
-
-  // A limit, documented in docs/commands.md and README: the watchdog cannot outlive the
-  // PID namespace of a container whose main process is the proxy. This asserts the
-  // documented behaviour; it is skipped because it needs root (unshare --pid) and because
-  // it pins a limit, not a promise: it is the reproduction for whoever lifts the limit.
-  // Run it as root with RUN_LIMIT_TESTS=1.
-  it('dies with the proxy when the proxy is PID 1 of its PID namespace (a container), leaving mongod locked', {
-    skip: process.env['RUN_LIMIT_TESTS'] === '1' ? false : 'documents a known limit (docs/commands.md, "Not in a container whose main process is the proxy"); needs root for unshare --pid',
-  }, async () => {
-    const file = path.join(scratch.dir, 'pid1.mjs');
-    fs.writeFileSync(
-      file,
-      `import { startUnlockWatchdog } from '${moduleUrl('backup/strategies/unlock_watchdog.js')}';\nawait startUnlockWatchdog(process.argv[2]);\nprocess.exit(0);\n`,
-    );
-    try {
-      await ca.db('admin').command({ fsync: 1, lock: true }); // the dead proxy's lock
-      // The proxy as PID 1 (docker run, a Kubernetes container). When it exits, the kernel
-      // SIGKILLs the rest of the namespace before unshare sees its child gone.
-      const run = spawnSync('unshare', ['--pid', '--fork', '--kill-child', process.execPath, file, a.uri], { encoding: 'utf8' });
-      assert.equal(run.status, 0, run.stderr);
-      assert.equal(await drainLockCount(ca.db('admin')), 1, 'the watchdog outlived its PID namespace: the limit is lifted, update the docs');
-    } finally {
-      await drainLockCount(ca.db('admin'));
     }
   });
 });
