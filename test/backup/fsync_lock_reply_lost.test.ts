@@ -44,7 +44,7 @@ describe('fsyncLock strategy, a reply lost on the network', () => {
     server.cleanup();
   });
 
-  it("to our fsyncUnlock while a DBA holds a lock too: keeps the DBA's lock, and release() succeeds", { timeout: 60_000 }, async () => {
+  it("to our fsyncUnlock while a DBA holds a lock too: keeps the DBA's lock, and release() succeeds", async () => {
     const snapshot = await strategy.open();
     // The DBA takes their own lock for an LVM snapshot while the copy runs.
     assert.equal(Number((await dba.db('admin').command({ fsync: 1, lock: true }))['lockCount']), 2);
@@ -55,7 +55,7 @@ describe('fsyncLock strategy, a reply lost on the network', () => {
     assert.equal(await lockCount(), 1, "exactly the DBA's lock is left");
   });
 
-  it('to a lock count probe: fails the backup loudly and releases nothing of the DBA', { timeout: 60_000 }, async () => {
+  it('to a lock count probe: fails the backup loudly and releases nothing of the DBA', async () => {
     const snapshot = await strategy.open();
     assert.equal(Number((await dba.db('admin').command({ fsync: 1, lock: true }))['lockCount']), 2);
     const lost = relay.loseReplyTo(fsyncUnlockMatch(true));
@@ -66,7 +66,7 @@ describe('fsyncLock strategy, a reply lost on the network', () => {
     assert.equal(await lockCount(), 2);
   });
 
-  it('to {fsync: 1, lock: true}: the lock is known to be ours, the backup goes on, and release() unlocks', { timeout: 60_000 }, async () => {
+  it('to {fsync: 1, lock: true}: the lock is known to be ours, the backup goes on, and release() unlocks', async () => {
     const lost = relay.loseReplyTo(fsyncLockMatch);
     const snapshot = await strategy.open();
     await lost;
@@ -75,7 +75,7 @@ describe('fsyncLock strategy, a reply lost on the network', () => {
     assert.equal((await dba.db('admin').command({ currentOp: 1 }))['fsyncLock'], undefined, 'mongod is not left fsync-locked');
   });
 
-  it('to {fsync: 1, lock: true} that was never applied: fails open() and locks nothing', { timeout: 60_000 }, async () => {
+  it('to {fsync: 1, lock: true} that was never applied: fails open() and locks nothing', async () => {
     const swallowed = relay.swallow(fsyncLockMatch);
     // The swallowed lock is never answered; the driver gives up on its socket after a while.
     const timed = new FsyncLockStrategy(`mongodb://127.0.0.1:${relay.port}/?directConnection=true&socketTimeoutMS=500`, server.dbpath, silentLogger, {

@@ -135,7 +135,7 @@ describe('the fsyncUnlock watchdog and a finished proxy', () => {
   });
 
   // Each timeout is the hang detector: the bug was a process that never exited.
-  it('lets a process that never disarmed it exit by itself', { timeout: 60_000 }, async (t) => {
+  it('lets a process that never disarmed it exit by itself', async (t) => {
     const script = runScript(scratch.dir, 'never_disarms.mjs', NEVER_DISARMS, [server.uri], t.signal);
     try {
       const { watchdogPid } = await script.line('watchdogPid');
@@ -150,7 +150,7 @@ describe('the fsyncUnlock watchdog and a finished proxy', () => {
     }
   });
 
-  it('lets a process whose unlock failed exit, and leaves the next lock alone', { timeout: 60_000 }, async (t) => {
+  it('lets a process whose unlock failed exit, and leaves the next lock alone', async (t) => {
     const admin = client.db('admin');
     const script = runScript(scratch.dir, 'loses_its_lock.mjs', LOSES_ITS_LOCK, [server.uri, server.dbpath], t.signal);
     try {
@@ -174,7 +174,7 @@ describe('the fsyncUnlock watchdog and a finished proxy', () => {
 });
 
 describe('the fsyncUnlock watchdog, where it runs', () => {
-  it('keeps the mongodb URI off its command line and runs in a process group of its own', { timeout: 60_000 }, async (t) => {
+  it('keeps the mongodb URI off its command line and runs in a process group of its own', async (t) => {
     const server = await startDevServer({ args: ['--no-backup-cursor'] });
     const scratch = tempDir('watchdog-argv');
     // Stands in for credentials: anything in the URI is visible in `ps` if it is on the command line.
@@ -201,7 +201,7 @@ describe('the fsyncUnlock watchdog, where it runs', () => {
 });
 
 describe('the fsyncUnlock watchdog, the reply to its fsyncUnlock lost', () => {
-  it("releases the dead proxy's lock once and keeps the DBA's", { timeout: 60_000 }, async (t) => {
+  it("releases the dead proxy's lock once and keeps the DBA's", async (t) => {
     const server = await startDevServer({ args: ['--no-backup-cursor'] });
     const relay = await startFaultRelay(server.port);
     const scratch = tempDir('watchdog-lost-reply');
@@ -231,7 +231,7 @@ describe('the fsyncUnlock watchdog, the reply to its fsyncUnlock lost', () => {
 });
 
 describe('the fsyncUnlock watchdog, the reply to the lock lost and the count moved by someone else', () => {
-  it('stays armed after the failed open, and releases one lock when the proxy exits', { timeout: 60_000 }, async (t) => {
+  it('stays armed after the failed open, and releases one lock when the proxy exits', async (t) => {
     const server = await startDevServer({ args: ['--no-backup-cursor'] });
     const relay = await startFaultRelay(server.port);
     const scratch = tempDir('watchdog-lock-unknown');

@@ -16,7 +16,7 @@ import { until, processAlive } from '../helpers/poll.js';
 
 describe('an fsync lock taken away during the copy', () => {
   // The timeout is the hang detector for the SIGTERM that once did not stop the proxy.
-  it('fails the backup, keeps the DBA\'s lock, and stops on one SIGTERM', { timeout: 120_000 }, async () => {
+  it('fails the backup, keeps the DBA\'s lock, and stops on one SIGTERM', async () => {
     const server = await startDevServer({ args: ['--no-backup-cursor'] });
     const scratch = tempDir('lost-lock');
     const dba = new MongoClient(server.uri);

@@ -65,7 +65,7 @@ function exitOf(proxy: RunningProxy): Promise<[number | null, NodeJS.Signals | n
 }
 
 describe('hotbackup serve on SIGTERM during an fsyncLock backup', () => {
-  it('releases the lock and exits on the first signal', { timeout: 120_000 }, async () => {
+  it('releases the lock and exits on the first signal', async () => {
     await withFsyncLockProxy([], async (server, proxy, scratch) => {
       const destination = path.join(scratch, 'b');
       await backupUnderway(proxy, destination);
@@ -81,7 +81,7 @@ describe('hotbackup serve on SIGTERM during an fsyncLock backup', () => {
     });
   });
 
-  it('exits after --shutdown-timeout when mongod does not answer, and the watchdog unlocks', { timeout: 120_000 }, async () => {
+  it('exits after --shutdown-timeout when mongod does not answer, and the watchdog unlocks', async () => {
     await withFsyncLockProxy(['--shutdown-timeout', '1'], async (server, proxy, scratch) => {
       await backupUnderway(proxy, path.join(scratch, 'b'));
       // mongod hangs: the unlock on the way out cannot get an answer.
@@ -95,7 +95,7 @@ describe('hotbackup serve on SIGTERM during an fsyncLock backup', () => {
     });
   });
 
-  it('exits at once on a second signal', { timeout: 120_000 }, async () => {
+  it('exits at once on a second signal', async () => {
     await withFsyncLockProxy(['--shutdown-timeout', '3600'], async (server, proxy, scratch) => {
       await backupUnderway(proxy, path.join(scratch, 'b'));
       server.child.kill('SIGSTOP');

@@ -27,7 +27,7 @@ async function isLocked(uri: string): Promise<boolean> {
 
 describe("SIGTERM to the proxy's process group during an fsyncLock backup, mongod slow to answer", () => {
   // The timeout is the hang detector: a dead watchdog leaves mongod locked for good.
-  it('still unlocks mongod: the watchdog survives the group signal', { timeout: 120_000 }, async () => {
+  it('still unlocks mongod: the watchdog survives the group signal', async () => {
     const server = await startDevServer({ args: ['--no-backup-cursor'] });
     const scratch = tempDir('group-term');
     const cli = await spawnCli(

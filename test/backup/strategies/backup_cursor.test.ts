@@ -19,8 +19,6 @@ import { captureLogger } from '../../proxy/support.js';
 import { RawClient } from '../../helpers/raw_client.js';
 import { BackupCursorStrategy, type BackupCursorOptions } from '../../../src/backup/strategies/backup_cursor.js';
 
-const HANG = { timeout: 60_000 };
-
 const isBackupCursorOpen = (frame: Buffer): boolean => frame.includes(Buffer.from('$backupCursor'));
 
 describe('backup cursor strategy, when the network fails it', () => {
@@ -69,7 +67,7 @@ describe('backup cursor strategy, when the network fails it', () => {
   const messages = (lines: Array<Record<string, unknown>>): unknown[] => lines.map((l) => l['msg']);
   const KILLED = 'killed the backup cursor session, so no backup cursor is left open in mongod';
 
-  it('leaves no cursor open when the reply to the $backupCursor aggregate is lost', HANG, async () => {
+  it('leaves no cursor open when the reply to the $backupCursor aggregate is lost', async () => {
     await use({}, async (strategy, lines) => {
       const lost = spy.failNext('aggregate', 'lose-reply', isBackupCursorOpen);
       await assert.rejects(strategy.open(), { name: 'MongoNetworkError' });
@@ -128,7 +126,7 @@ describe('backup cursor strategy, when the network fails it', () => {
     });
   });
 
-  it('retries a killSessions whose connection is cut once, and still leaves no cursor open', HANG, async () => {
+  it('retries a killSessions whose connection is cut once, and still leaves no cursor open', async () => {
     await use({}, async (strategy, lines) => {
       const lost = spy.failNext('aggregate', 'lose-reply', isBackupCursorOpen);
       const cut = spy.failNext('killSessions', 'cut');
@@ -141,7 +139,7 @@ describe('backup cursor strategy, when the network fails it', () => {
   });
 
   for (const fault of ['cut', 'swallow'] satisfies NetworkFault[]) {
-    it(`leaves no cursor open when release()'s killCursors is lost (${fault})`, HANG, async () => {
+    it(`leaves no cursor open when release()'s killCursors is lost (${fault})`, async () => {
       await use({ commandTimeoutMs: 300 }, async (strategy, lines) => {
         const snapshot = await strategy.open();
         const failed = spy.failNext('killCursors', fault);
@@ -154,7 +152,7 @@ describe('backup cursor strategy, when the network fails it', () => {
     });
   }
 
-  it('releases while a keepalive waits forever on a silent connection', HANG, async () => {
+  it('releases while a keepalive waits forever on a silent connection', async () => {
     // The keepalive's own bound is far off: only release()'s bounded wait can end this.
     await use({ keepaliveMs: 20, releaseWaitMs: 100, commandTimeoutMs: 10 * 60_000 }, async (strategy, lines) => {
       const snapshot = await strategy.open();
@@ -166,7 +164,7 @@ describe('backup cursor strategy, when the network fails it', () => {
     });
   });
 
-  it('counts a keepalive lost on a silent connection as a transient failure: the next ones keep the cursor', HANG, async () => {
+  it('counts a keepalive lost on a silent connection as a transient failure: the next ones keep the cursor', async () => {
     await use({ keepaliveMs: 20, commandTimeoutMs: 300 }, async (strategy, lines) => {
       const snapshot = await strategy.open();
       await spy.failNext('getMore', 'swallow');
