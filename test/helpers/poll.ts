@@ -28,3 +28,16 @@ export function processAlive(pid: number): boolean {
 export async function untilGone(pid: number): Promise<void> {
   await until(() => (processAlive(pid) ? undefined : true));
 }
+
+/** Anything that runs an admin command: a driver `Db`, as `client.db('admin')`. */
+interface AdminDb {
+  command(cmd: Record<string, unknown>): Promise<Record<string, unknown>>;
+}
+
+/** Polls backupStatus until no backup is in progress, and returns that last status. */
+export async function untilBackupEnds(admin: AdminDb): Promise<Record<string, unknown>> {
+  return until(async () => {
+    const status = await admin.command({ backupStatus: 1 });
+    return status['inProgress'] === true ? undefined : status;
+  });
+}

@@ -19,6 +19,7 @@ import { startDevServer, type RunningDevServer } from '../helpers/dev_server.js'
 import { startProxy } from '../helpers/proxy.js';
 import { tempDir } from '../helpers/paths.js';
 import { startBackupCursorSpy, type BackupCursorSpy } from '../helpers/backup_cursor.js';
+import { untilBackupEnds } from '../helpers/poll.js';
 
 const MiB = 1024 * 1024;
 
@@ -95,11 +96,7 @@ describe('a backup whose $backupCursor is killed mid-copy', () => {
       // Once copying, so that the dropped getMore is a keepalive, not part of the drain.
       while (Number((await admin.command({ backupStatus: 1 }))['bytesCopied']) === 0) await sleep(20);
       await spy.failNext('getMore', 'cut');
-      let done = await admin.command({ backupStatus: 1 });
-      while (done['inProgress'] === true) {
-        await sleep(50);
-        done = await admin.command({ backupStatus: 1 });
-      }
+      const done = await untilBackupEnds(admin);
       assert.equal((done['last'] as Document)['ok'], true, JSON.stringify(done['last']));
       assert.ok(fs.existsSync(path.join(dest, 'hotbackup-manifest.json')));
       assert.ok(
@@ -148,11 +145,7 @@ describe('a backup whose $backupCursor is killed mid-copy', () => {
         // Only the release check can catch it with the long keepalive: let the copy finish.
         if (keepaliveMs === undefined) await admin.command({ backupThrottle: 0 });
 
-        let done = await status();
-        while (done['inProgress'] === true) {
-          await sleep(50);
-          done = await status();
-        }
+        const done = await untilBackupEnds(admin);
         const last = done['last'] as Document;
         assert.equal(last['ok'], false, `the backup must fail: ${JSON.stringify(last)}`);
         assert.equal(last['code'], 43);

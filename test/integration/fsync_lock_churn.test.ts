@@ -17,6 +17,7 @@ import { MongoClient, type Document } from 'mongodb';
 import { startDevServer, type RunningDevServer } from '../helpers/dev_server.js';
 import { startProxy, type RunningProxy } from '../helpers/proxy.js';
 import { tempDir } from '../helpers/paths.js';
+import { untilBackupEnds } from '../helpers/poll.js';
 
 const MANIFEST = 'hotbackup-manifest.json';
 const MiB = 1024 * 1024;
@@ -60,14 +61,6 @@ describe('an fsyncLock backup while files in the dbpath change', () => {
     }
   }
 
-  async function waitUntilDone(): Promise<Document> {
-    for (;;) {
-      const s = await status();
-      if (!s['inProgress']) return s;
-      await sleep(20);
-    }
-  }
-
   const copyingJournal = (s: Document): boolean =>
     (s['currentFiles'] as string[]).some((f) => f.startsWith('journal/WiredTigerLog.')) && Number(s['bytesCopied']) > 0;
 
@@ -104,7 +97,7 @@ describe('an fsyncLock backup while files in the dbpath change', () => {
     } finally {
       await admin().command({ backupThrottle: 0 });
     }
-    const done = await waitUntilDone();
+    const done = (await untilBackupEnds(admin())) as Document;
     const last = done['last'] as Document;
     assert.equal(last['ok'], true, String(last['errmsg']));
     assert.deepEqual(last['warnings'], []);
@@ -132,7 +125,7 @@ describe('an fsyncLock backup while files in the dbpath change', () => {
     } finally {
       await admin().command({ backupThrottle: 0 });
     }
-    const done = await waitUntilDone();
+    const done = (await untilBackupEnds(admin())) as Document;
     const last = done['last'] as Document;
     assert.equal(last['ok'], true, String(last['errmsg']));
     const warnings = last['warnings'] as string[];

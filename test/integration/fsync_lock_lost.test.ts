@@ -12,7 +12,7 @@ import { MongoClient, type Document } from 'mongodb';
 import { startDevServer } from '../helpers/dev_server.js';
 import { startProxy, type RunningProxy } from '../helpers/proxy.js';
 import { tempDir } from '../helpers/paths.js';
-import { until, processAlive } from '../helpers/poll.js';
+import { until, processAlive, untilBackupEnds } from '../helpers/poll.js';
 
 describe('an fsync lock taken away during the copy', () => {
   // The timeout is the hang detector for the SIGTERM that once did not stop the proxy.
@@ -40,10 +40,7 @@ describe('an fsync lock taken away during the copy', () => {
       // does not notice finish its (now inconsistent) copy.
       assert.equal(Number((await dba.db('admin').command({ fsyncUnlock: 1 }))['lockCount']), 0);
       await admin.command({ backupThrottle: 0 });
-      const status = await until(async () => {
-        const reply = await admin.command({ backupStatus: 1 });
-        return reply['inProgress'] === false ? reply : undefined;
-      });
+      const status = await untilBackupEnds(admin);
       const last = status['last'] as Document;
       assert.equal(last['ok'], false, 'the backup failed');
       assert.match(String(last['errmsg']), /fsync lock was released by another client during the copy/);

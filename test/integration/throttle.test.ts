@@ -10,6 +10,7 @@ import { MongoClient, type Document } from 'mongodb';
 import { startDevServer, type RunningDevServer } from '../helpers/dev_server.js';
 import { startProxy, type RunningProxy } from '../helpers/proxy.js';
 import { tempDir } from '../helpers/paths.js';
+import { untilBackupEnds } from '../helpers/poll.js';
 
 const MiB = 1024 * 1024;
 
@@ -39,19 +40,11 @@ describe('backupThrottle on a running copy', () => {
     scratch.remove();
   });
 
-  async function waitUntilIdle(): Promise<Document> {
-    for (;;) {
-      const s = await status();
-      if (!s['inProgress']) return s;
-      await sleep(50);
-    }
-  }
-
   it('copies at the throttled rate (16 MiB/s, within ±10%)', async () => {
     await client.db('admin').command({ backupThrottle: 16 * MiB });
     const startedAt = Date.now();
     await client.db('admin').command({ backupStart: path.join(scratch.dir, 'steady'), async: true });
-    const done = await waitUntilIdle();
+    const done = (await untilBackupEnds(client.db('admin'))) as Document;
     const seconds = (Date.now() - startedAt) / 1000;
     const bytes = Number(done['bytesTotal']);
     assert.ok(bytes >= 64 * MiB, `backup of ${bytes} bytes is at least 64 MiB`);
@@ -77,7 +70,7 @@ describe('backupThrottle on a running copy', () => {
       await sleep(50);
     }
     await client.db('admin').command({ backupThrottle: 0 });
-    assert.equal((await waitUntilIdle())['inProgress'], false);
+    assert.equal(((await untilBackupEnds(client.db('admin'))) as Document)['inProgress'], false);
 
     const rate = (from: number, to: number) => {
       const a = samples.find((s) => s.t >= from);
