@@ -9,7 +9,7 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { MongoServerError, ErrorCodes } from '../errors.js';
+import { CommandError, ErrorCodes } from '../errors.js';
 import { toServerError } from './io_error.js';
 import { fsyncDirectory } from './durable.js';
 
@@ -25,8 +25,8 @@ export const nodeDestinationFs: DestinationFs = {
   fsyncDirectory,
 };
 
-function badValue(message: string): MongoServerError {
-  return new MongoServerError(ErrorCodes.BadValue, message);
+function badValue(message: string): CommandError {
+  return new CommandError(ErrorCodes.BadValue, message);
 }
 
 function isInside(child: string, parent: string): boolean {
