@@ -1,123 +1,104 @@
 /**
- * mongod's error codes, and the one error class every layer throws.
+ * The error codes the product (proxy, commands, backup engine) and the shared wire
+ * codec raise, and the one error class they throw. The dev server's own codes live in
+ * src/devserver/dev_server_errors.ts.
  *
- * Names and numbers come from mongod's src/mongo/base/error_codes.yml. Codes that
- * mongod raises through a bare `uassert(NNNNN, ...)` have no name there; mongod
- * reports them as `Location<code>`, and so do we.
+ * Numbers and names come from mongod's src/mongo/base/error_codes.yml. Codes that
+ * mongod raises through a bare `uassert(NNNNN, ...)` have no name there: mongod
+ * reports them as `Location<code>`, and so do we. They sit in LocationCodes, under a
+ * name of ours that says what they mean.
  */
 
+/** Codes named in error_codes.yml: reported with that name as codeName. */
 export const ErrorCodes = Object.freeze({
   InternalError: 1,
   BadValue: 2,
-  UnknownError: 8,
   FailedToParse: 9,
-  UnsupportedFormat: 12,
   Unauthorized: 13,
   TypeMismatch: 14,
-  Overflow: 15,
-  InvalidLength: 16,
   ProtocolError: 17,
   IllegalOperation: 20,
   InvalidBSON: 22,
-  NamespaceNotFound: 26,
-  IndexNotFound: 27,
-  PathNotViable: 28,
-  ConflictingUpdateOperators: 40,
   CursorNotFound: 43,
-  NamespaceExists: 48,
   MaxTimeMSExpired: 50,
-  DollarPrefixedFieldName: 52,
-  InvalidIdField: 53,
-  EmptyFieldName: 56,
   CommandNotFound: 59,
-  ImmutableField: 66,
-  CannotCreateIndex: 67,
-  IndexAlreadyExists: 68,
   InvalidOptions: 72,
-  InvalidNamespace: 73,
-  IndexOptionsConflict: 85,
-  IndexKeySpecsConflict: 86,
   ShutdownInProgress: 91,
   OperationFailed: 96,
-  DBPathInUse: 98,
-  CommandNotSupported: 115,
   ConflictingOperationInProgress: 117,
-  ZLibError: 147,
-  InvalidPipelineOperator: 168,
-  IllegalOpMsgFlag: 223,
   QueryPlanKilled: 175,
+  IllegalOpMsgFlag: 223,
   CursorKilled: 237,
-  NotImplemented: 238,
   /** A command that may not run inside a multi-document transaction. */
   OperationNotSupportedInTransaction: 263,
   CannotBackup: 268,
   ChecksumMismatch: 288,
   UnsupportedOpQueryCommand: 352,
+  BSONObjectTooLarge: 10334,
+  InterruptedAtShutdown: 11600,
+  /** An operation killed by killOp or killCursors while it ran. */
+  Interrupted: 11601,
+  /** `txnNumber` without `autocommit: false` on a command that is not a retryable write. */
+  NotARetryableWriteCommand: 50768,
+} as const);
+
+/** uassert codes, reported as `Location<code>`. */
+export const LocationCodes = Object.freeze({
+  /** OP_MSG with two body (kind 0) sections (op_msg.cpp). */
+  MultipleBodySections: 40430,
+  /** OP_MSG with two document sequences of one name (op_msg.cpp). */
+  DuplicateDocumentSequence: 40431,
+  /** OP_MSG section kind other than 0 and 1 (op_msg.cpp). */
+  UnknownSectionKind: 40432,
+  /** OP_MSG without a body section (op_msg.cpp). */
+  OpMsgWithoutBody: 40587,
+  /** OP_MSG whose checksum flag leaves no room for the checksum (op_msg.cpp). */
+  OpMsgChecksumTooShort: 51251,
+  /** Unrecognized aggregation stage: how a mongod without `$backupCursor` answers it. */
+  UnrecognizedPipelineStage: 40324,
+  /** getMore in a session on a cursor opened outside sessions (getmore_cmd.cpp validateLSID). */
+  GetMoreInSessionOnSessionlessCursor: 50736,
+  /** getMore without an lsid on a cursor opened in a session (getmore_cmd.cpp validateLSID). */
+  GetMoreWithoutCursorSession: 50737,
+  /** getMore from a session other than the cursor's (getmore_cmd.cpp validateLSID). */
+  GetMoreFromOtherSession: 50738,
+  /** `$backupCursor` while another backup cursor is open. */
+  BackupCursorAlreadyOpen: 50886,
   /**
    * An OP_QUERY that is not a command (not on `<db>.$cmd`): mongod 5.1+ answers it with
    * makeErrorResponseToUnsupportedOpQuery("OP_QUERY is no longer supported")
    * (service_entry_point_common.cpp, HandleRequest::handleRequest).
    */
   OpQueryRemoved: 5739101,
-  BSONObjectTooLarge: 10334,
-  DuplicateKey: 11000,
-  InterruptedAtShutdown: 11600,
-  /** `$backupCursor` while another backup cursor is open. */
-  BackupCursorAlreadyOpen: 50886,
-  /** `$backupCursor` while the node is fsync-locked. */
-  BackupCursorWhileFsyncLocked: 50887,
-  /** `fsyncLock` while a backup cursor is open. */
-  FsyncLockWhileBackupCursorOpen: 50884,
-  /** A checkpoint raced the opening of a backup cursor; retriable. */
-  BackupCursorCheckpointRace: 50915,
-  /** `$backupCursorExtend` on a node that is not a replica-set member. */
-  BackupCursorExtendNotReplSet: 29144,
-  /** Percona createBackup while fsync-locked. */
-  CreateBackupWhileFsyncLocked: 29101,
-  /** Percona createBackup while a backup cursor is open. */
-  CreateBackupWhileBackupCursorOpen: 29102,
-  /** Unrecognized aggregation pipeline stage name. */
-  UnrecognizedPipelineStage: 40324,
-  /** An unknown field in a command (IDL parse error). */
-  UnknownCommandField: 40415,
-  /** `txnNumber` without `autocommit: false` on a command that is not a retryable write. */
-  NotARetryableWriteCommand: 50768,
 } as const);
 
-export type ErrorCodeName = keyof typeof ErrorCodes;
-
-/** The codeName mongod reports for a code. Unnamed uassert codes become `Location<code>`. */
-const NAMED_IN_ERROR_CODES_YML = new Set<number>([10334, 11000, 11600, 50768]);
-const CODE_NAMES: ReadonlyMap<number, string> = new Map(
-  Object.entries(ErrorCodes)
-    .filter(([, code]) => code < 10000 || NAMED_IN_ERROR_CODES_YML.has(code))
-    .map(([name, code]) => [code, name] as const),
-);
-
-export function codeNameFor(code: number): string {
-  const named = CODE_NAMES.get(code);
-  if (named !== undefined) return named;
-  return `Location${code}`;
+/** A code's name for each named code of `named`; every other code reads `Location<code>`. */
+export function codeNamer(named: Readonly<Record<string, number>>): (code: number) => string {
+  const names = new Map(Object.entries(named).map(([name, code]) => [code, name] as const));
+  return (code) => names.get(code) ?? `Location${code}`;
 }
 
-/**
- * An error that becomes a mongod-style `{ok: 0, errmsg, code, codeName}` reply.
- * `extra` holds additional reply fields (for example `errno` and `strerror`).
- */
+const productCodeName = codeNamer(ErrorCodes);
+
+export interface CommandErrorOptions {
+  /** Additional reply fields, for example `errno` and `strerror`. */
+  extra?: Record<string, unknown>;
+  cause?: unknown;
+  /** Default: the name error_codes.yml gives the code, else `Location<code>`. */
+  codeName?: string;
+}
+
+/** An error that becomes a mongod-style `{ok: 0, errmsg, code, codeName}` reply. */
 export class CommandError extends Error {
   readonly code: number;
   readonly codeName: string;
   readonly extra: Readonly<Record<string, unknown>>;
 
-  constructor(
-    code: number,
-    message: string,
-    options: { extra?: Record<string, unknown>; cause?: unknown; codeName?: string } = {},
-  ) {
+  constructor(code: number, message: string, options: CommandErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'CommandError';
     this.code = code;
-    this.codeName = options.codeName ?? codeNameFor(code);
+    this.codeName = options.codeName ?? productCodeName(code);
     this.extra = options.extra ?? {};
   }
 
@@ -125,15 +106,6 @@ export class CommandError extends Error {
   toReply(): Record<string, unknown> {
     return { ok: 0, errmsg: this.message, code: this.code, codeName: this.codeName, ...this.extra };
   }
-}
-
-/** Shorthand for throwing by code name: `throw serverError('BadValue', 'x must be positive')`. */
-export function serverError(
-  name: ErrorCodeName,
-  message: string,
-  extra?: Record<string, unknown>,
-): CommandError {
-  return new CommandError(ErrorCodes[name], message, extra === undefined ? {} : { extra });
 }
 
 /** Turns anything thrown into a reply document, without leaking stack traces to clients. */

@@ -27,6 +27,3 @@ export function createLogger(options: LoggerOptions): Logger {
   }
   return pino(base, options.destination ?? pino.destination({ dest: 1, sync: true }));
 }
-
-/** A logger that drops everything, for library callers that pass none. */
-export const silentLogger: Logger = pino({ level: 'silent' });

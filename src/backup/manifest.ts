@@ -16,7 +16,7 @@ export const MANIFEST_FILENAME = 'hotbackup-manifest.json';
 export const MANIFEST_FORMAT = 'mongo-hotbackup-proxy';
 /** Bump on any change an older reader would misread; readers refuse other versions. */
 export const MANIFEST_VERSION = 1;
-export const MANIFEST_STRATEGIES = ['backupCursor', 'fsyncLock', 'reflink'] as const;
+export const MANIFEST_STRATEGIES = ['backupCursor', 'fsyncLock'] as const;
 
 const byteCount = z.int().nonnegative();
 const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex digits');

@@ -1,6 +1,6 @@
 /**
  * Where authorization will live. On stock mongod Percona's privilege actions do not
- * exist, so each command maps onto a real one (BRIEF §1): backupStart and
+ * exist, so each command maps onto a real one (docs/commands.md): backupStart and
  * backupThrottle need `fsync` on the cluster resource (hostManager, root);
  * backupStatus needs `serverStatus` (clusterMonitor).
  *

@@ -8,17 +8,13 @@ import { Long } from 'bson';
 import { randomInt } from 'node:crypto';
 import type { Document } from './bson.js';
 import { describeSession, type SessionId } from './sessions.js';
-import { CommandError, ErrorCodes } from '../errors.js';
+import { DevServerError, DevServerCodes } from './dev_server_errors.js';
 
 /** mongod's default cursorTimeoutMillis. */
 export const CURSOR_IDLE_TIMEOUT_MS = 10 * 60 * 1000;
 /** mongod's default logicalSessionRefreshMillis: ended sessions lose their cursors at the next refresh. */
 export const SESSION_REFRESH_MS = 5 * 60 * 1000;
 
-/** getmore_cmd.cpp validateLSID: a cursor is read only from the session that created it. */
-const GETMORE_OUTSIDE_CURSOR_SESSION = 50736;
-const GETMORE_WITHOUT_LSID = 50737;
-const GETMORE_FROM_OTHER_SESSION = 50738;
 /** Keep each batch comfortably inside one 16 MiB reply document. */
 export const MAX_BATCH_BYTES = 16 * 1024 * 1024 - 64 * 1024;
 /**
@@ -115,11 +111,11 @@ export class CursorManager {
   get(id: Long | number | bigint, ns: string, lsid: SessionId | undefined): ServerCursor {
     const cursor = this.cursors.get(id.toString());
     if (cursor === undefined) {
-      throw new CommandError(ErrorCodes.CursorNotFound, `cursor id ${id.toString()} not found`);
+      throw new DevServerError(DevServerCodes.CursorNotFound, `cursor id ${id.toString()} not found`);
     }
     if (cursor.ns !== ns) {
-      throw new CommandError(
-        ErrorCodes.Unauthorized,
+      throw new DevServerError(
+        DevServerCodes.Unauthorized,
         `Requested getMore on namespace '${ns}', but cursor belongs to a different namespace ${cursor.ns}`,
       );
     }
@@ -184,20 +180,20 @@ export class CursorManager {
 function checkSession(cursor: ServerCursor, lsid: SessionId | undefined): void {
   const id = cursor.id.toString();
   if (lsid !== undefined && cursor.lsid === undefined) {
-    throw new CommandError(
-      GETMORE_OUTSIDE_CURSOR_SESSION,
+    throw new DevServerError(
+      DevServerCodes.GetMoreInSessionOnSessionlessCursor,
       `Cannot run getMore on cursor ${id}, which was not created in a session, in session ${describeSession(lsid)}`,
     );
   }
   if (lsid === undefined && cursor.lsid !== undefined) {
-    throw new CommandError(
-      GETMORE_WITHOUT_LSID,
+    throw new DevServerError(
+      DevServerCodes.GetMoreWithoutCursorSession,
       `Cannot run getMore on cursor ${id}, which was created in session ${describeSession(cursor.lsid)}, without an lsid`,
     );
   }
   if (lsid !== undefined && cursor.lsid !== undefined && lsid !== cursor.lsid) {
-    throw new CommandError(
-      GETMORE_FROM_OTHER_SESSION,
+    throw new DevServerError(
+      DevServerCodes.GetMoreFromOtherSession,
       `Cannot run getMore on cursor ${id}, which was created in session ${describeSession(cursor.lsid)}, in session ${describeSession(lsid)}`,
     );
   }

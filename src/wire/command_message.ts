@@ -12,7 +12,7 @@ import { decodeOpMsg, encodeOpMsg } from './op_msg.js';
 import { decodeOpQuery } from './op_query.js';
 import { encodeOpReply } from './op_reply.js';
 import { decodeOpCompressed, encodeOpCompressed, UNCOMPRESSIBLE_COMMANDS } from './compression.js';
-import { CommandError, ErrorCodes } from '../errors.js';
+import { CommandError, ErrorCodes, LocationCodes } from '../errors.js';
 import { commandNamespaceDb, unwrapLegacyCommand } from './legacy_command.js';
 
 export type Document = Record<string, unknown>;
@@ -116,7 +116,7 @@ export function decodeRequest(frame: Buffer, decompressedBody?: Buffer): Command
 export function checkLegacyOpcode(request: CommandRequest): void {
   if (request.queryNamespace !== undefined) {
     throw new CommandError(
-      ErrorCodes.OpQueryRemoved,
+      LocationCodes.OpQueryRemoved,
       'OP_QUERY is no longer supported. The client driver may require an upgrade. For more details see https://dochub.mongodb.org/core/legacy-opcode-removal',
     );
   }

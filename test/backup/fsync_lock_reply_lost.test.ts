@@ -11,7 +11,7 @@ import { startDevServer, type RunningDevServer } from '../helpers/dev_server.js'
 import { startFaultRelay, type FaultRelay } from '../helpers/relay.js';
 import { drainLockCount, fsyncLockMatch, fsyncUnlockMatch } from '../helpers/fsync_lock.js';
 import { FsyncLockStrategy } from '../../src/backup/strategies/fsync_lock_strategy.js';
-import { silentLogger } from '../../src/log.js';
+import { pino } from 'pino';
 
 async function settle(promise: Promise<unknown>): Promise<string> {
   return promise.then(
@@ -32,7 +32,7 @@ describe('fsyncLock strategy, a reply lost on the network', () => {
     server = await startDevServer({ args: ['--no-backup-cursor'] });
     relay = await startFaultRelay(server.port);
     dba = new MongoClient(server.uri);
-    strategy = new FsyncLockStrategy(`mongodb://127.0.0.1:${relay.port}/?directConnection=true`, server.dbpath, silentLogger, {
+    strategy = new FsyncLockStrategy(`mongodb://127.0.0.1:${relay.port}/?directConnection=true`, server.dbpath, pino({ level: 'silent' }), {
       unlockBackoffMs: 10,
     });
   });
@@ -78,7 +78,7 @@ describe('fsyncLock strategy, a reply lost on the network', () => {
   it('to {fsync: 1, lock: true} that was never applied: fails open() and locks nothing', async () => {
     const swallowed = relay.swallow(fsyncLockMatch);
     // The swallowed lock is never answered; the driver gives up on its socket after a while.
-    const timed = new FsyncLockStrategy(`mongodb://127.0.0.1:${relay.port}/?directConnection=true&socketTimeoutMS=500`, server.dbpath, silentLogger, {
+    const timed = new FsyncLockStrategy(`mongodb://127.0.0.1:${relay.port}/?directConnection=true&socketTimeoutMS=500`, server.dbpath, pino({ level: 'silent' }), {
       unlockBackoffMs: 10,
     });
     const opened = await settle(timed.open());

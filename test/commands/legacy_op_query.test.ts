@@ -11,7 +11,7 @@ import { startDevServer, type RunningDevServer } from '../helpers/dev_server.js'
 import { startProxy, type RunningProxy } from '../helpers/proxy.js';
 import { RawClient } from '../helpers/raw_client.js';
 import { OpCode } from '../../src/wire/constants.js';
-import { ErrorCodes } from '../../src/errors.js';
+import { LocationCodes } from '../../src/errors.js';
 import { encodeOpQuery } from '../../src/wire/op_query.js';
 import { deserialize } from 'bson';
 import { decodeRequest, encodeDocument, type Document } from '../../src/wire/command_message.js';
@@ -84,7 +84,7 @@ describe('legacy OP_QUERY command wrappers', () => {
         const reply = await raw.command(request);
         assert.equal(reply.opCode, OpCode.Reply);
         assert.equal(reply.doc['ok'], 0, JSON.stringify(reply.doc));
-        assert.equal(reply.doc['code'], ErrorCodes.OpQueryRemoved, 'the server refuses a legacy query, as mongod does');
+        assert.equal(reply.doc['code'], LocationCodes.OpQueryRemoved, 'the server refuses a legacy query, as mongod does');
         assert.equal(reply.doc['inProgress'], undefined, 'not answered by the proxy');
       } finally {
         raw.close();

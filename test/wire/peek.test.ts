@@ -5,7 +5,7 @@ import {
   BSON, BSONRegExp, BSONSymbol, Binary, Code, DBRef, Decimal128, Double, Int32, Long, MaxKey, MinKey, ObjectId,
   Timestamp,
 } from 'bson';
-import { ErrorCodes, CommandError } from '../../src/errors.js';
+import { CommandError, LocationCodes } from '../../src/errors.js';
 import { CompressorId, OpCode, OpMsgFlag } from '../../src/wire/constants.js';
 import { encodeOpCompressed } from '../../src/wire/compression.js';
 import { encodeOpMsg } from '../../src/wire/op_msg.js';
@@ -89,7 +89,7 @@ describe('peekRequest', () => {
       assert.equal(peekCommand(frame), undefined, ns);
       const decoded = decodeRequest(frame);
       assert.equal(decoded.queryNamespace, ns, 'the decoder does not take it for a command either');
-      assert.throws(() => checkLegacyOpcode(decoded), (err: unknown) => err instanceof CommandError && err.code === ErrorCodes.OpQueryRemoved, ns);
+      assert.throws(() => checkLegacyOpcode(decoded), (err: unknown) => err instanceof CommandError && err.code === LocationCodes.OpQueryRemoved, ns);
     }
     const frame = query('admin.$cmd', bson({ backupStatus: 1 }));
     assert.equal(peekCommand(frame)?.db, 'admin');

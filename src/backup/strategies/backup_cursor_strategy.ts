@@ -26,7 +26,7 @@ import { Long, MongoServerError, type MongoClient, type Document } from 'mongodb
 import type { Snapshot, SnapshotStrategy } from './snapshot.js';
 import { checkSameDbpath, rebaseListedFiles } from './dbpath_identity.js';
 import { CursorSession, NoReplyError, isNoReply, killUnsettledOpens } from './cursor_session.js';
-import { CommandError, ErrorCodes } from '../../errors.js';
+import { CommandError, ErrorCodes, LocationCodes } from '../../errors.js';
 import type { Logger } from '../../log.js';
 
 export const DEFAULT_KEEPALIVE_MS = 30_000;
@@ -41,9 +41,6 @@ export const DEFAULT_RELEASE_WAIT_MS = 5_000;
 export const DEFAULT_OPEN_TIMEOUT_MS = 10 * 60_000;
 const CURSOR_NS = '$cmd.aggregate';
 
-/** The error mongod answers when it has never heard of the stage (MongoDB Community). */
-export const UNRECOGNIZED_STAGE = 40324;
-
 /**
  * Replies to a getMore that mean the cursor no longer exists: it was never (or is no
  * longer) known, killed, or interrupted with its operation, or mongod is going down;
@@ -53,12 +50,13 @@ const CURSOR_GONE_CODES: ReadonlySet<number> = new Set([
   ErrorCodes.CursorNotFound,
   ErrorCodes.CursorKilled,
   ErrorCodes.QueryPlanKilled,
-  11601, // Interrupted: a killed getMore takes its cursor with it
+  // A killed getMore takes its cursor with it.
+  ErrorCodes.Interrupted,
   ErrorCodes.InterruptedAtShutdown,
   ErrorCodes.ShutdownInProgress,
-  50736,
-  50737,
-  50738,
+  LocationCodes.GetMoreInSessionOnSessionlessCursor,
+  LocationCodes.GetMoreWithoutCursorSession,
+  LocationCodes.GetMoreFromOtherSession,
 ]);
 
 export interface BackupCursorOptions {
@@ -159,7 +157,7 @@ export class BackupCursorStrategy implements SnapshotStrategy {
     try {
       return await this.runOpen(session);
     } catch (err) {
-      const alreadyOpen = err instanceof MongoServerError && err.code === ErrorCodes.BackupCursorAlreadyOpen;
+      const alreadyOpen = err instanceof MongoServerError && err.code === LocationCodes.BackupCursorAlreadyOpen;
       if (!alreadyOpen || !(await killUnsettledOpens(this.client, this.log, this.commandTimeoutMs))) throw err;
       return this.runOpen(session);
     }

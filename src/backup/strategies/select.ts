@@ -4,8 +4,8 @@
  */
 import { MongoServerError } from 'mongodb';
 import type { Snapshot, SnapshotStrategy } from './snapshot.js';
-import { BackupCursorStrategy, UNRECOGNIZED_STAGE } from './backup_cursor_strategy.js';
-import { CommandError, ErrorCodes } from '../../errors.js';
+import { BackupCursorStrategy } from './backup_cursor_strategy.js';
+import { CommandError, ErrorCodes, LocationCodes } from '../../errors.js';
 
 export interface StrategyChoice {
   backupCursor: BackupCursorStrategy;
@@ -22,7 +22,8 @@ export async function openSnapshot(choice: StrategyChoice): Promise<Snapshot> {
   try {
     return await choice.backupCursor.open();
   } catch (err) {
-    const unsupported = err instanceof MongoServerError && err.code === UNRECOGNIZED_STAGE;
+    // How a mongod that has never heard of the stage answers (MongoDB Community).
+    const unsupported = err instanceof MongoServerError && err.code === LocationCodes.UnrecognizedPipelineStage;
     if (!unsupported) throw err;
   }
   if (choice.fsyncLock === undefined) throw new CommandError(ErrorCodes.CannotBackup, NO_SAFE_STRATEGY);

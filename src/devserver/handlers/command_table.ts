@@ -14,7 +14,7 @@ import { catalogCommands } from './catalog.js';
 import { aggregateCommands } from './aggregate.js';
 import { backupCommands } from './backup.js';
 import { sessionIdOf } from '../sessions.js';
-import { CommandError, ErrorCodes } from '../../errors.js';
+import { DevServerError, DevServerCodes } from '../dev_server_errors.js';
 
 export type { Command, CommandContext, ConnectionInfo } from './handler.js';
 export { isAwaitableHello } from './hello.js';
@@ -46,13 +46,13 @@ export class CommandDispatcher {
     const name = commandName(cmd);
     const command = this.byName.get(name);
     if (command === undefined) {
-      throw new CommandError(ErrorCodes.CommandNotFound, `no such command: '${name}'`);
+      throw new DevServerError(DevServerCodes.CommandNotFound, `no such command: '${name}'`);
     }
     if (command.adminOnly === true && ctx.db !== 'admin') {
-      throw new CommandError(ErrorCodes.Unauthorized, `${name} may only be run against the admin database.`);
+      throw new DevServerError(DevServerCodes.Unauthorized, `${name} may only be run against the admin database.`);
     }
     if (ctx.state.shuttingDown) {
-      throw new CommandError(ErrorCodes.ShutdownInProgress, 'The server is in quiesce mode and will shut down');
+      throw new DevServerError(DevServerCodes.ShutdownInProgress, 'The server is in quiesce mode and will shut down');
     }
     if (!COUNTED_ELSEWHERE.has(name)) ctx.state.opcounters.command += 1;
     if (command.isWrite === true) {

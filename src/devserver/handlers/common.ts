@@ -5,18 +5,19 @@ import { decodeDocument } from '../bson.js';
 import type { StorageEngine, CollectionMeta } from '../storage/storage_engine.js';
 import { compileFilter } from '../query/filter.js';
 import { isNumeric, toNumber } from '../query/values.js';
-import { CommandError, ErrorCodes } from '../../errors.js';
+import { CommandError } from '../../errors.js';
+import { DevServerError, DevServerCodes } from '../dev_server_errors.js';
 
 /** `<db>.<collection>` from the command's first value, checked as mongod checks it. */
 export function namespaceOf(db: string, collection: unknown): string {
   if (typeof collection !== 'string') {
-    throw new CommandError(
-      ErrorCodes.InvalidNamespace,
+    throw new DevServerError(
+      DevServerCodes.InvalidNamespace,
       `collection name has invalid type ${collection === null ? 'null' : typeof collection}`,
     );
   }
   if (collection === '' || collection.includes('\0') || collection.startsWith('.') || collection.includes('$')) {
-    throw new CommandError(ErrorCodes.InvalidNamespace, `Invalid namespace specified '${db}.${collection}'`);
+    throw new DevServerError(DevServerCodes.InvalidNamespace, `Invalid namespace specified '${db}.${collection}'`);
   }
   return `${db}.${collection}`;
 }
@@ -43,11 +44,11 @@ export function optionalCount(cmd: Document, field: string): number | undefined 
   const value = cmd[field];
   if (value === undefined || value === null) return undefined;
   if (!isNumeric(value)) {
-    throw new CommandError(ErrorCodes.TypeMismatch, `Field '${field}' should be a number, found ${typeof value}`);
+    throw new DevServerError(DevServerCodes.TypeMismatch, `Field '${field}' should be a number, found ${typeof value}`);
   }
   const n = toNumber(value);
   if (!Number.isInteger(n) || n < 0) {
-    throw new CommandError(ErrorCodes.BadValue, `${field} must be a non-negative integer, got ${n}`);
+    throw new DevServerError(DevServerCodes.BadValue, `${field} must be a non-negative integer, got ${n}`);
   }
   return n;
 }
@@ -56,7 +57,7 @@ export function optionalDocument(cmd: Document, field: string): Document | undef
   const value = cmd[field];
   if (value === undefined || value === null) return undefined;
   if (typeof value !== 'object' || Array.isArray(value)) {
-    throw new CommandError(ErrorCodes.TypeMismatch, `BSON field '${field}' is the wrong type, expected an object`);
+    throw new DevServerError(DevServerCodes.TypeMismatch, `BSON field '${field}' is the wrong type, expected an object`);
   }
   return value as Document;
 }
@@ -133,5 +134,6 @@ export function writeErrorEntry(index: number, err: unknown): Document {
     return { index, code: err.code, codeName: err.codeName, errmsg: err.message, ...err.extra };
   }
   const message = err instanceof Error ? err.message : String(err);
-  return { index, code: ErrorCodes.InternalError, codeName: 'InternalError', errmsg: message };
+  const { code, codeName } = new DevServerError(DevServerCodes.InternalError, message);
+  return { index, code, codeName, errmsg: message };
 }

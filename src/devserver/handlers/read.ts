@@ -8,7 +8,7 @@ import { compileSort } from '../query/sort.js';
 import { compileProjection } from '../query/projection.js';
 import { distinctValues } from '../query/aggregate.js';
 import { isNumeric, toNumber } from '../query/values.js';
-import { CommandError, ErrorCodes } from '../../errors.js';
+import { DevServerError, DevServerCodes } from '../dev_server_errors.js';
 
 /** mongod's default size of a first batch. */
 const DEFAULT_FIRST_BATCH = 101;
@@ -40,7 +40,7 @@ function find(cmd: Document, ctx: CommandContext): Document {
   const ns = namespaceOf(ctx.db, cmd['find']);
   for (const option of UNSUPPORTED_FIND_OPTIONS) {
     if (cmd[option] !== undefined && cmd[option] !== false) {
-      throw new CommandError(ErrorCodes.NotImplemented, `find option '${option}' is not supported by the hotbackup dev server`);
+      throw new DevServerError(DevServerCodes.NotImplemented, `find option '${option}' is not supported by the hotbackup dev server`);
     }
   }
   const filter = optionalDocument(cmd, 'filter') ?? {};
@@ -74,7 +74,7 @@ function getMore(cmd: Document, ctx: CommandContext): Document {
   ctx.state.opcounters.getmore += 1;
   const rawId = cmd['getMore'];
   if (!(rawId instanceof Long)) {
-    throw new CommandError(ErrorCodes.TypeMismatch, "BSON field 'getMore.getMore' is the wrong type, expected type 'long'");
+    throw new DevServerError(DevServerCodes.TypeMismatch, "BSON field 'getMore.getMore' is the wrong type, expected type 'long'");
   }
   const ns = cursorNamespaceOf(ctx.db, cmd['collection']);
   const cursor = ctx.state.cursors.get(rawId, ns, ctx.lsid);
@@ -97,7 +97,7 @@ function killCursors(cmd: Document, ctx: CommandContext): Document {
   cursorNamespaceOf(ctx.db, cmd['killCursors']);
   const ids = cmd['cursors'];
   if (!Array.isArray(ids)) {
-    throw new CommandError(ErrorCodes.FailedToParse, "BSON field 'killCursors.cursors' is missing but a required field");
+    throw new DevServerError(DevServerCodes.FailedToParse, "BSON field 'killCursors.cursors' is missing but a required field");
   }
   const cursorsKilled: Long[] = [];
   const cursorsNotFound: Long[] = [];
@@ -128,7 +128,7 @@ function distinct(cmd: Document, ctx: CommandContext): Document {
   const ns = namespaceOf(ctx.db, cmd['distinct']);
   const key = cmd['key'];
   if (typeof key !== 'string') {
-    throw new CommandError(ErrorCodes.TypeMismatch, "BSON field 'distinct.key' is the wrong type, expected type 'string'");
+    throw new DevServerError(DevServerCodes.TypeMismatch, "BSON field 'distinct.key' is the wrong type, expected type 'string'");
   }
   const query = optionalDocument(cmd, 'query') ?? {};
   const docs = findMatching(ctx.state.engine, ns, query).map((m) => m.doc);

@@ -8,12 +8,12 @@ import { namespaceOf, ensureCollection, wantsJournal, findMatching, writeErrorEn
 import { compileUpdate, upsertSeed } from '../query/update.js';
 import { valuesEqual } from '../query/values.js';
 import { MAX_BSON_OBJECT_SIZE } from '../../wire/constants.js';
-import { CommandError, ErrorCodes } from '../../errors.js';
+import { DevServerError, DevServerCodes } from '../dev_server_errors.js';
 
 function arrayField(cmd: Document, field: string): Document[] {
   const value = cmd[field];
   if (!Array.isArray(value)) {
-    throw new CommandError(ErrorCodes.FailedToParse, `BSON field '${field}' is missing but a required field`);
+    throw new DevServerError(DevServerCodes.FailedToParse, `BSON field '${field}' is missing but a required field`);
   }
   return value as Document[];
 }
@@ -23,10 +23,10 @@ export function withId(doc: Document): Document {
   if (!('_id' in doc)) return { _id: new ObjectId(), ...doc };
   const id = doc['_id'];
   if (Array.isArray(id)) {
-    throw new CommandError(ErrorCodes.InvalidIdField, "The '_id' value cannot be of type array");
+    throw new DevServerError(DevServerCodes.InvalidIdField, "The '_id' value cannot be of type array");
   }
   if (id instanceof BSONRegExp || id === undefined) {
-    throw new CommandError(ErrorCodes.InvalidIdField, `The '_id' value cannot be of type ${id === undefined ? 'undefined' : 'regex'}`);
+    throw new DevServerError(DevServerCodes.InvalidIdField, `The '_id' value cannot be of type ${id === undefined ? 'undefined' : 'regex'}`);
   }
   if (Object.keys(doc)[0] === '_id') return doc;
   const { _id, ...rest } = doc;
@@ -36,8 +36,8 @@ export function withId(doc: Document): Document {
 export function encodeForStorage(doc: Document): Buffer {
   const bytes = encodeDocument(doc);
   if (bytes.length > MAX_BSON_OBJECT_SIZE) {
-    throw new CommandError(
-      ErrorCodes.BSONObjectTooLarge,
+    throw new DevServerError(
+      DevServerCodes.BSONObjectTooLarge,
       `object to insert too large. size in bytes: ${bytes.length}, max size: ${MAX_BSON_OBJECT_SIZE}`,
     );
   }
@@ -86,21 +86,21 @@ interface UpdateOutcome {
 
 function updateOne(state: ServerState, ns: string, spec: Document): UpdateOutcome {
   if (spec['arrayFilters'] !== undefined) {
-    throw new CommandError(ErrorCodes.NotImplemented, 'arrayFilters are not supported by the hotbackup dev server');
+    throw new DevServerError(DevServerCodes.NotImplemented, 'arrayFilters are not supported by the hotbackup dev server');
   }
   const filter = (spec['q'] ?? {}) as Document;
   const update = compileUpdate(spec['u'] as Document | Document[]);
   const multi = spec['multi'] === true;
   if (multi && update.isReplacement) {
-    throw new CommandError(ErrorCodes.FailedToParse, 'multi update is not supported for replacement-style update');
+    throw new DevServerError(DevServerCodes.FailedToParse, 'multi update is not supported for replacement-style update');
   }
   const matches = findMatching(state.engine, ns, filter, multi ? Infinity : 1);
   let nModified = 0;
   for (const { rid, doc } of matches) {
     const result = update.apply(doc);
     if (!valuesEqual(result.doc['_id'], doc['_id'])) {
-      throw new CommandError(
-        ErrorCodes.ImmutableField,
+      throw new DevServerError(
+        DevServerCodes.ImmutableField,
         "Performing an update on the path '_id' would modify the immutable field '_id'",
       );
     }

@@ -561,11 +561,6 @@ class Cursor : public Napi::ObjectWrap<Cursor> {
 
 // ---- module -----------------------------------------------------------------
 
-Napi::Value Strerror(const Napi::CallbackInfo& info) {
-  int code = info[0].As<Napi::Number>().Int32Value();
-  return Napi::String::New(info.Env(), wiredtiger_strerror(code));
-}
-
 Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   g_jsThread = std::this_thread::get_id();
   auto* data = new InstanceData();
@@ -576,7 +571,6 @@ Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   exports.Set("Connection", Connection::Init(env));
   exports.Set("Session", data->session.Value());
   exports.Set("Cursor", data->cursor.Value());
-  exports.Set("strerror", Napi::Function::New<Strerror>(env, "strerror"));
   int major = 0, minor = 0, patch = 0;
   exports.Set("version", Napi::String::New(env, wiredtiger_version(&major, &minor, &patch)));
   Napi::Object codes = Napi::Object::New(env);

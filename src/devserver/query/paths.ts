@@ -3,6 +3,7 @@
  * across arrays, and the update system's, which addresses exactly one place.
  */
 import { CommandError } from '../../errors.js';
+import { DevServerError, DevServerCodes } from '../dev_server_errors.js';
 import { isDocumentValue } from './bsontype.js';
 import { getField, setField } from './entries.js';
 import { formatElement } from './format.js';
@@ -107,7 +108,7 @@ export function getPath(doc: Doc, path: string): unknown {
 const MAX_ARRAY_PADDING = 1_500_000;
 
 function notViable(part: string, parentName: string, parent: unknown): CommandError {
-  return new CommandError(28, `Cannot create field '${part}' in element {${formatElement(parentName, parent)}}`);
+  return new DevServerError(DevServerCodes.PathNotViable, `Cannot create field '${part}' in element {${formatElement(parentName, parent)}}`);
 }
 
 /**
@@ -125,9 +126,7 @@ export function setPath(doc: Doc, path: string, value: unknown): void {
       const index = arrayIndex(part);
       if (index === undefined) throw notViable(part, curName, cur);
       if (index > cur.length + MAX_ARRAY_PADDING) {
-        throw new CommandError(57, `can't backfill more than ${MAX_ARRAY_PADDING} elements`, {
-          codeName: 'CannotBackfillArray',
-        });
+        throw new DevServerError(DevServerCodes.CannotBackfillArray, `can't backfill more than ${MAX_ARRAY_PADDING} elements`);
       }
       while (cur.length < index) cur.push(null);
       if (last) {

@@ -2,15 +2,16 @@
  * The one way this module says "valid, but not here": a NotImplemented error naming the
  * feature, instead of an answer that might be silently wrong.
  */
-import { ErrorCodes, CommandError } from '../../errors.js';
+import { CommandError } from '../../errors.js';
+import { DevServerError, DevServerCodes } from '../dev_server_errors.js';
 
 export function notImplemented(feature: string): CommandError {
-  return new CommandError(
-    ErrorCodes.NotImplemented,
+  return new DevServerError(
+    DevServerCodes.NotImplemented,
     `${feature} is not supported by the hotbackup dev server`,
   );
 }
 
 export function badValue(message: string): CommandError {
-  return new CommandError(ErrorCodes.BadValue, message);
+  return new DevServerError(DevServerCodes.BadValue, message);
 }

@@ -4,7 +4,8 @@
  * modifiers apply in mongod's field order, so created fields appear where mongod puts them.
  */
 import { Double } from 'bson';
-import { ErrorCodes, CommandError } from '../../errors.js';
+import { CommandError } from '../../errors.js';
+import { DevServerError, DevServerCodes } from '../dev_server_errors.js';
 import { bsonTypeOf, isDocumentValue } from './bsontype.js';
 import { documentEntries, fromEntries, getField } from './entries.js';
 import { formatElement } from './format.js';
@@ -38,18 +39,18 @@ export interface CompiledUpdate {
 const NON_CREATING = new Set(['$unset', '$pull', '$pullAll', '$pop']);
 
 function dollarFieldError(name: string): CommandError {
-  return new CommandError(
-    ErrorCodes.DollarPrefixedFieldName,
+  return new DevServerError(
+    DevServerCodes.DollarPrefixedFieldName,
     `The dollar ($) prefixed field '${name}' in '${name}' is not allowed in the context of an update's replacement document. Consider using an aggregation pipeline with $replaceWith.`,
   );
 }
 
 function validateUpdatePath(path: string, modifier: string): string[] {
-  if (path === '') throw new CommandError(ErrorCodes.EmptyFieldName, 'An empty update path is not valid.');
+  if (path === '') throw new DevServerError(DevServerCodes.EmptyFieldName, 'An empty update path is not valid.');
   const parts = path.split('.');
   if (parts.some((p) => p === '')) {
-    throw new CommandError(
-      ErrorCodes.EmptyFieldName,
+    throw new DevServerError(
+      DevServerCodes.EmptyFieldName,
       `The update path '${path}' contains an empty field name, which is not allowed.`,
     );
   }
@@ -69,8 +70,8 @@ interface ConflictNode {
 /** UpdateObjectNode::parseAndMerge's bookkeeping: no path may be updated twice, or inside another. */
 function register(root: ConflictNode, path: string, parts: readonly string[]): void {
   const conflict = (at: string): CommandError =>
-    new CommandError(
-      ErrorCodes.ConflictingUpdateOperators,
+    new DevServerError(
+      DevServerCodes.ConflictingUpdateOperators,
       `Updating the path '${path}' would create a conflict at '${at}'`,
     );
   let cur = root;
@@ -123,14 +124,14 @@ function renameOp(from: string, to: string): UpdateOp {
         const next: unknown = getField(parent as object, parts[i] as string);
         if (next === undefined) return false;
         if (Array.isArray(next)) {
-          throw new CommandError(
-            ErrorCodes.BadValue,
+          throw new DevServerError(
+            DevServerCodes.BadValue,
             `The source field cannot be an array element, '${from}' in doc with ${idForMessage(doc)} has an array field called '${parts[i]}'`,
           );
         }
         if (!isDocumentValue(next)) {
-          throw new CommandError(
-            ErrorCodes.PathNotViable,
+          throw new DevServerError(
+            DevServerCodes.PathNotViable,
             `cannot use the part (${parts[i + 1]} of ${from}) to traverse the element ({${formatElement(parts[i] as string, next)}})`,
           );
         }
@@ -142,8 +143,8 @@ function renameOp(from: string, to: string): UpdateOp {
       for (let i = 1; i < toParts.length; i++) {
         const prefix = toParts.slice(0, i).join('.');
         if (Array.isArray(getPath(doc, prefix))) {
-          throw new CommandError(
-            ErrorCodes.BadValue,
+          throw new DevServerError(
+            DevServerCodes.BadValue,
             `The destination field cannot be an array element, '${to}' in doc with ${idForMessage(doc)} has an array field called '${toParts[i - 1]}'`,
           );
         }
@@ -158,15 +159,15 @@ function renameOp(from: string, to: string): UpdateOp {
 function parseRename(root: ConflictNode, from: string, arg: unknown): UpdateOp {
   register(root, from, validateUpdatePath(from, '$rename'));
   if (typeof arg !== 'string') {
-    throw new CommandError(ErrorCodes.BadValue, `The 'to' field for $rename must be a string: ${formatElement(from, arg)}`);
+    throw new DevServerError(DevServerCodes.BadValue, `The 'to' field for $rename must be a string: ${formatElement(from, arg)}`);
   }
   const toParts = validateUpdatePath(arg, '$rename');
   if (arg === from) {
-    throw new CommandError(ErrorCodes.BadValue, `The source and target field for $rename must differ: ${formatElement(from, arg)}`);
+    throw new DevServerError(DevServerCodes.BadValue, `The source and target field for $rename must differ: ${formatElement(from, arg)}`);
   }
   if (arg.startsWith(`${from}.`) || from.startsWith(`${arg}.`)) {
-    throw new CommandError(
-      ErrorCodes.BadValue,
+    throw new DevServerError(
+      DevServerCodes.BadValue,
       `The source and target field for $rename must not be on the same path: ${formatElement(from, arg)}`,
     );
   }
@@ -181,7 +182,7 @@ function touchesId(path: string | undefined): path is string {
 function validateIdValue(doc: Document): void {
   const t = bsonTypeOf(getField(doc, '_id'));
   if (t === 'array' || t === 'regex' || t === 'undefined') {
-    throw new CommandError(ErrorCodes.InvalidIdField, `The '_id' value cannot be of type ${t}`);
+    throw new DevServerError(DevServerCodes.InvalidIdField, `The '_id' value cannot be of type ${t}`);
   }
 }
 
@@ -190,14 +191,14 @@ function compileModifiers(entries: ReadonlyArray<[string, unknown]>): CompiledUp
   const ops: UpdateOp[] = [];
   for (const [modifier, fields] of entries) {
     if (!MODIFIERS.has(modifier)) {
-      throw new CommandError(
-        ErrorCodes.FailedToParse,
+      throw new DevServerError(
+        DevServerCodes.FailedToParse,
         `Unknown modifier: ${modifier}. Expected a valid update modifier or pipeline-style update specified as an array`,
       );
     }
     if (!isDocumentValue(fields)) {
-      throw new CommandError(
-        ErrorCodes.FailedToParse,
+      throw new DevServerError(
+        DevServerCodes.FailedToParse,
         `Modifiers operate on fields but we found type ${bsonTypeOf(fields)} instead. For example: {$mod: {<field>: ...}} not {${formatElement(modifier, fields)}}`,
       );
     }
@@ -224,8 +225,8 @@ function compileModifiers(entries: ReadonlyArray<[string, unknown]>): CompiledUp
         if (applyCtx.isInsert) continue;
         for (const touched of [op.path, op.alsoTouches]) {
           if (touchesId(touched)) {
-            throw new CommandError(
-              ErrorCodes.ImmutableField,
+            throw new DevServerError(
+              DevServerCodes.ImmutableField,
               `Performing an update on the path '${touched}' would modify the immutable field '_id'`,
             );
           }
@@ -249,8 +250,8 @@ function compileReplacement(replacement: Document): CompiledUpdate {
     apply(doc, ctx = {}) {
       const oldId = getField(doc, '_id');
       if (ctx.isInsert !== true && oldId !== undefined && newId !== undefined && !valuesEqual(oldId, newId)) {
-        throw new CommandError(
-          ErrorCodes.ImmutableField,
+        throw new DevServerError(
+          DevServerCodes.ImmutableField,
           `After applying the update, the (immutable) field '_id' was found to have been altered to ${formatElement('_id', newId)}`,
         );
       }
@@ -271,7 +272,7 @@ function compileReplacement(replacement: Document): CompiledUpdate {
 export function compileUpdate(update: Document | Document[]): CompiledUpdate {
   if (Array.isArray(update)) throw notImplemented('Pipeline-style updates (an update given as an array)');
   if (!isDocumentValue(update)) {
-    throw new CommandError(ErrorCodes.FailedToParse, 'Update argument must be either an object or an array');
+    throw new DevServerError(DevServerCodes.FailedToParse, 'Update argument must be either an object or an array');
   }
   const entries = documentEntries(update);
   const first = entries[0];

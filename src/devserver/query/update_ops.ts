@@ -4,7 +4,7 @@
  * anything, with mongod's no-op rules (binary identity, not value equality).
  */
 import { Int32, Timestamp } from 'bson';
-import { ErrorCodes, CommandError } from '../../errors.js';
+import { DevServerError, DevServerCodes } from '../dev_server_errors.js';
 import { bsonTypeOf, isDocumentValue } from './bsontype.js';
 import { documentEntries, getField } from './entries.js';
 import { formatElement } from './format.js';
@@ -53,8 +53,8 @@ function arithmeticOp(modifier: '$inc' | '$mul', path: string, arg: unknown): Up
   const op = modifier === '$inc' ? 'add' : 'mul';
   if (numericKind(arg) === undefined) {
     const verb = modifier === '$inc' ? 'increment' : 'multiply';
-    throw new CommandError(
-      ErrorCodes.TypeMismatch,
+    throw new DevServerError(
+      DevServerCodes.TypeMismatch,
       `Cannot ${verb} with non-numeric argument: {${formatElement(path, arg)}}`,
     );
   }
@@ -69,8 +69,8 @@ function arithmeticOp(modifier: '$inc' | '$mul', path: string, arg: unknown): Up
         return true;
       }
       if (numericKind(existing) === undefined) {
-        throw new CommandError(
-          ErrorCodes.TypeMismatch,
+        throw new DevServerError(
+          DevServerCodes.TypeMismatch,
           `Cannot apply ${modifier} to a value of non-numeric type. ${idElement(doc)} has the field '${lastPart(path)}' of non-numeric type ${bsonTypeOf(existing)}`,
         );
       }
@@ -102,19 +102,19 @@ function currentDateOp(path: string, arg: unknown): UpdateOp {
   } else if (isDocumentValue(arg)) {
     let found: boolean | undefined;
     for (const [k, v] of documentEntries(arg)) {
-      if (k !== '$type') throw new CommandError(ErrorCodes.BadValue, `Unrecognized $currentDate option: ${k}`);
+      if (k !== '$type') throw new DevServerError(DevServerCodes.BadValue, `Unrecognized $currentDate option: ${k}`);
       if (v === 'date' || v === 'timestamp') found = v === 'date';
     }
     if (found === undefined) {
-      throw new CommandError(
-        ErrorCodes.BadValue,
+      throw new DevServerError(
+        DevServerCodes.BadValue,
         "The '$type' string field is required to be 'date' or 'timestamp': {$currentDate: {field : {$type: 'date'}}}",
       );
     }
     asDate = found;
   } else {
-    throw new CommandError(
-      ErrorCodes.BadValue,
+    throw new DevServerError(
+      DevServerCodes.BadValue,
       `${bsonTypeOf(arg)} is not valid type for $currentDate. Please use a boolean ('true') or a $type expression ({$type: 'timestamp/date'}).`,
     );
   }

@@ -3,18 +3,15 @@
  * pathsupport::extractEqualityMatches + addEqualitiesToDoc).
  */
 import { CommandError } from '../../errors.js';
+import { DevServerError, DevServerCodes } from '../dev_server_errors.js';
 import { bsonTypeOf, isDocumentValue } from './bsontype.js';
 import { documentEntries } from './entries.js';
 import { isOperatorDocument } from './filter.js';
 import { setPath } from './paths.js';
 import { cloneValue, type Document } from './values.js';
 
-const NOT_SINGLE_VALUE_FIELD = 54;
-
 function inferenceError(message: string): CommandError {
-  return new CommandError(NOT_SINGLE_VALUE_FIELD, `cannot infer query fields to set, ${message}`, {
-    codeName: 'NotSingleValueField',
-  });
+  return new DevServerError(DevServerCodes.NotSingleValueField, `cannot infer query fields to set, ${message}`);
 }
 
 function isRegex(v: unknown): boolean {

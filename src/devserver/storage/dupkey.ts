@@ -2,11 +2,12 @@
  * mongod's E11000 error, with values printed the way mongod's BSONObj::toString
  * prints them (`{ _id: 1 }`, `{ _id: 1.0 }`, `{ _id: ObjectId('...') }`).
  */
-import { ErrorCodes, CommandError } from '../../errors.js';
+import { CommandError } from '../../errors.js';
+import { DevServerError, DevServerCodes } from '../dev_server_errors.js';
 
 export function duplicateKeyError(ns: string, id: unknown): CommandError {
-  return new CommandError(
-    ErrorCodes.DuplicateKey,
+  return new DevServerError(
+    DevServerCodes.DuplicateKey,
     `E11000 duplicate key error collection: ${ns} index: _id_ dup key: { _id: ${formatBsonValue(id)} }`,
     { extra: { keyPattern: { _id: 1 }, keyValue: { _id: id } } },
   );

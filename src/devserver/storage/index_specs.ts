@@ -2,7 +2,7 @@
  * Index specs in a collection's catalog entry: the rules mongod applies when one
  * is added or dropped. Only `_id_` is backed by a table; the rest is metadata.
  */
-import { ErrorCodes, CommandError } from '../../errors.js';
+import { DevServerError, DevServerCodes } from '../dev_server_errors.js';
 import { formatBsonValue } from './dupkey.js';
 import { encodeKeyString } from './keystring.js';
 import type { IndexSpec } from './storage_types.js';
@@ -23,15 +23,15 @@ export function addIndexSpecs(existing: readonly IndexSpec[], specs: readonly In
     const sameName = indexes.find((ix) => ix.name === spec.name);
     if (sameName !== undefined) {
       if (sameKey(sameName, spec)) continue;
-      throw new CommandError(
-        ErrorCodes.IndexKeySpecsConflict,
+      throw new DevServerError(
+        DevServerCodes.IndexKeySpecsConflict,
         'An existing index has the same name as the requested index. ' +
           `Requested index: ${formatBsonValue(spec)}, existing index: ${formatBsonValue(sameName)}`,
       );
     }
     const other = indexes.find((ix) => sameKey(ix, spec));
     if (other !== undefined) {
-      throw new CommandError(ErrorCodes.IndexOptionsConflict, `Index already exists with a different name: ${other.name}`);
+      throw new DevServerError(DevServerCodes.IndexOptionsConflict, `Index already exists with a different name: ${other.name}`);
     }
     indexes.push({ ...spec });
   }
@@ -39,9 +39,9 @@ export function addIndexSpecs(existing: readonly IndexSpec[], specs: readonly In
 }
 
 export function dropIndexSpec(existing: readonly IndexSpec[], name: string): IndexSpec[] {
-  if (name === ID_INDEX_NAME) throw new CommandError(ErrorCodes.InvalidOptions, 'cannot drop _id index');
+  if (name === ID_INDEX_NAME) throw new DevServerError(DevServerCodes.InvalidOptions, 'cannot drop _id index');
   if (!existing.some((ix) => ix.name === name)) {
-    throw new CommandError(ErrorCodes.IndexNotFound, `index not found with name [${name}]`);
+    throw new DevServerError(DevServerCodes.IndexNotFound, `index not found with name [${name}]`);
   }
   return existing.filter((ix) => ix.name !== name);
 }

@@ -10,7 +10,8 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { ErrorCodes, CommandError } from '../../errors.js';
+import { CommandError } from '../../errors.js';
+import { DevServerError, DevServerCodes } from '../dev_server_errors.js';
 import { duplicateKeyError } from './dupkey.js';
 import { encodeKeyString } from './keystring.js';
 import type { CollectionMeta, RecordEntry } from './storage_types.js';
@@ -76,7 +77,7 @@ export class RecordStore {
       const index = this.writer.cursor(idIndexUri(meta));
       // A caller passing the wrong _id would otherwise orphan an index entry.
       if (index.search(key) !== rid) {
-        throw new CommandError(ErrorCodes.InternalError, `_id does not match record ${rid} in ${meta.ns}`);
+        throw new DevServerError(DevServerCodes.InternalError, `_id does not match record ${rid} in ${meta.ns}`);
       }
       index.remove(key);
       records.remove(rid);
@@ -108,7 +109,7 @@ export class RecordStore {
     let after = afterRid;
     for (let size = FIRST_BATCH; ; size = Math.min(size * 4, MAX_BATCH)) {
       if (!isLive()) {
-        throw new CommandError(175, `collection dropped: ${meta.ns}`, { codeName: 'QueryPlanKilled' });
+        throw new DevServerError(DevServerCodes.QueryPlanKilled, `collection dropped: ${meta.ns}`);
       }
       const batch = this.readBatch(meta, after, size);
       for (const entry of batch) yield entry;
@@ -203,11 +204,11 @@ export class RecordStore {
 
 function idKey(id: unknown): Buffer {
   if (Array.isArray(id)) {
-    throw new CommandError(ErrorCodes.InvalidIdField, "The '_id' value cannot be of type array");
+    throw new DevServerError(DevServerCodes.InvalidIdField, "The '_id' value cannot be of type array");
   }
   return encodeKeyString(id);
 }
 
 function noSuchRecord(meta: CollectionMeta, rid: number): CommandError {
-  return new CommandError(ErrorCodes.InternalError, `no record ${rid} in ${meta.ns}`);
+  return new DevServerError(DevServerCodes.InternalError, `no record ${rid} in ${meta.ns}`);
 }

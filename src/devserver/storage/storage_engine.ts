@@ -13,7 +13,7 @@
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { UUID } from 'bson';
-import { ErrorCodes, CommandError } from '../../errors.js';
+import { DevServerError, DevServerCodes } from '../dev_server_errors.js';
 import { backupCursorAlreadyOpen, openBackupCursor } from './wt_backup_cursor.js';
 import { Catalog, splitNamespace } from './catalog.js';
 import { markCleanShutdown, openDbpath } from './dbpath.js';
@@ -84,10 +84,10 @@ export class StorageEngine {
     this.assertOpen();
     const { db, name } = splitNamespace(ns);
     if (db === '' || name === '') {
-      throw new CommandError(ErrorCodes.InvalidNamespace, `Invalid namespace specified '${ns}'`);
+      throw new DevServerError(DevServerCodes.InvalidNamespace, `Invalid namespace specified '${ns}'`);
     }
     if (this.catalog.get(ns) !== undefined) {
-      throw new CommandError(ErrorCodes.NamespaceExists, `Collection ${ns} already exists.`);
+      throw new DevServerError(DevServerCodes.NamespaceExists, `Collection ${ns} already exists.`);
     }
     const meta: CollectionMeta = {
       ns, db, name,
@@ -116,7 +116,7 @@ export class StorageEngine {
     if (meta === undefined) return false;
     if (this.writer.inTransaction) {
       // The open transaction may hold uncommitted writes to the tables being dropped.
-      throw new CommandError(ErrorCodes.IllegalOperation, `cannot drop ${ns} inside a write transaction`);
+      throw new DevServerError(DevServerCodes.IllegalOperation, `cannot drop ${ns} inside a write transaction`);
     }
     this.catalog.remove(ns);
     this.records.forget(meta);
@@ -232,7 +232,7 @@ export class StorageEngine {
   close(): void {
     if (this.closed) return;
     if (this.writer.inTransaction) {
-      throw new CommandError(ErrorCodes.IllegalOperation, 'cannot close the storage engine inside a write transaction');
+      throw new DevServerError(DevServerCodes.IllegalOperation, 'cannot close the storage engine inside a write transaction');
     }
     this.backup?.close();
     this.retryPendingDrops();
@@ -245,13 +245,13 @@ export class StorageEngine {
   // ---- internals ---------------------------------------------------------------
 
   private assertOpen(): void {
-    if (this.closed) throw new CommandError(ErrorCodes.ShutdownInProgress, 'the storage engine is closed');
+    if (this.closed) throw new DevServerError(DevServerCodes.ShutdownInProgress, 'the storage engine is closed');
   }
 
   private requireCollection(ns: string): CollectionMeta {
     this.assertOpen();
     const meta = this.catalog.get(ns);
-    if (meta === undefined) throw new CommandError(ErrorCodes.NamespaceNotFound, `ns does not exist: ${ns}`);
+    if (meta === undefined) throw new DevServerError(DevServerCodes.NamespaceNotFound, `ns does not exist: ${ns}`);
     return meta;
   }
 

@@ -74,7 +74,6 @@ export interface WtError extends Error {
 
 interface WtAddon {
   Connection: { open(home: string, config: string): WtConnection };
-  strerror(code: number): string;
   version: string;
   codes: Readonly<Record<WtCodeName, number>>;
 }
@@ -137,10 +136,6 @@ export function openConnection(home: string, config: string): WtConnection {
 
 export function wiredtigerVersion(): string {
   return load().version;
-}
-
-export function wtStrerror(code: number): string {
-  return load().strerror(code);
 }
 
 /** True when err is a WiredTiger failure, and (if given) carries that return code. */

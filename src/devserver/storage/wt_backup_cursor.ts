@@ -25,7 +25,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { UUID } from 'bson';
-import { ErrorCodes, CommandError } from '../../errors.js';
+import { CommandError } from '../../errors.js';
+import { DevServerError, DevServerCodes } from '../dev_server_errors.js';
 import { backupFilePath, STORAGE_BSON } from './dbpath.js';
 import type { BackupCursorHandle, BackupFile } from './storage_types.js';
 import type { WtConnection } from './wiredtiger.js';
@@ -72,8 +73,8 @@ export function openBackupCursor(conn: WtConnection, dbpath: string, onClose: ()
 }
 
 export function backupCursorAlreadyOpen(): CommandError {
-  return new CommandError(
-    ErrorCodes.BackupCursorAlreadyOpen,
+  return new DevServerError(
+    DevServerCodes.BackupCursorAlreadyOpen,
     'The existing backup cursor must be closed before $backupCursor can succeed.',
   );
 }
