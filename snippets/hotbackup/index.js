@@ -222,8 +222,9 @@
   const HELP = {
     start:
       'hotbackup.start(dir, {throttle, wait = true, allowWriteBlocking = false})\n' +
-      '  Starts a hot backup of the whole mongod into dir (absolute; absent or empty) with\n' +
-      '  {backupStart: dir, async: true}. throttle ("50MB", 52428800, 0 = unlimited) is set first.\n' +
+      '  Starts a hot backup of the whole mongod into dir with {backupStart: dir, async: true}.\n' +
+      '  dir is absolute, and empty or absent under an existing directory (only dir itself is\n' +
+      '  created). throttle ("50MB", 52428800, 0 = unlimited) is set first.\n' +
       '  With wait (the default) it shows the progress until the backup ends, prints a summary and\n' +
       '  returns backupStatus.last ({ok, bytes, files, seconds, ...}; check ok in scripts); with\n' +
       '  {wait: false} it returns {ok, backupId} at once. Ctrl-C stops watching, not the backup.\n' +

@@ -1,27 +1,32 @@
 /**
- * Checks a backupStart destination with Percona's error texts, and creates it
- * when absent. It must be absolute, outside the dbpath, and empty: a backup never
- * mixes with other files, and the finished directory is itself a usable dbpath.
+ * Checks a backupStart destination with Percona's error texts, and creates it when
+ * absent. It must be absolute, outside the dbpath, and empty: a backup never mixes
+ * with other files, and the finished directory is itself a usable dbpath.
  *
- * A created destination is made durable: the parent of every level that mkdir -p
- * created is fsync'ed, so a crash cannot lose the directory (and with it a backup
- * whose files and manifest were each fsync'ed).
+ * Only the last level is created, and only under an existing directory, as PSMDB's
+ * hot backup does (`fs::create_directory` in WiredTigerKVEngine::hotBackup;
+ * jstests/backup/dest_path.js expects `backupDir: "/non-existent/path"` to fail).
+ * `mkdir -p` would turn a typo such as `/bakups/2026` into a new tree at `/`.
+ *
+ * A created destination is made durable by an fsync of its parent, so a crash cannot
+ * lose the directory (and with it a backup whose files and manifest were each fsync'ed).
  */
+import type { Stats } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { CommandError, ErrorCodes } from '../errors.js';
 import { toServerError } from './io_error.js';
 import { fsyncDirectory } from './durable.js';
 
-/** The directory operations prepareDestination needs; tests wrap them to watch them. */
+/** The directory operations prepareDestination needs; tests wrap them to watch them or make them fail. */
 export interface DestinationFs {
-  /** mkdir -p; resolves to the first directory it created, as fs.mkdir({recursive}) does. */
-  mkdirs(dir: string): Promise<string | undefined>;
+  /** Creates `dir` itself, one level, as mkdir(2): EEXIST if it exists, ENOENT if its parent does not. */
+  mkdir(dir: string): Promise<void>;
   fsyncDirectory(dir: string): Promise<void>;
 }
 
 export const nodeDestinationFs: DestinationFs = {
-  mkdirs: (dir) => fs.mkdir(dir, { recursive: true }),
+  mkdir: (dir) => fs.mkdir(dir),
   fsyncDirectory,
 };
 
@@ -29,19 +34,70 @@ function badValue(message: string): CommandError {
   return new CommandError(ErrorCodes.BadValue, message);
 }
 
+function errorCode(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
 function isInside(child: string, parent: string): boolean {
   const relative = path.relative(parent, child);
   return relative === '' || (!relative.startsWith('..') && !path.isAbsolute(relative));
 }
 
-/** The directories from `first` down to `last` (both created by one mkdir -p). */
-function createdLevels(first: string, last: string): string[] {
-  const levels = [last];
-  for (let dir = last; dir !== first && path.dirname(dir) !== dir; ) {
-    dir = path.dirname(dir);
-    levels.unshift(dir);
+/** A path that does not resolve: missing, or below something that is not a directory. */
+function isMissing(err: unknown): boolean {
+  const code = errorCode(err);
+  return code === 'ENOENT' || code === 'ENOTDIR';
+}
+
+/** stat(2), following symbolic links; undefined when nothing is there. */
+async function statIfPresent(target: string, doing: string): Promise<Stats | undefined> {
+  try {
+    return await fs.stat(target);
+  } catch (err) {
+    if (isMissing(err)) return undefined;
+    throw toServerError(err, doing);
   }
-  return levels;
+}
+
+function missingParent(destination: string, parent: string): MongoServerError {
+  return badValue(`Backup destination ${destination} cannot be created: its parent directory ${parent} does not exist`);
+}
+
+async function checkEmptyDirectory(destination: string, stat: Stats): Promise<void> {
+  if (!stat.isDirectory()) throw badValue(`Backup destination ${destination} is not a directory`);
+  const entries = await fs.readdir(destination).catch((err: unknown) => {
+    throw toServerError(err, 'reading the backup destination');
+  });
+  if (entries.length > 0) throw badValue(`Backup directory ${destination} is not empty`);
+}
+
+async function createLastLevel(destination: string, dirs: DestinationFs): Promise<void> {
+  const parent = path.dirname(destination);
+  const parentStat = await statIfPresent(parent, 'checking the parent of the backup destination');
+  if (parentStat === undefined) throw missingParent(destination, parent);
+  if (!parentStat.isDirectory()) {
+    throw badValue(`Backup destination ${destination} cannot be created: its parent ${parent} is not a directory`);
+  }
+  try {
+    await dirs.mkdir(destination);
+  } catch (err) {
+    // The parent was removed or replaced since we looked at it.
+    if (isMissing(err)) throw missingParent(destination, parent);
+    if (errorCode(err) !== 'EEXIST') throw toServerError(err, 'creating the backup destination');
+    // Something else created it since our stat: it must still be an empty directory.
+    // Missing again means a dangling symbolic link (mkdir does not follow it), which
+    // we report as the EEXIST it is, as PSMDB's create_directory would.
+    const raced = await statIfPresent(destination, 'checking the backup destination');
+    if (raced === undefined) throw toServerError(err, 'creating the backup destination');
+    await checkEmptyDirectory(destination, raced);
+    // Fsync'ed below all the same: an entry this fresh may not be on disk yet.
+  }
+  try {
+    await dirs.fsyncDirectory(parent);
+  } catch (err) {
+    throw toServerError(err, 'making the backup destination durable');
+  }
 }
 
 export async function prepareDestination(requested: unknown, dbpath: string, dirs: DestinationFs = nodeDestinationFs): Promise<string> {
@@ -53,26 +109,8 @@ export async function prepareDestination(requested: unknown, dbpath: string, dir
   if (isInside(destination, source) || isInside(source, destination)) {
     throw badValue(`Backup destination ${destination} must be outside the dbpath ${source}`);
   }
-  let stat;
-  try {
-    stat = await fs.stat(destination);
-  } catch (err) {
-    if ((err as { code?: string }).code !== 'ENOENT') throw toServerError(err, 'checking the backup destination');
-    try {
-      const first = await dirs.mkdirs(destination);
-      // Top-down: each new entry is durable in a parent that is itself durable.
-      for (const level of first === undefined ? [] : createdLevels(first, destination)) {
-        await dirs.fsyncDirectory(path.dirname(level));
-      }
-    } catch (mkdirErr) {
-      throw toServerError(mkdirErr, 'creating the backup destination');
-    }
-    return destination;
-  }
-  if (!stat.isDirectory()) throw badValue(`Backup destination ${destination} is not a directory`);
-  const entries = await fs.readdir(destination).catch((err: unknown) => {
-    throw toServerError(err, 'reading the backup destination');
-  });
-  if (entries.length > 0) throw badValue(`Backup directory ${destination} is not empty`);
+  const existing = await statIfPresent(destination, 'checking the backup destination');
+  if (existing === undefined) await createLastLevel(destination, dirs);
+  else await checkEmptyDirectory(destination, existing);
   return destination;
 }

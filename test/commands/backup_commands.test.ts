@@ -75,10 +75,28 @@ describe('backup commands through the proxy', () => {
     fs.writeFileSync(path.join(full, 'keep'), 'x');
     await expectError(admin().command({ backupStart: full }), 2, `Backup directory ${full} is not empty`);
     await expectError(admin().command({ backupStart: path.join(server.dbpath, 'inside') }), 2, /must be outside the dbpath/);
-    const unwritable = path.join(file, 'below-a-file');
-    const err = await expectError(admin().command({ backupStart: unwritable }), 96, /the backup destination failed: .*Not a directory/);
-    assert.equal(err.errorResponse['errno'], 20, 'ENOTDIR');
-    assert.equal(err.errorResponse['strerror'], 'Not a directory');
+    const belowFile = path.join(file, 'below-a-file');
+    await expectError(admin().command({ backupStart: belowFile }), 2, `Backup destination ${belowFile} cannot be created: its parent ${file} is not a directory`);
+  });
+
+  it('refuses a destination whose parent does not exist, creating nothing, as PSMDB does', async () => {
+    // PSMDB creates one level only (jstests/backup/dest_path.js: "/non-existent/path" fails).
+    const parent = path.join(scratch.dir, 'non-existent');
+    const destination = path.join(parent, 'path');
+    const lastBefore = (await admin().command({ backupStatus: 1 }))['last'] as Document | undefined;
+    for (const options of [{}, { async: true }]) {
+      const err = await expectError(
+        admin().command({ backupStart: destination, ...options }),
+        2,
+        `Backup destination ${destination} cannot be created: its parent directory ${parent} does not exist`,
+      );
+      assert.equal(err.codeName, 'BadValue');
+      assert.equal(fs.existsSync(parent), false, 'nothing created');
+      const status = await admin().command({ backupStatus: 1 });
+      assert.equal(status['inProgress'], false);
+      assert.equal(status['backupId'], undefined);
+      assert.deepEqual(status['last'], lastBefore, 'a refused start is not a backup');
+    }
   });
 
   it('answers the commands only on admin, as mongod does for admin-only commands', async () => {
