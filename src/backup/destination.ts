@@ -60,7 +60,7 @@ async function statIfPresent(target: string, doing: string): Promise<Stats | und
   }
 }
 
-function missingParent(destination: string, parent: string): MongoServerError {
+function missingParent(destination: string, parent: string): CommandError {
   return badValue(`Backup destination ${destination} cannot be created: its parent directory ${parent} does not exist`);
 }
 
