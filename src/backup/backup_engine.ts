@@ -11,7 +11,7 @@ import { ProgressCounters } from './progress.js';
 import { copyFiles } from './copier.js';
 import { manifestFiles, writeManifest, type Manifest } from './manifest.js';
 import { prepareDestination } from './destination.js';
-import { toServerError } from './io_error.js';
+import { toCommandError } from './io_error.js';
 import { BackupCursorStrategy } from './strategies/backup_cursor_strategy.js';
 import { FsyncLockStrategy } from './strategies/fsync_lock_strategy.js';
 import { openSnapshot } from './strategies/select.js';
@@ -164,7 +164,7 @@ export class BackupEngine {
     try {
       await this.copy(run, allowWriteBlocking);
     } catch (err) {
-      error = toServerError(err, 'backup');
+      error = toCommandError(err, 'backup');
     }
     const finishedAt = new Date();
     const outcome: BackupOutcome = {
@@ -276,7 +276,7 @@ export class BackupEngine {
   private releaseFailedToo(run: RunningBackup, copyError: unknown, releaseError: unknown): CommandError {
     const release = releaseError instanceof Error ? releaseError.message : String(releaseError);
     this.options.log.error({ backupId: run.backupId, err: release }, 'releasing the snapshot failed too');
-    const copy = toServerError(copyError, 'backup');
+    const copy = toCommandError(copyError, 'backup');
     return new CommandError(copy.code, `${copy.message}; releasing the snapshot failed too: ${release}`, {
       extra: { ...copy.extra },
       cause: copyError,

@@ -15,7 +15,7 @@ import type { Stats } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { CommandError, ErrorCodes } from '../errors.js';
-import { toServerError } from './io_error.js';
+import { toCommandError } from './io_error.js';
 import { fsyncDirectory } from './durable.js';
 
 /** The directory operations prepareDestination needs; tests wrap them to watch them or make them fail. */
@@ -56,7 +56,7 @@ async function statIfPresent(target: string, doing: string): Promise<Stats | und
     return await fs.stat(target);
   } catch (err) {
     if (isMissing(err)) return undefined;
-    throw toServerError(err, doing);
+    throw toCommandError(err, doing);
   }
 }
 
@@ -67,7 +67,7 @@ function missingParent(destination: string, parent: string): CommandError {
 async function checkEmptyDirectory(destination: string, stat: Stats): Promise<void> {
   if (!stat.isDirectory()) throw badValue(`Backup destination ${destination} is not a directory`);
   const entries = await fs.readdir(destination).catch((err: unknown) => {
-    throw toServerError(err, 'reading the backup destination');
+    throw toCommandError(err, 'reading the backup destination');
   });
   if (entries.length > 0) throw badValue(`Backup directory ${destination} is not empty`);
 }
@@ -84,19 +84,19 @@ async function createLastLevel(destination: string, dirs: DestinationFs): Promis
   } catch (err) {
     // The parent was removed or replaced since we looked at it.
     if (isMissing(err)) throw missingParent(destination, parent);
-    if (errorCode(err) !== 'EEXIST') throw toServerError(err, 'creating the backup destination');
+    if (errorCode(err) !== 'EEXIST') throw toCommandError(err, 'creating the backup destination');
     // Something else created it since our stat: it must still be an empty directory.
     // Missing again means a dangling symbolic link (mkdir does not follow it), which
     // we report as the EEXIST it is, as PSMDB's create_directory would.
     const raced = await statIfPresent(destination, 'checking the backup destination');
-    if (raced === undefined) throw toServerError(err, 'creating the backup destination');
+    if (raced === undefined) throw toCommandError(err, 'creating the backup destination');
     await checkEmptyDirectory(destination, raced);
     // Fsync'ed below all the same: an entry this fresh may not be on disk yet.
   }
   try {
     await dirs.fsyncDirectory(parent);
   } catch (err) {
-    throw toServerError(err, 'making the backup destination durable');
+    throw toCommandError(err, 'making the backup destination durable');
   }
 }
 

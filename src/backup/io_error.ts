@@ -2,7 +2,7 @@
  * I/O failures reach the client as Percona reported them: the message plus
  * `errno` (a positive int, as C's errno) and `strerror` (C's wording).
  */
-import { getSystemErrorMap } from 'node:util';
+import { constants } from 'node:os';
 import { CommandError, ErrorCodes } from '../errors.js';
 
 interface NodeSystemError {
@@ -17,15 +17,62 @@ function isSystemError(err: unknown): err is NodeSystemError {
   return err instanceof Error && typeof (err as NodeSystemError).errno === 'number';
 }
 
-/** C's strerror text, e.g. "No such file or directory", from libuv's table. */
+/**
+ * glibc's strerror texts for the errors a backup can meet. Node has no strerror: its
+ * getSystemErrorMap holds libuv's own wording ("i/o error", "file already exists") and
+ * nothing at all for EDQUOT, where Percona's mongod printed glibc's.
+ */
+const GLIBC_STRERROR: Readonly<Partial<Record<keyof typeof constants.errno, string>>> = {
+  EPERM: 'Operation not permitted',
+  ENOENT: 'No such file or directory',
+  EINTR: 'Interrupted system call',
+  EIO: 'Input/output error',
+  ENXIO: 'No such device or address',
+  EBADF: 'Bad file descriptor',
+  EAGAIN: 'Resource temporarily unavailable',
+  ENOMEM: 'Cannot allocate memory',
+  EACCES: 'Permission denied',
+  EBUSY: 'Device or resource busy',
+  EEXIST: 'File exists',
+  EXDEV: 'Invalid cross-device link',
+  ENODEV: 'No such device',
+  ENOTDIR: 'Not a directory',
+  EISDIR: 'Is a directory',
+  EINVAL: 'Invalid argument',
+  ENFILE: 'Too many open files in system',
+  EMFILE: 'Too many open files',
+  ETXTBSY: 'Text file busy',
+  EFBIG: 'File too large',
+  ENOSPC: 'No space left on device',
+  ESPIPE: 'Illegal seek',
+  EROFS: 'Read-only file system',
+  EMLINK: 'Too many links',
+  ENAMETOOLONG: 'File name too long',
+  ENOLCK: 'No locks available',
+  ENOSYS: 'Function not implemented',
+  ENOTEMPTY: 'Directory not empty',
+  ELOOP: 'Too many levels of symbolic links',
+  EOVERFLOW: 'Value too large for defined data type',
+  EOPNOTSUPP: 'Operation not supported',
+  ESTALE: 'Stale file handle',
+  EDQUOT: 'Disk quota exceeded',
+  ETIMEDOUT: 'Connection timed out',
+  ECANCELED: 'Operation canceled',
+  ENODATA: 'No data available',
+};
+
+const STRERROR_BY_ERRNO: ReadonlyMap<number, string> = new Map(
+  Object.entries(GLIBC_STRERROR).map(([name, text]) => [constants.errno[name as keyof typeof constants.errno], text as string]),
+);
+
+/** C's strerror text for a (positive or libuv-negative) errno, e.g. "No such file or directory". */
 export function strerror(errno: number): string {
-  const entry = getSystemErrorMap().get(-Math.abs(errno));
-  const text = entry?.[1] ?? `Unknown error ${errno}`;
-  return text.charAt(0).toUpperCase() + text.slice(1);
+  const code = Math.abs(errno);
+  return STRERROR_BY_ERRNO.get(code) ?? `Unknown error ${code}`;
 }
 
 /** A CommandError for `err`; system errors gain errno/strerror and say what we were doing. */
-export function toServerError(err: unknown, doing: string): CommandError {
+export function toCommandError(err: unknown, doing: string): CommandError {
   if (err instanceof CommandError) return err;
   if (isSystemError(err)) {
     const errno = Math.abs(err.errno ?? 0);
