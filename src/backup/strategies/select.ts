@@ -4,13 +4,15 @@
  */
 import { MongoServerError as DriverServerError } from 'mongodb';
 import type { Snapshot, SnapshotStrategy } from './types.js';
-import { BackupCursorStrategy, UNRECOGNIZED_STAGE } from './backup_cursor.js';
+import { UNRECOGNIZED_STAGE } from './backup_cursor.js';
+import type { SnapshotRequest, SnapshotSource } from '../engine.js';
 import { MongoServerError, ErrorCodes } from '../../errors.js';
 
-export interface StrategyChoice {
-  backupCursor: BackupCursorStrategy;
-  /** Built only when blocking writes is allowed. */
-  fsyncLock: (() => SnapshotStrategy) | undefined;
+/** How to build each strategy; each backup gets its own. */
+export interface AutoStrategies {
+  backupCursor: () => SnapshotStrategy;
+  /** Built only when the backup may block writes. */
+  fsyncLock: () => SnapshotStrategy;
 }
 
 export const NO_SAFE_STRATEGY =
@@ -18,13 +20,20 @@ export const NO_SAFE_STRATEGY =
   'Allow blocking writes for the whole copy with {backupStart: <dir>, allowWriteBlocking: true} ' +
   'or start the proxy with --allow-write-blocking.';
 
-export async function openSnapshot(choice: StrategyChoice): Promise<Snapshot> {
-  try {
-    return await choice.backupCursor.open();
-  } catch (err) {
-    const unsupported = err instanceof DriverServerError && err.code === UNRECOGNIZED_STAGE;
-    if (!unsupported) throw err;
+export class AutoSnapshotSource implements SnapshotSource {
+  constructor(private readonly strategies: AutoStrategies) {}
+
+  async open(request: SnapshotRequest): Promise<Snapshot> {
+    request.signal.throwIfAborted();
+    try {
+      return await this.strategies.backupCursor().open();
+    } catch (err) {
+      const unsupported = err instanceof DriverServerError && err.code === UNRECOGNIZED_STAGE;
+      if (!unsupported) throw err;
+    }
+    if (!request.allowWriteBlocking) throw new MongoServerError(ErrorCodes.CannotBackup, NO_SAFE_STRATEGY);
+    // Asking for $backupCursor may have taken a while: a proxy closing since takes no lock.
+    request.signal.throwIfAborted();
+    return this.strategies.fsyncLock().open();
   }
-  if (choice.fsyncLock === undefined) throw new MongoServerError(ErrorCodes.CannotBackup, NO_SAFE_STRATEGY);
-  return choice.fsyncLock().open();
 }
