@@ -4,7 +4,7 @@
  * `start` share one flag parser (cli/proxy_flags.ts) and one composition of the proxy
  * (cli/proxy_app.ts).
  */
-import { runDevServer } from './cli/dev_server.js';
+import { runDevServer } from './cli/dev_server_command.js';
 import { runStart } from './cli/start.js';
 import { runServe } from './cli/serve.js';
 

@@ -3,9 +3,9 @@
  * moment. A reader may keep it as long as it likes: the engine never changes it, and
  * nothing a reader does to it reaches the engine or another reader.
  */
-import type { MongoServerError } from '../errors.js';
+import type { CommandError } from '../errors.js';
 import type { ProgressSnapshot } from './progress.js';
-import type { StrategyName } from './strategies/types.js';
+import type { StrategyName } from './strategies/snapshot.js';
 
 export type BackupPhase = 'starting' | 'snapshot' | 'copying' | 'releasing' | 'manifest';
 
@@ -52,7 +52,7 @@ export interface EngineStatus {
   readonly throttleBytesPerSec: number;
 }
 
-export function failureOf(error: MongoServerError): BackupFailure {
+export function failureOf(error: CommandError): BackupFailure {
   return Object.freeze({ code: error.code, codeName: error.codeName, errmsg: error.message, extra: Object.freeze({ ...error.extra }) });
 }
 

@@ -1,6 +1,6 @@
 /** The engine's UpstreamAdmin over a driver MongoClient: the proxy's one client to mongod. */
 import type { MongoClient } from 'mongodb';
-import type { UpstreamAdmin } from './engine.js';
+import type { UpstreamAdmin } from './backup_engine.js';
 
 export class DriverUpstreamAdmin implements UpstreamAdmin {
   constructor(private readonly client: MongoClient) {}

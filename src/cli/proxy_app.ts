@@ -8,13 +8,13 @@
 import path from 'node:path';
 import { MongoClient } from 'mongodb';
 import { ConnectionString } from 'mongodb-connection-string-url';
-import { ProxyServer } from '../proxy/server.js';
-import { BackupEngine } from '../backup/engine.js';
+import { ProxyServer } from '../proxy/proxy_server.js';
+import { BackupEngine } from '../backup/backup_engine.js';
 import { DriverUpstreamAdmin } from '../backup/upstream_admin.js';
 import { AutoSnapshotSource } from '../backup/strategies/select.js';
-import { BackupCursorStrategy } from '../backup/strategies/backup_cursor.js';
-import { FsyncLockStrategy } from '../backup/strategies/fsync_lock.js';
-import { BackupCommands } from '../commands/index.js';
+import { BackupCursorStrategy } from '../backup/strategies/backup_cursor_strategy.js';
+import { FsyncLockStrategy } from '../backup/strategies/fsync_lock_strategy.js';
+import { BackupCommands } from '../commands/backup_commands.js';
 import { HelloUpstreamRole, type UpstreamRole } from '../commands/session_options.js';
 import type { Logger } from '../log.js';
 

@@ -5,7 +5,7 @@
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DevServer } from '../devserver/server.js';
+import { DevServer } from '../devserver/dev_server.js';
 import { createLogger } from '../log.js';
 import { parseProxyFlags, PROXY_FLAGS_HELP } from './proxy_flags.js';
 import { startProxyApp } from './proxy_app.js';

@@ -1,9 +1,9 @@
 /**
  * All the backup commands need of whatever runs backups: start one, read the status,
- * set the throttle. The engine (src/backup/engine.ts) is one; a test can be another.
+ * set the throttle. The engine (src/backup/backup_engine.ts) is one; a test can be another.
  */
 import type { EngineStatus } from '../backup/engine_status.js';
-import type { StartedBackup, StartRequest } from '../backup/engine.js';
+import type { StartedBackup, StartRequest } from '../backup/backup_engine.js';
 
 export interface BackupService {
   /**

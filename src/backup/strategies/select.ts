@@ -2,11 +2,11 @@
  * `auto`, the default: `$backupCursor` where mongod has it; otherwise fsyncLock for
  * the whole copy, but only when the operator allowed blocking writes.
  */
-import { MongoServerError as DriverServerError } from 'mongodb';
-import type { Snapshot, SnapshotStrategy } from './types.js';
-import { UNRECOGNIZED_STAGE } from './backup_cursor.js';
-import type { SnapshotRequest, SnapshotSource } from '../engine.js';
-import { MongoServerError, ErrorCodes } from '../../errors.js';
+import { MongoServerError } from 'mongodb';
+import type { Snapshot, SnapshotStrategy } from './snapshot.js';
+import { UNRECOGNIZED_STAGE } from './backup_cursor_strategy.js';
+import type { SnapshotRequest, SnapshotSource } from '../backup_engine.js';
+import { CommandError, ErrorCodes } from '../../errors.js';
 
 /** How to build each strategy; each backup gets its own. */
 export interface AutoStrategies {
@@ -28,10 +28,10 @@ export class AutoSnapshotSource implements SnapshotSource {
     try {
       return await this.strategies.backupCursor().open();
     } catch (err) {
-      const unsupported = err instanceof DriverServerError && err.code === UNRECOGNIZED_STAGE;
+      const unsupported = err instanceof MongoServerError && err.code === UNRECOGNIZED_STAGE;
       if (!unsupported) throw err;
     }
-    if (!request.allowWriteBlocking) throw new MongoServerError(ErrorCodes.CannotBackup, NO_SAFE_STRATEGY);
+    if (!request.allowWriteBlocking) throw new CommandError(ErrorCodes.CannotBackup, NO_SAFE_STRATEGY);
     // Asking for $backupCursor may have taken a while: a proxy closing since takes no lock.
     request.signal.throwIfAborted();
     return this.strategies.fsyncLock().open();

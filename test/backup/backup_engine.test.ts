@@ -10,14 +10,14 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { pino } from 'pino';
-import { BackupEngine, BACKUP_IN_PROGRESS, type SnapshotRequest, type SnapshotSource, type UpstreamAdmin } from '../../src/backup/engine.js';
+import { BackupEngine, BACKUP_IN_PROGRESS, type SnapshotRequest, type SnapshotSource, type UpstreamAdmin } from '../../src/backup/backup_engine.js';
 import type { BackupOutcome } from '../../src/backup/engine_status.js';
 import { TokenBucket } from '../../src/backup/throttle.js';
 import { MANIFEST_FILENAME, readManifest } from '../../src/backup/manifest.js';
 import { NO_SAFE_STRATEGY } from '../../src/backup/strategies/select.js';
-import type { Snapshot } from '../../src/backup/strategies/types.js';
-import type { SourceFile } from '../../src/backup/types.js';
-import { ErrorCodes, MongoServerError } from '../../src/errors.js';
+import type { Snapshot } from '../../src/backup/strategies/snapshot.js';
+import type { SourceFile } from '../../src/backup/copy_types.js';
+import { ErrorCodes, CommandError } from '../../src/errors.js';
 import { tempDir } from '../helpers/paths.js';
 
 const silent = pino({ level: 'silent' });
@@ -189,7 +189,7 @@ describe('BackupEngine', () => {
     const source = new FakeSource(async () => new FakeSnapshot(fx.files));
     const engine = fx.engine(source);
     await assert.rejects(engine.start({ destination: 'relative/dir' }), (err: unknown) => {
-      assert.ok(err instanceof MongoServerError);
+      assert.ok(err instanceof CommandError);
       assert.equal(err.code, ErrorCodes.BadValue);
       assert.equal(err.message, 'Destination path must be absolute');
       return true;
@@ -204,7 +204,7 @@ describe('BackupEngine', () => {
   it('fails without a manifest when the snapshot cannot be opened, and has nothing to release', async () => {
     const fx = fixture();
     const source = new FakeSource(async () => {
-      throw new MongoServerError(ErrorCodes.CannotBackup, NO_SAFE_STRATEGY);
+      throw new CommandError(ErrorCodes.CannotBackup, NO_SAFE_STRATEGY);
     });
     const engine = fx.engine(source);
     const outcome = await (await engine.start({ destination: fx.destination })).done;
@@ -220,7 +220,7 @@ describe('BackupEngine', () => {
     const unreachable: UpstreamAdmin = {
       host: admin.host,
       serverVersion: async () => {
-        throw new MongoServerError(ErrorCodes.ShutdownInProgress, 'The server is in quiesce mode and will shut down');
+        throw new CommandError(ErrorCodes.ShutdownInProgress, 'The server is in quiesce mode and will shut down');
       },
     };
     const engine = new BackupEngine({ dbpath: fx.dbpath, upstream: unreachable, snapshots: source, log: silent });
@@ -246,7 +246,7 @@ describe('BackupEngine', () => {
     const fx = fixture();
     const unlockFailed = 'fsyncUnlock failed: mongod did not answer';
     const snapshot = new FakeSnapshot(fx.files, async () => {
-      throw new MongoServerError(ErrorCodes.OperationFailed, unlockFailed);
+      throw new CommandError(ErrorCodes.OperationFailed, unlockFailed);
     });
     const engine = fx.engine(new FakeSource(async () => snapshot));
     const outcome = await (await engine.start({ destination: fx.destination })).done;
@@ -293,7 +293,7 @@ describe('BackupEngine', () => {
     const started = await engine.start({ destination: fx.destination });
     await bucket.entered;
     const lostText = 'The backup cursor 42 was lost (killed by killCursors or killSessions, or timed out in mongod)';
-    snapshot.lostController.abort(new MongoServerError(ErrorCodes.CursorNotFound, lostText));
+    snapshot.lostController.abort(new CommandError(ErrorCodes.CursorNotFound, lostText));
     // The gate never opens: only the loss can end this copy.
     const outcome = await started.done;
     assertFailed(outcome, ErrorCodes.CursorNotFound, lostText);
@@ -310,7 +310,7 @@ describe('BackupEngine', () => {
     const first = await engine.start({ destination: fx.destination });
     await bucket.entered;
     await assert.rejects(engine.start({ destination: `${fx.destination}-2` }), (err: unknown) => {
-      assert.ok(err instanceof MongoServerError);
+      assert.ok(err instanceof CommandError);
       assert.equal(err.code, ErrorCodes.ConflictingOperationInProgress);
       assert.equal(err.codeName, 'ConflictingOperationInProgress');
       assert.equal(err.message, 'Cannot initiate backup. There already is a backup in progress.');

@@ -14,12 +14,12 @@ import { ProgressCounters } from './progress.js';
 import { copyFiles } from './copier.js';
 import { manifestFiles, writeManifest, type Manifest } from './manifest.js';
 import { prepareDestination } from './destination.js';
-import { toServerError } from './io_error.js';
+import { toCommandError } from './io_error.js';
 import { withLinks } from './strategies/files.js';
-import type { Snapshot, StrategyName } from './strategies/types.js';
-import type { CopyResult, SourceFile } from './types.js';
+import type { Snapshot, StrategyName } from './strategies/snapshot.js';
+import type { CopyResult, SourceFile } from './copy_types.js';
 import { failureOf, outcomeCopy, type BackupOutcome, type BackupPhase, type EngineStatus } from './engine_status.js';
-import { MongoServerError, ErrorCodes } from '../errors.js';
+import { CommandError, ErrorCodes } from '../errors.js';
 import type { Logger } from '../log.js';
 
 /** What the manifest records of the mongod being backed up. */
@@ -108,8 +108,8 @@ export class BackupEngine {
    */
   async start(request: StartRequest): Promise<StartedBackup> {
     // Aborted only by close(): a closing engine takes no new backups.
-    if (this.abort.signal.aborted) throw new MongoServerError(ErrorCodes.ShutdownInProgress, 'the proxy is shutting down');
-    if (this.running !== undefined) throw new MongoServerError(ErrorCodes.ConflictingOperationInProgress, BACKUP_IN_PROGRESS);
+    if (this.abort.signal.aborted) throw new CommandError(ErrorCodes.ShutdownInProgress, 'the proxy is shutting down');
+    if (this.running !== undefined) throw new CommandError(ErrorCodes.ConflictingOperationInProgress, BACKUP_IN_PROGRESS);
     const run: Run = {
       backupId: randomUUID(),
       destination: String(request.destination),
@@ -163,7 +163,7 @@ export class BackupEngine {
 
   /** Interrupts a running backup and resolves once it has ended (its snapshot released). */
   async close(): Promise<void> {
-    this.abort.abort(new MongoServerError(ErrorCodes.InterruptedAtShutdown, 'backup interrupted: the proxy is shutting down'));
+    this.abort.abort(new CommandError(ErrorCodes.InterruptedAtShutdown, 'backup interrupted: the proxy is shutting down'));
     await this.slot;
   }
 
@@ -171,11 +171,11 @@ export class BackupEngine {
     const { log } = this.options;
     run.destination = destination;
     log.info({ backupId: run.backupId, destination, throttleBytesPerSec: this.throttle.rate }, 'backup started');
-    let error: MongoServerError | undefined;
+    let error: CommandError | undefined;
     try {
       await this.copy(run, allowWriteBlocking);
     } catch (err) {
-      error = toServerError(err, 'backup');
+      error = toCommandError(err, 'backup');
     }
     const finishedAt = new Date();
     const progress = run.counters.snapshot();
@@ -282,11 +282,11 @@ export class BackupEngine {
    * failed as well (an fsyncUnlock that did not go through) is said in the same errmsg,
    * because it may mean mongod is still locked.
    */
-  private releaseFailedToo(run: Run, copyError: unknown, releaseError: unknown): MongoServerError {
+  private releaseFailedToo(run: Run, copyError: unknown, releaseError: unknown): CommandError {
     const release = releaseError instanceof Error ? releaseError.message : String(releaseError);
     this.options.log.error({ backupId: run.backupId, err: release }, 'releasing the snapshot failed too');
-    const copy = toServerError(copyError, 'backup');
-    return new MongoServerError(copy.code, `${copy.message}; releasing the snapshot failed too: ${release}`, {
+    const copy = toCommandError(copyError, 'backup');
+    return new CommandError(copy.code, `${copy.message}; releasing the snapshot failed too: ${release}`, {
       extra: { ...copy.extra },
       cause: copyError,
       codeName: copy.codeName,
