@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
- * `hotbackup`: one CLI, one subcommand per job. Each subcommand module parses its
- * own flags and wires library pieces together; no logic lives here.
+ * `hotbackup`: one CLI, one subcommand per job; no logic lives here. `serve` and
+ * `start` share one flag parser (cli/proxy_flags.ts) and one composition of the proxy
+ * (cli/proxy_app.ts).
  */
 import { runDevServer } from './cli/dev_server_command.js';
 import { runStart } from './cli/start.js';

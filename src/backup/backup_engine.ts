@@ -3,35 +3,56 @@
  * snapshot strategy and the throttled copier to a manifest written last. A backup
  * that fails or is interrupted leaves no manifest, so it never looks complete, and
  * its snapshot is always released (no cursor left open, no fsync lock left held).
+ *
+ * It reaches mongod only through the two seams declared here, which the composition
+ * (src/cli/proxy_app.ts) fills in: `UpstreamAdmin` for what the manifest records of
+ * mongod, and `SnapshotSource` for the strategy that keeps the files safe to copy.
  */
 import { randomUUID } from 'node:crypto';
-import { MongoClient } from 'mongodb';
 import { TokenBucket } from './throttle.js';
 import { ProgressCounters } from './progress.js';
 import { copyFiles } from './copier.js';
 import { manifestFiles, writeManifest, type Manifest } from './manifest.js';
 import { prepareDestination } from './destination.js';
 import { toCommandError } from './io_error.js';
-import { BackupCursorStrategy } from './strategies/backup_cursor_strategy.js';
-import { FsyncLockStrategy } from './strategies/fsync_lock_strategy.js';
-import { openSnapshot } from './strategies/select.js';
 import { withLinks } from './strategies/files.js';
 import type { Snapshot, StrategyName } from './strategies/snapshot.js';
 import type { CopyResult, SourceFile } from './copy_types.js';
+import { failureOf, outcomeCopy, type BackupOutcome, type BackupPhase, type EngineStatus } from './engine_status.js';
 import { CommandError, ErrorCodes } from '../errors.js';
 import type { Logger } from '../log.js';
+
+/** What the manifest records of the mongod being backed up. */
+export interface UpstreamAdmin {
+  /** mongod's version, e.g. '8.0.4' (buildInfo). */
+  serverVersion(): Promise<string>;
+  /** How the proxy reaches mongod, e.g. '127.0.0.1:27018'. */
+  readonly host: string;
+}
+
+export interface SnapshotRequest {
+  /** Whether writes may be blocked for the whole copy (fsyncLock). */
+  allowWriteBlocking: boolean;
+  /** Aborted when the engine closes: a source should not start another open then. */
+  signal: AbortSignal;
+}
+
+/** Where the engine gets the snapshot that keeps mongod's files safe to copy. */
+export interface SnapshotSource {
+  open(request: SnapshotRequest): Promise<Snapshot>;
+}
 
 export interface BackupEngineOptions {
   /** mongod's dbpath, as seen from this host. */
   dbpath: string;
-  /** How the engine reaches mongod (the proxy's upstream). */
-  upstreamUri: string;
+  upstream: UpstreamAdmin;
+  snapshots: SnapshotSource;
   /** Whether fsyncLock for the whole copy is allowed when no $backupCursor exists. Default false. */
   allowWriteBlocking?: boolean;
   /** Parallel copy workers. Default 4. */
   concurrency?: number;
-  /** Milliseconds between the backup cursor's keepalive getMores. Default 30 s. */
-  backupCursorKeepaliveMs?: number;
+  /** The process-wide throttle every copy draws from. Default: a new, unlimited TokenBucket. */
+  throttle?: TokenBucket;
   log: Logger;
 }
 
@@ -41,24 +62,14 @@ export interface StartRequest {
   allowWriteBlocking?: boolean;
 }
 
-export type BackupPhase = 'starting' | 'snapshot' | 'copying' | 'releasing' | 'manifest';
-
-export interface BackupOutcome {
-  ok: boolean;
+export interface StartedBackup {
   backupId: string;
-  destination: string;
-  strategy: StrategyName | undefined;
-  startedAt: Date;
-  finishedAt: Date;
-  bytes: number;
-  files: number;
-  seconds: number;
-  error: CommandError | undefined;
-  /** What went wrong without failing the backup, e.g. an optional file left out. */
-  warnings: string[];
+  /** Settles when the backup ends; never rejects. */
+  done: Promise<BackupOutcome>;
 }
 
-export interface RunningBackup {
+/** The backup in the slot, as the engine updates it; status() hands out frozen copies. */
+interface Run {
   readonly backupId: string;
   /** As requested until checked, then the absolute path being written. */
   destination: string;
@@ -69,28 +80,22 @@ export interface RunningBackup {
   readonly warnings: string[];
 }
 
-export interface EngineStatus {
-  running: RunningBackup | undefined;
-  last: BackupOutcome | undefined;
-  /** The running backup's counters, else the last one's: Percona kept them after the end. */
-  counters: ProgressCounters | undefined;
-  throttleBytesPerSec: number;
-}
-
 export const BACKUP_IN_PROGRESS = 'Cannot initiate backup. There already is a backup in progress.';
 
 export class BackupEngine {
-  readonly throttle = new TokenBucket(0);
-  private readonly client: MongoClient;
-  private running: RunningBackup | undefined;
+  readonly throttle: TokenBucket;
+  private running: Run | undefined;
   private last: BackupOutcome | undefined;
-  private lastCounters: ProgressCounters | undefined;
   private readonly abort = new AbortController();
-  /** Settles when the backup in the slot (destination check, then execute) is over. */
-  private settled: Promise<unknown> = Promise.resolve();
+  /**
+   * The backup in the slot, from its destination check to its outcome; never rejects.
+   * It is set in the same synchronous step that claims the slot, and a closing engine
+   * claims nothing, so close() needs to await it only once.
+   */
+  private slot: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly options: BackupEngineOptions) {
-    this.client = new MongoClient(options.upstreamUri, { directConnection: true, maxPoolSize: 4 });
+    this.throttle = options.throttle ?? new TokenBucket(0);
   }
 
   get dbpath(): string {
@@ -99,13 +104,13 @@ export class BackupEngine {
 
   /**
    * Validates, claims the single backup slot, and starts copying. Resolves once the
-   * backup is under way; `done` settles when it ends (it never rejects).
+   * backup is under way; `done` settles when it ends.
    */
-  async start(request: StartRequest): Promise<{ backupId: string; done: Promise<BackupOutcome> }> {
+  async start(request: StartRequest): Promise<StartedBackup> {
     // Aborted only by close(): a closing engine takes no new backups.
     if (this.abort.signal.aborted) throw new CommandError(ErrorCodes.ShutdownInProgress, 'the proxy is shutting down');
     if (this.running !== undefined) throw new CommandError(ErrorCodes.ConflictingOperationInProgress, BACKUP_IN_PROGRESS);
-    const run: RunningBackup = {
+    const run: Run = {
       backupId: randomUUID(),
       destination: String(request.destination),
       startedAt: new Date(),
@@ -115,29 +120,40 @@ export class BackupEngine {
       warnings: [],
     };
     this.running = run;
-    const preparing = prepareDestination(request.destination, this.options.dbpath);
-    this.settled = preparing.catch(() => undefined);
-    let destination: string;
-    try {
-      destination = await preparing;
-    } catch (err) {
-      this.running = undefined;
-      throw err;
-    }
-    run.destination = destination;
     const allowWriteBlocking = request.allowWriteBlocking === true || this.options.allowWriteBlocking === true;
-    const done = this.execute(run, allowWriteBlocking);
-    this.settled = done;
+    const checking = prepareDestination(request.destination, this.options.dbpath);
+    // A close() that comes while the destination is checked is seen by execute().
+    const done = checking.then(
+      (destination) => this.execute(run, destination, allowWriteBlocking),
+      (err: unknown) => {
+        this.running = undefined;
+        throw err;
+      },
+    );
+    this.slot = done.catch(() => undefined);
+    // A refused destination is the command's own error, and leaves no outcome behind.
+    await checking;
     return { backupId: run.backupId, done };
   }
 
   status(): EngineStatus {
-    return {
-      running: this.running,
-      last: this.last,
-      counters: this.running?.counters ?? this.lastCounters,
+    const run = this.running;
+    return Object.freeze({
+      running:
+        run === undefined
+          ? undefined
+          : Object.freeze({
+              backupId: run.backupId,
+              destination: run.destination,
+              startedAt: new Date(run.startedAt),
+              phase: run.phase,
+              strategy: run.strategy,
+              progress: run.counters.snapshot(),
+              warnings: Object.freeze([...run.warnings]),
+            }),
+      last: this.last === undefined ? undefined : outcomeCopy(this.last),
       throttleBytesPerSec: this.throttle.rate,
-    };
+    });
   }
 
   setThrottle(bytesPerSec: number): void {
@@ -145,21 +161,16 @@ export class BackupEngine {
     this.options.log.info({ throttleBytesPerSec: bytesPerSec }, 'backup throttle set');
   }
 
-  /** Interrupts a running backup (releasing its snapshot) and closes the upstream client. */
+  /** Interrupts a running backup and resolves once it has ended (its snapshot released). */
   async close(): Promise<void> {
     this.abort.abort(new CommandError(ErrorCodes.InterruptedAtShutdown, 'backup interrupted: the proxy is shutting down'));
-    // A backup still checking its destination goes on to execute() and sees the abort
-    // there: wait for whatever the slot holds until it holds nothing new.
-    for (let settling = this.settled; ; settling = this.settled) {
-      await settling;
-      if (settling === this.settled) break;
-    }
-    await this.client.close();
+    await this.slot;
   }
 
-  private async execute(run: RunningBackup, allowWriteBlocking: boolean): Promise<BackupOutcome> {
+  private async execute(run: Run, destination: string, allowWriteBlocking: boolean): Promise<BackupOutcome> {
     const { log } = this.options;
-    log.info({ backupId: run.backupId, destination: run.destination, throttleBytesPerSec: this.throttle.rate }, 'backup started');
+    run.destination = destination;
+    log.info({ backupId: run.backupId, destination, throttleBytesPerSec: this.throttle.rate }, 'backup started');
     let error: CommandError | undefined;
     try {
       await this.copy(run, allowWriteBlocking);
@@ -167,25 +178,26 @@ export class BackupEngine {
       error = toCommandError(err, 'backup');
     }
     const finishedAt = new Date();
-    const outcome: BackupOutcome = {
+    const progress = run.counters.snapshot();
+    const outcome: BackupOutcome = Object.freeze({
       ok: error === undefined,
       backupId: run.backupId,
-      destination: run.destination,
+      destination,
       strategy: run.strategy,
-      startedAt: run.startedAt,
+      startedAt: new Date(run.startedAt),
       finishedAt,
-      bytes: run.counters.bytesCopied,
-      files: run.counters.filesCopied,
+      bytes: progress.bytesCopied,
+      files: progress.filesCopied,
       seconds: (finishedAt.getTime() - run.startedAt.getTime()) / 1000,
-      error,
-      warnings: [...run.warnings],
-    };
+      error: error === undefined ? undefined : failureOf(error),
+      warnings: Object.freeze([...run.warnings]),
+      progress,
+    });
     this.last = outcome;
-    this.lastCounters = run.counters;
     this.running = undefined;
     const summary = {
       backupId: run.backupId,
-      destination: run.destination,
+      destination,
       strategy: run.strategy,
       bytes: outcome.bytes,
       files: outcome.files,
@@ -194,19 +206,16 @@ export class BackupEngine {
     };
     if (error === undefined) log.info(summary, 'backup finished');
     else log.error({ ...summary, code: error.code, errmsg: error.message }, 'backup failed');
-    return outcome;
+    return outcomeCopy(outcome);
   }
 
-  private async copy(run: RunningBackup, allowWriteBlocking: boolean): Promise<void> {
+  private async copy(run: Run, allowWriteBlocking: boolean): Promise<void> {
     const { options } = this;
     run.phase = 'snapshot';
     // close() may have come while the destination was being checked: take no lock then.
     this.abort.signal.throwIfAborted();
-    const serverVersion = await this.serverVersion();
-    const snapshot: Snapshot = await openSnapshot({
-      backupCursor: new BackupCursorStrategy(this.client, options.log, { dbpath: options.dbpath, keepaliveMs: options.backupCursorKeepaliveMs }),
-      fsyncLock: allowWriteBlocking ? () => new FsyncLockStrategy(options.upstreamUri, options.dbpath, options.log) : undefined,
-    });
+    const serverVersion = await options.upstream.serverVersion();
+    const snapshot = await options.snapshots.open({ allowWriteBlocking, signal: this.abort.signal });
     run.strategy = snapshot.strategy;
     options.log.info({ backupId: run.backupId, strategy: snapshot.strategy, files: snapshot.files.length }, 'backup snapshot open');
     let copied: { files: SourceFile[]; result: CopyResult } | undefined;
@@ -242,7 +251,7 @@ export class BackupEngine {
       version: 1,
       backupId: run.backupId,
       strategy: snapshot.strategy,
-      source: { dbpath: options.dbpath, host: this.upstreamHost(), serverVersion },
+      source: { dbpath: options.dbpath, host: options.upstream.host, serverVersion },
       startedAt: run.startedAt.toISOString(),
       finishedAt: finishedAt.toISOString(),
       durationMs: finishedAt.getTime() - run.startedAt.getTime(),
@@ -253,7 +262,7 @@ export class BackupEngine {
   }
 
   /** Lists the files (with the links they came through) and copies them while `snapshot` protects them. */
-  private async copyUnder(snapshot: Snapshot, run: RunningBackup): Promise<{ files: SourceFile[]; result: CopyResult }> {
+  private async copyUnder(snapshot: Snapshot, run: Run): Promise<{ files: SourceFile[]; result: CopyResult }> {
     // Files reached through a symbolic link say so in the manifest, whichever strategy listed them.
     const files = await withLinks(snapshot.files);
     run.phase = 'copying';
@@ -273,7 +282,7 @@ export class BackupEngine {
    * failed as well (an fsyncUnlock that did not go through) is said in the same errmsg,
    * because it may mean mongod is still locked.
    */
-  private releaseFailedToo(run: RunningBackup, copyError: unknown, releaseError: unknown): CommandError {
+  private releaseFailedToo(run: Run, copyError: unknown, releaseError: unknown): CommandError {
     const release = releaseError instanceof Error ? releaseError.message : String(releaseError);
     this.options.log.error({ backupId: run.backupId, err: release }, 'releasing the snapshot failed too');
     const copy = toCommandError(copyError, 'backup');
@@ -282,19 +291,5 @@ export class BackupEngine {
       cause: copyError,
       codeName: copy.codeName,
     });
-  }
-
-  /** mongod's own `hello`, for callers that must answer as it would (e.g. replica-set member or not). */
-  async upstreamHello(): Promise<Record<string, unknown>> {
-    return this.client.db('admin').command({ hello: 1 });
-  }
-
-  private async serverVersion(): Promise<string> {
-    const info = await this.client.db('admin').command({ buildInfo: 1 });
-    return String(info['version'] ?? 'unknown');
-  }
-
-  private upstreamHost(): string {
-    return this.client.options.hosts.map((h) => h.toString()).join(',');
   }
 }

@@ -39,6 +39,20 @@ export interface ProgressCountersOptions {
   now?: () => number;
 }
 
+/** What the counters read at one moment: plain data, frozen, never updated. */
+export interface ProgressSnapshot {
+  readonly bytesCopied: number;
+  readonly filesCopied: number;
+  readonly bytesTotal: number;
+  readonly filesTotal: number;
+  /** 0–100, as `ProgressCounters.percent`. */
+  readonly percent: number;
+  readonly bytesPerSec: number;
+  /** Undefined while the rate is unknown. */
+  readonly etaSecs: number | undefined;
+  readonly currentFiles: readonly string[];
+}
+
 /** Running totals of one copy, plus a recent transfer rate and an ETA derived from it. */
 export class ProgressCounters implements CopyProgress {
   bytesCopied = 0;
@@ -144,6 +158,23 @@ export class ProgressCounters implements CopyProgress {
     else if (this.filesTotal > 0) fraction = this.filesCopied / this.filesTotal;
     else return 0;
     return Math.min(100, Math.floor(fraction * 1000) / 10);
+  }
+
+  /**
+   * Everything at once, as it is now. Readers that keep what they read (backupStatus,
+   * a finished backup's outcome) get a copy that the running copy cannot change.
+   */
+  snapshot(): ProgressSnapshot {
+    return Object.freeze({
+      bytesCopied: this.bytesCopied,
+      filesCopied: this.filesCopied,
+      bytesTotal: this.bytesTotal,
+      filesTotal: this.filesTotal,
+      percent: this.percent,
+      bytesPerSec: this.bytesPerSec,
+      etaSecs: this.etaSecs,
+      currentFiles: Object.freeze(this.currentFiles),
+    });
   }
 
   /** Forgets chunks at or before `now - windowMs`. */

@@ -1,38 +1,54 @@
 /**
  * `npm start`: the proxy in front of the embedded dev server, whose dbpath is a
  * persistent, git-ignored directory inside the project. Prints the mongosh line.
+ * It takes the same proxy flags as `serve`; the dev server is its upstream.
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { DevServer } from '../devserver/dev_server.js';
-import { startProxy } from './serve.js';
-import { DEFAULT_SHUTDOWN_TIMEOUT_SECS, shutDownAndExit, untilSignal } from './shutdown.js';
 import { createLogger } from '../log.js';
+import { parseProxyFlags, PROXY_FLAGS_HELP } from './proxy_flags.js';
+import { startProxyApp } from './proxy_app.js';
+import { shutDownAndExit, untilSignal } from './shutdown.js';
 
 const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+const DEFAULT_DBPATH = path.join(PROJECT_ROOT, 'data', 'devserver');
+
+const HELP = `Usage: hotbackup start [options]
+
+The proxy in front of the embedded dev server (what npm start runs).
+
+Options:
+  --dbpath DIR              the dev server's data directory   [${path.relative(process.cwd(), DEFAULT_DBPATH) || '.'}]
+${PROXY_FLAGS_HELP}
+--port defaults to $HOTBACKUP_PORT when set.
+`;
+
+/** Where a local mongosh reaches a proxy bound to `bind`. */
+function connectHost(bind: string): string {
+  if (bind === '0.0.0.0' || bind === '::') return '127.0.0.1';
+  return bind.includes(':') ? `[${bind}]` : bind;
+}
 
 export async function runStart(args: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    strict: true,
-    options: {
-      port: { type: 'string', default: process.env['HOTBACKUP_PORT'] ?? '27017' },
-      dbpath: { type: 'string', default: path.join(PROJECT_ROOT, 'data', 'devserver') },
-    },
-  });
-  const log = createLogger({ name: 'hotbackup', format: 'auto' });
-  const dbpath = path.resolve(values.dbpath ?? '');
+  const parsed = parseProxyFlags(args, { own: { dbpath: DEFAULT_DBPATH }, defaultPort: process.env['HOTBACKUP_PORT'] });
+  if (parsed.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  const { proxy: flags, own } = parsed;
+  const log = createLogger({ name: 'hotbackup', format: flags.logFormat });
+  const dbpath = path.resolve(own['dbpath'] ?? DEFAULT_DBPATH);
   const devServer = await DevServer.start(
     { dbpath, port: 0, bind: '127.0.0.1', checkpointIntervalSecs: 60, backupCursor: true, argv: ['hotbackup', 'start', ...args] },
     log.child({ component: 'dev-server' }),
   );
   const upstreamUri = `mongodb://127.0.0.1:${devServer.address.port}/?directConnection=true`;
-  const proxy = await startProxy(
-    { upstreamUri, port: Number(values.port), bind: '127.0.0.1', dbpath, allowWriteBlocking: false, concurrency: 4 },
-    log,
-  );
-  const uri = `mongodb://127.0.0.1:${proxy.proxy.address.port}/?directConnection=true`;
+  const app = await startProxyApp({ ...flags, upstreamUri, dbpath, log }).catch(async (err: unknown) => {
+    await devServer.close();
+    throw err;
+  });
+  const uri = `mongodb://${connectHost(flags.bind)}:${app.proxy.address.port}/?directConnection=true`;
   process.stdout.write(
     `\nThe proxy is in front of the dev server (dbpath ${dbpath}).\n` +
       `Connect with:  npx mongosh "${uri}"\n` +
@@ -42,11 +58,11 @@ export async function runStart(args: string[]): Promise<number> {
   return shutDownAndExit({
     // The proxy first, so a running backup releases its cursor while the server is still there.
     cleanup: async () => {
-      await proxy.close();
+      await app.close();
       await devServer.close();
     },
-    timeoutSecs: DEFAULT_SHUTDOWN_TIMEOUT_SECS,
-    describeLeft: () => proxy.describeLeft(),
+    timeoutSecs: flags.shutdownTimeoutSecs,
+    describeLeft: () => app.describeLeft(),
     log,
   });
 }

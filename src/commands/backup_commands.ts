@@ -5,12 +5,12 @@
  */
 import type { CommandRequest, Document } from '../wire/command_message.js';
 import type { ClientInfo, Interceptor } from '../proxy/interceptor.js';
-import type { BackupEngine } from '../backup/backup_engine.js';
+import type { BackupService } from './backup_service.js';
 import { authorize } from './authorization.js';
 import { backupStatusReply } from './backup_status.js';
 import { parseThrottle } from '../backup/units.js';
 import { CommandError, ErrorCodes, errorReply } from '../errors.js';
-import { checkNoTransaction, HelloUpstreamRole, type UpstreamRole } from './session_options.js';
+import { checkNoTransaction, type UpstreamRole } from './session_options.js';
 
 type Handler = (cmd: Document, client: ClientInfo) => Promise<Document> | Document;
 
@@ -19,17 +19,17 @@ export class BackupCommands implements Interceptor {
 
   /**
    * `upstream` tells whether mongod is a replica-set member, which decides its answer to a
-   * transaction number; by default its `hello` is asked, once, when first needed.
+   * transaction number (the composition asks mongod's `hello`: HelloUpstreamRole).
    */
   constructor(
-    private readonly engine: BackupEngine,
-    private readonly upstream: UpstreamRole = new HelloUpstreamRole(() => engine.upstreamHello()),
+    private readonly backups: BackupService,
+    private readonly upstream: UpstreamRole,
   ) {
     this.handlers = new Map<string, Handler>([
       ['backupStart', (cmd, client) => this.backupStart(cmd, client)],
       ['backupStatus', (_cmd, client) => {
         authorize(client, 'serverStatus');
-        return backupStatusReply(this.engine);
+        return backupStatusReply(this.backups.status());
       }],
       ['backupThrottle', (cmd, client) => this.backupThrottle(cmd, client)],
     ]);
@@ -60,16 +60,16 @@ export class BackupCommands implements Interceptor {
     if (allow !== undefined && typeof allow !== 'boolean') {
       throw new CommandError(ErrorCodes.TypeMismatch, "backupStart option 'allowWriteBlocking' must be a boolean");
     }
-    const started = await this.engine.start({ destination: cmd['backupStart'], allowWriteBlocking: allow === true });
+    const started = await this.backups.start({ destination: cmd['backupStart'], allowWriteBlocking: allow === true });
     if (cmd['async'] === true) return { ok: 1, backupId: started.backupId };
-    const outcome = await started.done;
-    if (outcome.error !== undefined) throw outcome.error;
+    const { error } = await started.done;
+    if (error !== undefined) throw new CommandError(error.code, error.errmsg, { codeName: error.codeName, extra: { ...error.extra } });
     return { ok: 1 };
   }
 
   private backupThrottle(cmd: Document, client: ClientInfo): Document {
     authorize(client, 'fsync');
-    this.engine.setThrottle(parseThrottle(cmd['backupThrottle']));
+    this.backups.setThrottle(parseThrottle(cmd['backupThrottle']));
     return { ok: 1 };
   }
 }

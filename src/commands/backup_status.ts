@@ -5,7 +5,7 @@
  */
 import { Int32, Long } from 'bson';
 import type { Document } from '../wire/command_message.js';
-import type { BackupEngine, BackupOutcome } from '../backup/backup_engine.js';
+import type { BackupOutcome, EngineStatus } from '../backup/engine_status.js';
 
 function outcomeDocument(outcome: BackupOutcome): Document {
   const doc: Document = {
@@ -22,35 +22,38 @@ function outcomeDocument(outcome: BackupOutcome): Document {
     warnings: [...outcome.warnings],
   };
   if (outcome.error !== undefined) {
-    doc['errmsg'] = outcome.error.message;
+    doc['errmsg'] = outcome.error.errmsg;
     doc['code'] = outcome.error.code;
     doc['codeName'] = outcome.error.codeName;
   }
   return doc;
 }
 
-export function backupStatusReply(engine: BackupEngine): Document {
-  const { running, last, counters, throttleBytesPerSec } = engine.status();
+/** The reply for one status snapshot (BackupService.status()). */
+export function backupStatusReply(status: EngineStatus): Document {
+  const { running, last, throttleBytesPerSec } = status;
+  // The running backup's counters, else the last one's: Percona kept them after the end.
+  const progress = running?.progress ?? last?.progress;
   const reply: Document = {
     inProgress: running !== undefined,
-    bytesCopied: Long.fromNumber(counters?.bytesCopied ?? 0),
-    filesCopied: new Int32(counters?.filesCopied ?? 0),
-    bytesTotal: Long.fromNumber(counters?.bytesTotal ?? 0),
-    filesTotal: new Int32(counters?.filesTotal ?? 0),
-    percent: counters?.percent ?? 0,
+    bytesCopied: Long.fromNumber(progress?.bytesCopied ?? 0),
+    filesCopied: new Int32(progress?.filesCopied ?? 0),
+    bytesTotal: Long.fromNumber(progress?.bytesTotal ?? 0),
+    filesTotal: new Int32(progress?.filesTotal ?? 0),
+    percent: progress?.percent ?? 0,
     throttleBytesPerSec: Long.fromNumber(throttleBytesPerSec),
   };
   if (running !== undefined) {
-    const eta = running.counters.etaSecs;
+    const eta = running.progress.etaSecs;
     Object.assign(reply, {
-      bytesPerSec: Long.fromNumber(Math.round(running.counters.bytesPerSec)),
+      bytesPerSec: Long.fromNumber(Math.round(running.progress.bytesPerSec)),
       etaSecs: eta === undefined ? null : Math.ceil(eta),
       backupId: running.backupId,
       destination: running.destination,
       strategy: running.strategy ?? null,
       phase: running.phase,
       startedAt: running.startedAt,
-      currentFiles: [...running.counters.currentFiles],
+      currentFiles: [...running.progress.currentFiles],
     });
   }
   if (last !== undefined) reply['last'] = outcomeDocument(last);

@@ -75,6 +75,34 @@ describe('ProgressCounters', () => {
     assert.equal(counters.etaSecs, 0);
   });
 
+  it('takes a frozen snapshot that later chunks do not change', () => {
+    let now = 0;
+    const counters = new ProgressCounters({ now: () => now });
+    const a = file('a.wt', 4 * MiB);
+    counters.begin([a]);
+    counters.fileStarted(a);
+    now += 500;
+    counters.chunkCopied(a, MiB);
+    const taken = counters.snapshot();
+    assert.deepEqual(taken, {
+      bytesCopied: MiB,
+      filesCopied: 0,
+      bytesTotal: 4 * MiB,
+      filesTotal: 1,
+      percent: 25,
+      bytesPerSec: 2 * MiB,
+      etaSecs: 1.5,
+      currentFiles: ['a.wt'],
+    });
+    assert.ok(Object.isFrozen(taken) && Object.isFrozen(taken.currentFiles));
+    now += 500;
+    counters.chunkCopied(a, 3 * MiB);
+    counters.fileFinished(a);
+    assert.equal(taken.bytesCopied, MiB);
+    assert.deepEqual(taken.currentFiles, ['a.wt']);
+    assert.equal(counters.snapshot().percent, 100);
+  });
+
   it('has a no-op default reporter', () => {
     const a = file('a', 1);
     noProgress.fileStarted(a);

@@ -14,9 +14,7 @@ import { pino } from 'pino';
 import { startDevServer, type RunningDevServer } from '../helpers/dev_server.js';
 import { startProxy, type RunningProxy } from '../helpers/proxy.js';
 import { tempDir } from '../helpers/paths.js';
-import { ProxyServer } from '../../src/proxy/proxy_server.js';
-import { BackupEngine } from '../../src/backup/backup_engine.js';
-import { BackupCommands } from '../../src/commands/backup_commands.js';
+import { startProxyApp, type ProxyApp } from '../../src/cli/proxy_app.js';
 
 async function expectRefusal(promise: Promise<unknown>, code: number, codeName: string, message: string): Promise<void> {
   await assert.rejects(promise, (err: unknown) => {
@@ -92,29 +90,28 @@ describe('backup commands inside a transaction', () => {
   });
 
   describe('in front of a replica-set member', () => {
-    let proxy: ProxyServer;
-    let engine: BackupEngine;
+    let app: ProxyApp;
     let client: MongoClient;
 
     before(async () => {
-      engine = new BackupEngine({ dbpath: server.dbpath, upstreamUri: server.uri, log: pino({ level: 'silent' }) });
       // The dev server is a standalone; the role is what a replica-set member's hello says.
-      const replicaSetMember = { acceptsTransactionNumbers: async () => true };
-      proxy = await ProxyServer.start({
-        upstream: { host: '127.0.0.1', port: server.port },
+      app = await startProxyApp({
+        upstreamUri: server.uri,
         port: 0,
         bind: '127.0.0.1',
-        interceptor: new BackupCommands(engine, replicaSetMember),
+        dbpath: server.dbpath,
+        allowWriteBlocking: false,
+        concurrency: 4,
+        upstreamRole: { acceptsTransactionNumbers: async () => true },
         log: pino({ level: 'silent' }),
       });
-      client = new MongoClient(`mongodb://127.0.0.1:${proxy.address.port}/?directConnection=true`);
+      client = new MongoClient(`mongodb://127.0.0.1:${app.proxy.address.port}/?directConnection=true`);
       await client.connect();
     });
 
     after(async () => {
       await client?.close();
-      await proxy?.close();
-      await engine?.close();
+      await app?.close();
     });
 
     it('refuses backupStatus after session.startTransaction() with OperationNotSupportedInTransaction', async () => {

@@ -130,14 +130,12 @@ export class BackupCursorStrategy implements SnapshotStrategy {
       const listed = docs.map((doc) => ({ filename: String(doc['filename']), fileSize: Number(doc['fileSize']) }));
       const files = rebaseListedFiles(mongodDbpath, this.options.dbpath, listed);
       await checkSameDbpath(mongodDbpath, this.options.dbpath, files);
-      const backupId = metadata?.['backupId'];
       this.log.info(
         { cursorId: cursor.id.toString(), lsid: session.lsid, mongodDbpath, dbpath: this.options.dbpath, keepaliveMs: this.timing.keepaliveMs },
         'backup cursor open',
       );
       return {
         strategy: this.name,
-        backupId: backupId === undefined ? undefined : String((backupId as { toHexString?: () => string }).toHexString?.() ?? backupId),
         files,
         lost: cursor.lost.signal,
         release: () => cursor.release(),

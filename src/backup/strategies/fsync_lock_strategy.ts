@@ -158,7 +158,7 @@ export class FsyncLockStrategy implements SnapshotStrategy {
       this.log.info({ dbpath: this.dbpath, lockCount }, 'fsyncLock held: writes are blocked until the copy ends');
       stopWatching = this.watchLock(conn, markLost);
       const files = await listDbpath(this.dbpath);
-      return { strategy: this.name, backupId: undefined, files, lost: lost.signal, release };
+      return { strategy: this.name, files, lost: lost.signal, release };
     } catch (err) {
       await release().catch(() => undefined);
       // The watchdog stays armed, so the advice is its, not "unlock by hand": both would release a later, unrelated lock.

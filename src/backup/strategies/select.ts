@@ -4,13 +4,14 @@
  */
 import { MongoServerError } from 'mongodb';
 import type { Snapshot, SnapshotStrategy } from './snapshot.js';
-import { BackupCursorStrategy } from './backup_cursor_strategy.js';
+import type { SnapshotRequest, SnapshotSource } from '../backup_engine.js';
 import { CommandError, ErrorCodes, LocationCodes } from '../../errors.js';
 
-export interface StrategyChoice {
-  backupCursor: BackupCursorStrategy;
-  /** Built only when blocking writes is allowed. */
-  fsyncLock: (() => SnapshotStrategy) | undefined;
+/** How to build each strategy; each backup gets its own. */
+export interface AutoStrategies {
+  backupCursor: () => SnapshotStrategy;
+  /** Built only when the backup may block writes. */
+  fsyncLock: () => SnapshotStrategy;
 }
 
 export const NO_SAFE_STRATEGY =
@@ -18,14 +19,21 @@ export const NO_SAFE_STRATEGY =
   'Allow blocking writes for the whole copy with {backupStart: <dir>, allowWriteBlocking: true} ' +
   'or start the proxy with --allow-write-blocking.';
 
-export async function openSnapshot(choice: StrategyChoice): Promise<Snapshot> {
-  try {
-    return await choice.backupCursor.open();
-  } catch (err) {
-    // How a mongod that has never heard of the stage answers (MongoDB Community).
-    const unsupported = err instanceof MongoServerError && err.code === LocationCodes.UnrecognizedPipelineStage;
-    if (!unsupported) throw err;
+export class AutoSnapshotSource implements SnapshotSource {
+  constructor(private readonly strategies: AutoStrategies) {}
+
+  async open(request: SnapshotRequest): Promise<Snapshot> {
+    request.signal.throwIfAborted();
+    try {
+      return await this.strategies.backupCursor().open();
+    } catch (err) {
+      // How a mongod that has never heard of the stage answers (MongoDB Community).
+      const unsupported = err instanceof MongoServerError && err.code === LocationCodes.UnrecognizedPipelineStage;
+      if (!unsupported) throw err;
+    }
+    if (!request.allowWriteBlocking) throw new CommandError(ErrorCodes.CannotBackup, NO_SAFE_STRATEGY);
+    // Asking for $backupCursor may have taken a while: a proxy closing since takes no lock.
+    request.signal.throwIfAborted();
+    return this.strategies.fsyncLock().open();
   }
-  if (choice.fsyncLock === undefined) throw new CommandError(ErrorCodes.CannotBackup, NO_SAFE_STRATEGY);
-  return choice.fsyncLock().open();
 }

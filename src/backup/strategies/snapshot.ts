@@ -9,8 +9,6 @@ export type StrategyName = 'backupCursor' | 'fsyncLock';
 
 export interface Snapshot {
   readonly strategy: StrategyName;
-  /** mongod's own id for the backup, when it has one ($backupCursor). */
-  readonly backupId: string | undefined;
   readonly files: SourceFile[];
   /**
    * Aborted, with the reason as a CommandError, when the snapshot stops protecting

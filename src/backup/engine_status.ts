@@ -1,0 +1,65 @@
+/**
+ * What the engine says about its backups: plain data, deep-frozen, taken at one
+ * moment. A reader may keep it as long as it likes: the engine never changes it, and
+ * nothing a reader does to it reaches the engine or another reader.
+ */
+import type { CommandError } from '../errors.js';
+import type { ProgressSnapshot } from './progress.js';
+import type { StrategyName } from './strategies/snapshot.js';
+
+export type BackupPhase = 'starting' | 'snapshot' | 'copying' | 'releasing' | 'manifest';
+
+/** Why a backup failed, as mongod-style error fields. */
+export interface BackupFailure {
+  readonly code: number;
+  readonly codeName: string;
+  readonly errmsg: string;
+  /** Fields a reply carries beside errmsg, e.g. errno and strerror for an I/O error. */
+  readonly extra: Readonly<Record<string, unknown>>;
+}
+
+export interface BackupOutcome {
+  readonly ok: boolean;
+  readonly backupId: string;
+  readonly destination: string;
+  readonly strategy: StrategyName | undefined;
+  readonly startedAt: Date;
+  readonly finishedAt: Date;
+  readonly bytes: number;
+  readonly files: number;
+  readonly seconds: number;
+  readonly error: BackupFailure | undefined;
+  /** What went wrong without failing the backup, e.g. an optional file left out. */
+  readonly warnings: readonly string[];
+  /** The counters as the copy left them: Percona's backupStatus kept showing them after the end. */
+  readonly progress: ProgressSnapshot;
+}
+
+export interface RunningStatus {
+  readonly backupId: string;
+  /** As requested until checked, then the absolute path being written. */
+  readonly destination: string;
+  readonly startedAt: Date;
+  readonly phase: BackupPhase;
+  readonly strategy: StrategyName | undefined;
+  readonly progress: ProgressSnapshot;
+  readonly warnings: readonly string[];
+}
+
+export interface EngineStatus {
+  readonly running: RunningStatus | undefined;
+  readonly last: BackupOutcome | undefined;
+  readonly throttleBytesPerSec: number;
+}
+
+export function failureOf(error: CommandError): BackupFailure {
+  return Object.freeze({ code: error.code, codeName: error.codeName, errmsg: error.message, extra: Object.freeze({ ...error.extra }) });
+}
+
+/**
+ * `outcome` with Dates of its own: a frozen Date can still be set (its time is an
+ * internal slot, not a property), so each reader gets copies.
+ */
+export function outcomeCopy(outcome: BackupOutcome): BackupOutcome {
+  return Object.freeze({ ...outcome, startedAt: new Date(outcome.startedAt), finishedAt: new Date(outcome.finishedAt) });
+}

@@ -1,0 +1,116 @@
+/**
+ * The whole proxy, built in one place for `hotbackup serve` and `hotbackup start` (and
+ * the tests that run it in-process): the one MongoClient to mongod, and over it the
+ * engine's seams (UpstreamAdmin, the `auto` snapshot source and its strategies), the
+ * engine, the backup commands with mongod's role, and the ProxyServer. Nothing else
+ * wires these together. Never imports src/devserver: `start` brings its own upstream.
+ */
+import path from 'node:path';
+import { MongoClient } from 'mongodb';
+import { ConnectionString } from 'mongodb-connection-string-url';
+import { ProxyServer } from '../proxy/proxy_server.js';
+import { BackupEngine } from '../backup/backup_engine.js';
+import { DriverUpstreamAdmin } from '../backup/upstream_admin.js';
+import { AutoSnapshotSource } from '../backup/strategies/select.js';
+import { BackupCursorStrategy } from '../backup/strategies/backup_cursor_strategy.js';
+import { FsyncLockStrategy } from '../backup/strategies/fsync_lock_strategy.js';
+import { BackupCommands } from '../commands/backup_commands.js';
+import { HelloUpstreamRole, type UpstreamRole } from '../commands/session_options.js';
+import type { Logger } from '../log.js';
+
+export interface ProxyAppOptions {
+  /** The mongod to front; a sidecar fronts one, the URI's first host. */
+  upstreamUri: string;
+  port: number;
+  bind: string;
+  /** mongod's dbpath as seen from this host. Default: asked of mongod (getCmdLineOpts). */
+  dbpath?: string | undefined;
+  allowWriteBlocking: boolean;
+  concurrency: number;
+  /** Milliseconds between the backup cursor's keepalives. Default 30 s. */
+  backupCursorKeepaliveMs?: number;
+  /**
+   * Whether mongod takes transaction numbers (a replica-set member or mongos). Default:
+   * its `hello`, asked once when first needed. Tests stand in a replica-set member.
+   */
+  upstreamRole?: UpstreamRole;
+  log: Logger;
+}
+
+export interface ProxyApp {
+  readonly proxy: ProxyServer;
+  readonly engine: BackupEngine;
+  /** The engine first (a running backup releases its cursor or fsync lock), then the proxy, then the client. */
+  close(): Promise<void>;
+  /** What is still running, for the log of a shutdown that ran out of time. */
+  describeLeft(): Record<string, unknown>;
+}
+
+function splitHostPort(hostPort: string): { host: string; port: number } {
+  const match = /^\[([^\]]+)\](?::(\d+))?$/.exec(hostPort) ?? /^([^:]+)(?::(\d+))?$/.exec(hostPort);
+  if (match === null) throw new Error(`cannot read host and port from '${hostPort}'`);
+  return { host: match[1] ?? '127.0.0.1', port: Number(match[2] ?? '27017') };
+}
+
+/** mongod knows its dbpath; a relative one cannot be resolved from here, so it must be given. */
+async function discoverDbpath(client: MongoClient): Promise<string> {
+  const opts = await client.db('admin').command({ getCmdLineOpts: 1 });
+  const dbpath = (opts['parsed'] as { storage?: { dbPath?: unknown } } | undefined)?.storage?.dbPath;
+  if (typeof dbpath !== 'string' || !path.isAbsolute(dbpath)) {
+    throw new Error(`mongod reports dbPath ${JSON.stringify(dbpath)}; pass the absolute path with --dbpath`);
+  }
+  return dbpath;
+}
+
+/** Builds and starts the proxy; the caller owns shutdown (ProxyApp.close). */
+export async function startProxyApp(options: ProxyAppOptions): Promise<ProxyApp> {
+  const { log } = options;
+  const [first] = new ConnectionString(options.upstreamUri).hosts;
+  if (first === undefined) throw new Error(`--upstream has no host: ${options.upstreamUri}`);
+  const upstreamAddress = splitHostPort(first);
+  const client = new MongoClient(options.upstreamUri, { directConnection: true, maxPoolSize: 4 });
+  try {
+    const dbpath = options.dbpath ?? (await discoverDbpath(client));
+    const backupLog = log.child({ component: 'backup' });
+    // No backup can start before the proxy listens, so a failure below leaves only the client to close.
+    const engine = new BackupEngine({
+      dbpath,
+      upstream: new DriverUpstreamAdmin(client),
+      snapshots: new AutoSnapshotSource({
+        backupCursor: () => new BackupCursorStrategy(client, backupLog, { dbpath, keepaliveMs: options.backupCursorKeepaliveMs }),
+        // Its own connection of one (and a watchdog): lock, watch and unlock must share it.
+        fsyncLock: () => new FsyncLockStrategy(options.upstreamUri, dbpath, backupLog),
+      }),
+      allowWriteBlocking: options.allowWriteBlocking,
+      concurrency: options.concurrency,
+      log: backupLog,
+    });
+    const role = options.upstreamRole ?? new HelloUpstreamRole(() => client.db('admin').command({ hello: 1 }));
+    const proxy = await ProxyServer.start({
+      upstream: upstreamAddress,
+      port: options.port,
+      bind: options.bind,
+      interceptor: new BackupCommands(engine, role),
+      log: log.child({ component: 'proxy' }),
+    });
+    log.info({ dbpath, allowWriteBlocking: options.allowWriteBlocking, concurrency: options.concurrency }, 'backup commands ready');
+    return {
+      proxy,
+      engine,
+      async close() {
+        await engine.close();
+        await proxy.close();
+        await client.close();
+      },
+      describeLeft() {
+        const running = engine.status().running;
+        return {
+          backup: running === undefined ? null : { backupId: running.backupId, strategy: running.strategy, phase: running.phase },
+        };
+      },
+    };
+  } catch (err) {
+    await client.close();
+    throw err;
+  }
+}

@@ -1,0 +1,96 @@
+/**
+ * The proxy's flags, parsed in one place for `hotbackup serve` and `hotbackup start`.
+ * Each subcommand adds only its own few (serve's --upstream, the dbpath) and its usage
+ * line; what the proxy does with them is src/cli/proxy_app.ts's business.
+ */
+import { parseArgs } from 'node:util';
+import type { LogFormat } from '../log.js';
+import { DEFAULT_SHUTDOWN_TIMEOUT_SECS } from './shutdown.js';
+
+export interface ProxyFlags {
+  port: number;
+  bind: string;
+  allowWriteBlocking: boolean;
+  concurrency: number;
+  backupCursorKeepaliveMs: number;
+  shutdownTimeoutSecs: number;
+  logFormat: LogFormat;
+}
+
+/** The help lines of the flags parsed here, for each subcommand's usage text. */
+export const PROXY_FLAGS_HELP = `  --port N                  port to listen on                                   [27017]
+  --bind ADDR               address to listen on                                [127.0.0.1]
+  --allow-write-blocking    allow fsyncLock for the whole copy where mongod has no $backupCursor
+  --concurrency N           parallel copy workers                               [4]
+  --backup-cursor-keepalive-ms N  ms between keepalive getMores on $backupCursor [30000]
+  --shutdown-timeout SECS   on SIGTERM/SIGINT, how long the cleanup may take    [20]
+                            (a second signal exits at once)
+  --log-format json|pretty|auto                                                 [auto]
+  -h, --help                this text
+`;
+
+export interface ProxyFlagsSpec {
+  /** The subcommand's own string flags, each with its default (undefined: none). */
+  own: Readonly<Record<string, string | undefined>>;
+  /** --port's default, when not 27017 (`start` reads HOTBACKUP_PORT). */
+  defaultPort?: string;
+}
+
+export type ParsedProxyFlags =
+  | { help: true }
+  | { help: false; proxy: ProxyFlags; own: Readonly<Record<string, string | undefined>> };
+
+const LOG_FORMATS: readonly string[] = ['json', 'pretty', 'auto'];
+
+export function parseShutdownTimeout(value: string | undefined): number {
+  const secs = Number(value ?? DEFAULT_SHUTDOWN_TIMEOUT_SECS);
+  if (!Number.isFinite(secs) || secs < 0) throw new Error(`--shutdown-timeout must be a non-negative number of seconds, got '${value}'`);
+  return secs;
+}
+
+export function parseProxyFlags(args: string[], spec: ProxyFlagsSpec): ParsedProxyFlags {
+  const own = Object.fromEntries(
+    Object.entries(spec.own).map(([name, fallback]) => [name, fallback === undefined ? { type: 'string' as const } : { type: 'string' as const, default: fallback }]),
+  );
+  const { values } = parseArgs({
+    args,
+    strict: true,
+    options: {
+      ...own,
+      port: { type: 'string', default: spec.defaultPort ?? '27017' },
+      bind: { type: 'string', default: '127.0.0.1' },
+      'allow-write-blocking': { type: 'boolean', default: false },
+      concurrency: { type: 'string', default: '4' },
+      'backup-cursor-keepalive-ms': { type: 'string', default: '30000' },
+      'shutdown-timeout': { type: 'string', default: String(DEFAULT_SHUTDOWN_TIMEOUT_SECS) },
+      'log-format': { type: 'string', default: 'auto' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help === true) return { help: true };
+  const str = (name: string): string | undefined => {
+    const value = (values as Record<string, string | boolean | undefined>)[name];
+    return typeof value === 'string' ? value : undefined;
+  };
+  const port = Number(str('port'));
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be 0-65535, got '${str('port')}'`);
+  const concurrency = Number(str('concurrency'));
+  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) throw new Error('--concurrency must be 1-64');
+  const keepaliveMs = Number(str('backup-cursor-keepalive-ms'));
+  if (!Number.isInteger(keepaliveMs) || keepaliveMs < 1) throw new Error('--backup-cursor-keepalive-ms must be a positive integer');
+  const logFormat = str('log-format') ?? 'auto';
+  if (!LOG_FORMATS.includes(logFormat)) throw new Error('--log-format must be json, pretty or auto');
+  return {
+    help: false,
+    proxy: {
+      port,
+      bind: str('bind') ?? '127.0.0.1',
+      allowWriteBlocking: values['allow-write-blocking'] === true,
+      concurrency,
+      backupCursorKeepaliveMs: keepaliveMs,
+      shutdownTimeoutSecs: parseShutdownTimeout(str('shutdown-timeout')),
+      logFormat: logFormat as LogFormat,
+    },
+    own: Object.fromEntries(Object.keys(spec.own).map((name) => [name, str(name)])),
+  };
+}

@@ -1,0 +1,17 @@
+/**
+ * All the backup commands need of whatever runs backups: start one, read the status,
+ * set the throttle. The engine (src/backup/backup_engine.ts) is one; a test can be another.
+ */
+import type { EngineStatus } from '../backup/engine_status.js';
+import type { StartedBackup, StartRequest } from '../backup/backup_engine.js';
+
+export interface BackupService {
+  /**
+   * Claims the single backup slot and starts the backup; rejects with the command's
+   * error (a bad destination, a backup already running, a proxy shutting down).
+   */
+  start(request: StartRequest): Promise<StartedBackup>;
+  /** A frozen snapshot; reading it twice never shows a change. */
+  status(): EngineStatus;
+  setThrottle(bytesPerSec: number): void;
+}

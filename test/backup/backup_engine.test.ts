@@ -1,0 +1,394 @@
+/**
+ * The backup engine over fake seams: a fake UpstreamAdmin, a fake SnapshotSource whose
+ * snapshot records its releases, and real small files in real temp directories. Where
+ * a test needs the copy to be under way, a gated throttle holds every read until the
+ * test opens the gate: no timing anywhere.
+ */
+import { describe, it, afterEach } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { pino } from 'pino';
+import { BackupEngine, BACKUP_IN_PROGRESS, type SnapshotRequest, type SnapshotSource, type UpstreamAdmin } from '../../src/backup/backup_engine.js';
+import type { BackupOutcome } from '../../src/backup/engine_status.js';
+import { TokenBucket } from '../../src/backup/throttle.js';
+import { MANIFEST_FILENAME, readManifest } from '../../src/backup/manifest.js';
+import { NO_SAFE_STRATEGY } from '../../src/backup/strategies/select.js';
+import type { Snapshot } from '../../src/backup/strategies/snapshot.js';
+import type { SourceFile } from '../../src/backup/copy_types.js';
+import { ErrorCodes, CommandError } from '../../src/errors.js';
+import { tempDir } from '../helpers/paths.js';
+
+const silent = pino({ level: 'silent' });
+
+function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+const admin: UpstreamAdmin = { host: 'mongod.test:27018', serverVersion: async () => '8.0.4-fake' };
+
+class FakeSnapshot implements Snapshot {
+  readonly strategy = 'backupCursor' as const;
+  readonly lostController = new AbortController();
+  releases = 0;
+
+  constructor(
+    readonly files: SourceFile[],
+    private readonly onRelease: () => Promise<void> = async () => {},
+  ) {}
+
+  get lost(): AbortSignal {
+    return this.lostController.signal;
+  }
+
+  release(): Promise<void> {
+    this.releases += 1;
+    return this.onRelease();
+  }
+}
+
+class FakeSource implements SnapshotSource {
+  readonly requests: SnapshotRequest[] = [];
+
+  constructor(private readonly opening: () => Promise<Snapshot>) {}
+
+  open(request: SnapshotRequest): Promise<Snapshot> {
+    this.requests.push(request);
+    return this.opening();
+  }
+}
+
+/** A throttle that holds every read until open() is called; `entered` resolves at the first. */
+class GatedBucket extends TokenBucket {
+  private readonly gate = deferred();
+  private readonly first = deferred();
+  readonly entered = this.first.promise;
+
+  constructor() {
+    super(0);
+  }
+
+  open(): void {
+    this.gate.resolve();
+  }
+
+  override take(_bytes: number, signal?: AbortSignal): Promise<void> {
+    this.first.resolve();
+    return new Promise<void>((resolve, reject) => {
+      if (signal?.aborted) return reject(signal.reason);
+      const onAbort = () => reject(signal?.reason);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      void this.gate.promise.then(() => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      });
+    });
+  }
+}
+
+const CONTENTS: Readonly<Record<string, string>> = {
+  WiredTiger: 'WiredTiger\nWiredTiger 3.2.1: (March 20, 2019)\n',
+  'collection-0-1.wt': 'c'.repeat(5000),
+  'journal/WiredTigerLog.0000000001': 'log records',
+};
+
+interface Fixture {
+  dbpath: string;
+  files: SourceFile[];
+  destination: string;
+  engine(source: SnapshotSource, throttle?: TokenBucket): BackupEngine;
+}
+
+const cleanups: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+function fixture(): Fixture {
+  const scratch = tempDir('engine');
+  cleanups.push(scratch.remove);
+  const dbpath = path.join(scratch.dir, 'db');
+  const files = Object.entries(CONTENTS).map(([relativePath, data]) => {
+    const file = path.join(dbpath, relativePath);
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(file, data);
+    return { path: file, relativePath, size: Buffer.byteLength(data) };
+  });
+  return {
+    dbpath,
+    files,
+    destination: path.join(scratch.dir, 'backup'),
+    engine(source, throttle) {
+      const engine = new BackupEngine({ dbpath, upstream: admin, snapshots: source, throttle, log: silent });
+      cleanups.push(() => engine.close());
+      return engine;
+    },
+  };
+}
+
+function hasManifest(destination: string): boolean {
+  return fs.existsSync(path.join(destination, MANIFEST_FILENAME));
+}
+
+function assertFailed(outcome: BackupOutcome, code: number, errmsg: string | RegExp): void {
+  assert.equal(outcome.ok, false);
+  assert.ok(outcome.error !== undefined, 'a failed outcome carries its error');
+  assert.equal(outcome.error.code, code, outcome.error.errmsg);
+  if (typeof errmsg === 'string') assert.equal(outcome.error.errmsg, errmsg);
+  else assert.match(outcome.error.errmsg, errmsg);
+}
+
+describe('BackupEngine', () => {
+  it('copies the snapshot and writes a manifest that lists every file', async () => {
+    const fx = fixture();
+    const snapshot = new FakeSnapshot(fx.files);
+    const source = new FakeSource(async () => snapshot);
+    const engine = fx.engine(source);
+    const started = await engine.start({ destination: fx.destination });
+    const outcome = await started.done;
+    assert.equal(outcome.ok, true, outcome.error?.errmsg);
+    assert.equal(outcome.backupId, started.backupId);
+    assert.equal(outcome.strategy, 'backupCursor');
+    assert.equal(outcome.files, fx.files.length);
+    assert.equal(snapshot.releases, 1);
+    assert.deepEqual(source.requests.map((r) => r.allowWriteBlocking), [false]);
+
+    const manifest = await readManifest(fx.destination);
+    assert.equal(manifest.backupId, started.backupId);
+    assert.deepEqual(manifest.source, { dbpath: fx.dbpath, host: 'mongod.test:27018', serverVersion: '8.0.4-fake' });
+    const expected = Object.entries(CONTENTS)
+      .map(([p, data]) => ({ path: p, size: Buffer.byteLength(data), sha256: createHash('sha256').update(data).digest('hex') }))
+      .sort((a, b) => a.path.localeCompare(b.path));
+    assert.deepEqual([...manifest.files].sort((a, b) => a.path.localeCompare(b.path)), expected);
+    for (const [p, data] of Object.entries(CONTENTS)) assert.equal(fs.readFileSync(path.join(fx.destination, p), 'utf8'), data);
+
+    const status = engine.status();
+    assert.equal(status.running, undefined);
+    assert.equal(status.last?.ok, true);
+    assert.equal(status.last?.progress.filesCopied, fx.files.length);
+    assert.equal(status.last?.progress.percent, 100);
+  });
+
+  it('asks for a write-blocking snapshot when the request or the engine allows it', async () => {
+    const fx = fixture();
+    const source = new FakeSource(async () => new FakeSnapshot(fx.files));
+    const engine = fx.engine(source);
+    await (await engine.start({ destination: fx.destination, allowWriteBlocking: true })).done;
+    assert.deepEqual(source.requests.map((r) => r.allowWriteBlocking), [true]);
+    const permissive = new BackupEngine({ dbpath: fx.dbpath, upstream: admin, snapshots: source, allowWriteBlocking: true, log: silent });
+    cleanups.push(() => permissive.close());
+    await (await permissive.start({ destination: `${fx.destination}-2` })).done;
+    assert.deepEqual(source.requests.map((r) => r.allowWriteBlocking), [true, true]);
+  });
+
+  it('refuses a bad destination with the command error, before any snapshot, and frees the slot', async () => {
+    const fx = fixture();
+    const source = new FakeSource(async () => new FakeSnapshot(fx.files));
+    const engine = fx.engine(source);
+    await assert.rejects(engine.start({ destination: 'relative/dir' }), (err: unknown) => {
+      assert.ok(err instanceof CommandError);
+      assert.equal(err.code, ErrorCodes.BadValue);
+      assert.equal(err.message, 'Destination path must be absolute');
+      return true;
+    });
+    assert.equal(source.requests.length, 0, 'no snapshot was opened');
+    // The command itself failed: backupStatus shows no outcome for it, as Percona's did not.
+    assert.deepEqual({ ...engine.status(), throttleBytesPerSec: undefined }, { running: undefined, last: undefined, throttleBytesPerSec: undefined });
+    const outcome = await (await engine.start({ destination: fx.destination })).done;
+    assert.equal(outcome.ok, true, 'the slot is free again');
+  });
+
+  it('fails without a manifest when the snapshot cannot be opened, and has nothing to release', async () => {
+    const fx = fixture();
+    const source = new FakeSource(async () => {
+      throw new CommandError(ErrorCodes.CannotBackup, NO_SAFE_STRATEGY);
+    });
+    const engine = fx.engine(source);
+    const outcome = await (await engine.start({ destination: fx.destination })).done;
+    assertFailed(outcome, ErrorCodes.CannotBackup, NO_SAFE_STRATEGY);
+    assert.equal(outcome.strategy, undefined);
+    assert.equal(hasManifest(fx.destination), false);
+    assert.equal(engine.status().last?.error?.codeName, 'CannotBackup');
+  });
+
+  it('fails before any snapshot when mongod cannot say its version', async () => {
+    const fx = fixture();
+    const source = new FakeSource(async () => new FakeSnapshot(fx.files));
+    const unreachable: UpstreamAdmin = {
+      host: admin.host,
+      serverVersion: async () => {
+        throw new CommandError(ErrorCodes.ShutdownInProgress, 'The server is in quiesce mode and will shut down');
+      },
+    };
+    const engine = new BackupEngine({ dbpath: fx.dbpath, upstream: unreachable, snapshots: source, log: silent });
+    const outcome = await (await engine.start({ destination: fx.destination })).done;
+    assertFailed(outcome, ErrorCodes.ShutdownInProgress, 'The server is in quiesce mode and will shut down');
+    assert.equal(source.requests.length, 0);
+    assert.equal(hasManifest(fx.destination), false);
+  });
+
+  it('fails the copy of a listed file that is missing, releases once, and writes no manifest', async () => {
+    const fx = fixture();
+    const missing = path.join(fx.dbpath, 'collection-9-9.wt');
+    const snapshot = new FakeSnapshot([...fx.files, { path: missing, relativePath: 'collection-9-9.wt', size: 10 }]);
+    const engine = fx.engine(new FakeSource(async () => snapshot));
+    const outcome = await (await engine.start({ destination: fx.destination })).done;
+    assertFailed(outcome, ErrorCodes.OperationFailed, `backup failed: open ${missing}: No such file or directory`);
+    assert.deepEqual(outcome.error?.extra, { errno: 2, strerror: 'No such file or directory' });
+    assert.equal(snapshot.releases, 1);
+    assert.equal(hasManifest(fx.destination), false);
+  });
+
+  it('fails, without a manifest, when the release fails after a good copy', async () => {
+    const fx = fixture();
+    const unlockFailed = 'fsyncUnlock failed: mongod did not answer';
+    const snapshot = new FakeSnapshot(fx.files, async () => {
+      throw new CommandError(ErrorCodes.OperationFailed, unlockFailed);
+    });
+    const engine = fx.engine(new FakeSource(async () => snapshot));
+    const outcome = await (await engine.start({ destination: fx.destination })).done;
+    assertFailed(outcome, ErrorCodes.OperationFailed, unlockFailed);
+    assert.equal(snapshot.releases, 1);
+    assert.equal(hasManifest(fx.destination), false);
+  });
+
+  it('names both errors when the copy and the release both fail, the copy first', async () => {
+    const fx = fixture();
+    const missing = path.join(fx.dbpath, 'gone.wt');
+    const snapshot = new FakeSnapshot([{ path: missing, relativePath: 'gone.wt', size: 1 }], async () => {
+      throw new Error('fsyncUnlock failed');
+    });
+    const engine = fx.engine(new FakeSource(async () => snapshot));
+    const outcome = await (await engine.start({ destination: fx.destination })).done;
+    assertFailed(
+      outcome,
+      ErrorCodes.OperationFailed,
+      `backup failed: open ${missing}: No such file or directory; releasing the snapshot failed too: fsyncUnlock failed`,
+    );
+    assert.equal(snapshot.releases, 1);
+  });
+
+  it('fails when the manifest cannot be written (the destination vanished after the copy)', async () => {
+    const fx = fixture();
+    const snapshot = new FakeSnapshot(fx.files, async () => {
+      fs.rmSync(fx.destination, { recursive: true });
+    });
+    const engine = fx.engine(new FakeSource(async () => snapshot));
+    const outcome = await (await engine.start({ destination: fx.destination })).done;
+    assertFailed(outcome, ErrorCodes.OperationFailed, new RegExp(`^backup failed: open ${fx.destination}/\\.${MANIFEST_FILENAME}\\.[0-9a-f]+\\.tmp: No such file or directory$`));
+    assert.equal(snapshot.releases, 1);
+    assert.equal(hasManifest(fx.destination), false);
+  });
+
+  it('stops the copy when the snapshot is lost, and reports the loss over a failed release', async () => {
+    const fx = fixture();
+    const bucket = new GatedBucket();
+    const snapshot = new FakeSnapshot(fx.files, async () => {
+      throw new Error('killCursors did not find the cursor');
+    });
+    const engine = fx.engine(new FakeSource(async () => snapshot), bucket);
+    const started = await engine.start({ destination: fx.destination });
+    await bucket.entered;
+    const lostText = 'The backup cursor 42 was lost (killed by killCursors or killSessions, or timed out in mongod)';
+    snapshot.lostController.abort(new CommandError(ErrorCodes.CursorNotFound, lostText));
+    // The gate never opens: only the loss can end this copy.
+    const outcome = await started.done;
+    assertFailed(outcome, ErrorCodes.CursorNotFound, lostText);
+    assert.equal(outcome.bytes, 0, 'nothing was copied after the loss');
+    assert.equal(snapshot.releases, 1);
+    assert.equal(hasManifest(fx.destination), false);
+  });
+
+  it("refuses a second start while one runs, with Percona's ConflictingOperationInProgress", async () => {
+    const fx = fixture();
+    const bucket = new GatedBucket();
+    const source = new FakeSource(async () => new FakeSnapshot(fx.files));
+    const engine = fx.engine(source, bucket);
+    const first = await engine.start({ destination: fx.destination });
+    await bucket.entered;
+    await assert.rejects(engine.start({ destination: `${fx.destination}-2` }), (err: unknown) => {
+      assert.ok(err instanceof CommandError);
+      assert.equal(err.code, ErrorCodes.ConflictingOperationInProgress);
+      assert.equal(err.codeName, 'ConflictingOperationInProgress');
+      assert.equal(err.message, 'Cannot initiate backup. There already is a backup in progress.');
+      assert.equal(err.message, BACKUP_IN_PROGRESS);
+      return true;
+    });
+    assert.equal(source.requests.length, 1);
+    assert.equal(fs.existsSync(`${fx.destination}-2`), false, 'the refused start created nothing');
+    bucket.open();
+    assert.equal((await first.done).ok, true);
+  });
+
+  it('close() during a copy interrupts it, releases the snapshot, and resolves once the backup ended', async () => {
+    const fx = fixture();
+    const bucket = new GatedBucket();
+    const snapshot = new FakeSnapshot(fx.files);
+    const engine = fx.engine(new FakeSource(async () => snapshot), bucket);
+    const started = await engine.start({ destination: fx.destination });
+    await bucket.entered;
+    await engine.close();
+    assert.equal(snapshot.releases, 1, 'released before close() resolved');
+    assertFailed(engine.status().last as BackupOutcome, ErrorCodes.InterruptedAtShutdown, 'backup interrupted: the proxy is shutting down');
+    assertFailed(await started.done, ErrorCodes.InterruptedAtShutdown, 'backup interrupted: the proxy is shutting down');
+    assert.equal(hasManifest(fx.destination), false);
+    await assert.rejects(engine.start({ destination: `${fx.destination}-2` }), { code: ErrorCodes.ShutdownInProgress });
+  });
+
+  it('close() while the destination is being checked stops the backup before any snapshot', async () => {
+    const fx = fixture();
+    const source = new FakeSource(async () => new FakeSnapshot(fx.files));
+    const engine = fx.engine(source);
+    const starting = engine.start({ destination: fx.destination });
+    await engine.close();
+    assert.ok(engine.status().last !== undefined, 'close() waited for the backup to end');
+    const started = await starting;
+    assertFailed(await started.done, ErrorCodes.InterruptedAtShutdown, 'backup interrupted: the proxy is shutting down');
+    assert.equal(source.requests.length, 0, 'no snapshot was taken');
+  });
+
+  it('hands out frozen status snapshots that never change afterwards', async () => {
+    const fx = fixture();
+    const bucket = new GatedBucket();
+    const engine = fx.engine(new FakeSource(async () => new FakeSnapshot(fx.files)), bucket);
+    engine.setThrottle(1024);
+    const started = await engine.start({ destination: fx.destination });
+    await bucket.entered;
+    const during = engine.status();
+    const running = during.running;
+    assert.ok(running !== undefined);
+    assert.equal(running.phase, 'copying');
+    assert.equal(running.progress.bytesCopied, 0);
+    assert.equal(running.progress.filesTotal, fx.files.length);
+    assert.ok(running.progress.currentFiles.length > 0);
+    assert.equal(during.throttleBytesPerSec, 1024);
+    for (const frozen of [during, running, running.progress, running.progress.currentFiles, running.warnings]) {
+      assert.ok(Object.isFrozen(frozen));
+    }
+    assert.throws(() => {
+      (running as { phase: string }).phase = 'manifest';
+    }, TypeError);
+    assert.throws(() => {
+      (running.progress as { bytesCopied: number }).bytesCopied = 1;
+    }, TypeError);
+    assert.throws(() => (running.warnings as string[]).push('x'), TypeError);
+
+    bucket.open();
+    await started.done;
+    assert.equal(running.phase, 'copying', 'the snapshot taken during the copy still says so');
+    assert.equal(running.progress.bytesCopied, 0);
+    const after = engine.status();
+    assert.equal(after.running, undefined);
+    const last = after.last;
+    assert.ok(last !== undefined && Object.isFrozen(last) && Object.isFrozen(last.progress) && Object.isFrozen(last.warnings));
+    assert.throws(() => {
+      (last as { ok: boolean }).ok = false;
+    }, TypeError);
+    // Dates cannot be frozen: each snapshot has its own.
+    last.startedAt.setTime(0);
+    assert.notEqual(engine.status().last?.startedAt.getTime(), 0);
+  });
+});
