@@ -28,7 +28,7 @@ import fs, { type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { fsyncDirectory } from './durable.js';
 import { type CopyProgress, noProgress } from './progress.js';
-import type { CopiedFile, CopyResult, SkippedFile, SourceFile } from './types.js';
+import type { CopiedFile, CopyResult, SkippedFile, SourceFile } from './copy_types.js';
 
 /**
  * What the copier needs from a throttle (the engine passes its TokenBucket).

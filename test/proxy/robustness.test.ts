@@ -8,7 +8,7 @@ import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { MongoClient } from 'mongodb';
 import { startDevServer, type RunningDevServer } from '../helpers/dev_server.js';
-import type { ProxyServer } from '../../src/proxy/server.js';
+import type { ProxyServer } from '../../src/proxy/proxy_server.js';
 import { RawClient, captureLogger, closesWithin, opMsg, startProxy, testInterceptor, uri } from './support.js';
 
 async function until(condition: () => boolean, what: string, timeoutMs = 3_000): Promise<void> {
