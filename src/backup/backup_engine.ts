@@ -268,7 +268,7 @@ export class BackupEngine {
     run.phase = 'copying';
     run.counters.begin(files);
     const result = await copyFiles(files, run.destination, {
-      bucket: this.throttle,
+      limiter: this.throttle,
       concurrency: this.options.concurrency ?? 4,
       progress: run.counters,
       // Shutdown stops the copy, and so does a snapshot that stopped protecting the files.

@@ -8,7 +8,7 @@
  * - Each worker owns ONE chunk buffer for its whole life and uses positioned
  *   reads/writes: no streams, no per-chunk allocation (a reused 1 MiB buffer copies
  *   about 1 GiB/s here; 64 KiB chunks about 180 MiB/s).
- * - Only reads are throttled, as Percona's were: `bucket.take(n)` before each read.
+ * - Only reads are throttled, as Percona's were: `limiter.take(n)` before each read.
  * - sha256 is computed while the chunk's write is in flight, so hashing overlaps I/O.
  * - Each file is copied exactly up to its listed size: a file still growing is cut
  *   there (the bytes after belong to no checkpoint); a shorter one is an error.
@@ -17,7 +17,7 @@
  *   result says which and why. Any other error fails the copy as usual.
  * - Destinations are opened `wx` (never overwrite), fsynced, and every directory that
  *   gained entries is fsynced at the end.
- * - The first error or abort stops every worker (waiters on the bucket at once, the
+ * - The first error or abort stops every worker (waiters on the limiter at once, the
  *   others after their current chunk), all handles are closed, and that error is
  *   thrown as it came, with Node's code/errno/syscall/path for errno/strerror replies.
  *   Files written so far stay: the engine owns the directory, and a backup without
@@ -28,12 +28,23 @@ import fs, { type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { fsyncDirectory } from './durable.js';
 import { type CopyProgress, noProgress } from './progress.js';
-import type { TokenBucket } from './throttle.js';
 import type { CopiedFile, CopyResult, SkippedFile, SourceFile } from './copy_types.js';
 
+/**
+ * What the copier needs from a throttle (the engine passes its TokenBucket).
+ * Declared here, by its one caller, so the copier can be tested with any limiter.
+ */
+export interface Limiter {
+  /**
+   * Resolves when `bytes` may be read; requests are served in the order made. Rejects
+   * with the signal's reason as soon as it aborts, and the request then costs nothing.
+   */
+  take(bytes: number, signal?: AbortSignal): Promise<void>;
+}
+
 export interface CopyOptions {
-  /** The process-wide throttle; pass `new TokenBucket(0)` for unlimited. */
-  bucket: TokenBucket;
+  /** The process-wide throttle; `new TokenBucket(0)` is unlimited. */
+  limiter: Limiter;
   /** Files copied at once. Default 4. */
   concurrency?: number;
   /** Bytes per read/write, and the size of each worker's buffer. Default 1 MiB. */
@@ -62,7 +73,7 @@ export class SourceTooShortError extends Error {
 }
 
 interface CopyContext {
-  bucket: TokenBucket;
+  limiter: Limiter;
   progress: CopyProgress;
   signal: AbortSignal;
   fileMode: number;
@@ -94,7 +105,7 @@ export async function copyFiles(files: readonly SourceFile[], destDir: string, o
   options.signal?.addEventListener('abort', onAbort, { once: true });
 
   const context: CopyContext = {
-    bucket: options.bucket,
+    limiter: options.limiter,
     progress: options.progress ?? noProgress,
     signal: stop.signal,
     fileMode: options.fileMode ?? 0o600,
@@ -145,7 +156,7 @@ async function copyOne(file: SourceFile, target: string, buffer: Buffer, context
     dest = await fs.open(target, 'wx', context.fileMode);
     while (offset < file.size) {
       const want = Math.min(buffer.length, file.size - offset);
-      await context.bucket.take(want, context.signal);
+      await context.limiter.take(want, context.signal);
       const { bytesRead } = await withPath(file.path, source.read(buffer, 0, want, offset));
       if (bytesRead === 0) throw new SourceTooShortError(file.path, file.size, offset);
       const writing = writeFully(dest, buffer, bytesRead, offset, target);

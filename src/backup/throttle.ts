@@ -19,11 +19,31 @@
  * - A request larger than the bucket's capacity is granted once the bucket is full
  *   and leaves it in debt (negative tokens), so 1 MiB chunks still make progress at
  *   1 KiB/s and the long-run rate stays exact.
+ * - Time comes from an injected clock, so tests can step it and assert exact token
+ *   arithmetic instead of measuring a busy machine's timers.
  */
+import type { Limiter } from './copier.js';
+
+/** The time source and timer the bucket needs; handles are opaque to the bucket. */
+export interface Clock {
+  /** Milliseconds, monotonic. */
+  now(): number;
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+/** The process's monotonic clock and Node's timers. */
+export const systemClock: Clock = {
+  now: () => performance.now(),
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
+};
 
 export interface TokenBucketOptions {
   /** The bucket holds at most this many milliseconds' worth of tokens. Default 100. */
   refillIntervalMs?: number;
+  /** Default: `systemClock`. */
+  clock?: Clock;
 }
 
 interface Waiter {
@@ -46,14 +66,16 @@ function checkRate(bytesPerSec: number): number {
   return bytesPerSec;
 }
 
-export class TokenBucket {
+export class TokenBucket implements Limiter {
   #rate: number;
   readonly #intervalMs: number;
+  readonly #clock: Clock;
   /** May be negative: the debt left by a request larger than the capacity. */
   #tokens = 0;
-  #lastRefill = performance.now();
+  #lastRefill: number;
   readonly #queue: Waiter[] = [];
-  #timer: NodeJS.Timeout | undefined;
+  /** Set while the head waiter waits on a timer; `undefined` otherwise. */
+  #timer: { handle: unknown } | undefined;
 
   /** `bytesPerSec` 0 means unlimited. */
   constructor(bytesPerSec: number, options: TokenBucketOptions = {}) {
@@ -63,6 +85,8 @@ export class TokenBucket {
       throw new RangeError(`refillIntervalMs must be a positive number, got ${interval}`);
     }
     this.#intervalMs = interval;
+    this.#clock = options.clock ?? systemClock;
+    this.#lastRefill = this.#clock.now();
   }
 
   /** Bytes per second; 0 means unlimited. */
@@ -127,7 +151,7 @@ export class TokenBucket {
   }
 
   #refill(): void {
-    const now = performance.now();
+    const now = this.#clock.now();
     if (this.#rate > 0) {
       const earned = ((now - this.#lastRefill) / 1000) * this.#rate;
       this.#tokens = Math.min(this.#capacity(), this.#tokens + earned);
@@ -138,7 +162,7 @@ export class TokenBucket {
   /** Grants what can be granted now, in order, and arms one timer for the head if it must wait. */
   #pump(): void {
     if (this.#timer !== undefined) {
-      clearTimeout(this.#timer);
+      this.#clock.clearTimeout(this.#timer.handle);
       this.#timer = undefined;
     }
     if (this.#rate === 0) {
@@ -156,10 +180,11 @@ export class TokenBucket {
         continue;
       }
       const waitMs = Math.min(MAX_WAIT_MS, Math.max(1, Math.ceil(((need - this.#tokens) / this.#rate) * 1000)));
-      this.#timer = setTimeout(() => {
+      const handle = this.#clock.setTimeout(() => {
         this.#timer = undefined;
         this.#pump();
       }, waitMs);
+      this.#timer = { handle };
       return;
     }
   }

@@ -3,11 +3,12 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { copyFiles, SourceTooShortError } from '../../src/backup/copier.js';
+import { copyFiles, SourceTooShortError, type Limiter } from '../../src/backup/copier.js';
 import { ProgressCounters, type CopyProgress } from '../../src/backup/progress.js';
 import { TokenBucket } from '../../src/backup/throttle.js';
 import type { SourceFile } from '../../src/backup/copy_types.js';
 import { tempDir } from '../helpers/paths.js';
+import { until } from '../helpers/poll.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -51,7 +52,7 @@ describe('copyFiles', () => {
     const dest = freshDest();
     const counters = new ProgressCounters();
     counters.begin(files);
-    const { copied, skipped } = await copyFiles(files, dest, { bucket: new TokenBucket(0), progress: counters });
+    const { copied, skipped } = await copyFiles(files, dest, { limiter: new TokenBucket(0), progress: counters });
     assert.deepEqual(skipped, []);
 
     const prefix = growing.subarray(0, 2 * MiB + 7);
@@ -81,8 +82,8 @@ describe('copyFiles', () => {
     const progress: CopyProgress = { fileStarted: (f) => started.push(f.relativePath), chunkCopied: () => {}, fileFinished: () => {}, fileSkipped: () => {} };
     const destA = freshDest();
     const destB = freshDest();
-    const { copied: one } = await copyFiles(files, destA, { bucket: new TokenBucket(0), concurrency: 1, chunkSize: 64 * KiB, progress });
-    const { copied: four } = await copyFiles(files, destB, { bucket: new TokenBucket(0), concurrency: 4, chunkSize: 64 * KiB });
+    const { copied: one } = await copyFiles(files, destA, { limiter: new TokenBucket(0), concurrency: 1, chunkSize: 64 * KiB, progress });
+    const { copied: four } = await copyFiles(files, destB, { limiter: new TokenBucket(0), concurrency: 4, chunkSize: 64 * KiB });
     assert.deepEqual(four, one);
     assert.deepEqual(one.map((f) => f.relativePath), files.map((f) => f.relativePath));
     for (const [i, f] of files.entries()) {
@@ -93,20 +94,73 @@ describe('copyFiles', () => {
     assert.deepEqual(started, bySize);
   });
 
-  it('copies 32 MiB at 16 MiB/s in 2 s (±10%)', async (t) => {
+  it('asks the limiter for each chunk before reading it, and waits for its answer', async () => {
+    const files: SourceFile[] = [
+      { path: writeSource('limited/big', randomBytes(MiB + 5)), relativePath: 'big', size: MiB + 5 },
+      { path: writeSource('limited/small', randomBytes(3)), relativePath: 'small', size: 3 },
+      { path: writeSource('limited/empty', Buffer.alloc(0)), relativePath: 'empty', size: 0 },
+    ];
+    const held: Array<{ bytes: number; grant: () => void }> = [];
+    const limiter: Limiter = {
+      take: (bytes, signal) => {
+        assert.ok(signal instanceof AbortSignal, 'the copier passes its stop signal');
+        return new Promise((resolve) => held.push({ bytes, grant: resolve }));
+      },
+    };
+    let copied = 0;
+    const progress: CopyProgress = { fileStarted: () => {}, chunkCopied: (_, n) => (copied += n), fileFinished: () => {}, fileSkipped: () => {} };
+    const copying = copyFiles(files, freshDest(), { limiter, concurrency: 1, progress });
+    const nextRequest = (count: number) => until(() => (held.length === count ? (held[count - 1] as (typeof held)[number]) : undefined));
+
+    const first = await nextRequest(1);
+    assert.equal(first.bytes, MiB);
+    assert.equal(copied, 0);
+    first.grant();
+    const second = await nextRequest(2);
+    assert.equal(copied, MiB);
+    assert.equal(second.bytes, 5);
+    second.grant();
+    (await nextRequest(3)).grant();
+    const { copied: result } = await copying;
+    assert.equal(result.length, 3);
+    // The empty file needs no read, so no request.
+    assert.deepEqual(held.map((h) => h.bytes), [MiB, 5, 3]);
+    assert.equal(copied, MiB + 8);
+  });
+
+  it('never copies faster than the throttle allows (32 MiB at 16 MiB/s)', async (t) => {
+    const rate = 16 * MiB;
+    // The bucket's default: 100 ms worth. It starts empty, so this covers what it saved
+    // between its construction and `started`; 1 MiB chunks fit in it, so it never runs
+    // into debt, which would let one more chunk through early.
+    const capacity = rate / 10;
+    /** Rounding in the bucket and the clock: far below one chunk. */
+    const slackMs = 1;
     const data = randomBytes(8 * MiB);
     const files: SourceFile[] = [0, 1, 2, 3].map((i) => ({ path: writeSource(`timed/${i}`, data), relativePath: `t${i}`, size: data.length }));
-    let lastChunkAt = 0;
-    const progress: CopyProgress = { fileStarted: () => {}, chunkCopied: () => (lastChunkAt = performance.now()), fileFinished: () => {}, fileSkipped: () => {} };
+    const total = files.length * data.length;
+    const chunks: Array<{ at: number; bytes: number }> = [];
+    let copied = 0;
+    const progress: CopyProgress = {
+      fileStarted: () => {},
+      // Stamped after the chunk was granted, read and written: never earlier than its grant.
+      chunkCopied: (_, n) => chunks.push({ at: performance.now(), bytes: (copied += n) }),
+      fileFinished: () => {},
+      fileSkipped: () => {},
+    };
+    const limiter = new TokenBucket(rate);
     const started = performance.now();
-    await copyFiles(files, freshDest(), { bucket: new TokenBucket(16 * MiB), progress });
-    const finished = performance.now();
-    const copying = (lastChunkAt - started) / 1000;
-    const total = (finished - started) / 1000;
-    t.diagnostic(`last byte copied after ${copying.toFixed(3)} s; files and directories fsynced after ${total.toFixed(3)} s`);
-    // The throttle governs the copying; the fsyncs after it cost whatever the disk takes.
-    assert.ok(Math.abs(copying - 2) <= 0.2, `copied in ${copying.toFixed(3)} s`);
-    assert.ok(total >= 1.8 && total <= 3, `finished in ${total.toFixed(3)} s`);
+    await copyFiles(files, freshDest(), { limiter, progress });
+    const seconds = (performance.now() - started) / 1000;
+    t.diagnostic(`copied and fsynced ${total / MiB} MiB in ${seconds.toFixed(3)} s at ${rate / MiB} MiB/s`);
+
+    assert.equal(copied, total);
+    for (const { at, bytes } of chunks) {
+      const allowed = capacity + (rate * (at - started + slackMs)) / 1000;
+      assert.ok(bytes <= allowed, `${bytes} bytes copied ${(at - started).toFixed(1)} ms in; the throttle allows ${Math.floor(allowed)}`);
+    }
+    // Not far too slow either; busy machines get a wide margin.
+    assert.ok(seconds < (5 * total) / rate, `took ${seconds.toFixed(3)} s`);
   });
 
   it('fails on a source shorter than listed, naming it, with every handle closed', async () => {
@@ -117,7 +171,7 @@ describe('copyFiles', () => {
       { path: short, relativePath: 'short', size: 5000 },
     ];
     const fds = openFds();
-    await assert.rejects(copyFiles(files, freshDest(), { bucket: new TokenBucket(64 * MiB), concurrency: 2, chunkSize: 256 * KiB }), (err) => {
+    await assert.rejects(copyFiles(files, freshDest(), { limiter: new TokenBucket(64 * MiB), concurrency: 2, chunkSize: 256 * KiB }), (err) => {
       assert.ok(err instanceof SourceTooShortError);
       assert.equal(err.message, `source ${short} is shorter than its listed size 5000`);
       assert.equal(err.actualSize, 1000);
@@ -138,7 +192,7 @@ describe('copyFiles', () => {
     const counters = new ProgressCounters();
     counters.begin(files);
     const fds = openFds();
-    const result = await copyFiles(files, dest, { bucket: new TokenBucket(0), progress: counters });
+    const result = await copyFiles(files, dest, { limiter: new TokenBucket(0), progress: counters });
     assert.deepEqual(result.copied, [{ relativePath: 'good.wt', size: good.length, sha256: sha256(good) }]);
     assert.deepEqual(result.skipped, [
       { relativePath: 'logs/shrunk.log', path: shrunk, reason: 'shrank', detail: 'ended after 1000 bytes while being copied (listed at 5000)' },
@@ -172,7 +226,7 @@ describe('copyFiles', () => {
       const script = [
         `import { copyFiles } from ${JSON.stringify(new URL('../../src/backup/copier.js', import.meta.url).href)};`,
         `import { TokenBucket } from ${JSON.stringify(new URL('../../src/backup/throttle.js', import.meta.url).href)};`,
-        `copyFiles(${JSON.stringify(list)}, ${JSON.stringify(freshDest())}, { bucket: new TokenBucket(0) })`,
+        `copyFiles(${JSON.stringify(list)}, ${JSON.stringify(freshDest())}, { limiter: new TokenBucket(0) })`,
         '  .then((r) => console.log(JSON.stringify({ skipped: r.skipped })), (e) => console.log(JSON.stringify({ code: e.code })));',
       ].join('\n');
       const node = [process.execPath, '--input-type=module', '-e', script];
@@ -188,7 +242,7 @@ describe('copyFiles', () => {
 
   it('still fails on a required file that vanished', async () => {
     const files: SourceFile[] = [{ path: path.join(src, 'required-gone'), relativePath: 'x.wt', size: 1 }];
-    await assert.rejects(copyFiles(files, freshDest(), { bucket: new TokenBucket(0) }), { code: 'ENOENT', syscall: 'open' });
+    await assert.rejects(copyFiles(files, freshDest(), { limiter: new TokenBucket(0) }), { code: 'ENOENT', syscall: 'open' });
   });
 
   it('never overwrites: an existing destination file fails with EEXIST', async () => {
@@ -196,7 +250,7 @@ describe('copyFiles', () => {
     fs.writeFileSync(path.join(dest, 'taken.wt'), 'precious');
     const file: SourceFile = { path: writeSource('exists', randomBytes(100)), relativePath: 'taken.wt', size: 100 };
     const fds = openFds();
-    await assert.rejects(copyFiles([file], dest, { bucket: new TokenBucket(0) }), (err: NodeJS.ErrnoException) => {
+    await assert.rejects(copyFiles([file], dest, { limiter: new TokenBucket(0) }), (err: NodeJS.ErrnoException) => {
       assert.equal(err.code, 'EEXIST');
       assert.equal(typeof err.errno, 'number');
       assert.equal(err.syscall, 'open');
@@ -209,40 +263,46 @@ describe('copyFiles', () => {
 
   it("keeps Node's error fields for a missing source", async () => {
     const missing = path.join(src, 'no-such-file');
-    await assert.rejects(copyFiles([{ path: missing, relativePath: 'x', size: 1 }], freshDest(), { bucket: new TokenBucket(0) }), {
+    await assert.rejects(copyFiles([{ path: missing, relativePath: 'x', size: 1 }], freshDest(), { limiter: new TokenBucket(0) }), {
       code: 'ENOENT',
       syscall: 'open',
       path: missing,
     });
   });
 
-  it('stops every worker promptly on abort and rejects with the reason', async () => {
+  it('stops every worker on abort, releasing those waiting on the throttle, and rejects with the reason', async () => {
+    const chunkSize = 256 * KiB;
     const data = randomBytes(4 * MiB);
     const files: SourceFile[] = [0, 1, 2].map((i) => ({ path: writeSource(`abort/${i}`, data), relativePath: `a${i}`, size: data.length }));
     const controller = new AbortController();
     const reason = new Error('operation was interrupted');
     const fds = openFds();
-    const copying = copyFiles(files, freshDest(), { bucket: new TokenBucket(2 * MiB), signal: controller.signal, chunkSize: 256 * KiB });
-    setTimeout(() => controller.abort(reason), 300);
-    const started = performance.now();
+    // One byte per second: the first chunk goes through once the bucket (0.1 byte) is
+    // full, and its debt holds every later one for three days.
+    const limiter = new TokenBucket(1);
+    let copied = 0;
+    const progress: CopyProgress = { fileStarted: () => {}, chunkCopied: (_, n) => (copied += n), fileFinished: () => {}, fileSkipped: () => {} };
+    const copying = copyFiles(files, freshDest(), { limiter, signal: controller.signal, chunkSize, progress });
+    await until(() => (copied > 0 && limiter.waiting === files.length ? true : undefined));
+    controller.abort(reason);
     await assert.rejects(copying, (err) => err === reason);
-    const waited = performance.now() - started;
-    assert.ok(waited < 400, `settled ${waited.toFixed(0)} ms after the copy started (abort at 300)`);
+    assert.equal(copied, chunkSize);
+    assert.equal(limiter.waiting, 0);
     assert.equal(openFds(), fds);
-    await assert.rejects(copyFiles(files, freshDest(), { bucket: new TokenBucket(0), signal: AbortSignal.abort(reason) }), (err) => err === reason);
+    await assert.rejects(copyFiles(files, freshDest(), { limiter: new TokenBucket(0), signal: AbortSignal.abort(reason) }), (err) => err === reason);
   });
 
   it('refuses paths outside the destination before writing anything', async () => {
     const file = writeSource('refuse', Buffer.from('x'));
     for (const relativePath of ['/etc/passwd', '../escape', 'a/../../escape', 'journal/..', '', 'dir/', '.']) {
       const dest = freshDest();
-      await assert.rejects(copyFiles([{ path: file, relativePath, size: 1 }], dest, { bucket: new TokenBucket(0) }), /refusing to copy/);
+      await assert.rejects(copyFiles([{ path: file, relativePath, size: 1 }], dest, { limiter: new TokenBucket(0) }), /refusing to copy/);
       assert.deepEqual(fs.readdirSync(dest), []);
     }
     const twice: SourceFile[] = [
       { path: file, relativePath: 'same', size: 1 },
       { path: file, relativePath: './same', size: 1 },
     ];
-    await assert.rejects(copyFiles(twice, freshDest(), { bucket: new TokenBucket(0) }), /listed twice/);
+    await assert.rejects(copyFiles(twice, freshDest(), { limiter: new TokenBucket(0) }), /listed twice/);
   });
 });

@@ -1,18 +1,43 @@
+/**
+ * TokenBucket on a fake clock: every grant time below is exact, in milliseconds of
+ * fake time. How closely the real timers follow is measured by `bench/throttle.ts`.
+ *
+ * At RATE, 1000 bytes/s, a byte accrues every millisecond and the bucket (100 ms by
+ * default) holds at most 100 bytes, so the expected times can be read off the sizes.
+ */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { TokenBucket } from '../../src/backup/throttle.js';
+import { FakeClock, settle } from '../helpers/fake_clock.js';
 
-const KiB = 1024;
-const MiB = 1024 * KiB;
+const RATE = 1000;
+const MiB = 1024 * 1024;
 
-interface Grant {
-  at: number;
-  bytes: number;
+interface Outcome {
+  /** Fake time at which the take resolved; undefined while it waits. */
+  at: number | undefined;
+  /** Fake time at which it rejected, and why. */
+  rejected: { at: number; reason: unknown } | undefined;
 }
 
-/** `workers` loops each taking `chunk` bytes until `stop` is aborted; returns when they all stop. */
-async function takers(bucket: TokenBucket, workers: number, chunk: number, stop: AbortSignal, log: Grant[]): Promise<void> {
+/** Starts watching a take: records the fake time at which it settles. */
+function watch(clock: FakeClock, take: Promise<void>): Outcome {
+  const outcome: Outcome = { at: undefined, rejected: undefined };
+  take.then(
+    () => (outcome.at = clock.now()),
+    (reason: unknown) => (outcome.rejected = { at: clock.now(), reason }),
+  );
+  return outcome;
+}
+
+function bucketOnFakeClock(rate = RATE, refillIntervalMs?: number): { clock: FakeClock; bucket: TokenBucket } {
+  const clock = new FakeClock();
+  return { clock, bucket: new TokenBucket(rate, { clock, refillIntervalMs }) };
+}
+
+/** `workers` loops each taking `chunk` bytes until `stop` aborts; returns the fake times of every grant. */
+function takers(clock: FakeClock, bucket: TokenBucket, workers: number, chunk: number, stop: AbortSignal): number[] {
+  const grants: number[] = [];
   const loop = async (): Promise<void> => {
     while (!stop.aborted) {
       try {
@@ -20,124 +45,240 @@ async function takers(bucket: TokenBucket, workers: number, chunk: number, stop:
       } catch {
         return;
       }
-      log.push({ at: performance.now(), bytes: chunk });
+      grants.push(clock.now());
     }
   };
-  await Promise.all(Array.from({ length: workers }, loop));
-}
-
-function bytesBetween(log: readonly Grant[], from: number, to: number): number {
-  return log.filter((g) => g.at >= from && g.at < to).reduce((sum, g) => sum + g.bytes, 0);
+  for (let i = 0; i < workers; i++) void loop();
+  return grants;
 }
 
 describe('TokenBucket', () => {
-  for (const [rate, chunk, workers] of [
-    [8 * MiB, 256 * KiB, 4],
-    [16 * MiB, MiB, 4],
-  ] as const) {
-    it(`holds ${rate / MiB} MiB/s within 5% over 2 s (${workers} takers of ${chunk / KiB} KiB)`, async () => {
-      const bucket = new TokenBucket(rate);
-      const total = 2 * rate;
-      let taken = 0;
-      const started = performance.now();
-      await Promise.all(
-        Array.from({ length: workers }, async () => {
-          while (taken < total) {
-            taken += chunk;
-            await bucket.take(chunk);
-          }
-        }),
-      );
-      const seconds = (performance.now() - started) / 1000;
-      const measured = total / seconds;
-      assert.ok(Math.abs(measured / rate - 1) <= 0.05, `measured ${(measured / MiB).toFixed(2)} MiB/s for ${rate / MiB} MiB/s`);
-    });
-  }
-
-  it('is instant when unlimited', async () => {
-    const bucket = new TokenBucket(0);
-    const started = performance.now();
-    for (let i = 0; i < 10_000; i++) await bucket.take(MiB);
-    assert.ok(performance.now() - started < 200);
+  it('is instant when unlimited: every take resolves without the clock moving, and no timer is armed', async () => {
+    const { clock, bucket } = bucketOnFakeClock(0);
+    const takes = Array.from({ length: 10_000 }, () => watch(clock, bucket.take(MiB)));
+    await settle();
+    assert.deepEqual(new Set(takes.map((t) => t.at)), new Set([0]));
+    assert.deepEqual(clock.pending, []);
     assert.equal(bucket.rate, 0);
+    // A take of nothing is free at any rate.
+    const limited = bucketOnFakeClock();
+    const nothing = watch(limited.clock, limited.bucket.take(0));
+    await settle();
+    assert.equal(nothing.at, 0);
   });
 
-  for (const [chunk, workers] of [
-    [64 * KiB, 4],
-    [MiB, 1],
-  ] as const) {
-    it(`shows a raise from 1 to 16 MiB/s within 0.5 s (${workers} takers of ${chunk / KiB} KiB)`, async () => {
-      const bucket = new TokenBucket(MiB);
-      const stop = new AbortController();
-      const log: Grant[] = [];
-      const running = takers(bucket, workers, chunk, stop.signal, log);
-      const started = performance.now();
-      await sleep(1000);
-      const switchedAt = performance.now();
-      bucket.setRate(16 * MiB);
-      assert.equal(bucket.rate, 16 * MiB);
-      await sleep(1000);
-      stop.abort();
-      await running;
+  it('starts empty: the first take waits until its bytes have accrued', async () => {
+    const { clock, bucket } = bucketOnFakeClock();
+    const first = watch(clock, bucket.take(50));
+    await clock.advance(49);
+    assert.equal(first.at, undefined);
+    await clock.advance(1);
+    assert.equal(first.at, 50);
+    // It took everything there was.
+    const second = watch(clock, bucket.take(1));
+    await clock.advance(10);
+    assert.equal(second.at, 51);
+  });
 
-      const before = bytesBetween(log, started, switchedAt) / ((switchedAt - started) / 1000);
-      assert.ok(before <= 1.2 * MiB, `before the raise: ${(before / MiB).toFixed(2)} MiB/s`);
-      if (chunk < MiB) {
-        // In 100 ms windows after the switch, the first one running at >= 80% of the new rate.
-        let reachedAfter = Infinity;
-        for (let start = switchedAt; start + 100 <= switchedAt + 1000; start += 100) {
-          if (bytesBetween(log, start, start + 100) * 10 >= 0.8 * 16 * MiB) {
-            reachedAfter = start + 100 - switchedAt;
-            break;
-          }
-        }
-        assert.ok(reachedAfter <= 500, `new rate reached after ${reachedAfter} ms`);
-      } else {
-        // 1 MiB chunks under a 100 KiB bucket leave a debt; it must not hold the raise back.
-        const inHalfSecond = bytesBetween(log, switchedAt, switchedAt + 500);
-        assert.ok(inHalfSecond >= 6 * MiB, `${inHalfSecond / MiB} MiB in the 0.5 s after the raise`);
-      }
-      const after = bytesBetween(log, switchedAt + 500, switchedAt + 1000) * 2;
-      assert.ok(Math.abs(after / (16 * MiB) - 1) <= 0.15, `after the raise: ${(after / MiB).toFixed(2)} MiB/s`);
+  it('serves waiters first in, first out, with one timer for the head only', async () => {
+    const { clock, bucket } = bucketOnFakeClock();
+    const takes = [watch(clock, bucket.take(80))];
+    await clock.advance(50);
+    // 50 bytes are there, but the 10 bytes wait behind the 80.
+    takes.push(...[10, 50, 100].map((bytes) => watch(clock, bucket.take(bytes))));
+    assert.equal(bucket.waiting, 4);
+    await settle();
+    assert.deepEqual(clock.pending, [80]);
+    await clock.advance(1000);
+    assert.deepEqual(takes.map((t) => t.at), [80, 90, 140, 240]);
+    assert.equal(bucket.waiting, 0);
+    assert.deepEqual(clock.pending, []);
+  });
+
+  it('holds at most refillIntervalMs worth of tokens after an idle spell', async () => {
+    for (const intervalMs of [100, 500]) {
+      const { clock, bucket } = bucketOnFakeClock(RATE, intervalMs);
+      await clock.advance(10_000);
+      const capacity = (RATE * intervalMs) / 1000;
+      const burst = watch(clock, bucket.take(capacity));
+      const next = watch(clock, bucket.take(1));
+      await settle();
+      assert.equal(burst.at, 10_000, `the full bucket of ${capacity} bytes is there at once`);
+      assert.equal(next.at, undefined, 'but not a byte more');
+      await clock.advance(1);
+      assert.equal(next.at, 10_001);
+    }
+  });
+
+  it('grants a request larger than the bucket once it is full, and the debt delays the next', async () => {
+    const { clock, bucket } = bucketOnFakeClock();
+    const large = watch(clock, bucket.take(1000));
+    const after = watch(clock, bucket.take(100));
+    await clock.advance(1099);
+    assert.equal(large.at, 100);
+    assert.equal(after.at, undefined);
+    await clock.advance(1);
+    // 900 bytes of debt and 100 for itself: 1000 ms after the large one.
+    assert.equal(after.at, 1100);
+  });
+
+  for (const [chunk, workers, grantsAt] of [
+    [64, 4, (i: number) => 64 * (i + 1)],
+    // Chunks ten times the bucket: granted when it is full, then 1000 bytes of debt each time.
+    [1000, 2, (i: number) => 100 + 1000 * i],
+  ] as const) {
+    it(`holds the rate exactly over a long run (${workers} takers of ${chunk} B)`, async () => {
+      const { clock, bucket } = bucketOnFakeClock();
+      const stop = new AbortController();
+      const grants = takers(clock, bucket, workers, chunk, stop.signal);
+      await clock.advance(10_000);
+      stop.abort();
+      await settle();
+      const expected = Array.from({ length: 10 }, (_, i) => grantsAt(i));
+      assert.deepEqual(grants.slice(0, 10), expected);
+      // Never more than the rate allows, and nothing lost either.
+      assert.ok(grants.length * chunk <= 10_000 + Math.max(0, chunk - 100));
+      assert.ok(grants.length * chunk > 10_000 - chunk);
+      assert.equal(bucket.waiting, 0);
+      assert.deepEqual(clock.pending, []);
     });
   }
 
-  it('rejects an aborted take promptly with the reason, and serves the next waiter', async () => {
-    const bucket = new TokenBucket(10 * KiB); // holds at most 1 KiB
-    const order: string[] = [];
+  it('applies a raised rate to waiters already blocked, with the tokens earned so far', async () => {
+    const { clock, bucket } = bucketOnFakeClock();
+    const waiting = watch(clock, bucket.take(150));
+    await clock.advance(50);
+    bucket.setRate(10 * RATE);
+    assert.equal(bucket.rate, 10 * RATE);
+    // 50 bytes earned at the old rate; the other 100 at 10 bytes/ms. Not at 100 ms, when
+    // the old rate's full (100-byte) bucket would have let it through.
+    assert.deepEqual(clock.pending, [60]);
+    await clock.advance(100);
+    assert.equal(waiting.at, 60);
+  });
+
+  it('applies a raised rate to a waiter held back by debt', async () => {
+    const { clock, bucket } = bucketOnFakeClock();
+    const large = watch(clock, bucket.take(1000));
+    const next = watch(clock, bucket.take(100));
+    await clock.advance(100);
+    assert.equal(large.at, 100);
+    assert.deepEqual(clock.pending, [1100]);
+    bucket.setRate(100 * RATE);
+    // The 900 bytes of debt stand, but are repaid at 100 bytes/ms: 1000 bytes in 10 ms.
+    assert.deepEqual(clock.pending, [110]);
+    await clock.advance(1000);
+    assert.equal(next.at, 110);
+  });
+
+  it('applies a lowered rate to waiters already blocked, and caps the saved tokens to the new bucket', async () => {
+    const blocked = bucketOnFakeClock();
+    const waiting = watch(blocked.clock, blocked.bucket.take(50));
+    await blocked.clock.advance(10);
+    blocked.bucket.setRate(RATE / 2);
+    // 10 bytes earned at the old rate, 40 at half a byte per millisecond.
+    await blocked.clock.advance(79);
+    assert.equal(waiting.at, undefined);
+    await blocked.clock.advance(1);
+    assert.equal(waiting.at, 90);
+
+    const saved = bucketOnFakeClock();
+    await saved.clock.advance(1000);
+    saved.bucket.setRate(RATE / 10); // holds 10 bytes now, not 100
+    const burst = watch(saved.clock, saved.bucket.take(10));
+    const next = watch(saved.clock, saved.bucket.take(1));
+    await saved.clock.advance(9);
+    assert.equal(burst.at, 1000);
+    assert.equal(next.at, undefined);
+    await saved.clock.advance(1);
+    assert.equal(next.at, 1010);
+  });
+
+  it('rejects an aborted take before the clock moves, and it costs the queue nothing', async () => {
+    const { clock, bucket } = bucketOnFakeClock();
     const first = new AbortController();
-    const big = bucket.take(MiB, first.signal);
-    const small = bucket.take(KiB).then(() => order.push('small'));
-    assert.equal(bucket.waiting, 2);
-    await sleep(20);
+    const big = watch(clock, bucket.take(100, first.signal));
+    const small = watch(clock, bucket.take(10));
+    await settle();
     const reason = new Error('killOp');
-    const abortedAt = performance.now();
     first.abort(reason);
-    await assert.rejects(big, (err) => err === reason);
-    assert.ok(performance.now() - abortedAt < 20);
-    await small;
-    // 1 KiB at 10 KiB/s from an empty bucket: ~100 ms after the start, not after the 1 MiB.
-    assert.ok(performance.now() - abortedAt < 200);
-    assert.deepEqual(order, ['small']);
+    assert.equal(bucket.waiting, 1);
+    await settle();
+    assert.deepEqual(big.rejected, { at: 0, reason });
+    // The head's timer was re-armed for the next waiter: 10 bytes, from an empty bucket.
+    assert.deepEqual(clock.pending, [10]);
+    await clock.advance(100);
+    assert.equal(small.at, 10);
     assert.equal(bucket.waiting, 0);
+  });
+
+  it('drops an aborted waiter from the middle of the queue, and the timer with the last one', async () => {
+    const { clock, bucket } = bucketOnFakeClock();
+    const middle = new AbortController();
+    const head = new AbortController();
+    const takes = [
+      watch(clock, bucket.take(100, head.signal)),
+      watch(clock, bucket.take(10, middle.signal)),
+      watch(clock, bucket.take(5)),
+    ];
+    middle.abort(new Error('middle'));
+    await clock.advance(110);
+    assert.deepEqual(takes.map((t) => t.at), [100, undefined, 105]);
+    assert.equal(takes[1]?.rejected?.at, 0);
+
+    const alone = new AbortController();
+    const lone = watch(clock, bucket.take(100, alone.signal));
+    await settle();
+    assert.equal(clock.pending.length, 1);
+    alone.abort(new Error('alone'));
+    await settle();
+    assert.equal(lone.rejected?.at, 110);
+    assert.deepEqual(clock.pending, []);
   });
 
   it('rejects at once when the signal is already aborted', async () => {
     const reason = new Error('gone');
     for (const rate of [0, 1]) {
-      await assert.rejects(new TokenBucket(rate).take(1, AbortSignal.abort(reason)), (err) => err === reason);
+      await assert.rejects(bucketOnFakeClock(rate).bucket.take(1, AbortSignal.abort(reason)), (err) => err === reason);
     }
   });
 
-  it('serves waiters in order and releases them all when set to unlimited', async () => {
-    const bucket = new TokenBucket(1); // one byte per second
+  it('never arms a timer longer than 60 s, re-arming until the tokens are there', async () => {
+    const { clock, bucket } = bucketOnFakeClock();
+    const huge = watch(clock, bucket.take(100_000));
+    const next = watch(clock, bucket.take(100));
+    await clock.advance(100);
+    assert.equal(huge.at, 100);
+    // 99,900 bytes of debt plus 100: 100 s at 1 byte/ms, waited for in steps of 60 s.
+    assert.deepEqual(clock.pending, [60_100]);
+    await clock.advanceTo(60_100);
+    assert.equal(next.at, undefined);
+    assert.deepEqual(clock.pending, [100_100]);
+    await clock.advanceTo(100_099);
+    assert.equal(next.at, undefined);
+    await clock.advance(1);
+    assert.equal(next.at, 100_100);
+  });
+
+  it('releases every waiter at once, in order, when set to unlimited; a later limit starts empty', async () => {
+    const { clock, bucket } = bucketOnFakeClock(1); // one byte per second
     const order: number[] = [];
-    const waiters = [MiB, 1, 10].map((bytes, i) => bucket.take(bytes).then(() => order.push(i)));
-    await sleep(30);
+    const takes = [MiB, 1, 10].map((bytes, i) => bucket.take(bytes).then(() => order.push(i)));
+    await clock.advance(50);
     assert.deepEqual(order, []);
     bucket.setRate(0);
-    await Promise.all(waiters);
+    await Promise.all(takes);
     assert.deepEqual(order, [0, 1, 2]);
+    assert.equal(clock.now(), 50);
+    assert.deepEqual(clock.pending, []);
+
+    await clock.advance(10_000);
+    bucket.setRate(RATE);
+    const limited = watch(clock, bucket.take(10));
+    await clock.advance(9);
+    assert.equal(limited.at, undefined);
+    await clock.advance(1);
+    assert.equal(limited.at, 10_060);
   });
 
   it('refuses nonsense rates and sizes', async () => {
