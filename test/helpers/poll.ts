@@ -5,11 +5,15 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 
-/** Polls `probe` until it returns something other than undefined, and returns that. */
-export async function until<T>(probe: () => Promise<T | undefined> | T | undefined, intervalMs = 50): Promise<T> {
+/**
+ * Polls `probe` until it returns something other than undefined or false, and returns
+ * that: a value found (`until(() => logs.find(...))`) or a condition that holds
+ * (`until(() => raw.frames.length === 3)`).
+ */
+export async function until<T>(probe: () => Promise<T | undefined | false> | T | undefined | false, intervalMs = 50): Promise<T> {
   for (;;) {
     const value = await probe();
-    if (value !== undefined) return value;
+    if (value !== undefined && value !== false) return value;
     await sleep(intervalMs);
   }
 }
