@@ -45,3 +45,11 @@ export async function untilBackupEnds(admin: AdminDb): Promise<Record<string, un
     return status['inProgress'] === true ? undefined : status;
   });
 }
+
+/** Polls backupStatus until the copy is under way (phase copying, some bytes copied), and returns that status. */
+export async function untilCopying(admin: AdminDb): Promise<Record<string, unknown>> {
+  return until(async () => {
+    const status = await admin.command({ backupStatus: 1 });
+    return status['phase'] === 'copying' && Number(status['bytesCopied']) > 0 && status;
+  });
+}
