@@ -37,7 +37,7 @@ import { MongoClient, type Document } from 'mongodb';
 import { startDevServer } from '../test/helpers/dev_server.js';
 import { startProxy } from '../test/helpers/proxy.js';
 import { tempDir } from '../test/helpers/paths.js';
-import { openBackupCursor, closeBackupCursor } from '../test/helpers/backup_cursor.js';
+import { openBackupCursor, closeBackupCursor } from '../test/helpers/backup_cursor_spy.js';
 import { MB, fmt, median, onCleanup, printHeader, ratio, runRounds, runBench, table } from './common.js';
 
 const exec = promisify(execFile);

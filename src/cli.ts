@@ -3,7 +3,7 @@
  * `hotbackup`: one CLI, one subcommand per job. Each subcommand module parses its
  * own flags and wires library pieces together; no logic lives here.
  */
-import { runDevServer } from './cli/dev_server.js';
+import { runDevServer } from './cli/dev_server_command.js';
 import { runStart } from './cli/start.js';
 import { runServe } from './cli/serve.js';
 

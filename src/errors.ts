@@ -104,7 +104,7 @@ export function codeNameFor(code: number): string {
  * An error that becomes a mongod-style `{ok: 0, errmsg, code, codeName}` reply.
  * `extra` holds additional reply fields (for example `errno` and `strerror`).
  */
-export class MongoServerError extends Error {
+export class CommandError extends Error {
   readonly code: number;
   readonly codeName: string;
   readonly extra: Readonly<Record<string, unknown>>;
@@ -115,7 +115,7 @@ export class MongoServerError extends Error {
     options: { extra?: Record<string, unknown>; cause?: unknown; codeName?: string } = {},
   ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.name = 'MongoServerError';
+    this.name = 'CommandError';
     this.code = code;
     this.codeName = options.codeName ?? codeNameFor(code);
     this.extra = options.extra ?? {};
@@ -132,13 +132,13 @@ export function serverError(
   name: ErrorCodeName,
   message: string,
   extra?: Record<string, unknown>,
-): MongoServerError {
-  return new MongoServerError(ErrorCodes[name], message, extra === undefined ? {} : { extra });
+): CommandError {
+  return new CommandError(ErrorCodes[name], message, extra === undefined ? {} : { extra });
 }
 
 /** Turns anything thrown into a reply document, without leaking stack traces to clients. */
 export function errorReply(err: unknown): Record<string, unknown> {
-  if (err instanceof MongoServerError) return err.toReply();
+  if (err instanceof CommandError) return err.toReply();
   const message = err instanceof Error ? err.message : String(err);
-  return new MongoServerError(ErrorCodes.InternalError, message).toReply();
+  return new CommandError(ErrorCodes.InternalError, message).toReply();
 }

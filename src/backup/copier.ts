@@ -29,7 +29,7 @@ import path from 'node:path';
 import { fsyncDirectory } from './durable.js';
 import { type CopyProgress, noProgress } from './progress.js';
 import type { TokenBucket } from './throttle.js';
-import type { CopiedFile, CopyResult, SkippedFile, SourceFile } from './types.js';
+import type { CopiedFile, CopyResult, SkippedFile, SourceFile } from './copy_types.js';
 
 export interface CopyOptions {
   /** The process-wide throttle; pass `new TokenBucket(0)` for unlimited. */

@@ -9,8 +9,8 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { MongoServerError, ErrorCodes } from '../errors.js';
-import { toServerError } from './io_error.js';
+import { CommandError, ErrorCodes } from '../errors.js';
+import { toCommandError } from './io_error.js';
 import { fsyncDirectory } from './durable.js';
 
 /** The directory operations prepareDestination needs; tests wrap them to watch them. */
@@ -25,8 +25,8 @@ export const nodeDestinationFs: DestinationFs = {
   fsyncDirectory,
 };
 
-function badValue(message: string): MongoServerError {
-  return new MongoServerError(ErrorCodes.BadValue, message);
+function badValue(message: string): CommandError {
+  return new CommandError(ErrorCodes.BadValue, message);
 }
 
 function isInside(child: string, parent: string): boolean {
@@ -57,7 +57,7 @@ export async function prepareDestination(requested: unknown, dbpath: string, dir
   try {
     stat = await fs.stat(destination);
   } catch (err) {
-    if ((err as { code?: string }).code !== 'ENOENT') throw toServerError(err, 'checking the backup destination');
+    if ((err as { code?: string }).code !== 'ENOENT') throw toCommandError(err, 'checking the backup destination');
     try {
       const first = await dirs.mkdirs(destination);
       // Top-down: each new entry is durable in a parent that is itself durable.
@@ -65,13 +65,13 @@ export async function prepareDestination(requested: unknown, dbpath: string, dir
         await dirs.fsyncDirectory(path.dirname(level));
       }
     } catch (mkdirErr) {
-      throw toServerError(mkdirErr, 'creating the backup destination');
+      throw toCommandError(mkdirErr, 'creating the backup destination');
     }
     return destination;
   }
   if (!stat.isDirectory()) throw badValue(`Backup destination ${destination} is not a directory`);
   const entries = await fs.readdir(destination).catch((err: unknown) => {
-    throw toServerError(err, 'reading the backup destination');
+    throw toCommandError(err, 'reading the backup destination');
   });
   if (entries.length > 0) throw badValue(`Backup directory ${destination} is not empty`);
   return destination;

@@ -3,7 +3,7 @@
  * `errno` (a positive int, as C's errno) and `strerror` (C's wording).
  */
 import { getSystemErrorMap } from 'node:util';
-import { MongoServerError, ErrorCodes } from '../errors.js';
+import { CommandError, ErrorCodes } from '../errors.js';
 
 interface NodeSystemError {
   errno?: number;
@@ -24,13 +24,13 @@ export function strerror(errno: number): string {
   return text.charAt(0).toUpperCase() + text.slice(1);
 }
 
-/** A MongoServerError for `err`; system errors gain errno/strerror and say what we were doing. */
-export function toServerError(err: unknown, doing: string): MongoServerError {
-  if (err instanceof MongoServerError) return err;
+/** A CommandError for `err`; system errors gain errno/strerror and say what we were doing. */
+export function toCommandError(err: unknown, doing: string): CommandError {
+  if (err instanceof CommandError) return err;
   if (isSystemError(err)) {
     const errno = Math.abs(err.errno ?? 0);
     const where = err.path === undefined ? '' : ` ${err.path}`;
-    return new MongoServerError(ErrorCodes.OperationFailed, `${doing} failed: ${err.syscall ?? 'I/O'}${where}: ${strerror(errno)}`, {
+    return new CommandError(ErrorCodes.OperationFailed, `${doing} failed: ${err.syscall ?? 'I/O'}${where}: ${strerror(errno)}`, {
       extra: { errno, strerror: strerror(errno) },
       cause: err,
     });
@@ -39,7 +39,7 @@ export function toServerError(err: unknown, doing: string): MongoServerError {
   const message = err instanceof Error ? err.message : String(err);
   if (typeof code === 'number') {
     // A mongod error relayed by the driver keeps its code.
-    return new MongoServerError(code, message, { cause: err });
+    return new CommandError(code, message, { cause: err });
   }
-  return new MongoServerError(ErrorCodes.InternalError, `${doing} failed: ${message}`, { cause: err });
+  return new CommandError(ErrorCodes.InternalError, `${doing} failed: ${message}`, { cause: err });
 }

@@ -10,7 +10,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { writeFileDurably } from './durable.js';
-import type { CopiedFile, SourceFile } from './types.js';
+import type { CopiedFile, SourceFile } from './copy_types.js';
 
 export const MANIFEST_FILENAME = 'hotbackup-manifest.json';
 export const MANIFEST_FORMAT = 'mongo-hotbackup-proxy';

@@ -3,7 +3,7 @@
  * backupStatus and the CLI's progress bar read. The copier calls the interface; it
  * never imports a UI (restic's internal/restorer/progress.go pattern).
  */
-import type { CopiedFile, SkippedFile, SourceFile } from './types.js';
+import type { CopiedFile, SkippedFile, SourceFile } from './copy_types.js';
 
 /** What the copier tells whoever is watching. Calls are synchronous and must not throw. */
 export interface CopyProgress {

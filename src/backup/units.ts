@@ -18,7 +18,7 @@
  * Percona's `backupThrottle argument must be a number`; a negative value with
  * `backupThrottle argument cannot be negative`. Both are BadValue (code 2).
  */
-import { ErrorCodes, MongoServerError } from '../errors.js';
+import { ErrorCodes, CommandError } from '../errors.js';
 
 const KIB = 1024;
 const MIB = 1024 * KIB;
@@ -56,12 +56,12 @@ function isBsonNumeric(value: unknown): value is BsonNumeric {
   return typeof tag === 'string' && BSON_NUMERIC_TYPES.has(tag);
 }
 
-function notANumber(): MongoServerError {
-  return new MongoServerError(ErrorCodes.BadValue, 'backupThrottle argument must be a number');
+function notANumber(): CommandError {
+  return new CommandError(ErrorCodes.BadValue, 'backupThrottle argument must be a number');
 }
 
-function negative(): MongoServerError {
-  return new MongoServerError(ErrorCodes.BadValue, 'backupThrottle argument cannot be negative');
+function negative(): CommandError {
+  return new CommandError(ErrorCodes.BadValue, 'backupThrottle argument cannot be negative');
 }
 
 /** Checks and rounds a numeric throttle. NaN and ±Infinity are not throttles. */
@@ -87,7 +87,7 @@ function fromString(text: string): number {
 
 /**
  * The backupThrottle argument as whole bytes per second (0 = unlimited). Throws a
- * BadValue MongoServerError with Percona's wording for anything else.
+ * BadValue CommandError with Percona's wording for anything else.
  */
 export function parseThrottle(value: unknown): number {
   if (typeof value === 'number') return fromNumber(value);

@@ -7,9 +7,9 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { MongoClient } from 'mongodb';
 import { ConnectionString } from 'mongodb-connection-string-url';
-import { ProxyServer } from '../proxy/server.js';
-import { BackupEngine } from '../backup/engine.js';
-import { BackupCommands } from '../commands/index.js';
+import { ProxyServer } from '../proxy/proxy_server.js';
+import { BackupEngine } from '../backup/backup_engine.js';
+import { BackupCommands } from '../commands/backup_commands.js';
 import { createLogger, type LogFormat, type Logger } from '../log.js';
 import { DEFAULT_SHUTDOWN_TIMEOUT_SECS, shutDownAndExit, untilSignal } from './shutdown.js';
 

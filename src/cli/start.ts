@@ -5,7 +5,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { DevServer } from '../devserver/server.js';
+import { DevServer } from '../devserver/dev_server.js';
 import { startProxy } from './serve.js';
 import { DEFAULT_SHUTDOWN_TIMEOUT_SECS, shutDownAndExit, untilSignal } from './shutdown.js';
 import { createLogger } from '../log.js';

@@ -5,7 +5,7 @@
  */
 import { Int32, Long } from 'bson';
 import type { Document } from '../wire/command_message.js';
-import type { BackupEngine, BackupOutcome } from '../backup/engine.js';
+import type { BackupEngine, BackupOutcome } from '../backup/backup_engine.js';
 
 function outcomeDocument(outcome: BackupOutcome): Document {
   const doc: Document = {

@@ -12,7 +12,7 @@
  * authorization. The texts below are mongod's.
  */
 import type { Document } from '../wire/command_message.js';
-import { ErrorCodes, MongoServerError } from '../errors.js';
+import { ErrorCodes, CommandError } from '../errors.js';
 
 /** What mongod's own checks depend on: whether it is a replica-set member (or a mongos). */
 export interface UpstreamRole {
@@ -36,16 +36,16 @@ function bsonTypeName(value: unknown): string {
   return typeof value;
 }
 
-function typeMismatch(field: string, value: unknown, expected: string): MongoServerError {
+function typeMismatch(field: string, value: unknown, expected: string): CommandError {
   // The IDL parser's text; mongod parses these fields as "OperationSessionInfo".
-  return new MongoServerError(
+  return new CommandError(
     ErrorCodes.TypeMismatch,
     `BSON field 'OperationSessionInfo.${field}' is the wrong type '${bsonTypeName(value)}', expected type '${expected}'`,
   );
 }
 
-function invalidOptions(message: string): MongoServerError {
-  return new MongoServerError(ErrorCodes.InvalidOptions, message);
+function invalidOptions(message: string): CommandError {
+  return new CommandError(ErrorCodes.InvalidOptions, message);
 }
 
 interface SessionFields {
@@ -85,7 +85,7 @@ export async function checkNoTransaction(commandName: string, cmd: Document, ups
   if (osi.txnNumber !== undefined) {
     if (!osi.hasSessionId) throw invalidOptions('Transaction number requires a session ID to also be specified');
     if (!(await upstream.acceptsTransactionNumbers())) {
-      throw new MongoServerError(ErrorCodes.IllegalOperation, 'Transaction numbers are only allowed on a replica set member or mongos');
+      throw new CommandError(ErrorCodes.IllegalOperation, 'Transaction numbers are only allowed on a replica set member or mongos');
     }
     if (osi.txnNumber < 0n) throw invalidOptions('Transaction number cannot be negative');
   } else if (osi.autocommit !== undefined) {
@@ -100,13 +100,13 @@ export async function checkNoTransaction(commandName: string, cmd: Document, ups
 
   // validateSessionOptions: CommandHelpers::canUseTransactions, then the retryable-write rule.
   if (osi.autocommit !== undefined) {
-    throw new MongoServerError(
+    throw new CommandError(
       ErrorCodes.OperationNotSupportedInTransaction,
       `Cannot run '${commandName}' in a multi-document transaction.`,
     );
   }
   if (osi.txnNumber !== undefined) {
-    throw new MongoServerError(
+    throw new CommandError(
       ErrorCodes.NotARetryableWriteCommand,
       `txnNumber may only be provided for multi-document transactions and retryable write commands. autocommit:false was not provided, and ${commandName} is not a retryable write command.`,
     );

@@ -8,7 +8,7 @@ import { Long } from 'bson';
 import { randomInt } from 'node:crypto';
 import type { Document } from './bson.js';
 import { describeSession, type SessionId } from './sessions.js';
-import { MongoServerError, ErrorCodes } from '../errors.js';
+import { CommandError, ErrorCodes } from '../errors.js';
 
 /** mongod's default cursorTimeoutMillis. */
 export const CURSOR_IDLE_TIMEOUT_MS = 10 * 60 * 1000;
@@ -115,10 +115,10 @@ export class CursorManager {
   get(id: Long | number | bigint, ns: string, lsid: SessionId | undefined): ServerCursor {
     const cursor = this.cursors.get(id.toString());
     if (cursor === undefined) {
-      throw new MongoServerError(ErrorCodes.CursorNotFound, `cursor id ${id.toString()} not found`);
+      throw new CommandError(ErrorCodes.CursorNotFound, `cursor id ${id.toString()} not found`);
     }
     if (cursor.ns !== ns) {
-      throw new MongoServerError(
+      throw new CommandError(
         ErrorCodes.Unauthorized,
         `Requested getMore on namespace '${ns}', but cursor belongs to a different namespace ${cursor.ns}`,
       );
@@ -184,19 +184,19 @@ export class CursorManager {
 function checkSession(cursor: ServerCursor, lsid: SessionId | undefined): void {
   const id = cursor.id.toString();
   if (lsid !== undefined && cursor.lsid === undefined) {
-    throw new MongoServerError(
+    throw new CommandError(
       GETMORE_OUTSIDE_CURSOR_SESSION,
       `Cannot run getMore on cursor ${id}, which was not created in a session, in session ${describeSession(lsid)}`,
     );
   }
   if (lsid === undefined && cursor.lsid !== undefined) {
-    throw new MongoServerError(
+    throw new CommandError(
       GETMORE_WITHOUT_LSID,
       `Cannot run getMore on cursor ${id}, which was created in session ${describeSession(cursor.lsid)}, without an lsid`,
     );
   }
   if (lsid !== undefined && cursor.lsid !== undefined && lsid !== cursor.lsid) {
-    throw new MongoServerError(
+    throw new CommandError(
       GETMORE_FROM_OTHER_SESSION,
       `Cannot run getMore on cursor ${id}, which was created in session ${describeSession(cursor.lsid)}, in session ${describeSession(lsid)}`,
     );

@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto';
 import { Binary } from 'bson';
 import type { Document } from './bson.js';
-import { MongoServerError, ErrorCodes } from '../errors.js';
+import { CommandError, ErrorCodes } from '../errors.js';
 
 /** A session's UUID in canonical text form, e.g. `2926eea5-9775-41a3-a563-096969f1c7d5`. */
 export type SessionId = string;
@@ -25,10 +25,10 @@ const UNAUTHENTICATED_UID = createHash('sha256').update('').digest('base64');
 
 function uuidText(value: unknown, field: string): SessionId {
   if (!(value instanceof Binary)) {
-    throw new MongoServerError(ErrorCodes.TypeMismatch, `BSON field '${field}' is the wrong type, expected type 'binData'`);
+    throw new CommandError(ErrorCodes.TypeMismatch, `BSON field '${field}' is the wrong type, expected type 'binData'`);
   }
   if (value.sub_type !== UUID_SUBTYPE || value.position !== 16) {
-    throw new MongoServerError(ErrorCodes.BadValue, `BSON field '${field}' must be a UUID (binData subtype 4, 16 bytes)`);
+    throw new CommandError(ErrorCodes.BadValue, `BSON field '${field}' must be a UUID (binData subtype 4, 16 bytes)`);
   }
   const hex = Buffer.from(value.buffer.subarray(0, 16)).toString('hex');
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
@@ -39,11 +39,11 @@ export function sessionIdOf(cmd: Document): SessionId | undefined {
   const lsid = cmd['lsid'];
   if (lsid === undefined) return undefined;
   if (lsid === null || typeof lsid !== 'object' || Array.isArray(lsid) || lsid instanceof Binary) {
-    throw new MongoServerError(ErrorCodes.TypeMismatch, "BSON field 'OperationSessionInfo.lsid' is the wrong type, expected type 'object'");
+    throw new CommandError(ErrorCodes.TypeMismatch, "BSON field 'OperationSessionInfo.lsid' is the wrong type, expected type 'object'");
   }
   const id = (lsid as Document)['id'];
   if (id === undefined) {
-    throw new MongoServerError(IDL_MISSING_FIELD, "BSON field 'OperationSessionInfo.lsid.id' is missing but a required field");
+    throw new CommandError(IDL_MISSING_FIELD, "BSON field 'OperationSessionInfo.lsid.id' is missing but a required field");
   }
   return uuidText(id, 'OperationSessionInfo.lsid.id');
 }
@@ -51,14 +51,14 @@ export function sessionIdOf(cmd: Document): SessionId | undefined {
 /** The session ids of `killSessions: [{id: UUID}, ...]` (KillSessionsCmdFromClient in kill_sessions.idl). */
 export function sessionIdsToKill(value: unknown, command: string): SessionId[] {
   if (!Array.isArray(value)) {
-    throw new MongoServerError(ErrorCodes.TypeMismatch, `BSON field '${command}' is the wrong type, expected type 'array'`);
+    throw new CommandError(ErrorCodes.TypeMismatch, `BSON field '${command}' is the wrong type, expected type 'array'`);
   }
   return value.map((entry: unknown) => {
     if (entry === null || typeof entry !== 'object' || Array.isArray(entry)) {
-      throw new MongoServerError(ErrorCodes.TypeMismatch, `BSON field '${command}' must hold objects like {id: UUID}`);
+      throw new CommandError(ErrorCodes.TypeMismatch, `BSON field '${command}' must hold objects like {id: UUID}`);
     }
     const id = (entry as Document)['id'];
-    if (id === undefined) throw new MongoServerError(IDL_MISSING_FIELD, `BSON field '${command}.id' is missing but a required field`);
+    if (id === undefined) throw new CommandError(IDL_MISSING_FIELD, `BSON field '${command}.id' is missing but a required field`);
     return uuidText(id, `${command}.id`);
   });
 }

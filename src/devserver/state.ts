@@ -3,9 +3,9 @@
  * fsync lock, the open backup cursor and the counters serverStatus reports.
  */
 import { ObjectId, Long } from 'bson';
-import type { StorageEngine, BackupCursorHandle } from './storage/engine.js';
+import type { StorageEngine, BackupCursorHandle } from './storage/storage_engine.js';
 import { CursorManager } from './cursors.js';
-import { FsyncLock } from './fsync_lock.js';
+import { FsyncLock } from './fsync_lock_holder.js';
 import type { Logger } from '../log.js';
 
 /** What we claim to be. MongoDB 7.0 speaks wire version 21. */

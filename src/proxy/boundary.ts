@@ -11,7 +11,7 @@
  * tells a listener which request each message answers and whether more follow unasked
  * (so the proxy can keep its replies in mongod's order).
  */
-import { ErrorCodes, MongoServerError } from '../errors.js';
+import { ErrorCodes, CommandError } from '../errors.js';
 import { HEADER_SIZE, MAX_MESSAGE_SIZE, OpCode, OpMsgFlag } from '../wire/constants.js';
 
 /** The 16-byte header and an OP_MSG's flagBits: all the tracker reads of a message. */
@@ -36,7 +36,7 @@ export class MessageBoundaryTracker {
   /** The split header assembled so far (valid for #headerBytes bytes). */
   readonly #header = Buffer.alloc(TRACKED_HEADER_SIZE);
   /** After a bad length the stream cannot be followed any more; every later call rethrows. */
-  #failure: MongoServerError | undefined;
+  #failure: CommandError | undefined;
 
   constructor(maxMessageSize: number = MAX_MESSAGE_SIZE, onMessage?: MessageListener) {
     this.#maxMessageSize = maxMessageSize;
@@ -118,7 +118,7 @@ export class MessageBoundaryTracker {
 
   #checkLength(length: number): void {
     if (length < HEADER_SIZE || length > this.#maxMessageSize) {
-      this.#failure = new MongoServerError(
+      this.#failure = new CommandError(
         ErrorCodes.ProtocolError,
         `recv(): message msgLen ${length} is invalid. Min ${HEADER_SIZE} Max: ${this.#maxMessageSize}`,
       );

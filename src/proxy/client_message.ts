@@ -5,7 +5,7 @@
  */
 import type { Logger } from 'pino';
 import { peekRequest, type PeekedCommand } from '../wire/peek.js';
-import { stripUnreadableCompressors } from './handshake.js';
+import { stripUnreadableCompressors } from './hello_compressors.js';
 import type { Interceptor } from './interceptor.js';
 
 export interface QueuedFrame {

@@ -4,21 +4,21 @@
  * make a decoder read past its own message. Documents stay raw Buffers (views into the
  * frame, no copy); turning them into objects is the caller's business.
  */
-import { ErrorCodes, MongoServerError } from '../errors.js';
+import { ErrorCodes, CommandError } from '../errors.js';
 import { MAX_BSON_INTERNAL_SIZE } from './constants.js';
 
-export function protocolError(message: string): MongoServerError {
-  return new MongoServerError(ErrorCodes.ProtocolError, message);
+export function protocolError(message: string): CommandError {
+  return new CommandError(ErrorCodes.ProtocolError, message);
 }
 
-function invalidBSON(message: string): MongoServerError {
-  return new MongoServerError(ErrorCodes.InvalidBSON, message);
+function invalidBSON(message: string): CommandError {
+  return new CommandError(ErrorCodes.InvalidBSON, message);
 }
 
 /** mongod's wording for a document whose length prefix is out of range. */
-function badObjectSize(size: number): MongoServerError {
+function badObjectSize(size: number): CommandError {
   const code = size > MAX_BSON_INTERNAL_SIZE ? ErrorCodes.BSONObjectTooLarge : ErrorCodes.InvalidBSON;
-  return new MongoServerError(
+  return new CommandError(
     code,
     `BSONObj size: ${size} (0x${(size >>> 0).toString(16).toUpperCase()}) is invalid. ` +
       `Size must be between 0 and ${MAX_BSON_INTERNAL_SIZE}(16MB)`,
@@ -68,7 +68,7 @@ export function checkDocument(doc: Buffer, what: string): void {
 
 /** UTF-8 bytes of `value` plus the NUL terminator; a NUL inside would truncate it on the wire. */
 export function cstringBytes(value: string, what: string): Buffer {
-  if (value.includes('\0')) throw new MongoServerError(ErrorCodes.BadValue, `${what} contains a NUL byte`);
+  if (value.includes('\0')) throw new CommandError(ErrorCodes.BadValue, `${what} contains a NUL byte`);
   const bytes = Buffer.allocUnsafe(Buffer.byteLength(value, 'utf8') + 1);
   const written = bytes.write(value, 0, 'utf8');
   bytes[written] = 0;

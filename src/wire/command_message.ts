@@ -12,7 +12,7 @@ import { decodeOpMsg, encodeOpMsg } from './op_msg.js';
 import { decodeOpQuery } from './op_query.js';
 import { encodeOpReply } from './op_reply.js';
 import { decodeOpCompressed, encodeOpCompressed, UNCOMPRESSIBLE_COMMANDS } from './compression.js';
-import { MongoServerError, ErrorCodes } from '../errors.js';
+import { CommandError, ErrorCodes } from '../errors.js';
 import { commandNamespaceDb, unwrapLegacyCommand } from './legacy_command.js';
 
 export type Document = Record<string, unknown>;
@@ -79,7 +79,7 @@ export function decodeRequest(frame: Buffer, decompressedBody?: Buffer): Command
     }
     const db = command['$db'];
     if (typeof db !== 'string' || db === '') {
-      throw new MongoServerError(ErrorCodes.FailedToParse, "OP_MSG requests require a $db argument");
+      throw new CommandError(ErrorCodes.FailedToParse, "OP_MSG requests require a $db argument");
     }
     return {
       opCode: OpCode.Msg,
@@ -109,19 +109,19 @@ export function decodeRequest(frame: Buffer, decompressedBody?: Buffer): Command
     };
     return db === undefined ? { ...request, queryNamespace: namespace } : request;
   }
-  throw new MongoServerError(ErrorCodes.ProtocolError, `Unsupported opcode ${header.opCode}`);
+  throw new CommandError(ErrorCodes.ProtocolError, `Unsupported opcode ${header.opCode}`);
 }
 
 /** mongod 6.0+ answers OP_QUERY only for the handshake. */
 export function checkLegacyOpcode(request: CommandRequest): void {
   if (request.queryNamespace !== undefined) {
-    throw new MongoServerError(
+    throw new CommandError(
       ErrorCodes.OpQueryRemoved,
       'OP_QUERY is no longer supported. The client driver may require an upgrade. For more details see https://dochub.mongodb.org/core/legacy-opcode-removal',
     );
   }
   if (request.opCode === OpCode.Query && !(LEGACY_HANDSHAKE.has(request.name) && request.db !== '')) {
-    throw new MongoServerError(
+    throw new CommandError(
       ErrorCodes.UnsupportedOpQueryCommand,
       `Unsupported OP_QUERY command: ${request.name}. The client driver may require an upgrade. For more details see https://dochub.mongodb.org/core/legacy-opcode-removal`,
     );

@@ -22,7 +22,7 @@ import { compressSync as snappyCompress, uncompressSync as snappyUncompress } fr
 // into a buffer of the size the message declared, which zstd then refuses to overflow.
 // A CommonJS native module: its functions are properties of the default export.
 import zstd, { type CCtx, type DCtx } from 'zstd-napi/binding.js';
-import { ErrorCodes, MongoServerError } from '../errors.js';
+import { ErrorCodes, CommandError } from '../errors.js';
 import { CompressorId, HEADER_SIZE, MAX_MESSAGE_SIZE, OpCode } from './constants.js';
 import { protocolError } from './bytes.js';
 import { expectFrame, readHeader, writeHeader } from './header.js';
@@ -95,15 +95,15 @@ export function negotiateCompressors(
   return accepted;
 }
 
-function unavailable(): MongoServerError {
-  return new MongoServerError(ErrorCodes.InternalError, 'Compression algorithm specified in message is not available');
+function unavailable(): CommandError {
+  return new CommandError(ErrorCodes.InternalError, 'Compression algorithm specified in message is not available');
 }
 
-function badValue(message: string, cause?: unknown): MongoServerError {
-  return new MongoServerError(ErrorCodes.BadValue, message, cause === undefined ? {} : { cause });
+function badValue(message: string, cause?: unknown): CommandError {
+  return new CommandError(ErrorCodes.BadValue, message, cause === undefined ? {} : { cause });
 }
 
-function corrupt(cause: unknown): MongoServerError {
+function corrupt(cause: unknown): CommandError {
   return badValue('Compressed message was invalid or corrupted', cause);
 }
 

@@ -6,7 +6,7 @@
  * message is complete, so a 48 MB message arriving in 64 KiB pieces costs one copy
  * rather than one per piece.
  */
-import { ErrorCodes, MongoServerError } from '../errors.js';
+import { ErrorCodes, CommandError } from '../errors.js';
 import { HEADER_SIZE, MAX_MESSAGE_SIZE } from './constants.js';
 
 export interface MessageFramerOptions {
@@ -21,7 +21,7 @@ export class MessageFramer {
   /** messageLength of the message being assembled, once its first 4 bytes are in. */
   #expected = -1;
   /** After a bad length the stream has lost sync for good; every later push rethrows. */
-  #failure: MongoServerError | undefined;
+  #failure: CommandError | undefined;
 
   constructor(options: MessageFramerOptions = {}) {
     this.#maxMessageSize = options.maxMessageSize ?? MAX_MESSAGE_SIZE;
@@ -33,7 +33,7 @@ export class MessageFramer {
   }
 
   /** The bad length that stopped this stream, once one was met. */
-  get failure(): MongoServerError | undefined {
+  get failure(): CommandError | undefined {
     return this.#failure;
   }
 
@@ -42,7 +42,7 @@ export class MessageFramer {
    * holding exactly one message including its header. On an impossible messageLength
    * there is no way to find the next message boundary, so the caller must close the
    * connection: the whole messages before it are still returned (check `failure`), and
-   * a push that has none to return throws a ProtocolError MongoServerError.
+   * a push that has none to return throws a ProtocolError CommandError.
    */
   push(chunk: Buffer): Buffer[] {
     if (this.#failure) throw this.#failure;
@@ -71,7 +71,7 @@ export class MessageFramer {
   #checkLength(length: number): number {
     if (length >= HEADER_SIZE && length <= this.#maxMessageSize) return length;
     // mongod's own wording for the same condition.
-    this.#failure = new MongoServerError(
+    this.#failure = new CommandError(
       ErrorCodes.ProtocolError,
       `recv(): message msgLen ${length} is invalid. Min ${HEADER_SIZE} Max: ${this.#maxMessageSize}`,
     );

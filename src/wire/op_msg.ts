@@ -8,7 +8,7 @@
  * Documents stay raw Buffers. Decoding is zero-copy: they are views into the frame.
  * Error codes and texts follow mongod's OpMsg::parse so clients see what mongod says.
  */
-import { ErrorCodes, MongoServerError } from '../errors.js';
+import { ErrorCodes, CommandError } from '../errors.js';
 import {
   HEADER_SIZE,
   MAX_MESSAGE_SIZE,
@@ -55,7 +55,7 @@ export function encodeOpMsg(msg: OpMsg, options: EncodeOpMsgOptions = {}): Buffe
       parts.push(Buffer.of(0), section.body);
     } else {
       if (identifiers.has(section.identifier)) {
-        throw new MongoServerError(40431, `Duplicate document sequence: ${section.identifier}`);
+        throw new CommandError(40431, `Duplicate document sequence: ${section.identifier}`);
       }
       identifiers.add(section.identifier);
       const identifier = cstringBytes(section.identifier, 'OP_MSG document sequence identifier');
@@ -77,7 +77,7 @@ export function encodeOpMsg(msg: OpMsg, options: EncodeOpMsgOptions = {}): Buffe
   let length = HEADER_SIZE + FLAGS_SIZE + (options.checksum ? CHECKSUM_SIZE : 0);
   for (const part of parts) length += part.length;
   if (length > MAX_MESSAGE_SIZE) {
-    throw new MongoServerError(
+    throw new CommandError(
       ErrorCodes.BSONObjectTooLarge,
       `OP_MSG of ${length} bytes exceeds maxMessageSizeBytes ${MAX_MESSAGE_SIZE}`,
     );
@@ -109,7 +109,7 @@ export function decodeOpMsg(frame: Buffer): OpMsg {
   if (frame.length < HEADER_SIZE + FLAGS_SIZE) throw protocolError('OP_MSG is too short to hold flagBits');
   const flags = frame.readUInt32LE(HEADER_SIZE);
   if ((flags & ~OP_MSG_KNOWN_REQUIRED_FLAGS & OP_MSG_REQUIRED_FLAGS_MASK) !== 0) {
-    throw new MongoServerError(
+    throw new CommandError(
       ErrorCodes.IllegalOpMsgFlag,
       // Sic: mongod prints "Ob", not "0b".
       `Message contains illegal flags value: Ob${flags.toString(2).padStart(32, '0')}`,
@@ -119,11 +119,11 @@ export function decodeOpMsg(frame: Buffer): OpMsg {
   let end = frame.length;
   if (flags & OpMsgFlag.ChecksumPresent) {
     if (frame.length - HEADER_SIZE - FLAGS_SIZE <= CHECKSUM_SIZE) {
-      throw new MongoServerError(51251, 'Invalid message size for an OpMsg containing a checksum');
+      throw new CommandError(51251, 'Invalid message size for an OpMsg containing a checksum');
     }
     end -= CHECKSUM_SIZE;
     if (crc32c(frame.subarray(0, end)) !== frame.readUInt32LE(end)) {
-      throw new MongoServerError(ErrorCodes.ChecksumMismatch, 'OP_MSG checksum does not match contents');
+      throw new CommandError(ErrorCodes.ChecksumMismatch, 'OP_MSG checksum does not match contents');
     }
   }
 
@@ -139,7 +139,7 @@ function readSections(frame: Buffer, start: number, end: number): OpMsgSection[]
   while (offset < end) {
     const kind = frame[offset++];
     if (kind === 0) {
-      if (haveBody) throw new MongoServerError(40430, 'Multiple body sections in message');
+      if (haveBody) throw new CommandError(40430, 'Multiple body sections in message');
       haveBody = true;
       const body = readDocument(frame, offset, end, 'OP_MSG body');
       offset += body.length;
@@ -153,7 +153,7 @@ function readSections(frame: Buffer, start: number, end: number): OpMsgSection[]
       const sectionEnd = offset + size;
       const name = readCString(frame, offset + 4, sectionEnd, 'OP_MSG document sequence identifier');
       if (identifiers.has(name.value)) {
-        throw new MongoServerError(40431, `Duplicate document sequence: ${name.value}`);
+        throw new CommandError(40431, `Duplicate document sequence: ${name.value}`);
       }
       identifiers.add(name.value);
       const documents: Buffer[] = [];
@@ -168,19 +168,19 @@ function readSections(frame: Buffer, start: number, end: number): OpMsgSection[]
     } else if (kind === 2) {
       // Security tokens are for multitenant Atlas deployments only, which mongod
       // refuses in the same way unless multitenancy is enabled.
-      throw new MongoServerError(ErrorCodes.Unauthorized, 'Unsupported Security Token provided');
+      throw new CommandError(ErrorCodes.Unauthorized, 'Unsupported Security Token provided');
     } else {
-      throw new MongoServerError(40432, `Unknown section kind ${kind}`);
+      throw new CommandError(40432, `Unknown section kind ${kind}`);
     }
   }
-  if (!haveBody) throw new MongoServerError(40587, 'OP_MSG messages must have a body');
+  if (!haveBody) throw new CommandError(40587, 'OP_MSG messages must have a body');
   return sections;
 }
 
 /** The kind-0 body (the command or reply document). */
 export function opMsgBody(msg: OpMsg): Buffer {
   for (const section of msg.sections) if (section.kind === 0) return section.body;
-  throw new MongoServerError(40587, 'OP_MSG messages must have a body');
+  throw new CommandError(40587, 'OP_MSG messages must have a body');
 }
 
 /** The kind-1 document sequences by identifier (e.g. `documents` of an insert). */

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { copyFiles, SourceTooShortError } from '../../src/backup/copier.js';
 import { ProgressCounters, type CopyProgress } from '../../src/backup/progress.js';
 import { TokenBucket } from '../../src/backup/throttle.js';
-import type { SourceFile } from '../../src/backup/types.js';
+import type { SourceFile } from '../../src/backup/copy_types.js';
 import { tempDir } from '../helpers/paths.js';
 
 const KiB = 1024;

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { checkSameDbpath, rebaseListedFiles } from '../../src/backup/strategies/dbpath_identity.js';
-import { MongoServerError } from '../../src/errors.js';
+import { CommandError } from '../../src/errors.js';
 import { tempDir } from '../helpers/paths.js';
 
 const scratch = tempDir('identity');
@@ -33,7 +33,7 @@ function listed(mongodDbpath: string) {
 
 function refusal(pattern: RegExp) {
   return (err: unknown): boolean => {
-    assert.ok(err instanceof MongoServerError);
+    assert.ok(err instanceof CommandError);
     assert.equal(err.code, 268);
     assert.match(err.message, pattern);
     return true;

@@ -21,7 +21,7 @@ import { CLI, tempDir } from '../helpers/paths.js';
 import { processAlive, until, untilGone } from '../helpers/poll.js';
 import { startTcpForwarder, type TcpForwarder } from '../helpers/tcp_forwarder.js';
 import { drainLockCount } from '../helpers/fsync_lock.js';
-import { FsyncLockStrategy, FSYNC_LOCK_RESTARTED } from '../../src/backup/strategies/fsync_lock.js';
+import { FsyncLockStrategy, FSYNC_LOCK_RESTARTED } from '../../src/backup/strategies/fsync_lock_strategy.js';
 import { createLogger } from '../../src/log.js';
 import { ErrorCodes } from '../../src/errors.js';
 

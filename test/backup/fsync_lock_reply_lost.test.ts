@@ -10,7 +10,7 @@ import { MongoClient } from 'mongodb';
 import { startDevServer, type RunningDevServer } from '../helpers/dev_server.js';
 import { startFaultRelay, type FaultRelay } from '../helpers/relay.js';
 import { drainLockCount, fsyncLockMatch, fsyncUnlockMatch } from '../helpers/fsync_lock.js';
-import { FsyncLockStrategy } from '../../src/backup/strategies/fsync_lock.js';
+import { FsyncLockStrategy } from '../../src/backup/strategies/fsync_lock_strategy.js';
 import { silentLogger } from '../../src/log.js';
 
 async function settle(promise: Promise<unknown>): Promise<string> {

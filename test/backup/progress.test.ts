@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { noProgress, ProgressCounters } from '../../src/backup/progress.js';
-import type { SourceFile } from '../../src/backup/types.js';
+import type { SourceFile } from '../../src/backup/copy_types.js';
 
 const MiB = 1024 * 1024;
 const file = (relativePath: string, size: number): SourceFile => ({ path: `/db/${relativePath}`, relativePath, size });

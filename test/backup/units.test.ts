@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Decimal128, Double, Int32, Long } from 'bson';
-import { MongoServerError } from '../../src/errors.js';
+import { CommandError } from '../../src/errors.js';
 import { formatBytes, formatRate, parseThrottle } from '../../src/backup/units.js';
 
 const KiB = 1024;
@@ -12,7 +12,7 @@ function expectBadValue(value: unknown, message: string): void {
   assert.throws(
     () => parseThrottle(value),
     (err: unknown) => {
-      assert.ok(err instanceof MongoServerError, `expected a MongoServerError for ${String(value)}`);
+      assert.ok(err instanceof CommandError, `expected a CommandError for ${String(value)}`);
       assert.equal(err.code, 2);
       assert.equal(err.codeName, 'BadValue');
       assert.equal(err.message, message);

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Int32, Long, UUID } from 'bson';
 import { checkNoTransaction, HelloUpstreamRole, type UpstreamRole } from '../../src/commands/session_options.js';
-import { MongoServerError } from '../../src/errors.js';
+import { CommandError } from '../../src/errors.js';
 import type { Document } from '../../src/wire/command_message.js';
 
 const replicaSet: UpstreamRole = { acceptsTransactionNumbers: async () => true };
@@ -14,7 +14,7 @@ async function refusal(cmd: Document, role: UpstreamRole = replicaSet): Promise<
   try {
     await checkNoTransaction('backupStatus', cmd, role);
   } catch (err) {
-    assert.ok(err instanceof MongoServerError);
+    assert.ok(err instanceof CommandError);
     return { code: err.code, codeName: err.codeName, message: err.message };
   }
   throw new Error('expected a refusal');

@@ -14,9 +14,9 @@ import { pino } from 'pino';
 import { startDevServer, type RunningDevServer } from '../helpers/dev_server.js';
 import { startProxy, type RunningProxy } from '../helpers/proxy.js';
 import { tempDir } from '../helpers/paths.js';
-import { ProxyServer } from '../../src/proxy/server.js';
-import { BackupEngine } from '../../src/backup/engine.js';
-import { BackupCommands } from '../../src/commands/index.js';
+import { ProxyServer } from '../../src/proxy/proxy_server.js';
+import { BackupEngine } from '../../src/backup/backup_engine.js';
+import { BackupCommands } from '../../src/commands/backup_commands.js';
 
 async function expectRefusal(promise: Promise<unknown>, code: number, codeName: string, message: string): Promise<void> {
   await assert.rejects(promise, (err: unknown) => {

@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { Binary, Long, MongoClient, MongoServerError, type ClientSession, type Document } from 'mongodb';
 import { startDevServer, type RunningDevServer } from '../helpers/dev_server.js';
 import { RawClient, opMsg } from '../helpers/raw_client.js';
-import { openBackupCursor, closeBackupCursor } from '../helpers/backup_cursor.js';
+import { openBackupCursor, closeBackupCursor } from '../helpers/backup_cursor_spy.js';
 
 /**
  * How mongod prints an unauthenticated session: `id - sha256("") in base64 -  - `.

@@ -17,7 +17,7 @@ import { MongoClient, type Document, type Long } from 'mongodb';
 import { startDevServer, type RunningDevServer } from '../helpers/dev_server.js';
 import { startProxy } from '../helpers/proxy.js';
 import { tempDir } from '../helpers/paths.js';
-import { startBackupCursorSpy, type BackupCursorSpy } from '../helpers/backup_cursor.js';
+import { startBackupCursorSpy, type BackupCursorSpy } from '../helpers/backup_cursor_spy.js';
 import { until, untilBackupEnds, untilCopying } from '../helpers/poll.js';
 
 const MiB = 1024 * 1024;

@@ -15,7 +15,7 @@ import { MongoClient, type Document } from 'mongodb';
 import { startDevServer } from '../helpers/dev_server.js';
 import { startProxy } from '../helpers/proxy.js';
 import { tempDir } from '../helpers/paths.js';
-import { openBackupCursor, closeBackupCursor, startBackupCursorSpy } from '../helpers/backup_cursor.js';
+import { openBackupCursor, closeBackupCursor, startBackupCursorSpy } from '../helpers/backup_cursor_spy.js';
 
 function mountSmallTmpfs(dir: string): boolean {
   try {

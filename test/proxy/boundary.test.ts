@@ -2,7 +2,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { MessageBoundaryTracker } from '../../src/proxy/boundary.js';
-import { MongoServerError } from '../../src/errors.js';
+import { CommandError } from '../../src/errors.js';
 
 /** A message of `length` bytes: a valid length prefix, then filler. */
 function message(length: number, fill = 0xab): Buffer {
@@ -114,8 +114,8 @@ describe('MessageBoundaryTracker', () => {
       const tracker = new MessageBoundaryTracker();
       const prefix = Buffer.alloc(4);
       prefix.writeInt32LE(length, 0);
-      assert.throws(() => tracker.push(prefix), (err: unknown) => err instanceof MongoServerError && err.code === 17);
-      assert.throws(() => tracker.push(message(16)), MongoServerError);
+      assert.throws(() => tracker.push(prefix), (err: unknown) => err instanceof CommandError && err.code === 17);
+      assert.throws(() => tracker.push(message(16)), CommandError);
     });
   }
 

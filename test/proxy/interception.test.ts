@@ -9,7 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { MongoClient } from 'mongodb';
 import { startDevServer, type RunningDevServer } from '../helpers/dev_server.js';
 import { runMongosh } from '../helpers/mongosh.js';
-import type { ProxyServer } from '../../src/proxy/server.js';
+import type { ProxyServer } from '../../src/proxy/proxy_server.js';
 import { CompressorId, OpCode, OpMsgFlag } from '../../src/wire/constants.js';
 import { encodeOpCompressed } from '../../src/wire/compression.js';
 import { encodeOpQuery } from '../../src/wire/op_query.js';

@@ -7,7 +7,7 @@ import { describe, it, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { once } from 'node:events';
-import type { ProxyServer } from '../../src/proxy/server.js';
+import type { ProxyServer } from '../../src/proxy/proxy_server.js';
 import { OpMsgFlag } from '../../src/wire/constants.js';
 import { encodeDocument } from '../../src/wire/command_message.js';
 import { encodeOpMsg } from '../../src/wire/op_msg.js';

@@ -10,7 +10,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { MongoClient } from 'mongodb';
 import { startDevServer, type RunningDevServer } from '../helpers/dev_server.js';
-import type { ProxyServer } from '../../src/proxy/server.js';
+import type { ProxyServer } from '../../src/proxy/proxy_server.js';
 import { CompressorId } from '../../src/wire/constants.js';
 import { encodeOpCompressed } from '../../src/wire/compression.js';
 import { until } from '../helpers/poll.js';

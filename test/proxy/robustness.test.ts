@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { MongoClient } from 'mongodb';
 import { startDevServer, type RunningDevServer } from '../helpers/dev_server.js';
-import type { ProxyServer } from '../../src/proxy/server.js';
+import type { ProxyServer } from '../../src/proxy/proxy_server.js';
 import { until } from '../helpers/poll.js';
 import { RawClient, captureLogger, opMsg, startProxy, testInterceptor, uri } from './support.js';
 

@@ -2,7 +2,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pino, type Logger } from 'pino';
 import { Writable } from 'node:stream';
-import { ProxyServer } from '../../src/proxy/server.js';
+import { ProxyServer } from '../../src/proxy/proxy_server.js';
 import type { ClientInfo, Interceptor } from '../../src/proxy/interceptor.js';
 import type { CommandRequest, Document } from '../../src/wire/command_message.js';
 

@@ -16,7 +16,7 @@ import { Binary, MongoClient, type Document } from 'mongodb';
 import { startDevServer, type RunningDevServer } from '../helpers/dev_server.js';
 import { startTapRelay, type TapRelay } from '../helpers/tap_relay.js';
 import { until } from '../helpers/poll.js';
-import type { ProxyServer } from '../../src/proxy/server.js';
+import type { ProxyServer } from '../../src/proxy/proxy_server.js';
 import { OpCode } from '../../src/wire/constants.js';
 import { encodeDocument } from '../../src/wire/command_message.js';
 import { encodeOpMsg } from '../../src/wire/op_msg.js';

@@ -11,7 +11,7 @@ import * as driverZstd from '@mongodb-js/zstd';
 import { startDevServer, type RunningDevServer } from '../helpers/dev_server.js';
 import { startProxy as startServe, type RunningProxy } from '../helpers/proxy.js';
 import { startTapRelay, type TapRelay } from '../helpers/tap_relay.js';
-import type { ProxyServer } from '../../src/proxy/server.js';
+import type { ProxyServer } from '../../src/proxy/proxy_server.js';
 import { CompressorId, OpCode } from '../../src/wire/constants.js';
 import { decodeDocument, encodeDocument, type Document } from '../../src/wire/command_message.js';
 import { decodeOpMsg, opMsgBody } from '../../src/wire/op_msg.js';

@@ -1,7 +1,7 @@
 /** Shared fast-check arbitraries and BSON helpers for the wire tests. */
 import fc from 'fast-check';
 import { BSON, type Document } from 'bson';
-import { MongoServerError } from '../../src/errors.js';
+import { CommandError } from '../../src/errors.js';
 
 export function bson(doc: Document): Buffer {
   return Buffer.from(BSON.serialize(doc));
@@ -34,16 +34,16 @@ const nested = fc.dictionary(key, value, { maxKeys: 3 });
 /** A random BSON document (as bytes) with a few scalar and nested fields. */
 export const bsonDoc = fc.dictionary(key, fc.oneof(value, nested), { maxKeys: 5 }).map((doc) => bson(doc));
 
-/** Asserts that `fn` throws a MongoServerError with `code`; returns it for further checks. */
-export function expectServerError(fn: () => unknown, code: number): MongoServerError {
+/** Asserts that `fn` throws a CommandError with `code`; returns it for further checks. */
+export function expectServerError(fn: () => unknown, code: number): CommandError {
   try {
     fn();
   } catch (err) {
-    if (!(err instanceof MongoServerError)) throw err;
+    if (!(err instanceof CommandError)) throw err;
     if (err.code !== code) {
       throw new Error(`expected code ${code}, got ${err.code} (${err.codeName}): ${err.message}`);
     }
     return err;
   }
-  throw new Error(`expected a MongoServerError with code ${code}, nothing was thrown`);
+  throw new Error(`expected a CommandError with code ${code}, nothing was thrown`);
 }

@@ -1,12 +1,12 @@
 /**
  * The dev server and the proxy run these decoders on bytes from any client: on garbage
- * they must fail with a MongoServerError (which becomes an error reply or a closed
+ * they must fail with a CommandError (which becomes an error reply or a closed
  * connection), never with a RangeError from an out-of-bounds read.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { MongoServerError } from '../../src/errors.js';
+import { CommandError } from '../../src/errors.js';
 import { CompressorId } from '../../src/wire/constants.js';
 import { decodeOpCompressed, encodeOpCompressed } from '../../src/wire/compression.js';
 import { MessageFramer } from '../../src/wire/framing.js';
@@ -74,13 +74,13 @@ function mutated(frames: Buffer[]): fc.Arbitrary<Buffer> {
 
 describe('decoders on garbage', () => {
   for (const [name, decode, frames] of decoders) {
-    it(`${name} throws only MongoServerError`, () => {
+    it(`${name} throws only CommandError`, () => {
       fc.assert(
         fc.property(mutated(frames), (frame) => {
           try {
             decode(frame);
           } catch (err) {
-            assert.ok(err instanceof MongoServerError, `${name}: ${String(err)}`);
+            assert.ok(err instanceof CommandError, `${name}: ${String(err)}`);
           }
         }),
         { numRuns: 1000 },
@@ -88,7 +88,7 @@ describe('decoders on garbage', () => {
     });
   }
 
-  it('MessageFramer throws only MongoServerError', () => {
+  it('MessageFramer throws only CommandError', () => {
     fc.assert(
       fc.property(fc.array(fc.uint8Array({ maxLength: 40 }), { maxLength: 10 }), (chunks) => {
         const framer = new MessageFramer({ maxMessageSize: 64 });
@@ -97,7 +97,7 @@ describe('decoders on garbage', () => {
             for (const frame of framer.push(Buffer.from(chunk))) assert.equal(frame.readInt32LE(0), frame.length);
           }
         } catch (err) {
-          assert.ok(err instanceof MongoServerError, String(err));
+          assert.ok(err instanceof CommandError, String(err));
         }
       }),
       { numRuns: 1000 },

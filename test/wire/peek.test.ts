@@ -5,7 +5,7 @@ import {
   BSON, BSONRegExp, BSONSymbol, Binary, Code, DBRef, Decimal128, Double, Int32, Long, MaxKey, MinKey, ObjectId,
   Timestamp,
 } from 'bson';
-import { ErrorCodes, MongoServerError } from '../../src/errors.js';
+import { ErrorCodes, CommandError } from '../../src/errors.js';
 import { CompressorId, OpCode, OpMsgFlag } from '../../src/wire/constants.js';
 import { encodeOpCompressed } from '../../src/wire/compression.js';
 import { encodeOpMsg } from '../../src/wire/op_msg.js';
@@ -89,7 +89,7 @@ describe('peekRequest', () => {
       assert.equal(peekCommand(frame), undefined, ns);
       const decoded = decodeRequest(frame);
       assert.equal(decoded.queryNamespace, ns, 'the decoder does not take it for a command either');
-      assert.throws(() => checkLegacyOpcode(decoded), (err: unknown) => err instanceof MongoServerError && err.code === ErrorCodes.OpQueryRemoved, ns);
+      assert.throws(() => checkLegacyOpcode(decoded), (err: unknown) => err instanceof CommandError && err.code === ErrorCodes.OpQueryRemoved, ns);
     }
     const frame = query('admin.$cmd', bson({ backupStatus: 1 }));
     assert.equal(peekCommand(frame)?.db, 'admin');
@@ -132,7 +132,7 @@ describe('peekRequest', () => {
       const peeked = peekRequest(frame);
       assert.equal(peeked.kind, 'undecodable');
       assert.equal(peeked.kind, 'undecodable');
-      assert.ok(peeked.kind === 'undecodable' && peeked.error instanceof MongoServerError);
+      assert.ok(peeked.kind === 'undecodable' && peeked.error instanceof CommandError);
       assert.equal(peekCommand(frame), undefined);
     }
     // Only OP_MSG and OP_QUERY carry commands: a compressed reply is no command of ours.
@@ -189,7 +189,7 @@ describe('peekRequest', () => {
         const out = peekCommand(frame);
         if (out !== undefined) assert.equal(typeof out.commandName, 'string');
         const peeked = peekRequest(frame);
-        if (peeked.kind === 'undecodable') assert.ok(peeked.error instanceof MongoServerError, String(peeked.error));
+        if (peeked.kind === 'undecodable') assert.ok(peeked.error instanceof CommandError, String(peeked.error));
       }),
       { numRuns: 2000 },
     );

@@ -8,8 +8,8 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { sourceFile } from './files.js';
-import type { SourceFile } from '../types.js';
-import { MongoServerError, ErrorCodes } from '../../errors.js';
+import type { SourceFile } from '../copy_types.js';
+import { CommandError, ErrorCodes } from '../../errors.js';
 
 /** One file as the cursor lists it. */
 export interface ListedFile {
@@ -74,8 +74,8 @@ export async function checkSameDbpath(mongodDbpath: string, localDbpath: string,
   }
 }
 
-function mismatch(mongodDbpath: string, localDbpath: string, why: string): MongoServerError {
-  return new MongoServerError(
+function mismatch(mongodDbpath: string, localDbpath: string, why: string): CommandError {
+  return new CommandError(
     ErrorCodes.CannotBackup,
     `The proxy's dbpath ${localDbpath} is not mongod's dbpath ${mongodDbpath}: ${why}. ` +
       `Start the proxy with --dbpath set to where mongod's dbpath is mounted on this host.`,

@@ -7,15 +7,15 @@
 import path from 'node:path';
 import fs from 'node:fs/promises';
 import type { Stats } from 'node:fs';
-import type { FileLink, SourceFile } from '../types.js';
+import type { FileLink, SourceFile } from '../copy_types.js';
 import { strerror } from '../io_error.js';
-import { MongoServerError, ErrorCodes } from '../../errors.js';
+import { CommandError, ErrorCodes } from '../../errors.js';
 
 /** Relative to the dbpath, so that the backup directory is itself a usable dbpath. */
 export function sourceFile(dbpath: string, absolute: string, size: number): SourceFile {
   const relativePath = path.relative(dbpath, absolute);
   if (relativePath === '' || relativePath.startsWith('..') || path.isAbsolute(relativePath)) {
-    throw new MongoServerError(ErrorCodes.CannotBackup, `mongod listed ${absolute}, which is outside the dbpath ${dbpath}`);
+    throw new CommandError(ErrorCodes.CannotBackup, `mongod listed ${absolute}, which is outside the dbpath ${dbpath}`);
   }
   return { path: absolute, relativePath, size };
 }
@@ -118,23 +118,23 @@ async function readLink(absolute: string): Promise<string> {
 }
 
 /** A dangling link, or a loop of links: the error names the link and what it points to. */
-async function unfollowableLink(root: string, relativePath: string, err: unknown): Promise<MongoServerError> {
+async function unfollowableLink(root: string, relativePath: string, err: unknown): Promise<CommandError> {
   const absolute = path.join(root, relativePath);
   const errno = Math.abs((err as NodeJS.ErrnoException).errno ?? 0);
   const why = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'is dangling' : 'cannot be followed';
-  return new MongoServerError(
+  return new CommandError(
     ErrorCodes.CannotBackup,
     `cannot back up ${root}: the symbolic link ${relativePath} (${absolute} -> ${await readLink(absolute)}) ${why}: ${strerror(errno)}`,
     { extra: { errno, strerror: strerror(errno) }, cause: err },
   );
 }
 
-async function cycle(root: string, relativePath: string, ancestor: string, isLink: boolean): Promise<MongoServerError> {
+async function cycle(root: string, relativePath: string, ancestor: string, isLink: boolean): Promise<CommandError> {
   const absolute = path.join(root, relativePath);
   const where = ancestor === '' ? 'the dbpath itself' : `${ancestor}, a directory it is inside of`;
   // Not a link: a bind mount of a directory above it.
   const what = isLink ? `the symbolic link ${relativePath} (${absolute} -> ${await readLink(absolute)})` : `the directory ${relativePath} (${absolute})`;
-  return new MongoServerError(ErrorCodes.CannotBackup, `cannot back up ${root}: ${what} leads back to ${where}: a cycle`);
+  return new CommandError(ErrorCodes.CannotBackup, `cannot back up ${root}: ${what} leads back to ${where}: a cycle`);
 }
 
 /**

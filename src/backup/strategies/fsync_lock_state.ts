@@ -15,9 +15,9 @@
  * theirs. So an ambiguous fsyncUnlock is resent only once a probe shows the count did
  * not move; if it moved by one, ours went through; anything else fails loudly.
  */
-import { MongoClient, MongoServerError as DriverServerError, type Db } from 'mongodb';
+import { MongoClient, MongoServerError, type Db } from 'mongodb';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { MongoServerError, ErrorCodes } from '../../errors.js';
+import { CommandError, ErrorCodes } from '../../errors.js';
 
 const DEFAULT_ATTEMPTS = 5;
 const DEFAULT_BACKOFF_MS = 200;
@@ -28,7 +28,7 @@ const CHECK_BY_HAND =
   'count that remains; release only the locks that nobody else (another backup, a DBA) still needs.';
 
 /** A failure that leaves the fsync lock count unknown or wrong: the backup must fail with this message. */
-export class FsyncLockCountUnknown extends MongoServerError {
+export class FsyncLockCountUnknown extends CommandError {
   constructor(
     /** What went wrong, without the advice. */
     readonly detail: string,
@@ -57,7 +57,7 @@ export function watchdogArmedAdvice(pid: number | undefined): string {
 
 /** An answer from mongod (the command was not applied), as opposed to a lost reply. */
 export function isServerAnswer(err: unknown): boolean {
-  return err instanceof DriverServerError;
+  return err instanceof MongoServerError;
 }
 
 export async function isFsyncLocked(admin: Db): Promise<boolean> {
@@ -168,7 +168,7 @@ export class AdminConnection {
 }
 
 /** mongod could not be reached (or kept refusing) for all the attempts: the lock may still be held. */
-export class MongodUnreachable extends MongoServerError {
+export class MongodUnreachable extends CommandError {
   constructor(
     readonly detail: string,
     cause: unknown,
@@ -285,7 +285,7 @@ export async function releaseOneLock(conn: AdminConnection, options: UnlockOptio
       } catch (err) {
         if (isServerAnswer(err)) {
           // Answered, so not applied. "not locked": someone released our lock first.
-          if ((err as DriverServerError).code === ErrorCodes.IllegalOperation || /not locked/.test(String(err))) return { kind: 'notLocked' };
+          if ((err as MongoServerError).code === ErrorCodes.IllegalOperation || /not locked/.test(String(err))) return { kind: 'notLocked' };
           await retry(err, stepAttempt, false);
           continue;
         }

@@ -2,10 +2,10 @@
  * `auto`, the default: `$backupCursor` where mongod has it; otherwise fsyncLock for
  * the whole copy, but only when the operator allowed blocking writes.
  */
-import { MongoServerError as DriverServerError } from 'mongodb';
-import type { Snapshot, SnapshotStrategy } from './types.js';
-import { BackupCursorStrategy, UNRECOGNIZED_STAGE } from './backup_cursor.js';
-import { MongoServerError, ErrorCodes } from '../../errors.js';
+import { MongoServerError } from 'mongodb';
+import type { Snapshot, SnapshotStrategy } from './snapshot.js';
+import { BackupCursorStrategy, UNRECOGNIZED_STAGE } from './backup_cursor_strategy.js';
+import { CommandError, ErrorCodes } from '../../errors.js';
 
 export interface StrategyChoice {
   backupCursor: BackupCursorStrategy;
@@ -22,9 +22,9 @@ export async function openSnapshot(choice: StrategyChoice): Promise<Snapshot> {
   try {
     return await choice.backupCursor.open();
   } catch (err) {
-    const unsupported = err instanceof DriverServerError && err.code === UNRECOGNIZED_STAGE;
+    const unsupported = err instanceof MongoServerError && err.code === UNRECOGNIZED_STAGE;
     if (!unsupported) throw err;
   }
-  if (choice.fsyncLock === undefined) throw new MongoServerError(ErrorCodes.CannotBackup, NO_SAFE_STRATEGY);
+  if (choice.fsyncLock === undefined) throw new CommandError(ErrorCodes.CannotBackup, NO_SAFE_STRATEGY);
   return choice.fsyncLock().open();
 }

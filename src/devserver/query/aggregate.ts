@@ -3,9 +3,9 @@
  * Only the stages the dev server needs are run; every other real stage is refused by name.
  */
 import { Int32, Long } from 'bson';
-import { ErrorCodes, MongoServerError } from '../../errors.js';
+import { ErrorCodes, CommandError } from '../../errors.js';
 import { isDocumentValue } from './bsontype.js';
-import { compileAddFields } from './add-fields.js';
+import { compileAddFields } from './add_fields.js';
 import { documentEntries } from './entries.js';
 import { compileFilter } from './filter.js';
 import { compileGroup } from './group.js';
@@ -30,23 +30,23 @@ const KNOWN_UNSUPPORTED_STAGES = new Set([
 
 function skipStage(spec: unknown): Stage {
   const n = parseNonNegativeInteger('$skip', spec);
-  if (typeof n === 'string') throw new MongoServerError(5107200, `invalid argument to $skip stage: ${n}`);
+  if (typeof n === 'string') throw new CommandError(5107200, `invalid argument to $skip stage: ${n}`);
   return (docs) => docs.slice(Number(n > BigInt(docs.length) ? BigInt(docs.length) : n));
 }
 
 function limitStage(spec: unknown): Stage {
   const n = parseNonNegativeInteger('$limit', spec);
-  if (typeof n === 'string') throw new MongoServerError(5107201, `invalid argument to $limit stage: ${n}`);
-  if (n === 0n) throw new MongoServerError(15958, 'the limit must be positive');
+  if (typeof n === 'string') throw new CommandError(5107201, `invalid argument to $limit stage: ${n}`);
+  if (n === 0n) throw new CommandError(15958, 'the limit must be positive');
   return (docs) => docs.slice(0, Number(n > BigInt(docs.length) ? BigInt(docs.length) : n));
 }
 
 function countStage(spec: unknown): Stage {
-  if (typeof spec !== 'string') throw new MongoServerError(40156, 'the count field must be a non-empty string');
-  if (spec === '') throw new MongoServerError(40157, 'the count field must be a non-empty string');
-  if (spec.startsWith('$')) throw new MongoServerError(40158, 'the count field cannot be a $-prefixed path');
-  if (spec.includes('\0')) throw new MongoServerError(40159, 'the count field cannot contain a null byte');
-  if (spec.includes('.')) throw new MongoServerError(40160, "the count field cannot contain '.'");
+  if (typeof spec !== 'string') throw new CommandError(40156, 'the count field must be a non-empty string');
+  if (spec === '') throw new CommandError(40157, 'the count field must be a non-empty string');
+  if (spec.startsWith('$')) throw new CommandError(40158, 'the count field cannot be a $-prefixed path');
+  if (spec.includes('\0')) throw new CommandError(40159, 'the count field cannot contain a null byte');
+  if (spec.includes('.')) throw new CommandError(40160, "the count field cannot contain '.'");
   return (docs) => {
     if (docs.length === 0) return [];
     const n = docs.length;
@@ -56,12 +56,12 @@ function countStage(spec: unknown): Stage {
 
 function unsetStage(spec: unknown): Stage {
   const paths = typeof spec === 'string' ? [spec] : spec;
-  if (!Array.isArray(paths)) throw new MongoServerError(31002, '$unset specification must be a string or an array');
+  if (!Array.isArray(paths)) throw new CommandError(31002, '$unset specification must be a string or an array');
   if (paths.length === 0) {
-    throw new MongoServerError(31119, '$unset specification must be a string or an array with at least one field');
+    throw new CommandError(31119, '$unset specification must be a string or an array with at least one field');
   }
   if (!paths.every((p): p is string => typeof p === 'string')) {
-    throw new MongoServerError(31120, '$unset specification must be a string or an array containing only string values');
+    throw new CommandError(31120, '$unset specification must be a string or an array containing only string values');
   }
   const project = compileExclusion(paths);
   return (docs) => docs.map(project);
@@ -70,15 +70,15 @@ function unsetStage(spec: unknown): Stage {
 function compileStage(name: string, spec: unknown): Stage {
   switch (name) {
     case '$match': {
-      if (!isDocumentValue(spec)) throw new MongoServerError(15959, 'the match filter must be an expression in an object');
+      if (!isDocumentValue(spec)) throw new CommandError(15959, 'the match filter must be an expression in an object');
       const matches = compileFilter(spec);
       return (docs) => docs.filter(matches);
     }
     case '$group':
       return compileGroup(spec);
     case '$sort': {
-      if (!isDocumentValue(spec)) throw new MongoServerError(15973, 'the $sort key specification must be an object');
-      if (documentEntries(spec).length === 0) throw new MongoServerError(15976, '$sort stage must have at least one sort key');
+      if (!isDocumentValue(spec)) throw new CommandError(15973, 'the $sort key specification must be an object');
+      if (documentEntries(spec).length === 0) throw new CommandError(15976, '$sort stage must have at least one sort key');
       const compare = compileSort(spec);
       return (docs) => [...docs].sort(compare);
     }
@@ -89,7 +89,7 @@ function compileStage(name: string, spec: unknown): Stage {
     case '$count':
       return countStage(spec);
     case '$project': {
-      if (!isDocumentValue(spec)) throw new MongoServerError(15969, '$project specification must be an object');
+      if (!isDocumentValue(spec)) throw new CommandError(15969, '$project specification must be an object');
       const project = compileProjectStage(spec);
       return (docs) => docs.map(project);
     }
@@ -102,23 +102,23 @@ function compileStage(name: string, spec: unknown): Stage {
     }
     default:
       if (KNOWN_UNSUPPORTED_STAGES.has(name)) throw notImplemented(`The aggregation stage ${name}`);
-      throw new MongoServerError(ErrorCodes.UnrecognizedPipelineStage, `Unrecognized pipeline stage name: '${name}'`);
+      throw new CommandError(ErrorCodes.UnrecognizedPipelineStage, `Unrecognized pipeline stage name: '${name}'`);
   }
 }
 
 /** Compiles every stage first (so a bad late stage fails before any work), then runs them in order. */
 export function runPipeline(input: Iterable<Document>, pipeline: Document[]): Document[] {
   if (!Array.isArray(pipeline)) {
-    throw new MongoServerError(ErrorCodes.TypeMismatch, "'pipeline' option must be specified as an array");
+    throw new CommandError(ErrorCodes.TypeMismatch, "'pipeline' option must be specified as an array");
   }
   const stages = pipeline.map((stage) => {
     if (!isDocumentValue(stage)) {
-      throw new MongoServerError(ErrorCodes.TypeMismatch, "Each element of the 'pipeline' array must be an object");
+      throw new CommandError(ErrorCodes.TypeMismatch, "Each element of the 'pipeline' array must be an object");
     }
     const entries = documentEntries(stage);
     const first = entries[0];
     if (entries.length !== 1 || first === undefined) {
-      throw new MongoServerError(40323, 'A pipeline stage specification object must contain exactly one field.');
+      throw new CommandError(40323, 'A pipeline stage specification object must contain exactly one field.');
     }
     return compileStage(first[0], first[1]);
   });

@@ -3,7 +3,7 @@
  * ("$a.b"), $$ROOT/$$CURRENT, constants, {$literal: x}, and arrays/objects built from those.
  * Every real operator ($add, $concat, ...) is refused by name rather than guessed at.
  */
-import { ErrorCodes, MongoServerError } from '../../errors.js';
+import { ErrorCodes, CommandError } from '../../errors.js';
 import { isDocumentValue } from './bsontype.js';
 import { documentEntries, fromEntries, getField } from './entries.js';
 import { notImplemented } from './unsupported.js';
@@ -56,9 +56,9 @@ export function evaluateFieldPath(value: unknown, parts: readonly string[], from
 function validatePathParts(path: string): string[] {
   const parts = path.split('.');
   for (const part of parts) {
-    if (part === '') throw new MongoServerError(15998, 'FieldPath field names may not be empty strings.');
+    if (part === '') throw new CommandError(15998, 'FieldPath field names may not be empty strings.');
     if (part.startsWith('$')) {
-      throw new MongoServerError(16410, "FieldPath field names may not start with '$'. Consider using $getField or $setField.");
+      throw new CommandError(16410, "FieldPath field names may not start with '$'. Consider using $getField or $setField.");
     }
   }
   return parts;
@@ -72,13 +72,13 @@ function compileVariable(ref: string): Evaluator {
   }
   if (name === 'REMOVE') return () => undefined;
   if (UNSUPPORTED_VARIABLES.has(name)) throw notImplemented(`The aggregation variable $$${name}`);
-  throw new MongoServerError(17276, `Use of undefined variable: ${name}`);
+  throw new CommandError(17276, `Use of undefined variable: ${name}`);
 }
 
 function compileString(s: string): Evaluator {
   if (!s.startsWith('$')) return () => s;
   if (s.startsWith('$$')) return compileVariable(s.slice(2));
-  if (s === '$') throw new MongoServerError(16872, "'$' by itself is not a valid FieldPath");
+  if (s === '$') throw new CommandError(16872, "'$' by itself is not a valid FieldPath");
   const parts = validatePathParts(s.slice(1));
   return (root) => evaluateFieldPath(root, parts);
 }
@@ -86,7 +86,7 @@ function compileString(s: string): Evaluator {
 function compileOperator(name: string, arg: unknown): Evaluator {
   if (name === '$literal') return () => arg;
   if (KNOWN_OPERATORS.has(name)) throw notImplemented(`The aggregation expression operator ${name}`);
-  throw new MongoServerError(ErrorCodes.InvalidPipelineOperator, `Unrecognized expression '${name}'`);
+  throw new CommandError(ErrorCodes.InvalidPipelineOperator, `Unrecognized expression '${name}'`);
 }
 
 function compileObject(obj: Document): Evaluator {
@@ -94,7 +94,7 @@ function compileObject(obj: Document): Evaluator {
   const first = entries[0];
   if (first !== undefined && first[0].startsWith('$')) {
     if (entries.length !== 1) {
-      throw new MongoServerError(
+      throw new CommandError(
         15983,
         `an expression specification must contain exactly one field, the name of the expression. Found ${entries.length} fields`,
       );
@@ -103,9 +103,9 @@ function compileObject(obj: Document): Evaluator {
   }
   const fields = entries.map(([name, spec]) => {
     if (name.startsWith('$')) {
-      throw new MongoServerError(16410, "FieldPath field names may not start with '$'. Consider using $getField or $setField.");
+      throw new CommandError(16410, "FieldPath field names may not start with '$'. Consider using $getField or $setField.");
     }
-    if (name.includes('.')) throw new MongoServerError(16412, "FieldPath field names may not contain '.'.");
+    if (name.includes('.')) throw new CommandError(16412, "FieldPath field names may not contain '.'.");
     return [name, compileExpression(spec)] as const;
   });
   return (root) => {

@@ -1,15 +1,15 @@
 /**
  * mongod's FieldPath validation, shared by sort keys, projections and aggregation paths.
  */
-import { MongoServerError } from '../../errors.js';
+import { CommandError } from '../../errors.js';
 
 export function validateFieldPath(path: string): void {
-  if (path === '') throw new MongoServerError(40352, 'FieldPath cannot be constructed with empty string');
-  if (path.endsWith('.')) throw new MongoServerError(40353, "FieldPath must not end with a '.'.");
+  if (path === '') throw new CommandError(40352, 'FieldPath cannot be constructed with empty string');
+  if (path.endsWith('.')) throw new CommandError(40353, "FieldPath must not end with a '.'.");
   for (const part of path.split('.')) {
-    if (part === '') throw new MongoServerError(15998, 'FieldPath field names may not be empty strings.');
+    if (part === '') throw new CommandError(15998, 'FieldPath field names may not be empty strings.');
     if (part.startsWith('$')) {
-      throw new MongoServerError(
+      throw new CommandError(
         16410,
         "FieldPath field names may not start with '$'. Consider using $getField or $setField.",
       );

@@ -4,7 +4,7 @@
  * was one), $min/$max skip null and missing.
  */
 import { Double, Int32, type Decimal128, type Long } from 'bson';
-import { ErrorCodes, MongoServerError } from '../../errors.js';
+import { ErrorCodes, CommandError } from '../../errors.js';
 import { bsonTypeOf, canonicalRank, isDocumentValue } from './bsontype.js';
 import { documentEntries, fromEntries } from './entries.js';
 import { compileExpression, type Evaluator } from './expression.js';
@@ -135,25 +135,25 @@ interface AccumulatorSpec {
 }
 
 function parseAccumulator(name: string, spec: unknown): AccumulatorSpec {
-  if (name.includes('.')) throw new MongoServerError(40235, `The field name '${name}' cannot contain '.'`);
-  if (name.startsWith('$')) throw new MongoServerError(40236, `The field name '${name}' cannot be an operator name`);
+  if (name.includes('.')) throw new CommandError(40235, `The field name '${name}' cannot contain '.'`);
+  if (name.startsWith('$')) throw new CommandError(40236, `The field name '${name}' cannot be an operator name`);
   const entries = isDocumentValue(spec) ? documentEntries(spec) : [];
   const first = entries[0];
   if (first === undefined || !first[0].startsWith('$')) {
-    throw new MongoServerError(40234, `The field '${name}' must be an accumulator object`);
+    throw new CommandError(40234, `The field '${name}' must be an accumulator object`);
   }
-  if (entries.length !== 1) throw new MongoServerError(40238, `The field '${name}' must specify one accumulator`);
+  if (entries.length !== 1) throw new CommandError(40238, `The field '${name}' must specify one accumulator`);
   const [op, arg] = first;
   if (KNOWN_UNSUPPORTED.has(op)) throw notImplemented(`The $group accumulator ${op}`);
-  if (!SUPPORTED.has(op)) throw new MongoServerError(15952, `unknown group operator '${op}'`);
+  if (!SUPPORTED.has(op)) throw new CommandError(15952, `unknown group operator '${op}'`);
   if (op === '$count') {
     if (!isDocumentValue(arg) || documentEntries(arg).length !== 0) {
-      throw new MongoServerError(ErrorCodes.BadValue, '$count takes no arguments, i.e. $count:{}');
+      throw new CommandError(ErrorCodes.BadValue, '$count takes no arguments, i.e. $count:{}');
     }
     return { name, op, argument: () => new Int32(1) };
   }
   if (Array.isArray(arg)) {
-    throw new MongoServerError(40237, `The ${op} accumulator is a unary operator`);
+    throw new CommandError(40237, `The ${op} accumulator is a unary operator`);
   }
   return { name, op, argument: compileExpression(arg) };
 }
@@ -167,14 +167,14 @@ function groupHash(key: unknown): string {
 
 /** Compiles a $group specification into a function over the whole input. */
 export function compileGroup(spec: unknown): (docs: Iterable<Document>) => Document[] {
-  if (!isDocumentValue(spec)) throw new MongoServerError(15947, "a group's fields must be specified in an object");
+  if (!isDocumentValue(spec)) throw new CommandError(15947, "a group's fields must be specified in an object");
   let idExpr: Evaluator | undefined;
   const accumulators: AccumulatorSpec[] = [];
   for (const [name, value] of documentEntries(spec)) {
     if (name === '_id') idExpr = compileExpression(value);
     else accumulators.push(parseAccumulator(name, value));
   }
-  if (idExpr === undefined) throw new MongoServerError(15955, 'a group specification must include an _id');
+  if (idExpr === undefined) throw new CommandError(15955, 'a group specification must include an _id');
   const groupKey = idExpr;
   return (docs) => {
     // Groups in first-seen order; keys compare by value (1 and 1.0 are one group), as mongod's do.

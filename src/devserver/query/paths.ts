@@ -2,7 +2,7 @@
  * Dotted paths over documents, in the two flavours mongod has: the matcher's, which fans out
  * across arrays, and the update system's, which addresses exactly one place.
  */
-import { MongoServerError } from '../../errors.js';
+import { CommandError } from '../../errors.js';
 import { isDocumentValue } from './bsontype.js';
 import { getField, setField } from './entries.js';
 import { formatElement } from './format.js';
@@ -106,8 +106,8 @@ export function getPath(doc: Doc, path: string): unknown {
 /** mongod refuses to pad an array by more than this many nulls. */
 const MAX_ARRAY_PADDING = 1_500_000;
 
-function notViable(part: string, parentName: string, parent: unknown): MongoServerError {
-  return new MongoServerError(28, `Cannot create field '${part}' in element {${formatElement(parentName, parent)}}`);
+function notViable(part: string, parentName: string, parent: unknown): CommandError {
+  return new CommandError(28, `Cannot create field '${part}' in element {${formatElement(parentName, parent)}}`);
 }
 
 /**
@@ -125,7 +125,7 @@ export function setPath(doc: Doc, path: string, value: unknown): void {
       const index = arrayIndex(part);
       if (index === undefined) throw notViable(part, curName, cur);
       if (index > cur.length + MAX_ARRAY_PADDING) {
-        throw new MongoServerError(57, `can't backfill more than ${MAX_ARRAY_PADDING} elements`, {
+        throw new CommandError(57, `can't backfill more than ${MAX_ARRAY_PADDING} elements`, {
           codeName: 'CannotBackfillArray',
         });
       }

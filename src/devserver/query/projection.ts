@@ -4,7 +4,7 @@
  * computed fields follow, in specification order, as mongod appends them.
  * Projected documents may share sub-objects with their input: copy before mutating.
  */
-import { MongoServerError } from '../../errors.js';
+import { CommandError } from '../../errors.js';
 import { isDocumentValue } from './bsontype.js';
 import { documentEntries, setField } from './entries.js';
 import { compileExpression, type Evaluator } from './expression.js';
@@ -39,7 +39,7 @@ function addNode(children: Children, path: readonly string[], node: Node): void 
     const existing = cur.get(part);
     if (i === path.length - 1) {
       if (existing !== undefined && !(existing.kind === 'tree' && node.kind === 'tree')) {
-        throw new MongoServerError(31250, `Path collision at ${full}`);
+        throw new CommandError(31250, `Path collision at ${full}`);
       }
       if (existing === undefined) cur.set(part, node);
       return;
@@ -51,7 +51,7 @@ function addNode(children: Children, path: readonly string[], node: Node): void 
     } else if (existing.kind === 'tree') {
       cur = existing.children;
     } else {
-      throw new MongoServerError(31249, `Path collision at ${full} remaining portion ${path.slice(i + 1).join('.')}`);
+      throw new CommandError(31249, `Path collision at ${full} remaining portion ${path.slice(i + 1).join('.')}`);
     }
   });
 }
@@ -66,12 +66,12 @@ function treeAt(children: Children, path: readonly string[]): Children {
 function markType(ctx: ParseContext, type: 'inclusion' | 'exclusion', field: string, value: unknown): void {
   if (ctx.type !== undefined && ctx.type !== type) {
     if (type === 'exclusion') {
-      throw new MongoServerError(31254, `Cannot do exclusion on field ${field} in inclusion projection`);
+      throw new CommandError(31254, `Cannot do exclusion on field ${field} in inclusion projection`);
     }
     if (numericKind(value) !== undefined || typeof value === 'boolean') {
-      throw new MongoServerError(31253, `Cannot do inclusion on field ${field} in exclusion projection`);
+      throw new CommandError(31253, `Cannot do inclusion on field ${field} in exclusion projection`);
     }
-    throw new MongoServerError(31310, `Cannot use an expression ${formatElement(field, value)} in an exclusion projection`);
+    throw new CommandError(31310, `Cannot use an expression ${formatElement(field, value)} in an exclusion projection`);
   }
   ctx.type = type;
 }
@@ -104,7 +104,7 @@ function parseSpec(ctx: ParseContext, children: Children, spec: Document, isRoot
         continue;
       }
       if (first === undefined) {
-        throw new MongoServerError(51270, `An empty sub-projection is not a valid value. Found empty object at path ${key}`);
+        throw new CommandError(51270, `An empty sub-projection is not a valid value. Found empty object at path ${key}`);
       }
       parseSpec(ctx, treeAt(children, path), value, false);
     } else if (numericKind(value) !== undefined || typeof value === 'boolean') {
@@ -222,15 +222,15 @@ export function compileProjection(spec: Document): Projector {
 export function compileProjectStage(spec: Document): Projector {
   try {
     if (documentEntries(spec).length === 0) {
-      throw new MongoServerError(51272, 'projection specification must have at least one field');
+      throw new CommandError(51272, 'projection specification must have at least one field');
     }
     const ctx: ParseContext = { mode: 'aggregate', idSpecified: false, idIncludedEntirely: false };
     const children: Children = new Map();
     parseSpec(ctx, children, spec, true);
     return build(ctx, children);
   } catch (err) {
-    if (err instanceof MongoServerError && err.code !== 238) {
-      throw new MongoServerError(err.code, `Invalid $project :: caused by :: ${err.message}`, { codeName: err.codeName });
+    if (err instanceof CommandError && err.code !== 238) {
+      throw new CommandError(err.code, `Invalid $project :: caused by :: ${err.message}`, { codeName: err.codeName });
     }
     throw err;
   }

@@ -3,7 +3,7 @@
  * an array sorts by its smallest element ascending and its largest descending, a missing
  * field sorts as null, and an empty array sorts below null.
  */
-import { MongoServerError } from '../../errors.js';
+import { CommandError } from '../../errors.js';
 import { bsonTypeOf, isDocumentValue } from './bsontype.js';
 import { documentEntries } from './entries.js';
 import { validateFieldPath } from './fieldpath.js';
@@ -60,18 +60,18 @@ function parseDirection(value: unknown): 1 | -1 {
     if (isDocumentValue(value) && documentEntries(value)[0]?.[0] === '$meta') {
       throw notImplemented('Sorting by $meta');
     }
-    throw new MongoServerError(15974, "$sort key ordering must be specified using a number or {$meta: 'textScore'}");
+    throw new CommandError(15974, "$sort key ordering must be specified using a number or {$meta: 'textScore'}");
   }
   // mongod reads the number with numberInt(), which truncates: 1.5 sorts ascending.
   const n = Math.trunc(toJsNumber(value));
   if (n !== 1 && n !== -1) {
-    throw new MongoServerError(15975, '$sort key ordering must be 1 (for ascending) or -1 (for descending)');
+    throw new CommandError(15975, '$sort key ordering must be 1 (for ascending) or -1 (for descending)');
   }
   return n;
 }
 
 export function parseSortSpec(spec: Document): SortField[] {
-  if (!isDocumentValue(spec)) throw new MongoServerError(15973, 'the $sort key specification must be an object');
+  if (!isDocumentValue(spec)) throw new CommandError(15973, 'the $sort key specification must be an object');
   return documentEntries(spec).map(([path, value]) => {
     if (path === '$natural') throw notImplemented('Sorting by $natural');
     validateFieldPath(path);

@@ -4,16 +4,16 @@
  * modifiers apply in mongod's field order, so created fields appear where mongod puts them.
  */
 import { Double } from 'bson';
-import { ErrorCodes, MongoServerError } from '../../errors.js';
+import { ErrorCodes, CommandError } from '../../errors.js';
 import { bsonTypeOf, isDocumentValue } from './bsontype.js';
 import { documentEntries, fromEntries, getField } from './entries.js';
 import { formatElement } from './format.js';
 import { arrayIndex, getPath, setPath, unsetPath } from './paths.js';
-import { MODIFIERS, parseFieldOp, type ApplyContext, type UpdateOp } from './update-ops.js';
+import { MODIFIERS, parseFieldOp, type ApplyContext, type UpdateOp } from './update_ops.js';
 import { notImplemented } from './unsupported.js';
 import { cloneDocument, compareStrings, identical, valuesEqual, type Document } from './values.js';
 
-export { upsertSeed } from './upsert-seed.js';
+export { upsertSeed } from './upsert_seed.js';
 
 export interface UpdateContext {
   /** True while building the document an upsert inserts: $setOnInsert applies and _id may be set. */
@@ -37,18 +37,18 @@ export interface CompiledUpdate {
 /** Modifiers that never create a field, so a top-level `$name` path cannot produce a bad document. */
 const NON_CREATING = new Set(['$unset', '$pull', '$pullAll', '$pop']);
 
-function dollarFieldError(name: string): MongoServerError {
-  return new MongoServerError(
+function dollarFieldError(name: string): CommandError {
+  return new CommandError(
     ErrorCodes.DollarPrefixedFieldName,
     `The dollar ($) prefixed field '${name}' in '${name}' is not allowed in the context of an update's replacement document. Consider using an aggregation pipeline with $replaceWith.`,
   );
 }
 
 function validateUpdatePath(path: string, modifier: string): string[] {
-  if (path === '') throw new MongoServerError(ErrorCodes.EmptyFieldName, 'An empty update path is not valid.');
+  if (path === '') throw new CommandError(ErrorCodes.EmptyFieldName, 'An empty update path is not valid.');
   const parts = path.split('.');
   if (parts.some((p) => p === '')) {
-    throw new MongoServerError(
+    throw new CommandError(
       ErrorCodes.EmptyFieldName,
       `The update path '${path}' contains an empty field name, which is not allowed.`,
     );
@@ -68,8 +68,8 @@ interface ConflictNode {
 
 /** UpdateObjectNode::parseAndMerge's bookkeeping: no path may be updated twice, or inside another. */
 function register(root: ConflictNode, path: string, parts: readonly string[]): void {
-  const conflict = (at: string): MongoServerError =>
-    new MongoServerError(
+  const conflict = (at: string): CommandError =>
+    new CommandError(
       ErrorCodes.ConflictingUpdateOperators,
       `Updating the path '${path}' would create a conflict at '${at}'`,
     );
@@ -123,13 +123,13 @@ function renameOp(from: string, to: string): UpdateOp {
         const next: unknown = getField(parent as object, parts[i] as string);
         if (next === undefined) return false;
         if (Array.isArray(next)) {
-          throw new MongoServerError(
+          throw new CommandError(
             ErrorCodes.BadValue,
             `The source field cannot be an array element, '${from}' in doc with ${idForMessage(doc)} has an array field called '${parts[i]}'`,
           );
         }
         if (!isDocumentValue(next)) {
-          throw new MongoServerError(
+          throw new CommandError(
             ErrorCodes.PathNotViable,
             `cannot use the part (${parts[i + 1]} of ${from}) to traverse the element ({${formatElement(parts[i] as string, next)}})`,
           );
@@ -142,7 +142,7 @@ function renameOp(from: string, to: string): UpdateOp {
       for (let i = 1; i < toParts.length; i++) {
         const prefix = toParts.slice(0, i).join('.');
         if (Array.isArray(getPath(doc, prefix))) {
-          throw new MongoServerError(
+          throw new CommandError(
             ErrorCodes.BadValue,
             `The destination field cannot be an array element, '${to}' in doc with ${idForMessage(doc)} has an array field called '${toParts[i - 1]}'`,
           );
@@ -158,14 +158,14 @@ function renameOp(from: string, to: string): UpdateOp {
 function parseRename(root: ConflictNode, from: string, arg: unknown): UpdateOp {
   register(root, from, validateUpdatePath(from, '$rename'));
   if (typeof arg !== 'string') {
-    throw new MongoServerError(ErrorCodes.BadValue, `The 'to' field for $rename must be a string: ${formatElement(from, arg)}`);
+    throw new CommandError(ErrorCodes.BadValue, `The 'to' field for $rename must be a string: ${formatElement(from, arg)}`);
   }
   const toParts = validateUpdatePath(arg, '$rename');
   if (arg === from) {
-    throw new MongoServerError(ErrorCodes.BadValue, `The source and target field for $rename must differ: ${formatElement(from, arg)}`);
+    throw new CommandError(ErrorCodes.BadValue, `The source and target field for $rename must differ: ${formatElement(from, arg)}`);
   }
   if (arg.startsWith(`${from}.`) || from.startsWith(`${arg}.`)) {
-    throw new MongoServerError(
+    throw new CommandError(
       ErrorCodes.BadValue,
       `The source and target field for $rename must not be on the same path: ${formatElement(from, arg)}`,
     );
@@ -181,7 +181,7 @@ function touchesId(path: string | undefined): path is string {
 function validateIdValue(doc: Document): void {
   const t = bsonTypeOf(getField(doc, '_id'));
   if (t === 'array' || t === 'regex' || t === 'undefined') {
-    throw new MongoServerError(ErrorCodes.InvalidIdField, `The '_id' value cannot be of type ${t}`);
+    throw new CommandError(ErrorCodes.InvalidIdField, `The '_id' value cannot be of type ${t}`);
   }
 }
 
@@ -190,13 +190,13 @@ function compileModifiers(entries: ReadonlyArray<[string, unknown]>): CompiledUp
   const ops: UpdateOp[] = [];
   for (const [modifier, fields] of entries) {
     if (!MODIFIERS.has(modifier)) {
-      throw new MongoServerError(
+      throw new CommandError(
         ErrorCodes.FailedToParse,
         `Unknown modifier: ${modifier}. Expected a valid update modifier or pipeline-style update specified as an array`,
       );
     }
     if (!isDocumentValue(fields)) {
-      throw new MongoServerError(
+      throw new CommandError(
         ErrorCodes.FailedToParse,
         `Modifiers operate on fields but we found type ${bsonTypeOf(fields)} instead. For example: {$mod: {<field>: ...}} not {${formatElement(modifier, fields)}}`,
       );
@@ -224,7 +224,7 @@ function compileModifiers(entries: ReadonlyArray<[string, unknown]>): CompiledUp
         if (applyCtx.isInsert) continue;
         for (const touched of [op.path, op.alsoTouches]) {
           if (touchesId(touched)) {
-            throw new MongoServerError(
+            throw new CommandError(
               ErrorCodes.ImmutableField,
               `Performing an update on the path '${touched}' would modify the immutable field '_id'`,
             );
@@ -249,7 +249,7 @@ function compileReplacement(replacement: Document): CompiledUpdate {
     apply(doc, ctx = {}) {
       const oldId = getField(doc, '_id');
       if (ctx.isInsert !== true && oldId !== undefined && newId !== undefined && !valuesEqual(oldId, newId)) {
-        throw new MongoServerError(
+        throw new CommandError(
           ErrorCodes.ImmutableField,
           `After applying the update, the (immutable) field '_id' was found to have been altered to ${formatElement('_id', newId)}`,
         );
@@ -271,7 +271,7 @@ function compileReplacement(replacement: Document): CompiledUpdate {
 export function compileUpdate(update: Document | Document[]): CompiledUpdate {
   if (Array.isArray(update)) throw notImplemented('Pipeline-style updates (an update given as an array)');
   if (!isDocumentValue(update)) {
-    throw new MongoServerError(ErrorCodes.FailedToParse, 'Update argument must be either an object or an array');
+    throw new CommandError(ErrorCodes.FailedToParse, 'Update argument must be either an object or an array');
   }
   const entries = documentEntries(update);
   const first = entries[0];

@@ -5,7 +5,7 @@
  * memory never shows what the disk does not have.
  */
 import { deserialize, serialize, UUID } from 'bson';
-import type { CollectionMeta, IndexSpec } from './types.js';
+import type { CollectionMeta, IndexSpec } from './storage_types.js';
 import type { WtCursor, WtSession } from './wiredtiger.js';
 
 export const CATALOG_URI = 'table:_mdb_catalog';

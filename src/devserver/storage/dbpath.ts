@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { serialize } from 'bson';
-import { ErrorCodes, MongoServerError } from '../../errors.js';
+import { ErrorCodes, CommandError } from '../../errors.js';
 import { isWtError, openConnection, WtCode, type WtConnection } from './wiredtiger.js';
 
 export const JOURNAL_DIR = 'journal';
@@ -21,7 +21,7 @@ const SESSION_MAX = 100;
 /** wiredtiger_open's config: logging on, so a restart after a crash runs recovery. */
 export function wiredtigerConfig(cacheSizeMB = DEFAULT_CACHE_MB): string {
   if (!Number.isInteger(cacheSizeMB) || cacheSizeMB < 1) {
-    throw new MongoServerError(ErrorCodes.BadValue, `cacheSizeMB must be a positive integer, got ${cacheSizeMB}`);
+    throw new CommandError(ErrorCodes.BadValue, `cacheSizeMB must be a positive integer, got ${cacheSizeMB}`);
   }
   return [
     'create',
@@ -52,7 +52,7 @@ export function openDbpath(dbpath: string, cacheSizeMB?: number): WtConnection {
     // WT holds a lock on WiredTiger.lock; mongod reports the same case against mongod.lock.
     if (isWtError(err, WtCode.EBUSY)) {
       const lockFile = path.join(dbpath, LOCK_FILE);
-      throw new MongoServerError(
+      throw new CommandError(
         ErrorCodes.DBPathInUse,
         `Unable to lock the lock file: ${lockFile} (Resource temporarily unavailable). ` +
           `Another mongod instance is already running on the ${dbpath} directory`,

@@ -2,10 +2,10 @@
  * mongod's E11000 error, with values printed the way mongod's BSONObj::toString
  * prints them (`{ _id: 1 }`, `{ _id: 1.0 }`, `{ _id: ObjectId('...') }`).
  */
-import { ErrorCodes, MongoServerError } from '../../errors.js';
+import { ErrorCodes, CommandError } from '../../errors.js';
 
-export function duplicateKeyError(ns: string, id: unknown): MongoServerError {
-  return new MongoServerError(
+export function duplicateKeyError(ns: string, id: unknown): CommandError {
+  return new CommandError(
     ErrorCodes.DuplicateKey,
     `E11000 duplicate key error collection: ${ns} index: _id_ dup key: { _id: ${formatBsonValue(id)} }`,
     { extra: { keyPattern: { _id: 1 }, keyValue: { _id: id } } },

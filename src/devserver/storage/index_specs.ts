@@ -2,10 +2,10 @@
  * Index specs in a collection's catalog entry: the rules mongod applies when one
  * is added or dropped. Only `_id_` is backed by a table; the rest is metadata.
  */
-import { ErrorCodes, MongoServerError } from '../../errors.js';
+import { ErrorCodes, CommandError } from '../../errors.js';
 import { formatBsonValue } from './dupkey.js';
 import { encodeKeyString } from './keystring.js';
-import type { IndexSpec } from './types.js';
+import type { IndexSpec } from './storage_types.js';
 
 export const ID_INDEX_NAME = '_id_';
 
@@ -23,7 +23,7 @@ export function addIndexSpecs(existing: readonly IndexSpec[], specs: readonly In
     const sameName = indexes.find((ix) => ix.name === spec.name);
     if (sameName !== undefined) {
       if (sameKey(sameName, spec)) continue;
-      throw new MongoServerError(
+      throw new CommandError(
         ErrorCodes.IndexKeySpecsConflict,
         'An existing index has the same name as the requested index. ' +
           `Requested index: ${formatBsonValue(spec)}, existing index: ${formatBsonValue(sameName)}`,
@@ -31,7 +31,7 @@ export function addIndexSpecs(existing: readonly IndexSpec[], specs: readonly In
     }
     const other = indexes.find((ix) => sameKey(ix, spec));
     if (other !== undefined) {
-      throw new MongoServerError(ErrorCodes.IndexOptionsConflict, `Index already exists with a different name: ${other.name}`);
+      throw new CommandError(ErrorCodes.IndexOptionsConflict, `Index already exists with a different name: ${other.name}`);
     }
     indexes.push({ ...spec });
   }
@@ -39,9 +39,9 @@ export function addIndexSpecs(existing: readonly IndexSpec[], specs: readonly In
 }
 
 export function dropIndexSpec(existing: readonly IndexSpec[], name: string): IndexSpec[] {
-  if (name === ID_INDEX_NAME) throw new MongoServerError(ErrorCodes.InvalidOptions, 'cannot drop _id index');
+  if (name === ID_INDEX_NAME) throw new CommandError(ErrorCodes.InvalidOptions, 'cannot drop _id index');
   if (!existing.some((ix) => ix.name === name)) {
-    throw new MongoServerError(ErrorCodes.IndexNotFound, `index not found with name [${name}]`);
+    throw new CommandError(ErrorCodes.IndexNotFound, `index not found with name [${name}]`);
   }
   return existing.filter((ix) => ix.name !== name);
 }

@@ -10,10 +10,10 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { ErrorCodes, MongoServerError } from '../../errors.js';
+import { ErrorCodes, CommandError } from '../../errors.js';
 import { duplicateKeyError } from './dupkey.js';
 import { encodeKeyString } from './keystring.js';
-import type { CollectionMeta, RecordEntry } from './types.js';
+import type { CollectionMeta, RecordEntry } from './storage_types.js';
 import { isWtError, WtCode, type WtSession } from './wiredtiger.js';
 import type { WriteSession } from './write_session.js';
 
@@ -76,7 +76,7 @@ export class RecordStore {
       const index = this.writer.cursor(idIndexUri(meta));
       // A caller passing the wrong _id would otherwise orphan an index entry.
       if (index.search(key) !== rid) {
-        throw new MongoServerError(ErrorCodes.InternalError, `_id does not match record ${rid} in ${meta.ns}`);
+        throw new CommandError(ErrorCodes.InternalError, `_id does not match record ${rid} in ${meta.ns}`);
       }
       index.remove(key);
       records.remove(rid);
@@ -108,7 +108,7 @@ export class RecordStore {
     let after = afterRid;
     for (let size = FIRST_BATCH; ; size = Math.min(size * 4, MAX_BATCH)) {
       if (!isLive()) {
-        throw new MongoServerError(175, `collection dropped: ${meta.ns}`, { codeName: 'QueryPlanKilled' });
+        throw new CommandError(175, `collection dropped: ${meta.ns}`, { codeName: 'QueryPlanKilled' });
       }
       const batch = this.readBatch(meta, after, size);
       for (const entry of batch) yield entry;
@@ -203,11 +203,11 @@ export class RecordStore {
 
 function idKey(id: unknown): Buffer {
   if (Array.isArray(id)) {
-    throw new MongoServerError(ErrorCodes.InvalidIdField, "The '_id' value cannot be of type array");
+    throw new CommandError(ErrorCodes.InvalidIdField, "The '_id' value cannot be of type array");
   }
   return encodeKeyString(id);
 }
 
-function noSuchRecord(meta: CollectionMeta, rid: number): MongoServerError {
-  return new MongoServerError(ErrorCodes.InternalError, `no record ${rid} in ${meta.ns}`);
+function noSuchRecord(meta: CollectionMeta, rid: number): CommandError {
+  return new CommandError(ErrorCodes.InternalError, `no record ${rid} in ${meta.ns}`);
 }

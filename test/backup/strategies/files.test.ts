@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { dbpathRole, listDbpath, sourceFile, withLinks } from '../../../src/backup/strategies/files.js';
-import { MongoServerError } from '../../../src/errors.js';
+import { CommandError } from '../../../src/errors.js';
 import { tempDir } from '../../helpers/paths.js';
 
 function write(file: string, size: number): void {
@@ -125,7 +125,7 @@ describe('listDbpath', () => {
 
   async function expectRefusal(pattern: RegExp, errno?: number): Promise<void> {
     await assert.rejects(listDbpath(dbpath), (err: unknown) => {
-      assert.ok(err instanceof MongoServerError, String(err));
+      assert.ok(err instanceof CommandError, String(err));
       assert.equal(err.code, 268);
       assert.equal(err.codeName, 'CannotBackup');
       assert.match(err.message, pattern);

@@ -18,7 +18,7 @@ import {
   Timestamp,
 } from 'bson';
 import fc from 'fast-check';
-import { MongoServerError } from '../../../src/errors.js';
+import { CommandError } from '../../../src/errors.js';
 import type { Document } from '../../../src/devserver/query/index.js';
 
 /** Encodes and decodes a document the way the server sees client input. */
@@ -26,10 +26,10 @@ export function rt(doc: Document): Document {
   return deserialize(serialize(doc), { promoteValues: false }) as Document;
 }
 
-/** Asserts that `fn` throws a MongoServerError with this code and (exact) message. */
+/** Asserts that `fn` throws a CommandError with this code and (exact) message. */
 export function assertServerError(fn: () => unknown, code: number, message: string | RegExp): void {
   assert.throws(fn, (err: unknown) => {
-    assert.ok(err instanceof MongoServerError, `expected MongoServerError, got ${String(err)}`);
+    assert.ok(err instanceof CommandError, `expected CommandError, got ${String(err)}`);
     assert.equal(err.code, code, `code for: ${err.message}`);
     if (typeof message === 'string') assert.equal(err.message, message);
     else assert.match(err.message, message);

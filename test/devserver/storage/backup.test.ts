@@ -3,8 +3,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { deserialize, Int32, serialize } from 'bson';
-import { MongoServerError } from '../../../src/errors.js';
-import { StorageEngine, type BackupFile } from '../../../src/devserver/storage/engine.js';
+import { CommandError } from '../../../src/errors.js';
+import { StorageEngine, type BackupFile } from '../../../src/devserver/storage/storage_engine.js';
 import { tempDir, wt } from './helpers.js';
 
 const CHUNK = 1 << 20;
@@ -78,7 +78,7 @@ test('a copy taken under a backup cursor, while writes and checkpoints go on, is
     assert.equal(file.fileSize, fs.statSync(file.filename).size);
   }
   assert.throws(() => engine.openBackupCursor(), (err: unknown) => {
-    assert.ok(err instanceof MongoServerError);
+    assert.ok(err instanceof CommandError);
     assert.equal(err.code, 50886);
     assert.equal(err.message, 'The existing backup cursor must be closed before $backupCursor can succeed.');
     return true;

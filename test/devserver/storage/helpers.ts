@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 
 /** The compiled engine module, for scripts run in child processes. */
-export const ENGINE_URL = new URL('../../../src/devserver/storage/engine.js', import.meta.url).href;
+export const ENGINE_URL = new URL('../../../src/devserver/storage/storage_engine.js', import.meta.url).href;
 /** Child scripts import bson by URL: `-e` scripts resolve bare names from their cwd. */
 export const BSON_URL = import.meta.resolve('bson');
 export const WIREDTIGER_URL = new URL('../../../src/devserver/storage/wiredtiger.js', import.meta.url).href;

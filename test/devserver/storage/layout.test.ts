@@ -3,8 +3,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { deserialize, Int32 } from 'bson';
-import { MongoServerError } from '../../../src/errors.js';
-import { StorageEngine } from '../../../src/devserver/storage/engine.js';
+import { CommandError } from '../../../src/errors.js';
+import { StorageEngine } from '../../../src/devserver/storage/storage_engine.js';
 import { ENGINE_URL, listFiles, runScript, tempDir } from './helpers.js';
 
 test('a new dbpath is laid out like mongod\'s', (t) => {
@@ -50,7 +50,7 @@ test('a dbpath in use is refused with DBPathInUse, in this process and another',
     `Another mongod instance is already running on the ${dir} directory`;
 
   assert.throws(() => StorageEngine.open({ dbpath: dir }), (err: unknown) => {
-    assert.ok(err instanceof MongoServerError);
+    assert.ok(err instanceof CommandError);
     assert.equal(err.code, 98);
     assert.equal(err.codeName, 'DBPathInUse');
     assert.equal(err.message, expected);

@@ -3,8 +3,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { Decimal128, deserialize, Double, Int32, Long, ObjectId, serialize } from 'bson';
-import { MongoServerError } from '../../../src/errors.js';
-import { StorageEngine } from '../../../src/devserver/storage/engine.js';
+import { CommandError } from '../../../src/errors.js';
+import { StorageEngine } from '../../../src/devserver/storage/storage_engine.js';
 import { tempDir } from './helpers.js';
 
 function openEngine(t: TestContext): { engine: StorageEngine; dbpath: string } {
@@ -61,7 +61,7 @@ test('equal numbers of any BSON type are one _id', (t) => {
   for (const [id, shown] of [[new Double(1), '1.0'], [Long.fromNumber(1), '1'],
     [Decimal128.fromString('1.000'), 'NumberDecimal("1.000")'], [new Int32(1), '1']] as const) {
     assert.throws(() => engine.insertRecord('test.c', doc({ _id: id }), id), (err: unknown) => {
-      assert.ok(err instanceof MongoServerError);
+      assert.ok(err instanceof CommandError);
       assert.equal(err.code, 11000);
       assert.equal(err.codeName, 'DuplicateKey');
       assert.equal(err.message, `E11000 duplicate key error collection: test.c index: _id_ dup key: { _id: ${shown} }`);
@@ -96,7 +96,7 @@ test('writeTransaction commits, rolls back on throw, nests, and survives a dupli
       try {
         engine.insertRecord('test.c', doc({ _id: id }), id);
       } catch (err) {
-        errors.push((err as MongoServerError).code);
+        errors.push((err as CommandError).code);
       }
     }
     // Reads on the write session see the transaction's own writes.

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { Int32 } from 'bson';
-import { StorageEngine } from '../../../src/devserver/storage/engine.js';
+import { StorageEngine } from '../../../src/devserver/storage/storage_engine.js';
 import { BSON_URL, ENGINE_URL, spawnScript, tempDir } from './helpers.js';
 
 // Inserts forever: each _id is printed only once its synced commit returned.

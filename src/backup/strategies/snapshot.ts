@@ -3,7 +3,7 @@
  * files (each with the size to copy up to) and a release that ends the window.
  * The copier never knows which strategy produced its list.
  */
-import type { SourceFile } from '../types.js';
+import type { SourceFile } from '../copy_types.js';
 
 export type StrategyName = 'backupCursor' | 'fsyncLock';
 
@@ -13,7 +13,7 @@ export interface Snapshot {
   readonly backupId: string | undefined;
   readonly files: SourceFile[];
   /**
-   * Aborted, with the reason as a MongoServerError, when the snapshot stops protecting
+   * Aborted, with the reason as a CommandError, when the snapshot stops protecting
    * the files before release() (a killed backup cursor, an fsync lock someone else
    * took away). From then on the copy is worthless: the engine stops it at once.
    */

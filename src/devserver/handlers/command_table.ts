@@ -4,8 +4,8 @@
  */
 import type { Document } from '../bson.js';
 import { commandName } from '../bson.js';
-import type { Command, CommandContext } from './types.js';
-import { handshakeCommands } from './handshake.js';
+import type { Command, CommandContext } from './handler.js';
+import { handshakeCommands } from './hello.js';
 import { serverInfoCommands } from './server_info.js';
 import { writeCommands } from './write.js';
 import { findAndModifyCommands } from './find_and_modify.js';
@@ -14,10 +14,10 @@ import { catalogCommands } from './catalog.js';
 import { aggregateCommands } from './aggregate.js';
 import { backupCommands } from './backup.js';
 import { sessionIdOf } from '../sessions.js';
-import { MongoServerError, ErrorCodes } from '../../errors.js';
+import { CommandError, ErrorCodes } from '../../errors.js';
 
-export type { Command, CommandContext, ConnectionInfo } from './types.js';
-export { isAwaitableHello } from './handshake.js';
+export type { Command, CommandContext, ConnectionInfo } from './handler.js';
+export { isAwaitableHello } from './hello.js';
 
 const ALL_COMMANDS: readonly Command[] = [
   ...handshakeCommands,
@@ -46,13 +46,13 @@ export class CommandDispatcher {
     const name = commandName(cmd);
     const command = this.byName.get(name);
     if (command === undefined) {
-      throw new MongoServerError(ErrorCodes.CommandNotFound, `no such command: '${name}'`);
+      throw new CommandError(ErrorCodes.CommandNotFound, `no such command: '${name}'`);
     }
     if (command.adminOnly === true && ctx.db !== 'admin') {
-      throw new MongoServerError(ErrorCodes.Unauthorized, `${name} may only be run against the admin database.`);
+      throw new CommandError(ErrorCodes.Unauthorized, `${name} may only be run against the admin database.`);
     }
     if (ctx.state.shuttingDown) {
-      throw new MongoServerError(ErrorCodes.ShutdownInProgress, 'The server is in quiesce mode and will shut down');
+      throw new CommandError(ErrorCodes.ShutdownInProgress, 'The server is in quiesce mode and will shut down');
     }
     if (!COUNTED_ELSEWHERE.has(name)) ctx.state.opcounters.command += 1;
     if (command.isWrite === true) {

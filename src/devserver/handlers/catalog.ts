@@ -1,13 +1,13 @@
 /** Databases, collections and indexes: the catalog commands. */
 import { Long } from 'bson';
 import type { Document } from '../bson.js';
-import type { Command, CommandContext } from './types.js';
-import type { CollectionMeta, IndexSpec } from '../storage/engine.js';
+import type { Command, CommandContext } from './handler.js';
+import type { CollectionMeta, IndexSpec } from '../storage/storage_engine.js';
 import { ArraySource } from '../cursors.js';
 import { namespaceOf, optionalDocument, ensureCollection, bsonSize, cursorBatchSize } from './common.js';
 import { firstBatchReply } from './read.js';
 import { compileFilter } from '../query/filter.js';
-import { MongoServerError, ErrorCodes } from '../../errors.js';
+import { CommandError, ErrorCodes } from '../../errors.js';
 
 function databaseSizes(ctx: CommandContext): Map<string, number> {
   const sizes = new Map<string, number>();
@@ -55,7 +55,7 @@ function listCollections(cmd: Document, ctx: CommandContext): Document {
 
 function requireCollection(ctx: CommandContext, ns: string): CollectionMeta {
   const meta = ctx.state.engine.getCollection(ns);
-  if (meta === undefined) throw new MongoServerError(ErrorCodes.NamespaceNotFound, `ns does not exist: ${ns}`);
+  if (meta === undefined) throw new CommandError(ErrorCodes.NamespaceNotFound, `ns does not exist: ${ns}`);
   return meta;
 }
 
@@ -74,7 +74,7 @@ function create(cmd: Document, ctx: CommandContext): Document {
   }
   for (const unsupported of ['capped', 'viewOn', 'timeseries', 'clusteredIndex', 'validator']) {
     if (options[unsupported] !== undefined && options[unsupported] !== false) {
-      throw new MongoServerError(ErrorCodes.NotImplemented, `create option '${unsupported}' is not supported by the hotbackup dev server`);
+      throw new CommandError(ErrorCodes.NotImplemented, `create option '${unsupported}' is not supported by the hotbackup dev server`);
     }
   }
   ctx.state.engine.createCollection(ns, options);
@@ -99,16 +99,16 @@ function dropDatabase(_cmd: Document, ctx: CommandContext): Document {
 function parseIndexSpecs(cmd: Document): IndexSpec[] {
   const specs = cmd['indexes'];
   if (!Array.isArray(specs) || specs.length === 0) {
-    throw new MongoServerError(ErrorCodes.BadValue, 'Must specify at least one index to create');
+    throw new CommandError(ErrorCodes.BadValue, 'Must specify at least one index to create');
   }
   return specs.map((raw: unknown) => {
     const spec = raw as Document;
     const key = spec['key'];
     if (key === null || typeof key !== 'object' || Object.keys(key).length === 0) {
-      throw new MongoServerError(ErrorCodes.CannotCreateIndex, "The 'key' field must be a non-empty object");
+      throw new CommandError(ErrorCodes.CannotCreateIndex, "The 'key' field must be a non-empty object");
     }
     if (typeof spec['name'] !== 'string' || spec['name'] === '') {
-      throw new MongoServerError(ErrorCodes.CannotCreateIndex, "The 'name' field must be a non-empty string");
+      throw new CommandError(ErrorCodes.CannotCreateIndex, "The 'name' field must be a non-empty string");
     }
     return { v: 2, ...spec, key: key as Document, name: spec['name'] } as IndexSpec;
   });
@@ -144,7 +144,7 @@ function dropIndexes(cmd: Document, ctx: CommandContext): Document {
           ? [which]
           : meta.indexes.filter((i) => JSON.stringify(i.key) === JSON.stringify(which)).map((i) => i.name);
   if (names.length === 0 && which !== '*') {
-    throw new MongoServerError(ErrorCodes.IndexNotFound, `can't find index with key: ${JSON.stringify(which)}`);
+    throw new CommandError(ErrorCodes.IndexNotFound, `can't find index with key: ${JSON.stringify(which)}`);
   }
   for (const name of names) ctx.state.engine.dropIndex(ns, name);
   return { nIndexesWas, ok: 1 };

@@ -2,18 +2,18 @@
 import { ObjectId, BSONRegExp } from 'bson';
 import type { Document } from '../bson.js';
 import { encodeDocument } from '../bson.js';
-import type { Command, CommandContext } from './types.js';
+import type { Command, CommandContext } from './handler.js';
 import type { ServerState } from '../state.js';
 import { namespaceOf, ensureCollection, wantsJournal, findMatching, writeErrorEntry } from './common.js';
 import { compileUpdate, upsertSeed } from '../query/update.js';
 import { valuesEqual } from '../query/values.js';
 import { MAX_BSON_OBJECT_SIZE } from '../../wire/constants.js';
-import { MongoServerError, ErrorCodes } from '../../errors.js';
+import { CommandError, ErrorCodes } from '../../errors.js';
 
 function arrayField(cmd: Document, field: string): Document[] {
   const value = cmd[field];
   if (!Array.isArray(value)) {
-    throw new MongoServerError(ErrorCodes.FailedToParse, `BSON field '${field}' is missing but a required field`);
+    throw new CommandError(ErrorCodes.FailedToParse, `BSON field '${field}' is missing but a required field`);
   }
   return value as Document[];
 }
@@ -23,10 +23,10 @@ export function withId(doc: Document): Document {
   if (!('_id' in doc)) return { _id: new ObjectId(), ...doc };
   const id = doc['_id'];
   if (Array.isArray(id)) {
-    throw new MongoServerError(ErrorCodes.InvalidIdField, "The '_id' value cannot be of type array");
+    throw new CommandError(ErrorCodes.InvalidIdField, "The '_id' value cannot be of type array");
   }
   if (id instanceof BSONRegExp || id === undefined) {
-    throw new MongoServerError(ErrorCodes.InvalidIdField, `The '_id' value cannot be of type ${id === undefined ? 'undefined' : 'regex'}`);
+    throw new CommandError(ErrorCodes.InvalidIdField, `The '_id' value cannot be of type ${id === undefined ? 'undefined' : 'regex'}`);
   }
   if (Object.keys(doc)[0] === '_id') return doc;
   const { _id, ...rest } = doc;
@@ -36,7 +36,7 @@ export function withId(doc: Document): Document {
 export function encodeForStorage(doc: Document): Buffer {
   const bytes = encodeDocument(doc);
   if (bytes.length > MAX_BSON_OBJECT_SIZE) {
-    throw new MongoServerError(
+    throw new CommandError(
       ErrorCodes.BSONObjectTooLarge,
       `object to insert too large. size in bytes: ${bytes.length}, max size: ${MAX_BSON_OBJECT_SIZE}`,
     );
@@ -86,20 +86,20 @@ interface UpdateOutcome {
 
 function updateOne(state: ServerState, ns: string, spec: Document): UpdateOutcome {
   if (spec['arrayFilters'] !== undefined) {
-    throw new MongoServerError(ErrorCodes.NotImplemented, 'arrayFilters are not supported by the hotbackup dev server');
+    throw new CommandError(ErrorCodes.NotImplemented, 'arrayFilters are not supported by the hotbackup dev server');
   }
   const filter = (spec['q'] ?? {}) as Document;
   const update = compileUpdate(spec['u'] as Document | Document[]);
   const multi = spec['multi'] === true;
   if (multi && update.isReplacement) {
-    throw new MongoServerError(ErrorCodes.FailedToParse, 'multi update is not supported for replacement-style update');
+    throw new CommandError(ErrorCodes.FailedToParse, 'multi update is not supported for replacement-style update');
   }
   const matches = findMatching(state.engine, ns, filter, multi ? Infinity : 1);
   let nModified = 0;
   for (const { rid, doc } of matches) {
     const result = update.apply(doc);
     if (!valuesEqual(result.doc['_id'], doc['_id'])) {
-      throw new MongoServerError(
+      throw new CommandError(
         ErrorCodes.ImmutableField,
         "Performing an update on the path '_id' would modify the immutable field '_id'",
       );

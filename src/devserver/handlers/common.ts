@@ -2,21 +2,21 @@
 import { calculateObjectSize, type Document as BsonDocument } from 'bson';
 import type { Document } from '../bson.js';
 import { decodeDocument } from '../bson.js';
-import type { StorageEngine, CollectionMeta } from '../storage/engine.js';
+import type { StorageEngine, CollectionMeta } from '../storage/storage_engine.js';
 import { compileFilter } from '../query/filter.js';
 import { isNumeric, toNumber } from '../query/values.js';
-import { MongoServerError, ErrorCodes } from '../../errors.js';
+import { CommandError, ErrorCodes } from '../../errors.js';
 
 /** `<db>.<collection>` from the command's first value, checked as mongod checks it. */
 export function namespaceOf(db: string, collection: unknown): string {
   if (typeof collection !== 'string') {
-    throw new MongoServerError(
+    throw new CommandError(
       ErrorCodes.InvalidNamespace,
       `collection name has invalid type ${collection === null ? 'null' : typeof collection}`,
     );
   }
   if (collection === '' || collection.includes('\0') || collection.startsWith('.') || collection.includes('$')) {
-    throw new MongoServerError(ErrorCodes.InvalidNamespace, `Invalid namespace specified '${db}.${collection}'`);
+    throw new CommandError(ErrorCodes.InvalidNamespace, `Invalid namespace specified '${db}.${collection}'`);
   }
   return `${db}.${collection}`;
 }
@@ -43,11 +43,11 @@ export function optionalCount(cmd: Document, field: string): number | undefined 
   const value = cmd[field];
   if (value === undefined || value === null) return undefined;
   if (!isNumeric(value)) {
-    throw new MongoServerError(ErrorCodes.TypeMismatch, `Field '${field}' should be a number, found ${typeof value}`);
+    throw new CommandError(ErrorCodes.TypeMismatch, `Field '${field}' should be a number, found ${typeof value}`);
   }
   const n = toNumber(value);
   if (!Number.isInteger(n) || n < 0) {
-    throw new MongoServerError(ErrorCodes.BadValue, `${field} must be a non-negative integer, got ${n}`);
+    throw new CommandError(ErrorCodes.BadValue, `${field} must be a non-negative integer, got ${n}`);
   }
   return n;
 }
@@ -56,7 +56,7 @@ export function optionalDocument(cmd: Document, field: string): Document | undef
   const value = cmd[field];
   if (value === undefined || value === null) return undefined;
   if (typeof value !== 'object' || Array.isArray(value)) {
-    throw new MongoServerError(ErrorCodes.TypeMismatch, `BSON field '${field}' is the wrong type, expected an object`);
+    throw new CommandError(ErrorCodes.TypeMismatch, `BSON field '${field}' is the wrong type, expected an object`);
   }
   return value as Document;
 }
@@ -129,7 +129,7 @@ export function findMatching(engine: StorageEngine, ns: string, filter: Document
 
 /** How a per-document failure appears in a write reply's `writeErrors`. */
 export function writeErrorEntry(index: number, err: unknown): Document {
-  if (err instanceof MongoServerError) {
+  if (err instanceof CommandError) {
     return { index, code: err.code, codeName: err.codeName, errmsg: err.message, ...err.extra };
   }
   const message = err instanceof Error ? err.message : String(err);

@@ -2,7 +2,7 @@
  * The array update operators: $push (with $each/$position/$slice/$sort), $addToSet, $pull,
  * $pullAll and $pop, following mongod's push_node/addtoset_node/pull_node/pop_node.
  */
-import { ErrorCodes, MongoServerError } from '../../errors.js';
+import { ErrorCodes, CommandError } from '../../errors.js';
 import { bsonTypeOf, isDocumentValue } from './bsontype.js';
 import { documentEntries } from './entries.js';
 import { compileFilter, isOperatorDocument } from './filter.js';
@@ -26,24 +26,24 @@ export interface PushSpec {
 }
 
 function parsePushSort(clause: unknown): (a: unknown, b: unknown) => number {
-  const badOrder = (): MongoServerError => new MongoServerError(ErrorCodes.BadValue, 'The $sort element value must be either 1 or -1');
+  const badOrder = (): CommandError => new CommandError(ErrorCodes.BadValue, 'The $sort element value must be either 1 or -1');
   if (numericKind(clause) !== undefined) {
     const dir = toJsNumber(clause);
     if (dir !== 1 && dir !== -1) throw badOrder();
     return (a, b) => compareValues(a, b) * dir;
   }
   if (!isDocumentValue(clause)) {
-    throw new MongoServerError(
+    throw new CommandError(
       ErrorCodes.BadValue,
       'The $sort is invalid: use 1/-1 to sort the whole element, or {field:1/-1} to sort embedded fields',
     );
   }
   const entries = documentEntries(clause);
-  if (entries.length === 0) throw new MongoServerError(ErrorCodes.BadValue, 'The $sort pattern is empty when it should be a set of fields.');
+  if (entries.length === 0) throw new CommandError(ErrorCodes.BadValue, 'The $sort pattern is empty when it should be a set of fields.');
   for (const [field, order] of entries) {
     if (numericKind(order) === undefined || Math.abs(toJsNumber(order)) !== 1) throw badOrder();
     if (field.split('.').some((p) => p === '')) {
-      throw new MongoServerError(ErrorCodes.BadValue, `The $sort field is a dotted field but has an empty part: ${field}`);
+      throw new CommandError(ErrorCodes.BadValue, `The $sort field is a dotted field but has an empty part: ${field}`);
     }
   }
   const byFields = compileSort(clause);
@@ -56,14 +56,14 @@ export function parsePushArgument(arg: unknown): PushSpec {
   const clauses = new Map<string, unknown>();
   for (const [name, value] of documentEntries(arg)) {
     if (!['$each', '$slice', '$sort', '$position'].includes(name)) {
-      throw new MongoServerError(ErrorCodes.BadValue, `Unrecognized clause in $push: ${name}`);
+      throw new CommandError(ErrorCodes.BadValue, `Unrecognized clause in $push: ${name}`);
     }
-    if (clauses.has(name)) throw new MongoServerError(ErrorCodes.BadValue, `Only one ${name} is supported.`);
+    if (clauses.has(name)) throw new CommandError(ErrorCodes.BadValue, `Only one ${name} is supported.`);
     clauses.set(name, value);
   }
   const each = clauses.get('$each');
   if (!Array.isArray(each)) {
-    throw new MongoServerError(
+    throw new CommandError(
       ErrorCodes.BadValue,
       `The argument to $each in $push must be an array but it was of type: ${bsonTypeOf(each)}`,
     );
@@ -72,7 +72,7 @@ export function parsePushArgument(arg: unknown): PushSpec {
   if (clauses.has('$slice')) {
     const n = parseInteger('$slice', clauses.get('$slice'));
     if (typeof n === 'string') {
-      throw new MongoServerError(
+      throw new CommandError(
         ErrorCodes.BadValue,
         `The value for $slice must be an integer value but was given type: ${bsonTypeOf(clauses.get('$slice'))}`,
       );
@@ -83,7 +83,7 @@ export function parsePushArgument(arg: unknown): PushSpec {
   if (clauses.has('$position')) {
     const n = parseInteger('$position', clauses.get('$position'));
     if (typeof n === 'string') {
-      throw new MongoServerError(
+      throw new CommandError(
         ErrorCodes.BadValue,
         `The value for $position must be an integer value, not of type: ${bsonTypeOf(clauses.get('$position'))}`,
       );
@@ -105,7 +105,7 @@ function insertAt(arr: unknown[], position: bigint | undefined, values: readonly
 export function applyPush(doc: Document, path: string, spec: PushSpec): boolean {
   const existing = getPath(doc, path);
   if (existing !== undefined && !Array.isArray(existing)) {
-    throw new MongoServerError(
+    throw new CommandError(
       ErrorCodes.BadValue,
       `The field '${path}' must be an array but is of type ${bsonTypeOf(existing)} in document {${idForMessage(doc)}}`,
     );
@@ -136,13 +136,13 @@ export function parseAddToSet(arg: unknown): unknown[] {
     const first = entries[0];
     if (first !== undefined && first[0] === '$each') {
       if (!Array.isArray(first[1])) {
-        throw new MongoServerError(
+        throw new CommandError(
           ErrorCodes.TypeMismatch,
           `The argument to $each in $addToSet must be an array but it was of type ${bsonTypeOf(first[1])}`,
         );
       }
       if (entries.length > 1) {
-        throw new MongoServerError(ErrorCodes.BadValue, `Found unexpected fields after $each in $addToSet: ${formatValue(arg)}`);
+        throw new CommandError(ErrorCodes.BadValue, `Found unexpected fields after $each in $addToSet: ${formatValue(arg)}`);
       }
       values = first[1];
     }
@@ -159,7 +159,7 @@ export function applyAddToSet(doc: Document, path: string, values: readonly unkn
     return true;
   }
   if (!Array.isArray(existing)) {
-    throw new MongoServerError(
+    throw new CommandError(
       ErrorCodes.BadValue,
       `Cannot apply $addToSet to non-array field. Field named '${path.slice(path.lastIndexOf('.') + 1)}' has non-array type ${bsonTypeOf(existing)}`,
     );
@@ -176,7 +176,7 @@ const TOP_LEVEL_QUERY_OPERATORS = new Set(['$and', '$or', '$nor', '$expr', '$whe
 export function parsePull(modifier: '$pull' | '$pullAll', arg: unknown): (element: unknown) => boolean {
   if (modifier === '$pullAll') {
     if (!Array.isArray(arg)) {
-      throw new MongoServerError(ErrorCodes.BadValue, `$pullAll requires an array argument but was given a ${bsonTypeOf(arg)}`);
+      throw new CommandError(ErrorCodes.BadValue, `$pullAll requires an array argument but was given a ${bsonTypeOf(arg)}`);
     }
     return (e) => arg.some((v) => valuesEqual(e, v));
   }
@@ -197,7 +197,7 @@ export function parsePull(modifier: '$pull' | '$pullAll', arg: unknown): (elemen
 export function applyPull(doc: Document, path: string, matches: (element: unknown) => boolean): boolean {
   const existing = getPath(doc, path);
   if (existing === undefined) return false;
-  if (!Array.isArray(existing)) throw new MongoServerError(ErrorCodes.BadValue, 'Cannot apply $pull to a non-array value');
+  if (!Array.isArray(existing)) throw new CommandError(ErrorCodes.BadValue, 'Cannot apply $pull to a non-array value');
   const kept = existing.filter((e) => !matches(e));
   if (kept.length === existing.length) return false;
   setPath(doc, path, kept);
@@ -206,8 +206,8 @@ export function applyPull(doc: Document, path: string, matches: (element: unknow
 
 export function parsePop(path: string, arg: unknown): boolean {
   const n = parseInteger(path, arg);
-  if (typeof n === 'string') throw new MongoServerError(ErrorCodes.FailedToParse, n);
-  if (n !== 1n && n !== -1n) throw new MongoServerError(ErrorCodes.FailedToParse, `$pop expects 1 or -1, found: ${n}`);
+  if (typeof n === 'string') throw new CommandError(ErrorCodes.FailedToParse, n);
+  if (n !== 1n && n !== -1n) throw new CommandError(ErrorCodes.FailedToParse, `$pop expects 1 or -1, found: ${n}`);
   return n === -1n;
 }
 
@@ -215,7 +215,7 @@ export function applyPop(doc: Document, path: string, fromFront: boolean): boole
   const existing = getPath(doc, path);
   if (existing === undefined) return false;
   if (!Array.isArray(existing)) {
-    throw new MongoServerError(
+    throw new CommandError(
       ErrorCodes.TypeMismatch,
       `Path '${path}' contains an element of non-array type '${bsonTypeOf(existing)}'`,
     );

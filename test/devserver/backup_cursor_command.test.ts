@@ -12,7 +12,7 @@ import { startDevServer, type RunningDevServer } from '../helpers/dev_server.js'
 import { tempDir } from '../helpers/paths.js';
 import { until } from '../helpers/poll.js';
 import { copyUpTo, wtVerifyAll, wtOpensAndVerifies, type ListedFile } from '../helpers/file_copy.js';
-import { openBackupCursor, closeBackupCursor, keepBackupCursorAlive } from '../helpers/backup_cursor.js';
+import { openBackupCursor, closeBackupCursor, keepBackupCursorAlive } from '../helpers/backup_cursor_spy.js';
 
 type Seq = { _id: number; pad: string };
 

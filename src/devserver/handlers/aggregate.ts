@@ -1,13 +1,13 @@
 /** aggregate: the backup stages, or a pipeline over one collection. */
 import type { Document } from '../bson.js';
-import type { Command, CommandContext } from './types.js';
+import type { Command, CommandContext } from './handler.js';
 import { ArraySource } from '../cursors.js';
 import { namespaceOf, optionalDocument, bsonSize, cursorBatchSize, isCollectionless } from './common.js';
 import { firstBatchReply } from './read.js';
 import { BACKUP_STAGES, runBackupStage } from './backup.js';
 import { decodeDocument } from '../bson.js';
 import { runPipeline } from '../query/aggregate.js';
-import { MongoServerError, ErrorCodes } from '../../errors.js';
+import { CommandError, ErrorCodes } from '../../errors.js';
 
 function* collectionDocuments(ctx: CommandContext, ns: string): Generator<Document> {
   if (ctx.state.engine.getCollection(ns) === undefined) return;
@@ -18,21 +18,21 @@ function aggregate(cmd: Document, ctx: CommandContext): Document {
   ctx.state.opcounters.query += 1;
   const pipeline = cmd['pipeline'];
   if (!Array.isArray(pipeline)) {
-    throw new MongoServerError(ErrorCodes.TypeMismatch, "'pipeline' option must be specified as an array");
+    throw new CommandError(ErrorCodes.TypeMismatch, "'pipeline' option must be specified as an array");
   }
   if (cmd['explain'] === true) {
-    throw new MongoServerError(ErrorCodes.NotImplemented, 'explain is not supported by the hotbackup dev server');
+    throw new CommandError(ErrorCodes.NotImplemented, 'explain is not supported by the hotbackup dev server');
   }
   const cursorOptions = optionalDocument(cmd, 'cursor');
   if (cursorOptions === undefined) {
-    throw new MongoServerError(ErrorCodes.FailedToParse, "The 'cursor' option is required, except for aggregate with the explain argument");
+    throw new CommandError(ErrorCodes.FailedToParse, "The 'cursor' option is required, except for aggregate with the explain argument");
   }
   const first = pipeline[0] as Document | undefined;
   if (first !== undefined && BACKUP_STAGES.some((stage) => stage in first)) {
     return runBackupStage(first, cmd, ctx);
   }
   if (isCollectionless(cmd)) {
-    throw new MongoServerError(ErrorCodes.NotImplemented, 'collectionless aggregations other than $backupCursor are not supported by the hotbackup dev server');
+    throw new CommandError(ErrorCodes.NotImplemented, 'collectionless aggregations other than $backupCursor are not supported by the hotbackup dev server');
   }
   const ns = namespaceOf(ctx.db, cmd['aggregate']);
   // Materialize the input before running: a pipeline never writes, but keeping reads

@@ -1,7 +1,7 @@
 /** `hotbackup dev-server --dbpath DIR --port N [--bind ADDR] ...` */
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { DevServer, type DevServerOptions } from '../devserver/server.js';
+import { DevServer, type DevServerOptions } from '../devserver/dev_server.js';
 import { createLogger, type LogFormat, type Logger } from '../log.js';
 
 const HELP = `Usage: hotbackup dev-server --dbpath DIR [options]

@@ -27,7 +27,7 @@
  * interval wide (`lockCheckIntervalMs`); docs/commands.md says so too.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Snapshot, SnapshotStrategy } from './types.js';
+import type { Snapshot, SnapshotStrategy } from './snapshot.js';
 import { listDbpath } from './files.js';
 import { startUnlockWatchdog, type UnlockWatchdog } from './unlock_watchdog.js';
 import {
@@ -41,7 +41,7 @@ import {
   releaseOneLock,
   type UnlockOptions,
 } from './fsync_lock_state.js';
-import { MongoServerError, ErrorCodes } from '../../errors.js';
+import { CommandError, ErrorCodes } from '../../errors.js';
 import type { Logger } from '../../log.js';
 
 const DEFAULT_LOCK_CHECK_INTERVAL_MS = 1000;
@@ -102,7 +102,7 @@ export class FsyncLockStrategy implements SnapshotStrategy {
       this.log.error({ reason }, 'fsyncLock lost: the backup fails and the proxy will not unlock');
       // Disarm at once: should the proxy die now, the watchdog must not release a lock that is not ours.
       void watchdog?.disarm();
-      lost.abort(new MongoServerError(ErrorCodes.CannotBackup, reason));
+      lost.abort(new CommandError(ErrorCodes.CannotBackup, reason));
     };
     // mongod could not be reached to unlock: the watchdog stays armed, and the release goes
     // on in the background until it succeeds (then the watchdog is disarmed) or gives up.

@@ -7,12 +7,12 @@
 import { ObjectId } from 'bson';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Document } from '../bson.js';
-import type { Command, CommandContext } from './types.js';
+import type { Command, CommandContext } from './handler.js';
 import { MAX_WIRE_VERSION, MIN_WIRE_VERSION } from '../state.js';
 import { MAX_BSON_OBJECT_SIZE, MAX_MESSAGE_SIZE } from '../../wire/constants.js';
 import { negotiateCompressors } from '../../wire/compression.js';
 import { toNumber } from '../query/values.js';
-import { MongoServerError, ErrorCodes } from '../../errors.js';
+import { CommandError, ErrorCodes } from '../../errors.js';
 
 /**
  * mongod's default `net.compression.compressors` is "snappy,zstd,zlib" (`mongod --help`:
@@ -29,7 +29,7 @@ export function isAwaitableHello(cmd: Document): boolean {
 async function waitForTopologyChange(cmd: Document, ctx: CommandContext): Promise<void> {
   const maxAwait = toNumber(cmd['maxAwaitTimeMS']);
   if (!Number.isFinite(maxAwait) || maxAwait < 0) {
-    throw new MongoServerError(ErrorCodes.BadValue, 'maxAwaitTimeMS must be a non-negative integer');
+    throw new CommandError(ErrorCodes.BadValue, 'maxAwaitTimeMS must be a non-negative integer');
   }
   const version = cmd['topologyVersion'] as { processId?: unknown; counter?: unknown } | null;
   const sameProcess =

@@ -5,12 +5,12 @@
  */
 import { Long } from 'bson';
 import type { Document } from '../bson.js';
-import type { Command, CommandContext } from './types.js';
+import type { Command, CommandContext } from './handler.js';
 import type { CursorSource } from '../cursors.js';
-import type { BackupCursorHandle } from '../storage/engine.js';
+import type { BackupCursorHandle } from '../storage/storage_engine.js';
 import { firstBatchReply } from './read.js';
 import { cursorBatchSize, isCollectionless } from './common.js';
-import { MongoServerError, ErrorCodes } from '../../errors.js';
+import { CommandError, ErrorCodes } from '../../errors.js';
 
 export const BACKUP_STAGES = ['$backupCursor', '$backupCursorExtend'] as const;
 
@@ -21,7 +21,7 @@ function fsync(cmd: Document, ctx: CommandContext): Document {
     return { numFiles: 1, ok: 1 };
   }
   if (state.backupCursor !== undefined) {
-    throw new MongoServerError(ErrorCodes.FsyncLockWhileBackupCursorOpen, 'The node has an open backup cursor; fsyncLock is not allowed.');
+    throw new CommandError(ErrorCodes.FsyncLockWhileBackupCursorOpen, 'The node has an open backup cursor; fsyncLock is not allowed.');
   }
   // Flush first, then refuse writers: the files on disk are now a consistent image. Only
   // the first lock flushes; a nested one only increments the count, and the files stay
@@ -47,7 +47,7 @@ function fsyncUnlock(_cmd: Document, ctx: CommandContext): Document {
     // mongod 7.0+ (fsync.cpp, FSyncUnlockCommand): uassert(ErrorCodes::IllegalOperation,
     // "fsyncUnlock called when not locked", lockCount != 0). Before 7.0 it was the same
     // errmsg with no code (an errmsgRun returning false).
-    throw new MongoServerError(ErrorCodes.IllegalOperation, 'fsyncUnlock called when not locked');
+    throw new CommandError(ErrorCodes.IllegalOperation, 'fsyncUnlock called when not locked');
   }
   const lockCount = fsyncLock.unlock();
   log.info({ lockCount, connectionId: ctx.connection.id }, 'fsyncUnlock');
@@ -111,21 +111,21 @@ function openBackupCursor(stage: Document, cmd: Document, ctx: CommandContext): 
   const { state } = ctx;
   const options = stage['$backupCursor'];
   if (options === null || typeof options !== 'object' || Array.isArray(options)) {
-    throw new MongoServerError(ErrorCodes.FailedToParse, '$backupCursor parameters must be specified in an object');
+    throw new CommandError(ErrorCodes.FailedToParse, '$backupCursor parameters must be specified in an object');
   }
   for (const key of Object.keys(options)) {
     if (key === 'incrementalBackup' && (options as Document)[key] === true) {
-      throw new MongoServerError(ErrorCodes.NotImplemented, 'incremental backup cursors are not supported by the hotbackup dev server');
+      throw new CommandError(ErrorCodes.NotImplemented, 'incremental backup cursors are not supported by the hotbackup dev server');
     }
     if (!['disableIncrementalBackup', 'incrementalBackup', 'blockSize'].includes(key)) {
-      throw new MongoServerError(ErrorCodes.FailedToParse, `Unrecognized option '${key}' in $backupCursor stage`);
+      throw new CommandError(ErrorCodes.FailedToParse, `Unrecognized option '${key}' in $backupCursor stage`);
     }
   }
   if (state.fsyncLock.locked) {
-    throw new MongoServerError(ErrorCodes.BackupCursorWhileFsyncLocked, 'The node is currently fsyncLocked.');
+    throw new CommandError(ErrorCodes.BackupCursorWhileFsyncLocked, 'The node is currently fsyncLocked.');
   }
   if (state.backupCursor !== undefined) {
-    throw new MongoServerError(ErrorCodes.BackupCursorAlreadyOpen, 'The existing backup cursor must be closed before $backupCursor can succeed.');
+    throw new CommandError(ErrorCodes.BackupCursorAlreadyOpen, 'The existing backup cursor must be closed before $backupCursor can succeed.');
   }
   const handle = state.engine.openBackupCursor();
   state.backupCursor = handle;
@@ -146,13 +146,13 @@ export function runBackupStage(stage: Document, cmd: Document, ctx: CommandConte
   const name = Object.keys(stage)[0] ?? '';
   if (!ctx.state.options.backupCursor) {
     // What MongoDB Community says: it has never heard of these stages.
-    throw new MongoServerError(ErrorCodes.UnrecognizedPipelineStage, `Unrecognized pipeline stage name: '${name}'`);
+    throw new CommandError(ErrorCodes.UnrecognizedPipelineStage, `Unrecognized pipeline stage name: '${name}'`);
   }
   if (ctx.db !== 'admin' || !isCollectionless(cmd)) {
-    throw new MongoServerError(ErrorCodes.InvalidNamespace, `${name} must be run against the 'admin' database with {aggregate: 1}`);
+    throw new CommandError(ErrorCodes.InvalidNamespace, `${name} must be run against the 'admin' database with {aggregate: 1}`);
   }
   if (name === '$backupCursorExtend') {
-    throw new MongoServerError(ErrorCodes.BackupCursorExtendNotReplSet, '$backupCursorExtend is only available on replica set members; this node is a standalone.');
+    throw new CommandError(ErrorCodes.BackupCursorExtendNotReplSet, '$backupCursorExtend is only available on replica set members; this node is a standalone.');
   }
   return openBackupCursor(stage, cmd, ctx);
 }

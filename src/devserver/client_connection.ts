@@ -7,12 +7,12 @@
 import type { Socket } from 'node:net';
 import type { Document } from './bson.js';
 import type { ServerState } from './state.js';
-import type { CommandDispatcher, ConnectionInfo, CommandContext } from './commands/index.js';
-import { isAwaitableHello } from './commands/index.js';
+import type { CommandDispatcher, ConnectionInfo, CommandContext } from './handlers/command_table.js';
+import { isAwaitableHello } from './handlers/command_table.js';
 import { MessageFramer } from '../wire/framing.js';
 import { OpCode, OpMsgFlag } from '../wire/constants.js';
 import { decodeRequest, encodeReply, checkLegacyOpcode, type CommandRequest } from '../wire/command_message.js';
-import { MongoServerError, errorReply } from '../errors.js';
+import { CommandError, errorReply } from '../errors.js';
 
 export class ClientConnection {
   private readonly framer = new MessageFramer();
@@ -101,7 +101,7 @@ export class ClientConnection {
       checkLegacyOpcode(request);
       return await this.dispatcher.dispatch(request.command, ctx);
     } catch (err) {
-      if (!(err instanceof MongoServerError)) {
+      if (!(err instanceof CommandError)) {
         this.state.log.error({ connectionId: this.info.id, command: request.name, err }, 'command threw');
       }
       return errorReply(err);

@@ -1,14 +1,14 @@
 /** find, getMore, killCursors, count and distinct. */
 import { Long } from 'bson';
 import type { Document } from '../bson.js';
-import type { Command, CommandContext } from './types.js';
+import type { Command, CommandContext } from './handler.js';
 import { ArraySource, MAX_BATCH_BYTES, type CursorSource } from '../cursors.js';
 import { namespaceOf, cursorNamespaceOf, optionalCount, optionalDocument, findMatching, bsonSize } from './common.js';
 import { compileSort } from '../query/sort.js';
 import { compileProjection } from '../query/projection.js';
 import { distinctValues } from '../query/aggregate.js';
 import { isNumeric, toNumber } from '../query/values.js';
-import { MongoServerError, ErrorCodes } from '../../errors.js';
+import { CommandError, ErrorCodes } from '../../errors.js';
 
 /** mongod's default size of a first batch. */
 const DEFAULT_FIRST_BATCH = 101;
@@ -40,7 +40,7 @@ function find(cmd: Document, ctx: CommandContext): Document {
   const ns = namespaceOf(ctx.db, cmd['find']);
   for (const option of UNSUPPORTED_FIND_OPTIONS) {
     if (cmd[option] !== undefined && cmd[option] !== false) {
-      throw new MongoServerError(ErrorCodes.NotImplemented, `find option '${option}' is not supported by the hotbackup dev server`);
+      throw new CommandError(ErrorCodes.NotImplemented, `find option '${option}' is not supported by the hotbackup dev server`);
     }
   }
   const filter = optionalDocument(cmd, 'filter') ?? {};
@@ -74,7 +74,7 @@ function getMore(cmd: Document, ctx: CommandContext): Document {
   ctx.state.opcounters.getmore += 1;
   const rawId = cmd['getMore'];
   if (!(rawId instanceof Long)) {
-    throw new MongoServerError(ErrorCodes.TypeMismatch, "BSON field 'getMore.getMore' is the wrong type, expected type 'long'");
+    throw new CommandError(ErrorCodes.TypeMismatch, "BSON field 'getMore.getMore' is the wrong type, expected type 'long'");
   }
   const ns = cursorNamespaceOf(ctx.db, cmd['collection']);
   const cursor = ctx.state.cursors.get(rawId, ns, ctx.lsid);
@@ -97,7 +97,7 @@ function killCursors(cmd: Document, ctx: CommandContext): Document {
   cursorNamespaceOf(ctx.db, cmd['killCursors']);
   const ids = cmd['cursors'];
   if (!Array.isArray(ids)) {
-    throw new MongoServerError(ErrorCodes.FailedToParse, "BSON field 'killCursors.cursors' is missing but a required field");
+    throw new CommandError(ErrorCodes.FailedToParse, "BSON field 'killCursors.cursors' is missing but a required field");
   }
   const cursorsKilled: Long[] = [];
   const cursorsNotFound: Long[] = [];
@@ -128,7 +128,7 @@ function distinct(cmd: Document, ctx: CommandContext): Document {
   const ns = namespaceOf(ctx.db, cmd['distinct']);
   const key = cmd['key'];
   if (typeof key !== 'string') {
-    throw new MongoServerError(ErrorCodes.TypeMismatch, "BSON field 'distinct.key' is the wrong type, expected type 'string'");
+    throw new CommandError(ErrorCodes.TypeMismatch, "BSON field 'distinct.key' is the wrong type, expected type 'string'");
   }
   const query = optionalDocument(cmd, 'query') ?? {};
   const docs = findMatching(ctx.state.engine, ns, query).map((m) => m.doc);

@@ -2,11 +2,11 @@
 import { Long, UUID } from 'bson';
 import os from 'node:os';
 import type { Document } from '../bson.js';
-import type { Command, CommandContext } from './types.js';
+import type { Command, CommandContext } from './handler.js';
 import { SERVER_VERSION, MAX_WIRE_VERSION } from '../state.js';
 import { sessionIdsToKill } from '../sessions.js';
 import { MAX_BSON_OBJECT_SIZE } from '../../wire/constants.js';
-import { MongoServerError, ErrorCodes } from '../../errors.js';
+import { CommandError, ErrorCodes } from '../../errors.js';
 
 const VERSION_ARRAY = [...SERVER_VERSION.split('.').map(Number), 0];
 
@@ -85,7 +85,7 @@ function getParameter(cmd: Document): Document {
     if (all || (name in cmd && name !== 'getParameter')) reply[name] = read();
   }
   if (Object.keys(reply).length === 0) {
-    throw new MongoServerError(ErrorCodes.InvalidOptions, 'no option found to get');
+    throw new CommandError(ErrorCodes.InvalidOptions, 'no option found to get');
   }
   reply['ok'] = 1;
   return reply;
@@ -95,7 +95,7 @@ function getLog(cmd: Document): Document {
   const which = cmd['getLog'];
   if (which === '*') return { names: ['global', 'startupWarnings'], ok: 1 };
   if (which === 'global' || which === 'startupWarnings') return { totalLinesWritten: 0, log: [], ok: 1 };
-  throw new MongoServerError(ErrorCodes.OperationFailed, `No log named '${String(which)}'`);
+  throw new CommandError(ErrorCodes.OperationFailed, `No log named '${String(which)}'`);
 }
 
 function hostInfo(): Document {
@@ -141,7 +141,7 @@ function killSessions(cmd: Document, ctx: CommandContext): Document {
 function killAllSessions(cmd: Document, ctx: CommandContext): Document {
   const users = cmd['killAllSessions'];
   if (!Array.isArray(users)) {
-    throw new MongoServerError(ErrorCodes.TypeMismatch, "BSON field 'KillAllSessionsCmd.killAllSessions' is the wrong type, expected type 'array'");
+    throw new CommandError(ErrorCodes.TypeMismatch, "BSON field 'KillAllSessionsCmd.killAllSessions' is the wrong type, expected type 'array'");
   }
   const killed = users.length === 0 ? ctx.state.cursors.killSessionCursors(() => true) : 0;
   ctx.state.log.info({ users: users.length === 0 ? 'all' : users.length, cursorsKilled: killed }, 'killAllSessions');

@@ -13,17 +13,17 @@
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { UUID } from 'bson';
-import { ErrorCodes, MongoServerError } from '../../errors.js';
-import { backupCursorAlreadyOpen, openBackupCursor } from './backup_cursor.js';
+import { ErrorCodes, CommandError } from '../../errors.js';
+import { backupCursorAlreadyOpen, openBackupCursor } from './wt_backup_cursor.js';
 import { Catalog, splitNamespace } from './catalog.js';
 import { markCleanShutdown, openDbpath } from './dbpath.js';
 import { addIndexSpecs, dropIndexSpec, idIndexSpec } from './index_specs.js';
 import { idIndexUri, RecordStore, recordUri } from './record_store.js';
-import type { BackupCursorHandle, CollectionMeta, EngineOptions, IndexSpec, RecordEntry } from './types.js';
+import type { BackupCursorHandle, CollectionMeta, EngineOptions, IndexSpec, RecordEntry } from './storage_types.js';
 import { isWtError, WtCode, type WtConnection, type WtSession } from './wiredtiger.js';
 import { WriteSession } from './write_session.js';
 
-export type { BackupCursorHandle, BackupFile, CollectionMeta, EngineOptions, IndexSpec, RecordEntry } from './types.js';
+export type { BackupCursorHandle, BackupFile, CollectionMeta, EngineOptions, IndexSpec, RecordEntry } from './storage_types.js';
 
 export class StorageEngine {
   private readonly writer: WriteSession;
@@ -84,10 +84,10 @@ export class StorageEngine {
     this.assertOpen();
     const { db, name } = splitNamespace(ns);
     if (db === '' || name === '') {
-      throw new MongoServerError(ErrorCodes.InvalidNamespace, `Invalid namespace specified '${ns}'`);
+      throw new CommandError(ErrorCodes.InvalidNamespace, `Invalid namespace specified '${ns}'`);
     }
     if (this.catalog.get(ns) !== undefined) {
-      throw new MongoServerError(ErrorCodes.NamespaceExists, `Collection ${ns} already exists.`);
+      throw new CommandError(ErrorCodes.NamespaceExists, `Collection ${ns} already exists.`);
     }
     const meta: CollectionMeta = {
       ns, db, name,
@@ -116,7 +116,7 @@ export class StorageEngine {
     if (meta === undefined) return false;
     if (this.writer.inTransaction) {
       // The open transaction may hold uncommitted writes to the tables being dropped.
-      throw new MongoServerError(ErrorCodes.IllegalOperation, `cannot drop ${ns} inside a write transaction`);
+      throw new CommandError(ErrorCodes.IllegalOperation, `cannot drop ${ns} inside a write transaction`);
     }
     this.catalog.remove(ns);
     this.records.forget(meta);
@@ -232,7 +232,7 @@ export class StorageEngine {
   close(): void {
     if (this.closed) return;
     if (this.writer.inTransaction) {
-      throw new MongoServerError(ErrorCodes.IllegalOperation, 'cannot close the storage engine inside a write transaction');
+      throw new CommandError(ErrorCodes.IllegalOperation, 'cannot close the storage engine inside a write transaction');
     }
     this.backup?.close();
     this.retryPendingDrops();
@@ -245,13 +245,13 @@ export class StorageEngine {
   // ---- internals ---------------------------------------------------------------
 
   private assertOpen(): void {
-    if (this.closed) throw new MongoServerError(ErrorCodes.ShutdownInProgress, 'the storage engine is closed');
+    if (this.closed) throw new CommandError(ErrorCodes.ShutdownInProgress, 'the storage engine is closed');
   }
 
   private requireCollection(ns: string): CollectionMeta {
     this.assertOpen();
     const meta = this.catalog.get(ns);
-    if (meta === undefined) throw new MongoServerError(ErrorCodes.NamespaceNotFound, `ns does not exist: ${ns}`);
+    if (meta === undefined) throw new CommandError(ErrorCodes.NamespaceNotFound, `ns does not exist: ${ns}`);
     return meta;
   }
 

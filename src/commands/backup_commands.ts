@@ -5,11 +5,11 @@
  */
 import type { CommandRequest, Document } from '../wire/command_message.js';
 import type { ClientInfo, Interceptor } from '../proxy/interceptor.js';
-import type { BackupEngine } from '../backup/engine.js';
+import type { BackupEngine } from '../backup/backup_engine.js';
 import { authorize } from './authorization.js';
 import { backupStatusReply } from './backup_status.js';
 import { parseThrottle } from '../backup/units.js';
-import { MongoServerError, ErrorCodes, errorReply } from '../errors.js';
+import { CommandError, ErrorCodes, errorReply } from '../errors.js';
 import { checkNoTransaction, HelloUpstreamRole, type UpstreamRole } from './session_options.js';
 
 type Handler = (cmd: Document, client: ClientInfo) => Promise<Document> | Document;
@@ -42,9 +42,9 @@ export class BackupCommands implements Interceptor {
   async run(request: CommandRequest, client: ClientInfo): Promise<Document> {
     const handler = this.handlers.get(request.name);
     try {
-      if (handler === undefined) throw new MongoServerError(ErrorCodes.CommandNotFound, `no such command: '${request.name}'`);
+      if (handler === undefined) throw new CommandError(ErrorCodes.CommandNotFound, `no such command: '${request.name}'`);
       if (request.db !== 'admin') {
-        throw new MongoServerError(ErrorCodes.Unauthorized, `${request.name} may only be run against the admin database.`);
+        throw new CommandError(ErrorCodes.Unauthorized, `${request.name} may only be run against the admin database.`);
       }
       // mongod's order: the admin-only check, then the session fields, then the command.
       await checkNoTransaction(request.name, request.command, this.upstream);
@@ -58,7 +58,7 @@ export class BackupCommands implements Interceptor {
     authorize(client, 'fsync');
     const allow = cmd['allowWriteBlocking'];
     if (allow !== undefined && typeof allow !== 'boolean') {
-      throw new MongoServerError(ErrorCodes.TypeMismatch, "backupStart option 'allowWriteBlocking' must be a boolean");
+      throw new CommandError(ErrorCodes.TypeMismatch, "backupStart option 'allowWriteBlocking' must be a boolean");
     }
     const started = await this.engine.start({ destination: cmd['backupStart'], allowWriteBlocking: allow === true });
     if (cmd['async'] === true) return { ok: 1, backupId: started.backupId };

@@ -5,7 +5,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { stripUnreadableCompressors } from '../../src/proxy/handshake.js';
+import { stripUnreadableCompressors } from '../../src/proxy/hello_compressors.js';
 import { deserialize } from 'bson';
 import { encodeDocument } from '../../src/wire/command_message.js';
 import { CompressorId, OpMsgFlag } from '../../src/wire/constants.js';

@@ -2,7 +2,7 @@
  * The document an upsert starts from: the equalities its filter pins down (mongod's
  * pathsupport::extractEqualityMatches + addEqualitiesToDoc).
  */
-import { MongoServerError } from '../../errors.js';
+import { CommandError } from '../../errors.js';
 import { bsonTypeOf, isDocumentValue } from './bsontype.js';
 import { documentEntries } from './entries.js';
 import { isOperatorDocument } from './filter.js';
@@ -11,8 +11,8 @@ import { cloneValue, type Document } from './values.js';
 
 const NOT_SINGLE_VALUE_FIELD = 54;
 
-function inferenceError(message: string): MongoServerError {
-  return new MongoServerError(NOT_SINGLE_VALUE_FIELD, `cannot infer query fields to set, ${message}`, {
+function inferenceError(message: string): CommandError {
+  return new CommandError(NOT_SINGLE_VALUE_FIELD, `cannot infer query fields to set, ${message}`, {
     codeName: 'NotSingleValueField',
   });
 }

@@ -3,7 +3,7 @@
  * field whose expression evaluates to missing ($$REMOVE, an absent path) is removed.
  * Expressions see the input document, not the partly rewritten one, as in mongod.
  */
-import { MongoServerError } from '../../errors.js';
+import { CommandError } from '../../errors.js';
 import { isDocumentValue } from './bsontype.js';
 import { documentEntries, fromEntries, getField, setField } from './entries.js';
 import { compileExpression, isExpressionObject, type Evaluator } from './expression.js';
@@ -17,7 +17,7 @@ function insert(tree: Tree, parts: readonly string[], full: string, value: unkno
   const [head, ...rest] = parts as [string, ...string[]];
   const existing = tree.get(head);
   if (rest.length === 0) {
-    if (existing !== undefined) throw new MongoServerError(31250, `Path collision at ${full}`);
+    if (existing !== undefined) throw new CommandError(31250, `Path collision at ${full}`);
     if (isDocumentValue(value) && !isExpressionObject(value) && documentEntries(value).length > 0) {
       // {a: {b: 1}} adds a.b inside a, keeping a's other fields.
       const sub: Tree = new Map();
@@ -32,7 +32,7 @@ function insert(tree: Tree, parts: readonly string[], full: string, value: unkno
     return;
   }
   if (typeof existing === 'function') {
-    throw new MongoServerError(31249, `Path collision at ${full} remaining portion ${rest.join('.')}`);
+    throw new CommandError(31249, `Path collision at ${full} remaining portion ${rest.join('.')}`);
   }
   const sub = existing ?? new Map();
   tree.set(head, sub);
@@ -57,7 +57,7 @@ function apply(target: Document, tree: Tree, root: Document): void {
 
 export function compileAddFields(stage: string, spec: unknown): (doc: Document) => Document {
   if (!isDocumentValue(spec)) {
-    throw new MongoServerError(40272, `${stage} specification stage must be an object, got ${typeof spec}`);
+    throw new CommandError(40272, `${stage} specification stage must be an object, got ${typeof spec}`);
   }
   const tree: Tree = new Map();
   for (const [key, value] of documentEntries(spec)) {

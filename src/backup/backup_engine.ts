@@ -11,14 +11,14 @@ import { ProgressCounters } from './progress.js';
 import { copyFiles } from './copier.js';
 import { manifestFiles, writeManifest, type Manifest } from './manifest.js';
 import { prepareDestination } from './destination.js';
-import { toServerError } from './io_error.js';
-import { BackupCursorStrategy } from './strategies/backup_cursor.js';
-import { FsyncLockStrategy } from './strategies/fsync_lock.js';
+import { toCommandError } from './io_error.js';
+import { BackupCursorStrategy } from './strategies/backup_cursor_strategy.js';
+import { FsyncLockStrategy } from './strategies/fsync_lock_strategy.js';
 import { openSnapshot } from './strategies/select.js';
 import { withLinks } from './strategies/files.js';
-import type { Snapshot, StrategyName } from './strategies/types.js';
-import type { CopyResult, SourceFile } from './types.js';
-import { MongoServerError, ErrorCodes } from '../errors.js';
+import type { Snapshot, StrategyName } from './strategies/snapshot.js';
+import type { CopyResult, SourceFile } from './copy_types.js';
+import { CommandError, ErrorCodes } from '../errors.js';
 import type { Logger } from '../log.js';
 
 export interface BackupEngineOptions {
@@ -53,7 +53,7 @@ export interface BackupOutcome {
   bytes: number;
   files: number;
   seconds: number;
-  error: MongoServerError | undefined;
+  error: CommandError | undefined;
   /** What went wrong without failing the backup, e.g. an optional file left out. */
   warnings: string[];
 }
@@ -103,8 +103,8 @@ export class BackupEngine {
    */
   async start(request: StartRequest): Promise<{ backupId: string; done: Promise<BackupOutcome> }> {
     // Aborted only by close(): a closing engine takes no new backups.
-    if (this.abort.signal.aborted) throw new MongoServerError(ErrorCodes.ShutdownInProgress, 'the proxy is shutting down');
-    if (this.running !== undefined) throw new MongoServerError(ErrorCodes.ConflictingOperationInProgress, BACKUP_IN_PROGRESS);
+    if (this.abort.signal.aborted) throw new CommandError(ErrorCodes.ShutdownInProgress, 'the proxy is shutting down');
+    if (this.running !== undefined) throw new CommandError(ErrorCodes.ConflictingOperationInProgress, BACKUP_IN_PROGRESS);
     const run: RunningBackup = {
       backupId: randomUUID(),
       destination: String(request.destination),
@@ -147,7 +147,7 @@ export class BackupEngine {
 
   /** Interrupts a running backup (releasing its snapshot) and closes the upstream client. */
   async close(): Promise<void> {
-    this.abort.abort(new MongoServerError(ErrorCodes.InterruptedAtShutdown, 'backup interrupted: the proxy is shutting down'));
+    this.abort.abort(new CommandError(ErrorCodes.InterruptedAtShutdown, 'backup interrupted: the proxy is shutting down'));
     // A backup still checking its destination goes on to execute() and sees the abort
     // there: wait for whatever the slot holds until it holds nothing new.
     for (let settling = this.settled; ; settling = this.settled) {
@@ -160,11 +160,11 @@ export class BackupEngine {
   private async execute(run: RunningBackup, allowWriteBlocking: boolean): Promise<BackupOutcome> {
     const { log } = this.options;
     log.info({ backupId: run.backupId, destination: run.destination, throttleBytesPerSec: this.throttle.rate }, 'backup started');
-    let error: MongoServerError | undefined;
+    let error: CommandError | undefined;
     try {
       await this.copy(run, allowWriteBlocking);
     } catch (err) {
-      error = toServerError(err, 'backup');
+      error = toCommandError(err, 'backup');
     }
     const finishedAt = new Date();
     const outcome: BackupOutcome = {
@@ -273,11 +273,11 @@ export class BackupEngine {
    * failed as well (an fsyncUnlock that did not go through) is said in the same errmsg,
    * because it may mean mongod is still locked.
    */
-  private releaseFailedToo(run: RunningBackup, copyError: unknown, releaseError: unknown): MongoServerError {
+  private releaseFailedToo(run: RunningBackup, copyError: unknown, releaseError: unknown): CommandError {
     const release = releaseError instanceof Error ? releaseError.message : String(releaseError);
     this.options.log.error({ backupId: run.backupId, err: release }, 'releasing the snapshot failed too');
-    const copy = toServerError(copyError, 'backup');
-    return new MongoServerError(copy.code, `${copy.message}; releasing the snapshot failed too: ${release}`, {
+    const copy = toCommandError(copyError, 'backup');
+    return new CommandError(copy.code, `${copy.message}; releasing the snapshot failed too: ${release}`, {
       extra: { ...copy.extra },
       cause: copyError,
       codeName: copy.codeName,

@@ -25,9 +25,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { UUID } from 'bson';
-import { ErrorCodes, MongoServerError } from '../../errors.js';
+import { ErrorCodes, CommandError } from '../../errors.js';
 import { backupFilePath, STORAGE_BSON } from './dbpath.js';
-import type { BackupCursorHandle, BackupFile } from './types.js';
+import type { BackupCursorHandle, BackupFile } from './storage_types.js';
 import type { WtConnection } from './wiredtiger.js';
 
 /**
@@ -71,8 +71,8 @@ export function openBackupCursor(conn: WtConnection, dbpath: string, onClose: ()
   }
 }
 
-export function backupCursorAlreadyOpen(): MongoServerError {
-  return new MongoServerError(
+export function backupCursorAlreadyOpen(): CommandError {
+  return new CommandError(
     ErrorCodes.BackupCursorAlreadyOpen,
     'The existing backup cursor must be closed before $backupCursor can succeed.',
   );

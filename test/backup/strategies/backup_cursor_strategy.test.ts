@@ -13,11 +13,11 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { MongoClient, type Document } from 'mongodb';
 import { startDevServer, type RunningDevServer } from '../../helpers/dev_server.js';
-import { startBackupCursorSpy, openBackupCursor, closeBackupCursor, type BackupCursorSpy, type NetworkFault } from '../../helpers/backup_cursor.js';
+import { startBackupCursorSpy, openBackupCursor, closeBackupCursor, type BackupCursorSpy, type NetworkFault } from '../../helpers/backup_cursor_spy.js';
 import { until } from '../../helpers/poll.js';
 import { captureLogger } from '../../proxy/support.js';
 import { RawClient } from '../../helpers/raw_client.js';
-import { BackupCursorStrategy, type BackupCursorOptions } from '../../../src/backup/strategies/backup_cursor.js';
+import { BackupCursorStrategy, type BackupCursorOptions } from '../../../src/backup/strategies/backup_cursor_strategy.js';
 
 const isBackupCursorOpen = (frame: Buffer): boolean => frame.includes(Buffer.from('$backupCursor'));
 

@@ -5,10 +5,10 @@
  */
 import net from 'node:net';
 import { EventEmitter } from 'node:events';
-import { StorageEngine } from './storage/engine.js';
+import { StorageEngine } from './storage/storage_engine.js';
 import { ServerState, type DevServerOptions } from './state.js';
-import { CommandDispatcher } from './commands/index.js';
-import { ClientConnection } from './connection.js';
+import { CommandDispatcher } from './handlers/command_table.js';
+import { ClientConnection } from './client_connection.js';
 import type { Logger } from '../log.js';
 
 export type { DevServerOptions } from './state.js';

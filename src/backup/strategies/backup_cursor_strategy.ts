@@ -22,11 +22,11 @@
  *   the next open that mongod refuses with 50886 kills that session again and retries
  *   once (cursor_session.ts, "Why remember").
  */
-import { Long, MongoServerError as DriverServerError, type MongoClient, type Document } from 'mongodb';
-import type { Snapshot, SnapshotStrategy } from './types.js';
+import { Long, MongoServerError, type MongoClient, type Document } from 'mongodb';
+import type { Snapshot, SnapshotStrategy } from './snapshot.js';
 import { checkSameDbpath, rebaseListedFiles } from './dbpath_identity.js';
 import { CursorSession, NoReplyError, isNoReply, killUnsettledOpens } from './cursor_session.js';
-import { MongoServerError, ErrorCodes } from '../../errors.js';
+import { CommandError, ErrorCodes } from '../../errors.js';
 import type { Logger } from '../../log.js';
 
 export const DEFAULT_KEEPALIVE_MS = 30_000;
@@ -85,8 +85,8 @@ export interface BackupCursorOptions {
  * The error of a backup whose cursor died before release. CursorNotFound (43) is
  * what mongod itself answers for a cursor that is gone, whatever killed it.
  */
-export function backupCursorLost(id: Long, why: string): MongoServerError {
-  return new MongoServerError(
+export function backupCursorLost(id: Long, why: string): CommandError {
+  return new CommandError(
     ErrorCodes.CursorNotFound,
     `The backup cursor ${id.toString()} was lost (killed by killCursors or killSessions, or timed out in mongod): ${why}. ` +
       'mongod no longer protected the files being copied, so the copy is not consistent.',
@@ -159,7 +159,7 @@ export class BackupCursorStrategy implements SnapshotStrategy {
     try {
       return await this.runOpen(session);
     } catch (err) {
-      const alreadyOpen = err instanceof DriverServerError && err.code === ErrorCodes.BackupCursorAlreadyOpen;
+      const alreadyOpen = err instanceof MongoServerError && err.code === ErrorCodes.BackupCursorAlreadyOpen;
       if (!alreadyOpen || !(await killUnsettledOpens(this.client, this.log, this.commandTimeoutMs))) throw err;
       return this.runOpen(session);
     }
@@ -174,10 +174,10 @@ export class BackupCursorStrategy implements SnapshotStrategy {
       return first;
     } catch (err) {
       // mongod's error reply means it opened nothing; any other failure may hide an open cursor.
-      if (err instanceof DriverServerError) throw err;
+      if (err instanceof MongoServerError) throw err;
       await session.abandonOpen(`the $backupCursor aggregate failed: ${String(err)}`);
       if (!(err instanceof NoReplyError)) throw err;
-      throw new MongoServerError(
+      throw new CommandError(
         ErrorCodes.MaxTimeMSExpired,
         `operation exceeded time limit: mongod did not answer the $backupCursor aggregate within ${openTimeoutMs} ms ` +
           '(a connection gone silent, or a checkpoint that long); its session was killed, so that no backup cursor is left open',

@@ -4,13 +4,13 @@
  * anything, with mongod's no-op rules (binary identity, not value equality).
  */
 import { Int32, Timestamp } from 'bson';
-import { ErrorCodes, MongoServerError } from '../../errors.js';
+import { ErrorCodes, CommandError } from '../../errors.js';
 import { bsonTypeOf, isDocumentValue } from './bsontype.js';
 import { documentEntries, getField } from './entries.js';
 import { formatElement } from './format.js';
 import { arithmetic, numericKind } from './numeric.js';
 import { getPath, setPath, unsetPath } from './paths.js';
-import { parsePushArgument, applyPush, parseAddToSet, applyAddToSet, parsePull, applyPull, parsePop, applyPop } from './update-array-ops.js';
+import { parsePushArgument, applyPush, parseAddToSet, applyAddToSet, parsePull, applyPull, parsePop, applyPop } from './update_array_ops.js';
 import { notImplemented } from './unsupported.js';
 import { cloneValue, compareValues, identical, type Document } from './values.js';
 
@@ -53,7 +53,7 @@ function arithmeticOp(modifier: '$inc' | '$mul', path: string, arg: unknown): Up
   const op = modifier === '$inc' ? 'add' : 'mul';
   if (numericKind(arg) === undefined) {
     const verb = modifier === '$inc' ? 'increment' : 'multiply';
-    throw new MongoServerError(
+    throw new CommandError(
       ErrorCodes.TypeMismatch,
       `Cannot ${verb} with non-numeric argument: {${formatElement(path, arg)}}`,
     );
@@ -69,7 +69,7 @@ function arithmeticOp(modifier: '$inc' | '$mul', path: string, arg: unknown): Up
         return true;
       }
       if (numericKind(existing) === undefined) {
-        throw new MongoServerError(
+        throw new CommandError(
           ErrorCodes.TypeMismatch,
           `Cannot apply ${modifier} to a value of non-numeric type. ${idElement(doc)} has the field '${lastPart(path)}' of non-numeric type ${bsonTypeOf(existing)}`,
         );
@@ -102,18 +102,18 @@ function currentDateOp(path: string, arg: unknown): UpdateOp {
   } else if (isDocumentValue(arg)) {
     let found: boolean | undefined;
     for (const [k, v] of documentEntries(arg)) {
-      if (k !== '$type') throw new MongoServerError(ErrorCodes.BadValue, `Unrecognized $currentDate option: ${k}`);
+      if (k !== '$type') throw new CommandError(ErrorCodes.BadValue, `Unrecognized $currentDate option: ${k}`);
       if (v === 'date' || v === 'timestamp') found = v === 'date';
     }
     if (found === undefined) {
-      throw new MongoServerError(
+      throw new CommandError(
         ErrorCodes.BadValue,
         "The '$type' string field is required to be 'date' or 'timestamp': {$currentDate: {field : {$type: 'date'}}}",
       );
     }
     asDate = found;
   } else {
-    throw new MongoServerError(
+    throw new CommandError(
       ErrorCodes.BadValue,
       `${bsonTypeOf(arg)} is not valid type for $currentDate. Please use a boolean ('true') or a $type expression ({$type: 'timestamp/date'}).`,
     );

@@ -9,7 +9,7 @@
 import net from 'node:net';
 import type { Logger } from 'pino';
 import { MAX_MESSAGE_SIZE } from '../wire/constants.js';
-import { ProxyConnection, type ProxyStats } from './connection.js';
+import { ProxyConnection, type ProxyStats } from './proxy_connection.js';
 import type { Interceptor } from './interceptor.js';
 
 export type { ProxyStats };

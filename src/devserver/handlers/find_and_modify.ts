@@ -1,13 +1,13 @@
 /** findAndModify: the driver's findOneAndUpdate / findOneAndReplace / findOneAndDelete. */
 import type { Document } from '../bson.js';
-import type { Command, CommandContext } from './types.js';
+import type { Command, CommandContext } from './handler.js';
 import { namespaceOf, optionalDocument, findMatching, ensureCollection } from './common.js';
 import { withId, encodeForStorage, finishWrite } from './write.js';
 import { compileUpdate, upsertSeed } from '../query/update.js';
 import { compileSort } from '../query/sort.js';
 import { compileProjection } from '../query/projection.js';
 import { valuesEqual } from '../query/values.js';
-import { MongoServerError, ErrorCodes } from '../../errors.js';
+import { CommandError, ErrorCodes } from '../../errors.js';
 
 function findAndModify(cmd: Document, ctx: CommandContext): Document {
   const { engine } = ctx.state;
@@ -18,13 +18,13 @@ function findAndModify(cmd: Document, ctx: CommandContext): Document {
   const remove = cmd['remove'] === true;
   const updateSpec = cmd['update'] as Document | Document[] | undefined;
   if (remove && updateSpec !== undefined) {
-    throw new MongoServerError(ErrorCodes.FailedToParse, 'Cannot specify both an update and remove=true');
+    throw new CommandError(ErrorCodes.FailedToParse, 'Cannot specify both an update and remove=true');
   }
   if (!remove && updateSpec === undefined) {
-    throw new MongoServerError(ErrorCodes.FailedToParse, 'Either an update or remove=true must be specified');
+    throw new CommandError(ErrorCodes.FailedToParse, 'Either an update or remove=true must be specified');
   }
   if (remove && cmd['upsert'] === true) {
-    throw new MongoServerError(ErrorCodes.FailedToParse, 'Cannot specify both upsert=true and remove=true');
+    throw new CommandError(ErrorCodes.FailedToParse, 'Cannot specify both upsert=true and remove=true');
   }
   const sorted = sortSpec !== undefined && Object.keys(sortSpec).length > 0;
   const matches = findMatching(engine, ns, query, sorted ? Infinity : 1);
@@ -45,7 +45,7 @@ function findAndModify(cmd: Document, ctx: CommandContext): Document {
     if (target !== undefined) {
       const result = update.apply(target.doc);
       if (!valuesEqual(result.doc['_id'], target.doc['_id'])) {
-        throw new MongoServerError(ErrorCodes.ImmutableField, "Performing an update on the path '_id' would modify the immutable field '_id'");
+        throw new CommandError(ErrorCodes.ImmutableField, "Performing an update on the path '_id' would modify the immutable field '_id'");
       }
       if (result.modified) {
         const bytes = encodeForStorage(result.doc);
