@@ -11,11 +11,10 @@ import readline from 'node:readline';
 import { once } from 'node:events';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { pathToFileURL } from 'node:url';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { MongoClient } from 'mongodb';
 import { startDevServer, type RunningDevServer } from '../helpers/dev_server.js';
 import { CLI, tempDir } from '../helpers/paths.js';
-import { untilGone } from '../helpers/poll.js';
+import { until, untilGone } from '../helpers/poll.js';
 import { startFaultRelay } from '../helpers/relay.js';
 import { drainLockCount, fsyncLockMatch, fsyncUnlockMatch } from '../helpers/fsync_lock.js';
 
@@ -103,14 +102,14 @@ function runScript(dir: string, name: string, source: string, args: string[], si
   return {
     child,
     exited,
-    async line(...keys) {
-      for (;;) {
+    line(...keys) {
+      return until(() => {
         const found = lines.find((entry) => keys.some((key) => key in entry));
         if (found !== undefined) return found;
         // Its output, not its exit: the last lines may still be in the pipe when it exits.
         if (ended) throw new Error(`the script ended without printing ${keys.join(' or ')}`);
-        await sleep(20);
-      }
+        return undefined;
+      }, 20);
     },
   };
 }

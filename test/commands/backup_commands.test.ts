@@ -6,12 +6,12 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Int32, Long, MongoClient, MongoServerError, type Document } from 'mongodb';
 import { startDevServer, type RunningDevServer } from '../helpers/dev_server.js';
 import { startProxy, type RunningProxy } from '../helpers/proxy.js';
 import { runMongosh } from '../helpers/mongosh.js';
 import { tempDir } from '../helpers/paths.js';
+import { until } from '../helpers/poll.js';
 
 const MANIFEST = 'hotbackup-manifest.json';
 
@@ -137,7 +137,9 @@ describe('backup commands through the proxy', () => {
 
   it('starts asynchronously, refuses a second start, and reports progress until done', async () => {
     const dest = path.join(scratch.dir, 'async');
-    await admin().command({ backupThrottle: '64MB' });
+    // A crawl, so that the second start and the progress are seen while it runs however
+    // busy the machine; lifted once progress was seen.
+    await admin().command({ backupThrottle: '1MB' });
     try {
       const reply = await admin().command({ backupStart: dest, async: true });
       assert.equal(reply['ok'], 1);
@@ -148,19 +150,20 @@ describe('backup commands through the proxy', () => {
         'Cannot initiate backup. There already is a backup in progress.',
       );
       let sawProgress = false;
-      for (;;) {
+      await until(async () => {
         const status = await admin().command({ backupStatus: 1 });
-        if (!status['inProgress']) break;
+        if (!status['inProgress']) return true;
         assert.equal(status['backupId'], reply['backupId']);
         assert.equal(status['destination'], dest);
         if (status['phase'] === 'copying' && Number(status['bytesCopied']) > 0) {
-          sawProgress = true;
           assert.ok(Number(status['bytesTotal']) >= Number(status['bytesCopied']));
           assert.ok(status['percent'] >= 0 && status['percent'] <= 100);
           assert.ok(Array.isArray(status['currentFiles']));
+          if (!sawProgress) await admin().command({ backupThrottle: 0 });
+          sawProgress = true;
         }
-        await sleep(100);
-      }
+        return undefined;
+      }, 100);
       assert.ok(sawProgress, 'saw the copy in progress');
       assert.ok(fs.existsSync(path.join(dest, MANIFEST)));
       const last = (await admin().command({ backupStatus: 1 }))['last'] as Document;

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { MongoClient, MongoServerError, type Collection, type Document } from 'mongodb';
 import { startDevServer, type RunningDevServer } from '../helpers/dev_server.js';
 import { tempDir } from '../helpers/paths.js';
+import { until } from '../helpers/poll.js';
 import { copyUpTo, wtVerifyAll, wtOpensAndVerifies, type ListedFile } from '../helpers/file_copy.js';
 import { openBackupCursor, closeBackupCursor, keepBackupCursorAlive } from '../helpers/backup_cursor_spy.js';
 
@@ -73,7 +74,7 @@ describe('$backupCursor on the dev server', () => {
   });
 
   async function consistentCopyScenario(writer: ReturnType<typeof startWriter>): Promise<void> {
-    while (writer.acked < 1500) await new Promise((r) => setTimeout(r, 20));
+    await until(() => writer.acked >= 1500);
     await client.db('admin').command({ fsync: 1 });
 
     // 1. With the cursor: copy the collection file, let writes and a checkpoint
@@ -89,7 +90,7 @@ describe('$backupCursor on the dev server', () => {
         copyUpTo(server.dbpath, withCursor, file);
         if (i === 0) {
           const target = writer.acked + 1500;
-          while (writer.acked < target) await new Promise((r) => setTimeout(r, 20));
+          await until(() => writer.acked >= target);
           await client.db('admin').command({ fsync: 1 });
         }
       }
@@ -115,7 +116,7 @@ describe('$backupCursor on the dev server', () => {
       copyUpTo(server.dbpath, plain, i === 0 ? file : { ...file, fileSize: fs.statSync(file.filename).size });
       if (i === 0) {
         const target = writer.acked + 1500;
-        while (writer.acked < target) await new Promise((r) => setTimeout(r, 20));
+        await until(() => writer.acked >= target);
         await client.db('admin').command({ fsync: 1 });
       }
     }

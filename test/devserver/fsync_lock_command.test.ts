@@ -4,9 +4,9 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { MongoClient, MongoServerError } from 'mongodb';
 import { startDevServer, type RunningDevServer } from '../helpers/dev_server.js';
+import { until } from '../helpers/poll.js';
 
 describe('fsyncLock on the dev server', () => {
   let server: RunningDevServer;
@@ -34,7 +34,11 @@ describe('fsyncLock on the dev server', () => {
     const insert = client.db('app').collection('t').insertOne({ during: 'lock' }).then(() => {
       insertDoneAt = Date.now();
     });
-    await sleep(500);
+    // The server says the insert reached it and waits on the lock.
+    await until(async () => {
+      const inprog = (await admin.command({ currentOp: 1 }))['inprog'] as Array<{ waitingForLock?: boolean; numWaiting?: number }>;
+      return inprog.some((op) => op.waitingForLock === true && op.numWaiting === 1);
+    });
     assert.equal(insertDoneAt, 0, 'the insert must wait for the unlock');
     // Reads still work while locked.
     assert.equal(await client.db('app').collection('t').countDocuments(), 0);

@@ -6,7 +6,6 @@ import path from 'node:path';
 import { serialize, deserialize } from 'bson';
 import { MongoClient } from 'mongodb';
 import { startDevServer, type RunningDevServer } from '../helpers/dev_server.js';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { RawClient } from '../helpers/raw_client.js';
 import { encodeOpQuery } from '../../src/wire/op_query.js';
 import { decodeOpReply } from '../../src/wire/op_reply.js';
@@ -73,8 +72,7 @@ describe('dev server wire behaviour', () => {
       const garbage = Buffer.alloc(16);
       garbage.writeInt32LE(5, 0); // a messageLength below the header's own size
       bad.send(garbage);
-      const closed = await Promise.race([bad.closed.then(() => true), sleep(5000).then(() => false)]);
-      assert.equal(closed, true, 'the bad connection is closed');
+      await bad.closed;
       assert.equal(bad.frames.length, 0, 'and got no reply');
       const reply = await good.command(opMsg(10, { ping: 1, $db: 'admin' }));
       assert.equal(reply.doc['ok'], 1);

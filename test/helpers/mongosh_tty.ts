@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { MONGOSH, tempDir } from './paths.js';
+import { until } from './poll.js';
 
 const exec = promisify(execFile);
 
@@ -23,10 +24,23 @@ export interface MongoshTty {
   screen(): Promise<string[]>;
   /** The whole pane including scrollback, as one string. */
   history(): Promise<string>;
-  /** Polls the screen until `check` returns something other than undefined. */
-  waitFor<T>(check: (rows: string[]) => T | undefined, timeoutMs?: number, what?: string): Promise<T>;
+  /**
+   * Polls the screen until `check` returns something other than undefined. No deadline:
+   * the suite's per-test timeout catches a hang, and close() then prints `what` and the
+   * last screen.
+   */
+  waitFor<T>(check: (rows: string[]) => T | undefined, what?: string): Promise<T>;
   /** Waits until the last non-empty row is an idle prompt (`test> `). */
-  waitForPrompt(timeoutMs?: number): Promise<void>;
+  waitForPrompt(): Promise<void>;
+  /**
+   * After Ctrl-C: waits until the shell runs commands again. mongosh shows its prompt as
+   * soon as the interrupted evaluation returns, but reconnects afterwards
+   * (MongoshRepl.onAsyncSigint: onInterruptExecution, then onResumeExecution), and until
+   * then a typed command is dropped without a word (MongoshRepl.eval returns undefined
+   * while the interrupt flag is set). So a probe that needs the server is typed until
+   * its answer shows.
+   */
+  untilResumed(): Promise<void>;
   /** Ends the tmux server (and mongosh with it) and removes HOME. */
   close(): Promise<void>;
 }
@@ -43,6 +57,11 @@ export interface MongoshTtyOptions {
 }
 
 const PROMPT = /^[\w.-]+(?: \[[\w ]+\])?> ?$/;
+
+/** The last non-empty row of a screen. */
+function lastRow(rows: string[]): string {
+  return rows.filter((row) => row !== '').at(-1) ?? '';
+}
 
 export async function startMongoshTty(uri: string, options: MongoshTtyOptions = {}): Promise<MongoshTty> {
   const owned = options.home === undefined ? tempDir('mongosh-tty') : undefined;
@@ -66,6 +85,11 @@ export async function startMongoshTty(uri: string, options: MongoshTtyOptions = 
     return stdout.split('\n').map((row) => row.trimEnd());
   };
 
+  // What a waitFor is waiting for, and the screen it last saw: told by close() if the
+  // test ends (times out) while it waits.
+  let waiting: { what: string; rows: string[] } | undefined;
+  let probes = 0;
+
   const tty: MongoshTty = {
     home,
     async send(text) {
@@ -80,28 +104,43 @@ export async function startMongoshTty(uri: string, options: MongoshTtyOptions = 
       const { stdout } = await tmux('capture-pane', '-p', '-S', '-', '-t', session);
       return stdout;
     },
-    async waitFor(check, timeoutMs = 20_000, what = 'the screen') {
-      const deadline = Date.now() + timeoutMs;
-      let rows: string[] = [];
-      for (;;) {
-        rows = await screen();
-        const value = check(rows);
-        if (value !== undefined) return value;
-        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; screen:\n${rows.join('\n')}`);
-        await new Promise((resolve) => setTimeout(resolve, 100));
+    async waitFor(check, what = 'the screen') {
+      const state = { what, rows: [] as string[] };
+      waiting = state;
+      try {
+        // Boxed, so that a check may answer false (until() takes false for "not yet").
+        const found = await until(async () => {
+          state.rows = await screen();
+          const value = check(state.rows);
+          return value === undefined ? undefined : { value };
+        }, 100);
+        return found.value;
+      } finally {
+        if (waiting === state) waiting = undefined;
       }
     },
-    async waitForPrompt(timeoutMs = 20_000) {
-      await tty.waitFor(
-        (rows) => {
-          const last = rows.filter((row) => row !== '').at(-1) ?? '';
-          return PROMPT.test(last) ? true : undefined;
-        },
-        timeoutMs,
-        'the mongosh prompt',
-      );
+    async waitForPrompt() {
+      await tty.waitFor((rows) => (PROMPT.test(lastRow(rows)) ? true : undefined), 'the mongosh prompt');
+    },
+    async untilResumed() {
+      await until(async () => {
+        probes += 1;
+        const typed = `print('resumed ${probes} ok=' + db.adminCommand({ping: 1}).ok)`;
+        await tty.send(typed);
+        // The probe's answer, or a fresh prompt after it with no answer: dropped, try again.
+        return tty.waitFor((rows) => {
+          const at = rows.reduce((found, row, index) => (row.endsWith(typed) ? index : found), -1);
+          if (at < 0) return undefined;
+          const after = rows.slice(at + 1);
+          if (after.includes(`resumed ${probes} ok=1`)) return true;
+          return after.some((row) => PROMPT.test(row)) ? false : undefined;
+        }, 'the shell to run commands after Ctrl-C');
+      });
     },
     async close() {
+      if (waiting !== undefined) {
+        process.stderr.write(`mongosh_tty closed while waiting for ${waiting.what}; screen:\n${waiting.rows.join('\n')}\n`);
+      }
       await tmux('kill-server').catch(() => undefined);
       sockDir.remove();
       owned?.remove();
@@ -111,15 +150,11 @@ export async function startMongoshTty(uri: string, options: MongoshTtyOptions = 
   // mongosh may ask a yes/no question on a first interactive start (e.g. about telemetry
   // in some versions): answer no, then wait for the prompt.
   try {
-    const state = await tty.waitFor(
-      (rows) => {
-        const last = rows.filter((row) => row !== '').at(-1) ?? '';
-        if (/\[y\/n\]:?$/i.test(last)) return 'question';
-        return PROMPT.test(last) ? 'prompt' : undefined;
-      },
-      30_000,
-      'mongosh to start',
-    );
+    const state = await tty.waitFor((rows) => {
+      const last = lastRow(rows);
+      if (/\[y\/n\]:?$/i.test(last)) return 'question';
+      return PROMPT.test(last) ? 'prompt' : undefined;
+    }, 'mongosh to start');
     if (state === 'question') {
       await tty.send('n');
       await tty.waitForPrompt();

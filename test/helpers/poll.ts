@@ -5,11 +5,15 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 
-/** Polls `probe` until it returns something other than undefined, and returns that. */
-export async function until<T>(probe: () => Promise<T | undefined> | T | undefined, intervalMs = 50): Promise<T> {
+/**
+ * Polls `probe` until it returns something other than undefined or false, and returns
+ * that: a value found (`until(() => logs.find(...))`) or a condition that holds
+ * (`until(() => raw.frames.length === 3)`).
+ */
+export async function until<T>(probe: () => Promise<T | undefined | false> | T | undefined | false, intervalMs = 50): Promise<T> {
   for (;;) {
     const value = await probe();
-    if (value !== undefined) return value;
+    if (value !== undefined && value !== false) return value;
     await sleep(intervalMs);
   }
 }
@@ -39,5 +43,13 @@ export async function untilBackupEnds(admin: AdminDb): Promise<Record<string, un
   return until(async () => {
     const status = await admin.command({ backupStatus: 1 });
     return status['inProgress'] === true ? undefined : status;
+  });
+}
+
+/** Polls backupStatus until the copy is under way (phase copying, some bytes copied), and returns that status. */
+export async function untilCopying(admin: AdminDb): Promise<Record<string, unknown>> {
+  return until(async () => {
+    const status = await admin.command({ backupStatus: 1 });
+    return status['phase'] === 'copying' && Number(status['bytesCopied']) > 0 && status;
   });
 }

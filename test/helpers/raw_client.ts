@@ -92,31 +92,24 @@ export class RawClient {
     this.socket.write(bytes);
   }
 
-  /** Waits until `count` frames have arrived in total; rejects on close or timeout. */
-  async waitForFrames(count: number, timeoutMs = 5_000): Promise<Buffer[]> {
-    const deadline = Date.now() + timeoutMs;
+  /**
+   * Waits until `count` frames have arrived in total; rejects if the socket closes first.
+   * No deadline: the suite's per-test timeout catches a reply that never comes.
+   */
+  async waitForFrames(count: number): Promise<Buffer[]> {
     while (this.frames.length < count) {
       if (this.socket.destroyed) throw new Error(`socket closed after ${this.frames.length} of ${count} frames`);
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`timed out with ${this.frames.length} of ${count} frames`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
-        this.#waiters.push(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
+      await new Promise<void>((resolve) => this.#waiters.push(resolve));
     }
     return this.frames.slice(0, count);
   }
 
   /** Sends one command and returns the next frame that answers it. */
-  async command(bytes: Buffer, timeoutMs = 5_000): Promise<DecodedReply> {
+  async command(bytes: Buffer): Promise<DecodedReply> {
     const requestID = readHeader(bytes).requestID;
     this.send(bytes);
-    const deadline = Date.now() + timeoutMs;
     for (let seen = 0; ; seen++) {
-      const frames = await this.waitForFrames(seen + 1, deadline - Date.now());
+      const frames = await this.waitForFrames(seen + 1);
       const reply = decodeReply(frames[seen] as Buffer);
       if (reply.responseTo === requestID) return reply;
     }

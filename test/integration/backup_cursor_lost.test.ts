@@ -13,13 +13,12 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { MongoClient, type Document, type Long } from 'mongodb';
 import { startDevServer, type RunningDevServer } from '../helpers/dev_server.js';
 import { startProxy } from '../helpers/proxy.js';
 import { tempDir } from '../helpers/paths.js';
 import { startBackupCursorSpy, type BackupCursorSpy } from '../helpers/backup_cursor_spy.js';
-import { untilBackupEnds } from '../helpers/poll.js';
+import { until, untilBackupEnds, untilCopying } from '../helpers/poll.js';
 
 const MiB = 1024 * 1024;
 
@@ -94,7 +93,7 @@ describe('a backup whose $backupCursor is killed mid-copy', () => {
       const dest = path.join(scratch.dir, 'network-blip');
       await admin.command({ backupStart: dest, async: true });
       // Once copying, so that the dropped getMore is a keepalive, not part of the drain.
-      while (Number((await admin.command({ backupStatus: 1 }))['bytesCopied']) === 0) await sleep(20);
+      await untilCopying(admin);
       await spy.failNext('getMore', 'cut');
       const done = await untilBackupEnds(admin);
       assert.equal((done['last'] as Document)['ok'], true, JSON.stringify(done['last']));
@@ -118,13 +117,13 @@ describe('a backup whose $backupCursor is killed mid-copy', () => {
       const proxy = await startProxy({ ...server, uri: `mongodb://127.0.0.1:${spy.port}/?directConnection=true` }, args);
       const client = new MongoClient(proxy.uri);
       const admin = client.db('admin');
-      const status = () => admin.command({ backupStatus: 1 });
       const dest = path.join(scratch.dir, `${kill}-${keepaliveMs ?? 'default'}`);
       try {
         const opened = spy.cursorIds.length;
         await admin.command({ backupThrottle: MiB });
         await admin.command({ backupStart: dest, async: true });
-        while (spy.cursorIds.length === opened || Number((await status())['bytesCopied']) === 0) await sleep(20);
+        await until(() => spy.cursorIds.length > opened);
+        await untilCopying(admin);
         const id = spy.cursorIds[opened] as Long;
 
         // Another client kills it, while the copy runs.

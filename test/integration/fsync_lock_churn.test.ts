@@ -12,12 +12,11 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { MongoClient, type Document } from 'mongodb';
 import { startDevServer, type RunningDevServer } from '../helpers/dev_server.js';
 import { startProxy, type RunningProxy } from '../helpers/proxy.js';
 import { tempDir } from '../helpers/paths.js';
-import { untilBackupEnds } from '../helpers/poll.js';
+import { until, untilBackupEnds } from '../helpers/poll.js';
 
 const MANIFEST = 'hotbackup-manifest.json';
 const MiB = 1024 * 1024;
@@ -53,12 +52,11 @@ describe('an fsyncLock backup while files in the dbpath change', () => {
 
   /** Polls backupStatus until `holds` is true of it; fails if the backup ends first. */
   async function waitForCopying(holds: (s: Document) => boolean, what: string): Promise<void> {
-    for (;;) {
+    await until(async () => {
       const s = await status();
       if (!s['inProgress']) assert.fail(`the backup ended before ${what}: ${JSON.stringify(s['last'])}`);
-      if (s['phase'] === 'copying' && holds(s)) return;
-      await sleep(10);
-    }
+      return s['phase'] === 'copying' && holds(s);
+    }, 10);
   }
 
   const copyingJournal = (s: Document): boolean =>

@@ -12,7 +12,7 @@ import { MongoClient, type Document } from 'mongodb';
 import { startDevServer } from '../helpers/dev_server.js';
 import { startProxy, type RunningProxy } from '../helpers/proxy.js';
 import { tempDir } from '../helpers/paths.js';
-import { until, processAlive, untilBackupEnds } from '../helpers/poll.js';
+import { processAlive, until, untilBackupEnds, untilCopying } from '../helpers/poll.js';
 
 describe('an fsync lock taken away during the copy', () => {
   // The timeout is the hang detector for the SIGTERM that once did not stop the proxy.
@@ -30,10 +30,7 @@ describe('an fsync lock taken away during the copy', () => {
       await admin.command({ backupThrottle: '1MB' });
       const destination = path.join(scratch.dir, 'b');
       await admin.command({ backupStart: destination, async: true });
-      await until(async () => {
-        const status = await admin.command({ backupStatus: 1 });
-        return status['phase'] === 'copying' && Number(status['bytesCopied']) > 0 ? true : undefined;
-      });
+      await untilCopying(admin);
       assert.equal((await dba.db('admin').command({ currentOp: 1 }))['fsyncLock'], true, 'the proxy holds the lock');
 
       // The DBA releases the proxy's lock by hand; lifting the throttle lets a proxy that

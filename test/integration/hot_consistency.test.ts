@@ -13,6 +13,7 @@ import { startDevServer } from '../helpers/dev_server.js';
 import { startProxy } from '../helpers/proxy.js';
 import { tempDir } from '../helpers/paths.js';
 import { wtVerifyAll } from '../helpers/file_copy.js';
+import { until, untilBackupEnds, untilCopying } from '../helpers/poll.js';
 
 type Seq = { _id: number; pad: string };
 
@@ -39,20 +40,34 @@ for (const { strategy, serverArgs, start } of cases) {
             acked = id;
           }
         })();
-        while (acked < 2000) await new Promise((r) => setTimeout(r, 20));
+        await until(() => acked >= 2000);
 
+        const admin = adminClient.db('admin');
         const ackedBeforeStart = acked;
-        // Throttled, so that the copy overlaps writes and checkpoints for a while.
-        await adminClient.db('admin').command({ backupThrottle: '96MB' });
+        // A crawl until the copy is under way (and, with the backup cursor, until the
+        // writer has been seen to go on during it), so that this does not depend on how
+        // fast the machine writes; then throttled, so that the copy overlaps writes and
+        // checkpoints for a while.
+        await admin.command({ backupThrottle: '1MB' });
         const dest = path.join(scratch.dir, 'backup');
-        const reply = await adminClient.db('admin').command({ backupStart: dest, ...start });
-        assert.equal(reply['ok'], 1);
-        const ackedAtEnd = acked;
+        assert.equal((await admin.command({ backupStart: dest, async: true, ...start }))['ok'], 1);
+        const copying = await untilCopying(admin);
+        if (strategy === 'backupCursor') {
+          const ackedWhileCopying = acked;
+          await until(async () => {
+            if (acked > ackedWhileCopying + 50) return true;
+            if ((await admin.command({ backupStatus: 1 }))['inProgress'] !== true) assert.fail('writes did not continue during the copy');
+            return undefined;
+          });
+        }
+        await admin.command({ backupThrottle: '96MB' });
+        const done = await untilBackupEnds(admin);
         stop = true;
         await writer;
-        const status = await adminClient.db('admin').command({ backupStatus: 1 });
-        assert.equal((status['last'] as { strategy: string }).strategy, strategy);
-        if (strategy === 'backupCursor') assert.ok(ackedAtEnd > ackedBeforeStart + 50, 'writes continued during the copy');
+        const last = done['last'] as { ok: boolean; strategy: string; backupId: string };
+        assert.equal(last.ok, true, JSON.stringify(last));
+        assert.equal(last.backupId, copying['backupId']);
+        assert.equal(last.strategy, strategy);
 
         const verifyCopy = path.join(scratch.dir, 'verify');
         fs.cpSync(dest, verifyCopy, { recursive: true });

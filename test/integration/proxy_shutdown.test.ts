@@ -12,7 +12,7 @@ import { MongoClient } from 'mongodb';
 import { startDevServer, type RunningDevServer } from '../helpers/dev_server.js';
 import { startProxy, type RunningProxy } from '../helpers/proxy.js';
 import { tempDir } from '../helpers/paths.js';
-import { until, processAlive } from '../helpers/poll.js';
+import { processAlive, until, untilCopying } from '../helpers/poll.js';
 
 /** Starts a throttled fsyncLock backup through the proxy and waits until it is copying. */
 async function backupUnderway(proxy: RunningProxy, destination: string): Promise<void> {
@@ -21,10 +21,7 @@ async function backupUnderway(proxy: RunningProxy, destination: string): Promise
     const admin = client.db('admin');
     await admin.command({ backupThrottle: '1MB' });
     await admin.command({ backupStart: destination, async: true });
-    await until(async () => {
-      const status = await admin.command({ backupStatus: 1 });
-      return status['phase'] === 'copying' && Number(status['bytesCopied']) > 0 ? true : undefined;
-    });
+    await untilCopying(admin);
   } finally {
     await client.close();
   }

@@ -14,7 +14,7 @@ import { MongoClient } from 'mongodb';
 import { startDevServer } from '../helpers/dev_server.js';
 import { spawnCli } from '../helpers/cli_process.js';
 import { tempDir } from '../helpers/paths.js';
-import { until, untilGone } from '../helpers/poll.js';
+import { untilCopying, untilGone } from '../helpers/poll.js';
 
 async function isLocked(uri: string): Promise<boolean> {
   const client = new MongoClient(uri);
@@ -40,10 +40,7 @@ describe("SIGTERM to the proxy's process group during an fsyncLock backup, mongo
       const admin = client.db('admin');
       await admin.command({ backupThrottle: '1MB' });
       await admin.command({ backupStart: path.join(scratch.dir, 'b'), async: true });
-      await until(async () => {
-        const status = await admin.command({ backupStatus: 1 });
-        return status['phase'] === 'copying' && Number(status['bytesCopied']) > 0 ? true : undefined;
-      });
+      await untilCopying(admin);
       await client.close();
       assert.equal(await isLocked(server.uri), true);
       const armed = cli.logs.find((entry) => typeof entry['watchdogPid'] === 'number');

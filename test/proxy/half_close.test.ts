@@ -17,7 +17,9 @@ import { RawClient, decodeReply, opMsg, startProxy, testInterceptor } from './su
  * Sends `requests` through a proxy in one write followed by a FIN (like `nc -q0`, or a
  * shell pipe), and returns the responseTo of every reply the client got before the
  * proxy closed it. Upstream is mongod-like: it answers each request after 100 ms, even
- * after the client's FIN, and closes 500 ms after it.
+ * after the client's FIN, and closes 500 ms after it. The delays only order events (a
+ * request's data comes before the FIN, so its answer is due before the close, however
+ * slow the machine); nothing here is asserted about time.
  */
 async function answersAfterHalfClose(requests: Buffer[], interceptor: Interceptor | undefined): Promise<number[]> {
   const server = net.createServer({ allowHalfOpen: true }, (socket) => {

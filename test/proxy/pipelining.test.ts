@@ -6,10 +6,10 @@
  */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { MongoClient } from 'mongodb';
 import { startDevServer, type RunningDevServer } from '../helpers/dev_server.js';
 import { startProxy, type RunningProxy } from '../helpers/proxy.js';
+import { until } from '../helpers/poll.js';
 import { RawClient, decodeReply, opMsg } from '../helpers/raw_client.js';
 import { CompressorId, OpMsgFlag } from '../../src/wire/constants.js';
 import { encodeOpCompressed } from '../../src/wire/compression.js';
@@ -44,17 +44,17 @@ describe('pipelined requests through the proxy', () => {
    * other hang is caught by the suite's per-test timeout (package.json, --test-timeout).
    */
   async function untilWritersBlocked(count: number, raw: RawClient, answered: number): Promise<void> {
-    for (;;) {
+    await until(async () => {
       const op = await admin().command({ currentOp: 1 });
       const waiting = (op['inprog'] as Array<{ numWaiting?: number }>).reduce((n, o) => n + (o.numWaiting ?? 0), 0);
-      if (waiting >= count) return;
+      if (waiting >= count) return true;
       if (raw.socket.destroyed) throw new Error(`the connection closed while waiting for ${count} writer(s) to block on fsyncLock (${waiting} blocked)`);
       if (raw.frames.length > answered) {
         const replies = raw.frames.map((f) => JSON.stringify(decodeReply(f).doc)).join(', ');
         throw new Error(`expected ${count} writer(s) blocked on fsyncLock, but got replies instead: ${replies}`);
       }
-      await sleep(10);
-    }
+      return undefined;
+    }, 10);
   }
 
   const forms: Array<[string, (frame: Buffer) => Buffer]> = [

@@ -7,11 +7,11 @@ import { describe, it, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { once } from 'node:events';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { ProxyServer } from '../../src/proxy/proxy_server.js';
 import { OpMsgFlag } from '../../src/wire/constants.js';
 import { encodeDocument } from '../../src/wire/command_message.js';
 import { encodeOpMsg } from '../../src/wire/op_msg.js';
+import { until } from '../helpers/poll.js';
 import { RawClient, decodeReply, opMsg, startProxy, testInterceptor } from './support.js';
 
 /** A server whose one accepted socket the test holds. */
@@ -41,12 +41,19 @@ function streamedReply(size: number, requestID: number, fill: string): Buffer {
   return encodeOpMsg({ requestID, responseTo: requestID - 1, flags: OpMsgFlag.MoreToCome, sections: [{ kind: 0, body: encodeDocument({ ok: 1, fill: fill.repeat(size) }) }] });
 }
 
-async function until(condition: () => boolean, what: string, timeoutMs = 3_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
+/**
+ * Polls `bytes` (what a socket still holds back) until it stays the same across one poll,
+ * and returns it. Between two polls the event loop serves every socket that is ready, so
+ * a count that does not move is a flow that has stopped: nothing sleeps for a guessed time.
+ */
+async function untilSteady(bytes: () => number): Promise<number> {
+  let previous = -1;
+  return until(() => {
+    const now = bytes();
+    if (now === previous) return now;
+    previous = now;
+    return undefined;
+  });
 }
 
 describe('proxy piping against a scripted upstream', () => {
@@ -71,25 +78,31 @@ describe('proxy piping against a scripted upstream', () => {
     const { upstream, raw, calls } = await setUp();
     const first = streamedReply(200_000, 501, 'a');
     const second = streamedReply(50, 502, 'b');
+    let upstreamGot = 0;
+    upstream.on('data', (chunk: Buffer) => (upstreamGot += chunk.length));
 
     // Two bytes of the first message's length prefix: the proxy cannot know its length yet.
     upstream.write(first.subarray(0, 2));
-    await until(() => raw.receivedBytes === 2, 'the first two bytes');
+    await until(() => raw.receivedBytes === 2);
     const echo = opMsg({ proxyEcho: 'mid', $db: 'admin' });
-    raw.send(echo);
-    await until(() => calls() === 1, 'the interceptor to run');
-    await sleep(50);
+    // A fire-and-forget message behind the echo: the proxy forwards it only once the echo
+    // is dealt with (frames behind a claimed command wait for it), so its arrival upstream
+    // says the echo's reply has been written or held by then.
+    const marker = opMsg({ insert: 'c', documents: [{ after: 'echo' }], $db: 'app' }, { flags: OpMsgFlag.MoreToCome });
+    raw.send(Buffer.concat([echo, marker]));
+    await until(() => upstreamGot === marker.length);
+    assert.equal(calls(), 1);
     assert.equal(raw.receivedBytes, 2, 'the reply waits for the upstream message to end');
 
     // Most of the first message, then its end together with the start of the next one:
-    // the boundary falls inside one upstream chunk.
+    // the boundary falls inside one upstream chunk. (A reply slipped in anywhere but at
+    // the boundary would break the frames checked at the end.)
     upstream.write(first.subarray(2, 150_000));
-    await until(() => raw.receivedBytes === 150_000, 'most of the first message');
-    await sleep(30);
-    assert.equal(raw.receivedBytes, 150_000);
+    await until(() => raw.receivedBytes === 150_000);
     upstream.write(Buffer.concat([first.subarray(150_000), second.subarray(0, 3)]));
-    await until(() => raw.frames.length === 2, 'the first message and the echo');
-    await sleep(30);
+    // The first message, the echo, and the next message's first 3 bytes passed on: the
+    // proxy has read that chunk before the rest of the next message is sent.
+    await until(() => raw.frames.length === 2 && raw.receivedBytes === first.length + (raw.frames[1] as Buffer).length + 3);
     upstream.write(second.subarray(3));
     const frames = await raw.waitForFrames(3);
 
@@ -112,10 +125,10 @@ describe('proxy piping against a scripted upstream', () => {
     const { upstream, raw, calls } = await setUp();
     const big = streamedReply(100_000, 701, 'd');
     upstream.write(big.subarray(0, 10));
-    await until(() => raw.receivedBytes === 10, 'the start of the message');
+    await until(() => raw.receivedBytes === 10);
     const echoes = [0, 1, 2].map((i) => opMsg({ proxyEcho: i, $db: 'admin' }));
     raw.send(Buffer.concat(echoes));
-    await until(() => calls() === 3, 'three interceptor runs');
+    await until(() => calls() === 3);
     upstream.write(big.subarray(10));
     const frames = await raw.waitForFrames(4);
     assert.deepEqual(frames[0], big);
@@ -125,15 +138,15 @@ describe('proxy piping against a scripted upstream', () => {
   it('passes on what the upstream sent before it closed, then closes the client', async () => {
     const { upstream, raw, proxy } = await setUp();
     // Big enough, and read late enough, that it is still crossing under backpressure
-    // when the upstream's FIN arrives.
+    // when the upstream's FIN is sent: the client reads only once nothing moves any more.
     const last = streamedReply(8 * 1024 * 1024, 901, 'f');
     raw.socket.pause();
     upstream.end(last);
-    await sleep(200);
+    await untilSteady(() => upstream.writableLength);
     raw.socket.resume();
     await raw.closed;
     assert.deepEqual(raw.frames, [last]);
-    await until(() => proxy.stats.connectionsCurrent === 0, 'the connection to be counted out');
+    await until(() => proxy.stats.connectionsCurrent === 0);
   });
 
   it('passes on what the client sent before it closed, then closes the upstream', async () => {
@@ -156,10 +169,10 @@ describe('proxy piping against a scripted upstream', () => {
     raw.socket.pause();
     const message = streamedReply(1024 * 1024, 801, 'e');
     for (let i = 0; i < FLOOD; i++) upstream.write(message);
-    await sleep(300);
-    assert.ok(upstream.writableLength > HELD_BACK, `only ${upstream.writableLength} bytes held back at the upstream`);
+    const held = await untilSteady(() => upstream.writableLength);
+    assert.ok(held > HELD_BACK, `only ${held} bytes held back at the upstream`);
     raw.socket.resume();
-    await until(() => raw.frames.length === FLOOD, 'every message to reach the client', 10_000);
+    await until(() => raw.frames.length === FLOOD);
     assert.ok(raw.frames.every((f) => f.equals(message)));
   });
 
@@ -168,12 +181,12 @@ describe('proxy piping against a scripted upstream', () => {
     upstream.pause();
     const message = opMsg({ insert: 'c', documents: [{ pad: 'x'.repeat(1024 * 1024) }], $db: 'app' });
     for (let i = 0; i < FLOOD; i++) raw.socket.write(message);
-    await sleep(300);
-    assert.ok(raw.socket.writableLength > HELD_BACK, `only ${raw.socket.writableLength} bytes held back at the client`);
+    const held = await untilSteady(() => raw.socket.writableLength);
+    assert.ok(held > HELD_BACK, `only ${held} bytes held back at the client`);
     let received = 0;
     upstream.on('data', (chunk: Buffer) => (received += chunk.length));
     upstream.resume();
-    await until(() => received === message.length * FLOOD, 'every byte to reach the upstream', 10_000);
+    await until(() => received === message.length * FLOOD);
     assert.equal(proxy.stats.forwarded, FLOOD);
   });
 });

@@ -14,7 +14,7 @@ import type { ProxyServer } from '../../src/proxy/proxy_server.js';
 import { CompressorId } from '../../src/wire/constants.js';
 import { encodeOpCompressed } from '../../src/wire/compression.js';
 import { until } from '../helpers/poll.js';
-import { RawClient, closesWithin, decodeReply, opMsg, startProxy, testInterceptor } from './support.js';
+import { RawClient, decodeReply, opMsg, startProxy, testInterceptor } from './support.js';
 
 function corruptZstd(message: Buffer): Buffer {
   const frame = encodeOpCompressed(message, CompressorId.Zstd);
@@ -42,7 +42,7 @@ describe('refusing a message keeps the answers owed before it', () => {
     try {
       const insert = opMsg({ insert: 'refusal', documents: [{ a: 1 }], $db: 'app' });
       raw.send(Buffer.concat([insert, corruptZstd(opMsg({ proxyEcho: 1, $db: 'admin' }))]));
-      assert.ok(await closesWithin(raw.closed, 10_000), 'the connection is closed');
+      await raw.closed;
       const answered = raw.frames.map((f) => decodeReply(f).responseTo);
       const direct = new MongoClient(server.uri);
       const stored = await direct.db('app').collection('refusal').countDocuments().finally(() => direct.close());
@@ -60,7 +60,7 @@ describe('refusing a message keeps the answers owed before it', () => {
       badLength.writeInt32LE(7, 0);
       const after = opMsg({ insert: 'badlength', documents: [{ a: 2 }], $db: 'app' });
       raw.send(Buffer.concat([insert, badLength, after]));
-      assert.ok(await closesWithin(raw.closed, 10_000), 'the connection is closed');
+      await raw.closed;
       assert.deepEqual(raw.frames.map((f) => decodeReply(f).responseTo), [insert.readInt32LE(4)]);
       const direct = new MongoClient(server.uri);
       const stored = await direct.db('app').collection('badlength').find({}, { projection: { _id: 0 } }).toArray().finally(() => direct.close());
@@ -80,7 +80,7 @@ describe('refusing a message keeps the answers owed before it', () => {
       // And once more in a later write, while the claimed command still runs.
       await until(() => (proxy.stats.intercepted > intercepted ? true : undefined), 5);
       raw.send(opMsg({ insert: 'behind', documents: [{ a: 2 }], $db: 'app' }));
-      assert.ok(await closesWithin(raw.closed, 10_000), 'the connection is closed');
+      await raw.closed;
       assert.deepEqual(raw.frames.map((f) => decodeReply(f).responseTo), [slow.readInt32LE(4)]);
       const direct = new MongoClient(server.uri);
       const stored = await direct.db('app').collection('behind').countDocuments().finally(() => direct.close());
@@ -95,7 +95,7 @@ describe('refusing a message keeps the answers owed before it', () => {
     try {
       const slow = opMsg({ proxySlow: 200, $db: 'admin' });
       raw.send(Buffer.concat([slow, corruptZstd(opMsg({ ping: 1, $db: 'admin' }))]));
-      assert.ok(await closesWithin(raw.closed, 10_000), 'the connection is closed');
+      await raw.closed;
       const answered = raw.frames.map((f) => decodeReply(f).responseTo);
       assert.deepEqual(answered, [slow.readInt32LE(4)], 'the command sent first is answered first');
     } finally {

@@ -60,8 +60,3 @@ export function uri(port: number, extra = ''): string {
 }
 
 export { opMsg, decodeReply, RawClient, type DecodedReply } from '../helpers/raw_client.js';
-
-/** Resolves true if the socket closes within `ms`, false if it is still open then. */
-export async function closesWithin(closed: Promise<void>, ms: number): Promise<boolean> {
-  return Promise.race([closed.then(() => true), sleep(ms).then(() => false)]);
-}

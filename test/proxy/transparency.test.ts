@@ -5,14 +5,17 @@
  *
  * Topology: driver -> proxy -> tap relay -> dev server. The relay only watches, so the
  * test can prove that OP_COMPRESSED really crossed the proxy in both directions.
+ *
+ * What forwarding costs in time is measured by bench/proxy.ts (ping round trips direct
+ * and through the proxy, among other workloads), not here.
  */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Binary, MongoClient, type Document } from 'mongodb';
 import { startDevServer, type RunningDevServer } from '../helpers/dev_server.js';
 import { startTapRelay, type TapRelay } from '../helpers/tap_relay.js';
+import { until } from '../helpers/poll.js';
 import type { ProxyServer } from '../../src/proxy/proxy_server.js';
 import { OpCode } from '../../src/wire/constants.js';
 import { encodeDocument } from '../../src/wire/command_message.js';
@@ -83,7 +86,7 @@ async function workload(client: MongoClient, port: number, dbName: string): Prom
   try {
     const documents = BIG_PAYLOADS.map((data, i) => encodeDocument({ _id: i, data: new Binary(data) }));
     const message = encodeOpMsg({ requestID: 1, responseTo: 0, flags: 0, sections: [{ kind: 0, body: encodeDocument({ insert: 'rawbig', $db: dbName }) }, { kind: 1, identifier: 'documents', documents }] });
-    const reply = await raw.command(message, 30_000);
+    const reply = await raw.command(message);
     const back2 = await db.collection('rawbig').find({}).sort({ _id: 1 }).toArray();
     assert.ok(message.length > 40_000_000, `${message.length} bytes in one message`);
     rawBig = { inserted: reply.doc['n'], count: back2.length, hash: sha256(back2) };
@@ -170,26 +173,6 @@ describe('proxy transparency', () => {
     }
   });
 
-  it('reports the round-trip overhead of a forwarded command', async (t) => {
-    const rounds = 1_000;
-    const timings: number[] = [];
-    for (const port of [server.port, proxy.address.port]) {
-      const client = new MongoClient(uri(port));
-      try {
-        const admin = client.db('admin');
-        for (let i = 0; i < 100; i++) await admin.command({ ping: 1 }); // warm up
-        const start = process.hrtime.bigint();
-        for (let i = 0; i < rounds; i++) await admin.command({ ping: 1 });
-        timings.push(Number(process.hrtime.bigint() - start) / 1e3 / rounds);
-      } finally {
-        await client.close();
-      }
-    }
-    const [directUs, proxiedUs] = timings as [number, number];
-    t.diagnostic(`ping round trip: direct ${directUs.toFixed(0)} µs, through proxy + tap relay ${proxiedUs.toFixed(0)} µs`);
-    assert.ok(proxiedUs > 0 && directUs > 0);
-  });
-
   it('keeps the driver\'s awaitable-hello monitoring streaming, directly and through the proxy', async () => {
     const watch = (port: number) => {
       const client = new MongoClient(uri(port), { heartbeatFrequencyMS: 500 });
@@ -200,7 +183,9 @@ describe('proxy transparency', () => {
     const both = [watch(server.port), watch(proxy.address.port)];
     try {
       for (const { client } of both) await client.db('admin').command({ ping: 1 });
-      await sleep(3_000);
+      // Six heartbeats each: after the monitor's first plain check, awaited (streamed) ones
+      // if streaming works, polled ones if it does not.
+      await until(() => (both.every(({ heartbeats }) => heartbeats.length >= 6) ? true : undefined));
       const [directBeats, proxiedBeats] = both.map((w) => w.heartbeats);
       assert.ok(directBeats?.includes(true), 'direct: awaited heartbeats');
       assert.ok(proxiedBeats?.includes(true), `proxied: awaited heartbeats (${JSON.stringify(proxiedBeats)})`);

@@ -16,7 +16,7 @@ import { CompressorId, OpCode } from '../../src/wire/constants.js';
 import { decodeDocument, encodeDocument, type Document } from '../../src/wire/command_message.js';
 import { decodeOpMsg, opMsgBody } from '../../src/wire/op_msg.js';
 import { decodeOpQuery, encodeOpQuery } from '../../src/wire/op_query.js';
-import { RawClient, captureLogger, closesWithin, opMsg, startProxy, testInterceptor, uri } from './support.js';
+import { RawClient, captureLogger, opMsg, startProxy, testInterceptor, uri } from './support.js';
 
 /**
  * An OP_COMPRESSED frame built by hand, its payload compressed by the npm driver's own
@@ -130,7 +130,7 @@ describe('compressed messages the proxy must read', () => {
       const forwarded = proxy.stats.forwarded;
       const reaching = upstreamTap.requestOpcodes.length;
       raw.send(frame);
-      assert.ok(await closesWithin(raw.closed, 10_000), `${what}: the connection is closed`);
+      await raw.closed;
       assert.equal(raw.frames.length, 0, `${what}: no reply`);
       assert.equal(proxy.stats.forwarded, forwarded, `${what}: not forwarded`);
       assert.equal(upstreamTap.requestOpcodes.length, reaching, `${what}: nothing reached mongod`);

@@ -14,7 +14,8 @@ import { promisify } from 'node:util';
 import { runMongosh } from '../helpers/mongosh.js';
 import { startMongoshTty } from '../helpers/mongosh_tty.js';
 import { MONGOSH, tempDir } from '../helpers/paths.js';
-import { LOAD, LOCAL_INDEX, MANIFEST, PROGRESS_LINE, eventually, mongoshEnv, startFixture, streamMongosh, type Fixture } from './support.js';
+import { until } from '../helpers/poll.js';
+import { LOAD, LOCAL_INDEX, MANIFEST, PROGRESS_LINE, mongoshEnv, startFixture, streamMongosh, type Fixture } from './support.js';
 
 const exec = promisify(execFile);
 const UUID = '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}';
@@ -40,21 +41,27 @@ describe('hotbackup snippet in mongosh scripts', () => {
 
   it('follows an async backup: start line, progress about every second, summary, complete directory', async () => {
     const dest = path.join(fx.scratch.dir, 'progress');
+    // At 2 MiB/s the copy (24 MB of data, and the journal) lasts far longer than three
+    // progress lines take, however busy the machine; then full speed, so the suite stays
+    // short.
     const run = streamMongosh(
       fx.proxy.uri,
-      `${LOAD} const r = hotbackup.start(${js(dest)}, {throttle: '8MB'});
+      `${LOAD} const r = hotbackup.start(${js(dest)}, {throttle: '2MB'});
        print('returned ok=' + r.ok + ' files=' + r.files + ' id=' + r.backupId);`,
     );
-    // Three progress lines at 8 MiB/s, then full speed so the suite stays short.
-    await eventually(() => (run.lines.filter((l) => PROGRESS_LINE.test(l.text)).length >= 3 ? true : undefined), 30_000, 'three progress lines');
-    const throttled = run.lines.filter((l) => PROGRESS_LINE.test(l.text));
+    const throttled = await until(() => {
+      const progress = run.lines.filter((l) => PROGRESS_LINE.test(l.text));
+      if (progress.length >= 3) return progress;
+      if (run.exited) assert.fail(`mongosh exited after ${progress.length} progress lines:\n${run.lines.map((l) => l.text).join('\n')}`);
+      return undefined;
+    });
     await fx.throttle(0);
     const { code, stdout, stderr } = await run.done;
     assert.equal(code, 0, stderr);
     assert.ok(!stdout.includes('\r'), 'no in-place updates when not interactive');
 
     const lines = nonEmptyLines(stdout);
-    const started = new RegExp(`^backup (${UUID}) started -> ${escape(dest)} \\(throttle 8\\.0 MiB/s\\)$`).exec(lines[0] ?? '');
+    const started = new RegExp(`^backup (${UUID}) started -> ${escape(dest)} \\(throttle 2\\.0 MiB/s\\)$`).exec(lines[0] ?? '');
     assert.ok(started, lines.join('\n'));
     const backupId = started[1];
     // The Ctrl-C advice comes before following starts (an interrupt may not let code run).
@@ -67,11 +74,15 @@ describe('hotbackup snippet in mongosh scripts', () => {
     assert.ok(new Set(percents).size >= 2, `percentages move: ${percents.join(', ')}`);
     assert.deepEqual([...percents].sort((a, b) => a - b), percents, 'percentages never go back');
     assert.match(progress[0] ?? '', /ETA \d+(?:m\d\ds|s)?\s+\S+/, 'ETA and the current file');
-    assert.ok(throttled.some((l) => /\s(?:[5-9]|1[01])\.\d MiB\/s\s/.test(l.text)), `rate near 8 MiB/s:\n${throttled.map((l) => l.text).join('\n')}`);
-    // "about every second" while throttled
+    // The rate shown follows the throttle: never far above it (the bucket's burst and the
+    // rate's 2 s window allow a little), and not far below it.
+    assert.ok(throttled.some((l) => /\s(?:1\.[0-9]|2\.[0-7]) MiB\/s\s/.test(l.text)), `rate near 2 MiB/s:\n${throttled.map((l) => l.text).join('\n')}`);
+    // "About every second": the snippet sleeps a second between two lines, so they never
+    // come faster than that. How much later they come is the machine's business, so no
+    // upper bound.
     const span = (throttled.at(-1)?.at ?? 0) - (throttled[0]?.at ?? 0);
     const gap = span / (throttled.length - 1);
-    assert.ok(gap >= 800 && gap <= 2500, `mean gap between progress lines: ${gap} ms`);
+    assert.ok(gap >= 800, `mean gap between progress lines: ${gap} ms`);
 
     const manifest = JSON.parse(fs.readFileSync(path.join(dest, MANIFEST), 'utf8')) as { files: unknown[] };
     const files = manifest.files.length;
@@ -109,12 +120,14 @@ describe('hotbackup snippet in mongosh scripts', () => {
 
   it('shows a running backup in status(), refuses a second start, and wait() follows it to the end', async () => {
     const dest = path.join(fx.scratch.dir, 'status');
+    // At 1 MiB/s the copy outlasts the script's status() calls by far; the script waits
+    // for the copy to be under way (bytes moved, a current file, a rate), not for a time.
     const run = await runMongosh(
       fx.proxy.uri,
       `${LOAD}
-       const r = hotbackup.start(${js(dest)}, {throttle: '4MB', wait: false});
+       const r = hotbackup.start(${js(dest)}, {throttle: '1MB', wait: false});
        print('id=' + r.backupId + ' ok=' + r.ok);
-       sleep(2500);
+       for (let s = hotbackup.status({raw: true}); s.inProgress && !(s.phase === 'copying' && s.bytesCopied >= 1024 && s.currentFiles.length > 0 && s.etaSecs != null); s = hotbackup.status({raw: true})) sleep(50);
        hotbackup.status();
        const raw = hotbackup.status({raw: true});
        print('raw inProgress=' + raw.inProgress + ' throttle=' + raw.throttleBytesPerSec + ' id=' + raw.backupId);
@@ -129,7 +142,7 @@ describe('hotbackup snippet in mongosh scripts', () => {
     const out = run.stdout;
     const id = new RegExp(`^id=(${UUID}) ok=1$`, 'm').exec(out)?.[1];
     assert.ok(id, out);
-    assert.match(out, new RegExp(`^backup ${id} started -> ${escape(dest)} \\(throttle 4\\.0 MiB/s\\)$`, 'm'));
+    assert.match(out, new RegExp(`^backup ${id} started -> ${escape(dest)} \\(throttle 1\\.0 MiB/s\\)$`, 'm'));
     assert.match(out, /^hotbackup\.wait\(\) watches it, hotbackup\.status\(\) shows it\.$/m);
     // status() while it runs
     assert.match(out, new RegExp(`^backup in progress: ${id}$`, 'm'));
@@ -139,8 +152,8 @@ describe('hotbackup snippet in mongosh scripts', () => {
     assert.match(out, /^ {2}progress {5}\d{1,3}\.\d%, [\d.]+ (?:KiB|MiB) of [\d.]+ MiB, \d+ of \d+ files$/m);
     assert.match(out, /^ {2}rate {9}[\d.]+ (?:B|KiB|MiB)\/s, ETA (?:\d+m)?\d+s$/m);
     assert.match(out, /^ {2}copying {6}\S/m);
-    assert.match(out, /^ {2}throttle {5}4\.0 MiB\/s$/m);
-    assert.match(out, new RegExp(`^raw inProgress=true throttle=4194304 id=${id}$`, 'm'));
+    assert.match(out, /^ {2}throttle {5}1\.0 MiB\/s$/m);
+    assert.match(out, new RegExp(`^raw inProgress=true throttle=1048576 id=${id}$`, 'm'));
     assert.match(out, /^second start: Cannot initiate backup\. There already is a backup in progress\. \(code 117\) \/ 117 ConflictingOperationInProgress$/m);
     assert.match(out, /^backup throttle set to unlimited \(the running backup follows it now\)$/m);
     assert.match(out, new RegExp(`^watching backup ${id} -> ${escape(dest)}$`, 'm'));
@@ -254,7 +267,7 @@ describe('hotbackup snippet in mongosh scripts', () => {
       const tty = await startMongoshTty(fx.proxy.uri, { home: home.dir });
       try {
         await tty.send('hotbackup.throttle()');
-        await tty.waitFor((rows) => (rows.includes('backup throttle: unlimited') ? true : undefined), 20_000, 'the autoloaded snippet');
+        await tty.waitFor((rows) => (rows.includes('backup throttle: unlimited') ? true : undefined), 'the autoloaded snippet');
       } finally {
         await tty.close();
       }

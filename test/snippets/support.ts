@@ -72,8 +72,8 @@ export async function startFixture(megabytes = 24, serverArgs: string[] = []): P
 export interface StreamedMongosh {
   /** stdout lines so far, each with the time it arrived. */
   readonly lines: Array<{ text: string; at: number }>;
-  /** Resolves with the first line matching `re`. */
-  waitForLine(re: RegExp, timeoutMs?: number): Promise<string>;
+  /** Whether mongosh has exited (then `done` is settled). */
+  readonly exited: boolean;
   readonly done: Promise<{ code: number | null; stdout: string; stderr: string }>;
 }
 
@@ -85,7 +85,6 @@ export function streamMongosh(uri: string, script: string, timeoutMs = 60_000): 
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const lines: Array<{ text: string; at: number }> = [];
-  const waiters = new Set<() => void>();
   let stdout = '';
   let stderr = '';
   let partial = '';
@@ -95,7 +94,6 @@ export function streamMongosh(uri: string, script: string, timeoutMs = 60_000): 
     const parts = partial.split('\n');
     partial = parts.pop() ?? '';
     for (const text of parts) lines.push({ text, at: Date.now() });
-    for (const wake of waiters) wake();
   });
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
     stderr += chunk;
@@ -105,7 +103,6 @@ export function streamMongosh(uri: string, script: string, timeoutMs = 60_000): 
     child.on('close', (code) => {
       clearTimeout(timer);
       home.remove();
-      for (const wake of waiters) wake();
       resolve({ code, stdout, stderr });
     });
   });
@@ -116,33 +113,8 @@ export function streamMongosh(uri: string, script: string, timeoutMs = 60_000): 
   return {
     lines,
     done,
-    async waitForLine(re, waitMs = 30_000) {
-      const deadline = Date.now() + waitMs;
-      for (;;) {
-        const hit = lines.find((l) => re.test(l.text));
-        if (hit !== undefined) return hit.text;
-        if (exited) throw new Error(`mongosh exited before printing ${re}:\n${stdout}\n${stderr}`);
-        if (Date.now() > deadline) throw new Error(`timed out waiting for ${re}:\n${stdout}\n${stderr}`);
-        await new Promise<void>((resolve) => {
-          const wake = () => {
-            waiters.delete(wake);
-            resolve();
-          };
-          waiters.add(wake);
-          setTimeout(wake, 200);
-        });
-      }
+    get exited() {
+      return exited;
     },
   };
-}
-
-/** Polls `check` until it returns something other than undefined. */
-export async function eventually<T>(check: () => Promise<T | undefined> | T | undefined, timeoutMs = 30_000, what = 'condition'): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
 }
