@@ -40,7 +40,7 @@ await watchdog.disarm();
 
 /** A "proxy" that opens an fsyncLock snapshot, says how that went, and exits once its stdin ends. */
 const OPENS_AND_WAITS = `
-import { FsyncLockStrategy } from '${moduleUrl('backup/strategies/fsync_lock.js')}';
+import { FsyncLockStrategy } from '${moduleUrl('backup/strategies/fsync_lock_strategy.js')}';
 import { createLogger } from '${moduleUrl('log.js')}';
 const log = createLogger({ name: 'script', format: 'json' });
 const strategy = new FsyncLockStrategy(process.argv[2], process.argv[3], log, { unlockBackoffMs: 10 });
@@ -60,7 +60,7 @@ await new Promise((resolve) => process.stdin.on('end', resolve));
  */
 const LOSES_ITS_LOCK = `
 import readline from 'node:readline';
-import { FsyncLockStrategy } from '${moduleUrl('backup/strategies/fsync_lock.js')}';
+import { FsyncLockStrategy } from '${moduleUrl('backup/strategies/fsync_lock_strategy.js')}';
 import { createLogger } from '${moduleUrl('log.js')}';
 const log = createLogger({ name: 'script', format: 'json' });
 const strategy = new FsyncLockStrategy(process.argv[2], process.argv[3], log, { lockCheckIntervalMs: 3_600_000 });
