@@ -41,6 +41,6 @@ describe('mongosh against the dev server', () => {
   it('shows a server error as mongosh shows mongod errors', async () => {
     const result = await runMongosh(server.uri, `db.runCommand({ definitelyNotACommand: 1 })`);
     assert.notEqual(result.code, 0);
-    assert.match(result.stdout + result.stderr, /CommandError.*no such command: 'definitelyNotACommand'/);
+    assert.match(result.stdout + result.stderr, /MongoServerError.*no such command: 'definitelyNotACommand'/);
   });
 });
