@@ -98,10 +98,6 @@ export class BackupEngine {
     this.throttle = options.throttle ?? new TokenBucket(0);
   }
 
-  get dbpath(): string {
-    return this.options.dbpath;
-  }
-
   /**
    * Validates, claims the single backup slot, and starts copying. Resolves once the
    * backup is under way; `done` settles when it ends.
