@@ -34,9 +34,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { parseArgs } from 'node:util';
 import { MongoClient, type Document } from 'mongodb';
-import { startDevServer } from '../test/helpers/dev_server.js';
-import { startProxy } from '../test/helpers/proxy.js';
-import { tempDir } from '../test/helpers/paths.js';
+import { startBenchStack } from './stack.js';
 import { openBackupCursor, closeBackupCursor } from '../test/helpers/backup_cursor_spy.js';
 import { MB, fmt, median, onCleanup, printHeader, ratio, runRounds, runBench, table } from './common.js';
 
@@ -164,19 +162,7 @@ async function main(): Promise<void> {
     units: 'MB = 10^6 bytes',
   });
 
-  const work = tempDir('bench-backup');
-  onCleanup(`temp dir ${work.dir}`, () => work.remove());
-  // Periodic checkpoints off: the dbpath must not change between the copies compared.
-  const server = await startDevServer({ args: ['--checkpoint-interval', '0'] });
-  onCleanup('dev server', async () => {
-    await server.stop();
-    server.cleanup();
-  });
-  const proxy = await startProxy(server);
-  onCleanup('proxy', () => proxy.stop());
-  const client = new MongoClient(proxy.uri, { serverSelectionTimeoutMS: 10_000 });
-  onCleanup('driver client (proxy)', () => client.close(true));
-  await client.connect();
+  const { workDir, server, client } = await startBenchStack('bench-backup');
   const admin = client.db('admin');
   const direct = new MongoClient(server.uri, { serverSelectionTimeoutMS: 10_000 });
   onCleanup('driver client (direct)', () => direct.close(true));
@@ -189,7 +175,7 @@ async function main(): Promise<void> {
 
   // Warm-up backup (untimed): reads every source file into the page cache and warms
   // the proxy's code.
-  const warmDest = path.join(work.dir, 'warmup');
+  const warmDest = path.join(workDir, 'warmup');
   await settle(direct);
   start = performance.now();
   await admin.command({ backupStart: warmDest });
@@ -212,7 +198,7 @@ async function main(): Promise<void> {
   const hashRates: number[] = [];
   const rounds = await runRounds(METHODS, ROUNDS, BUDGET_MS, async (order, round) => {
     for (const method of order) {
-      const dest = path.join(work.dir, `r${round}-${method.replace(/[^\w]+/g, '_')}`);
+      const dest = path.join(workDir, `r${round}-${method.replace(/[^\w]+/g, '_')}`);
       await settle(direct);
       await exec('sync', []);
       let serverMs: number | undefined;

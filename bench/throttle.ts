@@ -30,12 +30,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { MongoClient, type Db, type Document } from 'mongodb';
+import { type MongoClient, type Db, type Document } from 'mongodb';
 import { TokenBucket } from '../src/backup/throttle.js';
-import { startDevServer } from '../test/helpers/dev_server.js';
-import { startProxy } from '../test/helpers/proxy.js';
-import { tempDir } from '../test/helpers/paths.js';
-import { MiB, fmt, median, onCleanup, printHeader, runBench, sleep, table } from './common.js';
+import { startBenchStack } from './stack.js';
+import { MiB, fmt, median, printHeader, runBench, sleep, table } from './common.js';
 
 const TIME_LIMIT_MS = 175_000;
 const KiB = 1024;
@@ -192,18 +190,7 @@ async function main(): Promise<void> {
     rounds: `${ROUNDS}`,
     units: 'MiB = 2^20 bytes; rate figures are measured ÷ target (1.00 is exact)',
   });
-  const work = tempDir('bench-throttle');
-  onCleanup(`temp dir ${work.dir}`, () => work.remove());
-  const server = await startDevServer({ args: ['--checkpoint-interval', '0'] });
-  onCleanup('dev server', async () => {
-    await server.stop();
-    server.cleanup();
-  });
-  const proxy = await startProxy(server);
-  onCleanup('proxy', () => proxy.stop());
-  const client = new MongoClient(proxy.uri, { serverSelectionTimeoutMS: 10_000 });
-  onCleanup('driver client', () => client.close(true));
-  await client.connect();
+  const { workDir, client } = await startBenchStack('bench-throttle');
   // Some data besides the journal's preallocated 100 MiB log file.
   const docs = Array.from({ length: 8000 }, (_, i) => ({ i, pad: 't'.repeat(1000) }));
   await client.db('bench').collection('bulk').insertMany(docs);
@@ -226,7 +213,7 @@ async function main(): Promise<void> {
       add(`${label}: lag of the raise, ms`, r.lagMs);
       add(`${label}: 0.5-1 s after ÷ 16 MiB/s`, r.after);
     }
-    const dests = [path.join(work.dir, `steady-${round}`), path.join(work.dir, `raise-${round}`)] as const;
+    const dests = [path.join(workDir, `steady-${round}`), path.join(workDir, `raise-${round}`)] as const;
     const steady = await backupSteady(client, dests[0]);
     backupMiB = steady.mib;
     add('backupStart 16 MiB/s: copy rate ÷ target', steady.copy);

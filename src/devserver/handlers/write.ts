@@ -56,25 +56,43 @@ function insertOne(state: ServerState, ns: string, doc: Document): void {
   state.engine.writeTransaction(() => state.engine.insertRecord(ns, bytes, stored['_id']));
 }
 
-function insert(cmd: Document, ctx: CommandContext): Document {
+/**
+ * Applies `apply` to each element of a write command's array in order, as mongod's
+ * write path does (write_ops_exec.cpp): a failing element becomes a `writeErrors`
+ * entry, and ends the batch when it is ordered. Returns those entries.
+ */
+function eachWrite(
+  cmd: Document,
+  ctx: CommandContext,
+  counter: 'insert' | 'update' | 'delete',
+  elements: Document[],
+  apply: (element: Document, index: number) => void,
+): Document[] {
   const { state } = ctx;
-  const ns = namespaceOf(ctx.db, cmd['insert']);
-  const docs = arrayField(cmd, 'documents');
   const ordered = cmd['ordered'] !== false;
-  ensureCollection(state.engine, ns);
   const writeErrors: Document[] = [];
-  let n = 0;
-  for (const [index, doc] of docs.entries()) {
-    state.opcounters.insert += 1;
+  for (const [index, element] of elements.entries()) {
+    state.opcounters[counter] += 1;
     try {
-      insertOne(state, ns, doc);
-      n += 1;
+      apply(element, index);
     } catch (err) {
       writeErrors.push(writeErrorEntry(index, err));
       if (ordered) break;
     }
   }
   finishWrite(state, cmd);
+  return writeErrors;
+}
+
+function insert(cmd: Document, ctx: CommandContext): Document {
+  const ns = namespaceOf(ctx.db, cmd['insert']);
+  const docs = arrayField(cmd, 'documents');
+  ensureCollection(ctx.state.engine, ns);
+  let n = 0;
+  const writeErrors = eachWrite(cmd, ctx, 'insert', docs, (doc) => {
+    insertOne(ctx.state, ns, doc);
+    n += 1;
+  });
   return writeErrors.length > 0 ? { n, writeErrors, ok: 1 } : { n, ok: 1 };
 }
 
@@ -120,27 +138,16 @@ function updateOne(state: ServerState, ns: string, spec: Document): UpdateOutcom
 }
 
 function update(cmd: Document, ctx: CommandContext): Document {
-  const { state } = ctx;
   const ns = namespaceOf(ctx.db, cmd['update']);
-  const specs = arrayField(cmd, 'updates');
-  const ordered = cmd['ordered'] !== false;
-  const writeErrors: Document[] = [];
   const upserted: Document[] = [];
   let n = 0;
   let nModified = 0;
-  for (const [index, spec] of specs.entries()) {
-    state.opcounters.update += 1;
-    try {
-      const outcome = updateOne(state, ns, spec);
-      n += outcome.n;
-      nModified += outcome.nModified;
-      if (outcome.upsertedId !== undefined) upserted.push({ index, _id: outcome.upsertedId });
-    } catch (err) {
-      writeErrors.push(writeErrorEntry(index, err));
-      if (ordered) break;
-    }
-  }
-  finishWrite(state, cmd);
+  const writeErrors = eachWrite(cmd, ctx, 'update', arrayField(cmd, 'updates'), (spec, index) => {
+    const outcome = updateOne(ctx.state, ns, spec);
+    n += outcome.n;
+    nModified += outcome.nModified;
+    if (outcome.upsertedId !== undefined) upserted.push({ index, _id: outcome.upsertedId });
+  });
   const reply: Document = { n, nModified };
   if (upserted.length > 0) reply['upserted'] = upserted;
   if (writeErrors.length > 0) reply['writeErrors'] = writeErrors;
@@ -149,28 +156,18 @@ function update(cmd: Document, ctx: CommandContext): Document {
 }
 
 function deleteMany(cmd: Document, ctx: CommandContext): Document {
-  const { state } = ctx;
+  const { engine } = ctx.state;
   const ns = namespaceOf(ctx.db, cmd['delete']);
-  const specs = arrayField(cmd, 'deletes');
-  const ordered = cmd['ordered'] !== false;
-  const writeErrors: Document[] = [];
   let n = 0;
-  for (const [index, spec] of specs.entries()) {
-    state.opcounters.delete += 1;
-    try {
-      const limit = spec['limit'];
-      const one = limit !== undefined && limit !== null && Number(limit.valueOf()) === 1;
-      const matches = findMatching(state.engine, ns, (spec['q'] ?? {}) as Document, one ? 1 : Infinity);
-      state.engine.writeTransaction(() => {
-        for (const { rid, doc } of matches) state.engine.deleteRecord(ns, rid, doc['_id']);
-      });
-      n += matches.length;
-    } catch (err) {
-      writeErrors.push(writeErrorEntry(index, err));
-      if (ordered) break;
-    }
-  }
-  finishWrite(state, cmd);
+  const writeErrors = eachWrite(cmd, ctx, 'delete', arrayField(cmd, 'deletes'), (spec) => {
+    const limit = spec['limit'];
+    const one = limit !== undefined && limit !== null && Number(limit.valueOf()) === 1;
+    const matches = findMatching(engine, ns, (spec['q'] ?? {}) as Document, one ? 1 : Infinity);
+    engine.writeTransaction(() => {
+      for (const { rid, doc } of matches) engine.deleteRecord(ns, rid, doc['_id']);
+    });
+    n += matches.length;
+  });
   return writeErrors.length > 0 ? { n, writeErrors, ok: 1 } : { n, ok: 1 };
 }
 

@@ -193,6 +193,12 @@ class Connection : public Napi::ObjectWrap<Connection> {
 
 // ---- Session ----------------------------------------------------------------
 
+// Sessions and cursors are made only by their parent's factory method, which passes the
+// native state and the parent object (kept reachable while the child lives).
+void RequireFactoryArgs(const Napi::CallbackInfo& info, const char* usage) {
+  if (info.Length() != 2 || !info[0].IsExternal() || !info[1].IsObject()) throw Napi::TypeError::New(info.Env(), usage);
+}
+
 class Session : public Napi::ObjectWrap<Session> {
  public:
   static Napi::Function Init(Napi::Env env) {
@@ -211,8 +217,7 @@ class Session : public Napi::ObjectWrap<Session> {
   }
 
   explicit Session(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Session>(info) {
-    if (info.Length() != 2 || !info[0].IsExternal() || !info[1].IsObject())
-      throw Napi::TypeError::New(info.Env(), "use Connection.openSession()");
+    RequireFactoryArgs(info, "use Connection.openSession()");
     state_ = info[0].As<Napi::External<SessInit>>().Data()->state;
     parent_ = Napi::Persistent(info[1].As<Napi::Object>());
   }
@@ -230,53 +235,40 @@ class Session : public Napi::ObjectWrap<Session> {
   }
 
 
-  Napi::Value Create(const Napi::CallbackInfo& info) {
+  // Most WT_SESSION methods take a URI and a config string, or a config string alone:
+  // one call path each, so every method checks liveness and errors the same way.
+  using UriConfigMethod = int (*WT_SESSION::*)(WT_SESSION*, const char*, const char*);
+  using ConfigMethod = int (*WT_SESSION::*)(WT_SESSION*, const char*);
+
+  Napi::Value CallUriConfig(const Napi::CallbackInfo& info, UriConfigMethod method, const char* what) {
     WT_SESSION* s = Live(info.Env());
     std::string uri = ReqString(info, 0, "uri"), config = OptConfig(info, 1);
-    Check(info.Env(), s->create(s, uri.c_str(), CStr(config)), "WT_SESSION.create");
+    Check(info.Env(), (s->*method)(s, uri.c_str(), CStr(config)), what);
     return info.Env().Undefined();
   }
 
-  Napi::Value Drop(const Napi::CallbackInfo& info) {
+  Napi::Value CallConfig(const Napi::CallbackInfo& info, ConfigMethod method, const char* what) {
     WT_SESSION* s = Live(info.Env());
-    std::string uri = ReqString(info, 0, "uri"), config = OptConfig(info, 1);
-    Check(info.Env(), s->drop(s, uri.c_str(), CStr(config)), "WT_SESSION.drop");
+    std::string config = OptConfig(info, 0);
+    Check(info.Env(), (s->*method)(s, CStr(config)), what);
     return info.Env().Undefined();
   }
 
+  Napi::Value Create(const Napi::CallbackInfo& info) { return CallUriConfig(info, &WT_SESSION::create, "WT_SESSION.create"); }
+  Napi::Value Drop(const Napi::CallbackInfo& info) { return CallUriConfig(info, &WT_SESSION::drop, "WT_SESSION.drop"); }
   Napi::Value Begin(const Napi::CallbackInfo& info) {
-    WT_SESSION* s = Live(info.Env());
-    std::string config = OptConfig(info, 0);
-    Check(info.Env(), s->begin_transaction(s, CStr(config)), "WT_SESSION.begin_transaction");
-    return info.Env().Undefined();
+    return CallConfig(info, &WT_SESSION::begin_transaction, "WT_SESSION.begin_transaction");
   }
-
   Napi::Value Commit(const Napi::CallbackInfo& info) {
-    WT_SESSION* s = Live(info.Env());
-    std::string config = OptConfig(info, 0);
-    Check(info.Env(), s->commit_transaction(s, CStr(config)), "WT_SESSION.commit_transaction");
-    return info.Env().Undefined();
+    return CallConfig(info, &WT_SESSION::commit_transaction, "WT_SESSION.commit_transaction");
   }
-
   Napi::Value Rollback(const Napi::CallbackInfo& info) {
     WT_SESSION* s = Live(info.Env());
     Check(info.Env(), s->rollback_transaction(s, nullptr), "WT_SESSION.rollback_transaction");
     return info.Env().Undefined();
   }
-
-  Napi::Value Checkpoint(const Napi::CallbackInfo& info) {
-    WT_SESSION* s = Live(info.Env());
-    std::string config = OptConfig(info, 0);
-    Check(info.Env(), s->checkpoint(s, CStr(config)), "WT_SESSION.checkpoint");
-    return info.Env().Undefined();
-  }
-
-  Napi::Value LogFlush(const Napi::CallbackInfo& info) {
-    WT_SESSION* s = Live(info.Env());
-    std::string config = OptConfig(info, 0);
-    Check(info.Env(), s->log_flush(s, CStr(config)), "WT_SESSION.log_flush");
-    return info.Env().Undefined();
-  }
+  Napi::Value Checkpoint(const Napi::CallbackInfo& info) { return CallConfig(info, &WT_SESSION::checkpoint, "WT_SESSION.checkpoint"); }
+  Napi::Value LogFlush(const Napi::CallbackInfo& info) { return CallConfig(info, &WT_SESSION::log_flush, "WT_SESSION.log_flush"); }
 
   Napi::Value OpenCursor(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
@@ -379,8 +371,7 @@ class Cursor : public Napi::ObjectWrap<Cursor> {
   }
 
   explicit Cursor(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Cursor>(info) {
-    if (info.Length() != 2 || !info[0].IsExternal() || !info[1].IsObject())
-      throw Napi::TypeError::New(info.Env(), "use Session.openCursor()");
+    RequireFactoryArgs(info, "use Session.openCursor()");
     CursorInit* init = info[0].As<Napi::External<CursorInit>>().Data();
     sess_ = init->sess;
     cursor_ = init->cursor;

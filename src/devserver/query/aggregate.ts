@@ -67,19 +67,24 @@ function unsetStage(spec: unknown): Stage {
   return (docs) => docs.map(project);
 }
 
+/** A stage whose specification must be a document: mongod's code and text when it is not. */
+function documentSpec(spec: unknown, code: number, message: string): Document {
+  if (!isDocumentValue(spec)) throw new DevServerError(code, message);
+  return spec;
+}
+
 function compileStage(name: string, spec: unknown): Stage {
   switch (name) {
     case '$match': {
-      if (!isDocumentValue(spec)) throw new DevServerError(DevServerCodes.MatchNotObject, 'the match filter must be an expression in an object');
-      const matches = compileFilter(spec);
+      const matches = compileFilter(documentSpec(spec, DevServerCodes.MatchNotObject, 'the match filter must be an expression in an object'));
       return (docs) => docs.filter(matches);
     }
     case '$group':
       return compileGroup(spec);
     case '$sort': {
-      if (!isDocumentValue(spec)) throw new DevServerError(DevServerCodes.SortSpecNotObject, 'the $sort key specification must be an object');
-      if (documentEntries(spec).length === 0) throw new DevServerError(DevServerCodes.SortWithoutKeys, '$sort stage must have at least one sort key');
-      const compare = compileSort(spec);
+      const keys = documentSpec(spec, DevServerCodes.SortSpecNotObject, 'the $sort key specification must be an object');
+      if (documentEntries(keys).length === 0) throw new DevServerError(DevServerCodes.SortWithoutKeys, '$sort stage must have at least one sort key');
+      const compare = compileSort(keys);
       return (docs) => [...docs].sort(compare);
     }
     case '$skip':
@@ -89,8 +94,7 @@ function compileStage(name: string, spec: unknown): Stage {
     case '$count':
       return countStage(spec);
     case '$project': {
-      if (!isDocumentValue(spec)) throw new DevServerError(DevServerCodes.ProjectNotObject, '$project specification must be an object');
-      const project = compileProjectStage(spec);
+      const project = compileProjectStage(documentSpec(spec, DevServerCodes.ProjectNotObject, '$project specification must be an object'));
       return (docs) => docs.map(project);
     }
     case '$unset':

@@ -87,18 +87,19 @@ export function getPathValues(doc: Doc, path: string): unknown[] {
   return out;
 }
 
+/** The child `part` names: an array element by its numeric index, or a document field. */
+function childOf(container: Doc | unknown[], part: string): unknown {
+  if (!Array.isArray(container)) return getField(container, part);
+  const index = arrayIndex(part);
+  return index === undefined ? undefined : container[index];
+}
+
 /** The one value at `path`, indexing arrays by numeric components but never fanning out. */
 export function getPath(doc: Doc, path: string): unknown {
   let cur: unknown = doc;
   for (const part of splitPath(path)) {
-    if (Array.isArray(cur)) {
-      const index = arrayIndex(part);
-      cur = index === undefined ? undefined : cur[index];
-    } else if (isDocumentValue(cur)) {
-      cur = getField(cur, part);
-    } else {
-      return undefined;
-    }
+    if (!Array.isArray(cur) && !isDocumentValue(cur)) return undefined;
+    cur = childOf(cur, part);
     if (cur === undefined) return undefined;
   }
   return cur;
@@ -167,15 +168,8 @@ export function unsetPath(doc: Doc, path: string): boolean {
   const parts = splitPath(path);
   let cur: unknown = doc;
   for (let i = 0; i < parts.length - 1; i++) {
-    const part = parts[i] as string;
-    if (Array.isArray(cur)) {
-      const index = arrayIndex(part);
-      cur = index === undefined ? undefined : cur[index];
-    } else if (isPlainWritable(cur)) {
-      cur = getField(cur, part);
-    } else {
-      return false;
-    }
+    if (!Array.isArray(cur) && !isPlainWritable(cur)) return false;
+    cur = childOf(cur, parts[i] as string);
   }
   const lastPart = parts[parts.length - 1] as string;
   if (Array.isArray(cur)) {
