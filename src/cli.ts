@@ -4,9 +4,8 @@
  * `start` share one flag parser (cli/proxy_flags.ts) and one composition of the proxy
  * (cli/proxy_app.ts).
  */
-import { runDevServer } from './cli/dev_server_command.js';
-import { runStart } from './cli/start.js';
-import { runServe } from './cli/serve.js';
+// Each subcommand is loaded only when it runs: `hotbackup serve` never loads the dev
+// server that `start` and `dev-server` embed (test/architecture checks that it can't).
 
 interface Subcommand {
   summary: string;
@@ -14,9 +13,18 @@ interface Subcommand {
 }
 
 const SUBCOMMANDS: Record<string, Subcommand> = {
-  'dev-server': { summary: 'run the mongod-compatible dev server over WiredTiger', run: runDevServer },
-  serve: { summary: 'run the proxy in front of a mongod (--upstream URI)', run: runServe },
-  start: { summary: 'the proxy in front of the embedded dev server (what npm start runs)', run: runStart },
+  'dev-server': {
+    summary: 'run the mongod-compatible dev server over WiredTiger',
+    run: async (args) => (await import('./cli/dev_server_command.js')).runDevServer(args),
+  },
+  serve: {
+    summary: 'run the proxy in front of a mongod (--upstream URI)',
+    run: async (args) => (await import('./cli/serve.js')).runServe(args),
+  },
+  start: {
+    summary: 'the proxy in front of the embedded dev server (what npm start runs)',
+    run: async (args) => (await import('./cli/start.js')).runStart(args),
+  },
 };
 
 function usage(): string {

@@ -92,6 +92,8 @@ export async function copyFiles(files: readonly SourceFile[], destDir: string, o
   options.signal?.throwIfAborted();
   const targets = destinationPaths(files, destDir);
   const directories = await createDirectories(destDir, targets);
+  // An abort while the directories were made has fired already: the listener below would miss it.
+  options.signal?.throwIfAborted();
 
   // One controller stops every worker, whether the caller aborted or a worker failed.
   const stop = new AbortController();

@@ -60,6 +60,21 @@ async function statIfPresent(target: string, doing: string): Promise<Stats | und
   }
 }
 
+/**
+ * `target` with every symbolic link resolved, as far as it exists: a destination that
+ * does not exist yet resolves through its parent. Unresolvable paths stay as given;
+ * the checks after this one report them.
+ */
+async function realPath(target: string): Promise<string> {
+  try {
+    return await fs.realpath(target);
+  } catch (err) {
+    if (!isMissing(err)) return target;
+    const parent = await fs.realpath(path.dirname(target)).catch(() => undefined);
+    return parent === undefined ? target : path.join(parent, path.basename(target));
+  }
+}
+
 function missingParent(destination: string, parent: string): CommandError {
   return badValue(`Backup destination ${destination} cannot be created: its parent directory ${parent} does not exist`);
 }
@@ -106,7 +121,10 @@ export async function prepareDestination(requested: unknown, dbpath: string, dir
   if (!path.isAbsolute(requested)) throw badValue('Destination path must be absolute');
   const destination = path.resolve(requested);
   const source = path.resolve(dbpath);
-  if (isInside(destination, source) || isInside(source, destination)) {
+  const overlaps = (dest: string, src: string) => isInside(dest, src) || isInside(src, dest);
+  // By the path as written, then through symbolic links: /backups/x where /backups -> dbpath
+  // would otherwise put the backup inside the files it copies.
+  if (overlaps(destination, source) || overlaps(await realPath(destination), await realPath(source))) {
     throw badValue(`Backup destination ${destination} must be outside the dbpath ${source}`);
   }
   const existing = await statIfPresent(destination, 'checking the backup destination');

@@ -3,6 +3,7 @@
  * `errno` (a positive int, as C's errno) and `strerror` (C's wording).
  */
 import { constants } from 'node:os';
+import { getSystemErrorMap } from 'node:util';
 import { CommandError, ErrorCodes } from '../errors.js';
 
 interface NodeSystemError {
@@ -59,16 +60,33 @@ const GLIBC_STRERROR: Readonly<Partial<Record<keyof typeof constants.errno, stri
   ETIMEDOUT: 'Connection timed out',
   ECANCELED: 'Operation canceled',
   ENODATA: 'No data available',
+  EFAULT: 'Bad address',
+  EPIPE: 'Broken pipe',
+  ERANGE: 'Numerical result out of range',
+  EBADMSG: 'Bad message',
+  ENOTCONN: 'Transport endpoint is not connected',
 };
 
-const STRERROR_BY_ERRNO: ReadonlyMap<number, string> = new Map(
-  Object.entries(GLIBC_STRERROR).map(([name, text]) => [constants.errno[name as keyof typeof constants.errno], text as string]),
-);
+/** Linux errnos a backup can meet that Node has no name for (asm-generic/errno.h). */
+const LINUX_ONLY_STRERROR: ReadonlyMap<number, string> = new Map([
+  [112, 'Host is down'], // EHOSTDOWN: an NFS or FUSE server gone
+  [117, 'Structure needs cleaning'], // EUCLEAN: ext4/XFS found corruption
+  [121, 'Remote I/O error'], // EREMOTEIO
+]);
+
+const STRERROR_BY_ERRNO: ReadonlyMap<number, string> = new Map([
+  ...LINUX_ONLY_STRERROR,
+  ...Object.entries(GLIBC_STRERROR).map(([name, text]) => [constants.errno[name as keyof typeof constants.errno], text as string] as const),
+]);
 
 /** C's strerror text for a (positive or libuv-negative) errno, e.g. "No such file or directory". */
 export function strerror(errno: number): string {
   const code = Math.abs(errno);
-  return STRERROR_BY_ERRNO.get(code) ?? `Unknown error ${code}`;
+  const glibc = STRERROR_BY_ERRNO.get(code);
+  if (glibc !== undefined) return glibc;
+  // Better libuv's words than none; glibc's own fallback otherwise.
+  const libuv = getSystemErrorMap().get(-code)?.[1];
+  return libuv === undefined ? `Unknown error ${code}` : libuv.charAt(0).toUpperCase() + libuv.slice(1);
 }
 
 /** A CommandError for `err`; system errors gain errno/strerror and say what we were doing. */
@@ -85,8 +103,9 @@ export function toCommandError(err: unknown, doing: string): CommandError {
   const code = (err as { code?: unknown } | null)?.code;
   const message = err instanceof Error ? err.message : String(err);
   if (typeof code === 'number') {
-    // A mongod error relayed by the driver keeps its code.
-    return new CommandError(code, message, { cause: err });
+    // A mongod error relayed by the driver keeps its code, and mongod's own name for it.
+    const codeName = (err as { codeName?: unknown }).codeName;
+    return new CommandError(code, message, { cause: err, codeName: typeof codeName === 'string' ? codeName : undefined });
   }
   return new CommandError(ErrorCodes.InternalError, `${doing} failed: ${message}`, { cause: err });
 }

@@ -52,14 +52,23 @@ function splitHostPort(hostPort: string): { host: string; port: number } {
   return { host: match[1] ?? '127.0.0.1', port: Number(match[2] ?? '27017') };
 }
 
-/** mongod knows its dbpath; a relative one cannot be resolved from here, so it must be given. */
-async function discoverDbpath(client: MongoClient): Promise<string> {
-  const opts = await client.db('admin').command({ getCmdLineOpts: 1 });
-  const dbpath = (opts['parsed'] as { storage?: { dbPath?: unknown } } | undefined)?.storage?.dbPath;
-  if (typeof dbpath !== 'string' || !path.isAbsolute(dbpath)) {
-    throw new Error(`mongod reports dbPath ${JSON.stringify(dbpath)}; pass the absolute path with --dbpath`);
+/**
+ * mongod knows its dbpath; a relative one cannot be resolved from here, so it must be
+ * given. Asked on a short-lived client of its own, so an unreachable mongod fails the
+ * start in 10 s rather than the driver's default 30 s.
+ */
+async function discoverDbpath(upstreamUri: string): Promise<string> {
+  const client = new MongoClient(upstreamUri, { directConnection: true, serverSelectionTimeoutMS: 10_000 });
+  try {
+    const opts = await client.db('admin').command({ getCmdLineOpts: 1 });
+    const dbpath = (opts['parsed'] as { storage?: { dbPath?: unknown } } | undefined)?.storage?.dbPath;
+    if (typeof dbpath !== 'string' || !path.isAbsolute(dbpath)) {
+      throw new Error(`mongod reports dbPath ${JSON.stringify(dbpath)}; pass the absolute path with --dbpath`);
+    }
+    return dbpath;
+  } finally {
+    await client.close();
   }
-  return dbpath;
 }
 
 /** Builds and starts the proxy; the caller owns shutdown (ProxyApp.close). */
@@ -70,7 +79,7 @@ export async function startProxyApp(options: ProxyAppOptions): Promise<ProxyApp>
   const upstreamAddress = splitHostPort(first);
   const client = new MongoClient(options.upstreamUri, { directConnection: true, maxPoolSize: 4 });
   try {
-    const dbpath = options.dbpath ?? (await discoverDbpath(client));
+    const dbpath = options.dbpath ?? (await discoverDbpath(options.upstreamUri));
     const backupLog = log.child({ component: 'backup' });
     // No backup can start before the proxy listens, so a failure below leaves only the client to close.
     const engine = new BackupEngine({

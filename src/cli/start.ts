@@ -45,7 +45,8 @@ export async function runStart(args: string[]): Promise<number> {
   );
   const upstreamUri = `mongodb://127.0.0.1:${devServer.address.port}/?directConnection=true`;
   const app = await startProxyApp({ ...flags, upstreamUri, dbpath, log }).catch(async (err: unknown) => {
-    await devServer.close();
+    // The proxy's failure is what the user must see, even if closing the server fails too.
+    await devServer.close().catch((closeErr: unknown) => log.error({ err: closeErr }, 'closing the dev server failed'));
     throw err;
   });
   const uri = `mongodb://${connectHost(flags.bind)}:${app.proxy.address.port}/?directConnection=true`;

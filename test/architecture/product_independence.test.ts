@@ -26,25 +26,57 @@ function tsFilesUnder(entry: string): string[] {
     .map((name) => path.join(entry, name));
 }
 
-/** The source files `file` imports, re-exports or dynamically imports, within this repository. */
-function localImports(file: string): string[] {
-  const { importedFiles } = ts.preProcessFile(fs.readFileSync(file, 'utf8'), true, true);
-  return importedFiles
-    .map((ref) => ref.fileName)
-    .filter((spec) => spec.startsWith('.'))
-    .map((spec) => path.resolve(path.dirname(file), spec.replace(/\.js$/, '.ts')));
+interface ModuleRef {
+  /** The .ts source it names. */
+  file: string;
+  /** Named only inside `import(...)`: loaded when that code runs, not with the module. */
+  lazy: boolean;
+}
+
+const parsed = new Map<string, ts.SourceFile>();
+function sourceOf(file: string): ts.SourceFile {
+  let source = parsed.get(file);
+  if (source === undefined) {
+    source = ts.createSourceFile(file, fs.readFileSync(file, 'utf8'), ts.ScriptTarget.Latest, true);
+    parsed.set(file, source);
+  }
+  return source;
+}
+
+/** Every string in `file` (imports, re-exports, import(), require(), new URL(...)), with its node. */
+function stringsIn(file: string): Array<{ text: string; node: ts.Node }> {
+  const found: Array<{ text: string; node: ts.Node }> = [];
+  const visit = (node: ts.Node): void => {
+    if (ts.isStringLiteralLike(node) || ts.isTemplateHead(node) || ts.isTemplateMiddle(node) || ts.isTemplateTail(node)) {
+      found.push({ text: node.text, node });
+    }
+    node.forEachChild(visit);
+  };
+  visit(sourceOf(file));
+  return found;
+}
+
+/** The repository's modules `file` names by a relative path; one that names no source file throws. */
+function moduleRefs(file: string): ModuleRef[] {
+  return stringsIn(file)
+    .filter(({ text }) => /^\.\.?\//.test(text) && /\.[cm]?js$/.test(text))
+    .map(({ text, node }) => {
+      const target = path.resolve(path.dirname(file), text.replace(/\.([cm]?)js$/, '.$1ts'));
+      if (!fs.existsSync(target)) throw new Error(`${relative(file)} names ${text}, which is no source file`);
+      const lazy = ts.isCallExpression(node.parent) && node.parent.expression.kind === ts.SyntaxKind.ImportKeyword;
+      return { file: target, lazy };
+    });
 }
 
 /** Every module reachable from `roots`, each with the chain of imports that first reached it. */
-function reachable(roots: string[]): Map<string, string[]> {
+function reachable(roots: string[], follow: (ref: ModuleRef) => boolean = () => true): Map<string, string[]> {
   const chains = new Map<string, string[]>();
   const queue = roots.map((file) => [file]);
   for (let chain = queue.shift(); chain !== undefined; chain = queue.shift()) {
     const file = chain[chain.length - 1] as string;
     if (chains.has(file)) continue;
     chains.set(file, chain);
-    if (!fs.existsSync(file)) continue;
-    for (const next of localImports(file)) if (!chains.has(next)) queue.push([...chain, next]);
+    for (const ref of moduleRefs(file)) if (follow(ref) && !chains.has(ref.file)) queue.push([...chain, ref.file]);
   }
   return chains;
 }
@@ -68,6 +100,23 @@ describe('the product/dev-server boundary', () => {
       .filter(([file]) => file.startsWith(DEVSERVER))
       .map(([, chain]) => chain.map(relative).join(' -> '));
     assert.deepEqual(crossings, [], 'product modules reaching the dev server');
+  });
+
+  it('names no dev server path anywhere in product code, not even in a string built at run time', () => {
+    const product = [...reachable(productFiles).keys()].filter((file) => !file.startsWith(DEVSERVER));
+    const mentions = product.flatMap((file) =>
+      stringsIn(file)
+        .filter(({ text }) => /(^|\/)devserver(\/|$)/.test(text))
+        .map(({ text }) => `${relative(file)}: '${text}'`),
+    );
+    assert.deepEqual(mentions, []);
+  });
+
+  it('loads the dev server from the CLI entry only when a subcommand that embeds it runs', () => {
+    const eager = [...reachable([path.join(SRC, 'cli.ts')], (ref) => !ref.lazy)]
+      .filter(([file]) => file.startsWith(DEVSERVER))
+      .map(([, chain]) => chain.map(relative).join(' -> '));
+    assert.deepEqual(eager, [], '`hotbackup serve` would load these');
   });
 
   it('gives no file name to both sides', () => {

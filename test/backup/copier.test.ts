@@ -292,6 +292,20 @@ describe('copyFiles', () => {
     await assert.rejects(copyFiles(files, freshDest(), { limiter: new TokenBucket(0), signal: AbortSignal.abort(reason) }), (err) => err === reason);
   });
 
+  it('sees an abort that comes while it creates the destination directories', async () => {
+    const data = randomBytes(64 * KiB);
+    const files: SourceFile[] = [{ path: writeSource('abort-early/0', data), relativePath: 'sub/dir/a0', size: data.length }];
+    const controller = new AbortController();
+    const reason = new Error('closing');
+    let copied = 0;
+    const progress: CopyProgress = { fileStarted: () => {}, chunkCopied: (_, n) => (copied += n), fileFinished: () => {}, fileSkipped: () => {} };
+    const copying = copyFiles(files, freshDest(), { limiter: new TokenBucket(0), signal: controller.signal, progress });
+    // copyFiles is now awaiting its mkdirs: the abort lands before any worker starts.
+    controller.abort(reason);
+    await assert.rejects(copying, (err) => err === reason);
+    assert.equal(copied, 0, 'nothing copied after the abort');
+  });
+
   it('refuses paths outside the destination before writing anything', async () => {
     const file = writeSource('refuse', Buffer.from('x'));
     for (const relativePath of ['/etc/passwd', '../escape', 'a/../../escape', 'journal/..', '', 'dir/', '.']) {

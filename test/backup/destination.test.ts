@@ -202,6 +202,27 @@ describe('prepareDestination', () => {
     });
   });
 
+  it('refuses a destination that reaches into the dbpath through a symbolic link', async () => {
+    const rec = recordingFs();
+    const link = path.join(scratch.dir, 'backups');
+    fs.symlinkSync(dbpath.dir, link);
+    const throughLink = path.join(link, 'nightly');
+    assert.deepEqual(
+      await replyTo(prepareDestination(throughLink, dbpath.dir, rec.dirs)),
+      badValue(`Backup destination ${throughLink} must be outside the dbpath ${dbpath.dir}`),
+    );
+    // And a dbpath given through a link, with the destination inside its target.
+    const dbpathLink = path.join(scratch.dir, 'db');
+    fs.symlinkSync(dbpath.dir, dbpathLink);
+    const inside = path.join(dbpath.dir, 'backup');
+    assert.deepEqual(
+      await replyTo(prepareDestination(inside, dbpathLink, rec.dirs)),
+      badValue(`Backup destination ${inside} must be outside the dbpath ${dbpathLink}`),
+    );
+    assert.deepEqual(tree(dbpath.dir), []);
+    assert.deepEqual(rec.made, []);
+  });
+
   it('reports a dangling symbolic link as the EEXIST mkdir gives, creating nothing through it', async () => {
     const destination = path.join(scratch.dir, 'latest');
     const target = path.join(scratch.dir, 'gone');

@@ -11,7 +11,7 @@ import type { WtCursor, WtSession } from './wiredtiger.js';
 export const CATALOG_URI = 'table:_mdb_catalog';
 const LOAD_BATCH = 256;
 
-/** What one catalog value holds (the brief's format). */
+/** What one catalog value holds: mongod's _mdb_catalog entry, reduced to what the dev server uses. */
 interface StoredEntry {
   ns: string;
   ident: string;
