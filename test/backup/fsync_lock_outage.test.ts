@@ -5,8 +5,10 @@
  * died with the old process; any lock now is someone else's).
  *
  * mongod goes away behind a TCP forwarder; a restart is the forwarder coming back in
- * front of another dev server. The URIs carry serverSelectionTimeoutMS=1000, so that an
- * outage of a few failed reconnects lasts seconds, not the driver's default 30 s each.
+ * front of another dev server. Where an outage must outlast several reconnects, the URI
+ * carries a short serverSelectionTimeoutMS (OUTAGE_SELECTION_MS), so that it lasts
+ * seconds, not the driver's default 30 s each; that bound also covers the first connect,
+ * so it is kept off every other URI.
  */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -28,15 +30,19 @@ import { ErrorCodes } from '../../src/errors.js';
 const DIST_SRC = path.dirname(CLI);
 const moduleUrl = (relative: string) => pathToFileURL(path.join(DIST_SRC, relative)).href;
 
+/** How long one reconnect waits during an outage under test. */
+const OUTAGE_SELECTION_MS = 2_000;
+
 /**
  * A "proxy" that arms the watchdog as the strategy does (with the mongod process it
- * talks to), prints the watchdog's pid, and dies (exits without disarming) once its stdin ends.
+ * talks to), prints the watchdog's pid, and dies (exits without disarming) once its stdin
+ * ends. It connects with its first argument, the watchdog with its second.
  */
 const ARMS_THEN_DIES = `
 import { startUnlockWatchdog } from '${moduleUrl('backup/strategies/unlock_watchdog.js')}';
 import { AdminConnection } from '${moduleUrl('backup/strategies/fsync_lock_state.js')}';
 const conn = await AdminConnection.open(process.argv[2]);
-const watchdog = await startUnlockWatchdog(process.argv[2], conn.processId);
+const watchdog = await startUnlockWatchdog(process.argv[3], conn.processId);
 await conn.close();
 console.log(JSON.stringify({ watchdogPid: watchdog.pid }));
 process.stdin.resume();
@@ -52,13 +58,18 @@ interface DyingProxy {
   die(): void;
 }
 
-async function armThenDie(dir: string, uri: string): Promise<DyingProxy> {
+async function armThenDie(dir: string, uri: string, watchdogUri: string = uri): Promise<DyingProxy> {
   const file = path.join(dir, 'arms_then_dies.mjs');
   fs.writeFileSync(file, ARMS_THEN_DIES);
-  const child = spawn(process.execPath, [file, uri], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [file, uri, watchdogUri], { stdio: ['pipe', 'pipe', 'pipe'] });
   const stderr: string[] = [];
   readline.createInterface({ input: child.stderr! }).on('line', (line) => stderr.push(line));
-  const first = await new Promise<string>((resolve) => readline.createInterface({ input: child.stdout! }).once('line', resolve));
+  const first = await new Promise<string>((resolve, reject) => {
+    readline.createInterface({ input: child.stdout! }).once('line', resolve);
+    child.once('error', reject);
+    // 'close', not 'exit': by then stderr has been read to its end.
+    child.once('close', (code, signal) => reject(new Error(`the proxy exited (${code ?? signal}) before it armed the watchdog:\n${stderr.join('\n')}`)));
+  });
   const watchdogPid = (JSON.parse(first) as { watchdogPid: number }).watchdogPid;
   return { child, watchdogPid, stderr, die: () => child.stdin!.end() };
 }
@@ -105,7 +116,7 @@ describe('the fsync lock while mongod is away or restarted', () => {
     fwd = await startTcpForwarder(a.port);
     try {
       await ca.db('admin').command({ fsync: 1, lock: true }); // the proxy's lock
-      const proxy = await armThenDie(scratch.dir, fwd.uri());
+      const proxy = await armThenDie(scratch.dir, fwd.uri(), fwd.uri(OUTAGE_SELECTION_MS));
       fwd.goDown();
       proxy.die();
       // Three failed attempts, each with a failed reconnect (a server selection of its own), or the end of the watchdog.
@@ -155,7 +166,8 @@ describe('the fsync lock while mongod is away or restarted', () => {
     fwd = await startTcpForwarder(a.port);
     const dbpath = tempDir('fsync-outage-db');
     try {
-      const strategy = new FsyncLockStrategy(fwd.uri(), dbpath.dir, log, { lockCheckIntervalMs: 3_600_000, unlockBackoffMs: 10 });
+      // The release's reconnects are what the outage must outlast.
+      const strategy = new FsyncLockStrategy(fwd.uri(OUTAGE_SELECTION_MS), dbpath.dir, log, { lockCheckIntervalMs: 3_600_000, unlockBackoffMs: 10 });
       const snapshot = await strategy.open();
       assert.equal(await locked(ca), true);
       fwd.goDown();

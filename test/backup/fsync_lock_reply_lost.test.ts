@@ -6,7 +6,7 @@
  */
 import { describe, it, beforeEach, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { MongoClient } from 'mongodb';
+import { MongoClient, MongoNetworkTimeoutError } from 'mongodb';
 import { startDevServer, type RunningDevServer } from '../helpers/dev_server.js';
 import { startFaultRelay, type FaultRelay } from '../helpers/relay.js';
 import { drainLockCount, fsyncLockMatch, fsyncUnlockMatch } from '../helpers/fsync_lock.js';
@@ -77,13 +77,27 @@ describe('fsyncLock strategy, a reply lost on the network', () => {
 
   it('to {fsync: 1, lock: true} that was never applied: fails open() and locks nothing', async () => {
     const swallowed = relay.swallow(fsyncLockMatch);
-    // The swallowed lock is never answered; the driver gives up on its socket after a while.
-    const timed = new FsyncLockStrategy(`mongodb://127.0.0.1:${relay.port}/?directConnection=true&socketTimeoutMS=500`, server.dbpath, pino({ level: 'silent' }), {
+    // The swallowed lock is never answered: the driver gives up on its socket after
+    // socketTimeoutMS. That bound covers every command on the strategy's connections
+    // too (its connect, the watchdog's, the lock count probes), so it is one that a busy
+    // machine does not reach.
+    const timed = new FsyncLockStrategy(`mongodb://127.0.0.1:${relay.port}/?directConnection=true&socketTimeoutMS=5000`, server.dbpath, pino({ level: 'silent' }), {
       unlockBackoffMs: 10,
     });
-    const opened = await settle(timed.open());
-    await swallowed;
-    assert.match(opened, /^rejected: /);
+    const opened = timed.open().then(
+      // Released, so that a wrong success fails the test without leaving mongod locked.
+      async (snapshot) => {
+        await snapshot.release().catch(() => undefined);
+        return 'resolved';
+      },
+      (err: unknown) => err,
+    );
+    // An open that fails before it sends its lock fails the test, instead of leaving it waiting for the swallow.
+    const first = await Promise.race([swallowed.then(() => 'swallowed'), opened]);
+    assert.equal(first, 'swallowed', `open() ended before it sent its fsync lock: ${String(first)}`);
+    const err = await opened;
+    assert.ok(err instanceof MongoNetworkTimeoutError, `open() ${String(err)}`);
+    assert.match(err.message, new RegExp(`^connection \\d+ to 127\\.0\\.0\\.1:${relay.port} timed out$`));
     assert.equal((await dba.db('admin').command({ currentOp: 1 }))['fsyncLock'], undefined);
   });
 });

@@ -10,22 +10,29 @@ import path from 'node:path';
 import { MongoClient, MongoServerError, type Collection, type Document } from 'mongodb';
 import { startDevServer, type RunningDevServer } from '../helpers/dev_server.js';
 import { tempDir } from '../helpers/paths.js';
-import { until } from '../helpers/poll.js';
+import { inBackground, type BackgroundTask } from '../helpers/poll.js';
 import { copyUpTo, wtVerifyAll, wtOpensAndVerifies, type ListedFile } from '../helpers/file_copy.js';
 import { openBackupCursor, closeBackupCursor, keepBackupCursorAlive } from '../helpers/backup_cursor_spy.js';
 
 type Seq = { _id: number; pad: string };
 
-/** Inserts sequential _ids until stopped; `acked` is the highest acknowledged id. */
-function startWriter(coll: Collection<Seq>) {
-  const state = { acked: -1, stopped: false, done: Promise.resolve() };
-  state.done = (async () => {
+interface Writer {
+  /** The highest acknowledged id. */
+  acked: number;
+  stopped: boolean;
+  task: BackgroundTask;
+}
+
+/** Inserts sequential _ids until stopped. */
+function startWriter(coll: Collection<Seq>): Writer {
+  const state = { acked: -1, stopped: false };
+  const task = inBackground(async () => {
     for (let id = 0; !state.stopped; id++) {
       await coll.insertOne({ _id: id, pad: 'w'.repeat(300) }, { writeConcern: { w: 1, j: true } });
       state.acked = id;
     }
-  })();
-  return state;
+  });
+  return Object.assign(state, { task });
 }
 
 async function idsIn(dbpath: string): Promise<number[]> {
@@ -69,12 +76,12 @@ describe('$backupCursor on the dev server', () => {
       await consistentCopyScenario(writer);
     } finally {
       writer.stopped = true;
-      await writer.done.catch(() => undefined);
+      await writer.task.done.catch(() => undefined);
     }
   });
 
-  async function consistentCopyScenario(writer: ReturnType<typeof startWriter>): Promise<void> {
-    await until(() => writer.acked >= 1500);
+  async function consistentCopyScenario(writer: Writer): Promise<void> {
+    await writer.task.until(() => writer.acked >= 1500);
     await client.db('admin').command({ fsync: 1 });
 
     // 1. With the cursor: copy the collection file, let writes and a checkpoint
@@ -90,7 +97,7 @@ describe('$backupCursor on the dev server', () => {
         copyUpTo(server.dbpath, withCursor, file);
         if (i === 0) {
           const target = writer.acked + 1500;
-          await until(() => writer.acked >= target);
+          await writer.task.until(() => writer.acked >= target);
           await client.db('admin').command({ fsync: 1 });
         }
       }
@@ -116,12 +123,12 @@ describe('$backupCursor on the dev server', () => {
       copyUpTo(server.dbpath, plain, i === 0 ? file : { ...file, fileSize: fs.statSync(file.filename).size });
       if (i === 0) {
         const target = writer.acked + 1500;
-        await until(() => writer.acked >= target);
+        await writer.task.until(() => writer.acked >= target);
         await client.db('admin').command({ fsync: 1 });
       }
     }
     writer.stopped = true;
-    await writer.done;
+    await writer.task.done;
 
     // The cursor copy: wt verifies every table, and the data is a gap-free prefix
     // that holds every write acknowledged before the cursor opened.

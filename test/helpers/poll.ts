@@ -53,3 +53,35 @@ export async function untilCopying(admin: AdminDb): Promise<Record<string, unkno
     return status['phase'] === 'copying' && Number(status['bytesCopied']) > 0 && status;
   });
 }
+
+/** A task left running in the background (a writer, say) while the test polls its progress. */
+export interface BackgroundTask {
+  /** Settles as the task does. */
+  readonly done: Promise<void>;
+  /**
+   * Polls `probe` as until() does, but fails once the task has ended with the condition
+   * still unmet: with the task's error if it failed. A writer that died then fails the
+   * test at once, instead of leaving it to wait for progress that never comes.
+   */
+  until<T>(probe: () => Promise<T | undefined | false> | T | undefined | false, intervalMs?: number): Promise<T>;
+}
+
+export function inBackground(task: () => Promise<void>): BackgroundTask {
+  let ended: { failed: false } | { failed: true; err: unknown } | undefined;
+  const done = Promise.resolve().then(task);
+  done.then(
+    () => (ended = { failed: false }),
+    (err: unknown) => (ended = { failed: true, err }),
+  );
+  return {
+    done,
+    until: (probe, intervalMs) =>
+      until(async () => {
+        const value = await probe();
+        if (value !== undefined && value !== false) return value;
+        if (ended?.failed === true) throw new Error(`the background task failed while the test waited on it: ${String(ended.err)}`, { cause: ended.err });
+        if (ended !== undefined) throw new Error('the background task ended while the test waited on it');
+        return undefined;
+      }, intervalMs),
+  };
+}

@@ -8,7 +8,11 @@ import net from 'node:net';
 
 export interface TcpForwarder {
   readonly port: number;
-  /** The URI of the forwarder; `serverSelectionTimeoutMS` keeps a failed connect short. */
+  /**
+   * The URI of the forwarder. `serverSelectionTimeoutMS` keeps a failed connect short, for
+   * a test of an outage that must outlast several reconnects; it bounds every connect of
+   * the client, the first included. Without it, the driver's default (30 s).
+   */
   uri(serverSelectionTimeoutMS?: number): string;
   /** Drops every connection and refuses new ones. */
   goDown(): void;
@@ -42,8 +46,8 @@ export async function startTcpForwarder(initialPort: number): Promise<TcpForward
   const port = (server.address() as net.AddressInfo).port;
   return {
     port,
-    uri: (serverSelectionTimeoutMS = 1000) =>
-      `mongodb://127.0.0.1:${port}/?directConnection=true&serverSelectionTimeoutMS=${serverSelectionTimeoutMS}`,
+    uri: (serverSelectionTimeoutMS) =>
+      `mongodb://127.0.0.1:${port}/?directConnection=true` + (serverSelectionTimeoutMS === undefined ? '' : `&serverSelectionTimeoutMS=${serverSelectionTimeoutMS}`),
     goDown() {
       down = true;
       for (const socket of sockets) socket.destroy();

@@ -4,10 +4,12 @@
  * the pinned checkpoint's blocks, so the copy is worthless: the backup must fail with
  * an error saying the cursor was lost, and leave no manifest.
  *
- * With the default keepalive (30 s) the loss is found at release, by killCursors not
- * listing the id in cursorsKilled. With a short keepalive (200 ms) it is found during
- * the copy, which stops at once: the throttle is never lifted, and the backup ends
- * with fewer bytes copied than listed.
+ * With a keepalive slower than the copy (the default is 30 s; an hour here, so that none
+ * comes during the test however slow the machine) the loss is found at release, by
+ * killCursors not listing the id in cursorsKilled. With a short keepalive (200 ms) it is
+ * found during the copy, which stops at once: the throttle is never lifted, and the
+ * backup ends with fewer bytes copied than listed. The error says which of the two
+ * found it.
  */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -30,9 +32,12 @@ function killCommand(kill: Kill, id: Long): Document {
   return { [kill]: [] };
 }
 
-const cases: Array<{ kill: Kill; keepaliveMs: number | undefined }> = [
-  { kill: 'killCursors', keepaliveMs: undefined },
-  { kill: 'killAllSessions', keepaliveMs: undefined },
+/** A keepalive that never comes during a test: only release() can find the loss. */
+const NO_KEEPALIVE_MS = 3_600_000;
+
+const cases: Array<{ kill: Kill; keepaliveMs: number }> = [
+  { kill: 'killCursors', keepaliveMs: NO_KEEPALIVE_MS },
+  { kill: 'killAllSessions', keepaliveMs: NO_KEEPALIVE_MS },
   { kill: 'killCursors', keepaliveMs: 200 },
   { kill: 'killSessions', keepaliveMs: 200 },
 ];
@@ -110,14 +115,15 @@ describe('a backup whose $backupCursor is killed mid-copy', () => {
   });
 
   for (const { kill, keepaliveMs } of cases) {
-    const caughtBy = keepaliveMs === undefined ? 'at release (default keepalive)' : `by the keepalive (${keepaliveMs} ms), during the copy`;
+    const atRelease = keepaliveMs === NO_KEEPALIVE_MS;
+    const caughtBy = atRelease ? 'at release (no keepalive during the copy)' : `by the keepalive (${keepaliveMs} ms), during the copy`;
     it(`fails, with no manifest, after ${kill}: caught ${caughtBy}`, async () => {
-      const args = keepaliveMs === undefined ? [] : ['--backup-cursor-keepalive-ms', String(keepaliveMs)];
+      const args = ['--backup-cursor-keepalive-ms', String(keepaliveMs)];
       // The proxy reaches mongod through the spy, which tells the test the cursor's id.
       const proxy = await startProxy({ ...server, uri: `mongodb://127.0.0.1:${spy.port}/?directConnection=true` }, args);
       const client = new MongoClient(proxy.uri);
       const admin = client.db('admin');
-      const dest = path.join(scratch.dir, `${kill}-${keepaliveMs ?? 'default'}`);
+      const dest = path.join(scratch.dir, `${kill}-${keepaliveMs}`);
       try {
         const opened = spy.cursorIds.length;
         await admin.command({ backupThrottle: MiB });
@@ -141,16 +147,18 @@ describe('a backup whose $backupCursor is killed mid-copy', () => {
         } finally {
           await operator.close();
         }
-        // Only the release check can catch it with the long keepalive: let the copy finish.
-        if (keepaliveMs === undefined) await admin.command({ backupThrottle: 0 });
+        // Only the release check can catch it without a keepalive: let the copy finish.
+        if (atRelease) await admin.command({ backupThrottle: 0 });
 
         const done = await untilBackupEnds(admin);
         const last = done['last'] as Document;
         assert.equal(last['ok'], false, `the backup must fail: ${JSON.stringify(last)}`);
         assert.equal(last['code'], 43);
         assert.match(String(last['errmsg']), new RegExp(`^The backup cursor ${id.toString()} was lost .*the copy is not consistent\\.$`));
+        const foundBy = atRelease ? /\): killCursors did not kill it / : /\): the keepalive getMore failed: /;
+        assert.match(String(last['errmsg']), foundBy);
         assert.equal(fs.existsSync(path.join(dest, 'hotbackup-manifest.json')), false, 'a failed backup has no manifest');
-        if (keepaliveMs !== undefined) {
+        if (!atRelease) {
           assert.ok(Number(done['bytesCopied']) < Number(done['bytesTotal']), `stopped during the copy: ${done['bytesCopied']} of ${done['bytesTotal']} bytes`);
         }
       } finally {

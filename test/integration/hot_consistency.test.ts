@@ -13,7 +13,7 @@ import { startDevServer } from '../helpers/dev_server.js';
 import { startProxy } from '../helpers/proxy.js';
 import { tempDir } from '../helpers/paths.js';
 import { wtVerifyAll } from '../helpers/file_copy.js';
-import { until, untilBackupEnds, untilCopying } from '../helpers/poll.js';
+import { inBackground, untilBackupEnds, untilCopying } from '../helpers/poll.js';
 
 type Seq = { _id: number; pad: string };
 
@@ -34,13 +34,13 @@ for (const { strategy, serverArgs, start } of cases) {
         const coll: Collection<Seq> = writerClient.db('app').collection<Seq>('seq');
         let acked = -1;
         let stop = false;
-        const writer = (async () => {
+        const writer = inBackground(async () => {
           for (let id = 0; !stop; id++) {
             await coll.insertOne({ _id: id, pad: 'h'.repeat(400) }, { writeConcern: { w: 1, j: true } });
             acked = id;
           }
-        })();
-        await until(() => acked >= 2000);
+        });
+        await writer.until(() => acked >= 2000);
 
         const admin = adminClient.db('admin');
         const ackedBeforeStart = acked;
@@ -54,7 +54,7 @@ for (const { strategy, serverArgs, start } of cases) {
         const copying = await untilCopying(admin);
         if (strategy === 'backupCursor') {
           const ackedWhileCopying = acked;
-          await until(async () => {
+          await writer.until(async () => {
             if (acked > ackedWhileCopying + 50) return true;
             if ((await admin.command({ backupStatus: 1 }))['inProgress'] !== true) assert.fail('writes did not continue during the copy');
             return undefined;
@@ -63,7 +63,7 @@ for (const { strategy, serverArgs, start } of cases) {
         await admin.command({ backupThrottle: '96MB' });
         const done = await untilBackupEnds(admin);
         stop = true;
-        await writer;
+        await writer.done;
         const last = done['last'] as { ok: boolean; strategy: string; backupId: string };
         assert.equal(last.ok, true, JSON.stringify(last));
         assert.equal(last.backupId, copying['backupId']);

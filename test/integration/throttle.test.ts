@@ -140,8 +140,6 @@ describe('backupThrottle on a running copy', () => {
     for (const { at, bytes: copied } of after) {
       assert.ok(copied <= allowedAfter(at), `${copied} bytes copied ${at.toFixed(0)} ms in, raised at ${sentAt.toFixed(0)} ms`);
     }
-    // The copy finished with far more than the low rate could ever have let through.
-    assert.ok(bytes > allowed(low, endedAt), `${bytes} bytes by ${endedAt.toFixed(0)} ms`);
     // A raise that reached the waiters only at the bucket's 60 s re-arm would fail this.
     assert.ok(endedAt - raisedAt < (5 * 1000 * bytes) / high, `finished ${((endedAt - raisedAt) / 1000).toFixed(2)} s after the raise`);
   });

@@ -7,7 +7,11 @@
  *   the keepalives that follow it, and an open on a silent connection must end;
  * - an open whose cursor opens in mongod only after the kill of its session must not
  *   block the next backup.
- * No test here has a deadline: node:test's timeout only detects a hang.
+ * A swallowed command ends only at the strategy's own bound. commandTimeoutMs bounds every
+ * getMore, killCursors and killSessions of the test, answered or not, so where one is
+ * swallowed it is 5 s (SWALLOW_BOUND_MS): a busy machine delays an answered command by far
+ * less. openTimeoutMs bounds the $backupCursor aggregate alone, so it may stay short.
+ * node:test's timeout only detects a hang.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -20,6 +24,9 @@ import { RawClient } from '../../helpers/raw_client.js';
 import { BackupCursorStrategy, type BackupCursorOptions } from '../../../src/backup/strategies/backup_cursor_strategy.js';
 
 const isBackupCursorOpen = (frame: Buffer): boolean => frame.includes(Buffer.from('$backupCursor'));
+
+/** commandTimeoutMs where a swallowed command must time out: the wait it costs, and a stall no answered command reaches. */
+const SWALLOW_BOUND_MS = 5_000;
 
 describe('backup cursor strategy, when the network fails it', () => {
   let server: RunningDevServer;
@@ -140,7 +147,7 @@ describe('backup cursor strategy, when the network fails it', () => {
 
   for (const fault of ['cut', 'swallow'] satisfies NetworkFault[]) {
     it(`leaves no cursor open when release()'s killCursors is lost (${fault})`, async () => {
-      await use({ commandTimeoutMs: 300 }, async (strategy, lines) => {
+      await use({ commandTimeoutMs: SWALLOW_BOUND_MS }, async (strategy, lines) => {
         const snapshot = await strategy.open();
         const failed = spy.failNext('killCursors', fault);
         // Nothing proves the cursor lived until the end, so the backup still fails.
@@ -165,12 +172,12 @@ describe('backup cursor strategy, when the network fails it', () => {
   });
 
   it('counts a keepalive lost on a silent connection as a transient failure: the next ones keep the cursor', async () => {
-    await use({ keepaliveMs: 20, commandTimeoutMs: 300 }, async (strategy, lines) => {
+    await use({ keepaliveMs: 20, commandTimeoutMs: SWALLOW_BOUND_MS }, async (strategy, lines) => {
       const snapshot = await strategy.open();
       await spy.failNext('getMore', 'swallow');
       const atSwallow = spy.accepted('getMore');
       const warned = (): boolean =>
-        lines.some((l) => l['msg'] === 'backup cursor keepalive failed; retrying at the next tick' && String(l['err']).startsWith('NoReplyError: getMore got no reply within 300 ms'));
+        lines.some((l) => l['msg'] === 'backup cursor keepalive failed; retrying at the next tick' && String(l['err']).startsWith(`NoReplyError: getMore got no reply within ${SWALLOW_BOUND_MS} ms`));
       // Keepalives that mongod answered after the silent one gave up.
       await until(() => (warned() && spy.accepted('getMore') >= atSwallow + 3 ? true : undefined));
       assert.equal(snapshot.lost.aborted, false, String(snapshot.lost.reason));
