@@ -15,7 +15,7 @@ import type { Stats } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { CommandError, ErrorCodes } from '../errors.js';
-import { toCommandError } from './io_error.js';
+import { errorCode, toCommandError } from './io_error.js';
 import { fsyncDirectory } from './durable.js';
 
 /** The directory operations prepareDestination needs; tests wrap them to watch them or make them fail. */
@@ -32,11 +32,6 @@ export const nodeDestinationFs: DestinationFs = {
 
 function badValue(message: string): CommandError {
   return new CommandError(ErrorCodes.BadValue, message);
-}
-
-function errorCode(err: unknown): string | undefined {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'string' ? code : undefined;
 }
 
 function isInside(child: string, parent: string): boolean {

@@ -89,6 +89,12 @@ export function strerror(errno: number): string {
   return libuv === undefined ? `Unknown error ${code}` : libuv.charAt(0).toUpperCase() + libuv.slice(1);
 }
 
+/** Node's error code of a failed system call ('ENOENT', 'EEXIST', ...), if `err` has one. */
+export function errorCode(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
 /** A CommandError for `err`; system errors gain errno/strerror and say what we were doing. */
 export function toCommandError(err: unknown, doing: string): CommandError {
   if (err instanceof CommandError) return err;

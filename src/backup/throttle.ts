@@ -33,7 +33,7 @@ export interface Clock {
 }
 
 /** The process's monotonic clock and Node's timers. */
-export const systemClock: Clock = {
+const systemClock: Clock = {
   now: () => performance.now(),
   setTimeout: (fn, ms) => setTimeout(fn, ms),
   clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),

@@ -42,7 +42,7 @@ export type ParsedProxyFlags =
 
 const LOG_FORMATS: readonly string[] = ['json', 'pretty', 'auto'];
 
-export function parseShutdownTimeout(value: string | undefined): number {
+function parseShutdownTimeout(value: string | undefined): number {
   const secs = Number(value ?? DEFAULT_SHUTDOWN_TIMEOUT_SECS);
   if (!Number.isFinite(secs) || secs < 0) throw new Error(`--shutdown-timeout must be a non-negative number of seconds, got '${value}'`);
   return secs;
