@@ -1,34 +1,43 @@
 /**
- * Copies a list of files into a directory: throttled, hashed, fsynced, in parallel.
- * It knows nothing of mongod; a strategy says which files and how many bytes of each,
- * and the engine decides what the copy means.
+ * Copies a list of files into a directory: throttled, hashed, fsynced, in parallel,
+ * on worker threads. It knows nothing of mongod; a strategy says which files and how
+ * many bytes of each, and the engine decides what the copy means.
  *
- * - N workers pull from one queue, largest files first, so one huge collection file
- *   started last cannot leave every other worker idle at the end.
- * - Each worker owns ONE chunk buffer for its whole life and uses positioned
- *   reads/writes: no streams, no per-chunk allocation (a reused 1 MiB buffer copies
- *   about 1 GiB/s here; 64 KiB chunks about 180 MiB/s).
- * - Only reads are throttled, as Percona's were: `limiter.take(n)` before each read.
- * - sha256 is computed while the chunk's write is in flight, so hashing overlaps I/O.
+ * - The bytes never touch the proxy's event loop. N copy workers (copy_worker.ts,
+ *   one worker thread each) read, hash and write with synchronous calls on their own
+ *   threads; this side hands out files, answers throttle requests and keeps the
+ *   progress counters. Why threads and not a child process: docs/performance.md.
+ * - Files go out largest first, one at a time per worker, so one huge collection
+ *   file started last cannot leave every other worker idle at the end.
+ * - Only reads are throttled, as Percona's were. The throttle is this process's one
+ *   Limiter: a worker asks it (a message) before each chunk, unless the limiter says
+ *   it is unlimited (a word of shared memory, so an unthrottled copy sends no
+ *   requests). A rate change reaches a worker before its next chunk.
+ * - Progress is exact: each worker reports every chunk after writing it.
  * - Each file is copied exactly up to its listed size: a file still growing is cut
  *   there (the bytes after belong to no checkpoint); a shorter one is an error.
  * - Except for a file listed `optional`: gone when opened (ENOENT), or shorter than
  *   listed, it is skipped: its partial copy is removed, progress forgets it, and the
  *   result says which and why. Any other error fails the copy as usual.
  * - Destinations are opened `wx` (never overwrite), fsynced, and every directory that
- *   gained entries is fsynced at the end.
- * - The first error or abort stops every worker (waiters on the limiter at once, the
- *   others after their current chunk), all handles are closed, and that error is
- *   thrown as it came, with Node's code/errno/syscall/path for errno/strerror replies.
- *   Files written so far stay: the engine owns the directory, and a backup without
- *   its manifest is incomplete by definition.
+ *   gained entries is fsynced at the end. Holes in a sparse source stay holes.
+ * - The first error or abort stops every worker (those waiting on the limiter at once,
+ *   the others after their current chunk), every worker has closed its handles and
+ *   exited before copyFiles settles, and that error is thrown as it came, with Node's
+ *   code/errno/syscall/path for errno/strerror replies. Files written so far stay:
+ *   the engine owns the directory, and a backup without its manifest is incomplete
+ *   by definition.
  */
-import { createHash } from 'node:crypto';
-import fs, { type FileHandle } from 'node:fs/promises';
+import fs from 'node:fs/promises';
 import path from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { fsyncDirectory } from './durable.js';
 import { type CopyProgress, noProgress } from './progress.js';
+import { SourceTooShortError } from './file_copy.js';
+import { FLAG_COUNT, Flag, type CopyWorkerData, type FromWorker, type ToWorker, type WireError } from './copy_messages.js';
 import type { CopiedFile, CopyResult, SkippedFile, SourceFile } from './copy_types.js';
+
+export { SourceTooShortError } from './file_copy.js';
 
 /**
  * What the copier needs from a throttle (the engine passes its TokenBucket).
@@ -40,12 +49,17 @@ export interface Limiter {
    * with the signal's reason as soon as it aborts, and the request then costs nothing.
    */
   take(bytes: number, signal?: AbortSignal): Promise<void>;
+  /**
+   * Optional: calls `listener` now and at every rate change with whether take() would
+   * grant anything at once. While it says so, workers do not ask. Returns an unsubscribe.
+   */
+  watchUnlimited?(listener: (unlimited: boolean) => void): () => void;
 }
 
 export interface CopyOptions {
   /** The process-wide throttle; `new TokenBucket(0)` is unlimited. */
   limiter: Limiter;
-  /** Files copied at once. Default 4. */
+  /** Files copied at once, each by its own worker thread. Default 4. */
   concurrency?: number;
   /** Bytes per read/write, and the size of each worker's buffer. Default 1 MiB. */
   chunkSize?: number;
@@ -60,23 +74,20 @@ export interface CopyOptions {
 export const DEFAULT_CONCURRENCY = 4;
 export const DEFAULT_CHUNK_SIZE = 1024 * 1024;
 
-/** A source ended before its listed size: it was truncated or replaced since it was listed. */
-export class SourceTooShortError extends Error {
-  constructor(
-    readonly path: string,
-    readonly expectedSize: number,
-    readonly actualSize: number,
-  ) {
-    super(`source ${path} is shorter than its listed size ${expectedSize}`);
-    this.name = 'SourceTooShortError';
+const WORKER_URL = new URL('./copy_worker.js', import.meta.url);
+/**
+ * Workers inherit the process's node flags (profiling, heap size), except
+ * `--input-type`, with which Node refuses to start any worker that is a file
+ * (ERR_INPUT_TYPE_NOT_ALLOWED): a proxy embedded by `node --input-type=module -e`.
+ */
+function workerExecArgv(): string[] {
+  const flags: string[] = [];
+  for (let i = 0; i < process.execArgv.length; i++) {
+    const flag = process.execArgv[i] as string;
+    if (flag === '--input-type') i++; // and its value
+    else if (!flag.startsWith('--input-type=')) flags.push(flag);
   }
-}
-
-interface CopyContext {
-  limiter: Limiter;
-  progress: CopyProgress;
-  signal: AbortSignal;
-  fileMode: number;
+  return flags;
 }
 
 type FileOutcome = { copied: CopiedFile } | { skipped: SkippedFile };
@@ -95,45 +106,42 @@ export async function copyFiles(files: readonly SourceFile[], destDir: string, o
   // An abort while the directories were made has fired already: the listener below would miss it.
   options.signal?.throwIfAborted();
 
-  // One controller stops every worker, whether the caller aborted or a worker failed.
+  const flags = new Int32Array(new SharedArrayBuffer(FLAG_COUNT * Int32Array.BYTES_PER_ELEMENT));
+  // One controller stops every worker, whether the caller aborted or a worker failed:
+  // it releases their throttle requests, and STOP ends their copy loops.
   const stop = new AbortController();
   let failure: { error: unknown } | undefined;
   const fail = (error: unknown): void => {
     if (failure !== undefined) return;
     failure = { error };
+    Atomics.store(flags, Flag.STOP, 1);
     stop.abort(error);
   };
   const onAbort = (): void => fail(options.signal?.reason);
   options.signal?.addEventListener('abort', onAbort, { once: true });
+  const unwatch = options.limiter.watchUnlimited?.((unlimited) => Atomics.store(flags, Flag.UNLIMITED, unlimited ? 1 : 0));
 
-  const context: CopyContext = {
-    limiter: options.limiter,
-    progress: options.progress ?? noProgress,
-    signal: stop.signal,
-    fileMode: options.fileMode ?? 0o600,
-  };
   const results: FileOutcome[] = new Array<FileOutcome>(files.length);
   const queue = files.map((_, i) => i).sort((a, b) => (files[b] as SourceFile).size - (files[a] as SourceFile).size || a - b);
   let next = 0;
-
-  // Workers never reject: they report through fail(), so Promise.all waits for every
-  // one of them to close its handles before copyFiles settles.
-  const worker = async (): Promise<void> => {
-    const buffer = Buffer.allocUnsafe(chunkSize);
-    while (failure === undefined) {
-      const index = queue[next++];
-      if (index === undefined) return;
-      try {
-        results[index] = await copyOne(files[index] as SourceFile, targets[index] as string, buffer, context);
-      } catch (err) {
-        fail(err);
-      }
-    }
+  const pool: CopyPool = {
+    files,
+    targets,
+    limiter: options.limiter,
+    progress: options.progress ?? noProgress,
+    stop: stop.signal,
+    data: { chunkSize, fileMode: options.fileMode ?? 0o600, flags: flags.buffer as SharedArrayBuffer },
+    nextFile: () => (failure === undefined ? queue[next++] : undefined),
+    settle: (index, outcome) => (results[index] = outcome),
+    fail,
   };
   try {
-    await Promise.all(Array.from({ length: Math.min(concurrency, files.length) }, worker));
+    // Workers never reject: they report through fail(), so this waits for every one
+    // of them to close its handles and exit before copyFiles settles.
+    await Promise.all(Array.from({ length: Math.min(concurrency, files.length) }, () => runWorker(pool)));
   } finally {
     options.signal?.removeEventListener('abort', onAbort);
+    unwatch?.();
   }
   if (failure !== undefined) throw failure.error;
 
@@ -147,84 +155,94 @@ export async function copyFiles(files: readonly SourceFile[], destDir: string, o
   return result;
 }
 
-async function copyOne(file: SourceFile, target: string, buffer: Buffer, context: CopyContext): Promise<FileOutcome> {
-  context.progress.fileStarted(file);
-  const hash = createHash('sha256');
-  let source: FileHandle | undefined;
-  let dest: FileHandle | undefined;
-  let offset = 0;
-  try {
-    source = await fs.open(file.path, 'r');
-    dest = await fs.open(target, 'wx', context.fileMode);
-    while (offset < file.size) {
-      const want = Math.min(buffer.length, file.size - offset);
-      await context.limiter.take(want, context.signal);
-      const { bytesRead } = await withPath(file.path, source.read(buffer, 0, want, offset));
-      if (bytesRead === 0) throw new SourceTooShortError(file.path, file.size, offset);
-      const writing = writeFully(dest, buffer, bytesRead, offset, target);
-      // Hashing reads the same bytes the write is reading; neither changes the buffer.
-      hash.update(buffer.subarray(0, bytesRead));
-      await writing;
-      offset += bytesRead;
-      context.progress.chunkCopied(file, bytesRead);
+/** What every worker of one copy shares. */
+interface CopyPool {
+  files: readonly SourceFile[];
+  targets: readonly string[];
+  limiter: Limiter;
+  progress: CopyProgress;
+  /** Aborted at the first failure. */
+  stop: AbortSignal;
+  data: CopyWorkerData;
+  /** The next file to hand out, or undefined when there is none or the copy failed. */
+  nextFile: () => number | undefined;
+  settle: (index: number, outcome: FileOutcome) => void;
+  fail: (error: unknown) => void;
+}
+
+/** Starts one copy worker, feeds it files until none is left, and resolves once it has exited. */
+function runWorker(pool: CopyPool): Promise<void> {
+  return new Promise((resolve) => {
+    const worker = new Worker(WORKER_URL, { workerData: pool.data, execArgv: workerExecArgv() });
+    /** The file the worker holds, if any. */
+    let current: number | undefined;
+    const post = (message: ToWorker): void => worker.postMessage(message);
+    const dispatch = (): void => {
+      current = pool.nextFile();
+      if (current === undefined) post({ type: 'exit' });
+      else post({ type: 'copy', index: current, file: pool.files[current] as SourceFile, target: pool.targets[current] as string });
+    };
+    const onMessage = (message: FromWorker): void => {
+      const file = (index: number): SourceFile => pool.files[index] as SourceFile;
+      switch (message.type) {
+        case 'started':
+          return pool.progress.fileStarted(file(message.index));
+        case 'chunk':
+          return pool.progress.chunkCopied(file(message.index), message.bytes);
+        case 'take':
+          pool.limiter.take(message.bytes, pool.stop).then(
+            () => post({ type: 'grant' }),
+            () => post({ type: 'deny' }),
+          );
+          return;
+        case 'finished':
+          pool.settle(message.index, { copied: message.copied });
+          pool.progress.fileFinished(file(message.index), message.copied);
+          return dispatch();
+        case 'skipped':
+          pool.settle(message.index, { skipped: message.skipped });
+          pool.progress.fileSkipped(file(message.index), message.skipped, message.bytesReported);
+          return dispatch();
+        case 'failed':
+          pool.fail(fromWireError(message.error));
+          return dispatch();
+        case 'stopped':
+          return dispatch();
+      }
+    };
+    worker.on('message', (message: FromWorker) => {
+      try {
+        onMessage(message);
+      } catch (err) {
+        pool.fail(err);
+      }
+    });
+    // An uncaught error in the worker (it cannot start, runs out of memory): 'exit' follows.
+    worker.on('error', (err) => pool.fail(err));
+    worker.on('exit', (code) => {
+      if (current !== undefined || code !== 0) pool.fail(new Error(`a copy worker exited with code ${code} before its copy was done`));
+      resolve();
+    });
+    dispatch();
+  });
+}
+
+/** The worker's error as the copier's callers expect it: same class, same Node fields. */
+function fromWireError(wire: WireError): Error {
+  let err: Error;
+  if (wire.name === 'SourceTooShortError' && wire.path !== undefined) {
+    err = new SourceTooShortError(wire.path, wire.expectedSize ?? 0, wire.actualSize ?? 0);
+  } else {
+    err = new Error(wire.message);
+    if (wire.name !== 'Error') err.name = wire.name;
+    const fields: Partial<Record<'code' | 'errno' | 'syscall' | 'path' | 'dest', string | number>> = wire;
+    for (const key of ['code', 'errno', 'syscall', 'path', 'dest'] as const) {
+      if (fields[key] !== undefined) Object.assign(err, { [key]: fields[key] });
     }
-    await withPath(target, dest.sync());
-  } catch (err) {
-    await Promise.allSettled([source?.close(), dest?.close()]);
-    const reason = file.optional === true ? skipReason(err, source === undefined) : undefined;
-    if (reason === undefined) throw err;
-    // Only what this worker created: the destination was opened 'wx'.
-    if (dest !== undefined) await fs.unlink(target);
-    const skipped: SkippedFile = { relativePath: file.relativePath, path: file.path, ...reason };
-    context.progress.fileSkipped(file, skipped, offset);
-    return { skipped };
   }
-  // A failed close of the destination can be the first report of a lost write.
-  const closing = await Promise.allSettled([source.close(), withPath(target, dest.close())]);
-  for (const outcome of closing) if (outcome.status === 'rejected') throw outcome.reason;
-  const copied: CopiedFile = { relativePath: file.relativePath, size: file.size, sha256: hash.digest('hex') };
-  context.progress.fileFinished(file, copied);
-  return { copied };
-}
-
-/** Why an optional file may be skipped after `err`; undefined when it may not. */
-function skipReason(err: unknown, openingSource: boolean): Pick<SkippedFile, 'reason' | 'detail'> | undefined {
-  if (err instanceof SourceTooShortError) {
-    return { reason: 'shrank', detail: `ended after ${err.actualSize} bytes while being copied (listed at ${err.expectedSize})` };
-  }
-  const code = (err as NodeJS.ErrnoException | null)?.code;
-  if (openingSource && code === 'ENOENT') {
-    return { reason: 'vanished', detail: 'vanished before it could be copied (ENOENT)' };
-  }
-  // A sidecar often runs as another user than mongod: a private log or keyfile of
-  // mongod's is no reason to refuse a backup whose WiredTiger files are all readable.
-  if (openingSource && (code === 'EACCES' || code === 'EPERM')) {
-    return { reason: 'unreadable', detail: `could not be read by the proxy (${code})` };
-  }
-  return undefined;
-}
-
-/** pwrite until all `length` bytes are at `position`; a short write is retried from where it stopped. */
-async function writeFully(handle: FileHandle, buffer: Buffer, length: number, position: number, file: string): Promise<void> {
-  let done = 0;
-  while (done < length) {
-    const { bytesWritten } = await withPath(file, handle.write(buffer, done, length - done, position + done));
-    if (bytesWritten === 0) throw Object.assign(new Error(`write to ${file} made no progress`), { path: file });
-    done += bytesWritten;
-  }
-}
-
-/**
- * Awaits a FileHandle operation and names `file` in its error: Node's errors from a
- * handle carry code/errno/syscall but no path, and the caller's errmsg needs one.
- */
-async function withPath<T>(file: string, operation: Promise<T>): Promise<T> {
-  try {
-    return await operation;
-  } catch (err) {
-    if (err instanceof Error && 'syscall' in err && !('path' in err)) Object.assign(err, { path: file });
-    throw err;
-  }
+  // Where it was thrown, in the worker: more use in a log than where it was rebuilt.
+  if (wire.stack !== undefined) err.stack = wire.stack;
+  return err;
 }
 
 function positiveInteger(name: string, value: number): number {

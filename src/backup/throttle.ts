@@ -76,6 +76,8 @@ export class TokenBucket implements Limiter {
   readonly #queue: Waiter[] = [];
   /** Set while the head waiter waits on a timer; `undefined` otherwise. */
   #timer: { handle: unknown } | undefined;
+  /** Told at every rate change whether the bucket is unlimited (copy workers then stop asking). */
+  readonly #watchers = new Set<(unlimited: boolean) => void>();
 
   /** `bytesPerSec` 0 means unlimited. */
   constructor(bytesPerSec: number, options: TokenBucketOptions = {}) {
@@ -109,7 +111,15 @@ export class TokenBucket implements Limiter {
     this.#rate = rate;
     // Unlimited keeps no balance; a later limit then starts from an empty bucket.
     this.#tokens = rate === 0 ? 0 : Math.min(this.#tokens, this.#capacity());
+    for (const watcher of this.#watchers) watcher(rate === 0);
     this.#pump();
+  }
+
+  /** Calls `listener` now and at every rate change with whether the bucket is unlimited. Returns an unsubscribe. */
+  watchUnlimited(listener: (unlimited: boolean) => void): () => void {
+    this.#watchers.add(listener);
+    listener(this.#rate === 0);
+    return () => this.#watchers.delete(listener);
   }
 
   /**

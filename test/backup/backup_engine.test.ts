@@ -75,6 +75,12 @@ class GatedBucket extends TokenBucket {
     this.gate.resolve();
   }
 
+  /** Never unlimited: every chunk must come through take(), which holds it at the gate. */
+  override watchUnlimited(listener: (unlimited: boolean) => void): () => void {
+    listener(false);
+    return () => undefined;
+  }
+
   override take(_bytes: number, signal?: AbortSignal): Promise<void> {
     this.first.resolve();
     return new Promise<void>((resolve, reject) => {

@@ -1,0 +1,56 @@
+/**
+ * What the copier (main thread) and its copy workers (worker threads) say to each
+ * other. Plain data only: it crosses threads by structured clone.
+ *
+ * Main to worker: a file to copy, the answer to a throttle request, or "exit".
+ * Worker to main: per file, started, then one `chunk` per chunk written, then
+ * finished, skipped or failed; and `take` when the throttle is on. One file at a time
+ * per worker, and messages from one worker arrive in order, so the main thread's
+ * progress counters see each chunk after the grant that allowed it.
+ *
+ * Two words of shared memory need no message at all, because a worker copying without
+ * a throttle never waits for one: STOP (set once, by the main thread, when the copy
+ * must stop) and UNLIMITED (set while the throttle would grant everything at once).
+ */
+import type { CopiedFile, SkippedFile, SourceFile } from './copy_types.js';
+
+/** Indexes into the Int32Array over `CopyWorkerData.flags`. */
+export const Flag = { STOP: 0, UNLIMITED: 1 } as const;
+export const FLAG_COUNT = 2;
+
+export interface CopyWorkerData {
+  chunkSize: number;
+  fileMode: number;
+  /** A SharedArrayBuffer of FLAG_COUNT int32s, indexed by Flag. */
+  flags: SharedArrayBuffer;
+}
+
+export type ToWorker =
+  | { type: 'copy'; index: number; file: SourceFile; target: string }
+  | { type: 'grant' }
+  | { type: 'deny' }
+  | { type: 'exit' };
+
+/** An Error flattened for structured clone, keeping what io_error.ts reads: code, errno, syscall, path. */
+export interface WireError {
+  name: string;
+  message: string;
+  stack?: string;
+  code?: string;
+  errno?: number;
+  syscall?: string;
+  path?: string;
+  dest?: string;
+  /** SourceTooShortError's fields. */
+  expectedSize?: number;
+  actualSize?: number;
+}
+
+export type FromWorker =
+  | { type: 'started'; index: number }
+  | { type: 'chunk'; index: number; bytes: number }
+  | { type: 'take'; bytes: number }
+  | { type: 'finished'; index: number; copied: CopiedFile }
+  | { type: 'skipped'; index: number; skipped: SkippedFile; bytesReported: number }
+  | { type: 'stopped'; index: number }
+  | { type: 'failed'; index: number; error: WireError };

@@ -1,0 +1,150 @@
+/**
+ * One file, copied by one copy worker (copy_worker.ts): read, hash, write, fsync, with
+ * synchronous calls. They block only the worker's own thread, never the proxy's
+ * forwarding loop, and they skip the libuv thread pool round trip that every
+ * `fs.promises` call pays (two thread hops and a promise per chunk).
+ *
+ * - One buffer per worker, reused for every chunk: no allocation per chunk.
+ * - sha256 is fed from the same buffer the write reads, so every byte is read once
+ *   (docs/performance.md has the measurements behind both choices).
+ * - A source with holes (st_blocks says fewer bytes are allocated than its size) keeps
+ *   them: an all-zero chunk of it is not written, and the destination is extended to
+ *   its size at the end, as `cp --sparse=auto` does. A dense source is written as is,
+ *   zeros included, so the copy takes the same disk space as the original.
+ * - The file is copied exactly up to its listed size; one that ends sooner is an
+ *   error, or skipped when listed `optional` (see copier.ts for the rules).
+ * - Every failure leaves both handles closed.
+ */
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import type { CopiedFile, SkippedFile, SourceFile } from './copy_types.js';
+
+/** A source ended before its listed size: it was truncated or replaced since it was listed. */
+export class SourceTooShortError extends Error {
+  constructor(
+    readonly path: string,
+    readonly expectedSize: number,
+    readonly actualSize: number,
+  ) {
+    super(`source ${path} is shorter than its listed size ${expectedSize}`);
+    this.name = 'SourceTooShortError';
+  }
+}
+
+/** The copy was told to stop (another worker failed, or the backup was aborted). */
+export class CopyStopped extends Error {
+  constructor() {
+    super('copy stopped');
+    this.name = 'CopyStopped';
+  }
+}
+
+/** What the file copy asks of the worker around it. */
+export interface FileCopyHooks {
+  /** Before each read of `bytes`: resolves when the throttle allows it; throws CopyStopped if told to stop. */
+  beforeRead(bytes: number): Promise<void> | void;
+  /** `bytes` more were read, hashed and written. */
+  chunkCopied(bytes: number): void;
+}
+
+export type FileOutcome = { copied: CopiedFile } | { skipped: SkippedFile; bytesReported: number };
+
+const ZEROS = new Map<number, Buffer>();
+function zerosOf(length: number): Buffer {
+  let zeros = ZEROS.get(length);
+  if (zeros === undefined) {
+    zeros = Buffer.alloc(length);
+    ZEROS.set(length, zeros);
+  }
+  return zeros;
+}
+
+export async function copyOneFile(file: SourceFile, target: string, buffer: Buffer, fileMode: number, hooks: FileCopyHooks): Promise<FileOutcome> {
+  const hash = createHash('sha256');
+  let source: number | undefined;
+  let dest: number | undefined;
+  let offset = 0;
+  try {
+    source = fs.openSync(file.path, 'r');
+    dest = fs.openSync(target, 'wx', fileMode);
+    const stat = fs.fstatSync(source);
+    const sparse = stat.blocks * 512 < stat.size;
+    let holeAtEnd = false;
+    while (offset < file.size) {
+      const want = Math.min(buffer.length, file.size - offset);
+      await hooks.beforeRead(want);
+      const bytesRead = withPath(file.path, () => fs.readSync(source as number, buffer, 0, want, offset));
+      if (bytesRead === 0) throw new SourceTooShortError(file.path, file.size, offset);
+      const chunk = buffer.subarray(0, bytesRead);
+      hash.update(chunk);
+      holeAtEnd = sparse && chunk.equals(zerosOf(bytesRead));
+      if (!holeAtEnd) writeFully(dest, chunk, offset, target);
+      offset += bytesRead;
+      hooks.chunkCopied(bytesRead);
+    }
+    // Skipped zeros at the end would leave the copy short: give it its size.
+    if (holeAtEnd) withPath(target, () => fs.ftruncateSync(dest as number, file.size));
+    withPath(target, () => fs.fsyncSync(dest as number));
+  } catch (err) {
+    closeQuietly(source);
+    closeQuietly(dest);
+    const reason = file.optional === true ? skipReason(err, source === undefined) : undefined;
+    if (reason === undefined) throw err;
+    // Only what this worker created: the destination was opened 'wx'.
+    if (dest !== undefined) fs.unlinkSync(target);
+    return { skipped: { relativePath: file.relativePath, path: file.path, ...reason }, bytesReported: offset };
+  }
+  closeQuietly(source);
+  // A failed close of the destination can be the first report of a lost write.
+  withPath(target, () => fs.closeSync(dest as number));
+  return { copied: { relativePath: file.relativePath, size: file.size, sha256: hash.digest('hex') } };
+}
+
+/** Why an optional file may be skipped after `err`; undefined when it may not. */
+function skipReason(err: unknown, openingSource: boolean): Pick<SkippedFile, 'reason' | 'detail'> | undefined {
+  if (err instanceof SourceTooShortError) {
+    return { reason: 'shrank', detail: `ended after ${err.actualSize} bytes while being copied (listed at ${err.expectedSize})` };
+  }
+  const code = (err as NodeJS.ErrnoException | null)?.code;
+  if (openingSource && code === 'ENOENT') {
+    return { reason: 'vanished', detail: 'vanished before it could be copied (ENOENT)' };
+  }
+  // A sidecar often runs as another user than mongod: a private log or keyfile of
+  // mongod's is no reason to refuse a backup whose WiredTiger files are all readable.
+  if (openingSource && (code === 'EACCES' || code === 'EPERM')) {
+    return { reason: 'unreadable', detail: `could not be read by the proxy (${code})` };
+  }
+  return undefined;
+}
+
+/** pwrite until all of `chunk` is at `position`; a short write is retried from where it stopped. */
+function writeFully(fd: number, chunk: Buffer, position: number, file: string): void {
+  let done = 0;
+  while (done < chunk.length) {
+    const written = withPath(file, () => fs.writeSync(fd, chunk, done, chunk.length - done, position + done));
+    if (written === 0) throw Object.assign(new Error(`write to ${file} made no progress`), { path: file });
+    done += written;
+  }
+}
+
+/**
+ * Runs an fd operation and names `file` in its error: Node's errors from calls on a
+ * file descriptor carry code/errno/syscall but no path, and the caller's errmsg needs one.
+ */
+function withPath<T>(file: string, operation: () => T): T {
+  try {
+    return operation();
+  } catch (err) {
+    if (err instanceof Error && 'syscall' in err && !('path' in err)) Object.assign(err, { path: file });
+    throw err;
+  }
+}
+
+function closeQuietly(fd: number | undefined): void {
+  if (fd === undefined) return;
+  try {
+    fs.closeSync(fd);
+  } catch {
+    // Already failing: the first error is the one to report.
+  }
+}

@@ -1,0 +1,163 @@
+/**
+ * What moving the copy onto worker threads must give: the bytes move while the
+ * proxy's event loop is busy, the throttle still reaches every worker, holes stay
+ * holes, and a failing worker still leaves no handle or thread behind.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { copyFiles } from '../../src/backup/copier.js';
+import { ProgressCounters } from '../../src/backup/progress.js';
+import { TokenBucket } from '../../src/backup/throttle.js';
+import type { SourceFile } from '../../src/backup/copy_types.js';
+import { tempDir } from '../helpers/paths.js';
+import { until } from '../helpers/poll.js';
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
+const openFds = (): number => fs.readdirSync('/proc/self/fd').length;
+
+/** Blocks this thread for `ms` without spinning the CPU. */
+const blockFor = (ms: number): void => void Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+
+describe('copy workers', () => {
+  let root: { dir: string; remove: () => void };
+  let n = 0;
+  const freshDest = (): string => {
+    const dir = path.join(root.dir, `dest-${n++}`);
+    fs.mkdirSync(dir);
+    return dir;
+  };
+  const source = (name: string, data: Buffer): SourceFile => {
+    const file = path.join(root.dir, 'src', name);
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(file, data);
+    return { path: file, relativePath: name, size: data.length };
+  };
+
+  before(() => (root = tempDir('copy-workers')));
+  after(() => root.remove());
+
+  it('copies while the event loop that called it is blocked', async () => {
+    // On the event loop, at most the one chunk already handed to the thread pool could
+    // land while this thread is blocked; the other 31 need the loop. Workers don't.
+    const data = randomBytes(8 * MiB);
+    const file = source('blocked/a', data);
+    const dest = freshDest();
+    const counters = new ProgressCounters();
+    const copying = copyFiles([file], dest, { limiter: new TokenBucket(0), chunkSize: 256 * KiB, progress: counters });
+    // Starting needs the loop (directories, the worker's first file); the bytes must not.
+    await until(() => counters.bytesCopied > 0);
+    const target = path.join(dest, file.relativePath);
+    const size = (): number => (fs.existsSync(target) ? fs.statSync(target).size : 0);
+    // A liveness deadline, not a speed bound: a copy on this thread never gets there.
+    const deadline = performance.now() + 120_000;
+    while (size() < data.length && performance.now() < deadline) blockFor(5);
+    assert.equal(size(), data.length, 'the whole file was written while this thread was blocked');
+    const { copied } = await copying;
+    assert.equal(copied[0]?.sha256, sha256(data));
+  });
+
+  it('sees a throttle set on a running unthrottled copy before its next chunks', async () => {
+    // 1 TiB of hole: read and hashed, never written, so the copy runs for minutes and
+    // costs no disk. Only a worker that missed the new rate could get far into it.
+    const file = path.join(root.dir, 'src', 'huge-hole');
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    const size = 1024 * 1024 * MiB;
+    fs.closeSync(fs.openSync(file, 'w'));
+    fs.truncateSync(file, size);
+    const limiter = new TokenBucket(0);
+    const counters = new ProgressCounters();
+    const files: SourceFile[] = [{ path: file, relativePath: 'huge', size }];
+    counters.begin(files);
+    const progress = {
+      ...counters,
+      fileStarted: (f: SourceFile) => counters.fileStarted(f),
+      fileFinished: (f: SourceFile) => counters.fileFinished(f),
+      fileSkipped: () => assert.fail('nothing is skipped'),
+      chunkCopied: (f: SourceFile, bytes: number) => {
+        // One byte per second, set as the first chunk is reported.
+        if (counters.bytesCopied === 0) limiter.setRate(1);
+        counters.chunkCopied(f, bytes);
+      },
+    };
+    const controller = new AbortController();
+    const fds = openFds();
+    const copying = copyFiles(files, freshDest(), { limiter, progress, signal: controller.signal });
+    await until(() => limiter.waiting === 1);
+    const copiedBeforeWaiting = counters.bytesCopied;
+    assert.ok(copiedBeforeWaiting < size / 16, `the worker went on for ${copiedBeforeWaiting} bytes`);
+    controller.abort(new Error('enough'));
+    await assert.rejects(copying, /enough/);
+    assert.equal(openFds(), fds);
+  });
+
+  it('sees a throttle lifted from a running copy, and finishes unthrottled', async () => {
+    const data = randomBytes(4 * MiB);
+    const files = [source('lifted/a', data), source('lifted/b', data)];
+    // One byte per second: each worker's first chunk leaves a debt of days.
+    const limiter = new TokenBucket(1);
+    const counters = new ProgressCounters();
+    counters.begin(files);
+    const copying = copyFiles(files, freshDest(), { limiter, chunkSize: 64 * KiB, progress: counters });
+    await until(() => limiter.waiting === files.length && counters.bytesCopied > 0);
+    limiter.setRate(0);
+    const { copied } = await copying;
+    assert.deepEqual(copied.map((c) => c.sha256), [sha256(data), sha256(data)]);
+    assert.equal(counters.bytesCopied, 2 * data.length);
+    assert.equal(counters.filesCopied, 2);
+  });
+
+  it('keeps the holes of a sparse source, and writes the zeros of a dense one', async () => {
+    const dir = path.join(root.dir, 'src', 'sparse');
+    fs.mkdirSync(dir, { recursive: true });
+    // Like a preallocated WiredTiger log that is mostly unwritten: data, a hole, data, a hole to the end.
+    const sparsePath = path.join(dir, 'WiredTigerLog.0000000001');
+    const head = randomBytes(100 * KiB);
+    const middle = randomBytes(10 * KiB);
+    const fd = fs.openSync(sparsePath, 'w');
+    fs.writeSync(fd, head, 0, head.length, 0);
+    fs.writeSync(fd, middle, 0, middle.length, 5 * MiB);
+    fs.ftruncateSync(fd, 12 * MiB);
+    fs.closeSync(fd);
+    const sparseStat = fs.statSync(sparsePath);
+    assert.ok(sparseStat.blocks * 512 < sparseStat.size, 'this filesystem keeps holes (the test needs one that does)');
+    const dense = Buffer.alloc(4 * MiB);
+    const densePath = path.join(dir, 'zeros.wt');
+    fs.writeFileSync(densePath, dense);
+    const files: SourceFile[] = [
+      { path: sparsePath, relativePath: 'journal/WiredTigerLog.0000000001', size: sparseStat.size },
+      { path: densePath, relativePath: 'zeros.wt', size: dense.length },
+    ];
+    const dest = freshDest();
+    const { copied } = await copyFiles(files, dest, { limiter: new TokenBucket(0) });
+
+    const sparseCopy = path.join(dest, 'journal/WiredTigerLog.0000000001');
+    const original = fs.readFileSync(sparsePath);
+    assert.ok(fs.readFileSync(sparseCopy).equals(original), 'same bytes, holes read as zeros');
+    assert.equal(copied[0]?.sha256, sha256(original));
+    const copyStat = fs.statSync(sparseCopy);
+    assert.equal(copyStat.size, sparseStat.size, 'a hole at the end still counts in the size');
+    assert.ok(copyStat.blocks * 512 <= 2 * MiB, `the copy allocates ${copyStat.blocks * 512} bytes, not ${copyStat.size}`);
+    const denseCopy = fs.statSync(path.join(dest, 'zeros.wt'));
+    assert.ok(denseCopy.blocks * 512 >= dense.length, 'a dense file stays dense: a restore must not need space it did not need before');
+  });
+
+  it('stops the other workers when one fails, and leaves no file handle or thread behind', async () => {
+    const data = randomBytes(4 * MiB);
+    const files: SourceFile[] = [
+      source('fail/a', data),
+      source('fail/b', data),
+      { path: path.join(root.dir, 'src', 'fail', 'missing'), relativePath: 'missing', size: 10 },
+    ];
+    const fds = openFds();
+    // The missing file fails at open, while the big ones wait in the bucket.
+    const limiter = new TokenBucket(1);
+    await assert.rejects(copyFiles(files, freshDest(), { limiter, chunkSize: 64 * KiB }), { code: 'ENOENT', syscall: 'open', path: files[2]?.path });
+    assert.equal(limiter.waiting, 0, 'no worker still waits on the throttle');
+    assert.equal(openFds(), fds, 'every worker closed its files and its thread exited');
+  });
+});
