@@ -115,7 +115,14 @@ interface Metric {
 function emitResult(result: { bench: string; metrics: Metric[] }): void {
   if (opts.json === undefined) return;
   const machine = Object.fromEntries(machineSummary().map((line) => line.trim().split(/\s{2,}/, 2) as [string, string]));
-  const full = { ...result, command: commandLine(), startedAt: new Date(performance.timeOrigin).toISOString(), machine };
+  const full = {
+    bench: result.bench,
+    command: commandLine(),
+    startedAt: new Date(performance.timeOrigin).toISOString(),
+    machine,
+    smoke: SMOKE,
+    metrics: result.metrics,
+  };
   fs.mkdirSync(path.dirname(path.resolve(opts.json)), { recursive: true });
   fs.writeFileSync(opts.json, `${JSON.stringify(full, null, 2)}\n`);
   console.log(`result written to ${opts.json}`);

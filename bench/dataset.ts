@@ -145,7 +145,7 @@ export async function settle(client: MongoClient, dbpath: string): Promise<void>
 
 /**
  * Grows the dataset in `client`'s server to `targetBytes` of documents (never shrinks
- * it), `parallel` insertMany streams at once, then checkpoints. `client` should talk to
+ * it), `parallel` insertMany streams at once, then settles (checkpoint, old logs archived). `client` should talk to
  * the dev server directly and allow `parallel` connections.
  */
 export async function growDataset(
@@ -190,7 +190,7 @@ export async function growDataset(
   await Promise.all(Array.from({ length: Math.max(1, options.parallel ?? 4) }, worker));
   marker.bytes += inserted;
   await markers.replaceOne({ _id: 'dataset' }, marker, { upsert: true });
-  await checkpoint(db);
+  await settle(client, dbpath);
 
   const documentBytes = wanted.reduce((sum, c) => sum + Math.min(c.docs, marker.docs[c.name] ?? 0) * c.docBytes, 0);
   return {
