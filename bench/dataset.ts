@@ -7,8 +7,8 @@
  *           real mongod with many collections and indexes has; about 10% of the bytes
  *   large   4 large collections of 64 KiB documents: the few large files; the rest of
  *           the bytes (64 KiB rather than a more typical few KiB because the dev server
- *           inserts bytes faster in larger documents: 130 MB/s against 90 MB/s for 16 KiB
- *           ones here; a file copy sees only the file sizes, not the documents)
+ *           inserts bytes faster in larger documents: about 130 MB/s against 90 MB/s
+ *           for 16 KiB ones on our 2-core VM; a file copy sees only the files' sizes)
  *   journal whatever WiredTiger's log keeps (the current 100 MB log file, preallocated
  *           ones), after a checkpoint has let it archive the rest
  *
@@ -24,7 +24,7 @@
  * been inserted, so growDataset(client, 4 GB) after growDataset(client, 1 GB) adds 3 GB
  * (new small collections, and more documents in the large ones) without rebuilding.
  *
- * Run alone, to see how long a size takes:  node dist/bench/dataset.js [--mb 1024] [--parallel 4]
+ * Run alone, to see how long a size takes:  node dist/bench/dataset.js [--gb 1] [--parallel 4]
  */
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
@@ -32,9 +32,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Binary, MongoClient, type Db, type Document } from 'mongodb';
-import { MB, fmt } from './common.js';
+import { MB, fmt, onCleanup, printHeader, runBench } from './common.js';
+import { startDevServer } from '../test/helpers/dev_server.js';
 
-export const DATASET_DB = 'dataset';
+const DATASET_DB = 'dataset';
 const MARKER = '_dataset';
 const SMALL_DOC = 1024;
 const LARGE_DOC = 64 * 1024;
@@ -62,7 +63,7 @@ interface Marker {
 }
 
 export interface DatasetReport {
-  /** Bytes of documents this call inserted, and how long it took (seconds, with the checkpoint). */
+  /** Bytes of documents this call inserted, and how long it took (seconds, with the final checkpoint). */
   insertedBytes: number;
   seconds: number;
   /** Bytes of documents in the dataset now. */
@@ -124,7 +125,7 @@ function makeDocs(docBytes: number, from: number, to: number): Document[] {
 }
 
 /** A checkpoint WiredTiger cannot skip, so it archives the log files of what came before. */
-export async function checkpoint(db: Db): Promise<void> {
+async function checkpoint(db: Db): Promise<void> {
   await db.collection<Marker>(MARKER).updateOne({ _id: 'checkpoint' }, { $inc: { bytes: 1 } }, { upsert: true });
   await db.admin().command({ fsync: 1 });
 }
@@ -145,8 +146,9 @@ export async function settle(client: MongoClient, dbpath: string): Promise<void>
 
 /**
  * Grows the dataset in `client`'s server to `targetBytes` of documents (never shrinks
- * it), `parallel` insertMany streams at once, then settles (checkpoint, old logs archived). `client` should talk to
- * the dev server directly and allow `parallel` connections.
+ * it), `parallel` insertMany streams at once, then settles (a checkpoint, old log files
+ * archived). `client` should talk to the dev server directly and allow `parallel`
+ * connections.
  */
 export async function growDataset(
   client: MongoClient,
@@ -203,7 +205,7 @@ export async function growDataset(
 }
 
 /** Every regular file under the dbpath, by kind. */
-export function tallyDbpath(dbpath: string): DbpathTally {
+function tallyDbpath(dbpath: string): DbpathTally {
   const tally: DbpathTally = { files: 0, bytes: 0, tables: { files: 0, bytes: 0 }, journal: { files: 0, bytes: 0 } };
   for (const entry of fs.readdirSync(dbpath, { recursive: true, withFileTypes: true })) {
     if (!entry.isFile()) continue;
@@ -228,7 +230,7 @@ export function describeDataset(report: DatasetReport): string {
   const { disk } = report;
   return (
     `dataset: inserted ${fmt(report.insertedBytes / MB)} MB in ${fmt(report.seconds)} s ` +
-    `(${fmt(report.insertedBytes / MB / report.seconds)} MB/s, checkpoint included); now ${fmt(report.documentBytes / MB)} MB of documents ` +
+    `(${fmt(report.insertedBytes / MB / report.seconds)} MB/s, final checkpoint included); now ${fmt(report.documentBytes / MB)} MB of documents ` +
     `in ${report.collections} collections; dbpath ${disk.files} files, ${fmt(disk.bytes / MB)} MB: ` +
     `${disk.tables.files} collection/index files ${fmt(disk.tables.bytes / MB)} MB, ` +
     `journal ${disk.journal.files} files ${fmt(disk.journal.bytes / MB)} MB`
@@ -238,10 +240,8 @@ export function describeDataset(report: DatasetReport): string {
 // ---------------------------------------------------------------- run alone
 
 async function main(): Promise<void> {
-  const { printHeader, onCleanup, runBench } = await import('./common.js');
-  const { startDevServer } = await import('../test/helpers/dev_server.js');
   const { values } = parseArgs({
-    options: { mb: { type: 'string', default: '1024' }, parallel: { type: 'string', default: '4' } },
+    options: { gb: { type: 'string', default: '1' }, parallel: { type: 'string', default: '4' } },
     strict: true,
   });
   await runBench('bench/dataset', 600_000, async () => {
@@ -254,7 +254,7 @@ async function main(): Promise<void> {
     const parallel = Number(values.parallel);
     const client = new MongoClient(server.uri, { maxPoolSize: parallel + 2 });
     onCleanup('driver client', () => client.close(true));
-    console.log(describeDataset(await growDataset(client, server.dbpath, Number(values.mb) * MB, { parallel })));
+    console.log(describeDataset(await growDataset(client, server.dbpath, Number(values.gb) * 1e9, { parallel })));
   });
 }
 
