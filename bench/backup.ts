@@ -1,66 +1,87 @@
 /**
- * Copy throughput: an unthrottled `backupStart` through the proxy against plain file
- * copies of the same files, in one run, and the ratios between them.
+ * Copy throughput of a realistic dbpath: an unthrottled `backupStart` through the proxy
+ * against plain file copies of the same files, in one run, alone and again while a
+ * foreground writer runs, and the ratios between them.
  *
- *   backupStart     the proxy's engine, strategy backupCursor: 4 workers, 1 MiB
- *                   positioned reads/writes, sha256 of every byte, fsync of every file
- *                   and directory, a manifest written last (timed at the client)
- *   cp -a + sync    `cp -a --parents <files> <dst> && sync -f <dst>` (durable, like ours)
- *   cp -a           the same without the sync (the data may still be in the page cache)
- *   fs.copyFile     a sequential fs.copyFile loop over the files, no fsync
+ *   backupStart     the proxy's engine, strategy backupCursor, whatever copier it has;
+ *                   timed at the client, so it includes opening and closing the backup
+ *                   cursor, every fsync and the manifest
+ *   cp -a + fsync   `cp -a --parents <files> <dst>`, then `sync <each copied file and
+ *                   directory>` (coreutils' sync fsyncs each path it is given): the same
+ *                   bytes, as durable as a backup's
+ *   cp -a           the same without the fsyncs: the bytes may still be in the page cache
  *
- * The baselines copy exactly the files a backup would: for each baseline run the
- * bench opens a `$backupCursor` on the dev server itself (untimed), copies the files
- * it lists with the method under test (timed), then closes it. That is also how an
- * operator would hot-copy with cp. Not the whole dbpath: WiredTiger's preallocated
- * WiredTigerPreplog.* files (100 MiB each) are never part of a backup. Before every
- * timed run a checkpoint (a one-document write and `fsync: 1`, untimed) lets WiredTiger archive old log files;
- * otherwise each backup cursor, which moves logging on to a new 100 MiB log file,
- * would make the next backup 100 MiB larger.
+ * Targets (issue 9): backupStart ÷ (cp -a + fsync) >= 1.2 and backupStart ÷ cp -a >= 0.8,
+ * both alone and with the writer.
  *
- * The page cache is warm: nothing is dropped from it (the warm-up backup reads every
- * source file first), so reads come from memory and the figures measure the copy
- * path and the writes. Before every timed copy, `sync` flushes what earlier copies
- * left dirty, so no copy pays for another's writeback. Destinations are removed
- * between runs. Each method runs once per round, methods rotated each round (4 rounds:
- * each method runs once in each position); the median over rounds is reported.
+ * The dataset (bench/dataset.ts): --gb gigabytes of documents in many small collections
+ * (hundreds of small files), 4 large ones, and the journal. The baselines copy exactly
+ * the files a backup copies: for each baseline run the bench opens a `$backupCursor` on
+ * the dev server (untimed), copies the files it lists (timed), then closes it, as an
+ * operator hot-copying with cp would. Before every timed run a checkpoint lets
+ * WiredTiger archive old log files (each backup cursor moves logging on to a new
+ * 100 MiB log file, which would otherwise make the next copy 100 MiB larger), and
+ * `sync` flushes what earlier copies left dirty, so no copy pays for another's
+ * writeback. Destinations are removed between runs. The page cache is warm: the dataset
+ * was just written and a warm-up backup reads it all, so the figures measure the copy
+ * path and the writes, not the source disk.
  *
- *   node dist/bench/backup.js [--rounds 4] [--budget 140] [--data-mb 250]
+ * The writer: sequential `insertOne`s of 256-byte documents through the proxy, one
+ * connection, started before the first copy of the "with writer" half of a round and
+ * stopped after its last. Its rate during each copy is reported against its rate alone
+ * (measured for 1.5 s just before the copies). It runs for 4 s, unmeasured, before the
+ * first round: its path runs at a fraction of its speed until V8 has optimised it.
+ *
+ * The bench also reports whether WiredTiger's log files are sparse (bench/sparse.ts):
+ * the dev server's, and the copies backupStart and `cp -a` make of them.
+ *
+ * Each round runs every method alone, then every method with the writer, methods
+ * rotated each round; medians over rounds are reported.
+ *
+ *   node dist/bench/backup.js [--gb 2] [--rounds 3] [--budget 150] [--json FILE] [--smoke]
+ *
+ * --smoke: 0.03 GB and one round (seconds), to check the bench runs, not what it measures.
  */
 import { execFile } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { parseArgs } from 'node:util';
-import { MongoClient, type Document } from 'mongodb';
+import { MongoClient } from 'mongodb';
 import { startBenchStack } from './stack.js';
 import { openBackupCursor, closeBackupCursor } from '../test/helpers/backup_cursor_spy.js';
-import { MB, fmt, median, onCleanup, printHeader, ratio, runRounds, runBench, table } from './common.js';
+import { MB, commandLine, fmt, machineSummary, median, onCleanup, printHeader, ratio, runRounds, runBench, sleep, table } from './common.js';
+import { describeDataset, growDataset, settle } from './dataset.js';
+import { startLoop, windowStats, type Loop } from './load.js';
+import { allocationsIn, describeAllocations, totalAllocation } from './sparse.js';
 
 const exec = promisify(execFile);
 /** Hard stop: cleanup and exit 2. The round budget (--budget) normally ends the run well before. */
 const TIME_LIMIT_MS = 175_000;
-/** {_id: int32, data: 4076 chars} is 4 KiB of BSON. */
-const DOC_BYTES = 4096;
-const BATCH = 1000;
 
 const { values: opts } = parseArgs({
   options: {
-    rounds: { type: 'string', default: '4' },
+    gb: { type: 'string', default: '2' },
+    rounds: { type: 'string', default: '3' },
     /** Rounds stop early (at least one runs) when the next would end past this many seconds. */
-    budget: { type: 'string', default: '140' },
-    'data-mb': { type: 'string', default: '250' },
+    budget: { type: 'string', default: '150' },
+    json: { type: 'string' },
+    smoke: { type: 'boolean', default: false },
   },
   strict: true,
 });
-const ROUNDS = Number(opts.rounds);
+const SMOKE = opts.smoke === true;
+const DATA_BYTES = (SMOKE ? 0.03 : Number(opts.gb)) * 1e9;
+const ROUNDS = SMOKE ? 1 : Math.max(1, Number(opts.rounds));
 /** From process start (performance.now() counts from there). */
 const BUDGET_MS = Number(opts.budget) * 1000;
-const DATA_BATCHES = Math.max(1, Math.round((Number(opts['data-mb']) * MB) / (DOC_BYTES * BATCH)));
+const WRITER_ALONE_MS = SMOKE ? 500 : 1500;
+const WRITER_WARMUP_MS = SMOKE ? 1000 : 4000;
 
-type Method = 'backupStart' | 'cp -a + sync' | 'cp -a' | 'fs.copyFile';
-const METHODS: Method[] = ['backupStart', 'cp -a + sync', 'cp -a', 'fs.copyFile'];
+type Method = 'backupStart' | 'cp -a + fsync' | 'cp -a';
+const METHODS: Method[] = ['backupStart', 'cp -a + fsync', 'cp -a'];
+type Condition = 'alone' | 'with writer';
+const CONDITIONS: Condition[] = ['alone', 'with writer'];
 
 interface ListedFile {
   /** Relative to the dbpath (and to the backup directory). */
@@ -73,48 +94,62 @@ interface Run {
   ms: number;
   bytes: number;
   files: number;
-  /** For backupStart: the engine's own duration (backupStatus.last.seconds). */
-  serverMs?: number;
+  /** The writer's ops/s during this copy ÷ its rate alone (with writer only). */
+  writerRatio?: number;
+  writerP99?: number;
 }
 
-/** Total bytes and files of regular files under `dir`, leaving out `skip`. */
-function tally(dir: string, skip: Set<string>): { bytes: number; files: number } {
+// ---------------------------------------------------------------- JSON result
+
+interface Metric {
+  name: string;
+  value: number;
+  unit: string;
+  baseline?: { name: string; value: number };
+  ratio?: number;
+  target?: { op: '>=' | '<='; value: number };
+  pass?: boolean;
+}
+
+/** Writes the result to --json; one call site, to be pointed at the shared writer once it lands. */
+function emitResult(result: { bench: string; metrics: Metric[] }): void {
+  if (opts.json === undefined) return;
+  const machine = Object.fromEntries(machineSummary().map((line) => line.trim().split(/\s{2,}/, 2) as [string, string]));
+  const full = {
+    bench: result.bench,
+    command: commandLine(),
+    startedAt: new Date(performance.timeOrigin).toISOString(),
+    machine,
+    smoke: SMOKE,
+    metrics: result.metrics,
+  };
+  fs.mkdirSync(path.dirname(path.resolve(opts.json)), { recursive: true });
+  fs.writeFileSync(opts.json, `${JSON.stringify(full, null, 2)}\n`);
+  console.log(`result written to ${opts.json}`);
+}
+
+/** A value against a baseline: ratio value ÷ baseline, and whether the ratio meets `target`. */
+function versus(name: string, value: number, unit: string, baseline: { name: string; value: number }, target?: Metric['target']): Metric {
+  const r = value / baseline.value;
+  const pass = target === undefined || !Number.isFinite(r) ? undefined : target.op === '>=' ? r >= target.value : r <= target.value;
+  return { name, value, unit, baseline, ratio: r, ...(target === undefined ? {} : { target }), ...(pass === undefined ? {} : { pass }) };
+}
+
+// ---------------------------------------------------------------- copies
+
+/** Total bytes and files of regular files under `dir`, leaving out the manifest. */
+function tally(dir: string): { bytes: number; files: number } {
   let bytes = 0;
   let files = 0;
   for (const entry of fs.readdirSync(dir, { recursive: true, withFileTypes: true })) {
-    if (!entry.isFile() || skip.has(entry.name)) continue;
+    if (!entry.isFile() || entry.name === 'hotbackup-manifest.json') continue;
     bytes += fs.statSync(path.join(entry.parentPath, entry.name)).size;
     files++;
   }
   return { bytes, files };
 }
 
-async function loadData(client: MongoClient): Promise<void> {
-  const collection = client.db('bench').collection('data');
-  for (let b = 0; b < DATA_BATCHES; b++) {
-    // Random content (base64 of random bytes), so no layer can compress it away.
-    const blob = randomBytes((BATCH * 4076 * 3) / 4).toString('base64');
-    const docs: Document[] = Array.from({ length: BATCH }, (_, i) => ({ _id: b * BATCH + i, data: blob.slice(i * 4076, (i + 1) * 4076) }));
-    await collection.insertMany(docs);
-  }
-  await settle(client);
-}
-
-/**
- * A checkpoint that really happens (`fsync: 1` after a one-document write; WiredTiger
- * skips a checkpoint when nothing changed), so WiredTiger archives the log files the
- * last backup cursor left behind. Every backup then lists the same files: the data
- * and one preallocated 100 MiB log file.
- */
-async function settle(direct: MongoClient): Promise<void> {
-  await direct.db('bench').collection<{ _id: number; n?: number }>('marker').updateOne({ _id: 1 }, { $inc: { n: 1 } }, { upsert: true });
-  await direct.db('admin').command({ fsync: 1 });
-}
-
-/**
- * Opens a `$backupCursor` on the dev server, lists its files (relative to the dbpath),
- * runs `fn` while it is open, and closes it whatever happens.
- */
+/** Opens a `$backupCursor` on the dev server, runs `fn` over its files while it is open, closes it. */
 async function withBackupCursor<T>(direct: MongoClient, dbpath: string, fn: (files: ListedFile[]) => Promise<T>): Promise<T> {
   const cursor = await openBackupCursor(direct);
   try {
@@ -124,162 +159,209 @@ async function withBackupCursor<T>(direct: MongoClient, dbpath: string, fn: (fil
   }
 }
 
-async function copyFileLoop(dbpath: string, files: readonly ListedFile[], dest: string): Promise<void> {
-  for (const file of files) {
-    const target = path.join(dest, file.path);
-    await fs.promises.mkdir(path.dirname(target), { recursive: true });
-    await fs.promises.copyFile(path.join(dbpath, file.path), target);
-  }
-}
-
-/** sha256 of the listed bytes, read from the page cache in 1 MiB chunks: the hashing cost alone. */
-async function sha256Only(dbpath: string, files: readonly ListedFile[]): Promise<number> {
-  const buffer = Buffer.allocUnsafe(1024 * 1024);
-  let bytes = 0;
-  for (const file of files) {
-    const hash = createHash('sha256');
-    const handle = await fs.promises.open(path.join(dbpath, file.path), 'r');
-    try {
-      for (let offset = 0; offset < file.size; ) {
-        const { bytesRead } = await handle.read(buffer, 0, Math.min(buffer.length, file.size - offset), offset);
-        if (bytesRead === 0) break;
-        hash.update(buffer.subarray(0, bytesRead));
-        offset += bytesRead;
-        bytes += bytesRead;
-      }
-    } finally {
-      await handle.close();
-    }
-    hash.digest();
-  }
-  return bytes;
+/** `cp -a --parents` of the listed files into `dest` (created), from the dbpath. */
+async function cpA(dbpath: string, names: readonly string[], dest: string): Promise<void> {
+  fs.mkdirSync(dest);
+  await exec('cp', ['-a', '--parents', ...names, dest], { cwd: dbpath, maxBuffer: 16 * MB });
 }
 
 async function main(): Promise<void> {
-  printHeader('bench/backup: backupStart copy throughput vs cp -a and fs.copyFile', {
-    data: `${DATA_BATCHES * BATCH} documents of ${DOC_BYTES} B (${fmt((DATA_BATCHES * BATCH * DOC_BYTES) / MB)} MB) via the driver, then fsync (checkpoint)`,
-    rounds: `${ROUNDS}, methods rotated each round; page cache warm (nothing dropped); sync before every timed copy`,
+  printHeader('bench/backup: backupStart copy throughput vs cp -a (+ fsync), alone and with a writer', {
+    data: `${fmt(DATA_BYTES / 1e9)} GB of documents (bench/dataset.ts: many small collections, 4 large, the journal)`,
+    rounds: `${ROUNDS}${SMOKE ? ' (smoke)' : ''}; methods rotated each round; page cache warm; sync before every timed copy`,
+    writer: 'sequential insertOne of 256 B documents through the proxy, one connection',
     units: 'MB = 10^6 bytes',
   });
 
-  const { workDir, server, client } = await startBenchStack('bench-backup');
+  const { workDir, server, proxy, client } = await startBenchStack('bench-backup');
   const admin = client.db('admin');
-  const direct = new MongoClient(server.uri, { serverSelectionTimeoutMS: 10_000 });
+  const direct = new MongoClient(server.uri, { serverSelectionTimeoutMS: 10_000, maxPoolSize: 6 });
   onCleanup('driver client (direct)', () => direct.close(true));
   await direct.connect();
+  const writerClient = new MongoClient(proxy.uri, { maxPoolSize: 1, serverSelectionTimeoutMS: 10_000 });
+  onCleanup('driver client (writer, proxy)', () => writerClient.close(true));
+  await writerClient.connect();
 
-  let start = performance.now();
-  await loadData(direct);
-  console.log(`load: ${fmt((performance.now() - start) / 1000)} s`);
+  console.log(describeDataset(await growDataset(direct, server.dbpath, DATA_BYTES)));
   await admin.command({ backupThrottle: 0 });
 
-  // Warm-up backup (untimed): reads every source file into the page cache and warms
-  // the proxy's code.
+  // Warm-up backup (untimed): reads every source file into the page cache, warms the
+  // proxy's code, and shows what it makes of the log files.
   const warmDest = path.join(workDir, 'warmup');
-  await settle(direct);
-  start = performance.now();
+  await settle(direct, server.dbpath);
+  const logPattern = /^WiredTiger(Log|Preplog)\./;
+  const sourceLogs = allocationsIn(path.join(server.dbpath, 'journal'), logPattern);
+  const start = performance.now();
   await admin.command({ backupStart: warmDest });
   console.log(`warm-up backupStart: ${fmt((performance.now() - start) / 1000)} s`);
+  const backupLogs = allocationsIn(path.join(warmDest, 'journal'), logPattern);
   fs.rmSync(warmDest, { recursive: true, force: true });
-  await settle(direct);
+  const cpDest = path.join(workDir, 'sparse-cp');
+  await cpA(server.dbpath, fs.readdirSync(path.join(server.dbpath, 'journal')).filter((n) => n.startsWith('WiredTigerLog.')).map((n) => `journal/${n}`), cpDest);
+  const cpLogs = allocationsIn(path.join(cpDest, 'journal'), logPattern);
+  fs.rmSync(cpDest, { recursive: true, force: true });
+  console.log('');
+  for (const line of [
+    ...describeAllocations("the dev server's log files (journal/)", sourceLogs),
+    ...describeAllocations("backupStart's copy of them", backupLogs),
+    ...describeAllocations("cp -a's copy of the WiredTigerLog files", cpLogs),
+  ]) {
+    console.log(line);
+  }
+  console.log('');
+
+  await settle(direct, server.dbpath);
   const sample = await withBackupCursor(direct, server.dbpath, async (files) => files);
-  const journal = sample.filter((f) => f.path.startsWith('journal/'));
-  const big = sample.filter((f) => /^(collection|index)-.*\.wt$/.test(f.path));
   const sum = (list: readonly ListedFile[]) => list.reduce((total, f) => total + f.size, 0);
+  const journal = sample.filter((f) => f.path.startsWith('journal/'));
+  const tables = sample.filter((f) => /^(collection|index)-.*\.wt$/.test(path.basename(f.path)));
+  const small = tables.filter((f) => f.size < 4 * MB);
   console.log(
-    `a backup cursor lists ${sample.length} files, ${fmt(sum(sample) / MB)} MB: ` +
-      `collections+indexes ${fmt(sum(big) / MB)} MB, journal ${fmt(sum(journal) / MB)} MB ` +
-      `(${journal.length} preallocated log file${journal.length === 1 ? '' : 's'}), other ${fmt((sum(sample) - sum(big) - sum(journal)) / MB)} MB`,
+    `a backup cursor lists ${sample.length} files, ${fmt(sum(sample) / MB)} MB: ${tables.length} collection/index files ` +
+      `${fmt(sum(tables) / MB)} MB (${small.length} of them under 4 MB, ${fmt(sum(small) / MB)} MB), ` +
+      `journal ${journal.length} file${journal.length === 1 ? '' : 's'} ${fmt(sum(journal) / MB)} MB, other ${fmt((sum(sample) - sum(tables) - sum(journal)) / MB)} MB`,
   );
   console.log('');
 
-  const runs = new Map<Method, Run[]>(METHODS.map((m) => [m, []]));
-  const skip = new Set(['hotbackup-manifest.json']);
-  const hashRates: number[] = [];
-  const rounds = await runRounds(METHODS, ROUNDS, BUDGET_MS, async (order, round) => {
-    for (const method of order) {
-      const dest = path.join(workDir, `r${round}-${method.replace(/[^\w]+/g, '_')}`);
-      await settle(direct);
-      await exec('sync', []);
-      let serverMs: number | undefined;
-      let ms: number;
-      if (method === 'backupStart') {
-        const t0 = performance.now();
-        const reply = await admin.command({ backupStart: dest });
-        ms = performance.now() - t0;
-        if (reply['ok'] !== 1) throw new Error(`backupStart: ${JSON.stringify(reply)}`);
-      } else {
-        ms = await withBackupCursor(direct, server.dbpath, async (files) => {
-          const names = files.map((f) => f.path);
-          const t0 = performance.now();
-          switch (method) {
-            case 'cp -a + sync':
-              fs.mkdirSync(dest);
-              await exec('cp', ['-a', '--parents', ...names, dest], { cwd: server.dbpath });
-              await exec('sync', ['-f', dest]);
-              break;
-            case 'cp -a':
-              fs.mkdirSync(dest);
-              await exec('cp', ['-a', '--parents', ...names, dest], { cwd: server.dbpath });
-              break;
-            case 'fs.copyFile':
-              await copyFileLoop(server.dbpath, files, dest);
-              break;
-          }
-          return performance.now() - t0;
-        });
-      }
-      if (method === 'backupStart') {
-        const status = await admin.command({ backupStatus: 1 });
-        const last = status['last'] as { ok: boolean; seconds: number; strategy: string };
-        if (!last.ok || last.strategy !== 'backupCursor') throw new Error(`backup outcome: ${JSON.stringify(last)}`);
-        serverMs = last.seconds * 1000;
-      }
-      const { bytes, files: count } = tally(dest, skip);
-      (runs.get(method) as Run[]).push({ ms, bytes, files: count, ...(serverMs === undefined ? {} : { serverMs }) });
-      await fs.promises.rm(dest, { recursive: true, force: true });
+  const copyOnce = async (method: Method, dest: string): Promise<{ ms: number; from: number; to: number }> => {
+    await settle(direct, server.dbpath);
+    await exec('sync', []);
+    if (method === 'backupStart') {
+      const from = performance.now();
+      const reply = await admin.command({ backupStart: dest });
+      const to = performance.now();
+      if (reply['ok'] !== 1) throw new Error(`backupStart: ${JSON.stringify(reply)}`);
+      const last = (await admin.command({ backupStatus: 1 }))['last'] as { ok: boolean; strategy: string };
+      if (!last.ok || last.strategy !== 'backupCursor') throw new Error(`backup outcome: ${JSON.stringify(last)}`);
+      return { ms: to - from, from, to };
     }
-    // The hashing cost alone, once per round (reads from the page cache, no writes).
-    await settle(direct);
-    hashRates.push(
-      await withBackupCursor(direct, server.dbpath, async (files) => {
-        const h0 = performance.now();
-        const hashed = await sha256Only(server.dbpath, files);
-        return hashed / MB / ((performance.now() - h0) / 1000);
-      }),
-    );
+    return withBackupCursor(direct, server.dbpath, async (files) => {
+      const names = files.map((f) => f.path);
+      const from = performance.now();
+      await cpA(server.dbpath, names, dest);
+      if (method === 'cp -a + fsync') {
+        const dirs = new Set([dest, ...names.map((n) => path.dirname(path.join(dest, n)))]);
+        await exec('sync', ['--', ...names.map((n) => path.join(dest, n)), ...dirs], { maxBuffer: 16 * MB });
+      }
+      const to = performance.now();
+      return { ms: to - from, from, to };
+    });
+  };
+
+  const runs = new Map<string, Run[]>();
+  const key = (c: Condition, m: Method) => `${c}/${m}`;
+  const writerAlone: number[] = [];
+  let writes = 0;
+  const pad = 'w'.repeat(200);
+  const writerCollection = writerClient.db('bench').collection('writer');
+  const write = () => writerCollection.insertOne({ n: writes++, at: new Date(), pad });
+  // The writer's path (driver, proxy, dev server) runs at a fraction of its speed for
+  // its first seconds, until V8 has optimised it; warm it before measuring it.
+  const warm = startLoop(write);
+  await sleep(WRITER_WARMUP_MS);
+  await warm.stop();
+  const rounds = await runRounds(METHODS, ROUNDS, BUDGET_MS, async (order, round) => {
+    for (const condition of CONDITIONS) {
+      let writer: Loop | undefined;
+      let aloneRate = Number.NaN;
+      if (condition === 'with writer') {
+        await settle(direct, server.dbpath);
+        await exec('sync', []);
+        writer = startLoop(write);
+        await sleep(300);
+        const from = performance.now();
+        await sleep(WRITER_ALONE_MS);
+        aloneRate = windowStats(writer.log, from, performance.now()).rate;
+        writerAlone.push(aloneRate);
+      }
+      try {
+        for (const method of order) {
+          const dest = path.join(workDir, `r${round}-${condition.replace(/\W+/g, '_')}-${method.replace(/\W+/g, '_')}`);
+          const { ms, from, to } = await copyOnce(method, dest);
+          const run: Run = { ms, ...tally(dest) };
+          if (writer !== undefined) {
+            const during = windowStats(writer.log, from, to);
+            run.writerRatio = during.rate / aloneRate;
+            run.writerP99 = during.p99;
+          }
+          runs.set(key(condition, method), [...(runs.get(key(condition, method)) ?? []), run]);
+          await fs.promises.rm(dest, { recursive: true, force: true });
+        }
+      } finally {
+        await writer?.stop();
+      }
+    }
   });
   console.log('');
 
   // ---------------------------------------------------------------- report
-  // Metadata files differ by a few bytes from one checkpoint to the next; more than
-  // 0.1% would mean the methods did not copy the same files.
+  // Metadata files differ by a few bytes from one checkpoint to the next, and the
+  // writer adds a little; more than 1% would mean the methods did not copy the same files.
   const all = [...runs.values()].flat();
   const [least, most] = [Math.min(...all.map((r) => r.bytes)), Math.max(...all.map((r) => r.bytes))];
-  if (most - least > most / 1000) console.log(`note: the runs copied between ${least} and ${most} bytes`);
+  if (most - least > most / 100) console.log(`note: the runs copied between ${fmt(least / MB)} and ${fmt(most / MB)} MB`);
   const rate = (r: Run) => r.bytes / MB / (r.ms / 1000);
-  const medRate = (m: Method) => median((runs.get(m) as Run[]).map(rate));
-  const ours = medRate('backupStart');
-  const rows = METHODS.map((m) => {
-    const list = runs.get(m) as Run[];
-    const first = list[0] as Run;
-    return [
-      m,
-      `${first.files}`,
-      fmt(first.bytes / MB),
-      fmt(median(list.map((r) => r.ms / 1000))),
-      fmt(medRate(m)),
-      ratio(ours, medRate(m)),
-    ];
-  });
-  console.log(`Medians over ${rounds} rounds (MB/s: higher is better; backupStart/x below 1.00 means backupStart is slower).`);
-  console.log(table(['method', 'files', 'MB', 'seconds', 'MB/s', 'backupStart/x'], rows));
-  const serverSecs = median((runs.get('backupStart') as Run[]).map((r) => (r.serverMs ?? Number.NaN) / 1000));
-  console.log(`backupStart as the engine timed it (backupStatus.last.seconds, median): ${fmt(serverSecs)} s`);
-  console.log(`sha256 alone over the same bytes, from the page cache, one thread (median): ${fmt(median(hashRates))} MB/s`);
+  const of = (c: Condition, m: Method): Run[] => runs.get(key(c, m)) ?? [];
+  const medRate = (c: Condition, m: Method) => median(of(c, m).map(rate));
+  const first = of('alone', 'backupStart')[0];
+  console.log(
+    `Medians over ${rounds} round${rounds === 1 ? '' : 's'}; each copy: ${first?.files ?? '?'} files, ${fmt((first?.bytes ?? Number.NaN) / MB)} MB. ` +
+      'MB/s: higher is better; backupStart/x below 1.00 means backupStart is slower.',
+  );
+  const rows = METHODS.map((m) => [
+    m,
+    fmt(medRate('alone', m)),
+    ratio(medRate('alone', 'backupStart'), medRate('alone', m)),
+    fmt(medRate('with writer', m)),
+    ratio(medRate('with writer', 'backupStart'), medRate('with writer', m)),
+    fmt(median(of('with writer', m).map((r) => r.writerRatio ?? Number.NaN))),
+    fmt(median(of('with writer', m).map((r) => r.writerP99 ?? Number.NaN))),
+  ]);
+  console.log(
+    table(['method', 'alone MB/s', 'backupStart/x', 'w/ writer MB/s', 'backupStart/x', 'writer rate ÷ alone', 'writer p99 ms'], rows),
+  );
+  console.log(`writer alone (median): ${fmt(median(writerAlone))} inserts/s`);
+  console.log('');
+
+  const metrics: Metric[] = [];
+  const targetRows: string[][] = [];
+  for (const condition of CONDITIONS) {
+    const ours = medRate(condition, 'backupStart');
+    metrics.push({ name: `backupStart MB/s, ${condition}`, value: ours, unit: 'MB/s' });
+    for (const [baseline, bound] of [['cp -a + fsync', 1.2], ['cp -a', 0.8]] as const) {
+      const m = versus(`backupStart ÷ ${baseline}, ${condition}`, ours, 'MB/s', { name: `${baseline} MB/s, ${condition}`, value: medRate(condition, baseline) }, { op: '>=', value: bound });
+      metrics.push(m);
+      targetRows.push([m.name, fmt(m.ratio ?? Number.NaN), `>= ${bound}`, m.pass === true ? 'yes' : 'NO']);
+    }
+  }
+  console.log('Targets (issue 9, section 2):');
+  console.log(table(['ratio of MB/s', 'measured', 'target', 'holds'], targetRows));
+  for (const m of METHODS) {
+    metrics.push({ name: `writer inserts/s during ${m} ÷ alone`, value: median(of('with writer', m).map((r) => r.writerRatio ?? Number.NaN)), unit: 'ratio' });
+  }
+  const logs = totalAllocation(sourceLogs.filter((a) => a.name.startsWith('WiredTigerLog.')));
+  const copied = totalAllocation(backupLogs.filter((a) => a.name.startsWith('WiredTigerLog.')));
+  metrics.push(
+    { name: 'dev server WiredTigerLog files: allocated (st_blocks*512) ÷ size', value: logs.allocated / logs.size, unit: 'ratio' },
+    { name: 'dev server WiredTigerLog files: unwritten (FIEMAP) ÷ size', value: (logs.unwritten ?? Number.NaN) / logs.size, unit: 'ratio' },
+    { name: "backupStart's WiredTigerLog copies: allocated ÷ size", value: copied.allocated / copied.size, unit: 'ratio' },
+    { name: "backupStart's WiredTigerLog copies: unwritten ÷ size", value: (copied.unwritten ?? Number.NaN) / copied.size, unit: 'ratio' },
+  );
+  const share = (part: number | undefined, whole: number) => (part === undefined ? 'n/a' : (part / whole).toFixed(2));
+  console.log(
+    `\nSparse? The dev server's WiredTigerLog files: allocated ${share(logs.allocated, logs.size)} of their size ` +
+      `(st_blocks*512: no holes), of which unwritten (fallocated, read as zeros) ${share(logs.unwritten, logs.size)}; ` +
+      `backupStart's copies: allocated ${share(copied.allocated, copied.size)}, unwritten ${share(copied.unwritten, copied.size)}.`,
+  );
   console.log('');
   console.log('Every round (MB/s, in round order):');
-  console.log(table(['method', 'MB/s per round'], METHODS.map((m) => [m, (runs.get(m) as Run[]).map((r) => fmt(rate(r))).join(' / ')])));
+  console.log(
+    table(
+      ['method', ...CONDITIONS.map((c) => `${c}, MB/s per round`)],
+      METHODS.map((m) => [m, ...CONDITIONS.map((c) => of(c, m).map((r) => fmt(rate(r))).join(' / '))]),
+    ),
+  );
+  emitResult({ bench: 'backup', metrics });
 }
 
 await runBench('bench/backup', TIME_LIMIT_MS, main);
