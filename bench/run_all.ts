@@ -159,7 +159,7 @@ function summary(outcomes: readonly Outcome[], totalSecs: number, limitSecs: num
   }
   console.log('');
   console.log('Every ratio, and every figure with a target (the target applies to the ratio where there is one):');
-  console.log(table(['figure', 'value', 'baseline (same run)', 'ratio', 'target', ''], rows));
+  console.log(rows.length === 0 ? '(no results)' : table(['figure', 'value', 'baseline (same run)', 'ratio', 'target', ''], rows));
   const judged = rows.map((r) => r[5]).filter((v) => v !== '');
   const count = (v: string) => judged.filter((j) => j === v).length;
   console.log('');
