@@ -77,6 +77,8 @@ export function spawnDevServerChild(options: DevServerChildOptions): DevServerCh
     // the dev server. Together with the lifeline, nothing is lost by leaving the group.
     detached: true,
   });
+  // A failed spawn also emits 'error'; unheard, it would end this process with a stack trace.
+  child.on('error', (err) => log.error({ err: err.message }, 'dev server process error'));
   const pid = child.pid;
   if (pid === undefined) throw new Error(`cannot start the dev server (${process.execPath} ${args.join(' ')})`);
   // The last resort: whatever ends this process (a shutdown that ran out of time, a
