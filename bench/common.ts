@@ -1,15 +1,17 @@
 /**
- * What both benchmarks share: the machine summary and the command line they print,
- * medians and percentiles, a text table, and a cleanup list that runs on success, on
- * error, on SIGINT/SIGTERM and when the time limit is hit, so no child process or
- * temp directory outlives a run.
+ * What every benchmark shares: the machine summary and the command line they print,
+ * the JSON result they write (writeBenchResult), medians and percentiles, a text table,
+ * and a cleanup list that runs on success, on error, on SIGINT/SIGTERM and when the
+ * time limit is hit, so no child process or temp directory outlives a run.
  *
  * Absolute numbers on a shared 2-core VM are noise; every benchmark here compares
  * against baselines measured in the same run and prints the ratios.
  */
 import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 // ---------------------------------------------------------------- cleanup and time limit
 
@@ -105,30 +107,163 @@ export function fsType(dir: string): string {
   return out?.split('\n').at(-1)?.split(/\s+/)[1] ?? 'unknown';
 }
 
-/** nproc, CPU, memory, kernel, node, and the tmp dir's filesystem; one line each. */
-export function machineSummary(extra: Record<string, string> = {}): string[] {
+/** The machine a result was measured on, as the JSON result records it. */
+export interface MachineInfo {
+  nproc: number;
+  cpu: string;
+  memoryGiB: number;
+  kernel: string;
+  node: string;
+  tmpdir: string;
+  /** The tmp dir's filesystem type, from `df -T`. */
+  tmpdirFs: string;
+  /** 1, 5 and 15 minute load averages when the result was written: other work on the machine. */
+  loadavg: number[];
+}
+
+export function machineInfo(): MachineInfo {
   const tmp = os.tmpdir();
-  const cpu = os.cpus()[0]?.model.trim() ?? 'unknown';
-  const lines: Record<string, string> = {
-    nproc: tryRun('nproc', []) ?? String(os.availableParallelism()),
-    cpu,
-    memory: `${(os.totalmem() / 2 ** 30).toFixed(1)} GiB`,
+  return {
+    nproc: Number(tryRun('nproc', [])) || os.availableParallelism(),
+    cpu: os.cpus()[0]?.model.trim() ?? 'unknown',
+    memoryGiB: Number((os.totalmem() / 2 ** 30).toFixed(1)),
     kernel: `${os.type()} ${os.release()}`,
     node: process.version,
-    tmpdir: `${tmp} (${fsType(tmp)}, from df -T)`,
+    tmpdir: tmp,
+    tmpdirFs: fsType(tmp),
+    loadavg: os.loadavg().map((l) => Number(l.toFixed(2))),
+  };
+}
+
+/** nproc, CPU, memory, kernel, node, and the tmp dir's filesystem; one line each. */
+export function machineSummary(extra: Record<string, string> = {}): string[] {
+  const m = machineInfo();
+  const lines: Record<string, string> = {
+    nproc: String(m.nproc),
+    cpu: m.cpu,
+    memory: `${m.memoryGiB} GiB`,
+    kernel: m.kernel,
+    node: m.node,
+    tmpdir: `${m.tmpdir} (${m.tmpdirFs}, from df -T)`,
     ...extra,
   };
   const width = Math.max(...Object.keys(lines).map((k) => k.length));
   return Object.entries(lines).map(([k, v]) => `  ${k.padEnd(width)}  ${v}`);
 }
 
+let headerPrintedAt: Date | undefined;
+let headerSettings: Record<string, string> = {};
+
 /** The header every benchmark prints first. */
 export function printHeader(title: string, extra: Record<string, string> = {}): void {
+  headerPrintedAt = new Date();
+  headerSettings = extra;
   console.log(`# ${title}`);
   console.log(`$ ${commandLine()}`);
-  console.log(`started ${new Date().toISOString()}`);
+  console.log(`started ${headerPrintedAt.toISOString()}`);
   for (const line of machineSummary(extra)) console.log(line);
   console.log('');
+}
+
+// ---------------------------------------------------------------- the JSON result
+
+/**
+ * A benchmark's result file (`bench/results/<bench>.json`, or the path given with
+ * `--json`), one per run, for bench/run_all.ts's summary and for comparing runs:
+ *
+ *   {
+ *     bench: 'throttle',                         // the name given to writeBenchResult
+ *     command: 'node dist/bench/throttle.js --rounds 2',
+ *     startedAt: '2026-11-30T15:08:17.385Z',     // when the header was printed
+ *     smoke: false,                              // --smoke: figures too small to mean anything
+ *     machine: { nproc, cpu, memoryGiB, kernel, node, tmpdir, tmpdirFs, loadavg },
+ *     settings: { rounds: '2', ... },            // the header's extra lines, as printed
+ *     metrics: [{
+ *       name: 'backupStart 8→32 MiB/s: lag of the raise',
+ *       value: 27.5, unit: 'ms',                 // the median over rounds, unless the name says otherwise
+ *       baseline?: { name: 'cp -a', value: 951 },   // measured in the same run, same unit
+ *       ratio?: 0.52,                            // value ÷ baseline.value unless given
+ *       target?: { op: '>=', value: 1.2 },       // what the issue asks of the ratio (or of the value when there is no ratio)
+ *       pass?: true,                             // ratio ?? value meets the target; false when it is not finite
+ *     }],
+ *   }
+ *
+ * Figures that are not finite (a rate over no time) are written as null.
+ */
+export interface BenchTarget {
+  op: '>=' | '<=';
+  value: number;
+}
+
+export interface BenchMetric {
+  name: string;
+  value: number;
+  unit: string;
+  baseline?: { name: string; value: number };
+  ratio?: number;
+  target?: BenchTarget;
+  pass?: boolean;
+}
+
+export interface BenchResult {
+  bench: string;
+  command: string;
+  startedAt: string;
+  smoke: boolean;
+  machine: MachineInfo;
+  settings: Record<string, string>;
+  metrics: BenchMetric[];
+}
+
+/** What a benchmark hands over: ratio and pass are derived here when not given. */
+export type BenchMetricInput = Omit<BenchMetric, 'pass'>;
+
+const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+/** Where results go without --json (git-ignored). */
+export const RESULTS_DIR = path.join(PROJECT_ROOT, 'bench', 'results');
+
+/** The value of `--json PATH` or `--json=PATH` on this process's command line. */
+function jsonFlag(argv: readonly string[]): string | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    if (arg === '--json') return argv[i + 1];
+    if (arg.startsWith('--json=')) return arg.slice('--json='.length);
+  }
+  return undefined;
+}
+
+export function completeMetric(input: BenchMetricInput): BenchMetric {
+  const ratio = input.ratio ?? (input.baseline === undefined ? undefined : input.value / input.baseline.value);
+  const compared = ratio ?? input.value;
+  const metric: BenchMetric = { ...input, ...(ratio === undefined ? {} : { ratio }) };
+  if (input.target !== undefined) {
+    const { op, value } = input.target;
+    metric.pass = Number.isFinite(compared) && (op === '>=' ? compared >= value : compared <= value);
+  }
+  return metric;
+}
+
+/**
+ * Writes the result of benchmark `name` (see BenchResult for the shape) to the path of
+ * `--json`, or to bench/results/<name>.json; prints and returns the path.
+ */
+export function writeBenchResult(name: string, result: { metrics: readonly BenchMetricInput[] }): string {
+  const argv = process.argv.slice(2);
+  const file = path.resolve(jsonFlag(argv) ?? path.join(RESULTS_DIR, `${name}.json`));
+  const full: BenchResult = {
+    bench: name,
+    command: commandLine(),
+    startedAt: (headerPrintedAt ?? new Date(performance.timeOrigin)).toISOString(),
+    smoke: argv.includes('--smoke'),
+    machine: machineInfo(),
+    settings: headerSettings,
+    metrics: result.metrics.map(completeMetric),
+  };
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(file, `${JSON.stringify(full, null, 2)}\n`);
+  const shown = path.relative(process.cwd(), file);
+  console.log(`result written to ${shown.startsWith('..') ? file : shown}`);
+  return file;
 }
 
 // ---------------------------------------------------------------- statistics and formatting

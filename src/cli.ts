@@ -5,7 +5,8 @@
  * (cli/proxy_app.ts).
  */
 // Each subcommand is loaded only when it runs: `hotbackup serve` never loads the dev
-// server that `start` and `dev-server` embed (test/architecture checks that it can't).
+// server that `dev-server` runs, and `start` runs it only as a child process of this
+// same CLI (test/architecture checks that `serve` can't reach it).
 
 interface Subcommand {
   summary: string;
@@ -22,7 +23,7 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
     run: async (args) => (await import('./cli/serve.js')).runServe(args),
   },
   start: {
-    summary: 'the proxy in front of the embedded dev server (what npm start runs)',
+    summary: 'the proxy in front of the dev server, run as its child (what npm start runs)',
     run: async (args) => (await import('./cli/start.js')).runStart(args),
   },
 };

@@ -15,11 +15,14 @@ Options:
   --checkpoint-interval SECS   seconds between checkpoints; 0 disables   [60]
   --no-backup-cursor           answer $backupCursor as MongoDB Community does
   --log-format json|pretty|auto                                          [auto]
+  --exit-on-stdin-close        shut down cleanly when stdin ends: how \`hotbackup start\`
+                               ties the dev server's life to its own
 `;
 
 export interface ParsedDevServerArgs {
   options: DevServerOptions;
   logFormat: LogFormat;
+  exitOnStdinClose: boolean;
 }
 
 export function parseDevServerArgs(args: string[]): ParsedDevServerArgs | 'help' {
@@ -33,6 +36,7 @@ export function parseDevServerArgs(args: string[]): ParsedDevServerArgs | 'help'
       'checkpoint-interval': { type: 'string', default: '60' },
       'no-backup-cursor': { type: 'boolean', default: false },
       'log-format': { type: 'string', default: 'auto' },
+      'exit-on-stdin-close': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -56,20 +60,63 @@ export function parseDevServerArgs(args: string[]): ParsedDevServerArgs | 'help'
       argv: ['hotbackup', 'dev-server', ...args],
     },
     logFormat,
+    exitOnStdinClose: values['exit-on-stdin-close'] === true,
   };
 }
 
-/** Runs until SIGINT, SIGTERM or the `shutdown` command; always closes WiredTiger cleanly. */
-export async function serveUntilStopped(options: DevServerOptions, log: Logger): Promise<number> {
-  const server = await DevServer.start(options, log);
-  const closed = new Promise<void>((resolve) => server.once('closed', resolve));
-  const stop = (signal: string) => {
-    log.info({ signal }, 'signal received');
-    void server.close();
-  };
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
-  await closed;
+/**
+ * Resolves once `stdin` ends, fails or closes. `hotbackup start` runs the dev server with
+ * a pipe as its stdin and never writes to it: the write end lives only in the parent
+ * (libuv opens it close-on-exec, so no other child inherits it), and the kernel closes
+ * it when the parent dies however it dies, SIGKILL and the OOM killer included. So
+ * end-of-file here means the parent is gone, at once and with no polling. A watched
+ * parent pid would need polling and can be reused; PR_SET_PDEATHSIG is Linux-only and
+ * out of Node's reach; an IPC channel is the same pipe with a protocol we do not need.
+ */
+function whenStdinCloses(stdin: NodeJS.ReadStream): Promise<void> {
+  return new Promise((resolve) => {
+    stdin.on('data', () => undefined);
+    stdin.once('end', resolve);
+    stdin.once('close', resolve);
+    stdin.once('error', () => resolve());
+    stdin.resume();
+  });
+}
+
+/**
+ * Runs until SIGINT, SIGTERM, the `shutdown` command, or (with `exitOnStdinClose`) the
+ * end of stdin; always closes WiredTiger cleanly.
+ */
+export async function serveUntilStopped(options: DevServerOptions, log: Logger, exitOnStdinClose = false): Promise<number> {
+  // Watched from before the (synchronous, possibly long) WiredTiger open: a parent that
+  // died meanwhile is seen as soon as the server is up.
+  const parentGone = exitOnStdinClose ? whenStdinCloses(process.stdin) : undefined;
+  try {
+    const server = await DevServer.start(options, log);
+    const closed = new Promise<void>((resolve) => server.once('closed', resolve));
+    const stop = (signal: string) => {
+      log.info({ signal }, 'signal received');
+      void server.close();
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+    let stopped = false;
+    void parentGone?.then(() => {
+      if (stopped) return;
+      // Nobody reads our output any more: a write failing with EPIPE must not end the
+      // process before WiredTiger is closed.
+      process.stdout.on('error', () => undefined);
+      process.stderr.on('error', () => undefined);
+      log.info('stdin closed: the parent process is gone; shutting down');
+      void server.close();
+    });
+    await closed;
+    stopped = true;
+  } finally {
+    // The watched stdin would otherwise keep the event loop, and the process, alive,
+    // after a clean stop and after a failed start alike.
+    if (exitOnStdinClose) process.stdin.destroy();
+  }
   return 0;
 }
 
@@ -80,5 +127,5 @@ export async function runDevServer(args: string[]): Promise<number> {
     return 0;
   }
   const log = createLogger({ name: 'dev-server', format: parsed.logFormat });
-  return serveUntilStopped(parsed.options, log);
+  return serveUntilStopped(parsed.options, log, parsed.exitOnStdinClose);
 }

@@ -42,11 +42,13 @@ export interface ShutdownOptions {
   /** What was still running, logged when the wait runs out. */
   describeLeft: () => Record<string, unknown>;
   log: Logger;
+  /** The exit code after a clean cleanup: 1 when what started the shutdown was itself a failure. Default 0. */
+  exitCode?: number;
 }
 
 /**
- * Runs the cleanup, waiting at most `timeoutSecs`, then exits: 0 after a clean stop,
- * 1 when the cleanup failed or did not finish in time.
+ * Runs the cleanup, waiting at most `timeoutSecs`, then exits: `exitCode` (0) after a
+ * clean stop, 1 when the cleanup failed or did not finish in time.
  */
 export async function shutDownAndExit(options: ShutdownOptions): Promise<never> {
   const { log } = options;
@@ -54,7 +56,7 @@ export async function shutDownAndExit(options: ShutdownOptions): Promise<never> 
   const timedOut = new Promise<'timeout'>((resolve) => {
     timer = setTimeout(() => resolve('timeout'), options.timeoutSecs * 1000);
   });
-  let code = 0;
+  let code = options.exitCode ?? 0;
   try {
     const outcome = await Promise.race([options.cleanup().then(() => 'done' as const), timedOut]);
     if (outcome === 'timeout') {

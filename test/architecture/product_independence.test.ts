@@ -92,7 +92,7 @@ describe('the product/dev-server boundary', () => {
       assert.ok(graph.has(path.join(SRC, needed)), `serve reaches src/${needed}`);
     }
     // And the dev server's entry does reach the dev server: the walk can see that line.
-    assert.ok([...reachable([path.join(SRC, 'cli', 'start.ts')]).keys()].some((f) => f.startsWith(DEVSERVER)));
+    assert.ok([...reachable([path.join(SRC, 'cli', 'dev_server_command.ts')]).keys()].some((f) => f.startsWith(DEVSERVER)));
   });
 
   it('never imports src/devserver from wire, proxy, commands, backup or cli/serve', () => {

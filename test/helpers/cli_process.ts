@@ -12,6 +12,8 @@ export interface CliProcess {
   readonly port: number;
   /** Parsed JSON log lines, in order. */
   readonly logs: Array<Record<string, unknown>>;
+  /** What it has written to stderr so far. */
+  stderr(): string;
   /** SIGTERM and wait for the exit; returns the exit code. */
   stop(): Promise<number | null>;
   /** SIGKILL: no clean shutdown at all. */
@@ -51,6 +53,7 @@ export async function spawnCli(args: string[], readyMessage: string, wrapper: st
     child,
     port,
     logs,
+    stderr: () => stderr,
     async stop() {
       if (!running()) return child.exitCode;
       child.kill('SIGTERM');
