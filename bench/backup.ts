@@ -50,7 +50,7 @@ import { parseArgs } from 'node:util';
 import { MongoClient } from 'mongodb';
 import { startBenchStack } from './stack.js';
 import { openBackupCursor, closeBackupCursor } from '../test/helpers/backup_cursor_spy.js';
-import { MB, commandLine, fmt, machineSummary, median, onCleanup, printHeader, ratio, runRounds, runBench, sleep, table } from './common.js';
+import { MB, fmt, median, onCleanup, printHeader, ratio, runRounds, runBench, sleep, table, writeBenchResult } from './common.js';
 import { describeDataset, growDataset, settle } from './dataset.js';
 import { startLoop, windowStats, type Loop } from './load.js';
 import { allocationsIn, describeAllocations, totalAllocation } from './sparse.js';
@@ -111,21 +111,9 @@ interface Metric {
   pass?: boolean;
 }
 
-/** Writes the result to --json; one call site, to be pointed at the shared writer once it lands. */
+/** The shared writer (bench/common.ts) recomputes each `pass`, so every bench judges targets alike. */
 function emitResult(result: { bench: string; metrics: Metric[] }): void {
-  if (opts.json === undefined) return;
-  const machine = Object.fromEntries(machineSummary().map((line) => line.trim().split(/\s{2,}/, 2) as [string, string]));
-  const full = {
-    bench: result.bench,
-    command: commandLine(),
-    startedAt: new Date(performance.timeOrigin).toISOString(),
-    machine,
-    smoke: SMOKE,
-    metrics: result.metrics,
-  };
-  fs.mkdirSync(path.dirname(path.resolve(opts.json)), { recursive: true });
-  fs.writeFileSync(opts.json, `${JSON.stringify(full, null, 2)}\n`);
-  console.log(`result written to ${opts.json}`);
+  writeBenchResult(result.bench, { metrics: result.metrics.map(({ pass: _pass, ...metric }) => metric) });
 }
 
 /** A value against a baseline: ratio value ÷ baseline, and whether the ratio meets `target`. */

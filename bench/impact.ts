@@ -54,7 +54,7 @@ import { parseArgs } from 'node:util';
 import { MongoClient, type Collection, type Document } from 'mongodb';
 import { startBenchStack } from './stack.js';
 import { startProxy } from '../test/helpers/proxy.js';
-import { MB, MiB, commandLine, fmt, machineSummary, onCleanup, printHeader, runRounds, runBench, sleep } from './common.js';
+import { MB, MiB, fmt, onCleanup, printHeader, runRounds, runBench, sleep, writeBenchResult } from './common.js';
 import { describeDataset, growDataset, settle } from './dataset.js';
 import { startLoop, windowStats, type Loop } from './load.js';
 import { report, type Metric, type MemoryRun, type PathName, type PhaseRun, type Phase } from './impact_report.js';
@@ -90,21 +90,9 @@ const TIME_LIMIT_MS = 270_000;
 const PATHS: PathName[] = ['proxy', 'direct'];
 const PHASES: Exclude<Phase, 'no backup'>[] = ['unthrottled', 'throttled'];
 
-/** Writes the result to --json; one call site, to be pointed at the shared writer once it lands. */
+/** The shared writer (bench/common.ts) recomputes each `pass`, so every bench judges targets alike. */
 function emitResult(result: { bench: string; metrics: Metric[] }): void {
-  if (opts.json === undefined) return;
-  const machine = Object.fromEntries(machineSummary().map((line) => line.trim().split(/\s{2,}/, 2) as [string, string]));
-  const full = {
-    bench: result.bench,
-    command: commandLine(),
-    startedAt: new Date(performance.timeOrigin).toISOString(),
-    machine,
-    smoke: SMOKE,
-    metrics: result.metrics,
-  };
-  fs.mkdirSync(path.dirname(path.resolve(opts.json)), { recursive: true });
-  fs.writeFileSync(opts.json, `${JSON.stringify(full, null, 2)}\n`);
-  console.log(`result written to ${opts.json}`);
+  writeBenchResult(result.bench, { metrics: result.metrics.map(({ pass: _pass, ...metric }) => metric) });
 }
 
 // ---------------------------------------------------------------- foreground load

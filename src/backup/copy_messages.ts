@@ -21,6 +21,8 @@ export const FLAG_COUNT = 2;
 export interface CopyWorkerData {
   chunkSize: number;
   fileMode: number;
+  /** The worker lowers its own thread to this nice value. */
+  niceness: number;
   /** A SharedArrayBuffer of FLAG_COUNT int32s, indexed by Flag. */
   flags: SharedArrayBuffer;
 }

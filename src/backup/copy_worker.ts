@@ -4,6 +4,9 @@
  * reading, hashing and writing never hold up the event loop that forwards clients'
  * messages. Started and ended by copier.ts; copy_messages.ts is the protocol.
  */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
 import { CopyStopped, SourceTooShortError, copyOneFile } from './file_copy.js';
 import { Flag, type CopyWorkerData, type FromWorker, type ToWorker, type WireError } from './copy_messages.js';
@@ -13,6 +16,23 @@ if (port === null) throw new Error('copy_worker.js runs only as a worker thread'
 const data = workerData as CopyWorkerData;
 const flags = new Int32Array(data.flags);
 const buffer = Buffer.allocUnsafe(data.chunkSize);
+lowerThreadPriority(data.niceness);
+
+/**
+ * The copy yields the CPU to the proxy's forwarding thread and to mongod: on Linux a
+ * thread has its own nice value, and setpriority(PRIO_PROCESS, tid) sets it for that
+ * thread alone (man 2 setpriority, "BUGS"). Node names no thread ids, but
+ * /proc/thread-self links to "<pid>/task/<tid>". Best effort: elsewhere the copy runs
+ * at the process's priority.
+ */
+function lowerThreadPriority(niceness: number): void {
+  try {
+    const tid = Number(path.basename(fs.readlinkSync('/proc/thread-self')));
+    if (Number.isSafeInteger(tid) && tid !== process.pid) os.setPriority(tid, Math.max(os.getPriority(tid), niceness));
+  } catch {
+    // No /proc, or not Linux: nothing to lower.
+  }
+}
 
 const send = (message: FromWorker): void => port.postMessage(message);
 

@@ -7,6 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { copyFiles } from '../../src/backup/copier.js';
 import { ProgressCounters } from '../../src/backup/progress.js';
@@ -109,6 +110,30 @@ describe('copy workers', () => {
     assert.deepEqual(copied.map((c) => c.sha256), [sha256(data), sha256(data)]);
     assert.equal(counters.bytesCopied, 2 * data.length);
     assert.equal(counters.filesCopied, 2);
+  });
+
+  it('runs the copy threads at a lower priority than the thread that forwards', async () => {
+    const data = randomBytes(256 * KiB);
+    const files = [source('nice/a', data), source('nice/b', data)];
+    /** Nice values of this process's threads, from /proc (field 19 of each task's stat). */
+    const niceValues = (): number[] =>
+      fs.readdirSync('/proc/self/task').flatMap((tid) => {
+        try {
+          const stat = fs.readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+          return [Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16])];
+        } catch {
+          return []; // the thread ended meanwhile
+        }
+      });
+    const limiter = new TokenBucket(1);
+    const controller = new AbortController();
+    const copying = copyFiles(files, freshDest(), { limiter, chunkSize: 64 * KiB, signal: controller.signal, threadNiceness: 7 });
+    // Both workers are in the bucket: started, so their priority is set.
+    await until(() => limiter.waiting === files.length);
+    assert.equal(niceValues().filter((nice) => nice === 7).length, files.length, 'one thread at nice 7 per worker');
+    assert.equal(os.getPriority(), 0, 'the process, and so its main thread, keeps its priority');
+    controller.abort(new Error('enough'));
+    await assert.rejects(copying, /enough/);
   });
 
   it('keeps the holes of a sparse source, and writes the zeros of a dense one', async () => {
