@@ -5,7 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import readline from 'node:readline';
 import { once } from 'node:events';
-import { CLI } from './paths.js';
+import { CLI, CLI_NODE_FLAGS } from './paths.js';
 
 export interface CliProcess {
   readonly child: ChildProcess;
@@ -26,7 +26,7 @@ export interface CliProcess {
  * arguments and must exec it (e.g. `unshare ... sh -c '...; exec "$@"' sh`).
  */
 export async function spawnCli(args: string[], readyMessage: string, wrapper: string[] = []): Promise<CliProcess> {
-  const command = [...wrapper, process.execPath, CLI, ...args, '--log-format', 'json'];
+  const command = [...wrapper, process.execPath, ...CLI_NODE_FLAGS, CLI, ...args, '--log-format', 'json'];
   const child = spawn(command[0] as string, command.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: Array<Record<string, unknown>> = [];
   let stderr = '';

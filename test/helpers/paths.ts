@@ -20,6 +20,16 @@ function findProjectRoot(start: string): string {
 export const PROJECT_ROOT = findProjectRoot(path.dirname(fileURLToPath(import.meta.url)));
 /** The compiled CLI that sits beside this compiled helper. */
 export const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'cli.js');
+/**
+ * The node flags of the CLI's shebang (`#!/usr/bin/env -S node <flags>`): tests and
+ * benchmarks run the CLI with them, as the installed `hotbackup` runs.
+ */
+export const CLI_NODE_FLAGS: readonly string[] = (() => {
+  const shebang = fs.readFileSync(CLI, 'utf8').split('\n', 1)[0] ?? '';
+  const match = /^#!\/usr\/bin\/env -S node((?: --[\w-]+(?:=\S+)?)*)$/.exec(shebang);
+  if (match === null) throw new Error(`unexpected shebang in ${CLI}: ${shebang}`);
+  return (match[1] ?? '').trim().split(' ').filter((flag) => flag !== '');
+})();
 export const MONGOSH = path.join(PROJECT_ROOT, 'node_modules', '.bin', 'mongosh');
 
 /** A fresh directory under the OS temp dir, removed by the returned function. */
