@@ -10,8 +10,8 @@
  * top-level `checksum.algorithm`; `xxhsum -H3 <file>` (xxHash's own CLI) prints the same
  * 16 hex digits, so a backup can be checked without this program. Version 1 used
  * sha256, and the copy is CPU-bound on a small machine: sha256 hashes ~1.4 GiB/s per
- * core even with SHA-NI, XXH3 ~20 GiB/s, and a 1 MiB-chunk read+hash+write costs about
- * 1150 CPU-ms per GiB with sha256 against 420 with XXH3 (430 without any hash).
+ * core even with SHA-NI, XXH3 ~20 GiB/s; a 1 MiB-chunk read+hash+write costs about
+ * 1150 CPU-ms per GiB with sha256, about 420 with XXH3: within noise of no hash at all.
  * XXH3 is built to detect accidental corruption, which is what a backup's checksum
  * is for: RocksDB checks its table blocks with it by default (`ChecksumType checksum =
  * kXXH3` in include/rocksdb/table.h, default since facebook/rocksdb#10778, 7.x), and zstd
