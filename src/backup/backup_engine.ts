@@ -12,7 +12,7 @@ import { randomUUID } from 'node:crypto';
 import { TokenBucket } from './throttle.js';
 import { ProgressCounters } from './progress.js';
 import { copyFiles } from './copier.js';
-import { manifestFiles, writeManifest, type Manifest } from './manifest.js';
+import { MANIFEST_FORMAT, MANIFEST_VERSION, manifestFiles, writeManifest, type Manifest } from './manifest.js';
 import { prepareDestination } from './destination.js';
 import { toCommandError } from './io_error.js';
 import { withLinks } from './strategies/files.js';
@@ -243,8 +243,8 @@ export class BackupEngine {
     run.phase = 'manifest';
     const finishedAt = new Date();
     const manifest: Manifest = {
-      format: 'mongo-hotbackup-proxy',
-      version: 1,
+      format: MANIFEST_FORMAT,
+      version: MANIFEST_VERSION,
       backupId: run.backupId,
       strategy: snapshot.strategy,
       source: { dbpath: options.dbpath, host: options.upstream.host, serverVersion },

@@ -36,8 +36,8 @@ export interface SourceFile {
 export interface CopiedFile {
   relativePath: string;
   size: number;
-  /** sha256 of the bytes written, lowercase hex. */
-  sha256: string;
+  /** XXH3-64 of the bytes written, 16 lowercase hex digits (checksum.ts). */
+  checksum: string;
 }
 
 /** An optional file the copier left out, and why. */

@@ -5,8 +5,8 @@
  * `fs.promises` call pays (two thread hops and a promise per chunk).
  *
  * - One buffer per worker, reused for every chunk: no allocation per chunk.
- * - sha256 is fed from the same buffer the write reads, so every byte is read once
- *   (docs/performance.md has the measurements behind both choices).
+ * - The checksum (XXH3-64, checksum.ts) is fed from the same buffer the write reads, so
+ *   every byte is read once (docs/performance.md has the measurements behind both choices).
  * - A source with holes (st_blocks says fewer bytes are allocated than its size) keeps
  *   them: an all-zero chunk of it is not written, and the destination is extended to
  *   its size at the end, as `cp --sparse=auto` does. A dense source is written as is,
@@ -15,8 +15,8 @@
  *   error, or skipped when listed `optional` (see copier.ts for the rules).
  * - Every failure leaves both handles closed.
  */
-import { createHash } from 'node:crypto';
 import fs from 'node:fs';
+import { startChecksum } from './checksum.js';
 import type { CopiedFile, SkippedFile, SourceFile } from './copy_types.js';
 
 /** A source ended before its listed size: it was truncated or replaced since it was listed. */
@@ -60,7 +60,7 @@ function zerosOf(length: number): Buffer {
 }
 
 export async function copyOneFile(file: SourceFile, target: string, buffer: Buffer, fileMode: number, hooks: FileCopyHooks): Promise<FileOutcome> {
-  const hash = createHash('sha256');
+  const checksum = startChecksum();
   let source: number | undefined;
   let dest: number | undefined;
   let offset = 0;
@@ -76,7 +76,7 @@ export async function copyOneFile(file: SourceFile, target: string, buffer: Buff
       const bytesRead = withPath(file.path, () => fs.readSync(source as number, buffer, 0, want, offset));
       if (bytesRead === 0) throw new SourceTooShortError(file.path, file.size, offset);
       const chunk = buffer.subarray(0, bytesRead);
-      hash.update(chunk);
+      checksum.update(chunk);
       holeAtEnd = sparse && chunk.equals(zerosOf(bytesRead));
       if (!holeAtEnd) writeFully(dest, chunk, offset, target);
       offset += bytesRead;
@@ -97,7 +97,7 @@ export async function copyOneFile(file: SourceFile, target: string, buffer: Buff
   closeQuietly(source);
   // A failed close of the destination can be the first report of a lost write.
   withPath(target, () => fs.closeSync(dest as number));
-  return { copied: { relativePath: file.relativePath, size: file.size, sha256: hash.digest('hex') } };
+  return { copied: { relativePath: file.relativePath, size: file.size, checksum: checksum.hex() } };
 }
 
 /** Why an optional file may be skipped after `err`; undefined when it may not. */

@@ -6,7 +6,6 @@
  */
 import { describe, it, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { pino } from 'pino';
@@ -18,6 +17,7 @@ import { NO_SAFE_STRATEGY } from '../../src/backup/strategies/select.js';
 import type { Snapshot } from '../../src/backup/strategies/snapshot.js';
 import type { SourceFile } from '../../src/backup/copy_types.js';
 import { ErrorCodes, CommandError } from '../../src/errors.js';
+import { xxh3Hex } from '../helpers/checksum.js';
 import { tempDir } from '../helpers/paths.js';
 
 const silent = pino({ level: 'silent' });
@@ -165,8 +165,9 @@ describe('BackupEngine', () => {
     const manifest = await readManifest(fx.destination);
     assert.equal(manifest.backupId, started.backupId);
     assert.deepEqual(manifest.source, { dbpath: fx.dbpath, host: 'mongod.test:27018', serverVersion: '8.0.4-fake' });
+    assert.deepEqual(manifest.checksum, { algorithm: 'xxh3-64' });
     const expected = Object.entries(CONTENTS)
-      .map(([p, data]) => ({ path: p, size: Buffer.byteLength(data), sha256: createHash('sha256').update(data).digest('hex') }))
+      .map(([p, data]) => ({ path: p, size: Buffer.byteLength(data), checksum: xxh3Hex(data) }))
       .sort((a, b) => a.path.localeCompare(b.path));
     assert.deepEqual([...manifest.files].sort((a, b) => a.path.localeCompare(b.path)), expected);
     for (const [p, data] of Object.entries(CONTENTS)) assert.equal(fs.readFileSync(path.join(fx.destination, p), 'utf8'), data);

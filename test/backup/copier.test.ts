@@ -1,19 +1,19 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { copyFiles, SourceTooShortError, type Limiter } from '../../src/backup/copier.js';
 import { ProgressCounters, type CopyProgress } from '../../src/backup/progress.js';
 import { TokenBucket } from '../../src/backup/throttle.js';
 import type { SourceFile } from '../../src/backup/copy_types.js';
+import { xxh3Hex } from '../helpers/checksum.js';
 import { tempDir } from '../helpers/paths.js';
 import { until } from '../helpers/poll.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
 
-const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
 const openFds = (): number => fs.readdirSync('/proc/self/fd').length;
 
 describe('copyFiles', () => {
@@ -40,7 +40,7 @@ describe('copyFiles', () => {
   });
   after(() => root.remove());
 
-  it('copies each file exactly up to its listed size, into subdirectories, with sha256s', async () => {
+  it('copies each file exactly up to its listed size, into subdirectories, with their checksums', async () => {
     // A journal file still growing: 3 MiB + 12345 bytes on disk, listed at 2 MiB + 7.
     const growing = randomBytes(3 * MiB + 12345);
     const table = randomBytes(200 * KiB);
@@ -57,9 +57,9 @@ describe('copyFiles', () => {
 
     const prefix = growing.subarray(0, 2 * MiB + 7);
     assert.deepEqual(copied, [
-      { relativePath: 'WiredTiger.wt', size: table.length, sha256: sha256(table) },
-      { relativePath: 'journal/WiredTigerLog.0000000001', size: prefix.length, sha256: sha256(prefix) },
-      { relativePath: 'a/b/c/empty.wt', size: 0, sha256: sha256(Buffer.alloc(0)) },
+      { relativePath: 'WiredTiger.wt', size: table.length, checksum: xxh3Hex(table) },
+      { relativePath: 'journal/WiredTigerLog.0000000001', size: prefix.length, checksum: xxh3Hex(prefix) },
+      { relativePath: 'a/b/c/empty.wt', size: 0, checksum: xxh3Hex(Buffer.alloc(0)) },
     ]);
     assert.deepEqual(fs.readFileSync(path.join(dest, 'journal/WiredTigerLog.0000000001')), prefix);
     assert.deepEqual(fs.readFileSync(path.join(dest, 'WiredTiger.wt')), table);
@@ -87,7 +87,7 @@ describe('copyFiles', () => {
     assert.deepEqual(four, one);
     assert.deepEqual(one.map((f) => f.relativePath), files.map((f) => f.relativePath));
     for (const [i, f] of files.entries()) {
-      assert.equal(one[i]?.sha256, sha256(fs.readFileSync(f.path)));
+      assert.equal(one[i]?.checksum, xxh3Hex(fs.readFileSync(f.path)));
       assert.deepEqual(fs.readFileSync(path.join(destA, f.relativePath)), fs.readFileSync(path.join(destB, f.relativePath)));
     }
     const bySize = [...files].sort((a, b) => b.size - a.size).map((f) => f.relativePath);
@@ -193,7 +193,7 @@ describe('copyFiles', () => {
     counters.begin(files);
     const fds = openFds();
     const result = await copyFiles(files, dest, { limiter: new TokenBucket(0), progress: counters });
-    assert.deepEqual(result.copied, [{ relativePath: 'good.wt', size: good.length, sha256: sha256(good) }]);
+    assert.deepEqual(result.copied, [{ relativePath: 'good.wt', size: good.length, checksum: xxh3Hex(good) }]);
     assert.deepEqual(result.skipped, [
       { relativePath: 'logs/shrunk.log', path: shrunk, reason: 'shrank', detail: 'ended after 1000 bytes while being copied (listed at 5000)' },
       { relativePath: 'gone', path: path.join(src, 'optional/gone'), reason: 'vanished', detail: 'vanished before it could be copied (ENOENT)' },

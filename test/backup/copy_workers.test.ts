@@ -5,7 +5,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -13,12 +13,12 @@ import { copyFiles } from '../../src/backup/copier.js';
 import { ProgressCounters } from '../../src/backup/progress.js';
 import { TokenBucket } from '../../src/backup/throttle.js';
 import type { SourceFile } from '../../src/backup/copy_types.js';
+import { xxh3Hex } from '../helpers/checksum.js';
 import { tempDir } from '../helpers/paths.js';
 import { until } from '../helpers/poll.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
-const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
 const openFds = (): number => fs.readdirSync('/proc/self/fd').length;
 
 /** Blocks this thread for `ms` without spinning the CPU. */
@@ -59,7 +59,7 @@ describe('copy workers', () => {
     while (size() < data.length && performance.now() < deadline) blockFor(5);
     assert.equal(size(), data.length, 'the whole file was written while this thread was blocked');
     const { copied } = await copying;
-    assert.equal(copied[0]?.sha256, sha256(data));
+    assert.equal(copied[0]?.checksum, xxh3Hex(data));
   });
 
   it('sees a throttle set on a running unthrottled copy before its next chunks', async () => {
@@ -107,7 +107,7 @@ describe('copy workers', () => {
     await until(() => limiter.waiting === files.length && counters.bytesCopied > 0);
     limiter.setRate(0);
     const { copied } = await copying;
-    assert.deepEqual(copied.map((c) => c.sha256), [sha256(data), sha256(data)]);
+    assert.deepEqual(copied.map((c) => c.checksum), [xxh3Hex(data), xxh3Hex(data)]);
     assert.equal(counters.bytesCopied, 2 * data.length);
     assert.equal(counters.filesCopied, 2);
   });
@@ -163,7 +163,7 @@ describe('copy workers', () => {
     const sparseCopy = path.join(dest, 'journal/WiredTigerLog.0000000001');
     const original = fs.readFileSync(sparsePath);
     assert.ok(fs.readFileSync(sparseCopy).equals(original), 'same bytes, holes read as zeros');
-    assert.equal(copied[0]?.sha256, sha256(original));
+    assert.equal(copied[0]?.checksum, xxh3Hex(original));
     const copyStat = fs.statSync(sparseCopy);
     assert.equal(copyStat.size, sparseStat.size, 'a hole at the end still counts in the size');
     assert.ok(copyStat.blocks * 512 <= 2 * MiB, `the copy allocates ${copyStat.blocks * 512} bytes, not ${copyStat.size}`);

@@ -14,13 +14,13 @@ import {
 } from '../../src/backup/manifest.js';
 import { tempDir } from '../helpers/paths.js';
 
-const HASH_A = 'a'.repeat(64);
-const HASH_B = '0123456789abcdef'.repeat(4);
+const HASH_A = 'a'.repeat(16);
+const HASH_B = '0123456789abcdef';
 
 function sample(): Manifest {
   return {
     format: 'mongo-hotbackup-proxy',
-    version: 1,
+    version: 2,
     backupId: randomUUID(),
     strategy: 'backupCursor',
     source: { dbpath: '/var/lib/mongodb', host: '127.0.0.1:27017', serverVersion: '7.0.14' },
@@ -29,8 +29,8 @@ function sample(): Manifest {
     durationMs: 2500,
     throttleBytesPerSec: 16 * 1024 * 1024,
     ...manifestFiles([
-      { relativePath: 'WiredTiger.wt', size: 4096, sha256: HASH_A },
-      { relativePath: 'journal/WiredTigerLog.0000000001', size: 1000, sha256: HASH_B },
+      { relativePath: 'WiredTiger.wt', size: 4096, checksum: HASH_A },
+      { relativePath: 'journal/WiredTigerLog.0000000001', size: 1000, checksum: HASH_B },
     ]),
   };
 }
@@ -74,8 +74,8 @@ describe('manifest', () => {
       ...sample(),
       ...manifestFiles(
         [
-          { relativePath: 'WiredTiger.wt', size: 4096, sha256: HASH_A },
-          { relativePath: 'journal/WiredTigerLog.0000000001', size: 1000, sha256: HASH_B },
+          { relativePath: 'WiredTiger.wt', size: 4096, checksum: HASH_A },
+          { relativePath: 'journal/WiredTigerLog.0000000001', size: 1000, checksum: HASH_B },
         ],
         [
           { path: '/var/lib/mongodb/WiredTiger.wt', relativePath: 'WiredTiger.wt', size: 4096 },
@@ -83,15 +83,14 @@ describe('manifest', () => {
         ],
       ),
     };
-    assert.deepEqual(manifest.files[1], { path: 'journal/WiredTigerLog.0000000001', size: 1000, sha256: HASH_B, link });
+    assert.deepEqual(manifest.files[1], { path: 'journal/WiredTigerLog.0000000001', size: 1000, checksum: HASH_B, link });
     assert.equal('link' in (manifest.files[0] ?? {}), false);
     const dir = fresh();
     await writeManifest(dir, manifest);
     assert.deepEqual(await readManifest(dir), manifest);
-    assert.equal(manifest.version, 1, 'an optional field older readers ignore needs no new version');
 
     const relative = await tampered((json) => {
-      (json['files'] as Array<Record<string, unknown>>)[0] = { path: 'WiredTiger.wt', size: 4096, sha256: HASH_A, link: { path: 'x', target: 'not/absolute' } };
+      (json['files'] as Array<Record<string, unknown>>)[0] = { path: 'WiredTiger.wt', size: 4096, checksum: HASH_A, link: { path: 'x', target: 'not/absolute' } };
     });
     await expectManifestError(relative, 'INVALID', /files\.0\.link\.target: must be absolute/);
   });
@@ -100,6 +99,7 @@ describe('manifest', () => {
     const dir = fresh();
     const manifest = sample();
     assert.deepEqual(manifest.totals, { files: 2, bytes: 5096 });
+    assert.deepEqual(manifest.checksum, { algorithm: 'xxh3-64' });
     await writeManifest(dir, manifest);
     assert.deepEqual(await readManifest(dir), manifest);
     assert.deepEqual(fs.readdirSync(dir), [MANIFEST_FILENAME]);
@@ -131,10 +131,25 @@ describe('manifest', () => {
     );
     await expectManifestError(
       await tampered((m) => {
-        (m['files'] as Array<{ sha256: string }>)[1]!.sha256 = 'XYZ';
+        (m['files'] as Array<{ checksum: string }>)[1]!.checksum = 'XYZ';
       }),
       'INVALID',
-      /files\.1\.sha256: must be 64 lowercase hex digits/,
+      /files\.1\.checksum: must be 16 lowercase hex digits/,
+    );
+    await expectManifestError(
+      await tampered((m) => {
+        (m['files'] as Array<{ checksum: string }>)[0]!.checksum = 'A'.repeat(16);
+      }),
+      'INVALID',
+      /files\.0\.checksum: must be 16 lowercase hex digits/,
+    );
+    await expectManifestError(await tampered((m) => ({ ...m, checksum: { algorithm: 'sha256' } })), 'INVALID', /checksum\.algorithm:/);
+    await expectManifestError(
+      await tampered((m) => {
+        delete m['checksum'];
+      }),
+      'INVALID',
+      /checksum:/,
     );
     await expectManifestError(
       await tampered((m) => {
@@ -150,7 +165,14 @@ describe('manifest', () => {
   });
 
   it('says UNSUPPORTED_VERSION for a manifest from another version', async () => {
-    await expectManifestError(await tampered((m) => ({ ...m, version: 2 })), 'UNSUPPORTED_VERSION', /manifest version 2; this build reads version 1/);
+    // Version 1, as earlier builds wrote it: a sha256 per file and no checksum algorithm.
+    const versionOne = await tampered((m) => {
+      const files = (m['files'] as Array<Record<string, unknown>>).map(({ checksum: _, ...f }) => ({ ...f, sha256: 'a'.repeat(64) }));
+      const { checksum: _, ...rest } = m;
+      return { ...rest, version: 1, files };
+    });
+    await expectManifestError(versionOne, 'UNSUPPORTED_VERSION', /manifest version 1; this build reads version 2/);
+    await expectManifestError(await tampered((m) => ({ ...m, version: 3 })), 'UNSUPPORTED_VERSION', /manifest version 3; this build reads version 2/);
   });
 
   it('refuses to write an invalid manifest', async () => {

@@ -34,7 +34,7 @@ describe('ProgressCounters', () => {
 
     now += 250;
     counters.chunkCopied(b, 2 * MiB);
-    counters.fileFinished(b, { relativePath: 'journal/b', size: 2 * MiB, sha256: '' });
+    counters.fileFinished(b, { relativePath: 'journal/b', size: 2 * MiB, checksum: '' });
     assert.deepEqual(counters.currentFiles, ['a.wt']);
     assert.equal(counters.filesCopied, 1);
     assert.equal(counters.percent, 75);
@@ -70,7 +70,7 @@ describe('ProgressCounters', () => {
     assert.equal(counters.percent, 66.6);
     counters.begin([file('x', 0), file('y', 0), file('z', 0)]);
     assert.equal(counters.bytesCopied, 0);
-    counters.fileFinished(file('x', 0), { relativePath: 'x', size: 0, sha256: '' });
+    counters.fileFinished(file('x', 0), { relativePath: 'x', size: 0, checksum: '' });
     assert.equal(counters.percent, 33.3);
     assert.equal(counters.etaSecs, 0);
   });
@@ -107,7 +107,7 @@ describe('ProgressCounters', () => {
     const a = file('a', 1);
     noProgress.fileStarted(a);
     noProgress.chunkCopied(a, 1);
-    noProgress.fileFinished(a, { relativePath: 'a', size: 1, sha256: '' });
+    noProgress.fileFinished(a, { relativePath: 'a', size: 1, checksum: '' });
     assert.ok(Object.isFrozen(noProgress));
   });
 });

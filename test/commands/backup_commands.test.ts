@@ -10,6 +10,7 @@ import { Int32, Long, MongoClient, MongoServerError, type Document } from 'mongo
 import { startDevServer, type RunningDevServer } from '../helpers/dev_server.js';
 import { startProxy, type RunningProxy } from '../helpers/proxy.js';
 import { runMongosh } from '../helpers/mongosh.js';
+import { xxh3Hex } from '../helpers/checksum.js';
 import { tempDir } from '../helpers/paths.js';
 import { until } from '../helpers/poll.js';
 
@@ -121,9 +122,16 @@ describe('backup commands through the proxy', () => {
     assert.deepEqual(reply, { ok: 1 });
     const manifest = JSON.parse(fs.readFileSync(path.join(dest, MANIFEST), 'utf8')) as Document;
     assert.equal(manifest['strategy'], 'backupCursor');
-    const names = (manifest['files'] as Array<{ path: string }>).map((f) => f.path);
+    const files = manifest['files'] as Array<{ path: string; size: number; checksum: string }>;
+    const names = files.map((f) => f.path);
     assert.ok(names.includes('storage.bson') && names.includes('_mdb_catalog.wt'), names.join(','));
     assert.ok(names.some((n) => n.startsWith('journal/WiredTigerLog.')), 'journal kept under journal/');
+    // What a user verifying the backup does: every file's bytes against the manifest.
+    assert.deepEqual(manifest['checksum'], { algorithm: 'xxh3-64' });
+    for (const f of files) {
+      const bytes = fs.readFileSync(path.join(dest, f.path));
+      assert.deepEqual({ path: f.path, size: bytes.length, checksum: xxh3Hex(bytes) }, { path: f.path, size: f.size, checksum: f.checksum });
+    }
 
     const status = await admin().command({ backupStatus: 1 }, raw);
     assert.equal(status['inProgress'], false);
