@@ -83,18 +83,14 @@ export const DEFAULT_THREAD_NICENESS = 10;
 
 const WORKER_URL = new URL('./copy_worker.js', import.meta.url);
 /**
- * Workers inherit the process's node flags (profiling, heap size), except
- * `--input-type`, with which Node refuses to start any worker that is a file
- * (ERR_INPUT_TYPE_NOT_ALLOWED): a proxy embedded by `node --input-type=module -e`.
+ * Workers inherit the process's node flags (profiling, the semi-space size of the
+ * CLI's shebang) when given none: Node accepts V8 flags only that way, and refuses
+ * them listed in `execArgv` (ERR_WORKER_INVALID_EXEC_ARGV). But with `--input-type`
+ * Node refuses any worker that is a file (ERR_INPUT_TYPE_NOT_ALLOWED): a proxy
+ * embedded by `node --input-type=module -e` gives its workers no flags at all.
  */
-function workerExecArgv(): string[] {
-  const flags: string[] = [];
-  for (let i = 0; i < process.execArgv.length; i++) {
-    const flag = process.execArgv[i] as string;
-    if (flag === '--input-type') i++; // and its value
-    else if (!flag.startsWith('--input-type=')) flags.push(flag);
-  }
-  return flags;
+function workerExecArgv(): string[] | undefined {
+  return process.execArgv.some((flag) => flag === '--input-type' || flag.startsWith('--input-type=')) ? [] : undefined;
 }
 
 type FileOutcome = { copied: CopiedFile } | { skipped: SkippedFile };
