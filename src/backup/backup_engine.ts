@@ -11,7 +11,7 @@
 import { randomUUID } from 'node:crypto';
 import { TokenBucket } from './throttle.js';
 import { ProgressCounters } from './progress.js';
-import { copyFiles } from './copier.js';
+import { DEFAULT_CONCURRENCY, copyFiles } from './copier.js';
 import { MANIFEST_FORMAT, MANIFEST_VERSION, manifestFiles, writeManifest, type Manifest } from './manifest.js';
 import { prepareDestination } from './destination.js';
 import { toCommandError } from './io_error.js';
@@ -265,7 +265,7 @@ export class BackupEngine {
     run.counters.begin(files);
     const result = await copyFiles(files, run.destination, {
       limiter: this.throttle,
-      concurrency: this.options.concurrency ?? 4,
+      concurrency: this.options.concurrency ?? DEFAULT_CONCURRENCY,
       progress: run.counters,
       // Shutdown stops the copy, and so does a snapshot that stopped protecting the files.
       signal: AbortSignal.any([this.abort.signal, snapshot.lost]),

@@ -5,6 +5,7 @@
  */
 import { parseArgs } from 'node:util';
 import type { LogFormat } from '../log.js';
+import { DEFAULT_CONCURRENCY } from '../backup/copier.js';
 import { DEFAULT_SHUTDOWN_TIMEOUT_SECS } from './shutdown.js';
 
 export interface ProxyFlags {
@@ -21,7 +22,8 @@ export interface ProxyFlags {
 export const PROXY_FLAGS_HELP = `  --port N                  port to listen on                                   [27017]
   --bind ADDR               address to listen on                                [127.0.0.1]
   --allow-write-blocking    allow fsyncLock for the whole copy where mongod has no $backupCursor
-  --concurrency N           parallel copy workers                               [4]
+  --concurrency N           copy threads (each ~12 MiB; more copy faster, and
+                            cost the application more; docs/performance.md)     [${DEFAULT_CONCURRENCY}]
   --backup-cursor-keepalive-ms N  ms between keepalive getMores on $backupCursor [30000]
   --shutdown-timeout SECS   on SIGTERM/SIGINT, how long the cleanup may take    [20]
                             (a second signal exits at once)
@@ -60,7 +62,7 @@ export function parseProxyFlags(args: string[], spec: ProxyFlagsSpec): ParsedPro
       port: { type: 'string', default: spec.defaultPort ?? '27017' },
       bind: { type: 'string', default: '127.0.0.1' },
       'allow-write-blocking': { type: 'boolean', default: false },
-      concurrency: { type: 'string', default: '4' },
+      concurrency: { type: 'string', default: String(DEFAULT_CONCURRENCY) },
       'backup-cursor-keepalive-ms': { type: 'string', default: '30000' },
       'shutdown-timeout': { type: 'string', default: String(DEFAULT_SHUTDOWN_TIMEOUT_SECS) },
       'log-format': { type: 'string', default: 'auto' },

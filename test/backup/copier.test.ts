@@ -282,7 +282,8 @@ describe('copyFiles', () => {
     const limiter = new TokenBucket(1);
     let copied = 0;
     const progress: CopyProgress = { fileStarted: () => {}, chunkCopied: (_, n) => (copied += n), fileFinished: () => {}, fileSkipped: () => {} };
-    const copying = copyFiles(files, freshDest(), { limiter, signal: controller.signal, chunkSize, progress });
+    // One worker per file, so that every one of them is waiting when the abort comes.
+    const copying = copyFiles(files, freshDest(), { limiter, signal: controller.signal, chunkSize, progress, concurrency: files.length });
     await until(() => (copied > 0 && limiter.waiting === files.length ? true : undefined));
     controller.abort(reason);
     await assert.rejects(copying, (err) => err === reason);

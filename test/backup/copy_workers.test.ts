@@ -103,7 +103,7 @@ describe('copy workers', () => {
     const limiter = new TokenBucket(1);
     const counters = new ProgressCounters();
     counters.begin(files);
-    const copying = copyFiles(files, freshDest(), { limiter, chunkSize: 64 * KiB, progress: counters });
+    const copying = copyFiles(files, freshDest(), { limiter, chunkSize: 64 * KiB, progress: counters, concurrency: files.length });
     await until(() => limiter.waiting === files.length && counters.bytesCopied > 0);
     limiter.setRate(0);
     const { copied } = await copying;
@@ -127,7 +127,7 @@ describe('copy workers', () => {
       });
     const limiter = new TokenBucket(1);
     const controller = new AbortController();
-    const copying = copyFiles(files, freshDest(), { limiter, chunkSize: 64 * KiB, signal: controller.signal, threadNiceness: 7 });
+    const copying = copyFiles(files, freshDest(), { limiter, chunkSize: 64 * KiB, signal: controller.signal, threadNiceness: 7, concurrency: files.length });
     // Both workers are in the bucket: started, so their priority is set.
     await until(() => limiter.waiting === files.length);
     assert.equal(niceValues().filter((nice) => nice === 7).length, files.length, 'one thread at nice 7 per worker');
@@ -181,7 +181,8 @@ describe('copy workers', () => {
     const fds = openFds();
     // The missing file fails at open, while the big ones wait in the bucket.
     const limiter = new TokenBucket(1);
-    await assert.rejects(copyFiles(files, freshDest(), { limiter, chunkSize: 64 * KiB }), { code: 'ENOENT', syscall: 'open', path: files[2]?.path });
+    // One worker per file: the missing one is opened while the others wait.
+    await assert.rejects(copyFiles(files, freshDest(), { limiter, chunkSize: 64 * KiB, concurrency: files.length }), { code: 'ENOENT', syscall: 'open', path: files[2]?.path });
     assert.equal(limiter.waiting, 0, 'no worker still waits on the throttle');
     assert.equal(openFds(), fds, 'every worker closed its files and its thread exited');
   });
