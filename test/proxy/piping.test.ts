@@ -12,29 +12,7 @@ import { OpMsgFlag } from '../../src/wire/constants.js';
 import { encodeDocument } from '../../src/wire/command_message.js';
 import { encodeOpMsg } from '../../src/wire/op_msg.js';
 import { until } from '../helpers/poll.js';
-import { RawClient, decodeReply, opMsg, startProxy, testInterceptor } from './support.js';
-
-/** A server whose one accepted socket the test holds. */
-async function scriptedUpstream(): Promise<{ port: number; accepted: Promise<net.Socket>; close(): void }> {
-  const sockets: net.Socket[] = [];
-  let onAccept!: (socket: net.Socket) => void;
-  const accepted = new Promise<net.Socket>((resolve) => (onAccept = resolve));
-  const server = net.createServer((socket) => {
-    socket.on('error', () => undefined);
-    sockets.push(socket);
-    onAccept(socket);
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  return {
-    port: (server.address() as net.AddressInfo).port,
-    accepted,
-    close() {
-      for (const socket of sockets) socket.destroy();
-      server.close();
-    },
-  };
-}
+import { RawClient, decodeReply, opMsg, scriptedUpstream, startProxy, testInterceptor } from './support.js';
 
 /** A moreToCome OP_MSG reply of about `size` bytes, as an exhaust stream would carry. */
 function streamedReply(size: number, requestID: number, fill: string): Buffer {
