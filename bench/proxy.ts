@@ -40,8 +40,9 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { MongoClient, type Collection, type Document } from 'mongodb';
 import { calculateObjectSize } from 'bson';
-import { startDevServer } from '../test/helpers/dev_server.js';
-import { startProxy } from '../test/helpers/proxy.js';
+import { startDevServer, type RunningDevServer } from '../test/helpers/dev_server.js';
+import { startProxy, type RunningProxy } from '../test/helpers/proxy.js';
+import { spawnCli } from '../test/helpers/cli_process.js';
 import { MB, commandLine, fmt, onCleanup, percentileSorted, printHeader, runRounds, runBench } from './common.js';
 import { cpuMsOf, cpuMsOfGroup, startNodeRelay, startSocat } from './proc.js';
 import { PATHS, report, type PathName, type Sample, type Workload, type WorkloadSizes } from './proxy_report.js';
@@ -204,18 +205,13 @@ function emitResult(result: unknown): void {
 }
 
 /** `hotbackup serve` in front of the dev server, under `node --cpu-prof` if asked. */
-async function startProxyChild(server: Parameters<typeof startProxy>[0]): ReturnType<typeof startProxy> {
+async function startProxyChild(server: RunningDevServer): Promise<RunningProxy> {
   const profileDir = opts['proxy-cpu-prof'];
   if (profileDir === undefined) return startProxy(server);
-  const saved = process.env['NODE_OPTIONS'];
-  // The child inherits the environment; only the proxy is started while it is set.
-  process.env['NODE_OPTIONS'] = `${saved ?? ''} --cpu-prof --cpu-prof-dir=${path.resolve(profileDir)}`.trim();
-  try {
-    return await startProxy(server);
-  } finally {
-    if (saved === undefined) delete process.env['NODE_OPTIONS'];
-    else process.env['NODE_OPTIONS'] = saved;
-  }
+  // Node refuses --cpu-prof in NODE_OPTIONS: a shell puts it on node's own command line.
+  const wrapper = ['sh', '-c', `exec "$0" --cpu-prof --cpu-prof-dir='${path.resolve(profileDir)}' "$@"`];
+  const cli = await spawnCli(['serve', '--upstream', server.uri, '--port', '0'], 'proxy listening', wrapper);
+  return { ...cli, uri: `mongodb://127.0.0.1:${cli.port}/?directConnection=true` };
 }
 
 async function main(): Promise<void> {

@@ -63,6 +63,9 @@ export interface ProxyConnectionOptions {
  */
 const QUEUE_HIGH_WATER = 1024 * 1024;
 
+/** As much as Node reads from a socket at once by default. */
+const READ_BUFFER_SIZE = 64 * 1024;
+
 /** How long a gracefully ended socket may take to flush before it is destroyed. */
 const CLOSE_GRACE_MS = 5_000;
 
@@ -92,6 +95,7 @@ export class ProxyConnection {
   /** Why client reads are paused; reading resumes when none is left. */
   readonly #clientPaused = new Set<'upstream-full' | 'queue-full'>();
   #nextRequestID = 1;
+  #readBuffer: Buffer | undefined;
   #closed = false;
   /** A close marker is queued: nothing more is read from the client or forwarded. */
   #closing = false;
@@ -116,7 +120,13 @@ export class ProxyConnection {
     });
 
     this.#client.setNoDelay(true);
-    this.#upstream = net.connect({ host: options.upstream.host, port: options.upstream.port, noDelay: true });
+    this.#upstream = net.connect({
+      host: options.upstream.host,
+      port: options.upstream.port,
+      noDelay: true,
+      // mongod's bytes are read into a buffer of ours, reused while no write holds it.
+      onread: { buffer: () => this.#upstreamReadBuffer(), callback: (length, buffer) => this.#onUpstreamRead(length, buffer) },
+    });
     // Until connected, a silent upstream would otherwise hold the client for the OS's
     // connect timeout (minutes); once connected, idle is normal (exhaust streams, pools).
     this.#upstream.setTimeout(options.upstreamConnectTimeoutMS, () =>
@@ -130,13 +140,6 @@ export class ProxyConnection {
         if (!this.#closing) this.#framer.push(chunk);
       } catch (err) {
         this.#fail('client data failed', err);
-      }
-    });
-    this.#upstream.on('data', (chunk: Buffer) => {
-      try {
-        if (!this.#closed) this.#toClient.push(chunk);
-      } catch (err) {
-        this.#fail('upstream data failed', err);
       }
     });
     this.#upstream.on('drain', () => this.#resumeClient('upstream-full'));
@@ -158,6 +161,31 @@ export class ProxyConnection {
     this.#upstream.on('close', () => this.#end('upstream closed'));
     this.gone = Promise.all([closed(this.#client), closed(this.#upstream)]).then(() => undefined);
     this.#log.debug({ upstream: options.upstream }, 'connection opened');
+  }
+
+  /** One read from mongod, into the buffer #upstreamReadBuffer gave (always a Buffer). */
+  #onUpstreamRead(length: number, read: Uint8Array): boolean {
+    const buffer = read as Buffer;
+    try {
+      if (!this.#closed) this.#toClient.push(length === buffer.length ? buffer : buffer.subarray(0, length));
+    } catch (err) {
+      this.#fail('upstream data failed', err);
+    }
+    // Returning false would pause reading; backpressure pauses the socket itself.
+    return true;
+  }
+
+  /**
+   * The buffer mongod's next read goes into: the last one again, unless a write to the
+   * client still holds it, then a new one. Node keeps a written Buffer only for a write
+   * the kernel did not take at once (lib/internal/stream_base_commons.js, handleWriteReq:
+   * `req.buffer = data` when the write went async), and such a write keeps the socket's
+   * writableLength above 0 until it completes (lib/internal/streams/writable.js, onwrite).
+   * So mongod's bytes cost no allocation per read while the client keeps up.
+   */
+  #upstreamReadBuffer(): Buffer {
+    if (this.#readBuffer === undefined || this.#client.writableLength > 0 || this.#client.destroyed) this.#readBuffer = Buffer.allocUnsafeSlow(READ_BUFFER_SIZE);
+    return this.#readBuffer;
   }
 
   /** Ends both sides at once, dropping whatever is buffered (proxy shutdown). Idempotent. */
