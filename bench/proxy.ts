@@ -24,11 +24,13 @@
  *
  *   node dist/bench/proxy.js [--rounds 6] [--budget 140] [--pings 3000] [--finds 4800]
  *                            [--clients 16] [--write-mb 50] [--read-mb 50] [--socat-nagle]
- *                            [--json FILE] [--smoke] [--proxy-cpu-prof DIR]
+ *                            [--json FILE] [--smoke] [--proxy-cpu-prof DIR] [--proxy-node-args='...']
  *
  * --smoke is one round of tiny workloads (a few seconds), for the test suite: it checks
  * that the benchmark runs, not what it measures. --json writes the result as JSON.
- * --proxy-cpu-prof runs the proxy under `node --cpu-prof` and leaves the profile in DIR.
+ * --proxy-cpu-prof runs the proxy under `node --cpu-prof` and leaves the profile in DIR;
+ * --proxy-node-args passes node flags to the proxy (say --proxy-node-args=--no-memory-reducer, to see
+ * what V8's memory reducer costs the proxy on inserts).
  *
  * socat runs with `nodelay` on both sides, as the proxy sets TCP_NODELAY on both of its
  * sockets. Without it (--socat-nagle, the command as usually typed) Nagle's algorithm
@@ -75,6 +77,7 @@ const { values: opts } = parseArgs({
     json: { type: 'string' },
     smoke: { type: 'boolean', default: false },
     'proxy-cpu-prof': { type: 'string' },
+    'proxy-node-args': { type: 'string' },
   },
   strict: true,
 });
@@ -204,12 +207,18 @@ function emitResult(result: unknown): void {
   console.log(`result written to ${opts.json}`);
 }
 
-/** `hotbackup serve` in front of the dev server, under `node --cpu-prof` if asked. */
+/** `hotbackup serve` in front of the dev server, with node's own flags if asked (--cpu-prof, V8 flags). */
 async function startProxyChild(server: RunningDevServer): Promise<RunningProxy> {
   const profileDir = opts['proxy-cpu-prof'];
-  if (profileDir === undefined) return startProxy(server);
-  // Node refuses --cpu-prof in NODE_OPTIONS: a shell puts it on node's own command line.
-  const wrapper = ['sh', '-c', `exec "$0" --cpu-prof --cpu-prof-dir='${path.resolve(profileDir)}' "$@"`];
+  const nodeArgs = [
+    ...(profileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${path.resolve(profileDir)}`]),
+    ...(opts['proxy-node-args']?.split(/\s+/).filter((a) => a !== '') ?? []),
+  ];
+  if (nodeArgs.length === 0) return startProxy(server);
+  // NODE_OPTIONS refuses --cpu-prof and most V8 flags: a shell puts them on node's own
+  // command line, in front of the CLI's.
+  const quoted = nodeArgs.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+  const wrapper = ['sh', '-c', `exec "$0" ${quoted} "$@"`];
   const cli = await spawnCli(['serve', '--upstream', server.uri, '--port', '0'], 'proxy listening', wrapper);
   return { ...cli, uri: `mongodb://127.0.0.1:${cli.port}/?directConnection=true` };
 }
