@@ -29,8 +29,8 @@
  * --smoke is one round of tiny workloads (a few seconds), for the test suite: it checks
  * that the benchmark runs, not what it measures. --json writes the result as JSON.
  * --proxy-cpu-prof runs the proxy under `node --cpu-prof` and leaves the profile in DIR;
- * --proxy-node-args passes node flags to the proxy (say --proxy-node-args=--no-memory-reducer, to see
- * what V8's memory reducer costs the proxy on inserts).
+ * --proxy-node-args passes node flags to the proxy (say --proxy-node-args=--max-semi-space-size=32),
+ * to try V8 settings on it against the same baselines.
  *
  * socat runs with `nodelay` on both sides, as the proxy sets TCP_NODELAY on both of its
  * sockets. Without it (--socat-nagle, the command as usually typed) Nagle's algorithm
