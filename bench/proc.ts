@@ -107,3 +107,29 @@ export async function startSocat(targetPort: number, options: { nodelay?: boolea
     if (attempt >= 3) throw new Error(`socat did not listen on ${port}: ${stderr}`);
   }
 }
+
+/**
+ * bench/relay.ts (a zero-inspection Node relay: `socket.pipe` both ways) as a child
+ * process in front of `targetPort`, stopped at cleanup.
+ */
+export async function startNodeRelay(targetPort: number): Promise<{ uri: string; pid: number; stop(): Promise<void> }> {
+  const script = new URL('./relay.js', import.meta.url).pathname;
+  const child = spawn(process.execPath, [script, '--upstream-port', String(targetPort)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  const exited = once(child, 'exit');
+  const stop = onCleanup(`node relay (pid ${child.pid})`, async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill('SIGTERM');
+    await exited;
+  });
+  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const port = await new Promise<number>((resolve, reject) => {
+    child.stdout?.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+      const match = /"port":(\d+)/.exec(output);
+      if (match) resolve(Number(match[1]));
+    });
+    void exited.then(() => reject(new Error(`node relay exited before listening: ${output}`)));
+  });
+  return { uri: `mongodb://127.0.0.1:${port}/?directConnection=true`, pid: child.pid as number, stop };
+}

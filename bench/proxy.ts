@@ -1,39 +1,53 @@
 /**
- * Forwarding overhead: the same driver workloads against the dev server three ways,
- * in one run, and the ratios between them.
+ * Forwarding overhead: the same driver workloads against the dev server four ways, in
+ * one run, and the ratios between them.
  *
  *   direct  driver -> dev server
- *   socat   driver -> socat (a dumb TCP relay, one forked process per connection) -> dev server
- *   proxy   driver -> `hotbackup serve` (framing, command peek, boundary tracking) -> dev server
+ *   socat   driver -> socat (a dumb relay in C, one forked process per connection) -> dev server
+ *   relay   driver -> bench/relay.ts (a zero-inspection Node relay: socket.pipe both ways) -> dev server
+ *   proxy   driver -> `hotbackup serve` (command peek, boundary tracking, interceptor) -> dev server
  *
- * The claim under test: our proxy costs about what a dumb relay costs. Absolute numbers
- * on a shared 2-core VM are noise (the driver, the relay and the dev server all share
- * the two cores); ratios measured in the same run are the result.
+ * The claim under test: the proxy costs no more than a dumb relay. socat is the relay a
+ * user would put there; the Node relay is the floor for anything written on Node's
+ * sockets, so proxy/relay is what the proxy's own work costs. Absolute numbers on a
+ * shared 2-core VM are noise (the driver, the relay and the dev server share the two
+ * cores); ratios measured in the same run are the result.
  *
- * Workloads, each run once per path per round, paths rotated each round (6 rounds: each
- * path runs in each position twice):
- *   ping      sequential round trips: ops/s, p50, p99
- *   insert    insertMany of 1 KiB documents, batches of 1000: MB/s
- *   find      find() of a whole collection of 4 KiB documents, default batches, iterated: MB/s
- *   ping x8   8 clients pinging at once: total ops/s, p50, p99
- * Reported per path: the median over rounds. Also the CPU time the relay process
- * (socat and its forks, or the proxy) used during each workload, from /proc.
+ * Workloads, each run once per path per round, paths rotated each round:
+ *   ping        sequential round trips on one connection: ops/s, p50, p99
+ *   findOne x16 16 clients (one connection each) at once, findOne by _id of a 4 KiB
+ *               document: total ops/s, p50, p99
+ *   insert      insertMany of 1 KiB documents, batches of 1000 (~1 MB messages): MB/s
+ *   find        find() of a whole collection of 4 KiB documents, default batches: MB/s
+ * Reported per path: the median over rounds. Also the CPU time the relay process (socat
+ * and its forks, the Node relay, or the proxy) used during each workload, from /proc.
  *
- *   node dist/bench/proxy.js [--rounds 6] [--budget 140] [--pings 3000] [--write-mb 50] [--read-mb 50]
- *                            [--clients 8] [--socat-nagle]
+ *   node dist/bench/proxy.js [--rounds 6] [--budget 140] [--pings 3000] [--finds 4800]
+ *                            [--clients 16] [--write-mb 50] [--read-mb 50] [--socat-nagle]
+ *                            [--json FILE] [--smoke] [--proxy-cpu-prof DIR] [--proxy-node-args='...']
+ *
+ * --smoke is one round of tiny workloads (a few seconds), for the test suite: it checks
+ * that the benchmark runs, not what it measures. --json writes the result as JSON.
+ * --proxy-cpu-prof runs the proxy under `node --cpu-prof` and leaves the profile in DIR;
+ * --proxy-node-args passes node flags to the proxy (say --proxy-node-args=--max-semi-space-size=32),
+ * to try V8 settings on it against the same baselines.
  *
  * socat runs with `nodelay` on both sides, as the proxy sets TCP_NODELAY on both of its
  * sockets. Without it (--socat-nagle, the command as usually typed) Nagle's algorithm
  * meets delayed ACKs on every ~1 MB insert and socat's insert throughput halves: a
  * baseline that slow would flatter the proxy.
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { MongoClient, type Collection, type Document } from 'mongodb';
 import { calculateObjectSize } from 'bson';
-import { startDevServer } from '../test/helpers/dev_server.js';
-import { startProxy } from '../test/helpers/proxy.js';
-import { MB, fmt, median, onCleanup, percentileSorted, printHeader, ratio, runRounds, runBench, table } from './common.js';
-import { cpuMsOf, cpuMsOfGroup, startSocat } from './proc.js';
+import { startDevServer, type RunningDevServer } from '../test/helpers/dev_server.js';
+import { startProxy, type RunningProxy } from '../test/helpers/proxy.js';
+import { spawnCli } from '../test/helpers/cli_process.js';
+import { MB, commandLine, fmt, onCleanup, percentileSorted, printHeader, runRounds, runBench } from './common.js';
+import { cpuMsOf, cpuMsOfGroup, startNodeRelay, startSocat } from './proc.js';
+import { PATHS, report, type PathName, type Sample, type Workload, type WorkloadSizes } from './proxy_report.js';
 
 /** Hard stop: cleanup and exit 2. The round budget (--budget) normally ends the run well before. */
 const TIME_LIMIT_MS = 175_000;
@@ -56,43 +70,38 @@ const { values: opts } = parseArgs({
     /** socat without nodelay, as `socat TCP-LISTEN:...,fork TCP:...` is usually typed. */
     'socat-nagle': { type: 'boolean', default: false },
     pings: { type: 'string', default: '3000' },
+    finds: { type: 'string', default: '4800' },
+    clients: { type: 'string', default: '16' },
     'write-mb': { type: 'string', default: '50' },
     'read-mb': { type: 'string', default: '50' },
-    clients: { type: 'string', default: '8' },
+    json: { type: 'string' },
+    smoke: { type: 'boolean', default: false },
+    'proxy-cpu-prof': { type: 'string' },
+    'proxy-node-args': { type: 'string' },
   },
   strict: true,
 });
-const ROUNDS = Number(opts.rounds);
+const SMOKE = opts.smoke;
+/** --smoke overrides the sizes: one round of each workload, small enough to take seconds. */
+const num = (name: 'rounds' | 'pings' | 'finds' | 'clients' | 'write-mb' | 'read-mb', smoke: number): number =>
+  SMOKE ? smoke : Number(opts[name]);
+const ROUNDS = num('rounds', 1);
 /** From process start (performance.now() counts from there). */
 const BUDGET_MS = Number(opts.budget) * 1000;
-const PINGS = Number(opts.pings);
-const WRITE_BATCHES = Math.max(1, Math.round((Number(opts['write-mb']) * MB) / (DOC_BYTES * BATCH)));
-const READ_DOCS = Math.max(BATCH, Math.round((Number(opts['read-mb']) * MB) / READ_DOC_BYTES));
-const CLIENTS = Number(opts.clients);
-
-type PathName = 'direct' | 'socat' | 'proxy';
-const PATHS: PathName[] = ['direct', 'socat', 'proxy'];
+const PINGS = num('pings', 200);
+const CLIENTS = num('clients', 4);
+const FINDS_EACH = Math.max(1, Math.ceil(num('finds', 200) / CLIENTS));
+const WRITE_BATCHES = Math.max(1, Math.round((num('write-mb', 2) * MB) / (DOC_BYTES * BATCH)));
+const READ_DOCS = Math.max(BATCH, Math.round((num('read-mb', 4) * MB) / READ_DOC_BYTES));
 
 interface Path {
   name: PathName;
-  uri: string;
   client: MongoClient;
-  /** One client per concurrent pinger, each with its own connection. */
-  pingers: MongoClient[];
+  /** One client per concurrent finder, each with its own connection. */
+  finders: MongoClient[];
   /** CPU ms used so far by the relay in this path (0 for direct). */
   relayCpuMs: () => number;
 }
-
-interface Sample {
-  /** The workload's headline number: ops/s or MB/s. */
-  rate: number;
-  p50us?: number;
-  p99us?: number;
-  /** CPU ms the relay process used during this workload. */
-  relayCpuMs: number;
-}
-
-type Workload = 'ping' | 'insert' | 'find' | 'pingConcurrent';
 
 /** {_id: int32, pad: n - 24 chars} is exactly n bytes of BSON. */
 function doc(id: number, bytes: number): Document {
@@ -117,6 +126,18 @@ async function pingLoop(client: MongoClient, count: number, latencies: number[])
     const start = performance.now();
     await admin.command({ ping: 1 });
     latencies.push(performance.now() - start);
+  }
+}
+
+/** findOne by _id, `count` times, spread over the collection (ids from a fixed stride, no RNG). */
+async function findOneLoop(client: MongoClient, worker: number, count: number, latencies: number[]): Promise<void> {
+  const read = client.db(DB).collection<{ _id: number }>('read');
+  for (let i = 0; i < count; i++) {
+    const id = (worker * 7919 + i * 104_729) % READ_DOCS;
+    const start = performance.now();
+    const found = await read.findOne({ _id: id });
+    latencies.push(performance.now() - start);
+    if (found === null) throw new Error(`findOne({_id: ${id}}) found nothing`);
   }
 }
 
@@ -145,11 +166,10 @@ async function runWorkload(workload: Workload, path: Path, round: number, batche
       const { ms, cpu } = await measure(path, () => pingLoop(path.client, PINGS, latencies));
       return latencySample(latencies, ms, cpu);
     }
-    case 'pingConcurrent': {
+    case 'findOne': {
       const latencies: number[] = [];
-      const each = Math.ceil(PINGS / path.pingers.length);
       const { ms, cpu } = await measure(path, async () => {
-        await Promise.all(path.pingers.map((c) => pingLoop(c, each, latencies)));
+        await Promise.all(path.finders.map((c, worker) => findOneLoop(c, worker, FINDS_EACH, latencies)));
       });
       return latencySample(latencies, ms, cpu);
     }
@@ -158,6 +178,8 @@ async function runWorkload(workload: Workload, path: Path, round: number, batche
       const { ms, cpu } = await measure(path, async () => {
         for (const batch of batches) await collection.insertMany(batch);
       });
+      const stored = await collection.countDocuments();
+      if (stored !== batches.length * BATCH) throw new Error(`insertMany stored ${stored} documents, expected ${batches.length * BATCH}`);
       await collection.drop();
       return { rate: (batches.length * BATCH * DOC_BYTES) / MB / (ms / 1000), relayCpuMs: cpu };
     }
@@ -172,20 +194,57 @@ async function runWorkload(workload: Workload, path: Path, round: number, batche
   }
 }
 
-const WORKLOADS: Workload[] = ['ping', 'insert', 'find', 'pingConcurrent'];
+const WORKLOADS: Workload[] = ['ping', 'findOne', 'insert', 'find'];
+
+/**
+ * Where the JSON result goes: the file named by --json, if any. A single call site, so
+ * that it can be pointed at the shared bench result writer.
+ */
+function emitResult(result: unknown): void {
+  if (opts.json === undefined) return;
+  fs.mkdirSync(path.dirname(path.resolve(opts.json)), { recursive: true });
+  fs.writeFileSync(opts.json, `${JSON.stringify(result, null, 2)}\n`);
+  console.log(`result written to ${opts.json}`);
+}
+
+/** `hotbackup serve` in front of the dev server, with node's own flags if asked (--cpu-prof, V8 flags). */
+async function startProxyChild(server: RunningDevServer): Promise<RunningProxy> {
+  const profileDir = opts['proxy-cpu-prof'];
+  const nodeArgs = [
+    ...(profileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${path.resolve(profileDir)}`]),
+    ...(opts['proxy-node-args']?.split(/\s+/).filter((a) => a !== '') ?? []),
+  ];
+  if (nodeArgs.length === 0) return startProxy(server);
+  // NODE_OPTIONS refuses --cpu-prof and most V8 flags: a shell puts them on node's own
+  // command line, in front of the CLI's.
+  const quoted = nodeArgs.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+  const wrapper = ['sh', '-c', `exec "$0" ${quoted} "$@"`];
+  const cli = await spawnCli(['serve', '--upstream', server.uri, '--port', '0'], 'proxy listening', wrapper);
+  return { ...cli, uri: `mongodb://127.0.0.1:${cli.port}/?directConnection=true` };
+}
 
 async function main(): Promise<void> {
   for (const bytes of [DOC_BYTES, READ_DOC_BYTES]) {
     if (calculateObjectSize(doc(123456, bytes)) !== bytes) throw new Error(`document size is not ${bytes} B`);
   }
-  printHeader('bench/proxy: forwarding overhead, direct vs socat vs proxy', {
-    socat: opts['socat-nagle']
-      ? 'socat TCP-LISTEN:<port>,bind=127.0.0.1,reuseaddr,fork TCP:127.0.0.1:<devport>'
-      : 'socat TCP-LISTEN:<port>,bind=127.0.0.1,reuseaddr,fork,nodelay TCP:127.0.0.1:<devport>,nodelay',
-    workloads:
-      `${ROUNDS} rounds; ping x${PINGS}; insertMany ${WRITE_BATCHES}x${BATCH} docs of ${DOC_BYTES} B ` +
-      `(${fmt((WRITE_BATCHES * BATCH * DOC_BYTES) / MB)} MB); find ${READ_DOCS} docs of ${READ_DOC_BYTES} B (${fmt((READ_DOCS * READ_DOC_BYTES) / MB)} MB); ` +
-      `ping x${Math.ceil(PINGS / CLIENTS) * CLIENTS} over ${CLIENTS} clients`,
+  const sizes: WorkloadSizes = {
+    pings: PINGS,
+    finds: FINDS_EACH * CLIENTS,
+    clients: CLIENTS,
+    writeMB: (WRITE_BATCHES * BATCH * DOC_BYTES) / MB,
+    readMB: (READ_DOCS * READ_DOC_BYTES) / MB,
+  };
+  const socatCommand = opts['socat-nagle']
+    ? 'socat TCP-LISTEN:<port>,bind=127.0.0.1,reuseaddr,fork TCP:127.0.0.1:<devport>'
+    : 'socat TCP-LISTEN:<port>,bind=127.0.0.1,reuseaddr,fork,nodelay TCP:127.0.0.1:<devport>,nodelay';
+  const workloads =
+    `${ROUNDS} rounds${SMOKE ? ' (smoke)' : ''}; ping x${PINGS}; findOne x${sizes.finds} over ${CLIENTS} clients; ` +
+    `insertMany ${WRITE_BATCHES}x${BATCH} docs of ${DOC_BYTES} B (${fmt(sizes.writeMB)} MB); ` +
+    `find ${READ_DOCS} docs of ${READ_DOC_BYTES} B (${fmt(sizes.readMB)} MB)`;
+  printHeader('bench/proxy: forwarding overhead, direct vs socat vs Node relay vs proxy', {
+    socat: socatCommand,
+    relay: 'node dist/bench/relay.js (net + socket.pipe both ways, noDelay)',
+    workloads,
   });
 
   // Periodic checkpoints off: one landing in a single path's timed run is pure noise.
@@ -195,24 +254,26 @@ async function main(): Promise<void> {
     server.cleanup();
   });
   const socat = await startSocat(server.port, { nodelay: !opts['socat-nagle'] });
-  const proxy = await startProxy(server);
+  const relay = await startNodeRelay(server.port);
+  const proxy = await startProxyChild(server);
   onCleanup('proxy', () => proxy.stop());
   const proxyPid = proxy.child.pid as number;
 
-  const uris: Record<PathName, string> = { direct: server.uri, socat: socat.uri, proxy: proxy.uri };
+  const uris: Record<PathName, string> = { direct: server.uri, socat: socat.uri, relay: relay.uri, proxy: proxy.uri };
   const relayCpu: Record<PathName, () => number> = {
     direct: () => 0,
     socat: () => cpuMsOfGroup(socat.pgid),
+    relay: () => cpuMsOf(relay.pid),
     proxy: () => cpuMsOf(proxyPid),
   };
   const paths = {} as Record<PathName, Path>;
   for (const name of PATHS) {
     const client = await connect(uris[name]);
-    const pingers = await Promise.all(Array.from({ length: CLIENTS }, () => connect(uris[name])));
-    paths[name] = { name, uri: uris[name], client, pingers, relayCpuMs: relayCpu[name] };
+    const finders = await Promise.all(Array.from({ length: CLIENTS }, () => connect(uris[name])));
+    paths[name] = { name, client, finders, relayCpuMs: relayCpu[name] };
   }
 
-  // The collection every find reads, loaded once, directly.
+  // The collection every find and findOne reads, loaded once, directly.
   const setupStart = performance.now();
   const read = paths.direct.client.db(DB).collection('read');
   for (let loaded = 0; loaded < READ_DOCS; loaded += BATCH) {
@@ -224,75 +285,28 @@ async function main(): Promise<void> {
 
   // Warm-up: every connection used, JIT warm, every path's code paths touched once.
   for (const path of PATHS.map((n) => paths[n])) {
-    await pingLoop(path.client, 200, []);
-    await Promise.all(path.pingers.map((c) => pingLoop(c, 20, [])));
+    await pingLoop(path.client, SMOKE ? 20 : 200, []);
+    await Promise.all(path.finders.map((c, worker) => findOneLoop(c, worker, SMOKE ? 2 : 20, [])));
     const warm = path.client.db(DB).collection(`warmup_${path.name}`);
     await warm.insertMany(makeBatches(1)[0] as Document[]);
     await warm.drop();
     await path.client.db(DB).collection('read').find().limit(2000).toArray();
   }
-  console.log(`setup (load ${fmt((READ_DOCS * READ_DOC_BYTES) / MB)} MB, warm-up): ${fmt((performance.now() - setupStart) / 1000)} s`);
+  console.log(`setup (load ${fmt(sizes.readMB)} MB, warm-up): ${fmt((performance.now() - setupStart) / 1000)} s`);
 
   const samples = new Map<string, Sample[]>();
-  const key = (w: Workload, p: PathName) => `${w}/${p}`;
   const rounds = await runRounds(PATHS, ROUNDS, BUDGET_MS, async (order, round) => {
     for (const workload of WORKLOADS) {
       for (const name of order) {
         const sample = await runWorkload(workload, paths[name], round, batches);
-        const list = samples.get(key(workload, name)) ?? [];
-        list.push(sample);
-        samples.set(key(workload, name), list);
+        const key = `${workload}/${name}`;
+        samples.set(key, [...(samples.get(key) ?? []), sample]);
       }
     }
   });
   console.log('');
-
-  // ---------------------------------------------------------------- report
-  type Metric = { label: string; workload: Workload; pick: (s: Sample) => number | undefined; better: 'higher' | 'lower'; relay?: boolean };
-  const metrics: Metric[] = [
-    { label: 'ping sequential, ops/s', workload: 'ping', pick: (s) => s.rate, better: 'higher' },
-    { label: 'ping sequential, p50 µs', workload: 'ping', pick: (s) => s.p50us, better: 'lower' },
-    { label: 'ping sequential, p99 µs', workload: 'ping', pick: (s) => s.p99us, better: 'lower' },
-    { label: `insertMany 1 KiB docs, MB/s`, workload: 'insert', pick: (s) => s.rate, better: 'higher' },
-    { label: 'find all 4 KiB docs, MB/s', workload: 'find', pick: (s) => s.rate, better: 'higher' },
-    { label: `ping ${CLIENTS} clients, ops/s`, workload: 'pingConcurrent', pick: (s) => s.rate, better: 'higher' },
-    { label: `ping ${CLIENTS} clients, p50 µs`, workload: 'pingConcurrent', pick: (s) => s.p50us, better: 'lower' },
-    { label: `ping ${CLIENTS} clients, p99 µs`, workload: 'pingConcurrent', pick: (s) => s.p99us, better: 'lower' },
-  ];
-  const med = (m: Metric, p: PathName) => median((samples.get(key(m.workload, p)) ?? []).map((s) => m.pick(s) ?? Number.NaN));
-  const rows = metrics.map((m) => {
-    const [d, s, p] = PATHS.map((name) => med(m, name)) as [number, number, number];
-    return [m.label, fmt(d), fmt(s), fmt(p), ratio(p, d), ratio(p, s), ratio(s, d), m.better];
-  });
-  console.log(`Medians over ${rounds} rounds. Ratios are of the numbers themselves: for ops/s and MB/s`);
-  console.log('below 1.00 means slower; for latency above 1.00 means slower.');
-  console.log(table(['metric', 'direct', 'socat', 'proxy', 'proxy/direct', 'proxy/socat', 'socat/direct', 'better'], rows));
-  console.log('');
-
-  // CPU the relay itself burned, per unit of work: what the middleman costs the host.
-  const units: Record<Workload, { label: string; per: number }> = {
-    ping: { label: `ping sequential, CPU µs per op`, per: PINGS },
-    insert: { label: 'insertMany, CPU ms per MB', per: (WRITE_BATCHES * BATCH * DOC_BYTES) / MB },
-    find: { label: 'find all, CPU ms per MB', per: (READ_DOCS * READ_DOC_BYTES) / MB },
-    pingConcurrent: { label: `ping ${CLIENTS} clients, CPU µs per op`, per: Math.ceil(PINGS / CLIENTS) * CLIENTS },
-  };
-  const cpuRows = WORKLOADS.map((w) => {
-    const scale = w === 'ping' || w === 'pingConcurrent' ? 1000 : 1;
-    const [s, p] = (['socat', 'proxy'] as const).map((name) =>
-      median((samples.get(key(w, name)) ?? []).map((x) => (x.relayCpuMs * scale) / units[w].per)),
-    ) as [number, number];
-    return [units[w].label, fmt(s), fmt(p), ratio(p, s)];
-  });
-  console.log('CPU time of the relay process itself (user+sys from /proc, 10 ms ticks; socat counts its forks):');
-  console.log(table(['workload', 'socat', 'proxy', 'proxy/socat'], cpuRows));
-  console.log('');
-
-  const spread = metrics.map((m) => [
-    m.label,
-    ...PATHS.map((name) => (samples.get(key(m.workload, name)) ?? []).map((s) => fmt(m.pick(s) ?? Number.NaN)).join(' / ')),
-  ]);
-  console.log('Every round (in round order), to judge the noise:');
-  console.log(table(['metric', 'direct', 'socat', 'proxy'], spread));
+  const result = report(samples, rounds, sizes);
+  emitResult({ bench: 'proxy', command: commandLine(), smoke: SMOKE, startedAt: new Date(performance.timeOrigin).toISOString(), socat: socatCommand, workloads, ...result });
 }
 
 await runBench('bench/proxy', TIME_LIMIT_MS, main);

@@ -20,6 +20,11 @@ import type { PeekedCommand } from '../wire/peek.js';
 /** The commands that negotiate compression (handshake spec, OP_COMPRESSED spec). */
 const HANDSHAKE_COMMANDS: ReadonlySet<string> = new Set(['hello', 'isMaster', 'ismaster']);
 
+/** Whether a command of this name may carry a `compression` list to strip: it must be read whole. */
+export function isHandshakeCommand(commandName: string): boolean {
+  return HANDSHAKE_COMMANDS.has(commandName);
+}
+
 export interface StrippedHandshake {
   /** The message to forward instead of the client's. */
   frame: Buffer;
@@ -36,7 +41,7 @@ export interface StrippedHandshake {
 export function stripUnreadableCompressors(frame: Buffer, peeked: PeekedCommand): StrippedHandshake | undefined {
   // The handshake is never compressed (OP_COMPRESSED spec); a compressed one comes after
   // negotiation and cannot change it.
-  if (!HANDSHAKE_COMMANDS.has(peeked.commandName) || peeked.compressorId !== undefined) return undefined;
+  if (!isHandshakeCommand(peeked.commandName) || peeked.compressorId !== undefined) return undefined;
   try {
     return peeked.opCode === OpCode.Msg ? stripOpMsg(frame) : stripOpQuery(frame);
   } catch {

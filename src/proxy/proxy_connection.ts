@@ -1,14 +1,17 @@
 /**
  * One client of the proxy and its own upstream connection to mongod.
  *
- * Client to upstream: the bytes are framed (the proxy must see whole messages to know
- * which ones it answers itself), and each frame is forwarded as the same Buffer, never
- * re-encoded (the one exception: a handshake offering a compressor we cannot read, see
- * handshake.ts). A claimed command is decoded and answered here; frames behind it wait
- * in a queue so that the client's request order is what mongod sees. A compressed
- * message we cannot decompress (or a bad length) is never forwarded: it takes its place
- * in that queue as a "close" marker, so everything sent before it is still answered, in
- * order, before the client is ended. The client's FIN is such a marker too.
+ * Client to upstream: a message is streamed through as it arrives once its first bytes
+ * (opcode, command name) say the proxy has nothing to do with it (client_stream.ts): its
+ * bytes are written upstream as the same Buffers they were read in, never gathered,
+ * never re-encoded. Only messages the proxy must read whole are assembled: a claimed
+ * command, decoded and answered here, a handshake (a compressor we cannot read is taken
+ * out, see hello_compressors.ts), an OP_COMPRESSED (the name is inside), and whatever
+ * arrives while a claimed command runs: those wait in a queue, so that the client's
+ * request order is what mongod sees. A compressed message we cannot decompress (or a bad
+ * length) is never forwarded: it takes its place in that queue as a "close" marker, so
+ * everything sent before it is still answered, in order, before the client is ended.
+ * The client's FIN is such a marker too.
  *
  * Upstream to client: chunks are written on as they arrive, with no framing and no
  * copies. A boundary tracker follows the message headers so that a reply of ours is
@@ -19,14 +22,15 @@
  */
 import net from 'node:net';
 import type { Logger } from 'pino';
-import { MessageFramer } from '../wire/framing.js';
 import { OpCode, OpMsgFlag } from '../wire/constants.js';
 import type { PeekedCommand } from '../wire/peek.js';
 import { decodeRequest, encodeReply, type CommandRequest, type Document } from '../wire/command_message.js';
 import { errorReply } from '../errors.js';
 import { MessageBoundaryTracker } from './boundary.js';
 import { ForwardedRequests, expectsReply } from './reply_order.js';
-import { inspectClientMessage, type Queued, type QueuedClose, type QueuedFrame } from './client_message.js';
+import { holdsWhole, inspectClientMessage, type Queued, type QueuedClose, type QueuedFrame } from './client_message.js';
+import { ClientStreamFramer, type ClientStreamSink } from './client_stream.js';
+import { ReplySplicer } from './reply_splicer.js';
 import type { ClientInfo, Interceptor } from './interceptor.js';
 
 /** Counters shared by every connection of one proxy. */
@@ -59,6 +63,9 @@ export interface ProxyConnectionOptions {
  */
 const QUEUE_HIGH_WATER = 1024 * 1024;
 
+/** As much as Node reads from a socket at once by default. */
+const READ_BUFFER_SIZE = 64 * 1024;
+
 /** How long a gracefully ended socket may take to flush before it is destroyed. */
 const CLOSE_GRACE_MS = 5_000;
 
@@ -76,8 +83,8 @@ export class ProxyConnection {
   readonly #upstream: net.Socket;
   readonly #options: ProxyConnectionOptions;
   readonly #log: Logger;
-  readonly #framer: MessageFramer;
-  readonly #tracker: MessageBoundaryTracker;
+  readonly #framer: ClientStreamFramer;
+  readonly #toClient: ReplySplicer;
   /** Forwarded requests mongod has yet to answer; only kept when something can be claimed. */
   readonly #requests: ForwardedRequests | undefined;
   /** Client frames waiting behind a claimed command, in arrival order. */
@@ -85,16 +92,13 @@ export class ProxyConnection {
   #queuedBytes = 0;
   /** True while the queue is being worked through (a claimed command may be running). */
   #busy = false;
-  /** Our replies waiting for the upstream message in flight to end. */
-  #pending: Buffer[] = [];
   /** Why client reads are paused; reading resumes when none is left. */
   readonly #clientPaused = new Set<'upstream-full' | 'queue-full'>();
   #nextRequestID = 1;
+  #readBuffer: Buffer | undefined;
   #closed = false;
   /** A close marker is queued: nothing more is read from the client or forwarded. */
   #closing = false;
-  /** Woken when our pending replies are written and upstream is between messages. */
-  #flushed: (() => void) | undefined;
 
   constructor(options: ProxyConnectionOptions) {
     this.#options = options;
@@ -102,13 +106,27 @@ export class ProxyConnection {
     const remoteAddress = `${this.#client.remoteAddress ?? ''}:${this.#client.remotePort ?? 0}`;
     this.info = Object.freeze({ id: options.id, remoteAddress });
     this.#log = options.log.child({ connectionId: options.id, remoteAddress });
-    this.#framer = new MessageFramer({ maxMessageSize: options.maxMessageSize });
     const requests = options.interceptor === undefined ? undefined : new ForwardedRequests();
     this.#requests = requests;
-    this.#tracker = new MessageBoundaryTracker(options.maxMessageSize, requests && ((responseTo, moreToCome) => requests.answered(responseTo, moreToCome)));
+    const tracker = new MessageBoundaryTracker(options.maxMessageSize, requests && ((responseTo, moreToCome) => requests.answered(responseTo, moreToCome)));
+    this.#toClient = new ReplySplicer(tracker, (bytes) => {
+      if (!this.#client.write(bytes)) this.#upstream.pause();
+    });
+    const interceptor = options.interceptor;
+    this.#framer = new ClientStreamFramer({
+      sink: this.#clientSink(),
+      maxMessageSize: options.maxMessageSize,
+      holds: interceptor && holdsWhole(interceptor),
+    });
 
     this.#client.setNoDelay(true);
-    this.#upstream = net.connect({ host: options.upstream.host, port: options.upstream.port, noDelay: true });
+    this.#upstream = net.connect({
+      host: options.upstream.host,
+      port: options.upstream.port,
+      noDelay: true,
+      // mongod's bytes are read into a buffer of ours, reused while no write holds it.
+      onread: { buffer: () => this.#upstreamReadBuffer(), callback: (length, buffer) => this.#onUpstreamRead(length, buffer) },
+    });
     // Until connected, a silent upstream would otherwise hold the client for the OS's
     // connect timeout (minutes); once connected, idle is normal (exhaust streams, pools).
     this.#upstream.setTimeout(options.upstreamConnectTimeoutMS, () =>
@@ -116,8 +134,14 @@ export class ProxyConnection {
     );
     this.#upstream.once('connect', () => this.#upstream.setTimeout(0));
 
-    this.#client.on('data', (chunk: Buffer) => this.#guard('client data', () => this.#onClientData(chunk)));
-    this.#upstream.on('data', (chunk: Buffer) => this.#guard('upstream data', () => this.#onUpstreamData(chunk)));
+    // Every handler is guarded: nothing it throws may reach the process.
+    this.#client.on('data', (chunk: Buffer) => {
+      try {
+        if (!this.#closing) this.#framer.push(chunk);
+      } catch (err) {
+        this.#fail('client data failed', err);
+      }
+    });
     this.#upstream.on('drain', () => this.#resumeClient('upstream-full'));
     this.#client.on('drain', () => this.#upstream.resume());
     this.#client.on('error', (err) => this.#fail('client error', err));
@@ -125,7 +149,13 @@ export class ProxyConnection {
     // The client's FIN (its socket is half-open, see server.ts): it still gets the answers
     // to what it sent before, as from mongod. mongod's FIN ends things at once (with
     // allowHalfOpen off, Node ends our side of that socket itself).
-    this.#client.on('end', () => this.#guard('client end', () => this.#enqueueClose('client ended', undefined)));
+    this.#client.on('end', () => {
+      try {
+        this.#enqueueClose('client ended', undefined);
+      } catch (err) {
+        this.#fail('client end failed', err);
+      }
+    });
     this.#upstream.on('end', () => this.#end('upstream ended'));
     this.#client.on('close', () => this.#end('client closed'));
     this.#upstream.on('close', () => this.#end('upstream closed'));
@@ -133,34 +163,65 @@ export class ProxyConnection {
     this.#log.debug({ upstream: options.upstream }, 'connection opened');
   }
 
+  /** One read from mongod, into the buffer #upstreamReadBuffer gave (always a Buffer). */
+  #onUpstreamRead(length: number, read: Uint8Array): boolean {
+    const buffer = read as Buffer;
+    try {
+      if (!this.#closed) this.#toClient.push(length === buffer.length ? buffer : buffer.subarray(0, length));
+    } catch (err) {
+      this.#fail('upstream data failed', err);
+    }
+    // Returning false would pause reading; backpressure pauses the socket itself.
+    return true;
+  }
+
+  /**
+   * The buffer mongod's next read goes into: the last one again, unless a write to the
+   * client still holds it, then a new one. Node keeps a written Buffer only for a write
+   * the kernel did not take at once (lib/internal/stream_base_commons.js, handleWriteReq:
+   * `req.buffer = data` when the write went async), and such a write keeps the socket's
+   * writableLength above 0 until it completes (lib/internal/streams/writable.js, onwrite).
+   * So mongod's bytes cost no allocation per read while the client keeps up.
+   */
+  #upstreamReadBuffer(): Buffer {
+    if (this.#readBuffer === undefined || this.#client.writableLength > 0 || this.#client.destroyed) this.#readBuffer = Buffer.allocUnsafeSlow(READ_BUFFER_SIZE);
+    return this.#readBuffer;
+  }
+
   /** Ends both sides at once, dropping whatever is buffered (proxy shutdown). Idempotent. */
   destroy(): void {
     this.#close('proxy closing', undefined, false);
   }
 
-  #onClientData(chunk: Buffer): void {
-    if (this.#closing) return;
-    let frames: Buffer[];
-    let badLength: unknown;
-    try {
-      frames = this.#framer.push(chunk);
-    } catch (err) {
-      frames = [];
-      badLength = err;
+  /** Where the framer hands the client's messages. */
+  #clientSink(): ClientStreamSink {
+    return {
+      holding: () => this.#busy,
+      pass: (bytes) => {
+        if (this.#closed) return false;
+        if (!this.#upstream.write(bytes)) this.#pauseClient('upstream-full');
+        return true;
+      },
+      passed: (requestID, expectsReply) => {
+        this.#options.stats.forwarded++;
+        if (expectsReply) this.#requests?.forwarded(requestID);
+      },
+      whole: (frame) => this.#onWholeMessage(frame),
+      badLength: (err) => this.#enqueueClose('bad message length from client', err),
+    };
+  }
+
+  /** A client message the framer held until whole; false once nothing more is to be read. */
+  #onWholeMessage(received: Buffer): boolean {
+    if (this.#closed || this.#closing) return false;
+    const item = inspectClientMessage(received, this.#options.interceptor, this.#log);
+    if (item.kind === 'close') {
+      this.#enqueueClose(item.reason, item.err);
+      return false;
     }
-    // The framer returns the whole messages before a bad length, and keeps the error.
-    badLength ??= this.#framer.failure;
-    for (const received of frames) {
-      if (this.#closed || this.#closing) return;
-      const item = inspectClientMessage(received, this.#options.interceptor, this.#log);
-      if (item.kind === 'close') {
-        this.#enqueueClose(item.reason, item.err);
-        return;
-      }
-      if (!this.#busy && !item.claimed) this.#forward(item.frame, item.peeked);
-      else this.#enqueue(item);
-    }
-    if (badLength !== undefined) this.#enqueueClose('bad message length from client', badLength);
+    if (!this.#busy && !item.claimed) this.#forward(item.frame, item.peeked);
+    else this.#enqueue(item);
+    return !this.#closed && !this.#closing;
   }
 
   #enqueue(item: Queued): void {
@@ -225,8 +286,9 @@ export class ProxyConnection {
     if (this.#closed) return;
     // The last answer's header is in, maybe not the rest of it; and our own replies may
     // still wait for a boundary.
-    if (this.#pending.length > 0 || !this.#tracker.atBoundary) {
-      await new Promise<void>((wake) => (this.#flushed = wake));
+    const flushed = this.#toClient.flushed();
+    if (flushed !== undefined) {
+      await flushed;
       if (this.#closed) return;
     }
     this.#close(marker.reason, marker.err, true);
@@ -261,7 +323,7 @@ export class ProxyConnection {
     }
     if (this.#closed) return;
     if (request.opCode === OpCode.Msg && (request.flags & OpMsgFlag.MoreToCome) !== 0) return;
-    this.#inject(this.#encode(request, reply));
+    this.#toClient.inject(this.#encode(request, reply));
   }
 
   #encode(request: CommandRequest, reply: Document): Buffer {
@@ -277,41 +339,6 @@ export class ProxyConnection {
     }
   }
 
-  /** Writes a reply of ours now if the upstream stream is between messages, else queues it. */
-  #inject(reply: Buffer): void {
-    if (this.#pending.length === 0 && this.#tracker.atBoundary) this.#writeClient(reply);
-    else this.#pending.push(reply);
-  }
-
-  #onUpstreamData(chunk: Buffer): void {
-    if (this.#closed) return;
-    let rest = chunk;
-    if (this.#pending.length > 0) {
-      // A reply of ours waits: pass on the message in flight, then slip it in.
-      const cut = this.#tracker.advanceToBoundary(chunk);
-      if (cut > 0) this.#writeClient(cut === chunk.length ? chunk : chunk.subarray(0, cut));
-      if (!this.#tracker.atBoundary) return;
-      for (const reply of this.#pending) this.#writeClient(reply);
-      this.#pending = [];
-      rest = chunk.subarray(cut);
-    }
-    if (rest.length > 0) {
-      this.#tracker.push(rest);
-      this.#writeClient(rest);
-    }
-    if (this.#flushed !== undefined && this.#pending.length === 0 && this.#tracker.atBoundary) this.#wakeFlushed();
-  }
-
-  #wakeFlushed(): void {
-    const wake = this.#flushed;
-    this.#flushed = undefined;
-    wake?.();
-  }
-
-  #writeClient(bytes: Buffer): void {
-    if (!this.#client.write(bytes)) this.#upstream.pause();
-  }
-
   #pauseClient(reason: 'upstream-full' | 'queue-full'): void {
     this.#clientPaused.add(reason);
     this.#client.pause();
@@ -320,15 +347,6 @@ export class ProxyConnection {
   #resumeClient(reason: 'upstream-full' | 'queue-full'): void {
     if (!this.#clientPaused.delete(reason) || this.#clientPaused.size > 0 || this.#closed || this.#closing) return;
     this.#client.resume();
-  }
-
-  /** Runs an event handler so that nothing it throws can reach the process. */
-  #guard(what: string, handler: () => void): void {
-    try {
-      handler();
-    } catch (err) {
-      this.#fail(`${what} failed`, err);
-    }
   }
 
   #fail(reason: string, err: unknown): void {
@@ -347,9 +365,8 @@ export class ProxyConnection {
     }
     this.#closed = true;
     this.#queue.length = 0;
-    this.#pending = [];
+    this.#toClient.close();
     this.#requests?.close();
-    this.#wakeFlushed();
     if (err === undefined) this.#log.debug({ reason }, 'connection closed');
     else this.#log.warn({ reason, err: err instanceof Error ? err.message : String(err) }, 'connection closed');
     if (graceful) {

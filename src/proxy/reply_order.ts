@@ -30,13 +30,22 @@ const OP_GET_MORE = 2005;
  * error for it, while counting it wrongly could hold our reply back for good.
  */
 export function expectsReply(frame: Buffer, peeked: PeekedCommand | undefined): boolean {
-  const opCode = frame.readInt32LE(12);
-  if (opCode === OpCode.Msg) return frame.length >= 20 && (frame.readUInt32LE(16) & OpMsgFlag.MoreToCome) === 0;
-  if (opCode === OpCode.Query || opCode === OP_GET_MORE) return true;
-  if (opCode !== OpCode.Compressed || frame.length < 20) return false;
+  if (frame.readInt32LE(12) !== OpCode.Compressed) return headExpectsReply(frame, 0, frame.length);
+  if (frame.length < 20) return false;
   const originalOpcode = frame.readInt32LE(16);
   if (originalOpcode === OpCode.Query || originalOpcode === OP_GET_MORE) return true;
   return originalOpcode === OpCode.Msg && peeked !== undefined && peeked.moreToCome !== true;
+}
+
+/**
+ * The same for an uncompressed message streamed through, from its first bytes:
+ * `head[start..]` holds its 16-byte header, and its flagBits too if it is an OP_MSG of
+ * 20 bytes or more.
+ */
+export function headExpectsReply(head: Buffer, start: number, messageLength: number): boolean {
+  const opCode = head.readInt32LE(start + 12);
+  if (opCode === OpCode.Msg) return messageLength >= 20 && (head.readUInt32LE(start + 16) & OpMsgFlag.MoreToCome) === 0;
+  return opCode === OpCode.Query || opCode === OP_GET_MORE;
 }
 
 export class ForwardedRequests {

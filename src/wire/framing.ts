@@ -4,7 +4,9 @@
  *
  * Chunks are kept in a list with a running byte count and concatenated once, when a
  * message is complete, so a 48 MB message arriving in 64 KiB pieces costs one copy
- * rather than one per piece.
+ * rather than one per piece. The dev server and the tests' clients use it: they need
+ * whole messages. The proxy does not assemble the messages it forwards unchanged; it
+ * streams them (src/proxy/client_stream.ts) and shares only the length check.
  */
 import { ErrorCodes, CommandError } from '../errors.js';
 import { HEADER_SIZE, MAX_MESSAGE_SIZE } from './constants.js';
@@ -12,6 +14,15 @@ import { HEADER_SIZE, MAX_MESSAGE_SIZE } from './constants.js';
 export interface MessageFramerOptions {
   /** Largest messageLength accepted; defaults to mongod's 48,000,000. */
   maxMessageSize?: number;
+}
+
+/**
+ * The ProtocolError for a messageLength below a header or above `maxMessageSize`, in
+ * mongod's own wording for the same condition; undefined for a length that is fine.
+ */
+export function messageLengthError(length: number, maxMessageSize: number): CommandError | undefined {
+  if (length >= HEADER_SIZE && length <= maxMessageSize) return undefined;
+  return new CommandError(ErrorCodes.ProtocolError, `recv(): message msgLen ${length} is invalid. Min ${HEADER_SIZE} Max: ${maxMessageSize}`);
 }
 
 export class MessageFramer {
@@ -69,12 +80,9 @@ export class MessageFramer {
   }
 
   #checkLength(length: number): number {
-    if (length >= HEADER_SIZE && length <= this.#maxMessageSize) return length;
-    // mongod's own wording for the same condition.
-    this.#failure = new CommandError(
-      ErrorCodes.ProtocolError,
-      `recv(): message msgLen ${length} is invalid. Min ${HEADER_SIZE} Max: ${this.#maxMessageSize}`,
-    );
+    const failure = messageLengthError(length, this.#maxMessageSize);
+    if (failure === undefined) return length;
+    this.#failure = failure;
     this.#chunks = [];
     this.#buffered = 0;
     throw this.#failure;

@@ -12,29 +12,7 @@ import { OpMsgFlag } from '../../src/wire/constants.js';
 import { encodeDocument } from '../../src/wire/command_message.js';
 import { encodeOpMsg } from '../../src/wire/op_msg.js';
 import { until } from '../helpers/poll.js';
-import { RawClient, decodeReply, opMsg, startProxy, testInterceptor } from './support.js';
-
-/** A server whose one accepted socket the test holds. */
-async function scriptedUpstream(): Promise<{ port: number; accepted: Promise<net.Socket>; close(): void }> {
-  const sockets: net.Socket[] = [];
-  let onAccept!: (socket: net.Socket) => void;
-  const accepted = new Promise<net.Socket>((resolve) => (onAccept = resolve));
-  const server = net.createServer((socket) => {
-    socket.on('error', () => undefined);
-    sockets.push(socket);
-    onAccept(socket);
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  return {
-    port: (server.address() as net.AddressInfo).port,
-    accepted,
-    close() {
-      for (const socket of sockets) socket.destroy();
-      server.close();
-    },
-  };
-}
+import { RawClient, decodeReply, opMsg, scriptedUpstream, startProxy, testInterceptor } from './support.js';
 
 /** A moreToCome OP_MSG reply of about `size` bytes, as an exhaust stream would carry. */
 function streamedReply(size: number, requestID: number, fill: string): Buffer {
@@ -167,13 +145,15 @@ describe('proxy piping against a scripted upstream', () => {
   it('pauses the upstream while the client does not read (backpressure upstream to client)', async () => {
     const { upstream, raw } = await setUp();
     raw.socket.pause();
-    const message = streamedReply(1024 * 1024, 801, 'e');
-    for (let i = 0; i < FLOOD; i++) upstream.write(message);
+    // Each message different: the proxy reads mongod into a buffer it reuses, and must
+    // not while a write to the client still holds it.
+    const messages = Array.from({ length: FLOOD }, (_, i) => streamedReply(1024 * 1024, 801 + i, String.fromCharCode(97 + (i % 26))));
+    for (const message of messages) upstream.write(message);
     const held = await untilSteady(() => upstream.writableLength);
     assert.ok(held > HELD_BACK, `only ${held} bytes held back at the upstream`);
     raw.socket.resume();
     await until(() => raw.frames.length === FLOOD);
-    assert.ok(raw.frames.every((f) => f.equals(message)));
+    raw.frames.forEach((frame, i) => assert.ok(frame.equals(messages[i] as Buffer), `message ${i} arrived intact`));
   });
 
   it('pauses the client while the upstream does not read (backpressure client to upstream)', async () => {

@@ -1,5 +1,7 @@
 /** What the proxy tests share: a tiny interceptor, a proxy factory, and a raw wire client. */
-import { setTimeout as sleep } from 'node:timers/promises';
+import net from 'node:net';
+import { once } from 'node:events';
+import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
 import { pino, type Logger } from 'pino';
 import { Writable } from 'node:stream';
 import { ProxyServer } from '../../src/proxy/proxy_server.js';
@@ -57,6 +59,44 @@ export async function startProxy(upstreamPort: number, interceptor?: Interceptor
 
 export function uri(port: number, extra = ''): string {
   return `mongodb://127.0.0.1:${port}/?directConnection=true${extra}`;
+}
+
+/** A server whose one accepted socket the test holds: an upstream the test drives byte by byte. */
+export async function scriptedUpstream(): Promise<{ port: number; accepted: Promise<net.Socket>; close(): void }> {
+  const sockets: net.Socket[] = [];
+  let onAccept!: (socket: net.Socket) => void;
+  const accepted = new Promise<net.Socket>((resolve) => (onAccept = resolve));
+  const server = net.createServer((socket) => {
+    socket.on('error', () => undefined);
+    sockets.push(socket);
+    onAccept(socket);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    accepted,
+    close() {
+      for (const socket of sockets) socket.destroy();
+      server.close();
+    },
+  };
+}
+
+/**
+ * Writes `parts` one after the other, letting the event loop turn between them, so
+ * that an in-process proxy most likely reads each in its own read (a loopback write is
+ * in the peer's receive buffer when write() returns). Nothing is asserted on it: the
+ * kernel may still merge reads, and the answers must be right either way. The framer's
+ * own test (client_stream.test.ts) covers every cut deterministically.
+ */
+export async function sendApart(socket: net.Socket, parts: Buffer[]): Promise<void> {
+  socket.setNoDelay(true);
+  for (const part of parts) {
+    await new Promise<void>((resolve, reject) => socket.write(part, (err) => (err ? reject(err) : resolve())));
+    await nextTurn();
+    await nextTurn();
+  }
 }
 
 export { opMsg, decodeReply, RawClient, type DecodedReply } from '../helpers/raw_client.js';
