@@ -37,7 +37,6 @@
  * meets delayed ACKs on every ~1 MB insert and socat's insert throughput halves: a
  * baseline that slow would flatter the proxy.
  */
-import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { MongoClient, type Collection, type Document } from 'mongodb';
@@ -45,7 +44,7 @@ import { calculateObjectSize } from 'bson';
 import { startDevServer, type RunningDevServer } from '../test/helpers/dev_server.js';
 import { startProxy, type RunningProxy } from '../test/helpers/proxy.js';
 import { spawnCli } from '../test/helpers/cli_process.js';
-import { MB, commandLine, fmt, onCleanup, percentileSorted, printHeader, runRounds, runBench } from './common.js';
+import { MB, fmt, onCleanup, percentileSorted, printHeader, runRounds, runBench, writeBenchResult, type BenchMetricInput } from './common.js';
 import { cpuMsOf, cpuMsOfGroup, startNodeRelay, startSocat } from './proc.js';
 import { PATHS, report, type PathName, type Sample, type Workload, type WorkloadSizes } from './proxy_report.js';
 
@@ -200,11 +199,8 @@ const WORKLOADS: Workload[] = ['ping', 'findOne', 'insert', 'find'];
  * Where the JSON result goes: the file named by --json, if any. A single call site, so
  * that it can be pointed at the shared bench result writer.
  */
-function emitResult(result: unknown): void {
-  if (opts.json === undefined) return;
-  fs.mkdirSync(path.dirname(path.resolve(opts.json)), { recursive: true });
-  fs.writeFileSync(opts.json, `${JSON.stringify(result, null, 2)}\n`);
-  console.log(`result written to ${opts.json}`);
+function emitResult(result: { metrics: BenchMetricInput[] }): void {
+  writeBenchResult('proxy', result);
 }
 
 /** `hotbackup serve` in front of the dev server, with node's own flags if asked (--cpu-prof, V8 flags). */
@@ -306,7 +302,7 @@ async function main(): Promise<void> {
   });
   console.log('');
   const result = report(samples, rounds, sizes);
-  emitResult({ bench: 'proxy', command: commandLine(), smoke: SMOKE, startedAt: new Date(performance.timeOrigin).toISOString(), socat: socatCommand, workloads, ...result });
+  emitResult(result);
 }
 
 await runBench('bench/proxy', TIME_LIMIT_MS, main);

@@ -4,7 +4,7 @@
  * measured, and every round to judge the noise. Returns the same figures as plain data
  * for the JSON result.
  */
-import { fmt, median, ratio, table } from './common.js';
+import { fmt, median, ratio, table, type BenchMetricInput } from './common.js';
 
 export type PathName = 'direct' | 'socat' | 'relay' | 'proxy';
 export const PATHS: PathName[] = ['direct', 'socat', 'relay', 'proxy'];
@@ -100,6 +100,20 @@ export function report(samples: ReadonlyMap<string, readonly Sample[]>, rounds: 
   console.log('Every round (in round order), to judge the noise:');
   console.log(table(['metric', ...PATHS], spread));
 
+  // The shared result shape (bench/common.ts): each target as a value against its baseline.
+  const benchMetrics: BenchMetricInput[] = [];
+  for (const w of WORKLOADS) {
+    const unit = w === 'insert' || w === 'find' ? 'MB/s' : 'ops/s';
+    benchMetrics.push(
+      { name: `${names[w]}: proxy throughput vs socat`, value: rate(w, 'proxy'), unit, baseline: { name: 'socat', value: rate(w, 'socat') }, target: { op: '>=', value: 1.0 } },
+      { name: `${names[w]}: proxy throughput vs a zero-inspection Node relay`, value: rate(w, 'proxy'), unit, baseline: { name: 'relay', value: rate(w, 'relay') }, target: { op: '>=', value: 0.95 } },
+    );
+    // A run too short for one 10 ms tick of socat's CPU (--smoke) cannot compare CPU.
+    if (cpu(w, 'socat') > 0) {
+      benchMetrics.push({ name: `${names[w]}: proxy CPU per unit vs socat`, value: cpu(w, 'proxy'), unit: units[w].label.replace(/^.*CPU /, ''), baseline: { name: 'socat', value: cpu(w, 'socat') }, target: { op: '<=', value: 1.0 } });
+    }
+  }
+
   const perPath = <T>(pick: (p: PathName) => T): Record<PathName, T> => Object.fromEntries(PATHS.map((p) => [p, pick(p)])) as Record<PathName, T>;
   return {
     rounds,
@@ -108,6 +122,7 @@ export function report(samples: ReadonlyMap<string, readonly Sample[]>, rounds: 
     // JSON has no NaN: a figure that could not be measured (direct has no relay) is null.
     cpu: Object.fromEntries(WORKLOADS.map((w) => [units[w].label, perPath((p) => (p === 'direct' ? null : cpu(w, p)))])),
     targets,
+    metrics: benchMetrics,
     perRound: Object.fromEntries(metrics.map((m) => [m.label, perPath((p) => of(m.workload, p).map((s) => s[m.field] ?? null))])),
   };
 }
