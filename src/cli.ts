@@ -1,14 +1,15 @@
-#!/usr/bin/env -S node --max-semi-space-size=2
+#!/usr/bin/env node
 /**
  * `hotbackup`: one CLI, one subcommand per job; no logic lives here. `serve` and
  * `start` share one flag parser (cli/proxy_flags.ts) and one composition of the proxy
  * (cli/proxy_app.ts).
  *
- * The shebang's `--max-semi-space-size=2` (MiB): V8's young generation otherwise grows
- * to 16 MiB per semi-space under the proxy's steady stream of small buffers, about
- * 20 MiB of RSS for nothing, since those buffers die young either way; measured in
- * docs/performance.md (same CPU per forwarded op). Run as `node dist/src/cli.js`, pass
- * it yourself, as `npm start` does.
+ * Run the proxy with `--max-semi-space-size=2` (MiB), as `npm start` does, or with
+ * `NODE_OPTIONS=--max-semi-space-size=2` for `npx hotbackup serve`: V8's young
+ * generation otherwise grows to 16 MiB per semi-space under the proxy's steady stream
+ * of small buffers, about 20 MiB of RSS for nothing, since those buffers die young
+ * either way (docs/performance.md: the same CPU per forwarded op). Not in the shebang:
+ * `env -S` is missing from BusyBox, so Alpine images could not run the CLI at all.
  */
 // Each subcommand is loaded only when it runs: `hotbackup serve` never loads the dev
 // server that `dev-server` runs, and `start` runs it only as a child process of this

@@ -108,6 +108,8 @@ type FileOutcome = { copied: CopiedFile } | { skipped: SkippedFile };
 export async function copyFiles(files: readonly SourceFile[], destDir: string, options: CopyOptions): Promise<CopyResult> {
   const concurrency = positiveInteger('concurrency', options.concurrency ?? DEFAULT_CONCURRENCY);
   const chunkSize = positiveInteger('chunkSize', options.chunkSize ?? DEFAULT_CHUNK_SIZE);
+  const niceness = options.threadNiceness ?? DEFAULT_THREAD_NICENESS;
+  if (!Number.isInteger(niceness) || niceness < 0 || niceness > 19) throw new RangeError(`threadNiceness must be an integer 0-19, got ${niceness}`);
   options.signal?.throwIfAborted();
   const targets = destinationPaths(files, destDir);
   const directories = await createDirectories(destDir, targets);
@@ -138,7 +140,7 @@ export async function copyFiles(files: readonly SourceFile[], destDir: string, o
     limiter: options.limiter,
     progress: options.progress ?? noProgress,
     stop: stop.signal,
-    data: { chunkSize, fileMode: options.fileMode ?? 0o600, niceness: options.threadNiceness ?? DEFAULT_THREAD_NICENESS, flags: flags.buffer as SharedArrayBuffer },
+    data: { chunkSize, fileMode: options.fileMode ?? 0o600, niceness, flags: flags.buffer as SharedArrayBuffer },
     nextFile: () => (failure === undefined ? queue[next++] : undefined),
     settle: (index, outcome) => (results[index] = outcome),
     fail,
@@ -200,22 +202,25 @@ function runWorker(pool: CopyPool): Promise<void> {
         case 'take':
           pool.limiter.take(message.bytes, pool.stop).then(
             () => post({ type: 'grant' }),
-            () => post({ type: 'deny' }),
+            (err: unknown) => {
+              // Denied because the copy stops, or the limiter failed: then that fails the copy.
+              if (!pool.stop.aborted) pool.fail(err);
+              post({ type: 'deny' });
+            },
           );
           return;
         case 'finished':
           pool.settle(message.index, { copied: message.copied });
-          pool.progress.fileFinished(file(message.index), message.copied);
-          return dispatch();
+          return pool.progress.fileFinished(file(message.index), message.copied);
         case 'skipped':
           pool.settle(message.index, { skipped: message.skipped });
-          pool.progress.fileSkipped(file(message.index), message.skipped, message.bytesReported);
-          return dispatch();
+          return pool.progress.fileSkipped(file(message.index), message.skipped, message.bytesReported);
         case 'failed':
-          pool.fail(fromWireError(message.error));
-          return dispatch();
+          return pool.fail(fromWireError(message.error));
         case 'stopped':
-          return dispatch();
+          // Only ever after a failure; without one, a file would go missing unnoticed.
+          if (!pool.stop.aborted) pool.fail(new Error(`a copy worker stopped ${pool.files[message.index]?.path} for no reason`));
+          return;
       }
     };
     worker.on('message', (message: FromWorker) => {
@@ -224,6 +229,8 @@ function runWorker(pool: CopyPool): Promise<void> {
       } catch (err) {
         pool.fail(err);
       }
+      // The worker is free after each of these, even if a progress reporter threw.
+      if (message.type === 'finished' || message.type === 'skipped' || message.type === 'failed' || message.type === 'stopped') dispatch();
     });
     // An uncaught error in the worker (it cannot start, runs out of memory): 'exit' follows.
     worker.on('error', (err) => pool.fail(err));

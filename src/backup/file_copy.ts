@@ -49,14 +49,11 @@ export interface FileCopyHooks {
 
 export type FileOutcome = { copied: CopiedFile } | { skipped: SkippedFile; bytesReported: number };
 
-const ZEROS = new Map<number, Buffer>();
+/** All zeros, as long as the longest chunk seen; one per worker thread. */
+let zeros = Buffer.alloc(0);
 function zerosOf(length: number): Buffer {
-  let zeros = ZEROS.get(length);
-  if (zeros === undefined) {
-    zeros = Buffer.alloc(length);
-    ZEROS.set(length, zeros);
-  }
-  return zeros;
+  if (zeros.length < length) zeros = Buffer.alloc(length);
+  return zeros.subarray(0, length);
 }
 
 export async function copyOneFile(file: SourceFile, target: string, buffer: Buffer, fileMode: number, hooks: FileCopyHooks): Promise<FileOutcome> {

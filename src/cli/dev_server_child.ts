@@ -107,14 +107,18 @@ export function spawnDevServerChild(options: DevServerChildOptions): DevServerCh
 
   const ready = new Promise<number>((resolve, reject) => {
     readline.createInterface({ input: child.stdout }).on('line', (line) => {
-      let entry: Record<string, unknown>;
+      let parsed: unknown;
       try {
-        entry = JSON.parse(line) as Record<string, unknown>;
+        parsed = JSON.parse(line);
       } catch {
-        // Not a log line (a native library's printf, say): keep it, as ours.
+        parsed = undefined;
+      }
+      if (typeof parsed !== 'object' || parsed === null) {
+        // Not a log line (a native library's printf, say, or a bare `null`): keep it, as ours.
         log.info({ line }, 'dev server output');
         return;
       }
+      const entry = parsed as Record<string, unknown>;
       options.relay(line);
       const port = (entry['address'] as { port?: unknown } | undefined)?.port;
       if (!listening && entry['msg'] === READY_MESSAGE && typeof port === 'number') {

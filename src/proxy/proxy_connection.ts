@@ -96,6 +96,8 @@ export class ProxyConnection {
   readonly #clientPaused = new Set<'upstream-full' | 'queue-full'>();
   #nextRequestID = 1;
   #readBuffer: Buffer | undefined;
+  /** A write to the client still holds #readBuffer: the next read needs a new one. */
+  #readBufferHeld = false;
   #closed = false;
   /** A close marker is queued: nothing more is read from the client or forwarded. */
   #closing = false;
@@ -110,7 +112,14 @@ export class ProxyConnection {
     this.#requests = requests;
     const tracker = new MessageBoundaryTracker(options.maxMessageSize, requests && ((responseTo, moreToCome) => requests.answered(responseTo, moreToCome)));
     this.#toClient = new ReplySplicer(tracker, (bytes) => {
-      if (!this.#client.write(bytes)) this.#upstream.pause();
+      // Behind an unfinished write, these bytes wait in the socket's queue: a part of the
+      // shared read buffer would pin a fresh 64 KiB buffer per read for a slow client
+      // (a stalled change stream). An exact copy pins only its own bytes.
+      const fromReadBuffer = bytes.buffer === this.#readBuffer?.buffer;
+      const queued = this.#client.writableLength > 0;
+      if (!this.#client.write(queued && fromReadBuffer ? Buffer.from(bytes) : bytes)) this.#upstream.pause();
+      // The kernel did not take it all at once: Node holds the buffer until it has.
+      if (fromReadBuffer && !queued && this.#client.writableLength > 0) this.#readBufferHeld = true;
     });
     const interceptor = options.interceptor;
     this.#framer = new ClientStreamFramer({
@@ -184,7 +193,10 @@ export class ProxyConnection {
    * So mongod's bytes cost no allocation per read while the client keeps up.
    */
   #upstreamReadBuffer(): Buffer {
-    if (this.#readBuffer === undefined || this.#client.writableLength > 0 || this.#client.destroyed) this.#readBuffer = Buffer.allocUnsafeSlow(READ_BUFFER_SIZE);
+    if (this.#readBuffer === undefined || this.#readBufferHeld || this.#client.destroyed) {
+      this.#readBuffer = Buffer.allocUnsafeSlow(READ_BUFFER_SIZE);
+      this.#readBufferHeld = false;
+    }
     return this.#readBuffer;
   }
 

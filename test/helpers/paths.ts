@@ -21,13 +21,14 @@ export const PROJECT_ROOT = findProjectRoot(path.dirname(fileURLToPath(import.me
 /** The compiled CLI that sits beside this compiled helper. */
 export const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'cli.js');
 /**
- * The node flags of the CLI's shebang (`#!/usr/bin/env -S node <flags>`): tests and
- * benchmarks run the CLI with them, as the installed `hotbackup` runs.
+ * The node flags the proxy is run with: those `npm start` passes (package.json), which
+ * README and docs/commands.md give for `hotbackup serve` too. Tests and benchmarks run
+ * the CLI with them, as a deployment does.
  */
 export const CLI_NODE_FLAGS: readonly string[] = (() => {
-  const shebang = fs.readFileSync(CLI, 'utf8').split('\n', 1)[0] ?? '';
-  const match = /^#!\/usr\/bin\/env -S node((?: --[\w-]+(?:=\S+)?)*)$/.exec(shebang);
-  if (match === null) throw new Error(`unexpected shebang in ${CLI}: ${shebang}`);
+  const pkg = JSON.parse(fs.readFileSync(path.join(PROJECT_ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+  const match = /^node((?: --[\w-]+(?:=\S+)?)*) dist\/src\/cli\.js start$/.exec(pkg.scripts['start'] ?? '');
+  if (match === null) throw new Error(`unexpected start script: ${pkg.scripts['start']}`);
   return (match[1] ?? '').trim().split(' ').filter((flag) => flag !== '');
 })();
 export const MONGOSH = path.join(PROJECT_ROOT, 'node_modules', '.bin', 'mongosh');
