@@ -88,7 +88,7 @@ async function runOne(spec: BenchSpec, args: readonly string[], capMs: number, r
   if (!fs.existsSync(script)) return { spec, status: 'missing', detail: `${shown(script)} is not built (no bench/${spec.name}.ts?)` };
   fs.rmSync(resultFile, { force: true });
   const argv = [script, ...args, '--json', resultFile];
-  console.log(`\n=== bench/${spec.name}: ${spec.what} (stopped after ${fmt(capMs / 1000)} s)`);
+  console.log(`\n=== bench/${spec.name}: ${spec.what} (stopped if it runs past ${fmt(capMs / 1000)} s)`);
   const started = performance.now();
   const child = spawn(process.execPath, argv, { stdio: ['ignore', 'inherit', 'inherit'], detached: true });
   const pgid = child.pid as number;
