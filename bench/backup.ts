@@ -50,7 +50,7 @@ import { parseArgs } from 'node:util';
 import { MongoClient } from 'mongodb';
 import { startBenchStack } from './stack.js';
 import { openBackupCursor, closeBackupCursor } from '../test/helpers/backup_cursor_spy.js';
-import { MB, fmt, median, onCleanup, printHeader, ratio, runRounds, runBench, sleep, table, writeBenchResult } from './common.js';
+import { MB, fmt, median, onCleanup, printHeader, ratio, runRounds, runBench, sleep, table, writeBenchResult, type BenchMetric } from './common.js';
 import { describeDataset, growDataset, settle } from './dataset.js';
 import { startLoop, windowStats, type Loop } from './load.js';
 import { allocationsIn, describeAllocations, totalAllocation } from './sparse.js';
@@ -101,15 +101,8 @@ interface Run {
 
 // ---------------------------------------------------------------- JSON result
 
-interface Metric {
-  name: string;
-  value: number;
-  unit: string;
-  baseline?: { name: string; value: number };
-  ratio?: number;
-  target?: { op: '>=' | '<='; value: number };
-  pass?: boolean;
-}
+/** The shared result shape (bench/common.ts). */
+type Metric = BenchMetric;
 
 /** The shared writer (bench/common.ts) recomputes each `pass`, so every bench judges targets alike. */
 function emitResult(result: { bench: string; metrics: Metric[] }): void {

@@ -4,7 +4,7 @@
  * proxy's memory at both sizes, and every run to judge the noise. Returns the same
  * figures as metrics for the JSON result.
  */
-import { fmt, median, table } from './common.js';
+import { fmt, median, table, type BenchMetric } from './common.js';
 import type { WindowStats } from './load.js';
 
 export type PathName = 'proxy' | 'direct';
@@ -38,15 +38,8 @@ export interface MemoryRun {
   children: number;
 }
 
-export interface Metric {
-  name: string;
-  value: number;
-  unit: string;
-  baseline?: { name: string; value: number };
-  ratio?: number;
-  target?: { op: '>=' | '<='; value: number };
-  pass?: boolean;
-}
+/** The shared result shape (bench/common.ts). */
+export type Metric = BenchMetric;
 
 function check(value: number, target: NonNullable<Metric['target']>): boolean | undefined {
   if (!Number.isFinite(value)) return undefined;
