@@ -158,7 +158,9 @@ export async function copyFiles(files: readonly SourceFile[], destDir: string, o
   // The files' data is synced; now make their names (and the new directories) durable.
   for (const dir of directories) await fsyncDirectory(dir);
   const result: CopyResult = { copied: [], skipped: [] };
-  for (const outcome of results) {
+  for (const [index, outcome] of results.entries()) {
+    // Never a copy that looks complete without every file: say which one is missing.
+    if (outcome === undefined) throw new Error(`the copy of ${files[index]?.path} never ended, yet no copy thread failed`);
     if ('copied' in outcome) result.copied.push(outcome.copied);
     else result.skipped.push(outcome.skipped);
   }
