@@ -32,6 +32,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { fsyncDirectory } from './durable.js';
+import { errorCode } from './io_error.js';
 import { type CopyProgress, noProgress } from './progress.js';
 import { SourceTooShortError } from './file_copy.js';
 import { FLAG_COUNT, Flag, type CopyWorkerData, type FromWorker, type ToWorker, type WireError } from './copy_messages.js';
@@ -308,7 +309,7 @@ async function createDirectories(destDir: string, targets: readonly string[]): P
     try {
       await fs.mkdir(dir);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      if (errorCode(err) !== 'EEXIST') throw err;
     }
   }
   return ordered;

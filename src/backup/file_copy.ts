@@ -18,6 +18,7 @@
 import fs from 'node:fs';
 import { startChecksum } from './checksum.js';
 import type { CopiedFile, SkippedFile, SourceFile } from './copy_types.js';
+import { errorCode } from './io_error.js';
 
 /** A source ended before its listed size: it was truncated or replaced since it was listed. */
 export class SourceTooShortError extends Error {
@@ -102,7 +103,7 @@ function skipReason(err: unknown, openingSource: boolean): Pick<SkippedFile, 're
   if (err instanceof SourceTooShortError) {
     return { reason: 'shrank', detail: `ended after ${err.actualSize} bytes while being copied (listed at ${err.expectedSize})` };
   }
-  const code = (err as NodeJS.ErrnoException | null)?.code;
+  const code = errorCode(err);
   if (openingSource && code === 'ENOENT') {
     return { reason: 'vanished', detail: 'vanished before it could be copied (ENOENT)' };
   }

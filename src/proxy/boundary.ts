@@ -11,7 +11,8 @@
  * tells a listener which request each message answers and whether more follow unasked
  * (so the proxy can keep its replies in mongod's order).
  */
-import { ErrorCodes, CommandError } from '../errors.js';
+import type { CommandError } from '../errors.js';
+import { messageLengthError } from '../wire/framing.js';
 import { HEADER_SIZE, MAX_MESSAGE_SIZE, OpCode, OpMsgFlag } from '../wire/constants.js';
 
 /** The 16-byte header and an OP_MSG's flagBits: all the tracker reads of a message. */
@@ -117,13 +118,10 @@ export class MessageBoundaryTracker {
   }
 
   #checkLength(length: number): void {
-    if (length < HEADER_SIZE || length > this.#maxMessageSize) {
-      this.#failure = new CommandError(
-        ErrorCodes.ProtocolError,
-        `recv(): message msgLen ${length} is invalid. Min ${HEADER_SIZE} Max: ${this.#maxMessageSize}`,
-      );
-      throw this.#failure;
-    }
+    const failure = messageLengthError(length, this.#maxMessageSize);
+    if (failure === undefined) return;
+    this.#failure = failure;
+    throw failure;
   }
 
   #check(): void {

@@ -17,7 +17,6 @@
  */
 import type { CommandError } from '../errors.js';
 import { messageLengthError } from '../wire/framing.js';
-import { HEADER_SIZE } from '../wire/constants.js';
 import { HEAD_LIMIT, Head, decideHead, type HeadDecision } from './client_message.js';
 import { headExpectsReply } from './reply_order.js';
 
@@ -100,8 +99,8 @@ export class ClientStreamFramer {
       } else if (this.#probeLength === 0 && end - at >= 4) {
         // The common case: the head is in this read; decide on it in place.
         const length = chunk.readInt32LE(at);
-        if (!this.#checkLength(length)) {
-          const error = this.#failure(length);
+        const error = this.#lengthError(length);
+        if (error !== undefined) {
           if (flush(at)) this.#sink.badLength(error);
           return;
         }
@@ -133,7 +132,8 @@ export class ClientStreamFramer {
         const probe = this.#probe as Buffer;
         if (!hadLength) {
           const length = probe.readInt32LE(0);
-          if (!this.#checkLength(length)) return this.#sink.badLength(this.#failure(length));
+          const error = this.#lengthError(length);
+          if (error !== undefined) return this.#sink.badLength(error);
           this.#length = length;
           continue;
         }
@@ -166,13 +166,11 @@ export class ClientStreamFramer {
     return decideHead(bytes, start, end, this.#length, this.#holds);
   }
 
-  #checkLength(length: number): boolean {
-    return length >= HEADER_SIZE && length <= this.#maxMessageSize;
-  }
-
-  #failure(length: number): CommandError {
-    this.#failed = true;
-    return messageLengthError(length, this.#maxMessageSize) as CommandError;
+  /** The error for an impossible messageLength, which ends the stream; undefined when it is fine. */
+  #lengthError(length: number): CommandError | undefined {
+    const error = messageLengthError(length, this.#maxMessageSize);
+    if (error !== undefined) this.#failed = true;
+    return error;
   }
 
   #startStream(head: Buffer, start: number): void {

@@ -211,13 +211,10 @@ export class ProxyConnection {
       holding: () => this.#busy,
       pass: (bytes) => {
         if (this.#closed) return false;
-        if (!this.#upstream.write(bytes)) this.#pauseClient('upstream-full');
+        this.#writeUpstream(bytes);
         return true;
       },
-      passed: (requestID, expectsReply) => {
-        this.#options.stats.forwarded++;
-        if (expectsReply) this.#requests?.forwarded(requestID);
-      },
+      passed: (requestID, expectsReply) => this.#countForwarded(requestID, expectsReply),
       whole: (frame) => this.#onWholeMessage(frame),
       badLength: (err) => this.#enqueueClose('bad message length from client', err),
     };
@@ -254,9 +251,18 @@ export class ProxyConnection {
   }
 
   #forward(frame: Buffer, peeked: PeekedCommand | undefined): void {
+    this.#countForwarded(frame.readInt32LE(4), this.#requests !== undefined && expectsReply(frame, peeked));
+    this.#writeUpstream(frame);
+  }
+
+  /** One more client message for mongod; one it will answer is awaited (reply_order.ts). */
+  #countForwarded(requestID: number, expectsReply: boolean): void {
     this.#options.stats.forwarded++;
-    if (this.#requests !== undefined && expectsReply(frame, peeked)) this.#requests.forwarded(frame.readInt32LE(4));
-    if (!this.#upstream.write(frame)) this.#pauseClient('upstream-full');
+    if (expectsReply) this.#requests?.forwarded(requestID);
+  }
+
+  #writeUpstream(bytes: Buffer): void {
+    if (!this.#upstream.write(bytes)) this.#pauseClient('upstream-full');
   }
 
   /** Works through the queue in order; a claimed command holds back everything behind it. */

@@ -8,7 +8,7 @@ import { ProgressCounters, type CopyProgress } from '../../src/backup/progress.j
 import { TokenBucket } from '../../src/backup/throttle.js';
 import type { SourceFile } from '../../src/backup/copy_types.js';
 import { xxh3Hex } from '../helpers/checksum.js';
-import { tempDir } from '../helpers/paths.js';
+import { copyFixture, type CopyFixture } from '../helpers/copy_fixture.js';
 import { until } from '../helpers/poll.js';
 
 const KiB = 1024;
@@ -17,28 +17,16 @@ const MiB = 1024 * KiB;
 const openFds = (): number => fs.readdirSync('/proc/self/fd').length;
 
 describe('copyFiles', () => {
-  let root: { dir: string; remove: () => void };
+  let fixture: CopyFixture;
   let src: string;
-  let n = 0;
-  /** A fresh, empty destination directory. */
-  const freshDest = (): string => {
-    const dir = path.join(root.dir, `dest-${n++}`);
-    fs.mkdirSync(dir);
-    return dir;
-  };
-  const writeSource = (name: string, data: Buffer): string => {
-    const file = path.join(src, name);
-    fs.mkdirSync(path.dirname(file), { recursive: true });
-    fs.writeFileSync(file, data);
-    return file;
-  };
+  const freshDest = (): string => fixture.freshDest();
+  const writeSource = (name: string, data: Buffer): string => fixture.writeSource(name, data);
 
   before(() => {
-    root = tempDir('copier');
-    src = path.join(root.dir, 'src');
-    fs.mkdirSync(src);
+    fixture = copyFixture('copier');
+    src = fixture.src;
   });
-  after(() => root.remove());
+  after(() => fixture.remove());
 
   it('copies each file exactly up to its listed size, into subdirectories, with their checksums', async () => {
     // A journal file still growing: 3 MiB + 12345 bytes on disk, listed at 2 MiB + 7.

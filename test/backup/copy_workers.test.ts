@@ -14,7 +14,7 @@ import { ProgressCounters } from '../../src/backup/progress.js';
 import { TokenBucket } from '../../src/backup/throttle.js';
 import type { SourceFile } from '../../src/backup/copy_types.js';
 import { xxh3Hex } from '../helpers/checksum.js';
-import { tempDir } from '../helpers/paths.js';
+import { copyFixture, type CopyFixture } from '../helpers/copy_fixture.js';
 import { until } from '../helpers/poll.js';
 
 const KiB = 1024;
@@ -25,22 +25,12 @@ const openFds = (): number => fs.readdirSync('/proc/self/fd').length;
 const blockFor = (ms: number): void => void Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 
 describe('copy workers', () => {
-  let root: { dir: string; remove: () => void };
-  let n = 0;
-  const freshDest = (): string => {
-    const dir = path.join(root.dir, `dest-${n++}`);
-    fs.mkdirSync(dir);
-    return dir;
-  };
-  const source = (name: string, data: Buffer): SourceFile => {
-    const file = path.join(root.dir, 'src', name);
-    fs.mkdirSync(path.dirname(file), { recursive: true });
-    fs.writeFileSync(file, data);
-    return { path: file, relativePath: name, size: data.length };
-  };
+  let fixture: CopyFixture;
+  const freshDest = (): string => fixture.freshDest();
+  const source = (name: string, data: Buffer): SourceFile => ({ path: fixture.writeSource(name, data), relativePath: name, size: data.length });
 
-  before(() => (root = tempDir('copy-workers')));
-  after(() => root.remove());
+  before(() => (fixture = copyFixture('copy-workers')));
+  after(() => fixture.remove());
 
   it('copies while the event loop that called it is blocked', async () => {
     // On the event loop, at most the one chunk already handed to the thread pool could
@@ -65,7 +55,7 @@ describe('copy workers', () => {
   it('sees a throttle set on a running unthrottled copy before its next chunks', async () => {
     // 1 TiB of hole: read and hashed, never written, so the copy runs for minutes and
     // costs no disk. Only a worker that missed the new rate could get far into it.
-    const file = path.join(root.dir, 'src', 'huge-hole');
+    const file = path.join(fixture.src, 'huge-hole');
     fs.mkdirSync(path.dirname(file), { recursive: true });
     const size = 1024 * 1024 * MiB;
     fs.closeSync(fs.openSync(file, 'w'));
@@ -147,7 +137,7 @@ describe('copy workers', () => {
   });
 
   it('keeps the holes of a sparse source, and writes the zeros of a dense one', async () => {
-    const dir = path.join(root.dir, 'src', 'sparse');
+    const dir = path.join(fixture.src, 'sparse');
     fs.mkdirSync(dir, { recursive: true });
     // Like a preallocated WiredTiger log that is mostly unwritten: data, a hole, data, a hole to the end.
     const sparsePath = path.join(dir, 'WiredTigerLog.0000000001');
@@ -186,7 +176,7 @@ describe('copy workers', () => {
     const files: SourceFile[] = [
       source('fail/a', data),
       source('fail/b', data),
-      { path: path.join(root.dir, 'src', 'fail', 'missing'), relativePath: 'missing', size: 10 },
+      { path: path.join(fixture.src, 'fail', 'missing'), relativePath: 'missing', size: 10 },
     ];
     const fds = openFds();
     // The missing file fails at open, while the big ones wait in the bucket.
