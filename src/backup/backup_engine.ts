@@ -16,7 +16,8 @@ import { MANIFEST_FORMAT, MANIFEST_VERSION, manifestFiles, writeManifest, type M
 import { prepareDestination } from './destination.js';
 import { toCommandError } from './io_error.js';
 import { withLinks } from './strategies/files.js';
-import type { Snapshot, StrategyName } from './strategies/snapshot.js';
+import type { Snapshot, StrategyChoice, StrategyName } from './strategies/snapshot.js';
+import { NO_JOURNAL, type RunJournal } from './run_journal.js';
 import type { CopyResult, SourceFile } from './copy_types.js';
 import { failureOf, outcomeCopy, type BackupOutcome, type BackupPhase, type EngineStatus } from './engine_status.js';
 import { CommandError, ErrorCodes } from '../errors.js';
@@ -31,8 +32,13 @@ export interface UpstreamAdmin {
 }
 
 export interface SnapshotRequest {
+  backupId: string;
+  /** The strategy asked for: by name, or `auto`. A named one that cannot run fails; it never falls back. */
+  strategy: StrategyChoice;
   /** Whether writes may be blocked for the whole copy (fsyncLock). */
   allowWriteBlocking: boolean;
+  /** Where the strategy writes down what it takes (a lock, a cursor, staging) before it takes it. */
+  journal: RunJournal;
   /** Aborted when the engine closes: a source should not start another open then. */
   signal: AbortSignal;
 }
@@ -49,6 +55,10 @@ export interface BackupEngineOptions {
   snapshots: SnapshotSource;
   /** Whether fsyncLock for the whole copy is allowed when no $backupCursor exists. Default false. */
   allowWriteBlocking?: boolean;
+  /** The strategy of a request that names none (`serve --strategy`). Default 'auto'. */
+  strategy?: StrategyChoice;
+  /** Where a running backup's holdings are written down for crash recovery. Default: nowhere. */
+  journal?: RunJournal;
   /** Parallel copy workers. Default 4. */
   concurrency?: number;
   /** The process-wide throttle every copy draws from. Default: a new, unlimited TokenBucket. */
@@ -60,6 +70,8 @@ export interface StartRequest {
   destination: unknown;
   /** Per-request permission to block writes; ORed with the engine's option. */
   allowWriteBlocking?: boolean;
+  /** Per-request strategy; default: the engine's. */
+  strategy?: StrategyChoice;
 }
 
 export interface StartedBackup {
@@ -77,8 +89,12 @@ interface Run {
   readonly counters: ProgressCounters;
   phase: BackupPhase;
   strategy: StrategyName | undefined;
+  /** Set once the snapshot is open: its reason and write-block window. */
+  snapshot: Snapshot | undefined;
   readonly warnings: string[];
 }
+
+type SnapshotChoice = Pick<SnapshotRequest, 'allowWriteBlocking' | 'strategy'>;
 
 export const BACKUP_IN_PROGRESS = 'Cannot initiate backup. There already is a backup in progress.';
 
@@ -113,14 +129,16 @@ export class BackupEngine {
       counters: new ProgressCounters(),
       phase: 'starting',
       strategy: undefined,
+      snapshot: undefined,
       warnings: [],
     };
     this.running = run;
     const allowWriteBlocking = request.allowWriteBlocking === true || this.options.allowWriteBlocking === true;
+    const strategy = request.strategy ?? this.options.strategy ?? 'auto';
     const checking = prepareDestination(request.destination, this.options.dbpath);
     // A close() that comes while the destination is checked is seen by execute().
     const done = checking.then(
-      (destination) => this.execute(run, destination, allowWriteBlocking),
+      (destination) => this.execute(run, destination, { allowWriteBlocking, strategy }),
       (err: unknown) => {
         this.running = undefined;
         throw err;
@@ -144,6 +162,8 @@ export class BackupEngine {
               startedAt: new Date(run.startedAt),
               phase: run.phase,
               strategy: run.strategy,
+              strategyReason: run.snapshot?.reason,
+              writesBlockedMs: run.snapshot?.writesBlocked.ms() ?? 0,
               progress: run.counters.snapshot(),
               warnings: Object.freeze([...run.warnings]),
             }),
@@ -163,13 +183,21 @@ export class BackupEngine {
     await this.slot;
   }
 
-  private async execute(run: Run, destination: string, allowWriteBlocking: boolean): Promise<BackupOutcome> {
+  /**
+   * What a proxy that died during a backup left behind, as found and cleaned up by the
+   * next start (recovery.ts): shown as the last backup until another one ends.
+   */
+  recordInterrupted(outcome: BackupOutcome): void {
+    if (this.running === undefined && this.last === undefined) this.last = outcomeCopy(outcome);
+  }
+
+  private async execute(run: Run, destination: string, choice: SnapshotChoice): Promise<BackupOutcome> {
     const { log } = this.options;
     run.destination = destination;
     log.info({ backupId: run.backupId, destination, throttleBytesPerSec: this.throttle.rate }, 'backup started');
     let error: CommandError | undefined;
     try {
-      await this.copy(run, allowWriteBlocking);
+      await this.copy(run, choice);
     } catch (err) {
       error = toCommandError(err, 'backup');
     }
@@ -180,6 +208,8 @@ export class BackupEngine {
       backupId: run.backupId,
       destination,
       strategy: run.strategy,
+      strategyReason: run.snapshot?.reason,
+      writesBlockedMs: run.snapshot?.writesBlocked.ms() ?? 0,
       startedAt: new Date(run.startedAt),
       finishedAt,
       bytes: progress.bytesCopied,
@@ -205,15 +235,21 @@ export class BackupEngine {
     return outcomeCopy(outcome);
   }
 
-  private async copy(run: Run, allowWriteBlocking: boolean): Promise<void> {
+  private async copy(run: Run, choice: SnapshotChoice): Promise<void> {
     const { options } = this;
     run.phase = 'snapshot';
     // close() may have come while the destination was being checked: take no lock then.
     this.abort.signal.throwIfAborted();
     const serverVersion = await options.upstream.serverVersion();
-    const snapshot = await options.snapshots.open({ allowWriteBlocking, signal: this.abort.signal });
+    const journal = options.journal ?? NO_JOURNAL;
+    await journal.begin({ backupId: run.backupId, startedAt: run.startedAt, destination: run.destination });
+    const snapshot = await options.snapshots.open({ ...choice, backupId: run.backupId, journal, signal: this.abort.signal });
     run.strategy = snapshot.strategy;
-    options.log.info({ backupId: run.backupId, strategy: snapshot.strategy, files: snapshot.files.length }, 'backup snapshot open');
+    run.snapshot = snapshot;
+    options.log.info(
+      { backupId: run.backupId, strategy: snapshot.strategy, strategyReason: snapshot.reason, files: snapshot.files.length, writesBlockedMs: snapshot.writesBlocked.ms() },
+      'backup snapshot open',
+    );
     let copied: { files: SourceFile[]; result: CopyResult } | undefined;
     let copyError: unknown;
     try {
@@ -226,6 +262,9 @@ export class BackupEngine {
       () => undefined,
       (err: unknown) => ({ err }),
     );
+    // Released: nothing of this backup's is held any more. A release that failed may have
+    // left a lock or cursor behind: then the record stays, for the next start to clean up.
+    if (releaseFailure === undefined) await journal.end();
     // A lost snapshot is the root cause of whatever the copy then ran into, and a loss
     // noticed only as the copy ended still means the files were not protected.
     snapshot.lost.throwIfAborted();

@@ -23,6 +23,10 @@ export interface BackupOutcome {
   readonly backupId: string;
   readonly destination: string;
   readonly strategy: StrategyName | undefined;
+  /** Why that strategy, in one line; undefined when no snapshot was opened. */
+  readonly strategyReason: string | undefined;
+  /** How long mongod's writes were blocked on this backup's account (WritesBlockedWindow). */
+  readonly writesBlockedMs: number;
   readonly startedAt: Date;
   readonly finishedAt: Date;
   readonly bytes: number;
@@ -42,6 +46,9 @@ export interface RunningStatus {
   readonly startedAt: Date;
   readonly phase: BackupPhase;
   readonly strategy: StrategyName | undefined;
+  readonly strategyReason: string | undefined;
+  /** So far; still counting while writes are blocked. */
+  readonly writesBlockedMs: number;
   readonly progress: ProgressSnapshot;
   readonly warnings: readonly string[];
 }

@@ -31,7 +31,7 @@ export const MANIFEST_FILENAME = 'hotbackup-manifest.json';
 export const MANIFEST_FORMAT = 'mongo-hotbackup-proxy';
 /** Bump on any change an older reader would misread; readers refuse other versions. */
 export const MANIFEST_VERSION = 2;
-export const MANIFEST_STRATEGIES = ['backupCursor', 'fsyncLock'] as const;
+export const MANIFEST_STRATEGIES = ['backupCursor', 'reflink', 'fsyncLock'] as const;
 
 const byteCount = z.int().nonnegative();
 const checksumHex = z.string().regex(/^[0-9a-f]{16}$/, 'must be 16 lowercase hex digits');

@@ -11,6 +11,11 @@ import { backupStatusReply } from './backup_status.js';
 import { parseThrottle } from '../backup/units.js';
 import { CommandError, ErrorCodes, errorReply } from '../errors.js';
 import { checkNoTransaction, type UpstreamRole } from './session_options.js';
+import { STRATEGY_CHOICES, type StrategyChoice } from '../backup/strategies/snapshot.js';
+
+function isStrategyChoice(value: string): value is StrategyChoice {
+  return (STRATEGY_CHOICES as readonly string[]).includes(value);
+}
 
 type Handler = (cmd: Document, client: ClientInfo) => Promise<Document> | Document;
 
@@ -60,7 +65,18 @@ export class BackupCommands implements Interceptor {
     if (allow !== undefined && typeof allow !== 'boolean') {
       throw new CommandError(ErrorCodes.TypeMismatch, "backupStart option 'allowWriteBlocking' must be a boolean");
     }
-    const started = await this.backups.start({ destination: cmd['backupStart'], allowWriteBlocking: allow === true });
+    const strategy = cmd['strategy'];
+    if (strategy !== undefined && typeof strategy !== 'string') {
+      throw new CommandError(ErrorCodes.TypeMismatch, "backupStart option 'strategy' must be a string");
+    }
+    if (strategy !== undefined && !isStrategyChoice(strategy)) {
+      throw new CommandError(ErrorCodes.BadValue, `backupStart option 'strategy' must be one of ${STRATEGY_CHOICES.join(', ')}; got '${strategy}'`);
+    }
+    const started = await this.backups.start({
+      destination: cmd['backupStart'],
+      allowWriteBlocking: allow === true,
+      ...(strategy === undefined ? {} : { strategy }),
+    });
     if (cmd['async'] === true) return { ok: 1, backupId: started.backupId };
     const { error } = await started.done;
     if (error !== undefined) throw new CommandError(error.code, error.errmsg, { codeName: error.codeName, extra: { ...error.extra } });

@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { pino } from 'pino';
+import { NEVER_BLOCKED } from '../../src/backup/strategies/writes_blocked.js';
 import { BackupEngine, BACKUP_IN_PROGRESS, type SnapshotRequest, type SnapshotSource, type UpstreamAdmin } from '../../src/backup/backup_engine.js';
 import type { BackupOutcome } from '../../src/backup/engine_status.js';
 import { TokenBucket } from '../../src/backup/throttle.js';
@@ -32,6 +33,8 @@ const admin: UpstreamAdmin = { host: 'mongod.test:27018', serverVersion: async (
 
 class FakeSnapshot implements Snapshot {
   readonly strategy = 'backupCursor' as const;
+  readonly reason = 'a fake snapshot';
+  readonly writesBlocked = NEVER_BLOCKED;
   readonly lostController = new AbortController();
   releases = 0;
 

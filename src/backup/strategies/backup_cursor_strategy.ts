@@ -24,6 +24,7 @@
  */
 import { Long, MongoServerError, type MongoClient, type Document } from 'mongodb';
 import type { Snapshot, SnapshotStrategy } from './snapshot.js';
+import { NEVER_BLOCKED } from './writes_blocked.js';
 import { checkSameDbpath, rebaseListedFiles } from './dbpath_identity.js';
 import { CursorSession, NoReplyError, isNoReply, killUnsettledOpens } from './cursor_session.js';
 import { CommandError, ErrorCodes, LocationCodes } from '../../errors.js';
@@ -136,7 +137,9 @@ export class BackupCursorStrategy implements SnapshotStrategy {
       );
       return {
         strategy: this.name,
+        reason: 'mongod has $backupCursor: writes never stop',
         files,
+        writesBlocked: NEVER_BLOCKED,
         lost: cursor.lost.signal,
         release: () => cursor.release(),
       };

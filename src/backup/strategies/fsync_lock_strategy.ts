@@ -28,6 +28,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Snapshot, SnapshotStrategy } from './snapshot.js';
+import { WritesBlockedWindow } from './writes_blocked.js';
 import { listDbpath } from './files.js';
 import { startUnlockWatchdog, type UnlockWatchdog } from './unlock_watchdog.js';
 import {
@@ -89,6 +90,7 @@ export class FsyncLockStrategy implements SnapshotStrategy {
   async open(): Promise<Snapshot> {
     const conn = await AdminConnection.open(this.upstreamUri);
     const lost = new AbortController();
+    const writesBlocked = new WritesBlockedWindow();
     let state: LockState = 'none';
     let watchdog: UnlockWatchdog | undefined;
     // Set when it is unknown whether mongod holds a lock of ours: the watchdog then stays
@@ -116,6 +118,8 @@ export class FsyncLockStrategy implements SnapshotStrategy {
         await stopWatching?.();
         if (state === 'held') await this.unlockOurs(conn, markLost, releaseInBackground, () => watchdog?.pid);
         if (state === 'held') state = 'released';
+        // Unlocked by us, or not ours to unlock any more; an unlock that failed leaves it open.
+        writesBlocked.end();
       } finally {
         // Success or failure, the watchdog's job ends with release(): a failed unlock is
         // reported as the backup's error, and a lost lock is not ours to release.
@@ -132,15 +136,22 @@ export class FsyncLockStrategy implements SnapshotStrategy {
       this.log.info({ watchdogPid: watchdog.pid }, 'fsyncUnlock watchdog armed');
       const before = await readLockCount(conn.admin);
       let lockCount: number;
+      writesBlocked.begin();
       try {
         lockCount = Number((await conn.admin.command({ fsync: 1, lock: true }))['lockCount'] ?? before + 1);
       } catch (err) {
-        if (isServerAnswer(err)) throw err;
+        if (isServerAnswer(err)) {
+          writesBlocked.end();
+          throw err;
+        }
         const after = await this.countAfterLostReply(conn, before, err).catch((probeErr: unknown) => {
           keepWatchdogArmed = true;
           throw probeErr;
         });
-        if (after === before) throw err;
+        if (after === before) {
+          writesBlocked.end();
+          throw err;
+        }
         if (after !== before + 1) {
           keepWatchdogArmed = true;
           throw new FsyncLockCountUnknown(
@@ -158,7 +169,14 @@ export class FsyncLockStrategy implements SnapshotStrategy {
       this.log.info({ dbpath: this.dbpath, lockCount }, 'fsyncLock held: writes are blocked until the copy ends');
       stopWatching = this.watchLock(conn, markLost);
       const files = await listDbpath(this.dbpath);
-      return { strategy: this.name, files, lost: lost.signal, release };
+      return {
+        strategy: this.name,
+        reason: 'fsyncLock for the whole copy, as allowed: writes wait until the copy ends',
+        files,
+        writesBlocked,
+        lost: lost.signal,
+        release,
+      };
     } catch (err) {
       await release().catch(() => undefined);
       // The watchdog stays armed, so the advice is its, not "unlock by hand": both would release a later, unrelated lock.
