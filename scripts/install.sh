@@ -6,7 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # libzstd-dev: the tests' driver zstd binding is built against it (build_driver_zstd.sh).
-APT_PACKAGES=(libwiredtiger-dev wiredtiger socat tmux e2fsprogs python3 make g++ libzstd-dev)
+# xfsprogs: the reflink tests make an XFS filesystem on a loop device (mkfs.xfs); e2fsprogs an ext4 one.
+APT_PACKAGES=(libwiredtiger-dev wiredtiger socat tmux e2fsprogs xfsprogs mount util-linux python3 make g++ libzstd-dev)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
