@@ -29,6 +29,10 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
     summary: 'run the proxy in front of a mongod (--upstream URI)',
     run: async (args) => (await import('./cli/serve.js')).runServe(args),
   },
+  unlock: {
+    summary: "release mongod's fsync lock, one lock (or --all), safely",
+    run: async (args) => (await import('./cli/unlock.js')).runUnlock(args),
+  },
   start: {
     summary: 'the proxy in front of the dev server, run as its child (what npm start runs)',
     run: async (args) => (await import('./cli/start.js')).runStart(args),

@@ -1,0 +1,107 @@
+/**
+ * `hotbackup unlock` as an operator runs it against a locked dev server: one lock at a
+ * time with the count that remains, `--all` until writes resume, nothing to do when
+ * unlocked, and a refusal while a proxy's unlock watchdog is armed on the host (two
+ * unlocks for one lock would release someone else's).
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { MongoClient } from 'mongodb';
+import { startDevServer, type RunningDevServer } from '../helpers/dev_server.js';
+import { CLI, CLI_NODE_FLAGS } from '../helpers/paths.js';
+import { until } from '../helpers/poll.js';
+
+const execFileAsync = promisify(execFile);
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+async function unlock(...args: string[]): Promise<Run> {
+  try {
+    const { stdout, stderr } = await execFileAsync(process.execPath, [...CLI_NODE_FLAGS, CLI, 'unlock', ...args]);
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const failed = err as { code: number; stdout: string; stderr: string };
+    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
+  }
+}
+
+describe('hotbackup unlock', () => {
+  let server: RunningDevServer;
+  let client: MongoClient;
+  const admin = () => client.db('admin');
+  const locked = async () => (await admin().command({ currentOp: 1 }))['fsyncLock'] === true;
+
+  before(async () => {
+    server = await startDevServer();
+    client = await MongoClient.connect(server.uri);
+  });
+  after(async () => {
+    while (await locked()) await admin().command({ fsyncUnlock: 1 });
+    await client.close();
+    await server.stop();
+    server.cleanup();
+  });
+
+  it('releases one lock and says how many remain; --all releases the rest and writes resume', async () => {
+    await admin().command({ fsync: 1, lock: true });
+    await admin().command({ fsync: 1, lock: true });
+    const one = await unlock('--upstream', server.uri);
+    assert.equal(one.code, 0, one.stderr);
+    assert.match(one.stdout, /lock count is now 1; writes stay blocked until every lock is released/);
+    assert.equal(await locked(), true);
+
+    await admin().command({ fsync: 1, lock: true });
+    const all = await unlock('--upstream', server.uri, '--all');
+    assert.equal(all.code, 0, all.stderr);
+    assert.deepEqual(
+      all.stdout.trim().split('\n'),
+      [
+        'fsyncUnlock applied: lock count is now 1; writes stay blocked until every lock is released (--all releases them all).',
+        'fsyncUnlock applied: lock count is now 0, writes resume.',
+      ],
+    );
+    assert.equal(await locked(), false);
+    await client.db('app').collection('after').insertOne({ written: true });
+  });
+
+  it('says there is nothing to release when mongod is not locked', async () => {
+    const run = await unlock('--upstream', server.uri);
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.stdout, 'mongod is not fsync-locked: nothing to release.\n');
+  });
+
+  it('refuses while an unlock watchdog is armed on this host, and names the pid to disarm', async () => {
+    await admin().command({ fsync: 1, lock: true });
+    const watchdogScript = path.join(path.dirname(CLI), 'backup', 'strategies', 'unlock_watchdog.js');
+    const watchdog = spawn(process.execPath, [watchdogScript], { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, HOTBACKUP_WATCHDOG_URI: server.uri } });
+    try {
+      await once(watchdog.stdout, 'data');
+      const refused = await unlock('--upstream', server.uri);
+      assert.equal(refused.code, 3);
+      assert.match(refused.stdout, new RegExp(`unlock watchdog is armed on this host \\(pid ${watchdog.pid}\\).*kill -USR1 ${watchdog.pid}`));
+      assert.equal(await locked(), true, 'a refused unlock must not touch mongod');
+      const forced = await unlock('--upstream', server.uri, '--force');
+      assert.equal(forced.code, 0, forced.stderr);
+      assert.match(forced.stdout, /lock count is now 0, writes resume/);
+    } finally {
+      // SIGUSR1 disarms it: it exits without touching mongod.
+      watchdog.kill('SIGUSR1');
+      await until(() => watchdog.exitCode !== null || watchdog.signalCode !== null);
+    }
+    assert.equal(await locked(), false);
+  });
+
+  it('requires --upstream', async () => {
+    const run = await unlock();
+    assert.equal(run.code, 1);
+    assert.match(run.stderr, /--upstream is required/);
+  });
+});
