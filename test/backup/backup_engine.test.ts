@@ -14,7 +14,7 @@ import { BackupEngine, BACKUP_IN_PROGRESS, type SnapshotRequest, type SnapshotSo
 import type { BackupOutcome } from '../../src/backup/engine_status.js';
 import { TokenBucket } from '../../src/backup/throttle.js';
 import { MANIFEST_FILENAME, readManifest } from '../../src/backup/manifest.js';
-import { NO_SAFE_STRATEGY } from '../../src/backup/strategies/select.js';
+import { noSafeStrategy } from '../../src/backup/strategies/select.js';
 import type { Snapshot } from '../../src/backup/strategies/snapshot.js';
 import type { SourceFile } from '../../src/backup/copy_types.js';
 import { ErrorCodes, CommandError } from '../../src/errors.js';
@@ -214,11 +214,11 @@ describe('BackupEngine', () => {
   it('fails without a manifest when the snapshot cannot be opened, and has nothing to release', async () => {
     const fx = fixture();
     const source = new FakeSource(async () => {
-      throw new CommandError(ErrorCodes.CannotBackup, NO_SAFE_STRATEGY);
+      throw new CommandError(ErrorCodes.CannotBackup, noSafeStrategy('dbpath on ext4 cannot clone files'));
     });
     const engine = fx.engine(source);
     const outcome = await (await engine.start({ destination: fx.destination })).done;
-    assertFailed(outcome, ErrorCodes.CannotBackup, NO_SAFE_STRATEGY);
+    assertFailed(outcome, ErrorCodes.CannotBackup, noSafeStrategy('dbpath on ext4 cannot clone files'));
     assert.equal(outcome.strategy, undefined);
     assert.equal(hasManifest(fx.destination), false);
     assert.equal(engine.status().last?.error?.codeName, 'CannotBackup');

@@ -5,6 +5,7 @@
  */
 import type { SourceFile } from '../copy_types.js';
 import type { WritesBlockedWindow } from './writes_blocked.js';
+import type { SnapshotRequest } from '../backup_engine.js';
 
 export type StrategyName = 'backupCursor' | 'reflink' | 'fsyncLock';
 
@@ -38,5 +39,6 @@ export interface Snapshot {
 
 export interface SnapshotStrategy {
   readonly name: StrategyName;
-  open(): Promise<Snapshot>;
+  /** `request` says which backup (its id, its journal, the engine's abort); a strategy may ignore it. */
+  open(request: SnapshotRequest): Promise<Snapshot>;
 }

@@ -1,0 +1,123 @@
+/**
+ * reflink: a consistent copy of a mongod without `$backupCursor` (MongoDB Community)
+ * that blocks writes for milliseconds rather than for the whole copy:
+ *
+ * 1. `{fsync: 1}` (no lock): a checkpoint while writers still run, so that the locked
+ *    flush that follows has little left to write;
+ * 2. fsyncLock, through the fsyncLock strategy (its unlock watchdog, its lock-count
+ *    checks, its lost-lock detection), which lists the dbpath under the lock;
+ * 3. clone every listed file into `<stagingRoot>/<backupId>/` (clone_files.ts);
+ * 4. fsyncUnlock; a lock lost meanwhile (someone else's fsyncUnlock) fails the backup,
+ *    since the clones may then hold writes made after the flush;
+ * 5. the snapshot is the clones: they never change, so it is never lost, and the copy
+ *    can take as long as the throttle says. Its release removes the staging directory.
+ *
+ * The window `writesBlockedMs` reports is the fsync lock's: from just before the lock
+ * is sent to just after the unlock is acknowledged (writes_blocked.ts).
+ *
+ * A clone is made by the filesystem, not by mongod: this works only where the dbpath
+ * and the staging root are on one filesystem that clones (reflink_probe.ts checks).
+ */
+import type { Snapshot, SnapshotStrategy } from './snapshot.js';
+import type { SnapshotRequest } from '../backup_engine.js';
+import { withLinks } from './files.js';
+import { cloneFiles, DEFAULT_CLONE_CONCURRENCY } from './clone_files.js';
+import { probeReflink, type ReflinkSupport } from './reflink_probe.js';
+import { createStaging, removeStaging } from './staging.js';
+import { hangIfEnabled } from '../../failpoints.js';
+import { CommandError } from '../../errors.js';
+import { toCommandError } from '../io_error.js';
+import type { Logger } from '../../log.js';
+
+export interface ReflinkOptions {
+  dbpath: string;
+  /** Each backup stages in `<stagingRoot>/<backupId>/`; on the dbpath's filesystem (work_dirs.ts). */
+  stagingRoot: string;
+  /** An fsyncLock strategy for one backup: the clones are made while its snapshot is open. */
+  fsyncLock: () => SnapshotStrategy;
+  /** Sends `{fsync: 1}` without a lock. */
+  flush: () => Promise<void>;
+  log: Logger;
+  /** Clones in flight at once. Default 16. */
+  cloneConcurrency?: number;
+}
+
+/** A snapshot never lost: the clones do not change once made. */
+const NEVER_LOST = new AbortController().signal;
+
+export class ReflinkStrategy implements SnapshotStrategy {
+  readonly name = 'reflink' as const;
+
+  constructor(private readonly options: ReflinkOptions) {}
+
+  /** Whether the dbpath can be cloned into the staging root (a real clone; cached per process). */
+  probe(): Promise<ReflinkSupport> {
+    return probeReflink(this.options.dbpath, this.options.stagingRoot);
+  }
+
+  async open(request: SnapshotRequest): Promise<Snapshot> {
+    const { log } = this.options;
+    // Before the lock: mongod's plain fsync is a checkpoint that writers run through;
+    // what it writes now, the locked flush need not.
+    await this.options.flush();
+    request.signal.throwIfAborted();
+    const staging = await createStaging(this.options.stagingRoot, request.backupId, request.journal);
+    let lock: Snapshot | undefined;
+    try {
+      lock = await this.options.fsyncLock().open(request);
+      await hangIfEnabled('hangWhileWritesBlocked', request.signal, () =>
+        log.warn({ backupId: request.backupId }, 'fail point hangWhileWritesBlocked: hanging while mongod is fsync-locked'),
+      );
+      const cloned = await cloneFiles(lock.files, staging, { concurrency: this.options.cloneConcurrency ?? DEFAULT_CLONE_CONCURRENCY });
+      const held = lock;
+      lock = undefined;
+      // Rejects when the lock was lost before it was released: the clones may hold later writes.
+      await held.release();
+      const writesBlockedMs = held.writesBlocked.ms();
+      for (const { relativePath, detail } of cloned.dropped) log.warn({ backupId: request.backupId, file: relativePath }, `left out: it ${detail}`);
+      log.info({ backupId: request.backupId, files: cloned.files.length, writesBlockedMs, staging }, 'reflink: files cloned, mongod unlocked');
+      // The links the originals were reached through, for the manifest: the clones are plain files.
+      const links = new Map((await withLinks(held.files)).map((file) => [file.relativePath, file.link]));
+      const files = cloned.files.map((file) => {
+        const link = links.get(file.relativePath);
+        return link === undefined ? file : { ...file, link };
+      });
+      let released: Promise<void> | undefined;
+      return {
+        strategy: this.name,
+        reason: 'writes blocked only while the files were cloned',
+        files,
+        writesBlocked: held.writesBlocked,
+        lost: NEVER_LOST,
+        release: () => (released ??= removeStaging(staging, request.journal)),
+      };
+    } catch (err) {
+      const failure = await this.releaseLock(lock, err);
+      await removeStaging(staging, request.journal).catch((rmErr: unknown) =>
+        log.error({ staging, err: String(rmErr) }, 'reflink: could not remove the staging directory'),
+      );
+      throw failure;
+    }
+  }
+
+  /**
+   * Unlocks after a failure under the lock. The failure leads; an unlock that failed
+   * too is said in the same message, since mongod may then still be locked.
+   */
+  private async releaseLock(lock: Snapshot | undefined, err: unknown): Promise<unknown> {
+    if (lock === undefined) return err;
+    try {
+      await lock.release();
+      return err;
+    } catch (releaseErr) {
+      const first = toCommandError(err, 'reflink snapshot');
+      const second = releaseErr instanceof Error ? releaseErr.message : String(releaseErr);
+      this.options.log.error({ err: second }, 'reflink: releasing the fsync lock failed too');
+      return new CommandError(first.code, `${first.message}; releasing the fsync lock failed too: ${second}`, {
+        extra: { ...first.extra },
+        cause: err,
+        codeName: first.codeName,
+      });
+    }
+  }
+}
