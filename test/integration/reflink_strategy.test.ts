@@ -186,6 +186,50 @@ describe('reflink on XFS', () => {
   });
 });
 
+describe('reflink on XFS with the journal on another filesystem', () => {
+  it('fails under the lock naming the file that cannot be cloned; mongod is unlocked, staging removed, no manifest', { skip: xfsUnavailable }, async () => {
+    const fsys = await mountLoopFs('xfs', 300);
+    const scratch = tempDir('reflink-exdev');
+    const dbpath = path.join(fsys.dir, 'db');
+    // journal/ on the ordinary disk, as an operator puts it on a disk of its own.
+    fs.mkdirSync(dbpath);
+    fs.mkdirSync(path.join(scratch.dir, 'journal'));
+    fs.symlinkSync(path.join(scratch.dir, 'journal'), path.join(dbpath, 'journal'));
+    const server = await startDevServer({ dbpath, args: ['--no-backup-cursor'] });
+    const proxy = await startProxy(server);
+    const client = new MongoClient(proxy.uri);
+    try {
+      await client.db('app').collection('c').insertOne({ x: 1 }, { writeConcern: { w: 1, j: true } });
+      const dest = path.join(scratch.dir, 'backup');
+      const err = await client
+        .db('admin')
+        .command({ backupStart: dest })
+        .then(
+          () => assert.fail('a clone crossed filesystems'),
+          (e: { code?: number; errmsg?: string; message: string }) => e,
+        );
+      assert.equal(err.code, 268);
+      assert.match(
+        err.errmsg ?? err.message,
+        /^reflink: cannot clone journal\/WiredTigerLog\.\d+ \(.*\) into .*: it is on another filesystem than .*\(Invalid cross-device link \(EXDEV\)\); a symbolic link in the dbpath to another disk does this\. Back up with strategy fsyncLock or backupCursor/,
+      );
+      const last = (await client.db('admin').command({ backupStatus: 1 }))['last'] as Last;
+      assert.equal(last.strategy, null, 'the snapshot never opened');
+      assert.equal(hasManifest(dest), false);
+      assert.deepEqual(fs.readdirSync(workDirs(dbpath).stagingRoot), []);
+      // Unlocked: a write goes through, and mongod says it is not locked.
+      await client.db('app').collection('c').insertOne({ x: 2 }, { writeConcern: { w: 1, j: true } });
+      assert.notEqual((await client.db('admin').command({ currentOp: 1 }))['fsyncLock'], true);
+    } finally {
+      await client.close();
+      await proxy.stop();
+      await server.stop();
+      await fsys.remove();
+      scratch.remove();
+    }
+  });
+});
+
 describe('reflink on ext4', () => {
   let stack: Stack | undefined;
 
