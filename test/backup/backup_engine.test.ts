@@ -182,6 +182,38 @@ describe('BackupEngine', () => {
     assert.equal(status.last?.progress.percent, 100);
   });
 
+  it('does not copy a snapshot that is already in the destination: it asks it for the result, then writes the manifest', async () => {
+    const fx = fixture();
+    const source = new FakeSource(async () => {
+      // What the reflink strategy does for a destination on the dbpath's filesystem.
+      const request = source.requests[0] as SnapshotRequest;
+      const inPlace = fx.files.map((file) => {
+        const target = path.join(request.destination, file.relativePath);
+        fs.mkdirSync(path.dirname(target), { recursive: true });
+        fs.copyFileSync(file.path, target);
+        return { ...file, path: target };
+      });
+      const snapshot = new FakeSnapshot(inPlace);
+      return Object.assign(snapshot, {
+        inDestination: async () => ({
+          copied: inPlace.map((f) => ({ relativePath: f.relativePath, size: f.size, checksum: xxh3Hex(fs.readFileSync(f.path)) })),
+          skipped: [],
+        }),
+      });
+    });
+    // A throttle that never grants: a copy would hang here.
+    const gated = new GatedBucket();
+    const engine = fx.engine(source, gated);
+    const outcome = await (await engine.start({ destination: fx.destination })).done;
+    assert.equal(outcome.ok, true, outcome.error?.errmsg);
+    assert.equal(source.requests[0]?.destination, fx.destination);
+    const manifest = await readManifest(fx.destination);
+    assert.deepEqual(
+      [...manifest.files].map((f) => f.path).sort(),
+      Object.keys(CONTENTS).sort(),
+    );
+  });
+
   it('asks for a write-blocking snapshot when the request or the engine allows it', async () => {
     const fx = fixture();
     const source = new FakeSource(async () => new FakeSnapshot(fx.files));

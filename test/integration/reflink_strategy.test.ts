@@ -5,12 +5,15 @@
  *   copy; the copy restores as a gap-free prefix of acknowledged writes that `wt verify`
  *   accepts; the staging directory is gone after success, after a failure and after an
  *   abort, and a failed backup leaves no manifest;
+ * - a destination on the same XFS gets the clones themselves: no staging, no copy, a
+ *   manifest whose checksums verify, data that opens;
  * - on ext4, `auto` refuses with the error naming the three ways out, unless blocking
  *   writes is allowed (then fsyncLock), and reflink asked for by name fails saying why.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { MongoClient, type Collection, type Db } from 'mongodb';
 import { startDevServer, type RunningDevServer } from '../helpers/dev_server.js';
@@ -21,6 +24,7 @@ import { inBackground, until, untilBackupEnds, untilCopying } from '../helpers/p
 import { loopFsUnavailable, mountLoopFs, type LoopFs } from '../helpers/loop_fs.js';
 import { workDirs } from '../../src/backup/work_dirs.js';
 import { MANIFEST_FILENAME, readManifest } from '../../src/backup/manifest.js';
+import { xxh3Hex } from '../helpers/checksum.js';
 
 type Seq = { _id: number; pad: string };
 type Last = { ok: boolean; strategy: string | null; strategyReason: string | null; writesBlockedMs: unknown; backupId: string; errmsg?: string; code?: number };
@@ -162,6 +166,51 @@ describe('reflink on XFS', () => {
     assert.match(last.errmsg ?? '', /ENOENT|No such file or directory/);
     assert.deepEqual(stagingEntries(s), [], 'the staging directory is removed after a failure');
     assert.equal(hasManifest(dest), false);
+  });
+
+  it('clones straight into a destination on the same filesystem: no staging, a manifest whose checksums verify, data that opens', { skip: xfsUnavailable }, async () => {
+    const s = stack as Stack;
+    const docs = s.client.db('app').collection<{ _id: number; pad: string }>('local');
+    await docs.insertMany(Array.from({ length: 500 }, (_, i) => ({ _id: i, pad: 'l'.repeat(1000) })), { writeConcern: { w: 1, j: true } });
+    // A crawl that would take minutes if anything were copied through it.
+    await s.admin.command({ backupThrottle: '1KB' });
+    const backups = path.join(s.fsys.dir, 'backups');
+    fs.mkdirSync(backups, { recursive: true });
+    const dest = path.join(backups, 'local');
+    assert.equal((await s.admin.command({ backupStart: dest }))['ok'], 1);
+    await s.admin.command({ backupThrottle: 0 });
+    const last = (await s.admin.command({ backupStatus: 1 }))['last'] as Last & { bytes: unknown; files: number };
+    assert.equal(last.ok, true, JSON.stringify(last));
+    assert.equal(last.strategy, 'reflink');
+    assert.equal(last.strategyReason, "no $backupCursor; dbpath on xfs supports reflink; cloned straight into the destination, on the dbpath's filesystem: nothing to copy");
+    assert.ok(Number(last.writesBlockedMs) > 0);
+    const cloned = s.proxy.logs.find((line) => line['msg'] === 'reflink: files cloned, mongod unlocked' && line['backupId'] === last.backupId);
+    assert.equal(cloned?.['into'], dest, 'cloned into the destination, not into staging');
+    assert.deepEqual(stagingEntries(s), []);
+
+    const manifest = await readManifest(dest);
+    assert.equal(manifest.strategy, 'reflink');
+    assert.equal(manifest.files.length, last.files);
+    assert.equal(manifest.totals.bytes, Number(last.bytes));
+    for (const file of manifest.files) {
+      const bytes = fs.readFileSync(path.join(dest, file.path));
+      assert.equal(bytes.length, file.size, file.path);
+      assert.equal(xxh3Hex(bytes), file.checksum, file.path);
+      assert.equal(fs.statSync(path.join(dest, file.path)).mode & 0o777, 0o600, file.path);
+    }
+    // Clones: the table's extents are shared with the dbpath's (filefrag's "shared" flag).
+    const table = manifest.files.find((f) => f.path.startsWith('collection-') && f.size > 0);
+    assert.ok(table !== undefined);
+    assert.match(execFileSync('filefrag', ['-v', path.join(dest, table.path)], { encoding: 'utf8' }), /shared/);
+
+    const restored = await startDevServer({ dbpath: dest });
+    const reader = new MongoClient(restored.uri);
+    try {
+      assert.equal(await reader.db('app').collection('local').countDocuments(), 500);
+    } finally {
+      await reader.close();
+      await restored.stop();
+    }
   });
 
   it('reflink asked for by name runs; a proxy shut down mid-copy removes the staging directory and leaves no manifest', { skip: xfsUnavailable }, async () => {

@@ -12,18 +12,24 @@
  * 5. the snapshot is the clones: they never change, so it is never lost, and the copy
  *    can take as long as the throttle says. Its release removes the staging directory.
  *
+ * Where the destination is on the dbpath's filesystem too, the clones are made straight
+ * in it ("instant local snapshots"): no staging, no copy, no throttle. The engine then
+ * has them checksummed and fsynced (seal_clones.ts) and writes the manifest last.
+ *
  * The window `writesBlockedMs` reports is the fsync lock's: from just before the lock
  * is sent to just after the unlock is acknowledged (writes_blocked.ts).
  *
  * A clone is made by the filesystem, not by mongod: this works only where the dbpath
  * and the staging root are on one filesystem that clones (reflink_probe.ts checks).
  */
+import fs from 'node:fs/promises';
 import type { Snapshot, SnapshotStrategy } from './snapshot.js';
 import type { SnapshotRequest } from '../backup_engine.js';
 import { listDbpath, withLinks } from './files.js';
 import { cloneFiles, DEFAULT_CLONE_CONCURRENCY, prepareDirectories } from './clone_files.js';
 import { probeReflink, type ReflinkSupport } from './reflink_probe.js';
 import { createStaging, removeStaging } from './staging.js';
+import { sealClones } from '../seal_clones.js';
 import { hangIfEnabled } from '../../failpoints.js';
 import { CommandError } from '../../errors.js';
 import { toCommandError } from '../io_error.js';
@@ -41,6 +47,9 @@ export interface ReflinkOptions {
   /** Clones in flight at once. Default 16. */
   cloneConcurrency?: number;
 }
+
+/** The reason of a snapshot cloned straight into its destination. */
+export const IN_DESTINATION = "cloned straight into the destination, on the dbpath's filesystem: nothing to copy";
 
 /** A snapshot never lost: the clones do not change once made. */
 const NEVER_LOST = new AbortController().signal;
@@ -61,12 +70,23 @@ export class ReflinkStrategy implements SnapshotStrategy {
     // what it writes now, the locked flush need not.
     await this.options.flush();
     request.signal.throwIfAborted();
-    const staging = await createStaging(this.options.stagingRoot, request.backupId, request.journal);
+    const local = await this.clonesIntoDestination(request.destination);
+    let into: string;
+    if (local) {
+      // Nothing of ours outside the destination: only the strategy is worth a record.
+      await request.journal.record({ strategy: 'reflink' });
+      into = request.destination;
+    } else {
+      into = await createStaging(this.options.stagingRoot, request.backupId, request.journal);
+    }
+    // Staging is ours to remove, whatever happens; a destination is the engine's, and a
+    // failed backup there is told by its missing manifest.
+    const cleanUp = local ? async () => undefined : () => removeStaging(into, request.journal);
     let lock: Snapshot | undefined;
     try {
-      // A listing now, while writes run, makes the staging subdirectories and brings the
-      // dbpath's inodes into the kernel's caches: the listing under the lock is then quick.
-      await prepareDirectories(await listDbpath(this.options.dbpath), staging);
+      // A listing now, while writes run, makes the subdirectories and brings the dbpath's
+      // inodes into the kernel's caches: the listing under the lock is then quick.
+      await prepareDirectories(await listDbpath(this.options.dbpath), into);
       request.signal.throwIfAborted();
       lock = await this.options.fsyncLock().open(request);
       await hangIfEnabled('hangWhileWritesBlocked', request.signal, () =>
@@ -74,7 +94,7 @@ export class ReflinkStrategy implements SnapshotStrategy {
       );
       // Where the window went, for the log: locking and listing, cloning, unlocking.
       const lockedMs = lock.writesBlocked.ms();
-      const cloned = await cloneFiles(lock.files, staging, { concurrency: this.options.cloneConcurrency ?? DEFAULT_CLONE_CONCURRENCY });
+      const cloned = await cloneFiles(lock.files, into, { concurrency: this.options.cloneConcurrency ?? DEFAULT_CLONE_CONCURRENCY });
       const clonedMs = lock.writesBlocked.ms();
       const held = lock;
       lock = undefined;
@@ -83,7 +103,7 @@ export class ReflinkStrategy implements SnapshotStrategy {
       const writesBlockedMs = held.writesBlocked.ms();
       for (const { relativePath, detail } of cloned.dropped) log.warn({ backupId: request.backupId, file: relativePath }, `left out: it ${detail}`);
       log.info(
-        { backupId: request.backupId, files: cloned.files.length, writesBlockedMs, lockAndListMs: lockedMs, cloneMs: clonedMs - lockedMs, unlockMs: writesBlockedMs - clonedMs, staging },
+        { backupId: request.backupId, files: cloned.files.length, writesBlockedMs, lockAndListMs: lockedMs, cloneMs: clonedMs - lockedMs, unlockMs: writesBlockedMs - clonedMs, into, local },
         'reflink: files cloned, mongod unlocked',
       );
       // The links the originals were reached through, for the manifest: the clones are plain files.
@@ -93,21 +113,32 @@ export class ReflinkStrategy implements SnapshotStrategy {
         return link === undefined ? file : { ...file, link };
       });
       let released: Promise<void> | undefined;
-      return {
+      const snapshot: Snapshot = {
         strategy: this.name,
-        reason: 'writes blocked only while the files were cloned',
+        reason: local ? IN_DESTINATION : 'writes blocked only while the files were cloned',
         files,
         writesBlocked: held.writesBlocked,
         lost: NEVER_LOST,
-        release: () => (released ??= removeStaging(staging, request.journal)),
+        release: () => (released ??= cleanUp()),
       };
+      if (!local) return snapshot;
+      const directories = [into, ...cloned.directories];
+      return { ...snapshot, inDestination: (options) => sealClones(files, directories, options) };
     } catch (err) {
       const failure = await this.releaseLock(lock, err);
-      await removeStaging(staging, request.journal).catch((rmErr: unknown) =>
-        log.error({ staging, err: String(rmErr) }, 'reflink: could not remove the staging directory'),
-      );
+      await cleanUp().catch((rmErr: unknown) => log.error({ staging: into, err: String(rmErr) }, 'reflink: could not remove the staging directory'));
       throw failure;
     }
+  }
+
+  /**
+   * Whether to clone straight into the destination: it is on the dbpath's filesystem
+   * (same st_dev) and a test clone into it works. Then there is nothing to copy at all.
+   */
+  private async clonesIntoDestination(destination: string): Promise<boolean> {
+    const [db, dest] = await Promise.all([fs.stat(this.options.dbpath), fs.stat(destination)]);
+    if (db.dev !== dest.dev) return false;
+    return (await probeReflink(this.options.dbpath, destination)).ok;
   }
 
   /**

@@ -75,7 +75,7 @@ export class AutoSnapshotSource implements SnapshotSource {
     const reflink = this.strategies.reflink();
     const support = await reflink.probe();
     request.signal.throwIfAborted();
-    if (support.ok) return withReason(await reflink.open(request), `no $backupCursor; ${support.reason}`);
+    if (support.ok) return withReason(await reflink.open(request), `no $backupCursor; ${support.reason}`, true);
     if (!request.allowWriteBlocking) throw new CommandError(ErrorCodes.CannotBackup, noSafeStrategy(support.reason));
     return withReason(await this.strategies.fsyncLock().open(request), `no $backupCursor; ${support.reason}; ${FSYNC_LOCK_COST}`);
   }
@@ -113,18 +113,22 @@ export class AutoSnapshotSource implements SnapshotSource {
       );
     }
     request.signal.throwIfAborted();
-    return withReason(await reflink.open(request), `strategy reflink as asked; ${support.reason}`);
+    return withReason(await reflink.open(request), `strategy reflink as asked; ${support.reason}`, true);
   }
 }
 
-/** `snapshot`, saying `reason` for its choice; everything else is the strategy's own. */
-function withReason(snapshot: Snapshot, reason: string): Snapshot {
+/**
+ * `snapshot`, saying `reason` for its choice (and, with `andHow`, the strategy's own
+ * reason where it made its copy in the destination); everything else is the strategy's.
+ */
+function withReason(snapshot: Snapshot, reason: string, andHow = false): Snapshot {
   return {
     strategy: snapshot.strategy,
-    reason,
+    reason: andHow && snapshot.inDestination !== undefined ? `${reason}; ${snapshot.reason}` : reason,
     files: snapshot.files,
     writesBlocked: snapshot.writesBlocked,
     lost: snapshot.lost,
     release: () => snapshot.release(),
+    ...(snapshot.inDestination === undefined ? {} : { inDestination: snapshot.inDestination }),
   };
 }

@@ -50,7 +50,7 @@ function fixture(options: { backupCursor?: unknown; reflink?: ReflinkSupport } =
 }
 
 function request(strategy: StrategyChoice, allowWriteBlocking = false, signal = new AbortController().signal): SnapshotRequest {
-  return { backupId: '00000000-0000-4000-8000-000000000000', strategy, allowWriteBlocking, journal: NO_JOURNAL, signal };
+  return { backupId: '00000000-0000-4000-8000-000000000000', destination: '/backups/b1', strategy, allowWriteBlocking, journal: NO_JOURNAL, signal };
 }
 
 async function refused(promise: Promise<unknown>): Promise<CommandError> {
