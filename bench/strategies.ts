@@ -1,15 +1,17 @@
 /**
- * What each strategy of a mongod without $backupCursor (MongoDB Community) costs the
- * application: how long writes were blocked, and how long a writer waited.
+ * What each snapshot strategy costs the application: how long writes were blocked, and
+ * how long a writer waited.
  *
- * The dev server with --no-backup-cursor, its dbpath on a fresh XFS on a loop device
+ * The dev server, its dbpath on a fresh XFS on a loop device
  * (reflink=1), --mb of incompressible documents in --collections collections with an
  * index each, checkpointed; its periodic checkpoint off, so that only the backup stalls
  * the writer. A writer inserts small documents with j:true through the proxy throughout.
- * Each round runs one backup per strategy (the order rotates), to a destination on the
+ * Each round runs one backup per strategy, asked for by name (so one server, which
+ * has $backupCursor, serves all three; the order rotates), to a destination on the
  * ordinary disk (so reflink goes through staging), at --throttle MiB/s (0: unlimited):
- *   reflink     fsyncLock, clone every file, fsyncUnlock, copy the clones
- *   fsyncLock   fsyncLock for the whole copy (allowWriteBlocking)
+ *   backupCursor  $backupCursor: WiredTiger keeps the checkpoint's blocks while we copy
+ *   reflink       fsyncLock, clone every file, fsyncUnlock, copy the clones
+ *   fsyncLock     fsyncLock for the whole copy (allowWriteBlocking)
  * Reported per strategy, median over rounds: backupStatus.last.writesBlockedMs, and the
  * writer's p99 and longest insert among those that started during the backup; beside
  * them, the writer's p99 in the --window seconds before the backups.
@@ -58,8 +60,8 @@ const WINDOW_MS = (SMOKE ? 0.5 : Number(opts.window)) * 1000;
 const DOC_BYTES = 256 * 1024;
 const TIME_LIMIT_MS = SMOKE ? 110_000 : 290_000;
 
-type Strategy = 'reflink' | 'fsyncLock';
-const STRATEGIES: readonly Strategy[] = ['reflink', 'fsyncLock'];
+type Strategy = 'backupCursor' | 'reflink' | 'fsyncLock';
+const STRATEGIES: readonly Strategy[] = ['backupCursor', 'reflink', 'fsyncLock'];
 
 interface Run {
   writesBlockedMs: number;
@@ -104,7 +106,7 @@ async function backupOnce(admin: Db, strategy: Strategy, dest: string, writer: R
 async function main(): Promise<void> {
   const unavailable = loopFsUnavailable('xfs');
   if (unavailable !== undefined) throw new Error(`bench/strategies ${unavailable}`);
-  printHeader('bench/strategies: writes blocked, and a j:true writer\'s waits, for reflink and fsyncLock on XFS', {
+  printHeader('bench/strategies: writes blocked, and a j:true writer\'s waits, for each strategy, on XFS', {
     dataset: `${MB_TOTAL} MB in ${COLLECTIONS} collections with an index each`,
     rounds: String(ROUNDS),
     throttle: THROTTLE_MIB === 0 ? 'unlimited' : `${THROTTLE_MIB} MiB/s`,
@@ -116,7 +118,7 @@ async function main(): Promise<void> {
   onCleanup(`temp dir ${work.dir}`, () => work.remove());
   const dbpath = path.join(fsys.dir, 'db');
   fs.mkdirSync(dbpath);
-  const server = await startDevServer({ dbpath, args: ['--no-backup-cursor', '--checkpoint-interval', '0'] });
+  const server = await startDevServer({ dbpath, args: ['--checkpoint-interval', '0'] });
   onCleanup('dev server', () => server.stop());
   const proxy = await startProxy(server);
   onCleanup('proxy', () => proxy.stop());
@@ -137,7 +139,7 @@ async function main(): Promise<void> {
   const seq = client.db('app').collection<{ _id: number }>('seq');
   const writer = startLoop((i) => seq.insertOne({ _id: i }, { writeConcern: { w: 1, j: true } }));
   onCleanup('writer', () => writer.stop().catch(() => undefined));
-  const runs: Record<Strategy, Run[]> = { reflink: [], fsyncLock: [] };
+  const runs: Record<Strategy, Run[]> = { backupCursor: [], reflink: [], fsyncLock: [] };
   const before: number[] = [];
   let n = 0;
   await runRounds(STRATEGIES, ROUNDS, TIME_LIMIT_MS - 30_000, async (order) => {
@@ -170,6 +172,7 @@ async function main(): Promise<void> {
     { name: 'reflink: writesBlockedMs', value: m('reflink', 'writesBlockedMs'), unit: 'ms', target: { op: '<=', value: 100 } },
     { name: 'reflink: longest insert during the backup', value: m('reflink', 'max'), unit: 'ms', target: { op: '<=', value: 200 } },
     { name: 'reflink: writer p99 during the backup', value: m('reflink', 'p99'), unit: 'ms', baseline: { name: 'writer p99 before', value: median(before) } },
+    { name: 'backupCursor: longest insert during the backup', value: m('backupCursor', 'max'), unit: 'ms' },
     { name: 'fsyncLock: writesBlockedMs', value: m('fsyncLock', 'writesBlockedMs'), unit: 'ms' },
     { name: 'fsyncLock: longest insert during the backup', value: m('fsyncLock', 'max'), unit: 'ms' },
     { name: 'fsyncLock: writer p99 during the backup', value: m('fsyncLock', 'p99'), unit: 'ms', baseline: { name: 'writer p99 before', value: median(before) } },
