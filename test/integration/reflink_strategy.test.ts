@@ -213,6 +213,29 @@ describe('reflink on XFS', () => {
     }
   });
 
+  it('serve --strategy reflink --staging-dir DIR: a backupStart that names no strategy gets reflink, staged in DIR', { skip: xfsUnavailable }, async () => {
+    const s = stack as Stack;
+    const stagingDir = path.join(s.fsys.dir, 'custom-staging');
+    const proxy = await startProxy(s.server, ['--strategy', 'reflink', '--staging-dir', stagingDir]);
+    const client = new MongoClient(proxy.uri);
+    try {
+      const admin = client.db('admin');
+      await admin.command({ backupThrottle: '1MB' });
+      assert.equal((await admin.command({ backupStart: path.join(s.scratch.dir, 'custom'), async: true }))['ok'], 1);
+      const copying = await untilCopying(admin);
+      assert.equal(copying['strategyReason'], 'strategy reflink as asked; dbpath on xfs supports reflink');
+      assert.deepEqual(fs.readdirSync(stagingDir), [copying['backupId']]);
+      assert.deepEqual(stagingEntries(s), [], 'nothing in the default staging directory');
+      await admin.command({ backupThrottle: 0 });
+      const last = (await untilBackupEnds(admin))['last'] as Last;
+      assert.equal(last.ok, true, JSON.stringify(last));
+      assert.deepEqual(fs.readdirSync(stagingDir), []);
+    } finally {
+      await client.close();
+      await proxy.stop();
+    }
+  });
+
   it('reflink asked for by name runs; a proxy shut down mid-copy removes the staging directory and leaves no manifest', { skip: xfsUnavailable }, async () => {
     const s = stack as Stack;
     await s.admin.command({ backupThrottle: '1MB' });
@@ -341,5 +364,29 @@ describe('reflink on ext4', () => {
     assert.equal(lock.code, 268);
     assert.match(lock.errmsg ?? lock.message, /^strategy fsyncLock blocks every write to mongod for the whole copy, so it must be allowed: .*allowWriteBlocking: true.*--allow-write-blocking/);
     await until(async () => (await s.admin.command({ backupStatus: 1 }))['inProgress'] === false);
+  });
+
+  it('serve --strategy reflink is a default that never falls back either', { skip: ext4Unavailable }, async () => {
+    const s = stack as Stack;
+    const proxy = await startProxy(s.server, ['--strategy', 'reflink', '--allow-write-blocking']);
+    const client = new MongoClient(proxy.uri);
+    try {
+      const err = await client
+        .db('admin')
+        .command({ backupStart: path.join(s.scratch.dir, 'serve-default') })
+        .then(
+          () => assert.fail('reflink ran on ext4'),
+          (e: { code?: number; errmsg?: string; message: string }) => e,
+        );
+      assert.equal(err.code, 268);
+      assert.match(err.errmsg ?? err.message, /^strategy reflink was asked for, but it cannot run here: dbpath on ext4 cannot clone files/);
+      // The request's own choice still wins over serve's.
+      assert.equal((await client.db('admin').command({ backupStart: path.join(s.scratch.dir, 'serve-default-auto'), strategy: 'auto' }))['ok'], 1);
+      const last = (await client.db('admin').command({ backupStatus: 1 }))['last'] as Last;
+      assert.equal(last.strategy, 'fsyncLock');
+    } finally {
+      await client.close();
+      await proxy.stop();
+    }
   });
 });

@@ -51,8 +51,6 @@ export interface ReflinkOptions {
 /** The reason of a snapshot cloned straight into its destination. */
 export const IN_DESTINATION = "cloned straight into the destination, on the dbpath's filesystem: nothing to copy";
 
-/** A snapshot never lost: the clones do not change once made. */
-const NEVER_LOST = new AbortController().signal;
 
 export class ReflinkStrategy implements SnapshotStrategy {
   readonly name = 'reflink' as const;
@@ -118,7 +116,8 @@ export class ReflinkStrategy implements SnapshotStrategy {
         reason: local ? IN_DESTINATION : 'writes blocked only while the files were cloned',
         files,
         writesBlocked: held.writesBlocked,
-        lost: NEVER_LOST,
+        // Never aborted: the clones do not change once made.
+        lost: new AbortController().signal,
         release: () => (released ??= cleanUp()),
       };
       if (!local) return snapshot;

@@ -7,14 +7,21 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { RunJournal } from '../run_journal.js';
+import { toCommandError } from '../io_error.js';
 
 /** Records, then creates, this backup's staging directory; returns its path. */
 export async function createStaging(stagingRoot: string, backupId: string, journal: RunJournal): Promise<string> {
   const dir = path.join(path.resolve(stagingRoot), backupId);
   await journal.record({ strategy: 'reflink', staging: dir });
-  await fs.mkdir(path.dirname(dir), { recursive: true, mode: 0o700 });
-  // Not recursive: a backupId is new, so a directory already there is not ours to fill.
-  await fs.mkdir(dir, { mode: 0o700 });
+  try {
+    await fs.mkdir(path.dirname(dir), { recursive: true, mode: 0o700 });
+    // Not recursive: a backupId is new, so a directory already there is not ours to fill.
+    await fs.mkdir(dir, { mode: 0o700 });
+  } catch (err) {
+    // Nothing was made (an existing directory is not ours): nothing is left to clean up after.
+    await journal.record({ staging: undefined }).catch(() => undefined);
+    throw toCommandError(err, `creating the reflink staging directory ${dir} (--staging-dir)`);
+  }
   return dir;
 }
 
