@@ -142,7 +142,10 @@
       return s.last;
     }
     print(`backup ${outcome(s.last)}`);
-    if (s.last.code === 268) print('hotbackup.start(dir, {allowWriteBlocking: true}) allows it: writes then wait for the whole copy.');
+    // Only where auto found nothing safe: other 268s (a named strategy that cannot run, a lost lock) have their own cause.
+    if (s.last.code === 268 && /^This mongod has no \$backupCursor/.test(s.last.errmsg || '')) {
+      print('hotbackup.start(dir, {allowWriteBlocking: true}) allows it: writes then wait for the whole copy.');
+    }
     return s.last;
   }
 
@@ -229,7 +232,8 @@
       '  returns backupStatus.last ({ok, bytes, files, seconds, ...}; check ok in scripts); with\n' +
       '  {wait: false} it returns {ok, backupId} at once. Ctrl-C stops watching, not the backup.\n' +
       '  allowWriteBlocking lets the proxy fsyncLock mongod for the whole copy when mongod has no\n' +
-      '  $backupCursor (MongoDB Community): writes wait until the copy is done.',
+      '  $backupCursor (MongoDB Community) and its dbpath cannot be cloned (reflink, on XFS or\n' +
+      '  btrfs): writes wait until the copy is done.',
     wait:
       'hotbackup.wait()\n' +
       '  Watches the backup that is running (after Ctrl-C, or one started elsewhere) until it\n' +

@@ -33,6 +33,8 @@ export interface UpstreamAdmin {
 
 export interface SnapshotRequest {
   backupId: string;
+  /** The backup's destination, checked and created: absolute, empty, outside the dbpath. */
+  destination: string;
   /** The strategy asked for: by name, or `auto`. A named one that cannot run fails; it never falls back. */
   strategy: StrategyChoice;
   /** Whether writes may be blocked for the whole copy (fsyncLock). */
@@ -243,7 +245,7 @@ export class BackupEngine {
     const serverVersion = await options.upstream.serverVersion();
     const journal = options.journal ?? NO_JOURNAL;
     await journal.begin({ backupId: run.backupId, startedAt: run.startedAt, destination: run.destination });
-    const snapshot = await options.snapshots.open({ ...choice, backupId: run.backupId, journal, signal: this.abort.signal });
+    const snapshot = await options.snapshots.open({ ...choice, backupId: run.backupId, destination: run.destination, journal, signal: this.abort.signal });
     run.strategy = snapshot.strategy;
     run.snapshot = snapshot;
     options.log.info(
@@ -302,13 +304,14 @@ export class BackupEngine {
     const files = await withLinks(snapshot.files);
     run.phase = 'copying';
     run.counters.begin(files);
-    const result = await copyFiles(files, run.destination, {
-      limiter: this.throttle,
-      concurrency: this.options.concurrency ?? DEFAULT_CONCURRENCY,
-      progress: run.counters,
-      // Shutdown stops the copy, and so does a snapshot that stopped protecting the files.
-      signal: AbortSignal.any([this.abort.signal, snapshot.lost]),
-    });
+    const concurrency = this.options.concurrency ?? DEFAULT_CONCURRENCY;
+    // Shutdown stops the copy, and so does a snapshot that stopped protecting the files.
+    const signal = AbortSignal.any([this.abort.signal, snapshot.lost]);
+    // Files the strategy already put in the destination are only checked and made durable.
+    const result =
+      snapshot.inDestination !== undefined
+        ? await snapshot.inDestination({ progress: run.counters, signal, concurrency })
+        : await copyFiles(files, run.destination, { limiter: this.throttle, concurrency, progress: run.counters, signal });
     return { files, result };
   }
 

@@ -14,6 +14,9 @@ import { DriverUpstreamAdmin } from '../backup/upstream_admin.js';
 import { AutoSnapshotSource } from '../backup/strategies/select.js';
 import { BackupCursorStrategy } from '../backup/strategies/backup_cursor_strategy.js';
 import { FsyncLockStrategy } from '../backup/strategies/fsync_lock_strategy.js';
+import { ReflinkStrategy } from '../backup/strategies/reflink_strategy.js';
+import type { StrategyChoice } from '../backup/strategies/snapshot.js';
+import { workDirs } from '../backup/work_dirs.js';
 import { BackupCommands } from '../commands/backup_commands.js';
 import { HelloUpstreamRole, type UpstreamRole } from '../commands/session_options.js';
 import type { Logger } from '../log.js';
@@ -26,6 +29,10 @@ export interface ProxyAppOptions {
   /** mongod's dbpath as seen from this host. Default: asked of mongod (getCmdLineOpts). */
   dbpath?: string | undefined;
   allowWriteBlocking: boolean;
+  /** The strategy of a backupStart that names none. Default 'auto'. */
+  strategy?: StrategyChoice | undefined;
+  /** Where reflink clones are staged. Default: work_dirs.ts, beside the dbpath. */
+  stagingDir?: string | undefined;
   concurrency: number;
   /** Milliseconds between the backup cursor's keepalives. Default 30 s. */
   backupCursorKeepaliveMs?: number;
@@ -81,16 +88,27 @@ export async function startProxyApp(options: ProxyAppOptions): Promise<ProxyApp>
   try {
     const dbpath = options.dbpath ?? (await discoverDbpath(options.upstreamUri));
     const backupLog = log.child({ component: 'backup' });
+    const { stagingRoot } = workDirs(dbpath, { stagingRoot: options.stagingDir });
+    // Its own connection of one (and a watchdog): lock, watch and unlock must share it.
+    const fsyncLock = () => new FsyncLockStrategy(options.upstreamUri, dbpath, backupLog);
     // No backup can start before the proxy listens, so a failure below leaves only the client to close.
     const engine = new BackupEngine({
       dbpath,
       upstream: new DriverUpstreamAdmin(client),
       snapshots: new AutoSnapshotSource({
         backupCursor: () => new BackupCursorStrategy(client, backupLog, { dbpath, keepaliveMs: options.backupCursorKeepaliveMs }),
-        // Its own connection of one (and a watchdog): lock, watch and unlock must share it.
-        fsyncLock: () => new FsyncLockStrategy(options.upstreamUri, dbpath, backupLog),
+        reflink: () =>
+          new ReflinkStrategy({
+            dbpath,
+            stagingRoot,
+            fsyncLock,
+            flush: async () => void (await client.db('admin').command({ fsync: 1 })),
+            log: backupLog,
+          }),
+        fsyncLock,
       }),
       allowWriteBlocking: options.allowWriteBlocking,
+      strategy: options.strategy ?? 'auto',
       concurrency: options.concurrency,
       log: backupLog,
     });
@@ -102,7 +120,10 @@ export async function startProxyApp(options: ProxyAppOptions): Promise<ProxyApp>
       interceptor: new BackupCommands(engine, role),
       log: log.child({ component: 'proxy' }),
     });
-    log.info({ dbpath, allowWriteBlocking: options.allowWriteBlocking, concurrency: options.concurrency }, 'backup commands ready');
+    log.info(
+      { dbpath, strategy: options.strategy ?? 'auto', stagingRoot, allowWriteBlocking: options.allowWriteBlocking, concurrency: options.concurrency },
+      'backup commands ready',
+    );
     return {
       proxy,
       engine,

@@ -7,11 +7,16 @@ import { parseArgs } from 'node:util';
 import type { LogFormat } from '../log.js';
 import { DEFAULT_CONCURRENCY } from '../backup/copier.js';
 import { DEFAULT_SHUTDOWN_TIMEOUT_SECS } from './shutdown.js';
+import { STRATEGY_CHOICES, type StrategyChoice } from '../backup/strategies/snapshot.js';
 
 export interface ProxyFlags {
   port: number;
   bind: string;
   allowWriteBlocking: boolean;
+  /** The strategy of a backupStart that names none. */
+  strategy: StrategyChoice;
+  /** Where reflink clones are staged; default: work_dirs.ts. */
+  stagingDir: string | undefined;
   concurrency: number;
   backupCursorKeepaliveMs: number;
   shutdownTimeoutSecs: number;
@@ -22,6 +27,10 @@ export interface ProxyFlags {
 export const PROXY_FLAGS_HELP = `  --port N                  port to listen on                                   [27017]
   --bind ADDR               address to listen on                                [127.0.0.1]
   --allow-write-blocking    allow fsyncLock for the whole copy where mongod has no $backupCursor
+  --strategy auto|backupCursor|reflink|fsyncLock
+                            snapshot strategy of a backupStart that names none  [auto]
+  --staging-dir DIR         where reflink clones wait to be copied, on the dbpath's
+                            filesystem  [.<dbpath's name>.hotbackup/staging beside it]
   --concurrency N           copy threads (each ~12 MiB; more copy faster, and
                             cost the application more; docs/performance.md)     [${DEFAULT_CONCURRENCY}]
   --backup-cursor-keepalive-ms N  ms between keepalive getMores on $backupCursor [30000]
@@ -62,6 +71,8 @@ export function parseProxyFlags(args: string[], spec: ProxyFlagsSpec): ParsedPro
       port: { type: 'string', default: spec.defaultPort ?? '27017' },
       bind: { type: 'string', default: '127.0.0.1' },
       'allow-write-blocking': { type: 'boolean', default: false },
+      strategy: { type: 'string', default: 'auto' },
+      'staging-dir': { type: 'string' },
       concurrency: { type: 'string', default: String(DEFAULT_CONCURRENCY) },
       'backup-cursor-keepalive-ms': { type: 'string', default: '30000' },
       'shutdown-timeout': { type: 'string', default: String(DEFAULT_SHUTDOWN_TIMEOUT_SECS) },
@@ -80,6 +91,10 @@ export function parseProxyFlags(args: string[], spec: ProxyFlagsSpec): ParsedPro
   if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) throw new Error('--concurrency must be 1-64');
   const keepaliveMs = Number(str('backup-cursor-keepalive-ms'));
   if (!Number.isInteger(keepaliveMs) || keepaliveMs < 1) throw new Error('--backup-cursor-keepalive-ms must be a positive integer');
+  const strategy = str('strategy') ?? 'auto';
+  if (!(STRATEGY_CHOICES as readonly string[]).includes(strategy)) throw new Error(`--strategy must be one of ${STRATEGY_CHOICES.join(', ')}`);
+  const stagingDir = str('staging-dir');
+  if (stagingDir === '') throw new Error('--staging-dir must name a directory');
   const logFormat = str('log-format') ?? 'auto';
   if (!LOG_FORMATS.includes(logFormat)) throw new Error('--log-format must be json, pretty or auto');
   return {
@@ -88,6 +103,8 @@ export function parseProxyFlags(args: string[], spec: ProxyFlagsSpec): ParsedPro
       port,
       bind: str('bind') ?? '127.0.0.1',
       allowWriteBlocking: values['allow-write-blocking'] === true,
+      strategy: strategy as StrategyChoice,
+      stagingDir,
       concurrency,
       backupCursorKeepaliveMs: keepaliveMs,
       shutdownTimeoutSecs: parseShutdownTimeout(str('shutdown-timeout')),

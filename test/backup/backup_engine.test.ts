@@ -14,7 +14,7 @@ import { BackupEngine, BACKUP_IN_PROGRESS, type SnapshotRequest, type SnapshotSo
 import type { BackupOutcome } from '../../src/backup/engine_status.js';
 import { TokenBucket } from '../../src/backup/throttle.js';
 import { MANIFEST_FILENAME, readManifest } from '../../src/backup/manifest.js';
-import { NO_SAFE_STRATEGY } from '../../src/backup/strategies/select.js';
+import { noSafeStrategy } from '../../src/backup/strategies/select.js';
 import type { Snapshot } from '../../src/backup/strategies/snapshot.js';
 import type { SourceFile } from '../../src/backup/copy_types.js';
 import { ErrorCodes, CommandError } from '../../src/errors.js';
@@ -182,6 +182,38 @@ describe('BackupEngine', () => {
     assert.equal(status.last?.progress.percent, 100);
   });
 
+  it('does not copy a snapshot that is already in the destination: it asks it for the result, then writes the manifest', async () => {
+    const fx = fixture();
+    const source = new FakeSource(async () => {
+      // What the reflink strategy does for a destination on the dbpath's filesystem.
+      const request = source.requests[0] as SnapshotRequest;
+      const inPlace = fx.files.map((file) => {
+        const target = path.join(request.destination, file.relativePath);
+        fs.mkdirSync(path.dirname(target), { recursive: true });
+        fs.copyFileSync(file.path, target);
+        return { ...file, path: target };
+      });
+      const snapshot = new FakeSnapshot(inPlace);
+      return Object.assign(snapshot, {
+        inDestination: async () => ({
+          copied: inPlace.map((f) => ({ relativePath: f.relativePath, size: f.size, checksum: xxh3Hex(fs.readFileSync(f.path)) })),
+          skipped: [],
+        }),
+      });
+    });
+    // A throttle that never grants: a copy would hang here.
+    const gated = new GatedBucket();
+    const engine = fx.engine(source, gated);
+    const outcome = await (await engine.start({ destination: fx.destination })).done;
+    assert.equal(outcome.ok, true, outcome.error?.errmsg);
+    assert.equal(source.requests[0]?.destination, fx.destination);
+    const manifest = await readManifest(fx.destination);
+    assert.deepEqual(
+      [...manifest.files].map((f) => f.path).sort(),
+      Object.keys(CONTENTS).sort(),
+    );
+  });
+
   it('asks for a write-blocking snapshot when the request or the engine allows it', async () => {
     const fx = fixture();
     const source = new FakeSource(async () => new FakeSnapshot(fx.files));
@@ -214,11 +246,11 @@ describe('BackupEngine', () => {
   it('fails without a manifest when the snapshot cannot be opened, and has nothing to release', async () => {
     const fx = fixture();
     const source = new FakeSource(async () => {
-      throw new CommandError(ErrorCodes.CannotBackup, NO_SAFE_STRATEGY);
+      throw new CommandError(ErrorCodes.CannotBackup, noSafeStrategy('dbpath on ext4 cannot clone files'));
     });
     const engine = fx.engine(source);
     const outcome = await (await engine.start({ destination: fx.destination })).done;
-    assertFailed(outcome, ErrorCodes.CannotBackup, NO_SAFE_STRATEGY);
+    assertFailed(outcome, ErrorCodes.CannotBackup, noSafeStrategy('dbpath on ext4 cannot clone files'));
     assert.equal(outcome.strategy, undefined);
     assert.equal(hasManifest(fx.destination), false);
     assert.equal(engine.status().last?.error?.codeName, 'CannotBackup');

@@ -3,8 +3,10 @@
  * files (each with the size to copy up to) and a release that ends the window.
  * The copier never knows which strategy produced its list.
  */
-import type { SourceFile } from '../copy_types.js';
+import type { CopyResult, SourceFile } from '../copy_types.js';
+import type { CopyProgress } from '../progress.js';
 import type { WritesBlockedWindow } from './writes_blocked.js';
+import type { SnapshotRequest } from '../backup_engine.js';
 
 export type StrategyName = 'backupCursor' | 'reflink' | 'fsyncLock';
 
@@ -34,9 +36,25 @@ export interface Snapshot {
    * call more than once. Rejects when it finds that the snapshot had already been lost.
    */
   release(): Promise<void>;
+  /**
+   * Set when the strategy has put the files in the destination itself (reflink clones
+   * made straight into a destination on the dbpath's filesystem): `files` are then those
+   * copies, and the engine calls this instead of copying them. It resolves with what a
+   * copy would have returned (sizes, checksums), everything fsynced; the engine writes
+   * the manifest after it, as after a copy.
+   */
+  readonly inDestination?: (options: InDestinationOptions) => Promise<CopyResult>;
+}
+
+export interface InDestinationOptions {
+  progress: CopyProgress;
+  signal: AbortSignal;
+  /** Files worked on at once: the engine's copy concurrency. */
+  concurrency: number;
 }
 
 export interface SnapshotStrategy {
   readonly name: StrategyName;
-  open(): Promise<Snapshot>;
+  /** `request` says which backup (its id, its journal, the engine's abort); a strategy may ignore it. */
+  open(request: SnapshotRequest): Promise<Snapshot>;
 }
