@@ -25,7 +25,7 @@ export class AutoSnapshotSource implements SnapshotSource {
   async open(request: SnapshotRequest): Promise<Snapshot> {
     request.signal.throwIfAborted();
     try {
-      return await this.strategies.backupCursor().open();
+      return await this.strategies.backupCursor().open(request.journal);
     } catch (err) {
       // How a mongod that has never heard of the stage answers (MongoDB Community).
       const unsupported = err instanceof MongoServerError && err.code === LocationCodes.UnrecognizedPipelineStage;
@@ -34,6 +34,6 @@ export class AutoSnapshotSource implements SnapshotSource {
     if (!request.allowWriteBlocking) throw new CommandError(ErrorCodes.CannotBackup, NO_SAFE_STRATEGY);
     // Asking for $backupCursor may have taken a while: a proxy closing since takes no lock.
     request.signal.throwIfAborted();
-    return this.strategies.fsyncLock().open();
+    return this.strategies.fsyncLock().open(request.journal);
   }
 }

@@ -5,6 +5,7 @@
  */
 import type { SourceFile } from '../copy_types.js';
 import type { WritesBlockedWindow } from './writes_blocked.js';
+import type { RunJournal } from '../run_journal.js';
 
 export type StrategyName = 'backupCursor' | 'reflink' | 'fsyncLock';
 
@@ -38,5 +39,9 @@ export interface Snapshot {
 
 export interface SnapshotStrategy {
   readonly name: StrategyName;
-  open(): Promise<Snapshot>;
+  /**
+   * `journal` (default NO_JOURNAL) gets what the snapshot holds before it is taken and
+   * after it is released (run_journal.ts), so that a crash can be cleaned up after.
+   */
+  open(journal?: RunJournal): Promise<Snapshot>;
 }
