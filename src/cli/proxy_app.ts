@@ -5,6 +5,7 @@
  * engine, the backup commands with mongod's role, and the ProxyServer. Nothing else
  * wires these together. Never imports src/devserver: `start` brings its own upstream.
  */
+import fs from 'node:fs/promises';
 import path from 'node:path';
 import { MongoClient } from 'mongodb';
 import { ConnectionString } from 'mongodb-connection-string-url';
@@ -14,6 +15,9 @@ import { DriverUpstreamAdmin } from '../backup/upstream_admin.js';
 import { AutoSnapshotSource } from '../backup/strategies/select.js';
 import { BackupCursorStrategy } from '../backup/strategies/backup_cursor_strategy.js';
 import { FsyncLockStrategy } from '../backup/strategies/fsync_lock_strategy.js';
+import { RunStateFile } from '../backup/run_state_file.js';
+import { Recovery } from '../backup/recovery.js';
+import { workDirs } from '../backup/work_dirs.js';
 import { BackupCommands } from '../commands/backup_commands.js';
 import { HelloUpstreamRole, type UpstreamRole } from '../commands/session_options.js';
 import type { Logger } from '../log.js';
@@ -29,6 +33,8 @@ export interface ProxyAppOptions {
   concurrency: number;
   /** Milliseconds between the backup cursor's keepalives. Default 30 s. */
   backupCursorKeepaliveMs?: number;
+  /** Where the state file of a running backup lives (work_dirs.ts). Default: next to the dbpath. */
+  stateDir?: string | undefined;
   /**
    * Whether mongod takes transaction numbers (a replica-set member or mongos). Default:
    * its `hello`, asked once when first needed. Tests stand in a replica-set member.
@@ -81,6 +87,10 @@ export async function startProxyApp(options: ProxyAppOptions): Promise<ProxyApp>
   try {
     const dbpath = options.dbpath ?? (await discoverDbpath(options.upstreamUri));
     const backupLog = log.child({ component: 'backup' });
+    const dirs = workDirs(dbpath, { stateDir: options.stateDir });
+    // Only the proxy's user reads what a backup holds (destinations, session ids).
+    await fs.mkdir(dirs.stateDir, { recursive: true, mode: 0o700 });
+    const journal = new RunStateFile(dirs.stateDir, backupLog);
     // No backup can start before the proxy listens, so a failure below leaves only the client to close.
     const engine = new BackupEngine({
       dbpath,
@@ -92,21 +102,25 @@ export async function startProxyApp(options: ProxyAppOptions): Promise<ProxyApp>
       }),
       allowWriteBlocking: options.allowWriteBlocking,
       concurrency: options.concurrency,
+      journal,
       log: backupLog,
     });
+    // Before the proxy listens: a dead proxy's lock, cursor and staging are released first (recovery.ts).
+    const recovery = await Recovery.start({ stateFile: journal.stateFile, stagingRoot: dirs.stagingRoot, upstreamUri: options.upstreamUri, engine, log: backupLog });
     const role = options.upstreamRole ?? new HelloUpstreamRole(() => client.db('admin').command({ hello: 1 }));
     const proxy = await ProxyServer.start({
       upstream: upstreamAddress,
       port: options.port,
       bind: options.bind,
-      interceptor: new BackupCommands(engine, role),
+      interceptor: new BackupCommands(recovery.gate(engine), role),
       log: log.child({ component: 'proxy' }),
     });
-    log.info({ dbpath, allowWriteBlocking: options.allowWriteBlocking, concurrency: options.concurrency }, 'backup commands ready');
+    log.info({ dbpath, stateDir: dirs.stateDir, allowWriteBlocking: options.allowWriteBlocking, concurrency: options.concurrency }, 'backup commands ready');
     return {
       proxy,
       engine,
       async close() {
+        await recovery.stop();
         await engine.close();
         await proxy.close();
         await client.close();

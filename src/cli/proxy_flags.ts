@@ -3,6 +3,7 @@
  * Each subcommand adds only its own few (serve's --upstream, the dbpath) and its usage
  * line; what the proxy does with them is src/cli/proxy_app.ts's business.
  */
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { LogFormat } from '../log.js';
 import { DEFAULT_CONCURRENCY } from '../backup/copier.js';
@@ -16,6 +17,8 @@ export interface ProxyFlags {
   backupCursorKeepaliveMs: number;
   shutdownTimeoutSecs: number;
   logFormat: LogFormat;
+  /** Where the state file of a running backup lives; default: next to the dbpath (work_dirs.ts). */
+  stateDir: string | undefined;
 }
 
 /** The help lines of the flags parsed here, for each subcommand's usage text. */
@@ -25,6 +28,8 @@ export const PROXY_FLAGS_HELP = `  --port N                  port to listen on  
   --concurrency N           copy threads (each ~12 MiB; more copy faster, and
                             cost the application more; docs/performance.md)     [${DEFAULT_CONCURRENCY}]
   --backup-cursor-keepalive-ms N  ms between keepalive getMores on $backupCursor [30000]
+  --state-dir DIR           where a running backup's state file lives, for the
+                            cleanup after a crash      [<dbpath's parent>/.<dbpath's name>.hotbackup]
   --shutdown-timeout SECS   on SIGTERM/SIGINT, how long the cleanup may take    [20]
                             (a second signal exits at once)
   --log-format json|pretty|auto                                                 [auto]
@@ -65,6 +70,7 @@ export function parseProxyFlags(args: string[], spec: ProxyFlagsSpec): ParsedPro
       concurrency: { type: 'string', default: String(DEFAULT_CONCURRENCY) },
       'backup-cursor-keepalive-ms': { type: 'string', default: '30000' },
       'shutdown-timeout': { type: 'string', default: String(DEFAULT_SHUTDOWN_TIMEOUT_SECS) },
+      'state-dir': { type: 'string' },
       'log-format': { type: 'string', default: 'auto' },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -92,6 +98,7 @@ export function parseProxyFlags(args: string[], spec: ProxyFlagsSpec): ParsedPro
       backupCursorKeepaliveMs: keepaliveMs,
       shutdownTimeoutSecs: parseShutdownTimeout(str('shutdown-timeout')),
       logFormat: logFormat as LogFormat,
+      stateDir: str('state-dir') === undefined ? undefined : path.resolve(str('state-dir') as string),
     },
     own: Object.fromEntries(Object.keys(spec.own).map((name) => [name, str(name)])),
   };
