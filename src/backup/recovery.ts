@@ -181,7 +181,10 @@ export class Recovery {
       log.warn({ backupId: state.backupId, done: clause }, 'recovery: step done');
     };
     if (state.fsyncLock !== undefined && state.fsyncLock.phase !== 'unlocked') {
-      const clause = await recoverLock(state, reread, { stateFile, upstreamUri, signal: this.abort.signal, log });
+      const waiting = (reason: string) => {
+        if (this.pending !== undefined) this.pending.reason = reason;
+      };
+      const clause = await recoverLock(state, reread, { stateFile, upstreamUri, signal: this.abort.signal, log, waiting });
       // Undefined: the watchdog settled it, and wrote its own clause.
       state = await reread();
       if (clause !== undefined && state.fsyncLock !== undefined) await done(clause, { fsyncLock: { ...state.fsyncLock, phase: 'unlocked' } });

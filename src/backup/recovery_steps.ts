@@ -65,6 +65,8 @@ export interface LockStepOptions {
   upstreamUri: string;
   signal: AbortSignal;
   log: Logger;
+  /** Told what the step waits for, while it waits: a refused backupStart says it. */
+  waiting: (reason: string) => void;
 }
 
 /**
@@ -79,6 +81,7 @@ export async function recoverLock(state: RunState, reread: () => Promise<RunStat
   const pid = state.fsyncLock?.watchdogPid;
   if (pid !== undefined && (await isOurWatchdog(pid, options.stateFile))) {
     options.log.warn({ watchdogPid: pid }, 'recovery: the unlock watchdog of the dead proxy is still at work; waiting for it to exit');
+    options.waiting(`its unlock watchdog (pid ${pid}) is still at work on the fsync lock, and the proxy waits for it to finish (so that only one fsyncUnlock is sent)`);
     while (await isOurWatchdog(pid, options.stateFile)) await sleep(WATCHDOG_POLL_MS, undefined, { signal: options.signal });
   }
   const now = await reread();

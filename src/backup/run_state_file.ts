@@ -204,7 +204,7 @@ export class RunStateFile implements RunJournal {
             'fsyncUnlock, and the restart cleans up after it).',
         );
       }
-      if (previous !== undefined) {
+      if (previous !== undefined && describeHeld(previous) !== 'nothing') {
         // A cursor times out in mongod, and leftover staging is removed at the next start.
         this.log.warn({ previous: describeHeld(previous) }, 'the previous backup did not release everything; its record is replaced by the new backup');
       }
@@ -245,6 +245,20 @@ export class RunStateFile implements RunJournal {
     });
   }
 
+  /**
+   * At a clean shutdown, once no backup runs: a record left by a release that failed but
+   * holds nothing any more (a lost lock, a cursor found gone) is removed, so the next start
+   * does not report as interrupted a backup whose failure was reported already. A record
+   * that still holds something stays, for the next start to clean up.
+   */
+  settle(): Promise<void> {
+    return this.serially(async () => {
+      if (this.current === undefined || describeHeld(this.current) !== 'nothing') return;
+      await removeStateFile(this.stateFile);
+      this.current = undefined;
+    });
+  }
+
   private serially<T>(op: () => Promise<T>): Promise<T> {
     const result = this.queue.then(op);
     this.queue = result.catch(() => undefined);
@@ -255,7 +269,7 @@ export class RunStateFile implements RunJournal {
 /** 'fsync lock (locked), backup cursor 123, staging /x': for logs and messages. */
 export function describeHeld(state: RunState): string {
   const held: string[] = [];
-  if (state.fsyncLock !== undefined) held.push(`fsync lock (${state.fsyncLock.phase})`);
+  if (state.fsyncLock !== undefined && lockMayBeHeld(state)) held.push(`fsync lock (${state.fsyncLock.phase})`);
   if (state.backupCursor !== undefined) held.push(`backup cursor ${state.backupCursor.cursorId ?? `(open unanswered, session ${state.backupCursor.lsid})`}`);
   if (state.staging !== undefined) held.push(`staging ${state.staging}`);
   return held.length === 0 ? 'nothing' : held.join(', ');

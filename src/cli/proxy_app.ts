@@ -35,6 +35,8 @@ export interface ProxyAppOptions {
   backupCursorKeepaliveMs?: number;
   /** Where the state file of a running backup lives (work_dirs.ts). Default: next to the dbpath. */
   stateDir?: string | undefined;
+  /** How long the start waits for the cleanup after a dead proxy before it listens anyway. Default 15 s. */
+  recoveryWaitSecs?: number;
   /**
    * Whether mongod takes transaction numbers (a replica-set member or mongos). Default:
    * its `hello`, asked once when first needed. Tests stand in a replica-set member.
@@ -106,7 +108,14 @@ export async function startProxyApp(options: ProxyAppOptions): Promise<ProxyApp>
       log: backupLog,
     });
     // Before the proxy listens: a dead proxy's lock, cursor and staging are released first (recovery.ts).
-    const recovery = await Recovery.start({ stateFile: journal.stateFile, stagingRoot: dirs.stagingRoot, upstreamUri: options.upstreamUri, engine, log: backupLog });
+    const recovery = await Recovery.start({
+      stateFile: journal.stateFile,
+      stagingRoot: dirs.stagingRoot,
+      upstreamUri: options.upstreamUri,
+      engine,
+      log: backupLog,
+      ...(options.recoveryWaitSecs === undefined ? {} : { firstAttemptMs: options.recoveryWaitSecs * 1000 }),
+    });
     const role = options.upstreamRole ?? new HelloUpstreamRole(() => client.db('admin').command({ hello: 1 }));
     const proxy = await ProxyServer.start({
       upstream: upstreamAddress,
@@ -122,6 +131,7 @@ export async function startProxyApp(options: ProxyAppOptions): Promise<ProxyApp>
       async close() {
         await recovery.stop();
         await engine.close();
+        await journal.settle().catch((err: unknown) => backupLog.error({ err: String(err) }, 'could not tidy the state file'));
         await proxy.close();
         await client.close();
       },

@@ -19,6 +19,8 @@ export interface ProxyFlags {
   logFormat: LogFormat;
   /** Where the state file of a running backup lives; default: next to the dbpath (work_dirs.ts). */
   stateDir: string | undefined;
+  /** How long the start waits for the cleanup after a dead proxy before it listens anyway (recovery.ts). */
+  recoveryWaitSecs: number;
 }
 
 /** The help lines of the flags parsed here, for each subcommand's usage text. */
@@ -30,6 +32,8 @@ export const PROXY_FLAGS_HELP = `  --port N                  port to listen on  
   --backup-cursor-keepalive-ms N  ms between keepalive getMores on $backupCursor [30000]
   --state-dir DIR           where a running backup's state file lives, for the
                             cleanup after a crash      [<dbpath's parent>/.<dbpath's name>.hotbackup]
+  --recovery-wait SECS      at start, how long to wait for that cleanup before
+                            listening anyway (backupStart waits for it)         [15]
   --shutdown-timeout SECS   on SIGTERM/SIGINT, how long the cleanup may take    [20]
                             (a second signal exits at once)
   --log-format json|pretty|auto                                                 [auto]
@@ -71,6 +75,7 @@ export function parseProxyFlags(args: string[], spec: ProxyFlagsSpec): ParsedPro
       'backup-cursor-keepalive-ms': { type: 'string', default: '30000' },
       'shutdown-timeout': { type: 'string', default: String(DEFAULT_SHUTDOWN_TIMEOUT_SECS) },
       'state-dir': { type: 'string' },
+      'recovery-wait': { type: 'string', default: '15' },
       'log-format': { type: 'string', default: 'auto' },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -86,6 +91,8 @@ export function parseProxyFlags(args: string[], spec: ProxyFlagsSpec): ParsedPro
   if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) throw new Error('--concurrency must be 1-64');
   const keepaliveMs = Number(str('backup-cursor-keepalive-ms'));
   if (!Number.isInteger(keepaliveMs) || keepaliveMs < 1) throw new Error('--backup-cursor-keepalive-ms must be a positive integer');
+  const recoveryWaitSecs = Number(str('recovery-wait'));
+  if (!Number.isFinite(recoveryWaitSecs) || recoveryWaitSecs < 0) throw new Error(`--recovery-wait must be a non-negative number of seconds, got '${str('recovery-wait')}'`);
   const logFormat = str('log-format') ?? 'auto';
   if (!LOG_FORMATS.includes(logFormat)) throw new Error('--log-format must be json, pretty or auto');
   return {
@@ -99,6 +106,7 @@ export function parseProxyFlags(args: string[], spec: ProxyFlagsSpec): ParsedPro
       shutdownTimeoutSecs: parseShutdownTimeout(str('shutdown-timeout')),
       logFormat: logFormat as LogFormat,
       stateDir: str('state-dir') === undefined ? undefined : path.resolve(str('state-dir') as string),
+      recoveryWaitSecs,
     },
     own: Object.fromEntries(Object.keys(spec.own).map((name) => [name, str(name)])),
   };
