@@ -91,7 +91,9 @@ export async function startProxyApp(options: ProxyAppOptions): Promise<ProxyApp>
     const backupLog = log.child({ component: 'backup' });
     const dirs = workDirs(dbpath, { stateDir: options.stateDir });
     // Only the proxy's user reads what a backup holds (destinations, session ids).
-    await fs.mkdir(dirs.stateDir, { recursive: true, mode: 0o700 });
+    await fs.mkdir(dirs.stateDir, { recursive: true, mode: 0o700 }).catch((err: unknown) => {
+      throw new Error(`cannot create the state dir ${dirs.stateDir} (${(err as Error).message}): pass --state-dir with a directory the proxy may write`, { cause: err });
+    });
     const journal = new RunStateFile(dirs.stateDir, backupLog);
     // No backup can start before the proxy listens, so a failure below leaves only the client to close.
     const engine = new BackupEngine({

@@ -178,7 +178,7 @@ async function releaseForDeadProxy(conn: AdminConnection, stateFile: string | un
     return;
   }
   const detail = describeLockOutcome(outcome, `its unlock watchdog (pid ${process.pid})`);
-  say(`the proxy is gone: ${detail}`);
+  say(`the proxy is gone: ${describeLockOutcome(outcome, 'the watchdog')}`);
   if (stateFile !== undefined) await markWatchdogOutcome(stateFile, process.pid, outcome.kind, detail).catch((err: unknown) => say(`could not mark the state file: ${String(err)}`));
 }
 
