@@ -30,6 +30,20 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const WATCHDOG_POLL_MS = 100;
 const WHO = 'the restarted proxy';
 
+const hasProc: Promise<boolean> = fs.access('/proc/self/cmdline').then(
+  () => true,
+  () => false,
+);
+
+function processExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 /** The NUL-separated strings of a /proc file of `pid`, or undefined when it cannot be read (gone, or not ours to read). */
 async function procStrings(pid: number, file: 'cmdline' | 'environ'): Promise<string[] | undefined> {
   try {
@@ -45,6 +59,8 @@ async function procStrings(pid: number, file: 'cmdline' | 'environ'): Promise<st
  * environment, when readable, names no other state file.
  */
 export async function isOurWatchdog(pid: number, stateFile: string): Promise<boolean> {
+  // Without /proc (not Linux) a live pid is taken for the watchdog: waiting too long beats unlocking twice.
+  if (!(await hasProc)) return processExists(pid);
   const args = await procStrings(pid, 'cmdline');
   if (args === undefined || !args.some((arg) => arg.endsWith(WATCHDOG_SCRIPT))) return false;
   const entry = (await procStrings(pid, 'environ'))?.find((e) => e.startsWith(`${STATE_FILE_ENV}=`));

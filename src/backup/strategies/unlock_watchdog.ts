@@ -82,9 +82,10 @@ interface Unrefable {
 
 /**
  * Starts the watchdog and waits until it is connected to mongod, so it can act when needed.
- * `stateFile` is the proxy's state file, if it keeps one.
+ * `stateFile` is the run journal's file (RunJournal.stateFile), required so that no caller
+ * forgets it: a watchdog that cannot mark what it did leaves the next start to unlock again.
  */
-export async function startUnlockWatchdog(upstreamUri: string, mongodProcessId?: string, stateFile?: string): Promise<UnlockWatchdog> {
+export async function startUnlockWatchdog(upstreamUri: string, mongodProcessId: string | undefined, stateFile: string | undefined): Promise<UnlockWatchdog> {
   const child: ChildProcess = spawn(process.execPath, [fileURLToPath(import.meta.url)], {
     stdio: ['pipe', 'pipe', 'inherit'],
     env: {
@@ -177,8 +178,16 @@ async function releaseForDeadProxy(conn: AdminConnection, stateFile: string | un
     if (stateFile !== undefined) await markWatchdogOutcome(stateFile, process.pid, failureOutcome(err), detail).catch((markErr: unknown) => say(`could not mark the state file: ${String(markErr)}`));
     return;
   }
+  say(
+    outcome.kind === 'released'
+      ? `the proxy died holding the fsync lock; sent fsyncUnlock (lock count now ${outcome.lockCount})`
+      : outcome.kind === 'restarted'
+        ? 'the proxy is gone and mongod restarted since it locked (the lock died with the old process); sent nothing'
+        : outcome.kind === 'notApplied'
+          ? `the proxy is gone and its fsyncLock was never applied (lock count ${outcome.lockCount}, as before it); sent nothing`
+          : 'the proxy is gone and mongod is not fsync-locked; nothing to release',
+  );
   const detail = describeLockOutcome(outcome, `its unlock watchdog (pid ${process.pid})`);
-  say(`the proxy is gone: ${describeLockOutcome(outcome, 'the watchdog')}`);
   if (stateFile !== undefined) await markWatchdogOutcome(stateFile, process.pid, outcome.kind, detail).catch((err: unknown) => say(`could not mark the state file: ${String(err)}`));
 }
 
