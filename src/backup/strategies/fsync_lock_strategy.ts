@@ -145,6 +145,9 @@ export class FsyncLockStrategy implements SnapshotStrategy {
       // The watchdog is told which mongod process holds the lock: after a restart it sends nothing.
       watchdog = await startUnlockWatchdog(this.upstreamUri, conn.processId, journal.stateFile);
       this.log.info({ watchdogPid: watchdog.pid }, 'fsyncUnlock watchdog armed');
+      // Twice: the count probe takes a lock of its own for a moment when mongod is locked
+      // already, so the record must name the watchdog before it, and give the count after.
+      await record.locking({ processId: conn.processId, watchdogPid: watchdog.pid });
       const before = await readLockCount(conn.admin);
       await record.locking({ processId: conn.processId, lockCountBefore: before, watchdogPid: watchdog.pid });
       let lockCount: number;

@@ -2,8 +2,9 @@
  * An fsync lock's entries in the run journal (run_journal.ts), in the order that lets the
  * unlock watchdog and the next `serve` send exactly one fsyncUnlock for it after a crash
  * (recorded_lock.ts reads them):
- * - locking(): before `{fsync: 1, lock: true}` is sent, with the mongod process, the lock
- *   count before it and the watchdog's pid; it must be on disk, or no lock is sent;
+ * - locking(): before anything that may lock is sent (the count probe, then
+ *   `{fsync: 1, lock: true}`), with the mongod process and the watchdog's pid, then again
+ *   with the lock count measured before the lock; it must be on disk, or nothing is sent;
  * - locked(): once mongod acknowledged the lock (one fsyncUnlock is owed from then on);
  * - unlocked(): once nothing is owed any more (our unlock acknowledged, the lock lost or
  *   never applied), BEFORE the watchdog is disarmed: a proxy killed between the two leaves

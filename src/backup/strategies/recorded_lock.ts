@@ -9,7 +9,9 @@
  * - 'locking': the lock was sent, its reply unknown. The count before it was recorded, and
  *   the request was in flight for moments only, so the count now tells as it does after a
  *   lost reply (fsync_lock_state.ts): one more, ours was applied; the same, it was not;
- *   anything else, nobody can tell and nothing is sent;
+ *   anything else, nobody can tell and nothing is sent. Without a count, the proxy died
+ *   while it measured it, whose probe may have left a lock of its own: one fsyncUnlock if
+ *   mongod is locked, as the watchdog always did;
  * - 'locked': mongod acknowledged it: one fsyncUnlock (releaseOneLock), to the same
  *   mongod process only;
  * - 'unlocked': the proxy's own fsyncUnlock was acknowledged (or the lock was lost), and
