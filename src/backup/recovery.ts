@@ -172,7 +172,18 @@ export class Recovery {
       if (read.kind !== 'valid') throw new Error(`the state file ${stateFile} changed under recovery: ${read.kind === 'invalid' ? read.reason : 'it is gone'}`);
       return read.state;
     };
-    let state = await reread();
+    const first = await readStateFile(stateFile, { moveAsideInvalid: true });
+    if (first.kind !== 'valid') {
+      // Removed or replaced by hand while we retried: whoever did so took the cleanup over.
+      log.error(
+        { stateFile, movedTo: first.kind === 'invalid' ? first.movedTo : undefined },
+        'recovery: the state file was removed or damaged while the cleanup was pending; it is not trusted, and nothing more is done: ' +
+          'check by hand that mongod is not fsync-locked (db.currentOp().fsyncLock) and has no backup cursor open',
+      );
+      this.pending = undefined;
+      return;
+    }
+    let state = first.state;
     const done = async (clause: string, change: Partial<RunState>, clear: ReadonlyArray<'backupCursor' | 'staging'> = []) => {
       const next: RunState = { ...state, ...change, cleanup: [...state.cleanup, clause] };
       for (const key of clear) delete next[key];
