@@ -179,7 +179,7 @@ export async function readManifest(dir: string): Promise<Manifest> {
 }
 
 /** 'files.3.checksum: must be 16 lowercase hex digits; totals.bytes: is 10 but ...', at most 5 issues. */
-function describeIssues(error: z.ZodError): string {
+export function describeIssues(error: z.ZodError): string {
   const shown = error.issues.slice(0, 5).map((issue) => {
     const where = issue.path.length > 0 ? issue.path.map(String).join('.') : '(root)';
     return `${where}: ${issue.message}`;

@@ -51,6 +51,11 @@ export interface RunJournal {
   record(holdings: RunHoldings): Promise<void>;
   /** The backup ended and holds nothing any more: the record is removed. */
   end(): Promise<void>;
+  /**
+   * The file the record is kept in, when there is one: the unlock watchdog reads it to
+   * learn whether the lock it guards was taken, and marks there what it did with it.
+   */
+  readonly stateFile?: string | undefined;
 }
 
 /** For engines that keep no record (unit tests, one-shot tools). */

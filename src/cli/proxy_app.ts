@@ -5,6 +5,7 @@
  * engine, the backup commands with mongod's role, and the ProxyServer. Nothing else
  * wires these together. Never imports src/devserver: `start` brings its own upstream.
  */
+import fs from 'node:fs/promises';
 import path from 'node:path';
 import { MongoClient } from 'mongodb';
 import { ConnectionString } from 'mongodb-connection-string-url';
@@ -16,6 +17,8 @@ import { BackupCursorStrategy } from '../backup/strategies/backup_cursor_strateg
 import { FsyncLockStrategy } from '../backup/strategies/fsync_lock_strategy.js';
 import { ReflinkStrategy } from '../backup/strategies/reflink_strategy.js';
 import type { StrategyChoice } from '../backup/strategies/snapshot.js';
+import { RunStateFile } from '../backup/run_state_file.js';
+import { Recovery } from '../backup/recovery.js';
 import { workDirs } from '../backup/work_dirs.js';
 import { BackupCommands } from '../commands/backup_commands.js';
 import { HelloUpstreamRole, type UpstreamRole } from '../commands/session_options.js';
@@ -36,6 +39,10 @@ export interface ProxyAppOptions {
   concurrency: number;
   /** Milliseconds between the backup cursor's keepalives. Default 30 s. */
   backupCursorKeepaliveMs?: number;
+  /** Where the state file of a running backup lives (work_dirs.ts). Default: next to the dbpath. */
+  stateDir?: string | undefined;
+  /** How long the start waits for the cleanup after a dead proxy before it listens anyway. Default 15 s. */
+  recoveryWaitSecs?: number;
   /**
    * Whether mongod takes transaction numbers (a replica-set member or mongos). Default:
    * its `hello`, asked once when first needed. Tests stand in a replica-set member.
@@ -88,7 +95,13 @@ export async function startProxyApp(options: ProxyAppOptions): Promise<ProxyApp>
   try {
     const dbpath = options.dbpath ?? (await discoverDbpath(options.upstreamUri));
     const backupLog = log.child({ component: 'backup' });
-    const { stagingRoot } = workDirs(dbpath, { stagingRoot: options.stagingDir });
+    const dirs = workDirs(dbpath, { stateDir: options.stateDir, stagingRoot: options.stagingDir });
+    const { stagingRoot } = dirs;
+    // Only the proxy's user reads what a backup holds (destinations, session ids).
+    await fs.mkdir(dirs.stateDir, { recursive: true, mode: 0o700 }).catch((err: unknown) => {
+      throw new Error(`cannot create the state dir ${dirs.stateDir} (${(err as Error).message}): pass --state-dir with a directory the proxy may write`, { cause: err });
+    });
+    const journal = new RunStateFile(dirs.stateDir, backupLog);
     // Its own connection of one (and a watchdog): lock, watch and unlock must share it.
     const fsyncLock = () => new FsyncLockStrategy(options.upstreamUri, dbpath, backupLog);
     // No backup can start before the proxy listens, so a failure below leaves only the client to close.
@@ -101,7 +114,8 @@ export async function startProxyApp(options: ProxyAppOptions): Promise<ProxyApp>
           new ReflinkStrategy({
             dbpath,
             stagingRoot,
-            fsyncLock,
+            // The lock that covers the cloning: the state file names the backup reflink.
+            fsyncLock: () => new FsyncLockStrategy(options.upstreamUri, dbpath, backupLog, { recordAs: 'reflink' }),
             flush: async () => void (await client.db('admin').command({ fsync: 1 })),
             log: backupLog,
           }),
@@ -110,25 +124,37 @@ export async function startProxyApp(options: ProxyAppOptions): Promise<ProxyApp>
       allowWriteBlocking: options.allowWriteBlocking,
       strategy: options.strategy ?? 'auto',
       concurrency: options.concurrency,
+      journal,
       log: backupLog,
+    });
+    // Before the proxy listens: a dead proxy's lock, cursor and staging are released first (recovery.ts).
+    const recovery = await Recovery.start({
+      stateFile: journal.stateFile,
+      stagingRoot: dirs.stagingRoot,
+      upstreamUri: options.upstreamUri,
+      engine,
+      log: backupLog,
+      ...(options.recoveryWaitSecs === undefined ? {} : { firstAttemptMs: options.recoveryWaitSecs * 1000 }),
     });
     const role = options.upstreamRole ?? new HelloUpstreamRole(() => client.db('admin').command({ hello: 1 }));
     const proxy = await ProxyServer.start({
       upstream: upstreamAddress,
       port: options.port,
       bind: options.bind,
-      interceptor: new BackupCommands(engine, role),
+      interceptor: new BackupCommands(recovery.gate(engine), role),
       log: log.child({ component: 'proxy' }),
     });
     log.info(
-      { dbpath, strategy: options.strategy ?? 'auto', stagingRoot, allowWriteBlocking: options.allowWriteBlocking, concurrency: options.concurrency },
+      { dbpath, strategy: options.strategy ?? 'auto', stateDir: dirs.stateDir, stagingRoot, allowWriteBlocking: options.allowWriteBlocking, concurrency: options.concurrency },
       'backup commands ready',
     );
     return {
       proxy,
       engine,
       async close() {
+        await recovery.stop();
         await engine.close();
+        await journal.settle().catch((err: unknown) => backupLog.error({ err: String(err) }, 'could not tidy the state file'));
         await proxy.close();
         await client.close();
       },

@@ -3,6 +3,7 @@
  * Each subcommand adds only its own few (serve's --upstream, the dbpath) and its usage
  * line; what the proxy does with them is src/cli/proxy_app.ts's business.
  */
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { LogFormat } from '../log.js';
 import { DEFAULT_CONCURRENCY } from '../backup/copier.js';
@@ -21,6 +22,10 @@ export interface ProxyFlags {
   backupCursorKeepaliveMs: number;
   shutdownTimeoutSecs: number;
   logFormat: LogFormat;
+  /** Where the state file of a running backup lives; default: next to the dbpath (work_dirs.ts). */
+  stateDir: string | undefined;
+  /** How long the start waits for the cleanup after a dead proxy before it listens anyway (recovery.ts). */
+  recoveryWaitSecs: number;
 }
 
 /** The help lines of the flags parsed here, for each subcommand's usage text. */
@@ -34,6 +39,10 @@ export const PROXY_FLAGS_HELP = `  --port N                  port to listen on  
   --concurrency N           copy threads (each ~12 MiB; more copy faster, and
                             cost the application more; docs/performance.md)     [${DEFAULT_CONCURRENCY}]
   --backup-cursor-keepalive-ms N  ms between keepalive getMores on $backupCursor [30000]
+  --state-dir DIR           where a running backup's state file lives, for the
+                            cleanup after a crash      [<dbpath's parent>/.<dbpath's name>.hotbackup]
+  --recovery-wait SECS      at start, how long to wait for that cleanup before
+                            listening anyway (backupStart waits for it)         [15]
   --shutdown-timeout SECS   on SIGTERM/SIGINT, how long the cleanup may take    [20]
                             (a second signal exits at once)
   --log-format json|pretty|auto                                                 [auto]
@@ -76,6 +85,8 @@ export function parseProxyFlags(args: string[], spec: ProxyFlagsSpec): ParsedPro
       concurrency: { type: 'string', default: String(DEFAULT_CONCURRENCY) },
       'backup-cursor-keepalive-ms': { type: 'string', default: '30000' },
       'shutdown-timeout': { type: 'string', default: String(DEFAULT_SHUTDOWN_TIMEOUT_SECS) },
+      'state-dir': { type: 'string' },
+      'recovery-wait': { type: 'string', default: '15' },
       'log-format': { type: 'string', default: 'auto' },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -95,6 +106,8 @@ export function parseProxyFlags(args: string[], spec: ProxyFlagsSpec): ParsedPro
   if (!(STRATEGY_CHOICES as readonly string[]).includes(strategy)) throw new Error(`--strategy must be one of ${STRATEGY_CHOICES.join(', ')}`);
   const stagingDir = str('staging-dir');
   if (stagingDir === '') throw new Error('--staging-dir must name a directory');
+  const recoveryWaitSecs = Number(str('recovery-wait'));
+  if (!Number.isFinite(recoveryWaitSecs) || recoveryWaitSecs < 0) throw new Error(`--recovery-wait must be a non-negative number of seconds, got '${str('recovery-wait')}'`);
   const logFormat = str('log-format') ?? 'auto';
   if (!LOG_FORMATS.includes(logFormat)) throw new Error('--log-format must be json, pretty or auto');
   return {
@@ -109,6 +122,8 @@ export function parseProxyFlags(args: string[], spec: ProxyFlagsSpec): ParsedPro
       backupCursorKeepaliveMs: keepaliveMs,
       shutdownTimeoutSecs: parseShutdownTimeout(str('shutdown-timeout')),
       logFormat: logFormat as LogFormat,
+      stateDir: str('state-dir') === undefined ? undefined : path.resolve(str('state-dir') as string),
+      recoveryWaitSecs,
     },
     own: Object.fromEntries(Object.keys(spec.own).map((name) => [name, str(name)])),
   };

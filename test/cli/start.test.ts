@@ -17,6 +17,7 @@ import { spawnCli, type CliProcess } from '../helpers/cli_process.js';
 import { startDevServer } from '../helpers/dev_server.js';
 import { CLI, tempDir } from '../helpers/paths.js';
 import { processAlive, until, untilCopying, untilGone } from '../helpers/poll.js';
+import { defaultStateDir } from '../../src/backup/work_dirs.js';
 
 type LogEntry = Record<string, unknown>;
 
@@ -35,6 +36,8 @@ async function withStart(body: (start: CliProcess, dbpath: string, scratch: stri
     // A failed test must not leave the child either (the lifeline ends it; wait for that).
     if (childPid !== undefined) await untilGone(childPid);
     dbpath.remove();
+    // The proxy's state dir, beside the dbpath.
+    fs.rmSync(defaultStateDir(dbpath.dir), { recursive: true, force: true });
     scratch.remove();
   }
 }
@@ -161,6 +164,7 @@ describe('hotbackup start', () => {
       child.kill('SIGTERM');
       const [code] = await closed;
       dbpath.remove();
+      fs.rmSync(defaultStateDir(dbpath.dir), { recursive: true, force: true });
       assert.equal(code, 0);
     }
   });

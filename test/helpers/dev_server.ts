@@ -1,5 +1,7 @@
 /** The real dev server as a child process, on a fresh (or given) dbpath. */
 import type { ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import { defaultStateDir } from '../../src/backup/work_dirs.js';
 import { tempDir } from './paths.js';
 import { spawnCli } from './cli_process.js';
 
@@ -15,7 +17,7 @@ export interface RunningDevServer {
   stop(): Promise<number | null>;
   /** SIGKILL: no checkpoint, no clean close. */
   kill9(): Promise<void>;
-  /** Removes the dbpath if this helper created it. */
+  /** Removes the dbpath if this helper created it, and the proxy's default state dir beside it. */
   cleanup(): void;
 }
 
@@ -40,6 +42,7 @@ export async function startDevServer(options: StartOptions = {}): Promise<Runnin
     uri: `mongodb://127.0.0.1:${cli.port}/?directConnection=true`,
     cleanup() {
       owned?.remove();
+      if (owned !== undefined) fs.rmSync(defaultStateDir(dbpath), { recursive: true, force: true });
     },
   };
 }

@@ -109,24 +109,24 @@ export class CursorSession {
    * Kills every cursor of the session (only ours): killSessions, sent outside the session
    * (mongod ignores a killSessions' own lsid: attachLogicalSessionsToOpCtx() is false),
    * retried once when the reply is lost. Never throws: this runs on failure paths,
-   * whose own error is the one to report.
+   * whose own error is the one to report. True once mongod accepted the kill.
    */
-  async killAll(why: string): Promise<void> {
+  async killAll(why: string): Promise<boolean> {
     const id = this.session.id?.id;
-    if (id === undefined) return;
+    if (id === undefined) return false;
     const cmd = { killSessions: [{ id }] };
     for (let attempt = 1; ; attempt++) {
       try {
         await bounded('killSessions', this.timeoutMs, (signal) => this.client.db('admin').command(cmd, { signal }));
         this.log.warn({ lsid: this.lsid, why }, 'killed the backup cursor session, so no backup cursor is left open in mongod');
-        return;
+        return true;
       } catch (err) {
         if (attempt === 1 && isNoReply(err)) continue;
         this.log.error(
           { lsid: this.lsid, why, err: String(err) },
           'could not kill the backup cursor session: a backup cursor may stay open in mongod, refusing new backups (50886), until its 10-minute idle timeout',
         );
-        return;
+        return false;
       }
     }
   }

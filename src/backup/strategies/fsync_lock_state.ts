@@ -200,6 +200,18 @@ export interface UnlockOptions {
   maxBackoffMs?: number;
   /** Told about each failed attempt, for logs. */
   onRetry?: (err: unknown, attempt: number) => void;
+  /**
+   * Release only when the count read first is this one (a lock that may not have been
+   * applied: recorded_lock.ts); otherwise nothing is sent and UnexpectedLockCount is thrown.
+   */
+  expectCount?: number;
+}
+
+/** The lock count was not the one `expectCount` asked for: nothing was sent. */
+export class UnexpectedLockCount extends Error {
+  constructor(readonly lockCount: number) {
+    super(`the fsync lock count is ${lockCount}`);
+  }
 }
 
 class Restarted extends Error {}
@@ -269,6 +281,7 @@ export async function releaseOneLock(conn: AdminConnection, options: UnlockOptio
       throw err;
     }
     if (before === 0) return { kind: 'notLocked' };
+    if (options.expectCount !== undefined && before !== options.expectCount) throw new UnexpectedLockCount(before);
 
     for (let stepAttempt = 1; ; stepAttempt++) {
       try {

@@ -27,10 +27,12 @@
  * interval wide (`lockCheckIntervalMs`); docs/commands.md says so too.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Snapshot, SnapshotStrategy } from './snapshot.js';
+import type { Snapshot, SnapshotStrategy, StrategyName } from './snapshot.js';
 import { WritesBlockedWindow } from './writes_blocked.js';
 import { listDbpath } from './files.js';
 import { startUnlockWatchdog, type UnlockWatchdog } from './unlock_watchdog.js';
+import { LockRecord } from './lock_record.js';
+import { NO_JOURNAL, type RunJournal } from '../run_journal.js';
 import {
   AdminConnection,
   FsyncLockCountUnknown,
@@ -61,6 +63,11 @@ export const FSYNC_LOCK_RESTARTED =
 const BACKGROUND_RELEASE_FOR_MS = 15 * 60_000;
 
 export interface FsyncLockOptions {
+  /**
+   * The strategy the state file names for this lock: 'reflink' when the lock only covers
+   * the cloning (reflink_strategy.ts). Default 'fsyncLock'.
+   */
+  recordAs?: StrategyName;
   /** How often the lock is checked during the copy (currentOp's `fsyncLock` flag). Default 1000 ms. */
   lockCheckIntervalMs?: number;
   /** Backoff unit between fsyncUnlock attempts (times the attempt number). Default 200 ms. */
@@ -87,10 +94,12 @@ export class FsyncLockStrategy implements SnapshotStrategy {
     private readonly options: FsyncLockOptions = {},
   ) {}
 
-  async open(): Promise<Snapshot> {
+  /** `journal` gets the lock's record (lock_record.ts), so that a crash leaves exactly one fsyncUnlock to send. */
+  async open({ journal = NO_JOURNAL }: { journal?: RunJournal } = {}): Promise<Snapshot> {
     const conn = await AdminConnection.open(this.upstreamUri);
     const lost = new AbortController();
     const writesBlocked = new WritesBlockedWindow();
+    const record = new LockRecord(journal, this.options.recordAs ?? this.name, this.log);
     let state: LockState = 'none';
     let watchdog: UnlockWatchdog | undefined;
     // Set when it is unknown whether mongod holds a lock of ours: the watchdog then stays
@@ -102,15 +111,16 @@ export class FsyncLockStrategy implements SnapshotStrategy {
       if (state !== 'held') return;
       state = 'lost';
       this.log.error({ reason }, 'fsyncLock lost: the backup fails and the proxy will not unlock');
-      // Disarm at once: should the proxy die now, the watchdog must not release a lock that is not ours.
-      void watchdog?.disarm();
+      // Disarm at once (once the record says so): should the proxy die now, the watchdog must
+      // not release a lock that is not ours.
+      void record.unlocked().then(() => watchdog?.disarm());
       lost.abort(new CommandError(ErrorCodes.CannotBackup, reason));
     };
     // mongod could not be reached to unlock: the watchdog stays armed, and the release goes
     // on in the background until it succeeds (then the watchdog is disarmed) or gives up.
     const releaseInBackground = () => {
       keepWatchdogArmed = true;
-      void this.releaseLater(conn.processId, watchdog).catch(() => undefined);
+      void this.releaseLater(conn.processId, watchdog, record).catch(() => undefined);
     };
 
     const release = onceAsync(async () => {
@@ -123,8 +133,14 @@ export class FsyncLockStrategy implements SnapshotStrategy {
       } finally {
         // Success or failure, the watchdog's job ends with release(): a failed unlock is
         // reported as the backup's error, and a lost lock is not ours to release.
-        if (keepWatchdogArmed) this.log.error({ watchdogPid: watchdog?.pid }, 'fsyncUnlock watchdog left armed: it unlocks once when the proxy exits');
-        else await watchdog?.disarm();
+        if (keepWatchdogArmed) {
+          // The watchdog sends its one fsyncUnlock at exit: the record says one is owed.
+          await record.locked().catch((err: unknown) => this.log.error({ err: String(err) }, 'could not record the fsync lock as held'));
+          this.log.error({ watchdogPid: watchdog?.pid }, 'fsyncUnlock watchdog left armed: it unlocks once when the proxy exits');
+        } else {
+          await record.unlocked();
+          await watchdog?.disarm();
+        }
         await conn.close();
       }
       lost.signal.throwIfAborted();
@@ -132,9 +148,13 @@ export class FsyncLockStrategy implements SnapshotStrategy {
 
     try {
       // The watchdog is told which mongod process holds the lock: after a restart it sends nothing.
-      watchdog = await startUnlockWatchdog(this.upstreamUri, conn.processId);
+      watchdog = await startUnlockWatchdog(this.upstreamUri, conn.processId, journal.stateFile);
       this.log.info({ watchdogPid: watchdog.pid }, 'fsyncUnlock watchdog armed');
+      // Twice: the count probe takes a lock of its own for a moment when mongod is locked
+      // already, so the record must name the watchdog before it, and give the count after.
+      await record.locking({ processId: conn.processId, watchdogPid: watchdog.pid });
       const before = await readLockCount(conn.admin);
+      await record.locking({ processId: conn.processId, lockCountBefore: before, watchdogPid: watchdog.pid });
       let lockCount: number;
       writesBlocked.begin();
       try {
@@ -166,9 +186,13 @@ export class FsyncLockStrategy implements SnapshotStrategy {
       state = 'held';
       // Above 1, someone else held a lock already: writes were blocked before us and stay
       // blocked after our unlock, until they release theirs.
-      this.log.info({ dbpath: this.dbpath, lockCount }, 'fsyncLock held: writes are blocked until the copy ends');
+      this.log.info(
+        { dbpath: this.dbpath, lockCount },
+        this.options.recordAs === 'reflink' ? 'fsyncLock held: writes are blocked while the files are cloned' : 'fsyncLock held: writes are blocked until the copy ends',
+      );
       stopWatching = this.watchLock(conn, markLost);
-      const files = await listDbpath(this.dbpath);
+      // Beside the listing, so that the record costs the window no time of its own.
+      const [files] = await Promise.all([listDbpath(this.dbpath), record.locked()]);
       return {
         strategy: this.name,
         reason: 'fsyncLock for the whole copy, as allowed: writes wait until the copy ends',
@@ -276,7 +300,7 @@ export class FsyncLockStrategy implements SnapshotStrategy {
   }
 
   /** The release that could not reach mongod, retried for a span of time on a fresh connection. */
-  private async releaseLater(processId: string | undefined, watchdog: UnlockWatchdog | undefined): Promise<void> {
+  private async releaseLater(processId: string | undefined, watchdog: UnlockWatchdog | undefined, record: LockRecord): Promise<void> {
     const log = this.log.child({ watchdogPid: watchdog?.pid });
     let conn: AdminConnection | undefined;
     const retryForMs = this.options.backgroundReleaseForMs ?? BACKGROUND_RELEASE_FOR_MS;
@@ -298,6 +322,7 @@ export class FsyncLockStrategy implements SnapshotStrategy {
         onRetry: (err, attempt) => log.error({ err: String(err), attempt }, 'fsyncUnlock retry in the background failed'),
       });
       log.warn({ outcome }, 'fsyncUnlock retry in the background: done; the watchdog is disarmed');
+      await record.unlocked();
       await watchdog?.disarm();
     } catch (err) {
       log.error({ err: String(err) }, 'fsyncUnlock retry in the background: gave up; the unlock watchdog stays armed and acts when the proxy exits');

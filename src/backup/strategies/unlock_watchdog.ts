@@ -29,7 +29,11 @@
  * the URI may carry credentials. HOTBACKUP_WATCHDOG_PROCESS_ID holds the mongod process
  * (hello's topologyVersion.processId) that the lock belongs to: a mongod that restarted
  * since holds no lock of ours (the lock dies with the process), so the watchdog sends it
- * nothing, whoever has locked it since.
+ * nothing, whoever has locked it since. HOTBACKUP_WATCHDOG_STATE_FILE, when set, is the
+ * proxy's state file (run_state_file.ts): before acting, the watchdog reads there whether
+ * the proxy had sent its lock at all, or released it itself, and how far a lock in flight
+ * got (recorded_lock.ts); after acting, it marks there what it did, so that the next
+ * `serve` sends no second fsyncUnlock (recovery.ts).
  *
  * When mongod is unreachable as the proxy dies (a restart, a network outage), the
  * watchdog keeps trying for RETRY_FOR_MS, not a count of attempts: one reconnect alone
@@ -46,10 +50,15 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
-import { AdminConnection, releaseOneLock } from './fsync_lock_state.js';
+import { AdminConnection, releaseOneLock, type UnlockOptions } from './fsync_lock_state.js';
+import { describeLockOutcome, failureOutcome, markWatchdogOutcome, releaseRecordedLock, watchdogVerdict, type RecordedLockOutcome } from './recorded_lock.js';
 
 const URI_ENV = 'HOTBACKUP_WATCHDOG_URI';
 const PROCESS_ID_ENV = 'HOTBACKUP_WATCHDOG_PROCESS_ID';
+/** Exported for recovery.ts, which checks that a live pid is really this proxy's watchdog. */
+export const STATE_FILE_ENV = 'HOTBACKUP_WATCHDOG_STATE_FILE';
+/** How the watchdog's command line ends: recovery.ts recognises it in /proc/<pid>/cmdline. */
+export const WATCHDOG_SCRIPT = 'unlock_watchdog.js';
 /** How long the watchdog keeps trying to reach mongod once the proxy is gone. */
 const RETRY_FOR_MS = 15 * 60_000;
 const RELEASED = 'released\n';
@@ -71,11 +80,20 @@ interface Unrefable {
   unref?: () => void;
 }
 
-/** Starts the watchdog and waits until it is connected to mongod, so it can act when needed. */
-export async function startUnlockWatchdog(upstreamUri: string, mongodProcessId?: string): Promise<UnlockWatchdog> {
+/**
+ * Starts the watchdog and waits until it is connected to mongod, so it can act when needed.
+ * `stateFile` is the run journal's file (RunJournal.stateFile), required so that no caller
+ * forgets it: a watchdog that cannot mark what it did leaves the next start to unlock again.
+ */
+export async function startUnlockWatchdog(upstreamUri: string, mongodProcessId: string | undefined, stateFile: string | undefined): Promise<UnlockWatchdog> {
   const child: ChildProcess = spawn(process.execPath, [fileURLToPath(import.meta.url)], {
     stdio: ['pipe', 'pipe', 'inherit'],
-    env: { ...process.env, [URI_ENV]: upstreamUri, ...(mongodProcessId === undefined ? {} : { [PROCESS_ID_ENV]: mongodProcessId }) },
+    env: {
+      ...process.env,
+      [URI_ENV]: upstreamUri,
+      ...(mongodProcessId === undefined ? {} : { [PROCESS_ID_ENV]: mongodProcessId }),
+      ...(stateFile === undefined ? {} : { [STATE_FILE_ENV]: stateFile }),
+    },
     // Its own process group: a signal to the proxy's group must not end it with the proxy.
     detached: true,
   });
@@ -121,7 +139,10 @@ export async function startUnlockWatchdog(upstreamUri: string, mongodProcessId?:
   };
 }
 
-async function watch(uri: string, processId: string | undefined): Promise<void> {
+/** Set once the proxy is gone: from then on the watchdog may write the state file. */
+let proxyGone = false;
+
+async function watch(uri: string, processId: string | undefined, stateFile: string | undefined): Promise<void> {
   const conn = await AdminConnection.open(uri, processId);
   process.stdout.write(READY);
   let received = '';
@@ -130,25 +151,44 @@ async function watch(uri: string, processId: string | undefined): Promise<void> 
   });
   await once(process.stdin, 'end').catch(() => undefined);
   if (received !== RELEASED) {
-    // The proxy is gone with the lock held: release it, exactly once.
-    try {
-      const outcome = await releaseOneLock(conn, {
-        retryForMs: RETRY_FOR_MS,
-        onRetry: (err, attempt) =>
-          process.stderr.write(`hotbackup watchdog (pid ${process.pid}): fsyncUnlock attempt ${attempt} failed, retrying: ${String(err)}\n`),
-      });
-      process.stderr.write(
-        outcome.kind === 'released'
-          ? `hotbackup watchdog: the proxy died holding the fsync lock; sent fsyncUnlock (lock count now ${outcome.lockCount})\n`
-          : outcome.kind === 'restarted'
-            ? 'hotbackup watchdog: the proxy is gone and mongod restarted since it locked (the lock died with the old process); sent nothing\n'
-            : 'hotbackup watchdog: the proxy is gone and mongod is not fsync-locked; nothing to release\n',
-      );
-    } catch (err) {
-      process.stderr.write(`hotbackup watchdog: fsyncUnlock failed: ${err instanceof Error ? err.message : String(err)}\n`);
-    }
+    proxyGone = true;
+    await releaseForDeadProxy(conn, stateFile);
   }
   await conn.close();
+}
+
+/** The proxy is gone without disarming: release what its state file says it may hold, exactly once, and mark it there. */
+async function releaseForDeadProxy(conn: AdminConnection, stateFile: string | undefined): Promise<void> {
+  const say = (line: string) => process.stderr.write(`hotbackup watchdog (pid ${process.pid}): ${line}\n`);
+  const verdict = stateFile === undefined ? { act: true as const } : await watchdogVerdict(stateFile, process.pid);
+  if (!verdict.act) {
+    say(`the proxy is gone, but ${verdict.why}; sent nothing`);
+    return;
+  }
+  const options: UnlockOptions = {
+    retryForMs: RETRY_FOR_MS,
+    onRetry: (err, attempt) => say(`fsyncUnlock attempt ${attempt} failed, retrying: ${String(err)}`),
+  };
+  let outcome: RecordedLockOutcome;
+  try {
+    outcome = verdict.lock === undefined ? await releaseOneLock(conn, options) : await releaseRecordedLock(conn, verdict.lock, options);
+  } catch (err) {
+    const detail = `its unlock watchdog (pid ${process.pid}) could not release the fsync lock: ${err instanceof Error ? err.message : String(err)}`;
+    say(`fsyncUnlock failed: ${err instanceof Error ? err.message : String(err)}`);
+    if (stateFile !== undefined) await markWatchdogOutcome(stateFile, process.pid, failureOutcome(err), detail).catch((markErr: unknown) => say(`could not mark the state file: ${String(markErr)}`));
+    return;
+  }
+  say(
+    outcome.kind === 'released'
+      ? `the proxy died holding the fsync lock; sent fsyncUnlock (lock count now ${outcome.lockCount})`
+      : outcome.kind === 'restarted'
+        ? 'the proxy is gone and mongod restarted since it locked (the lock died with the old process); sent nothing'
+        : outcome.kind === 'notApplied'
+          ? `the proxy is gone and its fsyncLock was never applied (lock count ${outcome.lockCount}, as before it); sent nothing`
+          : 'the proxy is gone and mongod is not fsync-locked; nothing to release',
+  );
+  const detail = describeLockOutcome(outcome, `its unlock watchdog (pid ${process.pid})`);
+  if (stateFile !== undefined) await markWatchdogOutcome(stateFile, process.pid, outcome.kind, detail).catch((err: unknown) => say(`could not mark the state file: ${String(err)}`));
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
@@ -158,6 +198,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     process.exit(2);
   }
   const processId = process.env[PROCESS_ID_ENV] || undefined;
+  const stateFile = process.env[STATE_FILE_ENV] || undefined;
   delete process.env[URI_ENV];
   delete process.env[PROCESS_ID_ENV];
   // Signals meant for the proxy (Ctrl-C, a stop) must not end the watchdog: the proxy
@@ -166,9 +207,15 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   process.on('SIGTERM', () => undefined);
   process.on('SIGUSR1', () => {
     process.stderr.write(`hotbackup watchdog (pid ${process.pid}): disarmed by SIGUSR1; mongod is left as it is\n`);
-    process.exit(0);
+    // Once the proxy is gone nobody else writes the state file: the next serve must learn
+    // that the operator took the release over, or it would unlock as well.
+    const marked =
+      proxyGone && stateFile !== undefined
+        ? markWatchdogOutcome(stateFile, process.pid, 'disarmedByHand', `its unlock watchdog (pid ${process.pid}) was disarmed by hand (SIGUSR1), so the release was left to the operator`)
+        : Promise.resolve();
+    void marked.catch(() => undefined).finally(() => process.exit(0));
   });
-  watch(uri, processId).then(
+  watch(uri, processId, stateFile).then(
     () => process.exit(0),
     (err: unknown) => {
       process.stderr.write(`hotbackup watchdog: ${String(err)}\n`);

@@ -1,0 +1,194 @@
+/**
+ * The steps of recovery.ts, one per thing a dead proxy's backup may have left behind: its
+ * fsync lock, its backup cursor, its staged clones. Each returns one clause for the
+ * interrupted backup's errmsg, or throws a RecoveryPending when it must be tried again
+ * later (mongod unreachable, the unlock watchdog still at work).
+ */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Binary, Long, MongoClient, MongoServerError } from 'mongodb';
+import { AdminConnection, FsyncLockCountUnknown } from './strategies/fsync_lock_state.js';
+import { describeLockOutcome, releaseRecordedLock } from './strategies/recorded_lock.js';
+import { STATE_FILE_ENV, WATCHDOG_SCRIPT } from './strategies/unlock_watchdog.js';
+import { fsyncDirectory } from './durable.js';
+import type { RunState } from './run_state_file.js';
+import type { Logger } from '../log.js';
+
+/** The step could not finish now; recovery tries again later. `reason` says why, for the log and for a refused backupStart. */
+export class RecoveryPending extends Error {
+  constructor(
+    readonly reason: string,
+    options?: { cause?: unknown },
+  ) {
+    super(reason, options);
+    this.name = 'RecoveryPending';
+  }
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const WATCHDOG_POLL_MS = 100;
+const WHO = 'the restarted proxy';
+
+const hasProc: Promise<boolean> = fs.access('/proc/self/cmdline').then(
+  () => true,
+  () => false,
+);
+
+function processExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** The NUL-separated strings of a /proc file of `pid`, or undefined when it cannot be read (gone, or not ours to read). */
+async function procStrings(pid: number, file: 'cmdline' | 'environ'): Promise<string[] | undefined> {
+  try {
+    return (await fs.readFile(`/proc/${pid}/${file}`, 'utf8')).split('\0').filter((s) => s !== '');
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Whether `pid` is an unlock watchdog of the proxy that keeps `stateFile`: its command line
+ * runs unlock_watchdog.js (a reused pid, or a zombie, has another or none), and its
+ * environment, when readable, names no other state file.
+ */
+export async function isOurWatchdog(pid: number, stateFile: string): Promise<boolean> {
+  // Without /proc (not Linux) a live pid is taken for the watchdog: waiting too long beats unlocking twice.
+  if (!(await hasProc)) return processExists(pid);
+  const args = await procStrings(pid, 'cmdline');
+  if (args === undefined || !args.some((arg) => arg.endsWith(WATCHDOG_SCRIPT))) return false;
+  const entry = (await procStrings(pid, 'environ'))?.find((e) => e.startsWith(`${STATE_FILE_ENV}=`));
+  return entry === undefined || entry.slice(STATE_FILE_ENV.length + 1) === stateFile;
+}
+
+/** Whether `pid` is a running hotbackup proxy (`cli.js serve` or `start`): then the state file is still its. */
+export async function isHotbackupProxy(pid: number): Promise<boolean> {
+  if (pid === process.pid) return false;
+  const args = await procStrings(pid, 'cmdline');
+  if (args === undefined) return false;
+  const cli = args.findIndex((arg) => arg.endsWith(`${path.sep}cli.js`) || path.basename(arg) === 'hotbackup');
+  return cli >= 0 && args.slice(cli + 1).some((arg) => arg === 'serve' || arg === 'start');
+}
+
+export interface LockStepOptions {
+  stateFile: string;
+  upstreamUri: string;
+  signal: AbortSignal;
+  log: Logger;
+  /** Told what the step waits for, while it waits: a refused backupStart says it. */
+  waiting: (reason: string) => void;
+}
+
+/**
+ * The fsync lock: exactly one fsyncUnlock between the watchdog and us. Returns the clause
+ * to write down, or undefined when the watchdog settled the lock and wrote its own. While the recorded
+ * watchdog lives it is at work (its proxy is gone, so its pipe closed): wait for it, then
+ * read what it marked. Only when it is gone without settling the lock (killed too, or it
+ * gave up on an unreachable mongod) do we release, per the record, and only to the mongod
+ * process that was locked. `reread` gives the record as it is on disk now.
+ */
+export async function recoverLock(state: RunState, reread: () => Promise<RunState>, options: LockStepOptions): Promise<string | undefined> {
+  const pid = state.fsyncLock?.watchdogPid;
+  if (pid !== undefined && (await isOurWatchdog(pid, options.stateFile))) {
+    options.log.warn({ watchdogPid: pid }, 'recovery: the unlock watchdog of the dead proxy is still at work; waiting for it to exit');
+    options.waiting(`its unlock watchdog (pid ${pid}) is still at work on the fsync lock, and the proxy waits for it to finish (so that only one fsyncUnlock is sent)`);
+    while (await isOurWatchdog(pid, options.stateFile)) await sleep(WATCHDOG_POLL_MS, undefined, { signal: options.signal });
+  }
+  const now = await reread();
+  const lock = now.fsyncLock;
+  // Settled by the watchdog while we waited (or before), its clause written beside it.
+  if (lock === undefined || lock.phase === 'unlocked') return undefined;
+  const mark = lock.watchdog;
+  if (mark?.outcome === 'unknown') {
+    // The watchdog could not show the count; a guess from us would be no better.
+    return `${mark.detail}; the restarted proxy sent nothing either. Check db.currentOp().fsyncLock by hand`;
+  }
+  let conn: AdminConnection;
+  try {
+    conn = await AdminConnection.open(options.upstreamUri, lock.processId);
+  } catch (err) {
+    throw new RecoveryPending(`mongod could not be reached to release the dead proxy's fsync lock (${String(err)})`, { cause: err });
+  }
+  try {
+    const outcome = await releaseRecordedLock(conn, lock, { attempts: 3 });
+    const watchdog = mark === undefined ? (pid === undefined ? '' : `its unlock watchdog (pid ${pid}) was gone without having acted; `) : `${mark.detail}; `;
+    return watchdog + describeLockOutcome(outcome, WHO);
+  } catch (err) {
+    if (err instanceof FsyncLockCountUnknown) return `${WHO} could not tell whether the backup's fsync lock is still held, and sent nothing: ${err.message}`;
+    throw new RecoveryPending(`the dead proxy's fsync lock could not be released (${err instanceof Error ? err.message : String(err)})`, { cause: err });
+  } finally {
+    await conn.close();
+  }
+}
+
+/**
+ * The backup cursor: killCursors on its id (so the clause can say whether it was still
+ * open), then killSessions on its session, which kills it even when its id never reached
+ * the proxy (cursor_session.ts, "Why killSessions"). Either way a new $backupCursor is no
+ * longer refused with 50886.
+ */
+export async function recoverCursor(cursor: NonNullable<RunState['backupCursor']>, upstreamUri: string): Promise<string> {
+  const client = new MongoClient(upstreamUri, { directConnection: true, serverSelectionTimeoutMS: 10_000 });
+  try {
+    const admin = client.db('admin');
+    let clause: string;
+    if (cursor.cursorId === undefined) {
+      clause = `${WHO} killed the session of the backup cursor whose open was never answered (lsid ${cursor.lsid})`;
+    } else {
+      const reply = await admin.command({ killCursors: '$cmd.aggregate', cursors: [Long.fromString(cursor.cursorId)] }).catch((err: unknown) => {
+        if (err instanceof MongoServerError) return { cursorsKilled: [] };
+        throw err;
+      });
+      const killed = ((reply['cursorsKilled'] ?? []) as unknown[]).some((id) => String(id) === cursor.cursorId);
+      clause = killed
+        ? `${WHO} killed the backup cursor ${cursor.cursorId} (and its session)`
+        : `the backup cursor ${cursor.cursorId} was already gone from mongod; ${WHO} killed its session all the same`;
+    }
+    await admin.command({ killSessions: [{ id: new Binary(Buffer.from(cursor.lsid, 'hex'), Binary.SUBTYPE_UUID) }] });
+    return clause;
+  } catch (err) {
+    if (err instanceof MongoServerError) {
+      return `${WHO} could not kill the backup cursor (${err.message}): mongod closes it after 10 idle minutes, and refuses new $backupCursor opens (50886) until then`;
+    }
+    throw new RecoveryPending(`mongod could not be reached to kill the dead proxy's backup cursor (${String(err)})`, { cause: err });
+  } finally {
+    await client.close().catch(() => undefined);
+  }
+}
+
+/**
+ * Staged clones: the recorded directory and any other `<stagingRoot>/<uuid>` directory (a
+ * removal that failed in an earlier run). Only UUID-named real directories are removed,
+ * never anything else, whatever a record says. Returns the clause for the recorded one.
+ */
+export async function recoverStaging(recorded: string | undefined, stagingRoot: string, log: Logger): Promise<string | undefined> {
+  const targets = new Set<string>();
+  if (recorded !== undefined) {
+    if (UUID.test(path.basename(recorded))) targets.add(path.resolve(recorded));
+    else log.error({ staging: recorded }, 'recovery: the recorded staging directory is not named by a backup id; left alone');
+  }
+  const entries = await fs.readdir(stagingRoot, { withFileTypes: true }).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return [];
+    throw err;
+  });
+  for (const entry of entries) if (entry.isDirectory() && UUID.test(entry.name)) targets.add(path.join(stagingRoot, entry.name));
+  let clause: string | undefined;
+  for (const dir of targets) {
+    const existed = await fs.lstat(dir).then(
+      (st) => st.isDirectory(),
+      () => false,
+    );
+    await fs.rm(dir, { recursive: true, force: true });
+    await fsyncDirectory(path.dirname(dir)).catch(() => undefined);
+    const isRecorded = recorded !== undefined && dir === path.resolve(recorded);
+    if (existed) log.warn({ staging: dir, recorded: isRecorded }, 'recovery: removed a leftover staging directory');
+    if (isRecorded) clause = existed ? `${WHO} removed the staging directory ${dir}` : `the staging directory ${dir} was already gone`;
+  }
+  return clause;
+}
