@@ -202,6 +202,8 @@ export class BackupEngine {
       await this.copy(run, choice);
     } catch (err) {
       error = toCommandError(err, 'backup');
+      // A snapshot that never opened, or a release that failed: forget the record unless it still holds something.
+      await (this.options.journal ?? NO_JOURNAL).settle().catch((settleErr: unknown) => log.error({ err: String(settleErr) }, 'could not tidy the state file'));
     }
     const finishedAt = new Date();
     const progress = run.counters.snapshot();

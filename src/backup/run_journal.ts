@@ -52,6 +52,12 @@ export interface RunJournal {
   /** The backup ended and holds nothing any more: the record is removed. */
   end(): Promise<void>;
   /**
+   * The backup ended some other way (its snapshot never opened, or its release failed):
+   * the record is removed only if it holds nothing any more; one that still holds a lock,
+   * a cursor or staging stays, for the next start to clean up.
+   */
+  settle(): Promise<void>;
+  /**
    * The file the record is kept in, when there is one: the unlock watchdog reads it to
    * learn whether the lock it guards was taken, and marks there what it did with it.
    */
@@ -63,4 +69,5 @@ export const NO_JOURNAL: RunJournal = Object.freeze({
   begin: async () => undefined,
   record: async () => undefined,
   end: async () => undefined,
+  settle: async () => undefined,
 });

@@ -8,7 +8,9 @@ import { describe, it, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
+import os from 'node:os';
 import { pino } from 'pino';
+import { RunStateFile } from '../../src/backup/run_state_file.js';
 import { NEVER_BLOCKED } from '../../src/backup/strategies/writes_blocked.js';
 import { BackupEngine, BACKUP_IN_PROGRESS, type SnapshotRequest, type SnapshotSource, type UpstreamAdmin } from '../../src/backup/backup_engine.js';
 import type { BackupOutcome } from '../../src/backup/engine_status.js';
@@ -212,6 +214,26 @@ describe('BackupEngine', () => {
       [...manifest.files].map((f) => f.path).sort(),
       Object.keys(CONTENTS).sort(),
     );
+  });
+
+  it('keeps the state file of a backup that failed only while it still holds something', async () => {
+    const fx = fixture();
+    const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'hotbackup-engine-state-'));
+    cleanups.push(async () => fs.rmSync(stateDir, { recursive: true, force: true }));
+    const journal = new RunStateFile(stateDir, silent);
+    let holds = false;
+    const source = new FakeSource(async () => {
+      const request = source.requests.at(-1) as SnapshotRequest;
+      if (holds) await request.journal.record({ strategy: 'backupCursor', backupCursor: { lsid: 'ab'.repeat(16), cursorId: '42' } });
+      throw new CommandError(ErrorCodes.CannotBackup, 'no snapshot');
+    });
+    const engine = new BackupEngine({ dbpath: fx.dbpath, upstream: admin, snapshots: source, journal, log: silent });
+    cleanups.push(() => engine.close());
+    assert.equal((await (await engine.start({ destination: fx.destination })).done).ok, false);
+    assert.equal(fs.existsSync(journal.stateFile), false, 'a failed open that holds nothing leaves no record');
+    holds = true;
+    assert.equal((await (await engine.start({ destination: `${fx.destination}-2` })).done).ok, false);
+    assert.equal(fs.existsSync(journal.stateFile), true, 'a cursor left open stays recorded, for the next start to kill');
   });
 
   it('asks for a write-blocking snapshot when the request or the engine allows it', async () => {

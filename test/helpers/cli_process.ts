@@ -23,11 +23,12 @@ export interface CliProcess {
 /**
  * `readyMessage` is the `msg` of the log line whose `address.port` says where it listens.
  * `wrapper`, when given, is a command that runs the CLI's command line as its trailing
- * arguments and must exec it (e.g. `unshare ... sh -c '...; exec "$@"' sh`).
+ * arguments and must exec it (e.g. `unshare ... sh -c '...; exec "$@"' sh`). `env` is
+ * added to this process's environment (e.g. HOTBACKUP_TEST_FAILPOINTS).
  */
-export async function spawnCli(args: string[], readyMessage: string, wrapper: string[] = []): Promise<CliProcess> {
+export async function spawnCli(args: string[], readyMessage: string, wrapper: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<CliProcess> {
   const command = [...wrapper, process.execPath, ...CLI_NODE_FLAGS, CLI, ...args, '--log-format', 'json'];
-  const child = spawn(command[0] as string, command.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(command[0] as string, command.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   const logs: Array<Record<string, unknown>> = [];
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => {

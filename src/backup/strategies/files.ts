@@ -76,6 +76,44 @@ export async function listDbpath(dbpath: string): Promise<SourceFile[]> {
   return files.sort((a, b) => a.relativePath.localeCompare(b.relativePath));
 }
 
+/**
+ * The dbpath as it is now, for a caller that listed it moments ago (`previous`) and
+ * needs only the names, not the sizes: the reflink strategy, under the fsync lock, where
+ * every millisecond is a writer waiting. One readdir per directory; a name listed before
+ * keeps its old size (the caller must take the real size from its clone), and only what
+ * is new since, or a symbolic link, is stat'ed. What vanished since is left out.
+ */
+export async function relistDbpath(dbpath: string, previous: readonly SourceFile[]): Promise<SourceFile[]> {
+  const root = path.resolve(dbpath);
+  const known = new Map(previous.map((file) => [path.normalize(file.relativePath), file]));
+  const knownDirs = new Set<string>();
+  for (const file of previous) {
+    for (let dir = path.dirname(path.normalize(file.relativePath)); dir !== '.'; dir = path.dirname(dir)) knownDirs.add(dir);
+  }
+  const files: SourceFile[] = [];
+  const rootStats = await fs.stat(root);
+  const ancestors: Ancestor[] = [{ id: directoryId(rootStats), relativePath: '' }];
+  const relist = async (relativeDir: string): Promise<void> => {
+    const entries = await fs.readdir(path.join(root, relativeDir), { withFileTypes: true });
+    await Promise.all(
+      entries.map(async (entry) => {
+        const relativePath = path.join(relativeDir, entry.name);
+        const file = known.get(relativePath);
+        if (file !== undefined && entry.isFile()) {
+          files.push(file);
+        } else if (knownDirs.has(relativePath) && entry.isDirectory()) {
+          await relist(relativePath);
+        } else {
+          // New since, or a link: the full look, as listDbpath takes it.
+          await listEntry(root, relativeDir, entry, ancestors, files);
+        }
+      }),
+    );
+  };
+  await relist('');
+  return files.sort((a, b) => a.relativePath.localeCompare(b.relativePath));
+}
+
 interface Ancestor {
   id: string;
   relativePath: string;

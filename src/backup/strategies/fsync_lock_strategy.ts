@@ -30,6 +30,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Snapshot, SnapshotStrategy, StrategyName } from './snapshot.js';
 import { WritesBlockedWindow } from './writes_blocked.js';
 import { listDbpath } from './files.js';
+import type { SourceFile } from '../copy_types.js';
 import { startUnlockWatchdog, type UnlockWatchdog } from './unlock_watchdog.js';
 import { LockRecord } from './lock_record.js';
 import { NO_JOURNAL, type RunJournal } from '../run_journal.js';
@@ -68,6 +69,8 @@ export interface FsyncLockOptions {
    * the cloning (reflink_strategy.ts). Default 'fsyncLock'.
    */
   recordAs?: StrategyName;
+  /** How the dbpath is listed under the lock. Default listDbpath (names and sizes). */
+  list?: (dbpath: string) => Promise<SourceFile[]>;
   /** How often the lock is checked during the copy (currentOp's `fsyncLock` flag). Default 1000 ms. */
   lockCheckIntervalMs?: number;
   /** Backoff unit between fsyncUnlock attempts (times the attempt number). Default 200 ms. */
@@ -192,7 +195,7 @@ export class FsyncLockStrategy implements SnapshotStrategy {
       );
       stopWatching = this.watchLock(conn, markLost);
       // Beside the listing, so that the record costs the window no time of its own.
-      const [files] = await Promise.all([listDbpath(this.dbpath), record.locked()]);
+      const [files] = await Promise.all([(this.options.list ?? listDbpath)(this.dbpath), record.locked()]);
       return {
         strategy: this.name,
         reason: 'fsyncLock for the whole copy, as allowed: writes wait until the copy ends',

@@ -25,7 +25,8 @@
 import fs from 'node:fs/promises';
 import type { Snapshot, SnapshotStrategy } from './snapshot.js';
 import type { SnapshotRequest } from '../backup_engine.js';
-import { listDbpath, withLinks } from './files.js';
+import { listDbpath, relistDbpath, withLinks } from './files.js';
+import type { SourceFile } from '../copy_types.js';
 import { cloneFiles, DEFAULT_CLONE_CONCURRENCY, prepareDirectories } from './clone_files.js';
 import { probeReflink, type ReflinkSupport } from './reflink_probe.js';
 import { createStaging, removeStaging } from './staging.js';
@@ -39,8 +40,11 @@ export interface ReflinkOptions {
   dbpath: string;
   /** Each backup stages in `<stagingRoot>/<backupId>/`; on the dbpath's filesystem (work_dirs.ts). */
   stagingRoot: string;
-  /** An fsyncLock strategy for one backup: the clones are made while its snapshot is open. */
-  fsyncLock: () => SnapshotStrategy;
+  /**
+   * An fsyncLock strategy for one backup, listing the dbpath under its lock with `list`:
+   * the clones are made while its snapshot is open.
+   */
+  fsyncLock: (list: (dbpath: string) => Promise<SourceFile[]>) => SnapshotStrategy;
   /** Sends `{fsync: 1}` without a lock. */
   flush: () => Promise<void>;
   log: Logger;
@@ -84,9 +88,12 @@ export class ReflinkStrategy implements SnapshotStrategy {
     try {
       // A listing now, while writes run, makes the subdirectories and brings the dbpath's
       // inodes into the kernel's caches: the listing under the lock is then quick.
-      await prepareDirectories(await listDbpath(this.options.dbpath), into);
+      const prelisted = await listDbpath(this.options.dbpath);
+      await prepareDirectories(prelisted, into);
       request.signal.throwIfAborted();
-      lock = await this.options.fsyncLock().open(request);
+      // Under the lock only the names are read again (relistDbpath): a clone takes the
+      // whole file whatever its size, and each clone's size is read after the unlock.
+      lock = await this.options.fsyncLock((dbpath) => relistDbpath(dbpath, prelisted)).open(request);
       await hangIfEnabled('hangWhileWritesBlocked', request.signal, () =>
         log.warn({ backupId: request.backupId }, 'fail point hangWhileWritesBlocked: hanging while mongod is fsync-locked'),
       );
@@ -99,6 +106,8 @@ export class ReflinkStrategy implements SnapshotStrategy {
       // Rejects when the lock was lost before it was released: the clones may hold later writes.
       await held.release();
       const writesBlockedMs = held.writesBlocked.ms();
+      // The size as cloned: the listing's sizes may date from before the lock.
+      const clones = await Promise.all(cloned.files.map(async (file) => ({ ...file, size: (await fs.stat(file.path)).size })));
       for (const { relativePath, detail } of cloned.dropped) log.warn({ backupId: request.backupId, file: relativePath }, `left out: it ${detail}`);
       log.info(
         { backupId: request.backupId, files: cloned.files.length, writesBlockedMs, lockAndListMs: lockedMs, cloneMs: clonedMs - lockedMs, unlockMs: writesBlockedMs - clonedMs, into, local },
@@ -106,7 +115,7 @@ export class ReflinkStrategy implements SnapshotStrategy {
       );
       // The links the originals were reached through, for the manifest: the clones are plain files.
       const links = new Map((await withLinks(held.files)).map((file) => [file.relativePath, file.link]));
-      const files = cloned.files.map((file) => {
+      const files = clones.map((file) => {
         const link = links.get(file.relativePath);
         return link === undefined ? file : { ...file, link };
       });
