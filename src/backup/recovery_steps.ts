@@ -12,6 +12,7 @@ import { AdminConnection, FsyncLockCountUnknown } from './strategies/fsync_lock_
 import { describeLockOutcome, releaseRecordedLock } from './strategies/recorded_lock.js';
 import { STATE_FILE_ENV, WATCHDOG_SCRIPT } from './strategies/unlock_watchdog.js';
 import { fsyncDirectory } from './durable.js';
+import { STAGING_PREFIX } from './work_dirs.js';
 import type { RunState } from './run_state_file.js';
 import type { Logger } from '../log.js';
 
@@ -26,7 +27,8 @@ export class RecoveryPending extends Error {
   }
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** What staging.ts names a staging directory: the marker prefix, then the backup id. */
+const STAGING_NAME = new RegExp(`^${STAGING_PREFIX}[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`, 'i');
 const WATCHDOG_POLL_MS = 100;
 const WHO = 'the restarted proxy';
 
@@ -163,21 +165,21 @@ export async function recoverCursor(cursor: NonNullable<RunState['backupCursor']
 }
 
 /**
- * Staged clones: the recorded directory and any other `<stagingRoot>/<uuid>` directory (a
- * removal that failed in an earlier run). Only UUID-named real directories are removed,
- * never anything else, whatever a record says. Returns the clause for the recorded one.
+ * Staged clones: the recorded directory and any other `<stagingRoot>/hotbackup-staging-<uuid>`
+ * directory (a removal that failed in an earlier run). Only real directories named so are
+ * removed, never anything else, whatever a record says. Returns the clause for the recorded one.
  */
 export async function recoverStaging(recorded: string | undefined, stagingRoot: string, log: Logger): Promise<string | undefined> {
   const targets = new Set<string>();
   if (recorded !== undefined) {
-    if (UUID.test(path.basename(recorded))) targets.add(path.resolve(recorded));
+    if (STAGING_NAME.test(path.basename(recorded))) targets.add(path.resolve(recorded));
     else log.error({ staging: recorded }, 'recovery: the recorded staging directory is not named by a backup id; left alone');
   }
   const entries = await fs.readdir(stagingRoot, { withFileTypes: true }).catch((err: NodeJS.ErrnoException) => {
     if (err.code === 'ENOENT') return [];
     throw err;
   });
-  for (const entry of entries) if (entry.isDirectory() && UUID.test(entry.name)) targets.add(path.join(stagingRoot, entry.name));
+  for (const entry of entries) if (entry.isDirectory() && STAGING_NAME.test(entry.name)) targets.add(path.join(stagingRoot, entry.name));
   let clause: string | undefined;
   for (const dir of targets) {
     const existed = await fs.lstat(dir).then(

@@ -8,6 +8,7 @@
  * be made on the dbpath's own filesystem, so where the dbpath is a mount point of its
  * own (a dedicated XFS volume), `--staging-dir` must name a directory on that volume.
  */
+import fs from 'node:fs/promises';
 import path from 'node:path';
 
 export interface WorkDirs {
@@ -27,4 +28,53 @@ export function defaultStateDir(dbpath: string): string {
 export function workDirs(dbpath: string, given: { stateDir?: string | undefined; stagingRoot?: string | undefined } = {}): WorkDirs {
   const stateDir = path.resolve(given.stateDir ?? defaultStateDir(dbpath));
   return { stateDir, stagingRoot: path.resolve(given.stagingRoot ?? path.join(stateDir, 'staging')) };
+}
+
+/**
+ * Each backup's staging directory is `<stagingRoot>/<STAGING_PREFIX><backupId>`: the
+ * prefix marks it as ours, so that the sweep of leftovers at start (recovery_steps.ts)
+ * never removes a directory it did not make, whatever else the operator keeps there.
+ */
+export const STAGING_PREFIX = 'hotbackup-staging-';
+
+function overlaps(a: string, b: string): boolean {
+  const inside = (child: string, parent: string) => {
+    const relative = path.relative(parent, child);
+    return relative === '' || (!relative.startsWith('..') && !path.isAbsolute(relative));
+  };
+  return inside(a, b) || inside(b, a);
+}
+
+/** `dir` with its symbolic links resolved as far as it exists. */
+async function realPath(dir: string): Promise<string> {
+  let existing = path.resolve(dir);
+  const rest: string[] = [];
+  for (;;) {
+    try {
+      return path.join(await fs.realpath(existing), ...rest);
+    } catch {
+      const parent = path.dirname(existing);
+      if (parent === existing) return path.resolve(dir);
+      rest.unshift(path.basename(existing));
+      existing = parent;
+    }
+  }
+}
+
+/**
+ * Refuses a state dir or staging root that is the dbpath, inside it, or holds it: mongod
+ * owns everything under its dbpath (a staging directory there would be copied by the
+ * next backup, and the sweep of leftovers must never reach mongod's files).
+ */
+export async function checkWorkDirs(dbpath: string, dirs: WorkDirs): Promise<void> {
+  const db = path.resolve(dbpath);
+  const realDb = await realPath(db);
+  for (const [flag, dir] of [
+    ['--state-dir', dirs.stateDir],
+    ['--staging-dir', dirs.stagingRoot],
+  ] as const) {
+    if (overlaps(dir, db) || overlaps(await realPath(dir), realDb)) {
+      throw new Error(`${flag} ${dir} must be outside the dbpath ${db}, and must not contain it: mongod owns everything under its dbpath`);
+    }
+  }
 }

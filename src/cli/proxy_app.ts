@@ -19,7 +19,8 @@ import { ReflinkStrategy } from '../backup/strategies/reflink_strategy.js';
 import type { StrategyChoice } from '../backup/strategies/snapshot.js';
 import { RunStateFile } from '../backup/run_state_file.js';
 import { Recovery } from '../backup/recovery.js';
-import { workDirs } from '../backup/work_dirs.js';
+import { checkWorkDirs, workDirs } from '../backup/work_dirs.js';
+import { claimStateDir, type StateDirClaim } from '../backup/state_dir_claim.js';
 import { BackupCommands } from '../commands/backup_commands.js';
 import { HelloUpstreamRole, type UpstreamRole } from '../commands/session_options.js';
 import type { Logger } from '../log.js';
@@ -92,15 +93,19 @@ export async function startProxyApp(options: ProxyAppOptions): Promise<ProxyApp>
   if (first === undefined) throw new Error(`--upstream has no host: ${options.upstreamUri}`);
   const upstreamAddress = splitHostPort(first);
   const client = new MongoClient(options.upstreamUri, { directConnection: true, maxPoolSize: 4 });
+  let claim: StateDirClaim | undefined;
   try {
     const dbpath = options.dbpath ?? (await discoverDbpath(options.upstreamUri));
     const backupLog = log.child({ component: 'backup' });
     const dirs = workDirs(dbpath, { stateDir: options.stateDir, stagingRoot: options.stagingDir });
     const { stagingRoot } = dirs;
+    await checkWorkDirs(dbpath, dirs);
     // Only the proxy's user reads what a backup holds (destinations, session ids).
     await fs.mkdir(dirs.stateDir, { recursive: true, mode: 0o700 }).catch((err: unknown) => {
       throw new Error(`cannot create the state dir ${dirs.stateDir} (${(err as Error).message}): pass --state-dir with a directory the proxy may write`, { cause: err });
     });
+    // Held until close(): a second proxy on this state dir fails to start (state_dir_claim.ts).
+    claim = await claimStateDir(dirs.stateDir);
     const journal = new RunStateFile(dirs.stateDir, backupLog);
     // Its own connection of one (and a watchdog): lock, watch and unlock must share it.
     const fsyncLock = () => new FsyncLockStrategy(options.upstreamUri, dbpath, backupLog);
@@ -157,6 +162,7 @@ export async function startProxyApp(options: ProxyAppOptions): Promise<ProxyApp>
         await journal.settle().catch((err: unknown) => backupLog.error({ err: String(err) }, 'could not tidy the state file'));
         await proxy.close();
         await client.close();
+        await claim?.release();
       },
       describeLeft() {
         const running = engine.status().running;
@@ -167,6 +173,7 @@ export async function startProxyApp(options: ProxyAppOptions): Promise<ProxyApp>
     };
   } catch (err) {
     await client.close();
+    await claim?.release();
     throw err;
   }
 }

@@ -6,7 +6,8 @@
  *   50886 for the 10 minutes mongod keeps an idle cursor;
  * - an fsync lock: released by the unlock watchdog, or by the restart when the watchdog was
  *   killed too; with a lock of the test's own held throughout, the count ends at 1, not 0;
- * - staged clones: removed, with any other leftover <stagingRoot>/<uuid>, and nothing else;
+ * - staged clones: removed, with any other leftover <stagingRoot>/hotbackup-staging-<uuid>, and
+ *   nothing else (a bare UUID-named directory is not ours);
  * - mongod away at the restart: backupStart is refused, with why, until the cleanup is done.
  */
 import { describe, it } from 'node:test';
@@ -274,7 +275,7 @@ describe('a proxy killed during a backup, then started again', () => {
     }
   });
 
-  it('removes the staging it recorded and any other <stagingRoot>/<uuid>, and nothing else', async () => {
+  it('removes the staging it recorded and any other <stagingRoot>/hotbackup-staging-<uuid>, and nothing else', async () => {
     const server = await startDevServer({ args: ['--no-backup-cursor'] });
     const state = tempDir('state');
     let proxy: RunningProxy | undefined;
@@ -282,10 +283,12 @@ describe('a proxy killed during a backup, then started again', () => {
     try {
       const stagingRoot = path.join(state.dir, 'staging');
       const backupId = '5f0c9a3e-2b7d-4e1f-8c6a-9d3b2e7f1a40';
-      const recorded = path.join(stagingRoot, backupId);
-      const leftover = path.join(stagingRoot, 'a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d');
+      const recorded = path.join(stagingRoot, `hotbackup-staging-${backupId}`);
+      const leftover = path.join(stagingRoot, 'hotbackup-staging-a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d');
       const keep = path.join(stagingRoot, 'keep-me');
-      for (const dir of [path.join(recorded, 'journal'), leftover, keep]) fs.mkdirSync(dir, { recursive: true });
+      // Named by a UUID but not marked as staging: an operator's, say a --directoryperdb database.
+      const notOurs = path.join(stagingRoot, '0f1e2d3c-4b5a-4697-8877-665544332211');
+      for (const dir of [path.join(recorded, 'journal'), leftover, keep, notOurs]) fs.mkdirSync(dir, { recursive: true });
       fs.writeFileSync(path.join(recorded, 'collection-0.wt'), 'clone');
       fs.writeFileSync(path.join(recorded, 'journal', 'WiredTigerLog.0000000001'), 'clone');
       fs.writeFileSync(path.join(keep, 'mine'), 'not a clone');
@@ -310,7 +313,7 @@ describe('a proxy killed during a backup, then started again', () => {
       const errmsg = assertInterrupted(last, backupId, deadPid, '/backups/nightly');
       assert.equal(last['strategy'], 'reflink');
       assert.match(errmsg, new RegExp(`cleaning up after it, the restarted proxy removed the staging directory ${recorded}\\.`));
-      assert.deepEqual(fs.readdirSync(stagingRoot), ['keep-me']);
+      assert.deepEqual(fs.readdirSync(stagingRoot).sort(), ['0f1e2d3c-4b5a-4697-8877-665544332211', 'keep-me']);
       assert.equal(fs.readFileSync(path.join(keep, 'mine'), 'utf8'), 'not a clone');
       assert.deepEqual(fs.readdirSync(state.dir).sort(), ['staging']);
     } finally {

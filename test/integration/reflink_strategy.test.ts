@@ -106,7 +106,7 @@ describe('reflink on XFS', () => {
       assert.equal(copying['strategyReason'], 'no $backupCursor; dbpath on xfs supports reflink');
       assert.ok(Number(copying['writesBlockedMs']) > 0, 'the clones were made under an fsync lock');
       // The copy reads the staged clones, on the dbpath's filesystem, next to the dbpath.
-      assert.deepEqual(stagingEntries(s), [copying['backupId']]);
+      assert.deepEqual(stagingEntries(s), [`hotbackup-staging-${String(copying['backupId'])}`]);
       // Writes are not blocked while the copy runs: only while the clones were made.
       const ackedWhileCopying = acked;
       await writer.until(async () => {
@@ -156,7 +156,7 @@ describe('reflink on XFS', () => {
     const dest = path.join(s.scratch.dir, 'failing');
     assert.equal((await s.admin.command({ backupStart: dest, async: true }))['ok'], 1);
     const copying = await untilCopying(s.admin);
-    assert.deepEqual(stagingEntries(s), [copying['backupId']]);
+    assert.deepEqual(stagingEntries(s), [`hotbackup-staging-${String(copying['backupId'])}`]);
     // The destination goes away under the copy: the next file cannot be created.
     fs.rmSync(dest, { recursive: true, force: true });
     await s.admin.command({ backupThrottle: 0 });
@@ -216,7 +216,9 @@ describe('reflink on XFS', () => {
   it('serve --strategy reflink --staging-dir DIR: a backupStart that names no strategy gets reflink, staged in DIR', { skip: xfsUnavailable }, async () => {
     const s = stack as Stack;
     const stagingDir = path.join(s.fsys.dir, 'custom-staging');
-    const proxy = await startProxy(s.server, ['--strategy', 'reflink', '--staging-dir', stagingDir]);
+    // A second proxy beside the stack's: it needs a state dir of its own (one proxy per state dir).
+    const stateDir = path.join(s.fsys.dir, 'second-proxy-state');
+    const proxy = await startProxy(s.server, ['--strategy', 'reflink', '--staging-dir', stagingDir, '--state-dir', stateDir]);
     const client = new MongoClient(proxy.uri);
     try {
       const admin = client.db('admin');
@@ -224,7 +226,7 @@ describe('reflink on XFS', () => {
       assert.equal((await admin.command({ backupStart: path.join(s.scratch.dir, 'custom'), async: true }))['ok'], 1);
       const copying = await untilCopying(admin);
       assert.equal(copying['strategyReason'], 'strategy reflink as asked; dbpath on xfs supports reflink');
-      assert.deepEqual(fs.readdirSync(stagingDir), [copying['backupId']]);
+      assert.deepEqual(fs.readdirSync(stagingDir), [`hotbackup-staging-${String(copying['backupId'])}`]);
       assert.deepEqual(stagingEntries(s), [], 'nothing in the default staging directory');
       await admin.command({ backupThrottle: 0 });
       const last = (await untilBackupEnds(admin))['last'] as Last;
@@ -244,7 +246,7 @@ describe('reflink on XFS', () => {
     const copying = await untilCopying(s.admin);
     assert.equal(copying['strategy'], 'reflink');
     assert.equal(copying['strategyReason'], 'strategy reflink as asked; dbpath on xfs supports reflink');
-    assert.deepEqual(stagingEntries(s), [copying['backupId']]);
+    assert.deepEqual(stagingEntries(s), [`hotbackup-staging-${String(copying['backupId'])}`]);
     assert.equal(await s.proxy.stop(), 0);
     assert.deepEqual(stagingEntries(s), [], 'the staging directory is removed when the proxy shuts down');
     assert.equal(hasManifest(dest), false);
@@ -368,7 +370,7 @@ describe('reflink on ext4', () => {
 
   it('serve --strategy reflink is a default that never falls back either', { skip: ext4Unavailable }, async () => {
     const s = stack as Stack;
-    const proxy = await startProxy(s.server, ['--strategy', 'reflink', '--allow-write-blocking']);
+    const proxy = await startProxy(s.server, ['--strategy', 'reflink', '--allow-write-blocking', '--state-dir', path.join(s.fsys.dir, 'second-proxy-state')]);
     const client = new MongoClient(proxy.uri);
     try {
       const err = await client
