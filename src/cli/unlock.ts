@@ -1,5 +1,5 @@
 /**
- * `hotbackup unlock --upstream URI [--all] [--force]`: for the operator whose mongod was
+ * `hotbackup unlock --upstream URI [--state-dir DIR | --dbpath DIR] [--all] [--force]`: for the operator whose mongod was
  * left fsync-locked (a proxy and its watchdog both killed, a DBA's own lock forgotten).
  *
  * mongod's fsync lock is a bare count shared by every client (fsync.cpp `_lockCount`),
@@ -10,20 +10,34 @@
  * An armed unlock watchdog (unlock_watchdog.ts) will send its own fsyncUnlock when its
  * proxy exits; unlocking by hand as well would release a later, unrelated lock. So this
  * refuses while one runs on this host, unless `--force`, and says how to disarm it.
+ *
+ * A proxy killed together with its watchdog (a container's PID 1 going down) leaves its
+ * lock recorded in its state file, and its next start releases it (recovery.ts). An
+ * operator who unlocks by hand meanwhile must say so there, or that start releases one
+ * lock more, maybe a DBA's: given the state dir (or the dbpath it derives from), this
+ * releases the backup's lock and records that it did, so the next start sends nothing.
  */
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
+import path from 'node:path';
 import { AdminConnection, isFsyncLocked, releaseOneLock, type UnlockOutcome } from '../backup/strategies/fsync_lock_state.js';
+import { lockMayBeHeld, readStateFile, stateFilePath, writeStateFile, type RunState } from '../backup/run_state_file.js';
+import { isHotbackupProxy } from '../backup/recovery_steps.js';
+import { workDirs } from '../backup/work_dirs.js';
 
-const HELP = `Usage: hotbackup unlock --upstream URI [--all] [--force]
+const HELP = `Usage: hotbackup unlock --upstream URI [--state-dir DIR | --dbpath DIR] [--all] [--force]
 
 Releases mongod's fsync lock (db.fsyncUnlock()), one lock at a time, and says
 how many remain. Locks nest: writes resume only when the count reaches 0.
 
 Options:
   --upstream URI   the mongod, e.g. mongodb://127.0.0.1:27018              [required]
+  --state-dir DIR  the dead proxy's state dir: the backup's lock is released
+                   and recorded as released, so its next start sends nothing
+  --dbpath DIR     mongod's dbpath, for the default state dir beside it
   --all            release every lock, until writes resume
-  --force          unlock even while a proxy's unlock watchdog is armed on this host
+  --force          unlock even while a proxy's unlock watchdog is armed on this
+                   host, or the proxy that holds the state dir still runs
   -h, --help       this text
 `;
 
@@ -68,6 +82,8 @@ export async function runUnlock(args: string[], out: (line: string) => void = (l
     strict: true,
     options: {
       upstream: { type: 'string' },
+      'state-dir': { type: 'string' },
+      dbpath: { type: 'string' },
       all: { type: 'boolean', default: false },
       force: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
@@ -88,18 +104,62 @@ export async function runUnlock(args: string[], out: (line: string) => void = (l
     );
     return 3;
   }
+  const stateDir = values['state-dir'] ?? (values.dbpath === undefined ? undefined : workDirs(values.dbpath).stateDir);
+  const record = stateDir === undefined ? undefined : await readRecord(path.resolve(stateDir));
+  if (record !== undefined && values.force !== true && (await isHotbackupProxy(record.state.pid))) {
+    out(
+      `The proxy that ran backup ${record.state.backupId} (pid ${record.state.pid}) is still running: it releases its own lock. ` +
+        'Stop it (it unlocks on its way out), or pass --force.',
+    );
+    return 3;
+  }
   const conn = await AdminConnection.open(uri);
   try {
     if (!(await isFsyncLocked(conn.admin))) {
       out('mongod is not fsync-locked: nothing to release.');
       return 0;
     }
-    for (;;) {
+    for (let first = true; ; first = false) {
       const outcome = await releaseOneLock(conn);
       out(describe(outcome));
-      if (outcome.kind !== 'released' || outcome.lockCount === 0 || values.all !== true) return 0;
+      // The first lock released is the backup's, when its record says one is owed.
+      if (first && outcome.kind === 'released' && record !== undefined && lockMayBeHeld(record.state)) {
+        await recordReleased(record, outcome.lockCount);
+        out(`Recorded in ${record.file} that backup ${record.state.backupId}'s fsync lock is released: the proxy's next start sends no fsyncUnlock for it.`);
+      }
+      if (outcome.kind !== 'released' || outcome.lockCount === 0 || values.all !== true) break;
     }
+    if (stateDir === undefined) {
+      out('If a hotbackup proxy was killed while it held this lock, run this with its --state-dir (or --dbpath), so that its next start does not release one lock more.');
+    }
+    return 0;
   } finally {
     await conn.close();
   }
+}
+
+interface Record {
+  file: string;
+  state: RunState;
+}
+
+/** The state file in `stateDir`, if any; a damaged one is refused (the proxy's start moves it aside). */
+async function readRecord(stateDir: string): Promise<Record | undefined> {
+  const file = stateFilePath(stateDir);
+  const read = await readStateFile(file);
+  if (read.kind === 'absent') return undefined;
+  if (read.kind === 'invalid') throw new Error(`${file} cannot be used: ${read.reason}`);
+  return { file, state: read.state };
+}
+
+/** The backup's lock marked released, with a clause for the interrupted backup's report. */
+async function recordReleased(record: Record, lockCount: number): Promise<void> {
+  const { state } = record;
+  const lock = state.fsyncLock;
+  if (lock === undefined) return;
+  await writeStateFile(record.file, {
+    ...state,
+    fsyncLock: { ...lock, phase: 'unlocked' },
+    cleanup: [...state.cleanup, `an operator released the backup's fsync lock with hotbackup unlock (lock count now ${lockCount})`],
+  });
 }

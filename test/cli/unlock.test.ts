@@ -6,7 +6,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
+import { execFile, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -14,6 +14,10 @@ import { MongoClient } from 'mongodb';
 import { startDevServer, type RunningDevServer } from '../helpers/dev_server.js';
 import { CLI, CLI_NODE_FLAGS } from '../helpers/paths.js';
 import { until } from '../helpers/poll.js';
+import { drainLockCount } from '../helpers/fsync_lock.js';
+import { startProxy, type RunningProxy } from '../helpers/proxy.js';
+import { tempDir } from '../helpers/paths.js';
+import { STATE_FORMAT, STATE_VERSION, writeStateFile } from '../../src/backup/run_state_file.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -66,6 +70,7 @@ describe('hotbackup unlock', () => {
       [
         'fsyncUnlock applied: lock count is now 1; writes stay blocked until every lock is released (--all releases them all).',
         'fsyncUnlock applied: lock count is now 0, writes resume.',
+        'If a hotbackup proxy was killed while it held this lock, run this with its --state-dir (or --dbpath), so that its next start does not release one lock more.',
       ],
     );
     assert.equal(await locked(), false);
@@ -97,6 +102,46 @@ describe('hotbackup unlock', () => {
       await until(() => watchdog.exitCode !== null || watchdog.signalCode !== null);
     }
     assert.equal(await locked(), false);
+  });
+
+  it("with a killed proxy's --state-dir, records the backup's lock as released, so the proxy's next start sends nothing", async () => {
+    const state = tempDir('unlock-state');
+    let proxy: RunningProxy | undefined;
+    let viaProxy: MongoClient | undefined;
+    try {
+      // A DBA's lock, then the backup's, whose proxy and watchdog were both killed.
+      await admin().command({ fsync: 1, lock: true });
+      await admin().command({ fsync: 1, lock: true });
+      const hello = await admin().command({ hello: 1 });
+      const processId = (hello['topologyVersion'] as { processId: { toHexString(): string } }).processId.toHexString();
+      const backupId = '0d4c2b1a-9e8f-4a7b-8c6d-5e4f3a2b1c0d';
+      await writeStateFile(path.join(state.dir, 'state.json'), {
+        format: STATE_FORMAT,
+        version: STATE_VERSION,
+        pid: spawnSync('true').pid as number,
+        backupId,
+        startedAt: new Date().toISOString(),
+        destination: '/backups/b',
+        strategy: 'reflink',
+        fsyncLock: { phase: 'locked', processId, lockCountBefore: 1 },
+        cleanup: [],
+      });
+      const run = await unlock('--upstream', server.uri, '--state-dir', state.dir);
+      assert.equal(run.code, 0, run.stderr);
+      assert.match(run.stdout, /lock count is now 1;/);
+      assert.match(run.stdout, new RegExp(`Recorded in ${path.join(state.dir, 'state.json')} that backup ${backupId}'s fsync lock is released`));
+
+      proxy = await startProxy(server, ['--state-dir', state.dir]);
+      viaProxy = new MongoClient(proxy.uri);
+      const last = (await viaProxy.db('admin').command({ backupStatus: 1 }))['last'] as { backupId: string; errmsg: string };
+      assert.equal(last.backupId, backupId);
+      assert.match(last.errmsg, /an operator released the backup's fsync lock with hotbackup unlock \(lock count now 1\)/);
+      assert.equal(await drainLockCount(admin()), 1, "the restart sent nothing: the DBA's lock is the one left");
+    } finally {
+      await viaProxy?.close();
+      await proxy?.stop();
+      state.remove();
+    }
   });
 
   it('requires --upstream', async () => {
