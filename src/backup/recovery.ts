@@ -26,7 +26,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { readStateFile, removeStateFile, writeStateFile, type RunState } from './run_state_file.js';
-import { isHotbackupProxy, recoverCursor, recoverLock, recoverStaging, RecoveryPending } from './recovery_steps.js';
+import { recoverCursor, recoverLock, recoverStaging, RecoveryPending } from './recovery_steps.js';
 import { failureOf, type BackupOutcome } from './engine_status.js';
 import { ProgressCounters } from './progress.js';
 import type { BackupEngine, StartedBackup, StartRequest } from './backup_engine.js';
@@ -65,8 +65,8 @@ export class Recovery {
   /**
    * Cleans up after a dead proxy's backup. Resolves once that is done, or once the first
    * attempt failed or ran out of time (then it goes on in the background): mongod away
-   * must not keep the proxy from listening. Rejects only when the state file belongs to a
-   * proxy that is still running, or cannot be read at all.
+   * must not keep the proxy from listening. Rejects only when the state file cannot be read
+   * at all. The caller holds the state dir's claim (state_dir_claim.ts): no live proxy owns the record.
    */
   static async start(options: RecoveryOptions): Promise<Recovery> {
     const recovery = new Recovery(options);
@@ -129,12 +129,8 @@ export class Recovery {
       );
     }
     const state = read.kind === 'valid' ? read.state : undefined;
-    if (state !== undefined && (await isHotbackupProxy(state.pid))) {
-      throw new Error(
-        `The state file ${this.options.stateFile} belongs to a hotbackup proxy that is still running (pid ${state.pid}): ` +
-          'two proxies cannot share a state dir. Stop that one, or give this one its own --state-dir.',
-      );
-    }
+    // No live proxy holds this record: this process claimed the state dir before recovery
+    // ran (state_dir_claim.ts), and a proxy holds its claim for as long as it lives.
     if (state === undefined) {
       // No record, but a removal that failed in an earlier run may have left clones behind.
       await recoverStaging(undefined, this.options.stagingRoot, log).catch((err: unknown) =>

@@ -69,15 +69,6 @@ export async function isOurWatchdog(pid: number, stateFile: string): Promise<boo
   return entry === undefined || entry.slice(STATE_FILE_ENV.length + 1) === stateFile;
 }
 
-/** Whether `pid` is a running hotbackup proxy (`cli.js serve` or `start`): then the state file is still its. */
-export async function isHotbackupProxy(pid: number): Promise<boolean> {
-  if (pid === process.pid) return false;
-  const args = await procStrings(pid, 'cmdline');
-  if (args === undefined) return false;
-  const cli = args.findIndex((arg) => arg.endsWith(`${path.sep}cli.js`) || path.basename(arg) === 'hotbackup');
-  return cli >= 0 && args.slice(cli + 1).some((arg) => arg === 'serve' || arg === 'start');
-}
-
 export interface LockStepOptions {
   stateFile: string;
   upstreamUri: string;

@@ -18,11 +18,13 @@
  * releases the backup's lock and records that it did, so the next start sends nothing.
  */
 import fs from 'node:fs';
+import { ConnectionString } from 'mongodb-connection-string-url';
 import { parseArgs } from 'node:util';
 import path from 'node:path';
 import { AdminConnection, isFsyncLocked, releaseOneLock, type UnlockOutcome } from '../backup/strategies/fsync_lock_state.js';
 import { lockMayBeHeld, readStateFile, stateFilePath, writeStateFile, type RunState } from '../backup/run_state_file.js';
-import { isHotbackupProxy } from '../backup/recovery_steps.js';
+import { claimStateDir, type StateDirClaim } from '../backup/state_dir_claim.js';
+import { URI_ENV as WATCHDOG_URI_ENV, WATCHDOG_SCRIPT } from '../backup/strategies/unlock_watchdog.js';
 import { workDirs } from '../backup/work_dirs.js';
 
 const HELP = `Usage: hotbackup unlock --upstream URI [--state-dir DIR | --dbpath DIR] [--all] [--force]
@@ -36,29 +38,52 @@ Options:
                    and recorded as released, so its next start sends nothing
   --dbpath DIR     mongod's dbpath, for the default state dir beside it
   --all            release every lock, until writes resume
-  --force          unlock even while a proxy's unlock watchdog is armed on this
-                   host, or the proxy that holds the state dir still runs
+  --force          unlock even while a proxy's unlock watchdog is armed on this host
   -h, --help       this text
 `;
 
-/** Pids of hotbackup unlock watchdogs running on this host (Linux /proc), besides ourselves. */
-export function armedWatchdogs(procDir = '/proc'): number[] {
+/** The mongod addresses (host:port, lowercased) a connection string names. */
+function hostsOf(uri: string): Set<string> {
+  try {
+    return new Set(new ConnectionString(uri).hosts.map((host) => host.toLowerCase()));
+  } catch {
+    return new Set();
+  }
+}
+
+/**
+ * Pids of hotbackup unlock watchdogs running on this host (Linux /proc) that guard a lock
+ * on the mongod `uri` names: their environment holds the URI they unlock (unlock_watchdog.ts).
+ * One whose environment cannot be read counts, to be safe; one for another mongod does not.
+ */
+export function armedWatchdogs(uri: string, procDir = '/proc'): number[] {
   let entries: string[];
   try {
     entries = fs.readdirSync(procDir);
   } catch {
     return [];
   }
+  const ours = hostsOf(uri);
   const pids: number[] = [];
   for (const entry of entries) {
     if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
     try {
       const argv = fs.readFileSync(`${procDir}/${entry}/cmdline`, 'utf8').split('\0');
       // node <flags> /…/backup/strategies/unlock_watchdog.js: argv[0] is node, the script follows.
-      if (argv.slice(1).some((arg) => arg.endsWith('/strategies/unlock_watchdog.js'))) pids.push(Number(entry));
+      if (!argv.slice(1).some((arg) => arg.endsWith(`/strategies/${WATCHDOG_SCRIPT}`))) continue;
     } catch {
       // Gone since readdir, or not ours to read.
+      continue;
     }
+    let guarded: Set<string> | undefined;
+    try {
+      const environ = fs.readFileSync(`${procDir}/${entry}/environ`, 'utf8').split('\0');
+      const value = environ.find((line) => line.startsWith(`${WATCHDOG_URI_ENV}=`))?.slice(WATCHDOG_URI_ENV.length + 1);
+      guarded = value === undefined ? undefined : hostsOf(value);
+    } catch {
+      guarded = undefined;
+    }
+    if (guarded === undefined || [...guarded].some((host) => ours.has(host))) pids.push(Number(entry));
   }
   return pids;
 }
@@ -95,7 +120,7 @@ export async function runUnlock(args: string[], out: (line: string) => void = (l
   }
   const uri = values.upstream;
   if (uri === undefined) throw new Error('--upstream is required (e.g. --upstream mongodb://127.0.0.1:27018)');
-  const watchdogs = armedWatchdogs();
+  const watchdogs = armedWatchdogs(uri);
   if (watchdogs.length > 0 && values.force !== true) {
     out(
       `A proxy's unlock watchdog is armed on this host (pid ${watchdogs.join(', ')}): it sends its own fsyncUnlock when its proxy exits, ` +
@@ -105,15 +130,22 @@ export async function runUnlock(args: string[], out: (line: string) => void = (l
     return 3;
   }
   const stateDir = values['state-dir'] ?? (values.dbpath === undefined ? undefined : workDirs(values.dbpath).stateDir);
-  const record = stateDir === undefined ? undefined : await readRecord(path.resolve(stateDir));
-  if (record !== undefined && values.force !== true && (await isHotbackupProxy(record.state.pid))) {
-    out(
-      `The proxy that ran backup ${record.state.backupId} (pid ${record.state.pid}) is still running: it releases its own lock. ` +
-        'Stop it (it unlocks on its way out), or pass --force.',
-    );
-    return 3;
+  // Held while we unlock, as a proxy holds it while it runs: a running proxy releases its
+  // own lock, and a proxy must not start and recover from the record while we change it.
+  let claim: StateDirClaim | undefined;
+  if (stateDir !== undefined) {
+    try {
+      claim = await claimStateDir(path.resolve(stateDir));
+    } catch (err) {
+      out(`${(err as Error).message.replace(/ Give each proxy its own --state-dir\.$/, '')} That proxy releases its own lock: stop it (it unlocks on its way out).`);
+      return 3;
+    }
   }
-  const conn = await AdminConnection.open(uri);
+  const record = stateDir === undefined ? undefined : await readRecord(path.resolve(stateDir));
+  const conn = await AdminConnection.open(uri).catch(async (err: unknown) => {
+    await claim?.release();
+    throw err;
+  });
   try {
     if (!(await isFsyncLocked(conn.admin))) {
       out('mongod is not fsync-locked: nothing to release.');
@@ -135,6 +167,7 @@ export async function runUnlock(args: string[], out: (line: string) => void = (l
     return 0;
   } finally {
     await conn.close();
+    await claim?.release();
   }
 }
 

@@ -144,6 +144,22 @@ describe('hotbackup unlock', () => {
     }
   });
 
+  it('refuses a --state-dir that a running proxy holds: that proxy releases its own lock', async () => {
+    const state = tempDir('unlock-held');
+    const proxy = await startProxy(server, ['--state-dir', state.dir]);
+    try {
+      await admin().command({ fsync: 1, lock: true });
+      const run = await unlock('--upstream', server.uri, '--state-dir', state.dir);
+      assert.equal(run.code, 3);
+      assert.match(run.stdout, new RegExp(`another hotbackup proxy \\(pid ${proxy.child.pid}\\) already uses the state dir .* That proxy releases its own lock`));
+      assert.equal(await locked(), true, 'a refused unlock must not touch mongod');
+    } finally {
+      await drainLockCount(admin());
+      await proxy.stop();
+      state.remove();
+    }
+  });
+
   it('requires --upstream', async () => {
     const run = await unlock();
     assert.equal(run.code, 1);

@@ -53,7 +53,7 @@ import { fileURLToPath } from 'node:url';
 import { AdminConnection, releaseOneLock, type UnlockOptions } from './fsync_lock_state.js';
 import { describeLockOutcome, failureOutcome, markWatchdogOutcome, releaseRecordedLock, watchdogVerdict, type RecordedLockOutcome } from './recorded_lock.js';
 
-const URI_ENV = 'HOTBACKUP_WATCHDOG_URI';
+export const URI_ENV = 'HOTBACKUP_WATCHDOG_URI';
 const PROCESS_ID_ENV = 'HOTBACKUP_WATCHDOG_PROCESS_ID';
 /** Exported for recovery.ts, which checks that a live pid is really this proxy's watchdog. */
 export const STATE_FILE_ENV = 'HOTBACKUP_WATCHDOG_STATE_FILE';
