@@ -87,8 +87,11 @@ export class ReflinkStrategy implements SnapshotStrategy {
     let lock: Snapshot | undefined;
     try {
       // A listing now, while writes run, makes the subdirectories and brings the dbpath's
-      // inodes into the kernel's caches: the listing under the lock is then quick.
-      const prelisted = await listDbpath(this.options.dbpath);
+      // inodes into the kernel's caches: the listing under the lock is then quick. Writes
+      // run, so files come and go meanwhile (old journal files after our own checkpoint,
+      // a dropped collection's): what vanishes is skipped, and the names are read again
+      // under the lock.
+      const prelisted = await listDbpath(this.options.dbpath, { tolerateVanishing: true });
       await prepareDirectories(prelisted, into);
       request.signal.throwIfAborted();
       // Under the lock only the names are read again (relistDbpath): a clone takes the
