@@ -194,8 +194,12 @@ export class FsyncLockStrategy implements SnapshotStrategy {
         this.options.recordAs === 'reflink' ? 'fsyncLock held: writes are blocked while the files are cloned' : 'fsyncLock held: writes are blocked until the copy ends',
       );
       stopWatching = this.watchLock(conn, markLost);
-      // Beside the listing, so that the record costs the window no time of its own.
-      const [files] = await Promise.all([(this.options.list ?? listDbpath)(this.dbpath), record.locked()]);
+      const list = (this.options.list ?? listDbpath)(this.dbpath);
+      // Beside the listing, so that the record costs the window no time of its own. Not for a
+      // window of milliseconds (reflink): two fsyncs and a rename on the dbpath's filesystem
+      // would be most of it. 'locking' with the count before stays the record until
+      // 'unlocked', and tells a crash what to send (recorded_lock.ts): one up, ours is held.
+      const [files] = await Promise.all([list, this.options.recordAs === 'reflink' ? undefined : record.locked()]);
       return {
         strategy: this.name,
         reason: 'fsyncLock for the whole copy, as allowed: writes wait until the copy ends',
