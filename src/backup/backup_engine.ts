@@ -250,6 +250,8 @@ export class BackupEngine {
     const snapshot = await options.snapshots.open({ ...choice, backupId: run.backupId, destination: run.destination, journal, signal: this.abort.signal });
     run.strategy = snapshot.strategy;
     run.snapshot = snapshot;
+    const strategyWarnings = warningsOf(snapshot, run);
+    strategyWarnings();
     options.log.info(
       { backupId: run.backupId, strategy: snapshot.strategy, strategyReason: snapshot.reason, files: snapshot.files.length, writesBlockedMs: snapshot.writesBlocked.ms() },
       'backup snapshot open',
@@ -266,6 +268,8 @@ export class BackupEngine {
       () => undefined,
       (err: unknown) => ({ err }),
     );
+    // A staging directory it could not remove, say: the copy is whole, the backup good.
+    strategyWarnings();
     // Released: nothing of this backup's is held any more. A release that failed may have
     // left a lock or cursor behind: then the record stays, for the next start to clean up.
     if (releaseFailure === undefined) await journal.end();
@@ -332,4 +336,14 @@ export class BackupEngine {
       codeName: copy.codeName,
     });
   }
+}
+
+/** Adds to the run's warnings, each time it is called, those the snapshot has added since (Snapshot.warnings). */
+function warningsOf(snapshot: Snapshot, run: Run): () => void {
+  let taken = 0;
+  return () => {
+    const all = snapshot.warnings ?? [];
+    run.warnings.push(...all.slice(taken));
+    taken = all.length;
+  };
 }

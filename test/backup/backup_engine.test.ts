@@ -319,6 +319,32 @@ describe('BackupEngine', () => {
     assert.equal(hasManifest(fx.destination), false);
   });
 
+  it('succeeds, with a warning, when the release only left something behind that harms no copy (a staging directory)', async () => {
+    const fx = fixture();
+    const leftBehind = 'the staging directory /x/staging/1 could not be removed (Operation not permitted (EPERM)): the backup is complete all the same.';
+    // As the reflink strategy does: optional files it could not clone are warnings from the start,
+    // and a staging directory its release could not remove is one more.
+    const warnings = ['mongod.log was left out: it could not be cloned: No such file or directory (ENOENT)'];
+    const snapshot = Object.assign(
+      new FakeSnapshot(fx.files, async () => {
+        warnings.push(leftBehind);
+      }),
+      { warnings },
+    );
+    const gated = new GatedBucket();
+    const engine = fx.engine(new FakeSource(async () => snapshot), gated);
+    const started = await engine.start({ destination: fx.destination });
+    await gated.entered;
+    assert.deepEqual(engine.status().running?.warnings, [warnings[0]], 'a file left out shows while the copy runs');
+    gated.open();
+    const outcome = await started.done;
+    assert.equal(outcome.ok, true, outcome.error?.errmsg);
+    assert.deepEqual(outcome.warnings, [warnings[0], leftBehind]);
+    assert.equal(snapshot.releases, 1);
+    assert.equal(hasManifest(fx.destination), true);
+    assert.deepEqual(engine.status().last?.warnings, [warnings[0], leftBehind]);
+  });
+
   it('names both errors when the copy and the release both fail, the copy first', async () => {
     const fx = fixture();
     const missing = path.join(fx.dbpath, 'gone.wt');
