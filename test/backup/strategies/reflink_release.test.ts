@@ -39,15 +39,16 @@ class RecordingJournal implements RunJournal {
 }
 
 /**
- * Stands in for the fsyncLock strategy: opens the window, lists with
+ * Stands in for the fsyncLock strategy: opens the window, tells the request, lists with
  * the strategy's own `list`, then runs `underLock` (what happens while locked).
  */
 function standInLock(dbpath: string, underLock: () => void = () => undefined): (list: (dbpath: string) => Promise<SourceFile[]>) => SnapshotStrategy {
   return (list) => ({
     name: 'fsyncLock',
-    async open(): Promise<Snapshot> {
+    async open(request: SnapshotRequest): Promise<Snapshot> {
       const writesBlocked = new WritesBlockedWindow();
       writesBlocked.begin();
+      request.onWritesBlocked?.('reflink', writesBlocked);
       const files = await list(dbpath);
       underLock();
       return { strategy: 'fsyncLock', reason: 'stand-in', files, writesBlocked, lost: new AbortController().signal, release: async () => writesBlocked.end() };
