@@ -17,6 +17,7 @@ import { prepareDestination } from './destination.js';
 import { toCommandError } from './io_error.js';
 import { withLinks } from './strategies/files.js';
 import type { Snapshot, StrategyChoice, StrategyName } from './strategies/snapshot.js';
+import type { WritesBlockedWindow } from './strategies/writes_blocked.js';
 import { NO_JOURNAL, type RunJournal } from './run_journal.js';
 import type { CopyResult, SourceFile } from './copy_types.js';
 import { failureOf, outcomeCopy, type BackupOutcome, type BackupPhase, type EngineStatus } from './engine_status.js';
@@ -43,6 +44,12 @@ export interface SnapshotRequest {
   journal: RunJournal;
   /** Aborted when the engine closes: a source should not start another open then. */
   signal: AbortSignal;
+  /**
+   * Called by a strategy that blocks writes just before it sends its lock, with its name
+   * and its window: open() may go on for a while under the lock (the reflink strategy
+   * clones then), and backupStatus shows both meanwhile.
+   */
+  onWritesBlocked?: (strategy: StrategyName, window: WritesBlockedWindow) => void;
 }
 
 /** Where the engine gets the snapshot that keeps mongod's files safe to copy. */
@@ -93,6 +100,8 @@ interface Run {
   strategy: StrategyName | undefined;
   /** Set once the snapshot is open: its reason and write-block window. */
   snapshot: Snapshot | undefined;
+  /** The write-block window: the snapshot's, or, while it opens, the one its strategy told of (onWritesBlocked). */
+  writesBlocked: WritesBlockedWindow | undefined;
   readonly warnings: string[];
 }
 
@@ -132,6 +141,7 @@ export class BackupEngine {
       phase: 'starting',
       strategy: undefined,
       snapshot: undefined,
+      writesBlocked: undefined,
       warnings: [],
     };
     this.running = run;
@@ -165,7 +175,7 @@ export class BackupEngine {
               phase: run.phase,
               strategy: run.strategy,
               strategyReason: run.snapshot?.reason,
-              writesBlockedMs: run.snapshot?.writesBlocked.ms() ?? 0,
+              writesBlockedMs: run.writesBlocked?.ms() ?? 0,
               progress: run.counters.snapshot(),
               warnings: Object.freeze([...run.warnings]),
             }),
@@ -213,7 +223,7 @@ export class BackupEngine {
       destination,
       strategy: run.strategy,
       strategyReason: run.snapshot?.reason,
-      writesBlockedMs: run.snapshot?.writesBlocked.ms() ?? 0,
+      writesBlockedMs: run.writesBlocked?.ms() ?? 0,
       startedAt: new Date(run.startedAt),
       finishedAt,
       bytes: progress.bytesCopied,
@@ -247,9 +257,16 @@ export class BackupEngine {
     const serverVersion = await options.upstream.serverVersion();
     const journal = options.journal ?? NO_JOURNAL;
     await journal.begin({ backupId: run.backupId, startedAt: run.startedAt, destination: run.destination });
-    const snapshot = await options.snapshots.open({ ...choice, backupId: run.backupId, destination: run.destination, journal, signal: this.abort.signal });
+    const onWritesBlocked = (strategy: StrategyName, window: WritesBlockedWindow) => {
+      run.strategy = strategy;
+      run.writesBlocked = window;
+    };
+    const snapshot = await options.snapshots.open({ ...choice, backupId: run.backupId, destination: run.destination, journal, signal: this.abort.signal, onWritesBlocked });
     run.strategy = snapshot.strategy;
     run.snapshot = snapshot;
+    run.writesBlocked = snapshot.writesBlocked;
+    const strategyWarnings = warningsOf(snapshot, run);
+    strategyWarnings();
     options.log.info(
       { backupId: run.backupId, strategy: snapshot.strategy, strategyReason: snapshot.reason, files: snapshot.files.length, writesBlockedMs: snapshot.writesBlocked.ms() },
       'backup snapshot open',
@@ -266,6 +283,8 @@ export class BackupEngine {
       () => undefined,
       (err: unknown) => ({ err }),
     );
+    // A staging directory it could not remove, say: the copy is whole, the backup good.
+    strategyWarnings();
     // Released: nothing of this backup's is held any more. A release that failed may have
     // left a lock or cursor behind: then the record stays, for the next start to clean up.
     if (releaseFailure === undefined) await journal.end();
@@ -332,4 +351,14 @@ export class BackupEngine {
       codeName: copy.codeName,
     });
   }
+}
+
+/** Adds to the run's warnings, each time it is called, those the snapshot has added since (Snapshot.warnings). */
+function warningsOf(snapshot: Snapshot, run: Run): () => void {
+  let taken = 0;
+  return () => {
+    const all = snapshot.warnings ?? [];
+    run.warnings.push(...all.slice(taken));
+    taken = all.length;
+  };
 }

@@ -30,8 +30,8 @@ export interface SealOptions {
 type Outcome = { copied: CopiedFile } | { skipped: SkippedFile };
 
 /**
- * Seals `files` (each `path` a clone in the destination, `size` as listed under the
- * lock), then fsyncs `directories`. Returns what a copy of them would have returned.
+ * Seals `files` (each `path` a clone in the destination, `size` the size to keep: the
+ * reflink strategy reads it from the clone after the unlock), then fsyncs `directories`. Returns what a copy of them would have returned.
  */
 export async function sealClones(files: readonly SourceFile[], directories: readonly string[], options: SealOptions): Promise<CopyResult> {
   const chunkSize = options.chunkSize ?? 1024 * 1024;

@@ -11,7 +11,7 @@ import path from 'node:path';
 import os from 'node:os';
 import { pino } from 'pino';
 import { RunStateFile } from '../../src/backup/run_state_file.js';
-import { NEVER_BLOCKED } from '../../src/backup/strategies/writes_blocked.js';
+import { NEVER_BLOCKED, WritesBlockedWindow } from '../../src/backup/strategies/writes_blocked.js';
 import { BackupEngine, BACKUP_IN_PROGRESS, type SnapshotRequest, type SnapshotSource, type UpstreamAdmin } from '../../src/backup/backup_engine.js';
 import type { BackupOutcome } from '../../src/backup/engine_status.js';
 import { TokenBucket } from '../../src/backup/throttle.js';
@@ -317,6 +317,82 @@ describe('BackupEngine', () => {
     assertFailed(outcome, ErrorCodes.OperationFailed, unlockFailed);
     assert.equal(snapshot.releases, 1);
     assert.equal(hasManifest(fx.destination), false);
+  });
+
+  it('succeeds, with a warning, when the release only left something behind that harms no copy (a staging directory)', async () => {
+    const fx = fixture();
+    const leftBehind = 'the staging directory /x/staging/1 could not be removed (Operation not permitted (EPERM)): the backup is complete all the same.';
+    // As the reflink strategy does: optional files it could not clone are warnings from the start,
+    // and a staging directory its release could not remove is one more.
+    const warnings = ['mongod.log was left out: it could not be cloned: No such file or directory (ENOENT)'];
+    const snapshot = Object.assign(
+      new FakeSnapshot(fx.files, async () => {
+        warnings.push(leftBehind);
+      }),
+      { warnings },
+    );
+    const gated = new GatedBucket();
+    const engine = fx.engine(new FakeSource(async () => snapshot), gated);
+    const started = await engine.start({ destination: fx.destination });
+    await gated.entered;
+    assert.deepEqual(engine.status().running?.warnings, [warnings[0]], 'a file left out shows while the copy runs');
+    gated.open();
+    const outcome = await started.done;
+    assert.equal(outcome.ok, true, outcome.error?.errmsg);
+    assert.deepEqual(outcome.warnings, [warnings[0], leftBehind]);
+    assert.equal(snapshot.releases, 1);
+    assert.equal(hasManifest(fx.destination), true);
+    assert.deepEqual(engine.status().last?.warnings, [warnings[0], leftBehind]);
+  });
+
+  it('shows the strategy and its growing write-block window while the snapshot is still opening under the lock', async () => {
+    const fx = fixture();
+    let now = 0;
+    const window = new WritesBlockedWindow(() => now);
+    const locked = deferred();
+    const opened = deferred();
+    const source = new FakeSource(async () => {
+      const request = source.requests[0] as SnapshotRequest;
+      // What the fsyncLock strategy does, for reflink, just before it sends its lock.
+      window.begin();
+      request.onWritesBlocked?.('reflink', window);
+      locked.resolve();
+      await opened.promise;
+      return Object.assign(new FakeSnapshot(fx.files), { strategy: 'reflink' as const, writesBlocked: window });
+    });
+    const engine = fx.engine(source);
+    const started = await engine.start({ destination: fx.destination });
+    await locked.promise;
+    now = 5;
+    const during = engine.status().running;
+    assert.equal(during?.phase, 'snapshot');
+    assert.equal(during?.strategy, 'reflink');
+    assert.equal(during?.writesBlockedMs, 5);
+    now = 12;
+    assert.equal(engine.status().running?.writesBlockedMs, 12, 'still counting while the lock is held');
+    window.end();
+    opened.resolve();
+    const outcome = await started.done;
+    assert.equal(outcome.ok, true, outcome.error?.errmsg);
+    assert.equal(outcome.strategy, 'reflink');
+    assert.equal(outcome.writesBlockedMs, 12);
+  });
+
+  it('reports the strategy and the time writes were blocked of a snapshot that failed under its lock', async () => {
+    const fx = fixture();
+    let now = 0;
+    const window = new WritesBlockedWindow(() => now);
+    const source = new FakeSource(async () => {
+      window.begin();
+      source.requests[0]?.onWritesBlocked?.('reflink', window);
+      now = 7;
+      window.end();
+      throw new CommandError(ErrorCodes.CannotBackup, 'reflink: cannot clone journal/WiredTigerLog.0000000001');
+    });
+    const outcome = await (await fx.engine(source).start({ destination: fx.destination })).done;
+    assertFailed(outcome, ErrorCodes.CannotBackup, /^reflink: cannot clone/);
+    assert.equal(outcome.strategy, 'reflink');
+    assert.equal(outcome.writesBlockedMs, 7);
   });
 
   it('names both errors when the copy and the release both fail, the copy first', async () => {

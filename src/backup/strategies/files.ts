@@ -62,55 +62,78 @@ export function dbpathRole(relativePath: string): DbpathRole {
   return 'optional';
 }
 
+export interface ListOptions {
+  /**
+   * Skip whatever vanishes between a directory's readdir and the look at an entry (a file,
+   * a directory, a link), instead of failing. For a listing taken while mongod still
+   * writes (the reflink strategy's, ahead of its lock): WiredTiger removes old journal
+   * files after each checkpoint, and a drop deletes its tables' files. A link that is
+   * there but leads nowhere still fails the listing. Default false: the listing is
+   * taken under a lock, and a required file gone then fails the backup.
+   */
+  tolerateVanishing?: boolean;
+}
+
+/** One listing under way: where, how strict, and the files found so far. */
+interface Listing {
+  root: string;
+  tolerant: boolean;
+  files: SourceFile[];
+}
+
 /**
  * Every file under the dbpath that a backup copies, with its size now (used while
  * writes are blocked), following symbolic links: a database directory or `journal/`
  * on another disk is copied under the link's name. A link that cannot be followed,
  * or that leads back into a directory it is inside of, fails the listing.
  */
-export async function listDbpath(dbpath: string): Promise<SourceFile[]> {
-  const root = path.resolve(dbpath);
-  const files: SourceFile[] = [];
-  const rootStats = await fs.stat(root);
-  await listDirectory(root, '', [{ id: directoryId(rootStats), relativePath: '' }], files);
-  return files.sort((a, b) => a.relativePath.localeCompare(b.relativePath));
+export async function listDbpath(dbpath: string, options: ListOptions = {}): Promise<SourceFile[]> {
+  const listing: Listing = { root: path.resolve(dbpath), tolerant: options.tolerateVanishing === true, files: [] };
+  const rootStats = await fs.stat(listing.root);
+  await listDirectory(listing, '', [{ id: directoryId(rootStats), relativePath: '' }]);
+  return sorted(listing.files);
 }
 
 /**
  * The dbpath as it is now, for a caller that listed it moments ago (`previous`) and
  * needs only the names, not the sizes: the reflink strategy, under the fsync lock, where
  * every millisecond is a writer waiting. One readdir per directory; a name listed before
- * keeps its old size (the caller must take the real size from its clone), and only what
- * is new since, or a symbolic link, is stat'ed. What vanished since is left out.
+ * as a file, and a file still, keeps its old size (the caller must take the real size
+ * from its clone); a name listed before as a directory, and a directory still, is read
+ * again the same way. Everything else (new since, a file that became a directory or the
+ * other way round, a symbolic link) gets the full look listDbpath takes, sizes included.
+ * What vanished since is left out; what vanishes during it fails as listDbpath does.
  */
 export async function relistDbpath(dbpath: string, previous: readonly SourceFile[]): Promise<SourceFile[]> {
-  const root = path.resolve(dbpath);
+  const listing: Listing = { root: path.resolve(dbpath), tolerant: false, files: [] };
   const known = new Map(previous.map((file) => [path.normalize(file.relativePath), file]));
   const knownDirs = new Set<string>();
   for (const file of previous) {
     for (let dir = path.dirname(path.normalize(file.relativePath)); dir !== '.'; dir = path.dirname(dir)) knownDirs.add(dir);
   }
-  const files: SourceFile[] = [];
-  const rootStats = await fs.stat(root);
+  const rootStats = await fs.stat(listing.root);
   const ancestors: Ancestor[] = [{ id: directoryId(rootStats), relativePath: '' }];
   const relist = async (relativeDir: string): Promise<void> => {
-    const entries = await fs.readdir(path.join(root, relativeDir), { withFileTypes: true });
+    const entries = await fs.readdir(path.join(listing.root, relativeDir), { withFileTypes: true });
     await Promise.all(
       entries.map(async (entry) => {
         const relativePath = path.join(relativeDir, entry.name);
         const file = known.get(relativePath);
         if (file !== undefined && entry.isFile()) {
-          files.push(file);
+          listing.files.push(file);
         } else if (knownDirs.has(relativePath) && entry.isDirectory()) {
           await relist(relativePath);
         } else {
-          // New since, or a link: the full look, as listDbpath takes it.
-          await listEntry(root, relativeDir, entry, ancestors, files);
+          await listEntry(listing, relativeDir, entry, ancestors);
         }
       }),
     );
   };
   await relist('');
+  return sorted(listing.files);
+}
+
+function sorted(files: SourceFile[]): SourceFile[] {
   return files.sort((a, b) => a.relativePath.localeCompare(b.relativePath));
 }
 
@@ -125,13 +148,21 @@ interface Ancestor {
  * thread-pool round trip each (about 15 ms for 200 files on a loop-mounted XFS, a
  * quarter of that in parallel).
  */
-async function listDirectory(root: string, relativeDir: string, ancestors: readonly Ancestor[], files: SourceFile[]): Promise<void> {
-  const dir = path.join(root, relativeDir);
-  const entries = await fs.readdir(dir, { withFileTypes: true });
-  await Promise.all(entries.map((entry) => listEntry(root, relativeDir, entry, ancestors, files)));
+async function listDirectory(listing: Listing, relativeDir: string, ancestors: readonly Ancestor[]): Promise<void> {
+  const dir = path.join(listing.root, relativeDir);
+  let entries: Dirent[];
+  try {
+    entries = await fs.readdir(dir, { withFileTypes: true });
+  } catch (err) {
+    // Removed (or replaced by a file) since it was seen as a directory.
+    if (listing.tolerant && relativeDir !== '' && isVanished(err)) return;
+    throw err;
+  }
+  await Promise.all(entries.map((entry) => listEntry(listing, relativeDir, entry, ancestors)));
 }
 
-async function listEntry(root: string, relativeDir: string, entry: Dirent, ancestors: readonly Ancestor[], files: SourceFile[]): Promise<void> {
+async function listEntry(listing: Listing, relativeDir: string, entry: Dirent, ancestors: readonly Ancestor[]): Promise<void> {
+  const { root } = listing;
   const relativePath = path.join(relativeDir, entry.name);
   const role = dbpathRole(relativePath);
   if (role === 'excluded') return;
@@ -140,20 +171,38 @@ async function listEntry(root: string, relativeDir: string, entry: Dirent, ances
   try {
     stats = await fs.stat(absolute);
   } catch (err) {
-    if (entry.isSymbolicLink()) throw await unfollowableLink(root, relativePath, err);
-    // Gone since readdir: only a file mongod does not need may do that.
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT' && role === 'optional') return;
+    const vanished = listing.tolerant && isVanished(err);
+    if (entry.isSymbolicLink()) {
+      // A link removed since readdir is as gone as a file; one still there leads nowhere.
+      if (vanished && !(await exists(absolute))) return;
+      throw await unfollowableLink(root, relativePath, err);
+    }
+    // Gone since readdir: only a file mongod does not need may do that, unless mongod still writes.
+    if (vanished || ((err as NodeJS.ErrnoException).code === 'ENOENT' && role === 'optional')) return;
     throw err;
   }
   if (stats.isDirectory()) {
     const id = directoryId(stats);
     const loop = ancestors.find((a) => a.id === id);
     if (loop !== undefined) throw await cycle(root, relativePath, loop.relativePath, entry.isSymbolicLink());
-    await listDirectory(root, relativePath, [...ancestors, { id, relativePath }], files);
+    await listDirectory(listing, relativePath, [...ancestors, { id, relativePath }]);
   } else if (stats.isFile()) {
-    files.push({ ...sourceFile(root, absolute, stats.size), ...(role === 'optional' ? { optional: true } : {}) });
+    listing.files.push({ ...sourceFile(root, absolute, stats.size), ...(role === 'optional' ? { optional: true } : {}) });
   }
   // Sockets, FIFOs and devices hold no data to copy.
+}
+
+function isVanished(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException).code;
+  return code === 'ENOENT' || code === 'ENOTDIR';
+}
+
+/** Whether the name itself is there (a link is not followed). */
+async function exists(absolute: string): Promise<boolean> {
+  return fs.lstat(absolute).then(
+    () => true,
+    () => false,
+  );
 }
 
 function directoryId(stats: Stats): string {

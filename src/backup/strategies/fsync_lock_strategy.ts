@@ -33,7 +33,8 @@ import { listDbpath } from './files.js';
 import type { SourceFile } from '../copy_types.js';
 import { startUnlockWatchdog, type UnlockWatchdog } from './unlock_watchdog.js';
 import { LockRecord } from './lock_record.js';
-import { NO_JOURNAL, type RunJournal } from '../run_journal.js';
+import { NO_JOURNAL } from '../run_journal.js';
+import type { SnapshotRequest } from '../backup_engine.js';
 import {
   AdminConnection,
   FsyncLockCountUnknown,
@@ -97,8 +98,11 @@ export class FsyncLockStrategy implements SnapshotStrategy {
     private readonly options: FsyncLockOptions = {},
   ) {}
 
-  /** `journal` gets the lock's record (lock_record.ts), so that a crash leaves exactly one fsyncUnlock to send. */
-  async open({ journal = NO_JOURNAL }: { journal?: RunJournal } = {}): Promise<Snapshot> {
+  /**
+   * `journal` gets the lock's record (lock_record.ts), so that a crash leaves exactly one
+   * fsyncUnlock to send; `onWritesBlocked` hears of the window as the lock is sent.
+   */
+  async open({ journal = NO_JOURNAL, onWritesBlocked }: Partial<Pick<SnapshotRequest, 'journal' | 'onWritesBlocked'>> = {}): Promise<Snapshot> {
     const conn = await AdminConnection.open(this.upstreamUri);
     const lost = new AbortController();
     const writesBlocked = new WritesBlockedWindow();
@@ -160,6 +164,7 @@ export class FsyncLockStrategy implements SnapshotStrategy {
       await record.locking({ processId: conn.processId, lockCountBefore: before, watchdogPid: watchdog.pid });
       let lockCount: number;
       writesBlocked.begin();
+      onWritesBlocked?.(this.options.recordAs ?? this.name, writesBlocked);
       try {
         lockCount = Number((await conn.admin.command({ fsync: 1, lock: true }))['lockCount'] ?? before + 1);
       } catch (err) {
@@ -194,8 +199,12 @@ export class FsyncLockStrategy implements SnapshotStrategy {
         this.options.recordAs === 'reflink' ? 'fsyncLock held: writes are blocked while the files are cloned' : 'fsyncLock held: writes are blocked until the copy ends',
       );
       stopWatching = this.watchLock(conn, markLost);
-      // Beside the listing, so that the record costs the window no time of its own.
-      const [files] = await Promise.all([(this.options.list ?? listDbpath)(this.dbpath), record.locked()]);
+      const list = (this.options.list ?? listDbpath)(this.dbpath);
+      // Beside the listing, so that the record costs the window no time of its own. Not for a
+      // window of milliseconds (reflink): two fsyncs and a rename on the dbpath's filesystem
+      // would be most of it. 'locking' with the count before stays the record until
+      // 'unlocked', and tells a crash what to send (recorded_lock.ts): one up, ours is held.
+      const [files] = await Promise.all([list, this.options.recordAs === 'reflink' ? undefined : record.locked()]);
       return {
         strategy: this.name,
         reason: 'fsyncLock for the whole copy, as allowed: writes wait until the copy ends',

@@ -12,7 +12,10 @@
  *
  * The strategy writes them outside the write-block window (before WritesBlockedWindow.begin(),
  * after end()), except locked(), which the fsyncLock-for-the-whole-copy strategy writes
- * alongside its listing of the dbpath, while its window lasts the copy anyway.
+ * alongside its listing of the dbpath, while its window lasts the copy anyway. The reflink
+ * strategy's lock, held for milliseconds, never writes locked() (unless its unlock failed and
+ * the watchdog is kept): its record stays 'locking' until 'unlocked', and a crash in between
+ * is judged by the lock count, as a lost reply is.
  */
 import type { FsyncLockHolding, RunJournal } from '../run_journal.js';
 import type { StrategyName } from './snapshot.js';

@@ -6,12 +6,17 @@
  * What the record tells (the strategy writes it outside the write-block window):
  * - no fsync lock naming this watchdog: the proxy died before it sent `{fsync: 1, lock: true}`
  *   (the record is written first), so there is nothing to release;
- * - 'locking': the lock was sent, its reply unknown. The count before it was recorded, and
- *   the request was in flight for moments only, so the count now tells as it does after a
- *   lost reply (fsync_lock_state.ts): one more, ours was applied; the same, it was not;
- *   anything else, nobody can tell and nothing is sent. Without a count, the proxy died
- *   while it measured it, whose probe may have left a lock of its own: one fsyncUnlock if
- *   mongod is locked, as the watchdog always did;
+ * - 'locking': the lock was sent, its reply unknown; or, for the reflink strategy, which
+ *   writes no 'locked' inside its window of milliseconds (lock_record.ts), acknowledged and
+ *   held for the clones, or already released by an unlock whose record had not landed. The
+ *   count before it was recorded, and the lock was held for moments only, so the count now
+ *   tells as it does after a lost reply (fsync_lock_state.ts): one more, ours is held; the
+ *   same, it was never applied or is released already; anything else, nobody can tell and
+ *   nothing is sent. What no count can tell: another client that unlocked exactly once in
+ *   those moments looks like a lock of ours never applied, and ours then stays held (the
+ *   bare count again: fsync_lock_strategy.ts). Without a count, the proxy died while it
+ *   measured it, whose probe may have left a lock of its own: one fsyncUnlock if mongod is
+ *   locked, as the watchdog always did;
  * - 'locked': mongod acknowledged it: one fsyncUnlock (releaseOneLock), to the same
  *   mongod process only;
  * - 'unlocked': the proxy's own fsyncUnlock was acknowledged (or the lock was lost), and
@@ -62,7 +67,7 @@ export function describeLockOutcome(outcome: RecordedLockOutcome, who: string): 
     case 'restarted':
       return "mongod had restarted since the backup locked it (the lock died with the old process), so nothing was sent to it";
     case 'notApplied':
-      return `the backup's fsyncLock had never been applied (lock count ${outcome.lockCount}, as before it), so nothing was sent`;
+      return `the fsync lock count was ${outcome.lockCount}, as before the backup's fsyncLock: it was never applied, or was released already, so nothing was sent`;
   }
 }
 

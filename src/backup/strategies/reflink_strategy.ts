@@ -10,7 +10,10 @@
  * 4. fsyncUnlock; a lock lost meanwhile (someone else's fsyncUnlock) fails the backup,
  *    since the clones may then hold writes made after the flush;
  * 5. the snapshot is the clones: they never change, so it is never lost, and the copy
- *    can take as long as the throttle says. Its release removes the staging directory.
+ *    can take as long as the throttle says. Its release removes the staging directory;
+ *    a removal that fails then does not fail a backup whose copy is complete: it is a
+ *    warning, and the proxy's next start removes what is left (recovery.ts sweeps every
+ *    `<stagingRoot>/<uuid>`).
  *
  * Where the destination is on the dbpath's filesystem too, the clones are made straight
  * in it ("instant local snapshots"): no staging, no copy, no throttle. The engine then
@@ -28,7 +31,7 @@ import type { SnapshotRequest } from '../backup_engine.js';
 import { listDbpath, relistDbpath, withLinks } from './files.js';
 import type { SourceFile } from '../copy_types.js';
 import { cloneFiles, DEFAULT_CLONE_CONCURRENCY, prepareDirectories } from './clone_files.js';
-import { probeReflink, type ReflinkSupport } from './reflink_probe.js';
+import { describeErrno, probeReflink, type ReflinkSupport } from './reflink_probe.js';
 import { createStaging, removeStaging } from './staging.js';
 import { sealClones } from '../seal_clones.js';
 import { hangIfEnabled } from '../../failpoints.js';
@@ -84,11 +87,16 @@ export class ReflinkStrategy implements SnapshotStrategy {
     // Staging is ours to remove, whatever happens; a destination is the engine's, and a
     // failed backup there is told by its missing manifest.
     const cleanUp = local ? async () => undefined : () => removeStaging(into, request.journal);
+    // What the backup's outcome says besides (Snapshot.warnings).
+    const warnings: string[] = [];
     let lock: Snapshot | undefined;
     try {
       // A listing now, while writes run, makes the subdirectories and brings the dbpath's
-      // inodes into the kernel's caches: the listing under the lock is then quick.
-      const prelisted = await listDbpath(this.options.dbpath);
+      // inodes into the kernel's caches: the listing under the lock is then quick. Writes
+      // run, so files come and go meanwhile (old journal files after our own checkpoint,
+      // a dropped collection's): what vanishes is skipped, and the names are read again
+      // under the lock.
+      const prelisted = await listDbpath(this.options.dbpath, { tolerateVanishing: true });
       await prepareDirectories(prelisted, into);
       request.signal.throwIfAborted();
       // Under the lock only the names are read again (relistDbpath): a clone takes the
@@ -108,7 +116,11 @@ export class ReflinkStrategy implements SnapshotStrategy {
       const writesBlockedMs = held.writesBlocked.ms();
       // The size as cloned: the listing's sizes may date from before the lock.
       const clones = await Promise.all(cloned.files.map(async (file) => ({ ...file, size: (await fs.stat(file.path)).size })));
-      for (const { relativePath, detail } of cloned.dropped) log.warn({ backupId: request.backupId, file: relativePath }, `left out: it ${detail}`);
+      for (const { relativePath, detail } of cloned.dropped) {
+        log.warn({ backupId: request.backupId, file: relativePath }, `left out: it ${detail}`);
+        // As the copier says of an optional file it skips.
+        warnings.push(`${relativePath} was left out: it ${detail}`);
+      }
       log.info(
         { backupId: request.backupId, files: cloned.files.length, writesBlockedMs, lockAndListMs: lockedMs, cloneMs: clonedMs - lockedMs, unlockMs: writesBlockedMs - clonedMs, into, local },
         'reflink: files cloned, mongod unlocked',
@@ -127,7 +139,8 @@ export class ReflinkStrategy implements SnapshotStrategy {
         writesBlocked: held.writesBlocked,
         // Never aborted: the clones do not change once made.
         lost: new AbortController().signal,
-        release: () => (released ??= cleanUp()),
+        warnings,
+        release: () => (released ??= local ? cleanUp() : this.releaseStaging(into, request, warnings)),
       };
       if (!local) return snapshot;
       const directories = [into, ...cloned.directories];
@@ -147,6 +160,31 @@ export class ReflinkStrategy implements SnapshotStrategy {
     const [db, dest] = await Promise.all([fs.stat(this.options.dbpath), fs.stat(destination)]);
     if (db.dev !== dest.dev) return false;
     return (await probeReflink(this.options.dbpath, destination)).ok;
+  }
+
+  /**
+   * The release of a snapshot whose copy is done or failed on its own: the clones are no
+   * longer needed. A staging directory that cannot be removed (an immutable file, an I/O
+   * error) harms no copy, so it is a warning, not the backup's failure; the proxy's next
+   * start sweeps it. Only the removal: a journal that cannot be written still fails.
+   */
+  private async releaseStaging(into: string, request: SnapshotRequest, warnings: string[]): Promise<void> {
+    try {
+      await removeStaging(into, request.journal);
+    } catch (err) {
+      const left = await fs.lstat(into).then(
+        () => true,
+        () => false,
+      );
+      if (!left) throw err;
+      const where = (err as { path?: unknown }).path;
+      const why = `${describeErrno(err)}${typeof where === 'string' && where !== into ? ` at ${where}` : ''}`;
+      this.options.log.warn({ backupId: request.backupId, staging: into, err: String(err) }, 'reflink: could not remove the staging directory');
+      warnings.push(
+        `the staging directory ${into} could not be removed (${why}): the backup is complete all the same. ` +
+          "The proxy removes it at its next start; until then its clones hold disk space that the dbpath's files no longer share.",
+      );
+    }
   }
 
   /**

@@ -129,6 +129,8 @@ function withReason(snapshot: Snapshot, reason: string, andHow = false): Snapsho
     writesBlocked: snapshot.writesBlocked,
     lost: snapshot.lost,
     release: () => snapshot.release(),
+    // The strategy's own array: it may add to it until release() settles.
+    ...(snapshot.warnings === undefined ? {} : { warnings: snapshot.warnings }),
     ...(snapshot.inDestination === undefined ? {} : { inDestination: snapshot.inDestination }),
   };
 }

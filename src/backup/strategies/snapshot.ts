@@ -37,6 +37,13 @@ export interface Snapshot {
    */
   release(): Promise<void>;
   /**
+   * What went wrong without harming the copy, one line each, for the backup's warnings:
+   * optional files the strategy left out, a staging directory it could not remove. The
+   * strategy may add to it until release() settles; the engine reads it after open() and
+   * again after release().
+   */
+  readonly warnings?: readonly string[];
+  /**
    * Set when the strategy has put the files in the destination itself (reflink clones
    * made straight into a destination on the dbpath's filesystem): `files` are then those
    * copies, and the engine calls this instead of copying them. It resolves with what a

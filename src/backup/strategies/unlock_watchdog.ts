@@ -184,7 +184,7 @@ async function releaseForDeadProxy(conn: AdminConnection, stateFile: string | un
       : outcome.kind === 'restarted'
         ? 'the proxy is gone and mongod restarted since it locked (the lock died with the old process); sent nothing'
         : outcome.kind === 'notApplied'
-          ? `the proxy is gone and its fsyncLock was never applied (lock count ${outcome.lockCount}, as before it); sent nothing`
+          ? `the proxy is gone and the fsync lock count is ${outcome.lockCount}, as before its fsyncLock (never applied, or released already); sent nothing`
           : 'the proxy is gone and mongod is not fsync-locked; nothing to release',
   );
   const detail = describeLockOutcome(outcome, `its unlock watchdog (pid ${process.pid})`);

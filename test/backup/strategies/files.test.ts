@@ -1,13 +1,16 @@
 /**
  * The fsyncLock strategy's listing of a dbpath: what is required, optional or never
  * copied, and symbolic links followed (cycles and dangling links refused by name);
- * and the link detection the engine applies to either strategy's list.
+ * the reflink strategy's listing ahead of its lock, while files come and go, and its
+ * second reading of the names under the lock; and the link detection the engine
+ * applies to either strategy's list.
  */
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { dbpathRole, listDbpath, sourceFile, withLinks } from '../../../src/backup/strategies/files.js';
+import { Worker } from 'node:worker_threads';
+import { dbpathRole, listDbpath, relistDbpath, sourceFile, withLinks } from '../../../src/backup/strategies/files.js';
 import { CommandError } from '../../../src/errors.js';
 import { tempDir } from '../../helpers/paths.js';
 
@@ -123,8 +126,8 @@ describe('listDbpath', () => {
     assert.equal(table?.link, undefined);
   });
 
-  async function expectRefusal(pattern: RegExp, errno?: number): Promise<void> {
-    await assert.rejects(listDbpath(dbpath), (err: unknown) => {
+  async function expectRefusal(pattern: RegExp, errno?: number, tolerateVanishing = false): Promise<void> {
+    await assert.rejects(listDbpath(dbpath, { tolerateVanishing }), (err: unknown) => {
       assert.ok(err instanceof CommandError, String(err));
       assert.equal(err.code, 268);
       assert.equal(err.codeName, 'CannotBackup');
@@ -146,7 +149,10 @@ describe('listDbpath', () => {
 
   it('refuses a dangling link, naming it, with errno and strerror', async () => {
     fs.symlinkSync(path.join(elsewhere, 'moved-away'), path.join(dbpath, 'collection-9-42.wt'));
-    await expectRefusal(/the symbolic link collection-9-42\.wt \(.*\/db\/collection-9-42\.wt -> .*\/other-disk\/moved-away\) is dangling: No such file or directory/, 2);
+    const dangling = /the symbolic link collection-9-42\.wt \(.*\/db\/collection-9-42\.wt -> .*\/other-disk\/moved-away\) is dangling: No such file or directory/;
+    await expectRefusal(dangling, 2);
+    // A link that is there but leads nowhere has not vanished: even the listing ahead of the lock refuses it.
+    await expectRefusal(dangling, 2, true);
   });
 
   it('refuses a link to itself, which cannot be followed', async () => {
@@ -158,5 +164,131 @@ describe('listDbpath', () => {
     fs.symlinkSync('/nonexistent', path.join(dbpath, 'diagnostic.data', 'dangling'));
     fs.symlinkSync(dbpath, path.join(dbpath, '_tmp', 'loop'));
     assert.equal((await listDbpath(dbpath)).length, 10);
+  });
+});
+
+describe('relistDbpath', () => {
+  let root: { dir: string; remove: () => void };
+  let dbpath: string;
+
+  beforeEach(() => {
+    root = tempDir('relistdbpath');
+    dbpath = path.join(root.dir, 'db');
+  });
+  afterEach(() => root.remove());
+
+  it('reads the names again: keeps the sizes of files still there, looks in full at everything that changed kind or is new', async () => {
+    const layout: Record<string, number> = {
+      'WiredTiger.wt': 10,
+      'collection-1-42.wt': 100,
+      'collection-2-42.wt': 200,
+      'turned-into-dir.wt': 300,
+      'journal/WiredTigerLog.0000000001': 1000,
+      'journal/WiredTigerLog.0000000002': 1000,
+      'olddb/collection-3-42.wt': 400,
+      'app/collection-4-42.wt': 500,
+    };
+    for (const [name, size] of Object.entries(layout)) write(path.join(dbpath, name), size);
+    const previous = await listDbpath(dbpath);
+    assert.equal(previous.length, 8);
+
+    // What a checkpoint and a few operations do meanwhile.
+    fs.rmSync(path.join(dbpath, 'collection-2-42.wt'));
+    fs.rmSync(path.join(dbpath, 'journal', 'WiredTigerLog.0000000001'));
+    write(path.join(dbpath, 'journal', 'WiredTigerLog.0000000003'), 1001);
+    fs.rmSync(path.join(dbpath, 'turned-into-dir.wt'));
+    write(path.join(dbpath, 'turned-into-dir.wt', 'collection-5-42.wt'), 7);
+    fs.rmSync(path.join(dbpath, 'olddb'), { recursive: true });
+    write(path.join(dbpath, 'olddb'), 3);
+    write(path.join(dbpath, 'app', 'index-6-42.wt'), 60);
+    write(path.join(dbpath, 'newdb', 'collection-7-42.wt'), 70);
+    write(path.join(dbpath, 'collection-8-42.wt'), 80);
+    // Grown since: a name read again keeps the size listed before (the caller takes its clone's).
+    write(path.join(dbpath, 'collection-1-42.wt'), 150);
+
+    const relisted = await relistDbpath(dbpath, previous);
+    assert.deepEqual(
+      relisted.map((f) => [f.relativePath, f.size, f.optional === true]),
+      [
+        ['app/collection-4-42.wt', 500, false],
+        ['app/index-6-42.wt', 60, false],
+        ['collection-1-42.wt', 100, false],
+        ['collection-8-42.wt', 80, false],
+        ['journal/WiredTigerLog.0000000002', 1000, false],
+        ['journal/WiredTigerLog.0000000003', 1001, false],
+        ['newdb/collection-7-42.wt', 70, false],
+        ['olddb', 3, true],
+        ['turned-into-dir.wt/collection-5-42.wt', 7, false],
+        ['WiredTiger.wt', 10, false],
+      ],
+    );
+    for (const f of relisted) assert.equal(f.path, path.join(dbpath, f.relativePath));
+    // The same names as a full listing now; only the sizes of names read again may differ.
+    assert.deepEqual(
+      relisted.map((f) => f.relativePath),
+      (await listDbpath(dbpath)).map((f) => f.relativePath),
+    );
+  });
+});
+
+/**
+ * Files made and removed in a tight loop on another thread while the dbpath is listed: a
+ * name read by readdir is often gone by the time it is stat'ed, as WiredTiger's journal
+ * files are after a checkpoint, and a dropped database's directory.
+ */
+const CHURN = `
+const { workerData } = require('node:worker_threads');
+const fs = require('node:fs');
+const path = require('node:path');
+const { dir, target } = workerData;
+for (let i = 0; ; i = (i + 1) % 8) {
+  const file = path.join(dir, 'collection-churn-' + i + '.wt');
+  fs.writeFileSync(file, 'x');
+  fs.unlinkSync(file);
+  const db = path.join(dir, 'churndb-' + i);
+  fs.mkdirSync(db);
+  fs.writeFileSync(path.join(db, 'collection-0-1.wt'), 'x');
+  fs.rmSync(db, { recursive: true });
+  const link = path.join(dir, 'collection-link-' + i + '.wt');
+  fs.symlinkSync(target, link);
+  fs.unlinkSync(link);
+}
+`;
+
+describe('listDbpath while files come and go', () => {
+  it('ahead of the lock (tolerateVanishing) skips what vanished; under the lock it fails, since a required file must not vanish then', async () => {
+    const root = tempDir('churn');
+    const dbpath = path.join(root.dir, 'db');
+    const stable = ['WiredTiger', 'WiredTiger.wt', '_mdb_catalog.wt', 'journal/WiredTigerLog.0000000001', 'app/collection-1-42.wt'];
+    for (const name of stable) write(path.join(dbpath, name), 10);
+    write(path.join(root.dir, 'target.wt'), 10);
+    const churn = new Worker(CHURN, { eval: true, workerData: { dir: dbpath, target: path.join(root.dir, 'target.wt') } });
+    const churnFailed = new Promise<never>((_resolve, reject) => churn.once('error', reject));
+    try {
+      // Side by side until the strict listing has run into vanished names a few times: the
+      // tolerant one faced as many, and must never fail.
+      let strictFailures = 0;
+      let tolerantRuns = 0;
+      while (strictFailures < 5) {
+        const [strict, tolerant] = await Promise.race([
+          Promise.all([
+            listDbpath(dbpath).then(
+              () => undefined,
+              (err: unknown) => err,
+            ),
+            listDbpath(dbpath, { tolerateVanishing: true }),
+          ]),
+          churnFailed,
+        ]);
+        if (strict !== undefined) strictFailures += 1;
+        tolerantRuns += 1;
+        const names = new Set(tolerant.map((f) => f.relativePath));
+        for (const name of stable) assert.ok(names.has(name), `${name} is listed`);
+      }
+      assert.ok(tolerantRuns >= strictFailures);
+    } finally {
+      await churn.terminate();
+      root.remove();
+    }
   });
 });
