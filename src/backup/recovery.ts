@@ -7,11 +7,12 @@
  *   ourselves only when it is gone without having done so;
  * - its backup cursor: killed, so that a new backupStart is not refused with 50886 for
  *   the 10 minutes mongod would keep it;
- * - its staging directory, and any other leftover `<stagingRoot>/<uuid>`;
+ * - its staging directory, and any other leftover `<stagingRoot>/hotbackup-staging-<uuid>`;
  * then it removes the file and reports the backup as `backupStatus.last`, failed.
  *
- * Each step, once done, is written to the file at once (durably): a restart that is
- * itself killed half-way never repeats an fsyncUnlock.
+ * Each step, once done, is written to the file at once (durably), so a restart that is
+ * itself killed half-way repeats none of the steps it recorded; a kill in the moment
+ * between an acknowledged fsyncUnlock and its record can repeat that one (docs/commands.md).
  *
  * When a step cannot finish (mongod unreachable, or a watchdog still retrying it), the
  * proxy starts all the same, since applications reach mongod through it, and retries in

@@ -14,7 +14,7 @@ import path from 'node:path';
 export interface WorkDirs {
   /** Holds state.json. */
   stateDir: string;
-  /** Each reflink backup stages its clones in `<stagingRoot>/<backupId>/`. */
+  /** Each reflink backup stages its clones in `<stagingRoot>/hotbackup-staging-<backupId>/`. */
   stagingRoot: string;
 }
 

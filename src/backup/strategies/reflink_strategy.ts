@@ -6,14 +6,14 @@
  *    flush that follows has little left to write;
  * 2. fsyncLock, through the fsyncLock strategy (its unlock watchdog, its lock-count
  *    checks, its lost-lock detection), which lists the dbpath under the lock;
- * 3. clone every listed file into `<stagingRoot>/<backupId>/` (clone_files.ts);
+ * 3. clone every listed file into `<stagingRoot>/hotbackup-staging-<backupId>/` (clone_files.ts);
  * 4. fsyncUnlock; a lock lost meanwhile (someone else's fsyncUnlock) fails the backup,
  *    since the clones may then hold writes made after the flush;
  * 5. the snapshot is the clones: they never change, so it is never lost, and the copy
  *    can take as long as the throttle says. Its release removes the staging directory;
  *    a removal that fails then does not fail a backup whose copy is complete: it is a
  *    warning, and the proxy's next start removes what is left (recovery.ts sweeps every
- *    `<stagingRoot>/<uuid>`).
+ *    `<stagingRoot>/hotbackup-staging-<uuid>`).
  *
  * Where the destination is on the dbpath's filesystem too, the clones are made straight
  * in it ("instant local snapshots"): no staging, no copy, no throttle. The engine then
@@ -41,7 +41,7 @@ import type { Logger } from '../../log.js';
 
 export interface ReflinkOptions {
   dbpath: string;
-  /** Each backup stages in `<stagingRoot>/<backupId>/`; on the dbpath's filesystem (work_dirs.ts). */
+  /** Each backup stages in `<stagingRoot>/hotbackup-staging-<backupId>/`; on the dbpath's filesystem (work_dirs.ts). */
   stagingRoot: string;
   /**
    * An fsyncLock strategy for one backup, listing the dbpath under its lock with `list`:

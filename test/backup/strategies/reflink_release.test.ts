@@ -121,7 +121,7 @@ describe('the reflink snapshot on XFS: what it reports besides its clones', () =
     const { dbpath, stagingRoot, journal, request } = setUp('left-behind');
     const reflink = new ReflinkStrategy({ dbpath, stagingRoot, flush: async () => undefined, log: silent, fsyncLock: standInLock(dbpath) });
     const snapshot = await reflink.open(request);
-    const staging = path.join(stagingRoot, request.backupId);
+    const staging = path.join(stagingRoot, `hotbackup-staging-${request.backupId}`);
     assert.deepEqual(journal.records.at(-1), { strategy: 'reflink', staging }, 'the staging is recorded before it exists');
     // Not even root may unlink an immutable file (chattr(1), FS_IMMUTABLE_FL).
     const stuck = path.join(staging, 'collection-1-42.wt');
