@@ -251,7 +251,8 @@ async function main(): Promise<void> {
   const memory: MemoryRun[] = [];
   const memoryRun = async (gb: number): Promise<void> => {
     await settle(direct, server.dbpath);
-    const memProxy = await startProxy(server);
+    // Beside the impact phases' proxy, which still runs: one proxy per state dir.
+    const memProxy = await startProxy(server, ['--state-dir', path.join(workDir, `memory-state-${gb}`)]);
     const stopProxy = onCleanup(`proxy for the memory run (pid ${memProxy.child.pid})`, () => memProxy.stop());
     const pid = memProxy.child.pid as number;
     const clients = await Promise.all(Array.from({ length: CLIENTS }, (_, i) => connect(memProxy.uri, `memory client ${i}`)));

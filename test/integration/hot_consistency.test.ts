@@ -6,13 +6,12 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
 import path from 'node:path';
 import { MongoClient, type Collection } from 'mongodb';
 import { startDevServer } from '../helpers/dev_server.js';
 import { startProxy } from '../helpers/proxy.js';
 import { tempDir } from '../helpers/paths.js';
-import { wtVerifyAll } from '../helpers/file_copy.js';
+import { assertRestorablePrefix } from '../helpers/restorable.js';
 import { inBackground, untilBackupEnds, untilCopying } from '../helpers/poll.js';
 
 type Seq = { _id: number; pad: string };
@@ -69,22 +68,7 @@ for (const { strategy, serverArgs, start } of cases) {
         assert.equal(last.backupId, copying['backupId']);
         assert.equal(last.strategy, strategy);
 
-        const verifyCopy = path.join(scratch.dir, 'verify');
-        fs.cpSync(dest, verifyCopy, { recursive: true });
-        const verified = wtVerifyAll(verifyCopy);
-        assert.ok(verified.tables.length >= 3);
-        assert.deepEqual(verified.failures, []);
-
-        const restored = await startDevServer({ dbpath: dest });
-        const reader = new MongoClient(restored.uri);
-        try {
-          const ids = (await reader.db('app').collection('seq').find({}, { projection: { _id: 1 } }).sort({ _id: 1 }).toArray()).map((d) => Number(d['_id']));
-          assert.ok(ids.length > ackedBeforeStart, `${ids.length} docs restored, ${ackedBeforeStart + 1} acknowledged before backupStart`);
-          ids.forEach((id, i) => assert.equal(id, i, `gap at ${i}`));
-        } finally {
-          await reader.close();
-          await restored.stop();
-        }
+        await assertRestorablePrefix(dest, scratch.dir, ackedBeforeStart);
       } finally {
         await writerClient.close();
         await adminClient.close();
