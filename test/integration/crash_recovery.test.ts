@@ -19,7 +19,7 @@ import { MongoClient, type Document, type Db } from 'mongodb';
 import { startDevServer, type RunningDevServer } from '../helpers/dev_server.js';
 import { startProxy, type RunningProxy } from '../helpers/proxy.js';
 import { tempDir } from '../helpers/paths.js';
-import { until, untilCopying, untilGone } from '../helpers/poll.js';
+import { processAlive, until, untilCopying, untilGone } from '../helpers/poll.js';
 import { drainLockCount } from '../helpers/fsync_lock.js';
 import { startTcpForwarder } from '../helpers/tcp_forwarder.js';
 import { writeStateFile, STATE_FORMAT, STATE_VERSION } from '../../src/backup/run_state_file.js';
@@ -216,7 +216,14 @@ describe('a proxy killed during a backup, then started again', () => {
       assert.equal(await drainLockCount(direct.db('admin')), 1, 'one unlock only: the watchdog\'s');
       assert.equal((await admin.command({ backupStart: path.join(scratch.dir, 'after'), allowWriteBlocking: true }))['ok'], 1);
     } finally {
-      if (watchdogPid !== undefined) process.kill(watchdogPid, 'SIGCONT');
+      // Resumed in case the test failed while it was stopped; it may have finished and exited since.
+      if (watchdogPid !== undefined && processAlive(watchdogPid)) {
+        try {
+          process.kill(watchdogPid, 'SIGCONT');
+        } catch {
+          // Exited between the look and the signal.
+        }
+      }
       await viaProxy?.close().catch(() => undefined);
       await drainLockCount(direct.db('admin')).catch(() => undefined);
       await direct.close();
