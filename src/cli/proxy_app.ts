@@ -120,7 +120,7 @@ export async function startProxyApp(options: ProxyAppOptions): Promise<ProxyApp>
             dbpath,
             stagingRoot,
             // The lock that covers the cloning: the state file names the backup reflink.
-            fsyncLock: (list) => new FsyncLockStrategy(options.upstreamUri, dbpath, backupLog, { recordAs: 'reflink', list }),
+            fsyncLock: (list) => new FsyncLockStrategy(options.upstreamUri, dbpath, backupLog, { recordAs: 'reflink', list, releaseWithKnownCount: true }),
             flush: async () => void (await client.db('admin').command({ fsync: 1 })),
             log: backupLog,
           }),

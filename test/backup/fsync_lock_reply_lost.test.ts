@@ -55,6 +55,21 @@ describe('fsyncLock strategy, a reply lost on the network', () => {
     assert.equal(await lockCount(), 1, "exactly the DBA's lock is left");
   });
 
+  it("to our fsyncUnlock, released with the count our lock answered (reflink's short lock): keeps the DBA's lock", async () => {
+    // The DBA's lock comes first; ours answers 2, and that count stands for the unlock.
+    assert.equal(Number((await dba.db('admin').command({ fsync: 1, lock: true }))['lockCount']), 1);
+    const quick = new FsyncLockStrategy(`mongodb://127.0.0.1:${relay.port}/?directConnection=true`, server.dbpath, pino({ level: 'silent' }), {
+      unlockBackoffMs: 10,
+      releaseWithKnownCount: true,
+    });
+    const snapshot = await quick.open();
+    const lost = relay.loseReplyTo(fsyncUnlockMatch(false));
+    const released = await settle(snapshot.release());
+    await lost;
+    assert.equal(released, 'resolved', 'our unlock was applied, only its reply was lost: the count after it shows so');
+    assert.equal(await lockCount(), 1, "exactly the DBA's lock is left");
+  });
+
   it('to a lock count probe: fails the backup loudly and releases nothing of the DBA', async () => {
     const snapshot = await strategy.open();
     assert.equal(Number((await dba.db('admin').command({ fsync: 1, lock: true }))['lockCount']), 2);

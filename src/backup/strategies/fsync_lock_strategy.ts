@@ -70,6 +70,12 @@ export interface FsyncLockOptions {
    * the cloning (reflink_strategy.ts). Default 'fsyncLock'.
    */
   recordAs?: StrategyName;
+  /**
+   * Unlock without reading the lock count first: the count our own lock answered stands
+   * for it (UnlockOptions.knownCount). For a lock held milliseconds only (reflink), where
+   * each round trip is a writer waiting longer. Default false.
+   */
+  releaseWithKnownCount?: boolean;
   /** How the dbpath is listed under the lock. Default listDbpath (names and sizes). */
   list?: (dbpath: string) => Promise<SourceFile[]>;
   /** How often the lock is checked during the copy (currentOp's `fsyncLock` flag). Default 1000 ms. */
@@ -108,6 +114,8 @@ export class FsyncLockStrategy implements SnapshotStrategy {
     const writesBlocked = new WritesBlockedWindow();
     const record = new LockRecord(journal, this.options.recordAs ?? this.name, this.log);
     let state: LockState = 'none';
+    // The count our lock answered, for a release that does not read it again.
+    let heldCount: number | undefined;
     let watchdog: UnlockWatchdog | undefined;
     // Set when it is unknown whether mongod holds a lock of ours: the watchdog then stays
     // armed, so that a proxy that goes away still leaves one fsyncUnlock behind.
@@ -133,7 +141,7 @@ export class FsyncLockStrategy implements SnapshotStrategy {
     const release = onceAsync(async () => {
       try {
         await stopWatching?.();
-        if (state === 'held') await this.unlockOurs(conn, markLost, releaseInBackground, () => watchdog?.pid);
+        if (state === 'held') await this.unlockOurs(conn, markLost, releaseInBackground, () => watchdog?.pid, heldCount);
         if (state === 'held') state = 'released';
         // Unlocked by us, or not ours to unlock any more; an unlock that failed leaves it open.
         writesBlocked.end();
@@ -192,6 +200,7 @@ export class FsyncLockStrategy implements SnapshotStrategy {
         lockCount = after;
       }
       state = 'held';
+      if (this.options.releaseWithKnownCount === true && Number.isInteger(lockCount) && lockCount > 0) heldCount = lockCount;
       // Above 1, someone else held a lock already: writes were blocked before us and stay
       // blocked after our unlock, until they release theirs.
       this.log.info(
@@ -284,10 +293,12 @@ export class FsyncLockStrategy implements SnapshotStrategy {
     onLost: (reason?: string) => void,
     releaseInBackground: () => void,
     watchdogPid: () => number | undefined,
+    knownCount: number | undefined,
   ): Promise<void> {
     try {
       const outcome = await releaseOneLock(conn, {
         ...this.backoff(),
+        ...(knownCount === undefined ? {} : { knownCount }),
         onRetry: (err, attempt) => this.log.error({ err: String(err), attempt }, 'fsyncUnlock failed'),
       });
       if (outcome.kind === 'notLocked') onLost();
