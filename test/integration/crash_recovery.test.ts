@@ -57,6 +57,27 @@ function assertInterrupted(last: Document, backupId: unknown, deadPid: number | 
   return errmsg;
 }
 
+/** What a test here may have started, torn down whatever failed: no lock, process or directory is left behind. */
+async function tearDown(parts: {
+  server: RunningDevServer;
+  dirs: Array<{ remove(): void }>;
+  direct?: MongoClient;
+  proxy?: RunningProxy | undefined;
+  viaProxy?: MongoClient | undefined;
+  beforeServerStops?: () => void;
+}): Promise<void> {
+  await parts.viaProxy?.close().catch(() => undefined);
+  if (parts.direct !== undefined) {
+    await drainLockCount(parts.direct.db('admin')).catch(() => undefined);
+    await parts.direct.close();
+  }
+  await parts.proxy?.stop();
+  parts.beforeServerStops?.();
+  await parts.server.stop();
+  parts.server.cleanup();
+  for (const dir of parts.dirs) dir.remove();
+}
+
 describe('a proxy killed during a backup, then started again', () => {
   it('kills the $backupCursor it left open: a new backupStart succeeds at once, without 50886', async () => {
     const server = await startDevServer();
@@ -97,13 +118,7 @@ describe('a proxy killed during a backup, then started again', () => {
       assert.ok(fs.existsSync(path.join(second, MANIFEST)));
       assert.equal(fs.existsSync(path.join(first, MANIFEST)), false, 'the interrupted backup has no manifest');
     } finally {
-      await viaProxy?.close().catch(() => undefined);
-      await direct.close();
-      await proxy?.stop();
-      await server.stop();
-      server.cleanup();
-      state.remove();
-      scratch.remove();
+      await tearDown({ server, dirs: [state, scratch], direct, proxy, viaProxy });
     }
   });
 
@@ -162,14 +177,7 @@ describe('a proxy killed during a backup, then started again', () => {
         await direct.db('app').collection('c').insertOne({ after: 'recovery' }, { writeConcern: { j: true } });
         assert.equal(fs.existsSync(path.join(destination, MANIFEST)), false);
       } finally {
-        await viaProxy?.close().catch(() => undefined);
-        await drainLockCount(direct.db('admin')).catch(() => undefined);
-        await direct.close();
-        await proxy?.stop();
-        await server.stop();
-        server.cleanup();
-        state.remove();
-        scratch.remove();
+        await tearDown({ server, dirs: [state, scratch], direct, proxy, viaProxy });
       }
     });
   }
@@ -224,14 +232,7 @@ describe('a proxy killed during a backup, then started again', () => {
           // Exited between the look and the signal.
         }
       }
-      await viaProxy?.close().catch(() => undefined);
-      await drainLockCount(direct.db('admin')).catch(() => undefined);
-      await direct.close();
-      await proxy?.stop();
-      await server.stop();
-      server.cleanup();
-      state.remove();
-      scratch.remove();
+      await tearDown({ server, dirs: [state, scratch], direct, proxy, viaProxy });
     }
   });
 
@@ -270,15 +271,7 @@ describe('a proxy killed during a backup, then started again', () => {
       assert.match(errmsg, /the restarted proxy sent fsyncUnlock and released the backup's fsync lock \(lock count now 1\)/);
       assert.equal(await drainLockCount(direct.db('admin')), 1);
     } finally {
-      await viaProxy?.close().catch(() => undefined);
-      await drainLockCount(direct.db('admin')).catch(() => undefined);
-      await direct.close();
-      await proxy?.stop();
-      forwarder.close();
-      await server.stop();
-      server.cleanup();
-      state.remove();
-      scratch.remove();
+      await tearDown({ server, dirs: [state, scratch], direct, proxy, viaProxy, beforeServerStops: () => forwarder.close() });
     }
   });
 
@@ -324,11 +317,7 @@ describe('a proxy killed during a backup, then started again', () => {
       assert.equal(fs.readFileSync(path.join(keep, 'mine'), 'utf8'), 'not a clone');
       assert.deepEqual(fs.readdirSync(state.dir).sort(), ['staging']);
     } finally {
-      await viaProxy?.close().catch(() => undefined);
-      await proxy?.stop();
-      await server.stop();
-      server.cleanup();
-      state.remove();
+      await tearDown({ server, dirs: [state], proxy, viaProxy });
     }
   });
 
@@ -351,12 +340,7 @@ describe('a proxy killed during a backup, then started again', () => {
       assert.equal((await viaProxy.db('admin').command({ backupStatus: 1 }))['last'], undefined);
       assert.equal((await viaProxy.db('admin').command({ backupStart: path.join(scratch.dir, 'b') }))['ok'], 1);
     } finally {
-      await viaProxy?.close().catch(() => undefined);
-      await proxy?.stop();
-      await server.stop();
-      server.cleanup();
-      state.remove();
-      scratch.remove();
+      await tearDown({ server, dirs: [state, scratch], proxy, viaProxy });
     }
   });
 });

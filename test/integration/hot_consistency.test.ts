@@ -7,14 +7,12 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { MongoClient, type Collection } from 'mongodb';
+import { MongoClient } from 'mongodb';
 import { startDevServer } from '../helpers/dev_server.js';
 import { startProxy } from '../helpers/proxy.js';
 import { tempDir } from '../helpers/paths.js';
-import { assertRestorablePrefix } from '../helpers/restorable.js';
-import { inBackground, untilBackupEnds, untilCopying } from '../helpers/poll.js';
-
-type Seq = { _id: number; pad: string };
+import { assertRestorablePrefix, startSequentialWriter, type SequenceDoc } from '../helpers/restorable.js';
+import { untilBackupEnds, untilCopying } from '../helpers/poll.js';
 
 const cases = [
   { strategy: 'backupCursor', serverArgs: [] as string[], start: {} },
@@ -30,19 +28,9 @@ for (const { strategy, serverArgs, start } of cases) {
       const writerClient = new MongoClient(proxy.uri);
       const adminClient = new MongoClient(proxy.uri);
       try {
-        const coll: Collection<Seq> = writerClient.db('app').collection<Seq>('seq');
-        let acked = -1;
-        let stop = false;
-        const writer = inBackground(async () => {
-          for (let id = 0; !stop; id++) {
-            await coll.insertOne({ _id: id, pad: 'h'.repeat(400) }, { writeConcern: { w: 1, j: true } });
-            acked = id;
-          }
-        });
-        await writer.until(() => acked >= 2000);
-
+        const writer = await startSequentialWriter(writerClient.db('app').collection<SequenceDoc>('seq'), 'h');
         const admin = adminClient.db('admin');
-        const ackedBeforeStart = acked;
+        const ackedBeforeStart = writer.acked();
         // A crawl until the copy is under way (and, with the backup cursor, until the
         // writer has been seen to go on during it), so that this does not depend on how
         // fast the machine writes; then throttled, so that the copy overlaps writes and
@@ -52,17 +40,11 @@ for (const { strategy, serverArgs, start } of cases) {
         assert.equal((await admin.command({ backupStart: dest, async: true, ...start }))['ok'], 1);
         const copying = await untilCopying(admin);
         if (strategy === 'backupCursor') {
-          const ackedWhileCopying = acked;
-          await writer.until(async () => {
-            if (acked > ackedWhileCopying + 50) return true;
-            if ((await admin.command({ backupStatus: 1 }))['inProgress'] !== true) assert.fail('writes did not continue during the copy');
-            return undefined;
-          });
+          await writer.untilMoreDuring(50, async () => (await admin.command({ backupStatus: 1 }))['inProgress'] === true);
         }
         await admin.command({ backupThrottle: '96MB' });
         const done = await untilBackupEnds(admin);
-        stop = true;
-        await writer.done;
+        await writer.stop();
         const last = done['last'] as { ok: boolean; strategy: string; backupId: string };
         assert.equal(last.ok, true, JSON.stringify(last));
         assert.equal(last.backupId, copying['backupId']);

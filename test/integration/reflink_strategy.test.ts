@@ -15,18 +15,17 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
-import { MongoClient, type Collection, type Db } from 'mongodb';
+import { MongoClient, type Db } from 'mongodb';
 import { startDevServer, type RunningDevServer } from '../helpers/dev_server.js';
 import { startProxy, type RunningProxy } from '../helpers/proxy.js';
 import { tempDir } from '../helpers/paths.js';
-import { assertRestorablePrefix } from '../helpers/restorable.js';
-import { inBackground, until, untilBackupEnds, untilCopying } from '../helpers/poll.js';
+import { assertRestorablePrefix, startSequentialWriter, type SequenceDoc } from '../helpers/restorable.js';
+import { until, untilBackupEnds, untilCopying } from '../helpers/poll.js';
 import { loopFsUnavailable, mountLoopFs, type LoopFs } from '../helpers/loop_fs.js';
 import { workDirs } from '../../src/backup/work_dirs.js';
 import { MANIFEST_FILENAME, readManifest } from '../../src/backup/manifest.js';
 import { xxh3Hex } from '../helpers/checksum.js';
 
-type Seq = { _id: number; pad: string };
 type Last = { ok: boolean; strategy: string | null; strategyReason: string | null; writesBlockedMs: unknown; backupId: string; errmsg?: string; code?: number };
 
 const xfsUnavailable = loopFsUnavailable('xfs');
@@ -85,18 +84,8 @@ describe('reflink on XFS', () => {
     const s = stack as Stack;
     const writerClient = new MongoClient(s.proxy.uri);
     try {
-      const coll: Collection<Seq> = writerClient.db('app').collection<Seq>('seq');
-      let acked = -1;
-      let stop = false;
-      const writer = inBackground(async () => {
-        for (let id = 0; !stop; id++) {
-          await coll.insertOne({ _id: id, pad: 'r'.repeat(400) }, { writeConcern: { w: 1, j: true } });
-          acked = id;
-        }
-      });
-      await writer.until(() => acked >= 2000);
-
-      const ackedBeforeStart = acked;
+      const writer = await startSequentialWriter(writerClient.db('app').collection<SequenceDoc>('seq'), 'r');
+      const ackedBeforeStart = writer.acked();
       // A crawl, so that the copy overlaps the writer for a while.
       await s.admin.command({ backupThrottle: '1MB' });
       const dest = path.join(s.scratch.dir, 'backup');
@@ -108,16 +97,10 @@ describe('reflink on XFS', () => {
       // The copy reads the staged clones, on the dbpath's filesystem, next to the dbpath.
       assert.deepEqual(stagingEntries(s), [`hotbackup-staging-${String(copying['backupId'])}`]);
       // Writes are not blocked while the copy runs: only while the clones were made.
-      const ackedWhileCopying = acked;
-      await writer.until(async () => {
-        if (acked > ackedWhileCopying + 50) return true;
-        if ((await s.admin.command({ backupStatus: 1 }))['inProgress'] !== true) assert.fail('writes did not continue during the copy');
-        return undefined;
-      });
+      await writer.untilMoreDuring(50, async () => (await s.admin.command({ backupStatus: 1 }))['inProgress'] === true);
       await s.admin.command({ backupThrottle: 0 });
       const done = await untilBackupEnds(s.admin);
-      stop = true;
-      await writer.done;
+      await writer.stop();
       const last = done['last'] as Last;
       assert.equal(last.ok, true, JSON.stringify(last));
       assert.equal(last.backupId, copying['backupId']);
