@@ -109,7 +109,7 @@ export async function startProxyApp(options: ProxyAppOptions): Promise<ProxyApp>
     const journal = new RunStateFile(dirs.stateDir, backupLog);
     // Its own connection of one (and a watchdog): lock, watch and unlock must share it.
     const fsyncLock = () => new FsyncLockStrategy(options.upstreamUri, dbpath, backupLog);
-    // No backup can start before the proxy listens, so a failure below leaves only the client to close.
+    // No backup can start before the proxy listens, so a failure below leaves only the client and the claim to close.
     const engine = new BackupEngine({
       dbpath,
       upstream: new DriverUpstreamAdmin(client),

@@ -24,6 +24,8 @@ export interface RunningDevServer {
 export interface StartOptions {
   dbpath?: string;
   args?: string[];
+  /** A command that execs the server's command line given as its trailing arguments (e.g. `nice -n -10`). */
+  wrapper?: string[];
 }
 
 export async function startDevServer(options: StartOptions = {}): Promise<RunningDevServer> {
@@ -31,7 +33,7 @@ export async function startDevServer(options: StartOptions = {}): Promise<Runnin
   const dbpath = options.dbpath ?? (owned as { dir: string }).dir;
   let cli;
   try {
-    cli = await spawnCli(['dev-server', '--dbpath', dbpath, '--port', '0', ...(options.args ?? [])], 'dev server listening');
+    cli = await spawnCli(['dev-server', '--dbpath', dbpath, '--port', '0', ...(options.args ?? [])], 'dev server listening', options.wrapper ?? []);
   } catch (err) {
     owned?.remove();
     throw err;

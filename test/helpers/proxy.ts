@@ -7,7 +7,7 @@ export interface RunningProxy extends CliProcess {
 }
 
 /** `env` is added to the proxy's environment, e.g. `{HOTBACKUP_TEST_FAILPOINTS: 'hangWhileWritesBlocked'}` (src/failpoints.ts). */
-export async function startProxy(upstream: RunningDevServer, args: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<RunningProxy> {
-  const cli = await spawnCli(['serve', '--upstream', upstream.uri, '--port', '0', ...args], 'proxy listening', [], env);
+export async function startProxy(upstream: RunningDevServer, args: string[] = [], env: NodeJS.ProcessEnv = {}, wrapper: string[] = []): Promise<RunningProxy> {
+  const cli = await spawnCli(['serve', '--upstream', upstream.uri, '--port', '0', ...args], 'proxy listening', wrapper, env);
   return { ...cli, uri: `mongodb://127.0.0.1:${cli.port}/?directConnection=true` };
 }
