@@ -98,8 +98,8 @@ interface Run {
   readonly counters: ProgressCounters;
   phase: BackupPhase;
   strategy: StrategyName | undefined;
-  /** Set once the snapshot is open: its reason and write-block window. */
-  snapshot: Snapshot | undefined;
+  /** The snapshot's one line on why its strategy, once it is open. */
+  strategyReason: string | undefined;
   /** The write-block window: the snapshot's, or, while it opens, the one its strategy told of (onWritesBlocked). */
   writesBlocked: WritesBlockedWindow | undefined;
   readonly warnings: string[];
@@ -111,6 +111,7 @@ export const BACKUP_IN_PROGRESS = 'Cannot initiate backup. There already is a ba
 
 export class BackupEngine {
   readonly throttle: TokenBucket;
+  private readonly journal: RunJournal;
   private running: Run | undefined;
   private last: BackupOutcome | undefined;
   private readonly abort = new AbortController();
@@ -123,6 +124,7 @@ export class BackupEngine {
 
   constructor(private readonly options: BackupEngineOptions) {
     this.throttle = options.throttle ?? new TokenBucket(0);
+    this.journal = options.journal ?? NO_JOURNAL;
   }
 
   /**
@@ -140,7 +142,7 @@ export class BackupEngine {
       counters: new ProgressCounters(),
       phase: 'starting',
       strategy: undefined,
-      snapshot: undefined,
+      strategyReason: undefined,
       writesBlocked: undefined,
       warnings: [],
     };
@@ -174,7 +176,7 @@ export class BackupEngine {
               startedAt: new Date(run.startedAt),
               phase: run.phase,
               strategy: run.strategy,
-              strategyReason: run.snapshot?.reason,
+              strategyReason: run.strategyReason,
               writesBlockedMs: run.writesBlocked?.ms() ?? 0,
               progress: run.counters.snapshot(),
               warnings: Object.freeze([...run.warnings]),
@@ -213,7 +215,7 @@ export class BackupEngine {
     } catch (err) {
       error = toCommandError(err, 'backup');
       // A snapshot that never opened, or a release that failed: forget the record unless it still holds something.
-      await (this.options.journal ?? NO_JOURNAL).settle().catch((settleErr: unknown) => log.error({ err: String(settleErr) }, 'could not tidy the state file'));
+      await this.journal.settle().catch((settleErr: unknown) => log.error({ err: String(settleErr) }, 'could not tidy the state file'));
     }
     const finishedAt = new Date();
     const progress = run.counters.snapshot();
@@ -222,7 +224,7 @@ export class BackupEngine {
       backupId: run.backupId,
       destination,
       strategy: run.strategy,
-      strategyReason: run.snapshot?.reason,
+      strategyReason: run.strategyReason,
       writesBlockedMs: run.writesBlocked?.ms() ?? 0,
       startedAt: new Date(run.startedAt),
       finishedAt,
@@ -255,7 +257,7 @@ export class BackupEngine {
     // close() may have come while the destination was being checked: take no lock then.
     this.abort.signal.throwIfAborted();
     const serverVersion = await options.upstream.serverVersion();
-    const journal = options.journal ?? NO_JOURNAL;
+    const { journal } = this;
     await journal.begin({ backupId: run.backupId, startedAt: run.startedAt, destination: run.destination });
     const onWritesBlocked = (strategy: StrategyName, window: WritesBlockedWindow) => {
       run.strategy = strategy;
@@ -263,7 +265,7 @@ export class BackupEngine {
     };
     const snapshot = await options.snapshots.open({ ...choice, backupId: run.backupId, destination: run.destination, journal, signal: this.abort.signal, onWritesBlocked });
     run.strategy = snapshot.strategy;
-    run.snapshot = snapshot;
+    run.strategyReason = snapshot.reason;
     run.writesBlocked = snapshot.writesBlocked;
     const strategyWarnings = warningsOf(snapshot, run);
     strategyWarnings();

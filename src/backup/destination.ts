@@ -39,6 +39,11 @@ function isInside(child: string, parent: string): boolean {
   return relative === '' || (!relative.startsWith('..') && !path.isAbsolute(relative));
 }
 
+/** Whether one of two absolute paths is the other or inside it. */
+export function pathsOverlap(a: string, b: string): boolean {
+  return isInside(a, b) || isInside(b, a);
+}
+
 /** A path that does not resolve: missing, or below something that is not a directory. */
 function isMissing(err: unknown): boolean {
   const code = errorCode(err);
@@ -116,10 +121,9 @@ export async function prepareDestination(requested: unknown, dbpath: string, dir
   if (!path.isAbsolute(requested)) throw badValue('Destination path must be absolute');
   const destination = path.resolve(requested);
   const source = path.resolve(dbpath);
-  const overlaps = (dest: string, src: string) => isInside(dest, src) || isInside(src, dest);
   // By the path as written, then through symbolic links: /backups/x where /backups -> dbpath
   // would otherwise put the backup inside the files it copies.
-  if (overlaps(destination, source) || overlaps(await realPath(destination), await realPath(source))) {
+  if (pathsOverlap(destination, source) || pathsOverlap(await realPath(destination), await realPath(source))) {
     throw badValue(`Backup destination ${destination} must be outside the dbpath ${source}`);
   }
   const existing = await statIfPresent(destination, 'checking the backup destination');

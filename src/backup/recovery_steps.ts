@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Binary, Long, MongoClient, MongoServerError } from 'mongodb';
 import { AdminConnection, FsyncLockCountUnknown } from './strategies/fsync_lock_state.js';
 import { describeLockOutcome, releaseRecordedLock } from './strategies/recorded_lock.js';
-import { STATE_FILE_ENV, WATCHDOG_SCRIPT } from './strategies/unlock_watchdog.js';
+import { watchdogProcess } from './strategies/watchdog_processes.js';
 import { fsyncDirectory } from './durable.js';
 import { STAGING_PREFIX } from './work_dirs.js';
 import type { RunState } from './run_state_file.js';
@@ -32,41 +32,13 @@ const STAGING_NAME = new RegExp(`^${STAGING_PREFIX}[0-9a-f]{8}-[0-9a-f]{4}-[0-9a
 const WATCHDOG_POLL_MS = 100;
 const WHO = 'the restarted proxy';
 
-const hasProc: Promise<boolean> = fs.access('/proc/self/cmdline').then(
-  () => true,
-  () => false,
-);
-
-function processExists(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/** The NUL-separated strings of a /proc file of `pid`, or undefined when it cannot be read (gone, or not ours to read). */
-async function procStrings(pid: number, file: 'cmdline' | 'environ'): Promise<string[] | undefined> {
-  try {
-    return (await fs.readFile(`/proc/${pid}/${file}`, 'utf8')).split('\0').filter((s) => s !== '');
-  } catch {
-    return undefined;
-  }
-}
-
 /**
- * Whether `pid` is an unlock watchdog of the proxy that keeps `stateFile`: its command line
- * runs unlock_watchdog.js (a reused pid, or a zombie, has another or none), and its
- * environment, when readable, names no other state file.
+ * Whether `pid` is an unlock watchdog of the proxy that keeps `stateFile`: a watchdog
+ * (watchdog_processes.ts) whose environment, when readable, names no other state file.
  */
 export async function isOurWatchdog(pid: number, stateFile: string): Promise<boolean> {
-  // Without /proc (not Linux) a live pid is taken for the watchdog: waiting too long beats unlocking twice.
-  if (!(await hasProc)) return processExists(pid);
-  const args = await procStrings(pid, 'cmdline');
-  if (args === undefined || !args.some((arg) => arg.endsWith(WATCHDOG_SCRIPT))) return false;
-  const entry = (await procStrings(pid, 'environ'))?.find((e) => e.startsWith(`${STATE_FILE_ENV}=`));
-  return entry === undefined || entry.slice(STATE_FILE_ENV.length + 1) === stateFile;
+  const watchdog = await watchdogProcess(pid);
+  return watchdog !== undefined && (watchdog.stateFile === undefined || watchdog.stateFile === stateFile);
 }
 
 export interface LockStepOptions {

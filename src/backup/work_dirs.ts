@@ -10,6 +10,7 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { pathsOverlap } from './destination.js';
 
 export interface WorkDirs {
   /** Holds state.json. */
@@ -36,14 +37,6 @@ export function workDirs(dbpath: string, given: { stateDir?: string | undefined;
  * never removes a directory it did not make, whatever else the operator keeps there.
  */
 export const STAGING_PREFIX = 'hotbackup-staging-';
-
-function overlaps(a: string, b: string): boolean {
-  const inside = (child: string, parent: string) => {
-    const relative = path.relative(parent, child);
-    return relative === '' || (!relative.startsWith('..') && !path.isAbsolute(relative));
-  };
-  return inside(a, b) || inside(b, a);
-}
 
 /** `dir` with its symbolic links resolved as far as it exists. */
 async function realPath(dir: string): Promise<string> {
@@ -73,7 +66,7 @@ export async function checkWorkDirs(dbpath: string, dirs: WorkDirs): Promise<voi
     ['--state-dir', dirs.stateDir],
     ['--staging-dir', dirs.stagingRoot],
   ] as const) {
-    if (overlaps(dir, db) || overlaps(await realPath(dir), realDb)) {
+    if (pathsOverlap(dir, db) || pathsOverlap(await realPath(dir), realDb)) {
       throw new Error(`${flag} ${dir} must be outside the dbpath ${db}, and must not contain it: mongod owns everything under its dbpath`);
     }
   }

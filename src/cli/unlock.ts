@@ -17,14 +17,13 @@
  * lock more, maybe a DBA's: given the state dir (or the dbpath it derives from), this
  * releases the backup's lock and records that it did, so the next start sends nothing.
  */
-import fs from 'node:fs';
 import { ConnectionString } from 'mongodb-connection-string-url';
 import { parseArgs } from 'node:util';
 import path from 'node:path';
 import { AdminConnection, isFsyncLocked, releaseOneLock, type UnlockOutcome } from '../backup/strategies/fsync_lock_state.js';
 import { lockMayBeHeld, readStateFile, stateFilePath, writeStateFile, type RunState } from '../backup/run_state_file.js';
 import { claimStateDir, type StateDirClaim } from '../backup/state_dir_claim.js';
-import { URI_ENV as WATCHDOG_URI_ENV, WATCHDOG_SCRIPT } from '../backup/strategies/unlock_watchdog.js';
+import { watchdogProcesses } from '../backup/strategies/watchdog_processes.js';
 import { workDirs } from '../backup/work_dirs.js';
 
 const HELP = `Usage: hotbackup unlock --upstream URI [--state-dir DIR | --dbpath DIR] [--all] [--force]
@@ -52,40 +51,15 @@ function hostsOf(uri: string): Set<string> {
 }
 
 /**
- * Pids of hotbackup unlock watchdogs running on this host (Linux /proc) that guard a lock
- * on the mongod `uri` names: their environment holds the URI they unlock (unlock_watchdog.ts).
- * One whose environment cannot be read counts, to be safe; one for another mongod does not.
+ * Pids of hotbackup unlock watchdogs running on this host that guard a lock on the mongod
+ * `uri` names (the URI in their environment). One whose environment cannot be read
+ * counts, to be safe; one for another mongod does not.
  */
-export function armedWatchdogs(uri: string, procDir = '/proc'): number[] {
-  let entries: string[];
-  try {
-    entries = fs.readdirSync(procDir);
-  } catch {
-    return [];
-  }
+export async function armedWatchdogs(uri: string): Promise<number[]> {
   const ours = hostsOf(uri);
-  const pids: number[] = [];
-  for (const entry of entries) {
-    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
-    try {
-      const argv = fs.readFileSync(`${procDir}/${entry}/cmdline`, 'utf8').split('\0');
-      // node <flags> /…/backup/strategies/unlock_watchdog.js: argv[0] is node, the script follows.
-      if (!argv.slice(1).some((arg) => arg.endsWith(`/strategies/${WATCHDOG_SCRIPT}`))) continue;
-    } catch {
-      // Gone since readdir, or not ours to read.
-      continue;
-    }
-    let guarded: Set<string> | undefined;
-    try {
-      const environ = fs.readFileSync(`${procDir}/${entry}/environ`, 'utf8').split('\0');
-      const value = environ.find((line) => line.startsWith(`${WATCHDOG_URI_ENV}=`))?.slice(WATCHDOG_URI_ENV.length + 1);
-      guarded = value === undefined ? undefined : hostsOf(value);
-    } catch {
-      guarded = undefined;
-    }
-    if (guarded === undefined || [...guarded].some((host) => ours.has(host))) pids.push(Number(entry));
-  }
-  return pids;
+  return (await watchdogProcesses())
+    .filter((watchdog) => watchdog.uri === undefined || [...hostsOf(watchdog.uri)].some((host) => ours.has(host)))
+    .map((watchdog) => watchdog.pid);
 }
 
 function describe(outcome: UnlockOutcome): string {
@@ -120,7 +94,7 @@ export async function runUnlock(args: string[], out: (line: string) => void = (l
   }
   const uri = values.upstream;
   if (uri === undefined) throw new Error('--upstream is required (e.g. --upstream mongodb://127.0.0.1:27018)');
-  const watchdogs = armedWatchdogs(uri);
+  const watchdogs = await armedWatchdogs(uri);
   if (watchdogs.length > 0 && values.force !== true) {
     out(
       `A proxy's unlock watchdog is armed on this host (pid ${watchdogs.join(', ')}): it sends its own fsyncUnlock when its proxy exits, ` +
