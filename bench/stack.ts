@@ -27,7 +27,9 @@ export async function startBenchStack(name: string): Promise<BenchStack> {
     await server.stop();
     server.cleanup();
   });
-  const proxy = await startProxy(server);
+  // For A/B runs of the proxy's own settings, e.g. HOTBACKUP_BENCH_PROXY_ARGS='--copy-writes buffered'.
+  const proxyArgs = (process.env.HOTBACKUP_BENCH_PROXY_ARGS ?? '').split(/\s+/).filter((arg) => arg !== '');
+  const proxy = await startProxy(server, proxyArgs);
   onCleanup('proxy', () => proxy.stop());
   const client = new MongoClient(proxy.uri, { serverSelectionTimeoutMS: 10_000 });
   onCleanup('driver client (proxy)', () => client.close(true));

@@ -8,6 +8,7 @@
  * (src/cli/proxy_app.ts) fills in: `UpstreamAdmin` for what the manifest records of
  * mongod, and `SnapshotSource` for the strategy that keeps the files safe to copy.
  */
+import type { CopyIoClass, CopyWrites } from './copy_messages.js';
 import { randomUUID } from 'node:crypto';
 import { TokenBucket } from './throttle.js';
 import { ProgressCounters } from './progress.js';
@@ -68,8 +69,11 @@ export interface BackupEngineOptions {
   strategy?: StrategyChoice;
   /** Where a running backup's holdings are written down for crash recovery. Default: nowhere. */
   journal?: RunJournal;
-  /** Parallel copy workers. Default 4. */
+  /** Parallel copy workers. Default DEFAULT_CONCURRENCY. */
   concurrency?: number;
+  /** How copy threads write, and their I/O class (copier.ts CopyOptions). Defaults 'direct' and 'idle'. */
+  copyWrites?: CopyWrites;
+  copyIoClass?: CopyIoClass;
   /** The process-wide throttle every copy draws from. Default: a new, unlimited TokenBucket. */
   throttle?: TokenBucket;
   log: Logger;
@@ -334,7 +338,14 @@ export class BackupEngine {
     const result =
       snapshot.inDestination !== undefined
         ? await snapshot.inDestination({ progress: run.counters, signal, concurrency })
-        : await copyFiles(files, run.destination, { limiter: this.throttle, concurrency, progress: run.counters, signal });
+        : await copyFiles(files, run.destination, {
+            limiter: this.throttle,
+            concurrency,
+            progress: run.counters,
+            signal,
+            ...(this.options.copyWrites === undefined ? {} : { writes: this.options.copyWrites }),
+            ...(this.options.copyIoClass === undefined ? {} : { ioClass: this.options.copyIoClass }),
+          });
     return { files, result };
   }
 

@@ -35,7 +35,7 @@ import { fsyncDirectory } from './durable.js';
 import { errorCode } from './io_error.js';
 import { type CopyProgress, noProgress } from './progress.js';
 import { SourceTooShortError } from './file_copy.js';
-import { FLAG_COUNT, Flag, type CopyWorkerData, type FromWorker, type ToWorker, type WireError } from './copy_messages.js';
+import { FLAG_COUNT, Flag, type CopyIoClass, type CopyWorkerData, type CopyWrites, type FromWorker, type ToWorker, type WireError } from './copy_messages.js';
 import type { CopiedFile, CopyResult, SkippedFile, SourceFile } from './copy_types.js';
 
 export { SourceTooShortError } from './file_copy.js';
@@ -76,6 +76,21 @@ export interface CopyOptions {
    * about a tenth of it (CFS weights 110 against 1024), so it never stops.
    */
   threadNiceness?: number;
+  /**
+   * 'direct' (the default) writes with O_DIRECT where the destination's filesystem takes
+   * it, and through the page cache where it does not; 'buffered' always through the
+   * page cache. Direct writes keep the disk busy all along instead of in a flood at
+   * each fsync, and leave mongod's flushes no queue of dirty pages to wait behind
+   * (direct_io.ts; docs/performance.md, section 5).
+   */
+  writes?: CopyWrites;
+  /**
+   * 'idle' (the default): the copy threads' I/O is served when no other process's is
+   * waiting, under the mq-deadline and bfq schedulers (ioprio_set(2), IOPRIO_CLASS_IDLE;
+   * mq-deadline still serves a request that waited prio_aging_expire, 10 s, so the copy
+   * never starves). 'best-effort' competes with mongod's I/O as an equal.
+   */
+  ioClass?: CopyIoClass;
 }
 
 /**
@@ -141,7 +156,14 @@ export async function copyFiles(files: readonly SourceFile[], destDir: string, o
     limiter: options.limiter,
     progress: options.progress ?? noProgress,
     stop: stop.signal,
-    data: { chunkSize, fileMode: options.fileMode ?? 0o600, niceness, flags: flags.buffer as SharedArrayBuffer },
+    data: {
+      chunkSize,
+      fileMode: options.fileMode ?? 0o600,
+      niceness,
+      writes: options.writes ?? 'direct',
+      ioClass: options.ioClass ?? 'idle',
+      flags: flags.buffer as SharedArrayBuffer,
+    },
     nextFile: () => (failure === undefined ? queue[next++] : undefined),
     settle: (index, outcome) => (results[index] = outcome),
     fail,

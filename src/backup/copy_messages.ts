@@ -18,11 +18,18 @@ import type { CopiedFile, SkippedFile, SourceFile } from './copy_types.js';
 export const Flag = { STOP: 0, UNLIMITED: 1 } as const;
 export const FLAG_COUNT = 2;
 
+/** How copy threads write: around the page cache where the filesystem allows it, or through it. */
+export type CopyWrites = 'direct' | 'buffered';
+/** The I/O scheduling class of the copy threads' reads and writes (ioprio_set(2)). */
+export type CopyIoClass = 'idle' | 'best-effort';
+
 export interface CopyWorkerData {
   chunkSize: number;
   fileMode: number;
   /** The worker lowers its own thread to this nice value. */
   niceness: number;
+  writes: CopyWrites;
+  ioClass: CopyIoClass;
   /** A SharedArrayBuffer of FLAG_COUNT int32s, indexed by Flag. */
   flags: SharedArrayBuffer;
 }

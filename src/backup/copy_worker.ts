@@ -4,35 +4,22 @@
  * reading, hashing and writing never hold up the event loop that forwards clients'
  * messages. Started and ended by copier.ts; copy_messages.ts is the protocol.
  */
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
+import { DIRECT_IO_ALIGNMENT, findDirectBuffer } from './direct_io.js';
 import { CopyStopped, SourceTooShortError, copyOneFile } from './file_copy.js';
+import { lowerThreadPriority } from './thread_priority.js';
 import { Flag, type CopyWorkerData, type FromWorker, type ToWorker, type WireError } from './copy_messages.js';
 
 const port = parentPort;
 if (port === null) throw new Error('copy_worker.js runs only as a worker thread');
 const data = workerData as CopyWorkerData;
 const flags = new Int32Array(data.flags);
-const buffer = Buffer.allocUnsafe(data.chunkSize);
-lowerThreadPriority(data.niceness);
-
-/**
- * The copy yields the CPU to the proxy's forwarding thread and to mongod: on Linux a
- * thread has its own nice value, and setpriority(PRIO_PROCESS, tid) sets it for that
- * thread alone (man 2 setpriority, "BUGS"). Node names no thread ids, but
- * /proc/thread-self links to "<pid>/task/<tid>". Best effort: elsewhere the copy runs
- * at the process's priority.
- */
-function lowerThreadPriority(niceness: number): void {
-  try {
-    const tid = Number(path.basename(fs.readlinkSync('/proc/thread-self')));
-    if (Number.isSafeInteger(tid) && tid !== process.pid) os.setPriority(tid, Math.max(os.getPriority(tid), niceness));
-  } catch {
-    // No /proc, or not Linux: nothing to lower.
-  }
-}
+const raw = Buffer.allocUnsafeSlow(data.chunkSize + DIRECT_IO_ALIGNMENT);
+let buffer: Buffer = raw.subarray(0, data.chunkSize);
+/** Decided at the first file, from its destination's filesystem (direct_io.ts). */
+let direct: boolean | undefined = data.writes === 'direct' ? undefined : false;
+lowerThreadPriority(data.niceness, data.ioClass);
 
 const send = (message: FromWorker): void => port.postMessage(message);
 
@@ -60,10 +47,15 @@ async function copy(index: number, message: Extract<ToWorker, { type: 'copy' }>)
   }
   send({ type: 'started', index });
   try {
+    if (direct === undefined) {
+      const aligned = findDirectBuffer(path.dirname(message.target), raw, data.chunkSize);
+      direct = aligned !== undefined;
+      if (aligned !== undefined) buffer = aligned;
+    }
     const outcome = await copyOneFile(message.file, message.target, buffer, data.fileMode, {
       beforeRead,
       chunkCopied: (bytes) => send({ type: 'chunk', index, bytes }),
-    });
+    }, direct);
     if ('copied' in outcome) send({ type: 'finished', index, copied: outcome.copied });
     else send({ type: 'skipped', index, skipped: outcome.skipped, bytesReported: outcome.bytesReported });
   } catch (err) {

@@ -19,6 +19,7 @@ import fs from 'node:fs';
 import { startChecksum } from './checksum.js';
 import type { CopiedFile, SkippedFile, SourceFile } from './copy_types.js';
 import { errorCode } from './io_error.js';
+import { DIRECT_IO_ALIGNMENT, directCreateFlags } from './direct_io.js';
 
 /** A source ended before its listed size: it was truncated or replaced since it was listed. */
 export class SourceTooShortError extends Error {
@@ -57,14 +58,16 @@ function zerosOf(length: number): Buffer {
   return zeros.subarray(0, length);
 }
 
-export async function copyOneFile(file: SourceFile, target: string, buffer: Buffer, fileMode: number, hooks: FileCopyHooks): Promise<FileOutcome> {
+export async function copyOneFile(file: SourceFile, target: string, buffer: Buffer, fileMode: number, hooks: FileCopyHooks, direct = false): Promise<FileOutcome> {
   const checksum = startChecksum();
   let source: number | undefined;
   let dest: number | undefined;
+  /** Direct writes only: the same file opened buffered, for a tail shorter than a block. */
+  let tail: number | undefined;
   let offset = 0;
   try {
     source = fs.openSync(file.path, 'r');
-    dest = fs.openSync(target, 'wx', fileMode);
+    dest = fs.openSync(target, direct ? directCreateFlags() : 'wx', fileMode);
     const stat = fs.fstatSync(source);
     const sparse = stat.blocks * 512 < stat.size;
     let holeAtEnd = false;
@@ -76,16 +79,29 @@ export async function copyOneFile(file: SourceFile, target: string, buffer: Buff
       const chunk = buffer.subarray(0, bytesRead);
       checksum.update(chunk);
       holeAtEnd = sparse && chunk.equals(zerosOf(bytesRead));
-      if (!holeAtEnd) writeFully(dest, chunk, offset, target);
+      if (holeAtEnd) {
+        // a hole: nothing to write
+      } else if (!direct) {
+        writeFully(dest, chunk, offset, target);
+      } else {
+        const aligned = bytesRead - (bytesRead % DIRECT_IO_ALIGNMENT);
+        if (aligned > 0) writeFully(dest, chunk.subarray(0, aligned), offset, target);
+        if (aligned < bytesRead) {
+          tail ??= withPath(target, () => fs.openSync(target, 'r+'));
+          writeFully(tail, chunk.subarray(aligned), offset + aligned, target);
+        }
+      }
       offset += bytesRead;
       hooks.chunkCopied(bytesRead);
     }
     // Skipped zeros at the end would leave the copy short: give it its size.
     if (holeAtEnd) withPath(target, () => fs.ftruncateSync(dest as number, file.size));
+    // fsync is per inode: one call covers both descriptors' writes and the metadata.
     withPath(target, () => fs.fsyncSync(dest as number));
   } catch (err) {
     closeQuietly(source);
     closeQuietly(dest);
+    closeQuietly(tail);
     const reason = file.optional === true ? skipReason(err, source === undefined) : undefined;
     if (reason === undefined) throw err;
     // Only what this worker created: the destination was opened 'wx'.
@@ -94,6 +110,7 @@ export async function copyOneFile(file: SourceFile, target: string, buffer: Buff
   }
   closeQuietly(source);
   // A failed close of the destination can be the first report of a lost write.
+  if (tail !== undefined) withPath(target, () => fs.closeSync(tail as number));
   withPath(target, () => fs.closeSync(dest as number));
   return { copied: { relativePath: file.relativePath, size: file.size, checksum: checksum.hex() } };
 }

@@ -5,6 +5,7 @@
  * engine, the backup commands with mongod's role, and the ProxyServer. Nothing else
  * wires these together. Never imports src/devserver: `start` brings its own upstream.
  */
+import type { CopyIoClass, CopyWrites } from '../backup/copy_messages.js';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { MongoClient } from 'mongodb';
@@ -38,6 +39,9 @@ export interface ProxyAppOptions {
   /** Where reflink clones are staged. Default: work_dirs.ts, beside the dbpath. */
   stagingDir?: string | undefined;
   concurrency: number;
+  /** How copy threads write, and their I/O class (copier.ts). Defaults 'direct' and 'idle'. */
+  copyWrites?: CopyWrites | undefined;
+  copyIoClass?: CopyIoClass | undefined;
   /** Milliseconds between the backup cursor's keepalives. Default 30 s. */
   backupCursorKeepaliveMs?: number;
   /** Where the state file of a running backup lives (work_dirs.ts). Default: next to the dbpath. */
@@ -129,6 +133,8 @@ export async function startProxyApp(options: ProxyAppOptions): Promise<ProxyApp>
       allowWriteBlocking: options.allowWriteBlocking,
       strategy: options.strategy ?? 'auto',
       concurrency: options.concurrency,
+      ...(options.copyWrites === undefined ? {} : { copyWrites: options.copyWrites }),
+      ...(options.copyIoClass === undefined ? {} : { copyIoClass: options.copyIoClass }),
       journal,
       log: backupLog,
     });
@@ -150,7 +156,7 @@ export async function startProxyApp(options: ProxyAppOptions): Promise<ProxyApp>
       log: log.child({ component: 'proxy' }),
     });
     log.info(
-      { dbpath, strategy: options.strategy ?? 'auto', stateDir: dirs.stateDir, stagingRoot, allowWriteBlocking: options.allowWriteBlocking, concurrency: options.concurrency },
+      { dbpath, strategy: options.strategy ?? 'auto', stateDir: dirs.stateDir, stagingRoot, allowWriteBlocking: options.allowWriteBlocking, concurrency: options.concurrency, copyWrites: options.copyWrites, copyIoClass: options.copyIoClass },
       'backup commands ready',
     );
     return {

@@ -3,6 +3,7 @@
  * Each subcommand adds only its own few (serve's --upstream, the dbpath) and its usage
  * line; what the proxy does with them is src/cli/proxy_app.ts's business.
  */
+import type { CopyIoClass, CopyWrites } from '../backup/copy_messages.js';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { LogFormat } from '../log.js';
@@ -19,6 +20,8 @@ export interface ProxyFlags {
   /** Where reflink clones are staged; default: work_dirs.ts. */
   stagingDir: string | undefined;
   concurrency: number;
+  copyWrites: CopyWrites;
+  copyIoClass: CopyIoClass;
   backupCursorKeepaliveMs: number;
   shutdownTimeoutSecs: number;
   logFormat: LogFormat;
@@ -38,6 +41,11 @@ export const PROXY_FLAGS_HELP = `  --port N                  port to listen on  
                             filesystem  [.<dbpath's name>.hotbackup/staging beside it]
   --concurrency N           copy threads (each ~12 MiB; more copy faster, and
                             cost the application more; docs/performance.md)     [${DEFAULT_CONCURRENCY}]
+  --copy-writes direct|buffered   direct: O_DIRECT where the destination allows it,
+                            so the disk is kept busy and mongod's flushes don't
+                            queue behind the copy's dirty pages                 [direct]
+  --copy-io-class idle|best-effort  the copy threads' I/O priority: idle gives way
+                            to every other process's I/O (ionice -c3)           [idle]
   --backup-cursor-keepalive-ms N  ms between keepalive getMores on $backupCursor [30000]
   --state-dir DIR           where a running backup's state file lives, for the
                             cleanup after a crash      [<dbpath's parent>/.<dbpath's name>.hotbackup]
@@ -83,6 +91,8 @@ export function parseProxyFlags(args: string[], spec: ProxyFlagsSpec): ParsedPro
       strategy: { type: 'string', default: 'auto' },
       'staging-dir': { type: 'string' },
       concurrency: { type: 'string', default: String(DEFAULT_CONCURRENCY) },
+      'copy-writes': { type: 'string', default: 'direct' },
+      'copy-io-class': { type: 'string', default: 'idle' },
       'backup-cursor-keepalive-ms': { type: 'string', default: '30000' },
       'shutdown-timeout': { type: 'string', default: String(DEFAULT_SHUTDOWN_TIMEOUT_SECS) },
       'state-dir': { type: 'string' },
@@ -100,6 +110,10 @@ export function parseProxyFlags(args: string[], spec: ProxyFlagsSpec): ParsedPro
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be 0-65535, got '${str('port')}'`);
   const concurrency = Number(str('concurrency'));
   if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) throw new Error('--concurrency must be 1-64');
+  const copyWrites = str('copy-writes');
+  if (copyWrites !== 'direct' && copyWrites !== 'buffered') throw new Error(`--copy-writes must be direct or buffered, got '${copyWrites}'`);
+  const copyIoClass = str('copy-io-class');
+  if (copyIoClass !== 'idle' && copyIoClass !== 'best-effort') throw new Error(`--copy-io-class must be idle or best-effort, got '${copyIoClass}'`);
   const keepaliveMs = Number(str('backup-cursor-keepalive-ms'));
   if (!Number.isInteger(keepaliveMs) || keepaliveMs < 1) throw new Error('--backup-cursor-keepalive-ms must be a positive integer');
   const strategy = str('strategy') ?? 'auto';
@@ -119,6 +133,8 @@ export function parseProxyFlags(args: string[], spec: ProxyFlagsSpec): ParsedPro
       strategy: strategy as StrategyChoice,
       stagingDir,
       concurrency,
+      copyWrites,
+      copyIoClass,
       backupCursorKeepaliveMs: keepaliveMs,
       shutdownTimeoutSecs: parseShutdownTimeout(str('shutdown-timeout')),
       logFormat: logFormat as LogFormat,

@@ -5,6 +5,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -19,6 +20,14 @@ import { until } from '../helpers/poll.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
+/** A thread's I/O scheduling class as util-linux's ionice names it: 'idle', 'best-effort' or 'none'. */
+const ioClassOf = (tid: number): string => {
+  try {
+    return execFileSync('ionice', ['-p', String(tid)], { encoding: 'utf8' }).split(':')[0]?.trim() ?? '';
+  } catch {
+    return 'gone'; // the thread ended meanwhile
+  }
+};
 const openFds = (): number => fs.readdirSync('/proc/self/fd').length;
 
 /** Blocks this thread for `ms` without spinning the CPU. */
@@ -124,8 +133,35 @@ describe('copy workers', () => {
     if (base < 7) assert.equal(niceValues().filter((nice) => nice === 7).length, files.length, 'one thread at nice 7 per worker');
     else t.diagnostic(`this test runs at nice ${base} already: a copy thread never raises its priority, so nothing tells them apart`);
     assert.equal(os.getPriority(), base, 'the process, and so its main thread, keeps its priority');
+    // The disk too: each copy thread's I/O class is idle, the main thread's is not.
+    const ioClasses = fs.readdirSync('/proc/self/task').map((tid) => ioClassOf(Number(tid)));
+    assert.equal(ioClasses.filter((c) => c === 'idle').length, files.length, `one idle thread per worker, got ${ioClasses.join(', ')}`);
+    assert.notEqual(ioClassOf(process.pid), 'idle', 'the main thread keeps its I/O class');
     controller.abort(new Error('enough'));
     await assert.rejects(copying, /enough/);
+  });
+
+  it('writes around the page cache by default, byte for byte at any size, and through it when told', async (t) => {
+    const fsType = execFileSync('stat', ['-f', '-c', '%T', fixture.src], { encoding: 'utf8' }).trim();
+    if (fsType === 'tmpfs') return t.skip('the temp dir is tmpfs: its files live in the page cache whichever way they are written');
+    // Sizes around O_DIRECT's 4 KiB blocks: a tail shorter than a block goes through the page cache.
+    const sizes = [0, 1, 4095, 4096, 4097, 3 * MiB + 5];
+    const datas = sizes.map((size) => randomBytes(size));
+    const files = datas.map((data, i) => source(`direct/${i}`, data));
+    /** Bytes of `file` in the page cache (util-linux fincore). */
+    const cached = (file: string): number => Number(execFileSync('fincore', ['--bytes', '--noheadings', '--output', 'RES', file], { encoding: 'utf8' }).trim());
+    for (const writes of ['direct', 'buffered'] as const) {
+      const dest = freshDest();
+      const { copied } = await copyFiles(files, dest, { limiter: new TokenBucket(0), concurrency: 2, writes });
+      // Before anything reads the copies back into the page cache.
+      const large = path.join(dest, `direct/${sizes.length - 1}`);
+      if (writes === 'direct') assert.ok(cached(large) <= 4 * KiB, `direct: only the 5-byte tail's page may be cached, got ${cached(large)} bytes`);
+      else assert.ok(cached(large) >= 3 * MiB, `buffered: the copy stays in the page cache, got ${cached(large)} bytes`);
+      datas.forEach((data, i) => {
+        assert.equal(copied[i]?.checksum, xxh3Hex(data));
+        assert.ok(fs.readFileSync(path.join(dest, `direct/${i}`)).equals(data), `${writes}: file of ${data.length} bytes copied exactly`);
+      });
+    }
   });
 
   it('fails with the error of a limiter that fails, rather than leaving a file out', async () => {
