@@ -112,10 +112,13 @@ export async function removeBackup(entry: CatalogEntry): Promise<void> {
     if (now.backupId !== entry.manifest.backupId) {
       throw new Error(`${entry.path} now holds backup ${now.backupId}, not ${entry.manifest.backupId} as when purge listed it; left alone`);
     }
+  }
+  // Before any unlink: the manifest's own directory may be the read-only one.
+  await makeDirectoriesWritable(entry.path);
+  if (entry.manifest !== undefined) {
     await fs.rm(path.join(entry.path, MANIFEST_FILENAME));
     await fsyncDirectory(entry.path);
   }
-  await makeDirectoriesWritable(entry.path);
   await fs.rm(entry.path, { recursive: true, force: true });
   await fsyncDirectory(path.dirname(entry.path));
 }
