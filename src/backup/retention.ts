@@ -1,5 +1,5 @@
 /**
- * Retention: which backups of a catalog (catalog.ts) to delete to keep the newest N
+ * Retention: which backups of a catalog (backup_catalog.ts) to delete to keep the newest N
  * complete ones (RocksDB's PurgeOldBackups(n)), and the deletion itself.
  *
  * A base that a kept incremental backup was taken against is no reason to keep it: the
@@ -18,7 +18,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { MANIFEST_FILENAME, readManifest } from './manifest.js';
 import { fsyncDirectory } from './durable.js';
-import type { CatalogEntry } from './catalog.js';
+import type { CatalogEntry } from './backup_catalog.js';
 
 export interface PurgeOptions {
   /** Complete backups to keep, newest first; at least 1. */

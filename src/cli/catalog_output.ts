@@ -3,7 +3,7 @@
  * terminal, JSON for everything else (a pipe, a script, `--json`). Both commands print
  * one entry per backup directory in the same JSON shape.
  */
-import type { CatalogEntry } from '../backup/catalog.js';
+import type { CatalogEntry } from '../backup/backup_catalog.js';
 import { formatBytes } from '../backup/units.js';
 
 /** One backup directory in the commands' JSON output. */

@@ -1,13 +1,13 @@
 /**
  * `hotbackup list <root> [--json]`: the backups under a directory, one level down
- * (src/backup/catalog.ts), oldest first. A table on a terminal, JSON otherwise.
+ * (src/backup/backup_catalog.ts), oldest first. A table on a terminal, JSON otherwise.
  *
  * Exit codes: 0 listed (incomplete directories included: listing is not judging);
  * 1 the root cannot be read; 2 a usage error.
  */
 import { parseArgs } from 'node:util';
 import path from 'node:path';
-import { readCatalog } from '../backup/catalog.js';
+import { readCatalog } from '../backup/backup_catalog.js';
 import { entryCells, entryJson, incompleteNotes, renderTable, TABLE_HEADER } from './catalog_output.js';
 
 const HELP = `Usage: hotbackup list <root> [--json]

@@ -8,7 +8,7 @@
  */
 import { parseArgs } from 'node:util';
 import path from 'node:path';
-import { readCatalog } from '../backup/catalog.js';
+import { readCatalog } from '../backup/backup_catalog.js';
 import { planPurge, removeBackup, type PurgeItem } from '../backup/retention.js';
 import { formatBytes } from '../backup/units.js';
 import { entryJson } from './catalog_output.js';
