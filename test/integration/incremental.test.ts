@@ -308,4 +308,47 @@ describe('incremental backups into XFS (clones)', () => {
     assert.match(execFileSync('filefrag', ['-v', path.join(incremental, s.aFile)], { encoding: 'utf8' }), /shared/);
     assert.deepEqual(await countsOfCopy(incremental, scratch.dir, ['a', 'b']), { a: DOCS, b: DOCS });
   });
+
+  it('with the reflink strategy (no $backupCursor, dbpath on XFS): unchanged files are taken from the base; clones made in the destination are not', { skip: xfsUnavailable }, async () => {
+    const dbpath = path.join((xfs as LoopFs).dir, 'db');
+    fs.mkdirSync(dbpath);
+    const server = await startDevServer({ dbpath, args: [...SMALL_JOURNAL, '--no-backup-cursor'] });
+    const proxy = await startProxy(server);
+    const client = new MongoClient(proxy.uri);
+    try {
+      const admin = client.db('admin');
+      await fill(client, 'a', DOCS);
+      await admin.command({ fsync: 1 });
+      const [aFile] = collectionFiles(dbpath);
+      assert.ok(aFile !== undefined);
+      // Staged clones copied into the temp dir: the files are read from the clones, their
+      // mtimes from the dbpath, before the clone and after it.
+      const full = path.join(scratch.dir, 'reflink-full');
+      const incremental = path.join(scratch.dir, 'reflink-incremental');
+      await backup(admin, { backupStart: full });
+      const status = await backup(admin, { backupStart: incremental, incrementalBase: full });
+      assert.equal(status.last['strategy'], 'reflink');
+      const base = await assertMatchesManifest(full);
+      const manifest = await assertMatchesManifest(incremental);
+      assert.equal(entry(manifest, aFile).reusedFrom?.backupId, base.backupId);
+      assert.equal(entry(manifest, aFile).mtime, entry(base, aFile).mtime);
+      assert.ok(Number(status['bytesCopied']) < 0.2 * Number(status['bytesTotal']));
+      assert.deepEqual(await countsOfCopy(incremental, scratch.dir, ['a']), { a: DOCS });
+
+      // Into the dbpath's own filesystem the strategy clones straight into the destination:
+      // nothing is copied, so nothing is taken from the base, which is still recorded.
+      const localFull = path.join((xfs as LoopFs).dir, 'local-full');
+      const local = path.join((xfs as LoopFs).dir, 'local-incremental');
+      await backup(admin, { backupStart: localFull });
+      const localStatus = await backup(admin, { backupStart: local, incrementalBase: localFull });
+      const localManifest = await assertMatchesManifest(local);
+      assert.equal(Number(localStatus['bytesReused']), 0);
+      assert.deepEqual(localManifest.base, { backupId: (await assertMatchesManifest(localFull)).backupId, path: localFull });
+      assert.equal(localManifest.files.filter((f) => f.reusedFrom !== undefined).length, 0);
+    } finally {
+      await client.close();
+      await proxy.stop();
+      await server.stop();
+    }
+  });
 });
