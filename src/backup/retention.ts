@@ -100,7 +100,9 @@ async function holds(backup: CatalogEntry, file: string): Promise<boolean> {
 
 /**
  * Deletes one backup directory. A complete one loses its manifest first (made durable),
- * as RocksDB deletes a backup's meta file before its files: a deletion cut short leaves
+ * as RocksDB deletes a backup's meta file before its files ("Don't delete other files if
+ * we can't delete the meta file": BackupEngineImpl::DeleteBackupNoGC,
+ * utilities/backupable/backupable_db.cc): a deletion cut short leaves
  * an incomplete directory, never one that looks complete and is not. Reused files are
  * read-only (0400), which does not stop their deletion (unlinking needs write permission
  * on the directory, not the file); a directory someone made read-only is made writable
