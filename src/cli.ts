@@ -33,6 +33,14 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
     summary: "release mongod's fsync lock, one lock (or --all), safely",
     run: async (args) => (await import('./cli/unlock.js')).runUnlock(args),
   },
+  list: {
+    summary: 'list the backups under a directory: time, size, base, complete, verified',
+    run: async (args) => (await import('./cli/list.js')).runList(args),
+  },
+  purge: {
+    summary: 'delete the oldest backups under a directory, keeping the newest N (--keep N)',
+    run: async (args) => (await import('./cli/purge.js')).runPurge(args),
+  },
   start: {
     summary: 'the proxy in front of the dev server, run as its child (what npm start runs)',
     run: async (args) => (await import('./cli/start.js')).runStart(args),

@@ -15,6 +15,7 @@ import { ProgressCounters } from './progress.js';
 import { DEFAULT_CONCURRENCY, copyFiles } from './copier.js';
 import { MANIFEST_FORMAT, MANIFEST_VERSION, manifestFiles, writeManifest, type Manifest } from './manifest.js';
 import { prepareDestination } from './destination.js';
+import { openIncrementalBase, planReuse, reuseWarnings, type IncrementalBase } from './incremental.js';
 import { toCommandError } from './io_error.js';
 import { withLinks } from './strategies/files.js';
 import type { Snapshot, StrategyChoice, StrategyName } from './strategies/snapshot.js';
@@ -85,6 +86,10 @@ export interface StartRequest {
   allowWriteBlocking?: boolean;
   /** Per-request strategy; default: the engine's. */
   strategy?: StrategyChoice;
+  /** An earlier complete backup of this dbpath: files unchanged since are taken from it (incremental.ts). */
+  incrementalBase?: string;
+  /** With `incrementalBase`: compare every file by content, not by size and mtime. */
+  checksum?: boolean;
 }
 
 export interface StartedBackup {
@@ -153,10 +158,10 @@ export class BackupEngine {
     this.running = run;
     const allowWriteBlocking = request.allowWriteBlocking === true || this.options.allowWriteBlocking === true;
     const strategy = request.strategy ?? this.options.strategy ?? 'auto';
-    const checking = prepareDestination(request.destination, this.options.dbpath);
+    const checking = this.checkRequest(request);
     // A close() that comes while the destination is checked is seen by execute().
     const done = checking.then(
-      (destination) => this.execute(run, destination, { allowWriteBlocking, strategy }),
+      ({ destination, base }) => this.execute(run, destination, { allowWriteBlocking, strategy }, base),
       (err: unknown) => {
         this.running = undefined;
         throw err;
@@ -166,6 +171,16 @@ export class BackupEngine {
     // A refused destination is the command's own error, and leaves no outcome behind.
     await checking;
     return { backupId: run.backupId, done };
+  }
+
+  /** The base first (it creates nothing), then the destination, which prepareDestination may create. */
+  private async checkRequest(request: StartRequest): Promise<{ destination: string; base: IncrementalBase | undefined }> {
+    const { options } = this;
+    const base =
+      request.incrementalBase === undefined
+        ? undefined
+        : await openIncrementalBase(request.incrementalBase, request.destination, { dbpath: options.dbpath, host: options.upstream.host }, request.checksum === true);
+    return { destination: await prepareDestination(request.destination, options.dbpath), base };
   }
 
   status(): EngineStatus {
@@ -209,13 +224,13 @@ export class BackupEngine {
     if (this.running === undefined && this.last === undefined) this.last = outcomeCopy(outcome);
   }
 
-  private async execute(run: Run, destination: string, choice: SnapshotChoice): Promise<BackupOutcome> {
+  private async execute(run: Run, destination: string, choice: SnapshotChoice, base: IncrementalBase | undefined): Promise<BackupOutcome> {
     const { log } = this.options;
     run.destination = destination;
-    log.info({ backupId: run.backupId, destination, throttleBytesPerSec: this.throttle.rate }, 'backup started');
+    log.info({ backupId: run.backupId, destination, incrementalBase: base?.dir, throttleBytesPerSec: this.throttle.rate }, 'backup started');
     let error: CommandError | undefined;
     try {
-      await this.copy(run, choice);
+      await this.copy(run, choice, base);
     } catch (err) {
       error = toCommandError(err, 'backup');
       // A snapshot that never opened, or a release that failed: forget the record unless it still holds something.
@@ -247,6 +262,8 @@ export class BackupEngine {
       strategy: run.strategy,
       bytes: outcome.bytes,
       files: outcome.files,
+      bytesReused: progress.bytesReused,
+      filesReused: progress.filesReused,
       seconds: outcome.seconds,
       warnings: outcome.warnings.length,
     };
@@ -255,7 +272,7 @@ export class BackupEngine {
     return outcomeCopy(outcome);
   }
 
-  private async copy(run: Run, choice: SnapshotChoice): Promise<void> {
+  private async copy(run: Run, choice: SnapshotChoice, base: IncrementalBase | undefined): Promise<void> {
     const { options } = this;
     run.phase = 'snapshot';
     // close() may have come while the destination was being checked: take no lock then.
@@ -280,7 +297,7 @@ export class BackupEngine {
     let copied: { files: SourceFile[]; result: CopyResult } | undefined;
     let copyError: unknown;
     try {
-      copied = await this.copyUnder(snapshot, run);
+      copied = await this.copyUnder(snapshot, run, base);
     } catch (err) {
       copyError = err;
     }
@@ -308,6 +325,10 @@ export class BackupEngine {
       options.log.warn({ backupId: run.backupId, file: skipped.path, reason: skipped.reason }, warning);
       run.warnings.push(warning);
     }
+    for (const warning of base === undefined ? [] : reuseWarnings(result.copied, base)) {
+      options.log.warn({ backupId: run.backupId, incrementalBase: base?.dir }, warning);
+      run.warnings.push(warning);
+    }
     run.phase = 'manifest';
     const finishedAt = new Date();
     const manifest: Manifest = {
@@ -320,15 +341,18 @@ export class BackupEngine {
       finishedAt: finishedAt.toISOString(),
       durationMs: finishedAt.getTime() - run.startedAt.getTime(),
       throttleBytesPerSec: this.throttle.rate,
+      ...(base === undefined ? {} : { base: { backupId: base.manifest.backupId, path: base.dir } }),
       ...manifestFiles(result.copied, files),
     };
     await writeManifest(run.destination, manifest);
   }
 
   /** Lists the files (with the links they came through) and copies them while `snapshot` protects them. */
-  private async copyUnder(snapshot: Snapshot, run: Run): Promise<{ files: SourceFile[]; result: CopyResult }> {
+  private async copyUnder(snapshot: Snapshot, run: Run, base: IncrementalBase | undefined): Promise<{ files: SourceFile[]; result: CopyResult }> {
     // Files reached through a symbolic link say so in the manifest, whichever strategy listed them.
-    const files = await withLinks(snapshot.files);
+    const listed = await withLinks(snapshot.files);
+    // Clones already in the destination cost nothing: there is nothing to take from a base.
+    const files = base === undefined || snapshot.inDestination !== undefined ? listed : planReuse(listed, base);
     run.phase = 'copying';
     run.counters.begin(files);
     const concurrency = this.options.concurrency ?? DEFAULT_CONCURRENCY;

@@ -224,6 +224,8 @@ function runWorker(pool: CopyPool): Promise<void> {
           return pool.progress.fileStarted(file(message.index));
         case 'chunk':
           return pool.progress.chunkCopied(file(message.index), message.bytes);
+        case 'compared':
+          return pool.progress.chunkCompared?.(file(message.index), message.bytes);
         case 'take':
           pool.limiter.take(message.bytes, pool.stop).then(
             () => post({ type: 'grant' }),

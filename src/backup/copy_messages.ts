@@ -58,6 +58,8 @@ export interface WireError {
 export type FromWorker =
   | { type: 'started'; index: number }
   | { type: 'chunk'; index: number; bytes: number }
+  /** Bytes of the source hashed to compare it with an incremental backup's base (file_reuse.ts). */
+  | { type: 'compared'; index: number; bytes: number }
   | { type: 'take'; bytes: number }
   | { type: 'finished'; index: number; copied: CopiedFile }
   | { type: 'skipped'; index: number; skipped: SkippedFile; bytesReported: number }

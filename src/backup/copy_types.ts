@@ -3,6 +3,7 @@
  * files without knowing how they get copied, and the engine can build a manifest
  * from the results without knowing how they were copied.
  */
+import type { SourceStamp } from './source_stamp.js';
 
 /** A symbolic link the file was reached through, somewhere on its path under the dbpath. */
 export interface FileLink {
@@ -30,6 +31,33 @@ export interface SourceFile {
   optional?: boolean;
   /** The link the file was reached through, if any; recorded in the manifest. */
   link?: FileLink;
+  /** Its modification time as the strategy read it (source_stamp.ts); recorded in the manifest. */
+  stamp?: SourceStamp;
+  /** Take it from an earlier backup instead of copying it, when it may be (incremental.ts, file_reuse.ts). */
+  reuse?: ReuseFrom;
+}
+
+/** Where a file of an incremental backup may be taken from instead of being copied. */
+export interface ReuseFrom {
+  /** The base backup's copy of the file, absolute. */
+  from: string;
+  /** The base's backupId, for the manifest. */
+  backupId: string;
+  /** The base's manifest checksum of it: the reused file's checksum, unread. */
+  checksum: string;
+  /**
+   * Hash the source first, and take the base's copy only if the checksums are equal
+   * (`checksum: true`, or a quick check that could not decide); otherwise it is copied.
+   */
+  compare: boolean;
+}
+
+/** How a reused file came to be in the destination. */
+export interface Reused {
+  /** 'reflink': a clone of the base's copy (FICLONE); 'hardlink': the base's copy itself, under a second name. */
+  method: 'reflink' | 'hardlink';
+  /** 'sizeMtime': the quick check said unchanged; 'checksum': the source was hashed and matched. */
+  check: 'sizeMtime' | 'checksum';
 }
 
 /** One file the copier wrote. */
@@ -38,6 +66,10 @@ export interface CopiedFile {
   size: number;
   /** XXH3-64 of the bytes written, 16 lowercase hex digits (checksum.ts). */
   checksum: string;
+  /** Set when the file was taken from the base rather than copied from the source. */
+  reused?: Reused;
+  /** Set when it was to be taken from the base but could not be, and why: it was copied instead. */
+  notReused?: string;
 }
 
 /** An optional file the copier left out, and why. */

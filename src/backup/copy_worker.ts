@@ -7,7 +7,8 @@
 import path from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
 import { DIRECT_IO_ALIGNMENT, findDirectBuffer } from './direct_io.js';
-import { CopyStopped, SourceTooShortError, copyOneFile } from './file_copy.js';
+import { CopyStopped, SourceTooShortError } from './file_copy.js';
+import { copyOrReuse } from './file_reuse.js';
 import { lowerThreadPriority } from './thread_priority.js';
 import { Flag, type CopyWorkerData, type FromWorker, type ToWorker, type WireError } from './copy_messages.js';
 
@@ -52,9 +53,11 @@ async function copy(index: number, message: Extract<ToWorker, { type: 'copy' }>)
       direct = aligned !== undefined;
       if (aligned !== undefined) buffer = aligned;
     }
-    const outcome = await copyOneFile(message.file, message.target, buffer, data.fileMode, {
+    // A file of an incremental backup may be taken from its base instead (file_reuse.ts).
+    const outcome = await copyOrReuse(message.file, message.target, buffer, data.fileMode, {
       beforeRead,
       chunkCopied: (bytes) => send({ type: 'chunk', index, bytes }),
+      chunkCompared: (bytes) => send({ type: 'compared', index, bytes }),
     }, direct);
     if ('copied' in outcome) send({ type: 'finished', index, copied: outcome.copied });
     else send({ type: 'skipped', index, skipped: outcome.skipped, bytesReported: outcome.bytesReported });

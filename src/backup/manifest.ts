@@ -25,6 +25,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { writeFileDurably } from './durable.js';
 import { CHECKSUM_ALGORITHM } from './checksum.js';
+import { MTIME_PATTERN } from './source_stamp.js';
 import type { CopiedFile, SourceFile } from './copy_types.js';
 
 export const MANIFEST_FILENAME = 'hotbackup-manifest.json';
@@ -53,6 +54,24 @@ const ManifestFileSchema = z.object({
    * within version 1, whose older readers ignored it (zod drops unknown keys).
    */
   link: z.object({ path: relativePath, target: z.string().refine((p) => path.isAbsolute(p), 'must be absolute') }).optional(),
+  /**
+   * The source file's modification time, read at or before its bytes were captured
+   * (source_stamp.ts): what the next incremental backup's quick check compares.
+   * Optional within version 2, as `link` was within version 1, and for the same reason.
+   */
+  mtime: z.string().regex(MTIME_PATTERN, 'must be an ISO 8601 UTC time with nine fractional digits').optional(),
+  /**
+   * Set when an incremental backup took the file from its base (`base` below) instead of
+   * copying it: how (a clone, or a hard link to the base's copy) and on what evidence.
+   * The file is in this backup's directory all the same, with the checksum above.
+   */
+  reusedFrom: z
+    .object({
+      backupId: z.uuid(),
+      method: z.enum(['reflink', 'hardlink']),
+      check: z.enum(['sizeMtime', 'checksum']),
+    })
+    .optional(),
 });
 
 export const ManifestSchema = z
@@ -73,6 +92,12 @@ export const ManifestSchema = z
     durationMs: z.number().nonnegative(),
     /** The throttle when the backup finished; 0 is unlimited. */
     throttleBytesPerSec: byteCount,
+    /**
+     * Set on an incremental backup: the backup it was taken against. Every file is in this
+     * backup's own directory (reused ones as clones or hard links), so it needs nothing
+     * from the base to be verified or restored; this says where the shared ones came from.
+     */
+    base: z.object({ backupId: z.uuid(), path: z.string().refine((p) => path.isAbsolute(p), 'must be absolute') }).optional(),
     files: z.array(ManifestFileSchema),
     totals: z.object({ files: byteCount, bytes: byteCount }),
   })
@@ -90,6 +115,9 @@ export const ManifestSchema = z
     files.forEach((f, i) => {
       if (seen.has(f.path)) ctx.addIssue({ code: 'custom', path: ['files', i, 'path'], message: `${f.path} is listed twice` });
       seen.add(f.path);
+      if (f.reusedFrom !== undefined && f.reusedFrom.backupId !== manifest.base?.backupId) {
+        ctx.addIssue({ code: 'custom', path: ['files', i, 'reusedFrom', 'backupId'], message: `names ${f.reusedFrom.backupId}, which is not this backup's base` });
+      }
     });
   });
 
@@ -119,13 +147,21 @@ export class ManifestError extends Error {
 
 /**
  * The `checksum`, `files` and `totals` of a manifest for what the copier returned;
- * `sources` (the list the copier was given) supplies each file's link, if any.
+ * `sources` (the list the copier was given) supplies each file's link and mtime, and,
+ * for a file taken from an incremental backup's base, that base's backupId.
  */
 export function manifestFiles(copied: readonly CopiedFile[], sources: readonly SourceFile[] = []): Pick<Manifest, 'checksum' | 'files' | 'totals'> {
-  const links = new Map(sources.flatMap((s) => (s.link === undefined ? [] : [[s.relativePath, s.link] as const])));
-  const files = copied.map(({ relativePath, size, checksum }) => {
-    const link = links.get(relativePath);
-    return { path: relativePath, size, checksum, ...(link === undefined ? {} : { link: { ...link } }) };
+  const bySource = new Map(sources.map((s) => [s.relativePath, s] as const));
+  const files = copied.map(({ relativePath, size, checksum, reused }) => {
+    const { link, stamp, reuse } = bySource.get(relativePath) ?? {};
+    return {
+      path: relativePath,
+      size,
+      checksum,
+      ...(link === undefined ? {} : { link: { ...link } }),
+      ...(stamp === undefined ? {} : { mtime: stamp.before }),
+      ...(reused === undefined || reuse === undefined ? {} : { reusedFrom: { backupId: reuse.backupId, method: reused.method, check: reused.check } }),
+    };
   });
   return {
     checksum: { algorithm: CHECKSUM_ALGORITHM },

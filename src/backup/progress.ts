@@ -15,7 +15,12 @@ export interface CopyProgress {
    * backupStatus field), and one class cannot hold a method and a number by one name.
    */
   chunkCopied(file: SourceFile, n: number): void;
-  /** `file` is written and fsynced. */
+  /**
+   * `n` more bytes of `file` were read and hashed to compare it with an incremental
+   * backup's base (once per chunk); not copied. Optional: only incremental backups call it.
+   */
+  chunkCompared?(file: SourceFile, n: number): void;
+  /** `file` is written and fsynced; or taken from the base, when `copied.reused` says so. */
   fileFinished(file: SourceFile, copied: CopiedFile): void;
   /**
    * An optional `file` was left out after `bytesReported` of its bytes had been
@@ -28,6 +33,7 @@ export interface CopyProgress {
 export const noProgress: CopyProgress = Object.freeze({
   fileStarted(): void {},
   chunkCopied(): void {},
+  chunkCompared(): void {},
   fileFinished(): void {},
   fileSkipped(): void {},
 });
@@ -43,9 +49,14 @@ export interface ProgressCountersOptions {
 export interface ProgressSnapshot {
   readonly bytesCopied: number;
   readonly filesCopied: number;
+  /** Bytes and files an incremental backup took from its base instead of copying them. */
+  readonly bytesReused: number;
+  readonly filesReused: number;
+  /** Bytes of the source read only to compare them with the base (`checksum: true`, racy mtimes). */
+  readonly bytesCompared: number;
   readonly bytesTotal: number;
   readonly filesTotal: number;
-  /** 0–100, as `ProgressCounters.percent`. */
+  /** 0–100, as `ProgressCounters.percent`: copied and reused bytes count as done. */
   readonly percent: number;
   readonly bytesPerSec: number;
   /** Undefined while the rate is unknown. */
@@ -57,6 +68,9 @@ export interface ProgressSnapshot {
 export class ProgressCounters implements CopyProgress {
   bytesCopied = 0;
   filesCopied = 0;
+  bytesReused = 0;
+  filesReused = 0;
+  bytesCompared = 0;
   bytesTotal = 0;
   filesTotal = 0;
   readonly #current = new Set<string>();
@@ -84,6 +98,9 @@ export class ProgressCounters implements CopyProgress {
   begin(files: readonly SourceFile[]): void {
     this.bytesCopied = 0;
     this.filesCopied = 0;
+    this.bytesReused = 0;
+    this.filesReused = 0;
+    this.bytesCompared = 0;
     this.bytesTotal = files.reduce((sum, f) => sum + f.size, 0);
     this.filesTotal = files.length;
     this.#current.clear();
@@ -106,6 +123,16 @@ export class ProgressCounters implements CopyProgress {
 
   chunkCopied(_file: SourceFile, n: number): void {
     this.bytesCopied += n;
+    this.#moved(n);
+  }
+
+  chunkCompared(_file: SourceFile, n: number): void {
+    this.bytesCompared += n;
+    this.#moved(n);
+  }
+
+  /** `n` bytes read from the source just now: the rate is of reads, copied or compared. */
+  #moved(n: number): void {
     const now = this.#now();
     this.#times.push(now);
     this.#amounts.push(n);
@@ -113,9 +140,14 @@ export class ProgressCounters implements CopyProgress {
     this.#prune(now);
   }
 
-  fileFinished(file: SourceFile, _copied?: CopiedFile): void {
+  fileFinished(file: SourceFile, copied?: CopiedFile): void {
     this.#current.delete(file.relativePath);
-    this.filesCopied += 1;
+    if (copied?.reused === undefined) {
+      this.filesCopied += 1;
+      return;
+    }
+    this.filesReused += 1;
+    this.bytesReused += copied.size;
   }
 
   /** A skipped file leaves the totals, so that a finished copy still reads 100%. */
@@ -144,7 +176,7 @@ export class ProgressCounters implements CopyProgress {
   /** Seconds left at the current rate; 0 when done; undefined while the rate is unknown. */
   get etaSecs(): number | undefined {
     if (!this.#begun) return undefined;
-    const remaining = this.bytesTotal - this.bytesCopied;
+    const remaining = this.bytesTotal - this.bytesCopied - this.bytesReused;
     if (remaining <= 0) return 0;
     const rate = this.bytesPerSec;
     if (rate <= 0) return undefined;
@@ -154,8 +186,8 @@ export class ProgressCounters implements CopyProgress {
   /** 0–100, rounded down to one decimal, by bytes (by files when every file is empty). */
   get percent(): number {
     let fraction: number;
-    if (this.bytesTotal > 0) fraction = this.bytesCopied / this.bytesTotal;
-    else if (this.filesTotal > 0) fraction = this.filesCopied / this.filesTotal;
+    if (this.bytesTotal > 0) fraction = (this.bytesCopied + this.bytesReused) / this.bytesTotal;
+    else if (this.filesTotal > 0) fraction = (this.filesCopied + this.filesReused) / this.filesTotal;
     else return 0;
     return Math.min(100, Math.floor(fraction * 1000) / 10);
   }
@@ -168,6 +200,9 @@ export class ProgressCounters implements CopyProgress {
     return Object.freeze({
       bytesCopied: this.bytesCopied,
       filesCopied: this.filesCopied,
+      bytesReused: this.bytesReused,
+      filesReused: this.filesReused,
+      bytesCompared: this.bytesCompared,
       bytesTotal: this.bytesTotal,
       filesTotal: this.filesTotal,
       percent: this.percent,

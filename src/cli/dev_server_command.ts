@@ -14,6 +14,9 @@ Options:
   --bind ADDR                  address to listen on                      [127.0.0.1]
   --checkpoint-interval SECS   seconds between checkpoints; 0 disables   [60]
   --no-backup-cursor           answer $backupCursor as MongoDB Community does
+  --wiredTigerEngineConfigString STR
+                               appended to wiredtiger_open's configuration, as mongod's
+                               option, e.g. 'log=(file_max=2MB)' for small journal files
   --log-format json|pretty|auto                                          [auto]
   --exit-on-stdin-close        shut down cleanly when stdin ends: how \`hotbackup start\`
                                ties the dev server's life to its own
@@ -35,6 +38,7 @@ export function parseDevServerArgs(args: string[]): ParsedDevServerArgs | 'help'
       bind: { type: 'string', default: '127.0.0.1' },
       'checkpoint-interval': { type: 'string', default: '60' },
       'no-backup-cursor': { type: 'boolean', default: false },
+      wiredTigerEngineConfigString: { type: 'string' },
       'log-format': { type: 'string', default: 'auto' },
       'exit-on-stdin-close': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
@@ -57,6 +61,7 @@ export function parseDevServerArgs(args: string[]): ParsedDevServerArgs | 'help'
       bind: values.bind ?? '127.0.0.1',
       checkpointIntervalSecs,
       backupCursor: values['no-backup-cursor'] !== true,
+      ...(values.wiredTigerEngineConfigString === undefined ? {} : { wiredTigerEngineConfigString: values.wiredTigerEngineConfigString }),
       argv: ['hotbackup', 'dev-server', ...args],
     },
     logFormat,

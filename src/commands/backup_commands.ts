@@ -72,10 +72,22 @@ export class BackupCommands implements Interceptor {
     if (strategy !== undefined && !isStrategyChoice(strategy)) {
       throw new CommandError(ErrorCodes.BadValue, `backupStart option 'strategy' must be one of ${STRATEGY_CHOICES.join(', ')}; got '${strategy}'`);
     }
+    const incrementalBase = cmd['incrementalBase'];
+    if (incrementalBase !== undefined && typeof incrementalBase !== 'string') {
+      throw new CommandError(ErrorCodes.TypeMismatch, "backupStart option 'incrementalBase' must be a string: the directory of an earlier backup");
+    }
+    const checksum = cmd['checksum'];
+    if (checksum !== undefined && typeof checksum !== 'boolean') {
+      throw new CommandError(ErrorCodes.TypeMismatch, "backupStart option 'checksum' must be a boolean");
+    }
+    if (checksum === true && incrementalBase === undefined) {
+      throw new CommandError(ErrorCodes.BadValue, "backupStart option 'checksum: true' compares files with an incrementalBase, and none was given");
+    }
     const started = await this.backups.start({
       destination: cmd['backupStart'],
       allowWriteBlocking: allow === true,
       ...(strategy === undefined ? {} : { strategy }),
+      ...(incrementalBase === undefined ? {} : { incrementalBase, checksum: checksum === true }),
     });
     if (cmd['async'] === true) return { ok: 1, backupId: started.backupId };
     const { error } = await started.done;

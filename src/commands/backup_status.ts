@@ -19,6 +19,9 @@ function outcomeDocument(outcome: BackupOutcome): Document {
     finishedAt: outcome.finishedAt,
     bytes: Long.fromNumber(outcome.bytes),
     files: new Int32(outcome.files),
+    // An incremental backup's files taken from its base: not in `bytes`, which were copied.
+    bytesReused: Long.fromNumber(outcome.progress.bytesReused),
+    filesReused: new Int32(outcome.progress.filesReused),
     seconds: outcome.seconds,
     // Also on success: a backup that left out an optional file says which and why.
     warnings: [...outcome.warnings],
@@ -40,6 +43,9 @@ export function backupStatusReply(status: EngineStatus): Document {
     inProgress: running !== undefined,
     bytesCopied: Long.fromNumber(progress?.bytesCopied ?? 0),
     filesCopied: new Int32(progress?.filesCopied ?? 0),
+    bytesReused: Long.fromNumber(progress?.bytesReused ?? 0),
+    filesReused: new Int32(progress?.filesReused ?? 0),
+    bytesCompared: Long.fromNumber(progress?.bytesCompared ?? 0),
     bytesTotal: Long.fromNumber(progress?.bytesTotal ?? 0),
     filesTotal: new Int32(progress?.filesTotal ?? 0),
     percent: progress?.percent ?? 0,

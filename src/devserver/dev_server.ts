@@ -30,7 +30,7 @@ export class DevServer extends EventEmitter<{ closed: [] }> {
   }
 
   static async start(options: DevServerOptions, log: Logger): Promise<DevServer> {
-    const engine = StorageEngine.open({ dbpath: options.dbpath });
+    const engine = StorageEngine.open({ dbpath: options.dbpath, ...(options.wiredTigerEngineConfigString === undefined ? {} : { engineConfig: options.wiredTigerEngineConfigString }) });
     const listener = net.createServer();
     let server: DevServer | undefined;
     const state = new ServerState(engine, options, log, () => {

@@ -21,6 +21,8 @@ export interface DevServerOptions {
   checkpointIntervalSecs: number;
   /** When false, `$backupCursor` is unknown, as on MongoDB Community. */
   backupCursor: boolean;
+  /** Appended to wiredtiger_open's configuration, as mongod's --wiredTigerEngineConfigString. */
+  wiredTigerEngineConfigString?: string;
   /** The command line the server was started with, for getCmdLineOpts. */
   argv: string[];
 }

@@ -87,6 +87,9 @@ describe('ProgressCounters', () => {
     assert.deepEqual(taken, {
       bytesCopied: MiB,
       filesCopied: 0,
+      bytesReused: 0,
+      filesReused: 0,
+      bytesCompared: 0,
       bytesTotal: 4 * MiB,
       filesTotal: 1,
       percent: 25,
@@ -101,6 +104,33 @@ describe('ProgressCounters', () => {
     assert.equal(taken.bytesCopied, MiB);
     assert.deepEqual(taken.currentFiles, ['a.wt']);
     assert.equal(counters.snapshot().percent, 100);
+  });
+
+  it("counts an incremental backup's reused files apart from copied ones, and both as done", () => {
+    let now = 0;
+    const counters = new ProgressCounters({ now: () => now });
+    const copied = file('changed.wt', MiB);
+    const quick = file('same.wt', 2 * MiB);
+    const compared = file('racy.wt', MiB);
+    counters.begin([copied, quick, compared]);
+    now += 500;
+    counters.chunkCopied(copied, MiB);
+    counters.fileFinished(copied, { relativePath: 'changed.wt', size: MiB, checksum: '' });
+    counters.fileFinished(quick, { relativePath: 'same.wt', size: 2 * MiB, checksum: '', reused: { method: 'hardlink', check: 'sizeMtime' } });
+    assert.equal(counters.percent, 75);
+    // Hashed to be compared with the base: read, not copied, and not done until it is taken.
+    counters.chunkCompared(compared, MiB);
+    assert.equal(counters.percent, 75);
+    counters.fileFinished(compared, { relativePath: 'racy.wt', size: MiB, checksum: '', reused: { method: 'reflink', check: 'checksum' } });
+    const done = counters.snapshot();
+    assert.deepEqual(
+      { bytesCopied: done.bytesCopied, filesCopied: done.filesCopied, bytesReused: done.bytesReused, filesReused: done.filesReused, bytesCompared: done.bytesCompared },
+      { bytesCopied: MiB, filesCopied: 1, bytesReused: 3 * MiB, filesReused: 2, bytesCompared: MiB },
+    );
+    assert.equal(done.percent, 100);
+    assert.equal(done.etaSecs, 0);
+    // The rate is of bytes read from the source: copied and compared.
+    assert.equal(done.bytesPerSec, 4 * MiB);
   });
 
   it('has a no-op default reporter', () => {

@@ -26,6 +26,7 @@ import { Long, MongoServerError, type MongoClient, type Document } from 'mongodb
 import type { Snapshot, SnapshotStrategy } from './snapshot.js';
 import { NEVER_BLOCKED } from './writes_blocked.js';
 import { checkSameDbpath, rebaseListedFiles } from './dbpath_identity.js';
+import { stampFiles } from './files.js';
 import { CursorSession, NoReplyError, isNoReply, killUnsettledOpens } from './cursor_session.js';
 import { NO_JOURNAL, type RunJournal } from '../run_journal.js';
 import { CommandError, ErrorCodes, LocationCodes } from '../../errors.js';
@@ -147,6 +148,9 @@ export class BackupCursorStrategy implements SnapshotStrategy {
       const listed = docs.map((doc) => ({ filename: String(doc['filename']), fileSize: Number(doc['fileSize']) }));
       const files = rebaseListedFiles(mongodDbpath, this.options.dbpath, listed);
       await checkSameDbpath(mongodDbpath, this.options.dbpath, files);
+      // The pinned checkpoint is on disk before the cursor opens, and the copy reads after
+      // this: one stat is a reading both after the capture and before the bytes are read.
+      const stamped = await stampFiles(files);
       this.log.info(
         { cursorId: cursor.id.toString(), lsid: session.lsid, mongodDbpath, dbpath: this.options.dbpath, keepaliveMs: this.timing.keepaliveMs },
         'backup cursor open',
@@ -154,7 +158,7 @@ export class BackupCursorStrategy implements SnapshotStrategy {
       return {
         strategy: this.name,
         reason: 'mongod has $backupCursor: writes never stop',
-        files,
+        files: stamped,
         writesBlocked: NEVER_BLOCKED,
         lost: cursor.lost.signal,
         release,

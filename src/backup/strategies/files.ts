@@ -6,10 +6,11 @@
  */
 import path from 'node:path';
 import fs from 'node:fs/promises';
-import type { Dirent, Stats } from 'node:fs';
+import type { BigIntStats, Dirent, Stats } from 'node:fs';
 import type { FileLink, SourceFile } from '../copy_types.js';
 import { strerror } from '../io_error.js';
 import { CommandError, ErrorCodes } from '../../errors.js';
+import { mtimeText, statStamp } from '../source_stamp.js';
 
 /** Relative to the dbpath, so that the backup directory is itself a usable dbpath. */
 export function sourceFile(dbpath: string, absolute: string, size: number): SourceFile {
@@ -41,6 +42,27 @@ const LOCK_FILES = new Set(['mongod.lock', 'WiredTiger.lock']);
 const SPARE_LOG = /^WiredTiger(Preplog|Tmplog)\.\d+$/;
 const LOG = /^WiredTigerLog\.\d+$/;
 const JOURNAL = 'journal';
+
+/** WiredTiger's log (mongod's journal): always copied, never taken from an incremental backup's base. */
+export function isJournalFile(relativePath: string): boolean {
+  const parts = path.normalize(relativePath).split(path.sep);
+  return parts.length === 2 && parts[0] === JOURNAL && LOG.test(parts[1] ?? '');
+}
+
+/**
+ * `files` (live files under the dbpath) each with a stamp from one stat now; for a strategy
+ * whose window is already open (a pinned $backupCursor checkpoint), where that one stat is
+ * a reading both before and after the capture (source_stamp.ts). A file gone meanwhile
+ * goes unstamped: the copy reports it.
+ */
+export async function stampFiles(files: readonly SourceFile[]): Promise<SourceFile[]> {
+  return Promise.all(
+    files.map(async (file) => {
+      const stamp = await statStamp(file.path).catch(() => undefined);
+      return stamp === undefined ? file : { ...file, stamp };
+    }),
+  );
+}
 
 /** The role of a file (or, for excluded directories, a directory) by its path relative to the dbpath. */
 export function dbpathRole(relativePath: string): DbpathRole {
@@ -167,9 +189,10 @@ async function listEntry(listing: Listing, relativeDir: string, entry: Dirent, a
   const role = dbpathRole(relativePath);
   if (role === 'excluded') return;
   const absolute = path.join(root, relativePath);
-  let stats: Stats;
+  let stats: BigIntStats;
   try {
-    stats = await fs.stat(absolute);
+    // With nanoseconds: the mtime is recorded for the next incremental backup (source_stamp.ts).
+    stats = await fs.stat(absolute, { bigint: true });
   } catch (err) {
     const vanished = listing.tolerant && isVanished(err);
     if (entry.isSymbolicLink()) {
@@ -187,7 +210,15 @@ async function listEntry(listing: Listing, relativeDir: string, entry: Dirent, a
     if (loop !== undefined) throw await cycle(root, relativePath, loop.relativePath, entry.isSymbolicLink());
     await listDirectory(listing, relativePath, [...ancestors, { id, relativePath }]);
   } else if (stats.isFile()) {
-    listing.files.push({ ...sourceFile(root, absolute, stats.size), ...(role === 'optional' ? { optional: true } : {}) });
+    const mtime = mtimeText(stats);
+    listing.files.push({
+      ...sourceFile(root, absolute, Number(stats.size)),
+      ...(role === 'optional' ? { optional: true } : {}),
+      // Read while the listing's caller protects the files (under the fsync lock), or,
+      // for the reflink strategy's listing ahead of the lock, before the clone: a
+      // reading at or before the capture either way.
+      ...(mtime === undefined ? {} : { stamp: { before: mtime, after: mtime } }),
+    });
   }
   // Sockets, FIFOs and devices hold no data to copy.
 }
@@ -205,7 +236,7 @@ async function exists(absolute: string): Promise<boolean> {
   );
 }
 
-function directoryId(stats: Stats): string {
+function directoryId(stats: Stats | BigIntStats): string {
   return `${stats.dev}:${stats.ino}`;
 }
 

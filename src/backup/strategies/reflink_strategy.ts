@@ -34,6 +34,7 @@ import { cloneFiles, DEFAULT_CLONE_CONCURRENCY, prepareDirectories } from './clo
 import { describeErrno, probeReflink, type ReflinkSupport } from './reflink_probe.js';
 import { createStaging, removeStaging } from './staging.js';
 import { sealClones } from '../seal_clones.js';
+import { statStamp } from '../source_stamp.js';
 import { hangIfEnabled } from '../../failpoints.js';
 import { CommandError } from '../../errors.js';
 import { toCommandError } from '../io_error.js';
@@ -114,8 +115,12 @@ export class ReflinkStrategy implements SnapshotStrategy {
       // Rejects when the lock was lost before it was released: the clones may hold later writes.
       await held.release();
       const writesBlockedMs = held.writesBlocked.ms();
-      // The size as cloned: the listing's sizes may date from before the lock.
-      const clones = await Promise.all(cloned.files.map(async (file) => ({ ...file, size: (await fs.stat(file.path)).size })));
+      // The size as cloned: the listing's sizes may date from before the lock. And the
+      // source's mtime now, after the clone: the stamp from the listing was read before
+      // it, so an incremental backup takes a file from its base only if both readings
+      // match the base's (source_stamp.ts).
+      const sources = new Map(held.files.map((file) => [file.relativePath, file.path]));
+      const clones = await Promise.all(cloned.files.map(async (file) => ({ ...file, size: (await fs.stat(file.path)).size, ...(await stampAfter(file, sources)) })));
       for (const { relativePath, detail } of cloned.dropped) {
         log.warn({ backupId: request.backupId, file: relativePath }, `left out: it ${detail}`);
         // As the copier says of an optional file it skips.
@@ -207,4 +212,12 @@ export class ReflinkStrategy implements SnapshotStrategy {
       });
     }
   }
+}
+
+/** `file`'s stamp with its `after` reading taken now from its source; no stamp at all when the source cannot be read. */
+async function stampAfter(file: SourceFile, sources: ReadonlyMap<string, string>): Promise<Pick<SourceFile, 'stamp'>> {
+  const source = sources.get(file.relativePath);
+  const now = source === undefined ? undefined : await statStamp(source).catch(() => undefined);
+  if (file.stamp === undefined || now === undefined) return { stamp: undefined };
+  return { stamp: { before: file.stamp.before, after: now.after } };
 }

@@ -18,8 +18,13 @@ const DEFAULT_CACHE_MB = 256;
 // Main, read and admin sessions, one for a backup cursor, plus WT's own.
 const SESSION_MAX = 100;
 
-/** wiredtiger_open's config: logging on, so a restart after a crash runs recovery. */
-export function wiredtigerConfig(cacheSizeMB = DEFAULT_CACHE_MB): string {
+/**
+ * wiredtiger_open's config: logging on, so a restart after a crash runs recovery.
+ * `engineConfig` goes last, where WiredTiger lets it override ours key by key, as
+ * mongod appends --wiredTigerEngineConfigString (e.g. `log=(file_max=2MB)`, which keeps
+ * the rest of `log=(...)`).
+ */
+export function wiredtigerConfig(cacheSizeMB = DEFAULT_CACHE_MB, engineConfig?: string): string {
   if (!Number.isInteger(cacheSizeMB) || cacheSizeMB < 1) {
     throw new DevServerError(DevServerCodes.BadValue, `cacheSizeMB must be a positive integer, got ${cacheSizeMB}`);
   }
@@ -38,12 +43,13 @@ export function wiredtigerConfig(cacheSizeMB = DEFAULT_CACHE_MB): string {
     // (server.ts, --checkpoint-interval), which skips while fsync-locked.
     `cache_size=${cacheSizeMB}M`,
     `session_max=${SESSION_MAX}`,
+    ...(engineConfig === undefined || engineConfig === '' ? [] : [engineConfig]),
   ].join(',');
 }
 
 /** Creates the directories, opens WiredTiger, and claims the dbpath. */
-export function openDbpath(dbpath: string, cacheSizeMB?: number): WtConnection {
-  const config = wiredtigerConfig(cacheSizeMB);
+export function openDbpath(dbpath: string, cacheSizeMB?: number, engineConfig?: string): WtConnection {
+  const config = wiredtigerConfig(cacheSizeMB, engineConfig);
   fs.mkdirSync(path.join(dbpath, JOURNAL_DIR), { recursive: true });
   let conn: WtConnection;
   try {

@@ -51,7 +51,7 @@ export class StorageEngine {
   /** Opens (creating if needed) the dbpath; DBPathInUse when another engine has it. */
   static open(opts: EngineOptions): StorageEngine {
     const dbpath = path.resolve(opts.dbpath);
-    const conn = openDbpath(dbpath, opts.cacheSizeMB);
+    const conn = openDbpath(dbpath, opts.cacheSizeMB, opts.engineConfig);
     try {
       return new StorageEngine(dbpath, conn);
     } catch (err) {

@@ -5,6 +5,8 @@ export interface EngineOptions {
   dbpath: string;
   /** WiredTiger cache size; default 256. */
   cacheSizeMB?: number;
+  /** Appended to wiredtiger_open's configuration, where it overrides ours (mongod's --wiredTigerEngineConfigString). */
+  engineConfig?: string;
 }
 
 export interface IndexSpec {

@@ -1,0 +1,147 @@
+/**
+ * One file of an incremental backup, in a copy worker: taken from the base backup when
+ * it may be, copied from the source (file_copy.ts) otherwise. Synchronous calls on the
+ * worker's own thread, as the copy's: hashing a source to compare it never runs on the
+ * proxy's forwarding loop.
+ *
+ * Taking the base's copy, in order of preference:
+ * 1. a clone (FICLONE, as the reflink strategy clones: clone_files.ts): a new inode
+ *    sharing the base's extents, so a later write to either copy goes to new blocks;
+ * 2. a hard link: the same inode under a second name; a write through either name
+ *    changes both backups.
+ * Either way both names end up read-only (0400): with a hard link there is one inode, and
+ * a backup is never written to in place (restore copies); making clones read-only too
+ * keeps one rule for every reused file. 0400 rather than 0444: the copier writes 0600,
+ * because a backup holds every byte of the database, and read-only must not mean
+ * world-readable. Neither stops root (mongod started by root on the backup itself
+ * writes through a hard link into every backup that shares it: docs/backups.md).
+ *
+ * Whatever keeps the base's copy from being taken (gone, another size, a filesystem
+ * that neither clones nor links, EMLINK after 65000 links on ext4) falls back to a
+ * copy from the source, which the snapshot protects: the backup stays whole, and the
+ * result says why (`notReused`).
+ */
+import fs from 'node:fs';
+import { constants } from 'node:fs';
+import { startChecksum } from './checksum.js';
+import { CopyStopped, copyOneFile, SourceTooShortError, type FileCopyHooks, type FileOutcome } from './file_copy.js';
+import { errorCode } from './io_error.js';
+import type { Reused, ReuseFrom, SourceFile } from './copy_types.js';
+
+/** Read-only for the owner alone: see the module comment. */
+export const REUSED_FILE_MODE = 0o400;
+
+export interface ReuseHooks extends FileCopyHooks {
+  /** `bytes` more of the source were read and hashed to compare it with the base's checksum. */
+  chunkCompared(bytes: number): void;
+}
+
+/** Copies `file` to `target`, or takes it from the base its `reuse` names. */
+export async function copyOrReuse(file: SourceFile, target: string, buffer: Buffer, fileMode: number, hooks: ReuseHooks, direct = false): Promise<FileOutcome> {
+  const reuse = file.reuse;
+  if (reuse === undefined) return copyOneFile(file, target, buffer, fileMode, hooks, direct);
+  if (reuse.compare && !(await sameContent(file, reuse, buffer, hooks))) {
+    // Changed since the base: an ordinary copy, not a failure to reuse.
+    return copyOneFile(file, target, buffer, fileMode, hooks, direct);
+  }
+  const taken = takeFromBase(file, reuse, target);
+  if ('why' in taken) {
+    const outcome = await copyOneFile(file, target, buffer, fileMode, hooks, direct);
+    return 'copied' in outcome ? { copied: { ...outcome.copied, notReused: taken.why } } : outcome;
+  }
+  const reused: Reused = { method: taken.method, check: reuse.compare ? 'checksum' : 'sizeMtime' };
+  return { copied: { relativePath: file.relativePath, size: file.size, checksum: reuse.checksum, reused } };
+}
+
+/**
+ * Whether the source's first `file.size` bytes hash to the base's checksum. Reads are
+ * throttled as the copy's are (they are reads from the source). A source that cannot
+ * be read, or ends early, is not the same: the copy then meets the same error and
+ * reports it as it always does (skipping an optional file, say).
+ */
+async function sameContent(file: SourceFile, reuse: ReuseFrom, buffer: Buffer, hooks: ReuseHooks): Promise<boolean> {
+  let fd: number;
+  try {
+    fd = fs.openSync(file.path, 'r');
+  } catch {
+    return false;
+  }
+  try {
+    const checksum = startChecksum();
+    for (let offset = 0; offset < file.size; ) {
+      const want = Math.min(buffer.length, file.size - offset);
+      await hooks.beforeRead(want);
+      const bytesRead = fs.readSync(fd, buffer, 0, want, offset);
+      if (bytesRead === 0) throw new SourceTooShortError(file.path, file.size, offset);
+      checksum.update(buffer.subarray(0, bytesRead));
+      offset += bytesRead;
+      hooks.chunkCompared(bytesRead);
+    }
+    return checksum.hex() === reuse.checksum;
+  } catch (err) {
+    // A stop (abort, another worker's failure) is not an answer: it must end this file.
+    if (err instanceof CopyStopped) throw err;
+    return false;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+type Taken = { method: Reused['method'] } | { why: string };
+
+/** Clones or links the base's copy to `target` and makes both read-only; or says why it could not. */
+function takeFromBase(file: SourceFile, reuse: ReuseFrom, target: string): Taken {
+  let size: number;
+  try {
+    size = fs.statSync(reuse.from).size;
+  } catch (err) {
+    return { why: `the base's copy ${reuse.from} cannot be read (${errorCode(err) ?? String(err)})` };
+  }
+  if (size !== file.size) return { why: `the base's copy ${reuse.from} is ${size} bytes, not the ${file.size} its manifest lists` };
+  let method: Reused['method'];
+  try {
+    // EXCL: never replace a file, as the copier never does ('wx'). FORCE: a clone or an
+    // error, never a silent byte copy.
+    fs.copyFileSync(reuse.from, target, constants.COPYFILE_FICLONE_FORCE | constants.COPYFILE_EXCL);
+    method = 'reflink';
+  } catch (cloneErr) {
+    if (!cannotClone(cloneErr)) return { why: `cloning ${reuse.from} failed (${describe(cloneErr)})` };
+    try {
+      fs.linkSync(reuse.from, target);
+      method = 'hardlink';
+    } catch (linkErr) {
+      return { why: `${reuse.from} can be neither cloned (${describe(cloneErr)}) nor hard-linked (${describe(linkErr)})` };
+    }
+  }
+  try {
+    fs.chmodSync(target, REUSED_FILE_MODE);
+    if (method === 'reflink') {
+      fs.chmodSync(reuse.from, REUSED_FILE_MODE);
+      // The clone's extents are metadata of the new inode: durable only once it is synced.
+      // A hard link is a directory entry, made durable by the copier's fsync of the directory.
+      const fd = fs.openSync(target, 'r');
+      try {
+        fs.fsyncSync(fd);
+      } finally {
+        fs.closeSync(fd);
+      }
+    }
+  } catch (err) {
+    fs.rmSync(target, { force: true });
+    return { why: `${method === 'reflink' ? 'the clone' : 'the hard link'} of ${reuse.from} could not be made read-only (${describe(err)})` };
+  }
+  return { method };
+}
+
+/**
+ * Errors that mean "this filesystem (pair) does not clone": ext4, tmpfs, two filesystems.
+ * libuv has already removed the empty target it created (uv__fs_copyfile).
+ */
+function cannotClone(err: unknown): boolean {
+  const code = errorCode(err);
+  return code === 'EOPNOTSUPP' || code === 'ENOTSUP' || code === 'EINVAL' || code === 'EXDEV' || code === 'ENOSYS' || code === 'ENOTTY';
+}
+
+function describe(err: unknown): string {
+  return errorCode(err) ?? (err instanceof Error ? err.message : String(err));
+}

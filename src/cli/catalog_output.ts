@@ -1,0 +1,88 @@
+/**
+ * How `hotbackup list` and `hotbackup purge` print backups: a table for a person at a
+ * terminal, JSON for everything else (a pipe, a script, `--json`). Both commands print
+ * one entry per backup directory in the same JSON shape.
+ */
+import type { CatalogEntry } from '../backup/backup_catalog.js';
+import { formatBytes } from '../backup/units.js';
+
+/** One backup directory in the commands' JSON output. */
+export interface EntryJson {
+  name: string;
+  path: string;
+  complete: boolean;
+  /** Why it is not a complete backup; null when it is. */
+  incomplete: string | null;
+  backupId: string | null;
+  startedAt: string | null;
+  finishedAt: string | null;
+  strategy: string | null;
+  /** Every file's size added up (totals.bytes), reused ones included. */
+  bytes: number | null;
+  files: number | null;
+  /** Of `bytes`, those taken from the base (shared with it on disk). */
+  bytesReused: number;
+  /** The backup it was taken against; `name` when that one is in the same root. */
+  base: { backupId: string; path: string; name: string | null } | null;
+  verified: { ok: boolean; verifiedAt: string } | null;
+}
+
+export function entryJson(entry: CatalogEntry, catalog: readonly CatalogEntry[]): EntryJson {
+  const { manifest } = entry;
+  const base = manifest?.base;
+  return {
+    name: entry.name,
+    path: entry.path,
+    complete: manifest !== undefined,
+    incomplete: entry.incomplete ?? null,
+    backupId: manifest?.backupId ?? null,
+    startedAt: manifest?.startedAt ?? null,
+    finishedAt: manifest?.finishedAt ?? null,
+    strategy: manifest?.strategy ?? null,
+    bytes: manifest?.totals.bytes ?? null,
+    files: manifest?.totals.files ?? null,
+    bytesReused: entry.bytesReused,
+    base: base === undefined ? null : { ...base, name: catalog.find((other) => other.manifest?.backupId === base.backupId)?.name ?? null },
+    verified: entry.verification === undefined ? null : { ...entry.verification },
+  };
+}
+
+/** `2026-11-21T10:00:00Z`: to the second, in UTC, as the manifest's times are. */
+function shortTime(date: Date): string {
+  return `${date.toISOString().slice(0, 19)}Z`;
+}
+
+/** The table's cells for one entry, under TABLE_HEADER. */
+export function entryCells(entry: CatalogEntry, catalog: readonly CatalogEntry[]): string[] {
+  const json = entryJson(entry, catalog);
+  const verified = json.verified === null ? '-' : `${json.verified.ok ? 'yes' : 'FAILED'} ${json.verified.verifiedAt.slice(0, 10)}`;
+  return [
+    entry.name,
+    shortTime(entry.time),
+    json.bytes === null ? '-' : formatBytes(json.bytes),
+    json.bytes === null ? '-' : formatBytes(json.bytesReused),
+    json.strategy ?? '-',
+    json.base === null ? '-' : (json.base.name ?? json.base.path),
+    json.complete ? 'yes' : 'no',
+    verified,
+  ];
+}
+
+export const TABLE_HEADER = ['NAME', 'STARTED', 'SIZE', 'REUSED', 'STRATEGY', 'BASE', 'COMPLETE', 'VERIFIED'];
+
+/** Rows of cells as aligned columns, two spaces apart; sizes right-aligned. */
+export function renderTable(header: readonly string[], rows: readonly (readonly string[])[], rightAligned: ReadonlySet<number> = new Set([2, 3])): string {
+  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => (row[column] ?? '').length)));
+  const line = (cells: readonly string[]) =>
+    cells
+      .map((cell, column) => (rightAligned.has(column) ? cell.padStart(widths[column] ?? 0) : cell.padEnd(widths[column] ?? 0)))
+      .join('  ')
+      .trimEnd();
+  return [line(header), ...rows.map(line)].join('\n') + '\n';
+}
+
+/** Lines saying why each incomplete directory is incomplete, for below a table. */
+export function incompleteNotes(catalog: readonly CatalogEntry[]): string {
+  const notes = catalog.filter((entry) => entry.incomplete !== undefined).map((entry) => `  ${entry.name}: ${entry.incomplete}\n`);
+  return notes.length === 0 ? '' : `\nIncomplete:\n${notes.join('')}`;
+}

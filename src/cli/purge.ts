@@ -1,0 +1,114 @@
+/**
+ * `hotbackup purge <root> --keep N [--dry-run] [--remove-incomplete] [--json]`: deletes
+ * the oldest complete backups under <root> beyond the newest N (src/backup/retention.ts
+ * decides, and deletes). A table-like plan on a terminal, JSON otherwise.
+ *
+ * Exit codes: 0 done (or, with --dry-run, planned); 1 the root cannot be read or a
+ * deletion failed (the rest are not attempted); 2 a usage error.
+ */
+import { parseArgs } from 'node:util';
+import path from 'node:path';
+import { readCatalog } from '../backup/backup_catalog.js';
+import { planPurge, removeBackup, type PurgeItem } from '../backup/retention.js';
+import { formatBytes } from '../backup/units.js';
+import { entryJson } from './catalog_output.js';
+import type { Output } from './list.js';
+
+const HELP = `Usage: hotbackup purge <root> --keep N [--dry-run] [--remove-incomplete] [--json]
+
+Deletes the oldest complete backups under <root> (one level down), keeping the
+newest N. Deleting the base of a kept incremental backup is safe: the kept one
+holds its own clones or hard links of the files it shares with it.
+
+Directories without a manifest (a backup still running, aborted or failed) are
+listed and left alone.
+
+Options:
+  --keep N               complete backups to keep, newest first (at least 1)  [required]
+  --dry-run              say what would be deleted, delete nothing
+  --remove-incomplete    delete directories without a manifest as well; only while
+                         no backup is being written under <root>, since a running
+                         backup has no manifest until it ends
+  --json                 JSON even on a terminal
+  -h, --help             this text
+`;
+
+const VERBS: Record<PurgeItem['action'], { done: string; planned: string }> = {
+  keep: { done: 'kept', planned: 'keep' },
+  remove: { done: 'deleted', planned: 'would delete' },
+  leave: { done: 'left', planned: 'leave' },
+};
+
+export async function runPurge(args: string[], out: Output = process.stdout, err: Output = process.stderr): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      strict: true,
+      allowPositionals: true,
+      options: {
+        keep: { type: 'string' },
+        'dry-run': { type: 'boolean', default: false },
+        'remove-incomplete': { type: 'boolean', default: false },
+        json: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    });
+  } catch (e) {
+    err.write(`hotbackup purge: ${(e as Error).message}\n`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  if (values.help === true) {
+    out.write(HELP);
+    return 0;
+  }
+  const [root, ...extra] = positionals;
+  if (root === undefined || extra.length > 0) {
+    err.write('hotbackup purge: give exactly one directory: hotbackup purge <root> --keep N\n');
+    return 2;
+  }
+  const keep = Number(values.keep);
+  if (values.keep === undefined || !/^\d+$/.test(values.keep) || !Number.isSafeInteger(keep) || keep < 1) {
+    err.write(`hotbackup purge: --keep must be a whole number of at least 1 (the newest backups to keep), got ${values.keep ?? 'nothing'}\n`);
+    return 2;
+  }
+  const dryRun = values['dry-run'] === true;
+  let catalog;
+  try {
+    catalog = await readCatalog(root);
+  } catch (e) {
+    err.write(`hotbackup purge: cannot read ${path.resolve(root)}: ${(e as Error).message}\n`);
+    return 1;
+  }
+  const plan = await planPurge(catalog, { keep, removeIncomplete: values['remove-incomplete'] === true });
+  const removed = new Set<PurgeItem>();
+  let failure: string | undefined;
+  if (!dryRun) {
+    for (const item of plan.filter((i) => i.action === 'remove')) {
+      try {
+        await removeBackup(item.entry);
+        removed.add(item);
+      } catch (e) {
+        failure = `could not delete ${item.entry.path}: ${(e as Error).message}; the backups after it were not deleted`;
+        break;
+      }
+    }
+  }
+  if (values.json === true || out.isTTY !== true) {
+    const backups = plan.map((item) => ({ ...entryJson(item.entry, catalog), action: item.action, reason: item.reason, removed: removed.has(item) }));
+    out.write(`${JSON.stringify({ root: path.resolve(root), keep, dryRun, backups }, null, 2)}\n`);
+  } else {
+    for (const item of plan) {
+      const verb = dryRun || (item.action === 'remove' && !removed.has(item)) ? VERBS[item.action].planned : VERBS[item.action].done;
+      const size = item.entry.manifest === undefined ? '' : `, ${formatBytes(item.entry.manifest.totals.bytes)}`;
+      out.write(`${verb.padEnd(12)} ${item.entry.name} (${item.entry.time.toISOString().slice(0, 19)}Z${size}): ${item.reason}\n`);
+    }
+    if (dryRun) out.write('Dry run: nothing was deleted.\n');
+  }
+  if (failure !== undefined) {
+    err.write(`hotbackup purge: ${failure}\n`);
+    return 1;
+  }
+  return 0;
+}

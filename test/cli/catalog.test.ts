@@ -1,0 +1,228 @@
+/**
+ * `hotbackup list` and `hotbackup purge` as an operator runs them, on a directory of real
+ * backups taken through the proxy from the dev server: a full one, an incremental one
+ * against it, and a directory without a manifest.
+ * - list: JSON when piped and with --json, a table on a terminal (under script(1));
+ * - purge --dry-run deletes nothing; purge --keep 1 deletes the full backup, which the
+ *   incremental was taken against, and the incremental still checks out and opens;
+ * - a base is kept while a kept backup lacks a file it took from it;
+ * - purge by a user who is not root deletes read-only files in read-only directories.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile, execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { MongoClient } from 'mongodb';
+import { startDevServer, type RunningDevServer } from '../helpers/dev_server.js';
+import { startProxy, type RunningProxy } from '../helpers/proxy.js';
+import { CLI, CLI_NODE_FLAGS, tempDir } from '../helpers/paths.js';
+import { assertMatchesManifest, countsOfCopy } from '../helpers/backups.js';
+import { readManifest } from '../../src/backup/manifest.js';
+import type { EntryJson } from '../../src/cli/catalog_output.js';
+
+const execFileAsync = promisify(execFile);
+const DOCS = 3000;
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+async function hotbackup(args: string[], wrapper: string[] = []): Promise<Run> {
+  const command = [...wrapper, process.execPath, ...CLI_NODE_FLAGS, CLI, ...args];
+  try {
+    const { stdout, stderr } = await execFileAsync(command[0] as string, command.slice(1));
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const failed = err as { code: number; stdout: string; stderr: string };
+    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
+  }
+}
+
+type Listed = { root: string; backups: EntryJson[] };
+type Purged = { root: string; keep: number; dryRun: boolean; backups: Array<EntryJson & { action: string; reason: string; removed: boolean }> };
+
+/** Every path under `dir` with its inode and size: what "nothing was deleted or changed" compares. */
+function tree(dir: string): string[] {
+  return (fs.readdirSync(dir, { recursive: true }) as string[])
+    .map((name) => {
+      const stats = fs.lstatSync(path.join(dir, name));
+      return `${name} ${stats.ino} ${stats.size}`;
+    })
+    .sort();
+}
+
+describe('hotbackup list and purge', () => {
+  let server: RunningDevServer;
+  let proxy: RunningProxy;
+  const scratch = tempDir('catalog');
+  /** The pristine chain; each test works on a copy of its own (cp -a keeps the hard links). */
+  const chain = path.join(scratch.dir, 'chain');
+  let fullId = '';
+  let copies = 0;
+  const copyOfChain = (): string => {
+    const root = path.join(scratch.dir, `root-${++copies}`);
+    execFileSync('cp', ['-a', chain, root]);
+    return root;
+  };
+
+  before(async () => {
+    fs.mkdirSync(chain);
+    server = await startDevServer({ args: ['--wiredTigerEngineConfigString', 'log=(file_max=1MB)', '--checkpoint-interval', '0'] });
+    proxy = await startProxy(server);
+    const client = new MongoClient(proxy.uri);
+    try {
+      const admin = client.db('admin');
+      await client.db('app').collection<{ _id: number; pad: string }>('a').insertMany(Array.from({ length: DOCS }, (_, i) => ({ _id: i, pad: 'a'.repeat(1000) })));
+      await admin.command({ fsync: 1 });
+      await admin.command({ backupStart: path.join(chain, 'full') });
+      await admin.command({ backupStart: path.join(chain, 'incremental'), incrementalBase: path.join(chain, 'full') });
+      fullId = (await readManifest(path.join(chain, 'full'))).backupId;
+    } finally {
+      await client.close();
+    }
+    // What an aborted backup leaves: files, no manifest. And what list passes over.
+    fs.mkdirSync(path.join(chain, 'partial'));
+    fs.writeFileSync(path.join(chain, 'partial', 'WiredTiger'), 'half');
+    fs.writeFileSync(path.join(chain, 'README'), 'not a backup');
+    fs.mkdirSync(path.join(chain, '.hidden'));
+  });
+
+  after(async () => {
+    await proxy.stop();
+    await server.stop();
+    server.cleanup();
+    scratch.remove();
+  });
+
+  it('list: JSON when the output is not a terminal, and with --json; the base, reuse and completeness of each', async () => {
+    const piped = await hotbackup(['list', chain]);
+    assert.equal(piped.code, 0, piped.stderr);
+    const listed = JSON.parse(piped.stdout) as Listed;
+    assert.equal(listed.root, chain);
+    assert.deepEqual(
+      listed.backups.map((b) => [b.name, b.complete, b.strategy, b.base?.name ?? null, b.verified]),
+      [
+        ['full', true, 'backupCursor', null, null],
+        ['incremental', true, 'backupCursor', 'full', null],
+        ['partial', false, null, null, null],
+      ],
+    );
+    const [full, incremental, partial] = listed.backups as [EntryJson, EntryJson, EntryJson];
+    assert.equal(full.bytesReused, 0);
+    assert.equal(full.backupId, fullId);
+    assert.deepEqual(incremental.base, { backupId: fullId, path: path.join(chain, 'full'), name: 'full' });
+    assert.ok(incremental.bytesReused > 0 && incremental.bytesReused < (incremental.bytes ?? 0));
+    assert.match(partial.incomplete ?? '', /^no manifest/);
+    const flagged = await hotbackup(['list', chain, '--json']);
+    assert.deepEqual(JSON.parse(flagged.stdout), listed);
+  });
+
+  it('list: a table on a terminal', () => {
+    // script(1) gives the CLI a terminal for its stdout, as a person's shell would.
+    const command = [process.execPath, ...CLI_NODE_FLAGS, CLI, 'list', chain].join(' ');
+    const screen = execFileSync('script', ['-qec', command, '/dev/null'], { encoding: 'utf8' }).replaceAll('\r', '');
+    const lines = screen.trimEnd().split('\n');
+    assert.match(lines[0] ?? '', /^NAME\s+STARTED\s+SIZE\s+REUSED\s+STRATEGY\s+BASE\s+COMPLETE\s+VERIFIED$/);
+    assert.match(lines[1] ?? '', /^full\s+\S+Z\s+[\d.]+ MiB\s+0 B\s+backupCursor\s+-\s+yes\s+-$/);
+    assert.match(lines[2] ?? '', /^incremental\s+\S+Z\s+[\d.]+ MiB\s+[\d.]+ MiB\s+backupCursor\s+full\s+yes\s+-$/);
+    assert.match(lines[3] ?? '', /^partial\s+\S+Z\s+-\s+-\s+-\s+-\s+no\s+-$/);
+    assert.match(screen, /Incomplete:\n {2}partial: no manifest/);
+  });
+
+  it('purge --dry-run says what would go and deletes nothing', async () => {
+    const root = copyOfChain();
+    const before = tree(root);
+    const run = await hotbackup(['purge', root, '--keep', '1', '--dry-run']);
+    assert.equal(run.code, 0, run.stderr);
+    const purged = JSON.parse(run.stdout) as Purged;
+    assert.equal(purged.dryRun, true);
+    assert.deepEqual(
+      purged.backups.map((b) => [b.name, b.action, b.removed]),
+      [
+        ['full', 'remove', false],
+        ['incremental', 'keep', false],
+        ['partial', 'leave', false],
+      ],
+    );
+    assert.match(purged.backups[0]?.reason ?? '', /^beyond --keep 1; the base of incremental, which holds its own copies \(clones or hard links\) of the \d+ files it took from it$/);
+    // On a terminal, one line per directory, in words.
+    const command = [process.execPath, ...CLI_NODE_FLAGS, CLI, 'purge', root, '--keep', '1', '--dry-run'].join(' ');
+    const screen = execFileSync('script', ['-qec', command, '/dev/null'], { encoding: 'utf8' }).replaceAll('\r', '');
+    assert.match(screen, /^would delete full \(\S+Z, [\d.]+ MiB\): beyond --keep 1; the base of incremental/m);
+    assert.match(screen, /^keep {9}incremental \(\S+Z, [\d.]+ MiB\): within --keep 1$/m);
+    assert.match(screen, /^leave {8}partial \(\S+Z\): incomplete: no manifest .*; left alone$/m);
+    assert.match(screen, /^Dry run: nothing was deleted\.$/m);
+    assert.deepEqual(tree(root), before);
+  });
+
+  it('purge --keep 1 on a chain deletes the base; the newest keeps every file it needs and opens with the same count', async () => {
+    const root = copyOfChain();
+    const run = await hotbackup(['purge', root, '--keep', '1']);
+    assert.equal(run.code, 0, run.stderr);
+    assert.deepEqual(
+      (JSON.parse(run.stdout) as Purged).backups.map((b) => [b.name, b.action, b.removed]),
+      [
+        ['full', 'remove', true],
+        ['incremental', 'keep', false],
+        ['partial', 'leave', false],
+      ],
+    );
+    assert.deepEqual(fs.readdirSync(root).sort(), ['.hidden', 'README', 'incremental', 'partial']);
+    const kept = path.join(root, 'incremental');
+    const manifest = await assertMatchesManifest(kept);
+    assert.ok(manifest.files.some((f) => f.reusedFrom?.backupId === fullId));
+    assert.deepEqual(await countsOfCopy(kept, scratch.dir, ['a']), { a: DOCS });
+    // Listed on its own now: its base is recorded, no longer in the root.
+    const listed = JSON.parse((await hotbackup(['list', root])).stdout) as Listed;
+    assert.deepEqual(listed.backups[0]?.base, { backupId: fullId, path: path.join(chain, 'full'), name: null });
+  });
+
+  it('purge keeps a base while a kept backup lacks a file it took from it; --remove-incomplete takes the partial one', async () => {
+    const root = copyOfChain();
+    const manifest = await readManifest(path.join(root, 'incremental'));
+    const shared = manifest.files.find((f) => f.reusedFrom !== undefined && f.path.startsWith('collection-'));
+    assert.ok(shared !== undefined);
+    fs.rmSync(path.join(root, 'incremental', shared.path));
+    const run = await hotbackup(['purge', root, '--keep', '1', '--remove-incomplete']);
+    assert.equal(run.code, 0, run.stderr);
+    const purged = JSON.parse(run.stdout) as Purged;
+    assert.deepEqual(
+      purged.backups.map((b) => [b.name, b.action, b.removed]),
+      [
+        ['full', 'keep', false],
+        ['incremental', 'keep', false],
+        ['partial', 'remove', true],
+      ],
+    );
+    assert.equal(purged.backups[0]?.reason, `needed by incremental: it lists ${shared.path} as taken from here, and its own copy is missing`);
+    assert.deepEqual(fs.readdirSync(root).sort(), ['.hidden', 'README', 'full', 'incremental']);
+  });
+
+  it('purge run by its owner, not root, deletes read-only files in read-only directories', { skip: process.getuid?.() === 0 ? undefined : 'needs root to run the CLI as another user' }, async () => {
+    const root = copyOfChain();
+    // nobody must reach the root through the test's own directory.
+    fs.chmodSync(scratch.dir, 0o755);
+    execFileSync('chown', ['-R', '65534:65534', root]);
+    execFileSync('chmod', ['-R', 'a-w', path.join(root, 'full')]);
+    const run = await hotbackup(['purge', root, '--keep', '1'], ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups']);
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(fs.existsSync(path.join(root, 'full')), false);
+    await assertMatchesManifest(path.join(root, 'incremental'));
+  });
+
+  it('refuses --keep 0 or none, and says so when the root cannot be read', async () => {
+    const zero = await hotbackup(['purge', chain, '--keep', '0']);
+    assert.equal(zero.code, 2);
+    assert.equal(zero.stderr, 'hotbackup purge: --keep must be a whole number of at least 1 (the newest backups to keep), got 0\n');
+    assert.equal((await hotbackup(['purge', chain])).code, 2);
+    const missing = path.join(scratch.dir, 'no-such-root');
+    const run = await hotbackup(['list', missing]);
+    assert.equal(run.code, 1);
+    assert.match(run.stderr, new RegExp(`^hotbackup list: cannot read ${missing}: ENOENT`));
+    assert.equal(fs.existsSync(path.join(chain, 'full')), true);
+  });
+});
