@@ -30,6 +30,12 @@ export interface SourceFile {
   optional?: boolean;
   /** The link the file was reached through, if any; recorded in the manifest. */
   link?: FileLink;
+  /**
+   * What the bytes copied must hash to (a restore copies a backup's files and checks them
+   * against its manifest): the copy fails at the first file that hashes otherwise, and
+   * every worker stops (copier.ts).
+   */
+  expectedChecksum?: string;
 }
 
 /** One file the copier wrote. */
@@ -37,6 +43,17 @@ export interface CopiedFile {
   relativePath: string;
   size: number;
   /** XXH3-64 of the bytes written, 16 lowercase hex digits (checksum.ts). */
+  checksum: string;
+}
+
+/** One file a hash worker read (hash_files.ts): the copy's checksum, without a copy. */
+export interface HashedFile {
+  relativePath: string;
+  /** The bytes hashed: the size it was listed with. */
+  size: number;
+  /** Its size when it was opened (fstat): differs from `size` when the file was resized. */
+  actualSize: number;
+  /** XXH3-64 of its first `size` bytes, as CopiedFile's. */
   checksum: string;
 }
 

@@ -1,6 +1,6 @@
 /**
  * A copy worker: a worker thread that copies the files the copier sends it, one at a
- * time, with its own buffer (file_copy.ts). It runs no JavaScript of the proxy's, so
+ * time, with its own buffer (file_copy.ts), or only hashes them (verify: hash_files.ts). It runs no JavaScript of the proxy's, so
  * reading, hashing and writing never hold up the event loop that forwards clients'
  * messages. Started and ended by copier.ts; copy_messages.ts is the protocol.
  */
@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
-import { CopyStopped, SourceTooShortError, copyOneFile } from './file_copy.js';
+import { CopyStopped, SourceTooShortError, copyOneFile, hashOneFile } from './file_copy.js';
 import { Flag, type CopyWorkerData, type FromWorker, type ToWorker, type WireError } from './copy_messages.js';
 
 const port = parentPort;
@@ -53,17 +53,20 @@ async function beforeRead(bytes: number): Promise<void> {
   if (!granted || stopped()) throw new CopyStopped();
 }
 
-async function copy(index: number, message: Extract<ToWorker, { type: 'copy' }>): Promise<void> {
+async function run(message: Extract<ToWorker, { type: 'copy' | 'hash' }>): Promise<void> {
+  const { index } = message;
   if (stopped()) {
     send({ type: 'stopped', index });
     return;
   }
   send({ type: 'started', index });
+  const hooks = { beforeRead, chunkCopied: (bytes: number) => send({ type: 'chunk', index, bytes }) };
   try {
-    const outcome = await copyOneFile(message.file, message.target, buffer, data.fileMode, {
-      beforeRead,
-      chunkCopied: (bytes) => send({ type: 'chunk', index, bytes }),
-    });
+    if (message.type === 'hash') {
+      send({ type: 'hashed', index, hashed: await hashOneFile(message.file, buffer, hooks) });
+      return;
+    }
+    const outcome = await copyOneFile(message.file, message.target, buffer, data.fileMode, hooks);
     if ('copied' in outcome) send({ type: 'finished', index, copied: outcome.copied });
     else send({ type: 'skipped', index, skipped: outcome.skipped, bytesReported: outcome.bytesReported });
   } catch (err) {
@@ -92,7 +95,8 @@ function toWireError(err: unknown): WireError {
 port.on('message', (message: ToWorker) => {
   switch (message.type) {
     case 'copy':
-      void copy(message.index, message);
+    case 'hash':
+      void run(message);
       return;
     case 'grant':
     case 'deny': {
