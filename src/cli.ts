@@ -33,6 +33,10 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
     summary: "release mongod's fsync lock, one lock (or --all), safely",
     run: async (args) => (await import('./cli/unlock.js')).runUnlock(args),
   },
+  verify: {
+    summary: "check a backup against its manifest: every file, size and checksum",
+    run: async (args) => (await import('./cli/verify.js')).runVerify(args),
+  },
   start: {
     summary: 'the proxy in front of the dev server, run as its child (what npm start runs)',
     run: async (args) => (await import('./cli/start.js')).runStart(args),
