@@ -99,7 +99,7 @@ async function withoutManifest(directory: string): Promise<BackupRefusal> {
   } else if (entries.length === 0) {
     what = 'it is empty';
   } else if (entries.some((name) => name === 'WiredTiger' || name.endsWith('.wt'))) {
-    what = `it has WiredTiger files but neither ${MANIFEST_FILENAME} nor ${INCOMPLETE_MARKER_FILENAME}: a dbpath, or a copy made by another tool`;
+    what = `it has WiredTiger files but neither ${MANIFEST_FILENAME} nor ${INCOMPLETE_MARKER_FILENAME}: a dbpath, a copy made by another tool, or a backup left unfinished by a hotbackup older than that marker`;
   } else {
     what = `it has neither ${MANIFEST_FILENAME} nor ${INCOMPLETE_MARKER_FILENAME}`;
   }

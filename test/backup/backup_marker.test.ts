@@ -200,7 +200,7 @@ describe('the incomplete-backup marker', () => {
     const notOurs = await refusal(dbpath);
     assert.equal(notOurs.state, 'notABackup');
     assert.equal(notOurs.error.code, ErrorCodes.UnsupportedFormat);
-    assert.match(notOurs.message, /has WiredTiger files but neither hotbackup-manifest.json nor hotbackup-incomplete.json: a dbpath, or a copy made by another tool/);
+    assert.match(notOurs.message, /has WiredTiger files but neither hotbackup-manifest.json nor hotbackup-incomplete.json: a dbpath, a copy made by another tool, or a backup left unfinished by a hotbackup older than that marker/);
     const torn = path.join(scratch.dir, 'torn');
     fs.mkdirSync(torn);
     fs.writeFileSync(path.join(torn, INCOMPLETE_MARKER_FILENAME), '{"format": "mongo-hot');
