@@ -41,6 +41,14 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
     summary: 'delete the oldest backups under a directory, keeping the newest N (--keep N)',
     run: async (args) => (await import('./cli/purge.js')).runPurge(args),
   },
+  verify: {
+    summary: "check a backup against its manifest: every file, size and checksum",
+    run: async (args) => (await import('./cli/verify.js')).runVerify(args),
+  },
+  restore: {
+    summary: 'copy a backup into a dbpath (--to), checking every checksum',
+    run: async (args) => (await import('./cli/restore.js')).runRestore(args),
+  },
   start: {
     summary: 'the proxy in front of the dev server, run as its child (what npm start runs)',
     run: async (args) => (await import('./cli/start.js')).runStart(args),

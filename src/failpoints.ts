@@ -12,7 +12,9 @@ export type FailPointName =
   /** Hang while mongod is fsync-locked by the reflink strategy, after the lock and before the clones. */
   | 'hangWhileWritesBlocked'
   /** Hang in the middle of the copy, after the first file is copied. */
-  | 'hangDuringCopy';
+  | 'hangDuringCopy'
+  /** Fail the backup once its files are copied (or cloned and sealed), before its manifest is written. */
+  | 'failBeforeManifest';
 
 const ENV = 'HOTBACKUP_TEST_FAILPOINTS';
 

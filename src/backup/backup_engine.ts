@@ -1,8 +1,8 @@
 /**
  * The backup engine: one backup at a time, from destination checks through a
  * snapshot strategy and the throttled copier to a manifest written last. A backup
- * that fails or is interrupted leaves no manifest, so it never looks complete, and
- * its snapshot is always released (no cursor left open, no fsync lock left held).
+ * that fails or is interrupted leaves no manifest, so it never looks complete, but a
+ * marker that says why (backup_marker.ts), and its snapshot is always released (no cursor left open, no fsync lock left held).
  *
  * It reaches mongod only through the two seams declared here, which the composition
  * (src/cli/proxy_app.ts) fills in: `UpstreamAdmin` for what the manifest records of
@@ -16,6 +16,7 @@ import { DEFAULT_CONCURRENCY, copyFiles } from './copier.js';
 import { MANIFEST_FORMAT, MANIFEST_VERSION, manifestFiles, writeManifest, type Manifest } from './manifest.js';
 import { prepareDestination } from './destination.js';
 import { openIncrementalBase, planReuse, reuseWarnings, type IncrementalBase } from './incremental.js';
+import { IncompleteMarker, INCOMPLETE_MARKER_FILENAME } from './backup_marker.js';
 import { toCommandError } from './io_error.js';
 import { withLinks } from './strategies/files.js';
 import type { Snapshot, StrategyChoice, StrategyName } from './strategies/snapshot.js';
@@ -24,6 +25,7 @@ import { NO_JOURNAL, type RunJournal } from './run_journal.js';
 import type { CopyResult, SourceFile } from './copy_types.js';
 import { failureOf, outcomeCopy, type BackupOutcome, type BackupPhase, type EngineStatus } from './engine_status.js';
 import { CommandError, ErrorCodes } from '../errors.js';
+import { failPointEnabled } from '../failpoints.js';
 import type { Logger } from '../log.js';
 
 /** What the manifest records of the mongod being backed up. */
@@ -229,14 +231,21 @@ export class BackupEngine {
     run.destination = destination;
     log.info({ backupId: run.backupId, destination, incrementalBase: base?.dir, throttleBytesPerSec: this.throttle.rate }, 'backup started');
     let error: CommandError | undefined;
+    // Says, until the manifest is written, that this directory is an unfinished backup and why (backup_marker.ts).
+    const marker = new IncompleteMarker(destination, run);
     try {
+      await marker.begin();
       await this.copy(run, choice, base);
+      await marker.remove().catch((err: unknown) => run.warnings.push(markerLeft(err)));
     } catch (err) {
       error = toCommandError(err, 'backup');
       // A snapshot that never opened, or a release that failed: forget the record unless it still holds something.
       await this.journal.settle().catch((settleErr: unknown) => log.error({ err: String(settleErr) }, 'could not tidy the state file'));
     }
     const finishedAt = new Date();
+    if (error !== undefined) {
+      await marker.failed(failureOf(error), finishedAt).catch((err: unknown) => log.error({ backupId: run.backupId, err: String(err) }, `could not record the failure in ${marker.file}`));
+    }
     const progress = run.counters.snapshot();
     const outcome: BackupOutcome = Object.freeze({
       ok: error === undefined,
@@ -330,6 +339,7 @@ export class BackupEngine {
       run.warnings.push(warning);
     }
     run.phase = 'manifest';
+    if (failPointEnabled('failBeforeManifest')) throw new Error('fail point failBeforeManifest: the backup fails before its manifest is written');
     const finishedAt = new Date();
     const manifest: Manifest = {
       format: MANIFEST_FORMAT,
@@ -388,6 +398,12 @@ export class BackupEngine {
       codeName: copy.codeName,
     });
   }
+}
+
+/** The warning of a complete backup whose marker could not be removed after its manifest was written. */
+function markerLeft(err: unknown): string {
+  return `${INCOMPLETE_MARKER_FILENAME} could not be removed after the manifest was written (${err instanceof Error ? err.message : String(err)}): ` +
+    'the backup is complete (its manifest says so, and verify checks it); remove that file by hand.';
 }
 
 /** Adds to the run's warnings, each time it is called, those the snapshot has added since (Snapshot.warnings). */

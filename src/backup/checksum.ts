@@ -27,3 +27,18 @@ export function startChecksum(): RunningChecksum {
     },
   };
 }
+
+/** A file whose bytes do not hash to what its manifest says: it was changed or damaged since the backup. */
+export class ChecksumMismatchError extends Error {
+  constructor(
+    /** The file's path in the backup, as the manifest lists it. */
+    readonly relativePath: string,
+    /** The file that was read. */
+    readonly path: string,
+    readonly expected: string,
+    readonly actual: string,
+  ) {
+    super(`${relativePath} is corrupted: its ${CHECKSUM_ALGORITHM} checksum is ${actual}, the manifest says ${expected}`);
+    this.name = 'ChecksumMismatchError';
+  }
+}

@@ -3,16 +3,12 @@
  * on worker threads. It knows nothing of mongod; a strategy says which files and how
  * many bytes of each, and the engine decides what the copy means.
  *
- * - The bytes never touch the proxy's event loop. N copy workers (copy_worker.ts,
- *   one worker thread each) read, hash and write with synchronous calls on their own
+ * - The bytes never touch the proxy's event loop: the copy threads of copy_pool.ts
+ *   (one worker thread each) read, hash and write with synchronous calls on their own
  *   threads; this side hands out files, answers throttle requests and keeps the
  *   progress counters. Why threads and not a child process: docs/performance.md.
- * - Files go out largest first, one at a time per worker, so one huge collection
- *   file started last cannot leave every other worker idle at the end.
- * - Only reads are throttled, as Percona's were. The throttle is this process's one
- *   Limiter: a worker asks it (a message) before each chunk, unless the limiter says
- *   it is unlimited (a word of shared memory, so an unthrottled copy sends no
- *   requests). A rate change reaches a worker before its next chunk.
+ *   Files go out largest first; only reads are throttled, as Percona's were, by this
+ *   process's one Limiter, and a rate change reaches a worker before its next chunk.
  * - Progress is exact: each worker reports every chunk after writing it.
  * - Each file is copied exactly up to its listed size: a file still growing is cut
  *   there (the bytes after belong to no checkpoint); a shorter one is an error.
@@ -21,6 +17,8 @@
  *   result says which and why. Any other error fails the copy as usual.
  * - Destinations are opened `wx` (never overwrite), fsynced, and every directory that
  *   gained entries is fsynced at the end. Holes in a sparse source stay holes.
+ * - A file listed with an `expectedChecksum` (restore) that hashes otherwise fails the
+ *   copy with a ChecksumMismatchError naming it.
  * - The first error or abort stops every worker (those waiting on the limiter at once,
  *   the others after their current chunk), every worker has closed its handles and
  *   exited before copyFiles settles, and that error is thrown as it came, with Node's
@@ -30,32 +28,16 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { Worker } from 'node:worker_threads';
 import { fsyncDirectory } from './durable.js';
 import { errorCode } from './io_error.js';
 import { type CopyProgress, noProgress } from './progress.js';
-import { SourceTooShortError } from './file_copy.js';
-import { FLAG_COUNT, Flag, type CopyIoClass, type CopyWorkerData, type CopyWrites, type FromWorker, type ToWorker, type WireError } from './copy_messages.js';
-import type { CopiedFile, CopyResult, SkippedFile, SourceFile } from './copy_types.js';
+import { poolSettings, runPool, type Limiter } from './copy_pool.js';
+import type { CopyResult, SourceFile } from './copy_types.js';
+import type { CopyIoClass, CopyWrites } from './copy_messages.js';
 
 export { SourceTooShortError } from './file_copy.js';
-
-/**
- * What the copier needs from a throttle (the engine passes its TokenBucket).
- * Declared here, by its one caller, so the copier can be tested with any limiter.
- */
-export interface Limiter {
-  /**
-   * Resolves when `bytes` may be read; requests are served in the order made. Rejects
-   * with the signal's reason as soon as it aborts, and the request then costs nothing.
-   */
-  take(bytes: number, signal?: AbortSignal): Promise<void>;
-  /**
-   * Optional: calls `listener` now and at every rate change with whether take() would
-   * grant anything at once. While it says so, workers do not ask. Returns an unsubscribe.
-   */
-  watchUnlimited?(listener: (unlimited: boolean) => void): () => void;
-}
+export { ChecksumMismatchError } from './checksum.js';
+export { DEFAULT_CHUNK_SIZE, DEFAULT_CONCURRENCY, DEFAULT_THREAD_NICENESS, type Limiter } from './copy_pool.js';
 
 export interface CopyOptions {
   /** The process-wide throttle; `new TokenBucket(0)` is unlimited. */
@@ -94,202 +76,38 @@ export interface CopyOptions {
 }
 
 /**
- * Two copy threads: bench/impact.ts and bench/backup.ts on 2 cores, 1.2 GB: four copied
- * ~25% faster (966 against 781 MB/s) but cost a proxied writer twice as much of its
- * rate, and 24 MiB more RSS, past the proxy's 128 MiB budget (docs/performance.md).
- */
-export const DEFAULT_CONCURRENCY = 2;
-export const DEFAULT_CHUNK_SIZE = 1024 * 1024;
-export const DEFAULT_THREAD_NICENESS = 10;
-
-const WORKER_URL = new URL('./copy_worker.js', import.meta.url);
-/**
- * Workers inherit the process's node flags (profiling, the semi-space size of the
- * CLI's shebang) when given none: Node accepts V8 flags only that way, and refuses
- * them listed in `execArgv` (ERR_WORKER_INVALID_EXEC_ARGV). But with `--input-type`
- * Node refuses any worker that is a file (ERR_INPUT_TYPE_NOT_ALLOWED): a proxy
- * embedded by `node --input-type=module -e` gives its workers no flags at all.
- */
-function workerExecArgv(): string[] | undefined {
-  return process.execArgv.some((flag) => flag === '--input-type' || flag.startsWith('--input-type=')) ? [] : undefined;
-}
-
-type FileOutcome = { copied: CopiedFile } | { skipped: SkippedFile };
-
-/**
  * Copies `files` into `destDir` (which must exist: the engine has checked it is an
  * empty directory) and returns what was written, in the order of `files`, and which
  * optional files were skipped.
  */
 export async function copyFiles(files: readonly SourceFile[], destDir: string, options: CopyOptions): Promise<CopyResult> {
-  const concurrency = positiveInteger('concurrency', options.concurrency ?? DEFAULT_CONCURRENCY);
-  const chunkSize = positiveInteger('chunkSize', options.chunkSize ?? DEFAULT_CHUNK_SIZE);
-  const niceness = options.threadNiceness ?? DEFAULT_THREAD_NICENESS;
-  if (!Number.isInteger(niceness) || niceness < 0 || niceness > 19) throw new RangeError(`threadNiceness must be an integer 0-19, got ${niceness}`);
+  const settings = poolSettings(options);
   options.signal?.throwIfAborted();
   const targets = destinationPaths(files, destDir);
   const directories = await createDirectories(destDir, targets);
   // An abort while the directories were made has fired already: the listener below would miss it.
   options.signal?.throwIfAborted();
 
-  const flags = new Int32Array(new SharedArrayBuffer(FLAG_COUNT * Int32Array.BYTES_PER_ELEMENT));
-  // One controller stops every worker, whether the caller aborted or a worker failed:
-  // it releases their throttle requests, and STOP ends their copy loops.
-  const stop = new AbortController();
-  let failure: { error: unknown } | undefined;
-  const fail = (error: unknown): void => {
-    if (failure !== undefined) return;
-    failure = { error };
-    Atomics.store(flags, Flag.STOP, 1);
-    stop.abort(error);
-  };
-  const onAbort = (): void => fail(options.signal?.reason);
-  options.signal?.addEventListener('abort', onAbort, { once: true });
-  const unwatch = options.limiter.watchUnlimited?.((unlimited) => Atomics.store(flags, Flag.UNLIMITED, unlimited ? 1 : 0));
-
-  const results: FileOutcome[] = new Array<FileOutcome>(files.length);
-  const queue = files.map((_, i) => i).sort((a, b) => (files[b] as SourceFile).size - (files[a] as SourceFile).size || a - b);
-  let next = 0;
-  const pool: CopyPool = {
+  const outcomes = await runPool({
     files,
-    targets,
+    job: (index) => ({ type: 'copy', target: targets[index] as string }),
     limiter: options.limiter,
+    ...settings,
+    fileMode: options.fileMode ?? 0o600,
+    ...(options.writes === undefined ? {} : { writes: options.writes }),
+    ...(options.ioClass === undefined ? {} : { ioClass: options.ioClass }),
     progress: options.progress ?? noProgress,
-    stop: stop.signal,
-    data: {
-      chunkSize,
-      fileMode: options.fileMode ?? 0o600,
-      niceness,
-      writes: options.writes ?? 'direct',
-      ioClass: options.ioClass ?? 'idle',
-      flags: flags.buffer as SharedArrayBuffer,
-    },
-    nextFile: () => (failure === undefined ? queue[next++] : undefined),
-    settle: (index, outcome) => (results[index] = outcome),
-    fail,
-  };
-  try {
-    // Workers never reject: they report through fail(), so this waits for every one
-    // of them to close its handles and exit before copyFiles settles.
-    await Promise.all(Array.from({ length: Math.min(concurrency, files.length) }, () => runWorker(pool)));
-  } finally {
-    options.signal?.removeEventListener('abort', onAbort);
-    unwatch?.();
-  }
-  if (failure !== undefined) throw failure.error;
+    signal: options.signal,
+  });
 
   // The files' data is synced; now make their names (and the new directories) durable.
   for (const dir of directories) await fsyncDirectory(dir);
   const result: CopyResult = { copied: [], skipped: [] };
-  for (const [index, outcome] of results.entries()) {
-    // Never a copy that looks complete without every file: say which one is missing.
-    if (outcome === undefined) throw new Error(`the copy of ${files[index]?.path} never ended, yet no copy thread failed`);
+  for (const outcome of outcomes) {
     if ('copied' in outcome) result.copied.push(outcome.copied);
-    else result.skipped.push(outcome.skipped);
+    else if ('skipped' in outcome) result.skipped.push(outcome.skipped);
   }
   return result;
-}
-
-/** What every worker of one copy shares. */
-interface CopyPool {
-  files: readonly SourceFile[];
-  targets: readonly string[];
-  limiter: Limiter;
-  progress: CopyProgress;
-  /** Aborted at the first failure. */
-  stop: AbortSignal;
-  data: CopyWorkerData;
-  /** The next file to hand out, or undefined when there is none or the copy failed. */
-  nextFile: () => number | undefined;
-  settle: (index: number, outcome: FileOutcome) => void;
-  fail: (error: unknown) => void;
-}
-
-/** Starts one copy worker, feeds it files until none is left, and resolves once it has exited. */
-function runWorker(pool: CopyPool): Promise<void> {
-  return new Promise((resolve) => {
-    const worker = new Worker(WORKER_URL, { workerData: pool.data, execArgv: workerExecArgv() });
-    /** The file the worker holds, if any. */
-    let current: number | undefined;
-    const post = (message: ToWorker): void => worker.postMessage(message);
-    const dispatch = (): void => {
-      current = pool.nextFile();
-      if (current === undefined) post({ type: 'exit' });
-      else post({ type: 'copy', index: current, file: pool.files[current] as SourceFile, target: pool.targets[current] as string });
-    };
-    const onMessage = (message: FromWorker): void => {
-      const file = (index: number): SourceFile => pool.files[index] as SourceFile;
-      switch (message.type) {
-        case 'started':
-          return pool.progress.fileStarted(file(message.index));
-        case 'chunk':
-          return pool.progress.chunkCopied(file(message.index), message.bytes);
-        case 'compared':
-          return pool.progress.chunkCompared?.(file(message.index), message.bytes);
-        case 'take':
-          pool.limiter.take(message.bytes, pool.stop).then(
-            () => post({ type: 'grant' }),
-            (err: unknown) => {
-              // Denied because the copy stops, or the limiter failed: then that fails the copy.
-              if (!pool.stop.aborted) pool.fail(err);
-              post({ type: 'deny' });
-            },
-          );
-          return;
-        case 'finished':
-          pool.settle(message.index, { copied: message.copied });
-          return pool.progress.fileFinished(file(message.index), message.copied);
-        case 'skipped':
-          pool.settle(message.index, { skipped: message.skipped });
-          return pool.progress.fileSkipped(file(message.index), message.skipped, message.bytesReported);
-        case 'failed':
-          return pool.fail(fromWireError(message.error));
-        case 'stopped':
-          // Only ever after a failure; without one, a file would go missing unnoticed.
-          if (!pool.stop.aborted) pool.fail(new Error(`a copy worker stopped ${pool.files[message.index]?.path} for no reason`));
-          return;
-      }
-    };
-    worker.on('message', (message: FromWorker) => {
-      try {
-        onMessage(message);
-      } catch (err) {
-        pool.fail(err);
-      }
-      // The worker is free after each of these, even if a progress reporter threw.
-      if (message.type === 'finished' || message.type === 'skipped' || message.type === 'failed' || message.type === 'stopped') dispatch();
-    });
-    // An uncaught error in the worker (it cannot start, runs out of memory): 'exit' follows.
-    worker.on('error', (err) => pool.fail(err));
-    worker.on('exit', (code) => {
-      if (current !== undefined || code !== 0) pool.fail(new Error(`a copy worker exited with code ${code} before its copy was done`));
-      resolve();
-    });
-    dispatch();
-  });
-}
-
-/** The worker's error as the copier's callers expect it: same class, same Node fields. */
-function fromWireError(wire: WireError): Error {
-  let err: Error;
-  if (wire.name === 'SourceTooShortError' && wire.path !== undefined) {
-    err = new SourceTooShortError(wire.path, wire.expectedSize ?? 0, wire.actualSize ?? 0);
-  } else {
-    err = new Error(wire.message);
-    if (wire.name !== 'Error') err.name = wire.name;
-    const fields: Partial<Record<'code' | 'errno' | 'syscall' | 'path' | 'dest', string | number>> = wire;
-    for (const key of ['code', 'errno', 'syscall', 'path', 'dest'] as const) {
-      if (fields[key] !== undefined) Object.assign(err, { [key]: fields[key] });
-    }
-  }
-  // Where it was thrown, in the worker: more use in a log than where it was rebuilt.
-  if (wire.stack !== undefined) err.stack = wire.stack;
-  return err;
-}
-
-function positiveInteger(name: string, value: number): number {
-  if (!Number.isSafeInteger(value) || value < 1) throw new RangeError(`${name} must be a positive integer, got ${value}`);
-  return value;
 }
 
 /**

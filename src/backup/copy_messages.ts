@@ -2,9 +2,10 @@
  * What the copier (main thread) and its copy workers (worker threads) say to each
  * other. Plain data only: it crosses threads by structured clone.
  *
- * Main to worker: a file to copy, the answer to a throttle request, or "exit".
- * Worker to main: per file, started, then one `chunk` per chunk written, then
- * finished, skipped or failed; and `take` when the throttle is on. One file at a time
+ * Main to worker: a file to copy or to hash only (verify), the answer to a throttle
+ * request, or "exit". Worker to main: per file, started, then one `chunk` per chunk
+ * written (or hashed), then finished, hashed, skipped or failed; and `take` when the
+ * throttle is on. One file at a time
  * per worker, and messages from one worker arrive in order, so the main thread's
  * progress counters see each chunk after the grant that allowed it.
  *
@@ -12,7 +13,7 @@
  * a throttle never waits for one: STOP (set once, by the main thread, when the copy
  * must stop) and UNLIMITED (set while the throttle would grant everything at once).
  */
-import type { CopiedFile, SkippedFile, SourceFile } from './copy_types.js';
+import type { CopiedFile, HashedFile, SkippedFile, SourceFile } from './copy_types.js';
 
 /** Indexes into the Int32Array over `CopyWorkerData.flags`. */
 export const Flag = { STOP: 0, UNLIMITED: 1 } as const;
@@ -36,6 +37,7 @@ export interface CopyWorkerData {
 
 export type ToWorker =
   | { type: 'copy'; index: number; file: SourceFile; target: string }
+  | { type: 'hash'; index: number; file: SourceFile }
   | { type: 'grant' }
   | { type: 'deny' }
   | { type: 'exit' };
@@ -62,6 +64,7 @@ export type FromWorker =
   | { type: 'compared'; index: number; bytes: number }
   | { type: 'take'; bytes: number }
   | { type: 'finished'; index: number; copied: CopiedFile }
+  | { type: 'hashed'; index: number; hashed: HashedFile }
   | { type: 'skipped'; index: number; skipped: SkippedFile; bytesReported: number }
   | { type: 'stopped'; index: number }
   | { type: 'failed'; index: number; error: WireError };

@@ -35,6 +35,12 @@ export interface SourceFile {
   stamp?: SourceStamp;
   /** Take it from an earlier backup instead of copying it, when it may be (incremental.ts, file_reuse.ts). */
   reuse?: ReuseFrom;
+  /**
+   * What the bytes copied must hash to (a restore copies a backup's files and checks them
+   * against its manifest): the copy fails at the first file that hashes otherwise, and
+   * every worker stops (copier.ts).
+   */
+  expectedChecksum?: string;
 }
 
 /** Where a file of an incremental backup may be taken from instead of being copied. */
@@ -70,6 +76,17 @@ export interface CopiedFile {
   reused?: Reused;
   /** Set when it was to be taken from the base but could not be, and why: it was copied instead. */
   notReused?: string;
+}
+
+/** One file a hash worker read (hash_files.ts): the copy's checksum, without a copy. */
+export interface HashedFile {
+  relativePath: string;
+  /** The bytes hashed: the size it was listed with. */
+  size: number;
+  /** Its size when it was opened (fstat): differs from `size` when the file was resized. */
+  actualSize: number;
+  /** XXH3-64 of its first `size` bytes, as CopiedFile's. */
+  checksum: string;
 }
 
 /** An optional file the copier left out, and why. */

@@ -1,13 +1,13 @@
 /**
  * A copy worker: a worker thread that copies the files the copier sends it, one at a
- * time, with its own buffer (file_copy.ts). It runs no JavaScript of the proxy's, so
+ * time, with its own buffer (file_copy.ts), or only hashes them (verify: hash_files.ts). It runs no JavaScript of the proxy's, so
  * reading, hashing and writing never hold up the event loop that forwards clients'
  * messages. Started and ended by copier.ts; copy_messages.ts is the protocol.
  */
 import path from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
 import { DIRECT_IO_ALIGNMENT, findDirectBuffer } from './direct_io.js';
-import { CopyStopped, SourceTooShortError } from './file_copy.js';
+import { CopyStopped, SourceTooShortError, hashOneFile } from './file_copy.js';
 import { copyOrReuse } from './file_reuse.js';
 import { lowerThreadPriority } from './thread_priority.js';
 import { Flag, type CopyWorkerData, type FromWorker, type ToWorker, type WireError } from './copy_messages.js';
@@ -41,13 +41,19 @@ async function beforeRead(bytes: number): Promise<void> {
   if (!granted || stopped()) throw new CopyStopped();
 }
 
-async function copy(index: number, message: Extract<ToWorker, { type: 'copy' }>): Promise<void> {
+async function run(message: Extract<ToWorker, { type: 'copy' | 'hash' }>): Promise<void> {
+  const { index } = message;
   if (stopped()) {
     send({ type: 'stopped', index });
     return;
   }
   send({ type: 'started', index });
+  const hooks = { beforeRead, chunkCopied: (bytes: number) => send({ type: 'chunk', index, bytes }) };
   try {
+    if (message.type === 'hash') {
+      send({ type: 'hashed', index, hashed: await hashOneFile(message.file, buffer, hooks) });
+      return;
+    }
     if (direct === undefined) {
       const aligned = findDirectBuffer(path.dirname(message.target), raw, data.chunkSize);
       direct = aligned !== undefined;
@@ -55,8 +61,7 @@ async function copy(index: number, message: Extract<ToWorker, { type: 'copy' }>)
     }
     // A file of an incremental backup may be taken from its base instead (file_reuse.ts).
     const outcome = await copyOrReuse(message.file, message.target, buffer, data.fileMode, {
-      beforeRead,
-      chunkCopied: (bytes) => send({ type: 'chunk', index, bytes }),
+      ...hooks,
       chunkCompared: (bytes) => send({ type: 'compared', index, bytes }),
     }, direct);
     if ('copied' in outcome) send({ type: 'finished', index, copied: outcome.copied });
@@ -87,7 +92,8 @@ function toWireError(err: unknown): WireError {
 port.on('message', (message: ToWorker) => {
   switch (message.type) {
     case 'copy':
-      void copy(message.index, message);
+    case 'hash':
+      void run(message);
       return;
     case 'grant':
     case 'deny': {

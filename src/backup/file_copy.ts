@@ -14,10 +14,12 @@
  * - The file is copied exactly up to its listed size; one that ends sooner is an
  *   error, or skipped when listed `optional` (see copier.ts for the rules).
  * - Every failure leaves both handles closed.
+ * - hashOneFile is the same loop without the write, for verify (hash_files.ts): one
+ *   reading of a file, one checksum, whichever the job.
  */
 import fs from 'node:fs';
 import { startChecksum } from './checksum.js';
-import type { CopiedFile, SkippedFile, SourceFile } from './copy_types.js';
+import type { CopiedFile, HashedFile, SkippedFile, SourceFile } from './copy_types.js';
 import { errorCode } from './io_error.js';
 import { DIRECT_IO_ALIGNMENT, directCreateFlags } from './direct_io.js';
 
@@ -45,7 +47,7 @@ export class CopyStopped extends Error {
 export interface FileCopyHooks {
   /** Before each read of `bytes`: resolves when the throttle allows it; throws CopyStopped if told to stop. */
   beforeRead(bytes: number): Promise<void> | void;
-  /** `bytes` more were read, hashed and written. */
+  /** `bytes` more were read, hashed and written (only read and hashed by hashOneFile). */
   chunkCopied(bytes: number): void;
 }
 
@@ -113,6 +115,32 @@ export async function copyOneFile(file: SourceFile, target: string, buffer: Buff
   if (tail !== undefined) withPath(target, () => fs.closeSync(tail as number));
   withPath(target, () => fs.closeSync(dest as number));
   return { copied: { relativePath: file.relativePath, size: file.size, checksum: checksum.hex() } };
+}
+
+/**
+ * The hash-only pass of the same loop, for verify: reads `file.size` bytes of `file.path`
+ * through the same throttle hook and buffer, and hashes them as the copy would have; a
+ * file shorter than that is a SourceTooShortError, as in a copy. Its size at open is
+ * returned too, so the caller sees a file that grew since it was listed.
+ */
+export async function hashOneFile(file: SourceFile, buffer: Buffer, hooks: FileCopyHooks): Promise<HashedFile> {
+  const checksum = startChecksum();
+  const source = fs.openSync(file.path, 'r');
+  try {
+    const actualSize = fs.fstatSync(source).size;
+    for (let offset = 0; offset < file.size; ) {
+      const want = Math.min(buffer.length, file.size - offset);
+      await hooks.beforeRead(want);
+      const bytesRead = withPath(file.path, () => fs.readSync(source, buffer, 0, want, offset));
+      if (bytesRead === 0) throw new SourceTooShortError(file.path, file.size, offset);
+      checksum.update(buffer.subarray(0, bytesRead));
+      offset += bytesRead;
+      hooks.chunkCopied(bytesRead);
+    }
+    return { relativePath: file.relativePath, size: file.size, actualSize, checksum: checksum.hex() };
+  } finally {
+    closeQuietly(source);
+  }
 }
 
 /** Why an optional file may be skipped after `err`; undefined when it may not. */

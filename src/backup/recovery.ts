@@ -29,6 +29,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { readStateFile, removeStateFile, writeStateFile, type RunState } from './run_state_file.js';
 import { recoverCursor, recoverLock, recoverStaging, RecoveryPending } from './recovery_steps.js';
 import { failureOf, type BackupOutcome } from './engine_status.js';
+import { markInterrupted } from './backup_marker.js';
 import { ProgressCounters } from './progress.js';
 import type { BackupEngine, StartedBackup, StartRequest } from './backup_engine.js';
 import { CommandError, ErrorCodes } from '../errors.js';
@@ -202,6 +203,12 @@ export class Recovery {
     if (staging !== undefined) await done(staging, {}, ['staging']);
     await removeStateFile(stateFile);
     const outcome = interruptedOutcome(state);
+    // The destination's marker still says running: it now says what happened (verify reads it).
+    if (outcome.error !== undefined) {
+      await markInterrupted(state.destination, state.backupId, outcome.error).catch((err: unknown) =>
+        log.warn({ backupId: state.backupId, destination: state.destination, err: String(err) }, 'recovery: could not mark the destination interrupted'),
+      );
+    }
     this.options.engine.recordInterrupted(outcome);
     this.pending = undefined;
     log.warn({ backupId: state.backupId, errmsg: outcome.error?.errmsg }, 'recovery: done; the interrupted backup is backupStatus.last');

@@ -22,7 +22,7 @@
  * - Time comes from an injected clock, so tests can step it and assert exact token
  *   arithmetic instead of measuring a busy machine's timers.
  */
-import type { Limiter } from './copier.js';
+import type { Limiter } from './copy_pool.js';
 
 /** The time source and timer the bucket needs; handles are opaque to the bucket. */
 export interface Clock {

@@ -2,7 +2,7 @@
  * The whole proxy, built in one place for `hotbackup serve` and `hotbackup start` (and
  * the tests that run it in-process): the one MongoClient to mongod, and over it the
  * engine's seams (UpstreamAdmin, the `auto` snapshot source and its strategies), the
- * engine, the backup commands with mongod's role, and the ProxyServer. Nothing else
+ * engine, the verifier (backupVerify), the backup commands with mongod's role, and the ProxyServer. Nothing else
  * wires these together. Never imports src/devserver: `start` brings its own upstream.
  */
 import type { CopyIoClass, CopyWrites } from '../backup/copy_messages.js';
@@ -22,6 +22,7 @@ import { RunStateFile } from '../backup/run_state_file.js';
 import { Recovery } from '../backup/recovery.js';
 import { checkWorkDirs, workDirs } from '../backup/work_dirs.js';
 import { claimStateDir, type StateDirClaim } from '../backup/state_dir_claim.js';
+import { BackupVerifier } from '../backup/verifier.js';
 import { BackupCommands } from '../commands/backup_commands.js';
 import { HelloUpstreamRole, type UpstreamRole } from '../commands/session_options.js';
 import type { Logger } from '../log.js';
@@ -148,11 +149,13 @@ export async function startProxyApp(options: ProxyAppOptions): Promise<ProxyApp>
       ...(options.recoveryWaitSecs === undefined ? {} : { firstAttemptMs: options.recoveryWaitSecs * 1000 }),
     });
     const role = options.upstreamRole ?? new HelloUpstreamRole(() => client.db('admin').command({ hello: 1 }));
+    // Its reads share the engine's throttle: backupThrottle is the proxy's one limit.
+    const verifier = new BackupVerifier({ throttle: engine.throttle, concurrency: options.concurrency, log: backupLog });
     const proxy = await ProxyServer.start({
       upstream: upstreamAddress,
       port: options.port,
       bind: options.bind,
-      interceptor: new BackupCommands(recovery.gate(engine), role),
+      interceptor: new BackupCommands(recovery.gate(engine), role, verifier),
       log: log.child({ component: 'proxy' }),
     });
     log.info(
@@ -165,6 +168,7 @@ export async function startProxyApp(options: ProxyAppOptions): Promise<ProxyApp>
       async close() {
         await recovery.stop();
         await engine.close();
+        await verifier.close();
         await journal.settle().catch((err: unknown) => backupLog.error({ err: String(err) }, 'could not tidy the state file'));
         await proxy.close();
         await client.close();

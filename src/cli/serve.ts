@@ -1,6 +1,6 @@
 /**
  * `hotbackup serve --upstream <mongodb-uri> [--dbpath DIR] [proxy flags]`: the proxy in
- * front of one mongod, answering backupStart/backupStatus/backupThrottle itself.
+ * front of one mongod, answering backupStart/backupStatus/backupThrottle/backupVerify itself.
  */
 import path from 'node:path';
 import { createLogger } from '../log.js';
@@ -11,7 +11,8 @@ import { shutDownAndExit, untilSignal } from './shutdown.js';
 const HELP = `Usage: hotbackup serve --upstream <mongodb-uri> [options]
 
 A MongoDB wire-protocol proxy that forwards everything to mongod and answers
-backupStart, backupStatus and backupThrottle itself (see docs/commands.md).
+backupStart, backupStatus, backupThrottle and backupVerify itself (see
+docs/commands.md and docs/backups.md).
 
 Options:
   --upstream URI            mongod to front, e.g. mongodb://127.0.0.1:27018   [required]

@@ -1,7 +1,7 @@
 /**
  * The admin commands the proxy answers itself, from request document to reply
- * document: Percona's backupStart, backupStatus and backupThrottle. Everything
- * else goes to mongod untouched.
+ * document: Percona's backupStart, backupStatus and backupThrottle, and our
+ * backupVerify (backup_verify.ts). Everything else goes to mongod untouched.
  */
 import type { CommandRequest, Document } from '../wire/command_message.js';
 import type { ClientInfo, Interceptor } from '../proxy/interceptor.js';
@@ -11,6 +11,7 @@ import { backupStatusReply } from './backup_status.js';
 import { parseThrottle } from '../backup/units.js';
 import { CommandError, ErrorCodes, errorReply } from '../errors.js';
 import { checkNoTransaction, type UpstreamRole } from './session_options.js';
+import { backupVerify, type VerifyService } from './backup_verify.js';
 import { STRATEGY_CHOICES, type StrategyChoice } from '../backup/strategies/snapshot.js';
 
 function isStrategyChoice(value: string): value is StrategyChoice {
@@ -25,12 +26,14 @@ export class BackupCommands implements Interceptor {
   /**
    * `upstream` tells whether mongod is a replica-set member, which decides its answer to a
    * transaction number (the composition asks mongod's `hello`: HelloUpstreamRole).
+   * Without a `verifier`, backupVerify is not the proxy's: it goes to mongod.
    */
   constructor(
     private readonly backups: BackupService,
     private readonly upstream: UpstreamRole,
+    verifier?: VerifyService,
   ) {
-    this.handlers = new Map<string, Handler>([
+    const handlers = new Map<string, Handler>([
       ['backupStart', (cmd, client) => this.backupStart(cmd, client)],
       ['backupStatus', (_cmd, client) => {
         authorize(client, 'serverStatus');
@@ -38,6 +41,14 @@ export class BackupCommands implements Interceptor {
       }],
       ['backupThrottle', (cmd, client) => this.backupThrottle(cmd, client)],
     ]);
+    if (verifier !== undefined) {
+      // It reads every byte of a backup, as backupStart writes them: the same privilege.
+      handlers.set('backupVerify', (cmd, client) => {
+        authorize(client, 'fsync');
+        return backupVerify(cmd, verifier);
+      });
+    }
+    this.handlers = handlers;
   }
 
   intercepts(commandName: string): boolean {

@@ -1,0 +1,176 @@
+/**
+ * The marker an unfinished backup leaves in its destination, `hotbackup-incomplete.json`,
+ * so that a directory without a manifest says WHY it has none:
+ *
+ * - written (durably) when the backup starts, before any file: state `running`, with the
+ *   backup's id, its start, and the process writing it (process_identity.ts);
+ * - rewritten (durably) with the outcome when the backup fails: `aborted` when the
+ *   failure is Interrupted (11601, the code mongod gives an operation killed by killOp,
+ *   and backupAbort's), `interrupted` when it is InterruptedAtShutdown (11600: the proxy
+ *   stopped during the backup, or died and its next start cleaned up: recovery.ts),
+ *   otherwise `failed`, each with the error;
+ * - removed only after the manifest is durably written: a backup is complete when its
+ *   manifest exists, whatever else the directory holds (manifest.ts).
+ *
+ * A marker still `running` whose writer is gone (kill -9, a crash, a power cut before the
+ * next start rewrote it) reads as `interrupted`. RocksDB tells a partial backup by its
+ * missing meta file only; this says which kind of partial.
+ */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { z } from 'zod';
+import { fsyncDirectory, writeFileDurably } from './durable.js';
+import { describeIssues, MANIFEST_FORMAT } from './manifest.js';
+import { errorCode } from './io_error.js';
+import { selfIdentity } from './process_identity.js';
+import { ErrorCodes } from '../errors.js';
+import type { BackupFailure } from './engine_status.js';
+
+export const INCOMPLETE_MARKER_FILENAME = 'hotbackup-incomplete.json';
+const MARKER_VERSION = 1;
+/** An errmsg is kept to this many characters: the marker stays one small block (see rewrite). */
+const MAX_ERRMSG = 2000;
+
+export const MARKER_STATES = ['running', 'failed', 'aborted', 'interrupted'] as const;
+export type MarkerState = (typeof MARKER_STATES)[number];
+
+const isoTime = z.iso.datetime({ offset: true });
+
+const MarkerSchema = z.object({
+  format: z.literal(MANIFEST_FORMAT),
+  kind: z.literal('incomplete-backup'),
+  version: z.literal(MARKER_VERSION),
+  backupId: z.uuid(),
+  startedAt: isoTime,
+  state: z.enum(MARKER_STATES),
+  /** The process that writes (or wrote) the backup. */
+  writer: z.object({ pid: z.int().positive(), hostname: z.string(), start: z.string().optional() }),
+  finishedAt: isoTime.optional(),
+  error: z.object({ code: z.int(), codeName: z.string(), errmsg: z.string() }).optional(),
+});
+
+export type BackupMarker = z.infer<typeof MarkerSchema>;
+
+/** What the failure's code says the backup's end was. */
+export function stateOfFailure(code: number): Exclude<MarkerState, 'running'> {
+  if (code === ErrorCodes.Interrupted) return 'aborted';
+  if (code === ErrorCodes.InterruptedAtShutdown) return 'interrupted';
+  return 'failed';
+}
+
+/** The marker of one backup, as the engine writes it. */
+export class IncompleteMarker {
+  private marker: BackupMarker | undefined;
+  readonly file: string;
+
+  constructor(
+    destination: string,
+    private readonly backup: { backupId: string; startedAt: Date },
+  ) {
+    this.file = path.join(destination, INCOMPLETE_MARKER_FILENAME);
+  }
+
+  /** Writes the `running` marker, durably, before anything else goes into the destination. */
+  async begin(): Promise<void> {
+    const marker: BackupMarker = {
+      format: MANIFEST_FORMAT,
+      kind: 'incomplete-backup',
+      version: MARKER_VERSION,
+      backupId: this.backup.backupId,
+      startedAt: this.backup.startedAt.toISOString(),
+      state: 'running',
+      writer: selfIdentity(),
+    };
+    await writeFileDurably(this.file, serialize(marker));
+    this.marker = marker;
+  }
+
+  /** Rewrites a marker that begin() wrote with the failure; does nothing when there is none. */
+  async failed(failure: BackupFailure, at: Date): Promise<void> {
+    if (this.marker === undefined) return;
+    const errmsg = failure.errmsg.length > MAX_ERRMSG ? `${failure.errmsg.slice(0, MAX_ERRMSG)}…` : failure.errmsg;
+    await rewrite(this.file, {
+      ...this.marker,
+      state: stateOfFailure(failure.code),
+      finishedAt: at.toISOString(),
+      error: { code: failure.code, codeName: failure.codeName, errmsg },
+    });
+  }
+
+  /** Removes the marker, durably: called only once the manifest is durably written. */
+  async remove(): Promise<void> {
+    if (this.marker === undefined) return;
+    await fs.rm(this.file, { force: true });
+    await fsyncDirectory(path.dirname(this.file));
+    this.marker = undefined;
+  }
+}
+
+function serialize(marker: BackupMarker): string {
+  return `${JSON.stringify(marker, null, 2)}\n`;
+}
+
+/**
+ * Durably, as a new file renamed into place; a destination too full for a new file (the
+ * usual reason a backup fails) gets the outcome written over the running marker in
+ * place: a marker that says "running" after its backup failed would mislead more than a
+ * torn one, which reads as incomplete all the same.
+ */
+async function rewrite(file: string, marker: BackupMarker): Promise<void> {
+  const text = serialize(marker);
+  try {
+    await writeFileDurably(file, text);
+  } catch (err) {
+    const handle = await fs.open(file, 'r+').catch(() => {
+      throw err;
+    });
+    try {
+      await handle.write(text, 0, 'utf8');
+      await handle.truncate(Buffer.byteLength(text));
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  }
+}
+
+export type MarkerRead = { kind: 'absent' } | { kind: 'invalid'; reason: string } | { kind: 'present'; marker: BackupMarker };
+
+/** The marker in `dir`, if any, validated. */
+export async function readIncompleteMarker(dir: string): Promise<MarkerRead> {
+  const file = path.join(dir, INCOMPLETE_MARKER_FILENAME);
+  let text: string;
+  try {
+    text = await fs.readFile(file, 'utf8');
+  } catch (err) {
+    if (errorCode(err) === 'ENOENT') return { kind: 'absent' };
+    return { kind: 'invalid', reason: `cannot be read (${(err as Error).message})` };
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    return { kind: 'invalid', reason: 'is not valid JSON (torn by a crash as it was written?)' };
+  }
+  const checked = MarkerSchema.safeParse(json);
+  if (!checked.success) return { kind: 'invalid', reason: `is not a valid marker: ${describeIssues(checked.error)}` };
+  return { kind: 'present', marker: checked.data };
+}
+
+/**
+ * For the start that cleans up after a dead proxy (recovery.ts): the marker of backup
+ * `backupId` in `destination`, if it still says running, is rewritten as interrupted
+ * with `failure`. Returns whether it was. Anything else there (no marker, another
+ * backup's, an outcome already written) is left alone.
+ */
+export async function markInterrupted(destination: string, backupId: string, failure: BackupFailure, at: Date = new Date()): Promise<boolean> {
+  const read = await readIncompleteMarker(destination);
+  if (read.kind !== 'present' || read.marker.backupId !== backupId || read.marker.state !== 'running') return false;
+  await rewrite(path.join(destination, INCOMPLETE_MARKER_FILENAME), {
+    ...read.marker,
+    state: 'interrupted',
+    finishedAt: at.toISOString(),
+    error: { code: failure.code, codeName: failure.codeName, errmsg: failure.errmsg.slice(0, MAX_ERRMSG) },
+  });
+  return true;
+}

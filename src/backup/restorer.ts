@@ -1,0 +1,144 @@
+/**
+ * The restorer (restic's internal/restorer; RocksDB's RestoreDBFromBackup, which
+ * re-checks every checksum as it copies): a backup directory into a dbpath, always as
+ * a copy (never the backup opened in place: mongod would write into it, and it would
+ * no longer be a backup).
+ *
+ * 1. The backup must have a valid manifest (backup_dir.ts: verify's refusal otherwise),
+ *    and every file it lists, at its listed size: a missing or resized file refuses the
+ *    restore before anything is written. Files the manifest does not list are not copied.
+ * 2. The target is checked, then created or (--force) emptied (restore_target.ts).
+ * 3. It is marked incomplete, in a way mongod honours (restore_target.ts), before any file.
+ * 4. Every file is copied on the copy threads with its manifest checksum as the expected
+ *    one: the checksum the copy computes of the bytes it writes is compared as each file
+ *    ends, and the first mismatch stops every thread (copy_pool.ts). WiredTiger.backup
+ *    and WiredTiger.turtle go last, under other names.
+ * 5. They are renamed into place and the marker removed, each durably.
+ * A restore that stops (a mismatch, an I/O error, an abort) records why in the marker
+ * and leaves the placeholder turtle: the target cannot be mistaken for a good restore.
+ */
+import path from 'node:path';
+import { openBackup, BackupRefusal, type OpenedBackup } from './backup_dir.js';
+import { compareListing, type VerifyProgress } from './checker.js';
+import { copyFiles } from './copier.js';
+import type { Limiter } from './copy_pool.js';
+import type { SourceFile } from './copy_types.js';
+import { summarize } from './verify_verdict.js';
+import { checkTarget, completeRestore, markRestoreFailed, markRestoring, prepareTarget, HELD_BACK, incomingName, RESTORE_MARKER_FILENAME, TargetRefusal, TURTLE } from './restore_target.js';
+import { toCommandError } from './io_error.js';
+import { formatBytes } from './units.js';
+import { CommandError, ErrorCodes } from '../errors.js';
+
+export interface RestoreOptions {
+  /** The backup directory. */
+  backup: string;
+  /** The dbpath to write. */
+  target: string;
+  /** Delete what the target holds first, instead of refusing a non-empty one. */
+  force?: boolean;
+  /** The throttle the reads draw from; `new TokenBucket(0)` is unlimited. */
+  limiter: Limiter;
+  /** Copy threads. Default: the copier's. */
+  concurrency?: number;
+  progress?: VerifyProgress;
+  signal?: AbortSignal;
+}
+
+export interface RestoreResult {
+  backup: OpenedBackup;
+  target: string;
+  files: number;
+  bytes: number;
+  /** Entries of the target deleted first (--force). */
+  removed: string[];
+  seconds: number;
+  notes: string[];
+}
+
+/** A restore that stopped after it began writing: the target is marked incomplete (the CLI's exit code 1). */
+export class RestoreStopped extends Error {
+  constructor(
+    message: string,
+    readonly target: string,
+    options: { cause: unknown },
+  ) {
+    super(message, options);
+    this.name = 'RestoreStopped';
+  }
+}
+
+/**
+ * Restores `options.backup` into `options.target`. Rejects with a BackupRefusal or a
+ * TargetRefusal before anything is written, or with RestoreStopped once it has begun.
+ */
+export async function restoreBackup(options: RestoreOptions): Promise<RestoreResult> {
+  const started = performance.now();
+  const backup = await openBackup(options.backup);
+  const checked = await checkTarget(options.target, backup.directory, options.force === true).catch((err: unknown) => {
+    throw err instanceof TargetRefusal ? err : new TargetRefusal(`cannot restore into ${options.target}: ${(err as Error).message}`);
+  });
+  const { problems, toHash } = await compareListing(backup).catch((err: unknown) => {
+    throw new BackupRefusal('unreadable', backup.directory, toCommandError(err, `reading ${backup.directory}`));
+  });
+  const blocking = problems.filter((p) => p.problem !== 'extra');
+  if (blocking.length > 0) {
+    throw new BackupRefusal(
+      'damaged',
+      backup.directory,
+      new CommandError(ErrorCodes.DataCorruptionDetected, `${backup.directory} is damaged: ${summarize(blocking)}. Nothing was written to ${checked.target}; restore another backup.`),
+    );
+  }
+  const notes = problems.map((p) => `${p.file} was not restored: ${p.detail}`);
+  options.signal?.throwIfAborted();
+  const { target } = checked;
+  const marker = await (async () => {
+    await prepareTarget(checked);
+    return markRestoring(target, { directory: backup.directory, backupId: backup.manifest.backupId });
+  })().catch((err: unknown) => {
+    throw new TargetRefusal(`cannot prepare ${target} for the restore: ${(err as Error).message}`);
+  });
+
+  const files: SourceFile[] = toHash.map(({ source, listed }) => ({ ...source, expectedChecksum: listed.checksum }));
+  const heldBack = files.filter((f) => HELD_BACK.includes(f.relativePath));
+  const rest = files.filter((f) => !heldBack.includes(f));
+  try {
+    options.progress?.begin(files);
+    const copy = (list: SourceFile[]) =>
+      copyFiles(list, target, {
+        limiter: options.limiter,
+        ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
+        ...(options.progress === undefined ? {} : { progress: options.progress }),
+        signal: options.signal,
+      });
+    await copy(rest);
+    // Last, under other names: what makes the target a database goes in only once everything else is in and checked.
+    if (heldBack.length > 0) await copy(heldBack.map((f) => ({ ...f, relativePath: incomingName(f.relativePath) })));
+    await completeRestore(target, heldBack.map((f) => f.relativePath));
+  } catch (err) {
+    const why = err instanceof Error ? err.message : String(err);
+    const recorded = await markRestoreFailed(target, marker, why).then(
+      () => '',
+      (markErr: unknown) => ` (and recording that in ${RESTORE_MARKER_FILENAME} failed too: ${(markErr as Error).message})`,
+    );
+    throw new RestoreStopped(
+      `restore stopped: ${why}. ${target} is incomplete and marked so${recorded}: its ${TURTLE} is a placeholder that mongod will not open. ` +
+        `Do not use it; restore a good backup into it with --force.`,
+      target,
+      { cause: err },
+    );
+  }
+  return {
+    backup,
+    target,
+    files: files.length,
+    bytes: files.reduce((sum, f) => sum + f.size, 0),
+    removed: checked.entries,
+    seconds: (performance.now() - started) / 1000,
+    notes,
+  };
+}
+
+/** '12 files, 1.2 GiB': for the CLI's last line. */
+export function describeRestore(result: RestoreResult): string {
+  return `${result.files} files, ${formatBytes(result.bytes)}, from backup ${result.backup.manifest.backupId} (${path.basename(result.backup.directory)}, taken ${result.backup.manifest.finishedAt})`;
+}

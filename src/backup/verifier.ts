@@ -1,0 +1,86 @@
+/**
+ * backupVerify inside the proxy: one verify at a time, its hashing on the copy threads
+ * (checker.ts, hash_files.ts), never on the forwarding loop. Its reads draw from the
+ * proxy's one throttle (backupThrottle), as a backup's do, unless the request names a
+ * rate of its own. close() stops a running verify and waits for its threads to exit.
+ */
+import path from 'node:path';
+import { verifyBackup } from './checker.js';
+import { TokenBucket } from './throttle.js';
+import { verdictOfError, verdictOfReport, type VerifyVerdict } from './verify_verdict.js';
+import { CommandError, ErrorCodes } from '../errors.js';
+import type { Limiter } from './copy_pool.js';
+import type { Logger } from '../log.js';
+
+export interface VerifierOptions {
+  /** The proxy's throttle: a verify without a rate of its own shares it with backups. */
+  throttle: Limiter;
+  /** Hash threads. Default: the copier's. */
+  concurrency?: number;
+  log: Logger;
+}
+
+export interface VerifyRequest {
+  /** The backup directory: absolute, as the proxy's working directory means nothing to a client. */
+  directory: unknown;
+  /** Bytes per second for this verify alone (0 = unlimited); default: the proxy's throttle. */
+  rate?: number;
+}
+
+export class BackupVerifier {
+  private running: { directory: string } | undefined;
+  private readonly abort = new AbortController();
+  private slot: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly options: VerifierOptions) {}
+
+  /** Resolves with the verdict, good or bad; rejects only when the request itself is refused. */
+  async verify(request: VerifyRequest): Promise<VerifyVerdict> {
+    const { directory } = request;
+    if (typeof directory !== 'string' || directory === '') throw new CommandError(ErrorCodes.BadValue, 'backupVerify must name the backup directory, e.g. {backupVerify: "/backups/2026-11-21"}');
+    if (!path.isAbsolute(directory)) throw new CommandError(ErrorCodes.BadValue, `backupVerify path must be absolute: '${directory}'`);
+    if (this.abort.signal.aborted) throw new CommandError(ErrorCodes.ShutdownInProgress, 'the proxy is shutting down');
+    if (this.running !== undefined) {
+      throw new CommandError(ErrorCodes.ConflictingOperationInProgress, `A backupVerify is already running (of ${this.running.directory}): wait for it to finish.`);
+    }
+    const run = { directory: path.resolve(directory) };
+    this.running = run;
+    const done = this.run(run.directory, request.rate);
+    this.slot = done.catch(() => undefined);
+    try {
+      return await done;
+    } finally {
+      this.running = undefined;
+    }
+  }
+
+  /** Stops a running verify and resolves once its threads have exited. */
+  async close(): Promise<void> {
+    this.abort.abort(new CommandError(ErrorCodes.InterruptedAtShutdown, 'backupVerify interrupted: the proxy is shutting down'));
+    await this.slot;
+  }
+
+  private async run(directory: string, rate: number | undefined): Promise<VerifyVerdict> {
+    const { log } = this.options;
+    const limiter = rate === undefined ? this.options.throttle : new TokenBucket(rate);
+    const started = performance.now();
+    log.info({ directory, throttleBytesPerSec: rate ?? 'proxy' }, 'backup verify started');
+    let verdict: VerifyVerdict;
+    try {
+      verdict = verdictOfReport(
+        await verifyBackup(directory, {
+          limiter,
+          signal: this.abort.signal,
+          ...(this.options.concurrency === undefined ? {} : { concurrency: this.options.concurrency }),
+        }),
+      );
+    } catch (err) {
+      if (this.abort.signal.aborted) throw this.abort.signal.reason;
+      verdict = verdictOfError(err, directory, (performance.now() - started) / 1000);
+    }
+    const summary = { directory, state: verdict.state, files: verdict.files, bytesHashed: verdict.bytesHashed, seconds: verdict.seconds, problems: verdict.problems.length };
+    if (verdict.ok) log.info(summary, 'backup verify finished: the backup is complete');
+    else log.warn({ ...summary, errmsg: verdict.error?.errmsg }, 'backup verify finished: the backup is not good');
+    return verdict;
+  }
+}

@@ -1,0 +1,54 @@
+/**
+ * The flags `hotbackup verify` and `hotbackup restore` share: how fast they may read
+ * (`--rate`, in backupThrottle's units) and with how many threads, and Ctrl-C, which
+ * stops their copy threads cleanly rather than killing them mid-file.
+ */
+import { parseThrottle } from '../backup/units.js';
+import { DEFAULT_CONCURRENCY } from '../backup/copier.js';
+
+/** A usage error: printed on one line, exit code 2. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+export const JOB_FLAGS_HELP = `  --rate RATE       read at most RATE bytes per second: a number, or with a unit,
+                    binary as backupThrottle's (50MB = 50 MiB/s)           [unlimited]
+  --concurrency N   threads that read at once                               [${DEFAULT_CONCURRENCY}]`;
+
+export const JOB_FLAG_OPTIONS = {
+  rate: { type: 'string' },
+  concurrency: { type: 'string' },
+} as const;
+
+export function parseRate(value: string | undefined): number {
+  if (value === undefined) return 0;
+  try {
+    return parseThrottle(value);
+  } catch {
+    throw new UsageError(`--rate must be a number of bytes per second, or one with a unit such as 50MB; got '${value}'`);
+  }
+}
+
+export function parseConcurrency(value: string | undefined): number {
+  if (value === undefined) return DEFAULT_CONCURRENCY;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 64) throw new UsageError(`--concurrency must be a whole number from 1 to 64; got '${value}'`);
+  return n;
+}
+
+/** Exit code of a job stopped by SIGINT or SIGTERM: 128 + the signal's number, as shells report it. */
+export const EXIT_INTERRUPTED = 130;
+
+/** Aborts on the first SIGINT or SIGTERM, so the job stops its threads and says so; call the result to stop listening. */
+export function abortOnSignal(controller: AbortController): () => void {
+  const onSignal = (signal: NodeJS.Signals) => controller.abort(new Error(`interrupted by ${signal}`));
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  return () => {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  };
+}

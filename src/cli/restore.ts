@@ -1,0 +1,121 @@
+/**
+ * `hotbackup restore <dir> --to <dbpath> [--force] [--rate RATE]`: a backup back into a
+ * dbpath, every checksum checked as it is copied. Wiring only (restic's
+ * cmd_restore.go): flags, a throttle, a progress line on a terminal,
+ * src/backup/restorer.ts, and one line for the outcome with its exit code.
+ */
+import { parseArgs } from 'node:util';
+import { BackupRefusal } from '../backup/backup_dir.js';
+import { ProgressCounters } from '../backup/progress.js';
+import { describeRestore, restoreBackup, RestoreStopped } from '../backup/restorer.js';
+import { TargetRefusal } from '../backup/restore_target.js';
+import { TokenBucket } from '../backup/throttle.js';
+import { abortOnSignal, EXIT_INTERRUPTED, JOB_FLAG_OPTIONS, JOB_FLAGS_HELP, parseConcurrency, parseRate, UsageError } from './job_flags.js';
+import { startProgressLine } from './progress_line.js';
+
+const HELP = `Usage: hotbackup restore <dir> --to <dbpath> [--force] [--rate RATE]
+
+Copies the backup in <dir> into <dbpath>, checking every file's checksum against the
+backup's manifest as it is copied; the first mismatch stops the restore. Start mongod
+on <dbpath> afterwards. The backup itself is only read, never opened.
+
+Until the restore has finished, <dbpath> is marked incomplete: it holds
+hotbackup-restore-incomplete.json, and its WiredTiger.turtle is a placeholder that
+WiredTiger refuses, so mongod does not start on a restore that stopped half-way.
+
+Options:
+  --to DBPATH       the directory to restore into: empty, or absent under an
+                    existing parent                                        [required]
+  --force           restore into a non-empty DBPATH: DELETES everything in it
+                    first (never while a mongod runs there)
+${JOB_FLAGS_HELP}
+  -h, --help        this text
+
+Exit codes:
+  0    restored: every file copied, and every checksum matched
+  1    stopped part-way (a checksum mismatch, an I/O error): DBPATH is marked incomplete
+  2    usage error
+  3    refused by DBPATH: not empty (without --force), a mongod running on it, not a
+       directory, or inside the backup; nothing was written
+  4    refused by the backup: no manifest (incomplete, or not a backup), or files
+       missing or resized; nothing was written
+  130  interrupted (Ctrl-C): DBPATH is marked incomplete
+`;
+
+interface Flags {
+  backup: string;
+  target: string;
+  force: boolean;
+  rate: number;
+  concurrency: number;
+}
+
+export async function runRestore(args: string[]): Promise<number> {
+  const fail = (message: string, code: number): number => {
+    process.stderr.write(`hotbackup restore: ${message}\n`);
+    return code;
+  };
+  let flags: Flags | 'help';
+  try {
+    flags = parseFlags(args);
+  } catch (err) {
+    return fail((err as Error).message, 2);
+  }
+  if (flags === 'help') {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  const controller = new AbortController();
+  const stopListening = abortOnSignal(controller);
+  const counters = new ProgressCounters();
+  const progress = startProgressLine('restoring', counters);
+  try {
+    const result = await restoreBackup({
+      backup: flags.backup,
+      target: flags.target,
+      force: flags.force,
+      limiter: new TokenBucket(flags.rate),
+      concurrency: flags.concurrency,
+      progress: counters,
+      signal: controller.signal,
+    });
+    progress.stop();
+    if (result.removed.length > 0) process.stdout.write(`--force: deleted ${result.removed.length} entries that ${result.target} held.\n`);
+    for (const note of result.notes) process.stdout.write(`note: ${note}\n`);
+    process.stdout.write(`Restored ${describeRestore(result)} into ${result.target}; every checksum matched (${result.seconds.toFixed(1)} s). Start mongod with --dbpath ${result.target}.\n`);
+    return 0;
+  } catch (err) {
+    progress.stop();
+    if (controller.signal.aborted && !(err instanceof RestoreStopped)) return fail(`${(controller.signal.reason as Error).message}: nothing was restored`, EXIT_INTERRUPTED);
+    if (err instanceof TargetRefusal) return fail(err.message, 3);
+    if (err instanceof BackupRefusal) return fail(`cannot restore: ${err.message}`, 4);
+    if (err instanceof RestoreStopped) return fail(err.message, controller.signal.aborted ? EXIT_INTERRUPTED : 1);
+    throw err;
+  } finally {
+    stopListening();
+  }
+}
+
+function parseFlags(args: string[]): Flags | 'help' {
+  const { values, positionals } = parseArgs({
+    args,
+    strict: true,
+    allowPositionals: true,
+    options: {
+      ...JOB_FLAG_OPTIONS,
+      to: { type: 'string' },
+      force: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help === true) return 'help';
+  if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? 'name the backup directory: hotbackup restore <dir> --to <dbpath>' : `one backup at a time; got ${positionals.join(' ')}`);
+  if (values.to === undefined || values.to === '') throw new UsageError('--to <dbpath> is required: the directory to restore into');
+  return {
+    backup: positionals[0] as string,
+    target: values.to,
+    force: values.force === true,
+    rate: parseRate(values.rate),
+    concurrency: parseConcurrency(values.concurrency),
+  };
+}
