@@ -8,9 +8,7 @@
  * (src/cli/proxy_app.ts) fills in: `UpstreamAdmin` for what the manifest records of
  * mongod, and `SnapshotSource` for the strategy that keeps the files safe to copy.
  */
-import { randomUUID } from 'node:crypto';
 import { TokenBucket } from './throttle.js';
-import { ProgressCounters } from './progress.js';
 import { DEFAULT_CONCURRENCY, copyFiles } from './copier.js';
 import { MANIFEST_FORMAT, MANIFEST_VERSION, manifestFiles, writeManifest, type Manifest } from './manifest.js';
 import { prepareDestination } from './destination.js';
@@ -20,7 +18,8 @@ import type { Snapshot, StrategyChoice, StrategyName } from './strategies/snapsh
 import type { WritesBlockedWindow } from './strategies/writes_blocked.js';
 import { NO_JOURNAL, type RunJournal } from './run_journal.js';
 import type { CopyResult, SourceFile } from './copy_types.js';
-import { failureOf, outcomeCopy, type BackupOutcome, type BackupPhase, type EngineStatus } from './engine_status.js';
+import { outcomeCopy, type BackupOutcome, type EngineStatus } from './engine_status.js';
+import { BackupRun } from './backup_run.js';
 import { CommandError, ErrorCodes } from '../errors.js';
 import type { Logger } from '../log.js';
 
@@ -42,7 +41,11 @@ export interface SnapshotRequest {
   allowWriteBlocking: boolean;
   /** Where the strategy writes down what it takes (a lock, a cursor, staging) before it takes it. */
   journal: RunJournal;
-  /** Aborted when the engine closes: a source should not start another open then. */
+  /**
+   * Aborted when the engine closes or the backup is aborted (backupAbort, killOp): a
+   * source stops where it can (an open still waiting for mongod), takes nothing more, and
+   * releases what it took.
+   */
   signal: AbortSignal;
   /**
    * Called by a strategy that blocks writes just before it sends its lock, with its name
@@ -89,21 +92,14 @@ export interface StartedBackup {
   done: Promise<BackupOutcome>;
 }
 
-/** The backup in the slot, as the engine updates it; status() hands out frozen copies. */
-interface Run {
-  readonly backupId: string;
-  /** As requested until checked, then the absolute path being written. */
-  destination: string;
-  readonly startedAt: Date;
-  readonly counters: ProgressCounters;
-  phase: BackupPhase;
-  strategy: StrategyName | undefined;
-  /** The snapshot's one line on why its strategy, once it is open. */
-  strategyReason: string | undefined;
-  /** The write-block window: the snapshot's, or, while it opens, the one its strategy told of (onWritesBlocked). */
-  writesBlocked: WritesBlockedWindow | undefined;
-  readonly warnings: string[];
-}
+/**
+ * What abort() found: no backup running; one now stopping; or one too far gone to stop
+ * (its manifest is being written), which completes. Both settle `done` with the outcome.
+ */
+export type AbortAttempt =
+  | { kind: 'none' }
+  /** `done` settles with undefined for a backup whose destination was refused: it never began. */
+  | { kind: 'aborting' | 'completing'; backupId: string; done: Promise<BackupOutcome | undefined> };
 
 type SnapshotChoice = Pick<SnapshotRequest, 'allowWriteBlocking' | 'strategy'>;
 
@@ -112,9 +108,10 @@ export const BACKUP_IN_PROGRESS = 'Cannot initiate backup. There already is a ba
 export class BackupEngine {
   readonly throttle: TokenBucket;
   private readonly journal: RunJournal;
-  private running: Run | undefined;
+  /** The backup in the slot, and its end (rejected when its destination is refused). */
+  private running: { run: BackupRun; done: Promise<BackupOutcome> } | undefined;
   private last: BackupOutcome | undefined;
-  private readonly abort = new AbortController();
+  private readonly closing = new AbortController();
   /**
    * The backup in the slot, from its destination check to its outcome; never rejects.
    * It is set in the same synchronous step that claims the slot, and a closing engine
@@ -133,20 +130,9 @@ export class BackupEngine {
    */
   async start(request: StartRequest): Promise<StartedBackup> {
     // Aborted only by close(): a closing engine takes no new backups.
-    if (this.abort.signal.aborted) throw new CommandError(ErrorCodes.ShutdownInProgress, 'the proxy is shutting down');
+    if (this.closing.signal.aborted) throw new CommandError(ErrorCodes.ShutdownInProgress, 'the proxy is shutting down');
     if (this.running !== undefined) throw new CommandError(ErrorCodes.ConflictingOperationInProgress, BACKUP_IN_PROGRESS);
-    const run: Run = {
-      backupId: randomUUID(),
-      destination: String(request.destination),
-      startedAt: new Date(),
-      counters: new ProgressCounters(),
-      phase: 'starting',
-      strategy: undefined,
-      strategyReason: undefined,
-      writesBlocked: undefined,
-      warnings: [],
-    };
-    this.running = run;
+    const run = new BackupRun(String(request.destination), this.closing.signal);
     const allowWriteBlocking = request.allowWriteBlocking === true || this.options.allowWriteBlocking === true;
     const strategy = request.strategy ?? this.options.strategy ?? 'auto';
     const checking = prepareDestination(request.destination, this.options.dbpath);
@@ -158,6 +144,7 @@ export class BackupEngine {
         throw err;
       },
     );
+    this.running = { run, done };
     this.slot = done.catch(() => undefined);
     // A refused destination is the command's own error, and leaves no outcome behind.
     await checking;
@@ -165,25 +152,26 @@ export class BackupEngine {
   }
 
   status(): EngineStatus {
-    const run = this.running;
     return Object.freeze({
-      running:
-        run === undefined
-          ? undefined
-          : Object.freeze({
-              backupId: run.backupId,
-              destination: run.destination,
-              startedAt: new Date(run.startedAt),
-              phase: run.phase,
-              strategy: run.strategy,
-              strategyReason: run.strategyReason,
-              writesBlockedMs: run.writesBlocked?.ms() ?? 0,
-              progress: run.counters.snapshot(),
-              warnings: Object.freeze([...run.warnings]),
-            }),
+      running: this.running?.run.status(),
       last: this.last === undefined ? undefined : outcomeCopy(this.last),
       throttleBytesPerSec: this.throttle.rate,
     });
+  }
+
+  /**
+   * Stops the running backup on behalf of `by` (who asked, for the errmsg and the log):
+   * see backup_run.ts. `done` settles once it has ended, its snapshot released.
+   */
+  abort(by: string): AbortAttempt {
+    const slot = this.running;
+    if (slot === undefined) return { kind: 'none' };
+    const { run } = slot;
+    // Aborted while its destination is checked, it sees the abort before it takes any snapshot.
+    const done = slot.done.catch(() => undefined);
+    if (!run.abort(by)) return { kind: 'completing', backupId: run.backupId, done };
+    this.options.log.warn({ backupId: run.backupId, by, phase: run.phase }, 'backup aborted');
+    return { kind: 'aborting', backupId: run.backupId, done };
   }
 
   setThrottle(bytesPerSec: number): void {
@@ -193,7 +181,7 @@ export class BackupEngine {
 
   /** Interrupts a running backup and resolves once it has ended (its snapshot released). */
   async close(): Promise<void> {
-    this.abort.abort(new CommandError(ErrorCodes.InterruptedAtShutdown, 'backup interrupted: the proxy is shutting down'));
+    this.closing.abort(new CommandError(ErrorCodes.InterruptedAtShutdown, 'backup interrupted: the proxy is shutting down'));
     await this.slot;
   }
 
@@ -205,7 +193,7 @@ export class BackupEngine {
     if (this.running === undefined && this.last === undefined) this.last = outcomeCopy(outcome);
   }
 
-  private async execute(run: Run, destination: string, choice: SnapshotChoice): Promise<BackupOutcome> {
+  private async execute(run: BackupRun, destination: string, choice: SnapshotChoice): Promise<BackupOutcome> {
     const { log } = this.options;
     run.destination = destination;
     log.info({ backupId: run.backupId, destination, throttleBytesPerSec: this.throttle.rate }, 'backup started');
@@ -213,28 +201,11 @@ export class BackupEngine {
     try {
       await this.copy(run, choice);
     } catch (err) {
-      error = toCommandError(err, 'backup');
+      error = run.failure(toCommandError(err, 'backup'));
       // A snapshot that never opened, or a release that failed: forget the record unless it still holds something.
       await this.journal.settle().catch((settleErr: unknown) => log.error({ err: String(settleErr) }, 'could not tidy the state file'));
     }
-    const finishedAt = new Date();
-    const progress = run.counters.snapshot();
-    const outcome: BackupOutcome = Object.freeze({
-      ok: error === undefined,
-      backupId: run.backupId,
-      destination,
-      strategy: run.strategy,
-      strategyReason: run.strategyReason,
-      writesBlockedMs: run.writesBlocked?.ms() ?? 0,
-      startedAt: new Date(run.startedAt),
-      finishedAt,
-      bytes: progress.bytesCopied,
-      files: progress.filesCopied,
-      seconds: (finishedAt.getTime() - run.startedAt.getTime()) / 1000,
-      error: error === undefined ? undefined : failureOf(error),
-      warnings: Object.freeze([...run.warnings]),
-      progress,
-    });
+    const outcome = run.outcome(error);
     this.last = outcome;
     this.running = undefined;
     const summary = {
@@ -247,15 +218,16 @@ export class BackupEngine {
       warnings: outcome.warnings.length,
     };
     if (error === undefined) log.info(summary, 'backup finished');
+    else if (outcome.state === 'aborted') log.warn({ ...summary, code: error.code, errmsg: error.message }, 'backup aborted: ended');
     else log.error({ ...summary, code: error.code, errmsg: error.message }, 'backup failed');
     return outcomeCopy(outcome);
   }
 
-  private async copy(run: Run, choice: SnapshotChoice): Promise<void> {
+  private async copy(run: BackupRun, choice: SnapshotChoice): Promise<void> {
     const { options } = this;
     run.phase = 'snapshot';
-    // close() may have come while the destination was being checked: take no lock then.
-    this.abort.signal.throwIfAborted();
+    // close() or abort() may have come while the destination was being checked: take no lock then.
+    run.signal.throwIfAborted();
     const serverVersion = await options.upstream.serverVersion();
     const { journal } = this;
     await journal.begin({ backupId: run.backupId, startedAt: run.startedAt, destination: run.destination });
@@ -263,7 +235,7 @@ export class BackupEngine {
       run.strategy = strategy;
       run.writesBlocked = window;
     };
-    const snapshot = await options.snapshots.open({ ...choice, backupId: run.backupId, destination: run.destination, journal, signal: this.abort.signal, onWritesBlocked });
+    const snapshot = await options.snapshots.open({ ...choice, backupId: run.backupId, destination: run.destination, journal, signal: run.signal, onWritesBlocked });
     run.strategy = snapshot.strategy;
     run.strategyReason = snapshot.reason;
     run.writesBlocked = snapshot.writesBlocked;
@@ -304,6 +276,8 @@ export class BackupEngine {
       options.log.warn({ backupId: run.backupId, file: skipped.path, reason: skipped.reason }, warning);
       run.warnings.push(warning);
     }
+    // The last moment an abort can stop it: from the next line on it completes (BackupRun.abort).
+    run.signal.throwIfAborted();
     run.phase = 'manifest';
     const finishedAt = new Date();
     const manifest: Manifest = {
@@ -322,14 +296,14 @@ export class BackupEngine {
   }
 
   /** Lists the files (with the links they came through) and copies them while `snapshot` protects them. */
-  private async copyUnder(snapshot: Snapshot, run: Run): Promise<{ files: SourceFile[]; result: CopyResult }> {
+  private async copyUnder(snapshot: Snapshot, run: BackupRun): Promise<{ files: SourceFile[]; result: CopyResult }> {
     // Files reached through a symbolic link say so in the manifest, whichever strategy listed them.
     const files = await withLinks(snapshot.files);
     run.phase = 'copying';
     run.counters.begin(files);
     const concurrency = this.options.concurrency ?? DEFAULT_CONCURRENCY;
-    // Shutdown stops the copy, and so does a snapshot that stopped protecting the files.
-    const signal = AbortSignal.any([this.abort.signal, snapshot.lost]);
+    // Shutdown or an abort stops the copy, and so does a snapshot that stopped protecting the files.
+    const signal = AbortSignal.any([run.signal, snapshot.lost]);
     // Files the strategy already put in the destination are only checked and made durable.
     const result =
       snapshot.inDestination !== undefined
@@ -343,7 +317,7 @@ export class BackupEngine {
    * failed as well (an fsyncUnlock that did not go through) is said in the same errmsg,
    * because it may mean mongod is still locked.
    */
-  private releaseFailedToo(run: Run, copyError: unknown, releaseError: unknown): CommandError {
+  private releaseFailedToo(run: BackupRun, copyError: unknown, releaseError: unknown): CommandError {
     const release = releaseError instanceof Error ? releaseError.message : String(releaseError);
     this.options.log.error({ backupId: run.backupId, err: release }, 'releasing the snapshot failed too');
     const copy = toCommandError(copyError, 'backup');
@@ -356,7 +330,7 @@ export class BackupEngine {
 }
 
 /** Adds to the run's warnings, each time it is called, those the snapshot has added since (Snapshot.warnings). */
-function warningsOf(snapshot: Snapshot, run: Run): () => void {
+function warningsOf(snapshot: Snapshot, run: BackupRun): () => void {
   let taken = 0;
   return () => {
     const all = snapshot.warnings ?? [];
