@@ -5,7 +5,7 @@ import { ArraySource } from '../cursors.js';
 import { namespaceOf, optionalDocument, bsonSize, cursorBatchSize, isCollectionless } from './common.js';
 import { firstBatchReply } from './read.js';
 import { BACKUP_STAGES, runBackupStage } from './backup.js';
-import { runCurrentOpStage } from './current_op.js';
+import { runCurrentOpStage } from './operations.js';
 import { decodeDocument } from '../bson.js';
 import { runPipeline } from '../query/aggregate.js';
 import { DevServerError, DevServerCodes } from '../dev_server_errors.js';

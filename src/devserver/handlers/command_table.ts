@@ -13,7 +13,7 @@ import { readCommands } from './read.js';
 import { catalogCommands } from './catalog.js';
 import { aggregateCommands } from './aggregate.js';
 import { backupCommands } from './backup.js';
-import { currentOpCommands } from './current_op.js';
+import { currentOpCommands } from './operations.js';
 import { sessionIdOf } from '../sessions.js';
 import { DevServerError, DevServerCodes } from '../dev_server_errors.js';
 
