@@ -63,7 +63,7 @@ export class BackupRun {
     this.#abort.abort(
       new CommandError(
         ErrorCodes.Interrupted,
-        `${INTERRUPTED}: backup ${this.backupId} was aborted by ${by}; its snapshot is released, and ${this.destination} has no manifest, ` +
+        `${INTERRUPTED}: backup ${this.backupId} was aborted by ${by}; ${this.destination} has no manifest, ` +
           'so the backup there is incomplete: remove it and start a new backup.',
       ),
     );

@@ -12,6 +12,7 @@ import { MongoClient, MongoServerError, type Document } from 'mongodb';
 import { startDevServer, type RunningDevServer } from '../helpers/dev_server.js';
 import { startProxy, type RunningProxy } from '../helpers/proxy.js';
 import { runMongosh } from '../helpers/mongosh.js';
+import { startTapRelay } from '../helpers/tap_relay.js';
 import { tempDir } from '../helpers/paths.js';
 import { until, untilBackupEnds, untilCopying } from '../helpers/poll.js';
 
@@ -19,6 +20,7 @@ const MANIFEST = 'hotbackup-manifest.json';
 /** The issue's bound on an abort, from the request to a stopped backup. */
 const ABORT_WITHIN_MS = 1000;
 const OPID_BASE = 2 ** 32;
+const OP_COMPRESSED = 2012;
 
 async function rejection(promise: Promise<unknown>): Promise<MongoServerError> {
   try {
@@ -103,7 +105,7 @@ describe('aborting a backup through the proxy', () => {
     assert.equal(other.code, 13, 'admin only, as the other backup commands');
   });
 
-  it('backupAbort stops a throttled backup within 1 s, and its blocked backupStart gets Interrupted', async () => {
+  it('backupAbort stops a throttled backup within 1 s, and its blocked backupStart gets Interrupted', async (t) => {
     await admin().command({ backupThrottle: '1MB' });
     const dest = destination('blocking');
     // A second client blocks in backupStart, as Percona's users did.
@@ -122,6 +124,7 @@ describe('aborting a backup through the proxy', () => {
       assert.ok(answered < ABORT_WITHIN_MS, `backupAbort answered ${answered.toFixed(0)} ms after it was sent, the backup stopped`);
 
       const { err, at } = await blocked;
+      t.diagnostic(`backupAbort answered in ${answered.toFixed(0)} ms; the blocked backupStart got its error ${(at - sent).toFixed(0)} ms after the abort was sent`);
       assert.ok(err instanceof MongoServerError, String(err));
       assert.equal(err.code, 11601);
       assert.equal(err.codeName, 'Interrupted');
@@ -175,7 +178,7 @@ describe('aborting a backup through the proxy', () => {
     await assertAborted(dest, backupId, /backupAbort/);
   });
 
-  it('killOp of the backup\'s opid stops it within 1 s; other killOps go to mongod untouched', async () => {
+  it('killOp of the backup\'s opid stops it within 1 s; other killOps go to mongod untouched', async (t) => {
     const { dest, backupId } = await crawlingBackup();
     const inprog = (await admin().command({ currentOp: 1 }))['inprog'] as Document[];
     const op = inprog.find((o) => (o['command'] as Document | undefined)?.['backupStart'] === dest) as Document;
@@ -195,9 +198,33 @@ describe('aborting a backup through the proxy', () => {
     assert.deepEqual(await admin().command({ killOp: 1, op: opid }), { info: 'attempting to kill op', ok: 1 });
     await until(async () => (await admin().command({ backupStatus: 1 }))['inProgress'] === false, 10);
     const stopped = performance.now() - sent;
+    t.diagnostic(`backupStatus showed the backup ended ${stopped.toFixed(0)} ms after the killOp was sent`);
     assert.ok(stopped < ABORT_WITHIN_MS, `stopped ${stopped.toFixed(0)} ms after the killOp was sent`);
     await assertAborted(dest, backupId, new RegExp(`killOp \\(op ${opid}\\) from 127\\.0\\.0\\.1:\\d+`));
     await assertNextBackupSucceeds();
+  });
+
+  it('lists the backup for a client whose messages are compressed, in a reply compressed as mongod\'s', async () => {
+    const { dest, backupId } = await crawlingBackup();
+    // A tap between the client and the proxy sees what crosses the wire.
+    const tap = await startTapRelay(proxy.port);
+    const compressing = new MongoClient(`mongodb://127.0.0.1:${tap.port}/?directConnection=true&compressors=zlib`);
+    await compressing.connect();
+    try {
+      const compressedBefore = tap.replyOpcodes.filter((opCode) => opCode === OP_COMPRESSED).length;
+      const inprog = (await compressing.db('admin').command({ currentOp: 1 }))['inprog'] as Document[];
+      const op = inprog.find((o) => (o['command'] as Document | undefined)?.['backupStart'] === dest);
+      assert.ok(op !== undefined, JSON.stringify(inprog));
+      assert.ok(inprog.length >= 2, 'with mongod\'s own operations');
+      assert.deepEqual(await compressing.db('admin').command({ killOp: 1, op: op['opid'] }), { info: 'attempting to kill op', ok: 1 });
+      assert.equal(tap.commands.find((c) => c.name === 'currentOp')?.compressorId, 2, 'sent with zlib');
+      assert.equal(tap.replyOpcodes.filter((opCode) => opCode === OP_COMPRESSED).length - compressedBefore, 2, 'both replies came compressed');
+    } finally {
+      await compressing.close();
+      await tap.close();
+    }
+    await untilBackupEnds(admin());
+    await assertAborted(dest, backupId, /killOp/);
   });
 
   it('db.currentOp() in mongosh shows the backup, and db.killOp(opid) stops it', async () => {
