@@ -117,7 +117,7 @@ export class ReflinkStrategy implements SnapshotStrategy {
       );
       // Where the window went, for the log: locking and listing, cloning, unlocking.
       const lockedMs = lock.writesBlocked.ms();
-      const cloned = await cloneFiles(lock.files, into, { concurrency: this.options.cloneConcurrency ?? DEFAULT_CLONE_CONCURRENCY });
+      const cloned = await cloneFiles(lock.files, into, { concurrency: this.options.cloneConcurrency ?? DEFAULT_CLONE_CONCURRENCY, signal: request.signal });
       const clonedMs = lock.writesBlocked.ms();
       const held = lock;
       lock = undefined;
