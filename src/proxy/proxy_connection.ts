@@ -37,7 +37,7 @@ import { FORWARD, UpstreamReply, type ClientInfo, type Interceptor, type Interce
 export interface ProxyStats {
   connectionsCurrent: number;
   connectionsTotal: number;
-  /** Client messages answered by the interceptor. */
+  /** Client messages claimed by the interceptor (one it then sends on to mongod counts as forwarded too). */
   intercepted: number;
   /** Client messages forwarded to mongod. */
   forwarded: number;
