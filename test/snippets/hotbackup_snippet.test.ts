@@ -66,7 +66,7 @@ describe('hotbackup snippet in mongosh scripts', () => {
     const backupId = started[1];
     // The Ctrl-C advice comes before following starts (an interrupt may not let code run).
     assert.match(lines[1] ?? '', /^Ctrl-C stops watching, not the backup/);
-    assert.match(lines[2] ?? '', /hotbackup\.wait\(\).*stopping the proxy/);
+    assert.match(lines[2] ?? '', /hotbackup\.wait\(\); stop it with hotbackup\.abort\(\)/);
 
     const progress = lines.filter((line) => PROGRESS_LINE.test(line));
     assert.ok(progress.length >= 2, `progress lines:\n${stdout}`);
