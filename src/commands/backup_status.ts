@@ -59,6 +59,8 @@ export function backupStatusReply(status: EngineStatus): Document {
       writesBlockedMs: Long.fromNumber(running.writesBlockedMs),
       phase: running.phase,
       startedAt: running.startedAt,
+      // Set while it stops: who aborted it (backupAbort or killOp, and from where).
+      ...(running.abortedBy === undefined ? {} : { abortedBy: running.abortedBy }),
       currentFiles: [...running.progress.currentFiles],
     });
   }

@@ -4,8 +4,8 @@
  * `db.killOp(opid)`.
  *
  * - `{currentOp: 1, ...filter}`, and `{aggregate: 1, pipeline: [{$currentOp: {...}},
- *   {$match: ...}...]}`, which is what mongosh's db.currentOp() sends (shell-api
- *   database.ts, _getCurrentOperations, since mongosh 1.x): mongod answers on the client's
+ *   {$match: ...}...]}`, which is what mongosh's db.currentOp() sends (@mongosh/shell-api
+ *   src/database.ts, _getCurrentOperations, in mongosh 2.x): mongod answers on the client's
  *   own connection, so it judges the request as it would any other of the client's (its
  *   user, its privileges, its own errors); then the backup's entry (backup_operation.ts)
  *   is added to mongod's `inprog` (or the cursor's first batch), if it passes the filter
