@@ -43,8 +43,14 @@ export const ErrorCodes = Object.freeze({
   UnsupportedOpQueryCommand: 352,
   BSONObjectTooLarge: 10334,
   InterruptedAtShutdown: 11600,
-  /** An operation killed by killOp or killCursors while it ran. */
+  /** An operation killed by killOp or killCursors while it ran (and a backup aborted: backupAbort, killOp). */
   Interrupted: 11601,
+  /**
+   * A field an IDL-parsed command does not know: `BSON field '<cmd>.<field>' is an unknown
+   * field.` (src/mongo/idl/idl_parser.cpp, IDLParserContext::throwUnknownField; named in
+   * error_codes.yml since 6.0, Location40415 before).
+   */
+  IDLUnknownField: 40415,
   /** `txnNumber` without `autocommit: false` on a command that is not a retryable write. */
   NotARetryableWriteCommand: 50768,
 } as const);

@@ -1,13 +1,13 @@
 // @mongosh/snippet-hotbackup: one-line hot backups, with live progress, through
 // mongo-hotbackup-proxy (`hotbackup serve`). It drives the proxy's Percona-compatible
-// admin commands: backupStart (async), backupStatus and backupThrottle.
+// admin commands: backupStart (async), backupStatus, backupThrottle and backupAbort.
 // Runs inside mongosh: plain JS, mongosh globals (db, print, sleep, isInteractive).
 (() => {
   'use strict';
 
   const ASYNC_HINT =
     'Ctrl-C stops watching, not the backup: it runs on in the proxy.\n' +
-    'Watch it again with hotbackup.wait(); stop it by stopping the proxy (no abort command yet).';
+    'Watch it again with hotbackup.wait(); stop it with hotbackup.abort().';
 
   // ---- Formatting: binary units, the same as the proxy's (src/backup/units.ts) ----
 
@@ -117,7 +117,7 @@
       `strategy ${last.strategy || 'none'}, destination ${last.destination}`;
     if (last.ok) return `ok: ${what}`;
     const code = last.code === undefined ? '' : ` (code ${last.code}${last.codeName ? ` ${last.codeName}` : ''})`;
-    return `FAILED: ${last.errmsg}${code}; ${what}`;
+    return `${last.state === 'aborted' ? 'ABORTED' : 'FAILED'}: ${last.errmsg}${code}; ${what}`;
   }
 
   /** Watches backup `id` until it ends; prints the summary and returns backupStatus.last. */
@@ -209,6 +209,14 @@
     print(lines.join('\n'));
   }
 
+  function abort() {
+    const reply = command({ backupAbort: 1 });
+    const s = rawStatus();
+    if (s.last && s.last.backupId === reply.backupId) print(`backup ${outcome(s.last)}`);
+    else print(`backup ${reply.backupId}: ${reply.state}`);
+    return s.last && s.last.backupId === reply.backupId ? s.last : reply;
+  }
+
   function throttle(value) {
     if (value === undefined) {
       print(`backup throttle: ${formatThrottle(num(rawStatus().throttleBytesPerSec))}`);
@@ -242,6 +250,12 @@
       'hotbackup.status({raw = false})\n' +
       '  Prints the running backup (progress, rate, ETA, files being copied), the throttle and\n' +
       '  the last backup. {raw: true} returns the backupStatus document instead.',
+    abort:
+      'hotbackup.abort()\n' +
+      '  Stops the running backup with {backupAbort: 1} and waits until it has stopped: its\n' +
+      '  snapshot released (mongod unlocked, the backup cursor closed, the staging removed) and\n' +
+      '  no manifest written. Prints a summary and returns backupStatus.last (state "aborted").\n' +
+      '  Fails when no backup is running. db.killOp(<opid from db.currentOp()>) does the same.',
     throttle:
       'hotbackup.throttle(rate?)\n' +
       '  Without an argument, shows the backup throttle. With one, sets it: bytes per second as a\n' +
@@ -253,6 +267,7 @@
     ['hotbackup.wait()', 'watch the running backup until it ends'],
     ['hotbackup.status({raw})', 'the running backup, the throttle, the last backup'],
     ['hotbackup.throttle(rate?)', "show or set the copy rate limit ('50MB'; 0 = unlimited)"],
+    ['hotbackup.abort()', 'stop the running backup; it leaves no manifest'],
     ['hotbackup.help()', 'this text'],
   ];
   const OVERVIEW =
@@ -273,6 +288,7 @@
     wait: withHelp(wait, HELP.wait),
     status: withHelp(status, HELP.status),
     throttle: withHelp(throttle, HELP.throttle),
+    abort: withHelp(abort, HELP.abort),
     help: withHelp(() => print(OVERVIEW), OVERVIEW),
   };
   Object.defineProperty(hotbackup, Symbol.for('@@mongosh.asPrintable'), { value: () => OVERVIEW });

@@ -9,9 +9,7 @@
  * mongod, and `SnapshotSource` for the strategy that keeps the files safe to copy.
  */
 import type { CopyIoClass, CopyWrites } from './copy_messages.js';
-import { randomUUID } from 'node:crypto';
 import { TokenBucket } from './throttle.js';
-import { ProgressCounters } from './progress.js';
 import { DEFAULT_CONCURRENCY, copyFiles } from './copier.js';
 import { MANIFEST_FORMAT, MANIFEST_VERSION, manifestFiles, writeManifest, type Manifest } from './manifest.js';
 import { prepareDestination } from './destination.js';
@@ -23,7 +21,8 @@ import type { Snapshot, StrategyChoice, StrategyName } from './strategies/snapsh
 import type { WritesBlockedWindow } from './strategies/writes_blocked.js';
 import { NO_JOURNAL, type RunJournal } from './run_journal.js';
 import type { CopyResult, SourceFile } from './copy_types.js';
-import { failureOf, outcomeCopy, type BackupOutcome, type BackupPhase, type EngineStatus } from './engine_status.js';
+import { failureOf, outcomeCopy, type BackupOutcome, type EngineStatus } from './engine_status.js';
+import { BackupRun } from './backup_run.js';
 import { CommandError, ErrorCodes } from '../errors.js';
 import { failPointEnabled } from '../failpoints.js';
 import type { Logger } from '../log.js';
@@ -46,7 +45,11 @@ export interface SnapshotRequest {
   allowWriteBlocking: boolean;
   /** Where the strategy writes down what it takes (a lock, a cursor, staging) before it takes it. */
   journal: RunJournal;
-  /** Aborted when the engine closes: a source should not start another open then. */
+  /**
+   * Aborted when the engine closes or the backup is aborted (backupAbort, killOp): a
+   * source stops where it can (an open still waiting for mongod), takes nothing more, and
+   * releases what it took.
+   */
   signal: AbortSignal;
   /**
    * Called by a strategy that blocks writes just before it sends its lock, with its name
@@ -100,21 +103,14 @@ export interface StartedBackup {
   done: Promise<BackupOutcome>;
 }
 
-/** The backup in the slot, as the engine updates it; status() hands out frozen copies. */
-interface Run {
-  readonly backupId: string;
-  /** As requested until checked, then the absolute path being written. */
-  destination: string;
-  readonly startedAt: Date;
-  readonly counters: ProgressCounters;
-  phase: BackupPhase;
-  strategy: StrategyName | undefined;
-  /** The snapshot's one line on why its strategy, once it is open. */
-  strategyReason: string | undefined;
-  /** The write-block window: the snapshot's, or, while it opens, the one its strategy told of (onWritesBlocked). */
-  writesBlocked: WritesBlockedWindow | undefined;
-  readonly warnings: string[];
-}
+/**
+ * What abort() found: no backup running; one now stopping; or one too far gone to stop
+ * (its manifest is being written), which completes. Both settle `done` with the outcome.
+ */
+export type AbortAttempt =
+  | { kind: 'none' }
+  /** `done` settles with undefined for a backup whose destination was refused: it never began. */
+  | { kind: 'aborting' | 'completing'; backupId: string; done: Promise<BackupOutcome | undefined> };
 
 type SnapshotChoice = Pick<SnapshotRequest, 'allowWriteBlocking' | 'strategy'>;
 
@@ -123,9 +119,10 @@ export const BACKUP_IN_PROGRESS = 'Cannot initiate backup. There already is a ba
 export class BackupEngine {
   readonly throttle: TokenBucket;
   private readonly journal: RunJournal;
-  private running: Run | undefined;
+  /** The backup in the slot, and its end (rejected when its destination is refused). */
+  private running: { run: BackupRun; done: Promise<BackupOutcome> } | undefined;
   private last: BackupOutcome | undefined;
-  private readonly abort = new AbortController();
+  private readonly closing = new AbortController();
   /**
    * The backup in the slot, from its destination check to its outcome; never rejects.
    * It is set in the same synchronous step that claims the slot, and a closing engine
@@ -144,20 +141,9 @@ export class BackupEngine {
    */
   async start(request: StartRequest): Promise<StartedBackup> {
     // Aborted only by close(): a closing engine takes no new backups.
-    if (this.abort.signal.aborted) throw new CommandError(ErrorCodes.ShutdownInProgress, 'the proxy is shutting down');
+    if (this.closing.signal.aborted) throw new CommandError(ErrorCodes.ShutdownInProgress, 'the proxy is shutting down');
     if (this.running !== undefined) throw new CommandError(ErrorCodes.ConflictingOperationInProgress, BACKUP_IN_PROGRESS);
-    const run: Run = {
-      backupId: randomUUID(),
-      destination: String(request.destination),
-      startedAt: new Date(),
-      counters: new ProgressCounters(),
-      phase: 'starting',
-      strategy: undefined,
-      strategyReason: undefined,
-      writesBlocked: undefined,
-      warnings: [],
-    };
-    this.running = run;
+    const run = new BackupRun(String(request.destination), this.closing.signal);
     const allowWriteBlocking = request.allowWriteBlocking === true || this.options.allowWriteBlocking === true;
     const strategy = request.strategy ?? this.options.strategy ?? 'auto';
     const checking = this.checkRequest(request);
@@ -169,6 +155,7 @@ export class BackupEngine {
         throw err;
       },
     );
+    this.running = { run, done };
     this.slot = done.catch(() => undefined);
     // A refused destination is the command's own error, and leaves no outcome behind.
     await checking;
@@ -186,25 +173,26 @@ export class BackupEngine {
   }
 
   status(): EngineStatus {
-    const run = this.running;
     return Object.freeze({
-      running:
-        run === undefined
-          ? undefined
-          : Object.freeze({
-              backupId: run.backupId,
-              destination: run.destination,
-              startedAt: new Date(run.startedAt),
-              phase: run.phase,
-              strategy: run.strategy,
-              strategyReason: run.strategyReason,
-              writesBlockedMs: run.writesBlocked?.ms() ?? 0,
-              progress: run.counters.snapshot(),
-              warnings: Object.freeze([...run.warnings]),
-            }),
+      running: this.running?.run.status(),
       last: this.last === undefined ? undefined : outcomeCopy(this.last),
       throttleBytesPerSec: this.throttle.rate,
     });
+  }
+
+  /**
+   * Stops the running backup on behalf of `by` (who asked, for the errmsg and the log):
+   * see backup_run.ts. `done` settles once it has ended, its snapshot released.
+   */
+  abort(by: string): AbortAttempt {
+    const slot = this.running;
+    if (slot === undefined) return { kind: 'none' };
+    const { run } = slot;
+    // Aborted while its destination is checked, it sees the abort before it takes any snapshot.
+    const done = slot.done.catch(() => undefined);
+    if (!run.abort(by)) return { kind: 'completing', backupId: run.backupId, done };
+    this.options.log.warn({ backupId: run.backupId, by, phase: run.phase }, 'backup aborted');
+    return { kind: 'aborting', backupId: run.backupId, done };
   }
 
   setThrottle(bytesPerSec: number): void {
@@ -214,7 +202,7 @@ export class BackupEngine {
 
   /** Interrupts a running backup and resolves once it has ended (its snapshot released). */
   async close(): Promise<void> {
-    this.abort.abort(new CommandError(ErrorCodes.InterruptedAtShutdown, 'backup interrupted: the proxy is shutting down'));
+    this.closing.abort(new CommandError(ErrorCodes.InterruptedAtShutdown, 'backup interrupted: the proxy is shutting down'));
     await this.slot;
   }
 
@@ -226,7 +214,7 @@ export class BackupEngine {
     if (this.running === undefined && this.last === undefined) this.last = outcomeCopy(outcome);
   }
 
-  private async execute(run: Run, destination: string, choice: SnapshotChoice, base: IncrementalBase | undefined): Promise<BackupOutcome> {
+  private async execute(run: BackupRun, destination: string, choice: SnapshotChoice, base: IncrementalBase | undefined): Promise<BackupOutcome> {
     const { log } = this.options;
     run.destination = destination;
     log.info({ backupId: run.backupId, destination, incrementalBase: base?.dir, throttleBytesPerSec: this.throttle.rate }, 'backup started');
@@ -238,31 +226,14 @@ export class BackupEngine {
       await this.copy(run, choice, base);
       await marker.remove().catch((err: unknown) => run.warnings.push(markerLeft(err)));
     } catch (err) {
-      error = toCommandError(err, 'backup');
+      error = run.failure(toCommandError(err, 'backup'));
       // A snapshot that never opened, or a release that failed: forget the record unless it still holds something.
       await this.journal.settle().catch((settleErr: unknown) => log.error({ err: String(settleErr) }, 'could not tidy the state file'));
     }
-    const finishedAt = new Date();
     if (error !== undefined) {
-      await marker.failed(failureOf(error), finishedAt).catch((err: unknown) => log.error({ backupId: run.backupId, err: String(err) }, `could not record the failure in ${marker.file}`));
+      await marker.failed(failureOf(error), new Date()).catch((err: unknown) => log.error({ backupId: run.backupId, err: String(err) }, `could not record the failure in ${marker.file}`));
     }
-    const progress = run.counters.snapshot();
-    const outcome: BackupOutcome = Object.freeze({
-      ok: error === undefined,
-      backupId: run.backupId,
-      destination,
-      strategy: run.strategy,
-      strategyReason: run.strategyReason,
-      writesBlockedMs: run.writesBlocked?.ms() ?? 0,
-      startedAt: new Date(run.startedAt),
-      finishedAt,
-      bytes: progress.bytesCopied,
-      files: progress.filesCopied,
-      seconds: (finishedAt.getTime() - run.startedAt.getTime()) / 1000,
-      error: error === undefined ? undefined : failureOf(error),
-      warnings: Object.freeze([...run.warnings]),
-      progress,
-    });
+    const outcome = run.outcome(error);
     this.last = outcome;
     this.running = undefined;
     const summary = {
@@ -271,21 +242,22 @@ export class BackupEngine {
       strategy: run.strategy,
       bytes: outcome.bytes,
       files: outcome.files,
-      bytesReused: progress.bytesReused,
-      filesReused: progress.filesReused,
+      bytesReused: outcome.progress.bytesReused,
+      filesReused: outcome.progress.filesReused,
       seconds: outcome.seconds,
       warnings: outcome.warnings.length,
     };
     if (error === undefined) log.info(summary, 'backup finished');
+    else if (outcome.state === 'aborted') log.warn({ ...summary, code: error.code, errmsg: error.message }, 'backup aborted: ended');
     else log.error({ ...summary, code: error.code, errmsg: error.message }, 'backup failed');
     return outcomeCopy(outcome);
   }
 
-  private async copy(run: Run, choice: SnapshotChoice, base: IncrementalBase | undefined): Promise<void> {
+  private async copy(run: BackupRun, choice: SnapshotChoice, base: IncrementalBase | undefined): Promise<void> {
     const { options } = this;
     run.phase = 'snapshot';
-    // close() may have come while the destination was being checked: take no lock then.
-    this.abort.signal.throwIfAborted();
+    // close() or abort() may have come while the destination was being checked: take no lock then.
+    run.signal.throwIfAborted();
     const serverVersion = await options.upstream.serverVersion();
     const { journal } = this;
     await journal.begin({ backupId: run.backupId, startedAt: run.startedAt, destination: run.destination });
@@ -293,7 +265,7 @@ export class BackupEngine {
       run.strategy = strategy;
       run.writesBlocked = window;
     };
-    const snapshot = await options.snapshots.open({ ...choice, backupId: run.backupId, destination: run.destination, journal, signal: this.abort.signal, onWritesBlocked });
+    const snapshot = await options.snapshots.open({ ...choice, backupId: run.backupId, destination: run.destination, journal, signal: run.signal, onWritesBlocked });
     run.strategy = snapshot.strategy;
     run.strategyReason = snapshot.reason;
     run.writesBlocked = snapshot.writesBlocked;
@@ -338,6 +310,8 @@ export class BackupEngine {
       options.log.warn({ backupId: run.backupId, incrementalBase: base?.dir }, warning);
       run.warnings.push(warning);
     }
+    // The last moment an abort can stop it: from the next line on it completes (BackupRun.abort).
+    run.signal.throwIfAborted();
     run.phase = 'manifest';
     if (failPointEnabled('failBeforeManifest')) throw new Error('fail point failBeforeManifest: the backup fails before its manifest is written');
     const finishedAt = new Date();
@@ -358,7 +332,7 @@ export class BackupEngine {
   }
 
   /** Lists the files (with the links they came through) and copies them while `snapshot` protects them. */
-  private async copyUnder(snapshot: Snapshot, run: Run, base: IncrementalBase | undefined): Promise<{ files: SourceFile[]; result: CopyResult }> {
+  private async copyUnder(snapshot: Snapshot, run: BackupRun, base: IncrementalBase | undefined): Promise<{ files: SourceFile[]; result: CopyResult }> {
     // Files reached through a symbolic link say so in the manifest, whichever strategy listed them.
     const listed = await withLinks(snapshot.files);
     // Clones already in the destination cost nothing: there is nothing to take from a base.
@@ -366,8 +340,8 @@ export class BackupEngine {
     run.phase = 'copying';
     run.counters.begin(files);
     const concurrency = this.options.concurrency ?? DEFAULT_CONCURRENCY;
-    // Shutdown stops the copy, and so does a snapshot that stopped protecting the files.
-    const signal = AbortSignal.any([this.abort.signal, snapshot.lost]);
+    // Shutdown or an abort stops the copy, and so does a snapshot that stopped protecting the files.
+    const signal = AbortSignal.any([run.signal, snapshot.lost]);
     // Files the strategy already put in the destination are only checked and made durable.
     const result =
       snapshot.inDestination !== undefined
@@ -388,7 +362,7 @@ export class BackupEngine {
    * failed as well (an fsyncUnlock that did not go through) is said in the same errmsg,
    * because it may mean mongod is still locked.
    */
-  private releaseFailedToo(run: Run, copyError: unknown, releaseError: unknown): CommandError {
+  private releaseFailedToo(run: BackupRun, copyError: unknown, releaseError: unknown): CommandError {
     const release = releaseError instanceof Error ? releaseError.message : String(releaseError);
     this.options.log.error({ backupId: run.backupId, err: release }, 'releasing the snapshot failed too');
     const copy = toCommandError(copyError, 'backup');
@@ -407,7 +381,7 @@ function markerLeft(err: unknown): string {
 }
 
 /** Adds to the run's warnings, each time it is called, those the snapshot has added since (Snapshot.warnings). */
-function warningsOf(snapshot: Snapshot, run: Run): () => void {
+function warningsOf(snapshot: Snapshot, run: BackupRun): () => void {
   let taken = 0;
   return () => {
     const all = snapshot.warnings ?? [];

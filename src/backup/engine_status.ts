@@ -9,6 +9,13 @@ import type { StrategyName } from './strategies/snapshot.js';
 
 export type BackupPhase = 'starting' | 'snapshot' | 'copying' | 'releasing' | 'manifest';
 
+/**
+ * How a backup ended: `complete` (its manifest is written), `aborted` (stopped on purpose
+ * by backupAbort or killOp; code 11601 Interrupted, as mongod's killOp gives), or `failed`
+ * (anything else, a proxy that stopped or died during it included).
+ */
+export type BackupState = 'complete' | 'aborted' | 'failed';
+
 /** Why a backup failed, as mongod-style error fields. */
 export interface BackupFailure {
   readonly code: number;
@@ -20,6 +27,8 @@ export interface BackupFailure {
 
 export interface BackupOutcome {
   readonly ok: boolean;
+  /** ok: complete; otherwise aborted or failed. */
+  readonly state: BackupState;
   readonly backupId: string;
   readonly destination: string;
   readonly strategy: StrategyName | undefined;
@@ -45,6 +54,8 @@ export interface RunningStatus {
   readonly destination: string;
   readonly startedAt: Date;
   readonly phase: BackupPhase;
+  /** Set once backupAbort or killOp asked it to stop: who asked, as the errmsg will say. */
+  readonly abortedBy: string | undefined;
   readonly strategy: StrategyName | undefined;
   readonly strategyReason: string | undefined;
   /** So far; still counting while writes are blocked. */

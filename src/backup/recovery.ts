@@ -51,7 +51,7 @@ export interface RecoveryOptions {
   retryBackoffMs?: number;
 }
 
-type GatedEngine = Pick<BackupEngine, 'start' | 'status' | 'setThrottle'>;
+type GatedEngine = Pick<BackupEngine, 'start' | 'status' | 'setThrottle' | 'abort'>;
 
 export class Recovery {
   private pending: { backupId: string; pid: number; reason: string } | undefined;
@@ -111,6 +111,7 @@ export class Recovery {
       },
       status: () => engine.status(),
       setThrottle: (bytesPerSec) => engine.setThrottle(bytesPerSec),
+      abort: (by) => engine.abort(by),
     };
   }
 
@@ -226,6 +227,7 @@ export function interruptedOutcome(state: RunState, now: Date = new Date()): Bac
   const startedAt = new Date(state.startedAt);
   return Object.freeze({
     ok: false,
+    state: 'failed',
     backupId: state.backupId,
     destination: state.destination,
     strategy: state.strategy,

@@ -155,7 +155,7 @@ export async function startProxyApp(options: ProxyAppOptions): Promise<ProxyApp>
       upstream: upstreamAddress,
       port: options.port,
       bind: options.bind,
-      interceptor: new BackupCommands(recovery.gate(engine), role, verifier),
+      interceptor: new BackupCommands(recovery.gate(engine), role, { verifier, log: log.child({ component: 'commands' }) }),
       log: log.child({ component: 'proxy' }),
     });
     log.info(

@@ -1,27 +1,40 @@
 /**
  * The admin commands the proxy answers itself, from request document to reply
- * document: Percona's backupStart, backupStatus and backupThrottle, and our
- * backupVerify (backup_verify.ts). Everything else goes to mongod untouched.
+ * document: Percona's backupStart, backupStatus and backupThrottle, and our backupAbort
+ * and backupVerify (backup_verify.ts). currentOp and killOp go to mongod, amended for
+ * the running backup (current_op.ts). Everything else goes to mongod untouched.
  */
 import type { CommandRequest, Document } from '../wire/command_message.js';
-import type { ClientInfo, Interceptor } from '../proxy/interceptor.js';
+import type { ClientInfo, Interceptor, InterceptorResult, Upstream } from '../proxy/interceptor.js';
 import type { BackupService } from './backup_service.js';
 import { authorize } from './authorization.js';
 import { backupStatusReply } from './backup_status.js';
+import { checkKnownFields, parseBackupStart } from './backup_start_options.js';
+import { BackupOperations } from './backup_operation.js';
+import { CurrentOpCommands } from './current_op.js';
 import { parseThrottle } from '../backup/units.js';
 import { CommandError, ErrorCodes, errorReply } from '../errors.js';
 import { checkNoTransaction, type UpstreamRole } from './session_options.js';
 import { backupVerify, type VerifyService } from './backup_verify.js';
-import { STRATEGY_CHOICES, type StrategyChoice } from '../backup/strategies/snapshot.js';
+import type { Logger } from '../log.js';
 
-function isStrategyChoice(value: string): value is StrategyChoice {
-  return (STRATEGY_CHOICES as readonly string[]).includes(value);
-}
+/**
+ * backupAbort with no backup running. IllegalOperation, in the words of mongod's own
+ * command for ending a state that is not in effect: fsyncUnlock without a lock
+ * (fsync.cpp, FSyncUnlockCommand, 7.0+: uassert(ErrorCodes::IllegalOperation,
+ * "fsyncUnlock called when not locked", ...)). Not NoSuchKey or a success: a script that
+ * meant to stop a backup should learn that none was running.
+ */
+export const NO_BACKUP_TO_ABORT = 'backupAbort called when no backup is running';
+
+const NO_OPTIONS: ReadonlySet<string> = new Set();
 
 type Handler = (cmd: Document, client: ClientInfo) => Promise<Document> | Document;
 
 export class BackupCommands implements Interceptor {
   private readonly handlers: ReadonlyMap<string, Handler>;
+  private readonly operations = new BackupOperations();
+  private readonly currentOps: CurrentOpCommands;
 
   /**
    * `upstream` tells whether mongod is a replica-set member, which decides its answer to a
@@ -31,8 +44,9 @@ export class BackupCommands implements Interceptor {
   constructor(
     private readonly backups: BackupService,
     private readonly upstream: UpstreamRole,
-    verifier?: VerifyService,
+    options: { verifier?: VerifyService; log?: Logger } = {},
   ) {
+    this.currentOps = new CurrentOpCommands(backups, this.operations, options.log);
     const handlers = new Map<string, Handler>([
       ['backupStart', (cmd, client) => this.backupStart(cmd, client)],
       ['backupStatus', (_cmd, client) => {
@@ -40,7 +54,9 @@ export class BackupCommands implements Interceptor {
         return backupStatusReply(this.backups.status());
       }],
       ['backupThrottle', (cmd, client) => this.backupThrottle(cmd, client)],
+      ['backupAbort', (cmd, client) => this.backupAbort(cmd, client)],
     ]);
+    const { verifier } = options;
     if (verifier !== undefined) {
       // It reads every byte of a backup, as backupStart writes them: the same privilege.
       handlers.set('backupVerify', (cmd, client) => {
@@ -51,14 +67,18 @@ export class BackupCommands implements Interceptor {
     this.handlers = handlers;
   }
 
-  intercepts(commandName: string): boolean {
-    return this.handlers.has(commandName);
+  intercepts(commandName: string, argumentType: number): boolean {
+    return this.handlers.has(commandName) || this.currentOps.claims(commandName, argumentType);
   }
 
-  async run(request: CommandRequest, client: ClientInfo): Promise<Document> {
+  async run(request: CommandRequest, client: ClientInfo, upstream: Upstream): Promise<InterceptorResult> {
     const handler = this.handlers.get(request.name);
     try {
-      if (handler === undefined) throw new CommandError(ErrorCodes.CommandNotFound, `no such command: '${request.name}'`);
+      if (handler === undefined) {
+        // mongod judges these, on the client's own connection.
+        if (request.name === 'currentOp' || request.name === 'killOp' || request.name === 'aggregate') return await this.currentOps.run(request, client, upstream);
+        throw new CommandError(ErrorCodes.CommandNotFound, `no such command: '${request.name}'`);
+      }
       if (request.db !== 'admin') {
         throw new CommandError(ErrorCodes.Unauthorized, `${request.name} may only be run against the admin database.`);
       }
@@ -72,35 +92,13 @@ export class BackupCommands implements Interceptor {
 
   private async backupStart(cmd: Document, client: ClientInfo): Promise<Document> {
     authorize(client, 'fsync');
-    const allow = cmd['allowWriteBlocking'];
-    if (allow !== undefined && typeof allow !== 'boolean') {
-      throw new CommandError(ErrorCodes.TypeMismatch, "backupStart option 'allowWriteBlocking' must be a boolean");
-    }
-    const strategy = cmd['strategy'];
-    if (strategy !== undefined && typeof strategy !== 'string') {
-      throw new CommandError(ErrorCodes.TypeMismatch, "backupStart option 'strategy' must be a string");
-    }
-    if (strategy !== undefined && !isStrategyChoice(strategy)) {
-      throw new CommandError(ErrorCodes.BadValue, `backupStart option 'strategy' must be one of ${STRATEGY_CHOICES.join(', ')}; got '${strategy}'`);
-    }
-    const incrementalBase = cmd['incrementalBase'];
-    if (incrementalBase !== undefined && typeof incrementalBase !== 'string') {
-      throw new CommandError(ErrorCodes.TypeMismatch, "backupStart option 'incrementalBase' must be a string: the directory of an earlier backup");
-    }
-    const checksum = cmd['checksum'];
-    if (checksum !== undefined && typeof checksum !== 'boolean') {
-      throw new CommandError(ErrorCodes.TypeMismatch, "backupStart option 'checksum' must be a boolean");
-    }
-    if (checksum === true && incrementalBase === undefined) {
-      throw new CommandError(ErrorCodes.BadValue, "backupStart option 'checksum: true' compares files with an incrementalBase, and none was given");
-    }
-    const started = await this.backups.start({
-      destination: cmd['backupStart'],
-      allowWriteBlocking: allow === true,
-      ...(strategy === undefined ? {} : { strategy }),
-      ...(incrementalBase === undefined ? {} : { incrementalBase, checksum: checksum === true }),
-    });
-    if (cmd['async'] === true) return { ok: 1, backupId: started.backupId };
+    const request = parseBackupStart(cmd);
+    const started = await this.backups.start(request);
+    // currentOp lists it as this client's backupStart, with the request as sent.
+    this.operations.started(started.backupId, cmd, client.remoteAddress);
+    if (request.async) return { ok: 1, backupId: started.backupId };
+    // A client that goes away meanwhile does not stop the backup (as in Percona): nothing
+    // here watches the connection, and the backup runs on in the engine.
     const { error } = await started.done;
     if (error !== undefined) throw new CommandError(error.code, error.errmsg, { codeName: error.codeName, extra: { ...error.extra } });
     return { ok: 1 };
@@ -110,5 +108,24 @@ export class BackupCommands implements Interceptor {
     authorize(client, 'fsync');
     this.backups.setThrottle(parseThrottle(cmd['backupThrottle']));
     return { ok: 1 };
+  }
+
+  /**
+   * Stops the running backup and answers once it has ended, its snapshot released: then
+   * mongod is unlocked, the cursor closed and the staging removed. `state` says how it
+   * ended: `aborted`, or `complete` when the abort came as its manifest was being written.
+   */
+  private async backupAbort(cmd: Document, client: ClientInfo): Promise<Document> {
+    authorize(client, 'fsync');
+    checkKnownFields(cmd, NO_OPTIONS);
+    const attempt = this.backups.abort(`{backupAbort: 1} from ${client.remoteAddress}`);
+    if (attempt.kind === 'none') throw new CommandError(ErrorCodes.IllegalOperation, NO_BACKUP_TO_ABORT);
+    const outcome = await attempt.done;
+    const reply: Document = { backupId: attempt.backupId, state: outcome?.state ?? 'failed' };
+    if (outcome === undefined) reply['info'] = 'the backup never began: its destination was refused';
+    else if (attempt.kind === 'completing') reply['info'] = 'too late to abort: the backup was writing its manifest, and completed';
+    else if (outcome.state === 'aborted') reply['info'] = `aborted; ${outcome.destination} has no manifest`;
+    reply['ok'] = 1;
+    return reply;
   }
 }

@@ -1,9 +1,10 @@
 /**
  * All the backup commands need of whatever runs backups: start one, read the status,
- * set the throttle. The engine (src/backup/backup_engine.ts) is one; a test can be another.
+ * set the throttle, abort the running one. The engine (src/backup/backup_engine.ts) is
+ * one; a test can be another.
  */
 import type { EngineStatus } from '../backup/engine_status.js';
-import type { StartedBackup, StartRequest } from '../backup/backup_engine.js';
+import type { AbortAttempt, StartedBackup, StartRequest } from '../backup/backup_engine.js';
 
 export interface BackupService {
   /**
@@ -14,4 +15,6 @@ export interface BackupService {
   /** A frozen snapshot; reading it twice never shows a change. */
   status(): EngineStatus;
   setThrottle(bytesPerSec: number): void;
+  /** Stops the running backup; `by` says who asked, for its errmsg (BackupEngine.abort). */
+  abort(by: string): AbortAttempt;
 }

@@ -10,6 +10,8 @@ import type { BackupOutcome, EngineStatus } from '../backup/engine_status.js';
 function outcomeDocument(outcome: BackupOutcome): Document {
   const doc: Document = {
     ok: outcome.ok,
+    // complete, aborted (backupAbort, killOp: code 11601) or failed: `ok` alone cannot tell the last two apart.
+    state: outcome.state,
     backupId: outcome.backupId,
     destination: outcome.destination,
     strategy: outcome.strategy ?? null,
@@ -63,6 +65,8 @@ export function backupStatusReply(status: EngineStatus): Document {
       writesBlockedMs: Long.fromNumber(running.writesBlockedMs),
       phase: running.phase,
       startedAt: running.startedAt,
+      // Set while it stops: who aborted it (backupAbort or killOp, and from where).
+      ...(running.abortedBy === undefined ? {} : { abortedBy: running.abortedBy }),
       currentFiles: [...running.progress.currentFiles],
     });
   }

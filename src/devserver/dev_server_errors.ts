@@ -11,6 +11,7 @@ import { CommandError, ErrorCodes, LocationCodes, codeNamer, type CommandErrorOp
 
 /** Named in error_codes.yml, raised only by the dev server here. */
 const DEV_SERVER_NAMED = Object.freeze({
+  NoSuchKey: 4,
   NamespaceNotFound: 26,
   IndexNotFound: 27,
   PathNotViable: 28,
@@ -81,6 +82,8 @@ const DEV_SERVER_LOCATION = Object.freeze({
   EmptyProjection: 51272,
   // IDL parsing (idl_parser.cpp)
   IdlMissingField: 40414,
+  // killOp (kill_op_cmd_base.cpp, parseOpId)
+  OpIdNotInt32: 26823,
   // backups and fsyncLock (PSMDB and Enterprise backup_cursor_*.cpp, fsync.cpp)
   FsyncLockWhileBackupCursorOpen: 50884,
   BackupCursorWhileFsyncLocked: 50887,

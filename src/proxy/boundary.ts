@@ -38,10 +38,21 @@ export class MessageBoundaryTracker {
   readonly #header = Buffer.alloc(TRACKED_HEADER_SIZE);
   /** After a bad length the stream cannot be followed any more; every later call rethrows. */
   #failure: CommandError | undefined;
+  #moreToCome = false;
 
   constructor(maxMessageSize: number = MAX_MESSAGE_SIZE, onMessage?: MessageListener) {
     this.#maxMessageSize = maxMessageSize;
     this.#onMessage = onMessage;
+  }
+
+  /**
+   * Whether the last message whose header is in was an OP_MSG flagged moreToCome: the
+   * message after it is then the rest of an exhaust stream, not the answer to a request.
+   * False for a compressed one (its flags are inside the compressed body), as in
+   * ForwardedRequests.
+   */
+  get lastMoreToCome(): boolean {
+    return this.#moreToCome;
   }
 
   /** True between two whole messages (and before the first one). */
@@ -107,14 +118,14 @@ export class MessageBoundaryTracker {
   /** A message's header is in (`tracked` bytes of it at `at`); its body is to be skipped. */
   #begin(bytes: Buffer, at: number, length: number, tracked: number): void {
     this.#remaining = length - tracked;
-    if (this.#onMessage === undefined) return;
     const opCode = bytes.readInt32LE(at + 12);
     let moreToCome: boolean | undefined = false;
     if (opCode === OpCode.Compressed) moreToCome = undefined;
     else if (opCode === OpCode.Msg && tracked === TRACKED_HEADER_SIZE) {
       moreToCome = (bytes.readUInt32LE(at + HEADER_SIZE) & OpMsgFlag.MoreToCome) !== 0;
     }
-    this.#onMessage(bytes.readInt32LE(at + 8), moreToCome);
+    this.#moreToCome = moreToCome === true;
+    this.#onMessage?.(bytes.readInt32LE(at + 8), moreToCome);
   }
 
   #checkLength(length: number): void {

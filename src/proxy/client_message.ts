@@ -38,12 +38,14 @@ const FIRST_TYPE_AT = SECTION_KIND_AT + 1 + 4;
 /**
  * Decides from `bytes[start, end)`, the first bytes of one message of `messageLength`
  * bytes (`end - start` at most that), whether it can be streamed through (mongod gets
- * it untouched) or must be held whole. `More` asks for more bytes. `holds(name)` says
- * whether a command of that name is read whole (claimed, or a handshake). A message too
+ * it untouched) or must be held whole. `More` asks for more bytes. `holds(name, type)`
+ * says whether a command of that name, whose first value has that BSON type, is read
+ * whole (claimed, or a handshake): the type byte comes before the name, so it costs no
+ * more bytes, and it tells `{aggregate: 1}` from `{aggregate: "coll"}`. A message too
  * short or malformed to name a command is streamed: it cannot be one of ours, and
  * mongod answers it as it would any client.
  */
-export function decideHead(bytes: Buffer, start: number, end: number, messageLength: number, holds: (name: string) => boolean): HeadDecision {
+export function decideHead(bytes: Buffer, start: number, end: number, messageLength: number, holds: HoldsWhole): HeadDecision {
   const have = end - start;
   const short = have === messageLength ? Head.Stream : Head.More;
   if (have < HEADER_SIZE) return short;
@@ -58,19 +60,23 @@ export function decideHead(bytes: Buffer, start: number, end: number, messageLen
   if (kind !== 0) return Head.Stream;
   if (have <= FIRST_TYPE_AT) return short;
   // An empty body (its terminating NUL where the first type byte would be) names nothing.
-  if (bytes[start + FIRST_TYPE_AT] === 0) return Head.Stream;
+  const argumentType = bytes[start + FIRST_TYPE_AT] as number;
+  if (argumentType === 0) return Head.Stream;
   const nameAt = start + FIRST_TYPE_AT + 1;
   // The name must end within HEAD_LIMIT bytes of the message, however the reads fall.
   const limit = Math.min(end, start + HEAD_LIMIT);
   const nul = bytes.indexOf(0, nameAt);
-  if (nul !== -1 && nul < limit) return holds(bytes.toString('utf8', nameAt, nul)) ? Head.Whole : Head.Stream;
+  if (nul !== -1 && nul < limit) return holds(bytes.toString('utf8', nameAt, nul), argumentType) ? Head.Whole : Head.Stream;
   if (have >= HEAD_LIMIT) return Head.Whole;
   return have === messageLength ? Head.Stream : Head.More;
 }
 
+/** Whether a command is read whole, from its name and the BSON type byte of its first value. */
+export type HoldsWhole = (name: string, argumentType: number) => boolean;
+
 /** `holds` for decideHead: the commands read whole are the interceptor's and the handshakes. */
-export function holdsWhole(interceptor: Interceptor): (name: string) => boolean {
-  return (name) => interceptor.intercepts(name) || isHandshakeCommand(name);
+export function holdsWhole(interceptor: Interceptor): HoldsWhole {
+  return (name, argumentType) => interceptor.intercepts(name, argumentType) || isHandshakeCommand(name);
 }
 
 export interface QueuedFrame {
@@ -115,7 +121,7 @@ export function inspectClientMessage(frame: Buffer, interceptor: Interceptor | u
   }
   if (peek.kind === 'unknown') return plain;
   const { command: peeked, decompressed } = peek;
-  if (interceptor.intercepts(peeked.commandName)) return { kind: 'frame', frame, peeked, decompressed, claimed: true };
+  if (interceptor.intercepts(peeked.commandName, peeked.argumentType)) return { kind: 'frame', frame, peeked, decompressed, claimed: true };
   const stripped = stripUnreadableCompressors(frame, peeked);
   if (stripped === undefined) return { ...plain, peeked };
   log.info({ removed: stripped.removed }, 'handshake: removed compressors the proxy cannot read');

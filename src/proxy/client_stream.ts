@@ -17,7 +17,7 @@
  */
 import type { CommandError } from '../errors.js';
 import { messageLengthError } from '../wire/framing.js';
-import { HEAD_LIMIT, Head, decideHead, type HeadDecision } from './client_message.js';
+import { HEAD_LIMIT, Head, decideHead, type HeadDecision, type HoldsWhole } from './client_message.js';
 import { headExpectsReply } from './reply_order.js';
 
 /** Where the framer hands what it reads. Each call may stop the framer (return false). */
@@ -48,7 +48,7 @@ export class ClientStreamFramer {
   readonly #sink: ClientStreamSink;
   readonly #maxMessageSize: number;
   /** Which commands are read whole; undefined: none (a plain pipe; nothing is peeked). */
-  readonly #holds: ((name: string) => boolean) | undefined;
+  readonly #holds: HoldsWhole | undefined;
   #mode: typeof HEAD | typeof STREAM | typeof WHOLE = HEAD;
   /** messageLength of the current message (STREAM, WHOLE, and HEAD once 4 bytes are in). */
   #length = 0;
@@ -64,7 +64,7 @@ export class ClientStreamFramer {
   #probeLength = 0;
   #failed = false;
 
-  constructor(options: { sink: ClientStreamSink; maxMessageSize: number; holds: ((name: string) => boolean) | undefined }) {
+  constructor(options: { sink: ClientStreamSink; maxMessageSize: number; holds: HoldsWhole | undefined }) {
     this.#sink = options.sink;
     this.#maxMessageSize = options.maxMessageSize;
     this.#holds = options.holds;

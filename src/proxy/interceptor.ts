@@ -2,9 +2,12 @@
  * The narrow interface through which the proxy hands commands to whoever answers them
  * itself (the hot-backup commands). The proxy knows nothing of what they do: it only
  * asks, per message, whether the command name is claimed, and if so awaits a reply
- * document and frames it the way the request came.
+ * document and frames it the way the request came. A claimed command may also go on to
+ * mongod after all, on the client's own connection: untouched (`FORWARD`), or with its
+ * reply handed back to be amended (`Upstream.forward`, as for currentOp).
  */
 import type { CommandRequest, Document } from '../wire/command_message.js';
+import { decodeReply } from '../wire/command_message.js';
 
 export type { CommandRequest, Document };
 
@@ -15,12 +18,44 @@ export interface ClientInfo {
   readonly remoteAddress: string;
 }
 
+/** `run` answers this to send the request on to mongod untouched; mongod's reply then reaches the client untouched. */
+export const FORWARD: unique symbol = Symbol('forward the request to mongod untouched');
+
+/** mongod's reply to a claimed request that was forwarded (Upstream.forward), as it came. */
+export class UpstreamReply {
+  #document: Document | undefined;
+
+  constructor(readonly bytes: Buffer) {}
+
+  /** Decoded losslessly (decodeReply); throws on a reply that cannot be decoded. */
+  document(): Document {
+    this.#document ??= decodeReply(this.bytes);
+    return this.#document;
+  }
+}
+
+/** The client's own connection to mongod, for a claimed request. */
+export interface Upstream {
+  /**
+   * Sends the request, exactly as the client sent it, to mongod on the client's own
+   * connection (so mongod judges it as the client's: its authentication, its session),
+   * and resolves with mongod's reply, which does not reach the client unless `run`
+   * returns it. Call it at most once, and never for a request sent with moreToCome
+   * (mongod answers none). Rejects if the connection closes first.
+   */
+  forward(): Promise<UpstreamReply>;
+}
+
+/** What `run` answers: a reply document of its own, mongod's reply (amended or not), or FORWARD. */
+export type InterceptorResult = Document | UpstreamReply | typeof FORWARD;
+
 export interface Interceptor {
   /**
-   * Called with the peeked command name only, for every command message the proxy sees
-   * (before any decoding): must be cheap and must not throw.
+   * Called with the peeked command name, and the BSON type byte of its first value (a
+   * number for `{aggregate: 1}`, a string for `{aggregate: "coll"}`), for every command
+   * message the proxy sees (before any decoding): must be cheap and must not throw.
    */
-  intercepts(commandName: string): boolean;
+  intercepts(commandName: string, argumentType: number): boolean;
   /**
    * Answers a claimed command. Command errors must already be turned into
    * `{ok: 0, errmsg, code, codeName}` documents; a throw is treated as a bug and
@@ -28,5 +63,5 @@ export interface Interceptor {
    * requests the same client sent before this one, and later messages from that client
    * wait until it settles: the order mongod itself keeps on a connection.
    */
-  run(request: CommandRequest, client: ClientInfo): Promise<Document>;
+  run(request: CommandRequest, client: ClientInfo, upstream: Upstream): Promise<InterceptorResult>;
 }

@@ -31,13 +31,13 @@ import { ForwardedRequests, expectsReply } from './reply_order.js';
 import { holdsWhole, inspectClientMessage, type Queued, type QueuedClose, type QueuedFrame } from './client_message.js';
 import { ClientStreamFramer, type ClientStreamSink } from './client_stream.js';
 import { ReplySplicer } from './reply_splicer.js';
-import type { ClientInfo, Interceptor } from './interceptor.js';
+import { FORWARD, UpstreamReply, type ClientInfo, type Interceptor, type InterceptorResult, type Upstream } from './interceptor.js';
 
 /** Counters shared by every connection of one proxy. */
 export interface ProxyStats {
   connectionsCurrent: number;
   connectionsTotal: number;
-  /** Client messages answered by the interceptor. */
+  /** Client messages claimed by the interceptor (one it then sends on to mongod counts as forwarded too). */
   intercepted: number;
   /** Client messages forwarded to mongod. */
   forwarded: number;
@@ -332,16 +332,33 @@ export class ProxyConnection {
     if (earlier !== undefined) await earlier;
     if (this.#closed) return;
     this.#options.stats.intercepted++;
-    let reply: Document;
+    let forwarded = false;
+    const upstream: Upstream = {
+      forward: () => {
+        if (forwarded) return Promise.reject(new Error('a claimed request is forwarded once at most'));
+        forwarded = true;
+        const captured = this.#toClient.capture(request.requestID);
+        if (!this.#closed) this.#forward(frame, peeked);
+        return captured.then((bytes) => new UpstreamReply(bytes));
+      },
+    };
+    let reply: InterceptorResult;
     try {
-      reply = await interceptor.run(request, this.info);
+      reply = await interceptor.run(request, this.info, upstream);
     } catch (err) {
       this.#log.warn({ command: request.name, err }, 'interceptor threw; answering InternalError');
       reply = errorReply(err);
     }
     if (this.#closed) return;
+    if (reply === FORWARD) {
+      // Judged not ours after all: mongod answers it, as if it had never been held.
+      if (forwarded) this.#fail('interceptor forwarded a request twice', new Error(`${request.name} was forwarded already`));
+      else this.#forward(frame, peeked);
+      return;
+    }
     if (request.opCode === OpCode.Msg && (request.flags & OpMsgFlag.MoreToCome) !== 0) return;
-    this.#toClient.inject(this.#encode(request, reply));
+    // mongod's own reply, as it came (its ids answer this request already), or one of ours.
+    this.#toClient.inject(reply instanceof UpstreamReply ? reply.bytes : this.#encode(request, reply));
   }
 
   #encode(request: CommandRequest, reply: Document): Buffer {

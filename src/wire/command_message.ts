@@ -10,7 +10,7 @@ import { OpCode, OpMsgFlag, OpReplyFlag } from './constants.js';
 import { readHeader } from './header.js';
 import { decodeOpMsg, encodeOpMsg } from './op_msg.js';
 import { decodeOpQuery } from './op_query.js';
-import { encodeOpReply } from './op_reply.js';
+import { decodeOpReply, encodeOpReply } from './op_reply.js';
 import { decodeOpCompressed, encodeOpCompressed, UNCOMPRESSIBLE_COMMANDS } from './compression.js';
 import { CommandError, ErrorCodes, LocationCodes } from '../errors.js';
 import { commandNamespaceDb, unwrapLegacyCommand } from './legacy_command.js';
@@ -126,6 +126,36 @@ export function checkLegacyOpcode(request: CommandRequest): void {
       `Unsupported OP_QUERY command: ${request.name}. The client driver may require an upgrade. For more details see https://dochub.mongodb.org/core/legacy-opcode-removal`,
     );
   }
+}
+
+/**
+ * Decodes one whole reply of mongod's (OP_MSG, or OP_REPLY to a legacy OP_QUERY, either
+ * possibly compressed) into its document, for a proxy that amends a reply before passing
+ * it on. Lossless: regular expressions stay BSONRegExp (a JavaScript RegExp cannot hold
+ * every BSON option), and numbers keep their BSON types, so what is not amended is
+ * re-encoded as mongod sent it.
+ */
+export function decodeReply(frame: Buffer): Document {
+  const message = readHeader(frame).opCode === OpCode.Compressed ? decodeOpCompressed(frame) : frame;
+  const options = { promoteValues: false, promoteBuffers: false, bsonRegExp: true } as const;
+  const opCode = readHeader(message).opCode;
+  if (opCode === OpCode.Msg) {
+    const msg = decodeOpMsg(message);
+    const reply: Document = {};
+    for (const section of msg.sections) {
+      if (section.kind === 0) Object.assign(reply, deserialize(section.body, options));
+    }
+    for (const section of msg.sections) {
+      if (section.kind === 1) reply[section.identifier] = section.documents.map((d) => deserialize(d, options));
+    }
+    return reply;
+  }
+  if (opCode === OpCode.Reply) {
+    const first = decodeOpReply(message).documents[0];
+    if (first === undefined) throw new CommandError(ErrorCodes.ProtocolError, 'OP_REPLY without a document');
+    return deserialize(first, options) as Document;
+  }
+  throw new CommandError(ErrorCodes.ProtocolError, `Unsupported reply opcode ${opCode}`);
 }
 
 export interface ReplyFraming {

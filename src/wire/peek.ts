@@ -12,6 +12,8 @@ export interface PeekedCommand {
   /** The opcode of the command message itself (the original one if it came compressed). */
   opCode: OpCode;
   commandName: string;
+  /** The BSON type byte of the command's first value: a number for `{aggregate: 1}`, a string for `{aggregate: "coll"}`. */
+  argumentType: number;
   db: string;
   /** Set when the message arrived as OP_COMPRESSED; replies should use the same compressor. */
   compressorId?: number;
@@ -101,9 +103,13 @@ function peekOpMsg(bytes: Buffer, base: number): PeekedCommand | undefined {
 /** First element name and `$db` of an OP_MSG body. */
 function commandIn(body: Buffer, opCode: OpCode): PeekedCommand | undefined {
   let commandName: string | undefined;
+  let argumentType = 0;
   let db: string | undefined;
   const ok = walkTopLevel(body, (element) => {
-    if (commandName === undefined) commandName = element.name;
+    if (commandName === undefined) {
+      commandName = element.name;
+      argumentType = element.type;
+    }
     if (element.name === '$db') {
       db = stringValue(body, element);
       return true;
@@ -111,7 +117,7 @@ function commandIn(body: Buffer, opCode: OpCode): PeekedCommand | undefined {
     return false;
   });
   if (!ok || commandName === undefined || db === undefined) return undefined;
-  return { opCode, commandName, db };
+  return { opCode, commandName, argumentType, db };
 }
 
 function peekOpQuery(bytes: Buffer, base: number): PeekedCommand | undefined {
@@ -136,5 +142,5 @@ function peekOpQuery(bytes: Buffer, base: number): PeekedCommand | undefined {
     first = undefined;
     if (!walkTopLevel(query, (element) => ((first = element), true)) || !first) return undefined;
   }
-  return { opCode: OpCode.Query, commandName: first.name, db };
+  return { opCode: OpCode.Query, commandName: first.name, argumentType: first.type, db };
 }

@@ -490,6 +490,60 @@ describe('BackupEngine', () => {
     assert.equal(source.requests.length, 0, 'no snapshot was taken');
   });
 
+  it('abort() during a copy stops it, releases the snapshot, and ends the backup aborted with Interrupted', async () => {
+    const fx = fixture();
+    const bucket = new GatedBucket();
+    const snapshot = new FakeSnapshot(fx.files);
+    const engine = fx.engine(new FakeSource(async () => snapshot), bucket);
+    assert.deepEqual(engine.abort('nobody'), { kind: 'none' });
+    const started = await engine.start({ destination: fx.destination });
+    await bucket.entered;
+    const attempt = engine.abort('{backupAbort: 1} from 127.0.0.1:5555');
+    assert.ok(attempt.kind === 'aborting');
+    assert.equal(engine.status().running?.abortedBy, '{backupAbort: 1} from 127.0.0.1:5555', 'shown while it stops');
+    assert.equal(engine.abort('a second one').kind, 'aborting', 'a second abort joins the first');
+    const outcome = await attempt.done;
+    assert.deepEqual(outcome, await started.done);
+    assert.equal(outcome?.state, 'aborted');
+    assert.equal(outcome?.error?.codeName, 'Interrupted');
+    assertFailed(
+      outcome as BackupOutcome,
+      ErrorCodes.Interrupted,
+      `operation was interrupted: backup ${started.backupId} was aborted by {backupAbort: 1} from 127.0.0.1:5555; ` +
+        `${fx.destination} has no manifest, so the backup there is incomplete: remove it and start a new backup.`,
+    );
+    assert.equal(snapshot.releases, 1);
+    assert.equal(hasManifest(fx.destination), false);
+    assert.equal(engine.status().running, undefined);
+    assert.deepEqual(engine.abort('nobody'), { kind: 'none' });
+    // The slot is free: the next backup runs to the end.
+    bucket.open();
+    const next = await engine.start({ destination: `${fx.destination}-2` });
+    assert.equal((await next.done).state, 'complete');
+  });
+
+  it('abort() while the snapshot opens reaches the source through its signal; whatever the source then throws, the backup ends aborted', async () => {
+    const fx = fixture();
+    const opening = deferred();
+    const source = new FakeSource(async () => {
+      const request = source.requests[0] as SnapshotRequest;
+      opening.resolve();
+      // A source that stops its open on the signal, failing with an error of its own.
+      await new Promise<void>((resolve) => request.signal.addEventListener('abort', () => resolve(), { once: true }));
+      throw new Error('connection closed by the abort');
+    });
+    const engine = fx.engine(source);
+    const started = await engine.start({ destination: fx.destination });
+    await opening.promise;
+    assert.equal(engine.status().running?.phase, 'snapshot');
+    const attempt = engine.abort('killOp (op 4294967297) from 127.0.0.1:6666');
+    assert.equal(attempt.kind, 'aborting');
+    const outcome = await started.done;
+    assert.equal(outcome.state, 'aborted');
+    assertFailed(outcome, ErrorCodes.Interrupted, /^operation was interrupted: backup .* was aborted by killOp \(op 4294967297\) from 127\.0\.0\.1:6666; .* While it stopped: backup failed: connection closed by the abort$/);
+    assert.equal(outcome.strategy, undefined);
+  });
+
   it('hands out frozen status snapshots that never change afterwards', async () => {
     const fx = fixture();
     const bucket = new GatedBucket();

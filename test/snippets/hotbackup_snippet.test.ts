@@ -66,7 +66,7 @@ describe('hotbackup snippet in mongosh scripts', () => {
     const backupId = started[1];
     // The Ctrl-C advice comes before following starts (an interrupt may not let code run).
     assert.match(lines[1] ?? '', /^Ctrl-C stops watching, not the backup/);
-    assert.match(lines[2] ?? '', /hotbackup\.wait\(\).*stopping the proxy/);
+    assert.match(lines[2] ?? '', /hotbackup\.wait\(\); stop it with hotbackup\.abort\(\)/);
 
     const progress = lines.filter((line) => PROGRESS_LINE.test(line));
     assert.ok(progress.length >= 2, `progress lines:\n${stdout}`);
@@ -199,18 +199,41 @@ describe('hotbackup snippet in mongosh scripts', () => {
     }
   });
 
+  it('stops the running backup with hotbackup.abort(), and says so when none runs', async () => {
+    const dest = path.join(fx.scratch.dir, 'aborted');
+    const run = await runMongosh(
+      fx.proxy.uri,
+      `${LOAD} hotbackup.start(${js(dest)}, {throttle: '1MB', wait: false});
+       while (hotbackup.status({raw: true}).phase !== 'copying') sleep(50);
+       const r = hotbackup.abort();
+       print('returned state=' + r.state + ' ok=' + r.ok + ' code=' + r.code);
+       try { hotbackup.abort(); } catch (e) { print(e.name + ': ' + e.message); }
+       hotbackup.throttle(0);`,
+    );
+    assert.equal(run.code, 0, run.stderr);
+    const out = run.stdout;
+    assert.match(
+      out,
+      new RegExp(`^backup ABORTED: operation was interrupted: backup ${UUID} was aborted by \\{backupAbort: 1\\} from 127\\.0\\.0\\.1:\\d+; ${escape(dest)} has no manifest, .* \\(code 11601 Interrupted\\); .*destination ${escape(dest)}$`, 'm'),
+    );
+    assert.match(out, /^returned state=aborted ok=false code=11601$/m);
+    assert.match(out, /^HotbackupError: backupAbort called when no backup is running \(code 20\)$/m);
+    assert.equal(fs.existsSync(path.join(dest, MANIFEST)), false);
+    assert.equal((await fx.status())['inProgress'], false);
+  });
+
   it('has help: hotbackup.help() and a .help() on every helper', async () => {
     const run = await runMongosh(
       fx.proxy.uri,
       `${LOAD} hotbackup.help();
-       for (const name of ['start', 'wait', 'status', 'throttle', 'help']) { print('== ' + name); hotbackup[name].help(); }`,
+       for (const name of ['start', 'wait', 'status', 'throttle', 'abort', 'help']) { print('== ' + name); hotbackup[name].help(); }`,
     );
     assert.equal(run.code, 0, run.stderr);
     const [overview, ...sections] = run.stdout.split(/^== /m);
-    for (const signature of ['hotbackup.start(dir, {throttle, wait})', 'hotbackup.wait()', 'hotbackup.status({raw})', 'hotbackup.throttle(rate?)', 'hotbackup.help()']) {
+    for (const signature of ['hotbackup.start(dir, {throttle, wait})', 'hotbackup.wait()', 'hotbackup.status({raw})', 'hotbackup.throttle(rate?)', 'hotbackup.abort()', 'hotbackup.help()']) {
       assert.ok(overview?.includes(signature), `overview lists ${signature}`);
     }
-    assert.equal(sections.length, 5);
+    assert.equal(sections.length, 6);
     for (const section of sections) {
       const [name, firstLine, ...rest] = section.split('\n');
       if (name === 'help') assert.match(firstLine ?? '', /^hotbackup: /);
@@ -222,7 +245,7 @@ describe('hotbackup snippet in mongosh scripts', () => {
   it("keeps the README's transcripts true to what the snippet prints", async () => {
     const readme = fs.readFileSync(path.join(path.dirname(LOCAL_INDEX), 'README.md'), 'utf8');
     // Every helper is shown being used, followed by its output.
-    for (const call of ['hotbackup.start(', 'hotbackup.wait()', 'hotbackup.status()', 'hotbackup.status({raw: true})', 'hotbackup.throttle(', 'hotbackup.help()']) {
+    for (const call of ['hotbackup.start(', 'hotbackup.wait()', 'hotbackup.status()', 'hotbackup.status({raw: true})', 'hotbackup.throttle(', 'hotbackup.abort()', 'hotbackup.help()']) {
       assert.ok(readme.includes(call), `README shows ${call}`);
     }
     // The help texts are pasted verbatim.

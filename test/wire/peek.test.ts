@@ -50,9 +50,9 @@ describe('peekRequest', () => {
       $db: 'admin',
     });
     const frame = msg(body);
-    assert.deepEqual(peekCommand(frame), { opCode: OpCode.Msg, commandName: 'backupStart', db: 'admin' });
+    assert.deepEqual(peekCommand(frame), { opCode: OpCode.Msg, commandName: 'backupStart', argumentType: 0x02, db: 'admin' });
     assert.deepEqual(peekCommand(msg(body, OpMsgFlag.MoreToCome, true)), {
-      opCode: OpCode.Msg, commandName: 'backupStart', db: 'admin', moreToCome: true,
+      opCode: OpCode.Msg, commandName: 'backupStart', argumentType: 0x02, db: 'admin', moreToCome: true,
     });
   });
 
@@ -64,17 +64,17 @@ describe('peekRequest', () => {
       'hex',
     );
     doc.writeInt32LE(doc.length, 0);
-    assert.deepEqual(peekCommand(msg(doc)), { opCode: OpCode.Msg, commandName: 'ping', db: 'x' });
+    assert.deepEqual(peekCommand(msg(doc)), { opCode: OpCode.Msg, commandName: 'ping', argumentType: 0x06, db: 'x' });
   });
 
   it('reads legacy commands on <db>.$cmd, unwrapping $query and query', () => {
     assert.deepEqual(peekCommand(query('admin.$cmd', bson({ isMaster: 1, client: { a: 1 } }))), {
-      opCode: OpCode.Query, commandName: 'isMaster', db: 'admin',
+      opCode: OpCode.Query, commandName: 'isMaster', argumentType: 0x10, db: 'admin',
     });
     const wrapped = bson({ $query: { hello: 1, helloOk: true }, $readPreference: { mode: 'secondaryPreferred' } });
-    assert.deepEqual(peekCommand(query('admin.$cmd', wrapped)), { opCode: OpCode.Query, commandName: 'hello', db: 'admin' });
+    assert.deepEqual(peekCommand(query('admin.$cmd', wrapped)), { opCode: OpCode.Query, commandName: 'hello', argumentType: 0x10, db: 'admin' });
     assert.deepEqual(peekCommand(query('test.$cmd', bson({ query: { count: 'c' } }))), {
-      opCode: OpCode.Query, commandName: 'count', db: 'test',
+      opCode: OpCode.Query, commandName: 'count', argumentType: 0x02, db: 'test',
     });
     // Not commands: a legacy find on a collection; a $query that is not a document.
     assert.equal(peekCommand(query('test.coll', bson({ x: 1 }))), undefined);
@@ -101,7 +101,7 @@ describe('peekRequest', () => {
     const body = bson({ find: 'c', filter: {}, $db: 'test' });
     for (const id of [CompressorId.Noop, CompressorId.Snappy, CompressorId.Zlib, CompressorId.Zstd]) {
       assert.deepEqual(peekCommand(encodeOpCompressed(msg(body), id)), {
-        opCode: OpCode.Msg, commandName: 'find', db: 'test', compressorId: id,
+        opCode: OpCode.Msg, commandName: 'find', argumentType: 0x02, db: 'test', compressorId: id,
       });
     }
     const legacy = encodeOpCompressed(query('admin.$cmd', bson({ ismaster: 1 })), CompressorId.Zlib);
@@ -116,7 +116,7 @@ describe('peekRequest', () => {
     const zstd = encodeOpCompressed(msg(body), CompressorId.Zstd);
     const peeked = peekRequest(zstd);
     assert.ok(peeked.kind === 'command');
-    assert.deepEqual(peeked.command, { opCode: OpCode.Msg, commandName: 'backupStart', db: 'admin', compressorId: 3 });
+    assert.deepEqual(peeked.command, { opCode: OpCode.Msg, commandName: 'backupStart', argumentType: 0x02, db: 'admin', compressorId: 3 });
     // The body it inflated, for the decoder: the message minus its header, as sent.
     assert.deepEqual(peeked.decompressed, msg(body).subarray(16));
     assert.deepEqual(decodeRequest(zstd, peeked.decompressed), decodeRequest(zstd));
@@ -202,7 +202,7 @@ describe('peekRequest', () => {
         const body = bson({ cmd: n, ...fields, $db: db });
         const parsed = BSON.deserialize(body);
         assert.deepEqual(peekCommand(msg(body)), {
-          opCode: OpCode.Msg, commandName: Object.keys(parsed)[0], db: parsed['$db'],
+          opCode: OpCode.Msg, commandName: Object.keys(parsed)[0], argumentType: body[4], db: parsed['$db'],
         });
       }),
       { numRuns: 200 },

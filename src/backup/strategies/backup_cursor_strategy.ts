@@ -120,12 +120,12 @@ export class BackupCursorStrategy implements SnapshotStrategy {
    * mongod answers: a proxy killed at any point leaves the next start what it needs to
    * kill it (recovery.ts), rather than 10 minutes of 50886.
    */
-  async open({ journal = NO_JOURNAL }: { journal?: RunJournal } = {}): Promise<Snapshot> {
+  async open({ journal = NO_JOURNAL, signal }: { journal?: RunJournal; signal?: AbortSignal } = {}): Promise<Snapshot> {
     const session = new CursorSession(this.client, this.client.startSession(), this.log, this.commandTimeoutMs);
     let first: { id: number | Long; firstBatch: Document[] };
     try {
       await journal.record({ strategy: this.name, backupCursor: { lsid: session.lsid } });
-      first = await this.openCursor(session);
+      first = await this.openCursor(session, signal);
     } catch (err) {
       await session.end();
       // Refused by mongod (no such stage, 50886): no cursor was opened. Any other failure may
@@ -179,27 +179,33 @@ export class BackupCursorStrategy implements SnapshotStrategy {
   }
 
   /** Runs the `$backupCursor` aggregate; once more if a cursor opened late by an earlier open refused it. */
-  private async openCursor(session: CursorSession): Promise<{ id: number | Long; firstBatch: Document[] }> {
+  private async openCursor(session: CursorSession, signal: AbortSignal | undefined): Promise<{ id: number | Long; firstBatch: Document[] }> {
     try {
-      return await this.runOpen(session);
+      return await this.runOpen(session, signal);
     } catch (err) {
       const alreadyOpen = err instanceof MongoServerError && err.code === LocationCodes.BackupCursorAlreadyOpen;
       if (!alreadyOpen || !(await killUnsettledOpens(this.client, this.log, this.commandTimeoutMs))) throw err;
-      return this.runOpen(session);
+      signal?.throwIfAborted();
+      return this.runOpen(session, signal);
     }
   }
 
-  private async runOpen(session: CursorSession): Promise<{ id: number | Long; firstBatch: Document[] }> {
+  /**
+   * An abort while mongod holds the aggregate (it may wait minutes for a checkpoint) is
+   * handled as a reply that never came: the connection is closed and the session killed,
+   * so that a cursor opened after all is killed with it.
+   */
+  private async runOpen(session: CursorSession, signal: AbortSignal | undefined): Promise<{ id: number | Long; firstBatch: Document[] }> {
     const openTimeoutMs = this.options.openTimeoutMs ?? DEFAULT_OPEN_TIMEOUT_MS;
     try {
-      const reply = await session.run({ aggregate: 1, pipeline: [{ $backupCursor: {} }], cursor: {} }, openTimeoutMs);
+      const reply = await session.run({ aggregate: 1, pipeline: [{ $backupCursor: {} }], cursor: {} }, openTimeoutMs, signal);
       const first = reply['cursor'] as { id: number | Long; firstBatch: Document[] } | undefined;
       if (first?.id === undefined) throw new Error(`$backupCursor answered without a cursor: ${JSON.stringify(reply)}`);
       return first;
     } catch (err) {
       // mongod's error reply means it opened nothing; any other failure may hide an open cursor.
       if (err instanceof MongoServerError) throw err;
-      await session.abandonOpen(`the $backupCursor aggregate failed: ${String(err)}`);
+      await session.abandonOpen(signal?.aborted === true ? 'the backup was aborted while mongod had not answered the $backupCursor aggregate' : `the $backupCursor aggregate failed: ${String(err)}`);
       if (!(err instanceof NoReplyError)) throw err;
       throw new CommandError(
         ErrorCodes.MaxTimeMSExpired,

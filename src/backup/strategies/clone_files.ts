@@ -25,6 +25,8 @@ export interface CloneOptions {
   concurrency?: number;
   /** Mode of the directories created under `into`. Default 0o700: the clones are the database. */
   dirMode?: number;
+  /** Aborting stops it between two clones (it runs under the fsync lock): it then fails with the signal's reason. */
+  signal?: AbortSignal;
 }
 
 export interface CloneResult {
@@ -53,6 +55,10 @@ export async function cloneFiles(files: readonly SourceFile[], into: string, opt
   let failure: { err: unknown } | undefined;
   const worker = async (): Promise<void> => {
     while (failure === undefined && next < files.length) {
+      if (options.signal?.aborted === true) {
+        failure = { err: options.signal.reason };
+        break;
+      }
       const index = next++;
       const file = files[index] as SourceFile;
       const target = targets[index] as string;

@@ -82,9 +82,14 @@ export class CursorSession {
     return this.session.id?.id.toString('hex') ?? 'unknown';
   }
 
-  /** Runs `cmd` on admin in the session; fails with NoReplyError after `timeoutMs` (by default the session's bound). */
-  run(cmd: Document, timeoutMs: number = this.timeoutMs): Promise<Document> {
-    return bounded(`${Object.keys(cmd)[0]}`, timeoutMs, (signal) => this.client.db('admin').command(cmd, { session: this.session, signal }));
+  /**
+   * Runs `cmd` on admin in the session; fails with NoReplyError after `timeoutMs` (by
+   * default the session's bound). `abort`, when it fires first, stops the wait the same
+   * way (the driver closes the connection) and fails with its reason: then, as after no
+   * reply, nobody knows what mongod did with the command.
+   */
+  run(cmd: Document, timeoutMs: number = this.timeoutMs, abort?: AbortSignal): Promise<Document> {
+    return bounded(`${Object.keys(cmd)[0]}`, timeoutMs, (signal) => this.client.db('admin').command(cmd, { session: this.session, signal }), abort);
   }
 
   /**
@@ -136,13 +141,17 @@ export class CursorSession {
   }
 }
 
-/** Runs `op`, aborting it (the driver then closes its connection) when no reply came within `timeoutMs`. */
-async function bounded(what: string, timeoutMs: number, op: (signal: AbortSignal) => Promise<Document>): Promise<Document> {
-  const signal = AbortSignal.timeout(timeoutMs);
+/**
+ * Runs `op`, aborting it (the driver then closes its connection) when no reply came
+ * within `timeoutMs`, or when `abort` fires first (then it fails with abort's reason).
+ */
+async function bounded(what: string, timeoutMs: number, op: (signal: AbortSignal) => Promise<Document>, abort?: AbortSignal): Promise<Document> {
+  const timeout = AbortSignal.timeout(timeoutMs);
   try {
-    return await op(signal);
+    return await op(abort === undefined ? timeout : AbortSignal.any([timeout, abort]));
   } catch (err) {
-    if (signal.aborted) throw new NoReplyError(`${what} got no reply within ${timeoutMs} ms; its connection was closed`, { cause: err });
+    if (abort?.aborted === true) throw abort.reason;
+    if (timeout.aborted) throw new NoReplyError(`${what} got no reply within ${timeoutMs} ms; its connection was closed`, { cause: err });
     throw err;
   }
 }

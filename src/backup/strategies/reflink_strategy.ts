@@ -56,6 +56,16 @@ export interface ReflinkOptions {
   cloneConcurrency?: number;
 }
 
+/** `work`'s result, or `signal`'s reason as soon as it aborts (the work then runs on, unobserved). */
+function unlessAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  signal.throwIfAborted();
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
+
 /** The reason of a snapshot cloned straight into its destination. */
 export const IN_DESTINATION = "cloned straight into the destination, on the dbpath's filesystem: nothing to copy";
 
@@ -73,9 +83,9 @@ export class ReflinkStrategy implements SnapshotStrategy {
   async open(request: SnapshotRequest): Promise<Snapshot> {
     const { log } = this.options;
     // Before the lock: mongod's plain fsync is a checkpoint that writers run through;
-    // what it writes now, the locked flush need not.
-    await this.options.flush();
-    request.signal.throwIfAborted();
+    // what it writes now, the locked flush need not. It holds nothing of ours, so an abort
+    // need not wait for a long checkpoint to end: mongod finishes it on its own.
+    await unlessAborted(this.options.flush(), request.signal);
     const local = await this.clonesIntoDestination(request.destination);
     let into: string;
     if (local) {
@@ -108,7 +118,7 @@ export class ReflinkStrategy implements SnapshotStrategy {
       );
       // Where the window went, for the log: locking and listing, cloning, unlocking.
       const lockedMs = lock.writesBlocked.ms();
-      const cloned = await cloneFiles(lock.files, into, { concurrency: this.options.cloneConcurrency ?? DEFAULT_CLONE_CONCURRENCY });
+      const cloned = await cloneFiles(lock.files, into, { concurrency: this.options.cloneConcurrency ?? DEFAULT_CLONE_CONCURRENCY, signal: request.signal });
       const clonedMs = lock.writesBlocked.ms();
       const held = lock;
       lock = undefined;

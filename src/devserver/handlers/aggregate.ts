@@ -1,10 +1,11 @@
-/** aggregate: the backup stages, or a pipeline over one collection. */
+/** aggregate: the backup stages, $currentOp, or a pipeline over one collection. */
 import type { Document } from '../bson.js';
 import type { Command, CommandContext } from './handler.js';
 import { ArraySource } from '../cursors.js';
 import { namespaceOf, optionalDocument, bsonSize, cursorBatchSize, isCollectionless } from './common.js';
 import { firstBatchReply } from './read.js';
 import { BACKUP_STAGES, runBackupStage } from './backup.js';
+import { runCurrentOpStage } from './operations.js';
 import { decodeDocument } from '../bson.js';
 import { runPipeline } from '../query/aggregate.js';
 import { DevServerError, DevServerCodes } from '../dev_server_errors.js';
@@ -31,6 +32,7 @@ function aggregate(cmd: Document, ctx: CommandContext): Document {
   if (first !== undefined && BACKUP_STAGES.some((stage) => stage in first)) {
     return runBackupStage(first, cmd, ctx);
   }
+  if (first !== undefined && '$currentOp' in first) return runCurrentOpStage(first, cmd, ctx);
   if (isCollectionless(cmd)) {
     throw new DevServerError(DevServerCodes.NotImplemented, 'collectionless aggregations other than $backupCursor are not supported by the hotbackup dev server');
   }

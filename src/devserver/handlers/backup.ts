@@ -1,6 +1,6 @@
 /**
- * The surface a backup tool uses: fsync/fsyncLock, fsyncUnlock, currentOp's
- * `fsyncLock` flag, and the `$backupCursor` / `$backupCursorExtend` stages with the
+ * The surface a backup tool uses: fsync/fsyncLock, fsyncUnlock (currentOp's `fsyncLock`
+ * flag is in current_op.ts), and the `$backupCursor` / `$backupCursorExtend` stages with the
  * error codes of Percona Server and MongoDB Enterprise (PSMDB's
  * src/mongo/db/pipeline/document_source_backup_cursor*.cpp; docs/devserver.md).
  */
@@ -53,21 +53,6 @@ function fsyncUnlock(_cmd: Document, ctx: CommandContext): Document {
   const lockCount = fsyncLock.unlock();
   log.info({ lockCount, connectionId: ctx.connection.id }, 'fsyncUnlock');
   return { info: 'fsyncUnlock completed', lockCount: Long.fromNumber(lockCount), ok: 1 };
-}
-
-function currentOp(_cmd: Document, ctx: CommandContext): Document {
-  const { state } = ctx;
-  const inprog: Document[] = [];
-  if (state.fsyncLock.blockedWriters > 0) {
-    inprog.push({ type: 'op', active: true, desc: 'blocked writers', waitingForLock: true, numWaiting: state.fsyncLock.blockedWriters });
-  }
-  const reply: Document = { inprog };
-  if (state.fsyncLock.locked) {
-    reply['fsyncLock'] = true;
-    reply['info'] = 'use db.fsyncUnlock() to terminate the fsync write/snapshot lock';
-  }
-  reply['ok'] = 1;
-  return reply;
 }
 
 /**
@@ -161,5 +146,4 @@ export function runBackupStage(stage: Document, cmd: Document, ctx: CommandConte
 export const backupCommands: Command[] = [
   { names: ['fsync'], adminOnly: true, run: fsync },
   { names: ['fsyncUnlock'], adminOnly: true, run: fsyncUnlock },
-  { names: ['currentOp'], adminOnly: true, run: currentOp },
 ];

@@ -13,6 +13,7 @@ import { readCommands } from './read.js';
 import { catalogCommands } from './catalog.js';
 import { aggregateCommands } from './aggregate.js';
 import { backupCommands } from './backup.js';
+import { currentOpCommands } from './operations.js';
 import { sessionIdOf } from '../sessions.js';
 import { DevServerError, DevServerCodes } from '../dev_server_errors.js';
 
@@ -28,6 +29,7 @@ const ALL_COMMANDS: readonly Command[] = [
   ...catalogCommands,
   ...aggregateCommands,
   ...backupCommands,
+  ...currentOpCommands,
 ];
 
 /** Commands counted under their own opcounter rather than `command`. */
