@@ -77,7 +77,7 @@ export interface BackupEngineOptions {
   journal?: RunJournal;
   /** Parallel copy workers. Default DEFAULT_CONCURRENCY. */
   concurrency?: number;
-  /** How copy threads write, and their I/O class (copier.ts CopyOptions). Defaults 'direct' and 'idle'. */
+  /** How copy threads write, and their I/O class (copier.ts CopyOptions). Defaults 'direct' and 'best-effort'. */
   copyWrites?: CopyWrites;
   copyIoClass?: CopyIoClass;
   /** The process-wide throttle every copy draws from. Default: a new, unlimited TokenBucket. */

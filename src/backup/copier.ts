@@ -67,10 +67,14 @@ export interface CopyOptions {
    */
   writes?: CopyWrites;
   /**
-   * 'idle' (the default): the copy threads' I/O is served when no other process's is
-   * waiting, under the mq-deadline and bfq schedulers (ioprio_set(2), IOPRIO_CLASS_IDLE;
-   * mq-deadline still serves a request that waited prio_aging_expire, 10 s, so the copy
-   * never starves). 'best-effort' competes with mongod's I/O as an equal.
+   * 'best-effort' (the default): the copy threads' I/O competes with mongod's as an
+   * equal. 'idle' (ioprio_set(2), IOPRIO_CLASS_IDLE) has it served only when no other
+   * I/O waits, under mq-deadline and bfq (`none` and kyber ignore it): the application
+   * notices the copy less, but on a disk mongod keeps busy each request may wait
+   * mq-deadline's prio_aging_expire (10 s) and the backup crawls while it pins a
+   * checkpoint; an idle thread holding a filesystem journal handle could also stall
+   * mongod's fsync behind its own wait. So it is the operator's choice, not the default
+   * (docs/performance.md, section 5).
    */
   ioClass?: CopyIoClass;
 }

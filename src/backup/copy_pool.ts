@@ -93,7 +93,7 @@ export interface PoolOptions {
   niceness: number;
   /** Mode of the files a copy creates. */
   fileMode: number;
-  /** How copies are written, and the workers' I/O class (copier.ts CopyOptions). Defaults 'direct' and 'idle'. */
+  /** How copies are written, and the workers' I/O class (copier.ts CopyOptions). Defaults 'direct' and 'best-effort'. */
   writes?: CopyWrites;
   ioClass?: CopyIoClass;
   progress: CopyProgress;
@@ -148,7 +148,7 @@ export async function runPool(options: PoolOptions): Promise<PoolOutcome[]> {
       fileMode: options.fileMode,
       niceness: options.niceness,
       writes: options.writes ?? 'direct',
-      ioClass: options.ioClass ?? 'idle',
+      ioClass: options.ioClass ?? 'best-effort',
       flags: flags.buffer as SharedArrayBuffer,
     },
     nextFile: () => (failure === undefined ? queue[next++] : undefined),

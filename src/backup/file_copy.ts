@@ -5,6 +5,8 @@
  * `fs.promises` call pays (two thread hops and a promise per chunk).
  *
  * - One buffer per worker, reused for every chunk: no allocation per chunk.
+ * - Writes go around the page cache (O_DIRECT) where the destination allows it, and
+ *   through it elsewhere (direct_io.ts, destination_file.ts).
  * - The checksum (XXH3-64, checksum.ts) is fed from the same buffer the write reads, so
  *   every byte is read once (docs/performance.md has the measurements behind both choices).
  * - A source with holes (st_blocks says fewer bytes are allocated than its size) keeps
@@ -21,7 +23,7 @@ import fs from 'node:fs';
 import { startChecksum } from './checksum.js';
 import type { CopiedFile, HashedFile, SkippedFile, SourceFile } from './copy_types.js';
 import { errorCode } from './io_error.js';
-import { DIRECT_IO_ALIGNMENT, directCreateFlags } from './direct_io.js';
+import { DestinationFile, withPath } from './destination_file.js';
 
 /** A source ended before its listed size: it was truncated or replaced since it was listed. */
 export class SourceTooShortError extends Error {
@@ -63,13 +65,11 @@ function zerosOf(length: number): Buffer {
 export async function copyOneFile(file: SourceFile, target: string, buffer: Buffer, fileMode: number, hooks: FileCopyHooks, direct = false): Promise<FileOutcome> {
   const checksum = startChecksum();
   let source: number | undefined;
-  let dest: number | undefined;
-  /** Direct writes only: the same file opened buffered, for a tail shorter than a block. */
-  let tail: number | undefined;
+  let dest: DestinationFile | undefined;
   let offset = 0;
   try {
     source = fs.openSync(file.path, 'r');
-    dest = fs.openSync(target, direct ? directCreateFlags() : 'wx', fileMode);
+    dest = DestinationFile.create(target, fileMode, direct);
     const stat = fs.fstatSync(source);
     const sparse = stat.blocks * 512 < stat.size;
     let holeAtEnd = false;
@@ -81,29 +81,16 @@ export async function copyOneFile(file: SourceFile, target: string, buffer: Buff
       const chunk = buffer.subarray(0, bytesRead);
       checksum.update(chunk);
       holeAtEnd = sparse && chunk.equals(zerosOf(bytesRead));
-      if (holeAtEnd) {
-        // a hole: nothing to write
-      } else if (!direct) {
-        writeFully(dest, chunk, offset, target);
-      } else {
-        const aligned = bytesRead - (bytesRead % DIRECT_IO_ALIGNMENT);
-        if (aligned > 0) writeFully(dest, chunk.subarray(0, aligned), offset, target);
-        if (aligned < bytesRead) {
-          tail ??= withPath(target, () => fs.openSync(target, 'r+'));
-          writeFully(tail, chunk.subarray(aligned), offset + aligned, target);
-        }
-      }
+      if (!holeAtEnd) dest.write(chunk, offset);
       offset += bytesRead;
       hooks.chunkCopied(bytesRead);
     }
     // Skipped zeros at the end would leave the copy short: give it its size.
-    if (holeAtEnd) withPath(target, () => fs.ftruncateSync(dest as number, file.size));
-    // fsync is per inode: one call covers both descriptors' writes and the metadata.
-    withPath(target, () => fs.fsyncSync(dest as number));
+    if (holeAtEnd) dest.truncate(file.size);
+    dest.fsync();
   } catch (err) {
     closeQuietly(source);
-    closeQuietly(dest);
-    closeQuietly(tail);
+    dest?.closeQuietly();
     const reason = file.optional === true ? skipReason(err, source === undefined) : undefined;
     if (reason === undefined) throw err;
     // Only what this worker created: the destination was opened 'wx'.
@@ -111,9 +98,7 @@ export async function copyOneFile(file: SourceFile, target: string, buffer: Buff
     return { skipped: { relativePath: file.relativePath, path: file.path, ...reason }, bytesReported: offset };
   }
   closeQuietly(source);
-  // A failed close of the destination can be the first report of a lost write.
-  if (tail !== undefined) withPath(target, () => fs.closeSync(tail as number));
-  withPath(target, () => fs.closeSync(dest as number));
+  dest.close();
   return { copied: { relativePath: file.relativePath, size: file.size, checksum: checksum.hex() } };
 }
 
@@ -158,29 +143,6 @@ function skipReason(err: unknown, openingSource: boolean): Pick<SkippedFile, 're
     return { reason: 'unreadable', detail: `could not be read by the proxy (${code})` };
   }
   return undefined;
-}
-
-/** pwrite until all of `chunk` is at `position`; a short write is retried from where it stopped. */
-function writeFully(fd: number, chunk: Buffer, position: number, file: string): void {
-  let done = 0;
-  while (done < chunk.length) {
-    const written = withPath(file, () => fs.writeSync(fd, chunk, done, chunk.length - done, position + done));
-    if (written === 0) throw Object.assign(new Error(`write to ${file} made no progress`), { path: file });
-    done += written;
-  }
-}
-
-/**
- * Runs an fd operation and names `file` in its error: Node's errors from calls on a
- * file descriptor carry code/errno/syscall but no path, and the caller's errmsg needs one.
- */
-function withPath<T>(file: string, operation: () => T): T {
-  try {
-    return operation();
-  } catch (err) {
-    if (err instanceof Error && 'syscall' in err && !('path' in err)) Object.assign(err, { path: file });
-    throw err;
-  }
 }
 
 function closeQuietly(fd: number | undefined): void {

@@ -40,7 +40,7 @@ export interface ProxyAppOptions {
   /** Where reflink clones are staged. Default: work_dirs.ts, beside the dbpath. */
   stagingDir?: string | undefined;
   concurrency: number;
-  /** How copy threads write, and their I/O class (copier.ts). Defaults 'direct' and 'idle'. */
+  /** How copy threads write, and their I/O class (copier.ts). Defaults 'direct' and 'best-effort'. */
   copyWrites?: CopyWrites | undefined;
   copyIoClass?: CopyIoClass | undefined;
   /** Milliseconds between the backup cursor's keepalives. Default 30 s. */

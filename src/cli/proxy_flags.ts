@@ -44,8 +44,9 @@ export const PROXY_FLAGS_HELP = `  --port N                  port to listen on  
   --copy-writes direct|buffered   direct: O_DIRECT where the destination allows it,
                             so the disk is kept busy and mongod's flushes don't
                             queue behind the copy's dirty pages                 [direct]
-  --copy-io-class idle|best-effort  the copy threads' I/O priority: idle gives way
-                            to every other process's I/O (ionice -c3)           [idle]
+  --copy-io-class best-effort|idle  the copy threads' I/O class; idle (ionice -c3)
+                            yields the disk to mongod under mq-deadline and bfq,
+                            at the risk of a slow copy on a busy disk     [best-effort]
   --backup-cursor-keepalive-ms N  ms between keepalive getMores on $backupCursor [30000]
   --state-dir DIR           where a running backup's state file lives, for the
                             cleanup after a crash      [<dbpath's parent>/.<dbpath's name>.hotbackup]
@@ -92,7 +93,7 @@ export function parseProxyFlags(args: string[], spec: ProxyFlagsSpec): ParsedPro
       'staging-dir': { type: 'string' },
       concurrency: { type: 'string', default: String(DEFAULT_CONCURRENCY) },
       'copy-writes': { type: 'string', default: 'direct' },
-      'copy-io-class': { type: 'string', default: 'idle' },
+      'copy-io-class': { type: 'string', default: 'best-effort' },
       'backup-cursor-keepalive-ms': { type: 'string', default: '30000' },
       'shutdown-timeout': { type: 'string', default: String(DEFAULT_SHUTDOWN_TIMEOUT_SECS) },
       'state-dir': { type: 'string' },

@@ -126,14 +126,14 @@ describe('copy workers', () => {
       });
     const limiter = new TokenBucket(1);
     const controller = new AbortController();
-    const copying = copyFiles(files, freshDest(), { limiter, chunkSize: 64 * KiB, signal: controller.signal, threadNiceness: 7, concurrency: files.length });
+    const copying = copyFiles(files, freshDest(), { limiter, chunkSize: 64 * KiB, signal: controller.signal, threadNiceness: 7, concurrency: files.length, ioClass: 'idle' });
     // Both workers are in the bucket: started, so their priority is set.
     await until(() => limiter.waiting === files.length);
     const base = os.getPriority();
     if (base < 7) assert.equal(niceValues().filter((nice) => nice === 7).length, files.length, 'one thread at nice 7 per worker');
     else t.diagnostic(`this test runs at nice ${base} already: a copy thread never raises its priority, so nothing tells them apart`);
     assert.equal(os.getPriority(), base, 'the process, and so its main thread, keeps its priority');
-    // The disk too: each copy thread's I/O class is idle, the main thread's is not.
+    // The disk too, when asked: each copy thread's I/O class is idle, the main thread's is not.
     const ioClasses = fs.readdirSync('/proc/self/task').map((tid) => ioClassOf(Number(tid)));
     assert.equal(ioClasses.filter((c) => c === 'idle').length, files.length, `one idle thread per worker, got ${ioClasses.join(', ')}`);
     assert.notEqual(ioClassOf(process.pid), 'idle', 'the main thread keeps its I/O class');
