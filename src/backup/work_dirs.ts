@@ -1,6 +1,7 @@
 /**
  * Where the proxy keeps what must outlive it: the state file of a running backup
- * (run_state_file.ts) and the reflink strategy's staged clones.
+ * (run_state_file.ts), the scheduled job's record (job_state_file.ts) and the reflink
+ * strategy's staged clones.
  *
  * By default both sit in one hidden directory next to the dbpath, never inside it
  * (mongod owns everything under its dbpath, and a backup of the dbpath must not copy
@@ -20,6 +21,9 @@ export interface WorkDirs {
 }
 
 export const STATE_FILE_NAME = 'state.json';
+
+/** The scheduled job's record (job_state_file.ts): its state, its backups, its last run. */
+export const JOB_FILE_NAME = 'job.json';
 
 export function defaultStateDir(dbpath: string): string {
   const resolved = path.resolve(dbpath);

@@ -24,6 +24,10 @@ import { checkWorkDirs, workDirs } from '../backup/work_dirs.js';
 import { claimStateDir, type StateDirClaim } from '../backup/state_dir_claim.js';
 import { BackupVerifier } from '../backup/verifier.js';
 import { BackupCommands } from '../commands/backup_commands.js';
+import { BackupJob } from '../backup/backup_job.js';
+import { parseSchedule, type Schedule } from '../backup/schedule_spec.js';
+import { pathsOverlap } from '../backup/destination.js';
+import type { JobFlags } from './proxy_flags.js';
 import { HelloUpstreamRole, type UpstreamRole } from '../commands/session_options.js';
 import type { Logger } from '../log.js';
 
@@ -54,12 +58,16 @@ export interface ProxyAppOptions {
    * its `hello`, asked once when first needed. Tests stand in a replica-set member.
    */
   upstreamRole?: UpstreamRole;
+  /** A scheduled backup job (`--schedule`); its state lives in the state dir (job.json). */
+  job?: JobFlags | undefined;
   log: Logger;
 }
 
 export interface ProxyApp {
   readonly proxy: ProxyServer;
   readonly engine: BackupEngine;
+  /** The scheduled job, when there is one. */
+  readonly job: BackupJob | undefined;
   /** The engine first (a running backup releases its cursor or fsync lock), then the proxy, then the client. */
   close(): Promise<void>;
   /** What is still running, for the log of a shutdown that ran out of time. */
@@ -91,20 +99,38 @@ async function discoverDbpath(upstreamUri: string): Promise<string> {
   }
 }
 
+/**
+ * The job's root: an existing directory, outside the dbpath and the state dir (a backup
+ * of the dbpath must not hold its own backups, and the state dir is the proxy's).
+ */
+async function checkBackupRoot(root: string, dbpath: string, stateDir: string): Promise<void> {
+  const stats = await fs.stat(root).catch((err: NodeJS.ErrnoException) => {
+    throw new Error(`--backup-root ${root} cannot be used (${err.code ?? err.message}): give an existing directory; the proxy creates only each backup's own directory in it`, { cause: err });
+  });
+  if (!stats.isDirectory()) throw new Error(`--backup-root ${root} is not a directory`);
+  for (const [name, dir] of [['the dbpath', dbpath], ['the state dir', stateDir]] as const) {
+    if (pathsOverlap(root, dir)) throw new Error(`--backup-root ${root} must be outside ${name} ${dir}, and must not contain it`);
+  }
+}
+
 /** Builds and starts the proxy; the caller owns shutdown (ProxyApp.close). */
 export async function startProxyApp(options: ProxyAppOptions): Promise<ProxyApp> {
   const { log } = options;
   const [first] = new ConnectionString(options.upstreamUri).hosts;
   if (first === undefined) throw new Error(`--upstream has no host: ${options.upstreamUri}`);
   const upstreamAddress = splitHostPort(first);
+  // Before anything connects: a schedule that does not parse is a usage error.
+  const schedule: Schedule | undefined = options.job === undefined ? undefined : parseSchedule(options.job.schedule);
   const client = new MongoClient(options.upstreamUri, { directConnection: true, maxPoolSize: 4 });
   let claim: StateDirClaim | undefined;
+  let stopJob: (() => Promise<void>) | undefined;
   try {
     const dbpath = options.dbpath ?? (await discoverDbpath(options.upstreamUri));
     const backupLog = log.child({ component: 'backup' });
     const dirs = workDirs(dbpath, { stateDir: options.stateDir, stagingRoot: options.stagingDir });
     const { stagingRoot } = dirs;
     await checkWorkDirs(dbpath, dirs);
+    if (options.job !== undefined) await checkBackupRoot(options.job.backupRoot, dbpath, dirs.stateDir);
     // Only the proxy's user reads what a backup holds (destinations, session ids).
     await fs.mkdir(dirs.stateDir, { recursive: true, mode: 0o700 }).catch((err: unknown) => {
       throw new Error(`cannot create the state dir ${dirs.stateDir} (${(err as Error).message}): pass --state-dir with a directory the proxy may write`, { cause: err });
@@ -151,23 +177,49 @@ export async function startProxyApp(options: ProxyAppOptions): Promise<ProxyApp>
     const role = options.upstreamRole ?? new HelloUpstreamRole(() => client.db('admin').command({ hello: 1 }));
     // Its reads share the engine's throttle: backupThrottle is the proxy's one limit.
     const verifier = new BackupVerifier({ throttle: engine.throttle, concurrency: options.concurrency, log: backupLog });
+    const gated = recovery.gate(engine);
+    // Scheduled backups go through the same gate as a client's: none while a dead proxy's backup is cleaned up after.
+    const job =
+      options.job === undefined || schedule === undefined
+        ? undefined
+        : await BackupJob.open({
+            schedule,
+            root: options.job.backupRoot,
+            keep: options.job.keep,
+            fullEvery: options.job.fullEvery,
+            stateDir: dirs.stateDir,
+            backups: gated,
+            source: { dbpath, host: new DriverUpstreamAdmin(client).host },
+            log: log.child({ component: 'job' }),
+          });
+    // Its first run may come before the proxy listens: a start that fails stops it and the engine.
+    stopJob = async () => {
+      const closing = job?.close();
+      await recovery.stop();
+      await engine.close();
+      await closing;
+    };
     const proxy = await ProxyServer.start({
       upstream: upstreamAddress,
       port: options.port,
       bind: options.bind,
-      interceptor: new BackupCommands(recovery.gate(engine), role, { verifier, log: log.child({ component: 'commands' }) }),
+      interceptor: new BackupCommands(gated, role, { verifier, job, log: log.child({ component: 'commands' }) }),
       log: log.child({ component: 'proxy' }),
     });
     log.info(
-      { dbpath, strategy: options.strategy ?? 'auto', stateDir: dirs.stateDir, stagingRoot, allowWriteBlocking: options.allowWriteBlocking, concurrency: options.concurrency, copyWrites: options.copyWrites, copyIoClass: options.copyIoClass },
+      { dbpath, job: job === undefined ? undefined : { state: job.status().state, schedule: schedule?.spec, root: options.job?.backupRoot }, strategy: options.strategy ?? 'auto', stateDir: dirs.stateDir, stagingRoot, allowWriteBlocking: options.allowWriteBlocking, concurrency: options.concurrency, copyWrites: options.copyWrites, copyIoClass: options.copyIoClass },
       'backup commands ready',
     );
     return {
       proxy,
       engine,
+      job,
       async close() {
+        // The job takes no new run, the engine interrupts the one running, and the job records it.
+        const jobClosed = job?.close();
         await recovery.stop();
         await engine.close();
+        await jobClosed;
         await verifier.close();
         await journal.settle().catch((err: unknown) => backupLog.error({ err: String(err) }, 'could not tidy the state file'));
         await proxy.close();
@@ -182,6 +234,7 @@ export async function startProxyApp(options: ProxyAppOptions): Promise<ProxyApp>
       },
     };
   } catch (err) {
+    await stopJob?.().catch((stopErr: unknown) => log.error({ err: String(stopErr) }, 'stopping the scheduled job failed'));
     await client.close();
     await claim?.release();
     throw err;

@@ -29,6 +29,17 @@ export interface ProxyFlags {
   stateDir: string | undefined;
   /** How long the start waits for the cleanup after a dead proxy before it listens anyway (recovery.ts). */
   recoveryWaitSecs: number;
+  /** The scheduled backup job (--schedule and its flags); undefined: none. */
+  job: JobFlags | undefined;
+}
+
+export interface JobFlags {
+  /** As given; parsed by src/backup/schedule_spec.ts when the proxy starts. */
+  schedule: string;
+  /** Absolute. */
+  backupRoot: string;
+  keep: number;
+  fullEvery: number | undefined;
 }
 
 /** The help lines of the flags parsed here, for each subcommand's usage text. */
@@ -52,6 +63,15 @@ export const PROXY_FLAGS_HELP = `  --port N                  port to listen on  
                             cleanup after a crash      [<dbpath's parent>/.<dbpath's name>.hotbackup]
   --recovery-wait SECS      at start, how long to wait for that cleanup before
                             listening anyway (backupStart waits for it)         [15]
+  --schedule SPEC           take a backup on a schedule: a cron expression
+                            ('0 2 * * *', local time) or an interval ('every 6h',
+                            'every 30m'); needs --backup-root and --keep
+  --backup-root DIR         where scheduled backups go, each in <DIR>/<UTC time>;
+                            an existing directory
+  --keep N                  the scheduled job's backups to keep, newest first;
+                            older ones are deleted after each success
+  --full-every K            every K-th scheduled backup is full, the others
+                            incremental against the newest good one  [none: all incremental]
   --shutdown-timeout SECS   on SIGTERM/SIGINT, how long the cleanup may take    [20]
                             (a second signal exits at once)
   --log-format json|pretty|auto                                                 [auto]
@@ -77,6 +97,34 @@ function parseShutdownTimeout(value: string | undefined): number {
   return secs;
 }
 
+/** A whole number of at least 1, as --keep and --full-every take it. */
+function positiveCount(flag: string, value: string, meaning: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < 1) throw new Error(`${flag} must be a whole number of at least 1 (${meaning}), got '${value}'`);
+  return n;
+}
+
+/** --schedule with --backup-root and --keep (and --full-every), or none of them. */
+function parseJobFlags(str: (name: string) => string | undefined): JobFlags | undefined {
+  const schedule = str('schedule');
+  const root = str('backup-root');
+  const keep = str('keep');
+  const fullEvery = str('full-every');
+  if (schedule === undefined) {
+    const stray = [root === undefined ? '' : '--backup-root', keep === undefined ? '' : '--keep', fullEvery === undefined ? '' : '--full-every'].filter((f) => f !== '');
+    if (stray.length > 0) throw new Error(`${stray.join(', ')} ${stray.length === 1 ? 'belongs' : 'belong'} to a scheduled job: add --schedule (e.g. --schedule 'every 6h')`);
+    return undefined;
+  }
+  if (root === undefined || root === '') throw new Error('--schedule needs --backup-root DIR: the directory the scheduled backups go into');
+  if (keep === undefined) throw new Error('--schedule needs --keep N: how many of its backups the job keeps (older ones are deleted after each success)');
+  return {
+    schedule,
+    backupRoot: path.resolve(root),
+    keep: positiveCount('--keep', keep, 'the newest backups to keep'),
+    fullEvery: fullEvery === undefined ? undefined : positiveCount('--full-every', fullEvery, 'every K-th scheduled backup is full'),
+  };
+}
+
 export function parseProxyFlags(args: string[], spec: ProxyFlagsSpec): ParsedProxyFlags {
   const own = Object.fromEntries(
     Object.entries(spec.own).map(([name, fallback]) => [name, fallback === undefined ? { type: 'string' as const } : { type: 'string' as const, default: fallback }]),
@@ -99,6 +147,10 @@ export function parseProxyFlags(args: string[], spec: ProxyFlagsSpec): ParsedPro
       'state-dir': { type: 'string' },
       'recovery-wait': { type: 'string', default: '15' },
       'log-format': { type: 'string', default: 'auto' },
+      schedule: { type: 'string' },
+      'backup-root': { type: 'string' },
+      keep: { type: 'string' },
+      'full-every': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -141,6 +193,7 @@ export function parseProxyFlags(args: string[], spec: ProxyFlagsSpec): ParsedPro
       logFormat: logFormat as LogFormat,
       stateDir: str('state-dir') === undefined ? undefined : path.resolve(str('state-dir') as string),
       recoveryWaitSecs,
+      job: parseJobFlags(str),
     },
     own: Object.fromEntries(Object.keys(spec.own).map((name) => [name, str(name)])),
   };

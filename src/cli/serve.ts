@@ -12,7 +12,8 @@ const HELP = `Usage: hotbackup serve --upstream <mongodb-uri> [options]
 
 A MongoDB wire-protocol proxy that forwards everything to mongod and answers
 backupStart, backupStatus, backupThrottle and backupVerify itself (see
-docs/commands.md and docs/backups.md).
+docs/commands.md and docs/backups.md). With --schedule it also takes backups on a
+schedule, a job that {backupJob: 'stop' | 'start' | 'deactivate'} controls.
 
 Options:
   --upstream URI            mongod to front, e.g. mongodb://127.0.0.1:27018   [required]

@@ -1,8 +1,9 @@
 /**
  * The admin commands the proxy answers itself, from request document to reply
- * document: Percona's backupStart, backupStatus and backupThrottle, and our backupAbort
- * and backupVerify (backup_verify.ts). currentOp and killOp go to mongod, amended for
- * the running backup (current_op.ts). Everything else goes to mongod untouched.
+ * document: Percona's backupStart, backupStatus and backupThrottle, and our backupAbort,
+ * backupVerify (backup_verify.ts) and backupJob for the scheduled job
+ * (backup_job_command.ts). currentOp and killOp go to mongod, amended for the running
+ * backup (current_op.ts). Everything else goes to mongod untouched.
  */
 import type { CommandRequest, Document } from '../wire/command_message.js';
 import type { ClientInfo, Interceptor, InterceptorResult, Upstream } from '../proxy/interceptor.js';
@@ -12,6 +13,7 @@ import { backupStatusReply } from './backup_status.js';
 import { checkKnownFields, parseBackupStart } from './backup_start_options.js';
 import { BackupOperations } from './backup_operation.js';
 import { CurrentOpCommands } from './current_op.js';
+import { jobStatusDocument, runBackupJob, type BackupJobService } from './backup_job_command.js';
 import { parseThrottle } from '../backup/units.js';
 import { CommandError, ErrorCodes, errorReply } from '../errors.js';
 import { checkNoTransaction, type UpstreamRole } from './session_options.js';
@@ -35,26 +37,34 @@ export class BackupCommands implements Interceptor {
   private readonly handlers: ReadonlyMap<string, Handler>;
   private readonly operations = new BackupOperations();
   private readonly currentOps: CurrentOpCommands;
+  private readonly job: BackupJobService | undefined;
 
   /**
    * `upstream` tells whether mongod is a replica-set member, which decides its answer to a
    * transaction number (the composition asks mongod's `hello`: HelloUpstreamRole).
-   * Without a `verifier`, backupVerify is not the proxy's: it goes to mongod.
+   * Without a `verifier`, backupVerify is not the proxy's: it goes to mongod. `job` is the
+   * scheduled job, when `serve --schedule` runs one.
    */
   constructor(
     private readonly backups: BackupService,
     private readonly upstream: UpstreamRole,
-    options: { verifier?: VerifyService; log?: Logger } = {},
+    options: { verifier?: VerifyService; job?: BackupJobService; log?: Logger } = {},
   ) {
     this.currentOps = new CurrentOpCommands(backups, this.operations, options.log);
+    this.job = options.job;
     const handlers = new Map<string, Handler>([
       ['backupStart', (cmd, client) => this.backupStart(cmd, client)],
       ['backupStatus', (_cmd, client) => {
         authorize(client, 'serverStatus');
-        return backupStatusReply(this.backups.status());
+        return backupStatusReply(this.backups.status(), this.job === undefined ? undefined : jobStatusDocument(this.job.status()));
       }],
       ['backupThrottle', (cmd, client) => this.backupThrottle(cmd, client)],
       ['backupAbort', (cmd, client) => this.backupAbort(cmd, client)],
+      ['backupJob', (cmd, client) => {
+        // It starts and deletes backups: the privilege of backupStart.
+        authorize(client, 'fsync');
+        return runBackupJob(cmd, this.job);
+      }],
     ]);
     const { verifier } = options;
     if (verifier !== undefined) {

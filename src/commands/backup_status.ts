@@ -36,8 +36,8 @@ function outcomeDocument(outcome: BackupOutcome): Document {
   return doc;
 }
 
-/** The reply for one status snapshot (BackupService.status()). */
-export function backupStatusReply(status: EngineStatus): Document {
+/** The reply for one status snapshot (BackupService.status()), with the scheduled job's `job` document when there is a job. */
+export function backupStatusReply(status: EngineStatus, job?: Document): Document {
   const { running, last, throttleBytesPerSec } = status;
   // The running backup's counters, else the last one's: Percona kept them after the end.
   const progress = running?.progress ?? last?.progress;
@@ -71,6 +71,7 @@ export function backupStatusReply(status: EngineStatus): Document {
     });
   }
   if (last !== undefined) reply['last'] = outcomeDocument(last);
+  if (job !== undefined) reply['job'] = job;
   reply['ok'] = 1;
   return reply;
 }

@@ -1,0 +1,38 @@
+/** The scheduled job's flags of `serve` and `start`: all of them or none, each checked before anything starts. */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { parseProxyFlags } from '../../src/cli/proxy_flags.js';
+
+function job(args: string[]) {
+  const parsed = parseProxyFlags(args, { own: {} });
+  assert.equal(parsed.help, false);
+  return parsed.help ? undefined : parsed.proxy.job;
+}
+
+describe('scheduled job flags', () => {
+  it('gives no job without --schedule, and the job with it, the root made absolute', () => {
+    assert.equal(job([]), undefined);
+    assert.deepEqual(job(['--schedule', 'every 6h', '--backup-root', 'backups', '--keep', '7']), {
+      schedule: 'every 6h',
+      backupRoot: path.resolve('backups'),
+      keep: 7,
+      fullEvery: undefined,
+    });
+    assert.equal(job(['--schedule', '0 2 * * *', '--backup-root', '/b', '--keep', '7', '--full-every', '7'])?.fullEvery, 7);
+  });
+
+  it('refuses a job flag without --schedule, and --schedule without its root or retention', () => {
+    assert.throws(() => job(['--keep', '2', '--backup-root', '/b']), { message: "--backup-root, --keep belong to a scheduled job: add --schedule (e.g. --schedule 'every 6h')" });
+    assert.throws(() => job(['--full-every', '2']), { message: "--full-every belongs to a scheduled job: add --schedule (e.g. --schedule 'every 6h')" });
+    assert.throws(() => job(['--schedule', 'every 2s', '--keep', '2']), /--schedule needs --backup-root DIR/);
+    assert.throws(() => job(['--schedule', 'every 2s', '--backup-root', '/b']), /--schedule needs --keep N/);
+  });
+
+  it('takes --keep and --full-every as whole numbers of at least 1', () => {
+    for (const bad of ['0', '-1', '1.5', 'seven', '']) {
+      assert.throws(() => job(['--schedule', 'every 2s', '--backup-root', '/b', `--keep=${bad}`]), new RegExp(`--keep must be a whole number of at least 1 .*got '${bad}'`));
+      assert.throws(() => job(['--schedule', 'every 2s', '--backup-root', '/b', '--keep', '2', `--full-every=${bad}`]), /--full-every must be a whole number of at least 1/);
+    }
+  });
+});
