@@ -143,7 +143,7 @@ export function decide(file: SourceFile, entry: ManifestFile | undefined, base: 
   if (entry.mtime === undefined || stamp === undefined) return 'compare';
   // Written between the readings around its capture (the reflink strategy's): changed.
   if (stamp.before !== stamp.after || stamp.after !== entry.mtime) return 'copy';
-  return settledBefore(entry.mtime, new Date(base.manifest.startedAt)) ? 'sizeMtime' : 'compare';
+  return settledBefore(entry.mtime, new Date(base.manifest.startedAt), base.manifest.startedAtFs) ? 'sizeMtime' : 'compare';
 }
 
 /** `files`, each that may be taken from `base` saying so (SourceFile.reuse). */

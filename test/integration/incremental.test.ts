@@ -30,6 +30,7 @@ import { tempDir } from '../helpers/paths.js';
 import { loopFsUnavailable, mountLoopFs, type LoopFs } from '../helpers/loop_fs.js';
 import { assertMatchesManifest, collectionFiles, countsOfCopy } from '../helpers/backups.js';
 import { MANIFEST_FILENAME, readManifest, type Manifest } from '../../src/backup/manifest.js';
+import { mtimeNs } from '../../src/backup/source_stamp.js';
 
 const SMALL_JOURNAL = ['--wiredTigerEngineConfigString', 'log=(file_max=1MB)', '--checkpoint-interval', '0'];
 const DOCS = 8000;
@@ -134,6 +135,9 @@ async function assertUnchangedIncremental(s: Stack, full: string, incremental: s
   const base = await assertMatchesManifest(full);
   const manifest = await assertMatchesManifest(incremental);
   assert.deepEqual(manifest.base, { backupId: base.backupId, path: full });
+  // The filesystem's clock as the base began (its state file's mtime), for the racy window.
+  const startedAtFs = Number(mtimeNs(base.startedAtFs ?? '') / 1_000_000n);
+  assert.ok(startedAtFs >= Date.parse(base.startedAt) - 1000 && startedAtFs <= Date.parse(base.finishedAt) + 1000, `startedAtFs ${base.startedAtFs}`);
   // What backupStatus counted is what the manifest says was copied and reused.
   assert.equal(bytesOf(manifest.files.filter((f) => f.reusedFrom === undefined)), Number(second['bytesCopied']));
   assert.equal(bytesOf(manifest.files.filter((f) => f.reusedFrom !== undefined)), Number(second['bytesReused']));
