@@ -67,6 +67,7 @@ export async function copyOrReuse(file: SourceFile, target: string, buffer: Buff
       why = `the base's copy ${reuse.from} ${found}, and that backup's manifest says ${reuse.checksum}: the base is damaged (run hotbackup verify on it)`;
     }
   }
+  // ('why' in taken implies why !== undefined: said again so that `taken.method` below type-checks.)
   if (why !== undefined || 'why' in taken) {
     const outcome = await copyOneFile(file, target, buffer, fileMode, hooks, direct);
     return 'copied' in outcome ? { copied: { ...outcome.copied, notReused: why } } : outcome;
@@ -76,10 +77,10 @@ export async function copyOrReuse(file: SourceFile, target: string, buffer: Buff
 }
 
 /**
- * The checksum of the first `size` bytes of `file`, read as a copy reads (throttled: a
- * source is on mongod's disk), or undefined when it cannot be read or ends early: a
- * source that fails so is not the same, and the copy then meets the same error and
- * reports it as it always does (skipping an optional file, say).
+ * The checksum of the first `size` bytes of `file` (the source, on mongod's disk, or the
+ * base's copy), read through the throttle as a copy reads; undefined when it cannot be
+ * read or ends early. A source that fails so is not the same, and the copy then meets
+ * the same error and reports it as it always does (skipping an optional file, say).
  */
 async function checksumOf(file: string, size: number, buffer: Buffer, hooks: ReuseHooks): Promise<string | undefined> {
   let fd: number;
