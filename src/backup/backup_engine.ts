@@ -14,6 +14,7 @@ import { DEFAULT_CONCURRENCY, copyFiles } from './copier.js';
 import { MANIFEST_FORMAT, MANIFEST_VERSION, manifestFiles, writeManifest, type Manifest } from './manifest.js';
 import { prepareDestination } from './destination.js';
 import { openIncrementalBase, planReuse, reuseWarnings, type IncrementalBase } from './incremental.js';
+import { fileClock } from './source_stamp.js';
 import { IncompleteMarker, INCOMPLETE_MARKER_FILENAME } from './backup_marker.js';
 import { toCommandError } from './io_error.js';
 import { withLinks } from './strategies/files.js';
@@ -261,6 +262,8 @@ export class BackupEngine {
     const serverVersion = await options.upstream.serverVersion();
     const { journal } = this;
     await journal.begin({ backupId: run.backupId, startedAt: run.startedAt, destination: run.destination });
+    // The filesystem's clock as the backup begins, before any file is stat'ed: the next incremental's racy check (source_stamp.ts).
+    const startedAtFs = journal.stateFile === undefined ? undefined : await fileClock(journal.stateFile);
     const onWritesBlocked = (strategy: StrategyName, window: WritesBlockedWindow) => {
       run.strategy = strategy;
       run.writesBlocked = window;
@@ -322,6 +325,7 @@ export class BackupEngine {
       strategy: snapshot.strategy,
       source: { dbpath: options.dbpath, host: options.upstream.host, serverVersion },
       startedAt: run.startedAt.toISOString(),
+      ...(startedAtFs === undefined ? {} : { startedAtFs }),
       finishedAt: finishedAt.toISOString(),
       durationMs: finishedAt.getTime() - run.startedAt.getTime(),
       throttleBytesPerSec: this.throttle.rate,

@@ -22,7 +22,7 @@ import { z } from 'zod';
 import { fsyncDirectory, writeFileDurably } from './durable.js';
 import { describeIssues, MANIFEST_FORMAT } from './manifest.js';
 import { errorCode } from './io_error.js';
-import { selfIdentity } from './process_identity.js';
+import { processState, selfIdentity } from './process_identity.js';
 import { ErrorCodes } from '../errors.js';
 import type { BackupFailure } from './engine_status.js';
 
@@ -131,6 +131,25 @@ async function rewrite(file: string, marker: BackupMarker): Promise<void> {
     } finally {
       await handle.close();
     }
+  }
+}
+
+/**
+ * What a marker says of its backup, read from here: its own state, except that a
+ * `running` one whose writer is gone was interrupted, and one whose writer ran on another
+ * host (or in another container) is `unknown`, since its pid means nothing here.
+ */
+export type MarkerVerdict = MarkerState | 'unknown';
+
+export function markerVerdict(marker: BackupMarker): MarkerVerdict {
+  if (marker.state !== 'running') return marker.state;
+  switch (processState(marker.writer)) {
+    case 'alive':
+      return 'running';
+    case 'gone':
+      return 'interrupted';
+    case 'unknown':
+      return 'unknown';
   }
 }
 

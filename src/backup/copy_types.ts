@@ -49,11 +49,18 @@ export interface ReuseFrom {
   from: string;
   /** The base's backupId, for the manifest. */
   backupId: string;
-  /** The base's manifest checksum of it: the reused file's checksum, unread. */
+  /** The base's manifest checksum of it: what the new manifest records for the file taken. */
   checksum: string;
+  /**
+   * When the base's manifest was written (its mtime, source_stamp.ts's text). A copy in
+   * the base modified later (mongod started on the base, a hand edit) no longer holds
+   * the bytes `checksum` describes: it is not taken, and the file is copied.
+   */
+  baseWrittenAt: string;
   /**
    * Hash the source first, and take the base's copy only if the checksums are equal
    * (`checksum: true`, or a quick check that could not decide); otherwise it is copied.
+   * The copy taken is hashed too, and must match `checksum` as well.
    */
   compare: boolean;
 }
@@ -62,7 +69,7 @@ export interface ReuseFrom {
 export interface Reused {
   /** 'reflink': a clone of the base's copy (FICLONE); 'hardlink': the base's copy itself, under a second name. */
   method: 'reflink' | 'hardlink';
-  /** 'sizeMtime': the quick check said unchanged; 'checksum': the source was hashed and matched. */
+  /** 'sizeMtime': the quick check said unchanged; 'checksum': the source and the base's copy were hashed, and both matched. */
   check: 'sizeMtime' | 'checksum';
 }
 

@@ -16,16 +16,28 @@
  * world-readable. Neither stops root (mongod started by root on the backup itself
  * writes through a hard link into every backup that shares it: docs/backups.md).
  *
- * Whatever keeps the base's copy from being taken (gone, another size, a filesystem
- * that neither clones nor links, EMLINK after 65000 links on ext4) falls back to a
- * copy from the source, which the snapshot protects: the backup stays whole, and the
- * result says why (`notReused`).
+ * The base's copy must still be the bytes its manifest lists, since the new manifest
+ * records the base's checksum for it. It is not taken, and the file is copied from the
+ * source instead, when its mtime is later than the base's manifest's (it was written
+ * after that backup was: mongod started on the base, a hand edit, a restore into it).
+ * mtime, not ctime: a clone or a link of it, and the chmod to 0400 above, move the
+ * ctime of the base's copy but not its mtime, and every backup taken against it does
+ * that. Both readings come from the clock of the filesystem the base is on, so no clock
+ * of this host takes part. What keeps the mtime (bit rot; `touch -d` after an edit) is
+ * caught by the hash alone: a file taken on the evidence of its hash (`compare`) has the
+ * base's copy hashed too, after it was taken, and must match on both sides.
+ *
+ * Whatever keeps the base's copy from being taken (gone, another size, changed since,
+ * a filesystem that neither clones nor links, EMLINK after 65000 links on ext4) falls
+ * back to a copy from the source, which the snapshot protects: the backup stays whole,
+ * and the result says why (`notReused`).
  */
 import fs from 'node:fs';
 import { constants } from 'node:fs';
 import { startChecksum } from './checksum.js';
 import { CopyStopped, copyOneFile, SourceTooShortError, type FileCopyHooks, type FileOutcome } from './file_copy.js';
 import { errorCode } from './io_error.js';
+import { mtimeNs, mtimeText } from './source_stamp.js';
 import type { Reused, ReuseFrom, SourceFile } from './copy_types.js';
 
 /** Read-only for the owner alone: see the module comment. */
@@ -40,48 +52,59 @@ export interface ReuseHooks extends FileCopyHooks {
 export async function copyOrReuse(file: SourceFile, target: string, buffer: Buffer, fileMode: number, hooks: ReuseHooks, direct = false): Promise<FileOutcome> {
   const reuse = file.reuse;
   if (reuse === undefined) return copyOneFile(file, target, buffer, fileMode, hooks, direct);
-  if (reuse.compare && !(await sameContent(file, reuse, buffer, hooks))) {
+  if (reuse.compare && (await checksumOf(file.path, file.size, buffer, hooks)) !== reuse.checksum) {
     // Changed since the base: an ordinary copy, not a failure to reuse.
     return copyOneFile(file, target, buffer, fileMode, hooks, direct);
   }
   const taken = takeFromBase(file, reuse, target);
-  if ('why' in taken) {
+  let why = 'why' in taken ? taken.why : undefined;
+  if (why === undefined && reuse.compare) {
+    // What was taken (with a hard link, the base's file itself) must be what the manifest says.
+    const actual = await checksumOf(target, file.size, buffer, hooks);
+    if (actual !== reuse.checksum) {
+      fs.rmSync(target, { force: true });
+      const found = actual === undefined ? 'cannot be read in full' : `hashes to ${actual}`;
+      why = `the base's copy ${reuse.from} ${found}, and that backup's manifest says ${reuse.checksum}: the base is damaged (run hotbackup verify on it)`;
+    }
+  }
+  // ('why' in taken implies why !== undefined: said again so that `taken.method` below type-checks.)
+  if (why !== undefined || 'why' in taken) {
     const outcome = await copyOneFile(file, target, buffer, fileMode, hooks, direct);
-    return 'copied' in outcome ? { copied: { ...outcome.copied, notReused: taken.why } } : outcome;
+    return 'copied' in outcome ? { copied: { ...outcome.copied, notReused: why } } : outcome;
   }
   const reused: Reused = { method: taken.method, check: reuse.compare ? 'checksum' : 'sizeMtime' };
   return { copied: { relativePath: file.relativePath, size: file.size, checksum: reuse.checksum, reused } };
 }
 
 /**
- * Whether the source's first `file.size` bytes hash to the base's checksum. Reads are
- * throttled as the copy's are (they are reads from the source). A source that cannot
- * be read, or ends early, is not the same: the copy then meets the same error and
- * reports it as it always does (skipping an optional file, say).
+ * The checksum of the first `size` bytes of `file` (the source, on mongod's disk, or the
+ * base's copy), read through the throttle as a copy reads; undefined when it cannot be
+ * read or ends early. A source that fails so is not the same, and the copy then meets
+ * the same error and reports it as it always does (skipping an optional file, say).
  */
-async function sameContent(file: SourceFile, reuse: ReuseFrom, buffer: Buffer, hooks: ReuseHooks): Promise<boolean> {
+async function checksumOf(file: string, size: number, buffer: Buffer, hooks: ReuseHooks): Promise<string | undefined> {
   let fd: number;
   try {
-    fd = fs.openSync(file.path, 'r');
+    fd = fs.openSync(file, 'r');
   } catch {
-    return false;
+    return undefined;
   }
   try {
     const checksum = startChecksum();
-    for (let offset = 0; offset < file.size; ) {
-      const want = Math.min(buffer.length, file.size - offset);
+    for (let offset = 0; offset < size; ) {
+      const want = Math.min(buffer.length, size - offset);
       await hooks.beforeRead(want);
       const bytesRead = fs.readSync(fd, buffer, 0, want, offset);
-      if (bytesRead === 0) throw new SourceTooShortError(file.path, file.size, offset);
+      if (bytesRead === 0) throw new SourceTooShortError(file, size, offset);
       checksum.update(buffer.subarray(0, bytesRead));
       offset += bytesRead;
       hooks.chunkCompared(bytesRead);
     }
-    return checksum.hex() === reuse.checksum;
+    return checksum.hex();
   } catch (err) {
     // A stop (abort, another worker's failure) is not an answer: it must end this file.
     if (err instanceof CopyStopped) throw err;
-    return false;
+    return undefined;
   } finally {
     fs.closeSync(fd);
   }
@@ -91,13 +114,19 @@ type Taken = { method: Reused['method'] } | { why: string };
 
 /** Clones or links the base's copy to `target` and makes both read-only; or says why it could not. */
 function takeFromBase(file: SourceFile, reuse: ReuseFrom, target: string): Taken {
-  let size: number;
+  let stats: fs.BigIntStats;
   try {
-    size = fs.statSync(reuse.from).size;
+    stats = fs.statSync(reuse.from, { bigint: true });
   } catch (err) {
     return { why: `the base's copy ${reuse.from} cannot be read (${errorCode(err) ?? String(err)})` };
   }
-  if (size !== file.size) return { why: `the base's copy ${reuse.from} is ${size} bytes, not the ${file.size} its manifest lists` };
+  if (stats.size !== BigInt(file.size)) return { why: `the base's copy ${reuse.from} is ${stats.size} bytes, not the ${file.size} its manifest lists` };
+  if (stats.mtimeNs > mtimeNs(reuse.baseWrittenAt)) {
+    return {
+      why: `the base's copy ${reuse.from} was modified (mtime ${mtimeText(stats) ?? String(stats.mtimeNs)}) after that backup's manifest was written (${reuse.baseWrittenAt}), ` +
+        'so it may no longer hold the bytes its manifest lists: mongod started on the base, or an edit? (run hotbackup verify on it)',
+    };
+  }
   let method: Reused['method'];
   try {
     // EXCL: never replace a file, as the copier never does ('wx'). FORCE: a clone or an

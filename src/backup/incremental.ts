@@ -14,14 +14,18 @@
  *   is not a reason to copy but to compare: the source is hashed and the base's copy
  *   taken only if the checksums are equal, as git re-reads racily clean files;
  * - or, with `checksum: true`, whatever the mtimes, when its hash equals the base's.
+ *
+ * Whether the base's copy still holds the bytes its manifest lists is file_reuse.ts's
+ * check, made as the file is taken (the copy's mtime against the manifest's own, and
+ * with `compare` its hash): the new manifest records the base's checksum unread.
  */
 import fs from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import path from 'node:path';
-import { ManifestError, readManifest, type Manifest, type ManifestFile } from './manifest.js';
+import { ManifestError, MANIFEST_FILENAME, readManifest, type Manifest, type ManifestFile } from './manifest.js';
 import { pathsOverlap } from './destination.js';
 import { isJournalFile } from './strategies/files.js';
-import { settledBefore } from './source_stamp.js';
+import { mtimeText, settledBefore } from './source_stamp.js';
 import type { CopiedFile, SourceFile } from './copy_types.js';
 import { CommandError, ErrorCodes } from '../errors.js';
 
@@ -30,6 +34,13 @@ export interface IncrementalBase {
   /** Absolute. */
   readonly dir: string;
   readonly manifest: Manifest;
+  /**
+   * The mtime of the base's manifest file (source_stamp.ts's text): when that backup was
+   * written, by the clock of the filesystem its files are on. Every file of the base was
+   * written (or cloned, or linked) before its manifest, so a copy modified later has
+   * changed since (ReuseFrom.baseWrittenAt).
+   */
+  readonly writtenAt: string;
   /** `checksum: true`: compare every candidate file by content. */
   readonly checksum: boolean;
 }
@@ -41,6 +52,8 @@ export interface SourceIdentity {
   host: string;
 }
 
+const EPOCH = '1970-01-01T00:00:00.000000000Z';
+
 function refused(base: string, why: string): CommandError {
   return new CommandError(ErrorCodes.BadValue, `incrementalBase ${base} cannot be used: ${why}`);
 }
@@ -48,14 +61,21 @@ function refused(base: string, why: string): CommandError {
 /**
  * Checks `requested` as the base of a backup into `destination` (not yet checked itself:
  * prepareDestination does that after this), and reads its manifest. Rejects with
- * BadValue and the reason: not an absolute path, no complete backup there (no manifest,
- * or one that is not valid), a backup of another dbpath or another mongod, the
- * destination inside it, or on another filesystem than the destination (its files
- * could then be neither cloned nor hard-linked, and everything would be copied).
+ * BadValue and the reason: not an absolute path, the dbpath itself (or a directory
+ * inside it or holding it, by the path as written or through symbolic links), no
+ * complete backup there (no manifest, or one that is not valid), a backup of another
+ * dbpath or another mongod, the destination inside it, or on another filesystem than
+ * the destination (its files could then be neither cloned nor hard-linked, and
+ * everything would be copied).
  */
 export async function openIncrementalBase(requested: string, destination: unknown, source: SourceIdentity, checksum: boolean): Promise<IncrementalBase> {
   if (requested === '' || !path.isAbsolute(requested)) throw refused(`'${requested}'`, 'it must be an absolute path');
   const dir = path.resolve(requested);
+  // Before the manifest: a dbpath restored with `cp -a` from a backup holds a valid manifest
+  // of itself, and taking "unchanged" files from it would hard-link mongod's live files into
+  // the backup and make them read-only (file_reuse.ts).
+  const overlap = await dbpathOverlap(dir, path.resolve(source.dbpath));
+  if (overlap !== undefined) throw refused(dir, overlap);
   let manifest: Manifest;
   try {
     manifest = await readManifest(dir);
@@ -78,7 +98,29 @@ export async function openIncrementalBase(requested: string, destination: unknow
       throw refused(dir, `it is on another filesystem than the destination ${target}, so its files can be neither cloned nor hard-linked; put the backups under one directory`);
     }
   }
-  return { dir, manifest, checksum };
+  // A manifest dated before 1970 vouches for no file: every one is then copied.
+  const writtenAt = mtimeText(await fs.stat(path.join(dir, MANIFEST_FILENAME), { bigint: true })) ?? EPOCH;
+  return { dir, manifest, writtenAt, checksum };
+}
+
+/**
+ * Why `base` cannot be a base because it overlaps `dbpath` (the same directory, one
+ * inside the other), by the paths as written and then with every symbolic link resolved;
+ * undefined when they are apart.
+ */
+async function dbpathOverlap(base: string, dbpath: string): Promise<string | undefined> {
+  const [realBase, realDbpath] = await Promise.all([realOrSame(base), realOrSame(dbpath)]);
+  for (const [b, d] of [[base, dbpath], [realBase, realDbpath]] as const) {
+    if (!pathsOverlap(b, d)) continue;
+    const how = b === d ? `is the dbpath ${dbpath}` : b.startsWith(`${d}${path.sep}`) ? `is inside the dbpath ${dbpath}` : `holds the dbpath ${dbpath}`;
+    const through = b === base && d === dbpath ? '' : ` (${base} resolves to ${realBase}, the dbpath to ${realDbpath})`;
+    return `it ${how} that this proxy backs up${through}: mongod's live files are never a base, since taking them would link them into the backup and make them read-only. Give the directory of an earlier backup`;
+  }
+  return undefined;
+}
+
+async function realOrSame(dir: string): Promise<string> {
+  return fs.realpath(dir).catch(() => dir);
 }
 
 /** st_dev of the first of `candidates` that exists. */
@@ -101,17 +143,18 @@ export function decide(file: SourceFile, entry: ManifestFile | undefined, base: 
   if (entry.mtime === undefined || stamp === undefined) return 'compare';
   // Written between the readings around its capture (the reflink strategy's): changed.
   if (stamp.before !== stamp.after || stamp.after !== entry.mtime) return 'copy';
-  return settledBefore(entry.mtime, new Date(base.manifest.startedAt)) ? 'sizeMtime' : 'compare';
+  return settledBefore(entry.mtime, new Date(base.manifest.startedAt), base.manifest.startedAtFs) ? 'sizeMtime' : 'compare';
 }
 
 /** `files`, each that may be taken from `base` saying so (SourceFile.reuse). */
-export function planReuse(files: readonly SourceFile[], base: IncrementalBase): SourceFile[] {
+export function planReuse(files: readonly SourceFile[], base: Pick<IncrementalBase, 'dir' | 'manifest' | 'writtenAt' | 'checksum'>): SourceFile[] {
   const entries = new Map(base.manifest.files.map((entry) => [path.normalize(entry.path), entry]));
   return files.map((file) => {
     const entry = entries.get(path.normalize(file.relativePath));
     const decision = decide(file, entry, base);
     if (entry === undefined || decision === 'copy') return file;
-    return { ...file, reuse: { from: path.join(base.dir, entry.path), backupId: base.manifest.backupId, checksum: entry.checksum, compare: decision === 'compare' } };
+    const reuse = { from: path.join(base.dir, entry.path), backupId: base.manifest.backupId, checksum: entry.checksum, baseWrittenAt: base.writtenAt, compare: decision === 'compare' };
+    return { ...file, reuse };
   });
 }
 

@@ -88,6 +88,13 @@ export const ManifestSchema = z
       serverVersion: z.string(),
     }),
     startedAt: isoTime,
+    /**
+     * When the backup began by the clock of the filesystem beside the dbpath: the mtime of
+     * the proxy's state file, written as it began (source_stamp.ts). The next incremental
+     * backup's racy check measures the recorded mtimes against the earlier of this and
+     * startedAt. Optional within version 2, as `mtime` is.
+     */
+    startedAtFs: z.string().regex(MTIME_PATTERN, 'must be an ISO 8601 UTC time with nine fractional digits').optional(),
     finishedAt: isoTime,
     durationMs: z.number().nonnegative(),
     /** The throttle when the backup finished; 0 is unlimited. */

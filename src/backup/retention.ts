@@ -1,6 +1,13 @@
 /**
  * Retention: which backups of a catalog (backup_catalog.ts) to delete to keep the newest N
- * complete ones (RocksDB's PurgeOldBackups(n)), and the deletion itself.
+ * complete ones of each source (RocksDB's PurgeOldBackups(n)), and the deletion itself.
+ *
+ * N counts per source, the dbpath and the mongod a manifest names (`source.dbpath`,
+ * `source.host`, compared as incremental.ts compares a base): a root may hold the backups
+ * of several databases, and the newest N of them all could be one database's alone,
+ * leaving another without any backup. Newest is by `finishedAt`, the moment the backup
+ * was whole; a backup dated in the future (the clock was ahead when it was taken) stays
+ * the newest until then, and the plan says so.
  *
  * A base that a kept incremental backup was taken against is no reason to keep it: the
  * incremental holds every file in its own directory, reused ones as clones or hard links
@@ -11,19 +18,24 @@
  * kept backup's directory (or has another size there), since the base may then hold its
  * only copy.
  *
- * Incomplete directories (no manifest) are left alone unless asked: a backup still
- * running has no manifest until it ends, and nothing here can tell it from a failed one.
+ * Directories without a manifest are left alone, unless asked (`removeIncomplete`), and
+ * then only those whose marker (backup_marker.ts) says the backup ended without one:
+ * aborted, failed, interrupted, or running with its writer gone. Never one still being
+ * written, nor one whose writer cannot be checked from here, nor anything without our
+ * marker (lost+found, a nested catalog, another tool's files). Symbolic links are never
+ * deleted through.
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { MANIFEST_FILENAME, readManifest } from './manifest.js';
+import { ManifestError, MANIFEST_FILENAME, readManifest, type Manifest } from './manifest.js';
 import { fsyncDirectory } from './durable.js';
-import type { CatalogEntry } from './backup_catalog.js';
+import { withoutManifest, type CatalogEntry } from './backup_catalog.js';
+import type { MarkerVerdict } from './backup_marker.js';
 
 export interface PurgeOptions {
-  /** Complete backups to keep, newest first; at least 1. */
+  /** Complete backups to keep of each source, newest first; at least 1. */
   keep: number;
-  /** Also delete incomplete directories. Only safe while no backup is being written under the root. Default false. */
+  /** Also delete unfinished backups whose marker says they ended. Default false. */
   removeIncomplete?: boolean;
 }
 
@@ -36,24 +48,79 @@ export interface PurgeItem {
   readonly reason: string;
 }
 
+/** The complete backups of one source: what --keep counts. */
+export interface SourceGroup {
+  readonly source: Manifest['source'];
+  /** Its complete backups, oldest first. */
+  readonly entries: readonly CatalogEntry[];
+}
+
+/** Unfinished backups that ended without a manifest: theirs may be deleted with removeIncomplete. */
+const ENDED: ReadonlySet<MarkerVerdict | undefined> = new Set<MarkerVerdict>(['aborted', 'failed', 'interrupted']);
+
+/** The key of a manifest's source: its dbpath and how the proxy reached mongod. */
+export function sourceKey(source: Manifest['source']): string {
+  return JSON.stringify([path.resolve(source.dbpath), source.host]);
+}
+
+/** The backups of a source, as the operator reads them. */
+export function describeSource(source: Manifest['source']): string {
+  return `${source.dbpath} (mongod at ${source.host})`;
+}
+
 /** The catalog's entries, oldest first, each with what purge does to it. */
 export async function planPurge(catalog: readonly CatalogEntry[], options: PurgeOptions): Promise<PurgeItem[]> {
   if (!Number.isSafeInteger(options.keep) || options.keep < 1) throw new RangeError(`keep must be a whole number of at least 1, got ${options.keep}`);
   const complete = catalog.filter((entry) => entry.manifest !== undefined);
-  const newestFirst = [...complete].sort((a, b) => b.time.getTime() - a.time.getTime());
-  const kept = new Set(newestFirst.slice(0, options.keep));
+  const kept = new Set<CatalogEntry>();
+  for (const group of sourceGroups(catalog)) {
+    const newestFirst = [...group.entries].sort((a, b) => b.time.getTime() - a.time.getTime());
+    for (const entry of newestFirst.slice(0, options.keep)) kept.add(entry);
+  }
   const needed = await neededBases([...kept], complete);
   return catalog.map((entry): PurgeItem => {
-    if (entry.manifest === undefined) {
-      return options.removeIncomplete === true
-        ? { entry, action: 'remove', reason: `incomplete: ${entry.incomplete}` }
-        : { entry, action: 'leave', reason: `incomplete: ${entry.incomplete}; left alone` };
-    }
-    if (kept.has(entry)) return { entry, action: 'keep', reason: `within --keep ${options.keep}` };
+    if (entry.manifest === undefined) return incompleteItem(entry, options.removeIncomplete === true);
+    const of = `of the backups of ${describeSource(entry.manifest.source)}`;
+    if (kept.has(entry)) return { entry, action: 'keep', reason: `within --keep ${options.keep} ${of}` };
     const need = needed.get(entry);
     if (need !== undefined) return { entry, action: 'keep', reason: need };
-    return { entry, action: 'remove', reason: `beyond --keep ${options.keep}${sharedNote(entry, kept)}` };
+    return { entry, action: 'remove', reason: `beyond --keep ${options.keep} ${of}${sharedNote(entry, kept)}` };
   });
+}
+
+/** The complete backups of `catalog` by source, in the order of each source's oldest backup. */
+export function sourceGroups(catalog: readonly CatalogEntry[]): SourceGroup[] {
+  const groups = new Map<string, { source: Manifest['source']; entries: CatalogEntry[] }>();
+  for (const entry of catalog) {
+    if (entry.manifest === undefined) continue;
+    const { source } = entry.manifest;
+    const key = sourceKey(source);
+    const group = groups.get(key) ?? { source, entries: [] };
+    group.entries.push(entry);
+    groups.set(key, group);
+  }
+  return [...groups.values()];
+}
+
+/**
+ * Backups dated in the future, each in a sentence: one taken while the clock was ahead
+ * counts as the newest of its source until that time comes, which the operator should know.
+ */
+export function futureWarnings(catalog: readonly CatalogEntry[], now: Date = new Date()): string[] {
+  return catalog
+    .filter((entry) => entry.manifest !== undefined && entry.time.getTime() > now.getTime())
+    .map((entry) => `${entry.name} finished at ${entry.manifest?.finishedAt}, which is in the future (was the clock ahead when it was taken?): it counts as the newest backup of its source until then`);
+}
+
+/** What becomes of a directory without a manifest, or a symbolic link. */
+function incompleteItem(entry: CatalogEntry, removeIncomplete: boolean): PurgeItem {
+  if (entry.symlink !== undefined) return { entry, action: 'leave', reason: `a symbolic link to ${entry.symlink}: purge never deletes through one; left alone` };
+  const why = entry.incomplete ?? 'no manifest';
+  if (entry.unfinished === 'running') return { entry, action: 'leave', reason: `${why}: never removed` };
+  if (ENDED.has(entry.unfinished)) {
+    return removeIncomplete ? { entry, action: 'remove', reason: why } : { entry, action: 'leave', reason: `${why}; left alone (--remove-incomplete deletes it)` };
+  }
+  return { entry, action: 'leave', reason: `${why}; left alone, even with --remove-incomplete` };
 }
 
 /** ", the base of x, which holds its own copies of the 12 files they share", when a kept backup was taken against it. */
@@ -106,14 +173,22 @@ async function holds(backup: CatalogEntry, file: string): Promise<boolean> {
  * an incomplete directory, never one that looks complete and is not. Reused files are
  * read-only (0400), which does not stop their deletion (unlinking needs write permission
  * on the directory, not the file); a directory someone made read-only is made writable
- * for its owner first. Refuses when the directory no longer holds the backup planned.
+ * for its owner first.
+ *
+ * Looks again just before, and refuses when the path is no longer a real directory (a
+ * symbolic link now), holds another backup than the one planned, or, for an unfinished
+ * backup, when its marker no longer says that it ended.
  */
 export async function removeBackup(entry: CatalogEntry): Promise<void> {
+  const stats = await fs.lstat(entry.path);
+  if (!stats.isDirectory()) throw new Error(`${entry.path} is not a directory (${stats.isSymbolicLink() ? 'a symbolic link' : 'a file'}) any more; left alone`);
   if (entry.manifest !== undefined) {
     const now = await readManifest(entry.path);
     if (now.backupId !== entry.manifest.backupId) {
       throw new Error(`${entry.path} now holds backup ${now.backupId}, not ${entry.manifest.backupId} as when purge listed it; left alone`);
     }
+  } else {
+    await stillEnded(entry.path);
   }
   // Before any unlink: the manifest's own directory may be the read-only one.
   await makeDirectoriesWritable(entry.path);
@@ -123,6 +198,20 @@ export async function removeBackup(entry: CatalogEntry): Promise<void> {
   }
   await fs.rm(entry.path, { recursive: true, force: true });
   await fsyncDirectory(path.dirname(entry.path));
+}
+
+/** Throws unless `dir` has no manifest and a marker saying its backup ended (aborted, failed, interrupted). */
+async function stillEnded(dir: string): Promise<void> {
+  const missing = await readManifest(dir).then(
+    () => undefined,
+    (err: unknown) => {
+      if (err instanceof ManifestError) return err;
+      throw err;
+    },
+  );
+  if (missing === undefined) throw new Error(`${dir} now holds a complete backup; left alone`);
+  const state = await withoutManifest(dir, missing);
+  if (!ENDED.has(state.unfinished)) throw new Error(`${dir} is not an unfinished backup that ended: ${state.incomplete}; left alone`);
 }
 
 /** Adds owner rwx to `dir` and every directory under it (not following links). */

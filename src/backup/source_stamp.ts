@@ -59,9 +59,26 @@ export function mtimeNs(text: string): bigint {
  * Whether a base's recorded mtime can be trusted by the quick check: it lies more than
  * RACY_WINDOW_NS before the base began (every stat of a backup comes after its start).
  * A racy one is compared by content instead.
+ *
+ * "Began" is read on two clocks, and the earlier reading counts: the proxy's
+ * (`startedAt`), and the filesystem's (`startedAtFs`, the mtime of the state file the
+ * backup wrote as it began: fileClock). mtimes come from the clock of the filesystem, not
+ * the proxy's: on a network filesystem whose server's clock lags the proxy's, the proxy's
+ * clock alone would place a file written just before the base well outside the window.
+ * The earlier of the two is never later than the base's stats by either clock, so taking
+ * it can only make more files racy, never fewer.
  */
-export function settledBefore(mtime: string, startedAt: Date): boolean {
-  return mtimeNs(mtime) < BigInt(startedAt.getTime()) * NS_PER_MS - RACY_WINDOW_NS;
+export function settledBefore(mtime: string, startedAt: Date, startedAtFs?: string): boolean {
+  const byProxy = BigInt(startedAt.getTime()) * NS_PER_MS;
+  const byFilesystem = startedAtFs === undefined ? byProxy : mtimeNs(startedAtFs);
+  const began = byFilesystem < byProxy ? byFilesystem : byProxy;
+  return mtimeNs(mtime) < began - RACY_WINDOW_NS;
+}
+
+/** `file`'s mtime as a stamp: its filesystem's clock when it was last written; undefined if it cannot be read. */
+export async function fileClock(file: string): Promise<string | undefined> {
+  const stats = await fs.stat(file, { bigint: true }).catch(() => undefined);
+  return stats === undefined ? undefined : mtimeText(stats);
 }
 
 /** One stat of `file` serving as both readings (see the module comment); undefined if it cannot be stamped. */

@@ -4,6 +4,7 @@
  * one entry per backup directory in the same JSON shape.
  */
 import type { CatalogEntry } from '../backup/backup_catalog.js';
+import { sourceGroups } from '../backup/retention.js';
 import { formatBytes } from '../backup/units.js';
 
 /** One backup directory in the commands' JSON output. */
@@ -13,6 +14,10 @@ export interface EntryJson {
   complete: boolean;
   /** Why it is not a complete backup; null when it is. */
   incomplete: string | null;
+  /** Where it leads, when the entry is a symbolic link (never followed); null otherwise. */
+  symlink: string | null;
+  /** The dbpath and the mongod it is a backup of (its manifest's); what purge --keep counts by. */
+  source: { dbpath: string; host: string } | null;
   backupId: string | null;
   startedAt: string | null;
   finishedAt: string | null;
@@ -35,6 +40,8 @@ export function entryJson(entry: CatalogEntry, catalog: readonly CatalogEntry[])
     path: entry.path,
     complete: manifest !== undefined,
     incomplete: entry.incomplete ?? null,
+    symlink: entry.symlink ?? null,
+    source: manifest === undefined ? null : { dbpath: manifest.source.dbpath, host: manifest.source.host },
     backupId: manifest?.backupId ?? null,
     startedAt: manifest?.startedAt ?? null,
     finishedAt: manifest?.finishedAt ?? null,
@@ -53,7 +60,7 @@ function shortTime(date: Date): string {
 }
 
 /** The table's cells for one entry, under TABLE_HEADER. */
-export function entryCells(entry: CatalogEntry, catalog: readonly CatalogEntry[]): string[] {
+function entryCells(entry: CatalogEntry, catalog: readonly CatalogEntry[]): string[] {
   const json = entryJson(entry, catalog);
   const verified = json.verified === null ? '-' : `${json.verified.ok ? 'yes' : 'FAILED'} ${json.verified.verifiedAt.slice(0, 10)}`;
   return [
@@ -68,7 +75,23 @@ export function entryCells(entry: CatalogEntry, catalog: readonly CatalogEntry[]
   ];
 }
 
-export const TABLE_HEADER = ['NAME', 'STARTED', 'SIZE', 'REUSED', 'STRATEGY', 'BASE', 'COMPLETE', 'VERIFIED'];
+const TABLE_HEADER = ['NAME', 'FINISHED', 'SIZE', 'REUSED', 'STRATEGY', 'BASE', 'COMPLETE', 'VERIFIED'];
+
+/**
+ * `hotbackup list`'s table: one row per entry. A root holding the backups of more than
+ * one source (dbpath and mongod) gets a SOURCE column, `host:dbpath` as scp writes a
+ * remote path: purge --keep counts each source apart, and the table shows by what.
+ */
+export function catalogTable(catalog: readonly CatalogEntry[]): string {
+  const several = sourceGroups(catalog).length > 1;
+  const header = several ? [...TABLE_HEADER, 'SOURCE'] : TABLE_HEADER;
+  const rows = catalog.map((entry) => {
+    const cells = entryCells(entry, catalog);
+    const source = entry.manifest?.source;
+    return several ? [...cells, source === undefined ? '-' : `${source.host}:${source.dbpath}`] : cells;
+  });
+  return renderTable(header, rows);
+}
 
 /** Rows of cells as aligned columns, two spaces apart; sizes right-aligned. */
 export function renderTable(header: readonly string[], rows: readonly (readonly string[])[], rightAligned: ReadonlySet<number> = new Set([2, 3])): string {
@@ -79,6 +102,11 @@ export function renderTable(header: readonly string[], rows: readonly (readonly 
       .join('  ')
       .trimEnd();
   return [line(header), ...rows.map(line)].join('\n') + '\n';
+}
+
+/** `Warning: …` lines, for below a table or a plan. */
+export function warningLines(warnings: readonly string[]): string {
+  return warnings.map((warning) => `Warning: ${warning}\n`).join('');
 }
 
 /** Lines saying why each incomplete directory is incomplete, for below a table. */

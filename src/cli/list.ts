@@ -8,14 +8,17 @@
 import { parseArgs } from 'node:util';
 import path from 'node:path';
 import { readCatalog } from '../backup/backup_catalog.js';
-import { entryCells, entryJson, incompleteNotes, renderTable, TABLE_HEADER } from './catalog_output.js';
+import { futureWarnings } from '../backup/retention.js';
+import { catalogTable, entryJson, incompleteNotes, warningLines } from './catalog_output.js';
 
 const HELP = `Usage: hotbackup list <root> [--json]
 
 Lists the backups in the directories under <root> (one level down), oldest first:
-when each started, its size (and how much of it was taken from its base), its
+when each finished, its size (and how much of it was taken from its base), its
 strategy, its base if it is incremental, whether it is complete (has a manifest)
-and whether it was verified ("-" when no verification is recorded).
+and whether it was verified ("-" when no verification is recorded). A root with
+the backups of several dbpaths or mongods gets a SOURCE column. Symbolic links
+are shown, never followed.
 
 A table on a terminal; JSON when the output is not a terminal, or with --json.
 
@@ -53,14 +56,15 @@ export async function runList(args: string[], out: Output = process.stdout, err:
     err.write(`hotbackup list: cannot read ${path.resolve(root)}: ${(e as Error).message}\n`);
     return 1;
   }
+  const warnings = futureWarnings(catalog);
   if (parsed.values.json === true || out.isTTY !== true) {
-    out.write(`${JSON.stringify({ root: path.resolve(root), backups: catalog.map((entry) => entryJson(entry, catalog)) }, null, 2)}\n`);
+    out.write(`${JSON.stringify({ root: path.resolve(root), backups: catalog.map((entry) => entryJson(entry, catalog)), warnings }, null, 2)}\n`);
     return 0;
   }
   if (catalog.length === 0) {
     out.write(`No backup directories under ${path.resolve(root)}.\n`);
     return 0;
   }
-  out.write(renderTable(TABLE_HEADER, catalog.map((entry) => entryCells(entry, catalog))) + incompleteNotes(catalog));
+  out.write(catalogTable(catalog) + incompleteNotes(catalog) + (warnings.length === 0 ? '' : `\n${warningLines(warnings)}`));
   return 0;
 }

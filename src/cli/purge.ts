@@ -8,27 +8,31 @@
  */
 import { parseArgs } from 'node:util';
 import path from 'node:path';
-import { readCatalog } from '../backup/backup_catalog.js';
-import { planPurge, removeBackup, type PurgeItem } from '../backup/retention.js';
+import { readCatalog, type CatalogEntry } from '../backup/backup_catalog.js';
+import { describeSource, futureWarnings, planPurge, removeBackup, sourceGroups, type PurgeItem } from '../backup/retention.js';
 import { formatBytes } from '../backup/units.js';
-import { entryJson } from './catalog_output.js';
+import { entryJson, warningLines } from './catalog_output.js';
 import type { Output } from './list.js';
 
 const HELP = `Usage: hotbackup purge <root> --keep N [--dry-run] [--remove-incomplete] [--json]
 
 Deletes the oldest complete backups under <root> (one level down), keeping the
-newest N. Deleting the base of a kept incremental backup is safe: the kept one
-holds its own clones or hard links of the files it shares with it.
+newest N (by when they finished) of each source: each dbpath and mongod whose
+backups the root holds keeps its own N. Deleting the base of a kept incremental
+backup is safe: the kept one holds its own clones or hard links of the files it
+shares with it.
 
-Directories without a manifest (a backup still running, aborted or failed) are
-listed and left alone.
+Directories without a manifest are listed and left alone, and so are symbolic
+links: purge never deletes through one.
 
 Options:
-  --keep N               complete backups to keep, newest first (at least 1)  [required]
+  --keep N               complete backups to keep of each source, newest first
+                         (at least 1)  [required]
   --dry-run              say what would be deleted, delete nothing
-  --remove-incomplete    delete directories without a manifest as well; only while
-                         no backup is being written under <root>, since a running
-                         backup has no manifest until it ends
+  --remove-incomplete    delete unfinished backups too, those whose
+                         hotbackup-incomplete.json says they were aborted, failed
+                         or interrupted (or whose proxy is gone); never one still
+                         being written, nor a directory without that marker
   --json                 JSON even on a terminal
   -h, --help             this text
 `;
@@ -95,15 +99,13 @@ export async function runPurge(args: string[], out: Output = process.stdout, err
       }
     }
   }
+  const warnings = futureWarnings(catalog);
   if (values.json === true || out.isTTY !== true) {
     const backups = plan.map((item) => ({ ...entryJson(item.entry, catalog), action: item.action, reason: item.reason, removed: removed.has(item) }));
-    out.write(`${JSON.stringify({ root: path.resolve(root), keep, dryRun, backups }, null, 2)}\n`);
+    out.write(`${JSON.stringify({ root: path.resolve(root), keep, dryRun, backups, warnings }, null, 2)}\n`);
   } else {
-    for (const item of plan) {
-      const verb = dryRun || (item.action === 'remove' && !removed.has(item)) ? VERBS[item.action].planned : VERBS[item.action].done;
-      const size = item.entry.manifest === undefined ? '' : `, ${formatBytes(item.entry.manifest.totals.bytes)}`;
-      out.write(`${verb.padEnd(12)} ${item.entry.name} (${item.entry.time.toISOString().slice(0, 19)}Z${size}): ${item.reason}\n`);
-    }
+    out.write(planText(plan, catalog, keep, (item) => (dryRun || (item.action === 'remove' && !removed.has(item)) ? VERBS[item.action].planned : VERBS[item.action].done)));
+    out.write(warningLines(warnings));
     if (dryRun) out.write('Dry run: nothing was deleted.\n');
   }
   if (failure !== undefined) {
@@ -111,4 +113,28 @@ export async function runPurge(args: string[], out: Output = process.stdout, err
     return 1;
   }
   return 0;
+}
+
+/**
+ * The plan for a person: under a heading per source (what --keep counts apart), its
+ * backups oldest first; then what is no complete backup. One line each: verb, name,
+ * when it finished, size, and why.
+ */
+function planText(plan: readonly PurgeItem[], catalog: readonly CatalogEntry[], keep: number, verbOf: (item: PurgeItem) => string): string {
+  const line = (item: PurgeItem): string => {
+    const size = item.entry.manifest === undefined ? '' : `, ${formatBytes(item.entry.manifest.totals.bytes)}`;
+    return `${verbOf(item).padEnd(12)} ${item.entry.name} (${item.entry.time.toISOString().slice(0, 19)}Z${size}): ${item.reason}\n`;
+  };
+  const byEntry = new Map(plan.map((item) => [item.entry, item]));
+  let text = '';
+  for (const group of sourceGroups(catalog)) {
+    text += `Backups of ${describeSource(group.source)}: ${group.entries.length}, keeping the newest ${Math.min(keep, group.entries.length)}\n`;
+    for (const entry of group.entries) {
+      const item = byEntry.get(entry);
+      if (item !== undefined) text += line(item);
+    }
+  }
+  const others = plan.filter((item) => item.entry.manifest === undefined);
+  if (others.length > 0) text += `Not complete backups:\n${others.map(line).join('')}`;
+  return text;
 }

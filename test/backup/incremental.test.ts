@@ -68,6 +68,18 @@ describe('mtime stamps', () => {
     assert.throws(() => mtimeNs('2025-11-21T10:00:00.123Z'), RangeError);
   });
 
+  it("measures the racy window from the earlier of the proxy's clock and the filesystem's (startedAtFs)", () => {
+    // The filesystem's clock 10 s behind the proxy's (a network filesystem's server): a file
+    // written 1 s before the base began, by the filesystem's clock, is racy.
+    const lagging = { manifest: { startedAt: STARTED.toISOString(), startedAtFs: '2026-11-21T09:59:50.000000000Z' } as Manifest, checksum: false };
+    const justBefore = '2026-11-21T09:59:49.000000000Z';
+    assert.equal(decide(source({ stamp: { before: justBefore, after: justBefore } }), entry({ mtime: justBefore }), lagging), 'compare');
+    assert.equal(decide(source(), entry(), lagging), 'sizeMtime', 'an hour before is settled by either clock');
+    // The filesystem's clock ahead: the proxy's reading is the earlier, and counts.
+    assert.equal(settledBefore('2026-11-21T09:59:57.999999999Z', STARTED, '2026-11-21T10:00:10.000000000Z'), true);
+    assert.equal(settledBefore('2026-11-21T09:59:58.500000000Z', STARTED, '2026-11-21T10:00:10.000000000Z'), false);
+  });
+
   it('trusts an mtime only from more than 2 s before the base began', () => {
     assert.equal(settledBefore('2026-11-21T09:59:57.999999999Z', STARTED), true);
     assert.equal(settledBefore('2026-11-21T09:59:58.000000000Z', STARTED), false);

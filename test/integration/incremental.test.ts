@@ -7,7 +7,12 @@
  * - a changed collection's file is copied, an unchanged one's taken from the base;
  * - `checksum: true` catches a change the quick check cannot see (same size, mtime set
  *   back with touch -d);
- * - an incomplete base, and a base of another dbpath, are refused before anything is written.
+ * - a base's copy changed after that backup was written (an edit in place, bit rot with
+ *   its mtime kept) is not taken: the file is copied from mongod, a warning names it, and
+ *   the new manifest's checksums are those of its bytes;
+ * - an incomplete base, a base of another dbpath, and the dbpath itself (holding a valid
+ *   manifest of itself, or reached through a symbolic link) are refused before anything
+ *   is written.
  *
  * The journal files are 1 MB here (WiredTiger's file_max, through the dev server's
  * --wiredTigerEngineConfigString), not mongod's 100 MB: every backup copies them, and
@@ -24,7 +29,8 @@ import { startProxy, type RunningProxy } from '../helpers/proxy.js';
 import { tempDir } from '../helpers/paths.js';
 import { loopFsUnavailable, mountLoopFs, type LoopFs } from '../helpers/loop_fs.js';
 import { assertMatchesManifest, collectionFiles, countsOfCopy } from '../helpers/backups.js';
-import { MANIFEST_FILENAME, type Manifest } from '../../src/backup/manifest.js';
+import { MANIFEST_FILENAME, readManifest, type Manifest } from '../../src/backup/manifest.js';
+import { mtimeNs } from '../../src/backup/source_stamp.js';
 
 const SMALL_JOURNAL = ['--wiredTigerEngineConfigString', 'log=(file_max=1MB)', '--checkpoint-interval', '0'];
 const DOCS = 8000;
@@ -89,6 +95,17 @@ function entry(manifest: Manifest, file: string): Manifest['files'][number] {
   return found;
 }
 
+/** Overwrites a few bytes in the middle of `file` in place: same size, other bytes, a new mtime. */
+function overwriteMiddle(file: string): void {
+  fs.chmodSync(file, 0o600);
+  const fd = fs.openSync(file, 'r+');
+  try {
+    fs.writeSync(fd, Buffer.from('not what the manifest says'), 0, 26, Math.floor(fs.fstatSync(fd).size / 2));
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 /** Whether `dir`'s filesystem clones files (FICLONE), as the reuse would find out. */
 function clonesIn(dir: string): boolean {
   const probe = path.join(dir, '.clone-probe');
@@ -118,6 +135,9 @@ async function assertUnchangedIncremental(s: Stack, full: string, incremental: s
   const base = await assertMatchesManifest(full);
   const manifest = await assertMatchesManifest(incremental);
   assert.deepEqual(manifest.base, { backupId: base.backupId, path: full });
+  // The filesystem's clock as the base began (its state file's mtime), for the racy window.
+  const startedAtFs = Number(mtimeNs(base.startedAtFs ?? '') / 1_000_000n);
+  assert.ok(startedAtFs >= Date.parse(base.startedAt) - 1000 && startedAtFs <= Date.parse(base.finishedAt) + 1000, `startedAtFs ${base.startedAtFs}`);
   // What backupStatus counted is what the manifest says was copied and reused.
   assert.equal(bytesOf(manifest.files.filter((f) => f.reusedFrom === undefined)), Number(second['bytesCopied']));
   assert.equal(bytesOf(manifest.files.filter((f) => f.reusedFrom !== undefined)), Number(second['bytesReused']));
@@ -219,6 +239,48 @@ describe('incremental backups into the temp dir (ext4 here: hard links)', () => 
     for (const f of reused) assert.equal(f.reusedFrom?.check, 'checksum', f.path);
   });
 
+  it("does not take a base's copy modified after that backup was written: copies the file from mongod, says so, and the manifest matches every byte", async () => {
+    const s = stack as Stack;
+    const base = path.join(root, 'edited-base');
+    await backup(s.admin, { backupStart: base });
+    // What mongod started on the base, or a hand edit, does: new bytes, same size, a later mtime.
+    const edited = path.join(base, s.aFile);
+    overwriteMiddle(edited);
+    const next = path.join(root, 'after-edited-base');
+    const status = await backup(s.admin, { backupStart: next, incrementalBase: base });
+    const manifest = await assertMatchesManifest(next);
+    assert.equal(entry(manifest, s.aFile).reusedFrom, undefined, 'copied from mongod');
+    assert.equal(entry(manifest, s.bFile).reusedFrom?.backupId, (await readManifest(base)).backupId, 'the untouched one is still taken');
+    const warnings = status.last['warnings'] as string[];
+    assert.ok(
+      warnings.some((w) => w.startsWith(`${s.aFile} could not be taken from the base ${base} and was copied instead: the base's copy ${edited} was modified (mtime `)),
+      JSON.stringify(warnings),
+    );
+    assert.deepEqual(await countsOfCopy(next, scratch.dir, ['a', 'b']), { a: DOCS, b: DOCS + 1000 });
+  });
+
+  it("checksum: true hashes the base's copy too: one whose bytes rotted with its mtime kept is copied from mongod, not recorded with a checksum it no longer has", async () => {
+    const s = stack as Stack;
+    const base = path.join(root, 'rotted-base');
+    await backup(s.admin, { backupStart: base });
+    const rotted = path.join(base, s.aFile);
+    const mtime = path.join(scratch.dir, 'mtime-of-rotted');
+    fs.writeFileSync(mtime, '');
+    execFileSync('touch', ['-m', '-r', rotted, mtime]);
+    overwriteMiddle(rotted);
+    execFileSync('touch', ['-m', '-r', mtime, rotted]);
+    const next = path.join(root, 'after-rotted-base');
+    const status = await backup(s.admin, { backupStart: next, incrementalBase: base, checksum: true });
+    const manifest = await assertMatchesManifest(next);
+    assert.equal(entry(manifest, s.aFile).reusedFrom, undefined, 'copied from mongod');
+    assert.equal(entry(manifest, s.bFile).reusedFrom?.check, 'checksum');
+    const warnings = status.last['warnings'] as string[];
+    assert.ok(
+      warnings.some((w) => new RegExp(`^${s.aFile} could not be taken from the base ${base} and was copied instead: the base's copy ${rotted} hashes to [0-9a-f]{16}, and that backup's manifest says [0-9a-f]{16}: the base is damaged`).test(w)),
+      JSON.stringify(warnings),
+    );
+  });
+
   it('refuses an incomplete base and a base of another dbpath, saying why, and creates no destination', async () => {
     const s = stack as Stack;
     const refusal = async (command: Record<string, unknown>) =>
@@ -273,7 +335,41 @@ describe('incremental backups into the temp dir (ext4 here: hard links)', () => 
     assert.match(err.message, /checksum: true' compares files with an incrementalBase, and none was given/);
     assert.equal(fs.existsSync(dest), false, 'a refused backup creates no destination');
     const last = ((await s.admin.command({ backupStatus: 1 })) as Status).last;
-    assert.equal(last['destination'], path.join(root, 'notes-checksum'), 'a refused backup leaves no outcome behind');
+    assert.equal(last['destination'], path.join(root, 'after-rotted-base'), 'a refused backup leaves no outcome behind');
+  });
+
+  it('refuses the dbpath itself as a base, though it holds a valid manifest of itself; inside it, and through a symbolic link, too', async () => {
+    const s = stack as Stack;
+    const dbpath = s.server.dbpath;
+    const modes = () => fs.readdirSync(dbpath).map((name) => `${name} ${fs.statSync(path.join(dbpath, name)).mode.toString(8)}`);
+    const before = modes();
+    // What `cp -a <backup> <dbpath>` leaves: the backup's manifest, which names this very dbpath and mongod.
+    fs.copyFileSync(path.join(root, 'full', MANIFEST_FILENAME), path.join(dbpath, MANIFEST_FILENAME));
+    const link = path.join(root, 'dbpath-link');
+    fs.symlinkSync(dbpath, link);
+    const dest = path.join(root, 'never-from-dbpath');
+    const refusal = async (incrementalBase: string) =>
+      s.admin.command({ backupStart: dest, incrementalBase }).then(
+        () => assert.fail(`incrementalBase ${incrementalBase} was accepted`),
+        (err: { code?: number; codeName?: string; message: string }) => err,
+      );
+    try {
+      const why = "that this proxy backs up: mongod's live files are never a base, since taking them would link them into the backup and make them read-only. Give the directory of an earlier backup";
+      let err = await refusal(dbpath);
+      assert.equal(err.code, 2);
+      assert.equal(err.codeName, 'BadValue');
+      assert.equal(err.message, `incrementalBase ${dbpath} cannot be used: it is the dbpath ${dbpath} ${why}`);
+      err = await refusal(link);
+      assert.equal(err.code, 2);
+      assert.equal(err.message, `incrementalBase ${link} cannot be used: it is the dbpath ${dbpath} ${why.replace(':', ` (${link} resolves to ${fs.realpathSync(dbpath)}, the dbpath to ${fs.realpathSync(dbpath)}):`)}`);
+      err = await refusal(path.join(dbpath, 'journal'));
+      assert.match(err.message, new RegExp(`cannot be used: it is inside the dbpath ${dbpath} that this proxy backs up`));
+    } finally {
+      fs.rmSync(path.join(dbpath, MANIFEST_FILENAME));
+      fs.rmSync(link);
+    }
+    assert.deepEqual(modes(), before, "no file of the dbpath was made read-only");
+    assert.equal(fs.existsSync(dest), false);
   });
 });
 
