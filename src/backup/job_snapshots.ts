@@ -122,5 +122,8 @@ export async function removeFailedBackup(dir: string): Promise<void> {
   if (manifest) return;
   const stats = await fs.lstat(dir).catch(() => undefined);
   if (stats?.isDirectory() !== true) return;
+  // A run that failed before its marker was written left at most an empty directory;
+  // removeBackup deletes only what a marker says is an ended backup.
+  if ((await fs.readdir(dir)).length === 0) return fs.rmdir(dir);
   await removeBackup({ name: path.basename(dir), path: dir, manifest: undefined, incomplete: 'a failed scheduled backup', time: stats.mtime, bytesReused: 0, verification: undefined });
 }
