@@ -186,6 +186,9 @@ describe('incremental backups into the temp dir (ext4 here: hard links)', () => 
     const target = path.join(scratch.dir, 'restored-incremental');
     const restored = await runCli(['restore', incremental, '--to', target]);
     assert.equal(restored.code, 0, restored.stderr);
+    // The verify's record is about the backup, not of it: neither restored nor worth a note.
+    assert.doesNotMatch(restored.stdout, /^note:/m);
+    assert.deepEqual(fs.readdirSync(target).filter((name) => name.startsWith('hotbackup-')), []);
     const backupInodes = new Set(manifest.files.map((f) => fs.statSync(path.join(incremental, f.path)).ino));
     for (const file of manifest.files) {
       const copy = fs.lstatSync(path.join(target, file.path));
