@@ -92,6 +92,21 @@
 
   // ---- What the helpers print ----
 
+  /**
+   * Bytes done of the total: '12.0 MiB of 130.0 MiB', or for an incremental backup, whose
+   * files taken from its base count as done without being copied (backupStatus
+   * bytesReused), '2.0 MiB + 100.0 MiB reused of 130.0 MiB'.
+   */
+  function doneOfTotal(s) {
+    const reused = num(s.bytesReused);
+    return `${formatBytes(num(s.bytesCopied))}${reused > 0 ? ` + ${formatBytes(reused)} reused` : ''} of ${formatBytes(num(s.bytesTotal))}`;
+  }
+
+  /** Files done: copied, and taken from the base. */
+  function filesDone(s) {
+    return num(s.filesCopied) + num(s.filesReused);
+  }
+
   /** One progress line: percent, bytes done of total, rate, ETA, current file. */
   function progressLine(s) {
     const phase = s.phase || 'starting';
@@ -100,7 +115,7 @@
       return `hotbackup: ${phase === 'snapshot' ? 'taking the snapshot' : 'starting'}...`;
     }
     const pct = `${num(s.percent).toFixed(1).padStart(5)}%`;
-    const bytes = `${formatBytes(num(s.bytesCopied))} of ${formatBytes(total)}, ${num(s.filesCopied)}/${num(s.filesTotal)} files`;
+    const bytes = `${doneOfTotal(s)}, ${filesDone(s)}/${num(s.filesTotal)} files`;
     const rate = s.bytesPerSec === null || s.bytesPerSec === undefined ? '--' : `${formatBytes(num(s.bytesPerSec))}/s`;
     const eta = s.etaSecs === null || s.etaSecs === undefined ? 'ETA --' : `ETA ${formatDuration(num(s.etaSecs))}`;
     const files = s.currentFiles || [];
@@ -110,10 +125,15 @@
     return `${pct}  ${bytes}  ${rate}  ${eta}  ${current}`.trimEnd();
   }
 
-  /** The outcome of a finished backup (backupStatus.last) on one line: 'ok: …' or 'FAILED: …'. */
+  /**
+   * The outcome of a finished backup (backupStatus.last) on one line: 'ok: …' or 'FAILED: …'.
+   * bytes and files are those copied; an incremental backup adds what it took from its base.
+   */
   function outcome(last) {
+    const reused = num(last.bytesReused);
+    const fromBase = reused > 0 ? ` (+ ${formatBytes(reused)}, ${num(last.filesReused)} files reused)` : '';
     const what =
-      `${formatBytes(num(last.bytes))}, ${num(last.files)} files, ${num(last.seconds).toFixed(1)} s, ` +
+      `${formatBytes(num(last.bytes))}, ${num(last.files)} files${fromBase}, ${num(last.seconds).toFixed(1)} s, ` +
       `strategy ${last.strategy || 'none'}, destination ${last.destination}`;
     if (last.ok) return `ok: ${what}`;
     const code = last.code === undefined ? '' : ` (code ${last.code}${last.codeName ? ` ${last.codeName}` : ''})`;
@@ -151,17 +171,20 @@
 
   // ---- The helpers ----
 
-  const START_OPTIONS = ['throttle', 'wait', 'allowWriteBlocking'];
+  const START_OPTIONS = ['throttle', 'wait', 'allowWriteBlocking', 'incrementalBase', 'checksum'];
 
   function start(dir, options) {
     const opts = options || {};
     const unknown = Object.keys(opts).filter((key) => !START_OPTIONS.includes(key));
     if (unknown.length > 0) throw new HotbackupError(`hotbackup.start: unknown option ${unknown.join(', ')} (options: ${START_OPTIONS.join(', ')})`);
     if (typeof dir !== 'string') throw new HotbackupError('hotbackup.start(dir): dir must be a string, an absolute path');
-    const { throttle: rate, wait = true, allowWriteBlocking } = opts;
+    const { throttle: rate, wait = true, allowWriteBlocking, incrementalBase, checksum } = opts;
     if (rate !== undefined) command({ backupThrottle: rate });
     const cmd = { backupStart: dir, async: true };
     if (allowWriteBlocking) cmd.allowWriteBlocking = true;
+    // Passed as given: the proxy checks them (a base that is no complete backup is refused).
+    if (incrementalBase !== undefined) cmd.incrementalBase = incrementalBase;
+    if (checksum !== undefined) cmd.checksum = checksum;
     const reply = command(cmd);
     const limit = formatThrottle(num(rawStatus().throttleBytesPerSec));
     print(`backup ${reply.backupId} started -> ${dir} (throttle ${limit})`);
@@ -190,7 +213,6 @@
     if (options && options.raw) return s;
     const lines = [];
     if (s.inProgress) {
-      const done = `${formatBytes(num(s.bytesCopied))} of ${formatBytes(num(s.bytesTotal))}`;
       const eta = s.etaSecs === null || s.etaSecs === undefined ? 'unknown' : formatDuration(num(s.etaSecs));
       lines.push(`backup in progress: ${s.backupId}`);
       lines.push(`  destination  ${s.destination}`);
@@ -198,7 +220,7 @@
       const started = new Date(s.startedAt);
       const ago = formatDuration((Date.now() - started.getTime()) / 1000);
       lines.push(`  started      ${started.toISOString()} (${ago} ago)`);
-      lines.push(`  progress     ${num(s.percent).toFixed(1)}%, ${done}, ${num(s.filesCopied)} of ${num(s.filesTotal)} files`);
+      lines.push(`  progress     ${num(s.percent).toFixed(1)}%, ${doneOfTotal(s)}, ${filesDone(s)} of ${num(s.filesTotal)} files`);
       lines.push(`  rate         ${formatBytes(num(s.bytesPerSec))}/s, ETA ${eta}`);
       if (s.currentFiles && s.currentFiles.length > 0) lines.push(`  copying      ${s.currentFiles.join(', ')}`);
     } else {
@@ -232,7 +254,7 @@
 
   const HELP = {
     start:
-      'hotbackup.start(dir, {throttle, wait = true, allowWriteBlocking = false})\n' +
+      'hotbackup.start(dir, {throttle, wait = true, allowWriteBlocking = false, incrementalBase, checksum = false})\n' +
       '  Starts a hot backup of the whole mongod into dir with {backupStart: dir, async: true}.\n' +
       '  dir is absolute, and empty or absent under an existing directory (only dir itself is\n' +
       '  created). throttle ("50MB", 52428800, 0 = unlimited) is set first.\n' +
@@ -241,7 +263,10 @@
       '  {wait: false} it returns {ok, backupId} at once. Ctrl-C stops watching, not the backup.\n' +
       '  allowWriteBlocking lets the proxy fsyncLock mongod for the whole copy when mongod has no\n' +
       '  $backupCursor (MongoDB Community) and its dbpath cannot be cloned (reflink, on XFS or\n' +
-      '  btrfs): writes wait until the copy is done.',
+      '  btrfs): writes wait until the copy is done.\n' +
+      '  incrementalBase (an earlier, complete backup of the same mongod, on the same filesystem as\n' +
+      '  dir) takes the files unchanged since then from it instead of copying them; checksum: true\n' +
+      '  compares every file with the base by its contents, not by size and modification time.',
     wait:
       'hotbackup.wait()\n' +
       '  Watches the backup that is running (after Ctrl-C, or one started elsewhere) until it\n' +

@@ -15,8 +15,9 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { ManifestError, readManifest, type Manifest } from './manifest.js';
+import { ManifestError, readManifestFile, type Manifest } from './manifest.js';
 import { INCOMPLETE_MARKER_FILENAME, markerVerdict, readIncompleteMarker, type MarkerVerdict } from './backup_marker.js';
+import { readVerification as readVerificationRecord } from './verification_record.js';
 
 /** What a verification of the backup recorded, when one did. */
 export interface Verification {
@@ -54,17 +55,18 @@ export interface CatalogEntry {
 
 export interface CatalogOptions {
   /**
-   * Where a backup's verification is read from. The default reads nothing: no
-   * verification is recorded in a backup directory yet, and `list` then shows '-'.
+   * Where a backup's verification is read from: given the directory, its manifest and the
+   * XXH3-64 of the manifest file's bytes. The default reads the record a verify leaves
+   * beside the manifest (verification_record.ts), when it names that very manifest.
    */
-  readVerification?: (dir: string, manifest: Manifest) => Promise<Verification | undefined>;
+  readVerification?: (dir: string, manifest: Manifest, manifestChecksum: string) => Promise<Verification | undefined>;
 }
 
 /** Every subdirectory of `root` (one level), oldest first. Throws when `root` cannot be read. */
 export async function readCatalog(root: string, options: CatalogOptions = {}): Promise<CatalogEntry[]> {
   const dir = path.resolve(root);
   const entries = await fs.readdir(dir, { withFileTypes: true });
-  const readVerification = options.readVerification ?? (async () => undefined);
+  const readVerification = options.readVerification ?? readVerificationRecord;
   const catalog = await Promise.all(
     entries
       .filter((entry) => !entry.name.startsWith('.'))
@@ -74,7 +76,7 @@ export async function readCatalog(root: string, options: CatalogOptions = {}): P
         if (stats?.isSymbolicLink() === true) return linkEntry(entry.name, full, stats.mtime);
         if (stats?.isDirectory() !== true) return undefined;
         try {
-          const manifest = await readManifest(full);
+          const { manifest, fileChecksum } = await readManifestFile(full);
           return {
             name: entry.name,
             path: full,
@@ -82,7 +84,7 @@ export async function readCatalog(root: string, options: CatalogOptions = {}): P
             incomplete: undefined,
             time: new Date(manifest.finishedAt),
             bytesReused: manifest.files.reduce((sum, file) => sum + (file.reusedFrom === undefined ? 0 : file.size), 0),
-            verification: await readVerification(full, manifest),
+            verification: await readVerification(full, manifest, fileChecksum),
           };
         } catch (err) {
           if (!(err instanceof ManifestError)) throw err;

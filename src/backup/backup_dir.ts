@@ -7,7 +7,7 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { ManifestError, MANIFEST_FILENAME, readManifest, type Manifest } from './manifest.js';
+import { ManifestError, MANIFEST_FILENAME, readManifestFile, type Manifest } from './manifest.js';
 import { INCOMPLETE_MARKER_FILENAME, readIncompleteMarker, type BackupMarker } from './backup_marker.js';
 import { RESTORE_MARKER_FILENAME } from './restore_target.js';
 import { processState } from './process_identity.js';
@@ -45,6 +45,8 @@ export interface OpenedBackup {
   /** Absolute. */
   directory: string;
   manifest: Manifest;
+  /** XXH3-64 of the manifest file's bytes: a verification's record names the manifest it checked by it. */
+  manifestChecksum: string;
   /** A marker left beside a valid manifest: its removal failed after the manifest was written. */
   markerLeft: boolean;
 }
@@ -65,9 +67,9 @@ export async function openBackup(dir: string): Promise<OpenedBackup> {
   }
   if (!stat.isDirectory()) throw refuse('notABackup', ErrorCodes.UnsupportedFormat, `${directory} is not a directory, so it is not a hotbackup backup`);
   try {
-    const manifest = await readManifest(directory);
+    const { manifest, fileChecksum } = await readManifestFile(directory);
     const marker = await readIncompleteMarker(directory);
-    return { directory, manifest, markerLeft: marker.kind !== 'absent' };
+    return { directory, manifest, manifestChecksum: fileChecksum, markerLeft: marker.kind !== 'absent' };
   } catch (err) {
     if (!(err instanceof ManifestError)) throw new BackupRefusal('unreadable', directory, toCommandError(err, `reading ${directory}`));
     switch (err.code) {

@@ -19,7 +19,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
-import { fsyncDirectory, writeFileDurably } from './durable.js';
+import { fsyncDirectory, replaceFileOrRewriteInPlace, writeFileDurably } from './durable.js';
 import { describeIssues, MANIFEST_FORMAT } from './manifest.js';
 import { errorCode } from './io_error.js';
 import { processState, selfIdentity } from './process_identity.js';
@@ -117,21 +117,7 @@ function serialize(marker: BackupMarker): string {
  * torn one, which reads as incomplete all the same.
  */
 async function rewrite(file: string, marker: BackupMarker): Promise<void> {
-  const text = serialize(marker);
-  try {
-    await writeFileDurably(file, text);
-  } catch (err) {
-    const handle = await fs.open(file, 'r+').catch(() => {
-      throw err;
-    });
-    try {
-      await handle.write(text, 0, 'utf8');
-      await handle.truncate(Buffer.byteLength(text));
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-  }
+  await replaceFileOrRewriteInPlace(file, serialize(marker));
 }
 
 /**

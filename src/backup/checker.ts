@@ -19,6 +19,7 @@ import { hashFiles } from './hash_files.js';
 import { SourceTooShortError } from './file_copy.js';
 import { INCOMPLETE_MARKER_FILENAME } from './backup_marker.js';
 import { MANIFEST_FILENAME, type ManifestFile } from './manifest.js';
+import { isVerificationFile } from './verification_record.js';
 import type { Limiter } from './copy_pool.js';
 import type { CopyProgress } from './progress.js';
 import type { SourceFile } from './copy_types.js';
@@ -90,6 +91,8 @@ export async function compareListing(backup: OpenedBackup): Promise<{ problems: 
   entries.delete(MANIFEST_FILENAME);
   // Left beside a valid manifest only when its removal failed: the manifest decides (backup_dir.ts).
   entries.delete(INCOMPLETE_MARKER_FILENAME);
+  // The record of an earlier verify (verification_record.ts): about the backup, not of it.
+  for (const name of [...entries.keys()]) if (isVerificationFile(name)) entries.delete(name);
   const problems: Problem[] = [];
   const toHash: Array<{ listed: ManifestFile; source: SourceFile }> = [];
   for (const listed of manifest.files) {

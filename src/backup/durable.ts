@@ -30,6 +30,15 @@ export async function fsyncDirectory(dir: string): Promise<void> {
 }
 
 /**
+ * Whether `name` is the temp file writeFileDurably writes `basename` through
+ * (`.<basename>.<12 hex digits>.tmp`): left over only when a crash came between the
+ * write and the rename; never the file itself.
+ */
+export function isTempFileOf(name: string, basename: string): boolean {
+  return name.startsWith(`.${basename}.`) && /^\.[0-9a-f]{12}\.tmp$/.test(name.slice(basename.length + 1));
+}
+
+/**
  * Replaces `file` with `data` atomically and durably. On failure the temp file is
  * removed and `file` is untouched. Out-of-space and permission errors are thrown as
  * they are (with Node's code/errno/syscall/path): retrying would not help.
@@ -65,5 +74,30 @@ export async function writeFileDurably(file: string, data: string | Buffer): Pro
     await fsyncDirectory(dir);
   } finally {
     if (!renamed) await fs.rm(temp, { force: true }).catch(() => undefined);
+  }
+}
+
+/**
+ * Replaces `file` as writeFileDurably does; when that cannot be done (no room for a new
+ * file, a directory that may not gain entries), writes `text` over the existing `file`
+ * in place, truncates it to that length and fsyncs it. For a small file whose stale
+ * content would mislead more than a torn one (a torn write reads as invalid, which its
+ * readers take for "unknown"). Throws writeFileDurably's error when there is no file
+ * to write over, or it cannot be opened for writing either.
+ */
+export async function replaceFileOrRewriteInPlace(file: string, text: string): Promise<void> {
+  try {
+    await writeFileDurably(file, text);
+  } catch (err) {
+    const handle = await fs.open(file, 'r+').catch(() => {
+      throw err;
+    });
+    try {
+      await handle.write(text, 0, 'utf8');
+      await handle.truncate(Buffer.byteLength(text));
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
   }
 }

@@ -24,7 +24,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { writeFileDurably } from './durable.js';
-import { CHECKSUM_ALGORITHM } from './checksum.js';
+import { CHECKSUM_ALGORITHM, startChecksum } from './checksum.js';
 import { MTIME_PATTERN } from './source_stamp.js';
 import type { CopiedFile, SourceFile } from './copy_types.js';
 
@@ -189,10 +189,27 @@ export async function writeManifest(dir: string, manifest: Manifest): Promise<vo
 
 /** Reads and validates the manifest in `dir`; throws a ManifestError saying what is wrong. */
 export async function readManifest(dir: string): Promise<Manifest> {
+  return (await readManifestFile(dir)).manifest;
+}
+
+/** A manifest as read, with the XXH3-64 of its bytes: what names this very manifest (verification_record.ts). */
+export interface ReadManifest {
+  manifest: Manifest;
+  /** 16 lowercase hex digits, as a file's checksum. */
+  fileChecksum: string;
+}
+
+/** readManifest, with the checksum of the bytes it parsed. */
+export async function readManifestFile(dir: string): Promise<ReadManifest> {
   const file = path.join(dir, MANIFEST_FILENAME);
   let text: string;
+  let fileChecksum: string;
   try {
-    text = await fs.readFile(file, 'utf8');
+    const bytes = await fs.readFile(file);
+    const checksum = startChecksum();
+    checksum.update(bytes);
+    fileChecksum = checksum.hex();
+    text = bytes.toString('utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
       throw new ManifestError('MISSING', file, `${dir} has no ${MANIFEST_FILENAME}: the backup is incomplete, or this is not a backup directory`, { cause: err });
@@ -218,7 +235,7 @@ export async function readManifest(dir: string): Promise<Manifest> {
   if (!checked.success) {
     throw new ManifestError('INVALID', file, `${file} is not a valid manifest: ${describeIssues(checked.error)}`, { cause: checked.error });
   }
-  return checked.data;
+  return { manifest: checked.data, fileChecksum };
 }
 
 /** 'files.3.checksum: must be 16 lowercase hex digits; totals.bytes: is 10 but ...', at most 5 issues. */

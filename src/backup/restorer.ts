@@ -29,6 +29,13 @@ import { toCommandError } from './io_error.js';
 import { formatBytes } from './units.js';
 import { CommandError, ErrorCodes } from '../errors.js';
 
+/**
+ * The mode of every restored file, whatever it had in the backup: mongod opens its files
+ * read-write, and an incremental backup's files taken from its base are 0400 there
+ * (file_reuse.ts). Only the owner: the files hold every byte of the database.
+ */
+export const RESTORED_FILE_MODE = 0o600;
+
 export interface RestoreOptions {
   /** The backup directory. */
   backup: string;
@@ -98,6 +105,8 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreRes
     throw new TargetRefusal(`cannot prepare ${target} for the restore: ${(err as Error).message}`);
   });
 
+  // Never a `reuse`: every file is copied into a new inode, also those an incremental backup
+  // holds as hard links shared with other backups, which mongod's writes would otherwise reach.
   const files: SourceFile[] = toHash.map(({ source, listed }) => ({ ...source, expectedChecksum: listed.checksum }));
   const heldBack = files.filter((f) => HELD_BACK.includes(f.relativePath));
   const rest = files.filter((f) => !heldBack.includes(f));
@@ -106,6 +115,7 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreRes
     const copy = (list: SourceFile[]) =>
       copyFiles(list, target, {
         limiter: options.limiter,
+        fileMode: RESTORED_FILE_MODE,
         ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
         ...(options.progress === undefined ? {} : { progress: options.progress }),
         signal: options.signal,

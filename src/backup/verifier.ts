@@ -5,9 +5,9 @@
  * rate of its own. close() stops a running verify and waits for its threads to exit.
  */
 import path from 'node:path';
-import { verifyBackup } from './checker.js';
 import { TokenBucket } from './throttle.js';
-import { verdictOfError, verdictOfReport, type VerifyVerdict } from './verify_verdict.js';
+import { verifyAndRecord } from './verification.js';
+import type { VerifyVerdict } from './verify_verdict.js';
 import { CommandError, ErrorCodes } from '../errors.js';
 import type { Limiter } from './copy_pool.js';
 import type { Logger } from '../log.js';
@@ -63,22 +63,18 @@ export class BackupVerifier {
   private async run(directory: string, rate: number | undefined): Promise<VerifyVerdict> {
     const { log } = this.options;
     const limiter = rate === undefined ? this.options.throttle : new TokenBucket(rate);
-    const started = performance.now();
     log.info({ directory, throttleBytesPerSec: rate ?? 'proxy' }, 'backup verify started');
-    let verdict: VerifyVerdict;
-    try {
-      verdict = verdictOfReport(
-        await verifyBackup(directory, {
-          limiter,
-          signal: this.abort.signal,
-          ...(this.options.concurrency === undefined ? {} : { concurrency: this.options.concurrency }),
-        }),
-      );
-    } catch (err) {
-      if (this.abort.signal.aborted) throw this.abort.signal.reason;
-      verdict = verdictOfError(err, directory, (performance.now() - started) / 1000);
-    }
-    const summary = { directory, state: verdict.state, files: verdict.files, bytesHashed: verdict.bytesHashed, seconds: verdict.seconds, problems: verdict.problems.length };
+    // Rejects only when aborted (close()): with the signal's reason.
+    const verdict = await verifyAndRecord(
+      directory,
+      {
+        limiter,
+        signal: this.abort.signal,
+        ...(this.options.concurrency === undefined ? {} : { concurrency: this.options.concurrency }),
+      },
+      'backupVerify',
+    );
+    const summary = { directory, state: verdict.state, files: verdict.files, bytesHashed: verdict.bytesHashed, seconds: verdict.seconds, problems: verdict.problems.length, notes: verdict.notes };
     if (verdict.ok) log.info(summary, 'backup verify finished: the backup is complete');
     else log.warn({ ...summary, errmsg: verdict.error?.errmsg }, 'backup verify finished: the backup is not good');
     return verdict;

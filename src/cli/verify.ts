@@ -4,11 +4,11 @@
  * src/backup/checker.ts, and the verdict printed with its exit code.
  */
 import { parseArgs } from 'node:util';
-import { verifyBackup } from '../backup/checker.js';
 import { ProgressCounters } from '../backup/progress.js';
 import { TokenBucket } from '../backup/throttle.js';
 import { formatBytes } from '../backup/units.js';
-import { exitCodeOf, verdictDocument, verdictOfError, verdictOfReport, type VerifyVerdict } from '../backup/verify_verdict.js';
+import { exitCodeOf, verdictDocument, type VerifyVerdict } from '../backup/verify_verdict.js';
+import { verifyAndRecord } from '../backup/verification.js';
 import { abortOnSignal, EXIT_INTERRUPTED, JOB_FLAG_OPTIONS, JOB_FLAGS_HELP, parseConcurrency, parseRate, UsageError } from './job_flags.js';
 import { startProgressLine } from './progress_line.js';
 
@@ -18,6 +18,9 @@ Checks the backup in <dir> against its manifest (hotbackup-manifest.json): every
 listed must be there, at its size, with its checksum (recomputed from every byte), and
 nothing else may be. A directory without a manifest is said to be a backup still
 running, aborted, failed or interrupted, or no backup at all.
+
+The verdict on a backup's files, good or damaged, is recorded beside its manifest in
+hotbackup-verified.json, which \`hotbackup list\` shows (VERIFIED).
 
 Options:
 ${JOB_FLAGS_HELP}
@@ -51,17 +54,14 @@ export async function runVerify(args: string[]): Promise<number> {
   const stopListening = abortOnSignal(controller);
   const counters = new ProgressCounters();
   const progress = json ? { stop: () => undefined } : startProgressLine('verifying', counters);
-  const started = performance.now();
   let verdict: VerifyVerdict;
   try {
-    verdict = verdictOfReport(await verifyBackup(directory, { limiter: new TokenBucket(rate), concurrency, progress: counters, signal: controller.signal }));
+    verdict = await verifyAndRecord(directory, { limiter: new TokenBucket(rate), concurrency, progress: counters, signal: controller.signal }, 'hotbackup verify');
   } catch (err) {
-    if (controller.signal.aborted) {
-      progress.stop();
-      process.stderr.write(`hotbackup verify: ${(controller.signal.reason as Error).message}; nothing was decided about ${directory}\n`);
-      return EXIT_INTERRUPTED;
-    }
-    verdict = verdictOfError(err, directory, (performance.now() - started) / 1000);
+    if (!controller.signal.aborted) throw err;
+    progress.stop();
+    process.stderr.write(`hotbackup verify: ${(controller.signal.reason as Error).message}; nothing was decided about ${directory}\n`);
+    return EXIT_INTERRUPTED;
   } finally {
     progress.stop();
     stopListening();

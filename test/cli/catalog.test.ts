@@ -148,6 +148,81 @@ describe('hotbackup list and purge', () => {
     assert.match(screen, /Incomplete:\n {2}partial: no manifest/);
   });
 
+  it('list shows a backup verified once hotbackup verify passed it, not before, and FAILED once it was corrupted and verified again', async () => {
+    const root = copyOfChain();
+    const list = async (): Promise<Map<string, EntryJson>> => {
+      const run = await hotbackup(['list', root]);
+      assert.equal(run.code, 0, run.stderr);
+      return new Map((JSON.parse(run.stdout) as Listed).backups.map((b) => [b.name, b]));
+    };
+    const table = (): string[] => {
+      const command = [process.execPath, ...CLI_NODE_FLAGS, CLI, 'list', root].join(' ');
+      return execFileSync('script', ['-qec', command, '/dev/null'], { encoding: 'utf8' }).replaceAll('\r', '').trimEnd().split('\n');
+    };
+    assert.equal((await list()).get('full')?.verified, null, 'never verified');
+
+    const full = path.join(root, 'full');
+    const before = Date.now();
+    const good = await hotbackup(['verify', full]);
+    assert.equal(good.code, 0, good.stderr);
+    const afterGood = await list();
+    const verified = afterGood.get('full')?.verified;
+    assert.equal(verified?.ok, true);
+    assert.ok(Date.parse(verified.verifiedAt) >= before - 1000 && Date.parse(verified.verifiedAt) <= Date.now(), verified.verifiedAt);
+    assert.equal(afterGood.get('incremental')?.verified, null, 'only the backup verified');
+    const day = verified.verifiedAt.slice(0, 10);
+    assert.match(table()[1] ?? '', new RegExp(`^full\\s.*\\syes\\s+yes ${day}$`));
+    // Verified again, the record is no file of the backup: still complete.
+    assert.equal((await hotbackup(['verify', full])).code, 0);
+
+    // One flipped byte in the journal (copied into each backup, shared with none).
+    const journal = (await readManifest(full)).files.find((f) => f.path.startsWith('journal/'))?.path as string;
+    const fd = fs.openSync(path.join(full, journal), 'r+');
+    const byte = Buffer.alloc(1);
+    fs.readSync(fd, byte, 0, 1, 100);
+    fs.writeSync(fd, Buffer.from([byte[0]! ^ 0x01]), 0, 1, 100);
+    fs.closeSync(fd);
+    assert.equal((await list()).get('full')?.verified?.ok, true, 'what list shows is the last verify, not a check of its own');
+    const damaged = await hotbackup(['verify', full]);
+    assert.equal(damaged.code, 1, damaged.stderr);
+    assert.equal((await list()).get('full')?.verified?.ok, false);
+    assert.match(table()[1] ?? '', new RegExp(`^full\\s.*\\syes\\s+FAILED ${day}$`));
+  });
+
+  it('verify by a user who may not write the backup directory: the damaged verdict is written over the earlier record, or it says list will still show it', { skip: process.getuid?.() === 0 ? undefined : 'needs root to run the CLI as another user' }, async () => {
+    const root = copyOfChain();
+    const full = path.join(root, 'full');
+    assert.equal((await hotbackup(['verify', full])).code, 0);
+    fs.chmodSync(scratch.dir, 0o755);
+    execFileSync('chown', ['-R', '65534:65534', root]);
+    const asNobody = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'];
+    const verifiedOk = async () => (JSON.parse((await hotbackup(['list', root])).stdout) as Listed).backups.find((b) => b.name === 'full')?.verified?.ok;
+    const journal = (await readManifest(full)).files.find((f) => f.path.startsWith('journal/'))?.path as string;
+    fs.appendFileSync(path.join(full, journal), 'x');
+    // The directory takes no new file; the record, its owner's, is written over in place.
+    fs.chmodSync(full, 0o555);
+    const inPlace = await hotbackup(['verify', full], asNobody);
+    assert.equal(inPlace.code, 1, inPlace.stderr);
+    assert.doesNotMatch(inPlace.stdout, /^note:/m);
+    assert.equal(await verifiedOk(), false);
+
+    // Neither: the verdict stands, and the operator is told what list goes on showing.
+    fs.chmodSync(full, 0o755);
+    assert.equal((await hotbackup(['verify', path.join(root, 'incremental')])).code, 0);
+    const incremental = path.join(root, 'incremental');
+    execFileSync('chown', ['-R', '65534:65534', incremental]);
+    fs.chmodSync(path.join(incremental, 'hotbackup-verified.json'), 0o444);
+    fs.chmodSync(incremental, 0o555);
+    const incrementalJournal = (await readManifest(incremental)).files.find((f) => f.path.startsWith('journal/'))?.path as string;
+    fs.appendFileSync(path.join(incremental, incrementalJournal), 'x');
+    const stuck = await hotbackup(['verify', incremental], asNobody);
+    assert.equal(stuck.code, 1, stuck.stderr);
+    assert.match(
+      stuck.stdout,
+      new RegExp(`^note: this verification could not be recorded in ${incremental}/hotbackup-verified\\.json \\(.*EACCES.*\\); hotbackup list will go on showing the earlier verification \\(ok, \\S+\\) until hotbackup-verified\\.json is removed, or the directory is writable and verified again$`, 'm'),
+    );
+  });
+
   it('purge --dry-run says what would go and deletes nothing', async () => {
     const root = copyOfChain();
     const before = tree(root);

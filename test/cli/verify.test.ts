@@ -2,7 +2,8 @@
  * `hotbackup verify` as an operator runs it, on backups taken through the proxy in front
  * of the dev server: a good one passes (exit 0); a flipped byte, a missing, an extra and a
  * resized file are each named (exit 1); a backup that failed or was interrupted says so
- * in that word (exit 3); a dbpath is no backup (exit 4). On a terminal it draws progress.
+ * in that word (exit 3), and so does one stopped by backupAbort or killOp (aborted, exit 3);
+ * a dbpath is no backup (exit 4). On a terminal it draws progress.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,7 +15,7 @@ import { startDevServer, type RunningDevServer } from '../helpers/dev_server.js'
 import { startProxy, type RunningProxy } from '../helpers/proxy.js';
 import { runCli } from '../helpers/cli_run.js';
 import { CLI, CLI_NODE_FLAGS, tempDir } from '../helpers/paths.js';
-import { until, untilCopying } from '../helpers/poll.js';
+import { until, untilBackupEnds, untilCopying } from '../helpers/poll.js';
 
 const MANIFEST = 'hotbackup-manifest.json';
 
@@ -192,6 +193,51 @@ describe('hotbackup verify', () => {
     } finally {
       await restarted.stop();
     }
+  });
+
+  it('rejects a backup stopped by backupAbort, and one stopped by killOp, saying aborted (exit 3)', async () => {
+    const admin = client.db('admin');
+    /** A backup crawling at 1 MiB/s, under way; `stop` ends it; its directory is verified once it has. */
+    const stopped = async (name: string, stop: (backupId: string, dest: string) => Promise<void>): Promise<{ dest: string; backupId: string }> => {
+      const dest = path.join(scratch.dir, name);
+      await admin.command({ backupThrottle: '1MB' });
+      const { backupId } = (await admin.command({ backupStart: dest, async: true })) as { backupId: string };
+      try {
+        await untilCopying(admin);
+        await stop(backupId, dest);
+        const last = (await untilBackupEnds(admin))['last'] as { backupId: string; state: string };
+        assert.deepEqual([last.backupId, last.state], [backupId, 'aborted']);
+      } finally {
+        await admin.command({ backupThrottle: 0 });
+      }
+      return { dest, backupId };
+    };
+    const expectAborted = async ({ dest, backupId }: { dest: string; backupId: string }) => {
+      const run = await verify(dest);
+      assert.equal(run.code, 3, run.stderr);
+      assert.equal(run.stdout, '');
+      assert.match(
+        run.stderr,
+        new RegExp(`^hotbackup verify: ${dest} is not a complete backup: backup ${backupId} \\(started [^)]+\\) was aborted \\(killOp or backupAbort\\) at \\d{4}-[\\d-]+T[\\d:.]+Z\\. It has no manifest, so none of its files can be trusted: remove it and take a new backup\\.\\n$`),
+      );
+      const json = JSON.parse((await verify(dest, '--json')).stdout) as VerdictJson & { backupId: string };
+      assert.deepEqual([json.ok, json.state, json.code, json.backupId], [false, 'aborted', 77, backupId]);
+      assert.equal(fs.existsSync(path.join(dest, 'hotbackup-verified.json')), false, 'nothing recorded: there is no backup to speak for');
+    };
+
+    await expectAborted(
+      await stopped('stopped-by-abort', async (backupId) => {
+        assert.deepEqual(await admin.command({ backupAbort: 1 }), { backupId, state: 'aborted', info: `aborted; ${path.join(scratch.dir, 'stopped-by-abort')} has no manifest`, ok: 1 });
+      }),
+    );
+    await expectAborted(
+      await stopped('stopped-by-killop', async (_backupId, dest) => {
+        // As Percona's users did: find it in currentOp, kill its opid.
+        const inprog = (await admin.command({ currentOp: 1, 'command.backupStart': dest }))['inprog'] as Array<{ opid: number }>;
+        assert.equal(inprog.length, 1, JSON.stringify(inprog));
+        assert.deepEqual(await admin.command({ killOp: 1, op: inprog[0]?.opid }), { info: 'attempting to kill op', ok: 1 });
+      }),
+    );
   });
 
   it('says a dbpath is not a hotbackup backup', async () => {

@@ -1,7 +1,8 @@
 /**
  * `{backupVerify: "<dir>"}` through the proxy, with the real driver: ok: 1 for a good
  * backup; for a bad one, mongod's error shape (ok: 0, errmsg, code, codeName) with the
- * state and every file that does not match; the proxy keeps forwarding while a
+ * state and every file that does not match (a backup stopped by backupAbort: aborted);
+ * the verdict is recorded for `hotbackup list`; the proxy keeps forwarding while a
  * throttled verify runs, and runs one at a time.
  */
 import { after, before, describe, it } from 'node:test';
@@ -12,7 +13,9 @@ import { Int32, Long, MongoClient, MongoServerError, type Document } from 'mongo
 import { startDevServer, type RunningDevServer } from '../helpers/dev_server.js';
 import { startProxy, type RunningProxy } from '../helpers/proxy.js';
 import { tempDir } from '../helpers/paths.js';
-import { until } from '../helpers/poll.js';
+import { until, untilCopying } from '../helpers/poll.js';
+import { runCli } from '../helpers/cli_run.js';
+import type { EntryJson } from '../../src/cli/catalog_output.js';
 
 async function serverError(promise: Promise<unknown>): Promise<MongoServerError> {
   const err = await promise.then(
@@ -30,6 +33,12 @@ describe('backupVerify through the proxy', () => {
   const scratch = tempDir('verify-command');
   const good = path.join(scratch.dir, 'good');
   const admin = () => client.db('admin');
+  /** `hotbackup list` of the scratch directory, as an operator would look: the entry named `name`. */
+  const listed = async (name: string): Promise<EntryJson | undefined> => {
+    const run = await runCli(['list', scratch.dir, '--json']);
+    assert.equal(run.code, 0, run.stderr);
+    return (JSON.parse(run.stdout) as { backups: EntryJson[] }).backups.find((b) => b.name === name);
+  };
 
   before(async () => {
     server = await startDevServer();
@@ -59,6 +68,8 @@ describe('backupVerify through the proxy', () => {
     assert.equal(Number(reply['bytes']), manifest.totals.bytes);
     assert.equal(Number(reply['bytesHashed']), manifest.totals.bytes);
     assert.deepEqual(reply['problems'], []);
+    // Recorded for `hotbackup list`, as the CLI's verify is.
+    assert.equal((await listed('good'))?.verified?.ok, true);
   });
 
   it('answers a corrupted backup with DataCorruptionDetected, naming the file', async () => {
@@ -78,6 +89,8 @@ describe('backupVerify through the proxy', () => {
       (reply['problems'] as Document[]).map((p) => [p['problem'], p['file']]),
       [['corrupted', collection]],
     );
+    // A copy of the verified backup carries its record, which says nothing of the copy; the verdict on the copy replaces it.
+    assert.equal((await listed('corrupted'))?.verified?.ok, false);
   });
 
   it('answers a backup that failed with OperationIncomplete and the word failed', async () => {
@@ -96,6 +109,25 @@ describe('backupVerify through the proxy', () => {
     assert.equal(err.codeName, 'OperationIncomplete');
     assert.equal(err.errorResponse['state'], 'failed');
     assert.match(err.message, /is not a complete backup: backup [0-9a-f-]{36} \(started [^)]+\) failed: fail point failBeforeManifest: the backup fails before its manifest is written\. It has no manifest/);
+  });
+
+  it('answers a backup stopped by backupAbort with OperationIncomplete and the word aborted', async () => {
+    const dest = path.join(scratch.dir, 'aborted');
+    await admin().command({ backupThrottle: '1MB' });
+    let backupId: string;
+    try {
+      backupId = String((await admin().command({ backupStart: dest, async: true }))['backupId']);
+      await untilCopying(admin());
+      assert.equal((await admin().command({ backupAbort: 1 }))['state'], 'aborted');
+    } finally {
+      await admin().command({ backupThrottle: 0 });
+    }
+    const err = await serverError(admin().command({ backupVerify: dest }));
+    assert.equal(err.code, 77);
+    assert.equal(err.codeName, 'OperationIncomplete');
+    assert.equal(err.errorResponse['state'], 'aborted');
+    assert.equal(err.errorResponse['backupId'], backupId);
+    assert.match(err.message, new RegExp(`^${dest} is not a complete backup: backup ${backupId} \\(started [^)]+\\) was aborted \\(killOp or backupAbort\\) at \\S+Z\\. It has no manifest`));
   });
 
   it('refuses a relative path and a bad rate with BadValue', async () => {

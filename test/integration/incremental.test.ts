@@ -4,6 +4,8 @@
  *   (the journal is always copied), takes the rest from the base by hard link where the
  *   filesystem cannot clone (the temp dir here: ext4) and by clone on XFS, leaves both
  *   copies read-only, and opens with the same counts;
+ * - verify accepts it, and a restore of it copies every file (0600, an inode of its own,
+ *   never a link to the backup) into a dbpath that opens with the same counts;
  * - a changed collection's file is copied, an unchanged one's taken from the base;
  * - `checksum: true` catches a change the quick check cannot see (same size, mtime set
  *   back with touch -d);
@@ -31,6 +33,7 @@ import { loopFsUnavailable, mountLoopFs, type LoopFs } from '../helpers/loop_fs.
 import { assertMatchesManifest, collectionFiles, countsOfCopy } from '../helpers/backups.js';
 import { MANIFEST_FILENAME, readManifest, type Manifest } from '../../src/backup/manifest.js';
 import { mtimeNs } from '../../src/backup/source_stamp.js';
+import { runCli } from '../helpers/cli_run.js';
 
 const SMALL_JOURNAL = ['--wiredTigerEngineConfigString', 'log=(file_max=1MB)', '--checkpoint-interval', '0'];
 const DOCS = 8000;
@@ -189,6 +192,52 @@ describe('incremental backups into the temp dir (ext4 here: hard links)', () => 
     const second = await backup(s.admin, { backupStart: incremental, incrementalBase: full });
     await assertUnchangedIncremental(s, full, incremental, first, second, method());
     assert.deepEqual(await countsOfCopy(incremental, scratch.dir, ['a', 'b']), { a: DOCS, b: DOCS });
+  });
+
+  it('verify accepts the incremental backup; restore copies it into plain 0600 files of their own, which open with the same counts', async () => {
+    const incremental = path.join(root, 'incremental');
+    const manifest = await readManifest(incremental);
+    const reused = manifest.files.filter((f) => f.reusedFrom !== undefined);
+    assert.ok(reused.length >= 2, 'both collection files were taken from the base');
+    const verified = await runCli(['verify', incremental]);
+    assert.equal(verified.code, 0, verified.stderr);
+    assert.match(verified.stdout, /: complete\. .* every checksum matches/);
+
+    const target = path.join(scratch.dir, 'restored-incremental');
+    const restored = await runCli(['restore', incremental, '--to', target]);
+    assert.equal(restored.code, 0, restored.stderr);
+    // The verify's record is about the backup, not of it: neither restored nor worth a note.
+    assert.doesNotMatch(restored.stdout, /^note:/m);
+    assert.deepEqual(fs.readdirSync(target).filter((name) => name.startsWith('hotbackup-')), []);
+    const backupInodes = new Set(manifest.files.map((f) => fs.statSync(path.join(incremental, f.path)).ino));
+    for (const file of manifest.files) {
+      const copy = fs.lstatSync(path.join(target, file.path));
+      assert.ok(copy.isFile(), file.path);
+      // mongod opens its files read-write: the 0400 of a reused file does not come along.
+      assert.equal(copy.mode & 0o777, 0o600, `${file.path} is ${(copy.mode & 0o777).toString(8)}`);
+      assert.equal(copy.uid, process.getuid?.(), `${file.path} belongs to the user who restored it`);
+      // A copy, never a link to the backup: mongod's writes must not reach the backups that share it.
+      assert.equal(copy.nlink, 1, `${file.path} has no other name`);
+      assert.ok(!backupInodes.has(copy.ino), `${file.path} is an inode of its own`);
+    }
+    for (const file of reused) assert.equal(fs.statSync(path.join(incremental, file.path)).mode & 0o777, 0o400, `${file.path} stays read-only in the backup`);
+
+    // The dev server opens the restored dbpath (and writes to it): the same counts, and the backups are untouched.
+    const server = await startDevServer({ dbpath: target });
+    const reader = new MongoClient(server.uri);
+    try {
+      assert.equal(await reader.db('app').collection('a').countDocuments(), DOCS);
+      assert.equal(await reader.db('app').collection('b').countDocuments(), DOCS);
+      await reader.db('app').collection<{ _id: number; pad: string }>('a').insertOne({ _id: -1, pad: 'written after the restore' });
+      await reader.db('admin').command({ fsync: 1 });
+    } finally {
+      await reader.close();
+      await server.stop();
+    }
+    for (const dir of [incremental, path.join(root, 'full')]) {
+      const again = await runCli(['verify', dir]);
+      assert.equal(again.code, 0, `${dir}: ${again.stdout}${again.stderr}`);
+    }
   });
 
   it("copies a changed collection's file and takes the unchanged one's from the base", async () => {

@@ -14,6 +14,9 @@ import { promisify } from 'node:util';
 import { runMongosh } from '../helpers/mongosh.js';
 import { startMongoshTty } from '../helpers/mongosh_tty.js';
 import { MONGOSH, tempDir } from '../helpers/paths.js';
+import { formatBytes } from '../../src/backup/units.js';
+import { startProxy } from '../helpers/proxy.js';
+import { MongoClient } from 'mongodb';
 import { until } from '../helpers/poll.js';
 import { LOAD, LOCAL_INDEX, MANIFEST, PROGRESS_LINE, mongoshEnv, startFixture, streamMongosh, type Fixture } from './support.js';
 
@@ -165,6 +168,51 @@ describe('hotbackup snippet in mongosh scripts', () => {
     assert.ok(fs.existsSync(path.join(dest, MANIFEST)));
   });
 
+  it('starts an incremental backup, and shows what it took from the base in its progress, status() and summary', async () => {
+    const base = path.join(fx.scratch.dir, 'incremental-base');
+    const dest = path.join(fx.scratch.dir, 'incremental');
+    // A proxy of its own with four copy threads: files go out largest first, and with the
+    // default two, both (100 MB) journal files would hold them until the collection file,
+    // taken from the base, gets its turn. At 2 MiB/s the journal takes far longer than the
+    // wait for a progress line showing that file reused; then full speed.
+    const proxy = await startProxy(fx.server, ['--state-dir', path.join(fx.scratch.dir, 'state-incremental'), '--concurrency', '4']);
+    const client = await MongoClient.connect(proxy.uri);
+    const admin = client.db('admin');
+    try {
+      assert.equal((await admin.command({ backupStart: base }))['ok'], 1);
+      const run = streamMongosh(
+        proxy.uri,
+        `${LOAD} const r = hotbackup.start(${js(dest)}, {incrementalBase: ${js(base)}, throttle: '2MB'});
+         print('returned ok=' + r.ok + ' filesReused=' + r.filesReused);
+         hotbackup.status();`,
+      );
+      const reusedProgress = /^\s*\d{1,3}\.\d%\s+[\d.]+ (?:B|KiB|MiB|GiB) \+ [\d.]+ (?:KiB|MiB|GiB) reused of [\d.]+ (?:KiB|MiB|GiB), \d+\/\d+ files\s/;
+      await until(() => {
+        if (run.lines.some((l) => reusedProgress.test(l.text))) return true;
+        if (run.exited) assert.fail(`mongosh exited with no progress line showing reuse:\n${run.lines.map((l) => l.text).join('\n')}`);
+        return undefined;
+      });
+      const running = await runMongosh(proxy.uri, `${LOAD} hotbackup.status()`);
+      assert.equal(running.code, 0, running.stderr);
+      assert.match(running.stdout, /^ {2}progress {5}\d{1,3}\.\d%, [\d.]+ (?:B|KiB|MiB|GiB) \+ [\d.]+ (?:KiB|MiB|GiB) reused of [\d.]+ (?:KiB|MiB|GiB), \d+ of \d+ files$/m);
+      await admin.command({ backupThrottle: 0 });
+      const { code, stdout, stderr } = await run.done;
+      assert.equal(code, 0, stderr);
+
+      // The summary, what start() returned, and status() after, against backupStatus.last.
+      const last = (await admin.command({ backupStatus: 1 }))['last'] as Record<string, unknown>;
+      const [bytes = 0, files = 0, bytesReused = 0, filesReused = 0] = ['bytes', 'files', 'bytesReused', 'filesReused'].map((k) => Number(last[k]));
+      assert.ok(filesReused > 0 && bytesReused > 0, JSON.stringify(last));
+      const counts = `${escape(formatBytes(bytes))}, ${files} files \\(\\+ ${escape(formatBytes(bytesReused))}, ${filesReused} files reused\\)`;
+      assert.match(stdout, new RegExp(`^backup ok: ${counts}, [\\d.]+ s, strategy backupCursor, destination ${escape(dest)}$`, 'm'));
+      assert.match(stdout, new RegExp(`^returned ok=true filesReused=${filesReused}$`, 'm'));
+      assert.match(stdout, new RegExp(`^ {2}last backup {2}ok: ${counts}, `, 'm'));
+    } finally {
+      await client.close();
+      await proxy.stop();
+    }
+  });
+
   it("prints server errors as one line with the code, never a stack trace", async () => {
     const empty = await runMongosh(fx.proxy.uri, `${LOAD} hotbackup.start('')`);
     assert.equal(empty.code, 1, 'a failed command fails the script');
@@ -260,7 +308,8 @@ describe('hotbackup snippet in mongosh scripts', () => {
     for (const line of progress) assert.match(line, PROGRESS_LINE);
     const summaries = readme.split('\n').filter((line) => line.startsWith('backup ok: '));
     assert.ok(summaries.length >= 3);
-    for (const line of summaries) assert.match(line, /^backup ok: [\d.]+ MiB, \d+ files, [\d.]+ s, strategy (?:backupCursor|fsyncLock), destination \/\S+$/);
+    for (const line of summaries) assert.match(line, /^backup ok: [\d.]+ MiB, \d+ files(?: \(\+ [\d.]+ (?:KiB|MiB|GiB), \d+ files reused\))?, [\d.]+ s, strategy (?:backupCursor|fsyncLock), destination \/\S+$/);
+    assert.ok(summaries.some((line) => line.includes(' files reused), ')), 'README shows an incremental backup\'s summary');
   });
 
   it('installs with `snippet install hotbackup` from a local index, no public registry', async (t) => {

@@ -22,8 +22,11 @@ export function mongoshEnv(home: string): NodeJS.ProcessEnv {
   return { ...process.env, HOME: home, MONGOSH_NO_UPDATE_CHECK: '1', DO_NOT_TRACK: '1', NO_COLOR: '1' };
 }
 
-/** A progress line: percent, bytes done of total, files, rate, ETA (the current file may follow). */
-export const PROGRESS_LINE = /^\s*(\d{1,3}\.\d)%\s+[\d.]+ (?:B|KiB|MiB|GiB) of [\d.]+ (?:B|KiB|MiB|GiB), \d+\/\d+ files\s+(?:[\d.]+ (?:B|KiB|MiB|GiB)\/s|--)\s+ETA \S+/;
+/**
+ * A progress line: percent, bytes done (copied, and for an incremental backup "+ N reused"
+ * from its base) of total, files, rate, ETA (the current file may follow).
+ */
+export const PROGRESS_LINE = /^\s*(\d{1,3}\.\d)%\s+[\d.]+ (?:B|KiB|MiB|GiB)(?: \+ [\d.]+ (?:B|KiB|MiB|GiB) reused)? of [\d.]+ (?:B|KiB|MiB|GiB), \d+\/\d+ files\s+(?:[\d.]+ (?:B|KiB|MiB|GiB)\/s|--)\s+ETA \S+/;
 
 export interface Fixture {
   server: RunningDevServer;

@@ -27,6 +27,7 @@ import type { Snapshot, SnapshotStrategy } from './snapshot.js';
 import { NEVER_BLOCKED } from './writes_blocked.js';
 import { checkSameDbpath, rebaseListedFiles } from './dbpath_identity.js';
 import { stampFiles } from './files.js';
+import { isHotbackupFile } from '../own_files.js';
 import { CursorSession, NoReplyError, isNoReply, killUnsettledOpens } from './cursor_session.js';
 import { NO_JOURNAL, type RunJournal } from '../run_journal.js';
 import { CommandError, ErrorCodes, LocationCodes } from '../../errors.js';
@@ -146,7 +147,9 @@ export class BackupCursorStrategy implements SnapshotStrategy {
       const mongodDbpath = metadata?.['dbpath'];
       if (typeof mongodDbpath !== 'string') throw new Error('$backupCursor returned no metadata.dbpath');
       const listed = docs.map((doc) => ({ filename: String(doc['filename']), fileSize: Number(doc['fileSize']) }));
-      const files = rebaseListedFiles(mongodDbpath, this.options.dbpath, listed);
+      // mongod lists WiredTiger's files and storage.bson, never hotbackup's own; that none of
+      // those is ever copied holds for every strategy all the same (own_files.ts).
+      const files = rebaseListedFiles(mongodDbpath, this.options.dbpath, listed).filter((file) => !isHotbackupFile(file.relativePath));
       await checkSameDbpath(mongodDbpath, this.options.dbpath, files);
       // The pinned checkpoint is on disk before the cursor opens, and the copy reads after
       // this: one stat is a reading both after the capture and before the bytes are read.

@@ -11,6 +11,7 @@ import type { FileLink, SourceFile } from '../copy_types.js';
 import { strerror } from '../io_error.js';
 import { CommandError, ErrorCodes } from '../../errors.js';
 import { mtimeText, statStamp } from '../source_stamp.js';
+import { isHotbackupFile } from '../own_files.js';
 
 /** Relative to the dbpath, so that the backup directory is itself a usable dbpath. */
 export function sourceFile(dbpath: string, absolute: string, size: number): SourceFile {
@@ -24,7 +25,8 @@ export function sourceFile(dbpath: string, absolute: string, size: number): Sour
 /**
  * - required: what a restore needs; if one vanishes or shrinks mid-copy, the backup fails;
  * - optional: anything else (a mongod.log kept in the dbpath, a keyfile): copied best-effort;
- * - excluded: never copied.
+ * - excluded: never copied: scratch, lock files, and hotbackup's own files at the top
+ *   (own_files.ts).
  */
 export type DbpathRole = 'required' | 'optional' | 'excluded';
 
@@ -72,6 +74,8 @@ export function dbpathRole(relativePath: string): DbpathRole {
   if (EXCLUDED_DIRECTORIES.has(top)) return 'excluded';
   if (parts.length === 1) {
     if (LOCK_FILES.has(name)) return 'excluded';
+    // A manifest, marker or record of hotbackup's own, in a dbpath that was once a backup or a restore's target.
+    if (isHotbackupFile(name)) return 'excluded';
     // WiredTiger, WiredTiger.turtle, WiredTiger.wt, WiredTiger.basecfg, WiredTigerHS.wt...
     if (name.startsWith('WiredTiger') || name === 'storage.bson') return 'required';
   }

@@ -53,6 +53,24 @@ describe('dbpathRole', () => {
     for (const p of excluded) assert.equal(dbpathRole(p), 'excluded', p);
     for (const p of optional) assert.equal(dbpathRole(p), 'optional', p);
   });
+
+  it("never copies hotbackup's own files from the top of a dbpath (one that was a backup, or a restore's target); elsewhere they are anyone's", () => {
+    const own = [
+      'hotbackup-manifest.json',
+      'hotbackup-incomplete.json',
+      'hotbackup-verified.json',
+      'hotbackup-restore-incomplete.json',
+      'hotbackup-restore.WiredTiger.turtle',
+      'hotbackup-restore.WiredTiger.backup',
+      // What a crash leaves of a durable write of one (durable.ts).
+      '.hotbackup-manifest.json.0123456789ab.tmp',
+      '.hotbackup-verified.json.ba9876543210.tmp',
+    ];
+    for (const p of own) assert.equal(dbpathRole(p), 'excluded', p);
+    for (const p of ['app/hotbackup-manifest.json', 'journal/hotbackup-incomplete.json', 'hotbackup-manifest.json.bak', 'hotbackup-notes.txt', '.hotbackup-manifest.json.tmp']) {
+      assert.equal(dbpathRole(p), 'optional', p);
+    }
+  });
 });
 
 describe('listDbpath', () => {
@@ -164,6 +182,34 @@ describe('listDbpath', () => {
     fs.symlinkSync('/nonexistent', path.join(dbpath, 'diagnostic.data', 'dangling'));
     fs.symlinkSync(dbpath, path.join(dbpath, '_tmp', 'loop'));
     assert.equal((await listDbpath(dbpath)).length, 10);
+  });
+});
+
+describe("a dbpath holding hotbackup's own files", () => {
+  it('lists none of them, ahead of the lock or under it, and keeps a file of the same name further down', async () => {
+    const root = tempDir('ownfiles');
+    try {
+      const dbpath = path.join(root.dir, 'db');
+      for (const name of ['WiredTiger', 'WiredTiger.turtle', 'WiredTiger.wt', 'collection-1-42.wt']) write(path.join(dbpath, name), 10);
+      // mongod started on a copy of a backup: its manifest, marker and verification record came along.
+      for (const name of ['hotbackup-manifest.json', 'hotbackup-incomplete.json', 'hotbackup-verified.json']) write(path.join(dbpath, name), 50);
+      write(path.join(dbpath, 'notes', 'hotbackup-manifest.json'), 5);
+      const expected = [
+        ['collection-1-42.wt', false],
+        ['notes/hotbackup-manifest.json', true],
+        ['WiredTiger', false],
+        ['WiredTiger.turtle', false],
+        ['WiredTiger.wt', false],
+      ];
+      const listed = await listDbpath(dbpath, { tolerateVanishing: true });
+      assert.deepEqual(listed.map((f) => [f.relativePath, f.optional === true]), expected);
+      // Under the lock, a restore marker that appeared since is left out too.
+      write(path.join(dbpath, 'hotbackup-restore-incomplete.json'), 60);
+      const relisted = await relistDbpath(dbpath, listed);
+      assert.deepEqual(relisted.map((f) => [f.relativePath, f.optional === true]), expected);
+    } finally {
+      root.remove();
+    }
   });
 });
 
