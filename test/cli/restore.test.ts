@@ -106,5 +106,9 @@ describe('hotbackup restore', () => {
     assert.equal(notABackup.code, 4);
     assert.equal(notABackup.stderr, `hotbackup restore: cannot restore: ${empty} is not a hotbackup backup: it is empty\n`);
     assert.equal(fs.existsSync(path.join(scratch.dir, 'never')), false);
+
+    const usage = await restore(backups.backupCursor, '--to', path.join(scratch.dir, 'never'), '--no-precheck');
+    assert.equal(usage.code, 2);
+    assert.equal(usage.stderr, 'hotbackup restore: --no-precheck goes with --force: only a restore into a non-empty target checks the backup first\n');
   });
 });
