@@ -14,7 +14,11 @@ export type FailPointName =
   /** Hang in the middle of the copy, after the first file is copied. */
   | 'hangDuringCopy'
   /** Fail the backup once its files are copied (or cloned and sealed), before its manifest is written. */
-  | 'failBeforeManifest';
+  | 'failBeforeManifest'
+  /** restore --force: hang (saying so on stderr) before deleting the last entry the target held. */
+  | 'hangDuringForceDelete'
+  /** restore: fail the last step after its first rename, as an I/O error there would. */
+  | 'failDuringRestoreCompletion';
 
 const ENV = 'HOTBACKUP_TEST_FAILPOINTS';
 
@@ -36,9 +40,16 @@ export function failPointEnabled(name: FailPointName): boolean {
 export async function hangIfEnabled(name: FailPointName, signal: AbortSignal | undefined, onHang: () => void): Promise<void> {
   if (!enabled.has(name)) return;
   onHang();
-  await new Promise<never>((_resolve, reject) => {
-    if (signal === undefined) return;
-    if (signal.aborted) reject(signal.reason);
-    signal.addEventListener('abort', () => reject(signal.reason), { once: true });
-  });
+  // A timer keeps the process alive while it hangs: a CLI has nothing else pending, and
+  // would exit mid-hang.
+  const keepAlive = setInterval(() => undefined, 1 << 30);
+  try {
+    await new Promise<never>((_resolve, reject) => {
+      if (signal === undefined) return;
+      if (signal.aborted) reject(signal.reason);
+      signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+    });
+  } finally {
+    clearInterval(keepAlive);
+  }
 }

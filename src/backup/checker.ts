@@ -120,14 +120,40 @@ export async function verifyBackup(dir: string, options: VerifyOptions): Promise
   const started = performance.now();
   const backup = await openBackup(dir);
   const { problems, toHash } = await compareListing(backup);
-  const sources = toHash.map(({ source }) => source);
-  options.progress?.begin(sources);
-  const results = await hashFiles(sources, {
-    limiter: options.limiter,
-    ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
-    ...(options.progress === undefined ? {} : { progress: options.progress }),
-    signal: options.signal,
-  });
+  options.progress?.begin(toHash.map(({ source }) => source));
+  const hashed = await checkChecksums(backup, toHash, options);
+  problems.push(...hashed.problems);
+  problems.sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : a.problem < b.problem ? -1 : 1));
+  return {
+    backup,
+    problems,
+    files: backup.manifest.totals.files,
+    bytes: backup.manifest.totals.bytes,
+    bytesHashed: hashed.bytesHashed,
+    seconds: (performance.now() - started) / 1000,
+  };
+}
+
+/**
+ * Step 3: hashes the files compareListing found worth hashing, on the copy threads, and
+ * compares each with its manifest checksum. The restorer uses it too, to check a backup
+ * before --force deletes what the target holds. `options.progress` must have begun.
+ */
+export async function checkChecksums(
+  backup: OpenedBackup,
+  toHash: ReadonlyArray<{ listed: ManifestFile; source: SourceFile }>,
+  options: VerifyOptions,
+): Promise<{ problems: Problem[]; bytesHashed: number }> {
+  const results = await hashFiles(
+    toHash.map(({ source }) => source),
+    {
+      limiter: options.limiter,
+      ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
+      ...(options.progress === undefined ? {} : { progress: options.progress }),
+      signal: options.signal,
+    },
+  );
+  const problems: Problem[] = [];
   let bytesHashed = 0;
   results.forEach((result, i) => {
     const { listed } = toHash[i] as { listed: ManifestFile };
@@ -155,13 +181,5 @@ export async function verifyBackup(dir: string, options: VerifyOptions): Promise
       });
     }
   });
-  problems.sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : a.problem < b.problem ? -1 : 1));
-  return {
-    backup,
-    problems,
-    files: backup.manifest.totals.files,
-    bytes: backup.manifest.totals.bytes,
-    bytesHashed,
-    seconds: (performance.now() - started) / 1000,
-  };
+  return { problems, bytesHashed };
 }

@@ -15,8 +15,9 @@
  * - Except for a file listed `optional`: gone when opened (ENOENT), or shorter than
  *   listed, it is skipped: its partial copy is removed, progress forgets it, and the
  *   result says which and why. Any other error fails the copy as usual.
- * - Destinations are opened `wx` (never overwrite), fsynced, and every directory that
- *   gained entries is fsynced at the end. Holes in a sparse source stay holes.
+ * - Destinations are opened `wx` (never overwrite) and given their mode whatever the
+ *   umask, fsynced, and every directory that gained entries is fsynced at the end.
+ *   Holes in a sparse source stay holes.
  * - A file listed with an `expectedChecksum` (restore) that hashes otherwise fails the
  *   copy with a ChecksumMismatchError naming it.
  * - The first error or abort stops every worker (those waiting on the limiter at once,
@@ -50,8 +51,14 @@ export interface CopyOptions {
   progress?: CopyProgress;
   /** Aborting stops the copy; copyFiles then rejects with the signal's reason. */
   signal?: AbortSignal;
-  /** Mode of the files created. Default 0o600: a backup holds every byte of the database. */
+  /** Mode of the files created, set as such whatever the umask. Default 0o600: a backup holds every byte of the database. */
   fileMode?: number;
+  /**
+   * Mode of the directories created, set as such whatever the umask (a restore's: its
+   * owner must be able to write into them, and mongod with it). Default: mkdir's, under
+   * the umask.
+   */
+  directoryMode?: number;
   /**
    * The nice value of the copy threads (Linux; 0-19). Default 10: when the CPU is
    * contended, the proxy's forwarding and mongod come first, and the copy still gets
@@ -88,7 +95,7 @@ export async function copyFiles(files: readonly SourceFile[], destDir: string, o
   const settings = poolSettings(options);
   options.signal?.throwIfAborted();
   const targets = destinationPaths(files, destDir);
-  const directories = await createDirectories(destDir, targets);
+  const directories = await createDirectories(destDir, targets, options.directoryMode);
   // An abort while the directories were made has fired already: the listener below would miss it.
   options.signal?.throwIfAborted();
 
@@ -136,11 +143,11 @@ function destinationPaths(files: readonly SourceFile[], destDir: string): string
 }
 
 /**
- * Creates the directories the targets need, parents first, and returns every
- * directory that gains an entry (destDir included): those must be fsynced for the
- * new names to survive a crash.
+ * Creates the directories the targets need, parents first (with `mode`, if given, set
+ * before anything goes in), and returns every directory that gains an entry (destDir
+ * included): those must be fsynced for the new names to survive a crash.
  */
-async function createDirectories(destDir: string, targets: readonly string[]): Promise<string[]> {
+async function createDirectories(destDir: string, targets: readonly string[], mode: number | undefined): Promise<string[]> {
   const root = path.resolve(destDir);
   const needed = new Set<string>([root]);
   for (const target of targets) {
@@ -156,7 +163,9 @@ async function createDirectories(destDir: string, targets: readonly string[]): P
       await fs.mkdir(dir);
     } catch (err) {
       if (errorCode(err) !== 'EEXIST') throw err;
+      continue;
     }
+    if (mode !== undefined) await fs.chmod(dir, mode);
   }
   return ordered;
 }

@@ -12,6 +12,9 @@
 import fs from 'node:fs';
 import { DIRECT_IO_ALIGNMENT, directCreateFlags } from './direct_io.js';
 
+/** What fchmod(2) says on a filesystem without Unix modes (vfat, some FUSE ones). */
+const MODELESS: ReadonlySet<string> = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP']);
+
 export class DestinationFile {
   private buffered: number | undefined;
 
@@ -24,9 +27,23 @@ export class DestinationFile {
     if (!direct) this.buffered = fd;
   }
 
-  /** Creates `path` (which must not exist) with `mode`. */
+  /**
+   * Creates `path` (which must not exist) with `mode`, set as such: open(2) applies the
+   * umask to it, and a umask that takes the owner's bits (0277) would leave a file its
+   * owner cannot write once closed. A filesystem without Unix modes (EPERM, ENOTSUP on a
+   * file we just created) keeps the mode its mount gives.
+   */
   static create(path: string, mode: number, direct: boolean): DestinationFile {
-    return new DestinationFile(path, withPath(path, () => fs.openSync(path, direct ? directCreateFlags() : 'wx', mode)), direct);
+    const fd = withPath(path, () => fs.openSync(path, direct ? directCreateFlags() : 'wx', mode));
+    try {
+      withPath(path, () => fs.fchmodSync(fd, mode));
+    } catch (err) {
+      if (!MODELESS.has((err as NodeJS.ErrnoException).code ?? '')) {
+        fs.closeSync(fd);
+        throw err;
+      }
+    }
+    return new DestinationFile(path, fd, direct);
   }
 
   /** Writes all of `chunk` at `position`. */

@@ -12,7 +12,8 @@ import { isTempFileOf } from './durable.js';
 import { MANIFEST_FILENAME } from './manifest.js';
 import { INCOMPLETE_MARKER_FILENAME } from './backup_marker.js';
 import { VERIFICATION_FILENAME } from './verification_record.js';
-import { HELD_BACK, incomingName, RESTORE_MARKER_FILENAME } from './restore_target.js';
+import { RESTORE_MARKER_FILENAME } from './restore_target.js';
+import { HELD_BACK, incomingName } from './restore_fences.js';
 
 /** Written durably, so possibly with a temp file of theirs left by a crash (durable.ts). */
 const RECORDS = [MANIFEST_FILENAME, INCOMPLETE_MARKER_FILENAME, VERIFICATION_FILENAME, RESTORE_MARKER_FILENAME];

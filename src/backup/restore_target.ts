@@ -1,31 +1,18 @@
 /**
- * The dbpath a restore writes: checked before anything is written, and marked
- * incomplete for as long as the restore has not finished, in a way mongod itself
- * honours, not only our own tools.
+ * The dbpath a restore writes: checked before anything is written, then created or
+ * cleared, and marked incomplete for as long as the restore has not finished.
  *
  * - Refused: a target inside the backup (or holding it); a non-empty target without
  *   --force; with --force too, a target whose mongod.lock names a live process (a
  *   mongod running there: mongod writes its pid into it while it runs and empties it
  *   at a clean shutdown, storage_engine_lock_file_posix.cpp).
- * - --force empties the target first: everything in it is deleted.
- * - While the restore runs, and after one that failed, the target holds
- *   `hotbackup-restore-incomplete.json` (what, from where, and why it stopped) and, as
- *   its `WiredTiger.turtle`, a placeholder: a text that says the same, and that holds
- *   no `WiredTiger version` and no `file:WiredTiger.wt` line. WiredTiger reads those two
- *   keys from the turtle file at every open (__wt_turtle_read in meta_turtle.c;
- *   __wt_turtle_validate_version checks the first), so wiredtiger_open fails ("Unable
- *   to read version string from turtle file") and mongod does not start on the target.
- *   A missing turtle would not do: WiredTiger then takes the directory for a new
- *   database, moves WiredTiger.wt aside, and opens it empty (__wt_turtle_init,
- *   __wt_block_manager_create).
- * - The files through which WiredTiger finds everything else are held back until every
- *   other file is in and checked, then copied under other names and renamed into place:
- *   `WiredTiger.turtle` (fsyncLock and reflink backups), and `WiredTiger.backup` (a
- *   $backupCursor backup has no turtle: WiredTiger rebuilds its metadata from this file
- *   at the first open, and does so even beside a turtle file, so a placeholder turtle
- *   would not stop it). With WiredTiger.backup present, WiredTiger would also create
- *   empty stand-ins for the files it lists that are not there yet (__metadata_load_bulk):
- *   a half-restored target would open with collections silently empty.
+ * - The first thing written is `hotbackup-restore-incomplete.json` (what, from where,
+ *   and, once it stopped, why). Then the placeholders go in (restore_fences.ts), and
+ *   only then, under --force, is what the target held deleted: a crash in the middle of
+ *   that deletion leaves a target mongod refuses, not one whose WiredTiger.turtle is
+ *   gone and which WiredTiger would take for a new, empty database.
+ * - A target the restore creates is mode 0700 whatever the umask, as are the
+ *   directories the copy creates in it: the owner must be able to write there.
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -34,21 +21,11 @@ import { fsyncDirectory, writeFileDurably } from './durable.js';
 import { pathsOverlap } from './destination.js';
 import { errorCode } from './io_error.js';
 import { selfIdentity } from './process_identity.js';
+import { hangIfEnabled } from '../failpoints.js';
 
 export const RESTORE_MARKER_FILENAME = 'hotbackup-restore-incomplete.json';
-/** WiredTiger's metadata of its metadata (WT_METADATA_TURTLE): the file that makes a directory a database. */
-export const TURTLE = 'WiredTiger.turtle';
-/** WiredTiger's hot backup metadata (WT_METADATA_BACKUP): a $backupCursor backup's way into its files. */
-export const WT_BACKUP = 'WiredTiger.backup';
-/** Held back, in the order they are put in place: WiredTiger.backup first, the turtle last. */
-export const HELD_BACK: readonly string[] = [WT_BACKUP, TURTLE];
-/**
- * Where a held-back file is copied before it is renamed into place: not `WiredTiger.turtle.set`
- * or `WiredTiger.backup.tmp`, which WiredTiger would act on itself.
- */
-export function incomingName(name: string): string {
-  return `hotbackup-restore.${name}`;
-}
+/** The mode of the directories a restore creates: the owner's alone, and writable by it. */
+export const RESTORED_DIR_MODE = 0o700;
 
 /** A restore the target refuses (the CLI's exit code 3). */
 export class TargetRefusal extends Error {
@@ -111,16 +88,27 @@ async function runningMongod(dir: string): Promise<number | undefined> {
   }
 }
 
-/** Creates the target (one level), or deletes what it holds (--force), and makes that durable. */
-export async function prepareTarget(checked: CheckedTarget): Promise<void> {
-  const { target } = checked;
-  if (checked.absent) {
-    await fs.mkdir(target);
-    await fsyncDirectory(path.dirname(target));
-    return;
+/** Creates the target when it is absent (one level, mode 0700 whatever the umask), durably. */
+export async function createTarget(checked: CheckedTarget): Promise<void> {
+  if (!checked.absent) return;
+  await fs.mkdir(checked.target, { mode: RESTORED_DIR_MODE });
+  await fs.chmod(checked.target, RESTORED_DIR_MODE);
+  await fsyncDirectory(path.dirname(checked.target));
+}
+
+/**
+ * --force: deletes what the target held, but for `keep` (the marker and the placeholders,
+ * already written over their namesakes), and makes that durable.
+ */
+export async function clearTarget(checked: CheckedTarget, keep: readonly string[], signal?: AbortSignal): Promise<void> {
+  const doomed = checked.entries.filter((entry) => !keep.includes(entry));
+  for (const [i, entry] of doomed.entries()) {
+    if (i === doomed.length - 1) {
+      await hangIfEnabled('hangDuringForceDelete', signal, () => process.stderr.write(`failpoint hangDuringForceDelete: hanging before deleting ${entry}\n`));
+    }
+    await fs.rm(path.join(checked.target, entry), { recursive: true, force: true });
   }
-  for (const entry of checked.entries) await fs.rm(path.join(target, entry), { recursive: true, force: true });
-  if (checked.entries.length > 0) await fsyncDirectory(target);
+  if (doomed.length > 0) await fsyncDirectory(checked.target);
 }
 
 const isoTime = z.iso.datetime({ offset: true });
@@ -137,17 +125,8 @@ const RestoreMarkerSchema = z.object({
 });
 export type RestoreMarker = z.infer<typeof RestoreMarkerSchema>;
 
-function placeholder(marker: RestoreMarker): string {
-  return [
-    'hotbackup restore: this is not a WiredTiger turtle file.',
-    `A restore is writing this directory from the backup ${marker.backup}, or stopped before it was done.`,
-    `WiredTiger, and so mongod, cannot open it until \`hotbackup restore\` finishes; see ${RESTORE_MARKER_FILENAME}.`,
-    '',
-  ].join('\n');
-}
-
-/** Marks the target incomplete (the marker, then the placeholder turtle), durably, before any file is copied. */
-export async function markRestoring(target: string, backup: { directory: string; backupId: string }): Promise<RestoreMarker> {
+/** Marks the target incomplete, durably: the first thing a restore writes into it. */
+export async function writeRestoreMarker(target: string, backup: { directory: string; backupId: string }): Promise<RestoreMarker> {
   const marker: RestoreMarker = {
     kind: 'incomplete-restore',
     version: 1,
@@ -158,35 +137,11 @@ export async function markRestoring(target: string, backup: { directory: string;
     writer: selfIdentity(),
   };
   await writeFileDurably(path.join(target, RESTORE_MARKER_FILENAME), `${JSON.stringify(marker, null, 2)}\n`);
-  await writeFileDurably(path.join(target, TURTLE), placeholder(marker));
   return marker;
 }
 
-/** Records why the restore stopped; the placeholder turtle stays, so mongod still refuses the target. */
+/** Records why the restore stopped, in the marker; the placeholders stay as they are. */
 export async function markRestoreFailed(target: string, marker: RestoreMarker, errmsg: string): Promise<void> {
   const failed: RestoreMarker = { ...marker, state: 'failed', finishedAt: new Date().toISOString(), error: errmsg };
   await writeFileDurably(path.join(target, RESTORE_MARKER_FILENAME), `${JSON.stringify(failed, null, 2)}\n`);
-}
-
-/**
- * The restore's last step, once every file is in and matched its checksum: the held-back
- * files (copied under incomingName) are renamed into place, WiredTiger.backup first (from
- * then on WiredTiger can open the target: beside a turtle file, it rebuilds its metadata
- * from it), then the turtle over the placeholder, or, where the backup had none, the
- * placeholder removed; then the marker goes. Each step is durable before the next, so a
- * crash leaves either a target mongod refuses, or an openable one with a marker that says
- * the restore did not see its end.
- */
-export async function completeRestore(target: string, held: readonly string[]): Promise<void> {
-  for (const name of HELD_BACK) {
-    if (!held.includes(name)) continue;
-    await fs.rename(path.join(target, incomingName(name)), path.join(target, name));
-    await fsyncDirectory(target);
-  }
-  if (!held.includes(TURTLE)) {
-    await fs.rm(path.join(target, TURTLE), { force: true });
-    await fsyncDirectory(target);
-  }
-  await fs.rm(path.join(target, RESTORE_MARKER_FILENAME));
-  await fsyncDirectory(target);
 }

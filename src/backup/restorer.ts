@@ -7,24 +7,28 @@
  * 1. The backup must have a valid manifest (backup_dir.ts: verify's refusal otherwise),
  *    and every file it lists, at its listed size: a missing or resized file refuses the
  *    restore before anything is written. Files the manifest does not list are not copied.
- * 2. The target is checked, then created or (--force) emptied (restore_target.ts).
- * 3. It is marked incomplete, in a way mongod honours (restore_target.ts), before any file.
+ * 2. The target is checked (restore_target.ts). One that holds anything (--force) has
+ *    the backup checked first, every checksum (checker.ts), unless `precheck: false`:
+ *    a damaged backup must not cost the operator what the target held.
+ * 3. The target is created, or marked incomplete, then fenced with placeholders mongod
+ *    and WiredTiger refuse (restore_fences.ts); only then does --force delete what it held.
  * 4. Every file is copied on the copy threads with its manifest checksum as the expected
  *    one: the checksum the copy computes of the bytes it writes is compared as each file
- *    ends, and the first mismatch stops every thread (copy_pool.ts). WiredTiger.backup
- *    and WiredTiger.turtle go last, under other names.
- * 5. They are renamed into place and the marker removed, each durably.
- * A restore that stops (a mismatch, an I/O error, an abort) records why in the marker
- * and leaves the placeholder turtle: the target cannot be mistaken for a good restore.
+ *    ends, and the first mismatch stops every thread (copy_pool.ts). The files through
+ *    which mongod and WiredTiger enter a dbpath go last, under other names.
+ * 5. They are put in place and the marker removed, each durably (completeRestore).
+ * A restore that stops records why in the marker, and says how far it got: the
+ * placeholders keep mongod off the target until a restore into it finishes.
  */
 import path from 'node:path';
 import { openBackup, BackupRefusal, type OpenedBackup } from './backup_dir.js';
-import { compareListing, type VerifyProgress } from './checker.js';
+import { checkChecksums, compareListing, type Problem, type VerifyProgress } from './checker.js';
 import { copyFiles } from './copier.js';
 import type { Limiter } from './copy_pool.js';
 import type { SourceFile } from './copy_types.js';
 import { summarize } from './verify_verdict.js';
-import { checkTarget, completeRestore, markRestoreFailed, markRestoring, prepareTarget, HELD_BACK, incomingName, RESTORE_MARKER_FILENAME, TargetRefusal, TURTLE } from './restore_target.js';
+import { checkTarget, clearTarget, createTarget, markRestoreFailed, RESTORE_MARKER_FILENAME, RESTORED_DIR_MODE, TargetRefusal, writeRestoreMarker } from './restore_target.js';
+import { completeRestore, describeStop, FENCES, fenceTarget, HELD_BACK, incomingName, newTargetProgress, onlyMarkerLeft } from './restore_fences.js';
 import { toCommandError } from './io_error.js';
 import { formatBytes } from './units.js';
 import { CommandError, ErrorCodes } from '../errors.js';
@@ -43,6 +47,14 @@ export interface RestoreOptions {
   target: string;
   /** Delete what the target holds first, instead of refusing a non-empty one. */
   force?: boolean;
+  /**
+   * Before --force deletes anything, read the whole backup and check every checksum
+   * (then the copy reads it again). Default true; false deletes first and relies on the
+   * copy's own checks, which stop the restore at the first bad file, the target lost.
+   */
+  precheck?: boolean;
+  /** Told as each pass over the backup begins: the check (--force), then the copy. */
+  onPhase?: (phase: 'checking' | 'restoring') => void;
   /** The throttle the reads draw from; `new TokenBucket(0)` is unlimited. */
   limiter: Limiter;
   /** Copy threads. Default: the copier's. */
@@ -84,58 +96,62 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreRes
   const checked = await checkTarget(options.target, backup.directory, options.force === true).catch((err: unknown) => {
     throw err instanceof TargetRefusal ? err : new TargetRefusal(`cannot restore into ${options.target}: ${(err as Error).message}`);
   });
+  const { target } = checked;
   const { problems, toHash } = await compareListing(backup).catch((err: unknown) => {
     throw new BackupRefusal('unreadable', backup.directory, toCommandError(err, `reading ${backup.directory}`));
   });
+  const damaged = (found: Problem[], kept: string) =>
+    new BackupRefusal('damaged', backup.directory, new CommandError(ErrorCodes.DataCorruptionDetected, `${backup.directory} is damaged: ${summarize(found)}. ${kept}; restore another backup.`));
   const blocking = problems.filter((p) => p.problem !== 'extra');
-  if (blocking.length > 0) {
-    throw new BackupRefusal(
-      'damaged',
-      backup.directory,
-      new CommandError(ErrorCodes.DataCorruptionDetected, `${backup.directory} is damaged: ${summarize(blocking)}. Nothing was written to ${checked.target}; restore another backup.`),
-    );
-  }
+  if (blocking.length > 0) throw damaged(blocking, `Nothing was written to ${target}`);
   const notes = problems.map((p) => `${p.file} was not restored: ${p.detail}`);
+  const copyOptions = {
+    limiter: options.limiter,
+    ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
+    ...(options.progress === undefined ? {} : { progress: options.progress }),
+    signal: options.signal,
+  };
+  if (checked.entries.length > 0 && options.precheck !== false) {
+    options.onPhase?.('checking');
+    options.progress?.begin(toHash.map(({ source }) => source));
+    const { problems: bad } = await checkChecksums(backup, toHash, copyOptions);
+    if (bad.length > 0) throw damaged(bad, `Nothing was deleted from ${target}`);
+  }
   options.signal?.throwIfAborted();
-  const { target } = checked;
+
+  // The first write: until it is done, nothing of the target has changed.
   const marker = await (async () => {
-    await prepareTarget(checked);
-    return markRestoring(target, { directory: backup.directory, backupId: backup.manifest.backupId });
+    await createTarget(checked);
+    return writeRestoreMarker(target, { directory: backup.directory, backupId: backup.manifest.backupId });
   })().catch((err: unknown) => {
     throw new TargetRefusal(`cannot prepare ${target} for the restore: ${(err as Error).message}`);
   });
-
   // Never a `reuse`: every file is copied into a new inode, also those an incremental backup
   // holds as hard links shared with other backups, which mongod's writes would otherwise reach.
   const files: SourceFile[] = toHash.map(({ source, listed }) => ({ ...source, expectedChecksum: listed.checksum }));
   const heldBack = files.filter((f) => HELD_BACK.includes(f.relativePath));
   const rest = files.filter((f) => !heldBack.includes(f));
+  const progress = newTargetProgress();
   try {
+    await fenceTarget(target, marker, progress);
+    await clearTarget(checked, [RESTORE_MARKER_FILENAME, ...FENCES], options.signal);
+    options.onPhase?.('restoring');
     options.progress?.begin(files);
-    const copy = (list: SourceFile[]) =>
-      copyFiles(list, target, {
-        limiter: options.limiter,
-        fileMode: RESTORED_FILE_MODE,
-        ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
-        ...(options.progress === undefined ? {} : { progress: options.progress }),
-        signal: options.signal,
-      });
+    const copy = (list: SourceFile[]) => copyFiles(list, target, { ...copyOptions, fileMode: RESTORED_FILE_MODE, directoryMode: RESTORED_DIR_MODE });
     await copy(rest);
     // Last, under other names: what makes the target a database goes in only once everything else is in and checked.
     if (heldBack.length > 0) await copy(heldBack.map((f) => ({ ...f, relativePath: incomingName(f.relativePath) })));
-    await completeRestore(target, heldBack.map((f) => f.relativePath));
+    await completeRestore(target, heldBack.map((f) => f.relativePath), progress);
   } catch (err) {
     const why = err instanceof Error ? err.message : String(err);
-    const recorded = await markRestoreFailed(target, marker, why).then(
-      () => '',
-      (markErr: unknown) => ` (and recording that in ${RESTORE_MARKER_FILENAME} failed too: ${(markErr as Error).message})`,
-    );
-    throw new RestoreStopped(
-      `restore stopped: ${why}. ${target} is incomplete and marked so${recorded}: its ${TURTLE} is a placeholder that mongod will not open. ` +
-        `Do not use it; restore a good backup into it with --force.`,
-      target,
-      { cause: err },
-    );
+    // Only the marker's removal failed: it is to go, not to be rewritten.
+    const recorded = onlyMarkerLeft(progress)
+      ? ''
+      : await markRestoreFailed(target, marker, why).then(
+          () => '',
+          (markErr: unknown) => ` (Recording that in ${RESTORE_MARKER_FILENAME} failed too: ${(markErr as Error).message}.)`,
+        );
+    throw new RestoreStopped(`restore stopped: ${why}. ${describeStop(target, progress)}${recorded}`, target, { cause: err });
   }
   return {
     backup,

@@ -1,5 +1,5 @@
 /**
- * `hotbackup restore <dir> --to <dbpath> [--force] [--rate RATE]`: a backup back into a
+ * `hotbackup restore <dir> --to <dbpath> [--force [--no-precheck]] [--rate RATE]`: a backup back into a
  * dbpath, every checksum checked as it is copied. Wiring only (restic's
  * cmd_restore.go): flags, a throttle, a progress line on a terminal,
  * src/backup/restorer.ts, and one line for the outcome with its exit code.
@@ -13,21 +13,26 @@ import { TokenBucket } from '../backup/throttle.js';
 import { abortOnSignal, EXIT_INTERRUPTED, JOB_FLAG_OPTIONS, JOB_FLAGS_HELP, parseConcurrency, parseRate, UsageError } from './job_flags.js';
 import { startProgressLine } from './progress_line.js';
 
-const HELP = `Usage: hotbackup restore <dir> --to <dbpath> [--force] [--rate RATE]
+const HELP = `Usage: hotbackup restore <dir> --to <dbpath> [--force [--no-precheck]] [--rate RATE]
 
 Copies the backup in <dir> into <dbpath>, checking every file's checksum against the
 backup's manifest as it is copied; the first mismatch stops the restore. Start mongod
 on <dbpath> afterwards. The backup itself is only read, never opened.
 
 Until the restore has finished, <dbpath> is marked incomplete: it holds
-hotbackup-restore-incomplete.json, and its WiredTiger.turtle is a placeholder that
-WiredTiger refuses, so mongod does not start on a restore that stopped half-way.
+hotbackup-restore-incomplete.json, and its WiredTiger.turtle, WiredTiger.wt and
+storage.bson are placeholders that mongod and WiredTiger refuse, so mongod does not
+start on a restore that stopped half-way.
 
 Options:
   --to DBPATH       the directory to restore into: empty, or absent under an
                     existing parent                                        [required]
   --force           restore into a non-empty DBPATH: DELETES everything in it
-                    first (never while a mongod runs there)
+                    (never while a mongod runs there), once the backup has been
+                    read and every checksum checked
+  --no-precheck     with --force, do not check the backup first: it is then read
+                    once instead of twice, but a damaged backup stops the restore
+                    with DBPATH's contents already deleted
 ${JOB_FLAGS_HELP}
   -h, --help        this text
 
@@ -37,8 +42,9 @@ Exit codes:
   2    usage error
   3    refused by DBPATH: not empty (without --force), a mongod running on it, not a
        directory, or inside the backup; nothing was written
-  4    refused by the backup: no manifest (incomplete, or not a backup), or files
-       missing or resized; nothing was written
+  4    refused by the backup: no manifest (incomplete, or not a backup), files
+       missing or resized, or (the check before --force deletes) corrupted or
+       unreadable; nothing was written or deleted
   130  interrupted (Ctrl-C): DBPATH is marked incomplete
 `;
 
@@ -46,6 +52,7 @@ interface Flags {
   backup: string;
   target: string;
   force: boolean;
+  precheck: boolean;
   rate: number;
   concurrency: number;
 }
@@ -68,13 +75,20 @@ export async function runRestore(args: string[]): Promise<number> {
   const controller = new AbortController();
   const stopListening = abortOnSignal(controller);
   const counters = new ProgressCounters();
-  const progress = startProgressLine('restoring', counters);
+  let progress = startProgressLine('restoring', counters);
+  // One throttle for both passes (the check --force makes first, then the copy).
+  const limiter = new TokenBucket(flags.rate);
   try {
     const result = await restoreBackup({
       backup: flags.backup,
       target: flags.target,
       force: flags.force,
-      limiter: new TokenBucket(flags.rate),
+      precheck: flags.precheck,
+      onPhase: (phase) => {
+        progress.stop();
+        progress = startProgressLine(phase, counters);
+      },
+      limiter,
       concurrency: flags.concurrency,
       progress: counters,
       signal: controller.signal,
@@ -105,16 +119,19 @@ function parseFlags(args: string[]): Flags | 'help' {
       ...JOB_FLAG_OPTIONS,
       to: { type: 'string' },
       force: { type: 'boolean', default: false },
+      'no-precheck': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
   if (values.help === true) return 'help';
   if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? 'name the backup directory: hotbackup restore <dir> --to <dbpath>' : `one backup at a time; got ${positionals.join(' ')}`);
   if (values.to === undefined || values.to === '') throw new UsageError('--to <dbpath> is required: the directory to restore into');
+  if (values['no-precheck'] === true && values.force !== true) throw new UsageError('--no-precheck goes with --force: only a restore into a non-empty target checks the backup first');
   return {
     backup: positionals[0] as string,
     target: values.to,
     force: values.force === true,
+    precheck: values['no-precheck'] !== true,
     rate: parseRate(values.rate),
     concurrency: parseConcurrency(values.concurrency),
   };

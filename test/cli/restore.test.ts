@@ -1,58 +1,22 @@
 /**
  * `hotbackup restore` as an operator runs it, on backups taken through the proxy in front
  * of the dev server with both kinds of WiredTiger backup ($backupCursor's, with
- * WiredTiger.backup; fsyncLock's, with WiredTiger.turtle): the dev server opens the
- * restored dbpath with the document counts of backup time; a corrupted backup stops the
- * restore, and the dev server then refuses the target; a non-empty target, or one a
- * mongod runs on, is refused.
+ * WiredTiger.backup; fsyncLock's, with WiredTiger.turtle and WiredTiger.wt): the dev
+ * server opens the restored dbpath with the document counts of backup time; a corrupted
+ * backup stops the restore, and the dev server then refuses the target, with WiredTiger's
+ * salvage too; a non-empty target, or one a mongod runs on, is refused.
+ * (restore_force.test.ts has --force, and restores stopped late or under a hostile umask.)
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { MongoClient } from 'mongodb';
+import { deserialize } from 'bson';
 import { startDevServer, type RunningDevServer } from '../helpers/dev_server.js';
 import { startProxy, type RunningProxy } from '../helpers/proxy.js';
 import { runCli } from '../helpers/cli_run.js';
 import { tempDir } from '../helpers/paths.js';
-
-type Counts = Record<string, number>;
-
-/** Documents per collection, `db.collection` → count, of every database but the server's own. */
-async function countsOf(uri: string): Promise<Counts> {
-  const client = await MongoClient.connect(uri);
-  try {
-    const counts: Counts = {};
-    for (const db of ['app', 'shop']) {
-      for (const { name } of await client.db(db).listCollections().toArray()) counts[`${db}.${name}`] = await client.db(db).collection(name).countDocuments();
-    }
-    return counts;
-  } finally {
-    await client.close();
-  }
-}
-
-/** Opens `dbpath` with the dev server and returns its counts; the dev server is stopped again. */
-async function openAndCount(dbpath: string): Promise<Counts> {
-  const server = await startDevServer({ dbpath });
-  try {
-    return await countsOf(server.uri);
-  } finally {
-    await server.stop();
-  }
-}
-
-/** Flips one byte in the middle of the largest collection file of `dir`; returns its name. */
-function corruptCollection(dir: string): string {
-  const name = fs.readdirSync(dir).filter((f) => f.startsWith('collection-')).sort((a, b) => fs.statSync(path.join(dir, b)).size - fs.statSync(path.join(dir, a)).size)[0] as string;
-  const fd = fs.openSync(path.join(dir, name), 'r+');
-  const at = Math.floor(fs.fstatSync(fd).size / 2);
-  const byte = Buffer.alloc(1);
-  fs.readSync(fd, byte, 0, 1, at);
-  fs.writeSync(fd, Buffer.from([byte[0]! ^ 0xff]), 0, 1, at);
-  fs.closeSync(fd);
-  return name;
-}
+import { assertRefusedEvenWithSalvage, corruptCollection, openAndCount, takeBackups, type Counts } from '../helpers/restore_fixture.js';
 
 describe('hotbackup restore', () => {
   let server: RunningDevServer;
@@ -65,21 +29,7 @@ describe('hotbackup restore', () => {
   before(async () => {
     server = await startDevServer();
     proxy = await startProxy(server);
-    const client = await MongoClient.connect(proxy.uri);
-    try {
-      await client.db('app').collection('docs').insertMany(Array.from({ length: 3000 }, (_, i) => ({ i, pad: 'r'.repeat(300) })));
-      await client.db('app').collection('notes').insertMany(Array.from({ length: 120 }, (_, i) => ({ i })));
-      await client.db('shop').collection('orders').insertMany(Array.from({ length: 45 }, (_, i) => ({ i, total: i * 3 })));
-      atBackup = await countsOf(proxy.uri);
-      const admin = client.db('admin');
-      assert.deepEqual(await admin.command({ backupStart: backups.backupCursor }), { ok: 1 });
-      assert.deepEqual(await admin.command({ backupStart: backups.fsyncLock, strategy: 'fsyncLock', allowWriteBlocking: true }), { ok: 1 });
-      // Written after both backups: a restore holds none of them.
-      await client.db('app').collection('docs').insertMany(Array.from({ length: 500 }, (_, i) => ({ after: i })));
-      await client.db('shop').collection('later').insertOne({ after: true });
-    } finally {
-      await client.close();
-    }
+    atBackup = await takeBackups(proxy.uri, backups);
   });
 
   after(async () => {
@@ -102,24 +52,32 @@ describe('hotbackup restore', () => {
   }
 
   for (const strategy of ['backupCursor', 'fsyncLock'] as const) {
-    it(`stops at a corrupted file of a ${strategy} backup, and leaves a target the dev server refuses`, async () => {
+    it(`stops at a corrupted file of a ${strategy} backup, and leaves a target the dev server refuses, salvage or not`, async () => {
       const bad = path.join(scratch.dir, `corrupted-${strategy}`);
       fs.cpSync(backups[strategy], bad, { recursive: true });
-      const collection = corruptCollection(bad);
+      // The smallest: the other files, WiredTiger's metadata among them, are copied before it fails.
+      const collection = corruptCollection(bad, 'smallest');
       const target = path.join(scratch.dir, `stopped-${strategy}`);
       const run = await restore(bad, '--to', target);
       assert.equal(run.code, 1, run.stderr);
       assert.match(
         run.stderr,
-        new RegExp(`^hotbackup restore: restore stopped: ${collection} is corrupted: its xxh3-64 checksum is [0-9a-f]{16}, the manifest says [0-9a-f]{16}\\. ${target} is incomplete and marked so: its WiredTiger.turtle is a placeholder that mongod will not open\\.`),
+        new RegExp(
+          `^hotbackup restore: restore stopped: ${collection} is corrupted: its xxh3-64 checksum is [0-9a-f]{16}, the manifest says [0-9a-f]{16}\\. ` +
+            `${target} is incomplete and marked so: its WiredTiger\\.turtle, WiredTiger\\.wt and storage\\.bson are placeholders, on which mongod does not start, --repair included\\. ` +
+            `Do not use it; restore a good backup into it with --force\\.\\n$`,
+        ),
       );
       const marker = JSON.parse(fs.readFileSync(path.join(target, 'hotbackup-restore-incomplete.json'), 'utf8')) as { state: string; backup: string; error: string };
       assert.equal(marker.state, 'failed');
       assert.equal(marker.backup, bad);
       assert.match(marker.error, new RegExp(`^${collection} is corrupted`));
       assert.match(fs.readFileSync(path.join(target, 'WiredTiger.turtle'), 'utf8'), /^hotbackup restore: this is not a WiredTiger turtle file\./);
+      assert.match(fs.readFileSync(path.join(target, 'WiredTiger.wt'), 'utf8'), /^hotbackup restore: this is not WiredTiger's metadata file\./);
+      // mongod reads storage.bson before it opens WiredTiger, and knows no such engine.
+      assert.equal((deserialize(fs.readFileSync(path.join(target, 'storage.bson'))) as { storage: { engine: string } }).storage.engine, 'hotbackup-restore-incomplete');
       assert.equal(fs.existsSync(path.join(target, 'WiredTiger.backup')), false, 'what would let WiredTiger open it is held back');
-      await assert.rejects(startDevServer({ dbpath: target }), /exited \(\d+\) before listening/);
+      await assertRefusedEvenWithSalvage(target);
     });
   }
 
@@ -148,5 +106,9 @@ describe('hotbackup restore', () => {
     assert.equal(notABackup.code, 4);
     assert.equal(notABackup.stderr, `hotbackup restore: cannot restore: ${empty} is not a hotbackup backup: it is empty\n`);
     assert.equal(fs.existsSync(path.join(scratch.dir, 'never')), false);
+
+    const usage = await restore(backups.backupCursor, '--to', path.join(scratch.dir, 'never'), '--no-precheck');
+    assert.equal(usage.code, 2);
+    assert.equal(usage.stderr, 'hotbackup restore: --no-precheck goes with --force: only a restore into a non-empty target checks the backup first\n');
   });
 });

@@ -141,6 +141,15 @@ describe('backupVerify through the proxy', () => {
     assert.equal(elsewhere.code, 13);
   });
 
+  it('refuses a field it does not know, as mongod does, rather than verify at the proxy throttle', async () => {
+    const misspelt = await serverError(admin().command({ backupVerify: good, rte: '1MB' }));
+    assert.equal(misspelt.code, 40415);
+    assert.equal(misspelt.message, "BSON field 'backupVerify.rte' is an unknown field.");
+    // The generic fields a driver or a shell adds are no such field.
+    const reply = await admin().command({ backupVerify: good, rate: '1GB', comment: 'nightly check', maxTimeMS: 600_000 });
+    assert.equal(reply['state'], 'complete');
+  });
+
   it('keeps forwarding while a throttled verify runs, and runs one verify at a time', async () => {
     const other = await MongoClient.connect(proxy.uri);
     try {
