@@ -173,6 +173,11 @@ export class BackupEngine {
     return { destination: await prepareDestination(request.destination, options.dbpath), base };
   }
 
+  /** Whether a backup holds the slot: claimed by start(), until its outcome (or the refusal of its destination). */
+  busy(): boolean {
+    return this.running !== undefined;
+  }
+
   status(): EngineStatus {
     return Object.freeze({
       running: this.running?.run.status(),

@@ -25,7 +25,7 @@ import type { Logger } from 'pino';
 import type { PeekedCommand } from '../wire/peek.js';
 import { MessageBoundaryTracker } from './boundary.js';
 import { ForwardedRequests, expectsReply } from './reply_order.js';
-import { holdsWhole, inspectClientMessage, type Queued, type QueuedClose } from './client_message.js';
+import { holdsWhole, inspectClientMessage, type Queued, type QueuedClose, type QueuedFrame } from './client_message.js';
 import { ClientStreamFramer, type ClientStreamSink } from './client_stream.js';
 import { ReplySplicer } from './reply_splicer.js';
 import { ClaimedCommands, type ClaimHost } from './claimed_command.js';
@@ -205,6 +205,17 @@ export class ProxyConnection {
     this.#close('proxy closing', undefined, false);
   }
 
+  /**
+   * Whether a queued frame is the interceptor's. Asked again as its turn comes: whether a
+   * name is claimed may change meanwhile (currentOp is claimed only while a backup runs),
+   * and mongod would have run it only now, after everything before it on this connection.
+   */
+  #claims(item: QueuedFrame): boolean {
+    if (item.claimed) return true;
+    const { peeked } = item;
+    return peeked !== undefined && this.#options.interceptor?.intercepts(peeked.commandName, peeked.argumentType) === true;
+  }
+
   /** What running a claimed command may do to this connection (claimed_command.ts). */
   #claimHost(): ClaimHost {
     return {
@@ -291,7 +302,7 @@ export class ProxyConnection {
         }
         this.#queuedBytes -= item.frame.length;
         if (this.#queuedBytes <= QUEUE_HIGH_WATER) this.#resumeClient('queue-full');
-        if (item.claimed) await (this.#claimed as ClaimedCommands).run(item);
+        if (this.#claims(item)) await (this.#claimed as ClaimedCommands).run(item);
         else this.#forward(item.frame, item.peeked);
       }
     } catch (err) {
