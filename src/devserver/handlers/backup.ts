@@ -4,6 +4,7 @@
  * error codes of Percona Server and MongoDB Enterprise (PSMDB's
  * src/mongo/db/pipeline/document_source_backup_cursor*.cpp; docs/devserver.md).
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Long } from 'bson';
 import type { Document } from '../bson.js';
 import type { Command, CommandContext } from './handler.js';
@@ -15,11 +16,23 @@ import { DevServerError, DevServerCodes } from '../dev_server_errors.js';
 
 export const BACKUP_STAGES = ['$backupCursor', '$backupCursorExtend'] as const;
 
-function fsync(cmd: Document, ctx: CommandContext): Document {
+async function fsync(cmd: Document, ctx: CommandContext): Promise<Document> {
   const { state } = ctx;
   if (cmd['lock'] !== true) {
     state.engine.checkpoint();
     return { numFiles: 1, ok: 1 };
+  }
+  const delayMs = state.options.fsyncLockDelayMs ?? 0;
+  if (delayMs > 0 && !state.fsyncLock.locked) {
+    // --fsync-lock-delay-ms: mongod answers a first lock only once its FSyncLockThread has
+    // taken the global lock and checkpointed (fsync.cpp, FSyncCore::runFsyncCommand waits
+    // for the thread), which on a large dataset takes seconds. Meanwhile it serves other
+    // connections, and the lock is taken even if this client is gone: the thread does not
+    // watch the connection. A tool must be able to give up on such a lock (and undo it when
+    // it lands) without waiting: the proxy's backupAbort is tested against this.
+    state.log.info({ delayMs, connectionId: ctx.connection.id }, 'fsyncLock: taking the lock (delayed)');
+    await sleep(delayMs);
+    if (state.shuttingDown) throw new DevServerError(DevServerCodes.ShutdownInProgress, 'The server is in quiesce mode and will shut down');
   }
   if (state.backupCursor !== undefined) {
     throw new DevServerError(DevServerCodes.FsyncLockWhileBackupCursorOpen, 'The node has an open backup cursor; fsyncLock is not allowed.');
