@@ -14,8 +14,8 @@ Options:
   --bind ADDR                  address to listen on                      [127.0.0.1]
   --checkpoint-interval SECS   seconds between checkpoints; 0 disables   [60]
   --no-backup-cursor           answer $backupCursor as MongoDB Community does
-  --fsync-lock-delay-ms N      a first {fsync: 1, lock: true} holds only N ms after it is
-                               asked, as mongod's while it checkpoints a large dataset [0]
+  --fsync-lock-delay-ms N      a first {fsync: 1, lock: true} answers only after N ms of
+                               flushing, as mongod's on a large dataset               [0]
   --wiredTigerEngineConfigString STR
                                appended to wiredtiger_open's configuration, as mongod's
                                option, e.g. 'log=(file_max=2MB)' for small journal files

@@ -22,7 +22,7 @@ export interface DevServerOptions {
   /** When false, `$backupCursor` is unknown, as on MongoDB Community. */
   backupCursor: boolean;
   /**
-   * Milliseconds a lock that flushes (the first, none held yet) takes before it holds, as
+   * Milliseconds a lock that flushes (the first, none held yet) takes to answer, as
    * mongod's does while its FSyncLockThread checkpoints a large dataset. Default 0.
    */
   fsyncLockDelayMs?: number;

@@ -3,9 +3,9 @@
  * `{fsync: 1, lock: true}` only once its checkpoint is done, which on a large dataset
  * takes seconds or minutes (here the dev server's --fsync-lock-delay-ms holds it 4 s).
  * The abort must not wait for it: backupAbort answers within the issue's 1 s, and the
- * lock, which mongod then takes all the same, is released as soon as it lands; until
- * then the state file keeps the lock on record (a proxy that died meanwhile would leave
- * one fsyncUnlock owed), and afterwards it says it is released.
+ * lock, which cannot be withdrawn, is released as soon as mongod answers it; until then
+ * the state file keeps the lock on record (a proxy that died meanwhile would leave one
+ * fsyncUnlock owed), and afterwards it says it is released.
  */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -64,8 +64,8 @@ describe('aborting a backup while mongod is taking its fsync lock', () => {
 
     const dest = path.join(scratch.dir, 'b');
     const started = await admin.command({ backupStart: dest, strategy: 'fsyncLock', allowWriteBlocking: true, async: true });
-    // mongod has the lock request and is taking it.
-    await until(() => logged('fsyncLock: taking the lock (delayed)'));
+    // mongod has the lock request and is flushing before it answers.
+    await until(() => logged('fsyncLock: flushing before the lock is answered (delayed)'));
 
     const sent = performance.now();
     const reply = await admin.command({ backupAbort: 1 });
@@ -73,7 +73,7 @@ describe('aborting a backup while mongod is taking its fsync lock', () => {
     t.diagnostic(`backupAbort answered in ${answered.toFixed(0)} ms, with mongod still taking the lock`);
     assert.deepEqual(reply, { backupId: started['backupId'], state: 'aborted', info: `aborted; ${dest} has no manifest`, ok: 1 });
     assert.ok(answered < ABORT_WITHIN_MS, `answered ${answered.toFixed(0)} ms after it was sent`);
-    assert.equal(logged('fsyncLock acquired'), false, 'the lock had not landed when backupAbort answered');
+    assert.equal(logged('fsyncLock acquired'), false, 'mongod had not answered the lock when backupAbort answered');
     const last = (await admin.command({ backupStatus: 1 }))['last'] as Document;
     assert.equal(last['state'], 'aborted');
     assert.equal(last['code'], 11601);
@@ -81,7 +81,7 @@ describe('aborting a backup while mongod is taking its fsync lock', () => {
     // Until mongod answers, the lock stays on record (and its watchdog armed): a crash now still owes one fsyncUnlock.
     assert.equal((await recordedLock())?.phase, 'locking');
 
-    // mongod takes the lock after all; the proxy releases it at once.
+    // mongod answers the lock after all; the proxy releases it at once.
     await until(() => logged('fsyncLock acquired'));
     await until(() => server.logs.some((entry) => entry['msg'] === 'fsyncUnlock' && entry['lockCount'] === 0));
     assert.equal(await locked(), false, 'mongod ends unlocked');
