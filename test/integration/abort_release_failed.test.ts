@@ -43,7 +43,7 @@ describe('an abort whose snapshot release fails', () => {
     scratch.remove();
   });
 
-  it('answers backupAbort with ok: 0 saying it was aborted and the release failed; status and marker say failed', async () => {
+  it('answers backupAbort with ok: 0 saying it was aborted and the release failed; status and marker say failed', async (t) => {
     await admin().command({ backupThrottle: '1MB' });
     const dest = path.join(scratch.dir, 'cut');
     const started = await admin().command({ backupStart: dest, async: true });
@@ -56,6 +56,7 @@ describe('an abort whose snapshot release fails', () => {
     );
     await cut;
     assert.ok(err instanceof MongoServerError, String(err));
+    t.diagnostic(`backupAbort: ${err.code} ${err.codeName}: ${err.message}`);
     assert.notEqual(err.code, 11601, 'not Interrupted: this was no clean abort');
     assert.match(err.message, /^operation was interrupted: backup [0-9a-f-]{36} was aborted by \{backupAbort: 1\} from 127\.0\.0\.1:\d+; .* While it stopped, releasing its snapshot failed: /);
     assert.equal(err.errorResponse['backupId'], started['backupId']);
