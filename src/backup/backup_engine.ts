@@ -15,7 +15,7 @@ import { MANIFEST_FORMAT, MANIFEST_VERSION, manifestFiles, writeManifest, type M
 import { prepareDestination } from './destination.js';
 import { openIncrementalBase, planReuse, reuseWarnings, type IncrementalBase } from './incremental.js';
 import { fileClock } from './source_stamp.js';
-import { IncompleteMarker, INCOMPLETE_MARKER_FILENAME } from './backup_marker.js';
+import { IncompleteMarker, INCOMPLETE_MARKER_FILENAME, markerStateOf } from './backup_marker.js';
 import { toCommandError } from './io_error.js';
 import { withLinks } from './strategies/files.js';
 import type { Snapshot, StrategyChoice, StrategyName } from './strategies/snapshot.js';
@@ -24,6 +24,7 @@ import { NO_JOURNAL, type RunJournal } from './run_journal.js';
 import type { CopyResult, SourceFile } from './copy_types.js';
 import { failureOf, outcomeCopy, type BackupOutcome, type EngineStatus } from './engine_status.js';
 import { BackupRun } from './backup_run.js';
+import { SnapshotReleaseFailed } from './release_failed.js';
 import { CommandError, ErrorCodes } from '../errors.js';
 import { failPointEnabled } from '../failpoints.js';
 import type { Logger } from '../log.js';
@@ -173,6 +174,11 @@ export class BackupEngine {
     return { destination: await prepareDestination(request.destination, options.dbpath), base };
   }
 
+  /** Whether a backup holds the slot: claimed by start(), until its outcome (or the refusal of its destination). */
+  busy(): boolean {
+    return this.running !== undefined;
+  }
+
   status(): EngineStatus {
     return Object.freeze({
       running: this.running?.run.status(),
@@ -231,10 +237,13 @@ export class BackupEngine {
       // A snapshot that never opened, or a release that failed: forget the record unless it still holds something.
       await this.journal.settle().catch((settleErr: unknown) => log.error({ err: String(settleErr) }, 'could not tidy the state file'));
     }
-    if (error !== undefined) {
-      await marker.failed(failureOf(error), new Date()).catch((err: unknown) => log.error({ backupId: run.backupId, err: String(err) }, `could not record the failure in ${marker.file}`));
-    }
     const outcome = run.outcome(error);
+    if (error !== undefined && outcome.state !== 'complete') {
+      // The outcome's state, as backupStatus.last shows it: not the code alone (an Interrupted from mongod is no abort).
+      await marker
+        .failed(failureOf(error), outcome.finishedAt, markerStateOf(outcome.state, error.code))
+        .catch((err: unknown) => log.error({ backupId: run.backupId, err: String(err) }, `could not record the failure in ${marker.file}`));
+    }
     this.last = outcome;
     this.running = undefined;
     const summary = {
@@ -298,11 +307,8 @@ export class BackupEngine {
     // A lost snapshot is the root cause of whatever the copy then ran into, and a loss
     // noticed only as the copy ended still means the files were not protected.
     snapshot.lost.throwIfAborted();
-    if (copied === undefined) {
-      if (releaseFailure !== undefined) throw this.releaseFailedToo(run, copyError, releaseFailure.err);
-      throw copyError;
-    }
-    if (releaseFailure !== undefined) throw releaseFailure.err;
+    if (releaseFailure !== undefined) throw this.releaseFailed(run, copied === undefined ? copyError : undefined, releaseFailure.err);
+    if (copied === undefined) throw copyError;
     const { files, result } = copied;
     for (const skipped of result.skipped) {
       const warning = `${skipped.relativePath} was left out: it ${skipped.detail}`;
@@ -362,19 +368,14 @@ export class BackupEngine {
   }
 
   /**
-   * The copy's own error leads, since it is what went wrong first; a release that
-   * failed as well (an fsyncUnlock that did not go through) is said in the same errmsg,
-   * because it may mean mongod is still locked.
+   * A release that failed (an fsyncUnlock that did not go through) may mean mongod is
+   * still locked: the backup fails with it, even an aborted one (BackupRun.failure). The
+   * copy's own error, if any, leads, since it is what went wrong first.
    */
-  private releaseFailedToo(run: BackupRun, copyError: unknown, releaseError: unknown): CommandError {
-    const release = releaseError instanceof Error ? releaseError.message : String(releaseError);
-    this.options.log.error({ backupId: run.backupId, err: release }, 'releasing the snapshot failed too');
-    const copy = toCommandError(copyError, 'backup');
-    return new CommandError(copy.code, `${copy.message}; releasing the snapshot failed too: ${release}`, {
-      extra: { ...copy.extra },
-      cause: copyError,
-      codeName: copy.codeName,
-    });
+  private releaseFailed(run: BackupRun, copyError: unknown, releaseError: unknown): SnapshotReleaseFailed {
+    const failed = SnapshotReleaseFailed.of(copyError, releaseError);
+    this.options.log.error({ backupId: run.backupId, err: failed.releaseMessage }, copyError === undefined ? 'releasing the snapshot failed' : 'releasing the snapshot failed too');
+    return failed;
   }
 }
 

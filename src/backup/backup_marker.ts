@@ -5,10 +5,11 @@
  * - written (durably) when the backup starts, before any file: state `running`, with the
  *   backup's id, its start, and the process writing it (process_identity.ts);
  * - rewritten (durably) with the outcome when the backup fails: `aborted` when the
- *   failure is Interrupted (11601, the code mongod gives an operation killed by killOp,
- *   and backupAbort's), `interrupted` when it is InterruptedAtShutdown (11600: the proxy
- *   stopped during the backup, or died and its next start cleaned up: recovery.ts),
- *   otherwise `failed`, each with the error;
+ *   engine's outcome is (stopped by backupAbort or killOp, everything released: the same
+ *   state backupStatus.last shows), `interrupted` when the failure is InterruptedAtShutdown
+ *   (11600: the proxy stopped during the backup, or died and its next start cleaned up:
+ *   recovery.ts), otherwise `failed`, each with the error. Not from the code alone: an
+ *   Interrupted from mongod (an operator's killOp of the proxy's own getMore) is a failure;
  * - removed only after the manifest is durably written: a backup is complete when its
  *   manifest exists, whatever else the directory holds (manifest.ts).
  *
@@ -24,7 +25,7 @@ import { describeIssues, MANIFEST_FORMAT } from './manifest.js';
 import { errorCode } from './io_error.js';
 import { processState, selfIdentity } from './process_identity.js';
 import { ErrorCodes } from '../errors.js';
-import type { BackupFailure } from './engine_status.js';
+import type { BackupFailure, BackupState } from './engine_status.js';
 
 export const INCOMPLETE_MARKER_FILENAME = 'hotbackup-incomplete.json';
 const MARKER_VERSION = 1;
@@ -51,11 +52,10 @@ const MarkerSchema = z.object({
 
 export type BackupMarker = z.infer<typeof MarkerSchema>;
 
-/** What the failure's code says the backup's end was. */
-export function stateOfFailure(code: number): Exclude<MarkerState, 'running'> {
-  if (code === ErrorCodes.Interrupted) return 'aborted';
-  if (code === ErrorCodes.InterruptedAtShutdown) return 'interrupted';
-  return 'failed';
+/** The marker's state for a backup that ended `state` (the engine's outcome) with a failure of `code`. */
+export function markerStateOf(state: Exclude<BackupState, 'complete'>, code: number): Exclude<MarkerState, 'running'> {
+  if (state === 'aborted') return 'aborted';
+  return code === ErrorCodes.InterruptedAtShutdown ? 'interrupted' : 'failed';
 }
 
 /** The marker of one backup, as the engine writes it. */
@@ -85,13 +85,13 @@ export class IncompleteMarker {
     this.marker = marker;
   }
 
-  /** Rewrites a marker that begin() wrote with the failure; does nothing when there is none. */
-  async failed(failure: BackupFailure, at: Date): Promise<void> {
+  /** Rewrites a marker that begin() wrote with the failure and the state it ended in; does nothing when there is none. */
+  async failed(failure: BackupFailure, at: Date, state: Exclude<MarkerState, 'running'>): Promise<void> {
     if (this.marker === undefined) return;
     const errmsg = failure.errmsg.length > MAX_ERRMSG ? `${failure.errmsg.slice(0, MAX_ERRMSG)}…` : failure.errmsg;
     await rewrite(this.file, {
       ...this.marker,
-      state: stateOfFailure(failure.code),
+      state,
       finishedAt: at.toISOString(),
       error: { code: failure.code, codeName: failure.codeName, errmsg },
     });

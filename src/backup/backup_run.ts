@@ -7,8 +7,9 @@
  * stops where it is (a copy thread between two chunks, a throttle wait at once, an open
  * of `$backupCursor` by killing its session), and the engine then releases the snapshot
  * as after any failure: the cursor closed, the lock released, the staging removed, no
- * manifest. Once the manifest is being written it is too late: the backup is complete
- * a few milliseconds later, and abort() says so rather than leave a backup that is both.
+ * manifest. A release that fails then makes the backup failed, not aborted (failure()).
+ * Once the manifest is being written it is too late: the backup is complete a few
+ * milliseconds later, and abort() says so rather than leave a backup that is both.
  */
 import { randomUUID } from 'node:crypto';
 import { ProgressCounters } from './progress.js';
@@ -16,6 +17,7 @@ import type { StrategyName } from './strategies/snapshot.js';
 import type { WritesBlockedWindow } from './strategies/writes_blocked.js';
 import { failureOf, type BackupOutcome, type BackupPhase, type RunningStatus } from './engine_status.js';
 import { CommandError, ErrorCodes } from '../errors.js';
+import { SnapshotReleaseFailed } from './release_failed.js';
 
 /**
  * mongod's text for an operation its killOp interrupted (operation_context.cpp,
@@ -73,11 +75,15 @@ export class BackupRun {
   /**
    * The error the backup ends with. An aborted backup ends with its abort, whatever the
    * steps it stopped threw on the way (a connection the abort closed, say), so that its
-   * code is always Interrupted; what else went wrong is said after it.
+   * code is always Interrupted; what else went wrong is said after it. Except a release
+   * that failed: mongod may still be fsync-locked, or a cursor open, which is no clean
+   * abort. The backup then fails with the release's code, its errmsg saying both.
    */
   failure(error: CommandError): CommandError {
     const reason: unknown = this.#abort.signal.reason;
-    if (!(reason instanceof CommandError) || error.code === ErrorCodes.Interrupted) return error;
+    if (!(reason instanceof CommandError)) return error;
+    if (error instanceof SnapshotReleaseFailed) return error.afterAbort(reason);
+    if (error.code === ErrorCodes.Interrupted) return error;
     return new CommandError(reason.code, `${reason.message} While it stopped: ${error.message}`, { extra: { ...error.extra }, cause: error });
   }
 
@@ -99,7 +105,7 @@ export class BackupRun {
   /** How it ended: complete when `error` is undefined. */
   outcome(error: CommandError | undefined, finishedAt: Date = new Date()): BackupOutcome {
     const progress = this.counters.snapshot();
-    const aborted = error !== undefined && this.#abortedBy !== undefined && error.code === ErrorCodes.Interrupted;
+    const aborted = error !== undefined && this.#abortedBy !== undefined && error.code === ErrorCodes.Interrupted && !(error instanceof SnapshotReleaseFailed);
     return Object.freeze({
       ok: error === undefined,
       state: error === undefined ? 'complete' : aborted ? 'aborted' : 'failed',

@@ -11,8 +11,9 @@ export type BackupPhase = 'starting' | 'snapshot' | 'copying' | 'releasing' | 'm
 
 /**
  * How a backup ended: `complete` (its manifest is written), `aborted` (stopped on purpose
- * by backupAbort or killOp; code 11601 Interrupted, as mongod's killOp gives), or `failed`
- * (anything else, a proxy that stopped or died during it included).
+ * by backupAbort or killOp, and everything it held released; code 11601 Interrupted, as
+ * mongod's killOp gives), or `failed` (anything else: a proxy that stopped or died during
+ * it, an abort whose release failed, a 11601 from mongod that no abort asked for).
  */
 export type BackupState = 'complete' | 'aborted' | 'failed';
 

@@ -51,7 +51,7 @@ export interface RecoveryOptions {
   retryBackoffMs?: number;
 }
 
-type GatedEngine = Pick<BackupEngine, 'start' | 'status' | 'setThrottle' | 'abort'>;
+type GatedEngine = Pick<BackupEngine, 'start' | 'status' | 'busy' | 'setThrottle' | 'abort'>;
 
 export class Recovery {
   private pending: { backupId: string; pid: number; reason: string } | undefined;
@@ -110,6 +110,7 @@ export class Recovery {
         return refused === undefined ? engine.start(request) : Promise.reject(refused);
       },
       status: () => engine.status(),
+      busy: () => engine.busy(),
       setThrottle: (bytesPerSec) => engine.setThrottle(bytesPerSec),
       abort: (by) => engine.abort(by),
     };

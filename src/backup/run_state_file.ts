@@ -188,8 +188,9 @@ export class RunStateFile implements RunJournal {
 
   /**
    * Refused while the previous backup's fsync lock may still be held (its release failed
-   * and is retried in the background, or its watchdog waits for the proxy's exit): a new
-   * backup would stack a second lock on it, and overwrite the only record of the first.
+   * and is retried in the background, or its watchdog waits for the proxy's exit, or it
+   * was aborted while mongod was still taking the lock): a new backup would stack a
+   * second lock on it, and overwrite the only record of the first.
    */
   begin(run: RunStart): Promise<void> {
     return this.serially(async () => {
@@ -199,6 +200,7 @@ export class RunStateFile implements RunJournal {
         throw new CommandError(
           ErrorCodes.CannotBackup,
           `Backup ${previous.backupId} may still hold mongod's fsync lock: its release failed (see its error in backupStatus.last), ` +
+            'or it was aborted while mongod was still taking the lock (released as soon as it lands), ' +
             `and ${pid === undefined ? 'its unlock watchdog' : `its unlock watchdog (pid ${pid})`} stays armed. No new backup starts ` +
             'until that lock is released: the proxy retries in the background, or restart the proxy (the watchdog then sends the one ' +
             'fsyncUnlock, and the restart cleans up after it).',

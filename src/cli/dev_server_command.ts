@@ -14,6 +14,8 @@ Options:
   --bind ADDR                  address to listen on                      [127.0.0.1]
   --checkpoint-interval SECS   seconds between checkpoints; 0 disables   [60]
   --no-backup-cursor           answer $backupCursor as MongoDB Community does
+  --fsync-lock-delay-ms N      a first {fsync: 1, lock: true} answers only after N ms of
+                               flushing, as mongod's on a large dataset               [0]
   --wiredTigerEngineConfigString STR
                                appended to wiredtiger_open's configuration, as mongod's
                                option, e.g. 'log=(file_max=2MB)' for small journal files
@@ -38,6 +40,7 @@ export function parseDevServerArgs(args: string[]): ParsedDevServerArgs | 'help'
       bind: { type: 'string', default: '127.0.0.1' },
       'checkpoint-interval': { type: 'string', default: '60' },
       'no-backup-cursor': { type: 'boolean', default: false },
+      'fsync-lock-delay-ms': { type: 'string', default: '0' },
       wiredTigerEngineConfigString: { type: 'string' },
       'log-format': { type: 'string', default: 'auto' },
       'exit-on-stdin-close': { type: 'boolean', default: false },
@@ -52,6 +55,8 @@ export function parseDevServerArgs(args: string[]): ParsedDevServerArgs | 'help'
   if (!Number.isFinite(checkpointIntervalSecs) || checkpointIntervalSecs < 0) {
     throw new Error(`--checkpoint-interval must be a non-negative number of seconds`);
   }
+  const fsyncLockDelayMs = Number(values['fsync-lock-delay-ms']);
+  if (!Number.isInteger(fsyncLockDelayMs) || fsyncLockDelayMs < 0) throw new Error('--fsync-lock-delay-ms must be a non-negative number of milliseconds');
   const logFormat = values['log-format'] as LogFormat;
   if (!['json', 'pretty', 'auto'].includes(logFormat)) throw new Error(`--log-format must be json, pretty or auto`);
   return {
@@ -61,6 +66,7 @@ export function parseDevServerArgs(args: string[]): ParsedDevServerArgs | 'help'
       bind: values.bind ?? '127.0.0.1',
       checkpointIntervalSecs,
       backupCursor: values['no-backup-cursor'] !== true,
+      ...(fsyncLockDelayMs === 0 ? {} : { fsyncLockDelayMs }),
       ...(values.wiredTigerEngineConfigString === undefined ? {} : { wiredTigerEngineConfigString: values.wiredTigerEngineConfigString }),
       argv: ['hotbackup', 'dev-server', ...args],
     },

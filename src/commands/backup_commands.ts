@@ -124,6 +124,12 @@ export class BackupCommands implements Interceptor {
    * Stops the running backup and answers once it has ended, its snapshot released: then
    * mongod is unlocked, the cursor closed and the staging removed. `state` says how it
    * ended: `aborted`, or `complete` when the abort came as its manifest was being written.
+   *
+   * A release that failed (mongod may still be fsync-locked) is an error reply, not
+   * `ok: 1` with a field beside it: drivers and mongosh raise on `ok: 0`, so a script
+   * that stops a backup and then lets writers back cannot miss it, while a warning field
+   * is read only by whoever thinks to look. The abort did happen, and the error says so
+   * first; `backupId` and `state: "failed"` come with it, as backupStatus.last has them.
    */
   private async backupAbort(cmd: Document, client: ClientInfo): Promise<Document> {
     authorize(client, 'fsync');
@@ -131,6 +137,11 @@ export class BackupCommands implements Interceptor {
     const attempt = this.backups.abort(`{backupAbort: 1} from ${client.remoteAddress}`);
     if (attempt.kind === 'none') throw new CommandError(ErrorCodes.IllegalOperation, NO_BACKUP_TO_ABORT);
     const outcome = await attempt.done;
+    // After an abort, every other error becomes the abort's Interrupted (BackupRun.failure): a failed end is a failed release.
+    if (attempt.kind === 'aborting' && outcome?.state === 'failed' && outcome.error !== undefined) {
+      const { error } = outcome;
+      throw new CommandError(error.code, error.errmsg, { codeName: error.codeName, extra: { ...error.extra, backupId: attempt.backupId, state: 'failed' } });
+    }
     const reply: Document = { backupId: attempt.backupId, state: outcome?.state ?? 'failed' };
     if (outcome === undefined) reply['info'] = 'the backup never began: its destination was refused';
     else if (attempt.kind === 'completing') reply['info'] = 'too late to abort: the backup was writing its manifest, and completed';

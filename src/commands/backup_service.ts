@@ -14,6 +14,12 @@ export interface BackupService {
   start(request: StartRequest): Promise<StartedBackup>;
   /** A frozen snapshot; reading it twice never shows a change. */
   status(): EngineStatus;
+  /**
+   * Whether a backup holds the slot (from the moment start() claims it, through its
+   * destination checks, to its outcome). Cheap enough to ask for each message: the proxy
+   * asks it to decide whether currentOp and killOp are worth reading.
+   */
+  busy(): boolean;
   setThrottle(bytesPerSec: number): void;
   /** Stops the running backup; `by` says who asked, for its errmsg (BackupEngine.abort). */
   abort(by: string): AbortAttempt;

@@ -9,21 +9,24 @@
  *   own connection, so it judges the request as it would any other of the client's (its
  *   user, its privileges, its own errors); then the backup's entry (backup_operation.ts)
  *   is added to mongod's `inprog` (or the cursor's first batch), if it passes the filter
- *   (op_filter.ts). Without a running backup, the request goes on untouched. A pipeline
- *   with any stage other than $match after $currentOp goes on untouched too: adding an
- *   entry after a $group or a $project would change what mongod computed.
+ *   (op_filter.ts) and the reply still fits. Otherwise mongod's reply passes as it came:
+ *   a filter the proxy cannot judge as mongod would (a PCRE-only pattern, $expr), a reply
+ *   with no room left, a backup that ended meanwhile. A pipeline with any stage other
+ *   than $match after $currentOp goes on untouched too: adding an entry after a $group or
+ *   a $project would change what mongod computed.
  * - `{killOp: 1, op: <the backup's opid>}` aborts the backup, and is answered as mongod
  *   answers a killOp (kill_op.cpp: `{info: "attempting to kill op", ok: 1}`, at once:
  *   the kill is asked for, not awaited). Every other killOp goes on to mongod untouched.
  *
  * Only these names are claimed, `aggregate` only when its first value is a number (a
- * collectionless aggregate: $currentOp must run as `{aggregate: 1}` on admin), so an
- * application's aggregates on collections still stream through unread.
+ * collectionless aggregate: $currentOp must run as `{aggregate: 1}` on admin), and only
+ * while a backup runs, so an application's aggregates on collections, and all of these
+ * while no backup runs, stream through unread.
  */
-import { Double, Int32, Long } from 'bson';
+import { calculateObjectSize, Double, Int32, Long } from 'bson';
 import type { CommandRequest, Document } from '../wire/command_message.js';
 import { FORWARD, type ClientInfo, type InterceptorResult, type Upstream, type UpstreamReply } from '../proxy/interceptor.js';
-import { OpMsgFlag } from '../wire/constants.js';
+import { MAX_BSON_INTERNAL_SIZE, OpMsgFlag } from '../wire/constants.js';
 import type { BackupService } from './backup_service.js';
 import type { BackupOperations, RunningOperation } from './backup_operation.js';
 import { isGenericArgument } from '../wire/generic_arguments.js';
@@ -44,10 +47,16 @@ export class CurrentOpCommands {
     private readonly log: Logger | undefined,
   ) {}
 
-  /** Whether a command of this name, whose first value has this BSON type, is one of these. */
+  /**
+   * Whether a command of this name, whose first value has this BSON type, is one of these,
+   * and a backup is running or starting: otherwise there is nothing to list or kill, and
+   * the message streams through unread, as any other (no pipelining lost, no large
+   * `$documents` pipeline decoded on the forwarding loop). Asked for every command
+   * message, from its first bytes: the name first, then one field of the engine.
+   */
   claims(commandName: string, argumentType: number): boolean {
-    if (commandName === 'aggregate') return NUMERIC_TYPES.has(argumentType);
-    return commandName === 'currentOp' || commandName === 'killOp';
+    const ours = commandName === 'aggregate' ? NUMERIC_TYPES.has(argumentType) : commandName === 'currentOp' || commandName === 'killOp';
+    return ours && this.backups.busy();
   }
 
   async run(request: CommandRequest, client: ClientInfo, upstream: Upstream): Promise<InterceptorResult> {
@@ -106,6 +115,13 @@ export class CurrentOpCommands {
       return reply;
     }
     ops.push(running.document);
+    // mongod's reply may be close to the limit already (a 16 MiB currentOp): a reply we
+    // could not send would cost the client mongod's answer, for the sake of one entry.
+    if (calculateObjectSize(doc, { ignoreUndefined: false }) > MAX_BSON_INTERNAL_SIZE) {
+      ops.pop();
+      this.log?.info({ limit: MAX_BSON_INTERNAL_SIZE }, "currentOp: mongod's reply has no room for the backup's entry; the backup is not listed");
+      return reply;
+    }
     return doc;
   }
 }

@@ -8,15 +8,16 @@
  * `null` matching a missing field, numbers equal across BSON types, comparisons only
  * between values of one kind (matcher/expression_leaf.cpp, ComparisonMatchExpression):
  * $eq $ne $gt $gte $lt $lte $in $nin $exists $regex $options $not $and $or $nor, and
- * regular expressions. Anything else ($expr, $elemMatch, $type...) throws
- * UnsupportedFilter: the caller then leaves the backup out, as a filter it cannot judge.
+ * regular expressions, read as mongod's PCRE reads them (pcre_regex.ts). Anything else
+ * ($expr, $elemMatch, $type..., a pattern only PCRE reads) throws UnsupportedFilter: the
+ * caller then leaves the backup out, as a filter it cannot judge.
  */
 import { BSONRegExp, Double, Int32, Long } from 'bson';
 import type { Document } from '../wire/command_message.js';
+import { pcreRegex, type PcreRegex } from './pcre_regex.js';
+import { UnsupportedFilter } from './unsupported_filter.js';
 
-export class UnsupportedFilter extends Error {
-  override readonly name = 'UnsupportedFilter';
-}
+export { UnsupportedFilter };
 
 type Kind = 'number' | 'string' | 'boolean' | 'date' | 'null' | 'object' | 'array' | 'other';
 
@@ -95,17 +96,16 @@ function valuesAt(value: unknown, path: readonly string[]): unknown[] {
   return valuesAt(value[head], rest);
 }
 
-function regexOf(value: unknown, options = ''): RegExp | undefined {
-  if (value instanceof RegExp) return options === '' ? value : new RegExp(value.source, options);
-  if (value instanceof BSONRegExp) return regexOf(new RegExp(value.pattern, jsFlags(value.options)), options === '' ? '' : jsFlags(options));
-  if (typeof value === 'string') return new RegExp(value, jsFlags(options));
+/**
+ * A pattern as mongod reads it (PCRE, pcre_regex.ts), with `options` in place of its own
+ * when they are not empty ($options). A JavaScript RegExp in a filter is sent as a BSON
+ * regular expression of its source and flags, so it is read as PCRE too.
+ */
+function regexOf(value: unknown, options = ''): PcreRegex | undefined {
+  if (value instanceof RegExp) return pcreRegex(value.source, options === '' ? value.flags.replace(/[^ims]/g, '') : options);
+  if (value instanceof BSONRegExp) return pcreRegex(value.pattern, options === '' ? value.options : options);
+  if (typeof value === 'string') return pcreRegex(value, options);
   return undefined;
-}
-
-/** PCRE options as JavaScript flags: i, m, s and u carry over; x and l have no equivalent and are refused. */
-function jsFlags(options: string): string {
-  for (const flag of options) if (!'imsu'.includes(flag)) throw new UnsupportedFilter(`regular expression option '${flag}'`);
-  return options;
 }
 
 /** Whether a value (one candidate at the path) passes `operator` with `operand`. */
@@ -140,7 +140,7 @@ function passes(operator: string, operand: unknown, values: unknown[], spec: Doc
       if (!('$regex' in spec)) throw new UnsupportedFilter('$options without $regex');
       return true;
     case '$not':
-      if (operand instanceof RegExp || operand instanceof BSONRegExp) return !matchesRegex(values, regexOf(operand) as RegExp);
+      if (operand instanceof RegExp || operand instanceof BSONRegExp) return !matchesRegex(values, regexOf(operand) as PcreRegex);
       if (!isPlainDocument(operand)) throw new UnsupportedFilter('$not needs a regular expression or a document');
       return !operatorsPass(operand, values);
     default:
@@ -160,11 +160,11 @@ function equalsAny(values: unknown[], operand: unknown): boolean {
 
 /** Implicit equality and $in: a regular expression is a pattern there. */
 function equalsOrMatches(values: unknown[], operand: unknown): boolean {
-  if (operand instanceof RegExp || operand instanceof BSONRegExp) return matchesRegex(values, regexOf(operand) as RegExp);
+  if (operand instanceof RegExp || operand instanceof BSONRegExp) return matchesRegex(values, regexOf(operand) as PcreRegex);
   return equalsAny(values, operand);
 }
 
-function matchesRegex(values: unknown[], regex: RegExp): boolean {
+function matchesRegex(values: unknown[], regex: PcreRegex): boolean {
   return values.some((v) => typeof v === 'string' && regex.test(v));
 }
 

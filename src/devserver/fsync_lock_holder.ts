@@ -8,6 +8,18 @@
 export class FsyncLock {
   private count = 0;
   private waiters: Array<() => void> = [];
+  private exclusive: Promise<unknown> = Promise.resolve();
+
+  /**
+   * Runs `command` once no other fsync lock or unlock command runs: mongod's
+   * fsyncSingleCommandExclusionMutex (fsync.cpp), which an fsyncUnlock sent while a lock
+   * is still flushing waits on.
+   */
+  exclusively<T>(command: () => Promise<T> | T): Promise<T> {
+    const run = this.exclusive.then(command);
+    this.exclusive = run.catch(() => undefined);
+    return run;
+  }
 
   get lockCount(): number {
     return this.count;

@@ -21,6 +21,11 @@ export interface DevServerOptions {
   checkpointIntervalSecs: number;
   /** When false, `$backupCursor` is unknown, as on MongoDB Community. */
   backupCursor: boolean;
+  /**
+   * Milliseconds a lock that flushes (the first, none held yet) takes to answer, as
+   * mongod's does while its FSyncLockThread checkpoints a large dataset. Default 0.
+   */
+  fsyncLockDelayMs?: number;
   /** Appended to wiredtiger_open's configuration, as mongod's --wiredTigerEngineConfigString. */
   wiredTigerEngineConfigString?: string;
   /** The command line the server was started with, for getCmdLineOpts. */

@@ -53,7 +53,10 @@ export interface Interceptor {
   /**
    * Called with the peeked command name, and the BSON type byte of its first value (a
    * number for `{aggregate: 1}`, a string for `{aggregate: "coll"}`), for every command
-   * message the proxy sees (before any decoding): must be cheap and must not throw.
+   * message the proxy sees (before any decoding): must be cheap and must not throw. The
+   * answer may depend on the interceptor's state (currentOp is claimed only while a
+   * backup runs); a message that waits in a connection's queue is asked about again when
+   * its turn comes.
    */
   intercepts(commandName: string, argumentType: number): boolean;
   /**

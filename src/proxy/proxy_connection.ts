@@ -5,7 +5,7 @@
  * (opcode, command name) say the proxy has nothing to do with it (client_stream.ts): its
  * bytes are written upstream as the same Buffers they were read in, never gathered,
  * never re-encoded. Only messages the proxy must read whole are assembled: a claimed
- * command, decoded and answered here, a handshake (a compressor we cannot read is taken
+ * command, decoded and answered by claimed_command.ts, a handshake (a compressor we cannot read is taken
  * out, see hello_compressors.ts), an OP_COMPRESSED (the name is inside), and whatever
  * arrives while a claimed command runs: those wait in a queue, so that the client's
  * request order is what mongod sees. A compressed message we cannot decompress (or a bad
@@ -22,16 +22,14 @@
  */
 import net from 'node:net';
 import type { Logger } from 'pino';
-import { OpCode, OpMsgFlag } from '../wire/constants.js';
 import type { PeekedCommand } from '../wire/peek.js';
-import { decodeRequest, encodeReply, type CommandRequest, type Document } from '../wire/command_message.js';
-import { errorReply } from '../errors.js';
 import { MessageBoundaryTracker } from './boundary.js';
 import { ForwardedRequests, expectsReply } from './reply_order.js';
 import { holdsWhole, inspectClientMessage, type Queued, type QueuedClose, type QueuedFrame } from './client_message.js';
 import { ClientStreamFramer, type ClientStreamSink } from './client_stream.js';
 import { ReplySplicer } from './reply_splicer.js';
-import { FORWARD, UpstreamReply, type ClientInfo, type Interceptor, type InterceptorResult, type Upstream } from './interceptor.js';
+import { ClaimedCommands, type ClaimHost } from './claimed_command.js';
+import type { ClientInfo, Interceptor } from './interceptor.js';
 
 /** Counters shared by every connection of one proxy. */
 export interface ProxyStats {
@@ -94,7 +92,8 @@ export class ProxyConnection {
   #busy = false;
   /** Why client reads are paused; reading resumes when none is left. */
   readonly #clientPaused = new Set<'upstream-full' | 'queue-full'>();
-  #nextRequestID = 1;
+  /** Runs the commands the interceptor claims; undefined without an interceptor. */
+  readonly #claimed: ClaimedCommands | undefined;
   #readBuffer: Buffer | undefined;
   /** A write to the client still holds #readBuffer: the next read needs a new one. */
   #readBufferHeld = false;
@@ -122,6 +121,7 @@ export class ProxyConnection {
       if (fromReadBuffer && !queued && this.#client.writableLength > 0) this.#readBufferHeld = true;
     });
     const interceptor = options.interceptor;
+    this.#claimed = interceptor && new ClaimedCommands(interceptor, this.#claimHost());
     this.#framer = new ClientStreamFramer({
       sink: this.#clientSink(),
       maxMessageSize: options.maxMessageSize,
@@ -205,6 +205,32 @@ export class ProxyConnection {
     this.#close('proxy closing', undefined, false);
   }
 
+  /**
+   * Whether a queued frame is the interceptor's. Asked again as its turn comes: whether a
+   * name is claimed may change meanwhile (currentOp is claimed only while a backup runs),
+   * and mongod would have run it only now, after everything before it on this connection.
+   */
+  #claims(item: QueuedFrame): boolean {
+    if (item.claimed) return true;
+    const { peeked } = item;
+    return peeked !== undefined && this.#options.interceptor?.intercepts(peeked.commandName, peeked.argumentType) === true;
+  }
+
+  /** What running a claimed command may do to this connection (claimed_command.ts). */
+  #claimHost(): ClaimHost {
+    return {
+      info: this.info,
+      log: this.#log,
+      closed: () => this.#closed,
+      allAnswered: () => this.#requests?.allAnswered(),
+      forward: (frame, peeked) => this.#forward(frame, peeked),
+      capture: (requestID) => this.#toClient.capture(requestID),
+      inject: (reply) => this.#toClient.inject(reply),
+      intercepted: () => void this.#options.stats.intercepted++,
+      fail: (reason, err) => this.#fail(reason, err),
+    };
+  }
+
   /** Where the framer hands the client's messages. */
   #clientSink(): ClientStreamSink {
     return {
@@ -276,7 +302,7 @@ export class ProxyConnection {
         }
         this.#queuedBytes -= item.frame.length;
         if (this.#queuedBytes <= QUEUE_HIGH_WATER) this.#resumeClient('queue-full');
-        if (item.claimed) await this.#intercept(item);
+        if (this.#claims(item)) await (this.#claimed as ClaimedCommands).run(item);
         else this.#forward(item.frame, item.peeked);
       }
     } catch (err) {
@@ -310,68 +336,6 @@ export class ProxyConnection {
       if (this.#closed) return;
     }
     this.#close(marker.reason, marker.err, true);
-  }
-
-  async #intercept(item: QueuedFrame): Promise<void> {
-    const { frame, peeked } = item;
-    const interceptor = this.#options.interceptor as Interceptor;
-    let request: CommandRequest;
-    try {
-      request = decodeRequest(frame, item.decompressed);
-    } catch (err) {
-      // Not ours to judge a malformed message (bad checksum, no $db...): mongod answers
-      // it with the error it would give any client.
-      this.#log.warn({ err: String(err) }, 'cannot decode a claimed command; forwarding it');
-      this.#forward(frame, peeked);
-      return;
-    }
-    // mongod would start this command only after answering everything before it on this
-    // connection: a pipelined backupStart sees the insert sent ahead of it, and its
-    // reply follows the insert's. (Later frames wait in the queue meanwhile.)
-    const earlier = this.#requests?.allAnswered();
-    if (earlier !== undefined) await earlier;
-    if (this.#closed) return;
-    this.#options.stats.intercepted++;
-    let forwarded = false;
-    const upstream: Upstream = {
-      forward: () => {
-        if (forwarded) return Promise.reject(new Error('a claimed request is forwarded once at most'));
-        forwarded = true;
-        const captured = this.#toClient.capture(request.requestID);
-        if (!this.#closed) this.#forward(frame, peeked);
-        return captured.then((bytes) => new UpstreamReply(bytes));
-      },
-    };
-    let reply: InterceptorResult;
-    try {
-      reply = await interceptor.run(request, this.info, upstream);
-    } catch (err) {
-      this.#log.warn({ command: request.name, err }, 'interceptor threw; answering InternalError');
-      reply = errorReply(err);
-    }
-    if (this.#closed) return;
-    if (reply === FORWARD) {
-      // Judged not ours after all: mongod answers it, as if it had never been held.
-      if (forwarded) this.#fail('interceptor forwarded a request twice', new Error(`${request.name} was forwarded already`));
-      else this.#forward(frame, peeked);
-      return;
-    }
-    if (request.opCode === OpCode.Msg && (request.flags & OpMsgFlag.MoreToCome) !== 0) return;
-    // mongod's own reply, as it came (its ids answer this request already), or one of ours.
-    this.#toClient.inject(reply instanceof UpstreamReply ? reply.bytes : this.#encode(request, reply));
-  }
-
-  #encode(request: CommandRequest, reply: Document): Buffer {
-    const framing = { requestID: this.#nextRequestID, responseTo: request.requestID };
-    // Wraps at int32 like mongod's counters, skipping 0 (which means "no request").
-    this.#nextRequestID = (this.#nextRequestID + 1) | 0 || 1;
-    try {
-      return encodeReply(request, reply, framing);
-    } catch (err) {
-      // A reply we cannot encode (too large, unserializable) still gets an answer.
-      this.#log.warn({ command: request.name, err }, 'cannot encode interceptor reply');
-      return encodeReply(request, errorReply(err), framing);
-    }
   }
 
   #pauseClient(reason: 'upstream-full' | 'queue-full'): void {

@@ -522,6 +522,33 @@ describe('BackupEngine', () => {
     assert.equal((await next.done).state, 'complete');
   });
 
+  it('abort() whose snapshot release fails ends the backup failed, with the release\'s code, saying it was aborted', async () => {
+    const fx = fixture();
+    const bucket = new GatedBucket();
+    const unlockFailed = 'fsyncUnlock failed: mongod did not answer; the proxy keeps retrying in the background';
+    const snapshot = new FakeSnapshot(fx.files, async () => {
+      throw new CommandError(ErrorCodes.CannotBackup, unlockFailed);
+    });
+    const engine = fx.engine(new FakeSource(async () => snapshot), bucket);
+    const started = await engine.start({ destination: fx.destination });
+    await bucket.entered;
+    const attempt = engine.abort('{backupAbort: 1} from 127.0.0.1:5555');
+    assert.equal(attempt.kind, 'aborting');
+    const outcome = await started.done;
+    // Not "aborted": that would say everything was let go, and mongod may still be locked.
+    assert.equal(outcome.state, 'failed');
+    assertFailed(
+      outcome,
+      ErrorCodes.CannotBackup,
+      `operation was interrupted: backup ${started.backupId} was aborted by {backupAbort: 1} from 127.0.0.1:5555; ` +
+        `${fx.destination} has no manifest, so the backup there is incomplete: remove it and start a new backup. ` +
+        `While it stopped, releasing its snapshot failed: ${unlockFailed}`,
+    );
+    assert.equal(outcome.error?.codeName, 'CannotBackup');
+    assert.equal(snapshot.releases, 1);
+    assert.equal(hasManifest(fx.destination), false);
+  });
+
   it('abort() while the snapshot opens reaches the source through its signal; whatever the source then throws, the backup ends aborted', async () => {
     const fx = fixture();
     const opening = deferred();

@@ -136,15 +136,57 @@ describe('the incomplete-backup marker', () => {
     assert.match(failed.message, /remove it and take a new backup/);
   });
 
-  it('records a backup killed with Interrupted (11601, killOp and backupAbort) as aborted', async () => {
+  it('records a backup aborted through the proxy (backupAbort, killOp) as aborted, as backupStatus does', async () => {
     const fx = fixture();
-    const killed = new CommandError(ErrorCodes.Interrupted, 'operation was interrupted');
-    const outcome = await (await fx.engine(source(fx.files, killed)).start({ destination: fx.destination })).done;
+    const gate = new GatedBucket();
+    const engine = fx.engine(source(fx.files), gate);
+    const started = await engine.start({ destination: fx.destination });
+    await until(() => gate.asked > 0);
+    engine.abort('{backupAbort: 1} from 127.0.0.1:5555');
+    const outcome = await started.done;
+    assert.equal(outcome.state, 'aborted');
     assert.equal(outcome.error?.code, ErrorCodes.Interrupted);
     const aborted = await refusal(fx.destination);
     assert.equal(aborted.state, 'aborted');
     assert.match(aborted.message, /was aborted \(killOp or backupAbort\) at \d{4}-/);
     assert.equal(fs.existsSync(path.join(fx.destination, MANIFEST_FILENAME)), false);
+  });
+
+  it('records an Interrupted that no abort asked for (mongod killed the proxy\'s own operation) as failed, as backupStatus does', async () => {
+    const fx = fixture();
+    // What the driver throws when an operator's killOp on mongod hits the proxy's $backupCursor open or getMore.
+    const killed = new CommandError(ErrorCodes.Interrupted, 'operation was interrupted');
+    const outcome = await (await fx.engine(source(fx.files, killed)).start({ destination: fx.destination })).done;
+    assert.equal(outcome.error?.code, ErrorCodes.Interrupted);
+    assert.equal(outcome.state, 'failed');
+    const read = await readIncompleteMarker(fx.destination);
+    assert.ok(read.kind === 'present');
+    assert.equal(read.marker.state, 'failed', 'the marker says what backupStatus.last says');
+    assert.equal((await refusal(fx.destination)).state, 'failed');
+  });
+
+  it('records an abort whose snapshot release failed as failed: mongod may still be locked', async () => {
+    const fx = fixture();
+    const gate = new GatedBucket();
+    const snapshots: SnapshotSource = {
+      async open(): Promise<Snapshot> {
+        const release = async () => {
+          throw new CommandError(ErrorCodes.OperationFailed, 'fsyncUnlock failed: mongod did not answer');
+        };
+        return { strategy: 'fsyncLock', reason: 'a fake lock', files: fx.files, writesBlocked: NEVER_BLOCKED, lost: new AbortController().signal, release };
+      },
+    };
+    const engine = fx.engine(snapshots, gate);
+    const started = await engine.start({ destination: fx.destination });
+    await until(() => gate.asked > 0);
+    engine.abort('{backupAbort: 1} from 127.0.0.1:5555');
+    const outcome = await started.done;
+    assert.equal(outcome.state, 'failed');
+    const read = await readIncompleteMarker(fx.destination);
+    assert.ok(read.kind === 'present');
+    assert.equal(read.marker.state, 'failed');
+    assert.equal(read.marker.error?.code, ErrorCodes.OperationFailed);
+    assert.match(read.marker.error?.errmsg ?? '', /was aborted by \{backupAbort: 1\} .* While it stopped, releasing its snapshot failed: fsyncUnlock failed: mongod did not answer$/);
   });
 
   it('records a backup the stopping proxy interrupted (11600) as interrupted', async () => {

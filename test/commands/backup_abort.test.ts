@@ -15,6 +15,7 @@ import { runMongosh } from '../helpers/mongosh.js';
 import { startTapRelay } from '../helpers/tap_relay.js';
 import { tempDir } from '../helpers/paths.js';
 import { until, untilBackupEnds, untilCopying } from '../helpers/poll.js';
+import { RawClient, decodeReply, opMsg } from '../helpers/raw_client.js';
 
 const MANIFEST = 'hotbackup-manifest.json';
 /** The issue's bound on an abort, from the request to a stopped backup. */
@@ -176,6 +177,26 @@ describe('aborting a backup through the proxy', () => {
       await admin().command({ backupAbort: 1 });
     }
     await assertAborted(dest, backupId, /backupAbort/);
+  });
+
+  it('lists the backup for a currentOp pipelined right behind the async backupStart that started it', async () => {
+    await admin().command({ backupThrottle: '1MB' });
+    const dest = destination('pipelined');
+    // In one write: the currentOp arrives while no backup runs, and is judged when its turn comes, after the start.
+    const raw = await RawClient.connect(proxy.port);
+    try {
+      const start = opMsg({ backupStart: dest, async: true, $db: 'admin' });
+      const current = opMsg({ currentOp: 1, 'command.backupStart': dest, $db: 'admin' });
+      raw.send(Buffer.concat([start, current]));
+      const [started, listed] = (await raw.waitForFrames(2)).map(decodeReply);
+      assert.equal(started?.doc['ok'], 1, JSON.stringify(started?.doc));
+      const inprog = listed?.doc['inprog'] as Document[];
+      assert.deepEqual(inprog.map((op) => (op['backup'] as Document)['backupId']), [started?.doc['backupId']]);
+      await admin().command({ backupAbort: 1 });
+      await assertAborted(dest, String(started?.doc['backupId']), /backupAbort/);
+    } finally {
+      raw.close();
+    }
   });
 
   it('killOp of the backup\'s opid stops it within 1 s; other killOps go to mongod untouched', async (t) => {

@@ -72,6 +72,71 @@ describe('matchesFilter', () => {
     }
   });
 
+  it('reads regular expressions as mongod\'s PCRE does, where JavaScript reads them alike', () => {
+    for (const [pattern, options, matches] of [
+      ['^hot', '', true],
+      ['^HOT', 'i', true],
+      ['back(?=up)', '', true],
+      ['(?:hot|cold)backup$', '', true],
+      ['hot{1,2}?b', '', true],
+      ['[]h]ot', '', true],
+      ['\\x68ot', '', true],
+      ['a\\-b', '', false],
+      ['[a\\-z]+', '', true],
+      ['x{', '', false],
+      ['^\\/backups\\/', '', false],
+      ['\\bhot', 'u', true],
+    ] as const) {
+      assert.equal(matchesFilter(op, { desc: { $regex: pattern, $options: options } }), matches, `/${pattern}/${options}`);
+    }
+    assert.equal(matchesFilter(op, { 'command.backupStart': new BSONRegExp('^/BACKUPS/', 'i') }), true);
+  });
+
+  it('refuses a pattern only PCRE reads, or that JavaScript reads otherwise, rather than guess', () => {
+    for (const pattern of [
+      '(?i)HOT', // inline flags
+      '(?i:hot)backup',
+      'ho++t', // possessive quantifiers
+      'hot*+',
+      '(?P<word>hot)backup', // named groups, both spellings
+      '(?<word>hot)backup',
+      "(?'word'hot)",
+      '(?>hot)backup', // atomic group
+      '(?#note)hot', // comment
+      '(*UTF)hot', // verb
+      '\\Ahot', // \A \Z \z \G are letters to JavaScript
+      'backup\\Z',
+      'backup\\z',
+      '\\Ghot',
+      'hot\\Kbackup',
+      '\\Qhot\\E',
+      '\\hbackup', // \h \v \R: whitespace classes in PCRE
+      '\\v',
+      '\\R',
+      '\\p{L}+',
+      '(hot)\\1', // back-references and octal escapes
+      '\\x{68}ot',
+      '[[:alpha:]]+',
+      '\\ehot',
+    ]) {
+      assert.throws(() => matchesFilter(op, { desc: { $regex: pattern } }), UnsupportedFilter, pattern);
+      assert.throws(() => matchesFilter(op, { desc: new BSONRegExp(pattern, '') }), UnsupportedFilter, pattern);
+    }
+  });
+
+  it('refuses a value on which the two dialects differ, rather than guess', () => {
+    const doc = { lines: 'hot\r\nbackup\n', spaced: 'hot\u00a0backup', accented: 'hôtbackup' };
+    // PCRE's one newline is LF, and its $ also matches before a final newline; JavaScript knows CR too.
+    assert.throws(() => matchesFilter(doc, { lines: { $regex: 'backup$' } }), UnsupportedFilter);
+    assert.throws(() => matchesFilter(doc, { lines: { $regex: 'hot.' } }), UnsupportedFilter);
+    // A no-break space is \s to JavaScript, not to PCRE without UCP.
+    assert.throws(() => matchesFilter(doc, { spaced: { $regex: 'hot\\sbackup' } }), UnsupportedFilter);
+    assert.throws(() => matchesFilter(doc, { accented: { $regex: 'HÔT', $options: 'i' } }), UnsupportedFilter);
+    // Patterns without those constructs are judged on those values all the same.
+    assert.equal(matchesFilter(doc, { lines: { $regex: 'backup' } }), true);
+    assert.equal(matchesFilter(doc, { accented: { $regex: 'hôt' } }), true);
+  });
+
   it('says what it cannot judge, rather than guess', () => {
     for (const filter of [{ $expr: { $gt: ['$secs_running', 1] } }, { files: { $elemMatch: { name: 'x.wt' } } }, { desc: { $regex: 'h', $options: 'x' } }]) {
       assert.throws(() => matchesFilter(op, filter), UnsupportedFilter, JSON.stringify(filter));

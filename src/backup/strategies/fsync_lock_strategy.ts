@@ -16,7 +16,7 @@
  * fsyncUnlock again. release() looks once more before it unlocks.
  *
  * A reply lost on the network hides whether a lock or unlock was applied. The count
- * before it, measured (fsync_lock_state.ts), and the count after it, measured again on
+ * before it, measured (fsync_lock_state.ts; lock_request.ts for our lock), and the count after it, measured again on
  * a fresh connection, tell: moved by one, applied; unchanged, not applied. Anything else
  * fails the backup loudly instead of guessing, since a guess releases someone's lock
  * or leaves mongod locked.
@@ -34,6 +34,9 @@ import type { SourceFile } from '../copy_types.js';
 import { startUnlockWatchdog, type UnlockWatchdog } from './unlock_watchdog.js';
 import { LockRecord } from './lock_record.js';
 import { NO_JOURNAL } from '../run_journal.js';
+import { SnapshotReleaseFailed } from '../release_failed.js';
+import { requestLock } from './lock_request.js';
+import { unlessAborted } from './unless_aborted.js';
 import type { SnapshotRequest } from '../backup_engine.js';
 import {
   AdminConnection,
@@ -41,7 +44,6 @@ import {
   MongodUnreachable,
   watchdogArmedAdvice,
   isFsyncLocked,
-  isServerAnswer,
   readLockCount,
   releaseOneLock,
   type UnlockOptions,
@@ -107,8 +109,17 @@ export class FsyncLockStrategy implements SnapshotStrategy {
   /**
    * `journal` gets the lock's record (lock_record.ts), so that a crash leaves exactly one
    * fsyncUnlock to send; `onWritesBlocked` hears of the window as the lock is sent.
+   *
+   * `signal` (the backup's abort) is looked at up to the moment the lock is sent, and
+   * raced against mongod's answer to it: mongod may take minutes to answer (its lock
+   * waits for a checkpoint), and a lock request cannot be withdrawn. An abort then
+   * answers at once, and the lock, if it lands, is released as soon as it does, in the
+   * background (releaseOnceSettled). Until then the record stays 'locking' and the
+   * watchdog armed, so a proxy that dies meanwhile still leaves exactly one fsyncUnlock
+   * owed, and the next backup waits (RunStateFile.begin refuses while a lock may be held).
    */
-  async open({ journal = NO_JOURNAL, onWritesBlocked }: Partial<Pick<SnapshotRequest, 'journal' | 'onWritesBlocked'>> = {}): Promise<Snapshot> {
+  async open({ journal = NO_JOURNAL, onWritesBlocked, signal }: Partial<Pick<SnapshotRequest, 'journal' | 'onWritesBlocked' | 'signal'>> = {}): Promise<Snapshot> {
+    signal?.throwIfAborted();
     const conn = await AdminConnection.open(this.upstreamUri);
     const lost = new AbortController();
     const writesBlocked = new WritesBlockedWindow();
@@ -121,6 +132,8 @@ export class FsyncLockStrategy implements SnapshotStrategy {
     // armed, so that a proxy that goes away still leaves one fsyncUnlock behind.
     let keepWatchdogArmed = false;
     let stopWatching: (() => Promise<void>) | undefined;
+    /** Our lock request, once sent: the count mongod answered. */
+    let locking: Promise<number> | undefined;
 
     const markLost = (reason: string = FSYNC_LOCK_LOST) => {
       if (state !== 'held') return;
@@ -170,35 +183,12 @@ export class FsyncLockStrategy implements SnapshotStrategy {
       await record.locking({ processId: conn.processId, watchdogPid: watchdog.pid });
       const before = await readLockCount(conn.admin);
       await record.locking({ processId: conn.processId, lockCountBefore: before, watchdogPid: watchdog.pid });
-      let lockCount: number;
+      // The last moment an abort costs mongod nothing: from here on, a lock may land.
+      signal?.throwIfAborted();
       writesBlocked.begin();
       onWritesBlocked?.(this.options.recordAs ?? this.name, writesBlocked);
-      try {
-        lockCount = Number((await conn.admin.command({ fsync: 1, lock: true }))['lockCount'] ?? before + 1);
-      } catch (err) {
-        if (isServerAnswer(err)) {
-          writesBlocked.end();
-          throw err;
-        }
-        const after = await this.countAfterLostReply(conn, before, err).catch((probeErr: unknown) => {
-          keepWatchdogArmed = true;
-          throw probeErr;
-        });
-        if (after === before) {
-          writesBlocked.end();
-          throw err;
-        }
-        if (after !== before + 1) {
-          keepWatchdogArmed = true;
-          throw new FsyncLockCountUnknown(
-            `The reply to the backup's fsyncLock was lost (${String(err)}): the fsync lock count was ${before} before it and is ` +
-              `${after} now, so other clients locked or unlocked meanwhile and it is unknown whether the backup holds a lock.`,
-            err,
-          );
-        }
-        this.log.warn({ err: String(err), lockCount: after }, 'the reply to fsyncLock was lost, but the lock count shows it was applied');
-        lockCount = after;
-      }
+      locking = requestLock(conn, before, { writesBlocked, log: this.log, backoffMs: this.options.unlockBackoffMs ?? 200, keepArmed: () => (keepWatchdogArmed = true) });
+      const lockCount = await unlessAborted(locking, signal);
       state = 'held';
       if (this.options.releaseWithKnownCount === true && Number.isInteger(lockCount) && lockCount > 0) heldCount = lockCount;
       // Above 1, someone else held a lock already: writes were blocked before us and stay
@@ -223,30 +213,48 @@ export class FsyncLockStrategy implements SnapshotStrategy {
         release,
       };
     } catch (err) {
-      await release().catch(() => undefined);
+      if (locking !== undefined && state === 'none' && signal !== undefined && err === signal.reason) {
+        // Aborted while mongod takes the lock (not a lock that failed): the abort does not wait for it.
+        this.releaseOnceSettled(locking, release, (lockCount) => {
+          state = 'held';
+          if (this.options.releaseWithKnownCount === true && Number.isInteger(lockCount) && lockCount > 0) heldCount = lockCount;
+        });
+        throw err;
+      }
+      const held = state === 'held';
+      const releaseError = await release().then(
+        () => undefined,
+        (releaseErr: unknown) => releaseErr,
+      );
+      // A lock we held and could not release may still block every writer: that is the backup's error too.
+      if (held && releaseError !== undefined && !lost.signal.aborted) throw SnapshotReleaseFailed.of(err, releaseError);
       // The watchdog stays armed, so the advice is its, not "unlock by hand": both would release a later, unrelated lock.
       if (keepWatchdogArmed && err instanceof FsyncLockCountUnknown) throw new FsyncLockCountUnknown(err.detail, err, watchdogArmedAdvice(watchdog?.pid));
       throw err;
     }
   }
 
-  /** The lock count after a lost reply to our lock, read on a fresh connection. */
-  private async countAfterLostReply(conn: AdminConnection, before: number, err: unknown): Promise<number> {
-    this.log.error({ err: String(err), lockCountBefore: before }, 'the reply to fsyncLock was lost: reading the lock count again');
-    try {
-      await sleep(this.options.unlockBackoffMs ?? 200);
-      await conn.reconnect();
-      // A restarted mongod holds no lock of ours: the lock was not applied, or died with the old process.
-      if (!(await conn.sameProcess())) return before;
-      return await readLockCount(conn.admin);
-    } catch (probeErr) {
-      if (probeErr instanceof FsyncLockCountUnknown) throw probeErr;
-      throw new FsyncLockCountUnknown(
-        `The reply to the backup's fsyncLock was lost (${String(err)}), and the lock count could not be read again ` +
-          `(${String(probeErr)}); it was ${before} before, so mongod may hold a lock of the backup's.`,
-        probeErr,
+  /**
+   * For a backup aborted while mongod was still taking its lock: once mongod answers,
+   * `landed` marks the lock held, and `release` (the snapshot's, as after any failure)
+   * unlocks it at once, updates the record and disarms the watchdog; a lock that was
+   * never applied is only tidied up after. Its outcome is logged: the backup has ended.
+   */
+  private releaseOnceSettled(locking: Promise<number>, release: () => Promise<void>, landed: (lockCount: number) => void): void {
+    this.log.warn('backup aborted while mongod was taking its fsync lock: the lock is released as soon as it lands');
+    void locking
+      .then(
+        (lockCount) => {
+          landed(lockCount);
+          this.log.warn({ lockCount }, 'the fsync lock of an aborted backup landed: releasing it at once');
+        },
+        (err: unknown) => this.log.info({ err: String(err) }, 'the fsync lock of an aborted backup was not taken'),
+      )
+      .then(release)
+      .then(
+        () => this.log.info('the fsync lock of an aborted backup is released (or was never taken): nothing of it is held'),
+        (err: unknown) => this.log.error({ err: String(err) }, 'could not release the fsync lock of an aborted backup'),
       );
-    }
   }
 
   /**

@@ -39,6 +39,7 @@ import { hangIfEnabled } from '../../failpoints.js';
 import { CommandError } from '../../errors.js';
 import { toCommandError } from '../io_error.js';
 import type { Logger } from '../../log.js';
+import { unlessAborted } from './unless_aborted.js';
 
 export interface ReflinkOptions {
   dbpath: string;
@@ -54,16 +55,6 @@ export interface ReflinkOptions {
   log: Logger;
   /** Clones in flight at once. Default 16. */
   cloneConcurrency?: number;
-}
-
-/** `work`'s result, or `signal`'s reason as soon as it aborts (the work then runs on, unobserved). */
-function unlessAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
-  signal.throwIfAborted();
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
-  });
 }
 
 /** The reason of a snapshot cloned straight into its destination. */

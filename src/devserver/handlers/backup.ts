@@ -4,6 +4,7 @@
  * error codes of Percona Server and MongoDB Enterprise (PSMDB's
  * src/mongo/db/pipeline/document_source_backup_cursor*.cpp; docs/devserver.md).
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Long } from 'bson';
 import type { Document } from '../bson.js';
 import type { Command, CommandContext } from './handler.js';
@@ -15,7 +16,7 @@ import { DevServerError, DevServerCodes } from '../dev_server_errors.js';
 
 export const BACKUP_STAGES = ['$backupCursor', '$backupCursorExtend'] as const;
 
-function fsync(cmd: Document, ctx: CommandContext): Document {
+async function fsync(cmd: Document, ctx: CommandContext): Promise<Document> {
   const { state } = ctx;
   if (cmd['lock'] !== true) {
     state.engine.checkpoint();
@@ -24,25 +25,51 @@ function fsync(cmd: Document, ctx: CommandContext): Document {
   if (state.backupCursor !== undefined) {
     throw new DevServerError(DevServerCodes.FsyncLockWhileBackupCursorOpen, 'The node has an open backup cursor; fsyncLock is not allowed.');
   }
-  // Flush first, then refuse writers: the files on disk are now a consistent image. Only
-  // the first lock flushes; a nested one only increments the count, and the files stay
-  // untouched while locked (mongod's fsync.cpp: the FSyncLockThread, which flushes, is
-  // started only when `lockCountAtStart == 0`).
-  if (!state.fsyncLock.locked) {
-    state.engine.checkpoint();
-    state.engine.logFlush(true);
-  }
-  const lockCount = state.fsyncLock.lock();
-  state.log.info({ lockCount, connectionId: ctx.connection.id }, 'fsyncLock acquired');
-  return {
-    info: 'now locked against writes, use db.fsyncUnlock() to unlock',
-    lockCount: Long.fromNumber(lockCount),
-    seeAlso: 'http://dochub.mongodb.org/core/fsynccommand',
-    ok: 1,
-  };
+  // One fsync lock or unlock at a time, as mongod's fsyncSingleCommandExclusionMutex.
+  return state.fsyncLock.exclusively(async () => {
+    // As mongod's fsync.cpp: the count goes up first (writers wait from now on, currentOp
+    // says fsyncLock), then the first lock flushes, and only then does the command answer.
+    // A nested one only increments the count, and the files stay untouched while locked
+    // (the FSyncLockThread, which flushes, is started only when `lockCountAtStart == 0`).
+    const first = !state.fsyncLock.locked;
+    const lockCount = state.fsyncLock.lock();
+    if (first) {
+      try {
+        const delayMs = state.options.fsyncLockDelayMs ?? 0;
+        if (delayMs > 0) {
+          // --fsync-lock-delay-ms: mongod's command waits for its FSyncLockThread to flush, on
+          // a plain condition variable: neither is interrupted if the client goes away
+          // (fsync.cpp: acquireFsyncLockSyncCV.wait; the thread is unkillable, SERVER-74657).
+          // On a large dataset that takes seconds. A tool must be able to give up on such a
+          // lock without waiting, and undo it once it is answered: the proxy's backupAbort is
+          // tested against this.
+          state.log.info({ delayMs, connectionId: ctx.connection.id }, 'fsyncLock: flushing before the lock is answered (delayed)');
+          await sleep(delayMs);
+        }
+        state.engine.checkpoint();
+        state.engine.logFlush(true);
+      } catch (err) {
+        // mongod: "fsyncLock failed. Lock count reset to 0" (releaseLock, then the error).
+        state.fsyncLock.unlock();
+        throw err;
+      }
+    }
+    state.log.info({ lockCount, connectionId: ctx.connection.id }, 'fsyncLock acquired');
+    return {
+      info: 'now locked against writes, use db.fsyncUnlock() to unlock',
+      lockCount: Long.fromNumber(lockCount),
+      seeAlso: 'http://dochub.mongodb.org/core/fsynccommand',
+      ok: 1,
+    };
+  });
 }
 
-function fsyncUnlock(_cmd: Document, ctx: CommandContext): Document {
+function fsyncUnlock(cmd: Document, ctx: CommandContext): Promise<Document> {
+  // After a lock still flushing, as in mongod (fsyncSingleCommandExclusionMutex).
+  return ctx.state.fsyncLock.exclusively(() => unlockNow(cmd, ctx));
+}
+
+function unlockNow(_cmd: Document, ctx: CommandContext): Document {
   const { fsyncLock, log } = ctx.state;
   if (!fsyncLock.locked) {
     // mongod 7.0+ (fsync.cpp, FSyncUnlockCommand): uassert(ErrorCodes::IllegalOperation,
