@@ -21,8 +21,8 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { fsyncDirectory, replaceFileOrRewriteInPlace, writeFileDurably } from './durable.js';
-import { describeIssues, MANIFEST_FORMAT } from './manifest.js';
-import { errorCode } from './io_error.js';
+import { readRecordFile } from './versioned_record.js';
+import { MANIFEST_FORMAT } from './manifest.js';
 import { processState, selfIdentity } from './process_identity.js';
 import { ErrorCodes } from '../errors.js';
 import type { BackupFailure, BackupState } from './engine_status.js';
@@ -143,23 +143,8 @@ export type MarkerRead = { kind: 'absent' } | { kind: 'invalid'; reason: string 
 
 /** The marker in `dir`, if any, validated. */
 export async function readIncompleteMarker(dir: string): Promise<MarkerRead> {
-  const file = path.join(dir, INCOMPLETE_MARKER_FILENAME);
-  let text: string;
-  try {
-    text = await fs.readFile(file, 'utf8');
-  } catch (err) {
-    if (errorCode(err) === 'ENOENT') return { kind: 'absent' };
-    return { kind: 'invalid', reason: `cannot be read (${(err as Error).message})` };
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    return { kind: 'invalid', reason: 'is not valid JSON (torn by a crash as it was written?)' };
-  }
-  const checked = MarkerSchema.safeParse(json);
-  if (!checked.success) return { kind: 'invalid', reason: `is not a valid marker: ${describeIssues(checked.error)}` };
-  return { kind: 'present', marker: checked.data };
+  const read = await readRecordFile(path.join(dir, INCOMPLETE_MARKER_FILENAME), MarkerSchema, 'marker');
+  return read.kind === 'present' ? { kind: 'present', marker: read.value } : read;
 }
 
 /**

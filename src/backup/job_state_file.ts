@@ -14,8 +14,9 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { moveAsideCorrupt, parseVersionedRecord, type RecordKind } from './versioned_record.js';
 import { z } from 'zod';
-import { fsyncDirectory, writeFileDurably } from './durable.js';
+import { writeFileDurably } from './durable.js';
 import { describeIssues } from './manifest.js';
 import { JOB_FILE_NAME } from './work_dirs.js';
 
@@ -94,6 +95,8 @@ export function newJobRecord(root: string, now: Date): JobRecord {
   };
 }
 
+const JOB_RECORD: RecordKind<JobRecord> = { format: JOB_FORMAT, version: JOB_VERSION, schema: JobRecordSchema, what: 'job file' };
+
 /**
  * Reads and validates the record. One that does not pass is renamed to
  * `<file>.corrupt-<time>` (durably) and reported as invalid. Throws only when the file
@@ -107,30 +110,11 @@ export async function readJobFile(file: string, now: Date): Promise<JobFileRead>
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { kind: 'absent' };
     throw err;
   }
-  const checked = check(text);
-  if (checked.record !== undefined) return { kind: 'valid', record: checked.record };
-  const movedTo = `${file}.corrupt-${now.toISOString().replace(/[:.]/g, '-')}`;
-  await fs.rename(file, movedTo);
-  await fsyncDirectory(path.dirname(file));
-  return { kind: 'invalid', reason: checked.why, movedTo };
+  const parsed = parseVersionedRecord(text, JOB_RECORD);
+  if (parsed.value !== undefined) return { kind: 'valid', record: parsed.value };
+  return { kind: 'invalid', reason: parsed.why, movedTo: await moveAsideCorrupt(file, now) };
 }
 
-function check(text: string): { record: JobRecord; why?: undefined } | { record?: undefined; why: string } {
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (err) {
-    return { why: `it is not valid JSON (${(err as Error).message})` };
-  }
-  const header = json as { format?: unknown; version?: unknown } | null;
-  if (header === null || typeof header !== 'object' || header.format !== JOB_FORMAT) {
-    return { why: `it is not a job file of this proxy (format ${JSON.stringify(header?.format)}, expected "${JOB_FORMAT}")` };
-  }
-  if (header.version !== JOB_VERSION) return { why: `it is job file version ${JSON.stringify(header.version)}; this build reads version ${JOB_VERSION}` };
-  const checked = JobRecordSchema.safeParse(json);
-  if (!checked.success) return { why: `it is not a valid job file: ${describeIssues(checked.error)}` };
-  return { record: checked.data };
-}
 
 /** Validates `record` and writes it durably; refuses to write an invalid one. */
 export async function writeJobFile(file: string, record: JobRecord): Promise<void> {

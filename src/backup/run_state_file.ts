@@ -19,6 +19,7 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { moveAsideCorrupt, parseVersionedRecord, type RecordKind } from './versioned_record.js';
 import { z } from 'zod';
 import { fsyncDirectory, writeFileDurably } from './durable.js';
 import { describeIssues, MANIFEST_STRATEGIES } from './manifest.js';
@@ -101,6 +102,8 @@ export type StateFileRead =
   /** `movedTo` is where the file now is, when it was renamed aside. */
   | { kind: 'invalid'; reason: string; movedTo?: string | undefined };
 
+const STATE_RECORD: RecordKind<RunState> = { format: STATE_FORMAT, version: STATE_VERSION, schema: StateSchema, what: 'state file' };
+
 export function stateFilePath(stateDir: string): string {
   return path.join(stateDir, STATE_FILE_NAME);
 }
@@ -118,33 +121,12 @@ export async function readStateFile(file: string, options: { moveAsideInvalid?: 
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { kind: 'absent' };
     throw err;
   }
-  const reason = invalidReason(text);
-  if (reason.state !== undefined) return { kind: 'valid', state: reason.state };
-  if (options.moveAsideInvalid !== true) return { kind: 'invalid', reason: reason.why };
-  const movedTo = `${file}.corrupt-${new Date().toISOString().replace(/[:.]/g, '-')}`;
-  await fs.rename(file, movedTo);
-  await fsyncDirectory(path.dirname(file));
-  return { kind: 'invalid', reason: reason.why, movedTo };
+  const parsed = parseVersionedRecord(text, STATE_RECORD);
+  if (parsed.value !== undefined) return { kind: 'valid', state: parsed.value };
+  if (options.moveAsideInvalid !== true) return { kind: 'invalid', reason: parsed.why };
+  return { kind: 'invalid', reason: parsed.why, movedTo: await moveAsideCorrupt(file, new Date()) };
 }
 
-function invalidReason(text: string): { state: RunState; why?: undefined } | { state?: undefined; why: string } {
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (err) {
-    return { why: `it is not valid JSON (${(err as Error).message})` };
-  }
-  const header = json as { format?: unknown; version?: unknown } | null;
-  if (header === null || typeof header !== 'object' || header.format !== STATE_FORMAT) {
-    return { why: `it is not a state file of this proxy (format ${JSON.stringify(header?.format)}, expected "${STATE_FORMAT}")` };
-  }
-  if (header.version !== STATE_VERSION) {
-    return { why: `it is state file version ${JSON.stringify(header.version)}; this build reads version ${STATE_VERSION}` };
-  }
-  const checked = StateSchema.safeParse(json);
-  if (!checked.success) return { why: `it is not a valid state file: ${describeIssues(checked.error)}` };
-  return { state: checked.data };
-}
 
 /** Validates `state` and writes it durably; refuses to write an invalid one. */
 export async function writeStateFile(file: string, state: RunState): Promise<void> {

@@ -27,7 +27,8 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { isTempFileOf, fsyncDirectory, replaceFileOrRewriteInPlace } from './durable.js';
-import { describeIssues, MANIFEST_FORMAT, type Manifest } from './manifest.js';
+import { MANIFEST_FORMAT, type Manifest } from './manifest.js';
+import { readRecordFile } from './versioned_record.js';
 import { errorCode } from './io_error.js';
 import { selfIdentity } from './process_identity.js';
 import type { OpenedBackup } from './backup_dir.js';
@@ -113,21 +114,8 @@ export type RecordRead = { kind: 'absent' } | { kind: 'invalid'; reason: string 
 
 /** The record in `dir`, if any, validated; whose it is is not checked here. */
 export async function readVerificationRecord(dir: string): Promise<RecordRead> {
-  let text: string;
-  try {
-    text = await fs.readFile(path.join(dir, VERIFICATION_FILENAME), 'utf8');
-  } catch (err) {
-    if (errorCode(err) === 'ENOENT') return { kind: 'absent' };
-    return { kind: 'invalid', reason: `cannot be read (${(err as Error).message})` };
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    return { kind: 'invalid', reason: 'is not valid JSON' };
-  }
-  const checked = RecordSchema.safeParse(json);
-  return checked.success ? { kind: 'present', record: checked.data } : { kind: 'invalid', reason: `is not a valid record: ${describeIssues(checked.error)}` };
+  const read = await readRecordFile(path.join(dir, VERIFICATION_FILENAME), RecordSchema, 'record');
+  return read.kind === 'present' ? { kind: 'present', record: read.value } : read;
 }
 
 /**
