@@ -30,6 +30,21 @@ import { untilBackupEnds, untilCopying } from '../helpers/poll.js';
 import type { EntryJson } from '../../src/cli/catalog_output.js';
 
 const execFileAsync = promisify(execFile);
+
+/**
+ * Why the CLI cannot be run as nobody here, if it cannot: that needs root, and a checkout
+ * nobody may read (one under a private directory, as `mktemp -d` makes) has no CLI for them.
+ */
+const NOBODY_CANNOT_RUN = ((): string | undefined => {
+  if (process.getuid?.() !== 0) return 'needs root to run the CLI as another user';
+  try {
+    const probe = `require('fs').accessSync(${JSON.stringify(CLI)}, require('fs').constants.R_OK)`;
+    execFileSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '-e', probe], { stdio: 'ignore' });
+    return undefined;
+  } catch {
+    return `user nobody cannot read ${CLI} (this checkout lies under a directory private to its owner)`;
+  }
+})();
 const DOCS = 3000;
 
 interface Run {
@@ -189,7 +204,7 @@ describe('hotbackup list and purge', () => {
     assert.match(table()[1] ?? '', new RegExp(`^full\\s.*\\syes\\s+FAILED ${day}$`));
   });
 
-  it('verify by a user who may not write the backup directory: the damaged verdict is written over the earlier record, or it says list will still show it', { skip: process.getuid?.() === 0 ? undefined : 'needs root to run the CLI as another user' }, async () => {
+  it('verify by a user who may not write the backup directory: the damaged verdict is written over the earlier record, or it says list will still show it', { skip: NOBODY_CANNOT_RUN }, async () => {
     const root = copyOfChain();
     const full = path.join(root, 'full');
     assert.equal((await hotbackup(['verify', full])).code, 0);
@@ -460,7 +475,7 @@ describe('hotbackup list and purge', () => {
     assert.match(onTerminal(['purge', root, '--keep', '1', '--dry-run']), new RegExp(`^Warning: ${warning.replace(/[.?()]/g, '\\$&')}$`, 'm'));
   });
 
-  it('purge run by its owner, not root, deletes read-only files in read-only directories', { skip: process.getuid?.() === 0 ? undefined : 'needs root to run the CLI as another user' }, async () => {
+  it('purge run by its owner, not root, deletes read-only files in read-only directories', { skip: NOBODY_CANNOT_RUN }, async () => {
     const root = copyOfChain();
     // nobody must reach the root through the test's own directory.
     fs.chmodSync(scratch.dir, 0o755);
