@@ -12,9 +12,8 @@
  * read with a versioned schema, and a file that does not pass is never trusted: it is
  * renamed aside (job.json.corrupt-<time>) and reported.
  */
-import fs from 'node:fs/promises';
 import path from 'node:path';
-import { moveAsideCorrupt, parseVersionedRecord, type RecordKind } from './versioned_record.js';
+import { moveAsideCorrupt, parseVersionedRecord, readTextIfPresent, type RecordKind } from './versioned_record.js';
 import { z } from 'zod';
 import { writeFileDurably } from './durable.js';
 import { describeIssues } from './manifest.js';
@@ -103,13 +102,8 @@ const JOB_RECORD: RecordKind<JobRecord> = { format: JOB_FORMAT, version: JOB_VER
  * exists but cannot be read at all (EACCES, EIO): then the proxy does not start.
  */
 export async function readJobFile(file: string, now: Date): Promise<JobFileRead> {
-  let text: string;
-  try {
-    text = await fs.readFile(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { kind: 'absent' };
-    throw err;
-  }
+  const text = await readTextIfPresent(file);
+  if (text === undefined) return { kind: 'absent' };
   const parsed = parseVersionedRecord(text, JOB_RECORD);
   if (parsed.value !== undefined) return { kind: 'valid', record: parsed.value };
   return { kind: 'invalid', reason: parsed.why, movedTo: await moveAsideCorrupt(file, now) };

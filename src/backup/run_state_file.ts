@@ -19,7 +19,7 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { moveAsideCorrupt, parseVersionedRecord, type RecordKind } from './versioned_record.js';
+import { moveAsideCorrupt, parseVersionedRecord, readTextIfPresent, type RecordKind } from './versioned_record.js';
 import { z } from 'zod';
 import { fsyncDirectory, writeFileDurably } from './durable.js';
 import { describeIssues, MANIFEST_STRATEGIES } from './manifest.js';
@@ -114,13 +114,8 @@ export function stateFilePath(stateDir: string): string {
  * Throws only when the file exists but cannot be read at all (EACCES, EIO).
  */
 export async function readStateFile(file: string, options: { moveAsideInvalid?: boolean } = {}): Promise<StateFileRead> {
-  let text: string;
-  try {
-    text = await fs.readFile(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { kind: 'absent' };
-    throw err;
-  }
+  const text = await readTextIfPresent(file);
+  if (text === undefined) return { kind: 'absent' };
   const parsed = parseVersionedRecord(text, STATE_RECORD);
   if (parsed.value !== undefined) return { kind: 'valid', state: parsed.value };
   if (options.moveAsideInvalid !== true) return { kind: 'invalid', reason: parsed.why };

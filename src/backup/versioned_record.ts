@@ -20,6 +20,19 @@ export interface RecordKind<T> {
   what: string;
 }
 
+/**
+ * The text of `file`, or undefined when there is none. Throws when it exists but cannot
+ * be read at all (EACCES, EIO): a record that may hold a lock must not pass for absent.
+ */
+export async function readTextIfPresent(file: string): Promise<string | undefined> {
+  try {
+    return await fs.readFile(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
 /** `text` parsed and validated as a `kind` record, or why it is not one. */
 export function parseVersionedRecord<T>(text: string, kind: RecordKind<T>): { value: T; why?: undefined } | { value?: undefined; why: string } {
   let json: unknown;
