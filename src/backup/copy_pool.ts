@@ -138,7 +138,17 @@ export async function runPool(options: PoolOptions): Promise<PoolOutcome[]> {
   const unwatch = options.limiter.watchUnlimited?.((unlimited) => Atomics.store(flags, Flag.UNLIMITED, unlimited ? 1 : 0));
 
   const results: PoolOutcome[] = new Array<PoolOutcome>(files.length);
-  const queue = files.map((_, i) => i).sort((a, b) => (files[b] as SourceFile).size - (files[a] as SourceFile).size || a - b);
+  // Files an incremental backup may take from its base first: they cost a link or a clone
+  // (and a hash of the source when compared), not a copy, so the progress shows the reuse
+  // early instead of after the 100 MB journal files. Then largest first, so the last file
+  // out is a small one.
+  const rank = (file: SourceFile): number => (file.reuse !== undefined ? 0 : 1);
+  const queue = files
+    .map((_, i) => i)
+    .sort((a, b) => {
+      const [fa, fb] = [files[a] as SourceFile, files[b] as SourceFile];
+      return rank(fa) - rank(fb) || fb.size - fa.size || a - b;
+    });
   let next = 0;
   const pool: Pool = {
     options,
