@@ -3,7 +3,9 @@
  * A cursor belongs to the session that opened it (mongod refuses a getMore from another:
  * 50737/50738), so the cursor is opened, drained and closed in one explicit session.
  */
-import { Long, type MongoClient, type ClientSession, type Document } from 'mongodb';
+import { Long, MongoClient, type ClientSession, type Document } from 'mongodb';
+import { startDevServer, type RunningDevServer } from './dev_server.js';
+import { startProxy, type RunningProxy } from './proxy.js';
 import { peekRequest } from '../../src/wire/peek.js';
 import { decodeReply } from './raw_client.js';
 import { readHeader } from '../../src/wire/header.js';
@@ -130,5 +132,40 @@ export async function startBackupCursorSpy(upstreamPort: number): Promise<Backup
         faults.push({ name, kind, match, done: resolve });
       }),
     close: () => relay.close(),
+  };
+}
+
+/**
+ * A dev server with 500 documents, a spy relay in front of it, and a proxy whose upstream
+ * is the spy: for tests that make the relay swallow or cut what the proxy sends mongod.
+ */
+export interface SpiedProxy {
+  server: RunningDevServer;
+  spy: BackupCursorSpy;
+  proxy: RunningProxy;
+  /** Connected through the proxy. */
+  client: MongoClient;
+  stop(): Promise<void>;
+}
+
+export async function startSpiedProxy(): Promise<SpiedProxy> {
+  const server = await startDevServer();
+  const spy = await startBackupCursorSpy(server.port);
+  const proxy = await startProxy({ ...server, uri: `mongodb://127.0.0.1:${spy.port}/?directConnection=true` });
+  const client = new MongoClient(proxy.uri);
+  await client.connect();
+  await client.db('app').collection('docs').insertMany(Array.from({ length: 500 }, (_, i) => ({ i })));
+  return {
+    server,
+    spy,
+    proxy,
+    client,
+    async stop() {
+      await client.close();
+      await proxy.stop();
+      await spy.close();
+      await server.stop();
+      server.cleanup();
+    },
   };
 }

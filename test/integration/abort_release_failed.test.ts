@@ -10,36 +10,25 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { MongoClient, MongoServerError, type Document } from 'mongodb';
-import { startDevServer, type RunningDevServer } from '../helpers/dev_server.js';
-import { startProxy, type RunningProxy } from '../helpers/proxy.js';
-import { startBackupCursorSpy, type BackupCursorSpy } from '../helpers/backup_cursor_spy.js';
+import { startSpiedProxy, type BackupCursorSpy, type SpiedProxy } from '../helpers/backup_cursor_spy.js';
 import { tempDir } from '../helpers/paths.js';
 import { untilCopying } from '../helpers/poll.js';
 import { readIncompleteMarker } from '../../src/backup/backup_marker.js';
 
 describe('an abort whose snapshot release fails', () => {
-  let server: RunningDevServer;
+  let stack: SpiedProxy;
   let spy: BackupCursorSpy;
-  let proxy: RunningProxy;
   let client: MongoClient;
   const scratch = tempDir('abort-release');
   const admin = () => client.db('admin');
 
   before(async () => {
-    server = await startDevServer();
-    spy = await startBackupCursorSpy(server.port);
-    proxy = await startProxy({ ...server, uri: `mongodb://127.0.0.1:${spy.port}/?directConnection=true` });
-    client = new MongoClient(proxy.uri);
-    await client.connect();
-    await client.db('app').collection('docs').insertMany(Array.from({ length: 500 }, (_, i) => ({ i })));
+    stack = await startSpiedProxy();
+    ({ spy, client } = stack);
   });
 
   after(async () => {
-    await client?.close();
-    await proxy?.stop();
-    await spy?.close();
-    await server?.stop();
-    server?.cleanup();
+    await stack?.stop();
     scratch.remove();
   });
 
