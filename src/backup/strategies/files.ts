@@ -12,6 +12,7 @@ import { strerror } from '../io_error.js';
 import { CommandError, ErrorCodes } from '../../errors.js';
 import { mtimeText, statStamp } from '../source_stamp.js';
 import { isHotbackupFile } from '../own_files.js';
+import { mapFiles } from '../file_walk.js';
 
 /** Relative to the dbpath, so that the backup directory is itself a usable dbpath. */
 export function sourceFile(dbpath: string, absolute: string, size: number): SourceFile {
@@ -58,12 +59,10 @@ export function isJournalFile(relativePath: string): boolean {
  * goes unstamped: the copy reports it.
  */
 export async function stampFiles(files: readonly SourceFile[]): Promise<SourceFile[]> {
-  return Promise.all(
-    files.map(async (file) => {
-      const stamp = await statStamp(file.path).catch(() => undefined);
-      return stamp === undefined ? file : { ...file, stamp };
-    }),
-  );
+  return mapFiles(files, async (file) => {
+    const stamp = await statStamp(file.path).catch(() => undefined);
+    return stamp === undefined ? file : { ...file, stamp };
+  });
 }
 
 /** The role of a file (or, for excluded directories, a directory) by its path relative to the dbpath. */
@@ -141,19 +140,17 @@ export async function relistDbpath(dbpath: string, previous: readonly SourceFile
   const ancestors: Ancestor[] = [{ id: directoryId(rootStats), relativePath: '' }];
   const relist = async (relativeDir: string): Promise<void> => {
     const entries = await fs.readdir(path.join(listing.root, relativeDir), { withFileTypes: true });
-    await Promise.all(
-      entries.map(async (entry) => {
-        const relativePath = path.join(relativeDir, entry.name);
-        const file = known.get(relativePath);
-        if (file !== undefined && entry.isFile()) {
-          listing.files.push(file);
-        } else if (knownDirs.has(relativePath) && entry.isDirectory()) {
-          await relist(relativePath);
-        } else {
-          await listEntry(listing, relativeDir, entry, ancestors);
-        }
-      }),
-    );
+    await mapFiles(entries, async (entry) => {
+      const relativePath = path.join(relativeDir, entry.name);
+      const file = known.get(relativePath);
+      if (file !== undefined && entry.isFile()) {
+        listing.files.push(file);
+      } else if (knownDirs.has(relativePath) && entry.isDirectory()) {
+        await relist(relativePath);
+      } else {
+        await listEntry(listing, relativeDir, entry, ancestors);
+      }
+    });
   };
   await relist('');
   return sorted(listing.files);
@@ -172,7 +169,8 @@ interface Ancestor {
  * The entries of a directory are looked at in parallel: the reflink strategy lists
  * the dbpath while mongod's writes are blocked, and one stat after another costs a
  * thread-pool round trip each (about 15 ms for 200 files on a loop-mounted XFS, a
- * quarter of that in parallel).
+ * quarter of that in parallel). A bounded window (file_walk.ts): the thread pool has
+ * 4 threads, and every request in flight holds memory.
  */
 async function listDirectory(listing: Listing, relativeDir: string, ancestors: readonly Ancestor[]): Promise<void> {
   const dir = path.join(listing.root, relativeDir);
@@ -184,7 +182,7 @@ async function listDirectory(listing: Listing, relativeDir: string, ancestors: r
     if (listing.tolerant && relativeDir !== '' && isVanished(err)) return;
     throw err;
   }
-  await Promise.all(entries.map((entry) => listEntry(listing, relativeDir, entry, ancestors)));
+  await mapFiles(entries, (entry) => listEntry(listing, relativeDir, entry, ancestors));
 }
 
 async function listEntry(listing: Listing, relativeDir: string, entry: Dirent, ancestors: readonly Ancestor[]): Promise<void> {
@@ -311,10 +309,8 @@ async function linkAt(root: string, relativePath: string): Promise<FileLink | un
 /** `files`, each with the link it is reached through (if any) filled in. */
 export async function withLinks(files: readonly SourceFile[]): Promise<SourceFile[]> {
   const seen = new Map<string, Promise<FileLink | undefined>>();
-  return Promise.all(
-    files.map(async (file) => {
-      const link = await linkOf(file, seen);
-      return link === undefined ? file : { ...file, link };
-    }),
-  );
+  return mapFiles(files, async (file) => {
+    const link = await linkOf(file, seen);
+    return link === undefined ? file : { ...file, link };
+  });
 }

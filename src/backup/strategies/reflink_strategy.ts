@@ -35,6 +35,7 @@ import { describeErrno, probeReflink, type ReflinkSupport } from './reflink_prob
 import { createStaging, removeStaging } from './staging.js';
 import { sealClones } from '../seal_clones.js';
 import { statStamp } from '../source_stamp.js';
+import { mapFiles } from '../file_walk.js';
 import { hangIfEnabled } from '../../failpoints.js';
 import { CommandError } from '../../errors.js';
 import { toCommandError } from '../io_error.js';
@@ -121,7 +122,7 @@ export class ReflinkStrategy implements SnapshotStrategy {
       // it, so an incremental backup takes a file from its base only if both readings
       // match the base's (source_stamp.ts).
       const sources = new Map(held.files.map((file) => [file.relativePath, file.path]));
-      const clones = await Promise.all(cloned.files.map(async (file) => ({ ...file, size: (await fs.stat(file.path)).size, ...(await stampAfter(file, sources)) })));
+      const clones = await mapFiles(cloned.files, async (file) => ({ ...file, size: (await fs.stat(file.path)).size, ...(await stampAfter(file, sources)) }));
       for (const { relativePath, detail } of cloned.dropped) {
         log.warn({ backupId: request.backupId, file: relativePath }, `left out: it ${detail}`);
         // As the copier says of an optional file it skips.

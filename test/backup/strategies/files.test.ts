@@ -10,7 +10,9 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { dbpathRole, listDbpath, relistDbpath, sourceFile, withLinks } from '../../../src/backup/strategies/files.js';
+import fsp from 'node:fs/promises';
+import { dbpathRole, listDbpath, relistDbpath, sourceFile, stampFiles, withLinks } from '../../../src/backup/strategies/files.js';
+import { FILE_CALL_CONCURRENCY } from '../../../src/backup/file_walk.js';
 import { CommandError } from '../../../src/errors.js';
 import { tempDir } from '../../helpers/paths.js';
 
@@ -336,5 +338,51 @@ describe('listDbpath while files come and go', () => {
       await churn.terminate();
       root.remove();
     }
+  });
+});
+
+describe('a dbpath of many files', () => {
+  let dir: { dir: string; remove: () => void };
+  beforeEach(() => (dir = tempDir('many-files')));
+  afterEach(() => dir.remove());
+
+  /**
+   * Every file's stat in flight at once held all their requests and Stats objects
+   * together: the proxy's heap grew with the number of files (docs/performance.md,
+   * section 6). Counted on the calls themselves, through the module object files.ts
+   * calls them on.
+   */
+  it('is listed, stamped and checked for links with at most FILE_CALL_CONCURRENCY calls in flight, every file in order', async (t) => {
+    const count = 300;
+    for (let i = 0; i < count; i++) write(path.join(dir.dir, 'db', `collection-${String(i).padStart(3, '0')}.wt`), 1);
+    let inFlight = 0;
+    let most = 0;
+    const counted = <A extends unknown[], R>(call: (...args: A) => Promise<R>) =>
+      async (...args: A): Promise<R> => {
+        most = Math.max(most, ++inFlight);
+        try {
+          return await call(...args);
+        } finally {
+          inFlight--;
+        }
+      };
+    t.mock.method(fsp, 'stat', counted(fsp.stat.bind(fsp)));
+    t.mock.method(fsp, 'lstat', counted(fsp.lstat.bind(fsp)));
+
+    const listed = await listDbpath(dir.dir);
+    assert.equal(listed.length, count);
+    assert.ok(most <= FILE_CALL_CONCURRENCY, `listing: ${most} calls in flight`);
+    assert.ok(most > 1, 'the listing still runs calls in parallel');
+
+    most = 0;
+    const stamped = await stampFiles(listed);
+    assert.deepEqual(stamped.map((f) => f.relativePath), listed.map((f) => f.relativePath));
+    assert.ok(stamped.every((f) => f.stamp !== undefined));
+    assert.ok(most <= FILE_CALL_CONCURRENCY, `stamping: ${most} calls in flight`);
+
+    most = 0;
+    const linked = await withLinks(listed);
+    assert.deepEqual(linked.map((f) => f.relativePath), listed.map((f) => f.relativePath));
+    assert.ok(most <= FILE_CALL_CONCURRENCY, `links: ${most} calls in flight`);
   });
 });
