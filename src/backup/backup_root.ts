@@ -50,10 +50,23 @@ export class BackupRoot {
     readonly given: string,
   ) {}
 
-  /** Resolves `dir` (absolute); the caller has checked it is a directory. */
+  /**
+   * Resolves `dir` (absolute; the caller has checked it is a directory), and makes sure
+   * `/proc/self/fd` works here: without /proc mounted, every walk would fail as if the
+   * path were missing, so the start fails instead, saying why.
+   */
   static async open(dir: string): Promise<BackupRoot> {
     const given = path.resolve(dir);
-    return new BackupRoot(await fs.realpath(given), given);
+    const real = await fs.realpath(given);
+    const handle = await fs.open(real, NOFOLLOW_DIRECTORY);
+    try {
+      await fs.stat(beneath(handle));
+    } catch (err) {
+      throw new Error(`--backup-root needs /proc mounted (it opens paths through /proc/self/fd, as openat(2) would): ${(err as Error).message}`, { cause: err });
+    } finally {
+      await handle.close();
+    }
+    return new BackupRoot(real, given);
   }
 
   /**
