@@ -8,11 +8,12 @@
  * (src/cli/proxy_app.ts) fills in: `UpstreamAdmin` for what the manifest records of
  * mongod, and `SnapshotSource` for the strategy that keeps the files safe to copy.
  */
+import path from 'node:path';
 import type { CopyIoClass, CopyWrites } from './copy_messages.js';
 import { TokenBucket } from './throttle.js';
 import { DEFAULT_CONCURRENCY, copyFiles } from './copier.js';
 import { MANIFEST_FORMAT, MANIFEST_VERSION, manifestFiles, writeManifest, type Manifest } from './manifest.js';
-import { prepareDestination } from './destination.js';
+import { nodeDestinationFs, prepareDestination, type DestinationPolicy } from './destination.js';
 import { openIncrementalBase, planReuse, reuseWarnings, type IncrementalBase } from './incremental.js';
 import { fileClock } from './source_stamp.js';
 import { IncompleteMarker, INCOMPLETE_MARKER_FILENAME, markerStateOf } from './backup_marker.js';
@@ -84,6 +85,11 @@ export interface BackupEngineOptions {
   copyIoClass?: CopyIoClass;
   /** The process-wide throttle every copy draws from. Default: a new, unlimited TokenBucket. */
   throttle?: TokenBucket;
+  /**
+   * `serve --backup-root` and the proxy's own directories (destination.ts): a destination
+   * and an incrementalBase must respect it. Default: any absolute path outside the dbpath.
+   */
+  destinations?: DestinationPolicy;
   log: Logger;
 }
 
@@ -167,11 +173,15 @@ export class BackupEngine {
   /** The base first (it creates nothing), then the destination, which prepareDestination may create. */
   private async checkRequest(request: StartRequest): Promise<{ destination: string; base: IncrementalBase | undefined }> {
     const { options } = this;
+    const policy = options.destinations ?? {};
+    const baseDir = request.incrementalBase;
+    // Its files are cloned or linked into the new backup: under a root, only a backup inside it.
+    const checkedBase = baseDir === undefined || policy.root === undefined || !path.isAbsolute(baseDir) ? baseDir : await policy.root.existingDirectory(baseDir, 'incrementalBase');
     const base =
-      request.incrementalBase === undefined
+      checkedBase === undefined
         ? undefined
-        : await openIncrementalBase(request.incrementalBase, request.destination, { dbpath: options.dbpath, host: options.upstream.host }, request.checksum === true);
-    return { destination: await prepareDestination(request.destination, options.dbpath), base };
+        : await openIncrementalBase(checkedBase, request.destination, { dbpath: options.dbpath, host: options.upstream.host }, request.checksum === true);
+    return { destination: await prepareDestination(request.destination, options.dbpath, nodeDestinationFs, policy), base };
   }
 
   /** Whether a backup holds the slot: claimed by start(), until its outcome (or the refusal of its destination). */

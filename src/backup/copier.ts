@@ -31,6 +31,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { fsyncDirectory } from './durable.js';
 import { errorCode } from './io_error.js';
+import { BACKUP_DIR_MODE, BACKUP_FILE_MODE, setModeOfPath } from './owner_only.js';
 import { type CopyProgress, noProgress } from './progress.js';
 import { poolSettings, runPool, type Limiter } from './copy_pool.js';
 import type { CopyResult, SourceFile } from './copy_types.js';
@@ -53,11 +54,7 @@ export interface CopyOptions {
   signal?: AbortSignal;
   /** Mode of the files created, set as such whatever the umask. Default 0o600: a backup holds every byte of the database. */
   fileMode?: number;
-  /**
-   * Mode of the directories created, set as such whatever the umask (a restore's: its
-   * owner must be able to write into them, and mongod with it). Default: mkdir's, under
-   * the umask.
-   */
+  /** Mode of the directories created, set as such whatever the umask. Default 0o700 (owner_only.ts). */
   directoryMode?: number;
   /**
    * The nice value of the copy threads (Linux; 0-19). Default 10: when the CPU is
@@ -95,7 +92,7 @@ export async function copyFiles(files: readonly SourceFile[], destDir: string, o
   const settings = poolSettings(options);
   options.signal?.throwIfAborted();
   const targets = destinationPaths(files, destDir);
-  const directories = await createDirectories(destDir, targets, options.directoryMode);
+  const directories = await createDirectories(destDir, targets, options.directoryMode ?? BACKUP_DIR_MODE);
   // An abort while the directories were made has fired already: the listener below would miss it.
   options.signal?.throwIfAborted();
 
@@ -104,7 +101,7 @@ export async function copyFiles(files: readonly SourceFile[], destDir: string, o
     job: (index) => ({ type: 'copy', target: targets[index] as string }),
     limiter: options.limiter,
     ...settings,
-    fileMode: options.fileMode ?? 0o600,
+    fileMode: options.fileMode ?? BACKUP_FILE_MODE,
     ...(options.writes === undefined ? {} : { writes: options.writes }),
     ...(options.ioClass === undefined ? {} : { ioClass: options.ioClass }),
     progress: options.progress ?? noProgress,
@@ -143,11 +140,11 @@ function destinationPaths(files: readonly SourceFile[], destDir: string): string
 }
 
 /**
- * Creates the directories the targets need, parents first (with `mode`, if given, set
- * before anything goes in), and returns every directory that gains an entry (destDir
+ * Creates the directories the targets need, parents first (with `mode` set before
+ * anything goes in), and returns every directory that gains an entry (destDir
  * included): those must be fsynced for the new names to survive a crash.
  */
-async function createDirectories(destDir: string, targets: readonly string[], mode: number | undefined): Promise<string[]> {
+async function createDirectories(destDir: string, targets: readonly string[], mode: number): Promise<string[]> {
   const root = path.resolve(destDir);
   const needed = new Set<string>([root]);
   for (const target of targets) {
@@ -165,7 +162,8 @@ async function createDirectories(destDir: string, targets: readonly string[], mo
       if (errorCode(err) !== 'EEXIST') throw err;
       continue;
     }
-    if (mode !== undefined) await fs.chmod(dir, mode);
+    // mkdir(2) applies the umask; the mode is set before anything goes in.
+    await setModeOfPath(dir, mode);
   }
   return ordered;
 }

@@ -1,12 +1,18 @@
 /**
  * Checks a backupStart destination with Percona's error texts, and creates it when
- * absent. It must be absolute, outside the dbpath, and empty: a backup never mixes
- * with other files, and the finished directory is itself a usable dbpath.
+ * absent. It must be absolute, outside the dbpath (and the proxy's state dir and
+ * staging), and empty: a backup never mixes with other files, and the finished
+ * directory is itself a usable dbpath. Under `--backup-root` it must also lie in that
+ * tree, reached through no `..` and no symbolic link (backup_root.ts), and it is
+ * created relative to its parent's open directory, so that a link swapped in meanwhile
+ * cannot send the mkdir elsewhere.
  *
  * Only the last level is created, and only under an existing directory, as PSMDB's
  * hot backup does (`fs::create_directory` in WiredTigerKVEngine::hotBackup;
  * jstests/backup/dest_path.js expects `backupDir: "/non-existent/path"` to fail).
- * `mkdir -p` would turn a typo such as `/bakups/2026` into a new tree at `/`.
+ * `mkdir -p` would turn a typo such as `/bakups/2026` into a new tree at `/`. A
+ * directory created gets mode 0700 whatever the umask (owner_only.ts); one that
+ * existed keeps the mode its owner gave it.
  *
  * A created destination is made durable by an fsync of its parent, so a crash cannot
  * lose the directory (and with it a backup whose files and manifest were each fsync'ed).
@@ -17,8 +23,15 @@ import path from 'node:path';
 import { CommandError, ErrorCodes } from '../errors.js';
 import { errorCode, toCommandError } from './io_error.js';
 import { fsyncDirectory } from './durable.js';
+import { BACKUP_DIR_MODE, setModeOf } from './owner_only.js';
+import { NOFOLLOW_DIRECTORY, type BackupRoot } from './backup_root.js';
+import { prepareBeneath } from './destination_beneath.js';
 
-/** The directory operations prepareDestination needs; tests wrap them to watch them or make them fail. */
+/**
+ * The directory operations prepareDestination needs; tests wrap them to watch them or
+ * make them fail. Under a backup root the paths are `/proc/self/fd/<parent>/<name>`
+ * (backup_root.ts).
+ */
 export interface DestinationFs {
   /** Creates `dir` itself, one level, as mkdir(2): EEXIST if it exists, ENOENT if its parent does not. */
   mkdir(dir: string): Promise<void>;
@@ -26,7 +39,7 @@ export interface DestinationFs {
 }
 
 export const nodeDestinationFs: DestinationFs = {
-  mkdir: (dir) => fs.mkdir(dir),
+  mkdir: (dir) => fs.mkdir(dir, { mode: BACKUP_DIR_MODE }),
   fsyncDirectory,
 };
 
@@ -87,6 +100,16 @@ async function checkEmptyDirectory(destination: string, stat: Stats): Promise<vo
   if (entries.length > 0) throw badValue(`Backup directory ${destination} is not empty`);
 }
 
+/** Sets a directory just made to 0700, through a descriptor opened without following a link. */
+async function sealCreated(dir: string): Promise<void> {
+  const handle = await fs.open(dir, NOFOLLOW_DIRECTORY);
+  try {
+    await setModeOf(handle, BACKUP_DIR_MODE);
+  } finally {
+    await handle.close();
+  }
+}
+
 async function createLastLevel(destination: string, dirs: DestinationFs): Promise<void> {
   const parent = path.dirname(destination);
   const parentStat = await statIfPresent(parent, 'checking the parent of the backup destination');
@@ -96,6 +119,7 @@ async function createLastLevel(destination: string, dirs: DestinationFs): Promis
   }
   try {
     await dirs.mkdir(destination);
+    await sealCreated(destination);
   } catch (err) {
     // The parent was removed or replaced since we looked at it.
     if (isMissing(err)) throw missingParent(destination, parent);
@@ -115,17 +139,44 @@ async function createLastLevel(destination: string, dirs: DestinationFs): Promis
   }
 }
 
-export async function prepareDestination(requested: unknown, dbpath: string, dirs: DestinationFs = nodeDestinationFs): Promise<string> {
+/** What a destination must respect besides the dbpath: `serve --backup-root` and the proxy's own directories. */
+export interface DestinationPolicy {
+  /** Destinations must lie in this tree; undefined: any absolute path the proxy can write. */
+  root?: BackupRoot | undefined;
+  /** Directories a destination must neither be, nor be in, nor hold: the state dir, the staging root. */
+  protectedDirs?: ReadonlyArray<{ readonly name: string; readonly dir: string }>;
+}
+
+/** Refuses a destination that overlaps the dbpath or a protected directory, by the path as written, then through symbolic links. */
+async function checkOverlaps(destination: string, dbpath: string, policy: DestinationPolicy): Promise<void> {
+  const source = path.resolve(dbpath);
+  // /backups/x where /backups -> dbpath would otherwise put the backup inside the files it copies.
+  const realDestination = await realPath(destination);
+  if (pathsOverlap(destination, source) || pathsOverlap(realDestination, await realPath(source))) {
+    throw badValue(`Backup destination ${destination} must be outside the dbpath ${source}`);
+  }
+  for (const { name, dir } of policy.protectedDirs ?? []) {
+    const resolved = path.resolve(dir);
+    if (pathsOverlap(destination, resolved) || pathsOverlap(realDestination, await realPath(resolved))) {
+      throw badValue(`Backup destination ${destination} must be outside ${name} ${resolved}`);
+    }
+  }
+}
+
+export async function prepareDestination(requested: unknown, dbpath: string, dirs: DestinationFs = nodeDestinationFs, policy: DestinationPolicy = {}): Promise<string> {
   if (typeof requested !== 'string') throw badValue(`invalid destination directory: '${String(requested)}'`);
   if (requested === '') throw badValue("invalid destination directory: ''");
   if (!path.isAbsolute(requested)) throw badValue('Destination path must be absolute');
-  const destination = path.resolve(requested);
-  const source = path.resolve(dbpath);
-  // By the path as written, then through symbolic links: /backups/x where /backups -> dbpath
-  // would otherwise put the backup inside the files it copies.
-  if (pathsOverlap(destination, source) || pathsOverlap(await realPath(destination), await realPath(source))) {
-    throw badValue(`Backup destination ${destination} must be outside the dbpath ${source}`);
+  const { root } = policy;
+  if (root !== undefined) {
+    const components = root.componentsOf(requested, 'Backup destination');
+    const destination = root.pathOf(components);
+    await checkOverlaps(destination, dbpath, policy);
+    await prepareBeneath(root, components, requested, dirs);
+    return destination;
   }
+  const destination = path.resolve(requested);
+  await checkOverlaps(destination, dbpath, policy);
   const existing = await statIfPresent(destination, 'checking the backup destination');
   if (existing === undefined) await createLastLevel(destination, dirs);
   else await checkEmptyDirectory(destination, existing);

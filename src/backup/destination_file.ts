@@ -11,9 +11,7 @@
  */
 import fs from 'node:fs';
 import { DIRECT_IO_ALIGNMENT, directCreateFlags } from './direct_io.js';
-
-/** What fchmod(2) says on a filesystem without Unix modes (vfat, some FUSE ones). */
-const MODELESS: ReadonlySet<string> = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP']);
+import { MODELESS } from './owner_only.js';
 
 export class DestinationFile {
   private buffered: number | undefined;

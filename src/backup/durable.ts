@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { errorCode } from './io_error.js';
+import { BACKUP_FILE_MODE, setModeOf } from './owner_only.js';
 
 /** Error codes meaning "this filesystem cannot fsync a directory", which restic ignores too. */
 const DIR_FSYNC_UNSUPPORTED: ReadonlySet<string> = new Set(['EINVAL', 'ENOTSUP', 'EOPNOTSUPP', 'EISDIR']);
@@ -41,18 +42,21 @@ export function isTempFileOf(name: string, basename: string): boolean {
 /**
  * Replaces `file` with `data` atomically and durably. On failure the temp file is
  * removed and `file` is untouched. Out-of-space and permission errors are thrown as
- * they are (with Node's code/errno/syscall/path): retrying would not help.
+ * they are (with Node's code/errno/syscall/path): retrying would not help. The new
+ * file has `mode` (default 0600: manifests, markers and state files name what a
+ * backup holds) whatever the umask (owner_only.ts).
  */
-export async function writeFileDurably(file: string, data: string | Buffer): Promise<void> {
+export async function writeFileDurably(file: string, data: string | Buffer, mode: number = BACKUP_FILE_MODE): Promise<void> {
   const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
   const dir = path.dirname(file);
   // Dot-prefixed and random: never mistaken for the real file, never clashing with a
   // concurrent writer; `wx` makes sure of the latter.
   const temp = path.join(dir, `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
-  const handle = await fs.open(temp, 'wx');
+  const handle = await fs.open(temp, 'wx', mode);
   let renamed = false;
   try {
     try {
+      await setModeOf(handle, mode);
       let written = 0;
       while (written < bytes.length) {
         const { bytesWritten } = await handle.write(bytes, written, bytes.length - written, written);

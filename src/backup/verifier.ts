@@ -11,12 +11,15 @@ import type { VerifyVerdict } from './verify_verdict.js';
 import { CommandError, ErrorCodes } from '../errors.js';
 import type { Limiter } from './copy_pool.js';
 import type { Logger } from '../log.js';
+import type { BackupRoot } from './backup_root.js';
 
 export interface VerifierOptions {
   /** The proxy's throttle: a verify without a rate of its own shares it with backups. */
   throttle: Limiter;
   /** Hash threads. Default: the copier's. */
   concurrency?: number;
+  /** `serve --backup-root`: the directories verified must lie in it (backup_root.ts). Default: any absolute path. */
+  root?: BackupRoot | undefined;
   log: Logger;
 }
 
@@ -39,11 +42,14 @@ export class BackupVerifier {
     const { directory } = request;
     if (typeof directory !== 'string' || directory === '') throw new CommandError(ErrorCodes.BadValue, 'backupVerify must name the backup directory, e.g. {backupVerify: "/backups/2026-11-21"}');
     if (!path.isAbsolute(directory)) throw new CommandError(ErrorCodes.BadValue, `backupVerify path must be absolute: '${directory}'`);
+    // A verify reads the directory and writes its record there: under a root, only inside it.
+    const resolved = this.options.root === undefined ? path.resolve(directory) : await this.options.root.existingDirectory(directory, 'backupVerify path');
+    // After that await: the slot is checked and claimed in one synchronous step.
     if (this.abort.signal.aborted) throw new CommandError(ErrorCodes.ShutdownInProgress, 'the proxy is shutting down');
     if (this.running !== undefined) {
       throw new CommandError(ErrorCodes.ConflictingOperationInProgress, `A backupVerify is already running (of ${this.running.directory}): wait for it to finish.`);
     }
-    const run = { directory: path.resolve(directory) };
+    const run = { directory: resolved };
     this.running = run;
     const done = this.run(run.directory, request.rate);
     this.slot = done.catch(() => undefined);

@@ -27,6 +27,7 @@ import { BackupCommands } from '../commands/backup_commands.js';
 import { BackupJob } from '../backup/backup_job.js';
 import { parseSchedule, type Schedule } from '../backup/schedule_spec.js';
 import { pathsOverlap } from '../backup/destination.js';
+import { BackupRoot } from '../backup/backup_root.js';
 import type { JobFlags } from './proxy_flags.js';
 import { HelloUpstreamRole, type UpstreamRole } from '../commands/session_options.js';
 import type { Logger } from '../log.js';
@@ -58,6 +59,12 @@ export interface ProxyAppOptions {
    * its `hello`, asked once when first needed. Tests stand in a replica-set member.
    */
   upstreamRole?: UpstreamRole;
+  /**
+   * `--backup-root`: every destination, incrementalBase and backupVerify path must lie in
+   * it (backup_root.ts). Default: the job's root when there is a job, else none (any
+   * absolute path the proxy can write, said at start in a warning).
+   */
+  backupRoot?: string | undefined;
   /** A scheduled backup job (`--schedule`); its state lives in the state dir (job.json). */
   job?: JobFlags | undefined;
   log: Logger;
@@ -100,17 +107,25 @@ async function discoverDbpath(upstreamUri: string): Promise<string> {
 }
 
 /**
- * The job's root: an existing directory, outside the dbpath and the state dir (a backup
- * of the dbpath must not hold its own backups, and the state dir is the proxy's).
+ * The backup root: an existing directory, outside the dbpath, the state dir and the
+ * staging root, and not holding them (a backup of the dbpath must not hold its own
+ * backups, and the others are the proxy's), by the path as given and by its real path.
  */
-async function checkBackupRoot(root: string, dbpath: string, stateDir: string): Promise<void> {
+async function openBackupRoot(root: string, dbpath: string, dirs: { stateDir: string; stagingRoot: string }, log: Logger): Promise<BackupRoot> {
   const stats = await fs.stat(root).catch((err: NodeJS.ErrnoException) => {
     throw new Error(`--backup-root ${root} cannot be used (${err.code ?? err.message}): give an existing directory; the proxy creates only each backup's own directory in it`, { cause: err });
   });
   if (!stats.isDirectory()) throw new Error(`--backup-root ${root} is not a directory`);
-  for (const [name, dir] of [['the dbpath', dbpath], ['the state dir', stateDir]] as const) {
-    if (pathsOverlap(root, dir)) throw new Error(`--backup-root ${root} must be outside ${name} ${dir}, and must not contain it`);
+  const opened = await BackupRoot.open(root);
+  for (const [name, dir] of [['the dbpath', dbpath], ['the state dir', dirs.stateDir], ['the staging dir', dirs.stagingRoot]] as const) {
+    const real = await fs.realpath(dir).catch(() => dir);
+    if (pathsOverlap(root, dir) || pathsOverlap(opened.real, real)) throw new Error(`--backup-root ${root} must be outside ${name} ${dir}, and must not contain it`);
   }
+  // Only a local user who may write below the root can swap a link in after a check (backup_root.ts).
+  if ((stats.mode & 0o022) !== 0) {
+    log.warn({ backupRoot: opened.real, mode: (stats.mode & 0o7777).toString(8) }, '--backup-root is writable by other users: any of them can redirect a backup by replacing a directory in it with a symbolic link; make it writable by the proxy\'s user alone (chmod go-w)');
+  }
+  return opened;
 }
 
 /** Builds and starts the proxy; the caller owns shutdown (ProxyApp.close). */
@@ -130,7 +145,14 @@ export async function startProxyApp(options: ProxyAppOptions): Promise<ProxyApp>
     const dirs = workDirs(dbpath, { stateDir: options.stateDir, stagingRoot: options.stagingDir });
     const { stagingRoot } = dirs;
     await checkWorkDirs(dbpath, dirs);
-    if (options.job !== undefined) await checkBackupRoot(options.job.backupRoot, dbpath, dirs.stateDir);
+    const rootDir = options.backupRoot ?? options.job?.backupRoot;
+    if (options.job !== undefined && rootDir !== options.job.backupRoot) {
+      throw new Error(`--backup-root is ${rootDir}, and the scheduled job's root is ${options.job.backupRoot}: give one root`);
+    }
+    const backupRoot = rootDir === undefined ? undefined : await openBackupRoot(rootDir, dbpath, dirs, log);
+    if (backupRoot === undefined) {
+      log.warn({ dbpath }, 'no --backup-root: a client may name any absolute path the proxy can write as a backupStart destination (outside the dbpath); start with --backup-root DIR to keep backups in one tree');
+    }
     // Only the proxy's user reads what a backup holds (destinations, session ids).
     await fs.mkdir(dirs.stateDir, { recursive: true, mode: 0o700 }).catch((err: unknown) => {
       throw new Error(`cannot create the state dir ${dirs.stateDir} (${(err as Error).message}): pass --state-dir with a directory the proxy may write`, { cause: err });
@@ -163,6 +185,13 @@ export async function startProxyApp(options: ProxyAppOptions): Promise<ProxyApp>
       ...(options.copyWrites === undefined ? {} : { copyWrites: options.copyWrites }),
       ...(options.copyIoClass === undefined ? {} : { copyIoClass: options.copyIoClass }),
       journal,
+      destinations: {
+        root: backupRoot,
+        protectedDirs: [
+          { name: "the proxy's state dir", dir: dirs.stateDir },
+          { name: 'the staging dir', dir: stagingRoot },
+        ],
+      },
       log: backupLog,
     });
     // Before the proxy listens: a dead proxy's lock, cursor and staging are released first (recovery.ts).
@@ -176,7 +205,7 @@ export async function startProxyApp(options: ProxyAppOptions): Promise<ProxyApp>
     });
     const role = options.upstreamRole ?? new HelloUpstreamRole(() => client.db('admin').command({ hello: 1 }));
     // Its reads share the engine's throttle: backupThrottle is the proxy's one limit.
-    const verifier = new BackupVerifier({ throttle: engine.throttle, concurrency: options.concurrency, log: backupLog });
+    const verifier = new BackupVerifier({ throttle: engine.throttle, concurrency: options.concurrency, root: backupRoot, log: backupLog });
     const gated = recovery.gate(engine);
     // Scheduled backups go through the same gate as a client's: none while a dead proxy's backup is cleaned up after.
     const job =
@@ -207,7 +236,7 @@ export async function startProxyApp(options: ProxyAppOptions): Promise<ProxyApp>
       log: log.child({ component: 'proxy' }),
     });
     log.info(
-      { dbpath, job: job === undefined ? undefined : { state: job.status().state, schedule: schedule?.spec, root: options.job?.backupRoot }, strategy: options.strategy ?? 'auto', stateDir: dirs.stateDir, stagingRoot, allowWriteBlocking: options.allowWriteBlocking, concurrency: options.concurrency, copyWrites: options.copyWrites, copyIoClass: options.copyIoClass },
+      { dbpath, backupRoot: backupRoot?.real ?? null, job: job === undefined ? undefined : { state: job.status().state, schedule: schedule?.spec, root: options.job?.backupRoot }, strategy: options.strategy ?? 'auto', stateDir: dirs.stateDir, stagingRoot, allowWriteBlocking: options.allowWriteBlocking, concurrency: options.concurrency, copyWrites: options.copyWrites, copyIoClass: options.copyIoClass },
       'backup commands ready',
     );
     return {

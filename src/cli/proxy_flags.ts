@@ -29,6 +29,12 @@ export interface ProxyFlags {
   stateDir: string | undefined;
   /** How long the start waits for the cleanup after a dead proxy before it listens anyway (recovery.ts). */
   recoveryWaitSecs: number;
+  /**
+   * `--backup-root`, absolute: the tree every destination, incrementalBase and
+   * backupVerify path must lie in, and where a scheduled job puts its backups;
+   * undefined: any absolute path the proxy can write.
+   */
+  backupRoot: string | undefined;
   /** The scheduled backup job (--schedule and its flags); undefined: none. */
   job: JobFlags | undefined;
 }
@@ -66,8 +72,11 @@ export const PROXY_FLAGS_HELP = `  --port N                  port to listen on  
   --schedule SPEC           take a backup on a schedule: a cron expression
                             ('0 2 * * *', local time) or an interval ('every 6h',
                             'every 30m'); needs --backup-root and --keep
-  --backup-root DIR         where scheduled backups go, each in <DIR>/<UTC time>;
-                            an existing directory
+  --backup-root DIR         backupStart destinations (and incrementalBase,
+                            backupVerify paths) must lie in this tree, reached
+                            through no '..' and no symbolic link; scheduled
+                            backups go in <DIR>/<UTC time>; an existing directory
+                            [none: any absolute path the proxy can write]
   --keep N                  the scheduled job's backups to keep, newest first;
                             older ones are deleted after each success
   --full-every K            every K-th scheduled backup is full, the others
@@ -104,6 +113,11 @@ function positiveCount(flag: string, value: string, meaning: string): number {
   return n;
 }
 
+function parseBackupRoot(root: string | undefined): string | undefined {
+  if (root === '') throw new Error('--backup-root must name a directory');
+  return root === undefined ? undefined : path.resolve(root);
+}
+
 /** --schedule with --backup-root and --keep (and --full-every), or none of them. */
 function parseJobFlags(str: (name: string) => string | undefined): JobFlags | undefined {
   const schedule = str('schedule');
@@ -111,7 +125,7 @@ function parseJobFlags(str: (name: string) => string | undefined): JobFlags | un
   const keep = str('keep');
   const fullEvery = str('full-every');
   if (schedule === undefined) {
-    const stray = [root === undefined ? '' : '--backup-root', keep === undefined ? '' : '--keep', fullEvery === undefined ? '' : '--full-every'].filter((f) => f !== '');
+    const stray = [keep === undefined ? '' : '--keep', fullEvery === undefined ? '' : '--full-every'].filter((f) => f !== '');
     if (stray.length > 0) throw new Error(`${stray.join(', ')} ${stray.length === 1 ? 'belongs' : 'belong'} to a scheduled job: add --schedule (e.g. --schedule 'every 6h')`);
     return undefined;
   }
@@ -193,6 +207,7 @@ export function parseProxyFlags(args: string[], spec: ProxyFlagsSpec): ParsedPro
       logFormat: logFormat as LogFormat,
       stateDir: str('state-dir') === undefined ? undefined : path.resolve(str('state-dir') as string),
       recoveryWaitSecs,
+      backupRoot: parseBackupRoot(str('backup-root')),
       job: parseJobFlags(str),
     },
     own: Object.fromEntries(Object.keys(spec.own).map((name) => [name, str(name)])),

@@ -23,7 +23,7 @@ describe('scheduled job flags', () => {
   });
 
   it('refuses a job flag without --schedule, and --schedule without its root or retention', () => {
-    assert.throws(() => job(['--keep', '2', '--backup-root', '/b']), { message: "--backup-root, --keep belong to a scheduled job: add --schedule (e.g. --schedule 'every 6h')" });
+    assert.throws(() => job(['--keep', '2', '--full-every', '3', '--backup-root', '/b']), { message: "--keep, --full-every belong to a scheduled job: add --schedule (e.g. --schedule 'every 6h')" });
     assert.throws(() => job(['--full-every', '2']), { message: "--full-every belongs to a scheduled job: add --schedule (e.g. --schedule 'every 6h')" });
     assert.throws(() => job(['--schedule', 'every 2s', '--keep', '2']), /--schedule needs --backup-root DIR/);
     assert.throws(() => job(['--schedule', 'every 2s', '--backup-root', '/b']), /--schedule needs --keep N/);
@@ -34,5 +34,20 @@ describe('scheduled job flags', () => {
       assert.throws(() => job(['--schedule', 'every 2s', '--backup-root', '/b', `--keep=${bad}`]), new RegExp(`--keep must be a whole number of at least 1 .*got '${bad}'`));
       assert.throws(() => job(['--schedule', 'every 2s', '--backup-root', '/b', '--keep', '2', `--full-every=${bad}`]), /--full-every must be a whole number of at least 1/);
     }
+  });
+});
+
+describe('--backup-root', () => {
+  const root = (args: string[]) => {
+    const parsed = parseProxyFlags(args, { own: {} });
+    assert.equal(parsed.help, false);
+    return parsed.help ? undefined : parsed.proxy.backupRoot;
+  };
+
+  it('stands alone (a destination policy, no job), made absolute; none by default', () => {
+    assert.equal(root([]), undefined);
+    assert.equal(root(['--backup-root', 'backups']), path.resolve('backups'));
+    assert.equal(job(['--backup-root', '/b']), undefined);
+    assert.throws(() => root(['--backup-root', '']), { message: '--backup-root must name a directory' });
   });
 });
