@@ -83,10 +83,10 @@ export function parseDevServerArgs(args: string[]): ParsedDevServerArgs | 'help'
   return {
     tls: {
       mode: tlsMode as TlsMode,
-      ...(certKeyFile === undefined ? {} : { certFile: path.resolve(certKeyFile), keyFile: path.resolve(certKeyFile) }),
+      ...(certKeyFile === undefined ? {} : { certFile: path.resolve(certKeyFile) }),
       ...(caFile === undefined ? {} : { caFile: path.resolve(caFile) }),
       allowConnectionsWithoutCertificates: values['tls-allow-connections-without-certificates'] === true,
-      flags: { cert: '--tls-cert-key-file', key: '--tls-cert-key-file', ca: '--tls-ca-file', mode: '--tls-mode' },
+      flags: { cert: '--tls-cert-key-file', ca: '--tls-ca-file', mode: '--tls-mode' },
     },
     options: {
       dbpath: path.resolve(values.dbpath),

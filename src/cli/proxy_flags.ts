@@ -142,7 +142,7 @@ function parseJobFlags(str: (name: string) => string | undefined): JobFlags | un
 /** The client-side TLS flags; the files are read (and checked) when the proxy starts. */
 function parseTlsFlags(str: (name: string) => string | undefined, allowConnectionsWithoutCertificates: boolean): ServerTlsFiles {
   const certFile = str('tls-cert');
-  const keyFile = str('tls-key') ?? certFile;
+  const keyFile = str('tls-key');
   const caFile = str('tls-ca');
   const mode = str('tls-mode') ?? (certFile === undefined ? 'disabled' : 'require');
   if (!(TLS_MODES as readonly string[]).includes(mode)) throw new Error(`--tls-mode must be ${TLS_MODES.join(', ')}, got '${mode}'`);
@@ -152,7 +152,7 @@ function parseTlsFlags(str: (name: string) => string | undefined, allowConnectio
     ...(keyFile === undefined ? {} : { keyFile: path.resolve(keyFile) }),
     ...(caFile === undefined ? {} : { caFile: path.resolve(caFile) }),
     allowConnectionsWithoutCertificates,
-    flags: { cert: '--tls-cert', key: str('tls-key') === undefined ? '--tls-cert' : '--tls-key', ca: '--tls-ca', mode: '--tls-mode' },
+    flags: { cert: '--tls-cert', key: '--tls-key', ca: '--tls-ca', mode: '--tls-mode' },
   };
 }
 

@@ -18,12 +18,13 @@ export type TlsMode = (typeof TLS_MODES)[number];
 export interface ServerTlsFiles {
   mode: TlsMode;
   certFile?: string | undefined;
-  /** May be the cert file itself (mongod's PEM holds both). */
+  /** Absent: the key is in the certificate's PEM (as mongod's tlsCertificateKeyFile holds both). */
   keyFile?: string | undefined;
   caFile?: string | undefined;
   /** mongod's `net.tls.allowConnectionsWithoutCertificates`; only meaningful with a CA. */
   allowConnectionsWithoutCertificates: boolean;
-  flags: { cert: string; key: string; ca: string; mode: string };
+  /** `key` absent: the listener has no key flag of its own (the dev server's one PEM). */
+  flags: { cert: string; key?: string; ca: string; mode: string };
 }
 
 export interface ServerTls {
@@ -63,22 +64,22 @@ export async function loadServerTls(files: ServerTlsFiles): Promise<ServerTls | 
     if (given.length > 0) throw new Error(`${[...new Set(given)].join(', ')} given with ${flags.mode} disabled: drop ${given.length === 1 ? 'it' : 'them'}, or choose ${flags.mode} allow or require`);
     return undefined;
   }
-  if (files.certFile === undefined || files.keyFile === undefined) {
-    const missing = flags.cert === flags.key ? flags.cert : `${flags.cert} and ${flags.key}`;
-    throw new Error(`${flags.mode} ${files.mode} needs ${missing}: the server's certificate and private key (PEM)`);
+  if (files.certFile === undefined) {
+    const what = flags.key === undefined ? "the server's certificate and private key (PEM)" : `the server's certificate (PEM), with its private key in the same file or in ${flags.key}`;
+    throw new Error(`${flags.mode} ${files.mode} needs ${flags.cert}: ${what}`);
   }
   if (files.allowConnectionsWithoutCertificates && files.caFile === undefined) {
     throw new Error(`--tls-allow-connections-without-certificates needs ${flags.ca}: without a CA no client certificate is asked for`);
   }
   const cert = await readFlagFile(flags.cert, files.certFile);
-  const key = files.keyFile === files.certFile ? cert : await readFlagFile(flags.key, files.keyFile);
+  const key = files.keyFile === undefined ? cert : await readFlagFile(flags.key ?? flags.cert, files.keyFile);
   const ca = files.caFile === undefined ? undefined : await readFlagFile(flags.ca, files.caFile);
   const options: tls.TlsOptions = { cert, key, ...(ca === undefined ? {} : { ca, requestCert: true, rejectUnauthorized: false }) };
   try {
     // The same parse tls.createServer does; done now so that a bad file stops the start.
     tls.createSecureContext({ cert, key });
   } catch (err) {
-    const which = flags.cert === flags.key ? `${flags.cert} ${files.certFile}` : `${flags.cert} ${files.certFile} with ${flags.key} ${files.keyFile}`;
+    const which = files.keyFile === undefined ? `${flags.cert} ${files.certFile}` : `${flags.cert} ${files.certFile} with ${flags.key ?? flags.cert} ${files.keyFile}`;
     throw new Error(`${which} is not a usable certificate and private key (${reasonOf(err)})`, { cause: err });
   }
   if (ca !== undefined) {
