@@ -75,11 +75,12 @@ export const PROXY_FLAGS_HELP = `  --port N                  port to listen on  
                             older ones are deleted after each success
   --full-every K            every K-th scheduled backup is full, the others
                             incremental against the newest good one  [none: all incremental]
-  --tls-mode disabled|allow|require   TLS towards clients, as mongod's net.tls.mode:
-                            allow takes TLS and plain clients on the one port,
-                            require refuses plain ones  [require with --tls-cert, else disabled]
+  --tls-mode disabled|allow|require
+                            TLS towards clients, as mongod's net.tls.mode: allow
+                            takes TLS and plain clients on the one port, require
+                            refuses plain ones    [require with --tls-cert, else disabled]
   --tls-cert FILE           the proxy's certificate (PEM; may hold the key too)
-  --tls-key FILE            its private key (PEM)                         [--tls-cert]
+  --tls-key FILE            its private key (PEM)             [in --tls-cert's file]
   --tls-ca FILE             CA certificate(s) (PEM) that client certificates must
                             chain to; clients must then present one (mongod's
                             default with --tlsCAFile)
