@@ -3,6 +3,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { DevServer, type DevServerOptions } from '../devserver/dev_server.js';
 import { createLogger, type LogFormat, type Logger } from '../log.js';
+import { loadServerTls, TLS_MODES, type ServerTlsFiles, type TlsMode } from '../tls/server_tls.js';
 
 const HELP = `Usage: hotbackup dev-server --dbpath DIR [options]
 
@@ -19,6 +20,16 @@ Options:
   --wiredTigerEngineConfigString STR
                                appended to wiredtiger_open's configuration, as mongod's
                                option, e.g. 'log=(file_max=2MB)' for small journal files
+  --tls-mode disabled|allow|require
+                               TLS towards clients, as mongod's --tlsMode (allowTLS and
+                               preferTLS are allow here)  [require with a key file, else disabled]
+  --tls-cert-key-file FILE     certificate and private key in one PEM, as mongod's
+                               --tlsCertificateKeyFile
+  --tls-ca-file FILE           CA that client certificates must chain to, as mongod's
+                               --tlsCAFile; clients must then present one
+  --tls-allow-connections-without-certificates
+                               as mongod's option: with --tls-ca-file, a client without
+                               a certificate is let in (an invalid one is still refused)
   --log-format json|pretty|auto                                          [auto]
   --exit-on-stdin-close        shut down cleanly when stdin ends: how \`hotbackup start\`
                                ties the dev server's life to its own
@@ -26,6 +37,8 @@ Options:
 
 export interface ParsedDevServerArgs {
   options: DevServerOptions;
+  /** Read and checked by runDevServer before the server starts. */
+  tls: ServerTlsFiles;
   logFormat: LogFormat;
   exitOnStdinClose: boolean;
 }
@@ -44,6 +57,10 @@ export function parseDevServerArgs(args: string[]): ParsedDevServerArgs | 'help'
       wiredTigerEngineConfigString: { type: 'string' },
       'log-format': { type: 'string', default: 'auto' },
       'exit-on-stdin-close': { type: 'boolean', default: false },
+      'tls-mode': { type: 'string' },
+      'tls-cert-key-file': { type: 'string' },
+      'tls-ca-file': { type: 'string' },
+      'tls-allow-connections-without-certificates': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -59,7 +76,18 @@ export function parseDevServerArgs(args: string[]): ParsedDevServerArgs | 'help'
   if (!Number.isInteger(fsyncLockDelayMs) || fsyncLockDelayMs < 0) throw new Error('--fsync-lock-delay-ms must be a non-negative number of milliseconds');
   const logFormat = values['log-format'] as LogFormat;
   if (!['json', 'pretty', 'auto'].includes(logFormat)) throw new Error(`--log-format must be json, pretty or auto`);
+  const certKeyFile = values['tls-cert-key-file'];
+  const caFile = values['tls-ca-file'];
+  const tlsMode = values['tls-mode'] ?? (certKeyFile === undefined ? 'disabled' : 'require');
+  if (!(TLS_MODES as readonly string[]).includes(tlsMode)) throw new Error(`--tls-mode must be ${TLS_MODES.join(', ')}, got '${tlsMode}'`);
   return {
+    tls: {
+      mode: tlsMode as TlsMode,
+      ...(certKeyFile === undefined ? {} : { certFile: path.resolve(certKeyFile) }),
+      ...(caFile === undefined ? {} : { caFile: path.resolve(caFile) }),
+      allowConnectionsWithoutCertificates: values['tls-allow-connections-without-certificates'] === true,
+      flags: { cert: '--tls-cert-key-file', ca: '--tls-ca-file', mode: '--tls-mode' },
+    },
     options: {
       dbpath: path.resolve(values.dbpath),
       port,
@@ -137,6 +165,7 @@ export async function runDevServer(args: string[]): Promise<number> {
     process.stdout.write(HELP);
     return 0;
   }
+  const tls = await loadServerTls(parsed.tls);
   const log = createLogger({ name: 'dev-server', format: parsed.logFormat });
-  return serveUntilStopped(parsed.options, log, parsed.exitOnStdinClose);
+  return serveUntilStopped({ ...parsed.options, tls }, log, parsed.exitOnStdinClose);
 }

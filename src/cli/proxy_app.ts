@@ -31,6 +31,8 @@ import { BackupRoot } from '../backup/backup_root.js';
 import type { JobFlags } from './proxy_flags.js';
 import { HelloUpstreamRole, type UpstreamRole } from '../commands/session_options.js';
 import type { Logger } from '../log.js';
+import { loadServerTls, type ServerTlsFiles } from '../tls/server_tls.js';
+import { upstreamTlsOptions } from '../tls/upstream_tls.js';
 
 export interface ProxyAppOptions {
   /** The mongod to front; a sidecar fronts one, the URI's first host. */
@@ -67,6 +69,8 @@ export interface ProxyAppOptions {
   backupRoot?: string | undefined;
   /** A scheduled backup job (`--schedule`); its state lives in the state dir (job.json). */
   job?: JobFlags | undefined;
+  /** TLS towards clients (`--tls-*`); absent: plain only. TLS towards mongod comes from the URI. */
+  tls?: ServerTlsFiles | undefined;
   log: Logger;
 }
 
@@ -136,7 +140,11 @@ export async function startProxyApp(options: ProxyAppOptions): Promise<ProxyApp>
   const upstreamAddress = splitHostPort(first);
   // Before anything connects: a schedule that does not parse is a usage error.
   const schedule: Schedule | undefined = options.job === undefined ? undefined : parseSchedule(options.job.schedule);
+  // Likewise a certificate, key or CA file that cannot be used, on either side.
+  const serverTls = options.tls === undefined ? undefined : await loadServerTls(options.tls);
   const client = new MongoClient(options.upstreamUri, { directConnection: true, maxPoolSize: 4 });
+  // Every TLS option the driver connection takes from the URI, for the forwarding sockets too.
+  const upstreamTls = await upstreamTlsOptions(client);
   let claim: StateDirClaim | undefined;
   let stopJob: (() => Promise<void>) | undefined;
   try {
@@ -230,6 +238,8 @@ export async function startProxyApp(options: ProxyAppOptions): Promise<ProxyApp>
     };
     const proxy = await ProxyServer.start({
       upstream: upstreamAddress,
+      upstreamTls,
+      tls: serverTls,
       port: options.port,
       bind: options.bind,
       interceptor: new BackupCommands(gated, role, { verifier, job, log: log.child({ component: 'commands' }) }),

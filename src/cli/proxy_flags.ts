@@ -10,6 +10,7 @@ import type { LogFormat } from '../log.js';
 import { DEFAULT_CONCURRENCY } from '../backup/copier.js';
 import { DEFAULT_SHUTDOWN_TIMEOUT_SECS } from './shutdown.js';
 import { STRATEGY_CHOICES, type StrategyChoice } from '../backup/strategies/snapshot.js';
+import { TLS_MODES, type ServerTlsFiles, type TlsMode } from '../tls/server_tls.js';
 
 export interface ProxyFlags {
   port: number;
@@ -37,6 +38,8 @@ export interface ProxyFlags {
   backupRoot: string | undefined;
   /** The scheduled backup job (--schedule and its flags); undefined: none. */
   job: JobFlags | undefined;
+  /** TLS towards clients, as given; read and checked by src/tls/server_tls.ts at start. */
+  tls: ServerTlsFiles;
 }
 
 export interface JobFlags {
@@ -81,6 +84,18 @@ export const PROXY_FLAGS_HELP = `  --port N                  port to listen on  
                             older ones are deleted after each success
   --full-every K            every K-th scheduled backup is full, the others
                             incremental against the newest good one  [none: all incremental]
+  --tls-mode disabled|allow|require
+                            TLS towards clients, as mongod's net.tls.mode: allow
+                            takes TLS and plain clients on the one port, require
+                            refuses plain ones    [require with --tls-cert, else disabled]
+  --tls-cert FILE           the proxy's certificate (PEM; may hold the key too)
+  --tls-key FILE            its private key (PEM)             [in --tls-cert's file]
+  --tls-ca FILE             CA certificate(s) (PEM) that client certificates must
+                            chain to; clients must then present one (mongod's
+                            default with --tlsCAFile)
+  --tls-allow-connections-without-certificates
+                            with --tls-ca, let a client without a certificate in;
+                            one with an invalid certificate is still refused
   --shutdown-timeout SECS   on SIGTERM/SIGINT, how long the cleanup may take    [20]
                             (a second signal exits at once)
   --log-format json|pretty|auto                                                 [auto]
@@ -139,6 +154,23 @@ function parseJobFlags(str: (name: string) => string | undefined): JobFlags | un
   };
 }
 
+/** The client-side TLS flags; the files are read (and checked) when the proxy starts. */
+function parseTlsFlags(str: (name: string) => string | undefined, allowConnectionsWithoutCertificates: boolean): ServerTlsFiles {
+  const certFile = str('tls-cert');
+  const keyFile = str('tls-key');
+  const caFile = str('tls-ca');
+  const mode = str('tls-mode') ?? (certFile === undefined ? 'disabled' : 'require');
+  if (!(TLS_MODES as readonly string[]).includes(mode)) throw new Error(`--tls-mode must be ${TLS_MODES.join(', ')}, got '${mode}'`);
+  return {
+    mode: mode as TlsMode,
+    ...(certFile === undefined ? {} : { certFile: path.resolve(certFile) }),
+    ...(keyFile === undefined ? {} : { keyFile: path.resolve(keyFile) }),
+    ...(caFile === undefined ? {} : { caFile: path.resolve(caFile) }),
+    allowConnectionsWithoutCertificates,
+    flags: { cert: '--tls-cert', key: '--tls-key', ca: '--tls-ca', mode: '--tls-mode' },
+  };
+}
+
 export function parseProxyFlags(args: string[], spec: ProxyFlagsSpec): ParsedProxyFlags {
   const own = Object.fromEntries(
     Object.entries(spec.own).map(([name, fallback]) => [name, fallback === undefined ? { type: 'string' as const } : { type: 'string' as const, default: fallback }]),
@@ -165,6 +197,11 @@ export function parseProxyFlags(args: string[], spec: ProxyFlagsSpec): ParsedPro
       'backup-root': { type: 'string' },
       keep: { type: 'string' },
       'full-every': { type: 'string' },
+      'tls-mode': { type: 'string' },
+      'tls-cert': { type: 'string' },
+      'tls-key': { type: 'string' },
+      'tls-ca': { type: 'string' },
+      'tls-allow-connections-without-certificates': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -209,6 +246,7 @@ export function parseProxyFlags(args: string[], spec: ProxyFlagsSpec): ParsedPro
       recoveryWaitSecs,
       backupRoot: parseBackupRoot(str('backup-root')),
       job: parseJobFlags(str),
+      tls: parseTlsFlags(str, values['tls-allow-connections-without-certificates'] === true),
     },
     own: Object.fromEntries(Object.keys(spec.own).map((name) => [name, str(name)])),
   };

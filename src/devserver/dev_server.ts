@@ -10,6 +10,7 @@ import { ServerState, type DevServerOptions } from './state.js';
 import { CommandDispatcher } from './handlers/command_table.js';
 import { ClientConnection } from './client_connection.js';
 import type { Logger } from '../log.js';
+import { ClientAcceptor } from '../tls/client_acceptor.js';
 
 export type { DevServerOptions } from './state.js';
 
@@ -21,6 +22,7 @@ export class DevServer extends EventEmitter<{ closed: [] }> {
   private readonly timers: NodeJS.Timeout[] = [];
   private closing: Promise<void> | undefined;
   private nextConnectionId = 1;
+  private acceptor: ClientAcceptor | undefined;
 
   private constructor(
     private readonly listener: net.Server,
@@ -38,7 +40,8 @@ export class DevServer extends EventEmitter<{ closed: [] }> {
     });
     server = new DevServer(listener, state);
     const dispatcher = new CommandDispatcher();
-    listener.on('connection', (socket) => server?.accept(socket, dispatcher));
+    // TLS as mongod's net.tls.mode says (the same acceptor as the proxy's).
+    server.acceptor = new ClientAcceptor(listener, options.tls, log, (socket) => server?.accept(socket, dispatcher));
     try {
       await new Promise<void>((resolve, reject) => {
         listener.once('error', reject);
@@ -52,7 +55,7 @@ export class DevServer extends EventEmitter<{ closed: [] }> {
       throw err;
     }
     server.startBackgroundWork();
-    log.info({ dbpath: engine.dbpath, address: server.address, backupCursor: options.backupCursor }, 'dev server listening');
+    log.info({ dbpath: engine.dbpath, address: server.address, backupCursor: options.backupCursor, tlsMode: options.tls?.mode ?? 'disabled' }, 'dev server listening');
     return server;
   }
 
@@ -121,6 +124,7 @@ export class DevServer extends EventEmitter<{ closed: [] }> {
     state.log.info('dev server shutting down');
     for (const timer of this.timers) clearInterval(timer);
     const stopped = new Promise<void>((resolve) => this.listener.close(() => resolve()));
+    this.acceptor?.close();
     for (const connection of [...this.connections]) connection.close();
     await stopped;
     state.cursors.closeAll();

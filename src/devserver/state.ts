@@ -7,6 +7,7 @@ import type { StorageEngine, BackupCursorHandle } from './storage/storage_engine
 import { CursorManager } from './cursors.js';
 import { FsyncLock } from './fsync_lock_holder.js';
 import type { Logger } from '../log.js';
+import type { ServerTls } from '../tls/server_tls.js';
 
 /** What we claim to be. MongoDB 7.0 speaks wire version 21. */
 export const SERVER_VERSION = '7.0.0';
@@ -28,6 +29,8 @@ export interface DevServerOptions {
   fsyncLockDelayMs?: number;
   /** Appended to wiredtiger_open's configuration, as mongod's --wiredTigerEngineConfigString. */
   wiredTigerEngineConfigString?: string;
+  /** TLS towards clients (`--tls-mode allow|require`); absent: plain only. */
+  tls?: ServerTls | undefined;
   /** The command line the server was started with, for getCmdLineOpts. */
   argv: string[];
 }

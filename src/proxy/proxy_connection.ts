@@ -20,7 +20,8 @@
  *
  * Everything that can go wrong is caught here and closes this connection only.
  */
-import net from 'node:net';
+import type net from 'node:net';
+import type tls from 'node:tls';
 import type { Logger } from 'pino';
 import type { PeekedCommand } from '../wire/peek.js';
 import { MessageBoundaryTracker } from './boundary.js';
@@ -30,6 +31,7 @@ import { ClientStreamFramer, type ClientStreamSink } from './client_stream.js';
 import { ReplySplicer } from './reply_splicer.js';
 import { ClaimedCommands, type ClaimHost } from './claimed_command.js';
 import type { ClientInfo, Interceptor } from './interceptor.js';
+import { connectUpstream } from './upstream_socket.js';
 
 /** Counters shared by every connection of one proxy. */
 export interface ProxyStats {
@@ -43,8 +45,11 @@ export interface ProxyStats {
 
 export interface ProxyConnectionOptions {
   id: number;
+  /** Plain or TLS (a tls.TLSSocket is a net.Socket): nothing here depends on which. */
   client: net.Socket;
   upstream: { host: string; port: number };
+  /** The upstream URI's TLS options, when it asks for TLS; kept out of every log line. */
+  upstreamTls: tls.ConnectionOptions | undefined;
   interceptor: Interceptor | undefined;
   maxMessageSize: number;
   upstreamConnectTimeoutMS: number;
@@ -129,19 +134,19 @@ export class ProxyConnection {
     });
 
     this.#client.setNoDelay(true);
-    this.#upstream = net.connect({
-      host: options.upstream.host,
-      port: options.upstream.port,
-      noDelay: true,
+    const upstream = connectUpstream(options.upstream, options.upstreamTls, {
       // mongod's bytes are read into a buffer of ours, reused while no write holds it.
-      onread: { buffer: () => this.#upstreamReadBuffer(), callback: (length, buffer) => this.#onUpstreamRead(length, buffer) },
+      buffer: () => this.#upstreamReadBuffer(),
+      callback: (length, buffer) => this.#onUpstreamRead(length, buffer),
     });
-    // Until connected, a silent upstream would otherwise hold the client for the OS's
-    // connect timeout (minutes); once connected, idle is normal (exhaust streams, pools).
+    this.#upstream = upstream.socket;
+    // Until connected (and, over TLS, the handshake done), a silent upstream would otherwise
+    // hold the client for the OS's connect timeout (minutes); once connected, idle is
+    // normal (exhaust streams, pools).
     this.#upstream.setTimeout(options.upstreamConnectTimeoutMS, () =>
       this.#fail('upstream connect timed out', new Error(`no connection after ${options.upstreamConnectTimeoutMS} ms`)),
     );
-    this.#upstream.once('connect', () => this.#upstream.setTimeout(0));
+    this.#upstream.once(upstream.ready, () => this.#upstream.setTimeout(0));
 
     // Every handler is guarded: nothing it throws may reach the process.
     this.#client.on('data', (chunk: Buffer) => {

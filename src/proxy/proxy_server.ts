@@ -7,16 +7,23 @@
  *   await proxy.close();
  */
 import net from 'node:net';
+import type tls from 'node:tls';
 import type { Logger } from 'pino';
 import { MAX_MESSAGE_SIZE } from '../wire/constants.js';
 import { ProxyConnection, type ProxyStats } from './proxy_connection.js';
 import type { Interceptor } from './interceptor.js';
+import { ClientAcceptor } from '../tls/client_acceptor.js';
+import type { ServerTls } from '../tls/server_tls.js';
 
 export type { ProxyStats };
 
 export interface ProxyOptions {
   /** The mongod every client is relayed to. */
   upstream: { host: string; port: number };
+  /** TLS towards mongod: the upstream URI's options (src/tls/upstream_tls.ts); none: plain TCP. */
+  upstreamTls?: tls.ConnectionOptions | undefined;
+  /** TLS towards clients (`--tls-mode allow|require`, src/tls/server_tls.ts); none: plain only. */
+  tls?: ServerTls | undefined;
   /** Port to listen on; 0 picks a free one (see `address`). */
   port: number;
   /** Address to listen on; defaults to 127.0.0.1, as a sidecar should. */
@@ -40,6 +47,7 @@ export class ProxyServer {
   readonly #stats: ProxyStats;
   readonly #server: net.Server;
   readonly #connections = new Set<ProxyConnection>();
+  #acceptor: ClientAcceptor | undefined;
   #closing: Promise<void> | undefined;
 
   private constructor(server: net.Server, stats: ProxyStats) {
@@ -65,7 +73,7 @@ export class ProxyServer {
     });
     const proxy = new ProxyServer(server, stats);
     proxy.#accept(options);
-    options.log.info({ address: proxy.address, upstream: options.upstream }, 'proxy listening');
+    options.log.info({ address: proxy.address, upstream: options.upstream, tlsMode: options.tls?.mode ?? 'disabled', upstreamTls: options.upstreamTls !== undefined }, 'proxy listening');
     return proxy;
   }
 
@@ -73,7 +81,7 @@ export class ProxyServer {
     const log = options.log;
     // After listening, a server error (EMFILE on accept, say) is logged, not fatal.
     this.#server.on('error', (err) => log.warn({ err: err.message }, 'proxy listener error'));
-    this.#server.on('connection', (client) => {
+    this.#acceptor = new ClientAcceptor(this.#server, options.tls, log, (client) => {
       try {
         if (this.#closing !== undefined) {
           client.destroy();
@@ -85,6 +93,7 @@ export class ProxyServer {
           id: this.#stats.connectionsTotal,
           client,
           upstream: options.upstream,
+          upstreamTls: options.upstreamTls,
           interceptor: options.interceptor,
           maxMessageSize: options.maxMessageSize ?? MAX_MESSAGE_SIZE,
           upstreamConnectTimeoutMS: options.upstreamConnectTimeoutMS ?? DEFAULT_UPSTREAM_CONNECT_TIMEOUT_MS,
@@ -109,6 +118,7 @@ export class ProxyServer {
   close(): Promise<void> {
     this.#closing ??= new Promise<void>((resolve) => {
       this.#server.close(() => resolve());
+      this.#acceptor?.close();
       for (const connection of [...this.#connections]) connection.destroy();
     });
     return this.#closing;

@@ -8,13 +8,14 @@ export interface MongoshResult {
   stderr: string;
 }
 
-export async function runMongosh(uri: string, script: string, timeoutMs = 60_000): Promise<MongoshResult> {
+/** `args` go before the script, e.g. `['--tls', '--tlsCAFile', ca]`. */
+export async function runMongosh(uri: string, script: string, timeoutMs = 60_000, args: string[] = []): Promise<MongoshResult> {
   const home = tempDir('mongosh-home');
   try {
     return await new Promise<MongoshResult>((resolve) => {
       execFile(
         MONGOSH,
-        [uri, '--quiet', '--norc', '--eval', script],
+        [uri, ...args, '--quiet', '--norc', '--eval', script],
         {
           timeout: timeoutMs,
           env: { ...process.env, HOME: home.dir, MONGOSH_NO_UPDATE_CHECK: '1', DO_NOT_TRACK: '1', NO_COLOR: '1' },

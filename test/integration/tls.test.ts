@@ -1,0 +1,175 @@
+/**
+ * TLS on both sides of the proxy, with certificates made by openssl for this run: the
+ * dev server requires TLS and a client certificate; the proxy reaches it with the
+ * upstream URI's options (tlsCAFile, tlsCertificateKeyFile), on its driver connection
+ * and on every forwarding socket alike; clients reach the proxy as --tls-mode says.
+ */
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { MongoClient } from 'mongodb';
+import { startDevServer, type RunningDevServer } from '../helpers/dev_server.js';
+import { startProxy, type RunningProxy } from '../helpers/proxy.js';
+import { makeTestCerts, type TestCerts } from '../helpers/tls_certs.js';
+import { runMongosh } from '../helpers/mongosh.js';
+import { tempDir } from '../helpers/paths.js';
+import { until } from '../helpers/poll.js';
+
+/** A refused client fails as soon as its socket closes; this only bounds the driver's retries. */
+const REFUSED_SELECTION_MS = 3_000;
+
+function portUri(port: number, options: Record<string, string> = {}): string {
+  const query = new URLSearchParams({ directConnection: 'true', ...options });
+  return `mongodb://127.0.0.1:${port}/?${query.toString()}`;
+}
+
+/** Connects, runs `work`, closes; what `work` returned. */
+async function withClient<T>(uri: string, work: (client: MongoClient) => Promise<T>): Promise<T> {
+  const client = new MongoClient(uri, { serverSelectionTimeoutMS: REFUSED_SELECTION_MS });
+  try {
+    await client.connect();
+    return await work(client);
+  } finally {
+    await client.close();
+  }
+}
+
+async function ping(uri: string): Promise<number> {
+  return withClient(uri, async (client) => Number((await client.db('admin').command({ ping: 1 }))['ok']));
+}
+
+async function refused(uri: string): Promise<void> {
+  await assert.rejects(ping(uri), (err: Error) => err.name === 'MongoServerSelectionError');
+}
+
+function logged(proxy: RunningProxy, msg: string): Record<string, unknown> | undefined {
+  return proxy.logs.find((entry) => entry['msg'] === msg);
+}
+
+describe('TLS', () => {
+  let certs: TestCerts;
+  let server: RunningDevServer;
+  /** The dev server's URI for the proxy: TLS, its CA, and the client certificate it demands. */
+  let upstream: RunningDevServer;
+  const proxies: RunningProxy[] = [];
+  let backups: { dir: string; remove: () => void };
+
+  before(async () => {
+    certs = makeTestCerts();
+    backups = tempDir('tls-backups');
+    server = await startDevServer({
+      args: ['--tls-mode', 'require', '--tls-cert-key-file', certs.serverPemFile, '--tls-ca-file', certs.caFile],
+    });
+    upstream = { ...server, uri: portUri(server.port, { tls: 'true', tlsCAFile: certs.caFile, tlsCertificateKeyFile: certs.clientPemFile }) };
+  });
+
+  after(async () => {
+    for (const proxy of proxies) await proxy.stop();
+    await server?.stop();
+    server?.cleanup();
+    backups?.remove();
+    certs?.remove();
+  });
+
+  async function proxy(args: string[]): Promise<RunningProxy> {
+    // Each its own state dir: proxies in front of one mongod cannot share the default one.
+    const started = await startProxy(upstream, [...args, '--state-dir', path.join(backups.dir, `state-${proxies.length}`)]);
+    proxies.push(started);
+    return started;
+  }
+
+  it('the dev server itself refuses a plain client and one without a client certificate', async () => {
+    await refused(portUri(server.port));
+    await refused(portUri(server.port, { tls: 'true', tlsCAFile: certs.caFile }));
+    assert.equal(await ping(upstream.uri), 1);
+  });
+
+  describe('--tls-mode require', () => {
+    let required: RunningProxy;
+    before(async () => {
+      required = await proxy(['--tls-mode', 'require', '--tls-cert', certs.serverCertFile, '--tls-key', certs.serverKeyFile]);
+    });
+
+    it('serves the driver over TLS, backupStart included, with mongod over TLS behind', async () => {
+      const dest = path.join(backups.dir, 'over-tls');
+      const uri = portUri(required.port, { tls: 'true', tlsCAFile: certs.caFile });
+      const reply = await withClient(uri, async (client) => {
+        await client.db('shop').collection('orders').insertOne({ item: 'pen' });
+        // Forwarded over the client's own TLS socket to mongod.
+        assert.deepEqual(await client.db('shop').collection('orders').find({}, { projection: { _id: 0 } }).toArray(), [{ item: 'pen' }]);
+        // Answered by the proxy, through its own TLS driver connection to mongod.
+        return client.db('admin').command({ backupStart: dest });
+      });
+      assert.equal(reply['ok'], 1);
+      assert.ok(fs.existsSync(path.join(dest, 'hotbackup-manifest.json')), 'the backup is complete');
+      assert.equal(logged(required, 'proxy listening')?.['tlsMode'], 'require');
+    });
+
+    it('refuses a plain client, saying so in mongod words', async () => {
+      await refused(portUri(required.port));
+      await until(() => logged(required, 'The server is configured to only allow SSL connections'));
+    });
+
+    it('serves mongosh --tls', async () => {
+      const result = await runMongosh(
+        `${portUri(required.port)}`,
+        `print(db.adminCommand({ backupStatus: 1 }).ok); print(db.getSiblingDB('shop').orders.countDocuments())`,
+        60_000,
+        ['--tls', '--tlsCAFile', certs.caFile],
+      );
+      assert.equal(result.code, 0, `mongosh failed:\n${result.stdout}\n${result.stderr}`);
+      assert.deepEqual(result.stdout.trim().split('\n'), ['1', '1']);
+    });
+  });
+
+  describe('--tls-mode allow', () => {
+    let allowing: RunningProxy;
+    before(async () => {
+      allowing = await proxy(['--tls-mode', 'allow', '--tls-cert', certs.serverPemFile]);
+    });
+
+    it('serves plain and TLS clients on one port', async () => {
+      assert.equal(await ping(portUri(allowing.port)), 1);
+      assert.equal(await ping(portUri(allowing.port, { tls: 'true', tlsCAFile: certs.caFile })), 1);
+      const count = await withClient(portUri(allowing.port), (client) => client.db('shop').collection('orders').countDocuments());
+      assert.equal(count, 1);
+    });
+
+    it('a TLS client that does not trust the proxy\'s certificate gets no connection', async () => {
+      await refused(portUri(allowing.port, { tls: 'true' }));
+    });
+  });
+
+  describe('--tls-ca: client certificates', () => {
+    let verifying: RunningProxy;
+    let lenient: RunningProxy;
+    before(async () => {
+      verifying = await proxy(['--tls-cert', certs.serverCertFile, '--tls-key', certs.serverKeyFile, '--tls-ca', certs.caFile]);
+      lenient = await proxy(['--tls-mode', 'allow', '--tls-cert', certs.serverPemFile, '--tls-ca', certs.caFile, '--tls-allow-connections-without-certificates']);
+    });
+
+    it('lets a client in with a certificate from the CA', async () => {
+      assert.equal(await ping(portUri(verifying.port, { tls: 'true', tlsCAFile: certs.caFile, tlsCertificateKeyFile: certs.clientPemFile })), 1);
+    });
+
+    it('refuses a certificate from another CA, even where a client without one may connect', async () => {
+      for (const proxyUnderTest of [verifying, lenient]) {
+        await refused(portUri(proxyUnderTest.port, { tls: 'true', tlsCAFile: certs.caFile, tlsCertificateKeyFile: certs.rogueClientPemFile }));
+        const line = await until(() => logged(proxyUnderTest, 'SSL peer certificate validation failed'));
+        assert.match(String(line['reason']), /CERT|SIGNATURE|ISSUER/);
+      }
+    });
+
+    it('refuses a client without a certificate, as mongod does by default', async () => {
+      await refused(portUri(verifying.port, { tls: 'true', tlsCAFile: certs.caFile }));
+      await until(() => logged(verifying, 'no SSL certificate provided by peer; connection rejected'));
+    });
+
+    it('with --tls-allow-connections-without-certificates, lets one in (and plain clients, in allow mode)', async () => {
+      assert.equal(await ping(portUri(lenient.port, { tls: 'true', tlsCAFile: certs.caFile })), 1);
+      assert.equal(await ping(portUri(lenient.port, { tls: 'true', tlsCAFile: certs.caFile, tlsCertificateKeyFile: certs.clientPemFile })), 1);
+      assert.equal(await ping(portUri(lenient.port)), 1);
+    });
+  });
+});
