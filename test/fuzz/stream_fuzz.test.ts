@@ -7,8 +7,8 @@ import fc from 'fast-check';
 import { loadTraffic } from './traffic.js';
 import { properties } from './properties.js';
 
-/** Cases per property: 100k in all. */
-const RUNS: Record<string, number> = { 'client stream framer and interception': 60_000, 'reply boundary tracker': 40_000 };
+/** Cases per property: with the 10k on the whole-message decoders (test/wire/fuzz.test.ts), 100k in all. */
+const RUNS: Record<string, number> = { 'client stream framer and interception': 55_000, 'reply boundary tracker': 35_000 };
 
 describe('fuzzing framing and interception with mutated real traffic', () => {
   for (const { name, check, describe: show } of properties(loadTraffic())) {
