@@ -63,8 +63,9 @@ export function decodeRequest(frame: Buffer, decompressedBody?: Buffer): Command
   let compressorId: number | undefined;
   let message = frame;
   if (readHeader(frame).opCode === OpCode.Compressed) {
-    compressorId = frame.readUInt8(24);
+    // decodeOpCompressed first: it checks the frame is long enough to hold the compressor id.
     message = decodeOpCompressed(frame, decompressedBody);
+    compressorId = frame.readUInt8(24);
   }
   const header = readHeader(message);
   if (header.opCode === OpCode.Msg) {

@@ -6,14 +6,16 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { CommandError } from '../../src/errors.js';
+import { CommandError, ErrorCodes } from '../../src/errors.js';
 import { CompressorId } from '../../src/wire/constants.js';
 import { decodeOpCompressed, encodeOpCompressed } from '../../src/wire/compression.js';
 import { MessageFramer } from '../../src/wire/framing.js';
 import { decodeOpMsg, encodeOpMsg } from '../../src/wire/op_msg.js';
 import { decodeOpQuery, encodeOpQuery } from '../../src/wire/op_query.js';
 import { decodeOpReply, encodeOpReply } from '../../src/wire/op_reply.js';
-import { bson } from './arbitraries.js';
+import { decodeReply, decodeRequest } from '../../src/wire/command_message.js';
+import { bson, expectServerError, hex } from './arbitraries.js';
+import { loadTraffic, streamPart } from '../fuzz/traffic.js';
 
 const body = bson({ insert: 'c', $db: 'test' });
 const docs = [bson({ _id: 1, a: 'x' }), bson({ _id: 2 })];
@@ -103,4 +105,34 @@ describe('decoders on garbage', () => {
       { numRuns: 1000 },
     );
   });
+
+  it('decodeRequest on an OP_COMPRESSED too short for its own header: a ProtocolError, not a RangeError', () => {
+    // Found by the fuzzing below: the compressor id (byte 24) was read before the length was checked.
+    const frame = hex('10000000 23000000 00000000 dc070000');
+    expectServerError(() => decodeRequest(frame), ErrorCodes.ProtocolError);
+  });
+
+  // The whole-message decoders the proxy runs on a claimed command (decodeRequest) and on
+  // mongod's reply it amends (decodeReply), on mutated real traffic (test/fuzz/traffic.ts).
+  // The bson library's own BSONError is a clean failure too; a RangeError is not.
+  const traffic = loadTraffic();
+  const cases: Array<[string, (frame: Buffer) => unknown, Buffer[]]> = [
+    ['decodeRequest', (frame) => decodeRequest(frame), traffic.client.map((c) => c.frame)],
+    ['decodeReply', decodeReply, traffic.server.map((s) => s.frame)],
+  ];
+  for (const [name, decode, seeds] of cases) {
+    it(`${name} on mutated captured messages throws only CommandError or BSONError`, () => {
+      fc.assert(
+        fc.property(streamPart(seeds), (frame) => {
+          if (frame.length < 16 || frame.readInt32LE(0) !== frame.length) return; // the framer's job
+          try {
+            decode(frame);
+          } catch (err) {
+            assert.ok(err instanceof CommandError || (err instanceof Error && err.name === 'BSONError'), `${name}: ${String(err)}`);
+          }
+        }),
+        { numRuns: 5000 },
+      );
+    });
+  }
 });
