@@ -29,6 +29,7 @@ import { holdsWhole, inspectClientMessage, type Queued, type QueuedClose, type Q
 import { ClientStreamFramer, type ClientStreamSink } from './client_stream.js';
 import { ReplySplicer } from './reply_splicer.js';
 import { ClaimedCommands, type ClaimHost } from './claimed_command.js';
+import { PartialMessageTimeout } from './partial_message_timeout.js';
 import type { ClientInfo, Interceptor } from './interceptor.js';
 
 /** Counters shared by every connection of one proxy. */
@@ -48,6 +49,8 @@ export interface ProxyConnectionOptions {
   interceptor: Interceptor | undefined;
   maxMessageSize: number;
   upstreamConnectTimeoutMS: number;
+  /** How long a client may send nothing in the middle of a message before it is dropped; 0: forever. */
+  partialMessageTimeoutMS: number;
   log: Logger;
   stats: ProxyStats;
   /** Called once, when the connection is closed or starts closing gracefully. */
@@ -94,6 +97,7 @@ export class ProxyConnection {
   readonly #clientPaused = new Set<'upstream-full' | 'queue-full'>();
   /** Runs the commands the interceptor claims; undefined without an interceptor. */
   readonly #claimed: ClaimedCommands | undefined;
+  readonly #stall: PartialMessageTimeout | undefined;
   #readBuffer: Buffer | undefined;
   /** A write to the client still holds #readBuffer: the next read needs a new one. */
   #readBufferHeld = false;
@@ -129,6 +133,15 @@ export class ProxyConnection {
     });
 
     this.#client.setNoDelay(true);
+    this.#stall =
+      options.partialMessageTimeoutMS > 0
+        ? new PartialMessageTimeout(
+            this.#client,
+            options.partialMessageTimeoutMS,
+            () => this.#framer.midMessage && this.#clientPaused.size === 0 && !this.#closing,
+            (ms) => this.#fail('client stalled in the middle of a message', new Error(`no byte for ${ms} ms in the middle of a message`)),
+          )
+        : undefined;
     this.#upstream = net.connect({
       host: options.upstream.host,
       port: options.upstream.port,
@@ -346,6 +359,7 @@ export class ProxyConnection {
   #resumeClient(reason: 'upstream-full' | 'queue-full'): void {
     if (!this.#clientPaused.delete(reason) || this.#clientPaused.size > 0 || this.#closed || this.#closing) return;
     this.#client.resume();
+    this.#stall?.rearm();
   }
 
   #fail(reason: string, err: unknown): void {
