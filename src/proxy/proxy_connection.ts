@@ -104,6 +104,8 @@ export class ProxyConnection {
   #closed = false;
   /** A close marker is queued: nothing more is read from the client or forwarded. */
   #closing = false;
+  /** mongod's connection is gone while a claimed command runs; the client waits for its reply. */
+  #upstreamGone = false;
 
   constructor(options: ProxyConnectionOptions) {
     this.#options = options;
@@ -167,7 +169,7 @@ export class ProxyConnection {
     this.#upstream.on('drain', () => this.#resumeClient('upstream-full'));
     this.#client.on('drain', () => this.#upstream.resume());
     this.#client.on('error', (err) => this.#fail('client error', err));
-    this.#upstream.on('error', (err) => this.#fail('upstream error', err));
+    this.#upstream.on('error', (err) => this.#upstreamEnded('upstream error', err));
     // The client's FIN (its socket is half-open, see server.ts): it still gets the answers
     // to what it sent before, as from mongod. mongod's FIN ends things at once (with
     // allowHalfOpen off, Node ends our side of that socket itself).
@@ -178,9 +180,9 @@ export class ProxyConnection {
         this.#fail('client end failed', err);
       }
     });
-    this.#upstream.on('end', () => this.#end('upstream ended'));
+    this.#upstream.on('end', () => this.#upstreamEnded('upstream ended', undefined));
     this.#client.on('close', () => this.#end('client closed'));
-    this.#upstream.on('close', () => this.#end('upstream closed'));
+    this.#upstream.on('close', () => this.#upstreamEnded('upstream closed', undefined));
     this.gone = Promise.all([closed(this.#client), closed(this.#upstream)]).then(() => undefined);
     this.#log.debug({ upstream: options.upstream }, 'connection opened');
   }
@@ -360,6 +362,33 @@ export class ProxyConnection {
     if (!this.#clientPaused.delete(reason) || this.#clientPaused.size > 0 || this.#closed || this.#closing) return;
     this.#client.resume();
     this.#stall?.rearm();
+  }
+
+  /**
+   * mongod's connection ended (its FIN, a reset, mongod killed). The client follows, at
+   * once, unless a claimed command is running: that one answers without this connection
+   * (a backupStart whose mongod died says why it failed, as mongod would have had it
+   * failed), so the client is ended only after its reply. Nothing queued behind it can
+   * reach mongod any more, and is dropped.
+   */
+  #upstreamEnded(reason: string, err: unknown): void {
+    if (this.#closed || this.#upstreamGone) return;
+    try {
+      if (!this.#busy || !this.#toClient.upstreamEnded()) {
+        this.#close(reason, err, err === undefined);
+        return;
+      }
+      this.#upstreamGone = true;
+      this.#log.debug({ reason, err: err === undefined ? undefined : String(err) }, 'upstream gone; answering the claimed command first');
+      this.#requests?.close();
+      this.#queue.length = 0;
+      this.#queuedBytes = 0;
+      this.#closing = true;
+      this.#client.pause();
+      this.#queue.push({ kind: 'close', reason, err });
+    } catch (error) {
+      this.#fail('upstream end failed', error);
+    }
   }
 
   #fail(reason: string, err: unknown): void {
