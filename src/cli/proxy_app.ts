@@ -52,6 +52,8 @@ export interface ProxyAppOptions {
   copyIoClass?: CopyIoClass | undefined;
   /** Milliseconds between the backup cursor's keepalives. Default 30 s. */
   backupCursorKeepaliveMs?: number;
+  /** How long a client may send nothing in the middle of a message; 0: forever. Default 60 s. */
+  partialMessageTimeoutMS?: number;
   /** Where the state file of a running backup lives (work_dirs.ts). Default: next to the dbpath. */
   stateDir?: string | undefined;
   /** How long the start waits for the cleanup after a dead proxy before it listens anyway. Default 15 s. */
@@ -243,6 +245,7 @@ export async function startProxyApp(options: ProxyAppOptions): Promise<ProxyApp>
       port: options.port,
       bind: options.bind,
       interceptor: new BackupCommands(gated, role, { verifier, job, log: log.child({ component: 'commands' }) }),
+      partialMessageTimeoutMS: options.partialMessageTimeoutMS,
       log: log.child({ component: 'proxy' }),
     });
     log.info(

@@ -9,6 +9,7 @@ import { parseArgs } from 'node:util';
 import type { LogFormat } from '../log.js';
 import { DEFAULT_CONCURRENCY } from '../backup/copier.js';
 import { DEFAULT_SHUTDOWN_TIMEOUT_SECS } from './shutdown.js';
+import { DEFAULT_PARTIAL_MESSAGE_TIMEOUT_MS } from '../proxy/proxy_server.js';
 import { STRATEGY_CHOICES, type StrategyChoice } from '../backup/strategies/snapshot.js';
 import { TLS_MODES, type ServerTlsFiles, type TlsMode } from '../tls/server_tls.js';
 
@@ -24,6 +25,8 @@ export interface ProxyFlags {
   copyWrites: CopyWrites;
   copyIoClass: CopyIoClass;
   backupCursorKeepaliveMs: number;
+  /** How long a client may send nothing in the middle of a message; 0: forever (partial_message_timeout.ts). */
+  partialMessageTimeoutMS: number;
   shutdownTimeoutSecs: number;
   logFormat: LogFormat;
   /** Where the state file of a running backup lives; default: next to the dbpath (work_dirs.ts). */
@@ -68,6 +71,9 @@ export const PROXY_FLAGS_HELP = `  --port N                  port to listen on  
                             yields the disk to mongod under mq-deadline and bfq,
                             at the risk of a slow copy on a busy disk     [best-effort]
   --backup-cursor-keepalive-ms N  ms between keepalive getMores on $backupCursor [30000]
+  --partial-message-timeout-ms N  drop a client that sends nothing for N ms in the
+                            middle of a message (half a header, a stalled body);
+                            idle between messages is never timed out; 0: never  [60000]
   --state-dir DIR           where a running backup's state file lives, for the
                             cleanup after a crash      [<dbpath's parent>/.<dbpath's name>.hotbackup]
   --recovery-wait SECS      at start, how long to wait for that cleanup before
@@ -189,6 +195,7 @@ export function parseProxyFlags(args: string[], spec: ProxyFlagsSpec): ParsedPro
       'copy-writes': { type: 'string', default: 'direct' },
       'copy-io-class': { type: 'string', default: 'best-effort' },
       'backup-cursor-keepalive-ms': { type: 'string', default: '30000' },
+      'partial-message-timeout-ms': { type: 'string', default: String(DEFAULT_PARTIAL_MESSAGE_TIMEOUT_MS) },
       'shutdown-timeout': { type: 'string', default: String(DEFAULT_SHUTDOWN_TIMEOUT_SECS) },
       'state-dir': { type: 'string' },
       'recovery-wait': { type: 'string', default: '15' },
@@ -220,6 +227,10 @@ export function parseProxyFlags(args: string[], spec: ProxyFlagsSpec): ParsedPro
   if (copyIoClass !== 'idle' && copyIoClass !== 'best-effort') throw new Error(`--copy-io-class must be idle or best-effort, got '${copyIoClass}'`);
   const keepaliveMs = Number(str('backup-cursor-keepalive-ms'));
   if (!Number.isInteger(keepaliveMs) || keepaliveMs < 1) throw new Error('--backup-cursor-keepalive-ms must be a positive integer');
+  const partialMessageTimeoutMS = Number(str('partial-message-timeout-ms'));
+  if (!/^\d+$/.test(str('partial-message-timeout-ms') ?? '') || !Number.isSafeInteger(partialMessageTimeoutMS)) {
+    throw new Error(`--partial-message-timeout-ms must be a whole number of milliseconds (0: never), got '${str('partial-message-timeout-ms')}'`);
+  }
   const strategy = str('strategy') ?? 'auto';
   if (!(STRATEGY_CHOICES as readonly string[]).includes(strategy)) throw new Error(`--strategy must be one of ${STRATEGY_CHOICES.join(', ')}`);
   const stagingDir = str('staging-dir');
@@ -240,6 +251,7 @@ export function parseProxyFlags(args: string[], spec: ProxyFlagsSpec): ParsedPro
       copyWrites,
       copyIoClass,
       backupCursorKeepaliveMs: keepaliveMs,
+      partialMessageTimeoutMS,
       shutdownTimeoutSecs: parseShutdownTimeout(str('shutdown-timeout')),
       logFormat: logFormat as LogFormat,
       stateDir: str('state-dir') === undefined ? undefined : path.resolve(str('state-dir') as string),

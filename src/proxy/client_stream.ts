@@ -70,6 +70,14 @@ export class ClientStreamFramer {
     this.#holds = options.holds;
   }
 
+  /**
+   * Whether the client is in the middle of a message: some of its bytes are in, not all.
+   * Between messages (an idle pooled connection) this is false.
+   */
+  get midMessage(): boolean {
+    return this.#mode !== HEAD || this.#probeLength > 0;
+  }
+
   /** Follows one read from the client. */
   push(chunk: Buffer): void {
     if (this.#failed) return;

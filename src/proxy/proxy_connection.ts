@@ -30,6 +30,7 @@ import { holdsWhole, inspectClientMessage, type Queued, type QueuedClose, type Q
 import { ClientStreamFramer, type ClientStreamSink } from './client_stream.js';
 import { ReplySplicer } from './reply_splicer.js';
 import { ClaimedCommands, type ClaimHost } from './claimed_command.js';
+import { PartialMessageTimeout } from './partial_message_timeout.js';
 import type { ClientInfo, Interceptor } from './interceptor.js';
 import { connectUpstream } from './upstream_socket.js';
 
@@ -53,6 +54,8 @@ export interface ProxyConnectionOptions {
   interceptor: Interceptor | undefined;
   maxMessageSize: number;
   upstreamConnectTimeoutMS: number;
+  /** How long a client may send nothing in the middle of a message before it is dropped; 0: forever. */
+  partialMessageTimeoutMS: number;
   log: Logger;
   stats: ProxyStats;
   /** Called once, when the connection is closed or starts closing gracefully. */
@@ -99,12 +102,15 @@ export class ProxyConnection {
   readonly #clientPaused = new Set<'upstream-full' | 'queue-full'>();
   /** Runs the commands the interceptor claims; undefined without an interceptor. */
   readonly #claimed: ClaimedCommands | undefined;
+  readonly #stall: PartialMessageTimeout | undefined;
   #readBuffer: Buffer | undefined;
   /** A write to the client still holds #readBuffer: the next read needs a new one. */
   #readBufferHeld = false;
   #closed = false;
   /** A close marker is queued: nothing more is read from the client or forwarded. */
   #closing = false;
+  /** mongod's connection is gone while a claimed command runs; the client waits for its reply. */
+  #upstreamGone = false;
 
   constructor(options: ProxyConnectionOptions) {
     this.#options = options;
@@ -134,6 +140,15 @@ export class ProxyConnection {
     });
 
     this.#client.setNoDelay(true);
+    this.#stall =
+      options.partialMessageTimeoutMS > 0
+        ? new PartialMessageTimeout(
+            this.#client,
+            options.partialMessageTimeoutMS,
+            () => this.#framer.midMessage && this.#clientPaused.size === 0 && !this.#closing,
+            (ms) => this.#fail('client stalled in the middle of a message', new Error(`no byte for ${ms} ms in the middle of a message`)),
+          )
+        : undefined;
     const upstream = connectUpstream(options.upstream, options.upstreamTls, {
       // mongod's bytes are read into a buffer of ours, reused while no write holds it.
       buffer: () => this.#upstreamReadBuffer(),
@@ -159,7 +174,7 @@ export class ProxyConnection {
     this.#upstream.on('drain', () => this.#resumeClient('upstream-full'));
     this.#client.on('drain', () => this.#upstream.resume());
     this.#client.on('error', (err) => this.#fail('client error', err));
-    this.#upstream.on('error', (err) => this.#fail('upstream error', err));
+    this.#upstream.on('error', (err) => this.#upstreamEnded('upstream error', err));
     // The client's FIN (its socket is half-open, see server.ts): it still gets the answers
     // to what it sent before, as from mongod. mongod's FIN ends things at once (with
     // allowHalfOpen off, Node ends our side of that socket itself).
@@ -170,9 +185,9 @@ export class ProxyConnection {
         this.#fail('client end failed', err);
       }
     });
-    this.#upstream.on('end', () => this.#end('upstream ended'));
+    this.#upstream.on('end', () => this.#upstreamEnded('upstream ended', undefined));
     this.#client.on('close', () => this.#end('client closed'));
-    this.#upstream.on('close', () => this.#end('upstream closed'));
+    this.#upstream.on('close', () => this.#upstreamEnded('upstream closed', undefined));
     this.gone = Promise.all([closed(this.#client), closed(this.#upstream)]).then(() => undefined);
     this.#log.debug({ upstream: options.upstream }, 'connection opened');
   }
@@ -351,6 +366,34 @@ export class ProxyConnection {
   #resumeClient(reason: 'upstream-full' | 'queue-full'): void {
     if (!this.#clientPaused.delete(reason) || this.#clientPaused.size > 0 || this.#closed || this.#closing) return;
     this.#client.resume();
+    this.#stall?.rearm();
+  }
+
+  /**
+   * mongod's connection ended (its FIN, a reset, mongod killed). The client follows, at
+   * once, unless a claimed command is running: that one answers without this connection
+   * (a backupStart whose mongod died says why it failed, as mongod would have had it
+   * failed), so the client is ended only after its reply. Nothing queued behind it can
+   * reach mongod any more, and is dropped.
+   */
+  #upstreamEnded(reason: string, err: unknown): void {
+    if (this.#closed || this.#upstreamGone) return;
+    try {
+      if (!this.#busy || !this.#toClient.upstreamEnded()) {
+        this.#close(reason, err, err === undefined);
+        return;
+      }
+      this.#upstreamGone = true;
+      this.#log.debug({ reason, err: err === undefined ? undefined : String(err) }, 'upstream gone; answering the claimed command first');
+      this.#requests?.close();
+      this.#queue.length = 0;
+      this.#queuedBytes = 0;
+      this.#closing = true;
+      this.#client.pause();
+      this.#queue.push({ kind: 'close', reason, err });
+    } catch (error) {
+      this.#fail('upstream end failed', error);
+    }
   }
 
   #fail(reason: string, err: unknown): void {

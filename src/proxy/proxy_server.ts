@@ -35,10 +35,17 @@ export interface ProxyOptions {
   maxMessageSize?: number;
   /** How long to wait for the upstream TCP connection before closing the client; 10 s. */
   upstreamConnectTimeoutMS?: number;
+  /**
+   * How long a client may send nothing in the middle of a message (half a header, a
+   * stalled body) before it is dropped; 0: never. Idle between messages is never timed
+   * out. Default 60 s (partial_message_timeout.ts).
+   */
+  partialMessageTimeoutMS?: number;
 }
 
 const DEFAULT_BIND = '127.0.0.1';
 const DEFAULT_UPSTREAM_CONNECT_TIMEOUT_MS = 10_000;
+export const DEFAULT_PARTIAL_MESSAGE_TIMEOUT_MS = 60_000;
 
 export class ProxyServer {
   readonly address: { host: string; port: number };
@@ -97,6 +104,7 @@ export class ProxyServer {
           interceptor: options.interceptor,
           maxMessageSize: options.maxMessageSize ?? MAX_MESSAGE_SIZE,
           upstreamConnectTimeoutMS: options.upstreamConnectTimeoutMS ?? DEFAULT_UPSTREAM_CONNECT_TIMEOUT_MS,
+          partialMessageTimeoutMS: options.partialMessageTimeoutMS ?? DEFAULT_PARTIAL_MESSAGE_TIMEOUT_MS,
           log,
           stats: this.#stats,
           onClose: () => {

@@ -61,6 +61,7 @@ export class ForwardedRequests {
   #waiters: Array<{ upTo: number; wake: () => void }> = [];
   /** Whether the previous upstream message was flagged moreToCome. */
   #lastMoreToCome = false;
+  #closed = false;
 
   /** Records a forwarded request that expects a reply. */
   forwarded(requestID: number): void {
@@ -106,13 +107,14 @@ export class ForwardedRequests {
    * is already so (the common case, with no await). Released early by `close()`.
    */
   allAnswered(): Promise<void> | undefined {
-    if (this.#answered === this.#forwarded) return undefined;
+    if (this.#answered === this.#forwarded || this.#closed) return undefined;
     const upTo = this.#forwarded;
     return new Promise((wake) => this.#waiters.push({ upTo, wake }));
   }
 
-  /** The connection is closing: nothing will be answered any more; release every waiter. */
+  /** The connection is closing, or mongod is gone: nothing will be answered any more; release every waiter, now and later. */
   close(): void {
+    this.#closed = true;
     for (const waiter of this.#waiters.splice(0)) waiter.wake();
   }
 }

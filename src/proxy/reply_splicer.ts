@@ -93,6 +93,19 @@ export class ReplySplicer {
     return new Promise<void>((wake) => (this.#flushed = wake));
   }
 
+  /**
+   * mongod's side is gone; the client's stays open for a claimed command still running.
+   * Fails a capture (its answer will never come). Returns whether replies of ours can
+   * still be written: not if mongod's stream ended inside a message, whose rest the
+   * client would wait for.
+   */
+  upstreamEnded(): boolean {
+    const capture = this.#capture;
+    this.#capture = undefined;
+    capture?.reject(new Error('mongod closed the connection before it answered'));
+    return this.#pending.length === 0 && this.#tracker.atBoundary;
+  }
+
   /** The connection is closing: drop what waits, release a waiter, fail a capture. */
   close(): void {
     this.#closed = true;

@@ -51,3 +51,20 @@ describe('--backup-root', () => {
     assert.throws(() => root(['--backup-root', '']), { message: '--backup-root must name a directory' });
   });
 });
+
+describe('--partial-message-timeout-ms', () => {
+  const timeout = (args: string[]) => {
+    const parsed = parseProxyFlags(args, { own: {} });
+    assert.equal(parsed.help, false);
+    return parsed.help ? undefined : parsed.proxy.partialMessageTimeoutMS;
+  };
+
+  it('defaults to 60 s, takes 0 for never, and refuses anything but whole milliseconds', () => {
+    assert.equal(timeout([]), 60_000);
+    assert.equal(timeout(['--partial-message-timeout-ms', '250']), 250);
+    assert.equal(timeout(['--partial-message-timeout-ms', '0']), 0);
+    for (const bad of ['-1', '1.5', 'soon', '']) {
+      assert.throws(() => timeout([`--partial-message-timeout-ms=${bad}`]), new RegExp(`--partial-message-timeout-ms must be a whole number of milliseconds \\(0: never\\), got '${bad}'`));
+    }
+  });
+});

@@ -23,6 +23,8 @@ export interface RunningDevServer {
 
 export interface StartOptions {
   dbpath?: string;
+  /** A fixed port (a restart at the same address); default: a free one. */
+  port?: number;
   args?: string[];
   /** A command that execs the server's command line given as its trailing arguments (e.g. `nice -n -10`). */
   wrapper?: string[];
@@ -33,7 +35,7 @@ export async function startDevServer(options: StartOptions = {}): Promise<Runnin
   const dbpath = options.dbpath ?? (owned as { dir: string }).dir;
   let cli;
   try {
-    cli = await spawnCli(['dev-server', '--dbpath', dbpath, '--port', '0', ...(options.args ?? [])], 'dev server listening', options.wrapper ?? []);
+    cli = await spawnCli(['dev-server', '--dbpath', dbpath, '--port', String(options.port ?? 0), ...(options.args ?? [])], 'dev server listening', options.wrapper ?? []);
   } catch (err) {
     owned?.remove();
     throw err;

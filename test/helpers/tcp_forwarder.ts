@@ -14,6 +14,8 @@ export interface TcpForwarder {
    * the client, the first included. Without it, the driver's default (30 s).
    */
   uri(serverSelectionTimeoutMS?: number): string;
+  /** Bytes passed on from clients to the server so far, all connections together. */
+  bytesToServer(): number;
   /** Drops every connection and refuses new ones. */
   goDown(): void;
   /** Accepts again, forwarding to `port` (another server: a restarted mongod). */
@@ -24,6 +26,7 @@ export interface TcpForwarder {
 export async function startTcpForwarder(initialPort: number): Promise<TcpForwarder> {
   let target = initialPort;
   let down = false;
+  let toServer = 0;
   const sockets = new Set<net.Socket>();
   const server = net.createServer((client) => {
     if (down) {
@@ -32,6 +35,7 @@ export async function startTcpForwarder(initialPort: number): Promise<TcpForward
     }
     const upstream = net.connect(target, '127.0.0.1');
     sockets.add(client).add(upstream);
+    client.on('data', (chunk: Buffer) => (toServer += chunk.length));
     client.pipe(upstream).pipe(client);
     const close = () => {
       client.destroy();
@@ -48,6 +52,7 @@ export async function startTcpForwarder(initialPort: number): Promise<TcpForward
     port,
     uri: (serverSelectionTimeoutMS) =>
       `mongodb://127.0.0.1:${port}/?directConnection=true` + (serverSelectionTimeoutMS === undefined ? '' : `&serverSelectionTimeoutMS=${serverSelectionTimeoutMS}`),
+    bytesToServer: () => toServer,
     goDown() {
       down = true;
       for (const socket of sockets) socket.destroy();

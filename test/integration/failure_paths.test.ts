@@ -61,6 +61,7 @@ for (const { strategy, serverArgs, start } of cases) {
           const e = err as { code?: number; message: string; errorResponse?: Document };
           assert.equal(e.code, 96, e.message);
           assert.match(e.message, /No space left on device/);
+          assert.ok(e.message.includes(`${dest}/`), `the errmsg names the file it could not write: ${e.message}`);
           assert.equal(e.errorResponse?.['errno'], 28);
           assert.equal(e.errorResponse?.['strerror'], 'No space left on device');
           return true;

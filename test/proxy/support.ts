@@ -4,7 +4,7 @@ import { once } from 'node:events';
 import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
 import { pino, type Logger } from 'pino';
 import { Writable } from 'node:stream';
-import { ProxyServer } from '../../src/proxy/proxy_server.js';
+import { ProxyServer, type ProxyOptions } from '../../src/proxy/proxy_server.js';
 import type { ClientInfo, Interceptor } from '../../src/proxy/interceptor.js';
 import type { CommandRequest, Document } from '../../src/wire/command_message.js';
 
@@ -47,13 +47,15 @@ export function captureLogger(): { log: Logger; lines: Array<Record<string, unkn
   return { log: pino({ level: 'debug' }, sink), lines };
 }
 
-export async function startProxy(upstreamPort: number, interceptor?: Interceptor, log?: Logger): Promise<ProxyServer> {
+/** `options` adds to (or overrides) the defaults, e.g. a short `partialMessageTimeoutMS`. */
+export async function startProxy(upstreamPort: number, interceptor?: Interceptor, log?: Logger, options: Partial<ProxyOptions> = {}): Promise<ProxyServer> {
   return ProxyServer.start({
     upstream: { host: '127.0.0.1', port: upstreamPort },
     port: 0,
     bind: '127.0.0.1',
     ...(interceptor === undefined ? {} : { interceptor }),
     log: log ?? pino({ level: 'silent' }),
+    ...options,
   });
 }
 
