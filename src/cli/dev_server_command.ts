@@ -22,7 +22,8 @@ Options:
                                option, e.g. 'log=(file_max=2MB)' for small journal files
   --tls-mode disabled|allow|require
                                TLS towards clients, as mongod's --tlsMode (allowTLS and
-                               preferTLS are allow here)  [require with a key file, else disabled]
+                               preferTLS are allow here)                [disabled]
+                               The other --tls-* flags need it, as mongod's need --tlsMode
   --tls-cert-key-file FILE     certificate and private key in one PEM, as mongod's
                                --tlsCertificateKeyFile
   --tls-ca-file FILE           CA that client certificates must chain to, as mongod's
@@ -78,14 +79,20 @@ export function parseDevServerArgs(args: string[]): ParsedDevServerArgs | 'help'
   if (!['json', 'pretty', 'auto'].includes(logFormat)) throw new Error(`--log-format must be json, pretty or auto`);
   const certKeyFile = values['tls-cert-key-file'];
   const caFile = values['tls-ca-file'];
-  const tlsMode = values['tls-mode'] ?? (certKeyFile === undefined ? 'disabled' : 'require');
+  const tlsMode = values['tls-mode'] ?? 'disabled';
   if (!(TLS_MODES as readonly string[]).includes(tlsMode)) throw new Error(`--tls-mode must be ${TLS_MODES.join(', ')}, got '${tlsMode}'`);
+  const allowWithoutCertificates = values['tls-allow-connections-without-certificates'] === true;
+  if (tlsMode === 'disabled' && (certKeyFile !== undefined || caFile !== undefined || allowWithoutCertificates)) {
+    // mongod refuses to start so, whether tlsMode is absent or disabled, rather than
+    // guess a mode (src/mongo/util/net/ssl_options_server.cpp, storeSSLServerOptions).
+    throw new Error('need to enable TLS via the --tls-mode flag when using TLS configuration parameters');
+  }
   return {
     tls: {
       mode: tlsMode as TlsMode,
       ...(certKeyFile === undefined ? {} : { certFile: path.resolve(certKeyFile) }),
       ...(caFile === undefined ? {} : { caFile: path.resolve(caFile) }),
-      allowConnectionsWithoutCertificates: values['tls-allow-connections-without-certificates'] === true,
+      allowConnectionsWithoutCertificates: allowWithoutCertificates,
       flags: { cert: '--tls-cert-key-file', ca: '--tls-ca-file', mode: '--tls-mode' },
     },
     options: {

@@ -11,7 +11,7 @@ import { DEFAULT_CONCURRENCY } from '../backup/copier.js';
 import { DEFAULT_SHUTDOWN_TIMEOUT_SECS } from './shutdown.js';
 import { DEFAULT_PARTIAL_MESSAGE_TIMEOUT_MS } from '../proxy/proxy_server.js';
 import { STRATEGY_CHOICES, type StrategyChoice } from '../backup/strategies/snapshot.js';
-import { TLS_MODES, type ServerTlsFiles, type TlsMode } from '../tls/server_tls.js';
+import { DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS, TLS_MODES, type ServerTlsFiles, type TlsMode } from '../tls/server_tls.js';
 
 export interface ProxyFlags {
   port: number;
@@ -94,6 +94,8 @@ export const PROXY_FLAGS_HELP = `  --port N                  port to listen on  
                             TLS towards clients, as mongod's net.tls.mode: allow
                             takes TLS and plain clients on the one port, require
                             refuses plain ones    [require with --tls-cert, else disabled]
+                            (mongod instead refuses to start with a certificate
+                            and no mode: docs/security.md, "TLS")
   --tls-cert FILE           the proxy's certificate (PEM; may hold the key too)
   --tls-key FILE            its private key (PEM)             [in --tls-cert's file]
   --tls-ca FILE             CA certificate(s) (PEM) that client certificates must
@@ -102,6 +104,9 @@ export const PROXY_FLAGS_HELP = `  --port N                  port to listen on  
   --tls-allow-connections-without-certificates
                             with --tls-ca, let a client without a certificate in;
                             one with an invalid certificate is still refused
+  --tls-handshake-timeout-ms N  with TLS, a new connection gets N ms to send its
+                            first 16 bytes (TLS or plain?), then N ms more for a
+                            TLS handshake; else it is closed                   [${DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS}]
   --shutdown-timeout SECS   on SIGTERM/SIGINT, how long the cleanup may take    [20]
                             (a second signal exits at once)
   --log-format json|pretty|auto                                                 [auto]
@@ -162,6 +167,11 @@ function parseJobFlags(str: (name: string) => string | undefined): JobFlags | un
 
 /** The client-side TLS flags; the files are read (and checked) when the proxy starts. */
 function parseTlsFlags(str: (name: string) => string | undefined, allowConnectionsWithoutCertificates: boolean): ServerTlsFiles {
+  const timeout = str('tls-handshake-timeout-ms') ?? String(DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS);
+  const handshakeTimeoutMS = Number(timeout);
+  if (!/^\d+$/.test(timeout) || !Number.isSafeInteger(handshakeTimeoutMS) || handshakeTimeoutMS < 1) {
+    throw new Error(`--tls-handshake-timeout-ms must be a whole number of milliseconds, at least 1, got '${timeout}'`);
+  }
   const certFile = str('tls-cert');
   const keyFile = str('tls-key');
   const caFile = str('tls-ca');
@@ -173,6 +183,7 @@ function parseTlsFlags(str: (name: string) => string | undefined, allowConnectio
     ...(keyFile === undefined ? {} : { keyFile: path.resolve(keyFile) }),
     ...(caFile === undefined ? {} : { caFile: path.resolve(caFile) }),
     allowConnectionsWithoutCertificates,
+    handshakeTimeoutMS,
     flags: { cert: '--tls-cert', key: '--tls-key', ca: '--tls-ca', mode: '--tls-mode' },
   };
 }
@@ -209,6 +220,7 @@ export function parseProxyFlags(args: string[], spec: ProxyFlagsSpec): ParsedPro
       'tls-key': { type: 'string' },
       'tls-ca': { type: 'string' },
       'tls-allow-connections-without-certificates': { type: 'boolean', default: false },
+      'tls-handshake-timeout-ms': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });

@@ -11,11 +11,17 @@
  * record) would not do: it is also the low byte of a 278- or 534-byte message's length.
  *
  * Without TLS nothing is read here: the socket goes straight on.
+ *
+ * Telling them apart has a deadline (`handshakeTimeoutMS`, then node:tls's own for the
+ * handshake), which mongod has not: without it a client that sends nothing, or 10 bytes,
+ * would hold its descriptor for ever. The warnings a stranger can cause are rate-limited
+ * (warn_limiter.ts).
  */
 import type net from 'node:net';
 import tls from 'node:tls';
 import type { Logger } from 'pino';
 import type { ServerTls } from './server_tls.js';
+import { WarnLimiter } from './warn_limiter.js';
 
 /** A MongoDB message header: enough to tell a client's first message from a ClientHello. */
 const SNIFF_BYTES = 16;
@@ -25,18 +31,23 @@ export class ClientAcceptor {
   readonly #tls: ServerTls | undefined;
   readonly #tlsServer: tls.Server | undefined;
   readonly #log: Logger;
+  readonly #warnings: WarnLimiter;
   readonly #onClient: (socket: net.Socket) => void;
   /** Raw sockets still being sniffed or in their handshake: close() ends them. */
   readonly #pending = new Set<net.Socket>();
+  /** How many of them are still to show whether they are TLS: logged when one times out. */
+  #undecided = 0;
 
   /**
    * Listens for `server`'s connections and calls `onClient` with each client's socket,
    * paused where bytes were already read (call `socket.resume()` once listening, or
-   * attach a 'data' listener and resume).
+   * attach a 'data' listener and resume). `onClient` must attach its own 'error' listener.
+   * `warnIntervalMS`: see warn_limiter.ts (tests set it long, to count).
    */
-  constructor(server: net.Server, tlsConfig: ServerTls | undefined, log: Logger, onClient: (socket: net.Socket) => void) {
+  constructor(server: net.Server, tlsConfig: ServerTls | undefined, log: Logger, onClient: (socket: net.Socket) => void, warnIntervalMS?: number) {
     this.#tls = tlsConfig;
     this.#log = log;
+    this.#warnings = new WarnLimiter(log, warnIntervalMS);
     this.#onClient = onClient;
     if (tlsConfig !== undefined) {
       // Never listens: the sniffed sockets are handed to it (its 'connection' listener
@@ -44,7 +55,7 @@ export class ClientAcceptor {
       const tlsServer = tls.createServer(tlsConfig.options);
       tlsServer.on('secureConnection', (socket: tls.TLSSocket) => this.#secured(socket));
       tlsServer.on('tlsClientError', (err, socket) => {
-        this.#log.warn({ remoteAddress: remote(socket), err: err.message }, 'TLS handshake failed');
+        this.#warnings.warn({ remoteAddress: remote(socket), err: err.message }, 'TLS handshake failed');
         socket.destroy();
       });
       this.#tlsServer = tlsServer;
@@ -56,6 +67,7 @@ export class ClientAcceptor {
   close(): void {
     for (const socket of [...this.#pending]) socket.destroy();
     this.#pending.clear();
+    this.#warnings.close();
   }
 
   #accept(raw: net.Socket): void {
@@ -63,19 +75,36 @@ export class ClientAcceptor {
       this.#onClient(raw);
       return;
     }
+    const timeoutMS = this.#tls.handshakeTimeoutMS;
     this.#pending.add(raw);
-    raw.once('close', () => this.#pending.delete(raw));
-    // Until it is handed on, nobody else handles its errors.
-    raw.on('error', (err) => this.#log.debug({ remoteAddress: remote(raw), err: err.message }, 'connection error before its first message'));
+    this.#undecided++;
     const chunks: Buffer[] = [];
     let length = 0;
+    // Until it is handed on, nobody else handles its errors.
+    const onError = (err: Error) => this.#log.debug({ remoteAddress: remote(raw), err: err.message }, 'connection error before its first message');
     const onEnd = () => raw.destroy();
+    const timer = setTimeout(() => {
+      this.#warnings.warn({ remoteAddress: remote(raw), bytes: length, timeoutMS, undecided: this.#undecided }, 'client sent no first message in time');
+      raw.destroy();
+    }, timeoutMS);
+    /** Detection is over, whichever way: nothing here listens to the socket any more. */
+    const decided = () => {
+      clearTimeout(timer);
+      this.#undecided--;
+      raw.off('data', onData);
+      raw.off('end', onEnd);
+      raw.off('error', onError);
+      raw.off('close', onClose);
+    };
+    const onClose = () => {
+      decided();
+      this.#pending.delete(raw);
+    };
     const onData = (chunk: Buffer) => {
       chunks.push(chunk);
       length += chunk.length;
       if (length < SNIFF_BYTES) return;
-      raw.off('data', onData);
-      raw.off('end', onEnd);
+      decided();
       raw.pause();
       const head = chunks.length === 1 ? chunk : Buffer.concat(chunks, length);
       // Put back as read: the client's bytes still reach mongod in the reads they came in.
@@ -84,22 +113,28 @@ export class ClientAcceptor {
     };
     raw.on('data', onData);
     raw.on('end', onEnd);
+    raw.on('error', onError);
+    raw.on('close', onClose);
   }
 
   #route(raw: net.Socket, responseTo: number): void {
     const tlsConfig = this.#tls as ServerTls;
     if (responseTo !== 0 && responseTo !== -1) {
+      // Still ours to end at close(). Its errors are its TLSSocket's now, but an error
+      // must never find the raw socket without a listener.
+      raw.on('error', (err) => this.#log.debug({ remoteAddress: remote(raw), err: err.message }, 'TLS connection error'));
+      raw.once('close', () => this.#pending.delete(raw));
       // A ClientHello: node:tls reads it from the socket's buffer (_tls_wrap.js, initRead).
       (this.#tlsServer as tls.Server).emit('connection', raw);
       return;
     }
+    this.#pending.delete(raw);
     if (tlsConfig.mode === 'require') {
       // mongod's words, for the same refusal (session_asio.h, SSLHandshakeFailed).
-      this.#log.warn({ remoteAddress: remote(raw) }, 'The server is configured to only allow SSL connections');
+      this.#warnings.warn({ remoteAddress: remote(raw) }, 'The server is configured to only allow SSL connections');
       raw.destroy();
       return;
     }
-    this.#pending.delete(raw);
     this.#onClient(raw);
     raw.resume();
   }
@@ -116,12 +151,12 @@ export class ClientAcceptor {
     if (tlsConfig.verifyClients) {
       const presented = Object.keys(socket.getPeerCertificate()).length > 0;
       if (!presented && !tlsConfig.allowConnectionsWithoutCertificates) {
-        this.#log.warn({ remoteAddress: remote(socket) }, 'no SSL certificate provided by peer; connection rejected');
+        this.#warnings.warn({ remoteAddress: remote(socket) }, 'no SSL certificate provided by peer; connection rejected');
         socket.destroy();
         return;
       }
       if (presented && !socket.authorized) {
-        this.#log.warn({ remoteAddress: remote(socket), reason: String(socket.authorizationError) }, 'SSL peer certificate validation failed');
+        this.#warnings.warn({ remoteAddress: remote(socket), reason: String(socket.authorizationError) }, 'SSL peer certificate validation failed');
         socket.destroy();
         return;
       }

@@ -14,6 +14,17 @@ import tls from 'node:tls';
 export const TLS_MODES = ['disabled', 'allow', 'require'] as const;
 export type TlsMode = (typeof TLS_MODES)[number];
 
+/**
+ * How long a new connection may take to show whether it is TLS or plain (its first 16
+ * bytes), and then, if TLS, to finish its handshake: each phase gets this long. mongod
+ * has no such deadline (src/mongo/transport/asio/asio_session_impl.cpp, `read` before
+ * `maybeHandshakeSSLForIngress`, and `sourceMessageImpl`: no timeout on either read);
+ * here a client that connects and sends nothing would hold its descriptor forever. A
+ * driver sends its hello, or its ClientHello, as soon as it has connected: 20 s is
+ * generous even over a poor link.
+ */
+export const DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS = 20_000;
+
 /** The files as given on the command line, and the flag names to quote back in errors. */
 export interface ServerTlsFiles {
   mode: TlsMode;
@@ -23,6 +34,8 @@ export interface ServerTlsFiles {
   caFile?: string | undefined;
   /** mongod's `net.tls.allowConnectionsWithoutCertificates`; only meaningful with a CA. */
   allowConnectionsWithoutCertificates: boolean;
+  /** Default DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS. */
+  handshakeTimeoutMS?: number | undefined;
   /** `key` absent: the listener has no key flag of its own (the dev server's one PEM). */
   flags: { cert: string; key?: string; ca: string; mode: string };
 }
@@ -34,6 +47,8 @@ export interface ServerTls {
   /** Client certificates are asked for and checked (a CA was given). */
   verifyClients: boolean;
   allowConnectionsWithoutCertificates: boolean;
+  /** For telling TLS from plain; the TLS handshake's own is in `options` (handshakeTimeout). */
+  handshakeTimeoutMS: number;
 }
 
 /** One line that names the flag and the file, and OpenSSL's own reason where there is one. */
@@ -74,7 +89,8 @@ export async function loadServerTls(files: ServerTlsFiles): Promise<ServerTls | 
   const cert = await readFlagFile(flags.cert, files.certFile);
   const key = files.keyFile === undefined ? cert : await readFlagFile(flags.key ?? flags.cert, files.keyFile);
   const ca = files.caFile === undefined ? undefined : await readFlagFile(flags.ca, files.caFile);
-  const options: tls.TlsOptions = { cert, key, ...(ca === undefined ? {} : { ca, requestCert: true, rejectUnauthorized: false }) };
+  const handshakeTimeoutMS = files.handshakeTimeoutMS ?? DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS;
+  const options: tls.TlsOptions = { cert, key, handshakeTimeout: handshakeTimeoutMS, ...(ca === undefined ? {} : { ca, requestCert: true, rejectUnauthorized: false }) };
   try {
     // The same parse tls.createServer does; done now so that a bad file stops the start.
     tls.createSecureContext({ cert, key });
@@ -97,5 +113,6 @@ export async function loadServerTls(files: ServerTlsFiles): Promise<ServerTls | 
     options,
     verifyClients: ca !== undefined,
     allowConnectionsWithoutCertificates: files.allowConnectionsWithoutCertificates,
+    handshakeTimeoutMS,
   };
 }

@@ -71,11 +71,33 @@ describe('TLS flags at start', () => {
     assert.equal(line, `hotbackup: --upstream's tlsCAFile ${missing} cannot be read (ENOENT)`);
   });
 
+  it('a --tls-handshake-timeout-ms that is not a whole number of milliseconds', async () => {
+    for (const bad of ['0', 'soon', '1.5']) {
+      assert.equal(await serveFails(['--tls-cert', certs.serverPemFile, '--tls-handshake-timeout-ms', bad]), `hotbackup: --tls-handshake-timeout-ms must be a whole number of milliseconds, at least 1, got '${bad}'`);
+    }
+  });
+
   it('dev-server: a missing --tls-cert-key-file', async () => {
     const missing = path.join(scratch.dir, 'absent.pem');
-    const run = await runCli(['dev-server', '--dbpath', path.join(scratch.dir, 'db'), '--port', '0', '--tls-cert-key-file', missing]);
+    const run = await runCli(['dev-server', '--dbpath', path.join(scratch.dir, 'db'), '--port', '0', '--tls-mode', 'require', '--tls-cert-key-file', missing]);
     assert.equal(run.code, 1);
     assert.equal(run.stderr.trim(), `hotbackup: --tls-cert-key-file ${missing} cannot be read (ENOENT)`);
     assert.equal(fs.existsSync(path.join(scratch.dir, 'db')), false, 'nothing was opened');
+  });
+
+  it('dev-server: TLS files without --tls-mode (or with it disabled) stop the start, as mongod does', async () => {
+    // mongod: src/mongo/util/net/ssl_options_server.cpp, storeSSLServerOptions.
+    const attempts = [
+      ['--tls-cert-key-file', certs.serverPemFile],
+      ['--tls-ca-file', certs.caFile],
+      ['--tls-mode', 'disabled', '--tls-cert-key-file', certs.serverPemFile],
+      ['--tls-allow-connections-without-certificates'],
+    ];
+    for (const args of attempts) {
+      const run = await runCli(['dev-server', '--dbpath', path.join(scratch.dir, 'db'), '--port', '0', ...args]);
+      assert.equal(run.code, 1, args.join(' '));
+      assert.equal(run.stderr.trim(), 'hotbackup: need to enable TLS via the --tls-mode flag when using TLS configuration parameters');
+      assert.equal(fs.existsSync(path.join(scratch.dir, 'db')), false, 'nothing was opened');
+    }
   });
 });

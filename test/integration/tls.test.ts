@@ -8,6 +8,9 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
+import tls from 'node:tls';
+import crypto from 'node:crypto';
+import { once } from 'node:events';
 import { MongoClient } from 'mongodb';
 import { startDevServer, type RunningDevServer } from '../helpers/dev_server.js';
 import { startProxy, type RunningProxy } from '../helpers/proxy.js';
@@ -15,6 +18,10 @@ import { makeTestCerts, type TestCerts } from '../helpers/tls_certs.js';
 import { runMongosh } from '../helpers/mongosh.js';
 import { tempDir } from '../helpers/paths.js';
 import { until } from '../helpers/poll.js';
+import { opMsg, RawClient } from '../helpers/raw_client.js';
+
+/** Short, so that a client stalled before its first 16 bytes is dropped soon; real clients send at once. */
+const HANDSHAKE_TIMEOUT_MS = 3_000;
 
 /** A refused client fails as soon as its socket closes; this only bounds the driver's retries. */
 const REFUSED_SELECTION_MS = 3_000;
@@ -126,7 +133,7 @@ describe('TLS', () => {
   describe('--tls-mode allow', () => {
     let allowing: RunningProxy;
     before(async () => {
-      allowing = await proxy(['--tls-mode', 'allow', '--tls-cert', certs.serverPemFile]);
+      allowing = await proxy(['--tls-mode', 'allow', '--tls-cert', certs.serverPemFile, '--tls-handshake-timeout-ms', String(HANDSHAKE_TIMEOUT_MS)]);
     });
 
     it('serves plain and TLS clients on one port', async () => {
@@ -136,8 +143,55 @@ describe('TLS', () => {
       assert.equal(count, 1);
     });
 
-    it('a TLS client that does not trust the proxy\'s certificate gets no connection', async () => {
+    it('serves a plain message whose first byte is 0x16, a TLS record\'s, as plain', async () => {
+      // 278 = 0x116: the length's low byte, the message's first, is a TLS handshake record's type.
+      const bare = opMsg({ ping: 1, $db: 'admin', pad: '' });
+      const message = opMsg({ ping: 1, $db: 'admin', pad: 'x'.repeat(278 - bare.length) });
+      assert.equal(message.length, 278);
+      assert.equal(message[0], 0x16);
+      const client = await RawClient.connect(allowing.port);
+      try {
+        assert.equal((await client.command(message)).doc['ok'], 1);
+      } finally {
+        client.close();
+      }
+    });
+
+    it('presents the certificate given: a client with its CA gets that one, a client without refuses it', async () => {
+      const given = new crypto.X509Certificate(fs.readFileSync(certs.serverCertFile));
+      const trusting = tls.connect({ port: allowing.port, host: '127.0.0.1', ca: fs.readFileSync(certs.caFile) });
+      await once(trusting, 'secureConnect');
+      assert.equal(trusting.getPeerX509Certificate()?.fingerprint256, given.fingerprint256);
+      trusting.destroy();
+      // Node's own CA list: the proxy's certificate chains to none of them.
+      const untrusting = tls.connect({ port: allowing.port, host: '127.0.0.1' });
+      const [err] = (await once(untrusting, 'error').catch((e: unknown) => [e])) as [NodeJS.ErrnoException];
+      assert.equal(err.code, 'UNABLE_TO_VERIFY_LEAF_SIGNATURE');
       await refused(portUri(allowing.port, { tls: 'true' }));
+    });
+
+    it('closes a connection that sends 10 bytes and stalls, once --tls-handshake-timeout-ms passes; others are served', async () => {
+      const stalled = await RawClient.connect(allowing.port);
+      stalled.send(opMsg({ ping: 1, $db: 'admin' }).subarray(0, 10));
+      assert.equal(await ping(portUri(allowing.port)), 1);
+      await stalled.closed;
+      const line = await until(() => logged(allowing, 'client sent no first message in time'));
+      assert.equal(line['bytes'], 10);
+      assert.equal(line['timeoutMS'], HANDSHAKE_TIMEOUT_MS);
+      assert.equal(await ping(portUri(allowing.port, { tls: 'true', tlsCAFile: certs.caFile })), 1);
+    });
+
+    it('garbage and early closes while it tells TLS from plain cost only their own connections', async () => {
+      for (let i = 0; i < 20; i++) {
+        const garbage = await RawClient.connect(allowing.port);
+        garbage.socket.end(Buffer.alloc(16, 0x41));
+        const early = await RawClient.connect(allowing.port);
+        early.socket.end(Buffer.from([0x16, 0x03, 0x01]));
+        await Promise.all([garbage.closed, early.closed]);
+      }
+      await until(() => logged(allowing, 'TLS handshake failed'));
+      assert.equal(await ping(portUri(allowing.port)), 1);
+      assert.equal(await ping(portUri(allowing.port, { tls: 'true', tlsCAFile: certs.caFile })), 1);
     });
   });
 
