@@ -52,7 +52,7 @@ export class DevServer extends EventEmitter<{ closed: [] }> {
       throw err;
     }
     server.startBackgroundWork();
-    log.info({ dbpath: engine.dbpath, address: server.address, backupCursor: options.backupCursor }, 'dev server listening');
+    log.info({ dbpath: engine.dbpath, address: server.address, backupCursor: options.backupCursor, auth: options.auth === true }, 'dev server listening');
     return server;
   }
 
