@@ -67,7 +67,7 @@ export class CurrentOpCommands {
     const cmd = request.command;
     switch (request.name) {
       case 'killOp':
-        return this.killOp(request, client, running);
+        return this.killOp(request, client, upstream, running);
       case 'currentOp': {
         if (noReply) return FORWARD;
         return this.amend(await upstream.forward(), currentOpFilters(cmd), (reply) => reply['inprog']);
@@ -80,12 +80,12 @@ export class CurrentOpCommands {
     }
   }
 
-  private killOp(request: CommandRequest, client: ClientInfo, running: RunningOperation): InterceptorResult {
+  private async killOp(request: CommandRequest, client: ClientInfo, upstream: Upstream, running: RunningOperation): Promise<InterceptorResult> {
     const cmd = request.command;
     // mongod's own answer wherever it would refuse the kill: not on admin, in a transaction.
     if (request.db !== 'admin' || 'txnNumber' in cmd || 'autocommit' in cmd) return FORWARD;
     if (opNumber(cmd['op']) !== running.opid) return FORWARD;
-    authorize(client, 'killop');
+    await authorize(client, upstream, 'killop', 'killOp', cmd);
     this.backups.abort(`killOp (op ${running.opid}) from ${client.remoteAddress}`);
     return { info: 'attempting to kill op', ok: 1 };
   }

@@ -25,11 +25,12 @@ import type { Logger } from 'pino';
 import type { PeekedCommand } from '../wire/peek.js';
 import { MessageBoundaryTracker } from './boundary.js';
 import { ForwardedRequests, expectsReply } from './reply_order.js';
-import { holdsWhole, inspectClientMessage, type Queued, type QueuedClose, type QueuedFrame } from './client_message.js';
+import { holdsWhole, inspectClientMessage, type HoldsWhole, type Queued, type QueuedClose, type QueuedFrame } from './client_message.js';
 import { ClientStreamFramer, type ClientStreamSink } from './client_stream.js';
 import { ReplySplicer } from './reply_splicer.js';
 import { ClaimedCommands, type ClaimHost } from './claimed_command.js';
 import type { ClientInfo, Interceptor } from './interceptor.js';
+import { changesAuthentication } from './auth_commands.js';
 
 /** Counters shared by every connection of one proxy. */
 export interface ProxyStats {
@@ -98,6 +99,8 @@ export class ProxyConnection {
   /** A write to the client still holds #readBuffer: the next read needs a new one. */
   #readBufferHeld = false;
   #closed = false;
+  /** See ClientInfo.authGeneration. */
+  #authGeneration = 0;
   /** A close marker is queued: nothing more is read from the client or forwarded. */
   #closing = false;
 
@@ -105,7 +108,14 @@ export class ProxyConnection {
     this.#options = options;
     this.#client = options.client;
     const remoteAddress = `${this.#client.remoteAddress ?? ''}:${this.#client.remotePort ?? 0}`;
-    this.info = Object.freeze({ id: options.id, remoteAddress });
+    const connection = this;
+    this.info = Object.freeze({
+      id: options.id,
+      remoteAddress,
+      get authGeneration() {
+        return connection.#authGeneration;
+      },
+    });
     this.#log = options.log.child({ connectionId: options.id, remoteAddress });
     const requests = options.interceptor === undefined ? undefined : new ForwardedRequests();
     this.#requests = requests;
@@ -125,7 +135,7 @@ export class ProxyConnection {
     this.#framer = new ClientStreamFramer({
       sink: this.#clientSink(),
       maxMessageSize: options.maxMessageSize,
-      holds: interceptor && holdsWhole(interceptor),
+      holds: interceptor && this.#watchingAuthentication(holdsWhole(interceptor)),
     });
 
     this.#client.setNoDelay(true);
@@ -231,6 +241,17 @@ export class ProxyConnection {
     };
   }
 
+  /**
+   * `holds` that also notes the commands that may change the client's authentication:
+   * the name is read for every command already, and a Set lookup is all it adds.
+   */
+  #watchingAuthentication(holds: HoldsWhole): HoldsWhole {
+    return (name, argumentType) => {
+      if (changesAuthentication(name)) this.#authGeneration++;
+      return holds(name, argumentType);
+    };
+  }
+
   /** Where the framer hands the client's messages. */
   #clientSink(): ClientStreamSink {
     return {
@@ -250,6 +271,8 @@ export class ProxyConnection {
   #onWholeMessage(received: Buffer): boolean {
     if (this.#closed || this.#closing) return false;
     const item = inspectClientMessage(received, this.#options.interceptor, this.#log);
+    // Held whole without its name read first (compressed, or behind a claimed command).
+    if (item.kind === 'frame' && item.peeked !== undefined && changesAuthentication(item.peeked.commandName)) this.#authGeneration++;
     if (item.kind === 'close') {
       this.#enqueueClose(item.reason, item.err);
       return false;

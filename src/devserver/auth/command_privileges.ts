@@ -7,7 +7,7 @@
 import type { Document } from '../bson.js';
 import { DevServerError, DevServerCodes } from '../dev_server_errors.js';
 import { isAuthorized, type Privilege, type Resource } from './privileges.js';
-import { formatCommand } from './format_command.js';
+import { formatCommand } from '../../wire/command_text.js';
 
 /**
  * Commands that run unauthenticated (their requiresAuth() is false in mongod: the

@@ -4,7 +4,7 @@
  * `$db` field the request carried. Values the message needs only to name are shortened.
  */
 import { Binary, ObjectId } from 'bson';
-import type { Document } from '../bson.js';
+import type { Document } from './command_message.js';
 
 function formatValue(value: unknown): string {
   if (value === null) return 'null';
