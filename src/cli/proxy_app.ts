@@ -10,6 +10,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { MongoClient } from 'mongodb';
 import { ConnectionString } from 'mongodb-connection-string-url';
+import { redactUri } from './upstream_credentials.js';
 import { ProxyServer } from '../proxy/proxy_server.js';
 import { BackupEngine } from '../backup/backup_engine.js';
 import { DriverUpstreamAdmin } from '../backup/upstream_admin.js';
@@ -117,7 +118,7 @@ async function checkBackupRoot(root: string, dbpath: string, stateDir: string): 
 export async function startProxyApp(options: ProxyAppOptions): Promise<ProxyApp> {
   const { log } = options;
   const [first] = new ConnectionString(options.upstreamUri).hosts;
-  if (first === undefined) throw new Error(`--upstream has no host: ${options.upstreamUri}`);
+  if (first === undefined) throw new Error(`--upstream has no host: ${redactUri(options.upstreamUri)}`);
   const upstreamAddress = splitHostPort(first);
   // Before anything connects: a schedule that does not parse is a usage error.
   const schedule: Schedule | undefined = options.job === undefined ? undefined : parseSchedule(options.job.schedule);

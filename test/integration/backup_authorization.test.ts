@@ -6,6 +6,7 @@
  */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import path from 'node:path';
 import { MongoClient, MongoServerError, type Document } from 'mongodb';
 import { startDevServer, type RunningDevServer } from '../helpers/dev_server.js';
@@ -68,7 +69,10 @@ describe('backup commands through the proxy, authorized by mongod --auth users',
     } finally {
       await root.close();
     }
-    proxy = await startProxy({ ...server, uri: credentialed(server.port, 'proxy') });
+    // The proxy's own user: named in the URI, its password in a file, never on the command line.
+    const passwordFile = path.join(scratch.dir, 'proxy.password');
+    fs.writeFileSync(passwordFile, `${password('proxy')}\n`, { mode: 0o600 });
+    proxy = await startProxy({ ...server, uri: `mongodb://proxy@127.0.0.1:${server.port}/?directConnection=true&authSource=admin` }, ['--upstream-password-file', passwordFile]);
     relay = await startTapRelay(proxy.port);
   });
 
@@ -115,6 +119,16 @@ describe('backup commands through the proxy, authorized by mongod --auth users',
     );
     assert.equal(result.code, 0, result.stderr);
     assert.match(result.stdout, /^bkp 1$/m);
+  });
+
+  it("never shows the proxy's upstream password: not in its arguments, logs or backupStatus", async () => {
+    const status = await run(credentialed(proxy.port, 'root'), { backupStatus: 1 });
+    assert.equal(status['ok'], 1);
+    const secret = password('proxy');
+    assert.ok(!JSON.stringify(status).includes(secret));
+    assert.ok(!JSON.stringify(proxy.logs).includes(secret));
+    assert.ok(!proxy.stderr().includes(secret));
+    assert.ok(!(proxy.child.spawnargs ?? []).join(' ').includes(secret));
   });
 
   it('forgets what it learnt when the client logs out', async () => {
