@@ -11,6 +11,7 @@ import path from 'node:path';
 import { MongoClient } from 'mongodb';
 import { ConnectionString } from 'mongodb-connection-string-url';
 import { redactUri } from './upstream_credentials.js';
+import { DriverAuthEnforcement } from './auth_enforcement.js';
 import { ProxyServer } from '../proxy/proxy_server.js';
 import { BackupEngine } from '../backup/backup_engine.js';
 import { DriverUpstreamAdmin } from '../backup/upstream_admin.js';
@@ -123,6 +124,7 @@ export async function startProxyApp(options: ProxyAppOptions): Promise<ProxyApp>
   // Before anything connects: a schedule that does not parse is a usage error.
   const schedule: Schedule | undefined = options.job === undefined ? undefined : parseSchedule(options.job.schedule);
   const client = new MongoClient(options.upstreamUri, { directConnection: true, maxPoolSize: 4 });
+  const authEnforcement = new DriverAuthEnforcement(options.upstreamUri);
   let claim: StateDirClaim | undefined;
   let stopJob: (() => Promise<void>) | undefined;
   try {
@@ -204,7 +206,7 @@ export async function startProxyApp(options: ProxyAppOptions): Promise<ProxyApp>
       upstream: upstreamAddress,
       port: options.port,
       bind: options.bind,
-      interceptor: new BackupCommands(gated, role, { verifier, job, log: log.child({ component: 'commands' }) }),
+      interceptor: new BackupCommands(gated, role, { verifier, job, authEnforcement, log: log.child({ component: 'commands' }) }),
       log: log.child({ component: 'proxy' }),
     });
     log.info(
@@ -225,6 +227,7 @@ export async function startProxyApp(options: ProxyAppOptions): Promise<ProxyApp>
         await journal.settle().catch((err: unknown) => backupLog.error({ err: String(err) }, 'could not tidy the state file'));
         await proxy.close();
         await client.close();
+        await authEnforcement.close();
         await claim?.release();
       },
       describeLeft() {
@@ -237,6 +240,7 @@ export async function startProxyApp(options: ProxyAppOptions): Promise<ProxyApp>
   } catch (err) {
     await stopJob?.().catch((stopErr: unknown) => log.error({ err: String(stopErr) }, 'stopping the scheduled job failed'));
     await client.close();
+    await authEnforcement.close();
     await claim?.release();
     throw err;
   }

@@ -15,10 +15,13 @@
  * The answer is kept per client connection until the client sends something that may
  * change its authentication (ClientInfo.authGeneration).
  *
- * An upstream without authentication lists no users, and so does one with it for a
- * client that has not authenticated: a second injected command that needs
- * authentication (`listDatabases`) tells them apart. mongod without --auth allows
- * everything, and so does the proxy then.
+ * mongod without --auth allows everything, and so does the proxy then. Whether it
+ * enforces authentication is asked first, off the client's connection
+ * (`AuthEnforcement`, cli/auth_enforcement.ts), so that a backupStatus or backupAbort
+ * does not wait behind a client's write held by an fsync lock when there is nothing to
+ * check. Without an `AuthEnforcement`, the question is asked on the client's connection
+ * after connectionStatus listed no user (`{listDatabases: 1, nameOnly: true}`: only 13
+ * means enforced).
  */
 import type { ClientInfo, Document, Upstream } from '../proxy/interceptor.js';
 import { CommandError, ErrorCodes } from '../errors.js';
@@ -34,7 +37,10 @@ interface Privileges {
   readonly roles: ReadonlySet<string>;
 }
 
-const cache = new WeakMap<ClientInfo, { generation: number; privileges: Promise<Privileges> }>();
+/** Whether mongod enforces authentication; a failure to tell must answer true (fail closed). */
+export interface AuthEnforcement {
+  enforced(): Promise<boolean>;
+}
 
 function asArray(value: unknown): Document[] {
   return Array.isArray(value) ? value.filter((v): v is Document => v !== null && typeof v === 'object') : [];
@@ -47,7 +53,7 @@ function coversCluster(resource: unknown): boolean {
   return r['cluster'] === true || r['anyResource'] === true;
 }
 
-async function learn(upstream: Upstream): Promise<Privileges> {
+async function learn(upstream: Upstream, probeOnClientConnection: boolean): Promise<Privileges> {
   const reply = await upstream.command('admin', { connectionStatus: 1, showPrivileges: true });
   if (Number(reply['ok']) !== 1) {
     throw new CommandError(ErrorCodes.Unauthorized, `cannot learn the client's privileges from mongod: ${String(reply['errmsg'] ?? 'connectionStatus failed')}`);
@@ -62,6 +68,7 @@ async function learn(upstream: Upstream): Promise<Privileges> {
   }
   const roles = new Set(asArray(authInfo['authenticatedUserRoles']).map((r) => `${String(r['role'])}@${String(r['db'])}`));
   if (users.length > 0) return { enforced: true, authenticated: true, clusterActions, roles };
+  if (!probeOnClientConnection) return { enforced: true, authenticated: false, clusterActions, roles };
   // No user: mongod without --auth, or a client yet to authenticate. A command that
   // needs authentication says which (commands.cpp: "Command listDatabases requires authentication").
   const probe = await upstream.command('admin', { listDatabases: 1, nameOnly: true });
@@ -69,15 +76,6 @@ async function learn(upstream: Upstream): Promise<Privileges> {
   return { enforced, authenticated: false, clusterActions, roles };
 }
 
-function privilegesOf(client: ClientInfo, upstream: Upstream): Promise<Privileges> {
-  const cached = cache.get(client);
-  if (cached !== undefined && cached.generation === client.authGeneration) return cached.privileges;
-  const privileges = learn(upstream);
-  cache.set(client, { generation: client.authGeneration, privileges });
-  // A failed lookup is not kept: the next command asks again.
-  privileges.catch(() => cache.delete(client));
-  return privileges;
-}
 
 function allows(p: Privileges, action: ClusterAction): boolean {
   const has = (a: string) => p.clusterActions.has(a) || p.clusterActions.has('anyAction');
@@ -85,15 +83,34 @@ function allows(p: Privileges, action: ClusterAction): boolean {
   return has(action);
 }
 
-/**
- * Resolves when the client may run `command` (on `db`), or throws Unauthorized in
- * mongod's words: "Command <name> requires authentication" for a client that has not
- * authenticated, "not authorized on <db> to execute command { ... }" for one that lacks
- * the privilege (src/mongo/db/commands.cpp, checkAuthorization).
- */
-export async function authorize(client: ClientInfo, upstream: Upstream, action: ClusterAction, name: string, command: Document, db = 'admin'): Promise<void> {
-  const p = await privilegesOf(client, upstream);
-  if (!p.enforced || allows(p, action)) return;
-  if (!p.authenticated) throw new CommandError(ErrorCodes.Unauthorized, `Command ${name} requires authentication`);
-  throw new CommandError(ErrorCodes.Unauthorized, `not authorized on ${db} to execute command ${formatCommand(command, db)}`);
+export class Authorization {
+  readonly #cache = new WeakMap<ClientInfo, { generation: number; privileges: Promise<Privileges> }>();
+
+  constructor(private readonly enforcement?: AuthEnforcement) {}
+
+  /**
+   * Resolves when the client may run `command` (on `db`), or throws Unauthorized in
+   * mongod's words: "Command <name> requires authentication" for a client that has not
+   * authenticated, "not authorized on <db> to execute command { ... }" for one that lacks
+   * the privilege (src/mongo/db/commands.cpp, checkAuthorization).
+   */
+  async authorize(client: ClientInfo, upstream: Upstream, action: ClusterAction, name: string, command: Document, db = 'admin'): Promise<void> {
+    const p = await this.#privilegesOf(client, upstream);
+    if (p === undefined || !p.enforced || allows(p, action)) return;
+    if (!p.authenticated) throw new CommandError(ErrorCodes.Unauthorized, `Command ${name} requires authentication`);
+    throw new CommandError(ErrorCodes.Unauthorized, `not authorized on ${db} to execute command ${formatCommand(command, db)}`);
+  }
+
+  /** The client's privileges; undefined when mongod enforces no authentication. */
+  async #privilegesOf(client: ClientInfo, upstream: Upstream): Promise<Privileges | undefined> {
+    const cached = this.#cache.get(client);
+    if (cached !== undefined && cached.generation === client.authGeneration) return cached.privileges;
+    if (this.enforcement !== undefined && !(await this.enforcement.enforced())) return undefined;
+    const generation = client.authGeneration;
+    const privileges = learn(upstream, this.enforcement === undefined);
+    this.#cache.set(client, { generation, privileges });
+    // A failed lookup is not kept: the next command asks again.
+    privileges.catch(() => this.#cache.delete(client));
+    return privileges;
+  }
 }

@@ -8,7 +8,7 @@
 import type { CommandRequest, Document } from '../wire/command_message.js';
 import type { ClientInfo, Interceptor, InterceptorResult, Upstream } from '../proxy/interceptor.js';
 import type { BackupService } from './backup_service.js';
-import { authorize } from './authorization.js';
+import { Authorization, type AuthEnforcement } from './authorization.js';
 import { backupStatusReply } from './backup_status.js';
 import { checkKnownFields, parseBackupStart } from './backup_start_options.js';
 import { BackupOperations } from './backup_operation.js';
@@ -48,30 +48,31 @@ export class BackupCommands implements Interceptor {
   constructor(
     private readonly backups: BackupService,
     private readonly upstream: UpstreamRole,
-    options: { verifier?: VerifyService; job?: BackupJobService; log?: Logger } = {},
+    options: { verifier?: VerifyService; job?: BackupJobService; log?: Logger; authEnforcement?: AuthEnforcement } = {},
   ) {
-    this.currentOps = new CurrentOpCommands(backups, this.operations, options.log);
+    const authorization = new Authorization(options.authEnforcement);
+    this.currentOps = new CurrentOpCommands(backups, this.operations, options.log, authorization);
     this.job = options.job;
     const handlers = new Map<string, Handler>([
       ['backupStart', async (cmd, client, upstream) => {
-        await authorize(client, upstream, 'backup', 'backupStart', cmd);
+        await authorization.authorize(client, upstream, 'backup', 'backupStart', cmd);
         return this.backupStart(cmd, client);
       }],
       ['backupStatus', async (cmd, client, upstream) => {
-        await authorize(client, upstream, 'serverStatus', 'backupStatus', cmd);
+        await authorization.authorize(client, upstream, 'serverStatus', 'backupStatus', cmd);
         return backupStatusReply(this.backups.status(), this.job === undefined ? undefined : jobStatusDocument(this.job.status()));
       }],
       ['backupThrottle', async (cmd, client, upstream) => {
-        await authorize(client, upstream, 'backup', 'backupThrottle', cmd);
+        await authorization.authorize(client, upstream, 'backup', 'backupThrottle', cmd);
         return this.backupThrottle(cmd);
       }],
       ['backupAbort', async (cmd, client, upstream) => {
-        await authorize(client, upstream, 'backup', 'backupAbort', cmd);
+        await authorization.authorize(client, upstream, 'backup', 'backupAbort', cmd);
         return this.backupAbort(cmd, client);
       }],
       ['backupJob', async (cmd, client, upstream) => {
         // It starts and deletes backups: the privilege of backupStart.
-        await authorize(client, upstream, 'backup', 'backupJob', cmd);
+        await authorization.authorize(client, upstream, 'backup', 'backupJob', cmd);
         return runBackupJob(cmd, this.job);
       }],
     ]);
@@ -79,7 +80,7 @@ export class BackupCommands implements Interceptor {
     if (verifier !== undefined) {
       // It reads every byte of a backup, as backupStart writes them: the same privilege.
       handlers.set('backupVerify', async (cmd, client, upstream) => {
-        await authorize(client, upstream, 'backup', 'backupVerify', cmd);
+        await authorization.authorize(client, upstream, 'backup', 'backupVerify', cmd);
         return backupVerify(cmd, verifier);
       });
     }
