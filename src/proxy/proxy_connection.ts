@@ -25,12 +25,12 @@ import type { Logger } from 'pino';
 import type { PeekedCommand } from '../wire/peek.js';
 import { MessageBoundaryTracker } from './boundary.js';
 import { ForwardedRequests, expectsReply } from './reply_order.js';
-import { holdsWhole, inspectClientMessage, type HoldsWhole, type Queued, type QueuedClose, type QueuedFrame } from './client_message.js';
+import { holdsWhole, inspectClientMessage, type Queued, type QueuedClose, type QueuedFrame } from './client_message.js';
 import { ClientStreamFramer, type ClientStreamSink } from './client_stream.js';
 import { ReplySplicer } from './reply_splicer.js';
 import { ClaimedCommands, type ClaimHost } from './claimed_command.js';
 import type { ClientInfo, Interceptor } from './interceptor.js';
-import { changesAuthentication } from './auth_commands.js';
+import { changesAuthentication, watchingAuthentication } from './authentication_watch.js';
 
 /** Counters shared by every connection of one proxy. */
 export interface ProxyStats {
@@ -135,7 +135,7 @@ export class ProxyConnection {
     this.#framer = new ClientStreamFramer({
       sink: this.#clientSink(),
       maxMessageSize: options.maxMessageSize,
-      holds: interceptor && this.#watchingAuthentication(holdsWhole(interceptor)),
+      holds: interceptor && watchingAuthentication(holdsWhole(interceptor), () => void this.#authGeneration++),
     });
 
     this.#client.setNoDelay(true);
@@ -238,17 +238,6 @@ export class ProxyConnection {
       inject: (reply) => this.#toClient.inject(reply),
       intercepted: () => void this.#options.stats.intercepted++,
       fail: (reason, err) => this.#fail(reason, err),
-    };
-  }
-
-  /**
-   * `holds` that also notes the commands that may change the client's authentication:
-   * the name is read for every command already, and a Set lookup is all it adds.
-   */
-  #watchingAuthentication(holds: HoldsWhole): HoldsWhole {
-    return (name, argumentType) => {
-      if (changesAuthentication(name)) this.#authGeneration++;
-      return holds(name, argumentType);
     };
   }
 
