@@ -15,6 +15,9 @@ Options:
   --bind ADDR                  address to listen on                      [127.0.0.1]
   --checkpoint-interval SECS   seconds between checkpoints; 0 disables   [60]
   --no-backup-cursor           answer $backupCursor as MongoDB Community does
+  --auth                       require authentication (SCRAM-SHA-256, SCRAM-SHA-1) and
+                               check each command against the user's roles, as mongod's
+                               --auth; the first user is created over localhost
   --fsync-lock-delay-ms N      a first {fsync: 1, lock: true} answers only after N ms of
                                flushing, as mongod's on a large dataset               [0]
   --wiredTigerEngineConfigString STR
@@ -54,6 +57,7 @@ export function parseDevServerArgs(args: string[]): ParsedDevServerArgs | 'help'
       bind: { type: 'string', default: '127.0.0.1' },
       'checkpoint-interval': { type: 'string', default: '60' },
       'no-backup-cursor': { type: 'boolean', default: false },
+      auth: { type: 'boolean', default: false },
       'fsync-lock-delay-ms': { type: 'string', default: '0' },
       wiredTigerEngineConfigString: { type: 'string' },
       'log-format': { type: 'string', default: 'auto' },
@@ -101,6 +105,7 @@ export function parseDevServerArgs(args: string[]): ParsedDevServerArgs | 'help'
       bind: values.bind ?? '127.0.0.1',
       checkpointIntervalSecs,
       backupCursor: values['no-backup-cursor'] !== true,
+      ...(values.auth === true ? { auth: true } : {}),
       ...(fsyncLockDelayMs === 0 ? {} : { fsyncLockDelayMs }),
       ...(values.wiredTigerEngineConfigString === undefined ? {} : { wiredTigerEngineConfigString: values.wiredTigerEngineConfigString }),
       argv: ['hotbackup', 'dev-server', ...args],

@@ -10,6 +10,8 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { MongoClient } from 'mongodb';
 import { ConnectionString } from 'mongodb-connection-string-url';
+import { redactUri } from './upstream_credentials.js';
+import { DriverAuthEnforcement } from './auth_enforcement.js';
 import { ProxyServer } from '../proxy/proxy_server.js';
 import { BackupEngine } from '../backup/backup_engine.js';
 import { DriverUpstreamAdmin } from '../backup/upstream_admin.js';
@@ -138,7 +140,7 @@ async function openBackupRoot(root: string, dbpath: string, dirs: { stateDir: st
 export async function startProxyApp(options: ProxyAppOptions): Promise<ProxyApp> {
   const { log } = options;
   const [first] = new ConnectionString(options.upstreamUri).hosts;
-  if (first === undefined) throw new Error(`--upstream has no host: ${options.upstreamUri}`);
+  if (first === undefined) throw new Error(`--upstream has no host: ${redactUri(options.upstreamUri)}`);
   const upstreamAddress = splitHostPort(first);
   // Before anything connects: a schedule that does not parse is a usage error.
   const schedule: Schedule | undefined = options.job === undefined ? undefined : parseSchedule(options.job.schedule);
@@ -147,6 +149,7 @@ export async function startProxyApp(options: ProxyAppOptions): Promise<ProxyApp>
   const client = new MongoClient(options.upstreamUri, { directConnection: true, maxPoolSize: 4 });
   // Every TLS option the driver connection takes from the URI, for the forwarding sockets too.
   const upstreamTls = await upstreamTlsOptions(client);
+  const authEnforcement = new DriverAuthEnforcement(options.upstreamUri);
   let claim: StateDirClaim | undefined;
   let stopJob: (() => Promise<void>) | undefined;
   try {
@@ -244,7 +247,7 @@ export async function startProxyApp(options: ProxyAppOptions): Promise<ProxyApp>
       tls: serverTls,
       port: options.port,
       bind: options.bind,
-      interceptor: new BackupCommands(gated, role, { verifier, job, log: log.child({ component: 'commands' }) }),
+      interceptor: new BackupCommands(gated, role, { verifier, job, authEnforcement, log: log.child({ component: 'commands' }) }),
       partialMessageTimeoutMS: options.partialMessageTimeoutMS,
       log: log.child({ component: 'proxy' }),
     });
@@ -266,6 +269,7 @@ export async function startProxyApp(options: ProxyAppOptions): Promise<ProxyApp>
         await journal.settle().catch((err: unknown) => backupLog.error({ err: String(err) }, 'could not tidy the state file'));
         await proxy.close();
         await client.close();
+        await authEnforcement.close();
         await claim?.release();
       },
       describeLeft() {
@@ -278,6 +282,7 @@ export async function startProxyApp(options: ProxyAppOptions): Promise<ProxyApp>
   } catch (err) {
     await stopJob?.().catch((stopErr: unknown) => log.error({ err: String(stopErr) }, 'stopping the scheduled job failed'));
     await client.close();
+    await authEnforcement.close();
     await claim?.release();
     throw err;
   }

@@ -7,6 +7,7 @@ import { createLogger } from '../log.js';
 import { parseProxyFlags, PROXY_FLAGS_HELP } from './proxy_flags.js';
 import { startProxyApp } from './proxy_app.js';
 import { shutDownAndExit, untilSignal } from './shutdown.js';
+import { redactUri, resolveUpstreamUri, UPSTREAM_PASSWORD_ENV, UPSTREAM_URI_ENV } from './upstream_credentials.js';
 
 const HELP = `Usage: hotbackup serve --upstream <mongodb-uri> [options]
 
@@ -16,21 +17,30 @@ docs/commands.md and docs/backups.md). With --schedule it also takes backups on 
 schedule, a job that {backupJob: 'stop' | 'start' | 'deactivate'} controls.
 
 Options:
-  --upstream URI            mongod to front, e.g. mongodb://127.0.0.1:27018   [required]
+  --upstream URI            mongod to front, e.g. mongodb://127.0.0.1:27018; or the
+                            environment variable ${UPSTREAM_URI_ENV}    [required]
+  --upstream-password-file FILE
+                            the password of the user the upstream URI names (the file's
+                            content); or ${UPSTREAM_PASSWORD_ENV}. Never put
+                            a password in --upstream: ps shows it to every user
   --dbpath DIR              mongod's dbpath; default: asked of mongod (getCmdLineOpts)
 ${PROXY_FLAGS_HELP}`;
 
 export async function runServe(args: string[]): Promise<number> {
-  const parsed = parseProxyFlags(args, { own: { upstream: undefined, dbpath: undefined } });
+  const parsed = parseProxyFlags(args, { own: { upstream: undefined, 'upstream-password-file': undefined, dbpath: undefined } });
   if (parsed.help) {
     process.stdout.write(HELP);
     return 0;
   }
   const { proxy: flags, own } = parsed;
-  const upstreamUri = own['upstream'];
-  if (upstreamUri === undefined) throw new Error('--upstream is required (e.g. --upstream mongodb://127.0.0.1:27018)');
+  const upstream = resolveUpstreamUri({ flag: own['upstream'], passwordFile: own['upstream-password-file'], env: process.env });
+  if (upstream === undefined) throw new Error(`--upstream is required (e.g. --upstream mongodb://127.0.0.1:27018), or ${UPSTREAM_URI_ENV}`);
+  const upstreamUri = upstream.uri;
   const dbpath = own['dbpath'];
   const log = createLogger({ name: 'hotbackup', format: flags.logFormat });
+  if (upstream.passwordOnCommandLine) {
+    log.warn({ upstream: redactUri(upstreamUri) }, `the upstream password is on the command line, where ps shows it: use ${UPSTREAM_URI_ENV}, ${UPSTREAM_PASSWORD_ENV} or --upstream-password-file`);
+  }
   const app = await startProxyApp({ ...flags, upstreamUri, dbpath: dbpath === undefined ? undefined : path.resolve(dbpath), log });
   await untilSignal(log);
   return shutDownAndExit({ cleanup: () => app.close(), timeoutSecs: flags.shutdownTimeoutSecs, describeLeft: () => app.describeLeft(), log });

@@ -8,7 +8,7 @@
 import type { CommandRequest, Document } from '../wire/command_message.js';
 import type { ClientInfo, Interceptor, InterceptorResult, Upstream } from '../proxy/interceptor.js';
 import type { BackupService } from './backup_service.js';
-import { authorize } from './authorization.js';
+import { Authorization, type AuthEnforcement } from './authorization.js';
 import { backupStatusReply } from './backup_status.js';
 import { checkKnownFields, parseBackupStart } from './backup_start_options.js';
 import { BackupOperations } from './backup_operation.js';
@@ -31,7 +31,7 @@ export const NO_BACKUP_TO_ABORT = 'backupAbort called when no backup is running'
 
 const NO_OPTIONS: ReadonlySet<string> = new Set();
 
-type Handler = (cmd: Document, client: ClientInfo) => Promise<Document> | Document;
+type Handler = (cmd: Document, client: ClientInfo, upstream: Upstream) => Promise<Document> | Document;
 
 export class BackupCommands implements Interceptor {
   private readonly handlers: ReadonlyMap<string, Handler>;
@@ -48,29 +48,39 @@ export class BackupCommands implements Interceptor {
   constructor(
     private readonly backups: BackupService,
     private readonly upstream: UpstreamRole,
-    options: { verifier?: VerifyService; job?: BackupJobService; log?: Logger } = {},
+    options: { verifier?: VerifyService; job?: BackupJobService; log?: Logger; authEnforcement?: AuthEnforcement } = {},
   ) {
-    this.currentOps = new CurrentOpCommands(backups, this.operations, options.log);
+    const authorization = new Authorization(options.authEnforcement);
+    this.currentOps = new CurrentOpCommands(backups, this.operations, options.log, authorization);
     this.job = options.job;
     const handlers = new Map<string, Handler>([
-      ['backupStart', (cmd, client) => this.backupStart(cmd, client)],
-      ['backupStatus', (_cmd, client) => {
-        authorize(client, 'serverStatus');
+      ['backupStart', async (cmd, client, upstream) => {
+        await authorization.authorize(client, upstream, 'backup', 'backupStart', cmd);
+        return this.backupStart(cmd, client);
+      }],
+      ['backupStatus', async (cmd, client, upstream) => {
+        await authorization.authorize(client, upstream, 'serverStatus', 'backupStatus', cmd);
         return backupStatusReply(this.backups.status(), this.job === undefined ? undefined : jobStatusDocument(this.job.status()));
       }],
-      ['backupThrottle', (cmd, client) => this.backupThrottle(cmd, client)],
-      ['backupAbort', (cmd, client) => this.backupAbort(cmd, client)],
-      ['backupJob', (cmd, client) => {
+      ['backupThrottle', async (cmd, client, upstream) => {
+        await authorization.authorize(client, upstream, 'backup', 'backupThrottle', cmd);
+        return this.backupThrottle(cmd);
+      }],
+      ['backupAbort', async (cmd, client, upstream) => {
+        await authorization.authorize(client, upstream, 'backup', 'backupAbort', cmd);
+        return this.backupAbort(cmd, client);
+      }],
+      ['backupJob', async (cmd, client, upstream) => {
         // It starts and deletes backups: the privilege of backupStart.
-        authorize(client, 'fsync');
+        await authorization.authorize(client, upstream, 'backup', 'backupJob', cmd);
         return runBackupJob(cmd, this.job);
       }],
     ]);
     const { verifier } = options;
     if (verifier !== undefined) {
       // It reads every byte of a backup, as backupStart writes them: the same privilege.
-      handlers.set('backupVerify', (cmd, client) => {
-        authorize(client, 'fsync');
+      handlers.set('backupVerify', async (cmd, client, upstream) => {
+        await authorization.authorize(client, upstream, 'backup', 'backupVerify', cmd);
         return backupVerify(cmd, verifier);
       });
     }
@@ -94,14 +104,13 @@ export class BackupCommands implements Interceptor {
       }
       // mongod's order: the admin-only check, then the session fields, then the command.
       await checkNoTransaction(request.name, request.command, this.upstream);
-      return await handler(request.command, client);
+      return await handler(request.command, client, upstream);
     } catch (err) {
       return errorReply(err);
     }
   }
 
   private async backupStart(cmd: Document, client: ClientInfo): Promise<Document> {
-    authorize(client, 'fsync');
     const request = parseBackupStart(cmd);
     const started = await this.backups.start(request);
     // currentOp lists it as this client's backupStart, with the request as sent.
@@ -114,8 +123,7 @@ export class BackupCommands implements Interceptor {
     return { ok: 1 };
   }
 
-  private backupThrottle(cmd: Document, client: ClientInfo): Document {
-    authorize(client, 'fsync');
+  private backupThrottle(cmd: Document): Document {
     this.backups.setThrottle(parseThrottle(cmd['backupThrottle']));
     return { ok: 1 };
   }
@@ -132,7 +140,6 @@ export class BackupCommands implements Interceptor {
    * first; `backupId` and `state: "failed"` come with it, as backupStatus.last has them.
    */
   private async backupAbort(cmd: Document, client: ClientInfo): Promise<Document> {
-    authorize(client, 'fsync');
     checkKnownFields(cmd, NO_OPTIONS);
     const attempt = this.backups.abort(`{backupAbort: 1} from ${client.remoteAddress}`);
     if (attempt.kind === 'none') throw new CommandError(ErrorCodes.IllegalOperation, NO_BACKUP_TO_ABORT);

@@ -31,7 +31,7 @@ import type { BackupService } from './backup_service.js';
 import type { BackupOperations, RunningOperation } from './backup_operation.js';
 import { isGenericArgument } from '../wire/generic_arguments.js';
 import { matchesFilter, UnsupportedFilter } from './op_filter.js';
-import { authorize } from './authorization.js';
+import { Authorization } from './authorization.js';
 import type { Logger } from '../log.js';
 
 /** BSON numeric type bytes: double, int32, int64, decimal128. */
@@ -45,6 +45,7 @@ export class CurrentOpCommands {
     private readonly backups: BackupService,
     private readonly operations: BackupOperations,
     private readonly log: Logger | undefined,
+    private readonly authorization: Authorization = new Authorization(),
   ) {}
 
   /**
@@ -67,7 +68,7 @@ export class CurrentOpCommands {
     const cmd = request.command;
     switch (request.name) {
       case 'killOp':
-        return this.killOp(request, client, running);
+        return this.killOp(request, client, upstream, running);
       case 'currentOp': {
         if (noReply) return FORWARD;
         return this.amend(await upstream.forward(), currentOpFilters(cmd), (reply) => reply['inprog']);
@@ -80,12 +81,12 @@ export class CurrentOpCommands {
     }
   }
 
-  private killOp(request: CommandRequest, client: ClientInfo, running: RunningOperation): InterceptorResult {
+  private async killOp(request: CommandRequest, client: ClientInfo, upstream: Upstream, running: RunningOperation): Promise<InterceptorResult> {
     const cmd = request.command;
     // mongod's own answer wherever it would refuse the kill: not on admin, in a transaction.
     if (request.db !== 'admin' || 'txnNumber' in cmd || 'autocommit' in cmd) return FORWARD;
     if (opNumber(cmd['op']) !== running.opid) return FORWARD;
-    authorize(client, 'killop');
+    await this.authorization.authorize(client, upstream, 'killop', 'killOp', cmd);
     this.backups.abort(`killOp (op ${running.opid}) from ${client.remoteAddress}`);
     return { info: 'attempting to kill op', ok: 1 };
   }

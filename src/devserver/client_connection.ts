@@ -13,6 +13,7 @@ import { MessageFramer } from '../wire/framing.js';
 import { OpCode, OpMsgFlag } from '../wire/constants.js';
 import { decodeRequest, encodeReply, checkLegacyOpcode, type CommandRequest } from '../wire/command_message.js';
 import { CommandError, errorReply } from '../errors.js';
+import { AuthSession, isLoopback } from './auth/session.js';
 
 export class ClientConnection {
   private readonly framer = new MessageFramer();
@@ -32,6 +33,7 @@ export class ClientConnection {
       remoteAddress: `${socket.remoteAddress ?? ''}:${socket.remotePort ?? 0}`,
       localAddress: `${socket.localAddress ?? ''}:${socket.localPort ?? 0}`,
       clientMetadata: undefined,
+      auth: new AuthSession(isLoopback(socket.remoteAddress)),
     };
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));

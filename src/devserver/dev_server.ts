@@ -55,7 +55,7 @@ export class DevServer extends EventEmitter<{ closed: [] }> {
       throw err;
     }
     server.startBackgroundWork();
-    log.info({ dbpath: engine.dbpath, address: server.address, backupCursor: options.backupCursor, tlsMode: options.tls?.mode ?? 'disabled' }, 'dev server listening');
+    log.info({ dbpath: engine.dbpath, address: server.address, backupCursor: options.backupCursor, tlsMode: options.tls?.mode ?? 'disabled', auth: options.auth === true }, 'dev server listening');
     return server;
   }
 

@@ -12,6 +12,10 @@ import { CommandError, ErrorCodes, LocationCodes, codeNamer, type CommandErrorOp
 /** Named in error_codes.yml, raised only by the dev server here. */
 const DEV_SERVER_NAMED = Object.freeze({
   NoSuchKey: 4,
+  UserNotFound: 11,
+  AuthenticationFailed: 18,
+  RoleNotFound: 31,
+  MechanismUnavailable: 334,
   NamespaceNotFound: 26,
   IndexNotFound: 27,
   PathNotViable: 28,
@@ -88,6 +92,8 @@ const DEV_SERVER_LOCATION = Object.freeze({
   FsyncLockWhileBackupCursorOpen: 50884,
   BackupCursorWhileFsyncLocked: 50887,
   BackupCursorExtendNotReplSet: 29144,
+  // user management (user_management_commands.cpp, CmdCreateUser)
+  UserAlreadyExists: 51003,
 } as const);
 
 export const DevServerCodes = Object.freeze({ ...ErrorCodes, ...LocationCodes, ...DEV_SERVER_NAMED, ...DEV_SERVER_LOCATION });

@@ -8,6 +8,7 @@ import { CursorManager } from './cursors.js';
 import { FsyncLock } from './fsync_lock_holder.js';
 import type { Logger } from '../log.js';
 import type { ServerTls } from '../tls/server_tls.js';
+import { UserStore } from './auth/users.js';
 
 /** What we claim to be. MongoDB 7.0 speaks wire version 21. */
 export const SERVER_VERSION = '7.0.0';
@@ -31,6 +32,11 @@ export interface DevServerOptions {
   wiredTigerEngineConfigString?: string;
   /** TLS towards clients (`--tls-mode allow|require`); absent: plain only. */
   tls?: ServerTls | undefined;
+  /**
+   * mongod's --auth: clients authenticate (SCRAM) and every command is checked against
+   * the user's roles (src/devserver/auth/). Off by default, as mongod's.
+   */
+  auth?: boolean;
   /** The command line the server was started with, for getCmdLineOpts. */
   argv: string[];
 }
@@ -53,6 +59,8 @@ export class ServerState {
   readonly opcounters: OpCounters = { insert: 0, query: 0, update: 0, delete: 0, getmore: 0, command: 0 };
   readonly connections = { current: 0, totalCreated: 0 };
   backupCursor: BackupCursorHandle | undefined;
+  /** admin.system.users. */
+  readonly users: UserStore;
   /** Set once shutdown begins; new work is refused. */
   shuttingDown = false;
   /** Writes since the journal was last synced, so the flusher can skip idle ticks. */
@@ -64,5 +72,7 @@ export class ServerState {
     readonly log: Logger,
     /** Asks the owner to shut down (the `shutdown` command). */
     readonly requestShutdown: () => void,
-  ) {}
+  ) {
+    this.users = new UserStore(engine);
+  }
 }

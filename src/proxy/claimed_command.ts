@@ -12,7 +12,8 @@
 import type { Logger } from 'pino';
 import { OpCode, OpMsgFlag } from '../wire/constants.js';
 import type { PeekedCommand } from '../wire/peek.js';
-import { decodeRequest, encodeReply, type CommandRequest, type Document } from '../wire/command_message.js';
+import { decodeReply, decodeRequest, encodeDocument, encodeReply, type CommandRequest, type Document } from '../wire/command_message.js';
+import { encodeOpMsg } from '../wire/op_msg.js';
 import { errorReply } from '../errors.js';
 import type { QueuedFrame } from './client_message.js';
 import { FORWARD, UpstreamReply, type ClientInfo, type Interceptor, type InterceptorResult, type Upstream } from './interceptor.js';
@@ -35,6 +36,19 @@ export interface ClaimHost {
   intercepted(): void;
   /** Closes the connection at once: something that must not happen did. */
   fail(reason: string, err: unknown): void;
+}
+
+/**
+ * requestIDs of the proxy's own requests on a client's connection: negative, counting
+ * down, where drivers count up from 1, so a reply to one is never taken for a reply to
+ * the client. Only one is ever in flight, while the client's requests all wait.
+ */
+let ownRequestID = -1;
+
+function nextOwnRequestID(): number {
+  const id = ownRequestID;
+  ownRequestID = ownRequestID <= -0x7fff_0000 ? -1 : ownRequestID - 1;
+  return id;
 }
 
 export class ClaimedCommands {
@@ -73,6 +87,14 @@ export class ClaimedCommands {
         const captured = host.capture(request.requestID);
         if (!host.closed()) host.forward(frame, peeked);
         return captured.then((bytes) => new UpstreamReply(bytes));
+      },
+      command: async (db, command) => {
+        if (forwarded) throw new Error("the proxy's own command must come before the forwarded request");
+        const requestID = nextOwnRequestID();
+        const frame = encodeOpMsg({ requestID, responseTo: 0, flags: 0, sections: [{ kind: 0, body: encodeDocument({ ...command, $db: db }) }] });
+        const captured = host.capture(requestID);
+        if (!host.closed()) host.forward(frame, undefined);
+        return decodeReply(await captured);
       },
     };
     let reply: InterceptorResult;

@@ -16,6 +16,13 @@ export interface ClientInfo {
   readonly id: number;
   /** `host:port` of the client, for logs and currentOp-like reporting. */
   readonly remoteAddress: string;
+  /**
+   * Grows whenever the client sends something that may change who it is authenticated
+   * as on mongod (saslStart, saslContinue, authenticate, logout, a handshake that may
+   * carry speculativeAuthenticate): what was learnt of its privileges at an older value
+   * may be stale.
+   */
+  readonly authGeneration: number;
 }
 
 /** `run` answers this to send the request on to mongod untouched; mongod's reply then reaches the client untouched. */
@@ -44,6 +51,12 @@ export interface Upstream {
    * (mongod answers none). Rejects if the connection closes first.
    */
   forward(): Promise<UpstreamReply>;
+  /**
+   * Runs a command of the proxy's own on the client's connection (so mongod answers it
+   * as the client's: its authentication), and resolves with mongod's reply, which the
+   * client never sees. Call it before `forward`, never after.
+   */
+  command(db: string, command: Document): Promise<Document>;
 }
 
 /** What `run` answers: a reply document of its own, mongod's reply (amended or not), or FORWARD. */

@@ -33,6 +33,7 @@ import { ClaimedCommands, type ClaimHost } from './claimed_command.js';
 import { PartialMessageTimeout } from './partial_message_timeout.js';
 import type { ClientInfo, Interceptor } from './interceptor.js';
 import { connectUpstream } from './upstream_socket.js';
+import { changesAuthentication, watchingAuthentication } from './authentication_watch.js';
 
 /** Counters shared by every connection of one proxy. */
 export interface ProxyStats {
@@ -107,6 +108,8 @@ export class ProxyConnection {
   /** A write to the client still holds #readBuffer: the next read needs a new one. */
   #readBufferHeld = false;
   #closed = false;
+  /** See ClientInfo.authGeneration. */
+  #authGeneration = 0;
   /** A close marker is queued: nothing more is read from the client or forwarded. */
   #closing = false;
   /** mongod's connection is gone while a claimed command runs; the client waits for its reply. */
@@ -116,7 +119,14 @@ export class ProxyConnection {
     this.#options = options;
     this.#client = options.client;
     const remoteAddress = `${this.#client.remoteAddress ?? ''}:${this.#client.remotePort ?? 0}`;
-    this.info = Object.freeze({ id: options.id, remoteAddress });
+    const connection = this;
+    this.info = Object.freeze({
+      id: options.id,
+      remoteAddress,
+      get authGeneration() {
+        return connection.#authGeneration;
+      },
+    });
     this.#log = options.log.child({ connectionId: options.id, remoteAddress });
     const requests = options.interceptor === undefined ? undefined : new ForwardedRequests();
     this.#requests = requests;
@@ -136,7 +146,7 @@ export class ProxyConnection {
     this.#framer = new ClientStreamFramer({
       sink: this.#clientSink(),
       maxMessageSize: options.maxMessageSize,
-      holds: interceptor && holdsWhole(interceptor),
+      holds: interceptor && watchingAuthentication(holdsWhole(interceptor), () => void this.#authGeneration++),
     });
 
     this.#client.setNoDelay(true);
@@ -270,6 +280,8 @@ export class ProxyConnection {
   #onWholeMessage(received: Buffer): boolean {
     if (this.#closed || this.#closing) return false;
     const item = inspectClientMessage(received, this.#options.interceptor, this.#log);
+    // Held whole without its name read first (compressed, or behind a claimed command).
+    if (item.kind === 'frame' && item.peeked !== undefined && changesAuthentication(item.peeked.commandName)) this.#authGeneration++;
     if (item.kind === 'close') {
       this.#enqueueClose(item.reason, item.err);
       return false;

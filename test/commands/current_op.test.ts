@@ -74,6 +74,8 @@ function answering(request: CommandRequest, reply: Document): Upstream & { asked
       upstream.asked += 1;
       return new UpstreamReply(encodeReply(request, reply, { requestID: 77, responseTo: request.requestID }));
     },
+    // mongod without authentication: no users, and everything allowed.
+    command: async (_db: string, command: Document): Promise<Document> => ('connectionStatus' in command ? { authInfo: { authenticatedUsers: [], authenticatedUserRoles: [] }, ok: 1 } : { ok: 1 }),
   };
   return upstream;
 }
@@ -143,7 +145,7 @@ describe('currentOp and killOp through the proxy', () => {
     backups.run();
     try {
       const commands = new BackupCommands(backups, standalone);
-      const info = { id: 1, remoteAddress: '127.0.0.1:5555' };
+      const info = { id: 1, remoteAddress: '127.0.0.1:5555', authGeneration: 0 };
       const mongods = { inprog: [{ opid: 7, desc: 'conn7', active: true }], ok: 1 };
       // Inline flags, a possessive quantifier, a Python-style named group, and \A (a literal A to JavaScript).
       for (const pattern of ['(?i)HOT', 'a++', '(?P<n>hot)backup', '\\Ahotbackup']) {

@@ -14,6 +14,8 @@ import { catalogCommands } from './catalog.js';
 import { aggregateCommands } from './aggregate.js';
 import { backupCommands } from './backup.js';
 import { currentOpCommands } from './operations.js';
+import { authCommands, sessionPrivileges } from './auth_commands.js';
+import { checkCommandAuthorization } from '../auth/command_privileges.js';
 import { sessionIdOf } from '../sessions.js';
 import { DevServerError, DevServerCodes } from '../dev_server_errors.js';
 
@@ -30,7 +32,18 @@ const ALL_COMMANDS: readonly Command[] = [
   ...aggregateCommands,
   ...backupCommands,
   ...currentOpCommands,
+  ...authCommands,
 ];
+
+/** With --auth: mongod's check before any command runs (auth/command_privileges.ts). */
+function checkAuthorization(name: string, cmd: Document, ctx: CommandContext): void {
+  const session = ctx.connection.auth;
+  checkCommandAuthorization(name, cmd, ctx.db, {
+    authenticated: session.user !== undefined,
+    privileges: () => sessionPrivileges(ctx, session).privileges,
+    localhostException: () => session.fromLocalhost && ctx.state.users.isEmpty(),
+  });
+}
 
 /** Commands counted under their own opcounter rather than `command`. */
 const COUNTED_ELSEWHERE = new Set(['insert', 'update', 'delete', 'find', 'getMore', 'aggregate']);
@@ -53,6 +66,7 @@ export class CommandDispatcher {
     if (command.adminOnly === true && ctx.db !== 'admin') {
       throw new DevServerError(DevServerCodes.Unauthorized, `${name} may only be run against the admin database.`);
     }
+    if (ctx.state.options.auth === true) checkAuthorization(name, cmd, ctx);
     if (ctx.state.shuttingDown) {
       throw new DevServerError(DevServerCodes.ShutdownInProgress, 'The server is in quiesce mode and will shut down');
     }

@@ -2,6 +2,7 @@
 import type { Document } from '../bson.js';
 import type { ServerState } from '../state.js';
 import type { SessionId } from '../sessions.js';
+import type { AuthSession } from '../auth/session.js';
 
 export interface ConnectionInfo {
   readonly id: number;
@@ -9,6 +10,8 @@ export interface ConnectionInfo {
   readonly localAddress: string;
   /** The `client` document from the handshake, when the driver sent one. */
   clientMetadata: Document | undefined;
+  /** Who is authenticated on the connection (only consulted with `--auth`). */
+  readonly auth: AuthSession;
 }
 
 export interface CommandContext {

@@ -13,6 +13,8 @@ import { MAX_BSON_OBJECT_SIZE, MAX_MESSAGE_SIZE } from '../../wire/constants.js'
 import { negotiateCompressors } from '../../wire/compression.js';
 import { toNumber } from '../query/values.js';
 import { DevServerError, DevServerCodes } from '../dev_server_errors.js';
+import { CommandError } from '../../errors.js';
+import { saslStart } from './auth_commands.js';
 
 /**
  * mongod's default `net.compression.compressors` is "snappy,zstd,zlib" (`mongod --help`:
@@ -46,6 +48,38 @@ async function waitForTopologyChange(cmd: Document, ctx: CommandContext): Promis
   }
 }
 
+/**
+ * `saslSupportedMechs: "<db>.<user>"`: the mechanisms that user has credentials for;
+ * no field for a user that does not exist (src/mongo/db/repl/hello/hello_auth.cpp,
+ * handleHelloAuth).
+ */
+function supportedMechs(value: unknown, ctx: CommandContext): string[] | undefined {
+  if (typeof value !== 'string') return undefined;
+  const dot = value.indexOf('.');
+  if (dot <= 0) return undefined;
+  const user = ctx.state.users.find(value.slice(dot + 1), value.slice(0, dot));
+  return user === undefined ? undefined : Object.keys(user.credentials);
+}
+
+/**
+ * `speculativeAuthenticate: {saslStart: 1, mechanism, payload, db}`: saslStart's first
+ * step, answered inside hello's reply. A failure leaves the field out and the driver
+ * authenticates the ordinary way (hello_auth.cpp, doSpeculativeSaslStart: errors are
+ * swallowed).
+ */
+function speculativeAuthenticate(value: unknown, ctx: CommandContext): Document | undefined {
+  if (value === null || typeof value !== 'object') return undefined;
+  const spec = value as Document;
+  if (spec['saslStart'] === undefined || typeof spec['db'] !== 'string') return undefined;
+  try {
+    const { ok: _ok, ...reply } = saslStart(spec, { ...ctx, db: spec['db'] }, spec['db']);
+    return reply;
+  } catch (err) {
+    if (err instanceof CommandError) return undefined;
+    throw err;
+  }
+}
+
 async function hello(cmd: Document, ctx: CommandContext, legacy: boolean): Promise<Document> {
   if (isAwaitableHello(cmd)) await waitForTopologyChange(cmd, ctx);
   const client = cmd['client'];
@@ -73,8 +107,10 @@ async function hello(cmd: Document, ctx: CommandContext, legacy: boolean): Promi
     // The handshake spec: no overlap means no `compression` field at all.
     if (agreed.length > 0) reply['compression'] = agreed;
   }
-  // Authentication is not enabled on the dev server, so no mechanism is on offer.
-  if (typeof cmd['saslSupportedMechs'] === 'string') reply['saslSupportedMechs'] = [];
+  const mechs = supportedMechs(cmd['saslSupportedMechs'], ctx);
+  if (mechs !== undefined) reply['saslSupportedMechs'] = mechs;
+  const speculative = speculativeAuthenticate(cmd['speculativeAuthenticate'], ctx);
+  if (speculative !== undefined) reply['speculativeAuthenticate'] = speculative;
   reply['ok'] = 1;
   return reply;
 }

@@ -166,14 +166,6 @@ export const serverInfoCommands: Command[] = [
   { names: ['getLog'], adminOnly: true, run: getLog },
   { names: ['hostInfo'], run: hostInfo },
   { names: ['whatsmyuri'], run: (_cmd, ctx) => ({ you: ctx.connection.remoteAddress, ok: 1 }) },
-  {
-    names: ['connectionStatus'],
-    run: (cmd) => {
-      const authInfo: Document = { authenticatedUsers: [], authenticatedUserRoles: [] };
-      if (cmd['showPrivileges'] === true) authInfo['authenticatedUserPrivileges'] = [];
-      return { authInfo, ok: 1 };
-    },
-  },
   { names: ['killSessions'], run: killSessions },
   { names: ['killAllSessions'], run: killAllSessions },
   { names: ['endSessions'], run: endSessions },
