@@ -17,6 +17,9 @@
  * can no longer redirect it: the directories already open stay the ones checked. The
  * same holds for the mkdir of a destination (backup_destination.ts).
  *
+ * Each directory opened below the root must be one nobody but the proxy's user (or
+ * root) may rename entries in, since that is what a swap takes (trusted_dir.ts).
+ *
  * Residual risk, said also in docs/backups.md: once checked, a path is used by name (the
  * copier writes `<destination>/<file>`; a verify reads so). A local user who may write
  * in a directory below the root can rename it and put a symbolic link in its place
@@ -29,6 +32,8 @@ import fs, { type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { CommandError, ErrorCodes } from '../errors.js';
 import { errorCode, toCommandError } from './io_error.js';
+import { leavesParent } from './path_within.js';
+import { distrustOfDirectory } from './trusted_dir.js';
 
 /** open(2) flags of every directory on a walk: a symbolic link fails with ENOTDIR (ELOOP without O_DIRECTORY). */
 export const NOFOLLOW_DIRECTORY = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW;
@@ -83,7 +88,7 @@ export class BackupRoot {
     for (const root of new Set([this.given, this.real])) {
       const relative = path.relative(root, target);
       if (relative === '') break;
-      if (!relative.startsWith('..') && !path.isAbsolute(relative)) return relative.split(path.sep);
+      if (!leavesParent(relative)) return relative.split(path.sep);
     }
     const itself = target === this.given || target === this.real;
     throw badValue(
@@ -133,8 +138,9 @@ export class BackupRoot {
   }
 
   private async openChild(parent: FileHandle, name: string, walked: readonly string[], requested: string, what: string): Promise<FileHandle> {
+    let child: FileHandle;
     try {
-      return await fs.open(beneath(parent, name), NOFOLLOW_DIRECTORY);
+      child = await fs.open(beneath(parent, name), NOFOLLOW_DIRECTORY);
     } catch (err) {
       const at = this.pathOf(walked);
       const code = errorCode(err);
@@ -142,6 +148,20 @@ export class BackupRoot {
       if (code !== 'ENOTDIR' && code !== 'ELOOP') throw toCommandError(err, `opening ${at}`);
       throw await this.notADirectory(parent, name, at, requested, what);
     }
+    try {
+      // Of the directory open, not of whatever the name leads to now (trusted_dir.ts).
+      const why = distrustOfDirectory(await child.stat());
+      if (why !== undefined) throw this.untrusted(requested, what, this.pathOf(walked), why);
+      return child;
+    } catch (err) {
+      await child.close();
+      throw err;
+    }
+  }
+
+  /** The refusal for a directory below the root that others could rename entries in (trusted_dir.ts). */
+  untrusted(requested: string, what: string, at: string, why: string): CommandError {
+    return badValue(`${what} ${requested} cannot be used: ${at} is not safe to write through: ${why}. Below the backup root ${this.given}, directories must be the proxy's user's (or root's) and writable by no one else`);
   }
 
   /** The refusal for `name`, found not to be a directory: a symbolic link, or something else. */

@@ -27,11 +27,9 @@
  *   the engine owns the directory, and a backup without its manifest is incomplete
  *   by definition.
  */
-import fs from 'node:fs/promises';
 import path from 'node:path';
 import { fsyncDirectory } from './durable.js';
-import { errorCode } from './io_error.js';
-import { BACKUP_DIR_MODE, BACKUP_FILE_MODE, setModeOfPath } from './owner_only.js';
+import { BACKUP_DIR_MODE, BACKUP_FILE_MODE, makeOwnDirectory } from './owner_only.js';
 import { type CopyProgress, noProgress } from './progress.js';
 import { poolSettings, runPool, type Limiter } from './copy_pool.js';
 import type { CopyResult, SourceFile } from './copy_types.js';
@@ -156,14 +154,10 @@ async function createDirectories(destDir: string, targets: readonly string[], mo
   const ordered = [...needed].sort((a, b) => a.length - b.length || (a < b ? -1 : 1));
   for (const dir of ordered) {
     if (dir === root) continue;
-    try {
-      await fs.mkdir(dir);
-    } catch (err) {
-      if (errorCode(err) !== 'EEXIST') throw err;
-      continue;
-    }
-    // mkdir(2) applies the umask; the mode is set before anything goes in.
-    await setModeOfPath(dir, mode);
+    // mkdir(2) applies the umask; the mode is set before anything goes in. One that
+    // exists already (made by another since the destination was found empty) must be a
+    // directory, not a link out of the backup.
+    await makeOwnDirectory(dir, mode, 'keep');
   }
   return ordered;
 }

@@ -11,13 +11,15 @@
  * hot backup does (`fs::create_directory` in WiredTigerKVEngine::hotBackup;
  * jstests/backup/dest_path.js expects `backupDir: "/non-existent/path"` to fail).
  * `mkdir -p` would turn a typo such as `/bakups/2026` into a new tree at `/`. A
- * directory created gets mode 0700 whatever the umask (owner_only.ts); one that
- * existed keeps the mode its owner gave it.
+ * directory created gets mode 0700 whatever the umask (owner_only.ts), and so does an
+ * empty one that existed: the backup's files are the database, and whoever may write
+ * in their directory may swap them. Under a backup root, one that existed must also be
+ * the proxy's user's (trusted_dir.ts).
  *
  * A created destination is made durable by an fsync of its parent, so a crash cannot
  * lose the directory (and with it a backup whose files and manifest were each fsync'ed).
  */
-import type { Stats } from 'node:fs';
+import { constants, type Stats } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { CommandError, ErrorCodes } from '../errors.js';
@@ -26,6 +28,7 @@ import { fsyncDirectory } from './durable.js';
 import { BACKUP_DIR_MODE, setModeOf } from './owner_only.js';
 import { NOFOLLOW_DIRECTORY, type BackupRoot } from './backup_root.js';
 import { prepareBeneath } from './destination_beneath.js';
+import { isWithin } from './path_within.js';
 
 /**
  * The directory operations prepareDestination needs; tests wrap them to watch them or
@@ -47,14 +50,9 @@ function badValue(message: string): CommandError {
   return new CommandError(ErrorCodes.BadValue, message);
 }
 
-function isInside(child: string, parent: string): boolean {
-  const relative = path.relative(parent, child);
-  return relative === '' || (!relative.startsWith('..') && !path.isAbsolute(relative));
-}
-
 /** Whether one of two absolute paths is the other or inside it. */
 export function pathsOverlap(a: string, b: string): boolean {
-  return isInside(a, b) || isInside(b, a);
+  return isWithin(a, b) || isWithin(b, a);
 }
 
 /** A path that does not resolve: missing, or below something that is not a directory. */
@@ -105,6 +103,24 @@ async function sealCreated(dir: string): Promise<void> {
   const handle = await fs.open(dir, NOFOLLOW_DIRECTORY);
   try {
     await setModeOf(handle, BACKUP_DIR_MODE);
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * Sets an existing empty destination to 0700 like one made, through a descriptor: a
+ * backup directory that others may write in lets them add or swap its files. Followed
+ * if it is a symbolic link: without a backup root, links are the operator's.
+ */
+async function sealExisting(dir: string): Promise<void> {
+  const handle = await fs.open(dir, constants.O_RDONLY | constants.O_DIRECTORY).catch((err: unknown) => {
+    throw toCommandError(err, 'opening the backup destination');
+  });
+  try {
+    await setModeOf(handle, BACKUP_DIR_MODE);
+  } catch (err) {
+    throw toCommandError(err, 'setting the mode of the backup destination');
   } finally {
     await handle.close();
   }
@@ -178,7 +194,11 @@ export async function prepareDestination(requested: unknown, dbpath: string, dir
   const destination = path.resolve(requested);
   await checkOverlaps(destination, dbpath, policy);
   const existing = await statIfPresent(destination, 'checking the backup destination');
-  if (existing === undefined) await createLastLevel(destination, dirs);
-  else await checkEmptyDirectory(destination, existing);
+  if (existing === undefined) {
+    await createLastLevel(destination, dirs);
+  } else {
+    await checkEmptyDirectory(destination, existing);
+    await sealExisting(destination);
+  }
   return destination;
 }

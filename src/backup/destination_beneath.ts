@@ -6,6 +6,10 @@
  * Node lacks: backup_root.ts). A link swapped in for any directory on the path after its
  * open does not move what is already open, so the mkdir lands in the root or nowhere.
  *
+ * Every directory on the way must be safe to write through (trusted_dir.ts); a
+ * destination that exists already must be the proxy's user's, and is set to 0700 like
+ * one made, through its descriptor, before it is checked to be empty.
+ *
  * Then, before it is used by name, the path is checked to still lead to the very
  * directory made (device and inode, and no link on the way); if it does not, the
  * directory is removed again and the backup refused. What remains is the window after
@@ -17,6 +21,7 @@ import { errorCode, toCommandError } from './io_error.js';
 import { BACKUP_DIR_MODE, setModeOf } from './owner_only.js';
 import { beneath, NOFOLLOW_DIRECTORY, type BackupRoot } from './backup_root.js';
 import type { DestinationFs } from './destination.js';
+import { distrustOfDestination } from './trusted_dir.js';
 
 const WHAT = 'Backup destination';
 
@@ -44,10 +49,18 @@ async function stillThere(held: FileHandle, destination: string): Promise<boolea
   return named !== undefined && real === destination && named.dev === opened.dev && named.ino === opened.ino;
 }
 
+async function checkEmpty(dir: FileHandle, destination: string): Promise<void> {
+  const entries = await fs.readdir(beneath(dir)).catch((err: unknown) => {
+    throw toCommandError(err, 'reading the backup destination');
+  });
+  if (entries.length > 0) throw badValue(`Backup directory ${destination} is not empty`);
+}
+
 /**
  * Makes `components` (below `root`, the last one the destination) an empty directory
- * ready for a backup: creates it (0700) when absent, under an existing parent only;
- * refuses one that is not empty, not a directory, or reached through a symbolic link.
+ * ready for a backup: creates it when absent, under an existing parent only, and makes
+ * it 0700; refuses one that is not empty, not a directory, another user's, or reached
+ * through a symbolic link or a directory others may write in.
  */
 export async function prepareBeneath(root: BackupRoot, components: readonly string[], requested: string, dirs: DestinationFs): Promise<void> {
   const name = components[components.length - 1];
@@ -76,14 +89,15 @@ export async function prepareBeneath(root: BackupRoot, components: readonly stri
       if (dir === undefined) throw badValue(`Backup destination ${destination} was removed while it was created`);
     }
     try {
-      if (created) {
-        await setModeOf(dir, BACKUP_DIR_MODE);
-      } else {
-        const entries = await fs.readdir(beneath(dir)).catch((err: unknown) => {
-          throw toCommandError(err, 'reading the backup destination');
-        });
-        if (entries.length > 0) throw badValue(`Backup directory ${destination} is not empty`);
+      if (!created) {
+        const why = distrustOfDestination(await dir.stat());
+        if (why !== undefined) throw root.untrusted(requested, WHAT, destination, why);
       }
+      // Looked into before the chmod, so that a refused directory keeps its mode, and
+      // again after it: once 0700, nobody else may add or swap entries in it.
+      if (!created) await checkEmpty(dir, destination);
+      await setModeOf(dir, BACKUP_DIR_MODE);
+      if (!created) await checkEmpty(dir, destination);
       if (!(await stillThere(dir, destination))) {
         if (created) await fs.rmdir(beneath(parent, name)).catch(() => undefined);
         throw badValue(`Backup destination ${requested} changed while it was checked: ${destination} no longer leads to the directory made in the backup root; nothing was written`);

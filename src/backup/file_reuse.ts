@@ -27,6 +27,10 @@
  * caught by the hash alone: a file taken on the evidence of its hash (`compare`) has the
  * base's copy hashed too, after it was taken, and must match on both sides.
  *
+ * The base's copy is taken only as the regular file it is (opened O_NOFOLLOW): a
+ * symbolic link in its place, made by whoever may write in the base, is not followed,
+ * so no other file is cloned or linked into the backup or made read-only.
+ *
  * Whatever keeps the base's copy from being taken (gone, another size, changed since,
  * a filesystem that neither clones nor links, EMLINK after 65000 links on ext4) falls
  * back to a copy from the source, which the snapshot protects: the backup stays whole,
@@ -112,14 +116,40 @@ async function checksumOf(file: string, size: number, buffer: Buffer, hooks: Reu
 
 type Taken = { method: Reused['method'] } | { why: string };
 
+/**
+ * Opens the base's copy itself, never a symbolic link in its place (O_NOFOLLOW): it is
+ * cloned, linked and made read-only through this descriptor, so a link in the base
+ * cannot get another file cloned into the backup, or chmodded to 0400.
+ */
+function openBaseCopy(from: string): { fd: number; stats: fs.BigIntStats } | { why: string } {
+  let fd: number;
+  try {
+    fd = fs.openSync(from, constants.O_RDONLY | constants.O_NOFOLLOW);
+  } catch (err) {
+    const code = errorCode(err);
+    if (code === 'ELOOP') return { why: `the base's copy ${from} is a symbolic link: files are taken from a base only as the regular files its backup wrote` };
+    return { why: `the base's copy ${from} cannot be read (${code ?? String(err)})` };
+  }
+  const stats = fs.fstatSync(fd, { bigint: true });
+  if (!stats.isFile()) {
+    fs.closeSync(fd);
+    return { why: `the base's copy ${from} is not a regular file` };
+  }
+  return { fd, stats };
+}
+
 /** Clones or links the base's copy to `target` and makes both read-only; or says why it could not. */
 function takeFromBase(file: SourceFile, reuse: ReuseFrom, target: string): Taken {
-  let stats: fs.BigIntStats;
+  const base = openBaseCopy(reuse.from);
+  if ('why' in base) return base;
   try {
-    stats = fs.statSync(reuse.from, { bigint: true });
-  } catch (err) {
-    return { why: `the base's copy ${reuse.from} cannot be read (${errorCode(err) ?? String(err)})` };
+    return takeOpened(file, reuse, target, base.fd, base.stats);
+  } finally {
+    fs.closeSync(base.fd);
   }
+}
+
+function takeOpened(file: SourceFile, reuse: ReuseFrom, target: string, baseFd: number, stats: fs.BigIntStats): Taken {
   if (stats.size !== BigInt(file.size)) return { why: `the base's copy ${reuse.from} is ${stats.size} bytes, not the ${file.size} its manifest lists` };
   if (stats.mtimeNs > mtimeNs(reuse.baseWrittenAt)) {
     return {
@@ -130,26 +160,35 @@ function takeFromBase(file: SourceFile, reuse: ReuseFrom, target: string): Taken
   let method: Reused['method'];
   try {
     // EXCL: never replace a file, as the copier never does ('wx'). FORCE: a clone or an
-    // error, never a silent byte copy.
-    fs.copyFileSync(reuse.from, target, constants.COPYFILE_FICLONE_FORCE | constants.COPYFILE_EXCL);
+    // error, never a silent byte copy. The source is the open descriptor (Linux reopens
+    // /proc/self/fd/<fd> as the file it has open, not by the name it was opened by).
+    fs.copyFileSync(`/proc/self/fd/${baseFd}`, target, constants.COPYFILE_FICLONE_FORCE | constants.COPYFILE_EXCL);
     method = 'reflink';
   } catch (cloneErr) {
     if (!cannotClone(cloneErr)) return { why: `cloning ${reuse.from} failed (${describe(cloneErr)})` };
     try {
+      // link(2) takes a name, and on Linux does not follow a symbolic link given as the
+      // old path: a link swapped in since the open is linked as a link, and found below.
       fs.linkSync(reuse.from, target);
       method = 'hardlink';
     } catch (linkErr) {
       return { why: `${reuse.from} can be neither cloned (${describe(cloneErr)}) nor hard-linked (${describe(linkErr)})` };
     }
+    const linked = fs.lstatSync(target, { bigint: true });
+    if (linked.dev !== stats.dev || linked.ino !== stats.ino) {
+      fs.rmSync(target, { force: true });
+      return { why: `the base's copy ${reuse.from} was replaced while it was taken` };
+    }
   }
   try {
-    fs.chmodSync(target, REUSED_FILE_MODE);
+    // The base's copy (with a hard link, the target too: one inode) through its descriptor.
+    fs.fchmodSync(baseFd, REUSED_FILE_MODE);
     if (method === 'reflink') {
-      fs.chmodSync(reuse.from, REUSED_FILE_MODE);
       // The clone's extents are metadata of the new inode: durable only once it is synced.
       // A hard link is a directory entry, made durable by the copier's fsync of the directory.
-      const fd = fs.openSync(target, 'r');
+      const fd = fs.openSync(target, constants.O_RDONLY | constants.O_NOFOLLOW);
       try {
+        fs.fchmodSync(fd, REUSED_FILE_MODE);
         fs.fsyncSync(fd);
       } finally {
         fs.closeSync(fd);

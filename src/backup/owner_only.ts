@@ -7,6 +7,7 @@
  */
 import fs, { type FileHandle } from 'node:fs/promises';
 import { errorCode } from './io_error.js';
+import { NOFOLLOW_DIRECTORY } from './backup_root.js';
 
 export const BACKUP_FILE_MODE = 0o600;
 export const BACKUP_DIR_MODE = 0o700;
@@ -23,11 +24,31 @@ export async function setModeOf(handle: FileHandle, mode: number): Promise<void>
   }
 }
 
-/** chmod(2) of a directory this process just created, tolerating a filesystem without Unix modes. */
-export async function setModeOfPath(target: string, mode: number): Promise<void> {
+/**
+ * Makes the directory `dir` (its parent must exist) with `mode` whatever the umask, and
+ * says whether it made it. One already there is taken as it is, or given `mode` too with
+ * `existing: 'chmod'`; a symbolic link or anything else there is refused, since files
+ * written below it would land wherever it points. The mode is set through a descriptor
+ * opened O_NOFOLLOW|O_DIRECTORY: chmod(2) by name would follow a link swapped in for
+ * the directory after the mkdir, and set the mode of whatever it points to.
+ */
+export async function makeOwnDirectory(dir: string, mode: number, existing: 'keep' | 'chmod'): Promise<boolean> {
+  let made = true;
   try {
-    await fs.chmod(target, mode);
+    await fs.mkdir(dir, { mode });
   } catch (err) {
-    if (!MODELESS.has(errorCode(err) ?? '')) throw err;
+    if (errorCode(err) !== 'EEXIST') throw err;
+    made = false;
+    const stats = await fs.lstat(dir);
+    if (stats.isSymbolicLink()) throw new Error(`refusing to write below ${dir}: it is a symbolic link, and the proxy follows none into a backup`);
+    if (!stats.isDirectory()) throw new Error(`refusing to write below ${dir}: it is not a directory`);
+    if (existing === 'keep') return false;
   }
+  const handle = await fs.open(dir, NOFOLLOW_DIRECTORY);
+  try {
+    await setModeOf(handle, mode);
+  } finally {
+    await handle.close();
+  }
+  return made;
 }

@@ -30,6 +30,7 @@ import { BackupJob } from '../backup/backup_job.js';
 import { parseSchedule, type Schedule } from '../backup/schedule_spec.js';
 import { pathsOverlap } from '../backup/destination.js';
 import { BackupRoot } from '../backup/backup_root.js';
+import { proxyUid } from '../backup/trusted_dir.js';
 import type { JobFlags } from './proxy_flags.js';
 import { HelloUpstreamRole, type UpstreamRole } from '../commands/session_options.js';
 import type { Logger } from '../log.js';
@@ -132,6 +133,10 @@ async function openBackupRoot(root: string, dbpath: string, dirs: { stateDir: st
   // Only a local user who may write below the root can swap a link in after a check (backup_root.ts).
   if ((stats.mode & 0o022) !== 0) {
     log.warn({ backupRoot: opened.real, mode: (stats.mode & 0o7777).toString(8) }, '--backup-root is writable by other users: any of them can redirect a backup by replacing a directory in it with a symbolic link; make it writable by the proxy\'s user alone (chmod go-w)');
+  }
+  const euid = proxyUid();
+  if (euid !== undefined && stats.uid !== euid) {
+    log.warn({ backupRoot: opened.real, owner: stats.uid, proxyUid: euid }, '--backup-root is owned by another user than the proxy\'s: its owner can redirect a backup by replacing a directory in it with a symbolic link, and the directories the proxy walks below it must be the proxy\'s user\'s; chown it to the proxy\'s user');
   }
   return opened;
 }

@@ -250,6 +250,16 @@ describe('copyFiles', () => {
     assert.equal(openFds(), fds);
   });
 
+  it('refuses to write through a symbolic link found where it makes a directory, and writes nothing through it', async () => {
+    const dest = freshDest();
+    const outside = path.join(path.dirname(dest), `outside-of-${path.basename(dest)}`);
+    fs.mkdirSync(outside);
+    fs.symlinkSync(outside, path.join(dest, 'journal'));
+    const file: SourceFile = { path: writeSource('linked', randomBytes(100)), relativePath: 'journal/WiredTigerLog.0000000001', size: 100 };
+    await assert.rejects(copyFiles([file], dest, { limiter: new TokenBucket(0) }), /journal: it is a symbolic link/);
+    assert.deepEqual(fs.readdirSync(outside), []);
+  });
+
   it("keeps Node's error fields for a missing source", async () => {
     const missing = path.join(src, 'no-such-file');
     await assert.rejects(copyFiles([{ path: missing, relativePath: 'x', size: 1 }], freshDest(), { limiter: new TokenBucket(0) }), {

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { prepareDestination, type DestinationFs } from '../../src/backup/destination.js';
+import { pathsOverlap, prepareDestination, type DestinationFs } from '../../src/backup/destination.js';
 import { fsyncDirectory } from '../../src/backup/durable.js';
 import { strerror } from '../../src/backup/io_error.js';
 import { tempDir } from '../helpers/paths.js';
@@ -120,11 +120,13 @@ describe('prepareDestination', () => {
     assert.deepEqual(rec.fsynced, [scratch.dir]);
   });
 
-  it('creates nothing and fsyncs nothing for an existing empty directory', async () => {
+  it('creates nothing and fsyncs nothing for an existing empty directory, and makes it 0700', async () => {
     const rec = recordingFs();
+    fs.chmodSync(scratch.dir, 0o777);
     assert.equal(await prepareDestination(scratch.dir, dbpath.dir, rec.dirs), scratch.dir);
     assert.deepEqual(rec.made, []);
     assert.deepEqual(rec.fsynced, []);
+    assert.equal(fs.statSync(scratch.dir).mode & 0o7777, 0o700);
   });
 
   it('refuses a non-empty directory and a file with Percona texts', async () => {
@@ -158,6 +160,25 @@ describe('prepareDestination', () => {
     );
     assert.deepEqual(tree(dbpath.dir), []);
     assert.deepEqual(rec.made, []);
+  });
+
+  it("refuses <dbpath>/..x: a name starting with '..' is inside the dbpath all the same", async () => {
+    const rec = recordingFs();
+    const dotted = path.join(dbpath.dir, '..x');
+    assert.deepEqual(
+      await replyTo(prepareDestination(dotted, dbpath.dir, rec.dirs)),
+      badValue(`Backup destination ${dotted} must be outside the dbpath ${dbpath.dir}`),
+    );
+    const state = path.join(scratch.dir, 'state');
+    const inState = path.join(state, '..staging');
+    assert.deepEqual(
+      await replyTo(prepareDestination(inState, dbpath.dir, rec.dirs, { protectedDirs: [{ name: "the proxy's state dir", dir: state }] })),
+      badValue(`Backup destination ${inState} must be outside the proxy's state dir ${state}`),
+    );
+    assert.deepEqual(tree(dbpath.dir), []);
+    assert.deepEqual(rec.made, []);
+    assert.equal(pathsOverlap(dotted, dbpath.dir), true);
+    assert.equal(pathsOverlap(`${dbpath.dir}..x`, dbpath.dir), false, 'a sibling whose name merely starts the same is not inside');
   });
 
   describe('when the destination appears between the check and the mkdir', () => {

@@ -35,7 +35,11 @@ describe('prepareDestination under a backup root', () => {
     rootDir = path.join(scratch.dir, 'b');
     outside = path.join(scratch.dir, 'outside');
     dbpath = path.join(scratch.dir, 'db');
-    for (const dir of [rootDir, outside, dbpath, path.join(rootDir, 'sub')]) fs.mkdirSync(dir);
+    // 0755 whatever the umask: below the root, directories others may write in are refused.
+    for (const dir of [rootDir, outside, dbpath, path.join(rootDir, 'sub')]) {
+      fs.mkdirSync(dir);
+      fs.chmodSync(dir, 0o755);
+    }
     root = await BackupRoot.open(rootDir);
   });
   afterEach(() => scratch.remove());
@@ -100,11 +104,72 @@ describe('prepareDestination under a backup root', () => {
     assert.deepEqual(fs.readdirSync(outside), []);
   });
 
-  it('takes an empty directory that exists, and leaves its mode as its owner set it', async () => {
+  it("takes an empty directory of the proxy's user that exists, and makes it 0700; one not empty keeps its mode", async () => {
     const dest = path.join(rootDir, 'sub', 'ready');
     await fsp.mkdir(dest);
-    await fsp.chmod(dest, 0o750);
+    await fsp.chmod(dest, 0o777);
     await prepareDestination(dest, dbpath, nodeDestinationFs, { root });
-    assert.equal(fs.statSync(dest).mode & 0o777, 0o750);
+    assert.equal(fs.statSync(dest).mode & 0o7777, 0o700);
+    const full = path.join(rootDir, 'sub', 'full');
+    await fsp.mkdir(full);
+    await fsp.chmod(full, 0o750);
+    fs.writeFileSync(path.join(full, 'f'), '');
+    await refusedWith(prepareDestination(full, dbpath, nodeDestinationFs, { root }), /is not empty$/);
+    assert.equal(fs.statSync(full).mode & 0o7777, 0o750);
+  });
+
+  it("takes a name that merely starts with '..' as the name inside the root it is", async () => {
+    const dotted = path.join(rootDir, '..snap');
+    fs.mkdirSync(dotted);
+    fs.chmodSync(dotted, 0o755);
+    const destination = await prepareDestination(path.join(dotted, 'x'), dbpath, nodeDestinationFs, { root });
+    assert.equal(destination, path.join(fs.realpathSync(rootDir), '..snap', 'x'));
+    assert.ok(fs.statSync(destination).isDirectory());
+    assert.equal(await root.existingDirectory(dotted, 'backupVerify path'), path.join(fs.realpathSync(rootDir), '..snap'));
+  });
+
+  it("refuses the dbpath's, the state dir's and staging's insides under a root too, whatever the root allows", async () => {
+    // The start refuses a root that overlaps these; the destination check must hold on its own all the same.
+    const inner = path.join(rootDir, 'db');
+    const state = path.join(rootDir, 'state');
+    const staging = path.join(rootDir, 'staging');
+    for (const dir of [inner, state, staging]) {
+      fs.mkdirSync(dir);
+      fs.chmodSync(dir, 0o755);
+    }
+    const policy = { root, protectedDirs: [{ name: "the proxy's state dir", dir: state }, { name: 'the staging dir', dir: staging }] };
+    await refusedWith(prepareDestination(path.join(inner, '..x'), inner, nodeDestinationFs, policy), /must be outside the dbpath/);
+    await refusedWith(prepareDestination(path.join(state, 'x'), inner, nodeDestinationFs, policy), /must be outside the proxy's state dir/);
+    await refusedWith(prepareDestination(path.join(staging, '..x'), inner, nodeDestinationFs, policy), /must be outside the staging dir/);
+    await refusedWith(prepareDestination(rootDir + '/state', inner, nodeDestinationFs, policy), /must be outside the proxy's state dir/);
+    for (const dir of [inner, state, staging]) assert.deepEqual(fs.readdirSync(dir), []);
+  });
+
+  it('refuses to walk through a directory others may write in, unless it is sticky', async () => {
+    const open = path.join(rootDir, 'open');
+    fs.mkdirSync(open);
+    fs.chmodSync(open, 0o777);
+    await refusedWith(
+      prepareDestination(path.join(open, 'x'), dbpath, nodeDestinationFs, { root }),
+      /open is not safe to write through: group or others may write to it \(mode 0777\) and it has no sticky bit/,
+    );
+    await refusedWith(root.existingDirectory(open, 'backupVerify path'), /not safe to write through/);
+    fs.chmodSync(open, 0o1777);
+    await prepareDestination(path.join(open, 'x'), dbpath, nodeDestinationFs, { root });
+    assert.deepEqual(fs.readdirSync(open), ['x']);
+    fs.chmodSync(path.join(rootDir, 'sub'), 0o775);
+    await refusedWith(prepareDestination(path.join(rootDir, 'sub', 'y'), dbpath, nodeDestinationFs, { root }), /group or others may write to it \(mode 0775\)/);
+    assert.deepEqual(fs.readdirSync(path.join(rootDir, 'sub')), []);
+  });
+
+  it("refuses another user's directory on the way, and another user's existing destination, changing neither", { skip: process.geteuid?.() !== 0 && 'needs root to chown' }, async () => {
+    const theirs = path.join(rootDir, 'theirs');
+    fs.mkdirSync(theirs);
+    fs.chmodSync(theirs, 0o755);
+    fs.chownSync(theirs, 65534, 65534);
+    await refusedWith(prepareDestination(path.join(theirs, 'x'), dbpath, nodeDestinationFs, { root }), /theirs is not safe to write through: it is owned by uid 65534, neither the proxy's user \(uid 0\) nor root/);
+    await refusedWith(prepareDestination(theirs, dbpath, nodeDestinationFs, { root }), /theirs is not safe to write through: it is owned by uid 65534, not by the proxy's user/);
+    assert.deepEqual(fs.readdirSync(theirs), []);
+    assert.equal(fs.statSync(theirs).mode & 0o7777, 0o755);
   });
 });

@@ -85,6 +85,7 @@ describe('serve --backup-root through the proxy', () => {
     const ready = proxy.logs.find((line) => line['msg'] === 'backup commands ready');
     assert.equal(ready?.['backupRoot'], root);
     assert.equal(proxy.logs.find((line) => String(line['msg']).startsWith('no --backup-root')), undefined);
+    assert.equal(proxy.logs.find((line) => String(line['msg']).startsWith('--backup-root is owned by another user')), undefined, "the root is the proxy's user's");
   });
 
   it('refuses /b/../<sibling>/x and /b/link/x (link -> outside), and creates nothing outside the root', async () => {
@@ -102,6 +103,8 @@ describe('serve --backup-root through the proxy', () => {
     assert.deepEqual(fs.readdirSync(root), ['link']);
   });
 
+  // The dbpath lies outside any root the start accepts, so the root's check answers first
+  // here; the dbpath's own check under a root is held to in test/backup/destination_root.test.ts.
   it('refuses the dbpath, a path inside it, a relative path and the root itself', async () => {
     for (const dbpathOrInside of [server.dbpath, path.join(server.dbpath, 'x')]) {
       assertBadValue(await refusal(admin().command({ backupStart: dbpathOrInside })), /is outside the backup root/);
@@ -131,6 +134,30 @@ describe('serve --backup-root through the proxy', () => {
     await untilBackupEnds(admin());
     assert.ok(fs.existsSync(path.join(dest, 'hotbackup-incomplete.json')));
     assertOwnerOnly(dest);
+  });
+});
+
+describe('serve --backup-root owned by another user', () => {
+  it("warns at start that the root is not the proxy's user's", { skip: process.geteuid?.() !== 0 && 'needs root to chown' }, async () => {
+    const server = await startDevServer();
+    const scratch = tempDir('root-owner');
+    const root = path.join(scratch.dir, 'b');
+    let proxy: RunningProxy | undefined;
+    try {
+      fs.mkdirSync(root, { mode: 0o755 });
+      fs.chownSync(root, 65534, 65534);
+      proxy = await startProxy(server, ['--backup-root', root, '--state-dir', path.join(scratch.dir, 'state')]);
+      // Logged while the root is opened, before the proxy listens (which startProxy waits for).
+      const warning = proxy.logs.find((line) => String(line['msg']).startsWith('--backup-root is owned by another user'));
+      assert.ok(warning !== undefined, 'the start warns of the owner');
+      assert.equal(warning['level'], 40, 'a warn line');
+      assert.equal(warning['owner'], 65534);
+      assert.equal(warning['proxyUid'], 0);
+    } finally {
+      await proxy?.stop();
+      await server.stop();
+      scratch.remove();
+    }
   });
 });
 

@@ -16,7 +16,7 @@ import path from 'node:path';
 import type { SourceFile } from '../copy_types.js';
 import { errorCode, strerror } from '../io_error.js';
 import { describeErrno } from './reflink_probe.js';
-import { setModeOfPath } from '../owner_only.js';
+import { makeOwnDirectory } from '../owner_only.js';
 import { CommandError, ErrorCodes } from '../../errors.js';
 
 export const DEFAULT_CLONE_CONCURRENCY = 16;
@@ -103,11 +103,10 @@ async function makeDirectories(into: string, targets: readonly string[], mode: n
     for (let dir = path.dirname(target); dir !== root && dir.startsWith(root + path.sep); dir = path.dirname(dir)) needed.add(dir);
   }
   const ordered = [...needed].sort((a, b) => a.length - b.length);
-  // Recursive only to take directories made ahead of the lock (prepareDirectories) as they are.
+  // Parents first: each mkdir has its parent.
   for (const dir of ordered) {
-    await fs.mkdir(dir, { mode, recursive: true });
-    // mkdir(2) applies the umask (owner_only.ts).
-    await setModeOfPath(dir, mode);
+    // mkdir(2) applies the umask (owner_only.ts); made ahead of the lock, they get it again.
+    await makeOwnDirectory(dir, mode, 'chmod');
   }
   return ordered;
 }

@@ -13,11 +13,12 @@ import { CommandError, ErrorCodes } from '../../errors.js';
 import { mtimeText, statStamp } from '../source_stamp.js';
 import { isHotbackupFile } from '../own_files.js';
 import { mapFiles } from '../file_walk.js';
+import { leavesParent } from '../path_within.js';
 
 /** Relative to the dbpath, so that the backup directory is itself a usable dbpath. */
 export function sourceFile(dbpath: string, absolute: string, size: number): SourceFile {
   const relativePath = path.relative(dbpath, absolute);
-  if (relativePath === '' || relativePath.startsWith('..') || path.isAbsolute(relativePath)) {
+  if (relativePath === '' || leavesParent(relativePath)) {
     throw new CommandError(ErrorCodes.CannotBackup, `mongod listed ${absolute}, which is outside the dbpath ${dbpath}`);
   }
   return { path: absolute, relativePath, size };

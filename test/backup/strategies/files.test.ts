@@ -136,6 +136,11 @@ describe('listDbpath', () => {
     ]);
   });
 
+  it("takes a file whose name starts with '..' as inside the dbpath, and refuses one outside", () => {
+    assert.equal(sourceFile(dbpath, path.join(dbpath, '..x'), 1).relativePath, '..x');
+    assert.throws(() => sourceFile(dbpath, path.join(path.dirname(dbpath), 'x'), 1), /outside the dbpath/);
+  });
+
   it('finds the links of a list mongod made ($backupCursor names files under its dbpath)', async () => {
     const listed = [
       sourceFile(dbpath, path.join(dbpath, 'journal', 'WiredTigerLog.0000000001'), 8192),
