@@ -53,6 +53,8 @@ export interface ProxyConnectionOptions {
   /** The upstream URI's TLS options, when it asks for TLS; kept out of every log line. */
   upstreamTls: tls.ConnectionOptions | undefined;
   interceptor: Interceptor | undefined;
+  /** The forwarding sockets present a client certificate: MONGODB-X509 is refused (x509_refusal.ts). */
+  refuseX509: boolean;
   maxMessageSize: number;
   upstreamConnectTimeoutMS: number;
   /** How long a client may send nothing in the middle of a message before it is dropped; 0: forever. */
@@ -279,7 +281,7 @@ export class ProxyConnection {
   /** A client message the framer held until whole; false once nothing more is to be read. */
   #onWholeMessage(received: Buffer): boolean {
     if (this.#closed || this.#closing) return false;
-    const item = inspectClientMessage(received, this.#options.interceptor, this.#log);
+    const item = inspectClientMessage(received, this.#options.interceptor, this.#log, this.#options.refuseX509);
     // Held whole without its name read first (compressed, or behind a claimed command).
     if (item.kind === 'frame' && item.peeked !== undefined && changesAuthentication(item.peeked.commandName)) this.#authGeneration++;
     if (item.kind === 'close') {
