@@ -19,6 +19,7 @@ export const ErrorCodes = Object.freeze({
   Unauthorized: 13,
   TypeMismatch: 14,
   ProtocolError: 17,
+  AuthenticationFailed: 18,
   IllegalOperation: 20,
   InvalidBSON: 22,
   NonExistentPath: 29,

@@ -18,6 +18,7 @@ import { HEADER_SIZE, OpCode } from '../wire/constants.js';
 import { peekRequest, type PeekedCommand } from '../wire/peek.js';
 import { isHandshakeCommand, stripUnreadableCompressors } from './hello_compressors.js';
 import type { Interceptor } from './interceptor.js';
+import { logStrippedSpeculativeX509, withoutSpeculativeX509 } from './x509_refusal.js';
 
 /** What to do with a message, from its first bytes. */
 export const Head = Object.freeze({ More: 0, Stream: 1, Whole: 2 } as const);
@@ -105,10 +106,11 @@ export type Queued = QueuedFrame | QueuedClose;
 
 /**
  * Decides what to do with one client message held whole: claim it, forward it (possibly
- * with a rewritten handshake, see hello_compressors.ts), or refuse it. Peeks only when
- * there is an interceptor: without one the proxy is a plain pipe.
+ * with a rewritten handshake, see hello_compressors.ts and, with `refuseX509`,
+ * x509_refusal.ts), or refuse it. Peeks only when there is an interceptor: without one
+ * the proxy is a plain pipe.
  */
-export function inspectClientMessage(frame: Buffer, interceptor: Interceptor | undefined, log: Logger): Queued {
+export function inspectClientMessage(frame: Buffer, interceptor: Interceptor | undefined, log: Logger, refuseX509 = false): Queued {
   const plain = { kind: 'frame', frame, peeked: undefined, decompressed: undefined, claimed: false } as const;
   if (interceptor === undefined) return plain;
   const peek = peekRequest(frame);
@@ -122,8 +124,17 @@ export function inspectClientMessage(frame: Buffer, interceptor: Interceptor | u
   if (peek.kind === 'unknown') return plain;
   const { command: peeked, decompressed } = peek;
   if (interceptor.intercepts(peeked.commandName, peeked.argumentType)) return { kind: 'frame', frame, peeked, decompressed, claimed: true };
-  const stripped = stripUnreadableCompressors(frame, peeked);
-  if (stripped === undefined) return { ...plain, peeked };
+  let forwarded = frame;
+  if (refuseX509) {
+    const withoutX509 = withoutSpeculativeX509(frame, peeked, decompressed);
+    if (withoutX509 === 'refuse') return { kind: 'close', reason: 'undecodable handshake naming MONGODB-X509', err: new Error('cannot take MONGODB-X509 out of it') };
+    if (withoutX509 !== undefined) {
+      logStrippedSpeculativeX509(log);
+      forwarded = withoutX509;
+    }
+  }
+  const stripped = stripUnreadableCompressors(forwarded, peeked);
+  if (stripped === undefined) return { ...plain, frame: forwarded, peeked };
   log.info({ removed: stripped.removed }, 'handshake: removed compressors the proxy cannot read');
   return { ...plain, frame: stripped.frame, peeked };
 }

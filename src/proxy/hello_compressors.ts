@@ -43,34 +43,52 @@ export function stripUnreadableCompressors(frame: Buffer, peeked: PeekedCommand)
   // negotiation and cannot change it.
   if (!isHandshakeCommand(peeked.commandName) || peeked.compressorId !== undefined) return undefined;
   try {
-    return peeked.opCode === OpCode.Msg ? stripOpMsg(frame) : stripOpQuery(frame);
+    const stripped = editHandshake(frame, peeked.opCode, stripCompression);
+    return stripped && { frame: stripped.frame, removed: stripped.edited };
   } catch {
     return undefined;
   }
 }
 
-function stripOpMsg(frame: Buffer): StrippedHandshake | undefined {
+/**
+ * Applies `edit` to the command document of an uncompressed handshake `frame` (OP_MSG,
+ * or OP_QUERY wrapped or not) and re-encodes it; undefined when `edit` changed nothing
+ * (it returned undefined). Everything else is kept: the same requestID and flags, the
+ * other sections byte for byte, a checksum recomputed if there was one. Throws on a
+ * malformed message.
+ */
+export function editHandshake<T>(frame: Buffer, opCode: number, edit: (command: Document) => T | undefined): EditedHandshake<T> | undefined {
+  return opCode === OpCode.Msg ? editOpMsg(frame, edit) : editOpQuery(frame, edit);
+}
+
+export interface EditedHandshake<T> {
+  frame: Buffer;
+  /** What `edit` returned. */
+  edited: T;
+}
+
+function editOpMsg<T>(frame: Buffer, edit: (command: Document) => T | undefined): EditedHandshake<T> | undefined {
   const msg = decodeOpMsg(frame);
-  let removed: string[] | undefined;
+  let edited: T | undefined;
   const sections = msg.sections.map((section) => {
     if (section.kind !== 0) return section;
     const body = decodeDocument(section.body);
-    removed = stripCompression(body);
-    return removed === undefined ? section : { kind: 0 as const, body: encodeDocument(body) };
+    edited = edit(body);
+    return edited === undefined ? section : { kind: 0 as const, body: encodeDocument(body) };
   });
-  if (removed === undefined) return undefined;
+  if (edited === undefined) return undefined;
   const checksum = (msg.flags & OpMsgFlag.ChecksumPresent) !== 0;
-  return { frame: encodeOpMsg({ ...msg, sections }, { checksum }), removed };
+  return { frame: encodeOpMsg({ ...msg, sections }, { checksum }), edited };
 }
 
-function stripOpQuery(frame: Buffer): StrippedHandshake | undefined {
+function editOpQuery<T>(frame: Buffer, edit: (command: Document) => T | undefined): EditedHandshake<T> | undefined {
   const query = decodeOpQuery(frame);
   const outer = decodeDocument(query.query);
   // As in the peek: a command wrapped with a read preference is the inner document.
   const command = wrappedCommand(outer) ?? outer;
-  const removed = stripCompression(command);
-  if (removed === undefined) return undefined;
-  return { frame: encodeOpQuery({ ...query, query: encodeDocument(outer) }), removed };
+  const edited = edit(command);
+  if (edited === undefined) return undefined;
+  return { frame: encodeOpQuery({ ...query, query: encodeDocument(outer) }), edited };
 }
 
 /** Removes unreadable names from `command.compression` in place; undefined if none. */

@@ -14,7 +14,7 @@
  * The client's FIN is such a marker too.
  *
  * Upstream to client: chunks are written on as they arrive, with no framing and no
- * copies. A boundary tracker follows the message headers so that a reply of ours is
+ * copies (upstream_read_buffer.ts). A boundary tracker follows the message headers so that a reply of ours is
  * written only between two whole upstream messages, and so that a claimed command runs
  * only once mongod has answered every request forwarded before it (reply_order.ts).
  *
@@ -34,6 +34,8 @@ import { PartialMessageTimeout } from './partial_message_timeout.js';
 import type { ClientInfo, Interceptor } from './interceptor.js';
 import { connectUpstream } from './upstream_socket.js';
 import { changesAuthentication, watchingAuthentication } from './authentication_watch.js';
+import { UpstreamReadBuffer } from './upstream_read_buffer.js';
+import { ClientBackpressure } from './client_backpressure.js';
 
 /** Counters shared by every connection of one proxy. */
 export interface ProxyStats {
@@ -53,6 +55,8 @@ export interface ProxyConnectionOptions {
   /** The upstream URI's TLS options, when it asks for TLS; kept out of every log line. */
   upstreamTls: tls.ConnectionOptions | undefined;
   interceptor: Interceptor | undefined;
+  /** The forwarding sockets present a client certificate: MONGODB-X509 is refused (x509_refusal.ts). */
+  refuseX509: boolean;
   maxMessageSize: number;
   upstreamConnectTimeoutMS: number;
   /** How long a client may send nothing in the middle of a message before it is dropped; 0: forever. */
@@ -63,16 +67,6 @@ export interface ProxyConnectionOptions {
   onClose: (connection: ProxyConnection) => void;
 }
 
-/**
- * Frames queued behind a claimed command are held up to this many bytes before the
- * client is no longer read; one whole message may overshoot it. Reading on below it
- * keeps a client's disconnect visible while a long command (backupStart) runs.
- */
-const QUEUE_HIGH_WATER = 1024 * 1024;
-
-/** As much as Node reads from a socket at once by default. */
-const READ_BUFFER_SIZE = 64 * 1024;
-
 /** How long a gracefully ended socket may take to flush before it is destroyed. */
 const CLOSE_GRACE_MS = 5_000;
 
@@ -80,7 +74,6 @@ const CLOSE_GRACE_MS = 5_000;
 function closed(socket: net.Socket): Promise<void> {
   return new Promise((resolve) => socket.once('close', () => resolve()));
 }
-
 
 export class ProxyConnection {
   readonly info: ClientInfo;
@@ -96,17 +89,12 @@ export class ProxyConnection {
   readonly #requests: ForwardedRequests | undefined;
   /** Client frames waiting behind a claimed command, in arrival order. */
   readonly #queue: Queued[] = [];
-  #queuedBytes = 0;
   /** True while the queue is being worked through (a claimed command may be running). */
   #busy = false;
-  /** Why client reads are paused; reading resumes when none is left. */
-  readonly #clientPaused = new Set<'upstream-full' | 'queue-full'>();
+  readonly #backpressure: ClientBackpressure;
   /** Runs the commands the interceptor claims; undefined without an interceptor. */
   readonly #claimed: ClaimedCommands | undefined;
   readonly #stall: PartialMessageTimeout | undefined;
-  #readBuffer: Buffer | undefined;
-  /** A write to the client still holds #readBuffer: the next read needs a new one. */
-  #readBufferHeld = false;
   #closed = false;
   /** See ClientInfo.authGeneration. */
   #authGeneration = 0;
@@ -131,16 +119,8 @@ export class ProxyConnection {
     const requests = options.interceptor === undefined ? undefined : new ForwardedRequests();
     this.#requests = requests;
     const tracker = new MessageBoundaryTracker(options.maxMessageSize, requests && ((responseTo, moreToCome) => requests.answered(responseTo, moreToCome)));
-    this.#toClient = new ReplySplicer(tracker, (bytes) => {
-      // Behind an unfinished write, these bytes wait in the socket's queue: a part of the
-      // shared read buffer would pin a fresh 64 KiB buffer per read for a slow client
-      // (a stalled change stream). An exact copy pins only its own bytes.
-      const fromReadBuffer = bytes.buffer === this.#readBuffer?.buffer;
-      const queued = this.#client.writableLength > 0;
-      if (!this.#client.write(queued && fromReadBuffer ? Buffer.from(bytes) : bytes)) this.#upstream.pause();
-      // The kernel did not take it all at once: Node holds the buffer until it has.
-      if (fromReadBuffer && !queued && this.#client.writableLength > 0) this.#readBufferHeld = true;
-    });
+    const reads = new UpstreamReadBuffer(this.#client, () => this.#upstream.pause());
+    this.#toClient = new ReplySplicer(tracker, (bytes) => reads.write(bytes));
     const interceptor = options.interceptor;
     this.#claimed = interceptor && new ClaimedCommands(interceptor, this.#claimHost());
     this.#framer = new ClientStreamFramer({
@@ -150,28 +130,23 @@ export class ProxyConnection {
     });
 
     this.#client.setNoDelay(true);
+    this.#backpressure = new ClientBackpressure(this.#client, () => !this.#closed && !this.#closing, () => this.#stall?.rearm());
     this.#stall =
       options.partialMessageTimeoutMS > 0
         ? new PartialMessageTimeout(
             this.#client,
             options.partialMessageTimeoutMS,
-            () => this.#framer.midMessage && this.#clientPaused.size === 0 && !this.#closing,
+            () => this.#framer.midMessage && !this.#backpressure.paused && !this.#closing,
             (ms) => this.#fail('client stalled in the middle of a message', new Error(`no byte for ${ms} ms in the middle of a message`)),
           )
         : undefined;
-    const upstream = connectUpstream(options.upstream, options.upstreamTls, {
-      // mongod's bytes are read into a buffer of ours, reused while no write holds it.
-      buffer: () => this.#upstreamReadBuffer(),
-      callback: (length, buffer) => this.#onUpstreamRead(length, buffer),
+    // mongod's bytes are read into a buffer of ours, reused while no write holds it.
+    const onread = { buffer: () => reads.next(), callback: (length: number, buffer: Uint8Array) => this.#onUpstreamRead(length, buffer) };
+    const timeoutMS = options.upstreamConnectTimeoutMS;
+    this.#upstream = connectUpstream(options.upstream, options.upstreamTls, onread, {
+      timeoutMS,
+      timedOut: () => this.#fail('upstream connect timed out', new Error(`no connection after ${timeoutMS} ms`)),
     });
-    this.#upstream = upstream.socket;
-    // Until connected (and, over TLS, the handshake done), a silent upstream would otherwise
-    // hold the client for the OS's connect timeout (minutes); once connected, idle is
-    // normal (exhaust streams, pools).
-    this.#upstream.setTimeout(options.upstreamConnectTimeoutMS, () =>
-      this.#fail('upstream connect timed out', new Error(`no connection after ${options.upstreamConnectTimeoutMS} ms`)),
-    );
-    this.#upstream.once(upstream.ready, () => this.#upstream.setTimeout(0));
 
     // Every handler is guarded: nothing it throws may reach the process.
     this.#client.on('data', (chunk: Buffer) => {
@@ -181,7 +156,7 @@ export class ProxyConnection {
         this.#fail('client data failed', err);
       }
     });
-    this.#upstream.on('drain', () => this.#resumeClient('upstream-full'));
+    this.#upstream.on('drain', () => this.#backpressure.upstreamDrained());
     this.#client.on('drain', () => this.#upstream.resume());
     this.#client.on('error', (err) => this.#fail('client error', err));
     this.#upstream.on('error', (err) => this.#upstreamEnded('upstream error', err));
@@ -202,7 +177,7 @@ export class ProxyConnection {
     this.#log.debug({ upstream: options.upstream }, 'connection opened');
   }
 
-  /** One read from mongod, into the buffer #upstreamReadBuffer gave (always a Buffer). */
+  /** One read from mongod, into the buffer UpstreamReadBuffer gave (always a Buffer). */
   #onUpstreamRead(length: number, read: Uint8Array): boolean {
     const buffer = read as Buffer;
     try {
@@ -212,22 +187,6 @@ export class ProxyConnection {
     }
     // Returning false would pause reading; backpressure pauses the socket itself.
     return true;
-  }
-
-  /**
-   * The buffer mongod's next read goes into: the last one again, unless a write to the
-   * client still holds it, then a new one. Node keeps a written Buffer only for a write
-   * the kernel did not take at once (lib/internal/stream_base_commons.js, handleWriteReq:
-   * `req.buffer = data` when the write went async), and such a write keeps the socket's
-   * writableLength above 0 until it completes (lib/internal/streams/writable.js, onwrite).
-   * So mongod's bytes cost no allocation per read while the client keeps up.
-   */
-  #upstreamReadBuffer(): Buffer {
-    if (this.#readBuffer === undefined || this.#readBufferHeld || this.#client.destroyed) {
-      this.#readBuffer = Buffer.allocUnsafeSlow(READ_BUFFER_SIZE);
-      this.#readBufferHeld = false;
-    }
-    return this.#readBuffer;
   }
 
   /** Ends both sides at once, dropping whatever is buffered (proxy shutdown). Idempotent. */
@@ -279,7 +238,7 @@ export class ProxyConnection {
   /** A client message the framer held until whole; false once nothing more is to be read. */
   #onWholeMessage(received: Buffer): boolean {
     if (this.#closed || this.#closing) return false;
-    const item = inspectClientMessage(received, this.#options.interceptor, this.#log);
+    const item = inspectClientMessage(received, this.#options.interceptor, this.#log, this.#options.refuseX509);
     // Held whole without its name read first (compressed, or behind a claimed command).
     if (item.kind === 'frame' && item.peeked !== undefined && changesAuthentication(item.peeked.commandName)) this.#authGeneration++;
     if (item.kind === 'close') {
@@ -293,10 +252,7 @@ export class ProxyConnection {
 
   #enqueue(item: Queued): void {
     this.#queue.push(item);
-    if (item.kind === 'frame') {
-      this.#queuedBytes += item.frame.length;
-      if (this.#queuedBytes > QUEUE_HIGH_WATER) this.#pauseClient('queue-full');
-    }
+    if (item.kind === 'frame') this.#backpressure.queued(item.frame.length);
     if (!this.#busy) void this.#drainQueue();
   }
 
@@ -320,7 +276,7 @@ export class ProxyConnection {
   }
 
   #writeUpstream(bytes: Buffer): void {
-    if (!this.#upstream.write(bytes)) this.#pauseClient('upstream-full');
+    if (!this.#upstream.write(bytes)) this.#backpressure.upstreamFull();
   }
 
   /** Works through the queue in order; a claimed command holds back everything behind it. */
@@ -332,8 +288,7 @@ export class ProxyConnection {
           await this.#closeAfterAnswers(item);
           return;
         }
-        this.#queuedBytes -= item.frame.length;
-        if (this.#queuedBytes <= QUEUE_HIGH_WATER) this.#resumeClient('queue-full');
+        this.#backpressure.dequeued(item.frame.length);
         if (this.#claims(item)) await (this.#claimed as ClaimedCommands).run(item);
         else this.#forward(item.frame, item.peeked);
       }
@@ -370,17 +325,6 @@ export class ProxyConnection {
     this.#close(marker.reason, marker.err, true);
   }
 
-  #pauseClient(reason: 'upstream-full' | 'queue-full'): void {
-    this.#clientPaused.add(reason);
-    this.#client.pause();
-  }
-
-  #resumeClient(reason: 'upstream-full' | 'queue-full'): void {
-    if (!this.#clientPaused.delete(reason) || this.#clientPaused.size > 0 || this.#closed || this.#closing) return;
-    this.#client.resume();
-    this.#stall?.rearm();
-  }
-
   /**
    * mongod's connection ended (its FIN, a reset, mongod killed). The client follows, at
    * once, unless a claimed command is running: that one answers without this connection
@@ -399,7 +343,7 @@ export class ProxyConnection {
       this.#log.debug({ reason, err: err === undefined ? undefined : String(err) }, 'upstream gone; answering the claimed command first');
       this.#requests?.close();
       this.#queue.length = 0;
-      this.#queuedBytes = 0;
+      this.#backpressure.queueDropped();
       this.#closing = true;
       this.#client.pause();
       this.#queue.push({ kind: 'close', reason, err });

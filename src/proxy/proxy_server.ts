@@ -14,6 +14,7 @@ import { ProxyConnection, type ProxyStats } from './proxy_connection.js';
 import type { Interceptor } from './interceptor.js';
 import { ClientAcceptor } from '../tls/client_acceptor.js';
 import type { ServerTls } from '../tls/server_tls.js';
+import { presentsClientCertificate, refusingX509, warnClientCertificate } from './x509_refusal.js';
 
 export type { ProxyStats };
 
@@ -79,12 +80,16 @@ export class ProxyServer {
       });
     });
     const proxy = new ProxyServer(server, stats);
-    proxy.#accept(options);
+    // A client certificate on the forwarding sockets is the proxy's identity, shown to
+    // mongod on every client's connection: no client may authenticate with it (x509_refusal.ts).
+    const refuseX509 = presentsClientCertificate(options.upstreamTls);
+    if (refuseX509) warnClientCertificate(options.log);
+    proxy.#accept({ ...options, interceptor: refuseX509 ? refusingX509(options.interceptor, options.log) : options.interceptor }, refuseX509);
     options.log.info({ address: proxy.address, upstream: options.upstream, tlsMode: options.tls?.mode ?? 'disabled', upstreamTls: options.upstreamTls !== undefined }, 'proxy listening');
     return proxy;
   }
 
-  #accept(options: ProxyOptions): void {
+  #accept(options: ProxyOptions, refuseX509: boolean): void {
     const log = options.log;
     // After listening, a server error (EMFILE on accept, say) is logged, not fatal.
     this.#server.on('error', (err) => log.warn({ err: err.message }, 'proxy listener error'));
@@ -102,6 +107,7 @@ export class ProxyServer {
           upstream: options.upstream,
           upstreamTls: options.upstreamTls,
           interceptor: options.interceptor,
+          refuseX509,
           maxMessageSize: options.maxMessageSize ?? MAX_MESSAGE_SIZE,
           upstreamConnectTimeoutMS: options.upstreamConnectTimeoutMS ?? DEFAULT_UPSTREAM_CONNECT_TIMEOUT_MS,
           partialMessageTimeoutMS: options.partialMessageTimeoutMS ?? DEFAULT_PARTIAL_MESSAGE_TIMEOUT_MS,

@@ -195,6 +195,65 @@ describe('TLS', () => {
     });
   });
 
+  describe("the upstream URI's client certificate is the proxy's alone", () => {
+    // mongod sees the proxy's certificate on every client's connection (the URI has
+    // tlsCertificateKeyFile): MONGODB-X509 would log any client in as the proxy's user.
+    let guarded: RunningProxy;
+    before(async () => {
+      guarded = await proxy(['--tls-mode', 'allow', '--tls-cert', certs.serverPemFile]);
+    });
+
+    function refusals(via: string): number {
+      return guarded.logs.filter((entry) => entry['msg'] === 'refused MONGODB-X509 authentication' && entry['via'] === via).length;
+    }
+
+    it('warns at start', () => {
+      const line = guarded.logs.find((entry) => entry['refused'] === 'MONGODB-X509');
+      assert.equal(line?.['level'], 40);
+      assert.match(String(line?.['msg']), /would be taken as their identity/);
+    });
+
+    it('answers authenticate with MONGODB-X509 itself, as mongod answers a failed one; another mechanism reaches mongod', async () => {
+      const client = await RawClient.connect(guarded.port);
+      try {
+        const { doc } = await client.command(opMsg({ authenticate: 1, mechanism: 'MONGODB-X509', $db: '$external' }));
+        // Forwarded, the dev server (which has no authenticate command) would answer CommandNotFound.
+        assert.deepEqual(doc, { ok: 0, errmsg: 'Authentication failed.', code: 18, codeName: 'AuthenticationFailed' });
+        await until(() => refusals('authenticate') === 1);
+        const other = await client.command(opMsg({ authenticate: 1, mechanism: 'MONGODB-CR', $db: 'admin' }));
+        assert.equal(other.doc['codeName'], 'CommandNotFound');
+      } finally {
+        client.close();
+      }
+    });
+
+    it("takes a MONGODB-X509 speculativeAuthenticate out of the hello it forwards, and only that one", async () => {
+      const client = await RawClient.connect(guarded.port);
+      try {
+        const speculative = { authenticate: 1, mechanism: 'MONGODB-X509' };
+        const { doc } = await client.command(opMsg({ hello: 1, speculativeAuthenticate: speculative, $db: 'admin' }));
+        assert.equal(doc['ok'], 1);
+        assert.equal(doc['speculativeAuthenticate'], undefined);
+        await until(() => refusals('speculativeAuthenticate') === 1);
+        await client.command(opMsg({ hello: 1, speculativeAuthenticate: { ...speculative, mechanism: 'SCRAM-SHA-256' }, $db: 'admin' }));
+        // Lines come in order: had the SCRAM one been stripped, its line would come before this one's.
+        await client.command(opMsg({ hello: 1, speculativeAuthenticate: speculative, $db: 'admin' }));
+        await until(() => refusals('speculativeAuthenticate') >= 2);
+        assert.equal(refusals('speculativeAuthenticate'), 2);
+      } finally {
+        client.close();
+      }
+    });
+
+    it('the driver asking for MONGODB-X509 with a certificate of its own is refused with AuthenticationFailed', async () => {
+      const before = refusals('speculativeAuthenticate');
+      const uri = portUri(guarded.port, { tls: 'true', tlsCAFile: certs.caFile, tlsCertificateKeyFile: certs.clientPemFile, authMechanism: 'MONGODB-X509' });
+      await assert.rejects(ping(uri), (err: Error & { code?: unknown; cause?: { code?: unknown } }) => err.code === 18 || err.cause?.code === 18);
+      // Its hello tried speculatively, then its explicit authenticate was refused.
+      await until(() => refusals('speculativeAuthenticate') > before && refusals('authenticate') >= 2);
+    });
+  });
+
   describe('--tls-ca: client certificates', () => {
     let verifying: RunningProxy;
     let lenient: RunningProxy;
