@@ -103,10 +103,12 @@ export class Authorization {
 
   /** The client's privileges; undefined when mongod enforces no authentication. */
   async #privilegesOf(client: ClientInfo, upstream: Upstream): Promise<Privileges | undefined> {
-    const cached = this.#cache.get(client);
-    if (cached !== undefined && cached.generation === client.authGeneration) return cached.privileges;
-    if (this.enforcement !== undefined && !(await this.enforcement.enforced())) return undefined;
+    // Read once, before any await: the answer is stored for the generation it was asked
+    // at, never for one raised meanwhile.
     const generation = client.authGeneration;
+    const cached = this.#cache.get(client);
+    if (cached !== undefined && cached.generation === generation) return cached.privileges;
+    if (this.enforcement !== undefined && !(await this.enforcement.enforced())) return undefined;
     const privileges = learn(upstream, this.enforcement === undefined);
     this.#cache.set(client, { generation, privileges });
     // A failed lookup is not kept: the next command asks again.
