@@ -101,6 +101,16 @@ export class Authorization {
     throw new CommandError(ErrorCodes.Unauthorized, `not authorized on ${db} to execute command ${formatCommand(command, db)}`);
   }
 
+  /**
+   * Resolves when mongod enforces no authentication or the client has authenticated;
+   * throws Unauthorized, "Command <name> requires authentication", otherwise.
+   */
+  async requireAuthenticated(client: ClientInfo, upstream: Upstream, name: string): Promise<void> {
+    const p = await this.#privilegesOf(client, upstream);
+    if (p === undefined || !p.enforced || p.authenticated) return;
+    throw new CommandError(ErrorCodes.Unauthorized, `Command ${name} requires authentication`);
+  }
+
   /** The client's privileges; undefined when mongod enforces no authentication. */
   async #privilegesOf(client: ClientInfo, upstream: Upstream): Promise<Privileges | undefined> {
     // Read once, before any await: the answer is stored for the generation it was asked
