@@ -10,7 +10,9 @@
  *   command's action;
  * - `serverStatus` (backupStatus): the `serverStatus` action on the cluster
  *   (clusterMonitor, backup, root);
- * - `killop` (a killOp of the backup's opid): the `killop` action, as any killOp.
+ * - `killop` (a killOp of the backup's opid): the `killop` action, as any killOp;
+ * - `inprog` (the backup's entry in a currentOp of one's own operations): the `inprog`
+ *   action, which lists every user's (current_op.ts).
  *
  * The answer is kept per client connection until the client sends something that may
  * change its authentication (ClientInfo.authGeneration).
@@ -27,7 +29,7 @@ import type { ClientInfo, Document, Upstream } from '../proxy/interceptor.js';
 import { CommandError, ErrorCodes } from '../errors.js';
 import { formatCommand } from '../wire/command_text.js';
 
-export type ClusterAction = 'backup' | 'serverStatus' | 'killop';
+export type ClusterAction = 'backup' | 'serverStatus' | 'killop' | 'inprog';
 
 interface Privileges {
   /** False when mongod enforces no authentication: everything is allowed. */
@@ -99,6 +101,16 @@ export class Authorization {
     if (p === undefined || !p.enforced || allows(p, action)) return;
     if (!p.authenticated) throw new CommandError(ErrorCodes.Unauthorized, `Command ${name} requires authentication`);
     throw new CommandError(ErrorCodes.Unauthorized, `not authorized on ${db} to execute command ${formatCommand(command, db)}`);
+  }
+
+  /** Whether the client may `action`; false when its privileges cannot be learnt (fail closed). */
+  async holds(client: ClientInfo, upstream: Upstream, action: ClusterAction): Promise<boolean> {
+    try {
+      const p = await this.#privilegesOf(client, upstream);
+      return p === undefined || !p.enforced || allows(p, action);
+    } catch {
+      return false;
+    }
   }
 
   /**
