@@ -22,8 +22,8 @@
  * (`AuthEnforcement`, cli/auth_enforcement.ts), so that a backupStatus or backupAbort
  * does not wait behind a client's write held by an fsync lock when there is nothing to
  * check. Without an `AuthEnforcement`, the question is asked on the client's connection
- * after connectionStatus listed no user (`{listDatabases: 1, nameOnly: true}`: only 13
- * means enforced).
+ * after connectionStatus listed no user (`{listDatabases: 1, nameOnly: true}`: anything
+ * but ok:1 means enforced).
  */
 import type { ClientInfo, Document, Upstream } from '../proxy/interceptor.js';
 import { CommandError, ErrorCodes } from '../errors.js';
@@ -73,8 +73,10 @@ async function learn(upstream: Upstream, probeOnClientConnection: boolean): Prom
   if (!probeOnClientConnection) return { enforced: true, authenticated: false, clusterActions, roles };
   // No user: mongod without --auth, or a client yet to authenticate. A command that
   // needs authentication says which (commands.cpp: "Command listDatabases requires authentication").
+  // Anything but a success counts as enforced (fail closed): a mongod that cannot answer
+  // (shutting down, a stepdown, an interrupted operation) must not open every command.
   const probe = await upstream.command('admin', { listDatabases: 1, nameOnly: true });
-  const enforced = Number(probe['code']) === ErrorCodes.Unauthorized;
+  const enforced = Number(probe['ok']) !== 1;
   return { enforced, authenticated: false, clusterActions, roles };
 }
 
