@@ -8,7 +8,8 @@
  *   (then without a password, or a warning says it is visible);
  * - the password alone, for a URI that names the user (`mongodb://hotbackup@host/`):
  *   from `HOTBACKUP_UPSTREAM_PASSWORD`, or from the file `--upstream-password-file`
- *   names (its content, one trailing newline removed).
+ *   names (its content, one trailing newline removed; refused when group or others
+ *   have any access to it, as mongod refuses such a keyFile).
  *
  * `redactUri` is how a URI may appear in logs and errors: never with its password.
  */
@@ -39,8 +40,10 @@ export function redactUri(uri: string): string {
     if (parsed.password !== '') parsed.password = '****';
     return parsed.toString();
   } catch {
-    // Not a URI we can parse: show nothing that could be a secret.
-    return uri.replace(/\/\/[^@/]*@/, '//****@');
+    // Not a URI we can parse (an unescaped '/', '@', '?' or '#' in the password, say):
+    // show nothing that could be a secret, up to the last '@' (a host or an option may
+    // go with it: better hidden than a password shown).
+    return uri.replace(/\/\/.*@/s, '//****@');
   }
 }
 
@@ -61,14 +64,33 @@ export function resolveUpstreamUri(source: UpstreamSource): ResolvedUpstream | u
   return { uri: parsed.toString(), passwordOnCommandLine };
 }
 
+/**
+ * The password file's content, refused when group or others may read or write it, as
+ * mongod refuses such a keyFile ("permissions on <file> are too open",
+ * src/mongo/db/auth/security_file.cpp, readSecurityFile: st_mode & (S_IRWXG|S_IRWXO)).
+ * The mode is read from the open file, so it is the file that is read that is checked.
+ */
+function readPasswordFile(file: string): string {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, 'r');
+  } catch (err) {
+    throw new Error(`cannot read --upstream-password-file ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+  try {
+    // Windows has no such bits to check (mongod skips the check there too).
+    if (process.platform !== 'win32' && (fs.fstatSync(fd).mode & 0o077) !== 0) {
+      throw new Error(`permissions on --upstream-password-file ${file} are too open: group and others must have no access (chmod 600)`);
+    }
+    return fs.readFileSync(fd, 'utf8');
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 function passwordFrom(source: UpstreamSource): string | undefined {
   if (source.passwordFile !== undefined) {
-    let text: string;
-    try {
-      text = fs.readFileSync(source.passwordFile, 'utf8');
-    } catch (err) {
-      throw new Error(`cannot read --upstream-password-file ${source.passwordFile}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
-    }
+    const text = readPasswordFile(source.passwordFile);
     const password = text.replace(/\r?\n$/, '');
     if (password === '') throw new Error(`--upstream-password-file ${source.passwordFile} is empty`);
     return password;

@@ -10,7 +10,9 @@
  *   command's action;
  * - `serverStatus` (backupStatus): the `serverStatus` action on the cluster
  *   (clusterMonitor, backup, root);
- * - `killop` (a killOp of the backup's opid): the `killop` action, as any killOp.
+ * - `killop` (a killOp of the backup's opid): the `killop` action, as any killOp;
+ * - `inprog` (the backup's entry in a currentOp of one's own operations): the `inprog`
+ *   action, which lists every user's (current_op.ts).
  *
  * The answer is kept per client connection until the client sends something that may
  * change its authentication (ClientInfo.authGeneration).
@@ -20,14 +22,14 @@
  * (`AuthEnforcement`, cli/auth_enforcement.ts), so that a backupStatus or backupAbort
  * does not wait behind a client's write held by an fsync lock when there is nothing to
  * check. Without an `AuthEnforcement`, the question is asked on the client's connection
- * after connectionStatus listed no user (`{listDatabases: 1, nameOnly: true}`: only 13
- * means enforced).
+ * after connectionStatus listed no user (`{listDatabases: 1, nameOnly: true}`: anything
+ * but ok:1 means enforced).
  */
 import type { ClientInfo, Document, Upstream } from '../proxy/interceptor.js';
 import { CommandError, ErrorCodes } from '../errors.js';
 import { formatCommand } from '../wire/command_text.js';
 
-export type ClusterAction = 'backup' | 'serverStatus' | 'killop';
+export type ClusterAction = 'backup' | 'serverStatus' | 'killop' | 'inprog';
 
 interface Privileges {
   /** False when mongod enforces no authentication: everything is allowed. */
@@ -71,8 +73,10 @@ async function learn(upstream: Upstream, probeOnClientConnection: boolean): Prom
   if (!probeOnClientConnection) return { enforced: true, authenticated: false, clusterActions, roles };
   // No user: mongod without --auth, or a client yet to authenticate. A command that
   // needs authentication says which (commands.cpp: "Command listDatabases requires authentication").
+  // Anything but a success counts as enforced (fail closed): a mongod that cannot answer
+  // (shutting down, a stepdown, an interrupted operation) must not open every command.
   const probe = await upstream.command('admin', { listDatabases: 1, nameOnly: true });
-  const enforced = Number(probe['code']) === ErrorCodes.Unauthorized;
+  const enforced = Number(probe['ok']) !== 1;
   return { enforced, authenticated: false, clusterActions, roles };
 }
 
@@ -101,12 +105,34 @@ export class Authorization {
     throw new CommandError(ErrorCodes.Unauthorized, `not authorized on ${db} to execute command ${formatCommand(command, db)}`);
   }
 
+  /** Whether the client may `action`; false when its privileges cannot be learnt (fail closed). */
+  async holds(client: ClientInfo, upstream: Upstream, action: ClusterAction): Promise<boolean> {
+    try {
+      const p = await this.#privilegesOf(client, upstream);
+      return p === undefined || !p.enforced || allows(p, action);
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * Resolves when mongod enforces no authentication or the client has authenticated;
+   * throws Unauthorized, "Command <name> requires authentication", otherwise.
+   */
+  async requireAuthenticated(client: ClientInfo, upstream: Upstream, name: string): Promise<void> {
+    const p = await this.#privilegesOf(client, upstream);
+    if (p === undefined || !p.enforced || p.authenticated) return;
+    throw new CommandError(ErrorCodes.Unauthorized, `Command ${name} requires authentication`);
+  }
+
   /** The client's privileges; undefined when mongod enforces no authentication. */
   async #privilegesOf(client: ClientInfo, upstream: Upstream): Promise<Privileges | undefined> {
-    const cached = this.#cache.get(client);
-    if (cached !== undefined && cached.generation === client.authGeneration) return cached.privileges;
-    if (this.enforcement !== undefined && !(await this.enforcement.enforced())) return undefined;
+    // Read once, before any await: the answer is stored for the generation it was asked
+    // at, never for one raised meanwhile.
     const generation = client.authGeneration;
+    const cached = this.#cache.get(client);
+    if (cached !== undefined && cached.generation === generation) return cached.privileges;
+    if (this.enforcement !== undefined && !(await this.enforcement.enforced())) return undefined;
     const privileges = learn(upstream, this.enforcement === undefined);
     this.#cache.set(client, { generation, privileges });
     // A failed lookup is not kept: the next command asks again.

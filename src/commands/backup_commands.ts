@@ -3,10 +3,12 @@
  * document: Percona's backupStart, backupStatus and backupThrottle, and our backupAbort,
  * backupVerify (backup_verify.ts) and backupJob for the scheduled job
  * (backup_job_command.ts). currentOp and killOp go to mongod, amended for the running
- * backup (current_op.ts). Everything else goes to mongod untouched.
+ * backup (current_op.ts). createUser and createRole go to mongod too, except from a
+ * remote client that has not authenticated (localhost_exception.ts). Everything else
+ * goes to mongod untouched.
  */
 import type { CommandRequest, Document } from '../wire/command_message.js';
-import type { ClientInfo, Interceptor, InterceptorResult, Upstream } from '../proxy/interceptor.js';
+import { FORWARD, type ClientInfo, type Interceptor, type InterceptorResult, type Upstream } from '../proxy/interceptor.js';
 import type { BackupService } from './backup_service.js';
 import { Authorization, type AuthEnforcement } from './authorization.js';
 import { backupStatusReply } from './backup_status.js';
@@ -19,6 +21,7 @@ import { CommandError, ErrorCodes, errorReply } from '../errors.js';
 import { checkNoTransaction, type UpstreamRole } from './session_options.js';
 import { backupVerify, type VerifyService } from './backup_verify.js';
 import type { Logger } from '../log.js';
+import { checkLocalhostException, FIRST_USER_COMMANDS } from './localhost_exception.js';
 
 /**
  * backupAbort with no backup running. IllegalOperation, in the words of mongod's own
@@ -38,6 +41,7 @@ export class BackupCommands implements Interceptor {
   private readonly operations = new BackupOperations();
   private readonly currentOps: CurrentOpCommands;
   private readonly job: BackupJobService | undefined;
+  private readonly authorization: Authorization;
 
   /**
    * `upstream` tells whether mongod is a replica-set member, which decides its answer to a
@@ -51,6 +55,7 @@ export class BackupCommands implements Interceptor {
     options: { verifier?: VerifyService; job?: BackupJobService; log?: Logger; authEnforcement?: AuthEnforcement } = {},
   ) {
     const authorization = new Authorization(options.authEnforcement);
+    this.authorization = authorization;
     this.currentOps = new CurrentOpCommands(backups, this.operations, options.log, authorization);
     this.job = options.job;
     const handlers = new Map<string, Handler>([
@@ -88,12 +93,16 @@ export class BackupCommands implements Interceptor {
   }
 
   intercepts(commandName: string, argumentType: number): boolean {
-    return this.handlers.has(commandName) || this.currentOps.claims(commandName, argumentType);
+    return this.handlers.has(commandName) || FIRST_USER_COMMANDS.has(commandName) || this.currentOps.claims(commandName, argumentType);
   }
 
   async run(request: CommandRequest, client: ClientInfo, upstream: Upstream): Promise<InterceptorResult> {
     const handler = this.handlers.get(request.name);
     try {
+      if (FIRST_USER_COMMANDS.has(request.name)) {
+        await checkLocalhostException(this.authorization, client, upstream, request.name);
+        return FORWARD;
+      }
       if (handler === undefined) {
         // mongod judges these, on the client's own connection.
         if (request.name === 'currentOp' || request.name === 'killOp' || request.name === 'aggregate') return await this.currentOps.run(request, client, upstream);

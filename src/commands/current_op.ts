@@ -9,7 +9,12 @@
  *   own connection, so it judges the request as it would any other of the client's (its
  *   user, its privileges, its own errors); then the backup's entry (backup_operation.ts)
  *   is added to mongod's `inprog` (or the cursor's first batch), if it passes the filter
- *   (op_filter.ts) and the reply still fits. Otherwise mongod's reply passes as it came:
+ *   (op_filter.ts) and the reply still fits, and only for a client that may see other
+ *   users' operations: one that asked for everyone's (currentOp without `$ownOps`,
+ *   `$currentOp: {allUsers: true}`), which mongod answers only to a holder of `inprog`
+ *   (current_op.cpp, document_source_current_op.h), or one that holds `inprog` (asked
+ *   through Authorization before the request goes on). Any user may list its own
+ *   operations; the backup is not among them. Otherwise mongod's reply passes as it came:
  *   a filter the proxy cannot judge as mongod would (a PCRE-only pattern, $expr), a reply
  *   with no room left, a backup that ended meanwhile. A pipeline with any stage other
  *   than $match after $currentOp goes on untouched too: adding an entry after a $group or
@@ -30,6 +35,7 @@ import { MAX_BSON_INTERNAL_SIZE, OpMsgFlag } from '../wire/constants.js';
 import type { BackupService } from './backup_service.js';
 import type { BackupOperations, RunningOperation } from './backup_operation.js';
 import { isGenericArgument } from '../wire/generic_arguments.js';
+import { trueValue } from '../wire/true_value.js';
 import { matchesFilter, UnsupportedFilter } from './op_filter.js';
 import { Authorization } from './authorization.js';
 import type { Logger } from '../log.js';
@@ -71,12 +77,16 @@ export class CurrentOpCommands {
         return this.killOp(request, client, upstream, running);
       case 'currentOp': {
         if (noReply) return FORWARD;
+        // Without $ownOps mongod answers only a holder of inprog (current_op.cpp).
+        if (trueValue(cmd['$ownOps']) && !(await this.authorization.holds(client, upstream, 'inprog'))) return FORWARD;
         return this.amend(await upstream.forward(), currentOpFilters(cmd), (reply) => reply['inprog']);
       }
       default: {
-        const filters = currentOpStageFilters(cmd);
-        if (filters === undefined || noReply) return FORWARD;
-        return this.amend(await upstream.forward(), filters, (reply) => (reply['cursor'] as Document | undefined)?.['firstBatch']);
+        const stage = currentOpStage(cmd);
+        if (stage === undefined || noReply) return FORWARD;
+        // allUsers (default false) is what needs inprog (document_source_current_op.h).
+        if (!trueValue(stage.options['allUsers']) && !(await this.authorization.holds(client, upstream, 'inprog'))) return FORWARD;
+        return this.amend(await upstream.forward(), stage.filters, (reply) => (reply['cursor'] as Document | undefined)?.['firstBatch']);
       }
     }
   }
@@ -138,21 +148,24 @@ function currentOpFilters(cmd: Document): Document[] {
 }
 
 /**
- * The filters of `[{$currentOp: {...}}, {$match: ...}...]`: undefined when the aggregate
- * is anything else (another first stage, another later stage, an explain).
+ * The $currentOp options and the filters of `[{$currentOp: {...}}, {$match: ...}...]`:
+ * undefined when the aggregate is anything else (another first stage, another later
+ * stage, an explain).
  */
-function currentOpStageFilters(cmd: Document): Document[] | undefined {
+function currentOpStage(cmd: Document): { options: Document; filters: Document[] } | undefined {
   const pipeline = cmd['pipeline'];
   if (!Array.isArray(pipeline) || cmd['explain'] !== undefined) return undefined;
   const [first, ...rest] = pipeline as unknown[];
-  if (stage(first)?.name !== '$currentOp') return undefined;
+  const head = stage(first);
+  if (head?.name !== '$currentOp') return undefined;
+  const options = head.value !== null && typeof head.value === 'object' ? (head.value as Document) : {};
   const filters: Document[] = [];
   for (const later of rest) {
     const spec = stage(later);
     if (spec?.name !== '$match' || spec.value === null || typeof spec.value !== 'object') return undefined;
     filters.push(spec.value as Document);
   }
-  return filters;
+  return { options, filters };
 }
 
 function stage(value: unknown): { name: string; value: unknown } | undefined {

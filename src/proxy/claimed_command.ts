@@ -53,11 +53,30 @@ function nextOwnRequestID(): number {
 
 export class ClaimedCommands {
   #nextRequestID = 1;
+  /** The running command's authGeneration stamp (QueuedFrame.authGeneration). */
+  #stamp: number | undefined;
+  /**
+   * The client as the interceptor sees it: one object for the connection's life (it keys
+   * what is cached per client), whose authGeneration is the one the running command
+   * arrived at, never one raised since by an authentication command queued behind it
+   * (a pipelined `[backupThrottle, logout]` must not have the privileges learnt for the
+   * throttle kept as valid after the logout).
+   */
+  readonly #client: ClientInfo;
 
   constructor(
     private readonly interceptor: Interceptor,
     private readonly host: ClaimHost,
-  ) {}
+  ) {
+    const commands = this;
+    this.#client = Object.freeze({
+      id: host.info.id,
+      remoteAddress: host.info.remoteAddress,
+      get authGeneration() {
+        return commands.#stamp ?? host.info.authGeneration;
+      },
+    });
+  }
 
   async run(item: QueuedFrame): Promise<void> {
     const { host } = this;
@@ -99,7 +118,8 @@ export class ClaimedCommands {
     };
     let reply: InterceptorResult;
     try {
-      reply = await this.interceptor.run(request, host.info, upstream);
+      this.#stamp = item.authGeneration;
+      reply = await this.interceptor.run(request, this.#client, upstream);
     } catch (err) {
       host.log.warn({ command: request.name, err }, 'interceptor threw; answering InternalError');
       reply = errorReply(err);

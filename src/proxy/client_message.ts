@@ -88,6 +88,12 @@ export interface QueuedFrame {
   /** The peek's decompressed message body, if it came compressed: decoded, never inflated twice. */
   decompressed: Buffer | undefined;
   claimed: boolean;
+  /**
+   * The client's authGeneration when this frame arrived (set by the connection): what a
+   * claimed command learns of the client's privileges holds for that generation only,
+   * not for one raised later by an authentication command queued behind it.
+   */
+  authGeneration?: number;
 }
 
 /**

@@ -241,6 +241,7 @@ export class ProxyConnection {
     const item = inspectClientMessage(received, this.#options.interceptor, this.#log, this.#options.refuseX509);
     // Held whole without its name read first (compressed, or behind a claimed command).
     if (item.kind === 'frame' && item.peeked !== undefined && changesAuthentication(item.peeked.commandName)) this.#authGeneration++;
+    if (item.kind === 'frame') item.authGeneration = this.#authGeneration;
     if (item.kind === 'close') {
       this.#enqueueClose(item.reason, item.err);
       return false;

@@ -1,7 +1,8 @@
 /**
  * A command document as mongod prints it in "not authorized on <db> to execute command
  * { ... }": BSONObj::toString's shell-like form (src/mongo/bson/bsonobj.cpp), with the
- * `$db` field the request carried. Values the message needs only to name are shortened.
+ * `$db` field the request carried, and its secret snipped. Values the message needs only
+ * to name are shortened.
  */
 import { Binary, ObjectId } from 'bson';
 import type { Document } from './command_message.js';
@@ -29,6 +30,25 @@ function formatDocument(doc: Document): string {
   return `{ ${entries.map(([k, v]) => `${k}: ${formatValue(v)}`).join(', ')} }`;
 }
 
+/**
+ * The field each command names as secret (Command::sensitiveFieldName: createUser and
+ * updateUser in src/mongo/db/commands/user_management_commands.cpp, saslStart and
+ * saslContinue in src/mongo/db/auth/sasl_commands.cpp).
+ */
+const SENSITIVE_FIELDS: ReadonlyMap<string, string> = new Map([
+  ['createUser', 'pwd'],
+  ['updateUser', 'pwd'],
+  ['saslStart', 'payload'],
+  ['saslContinue', 'payload'],
+]);
+
+/**
+ * The command as mongod prints it, its secret first replaced with "xxx", as mongod's
+ * Command::snipForLogging does (src/mongo/db/commands.cpp: every top-level field of
+ * that name) before the command reaches a message or a log line.
+ */
 export function formatCommand(cmd: Document, db: string): string {
-  return formatDocument('$db' in cmd ? cmd : { ...cmd, $db: db });
+  const sensitive = SENSITIVE_FIELDS.get(Object.keys(cmd)[0] ?? '');
+  const snipped = sensitive !== undefined && sensitive in cmd ? { ...cmd, [sensitive]: 'xxx' } : cmd;
+  return formatDocument('$db' in snipped ? snipped : { ...snipped, $db: db });
 }

@@ -170,6 +170,51 @@ describe('currentOp and killOp through the proxy', () => {
     }
   });
 
+  it("lists the backup in a client's own operations only for a holder of inprog, who may list everyone's", async () => {
+    backups.run();
+    try {
+      const commands = new BackupCommands(backups, standalone);
+      const mongods = { inprog: [{ opid: 7, desc: 'conn7', active: true }], ok: 1 };
+      /** mongod --auth, the client authenticated with these cluster actions. */
+      const asUser = (request: CommandRequest, reply: Document, actions: string[]): Upstream & { asked: number } => ({
+        ...answering(request, reply),
+        command: async (): Promise<Document> => ({
+          authInfo: {
+            authenticatedUsers: [{ user: 'u', db: 'admin' }],
+            authenticatedUserRoles: [{ role: 'r', db: 'admin' }],
+            authenticatedUserPrivileges: [{ resource: { cluster: true }, actions }],
+          },
+          ok: 1,
+        }),
+      });
+      const commandsFor = [
+        { currentOp: 1, $ownOps: true, $db: 'admin' },
+        { aggregate: 1, pipeline: [{ $currentOp: {} }], cursor: {}, $db: 'admin' },
+        { aggregate: 1, pipeline: [{ $currentOp: { allUsers: false } }], cursor: {}, $db: 'admin' },
+      ];
+      let client = 10;
+      for (const command of commandsFor) {
+        const request = decodeRequest(opMsg(command));
+        const reply = 'currentOp' in command ? mongods : { cursor: { firstBatch: mongods.inprog, id: 0, ns: 'admin.$cmd.aggregate' }, ok: 1 };
+        const listedFor = async (actions: string[]): Promise<boolean> => {
+          const answer = await commands.run(request, { id: client++, remoteAddress: '127.0.0.1:5555', authGeneration: 0 }, asUser(request, reply, actions));
+          // FORWARD: mongod answers as it came, unread.
+          if (typeof answer === 'symbol') return false;
+          return JSON.stringify(answer instanceof UpstreamReply ? answer.document() : answer).includes('hotbackup');
+        };
+        assert.equal(await listedFor(['listDatabases']), false, `a read user's own operations: ${JSON.stringify(command)}`);
+        assert.equal(await listedFor(['inprog']), true, `a holder of inprog: ${JSON.stringify(command)}`);
+      }
+      // Everyone's operations: mongod answered only because the client holds inprog.
+      const request = decodeRequest(opMsg({ aggregate: 1, pipeline: [{ $currentOp: { allUsers: true } }], cursor: {}, $db: 'admin' }));
+      const upstream = asUser(request, { cursor: { firstBatch: [], id: 0, ns: 'admin.$cmd.aggregate' }, ok: 1 }, []);
+      const answer = await commands.run(request, { id: client++, remoteAddress: '127.0.0.1:5555', authGeneration: 0 }, upstream);
+      assert.ok(JSON.stringify(answer).includes('hotbackup'));
+    } finally {
+      backups.running = undefined;
+    }
+  });
+
   it("passes mongod's reply on as it came when the backup's entry would take it past the size limit", async () => {
     backups.run();
     try {

@@ -14,6 +14,8 @@ import { startProxy, type RunningProxy } from '../helpers/proxy.js';
 import { startTapRelay, type TapRelay } from '../helpers/tap_relay.js';
 import { runMongosh } from '../helpers/mongosh.js';
 import { tempDir } from '../helpers/paths.js';
+import { RawClient, decodeReply, opMsg } from '../helpers/raw_client.js';
+import { scramSha256 } from '../helpers/raw_scram.js';
 
 const USERS: Array<[string, Document[]]> = [
   ['root', [{ role: 'root', db: 'admin' }]],
@@ -140,6 +142,28 @@ describe('backup commands through the proxy, authorized by mongod --auth users',
       await assert.rejects(admin.command({ backupThrottle: '1GB' }), (err: unknown) => err instanceof MongoServerError && err.code === 13);
     } finally {
       await client.close();
+    }
+  });
+
+  it('forgets what it learnt for a command pipelined ahead of a logout', async () => {
+    const raw = await RawClient.connect(proxy.port);
+    try {
+      await scramSha256(raw, 'root', password('root'));
+      const throttle = opMsg({ backupThrottle: '1GB', $db: 'admin' });
+      const logout = opMsg({ logout: 1, $db: 'admin' });
+      const before = raw.frames.length;
+      // One write: the logout arrives while the throttle's privileges are being learnt.
+      raw.send(Buffer.concat([throttle, logout]));
+      const [first, second] = (await raw.waitForFrames(before + 2)).slice(before).map(decodeReply);
+      assert.equal(first?.doc['ok'], 1, JSON.stringify(first?.doc));
+      assert.equal(second?.doc['ok'], 1, JSON.stringify(second?.doc));
+      for (const command of [{ backupThrottle: '1GB' }, { backupStatus: 1 }]) {
+        const reply = await raw.command(opMsg({ ...command, $db: 'admin' }));
+        assert.equal(reply.doc['code'], 13, JSON.stringify(reply.doc));
+        assert.match(String(reply.doc['errmsg']), /requires authentication$/);
+      }
+    } finally {
+      raw.close();
     }
   });
 });

@@ -8,6 +8,7 @@ import type { Document } from '../bson.js';
 import { DevServerError, DevServerCodes } from '../dev_server_errors.js';
 import { isAuthorized, type Privilege, type Resource } from './privileges.js';
 import { formatCommand } from '../../wire/command_text.js';
+import { trueValue } from '../../wire/true_value.js';
 
 /**
  * Commands that run unauthenticated (their requiresAuth() is false in mongod: the
@@ -38,7 +39,14 @@ function pipelineNeed(cmd: Document, db: string): Need[] {
     // $backupCursor and $backupCursorExtend need fsync on the cluster
     // (PSMDB src/mongo/db/pipeline/document_source_backup_cursor.cpp, requiredPrivileges).
     if ('$backupCursor' in first || '$backupCursorExtend' in first) return [{ resource: CLUSTER, action: 'fsync' }];
-    if ('$currentOp' in first) return [{ resource: CLUSTER, action: 'inprog' }];
+    // Other users' operations need inprog; one's own, nothing (src/mongo/db/pipeline/
+    // document_source_current_op.h, LiteParsed::requiredPrivileges: inprog only for
+    // allUsers, which defaults to false).
+    if ('$currentOp' in first) {
+      const options = (first as Document)['$currentOp'];
+      const allUsers = options !== null && typeof options === 'object' && trueValue((options as Document)['allUsers']);
+      return allUsers ? [{ resource: CLUSTER, action: 'inprog' }] : [];
+    }
   }
   return [{ resource: onCollection(db, cmd['aggregate']), action: 'find' }];
 }
@@ -101,7 +109,9 @@ function needs(name: string, cmd: Document, db: string): Need[] | undefined {
     case 'fsyncUnlock':
       return [{ resource: CLUSTER, action: 'unlock' }];
     case 'currentOp':
-      return [{ resource: CLUSTER, action: 'inprog' }];
+      // Any authenticated user may list its own operations with $ownOps
+      // (src/mongo/db/commands/current_op.cpp, checkAuthForOperation).
+      return trueValue(cmd['$ownOps']) ? undefined : [{ resource: CLUSTER, action: 'inprog' }];
     case 'killOp':
       return [{ resource: CLUSTER, action: 'killop' }];
     case 'killAllSessions':

@@ -114,6 +114,20 @@ describe('dev server --auth', () => {
       await rejects13(client.db('admin').command({ fsync: 1, lock: true }), /^not authorized on admin to execute command \{ fsync: 1, lock: true, /);
       await rejects13(client.db('admin').aggregate([{ $backupCursor: {} }]).toArray(), /to execute command \{ aggregate: 1, pipeline: \[ \{ \$backupCursor: \{\} \} \]/);
     });
+    // Its own operations, any authenticated user; everyone's, a holder of inprog (current_op.cpp, document_source_current_op.h).
+    await withClient(userUri(server.port, 'reader', 'readerpw'), async (client) => {
+      const admin = client.db('admin');
+      assert.equal((await admin.command({ currentOp: 1, $ownOps: true }))['ok'], 1);
+      assert.ok(Array.isArray(await admin.aggregate([{ $currentOp: {} }]).toArray()));
+      await rejects13(admin.command({ currentOp: 1 }), /^not authorized on admin to execute command \{ currentOp: 1, /);
+      await rejects13(admin.aggregate([{ $currentOp: { allUsers: true } }]).toArray(), /^not authorized on admin to execute command \{ aggregate: 1, /);
+    });
+    // mongod snips the password out of the command before printing it (snipForLogging).
+    await withClient(userUri(server.port, 'reader', 'readerpw'), async (client) => {
+      const admin = client.db('admin');
+      await rejects13(admin.command({ createUser: 'evil', pwd: 'TopSecretPw1', roles: [] }), /^not authorized on admin to execute command \{ createUser: "evil", pwd: "xxx", roles: \[\], /);
+      await assert.rejects(admin.command({ updateUser: 'reader', pwd: 'TopSecretPw2' }), (err: unknown) => err instanceof MongoServerError && err.code === 13 && /pwd: "xxx"/.test(err.message) && !err.message.includes('TopSecret'));
+    });
     // fsync on the cluster opens a backup cursor.
     await withClient(userUri(server.port, 'hostmgr', 'hmpw'), async (client) => {
       // A backup cursor stays open until killed: read its metadata document, then close it.
