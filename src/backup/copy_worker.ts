@@ -7,7 +7,7 @@
 import path from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
 import { DIRECT_IO_ALIGNMENT, findDirectBuffer } from './direct_io.js';
-import { CopyStopped, SourceTooShortError, THROTTLED_READ_SIZE, hashOneFile } from './file_copy.js';
+import { CopyStopped, SourceTooShortError, hashOneFile } from './file_copy.js';
 import { copyOrReuse } from './file_reuse.js';
 import { lowerThreadPriority } from './thread_priority.js';
 import { Flag, type CopyWorkerData, type FromWorker, type ToWorker, type WireError } from './copy_messages.js';
@@ -48,11 +48,7 @@ async function run(message: Extract<ToWorker, { type: 'copy' | 'hash' }>): Promi
     return;
   }
   send({ type: 'started', index });
-  const hooks = {
-    beforeRead,
-    chunkCopied: (bytes: number) => send({ type: 'chunk', index, bytes }),
-    readLimit: () => (Atomics.load(flags, Flag.UNLIMITED) !== 0 ? buffer.length : THROTTLED_READ_SIZE),
-  };
+  const hooks = { beforeRead, chunkCopied: (bytes: number) => send({ type: 'chunk', index, bytes }) };
   try {
     if (message.type === 'hash') {
       send({ type: 'hashed', index, hashed: await hashOneFile(message.file, buffer, hooks) });

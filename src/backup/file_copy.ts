@@ -51,19 +51,7 @@ export interface FileCopyHooks {
   beforeRead(bytes: number): Promise<void> | void;
   /** `bytes` more were read, hashed and written (only read and hashed by hashOneFile). */
   chunkCopied(bytes: number): void;
-  /** The most to read at once now; default: the whole buffer. */
-  readLimit?(): number;
 }
-
-/**
- * The read (and write) size of a throttled copy. A 1 MiB direct write holds the disk
- * for about a millisecond here, and a writer's journal flush that lands behind it waits
- * that long: at 32 MiB/s, one such wait every 31 ms was the whole of the proxied
- * writer's p99 margin (docs/performance.md, section 4). A throttled copy has time to
- * spare, so it writes a quarter as much at once, four times as often. Unthrottled, the
- * copy keeps its whole buffer: there, fewer and larger writes are what make it fast.
- */
-export const THROTTLED_READ_SIZE = 256 * 1024;
 
 export type FileOutcome = { copied: CopiedFile } | { skipped: SkippedFile; bytesReported: number };
 
@@ -86,7 +74,7 @@ export async function copyOneFile(file: SourceFile, target: string, buffer: Buff
     const sparse = stat.blocks * 512 < stat.size;
     let holeAtEnd = false;
     while (offset < file.size) {
-      const want = Math.min(hooks.readLimit?.() ?? buffer.length, buffer.length, file.size - offset);
+      const want = Math.min(buffer.length, file.size - offset);
       await hooks.beforeRead(want);
       const bytesRead = withPath(file.path, () => fs.readSync(source as number, buffer, 0, want, offset));
       if (bytesRead === 0) throw new SourceTooShortError(file.path, file.size, offset);
@@ -126,7 +114,7 @@ export async function hashOneFile(file: SourceFile, buffer: Buffer, hooks: FileC
   try {
     const actualSize = fs.fstatSync(source).size;
     for (let offset = 0; offset < file.size; ) {
-      const want = Math.min(hooks.readLimit?.() ?? buffer.length, buffer.length, file.size - offset);
+      const want = Math.min(buffer.length, file.size - offset);
       await hooks.beforeRead(want);
       const bytesRead = withPath(file.path, () => fs.readSync(source, buffer, 0, want, offset));
       if (bytesRead === 0) throw new SourceTooShortError(file.path, file.size, offset);

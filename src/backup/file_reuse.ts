@@ -96,7 +96,7 @@ async function checksumOf(file: string, size: number, buffer: Buffer, hooks: Reu
   try {
     const checksum = startChecksum();
     for (let offset = 0; offset < size; ) {
-      const want = Math.min(hooks.readLimit?.() ?? buffer.length, buffer.length, size - offset);
+      const want = Math.min(buffer.length, size - offset);
       await hooks.beforeRead(want);
       const bytesRead = fs.readSync(fd, buffer, 0, want, offset);
       if (bytesRead === 0) throw new SourceTooShortError(file, size, offset);

@@ -6,7 +6,6 @@ import path from 'node:path';
 import { copyFiles, SourceTooShortError, type Limiter } from '../../src/backup/copier.js';
 import { ProgressCounters, type CopyProgress } from '../../src/backup/progress.js';
 import { TokenBucket } from '../../src/backup/throttle.js';
-import { THROTTLED_READ_SIZE } from '../../src/backup/file_copy.js';
 import type { SourceFile } from '../../src/backup/copy_types.js';
 import { xxh3Hex } from '../helpers/checksum.js';
 import { copyFixture, type CopyFixture } from '../helpers/copy_fixture.js';
@@ -83,9 +82,9 @@ describe('copyFiles', () => {
     assert.deepEqual(started, bySize);
   });
 
-  it('asks the limiter for each chunk before reading it, and waits for its answer; a throttled chunk is THROTTLED_READ_SIZE', async () => {
+  it('asks the limiter for each chunk before reading it, and waits for its answer', async () => {
     const files: SourceFile[] = [
-      { path: writeSource('limited/big', randomBytes(THROTTLED_READ_SIZE + 5)), relativePath: 'big', size: THROTTLED_READ_SIZE + 5 },
+      { path: writeSource('limited/big', randomBytes(MiB + 5)), relativePath: 'big', size: MiB + 5 },
       { path: writeSource('limited/small', randomBytes(3)), relativePath: 'small', size: 3 },
       { path: writeSource('limited/empty', Buffer.alloc(0)), relativePath: 'empty', size: 0 },
     ];
@@ -102,19 +101,19 @@ describe('copyFiles', () => {
     const nextRequest = (count: number) => until(() => (held.length === count ? (held[count - 1] as (typeof held)[number]) : undefined));
 
     const first = await nextRequest(1);
-    assert.equal(first.bytes, THROTTLED_READ_SIZE);
+    assert.equal(first.bytes, MiB);
     assert.equal(copied, 0);
     first.grant();
     const second = await nextRequest(2);
-    assert.equal(copied, THROTTLED_READ_SIZE);
+    assert.equal(copied, MiB);
     assert.equal(second.bytes, 5);
     second.grant();
     (await nextRequest(3)).grant();
     const { copied: result } = await copying;
     assert.equal(result.length, 3);
     // The empty file needs no read, so no request.
-    assert.deepEqual(held.map((h) => h.bytes), [THROTTLED_READ_SIZE, 5, 3]);
-    assert.equal(copied, THROTTLED_READ_SIZE + 8);
+    assert.deepEqual(held.map((h) => h.bytes), [MiB, 5, 3]);
+    assert.equal(copied, MiB + 8);
   });
 
   it('never copies faster than the throttle allows (32 MiB at 16 MiB/s)', async (t) => {

@@ -10,8 +10,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { copyFiles, DEFAULT_CHUNK_SIZE } from '../../src/backup/copier.js';
-import { THROTTLED_READ_SIZE } from '../../src/backup/file_copy.js';
+import { copyFiles } from '../../src/backup/copier.js';
 import { ProgressCounters } from '../../src/backup/progress.js';
 import { TokenBucket } from '../../src/backup/throttle.js';
 import type { SourceFile } from '../../src/backup/copy_types.js';
@@ -94,23 +93,6 @@ describe('copy workers', () => {
     controller.abort(new Error('enough'));
     await assert.rejects(copying, /enough/);
     assert.equal(openFds(), fds);
-  });
-
-  it('reads and writes a quarter-MiB at a time while throttled, and whole chunks while not', async () => {
-    const data = randomBytes(4 * MiB);
-    const chunksOf = async (rate: number): Promise<number[]> => {
-      const files = [source(`chunks-${rate}`, data)];
-      const counters = new ProgressCounters();
-      counters.begin(files);
-      const sizes: number[] = [];
-      const progress = { ...counters, fileStarted: (f: SourceFile) => counters.fileStarted(f), fileFinished: (f: SourceFile) => counters.fileFinished(f), fileSkipped: () => assert.fail('nothing is skipped'), chunkCopied: (f: SourceFile, bytes: number) => (sizes.push(bytes), counters.chunkCopied(f, bytes)) };
-      // 1 TiB/s: throttled, yet never waits.
-      const { copied } = await copyFiles(files, freshDest(), { limiter: new TokenBucket(rate), progress });
-      assert.equal(copied[0]?.checksum, xxh3Hex(data));
-      return sizes;
-    };
-    assert.deepEqual(await chunksOf(1024 * 1024 * MiB), Array<number>(16).fill(THROTTLED_READ_SIZE));
-    assert.deepEqual(await chunksOf(0), Array<number>(4).fill(DEFAULT_CHUNK_SIZE));
   });
 
   it('sees a throttle lifted from a running copy, and finishes unthrottled', async () => {
