@@ -114,13 +114,16 @@ describe('backup commands through the proxy, authorized by mongod --auth users',
     assert.ok(names.includes('saslContinue') && !names.includes('saslStart'), names.join());
   });
 
-  it('mongosh authenticates through the proxy with SCRAM-SHA-256 and reads backupStatus', async () => {
+  it('mongosh authenticates through the proxy with SCRAM-SHA-256 in the handshake (speculativeAuthenticate) and reads backupStatus', async () => {
+    const before = relay.commands.length;
     const result = await runMongosh(
       credentialed(relay.port, 'bkp', '&authMechanism=SCRAM-SHA-256'),
       'const s = db.getSiblingDB("admin").runCommand({connectionStatus: 1}); const b = db.getSiblingDB("admin").runCommand({backupStatus: 1}); print(s.authInfo.authenticatedUsers[0].user + " " + b.ok)',
     );
     assert.equal(result.code, 0, result.stderr);
     assert.match(result.stdout, /^bkp 1$/m);
+    const names = relay.commands.slice(before).map((c) => c.name);
+    assert.ok(names.includes('saslContinue') && !names.includes('saslStart'), names.join());
   });
 
   it("never shows the proxy's upstream password: not in its arguments, logs or backupStatus", async () => {
