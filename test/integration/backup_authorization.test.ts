@@ -16,6 +16,7 @@ import { runMongosh } from '../helpers/mongosh.js';
 import { tempDir } from '../helpers/paths.js';
 import { RawClient, decodeReply, opMsg } from '../helpers/raw_client.js';
 import { scramSha256 } from '../helpers/raw_scram.js';
+import { oneAdminCommand } from '../helpers/one_command.js';
 
 const USERS: Array<[string, Document[]]> = [
   ['root', [{ role: 'root', db: 'admin' }]],
@@ -31,14 +32,7 @@ function credentialed(port: number, user: string, extra = ''): string {
   return `mongodb://${user}:${password(user)}@127.0.0.1:${port}/?directConnection=true&authSource=admin${extra}`;
 }
 
-async function run(uri: string, command: Document): Promise<Document> {
-  const client = new MongoClient(uri, { serverSelectionTimeoutMS: 20_000 });
-  try {
-    return await client.db('admin').command(command);
-  } finally {
-    await client.close();
-  }
-}
+const run = oneAdminCommand;
 
 async function refused(uri: string, command: Document, message: RegExp): Promise<void> {
   await assert.rejects(run(uri, command), (err: unknown) => {

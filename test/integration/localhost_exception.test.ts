@@ -11,9 +11,10 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import os from 'node:os';
-import { MongoClient, MongoServerError, type Document } from 'mongodb';
+import { MongoServerError } from 'mongodb';
 import { startDevServer, type RunningDevServer } from '../helpers/dev_server.js';
 import { startProxy, type RunningProxy } from '../helpers/proxy.js';
+import { oneAdminCommand } from '../helpers/one_command.js';
 
 /** An IPv4 address of this machine that is not loopback, if it has one. */
 function externalAddress(): string | undefined {
@@ -25,14 +26,7 @@ function externalAddress(): string | undefined {
 
 const external = externalAddress();
 
-async function run(uri: string, command: Document): Promise<Document> {
-  const client = new MongoClient(uri, { serverSelectionTimeoutMS: 20_000 });
-  try {
-    return await client.db('admin').command(command);
-  } finally {
-    await client.close();
-  }
-}
+const run = oneAdminCommand;
 
 describe("mongod's localhost exception through the proxy", { skip: external === undefined ? 'no non-loopback IPv4 address on this machine' : false }, () => {
   let first: RunningDevServer;
