@@ -25,14 +25,20 @@ import { lockMayBeHeld, readStateFile, stateFilePath, writeStateFile, type RunSt
 import { claimStateDir, type StateDirClaim } from '../backup/state_dir_claim.js';
 import { watchdogProcesses } from '../backup/strategies/watchdog_processes.js';
 import { workDirs } from '../backup/work_dirs.js';
+import { resolveUpstreamUri, UPSTREAM_PASSWORD_ENV, UPSTREAM_URI_ENV } from './upstream_credentials.js';
 
-const HELP = `Usage: hotbackup unlock --upstream URI [--state-dir DIR | --dbpath DIR] [--all] [--force]
+const HELP = `Usage: hotbackup unlock --upstream URI [--upstream-password-file FILE] [--state-dir DIR | --dbpath DIR] [--all] [--force]
 
 Releases mongod's fsync lock (db.fsyncUnlock()), one lock at a time, and says
 how many remain. Locks nest: writes resume only when the count reaches 0.
 
 Options:
-  --upstream URI   the mongod, e.g. mongodb://127.0.0.1:27018              [required]
+  --upstream URI   the mongod, e.g. mongodb://127.0.0.1:27018
+                   [required, or ${UPSTREAM_URI_ENV}]
+  --upstream-password-file FILE
+                   the password of the URI's user (mode 0600), or
+                   ${UPSTREAM_PASSWORD_ENV}: as \`serve\` takes them, never on
+                   a command line that ps shows
   --state-dir DIR  the dead proxy's state dir: the backup's lock is released
                    and recorded as released, so its next start sends nothing
   --dbpath DIR     mongod's dbpath, for the default state dir beside it
@@ -81,6 +87,7 @@ export async function runUnlock(args: string[], out: (line: string) => void = (l
     strict: true,
     options: {
       upstream: { type: 'string' },
+      'upstream-password-file': { type: 'string' },
       'state-dir': { type: 'string' },
       dbpath: { type: 'string' },
       all: { type: 'boolean', default: false },
@@ -92,8 +99,9 @@ export async function runUnlock(args: string[], out: (line: string) => void = (l
     process.stdout.write(HELP);
     return 0;
   }
-  const uri = values.upstream;
-  if (uri === undefined) throw new Error('--upstream is required (e.g. --upstream mongodb://127.0.0.1:27018)');
+  const upstream = resolveUpstreamUri({ flag: values.upstream, passwordFile: values['upstream-password-file'], env: process.env });
+  if (upstream === undefined) throw new Error(`--upstream is required (e.g. --upstream mongodb://127.0.0.1:27018), or ${UPSTREAM_URI_ENV}`);
+  const uri = upstream.uri;
   const watchdogs = await armedWatchdogs(uri);
   if (watchdogs.length > 0 && values.force !== true) {
     out(

@@ -8,6 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
+import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { MongoClient } from 'mongodb';
@@ -164,5 +165,56 @@ describe('hotbackup unlock', () => {
     const run = await unlock();
     assert.equal(run.code, 1);
     assert.match(run.stderr, /--upstream is required/);
+  });
+});
+
+describe('hotbackup unlock against a mongod with --auth', () => {
+  let server: RunningDevServer;
+  let scratch: { dir: string; remove: () => void };
+  const rootUri = () => `mongodb://root:root-Pw@127.0.0.1:${server.port}/?directConnection=true&authSource=admin`;
+
+  before(async () => {
+    scratch = tempDir('unlock-auth');
+    server = await startDevServer({ args: ['--auth'] });
+    // The localhost exception: the first user, then the rest as that user.
+    const first = await MongoClient.connect(server.uri);
+    try {
+      await first.db('admin').command({ createUser: 'root', pwd: 'root-Pw', roles: ['root'] });
+    } finally {
+      await first.close();
+    }
+    const root = await MongoClient.connect(rootUri());
+    try {
+      // fsyncUnlock needs hostManager's `unlock`; whether mongod is locked, clusterMonitor's `inprog` (currentOp).
+      await root.db('admin').command({ createUser: 'ops', pwd: 'ops-Pw', roles: ['hostManager', 'clusterMonitor'] });
+    } finally {
+      await root.close();
+    }
+  });
+  after(async () => {
+    await server.stop();
+    server.cleanup();
+    scratch.remove();
+  });
+
+  it('takes the password from --upstream-password-file, as serve does, never from the command line', async () => {
+    const root = await MongoClient.connect(rootUri());
+    try {
+      await root.db('admin').command({ fsync: 1, lock: true });
+      const user = `mongodb://ops@127.0.0.1:${server.port}/?directConnection=true&authSource=admin`;
+      const refused = await unlock('--upstream', user);
+      assert.equal(refused.code, 1);
+      assert.match(refused.stderr, /Authentication failed|requires authentication/);
+
+      const file = path.join(scratch.dir, 'ops.password');
+      fs.writeFileSync(file, 'ops-Pw\n', { mode: 0o600 });
+      const run = await unlock('--upstream', user, '--upstream-password-file', file);
+      assert.equal(run.code, 0, run.stderr);
+      assert.match(run.stdout, /lock count is now 0, writes resume/);
+      assert.doesNotMatch(run.stdout + run.stderr, /ops-Pw/);
+      assert.equal((await root.db('admin').command({ currentOp: 1 }))['fsyncLock'], undefined);
+    } finally {
+      await root.close();
+    }
   });
 });
