@@ -20,8 +20,18 @@ const NO_AUTH_COMMANDS = new Set([
   'buildInfo', 'buildinfo', 'connectionStatus', 'whatsmyuri', 'endSessions',
 ]);
 
-/** Commands any authenticated user may run (mongod checks these against the session's own cursors and sessions). */
-const SELF_COMMANDS = new Set(['getMore', 'startSession', 'refreshSessions', 'killSessions', 'usersInfo', 'getLog', 'global', 'startupWarnings']);
+/** Commands that need one action on the cluster and nothing else (builtin_roles.yml names the roles holding each). */
+const CLUSTER_ACTION: Readonly<Record<string, string>> = {
+  serverStatus: 'serverStatus',
+  fsync: 'fsync',
+  fsyncUnlock: 'unlock',
+  killOp: 'killop',
+  killAllSessions: 'killAnySession',
+  shutdown: 'shutdown',
+  getCmdLineOpts: 'getCmdLineOpts',
+  hostInfo: 'hostInfo',
+  getParameter: 'getParameter',
+};
 
 interface Need {
   resource: Resource;
@@ -102,28 +112,10 @@ function needs(name: string, cmd: Document, db: string): Need[] | undefined {
       // (authorizedDatabases, list_databases.cpp); the dev server refuses only an
       // explicit `authorizedDatabases: false`.
       return cmd['authorizedDatabases'] === false ? [{ resource: CLUSTER, action: 'listDatabases' }] : undefined;
-    case 'serverStatus':
-      return [{ resource: CLUSTER, action: 'serverStatus' }];
-    case 'fsync':
-      return [{ resource: CLUSTER, action: 'fsync' }];
-    case 'fsyncUnlock':
-      return [{ resource: CLUSTER, action: 'unlock' }];
     case 'currentOp':
       // Any authenticated user may list its own operations with $ownOps
       // (src/mongo/db/commands/current_op.cpp, checkAuthForOperation).
       return trueValue(cmd['$ownOps']) ? undefined : [{ resource: CLUSTER, action: 'inprog' }];
-    case 'killOp':
-      return [{ resource: CLUSTER, action: 'killop' }];
-    case 'killAllSessions':
-      return [{ resource: CLUSTER, action: 'killAnySession' }];
-    case 'shutdown':
-      return [{ resource: CLUSTER, action: 'shutdown' }];
-    case 'getCmdLineOpts':
-      return [{ resource: CLUSTER, action: 'getCmdLineOpts' }];
-    case 'hostInfo':
-      return [{ resource: CLUSTER, action: 'hostInfo' }];
-    case 'getParameter':
-      return [{ resource: CLUSTER, action: 'getParameter' }];
     case 'createUser':
       return [{ resource: onDb(db), action: 'createUser' }];
     case 'dropUser':
@@ -135,9 +127,14 @@ function needs(name: string, cmd: Document, db: string): Need[] | undefined {
       if ('customData' in cmd) out.push({ resource: onDb(db), action: 'changeCustomData' });
       return out;
     }
-    default:
-      // SELF_COMMANDS, and any command the table gains without a rule here: authentication alone.
-      return SELF_COMMANDS.has(name) ? undefined : undefined;
+    default: {
+      const action = Object.hasOwn(CLUSTER_ACTION, name) ? CLUSTER_ACTION[name] : undefined;
+      if (action !== undefined) return [{ resource: CLUSTER, action }];
+      // getMore, startSession, refreshSessions, killSessions, usersInfo, getLog and any
+      // command without a rule here: authentication alone (mongod checks the first ones
+      // against the session's own cursors and sessions).
+      return undefined;
+    }
   }
 }
 
