@@ -28,12 +28,12 @@ export class DriverReplayTarget implements ReplayTarget {
     await this.client.db(db).command({ createIndexes: collection, indexes, writeConcern: { w: 1, j: true } });
   }
 
-  async collectionUuids(db: string): Promise<Set<string>> {
+  async collections(db: string): Promise<Map<string, string | undefined>> {
     const infos = await this.client.db(db).listCollections({}, { nameOnly: false }).toArray();
-    const out = new Set<string>();
+    const out = new Map<string, string | undefined>();
     for (const info of infos) {
       const uuid = (info as { info?: { uuid?: { buffer?: Uint8Array } } }).info?.uuid;
-      if (uuid?.buffer !== undefined) out.add(Buffer.from(uuid.buffer).toString('hex'));
+      out.set(info.name, uuid?.buffer === undefined ? undefined : Buffer.from(uuid.buffer).toString('hex'));
     }
     return out;
   }

@@ -54,7 +54,9 @@ describe('hotbackup replay onto the dev server', () => {
     db = client.db('app');
     // The state a backup left: everything up to ts 2.
     await db.collection('items').insertMany([{ _id: 1, v: 'a' }, { _id: 2, n: 1 }] as never[]);
+    await db.collection('gone').insertOne({ _id: 1 as never });
     const items = await uuidOf(db, 'items');
+    const gone = await uuidOf(db, 'gone');
     const temp = new UUID();
     writeOplogFiles(dir, [
       [
@@ -72,8 +74,13 @@ describe('hotbackup replay onto the dev server', () => {
         entry(10, { op: 'u', ns: 'app.items', ui: items, o: diff({ i: { gone: true } }), o2: { _id: 2 } }),
         entry(11, { op: 'd', ns: 'app.items', ui: items, o: { _id: 2 } }),
         entry(12, { op: 'c', ns: 'app.$cmd', ui: temp, o: { drop: 'temp' }, o2: { numRecords: 1 } }),
-        entry(13, { op: 'n', ns: '', o: { msg: 'periodic noop' } }),
-        entry(14, { op: 'i', ns: 'app.items', ui: items, o: { _id: 99, afterUntil: true }, o2: { _id: 99 } }),
+        // An index on a collection that existed before --from and is dropped in the range:
+        // on a second run it must not come back (mongod applies createIndexes on a missing
+        // collection as a no-op; the createIndexes command would create it).
+        entry(13, { op: 'c', ns: 'app.$cmd', ui: gone, o: { createIndexes: 'gone', v: 2, key: { g: 1 }, name: 'g_1' } }),
+        entry(14, { op: 'c', ns: 'app.$cmd', ui: gone, o: { drop: 'gone' }, o2: { numRecords: 1 } }),
+        entry(15, { op: 'n', ns: '', o: { msg: 'periodic noop' } }),
+        entry(16, { op: 'i', ns: 'app.items', ui: items, o: { _id: 99, afterUntil: true }, o2: { _id: 99 } }),
       ],
     ]);
     expected = [{ _id: 10 }, { _id: 11, n: 2 }];
@@ -88,18 +95,20 @@ describe('hotbackup replay onto the dev server', () => {
 
   it('applies the entries after --from up to --until, and a second run gives the same data', async () => {
     for (const round of [1, 2]) {
-      const run = await runCli(['replay', dir, '--to', server.uri, '--from', flag(2), '--until', flag(13)]);
+      const run = await runCli(['replay', dir, '--to', server.uri, '--from', flag(2), '--until', flag(15)]);
       assert.equal(run.code, 0, run.stderr);
-      assert.match(run.stdout, /^Replayed 11 oplog entries \(\d+ bytes\) after ts 1700000000,2 up to 1700000000,13 onto mongodb:\/\/127\.0\.0\.1:\d+/);
+      assert.match(run.stdout, /^Replayed 13 oplog entries \(\d+ bytes\) after ts 1700000000,2 up to 1700000000,15 onto mongodb:\/\/127\.0\.0\.1:\d+/);
       assert.deepEqual(await db.collection('items').find().sort({ _id: 1 }).toArray(), expected, `round ${round}`);
       assert.deepEqual(await db.listCollections({ name: 'temp' }).toArray(), [], 'temp was created, then dropped');
+      assert.deepEqual(await db.listCollections({ name: 'gone' }).toArray(), [], 'gone was dropped');
       assert.deepEqual((await db.collection('items').listIndexes().toArray()).map((i) => i['name']), ['_id_', 'n_1']);
-      if (round === 1) assert.match(run.stdout, /: 10 applied, 1 no-ops\.$/m);
-      // On the second run the update of _id 2, deleted later in the range, did nothing.
-      else assert.match(run.stdout, /: 9 applied, 1 already superseded by later entries, 1 no-ops\.$/m);
+      if (round === 1) assert.match(run.stdout, /: 12 applied, 1 no-ops\.$/m);
+      // On the second run the update of _id 2, deleted later in the range, and the index
+      // on the collection dropped later, did nothing.
+      else assert.match(run.stdout, /: 10 applied, 2 already superseded by later entries, 1 no-ops\.$/m);
       // Off a terminal, progress is logged, structured.
       const started = run.stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Document).find((l) => l['msg'] === 'replay starts');
-      assert.equal(started?.['entriesTotal'], 11);
+      assert.equal(started?.['entriesTotal'], 13);
     }
   });
 
@@ -132,7 +141,7 @@ describe('hotbackup replay onto the dev server', () => {
     assert.match(missing.stderr, /oplog000001\.bson is missing/);
     const short = await runCli(['replay', dir, '--to', server.uri, '--from', flag(2), '--until', flag(50)]);
     assert.equal(short.code, 4);
-    assert.match(short.stderr, /end at ts 1700000000,14, before --until 1700000000,50/);
+    assert.match(short.stderr, /end at ts 1700000000,16, before --until 1700000000,50/);
   });
 
   it('stops on a target that is no copy of the source (another UUID), exit 1', async () => {
@@ -149,9 +158,9 @@ describe('hotbackup replay onto the dev server', () => {
   });
 
   it('shows mongobackup\'s progress and objects count on a terminal', () => {
-    const command = [process.execPath, ...CLI_NODE_FLAGS, CLI, 'replay', dir, '--to', `'${server.uri}'`, '--from', flag(2), '--until', flag(13)].join(' ');
+    const command = [process.execPath, ...CLI_NODE_FLAGS, CLI, 'replay', dir, '--to', `'${server.uri}'`, '--from', flag(2), '--until', flag(15)].join(' ');
     const screen = execFileSync('script', ['-qec', command, '/dev/null'], { encoding: 'utf8' });
-    const bytes = /Progress: (\d+)\/(\d+) 100% \(bytes\)\r?\n11 objects found/.exec(screen);
+    const bytes = /Progress: (\d+)\/(\d+) 100% \(bytes\)\r?\n13 objects found/.exec(screen);
     assert.ok(bytes, screen);
     assert.equal(bytes[1], bytes[2]);
   });
