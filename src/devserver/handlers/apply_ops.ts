@@ -20,7 +20,7 @@ import type { Document } from '../bson.js';
 import type { Command, CommandContext } from './handler.js';
 import { finishWrite } from './write.js';
 import { applyCrudEntry } from '../replication/apply_crud.js';
-import { applyCommandEntry, collectionByUuid, uuidHex } from '../replication/apply_command.js';
+import { applyCommandEntry, uuidHex } from '../replication/apply_command.js';
 import { isPlainDocument } from '../replication/diff_apply.js';
 import { CommandError } from '../../errors.js';
 import { DevServerError, DevServerCodes } from '../dev_server_errors.js';
@@ -67,14 +67,33 @@ function isValidCollectionNs(ns: string): boolean {
   return dot > 0 && dot < ns.length - 1;
 }
 
+/**
+ * Which collection each UUID names, read once per run of CRUD entries instead of once per
+ * entry (a batch holds up to thousands); a command entry may change it, so it is read again after one.
+ */
+class UuidNames {
+  private names: Map<string, string> | undefined;
+
+  constructor(private readonly state: CommandContext['state']) {}
+
+  nsOf(hex: string): string | undefined {
+    this.names ??= new Map(this.state.engine.listCollections().map((meta) => [Buffer.from(meta.uuid.buffer).toString('hex'), meta.ns]));
+    return this.names.get(hex);
+  }
+
+  forget(): void {
+    this.names = undefined;
+  }
+}
+
 /** One CRUD entry: its `ui` checked against `ns`, then applied; a failed status or undefined. */
-function applyCrud(ctx: CommandContext, op: Document): DevServerError | undefined {
+function applyCrud(ctx: CommandContext, op: Document, uuids: UuidNames): DevServerError | undefined {
   const { state } = ctx;
   const ns = op['ns'] as string;
   if (op['ui'] !== undefined) {
     const hex = uuidHex(op['ui']);
-    const named = hex === undefined ? undefined : collectionByUuid(state, hex);
-    if (named?.ns !== ns) {
+    const named = hex === undefined ? undefined : uuids.nsOf(hex);
+    if (named !== ns) {
       return new DevServerError(DevServerCodes.ApplyOpsUuidMismatch, `Namespace '${ns}' and UUID '${hex ?? String(op['ui'])}' point to different collections`);
     }
   }
@@ -90,6 +109,7 @@ function applyOps(cmd: Document, ctx: CommandContext): Document {
   const entries = checkEntries(cmd['applyOps']);
   checkOptions(cmd, entries);
   const results: boolean[] = [];
+  const uuids = new UuidNames(ctx.state);
   let errors = 0;
   try {
     for (const op of entries) {
@@ -99,8 +119,12 @@ function applyOps(cmd: Document, ctx: CommandContext): Document {
       }
       let status: DevServerError | undefined;
       try {
-        if (op['op'] === 'c') applyCommandEntry(ctx.state, op);
-        else status = applyCrud(ctx, op);
+        if (op['op'] === 'c') {
+          uuids.forget();
+          applyCommandEntry(ctx.state, op);
+        } else {
+          status = applyCrud(ctx, op, uuids);
+        }
       } catch (err) {
         results.push(false);
         if (err instanceof CommandError) {
