@@ -92,6 +92,7 @@ const DEV_SERVER_LOCATION = Object.freeze({
   FsyncLockWhileBackupCursorOpen: 50884,
   BackupCursorWhileFsyncLocked: 50887,
   BackupCursorExtendNotReplSet: 29144,
+  BackupCursorExtendWrongId: 29094,
   // user management (user_management_commands.cpp, CmdCreateUser)
   UserAlreadyExists: 51003,
 } as const);
