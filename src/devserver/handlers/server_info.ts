@@ -35,7 +35,14 @@ function getCmdLineOpts(ctx: CommandContext): Document {
     argv: options.argv,
     parsed: {
       net: { bindIp: options.bind, port: options.port },
-      storage: { dbPath: ctx.state.engine.dbpath, engine: 'wiredTiger', journal: { enabled: true } },
+      // mongod's option names: storage.directoryPerDB, storage.wiredTiger.engineConfig.directoryForIndexes.
+      storage: {
+        dbPath: ctx.state.engine.dbpath,
+        ...(ctx.state.engine.layout.directoryPerDB ? { directoryPerDB: true } : {}),
+        engine: 'wiredTiger',
+        journal: { enabled: true },
+        ...(ctx.state.engine.layout.directoryForIndexes ? { wiredTiger: { engineConfig: { directoryForIndexes: true } } } : {}),
+      },
     },
     ok: 1,
   };
