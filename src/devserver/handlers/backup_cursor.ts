@@ -194,17 +194,24 @@ async function waitForApplied(oplog: BackupOplog | undefined, target: Timestamp,
     throw new DevServerError(94, 'Cannot wait for a timestamp before the replica set is initiated', { codeName: 'NotYetInitialized' });
   }
   const maxTimeMS = Number(cmd['maxTimeMS'] ?? 0);
-  const signal = maxTimeMS > 0 ? AbortSignal.any([clientGone, AbortSignal.timeout(maxTimeMS)]) : clientGone;
-  for (;;) {
-    const last = oplog.lastApplied();
-    if (last !== undefined && last.ts.compare(target) >= 0) return;
-    try {
-      await oplog.waitForNewer(last?.ts ?? new Timestamp(Long.ZERO), signal);
-    } catch (err) {
-      if (!clientGone.aborted && signal.aborted) {
-        throw new DevServerError(DevServerCodes.MaxTimeMSExpired, 'operation exceeded time limit');
+  // A timer of our own rather than AbortSignal.timeout, whose timer is unref'd.
+  const expired = new AbortController();
+  const timer = maxTimeMS > 0 ? setTimeout(() => expired.abort(), maxTimeMS) : undefined;
+  const signal = AbortSignal.any([clientGone, expired.signal]);
+  try {
+    for (;;) {
+      const last = oplog.lastApplied();
+      if (last !== undefined && last.ts.compare(target) >= 0) return;
+      try {
+        await oplog.waitForNewer(last?.ts ?? new Timestamp(Long.ZERO), signal);
+      } catch (err) {
+        if (expired.signal.aborted && !clientGone.aborted) {
+          throw new DevServerError(DevServerCodes.MaxTimeMSExpired, 'operation exceeded time limit');
+        }
+        throw err;
       }
-      throw err;
     }
+  } finally {
+    clearTimeout(timer);
   }
 }
