@@ -71,6 +71,11 @@ describe('dev server directory layouts', () => {
           await client.db('app').collection<{ _id: number; pad: string }>(name).insertMany(Array.from({ length: n }, (_, i) => ({ _id: i, pad: 'x'.repeat(200) })));
         }
         await client.db('other').collection<{ _id: number }>('c').insertOne({ _id: 1 });
+        // A dropped database's directory goes with its last table, as on mongod.
+        await client.db('gone').collection<{ _id: number }>('c').insertOne({ _id: 1 });
+        if (layout.args.includes('--directoryperdb')) assert.ok(fs.existsSync(path.join(server.dbpath, 'gone')));
+        await client.db('gone').dropDatabase();
+        assert.ok(!fs.existsSync(path.join(server.dbpath, 'gone')), 'the dropped database leaves no directory');
         await client.db('admin').command({ fsync: 1 });
 
         const files = relativeFiles(server.dbpath);

@@ -109,10 +109,10 @@ function backupMetadata(
   let checkpointTimestamp: Timestamp | undefined;
   if (oplog !== undefined && oplogEnd !== undefined) {
     const oplogStart = oplog.firstEntry();
-    if (oplogStart === undefined) throw new DevServerError(50912, 'No oplog records were found.');
+    if (oplogStart === undefined) throw new DevServerError(DevServerCodes.BackupCursorNoOplogRecords, 'No oplog records were found.');
     if (oplogStart.ts.compare(oplogEnd.ts) > 0) {
       throw new DevServerError(
-        50917,
+        DevServerCodes.BackupCursorOplogRolledOver,
         `Oplog rolled over while establishing the backup cursor. oplogStart: ${String(oplogStart.ts)} oplogEnd: ${String(oplogEnd.ts)}`,
       );
     }
@@ -191,7 +191,7 @@ class ExtendSource implements CursorSource {
 /** PSMDB's awaitTimestampCommitted, bounded by the command's maxTimeMS as mongod's wait is. */
 async function waitForApplied(oplog: BackupOplog | undefined, target: Timestamp, cmd: Document, clientGone: AbortSignal): Promise<void> {
   if (oplog === undefined) {
-    throw new DevServerError(94, 'Cannot wait for a timestamp before the replica set is initiated', { codeName: 'NotYetInitialized' });
+    throw new DevServerError(DevServerCodes.NotYetInitialized, 'Cannot wait for a timestamp before the replica set is initiated');
   }
   const maxTimeMS = Number(cmd['maxTimeMS'] ?? 0);
   // A timer of our own rather than AbortSignal.timeout, whose timer is unref'd.

@@ -42,6 +42,23 @@ export function ensureIdentDirectory(dbpath: string, ident: string): void {
 }
 
 /**
+ * Removes the ident's directories that its drop left empty, as mongod's
+ * WiredTigerKVEngine::_removeIdentDirectoryIfEmpty does (a dropped database's directory
+ * goes with its last table). Stops at the first one that is not empty.
+ */
+export function removeEmptyIdentDirectories(dbpath: string, ident: string): void {
+  for (let dir = path.dirname(ident); dir !== '.'; dir = path.dirname(dir)) {
+    try {
+      fs.rmdirSync(path.join(dbpath, dir));
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOTEMPTY' || code === 'EEXIST') return;
+      if (code !== 'ENOENT') throw err;
+    }
+  }
+}
+
+/**
  * Refuses a layout other than the one storage.bson records (none recorded: any is fine),
  * with mongod's InvalidOptions message (StorageEngineMetadata::validateStorageEngineOption).
  */

@@ -17,7 +17,7 @@ import { DevServerError, DevServerCodes } from '../dev_server_errors.js';
 import { backupCursorAlreadyOpen, openBackupCursor } from './wt_backup_cursor.js';
 import { Catalog, splitNamespace } from './catalog.js';
 import { markCleanShutdown, openDbpath } from './dbpath.js';
-import { DEFAULT_LAYOUT, ensureIdentDirectory, identFor, isDataIdent, type IdentKind, type StorageLayout } from './ident_layout.js';
+import { DEFAULT_LAYOUT, ensureIdentDirectory, identFor, isDataIdent, removeEmptyIdentDirectories, type IdentKind, type StorageLayout } from './ident_layout.js';
 import { addIndexSpecs, dropIndexSpec, idIndexSpec } from './index_specs.js';
 import { idIndexUri, RecordStore, recordUri } from './record_store.js';
 import type { BackupCursorHandle, CollectionMeta, EngineOptions, IndexSpec, RecordEntry } from './storage_types.js';
@@ -294,6 +294,7 @@ export class StorageEngine {
     try {
       this.admin.drop(uri, 'force=true');
       this.pendingDrops.delete(uri);
+      removeEmptyIdentDirectories(this.dbpath, uri.slice('table:'.length));
     } catch (err) {
       if (!isWtError(err, WtCode.EBUSY)) throw err;
       this.pendingDrops.add(uri);
