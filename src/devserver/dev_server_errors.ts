@@ -36,6 +36,7 @@ const DEV_SERVER_NAMED = Object.freeze({
   DBPathInUse: 98,
   CommandNotSupported: 115,
   InvalidPipelineOperator: 168,
+  NotYetInitialized: 94,
   UpdateOperationFailed: 218,
   NotImplemented: 238,
   DuplicateKey: 11000,
@@ -96,6 +97,9 @@ const DEV_SERVER_LOCATION = Object.freeze({
   FsyncLockWhileBackupCursorOpen: 50884,
   BackupCursorWhileFsyncLocked: 50887,
   BackupCursorExtendNotReplSet: 29144,
+  BackupCursorExtendWrongId: 29094,
+  BackupCursorNoOplogRecords: 50912,
+  BackupCursorOplogRolledOver: 50917,
   // user management (user_management_commands.cpp, CmdCreateUser)
   UserAlreadyExists: 51003,
   // applyOps (repl/apply_ops.cpp) and its $v: 2 diffs (update/document_diff_serialization.cpp)
