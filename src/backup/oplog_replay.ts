@@ -121,9 +121,13 @@ class Replayer {
       return;
     }
     if (command === undefined) {
+      const maxBytes = this.options.batchBytes ?? 4 * 1024 * 1024;
+      // Flushed before an entry would take the batch past its bytes: only an entry that
+      // alone is larger (up to 16 MiB + 16 KiB) makes a larger request, and it goes alone.
+      if (this.batch.length > 0 && this.batchBytes + size > maxBytes) await this.flush();
       this.batch.push({ op, ts, size });
       this.batchBytes += size;
-      if (this.batchBytes >= (this.options.batchBytes ?? 4 * 1024 * 1024) || this.batch.length >= (this.options.batchEntries ?? 1000)) await this.flush();
+      if (this.batchBytes >= maxBytes || this.batch.length >= (this.options.batchEntries ?? 1000)) await this.flush();
       return;
     }
     await this.flush();
