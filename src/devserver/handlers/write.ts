@@ -63,8 +63,12 @@ export function insertOne(state: ServerState, ns: string, doc: Document): void {
   state.engine.writeTransaction(() => state.engine.insertRecord(ns, bytes, stored['_id']));
 }
 
-/** Replaces the record `rid` (holding `before`) with `after`, whose `_id` is the same. */
-export function replaceOne(state: ServerState, ns: string, target: { rid: number; doc: Document }, after: Document): void {
+/**
+ * Replaces the record `target.rid` (holding `target.doc`) with `after`, whose `_id` is the
+ * same. `isReplacement`: a replacement-style update (a replica set logs the whole new
+ * document), rather than operators or a diff (it logs the `$v: 2` diff).
+ */
+export function replaceOne(state: ServerState, ns: string, target: { rid: number; doc: Document }, after: Document, isReplacement: boolean): void {
   const bytes = encodeForStorage(after);
   state.engine.writeTransaction(() => state.engine.updateRecord(ns, target.rid, bytes));
 }
@@ -141,7 +145,7 @@ function updateOne(state: ServerState, ns: string, spec: Document): UpdateOutcom
       );
     }
     if (!result.modified) continue;
-    replaceOne(state, ns, { rid, doc }, result.doc);
+    replaceOne(state, ns, { rid, doc }, result.doc, update.isReplacement);
     nModified += 1;
   }
   if (matches.length > 0 || spec['upsert'] !== true) return { n: matches.length, nModified };

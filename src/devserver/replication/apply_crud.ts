@@ -64,7 +64,7 @@ function applyInsert(state: ServerState, ns: string, op: Document): void {
     // document replaces the one already there (oplog.cpp, kInsert).
     const existing = findById(state, ns, id);
     if (existing === undefined) throw err;
-    replaceOne(state, ns, existing, withId(o));
+    replaceOne(state, ns, existing, withId(o), true);
   }
 }
 
@@ -99,7 +99,7 @@ function applyUpdate(state: ServerState, ns: string, op: Document): DevServerErr
       throw new DevServerError(DevServerCodes.ImmutableField, "Performing an update on the path '_id' would modify the immutable field '_id'");
     }
     // Unchanged bytes, no write (mongod's update is a no-op then); 1 and 1.0 differ here.
-    if (!encodeDocument(after).equals(encodeDocument(target.doc))) replaceOne(state, ns, target, after);
+    if (!encodeDocument(after).equals(encodeDocument(target.doc))) replaceOne(state, ns, target, after, kind === 'replacement');
     return undefined;
   }
   if (op['b'] === true) {
