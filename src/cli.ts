@@ -49,6 +49,10 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
     summary: 'copy a backup into a dbpath (--to), checking every checksum',
     run: async (args) => (await import('./cli/restore.js')).runRestore(args),
   },
+  replay: {
+    summary: 'apply oplog files to a server with applyOps, from a timestamp up to another',
+    run: async (args) => (await import('./cli/replay.js')).runReplay(args),
+  },
   start: {
     summary: 'the proxy in front of the dev server, run as its child (what npm start runs)',
     run: async (args) => (await import('./cli/start.js')).runStart(args),

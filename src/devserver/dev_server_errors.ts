@@ -12,6 +12,7 @@ import { CommandError, ErrorCodes, LocationCodes, codeNamer, type CommandErrorOp
 /** Named in error_codes.yml, raised only by the dev server here. */
 const DEV_SERVER_NAMED = Object.freeze({
   NoSuchKey: 4,
+  UnknownError: 8,
   UserNotFound: 11,
   AuthenticationFailed: 18,
   RoleNotFound: 31,
@@ -29,11 +30,14 @@ const DEV_SERVER_NAMED = Object.freeze({
   ImmutableField: 66,
   CannotCreateIndex: 67,
   InvalidNamespace: 73,
+  IndexAlreadyExists: 68,
   IndexOptionsConflict: 85,
   IndexKeySpecsConflict: 86,
   DBPathInUse: 98,
+  CommandNotSupported: 115,
   InvalidPipelineOperator: 168,
   NotYetInitialized: 94,
+  UpdateOperationFailed: 218,
   NotImplemented: 238,
   DuplicateKey: 11000,
 } as const);
@@ -98,6 +102,23 @@ const DEV_SERVER_LOCATION = Object.freeze({
   BackupCursorOplogRolledOver: 50917,
   // user management (user_management_commands.cpp, CmdCreateUser)
   UserAlreadyExists: 51003,
+  // applyOps (repl/apply_ops.cpp) and its $v: 2 diffs (update/document_diff_serialization.cpp)
+  ApplyOpsUuidMismatch: 3318200,
+  ApplyOpsDropDatabaseNotAlone: 6275900,
+  DiffDuplicateField: 4728000,
+  DiffEmpty: 4770500,
+  DiffArraySubDiffNotObject: 4770501,
+  DiffArrayBadEntry: 4770502,
+  DiffUnexpectedSection: 4770503,
+  DiffArrayHeaderMissing: 4770504,
+  DiffSectionNameEmpty: 4770505,
+  DiffSectionType: 4770507,
+  DiffArrayIndexNotInteger: 4770512,
+  DiffSectionAfterSubDiffs: 4770514,
+  DiffArrayHeaderNotBool: 4770519,
+  DiffArrayHeaderNotTrue: 4770520,
+  DiffArrayEntryNameTooShort: 4770521,
+  DiffSubDiffNotObject: 470510,
 } as const);
 
 export const DevServerCodes = Object.freeze({ ...ErrorCodes, ...LocationCodes, ...DEV_SERVER_NAMED, ...DEV_SERVER_LOCATION });

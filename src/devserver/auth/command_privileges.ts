@@ -62,6 +62,68 @@ function pipelineNeed(cmd: Document, db: string): Need[] {
   return [{ resource: onCollection(db, cmd['aggregate']), action: 'find' }];
 }
 
+const ANY: Resource = { anyResource: true };
+
+function isUuid(value: unknown): boolean {
+  return value !== null && typeof value === 'object' && (value as { _bsontype?: string })._bsontype === 'Binary' && (value as { sub_type: number }).sub_type === 4;
+}
+
+function hasTopLevelUuid(doc: Document): boolean {
+  return Object.values(doc).some(isUuid);
+}
+
+/**
+ * applyOps (src/mongo/db/commands/apply_ops_cmd.cpp validateApplyOpsCommand, and
+ * oplog_application_checks.cpp checkAuthForOperation): `applyOps` on the cluster; every
+ * privilege there is (anyAction on anyResource) for an empty batch or a create in a batch
+ * of several; `useUUID` for an entry with a UUID, and `forceUUID` too for a create with
+ * one; then each entry's own: `appendOplogNote` for a no-op, `insert`, `update` and (as
+ * alwaysUpsert defaults to true there) `insert`, `remove`, and a command's own privileges.
+ * The namespace is the entry's `ns`; mongod takes the one its `ui` names when they differ.
+ */
+function applyOpsNeeds(cmd: Document): Need[] {
+  const entries = Array.isArray(cmd['applyOps']) ? (cmd['applyOps'] as unknown[]) : [];
+  const out: Need[] = [{ resource: CLUSTER, action: 'applyOps' }];
+  const objects = entries.filter((e): e is Document => e !== null && typeof e === 'object' && !Array.isArray(e));
+  const commandOf = (e: Document): [string, Document] | undefined => {
+    const o = e['o'];
+    if (e['op'] !== 'c' || o === null || typeof o !== 'object') return undefined;
+    const name = Object.keys(o)[0];
+    return name === undefined ? undefined : [name, o as Document];
+  };
+  const createsInBatch = objects.length > 1 && objects.some((e) => ['create', 'renameCollection'].includes(commandOf(e)?.[0] ?? ''));
+  if (entries.length === 0 || createsInBatch) return [...out, { resource: ANY, action: 'anyAction' }];
+  for (const e of objects) {
+    const command = commandOf(e);
+    const withUuid = hasTopLevelUuid(e) || (command !== undefined && hasTopLevelUuid(command[1]));
+    if (withUuid) out.push({ resource: CLUSTER, action: 'useUUID' });
+    if (withUuid && command?.[0] === 'create') out.push({ resource: CLUSTER, action: 'forceUUID' });
+    const ns = typeof e['ns'] === 'string' ? e['ns'] : '';
+    const dot = ns.indexOf('.');
+    const [entryDb, coll] = dot < 0 ? [ns, ''] : [ns.slice(0, dot), ns.slice(dot + 1)];
+    switch (e['op']) {
+      case 'n':
+        out.push({ resource: CLUSTER, action: 'appendOplogNote' });
+        break;
+      case 'i':
+        out.push({ resource: onCollection(entryDb, coll), action: 'insert' });
+        break;
+      case 'u':
+        out.push({ resource: onCollection(entryDb, coll), action: 'update' }, { resource: onCollection(entryDb, coll), action: 'insert' });
+        break;
+      case 'd':
+        out.push({ resource: onCollection(entryDb, coll), action: 'remove' });
+        break;
+      case 'c':
+        if (command !== undefined) out.push(...(needs(command[0], command[1], entryDb) ?? []));
+        break;
+      default:
+        break;
+    }
+  }
+  return out;
+}
+
 /** The privileges a command needs; undefined for one any authenticated user may run. */
 function needs(name: string, cmd: Document, db: string): Need[] | undefined {
   const target = cmd[name];
@@ -105,6 +167,8 @@ function needs(name: string, cmd: Document, db: string): Need[] | undefined {
       return [{ resource: onCollection(db, target), action: 'listIndexes' }];
     case 'killCursors':
       return [{ resource: onCollection(db, target), action: 'killCursors' }];
+    case 'applyOps':
+      return applyOpsNeeds(cmd);
     case 'dbStats':
     case 'dbstats':
       return [{ resource: onDb(db), action: 'dbStats' }];

@@ -100,14 +100,16 @@ function adminRolePrivileges(role: string): Privilege[] {
         { resource: db('config', 'settings'), actions: ['find', 'insert', 'update'] },
       ];
     case 'restore':
+      // applyOps, forceUUID and useUUID: "Needed by mongorestore --preserveUUID" (builtin_roles.yml).
       return [
-        { resource: CLUSTER, actions: ['getParameter'] },
+        { resource: CLUSTER, actions: ['applyOps', 'forceUUID', 'getParameter', 'useUUID'] },
         { resource: db(''), actions: RESTORE_ANY },
       ];
     case 'root':
       // readWriteAnyDatabase, dbAdminAnyDatabase, userAdminAnyDatabase, clusterAdmin, backup, restore.
       return mergePrivileges([
-        { resource: CLUSTER, actions: [...HOST_MANAGER_CLUSTER, ...CLUSTER_MONITOR_CLUSTER, ...BACKUP_CLUSTER, 'listDatabases'] },
+        // applyOps: dbAdminAnyDatabase's and restore's; forceUUID: restore's.
+        { resource: CLUSTER, actions: [...HOST_MANAGER_CLUSTER, ...CLUSTER_MONITOR_CLUSTER, ...BACKUP_CLUSTER, 'listDatabases', 'applyOps', 'forceUUID'] },
         { resource: db(''), actions: [...READ_WRITE, ...DB_ADMIN, ...USER_ADMIN, ...RESTORE_ANY, 'repairDatabase'] },
         { resource: db('', 'system.profile'), actions: DB_ADMIN_PROFILE },
       ]);

@@ -8,6 +8,7 @@ import type { Command, CommandContext } from './handler.js';
 import { handshakeCommands } from './hello.js';
 import { serverInfoCommands } from './server_info.js';
 import { writeCommands } from './write.js';
+import { applyOpsCommands } from './apply_ops.js';
 import { findAndModifyCommands } from './find_and_modify.js';
 import { readCommands } from './read.js';
 import { catalogCommands } from './catalog.js';
@@ -27,6 +28,7 @@ const ALL_COMMANDS: readonly Command[] = [
   ...handshakeCommands,
   ...serverInfoCommands,
   ...writeCommands,
+  ...applyOpsCommands,
   ...findAndModifyCommands,
   ...readCommands,
   ...catalogCommands,

@@ -90,7 +90,8 @@ export class StorageEngine {
     return this.catalog.get(ns);
   }
 
-  createCollection(ns: string, options: Record<string, unknown> = {}): CollectionMeta {
+  /** `uuid`: the collection's UUID when it must be a given one (applyOps' create with `ui`); default: a new one. */
+  createCollection(ns: string, options: Record<string, unknown> = {}, uuid: UUID = new UUID()): CollectionMeta {
     this.assertOpen();
     const { db, name } = splitNamespace(ns);
     if (db === '' || name === '') {
@@ -101,7 +102,7 @@ export class StorageEngine {
     }
     const meta: CollectionMeta = {
       ns, db, name,
-      uuid: new UUID(),
+      uuid,
       ident: this.newIdent('collection', db),
       idIndexIdent: this.newIdent('index', db),
       options,
