@@ -32,6 +32,7 @@ const DEV_SERVER_NAMED = Object.freeze({
   IndexOptionsConflict: 85,
   IndexKeySpecsConflict: 86,
   DBPathInUse: 98,
+  CappedPositionLost: 136,
   InvalidPipelineOperator: 168,
   NotImplemented: 238,
   DuplicateKey: 11000,

@@ -9,6 +9,7 @@ import { compileUpdate, upsertSeed } from '../query/update.js';
 import { valuesEqual } from '../query/values.js';
 import { MAX_BSON_OBJECT_SIZE } from '../../wire/constants.js';
 import { DevServerError, DevServerCodes } from '../dev_server_errors.js';
+import { checkUserWritable, logDelete, logInsert, logUpdate } from '../replication/oplog_writes.js';
 
 function arrayField(cmd: Document, field: string): Document[] {
   const value = cmd[field];
@@ -53,7 +54,10 @@ export function finishWrite(state: ServerState, cmd: Document): void {
 function insertOne(state: ServerState, ns: string, doc: Document): void {
   const stored = withId(doc);
   const bytes = encodeForStorage(stored);
-  state.engine.writeTransaction(() => state.engine.insertRecord(ns, bytes, stored['_id']));
+  state.engine.writeTransaction(() => {
+    state.engine.insertRecord(ns, bytes, stored['_id']);
+    logInsert(state, ns, stored);
+  });
 }
 
 /**
@@ -87,6 +91,7 @@ function eachWrite(
 function insert(cmd: Document, ctx: CommandContext): Document {
   const ns = namespaceOf(ctx.db, cmd['insert']);
   const docs = arrayField(cmd, 'documents');
+  checkUserWritable(ctx.state, ns);
   ensureCollection(ctx.state.engine, ns);
   let n = 0;
   const writeErrors = eachWrite(cmd, ctx, 'insert', docs, (doc) => {
@@ -124,7 +129,10 @@ function updateOne(state: ServerState, ns: string, spec: Document): UpdateOutcom
     }
     if (!result.modified) continue;
     const bytes = encodeForStorage(result.doc);
-    state.engine.writeTransaction(() => state.engine.updateRecord(ns, rid, bytes));
+    state.engine.writeTransaction(() => {
+      state.engine.updateRecord(ns, rid, bytes);
+      logUpdate(state, ns, doc, result.doc, update.isReplacement);
+    });
     nModified += 1;
   }
   if (matches.length > 0 || spec['upsert'] !== true) return { n: matches.length, nModified };
@@ -133,12 +141,16 @@ function updateOne(state: ServerState, ns: string, spec: Document): UpdateOutcom
   const stored = withId(seeded.doc);
   const bytes = encodeForStorage(stored);
   ensureCollection(state.engine, ns);
-  state.engine.writeTransaction(() => state.engine.insertRecord(ns, bytes, stored['_id']));
+  state.engine.writeTransaction(() => {
+    state.engine.insertRecord(ns, bytes, stored['_id']);
+    logInsert(state, ns, stored);
+  });
   return { n: 1, nModified: 0, upsertedId: stored['_id'] };
 }
 
 function update(cmd: Document, ctx: CommandContext): Document {
   const ns = namespaceOf(ctx.db, cmd['update']);
+  checkUserWritable(ctx.state, ns);
   const upserted: Document[] = [];
   let n = 0;
   let nModified = 0;
@@ -158,13 +170,17 @@ function update(cmd: Document, ctx: CommandContext): Document {
 function deleteMany(cmd: Document, ctx: CommandContext): Document {
   const { engine } = ctx.state;
   const ns = namespaceOf(ctx.db, cmd['delete']);
+  checkUserWritable(ctx.state, ns);
   let n = 0;
   const writeErrors = eachWrite(cmd, ctx, 'delete', arrayField(cmd, 'deletes'), (spec) => {
     const limit = spec['limit'];
     const one = limit !== undefined && limit !== null && Number(limit.valueOf()) === 1;
     const matches = findMatching(engine, ns, (spec['q'] ?? {}) as Document, one ? 1 : Infinity);
     engine.writeTransaction(() => {
-      for (const { rid, doc } of matches) engine.deleteRecord(ns, rid, doc['_id']);
+      for (const { rid, doc } of matches) {
+        engine.deleteRecord(ns, rid, doc['_id']);
+        logDelete(ctx.state, ns, doc['_id']);
+      }
     });
     n += matches.length;
   });

@@ -22,8 +22,13 @@ import { idIndexUri, RecordStore, recordUri } from './record_store.js';
 import type { BackupCursorHandle, CollectionMeta, EngineOptions, IndexSpec, RecordEntry } from './storage_types.js';
 import { isWtError, WtCode, type WtConnection, type WtSession } from './wiredtiger.js';
 import { WriteSession } from './write_session.js';
+import { KeyedTable, type KeyedRecord } from './keyed_table.js';
+import type { CatalogChange, CatalogObserver } from './catalog_observer.js';
+import type { CatalogAlongside } from './catalog.js';
 
 export type { BackupCursorHandle, BackupFile, CollectionMeta, EngineOptions, IndexSpec, RecordEntry } from './storage_types.js';
+export type { CatalogChange, CatalogObserver } from './catalog_observer.js';
+export type { KeyedTable, KeyedRecord } from './keyed_table.js';
 
 export class StorageEngine {
   private readonly writer: WriteSession;
@@ -38,6 +43,7 @@ export class StorageEngine {
   private identCounter = 0;
   private backup: BackupCursorHandle | undefined;
   private closed = false;
+  private observer: CatalogObserver | undefined;
 
   private constructor(readonly dbpath: string, private readonly conn: WtConnection) {
     this.writer = new WriteSession(conn.openSession());
@@ -100,13 +106,51 @@ export class StorageEngine {
     this.admin.create(recordUri(meta), 'key_format=q,value_format=u');
     this.admin.create(idIndexUri(meta), 'key_format=u,value_format=q');
     try {
-      this.catalog.save(meta);
+      this.saveLogged(meta, { kind: 'create', meta });
     } catch (err) {
       this.dropTable(recordUri(meta));
       this.dropTable(idIndexUri(meta));
       throw err;
     }
     return meta;
+  }
+
+  /**
+   * A collection keyed by byte strings, without an `_id` index: the oplog
+   * (storage/keyed_table.ts). Its records are reached through keyedTable() only.
+   */
+  createKeyedCollection(ns: string, options: Record<string, unknown>): CollectionMeta {
+    this.assertOpen();
+    if (this.catalog.get(ns) !== undefined) {
+      throw new DevServerError(DevServerCodes.NamespaceExists, `Collection ${ns} already exists.`);
+    }
+    const meta: CollectionMeta = {
+      ...splitNamespace(ns), ns, uuid: new UUID(),
+      ident: this.newIdent('collection'), idIndexIdent: this.newIdent('index'),
+      options, indexes: [],
+    };
+    this.admin.create(recordUri(meta), 'key_format=u,value_format=u');
+    try {
+      this.catalog.save(meta);
+    } catch (err) {
+      this.dropTable(recordUri(meta));
+      throw err;
+    }
+    return meta;
+  }
+
+  /** The keyed table of ns (see createKeyedCollection); undefined when there is none. */
+  keyedTable(ns: string): KeyedTable | undefined {
+    this.assertOpen();
+    const meta = this.catalog.get(ns);
+    if (meta === undefined || meta.indexes.length > 0) return undefined;
+    const isLive = (): boolean => !this.closed && this.catalog.get(ns)?.ident === meta.ident;
+    return new KeyedTable(recordUri(meta), this.writer, this.reader, isLive);
+  }
+
+  /** Catalog changes from now on are written with the observer's entries, in one transaction. */
+  setCatalogObserver(observer: CatalogObserver | undefined): void {
+    this.observer = observer;
   }
 
   /** False when there was no such collection. Not allowed inside writeTransaction. */
@@ -118,7 +162,10 @@ export class StorageEngine {
       // The open transaction may hold uncommitted writes to the tables being dropped.
       throw new DevServerError(DevServerCodes.IllegalOperation, `cannot drop ${ns} inside a write transaction`);
     }
-    this.catalog.remove(ns);
+    const change: CatalogChange = { kind: 'drop', meta, numRecords: meta.indexes.length > 0 ? this.records.count(meta) : 0 };
+    const entries = this.observer?.entriesFor(change) ?? [];
+    this.catalog.remove(ns, this.alongside(entries));
+    if (entries.length > 0) this.observer?.committed(entries);
     this.records.forget(meta);
     for (const uri of [recordUri(meta), idIndexUri(meta)]) {
       this.writer.closeCursor(uri);
@@ -137,14 +184,16 @@ export class StorageEngine {
     const meta = this.requireCollection(ns);
     const indexes = addIndexSpecs(meta.indexes, specs);
     const added = indexes.length - meta.indexes.length;
-    if (added > 0) this.catalog.save({ ...meta, indexes });
+    if (added > 0) this.saveLogged({ ...meta, indexes }, { kind: 'createIndexes', meta, specs: indexes.slice(meta.indexes.length) });
     return added;
   }
 
   /** IndexNotFound (27); `_id_` cannot be dropped (InvalidOptions 72). */
   dropIndex(ns: string, name: string): void {
     const meta = this.requireCollection(ns);
-    this.catalog.save({ ...meta, indexes: dropIndexSpec(meta.indexes, name) });
+    const indexes = dropIndexSpec(meta.indexes, name);
+    const spec = meta.indexes.find((i) => i.name === name) as IndexSpec;
+    this.saveLogged({ ...meta, indexes }, { kind: 'dropIndexes', meta, spec });
   }
 
   // ---- records ---------------------------------------------------------------
@@ -153,6 +202,16 @@ export class StorageEngine {
   writeTransaction<T>(fn: () => T, opts?: { sync?: boolean }): T {
     this.assertOpen();
     return this.writer.run(fn, opts);
+  }
+
+  /** Runs hook once the current writeTransaction commits (at once outside one). */
+  afterCommit(hook: () => void): void {
+    this.writer.afterCommit(hook);
+  }
+
+  /** Runs hook if the current writeTransaction rolls back. */
+  afterRollback(hook: () => void): void {
+    this.writer.afterRollback(hook);
   }
 
   /** Returns the new record's rid; DuplicateKey when the `_id` exists. */
@@ -246,6 +305,30 @@ export class StorageEngine {
 
   private assertOpen(): void {
     if (this.closed) throw new DevServerError(DevServerCodes.ShutdownInProgress, 'the storage engine is closed');
+  }
+
+  /** catalog.save with the observer's entries for change, in the same transaction. */
+  private saveLogged(meta: CollectionMeta, change: CatalogChange): void {
+    const entries = this.observer?.entriesFor(change) ?? [];
+    this.catalog.save(meta, this.alongside(entries));
+    if (entries.length > 0) this.observer?.committed(entries);
+  }
+
+  private alongside(entries: KeyedRecord[]): CatalogAlongside | undefined {
+    const table = this.observer === undefined ? undefined : this.catalog.get(this.observer.ns);
+    if (entries.length === 0 || table === undefined) return undefined;
+    if (this.writer.inTransaction) {
+      // The open transaction's own entries would then commit after later ones.
+      throw new DevServerError(DevServerCodes.IllegalOperation, 'cannot change the catalog inside a write transaction');
+    }
+    return (session) => {
+      const cursor = session.openCursor(recordUri(table), 'overwrite=false');
+      try {
+        for (const { key, value } of entries) cursor.insert(key, value);
+      } finally {
+        cursor.close();
+      }
+    };
   }
 
   private requireCollection(ns: string): CollectionMeta {
