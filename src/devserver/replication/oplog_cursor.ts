@@ -153,9 +153,19 @@ export class OplogSource implements CursorSource {
     );
   }
 
-  /** Reads a batch into `buffered`; false when nothing (more) is there for now. */
+  /** Reads into `buffered` until something matched; false when nothing (more) is there for now. */
   private readMore(): boolean {
-    if (this.reachedEnd && !this.scan.tailable) return false;
+    for (;;) {
+      if (this.reachedEnd && !this.scan.tailable) return false;
+      const full = this.readBatch();
+      if (this.buffered.length > 0) return true;
+      // A batch of entries that did not match: read on; at the end, nothing for now.
+      if (!full || this.reachedEnd) return false;
+    }
+  }
+
+  /** One batch from the table; true when it was full (more may follow at once). */
+  private readBatch(): boolean {
     const last = this.oplog.lastApplied()?.ts;
     const batch = this.table.read(this.position ?? this.start, READ_BATCH, this.scan.reverse);
     for (const { key, value } of batch) {
@@ -172,7 +182,8 @@ export class OplogSource implements CursorSource {
       }
       this.buffered.push(this.scan.project === undefined ? doc : this.scan.project(doc));
     }
-    if (batch.length < READ_BATCH) {
+    const full = batch.length === READ_BATCH;
+    if (!full) {
       this.reachedEnd = true;
       // Read to the end: anything committed after `last` is new.
       if (last !== undefined && (this.horizon === undefined || last.gt(this.horizon))) this.horizon = last;
@@ -181,8 +192,6 @@ export class OplogSource implements CursorSource {
       const at = keyTimestamp(this.position);
       if (this.horizon === undefined || at.gt(this.horizon)) this.horizon = at;
     }
-    if (this.buffered.length > 0) return true;
-    // A tailable cursor at the end has nothing for now; a batch of non-matching entries means read on.
-    return batch.length === READ_BATCH && !this.reachedEnd ? this.readMore() : false;
+    return full;
   }
 }
