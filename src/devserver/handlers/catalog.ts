@@ -112,8 +112,9 @@ function dropDatabase(_cmd: Document, ctx: CommandContext): Document {
     // src/mongo/db/catalog/drop_database.cpp; jstests/replsets/drop_oplog.js
     throw new DevServerError(DevServerCodes.IllegalOperation, "Cannot drop 'local' database while replication is active");
   }
+  const collections = ctx.state.engine.listCollections(ctx.db).length;
   ctx.state.engine.dropDatabase(ctx.db);
-  logDropDatabase(ctx.state, ctx.db);
+  logDropDatabase(ctx.state, ctx.db, collections);
   return { dropped: ctx.db, ok: 1 };
 }
 

@@ -32,10 +32,14 @@ export function logDelete(state: ServerState, ns: string, id: unknown): void {
   log(state, ns, (ui) => deleteEntry(ns, ui, id));
 }
 
-/** After the collections' own drop entries, as mongod 7.0's dropDatabase. */
-export function logDropDatabase(state: ServerState, db: string): void {
-  if (state.oplog === undefined || db === 'local') return;
-  state.oplog.append(dropDatabaseEntry(db));
+/**
+ * After the collections' own drop entries, as mongod 7.0's dropDatabase; synced, as the
+ * drops before it were. A database that did not exist logs nothing.
+ */
+export function logDropDatabase(state: ServerState, db: string, droppedCollections: number): void {
+  const { oplog } = state;
+  if (oplog === undefined || db === 'local' || droppedCollections === 0) return;
+  state.engine.writeTransaction(() => oplog.append(dropDatabaseEntry(db)), { sync: true });
 }
 
 /**

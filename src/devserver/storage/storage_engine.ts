@@ -139,7 +139,11 @@ export class StorageEngine {
     return meta;
   }
 
-  /** The keyed table of ns (see createKeyedCollection); undefined when there is none. */
+  /**
+   * The keyed table of ns (see createKeyedCollection); undefined when there is none.
+   * Only createKeyedCollection makes a collection without an `_id` index (the `_id_`
+   * of any other cannot be dropped), so that is how a keyed one is told apart.
+   */
   keyedTable(ns: string): KeyedTable | undefined {
     this.assertOpen();
     const meta = this.catalog.get(ns);
@@ -162,7 +166,9 @@ export class StorageEngine {
       // The open transaction may hold uncommitted writes to the tables being dropped.
       throw new DevServerError(DevServerCodes.IllegalOperation, `cannot drop ${ns} inside a write transaction`);
     }
-    const change: CatalogChange = { kind: 'drop', meta, numRecords: meta.indexes.length > 0 ? this.records.count(meta) : 0 };
+    // Counted only when logged: a first count of a collection scans it.
+    const logged = this.observer !== undefined && meta.indexes.length > 0;
+    const change: CatalogChange = { kind: 'drop', meta, numRecords: logged ? this.records.count(meta) : 0 };
     const entries = this.observer?.entriesFor(change) ?? [];
     this.catalog.remove(ns, this.alongside(entries));
     if (entries.length > 0) this.observer?.committed(entries);
