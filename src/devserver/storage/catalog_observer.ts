@@ -5,6 +5,7 @@
  */
 import type { CollectionMeta, IndexSpec } from './storage_types.js';
 import type { KeyedRecord } from './keyed_table.js';
+import type { CatalogAlongside } from './catalog.js';
 
 export type CatalogChange =
   | { kind: 'create'; meta: CollectionMeta }
@@ -19,4 +20,16 @@ export interface CatalogObserver {
   entriesFor(change: CatalogChange): KeyedRecord[];
   /** Called once the change and its entries committed. */
   committed(entries: KeyedRecord[]): void;
+}
+
+/** Writes entries into the table at uri, in the catalog change's transaction. */
+export function insertAll(uri: string, entries: KeyedRecord[]): CatalogAlongside {
+  return (session) => {
+    const cursor = session.openCursor(uri, 'overwrite=false');
+    try {
+      for (const { key, value } of entries) cursor.insert(key, value);
+    } finally {
+      cursor.close();
+    }
+  };
 }

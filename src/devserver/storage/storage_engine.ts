@@ -17,15 +17,17 @@ import { DevServerError, DevServerCodes } from '../dev_server_errors.js';
 import { backupCursorAlreadyOpen, openBackupCursor } from './wt_backup_cursor.js';
 import { Catalog, splitNamespace } from './catalog.js';
 import { markCleanShutdown, openDbpath } from './dbpath.js';
+import { DEFAULT_LAYOUT, ensureIdentDirectory, identFor, isDataIdent, removeEmptyIdentDirectories, type IdentKind, type StorageLayout } from './ident_layout.js';
 import { addIndexSpecs, dropIndexSpec, idIndexSpec } from './index_specs.js';
 import { idIndexUri, RecordStore, recordUri } from './record_store.js';
 import type { BackupCursorHandle, CollectionMeta, EngineOptions, IndexSpec, RecordEntry } from './storage_types.js';
 import { isWtError, WtCode, type WtConnection, type WtSession } from './wiredtiger.js';
 import { WriteSession } from './write_session.js';
 import { KeyedTable, type KeyedRecord } from './keyed_table.js';
-import type { CatalogChange, CatalogObserver } from './catalog_observer.js';
+import { insertAll, type CatalogChange, type CatalogObserver } from './catalog_observer.js';
 import type { CatalogAlongside } from './catalog.js';
 
+export type { StorageLayout } from './ident_layout.js';
 export type { BackupCursorHandle, BackupFile, CollectionMeta, EngineOptions, IndexSpec, RecordEntry } from './storage_types.js';
 export type { CatalogChange, CatalogObserver } from './catalog_observer.js';
 export type { KeyedTable, KeyedRecord } from './keyed_table.js';
@@ -44,8 +46,15 @@ export class StorageEngine {
   private backup: BackupCursorHandle | undefined;
   private closed = false;
   private observer: CatalogObserver | undefined;
+  private checkpointMarker: (() => unknown) | undefined;
+  /** What the marker said just before the last checkpoint; see setCheckpointMarker. */
+  private checkpointMark: unknown;
 
-  private constructor(readonly dbpath: string, private readonly conn: WtConnection) {
+  private constructor(
+    readonly dbpath: string,
+    private readonly conn: WtConnection,
+    readonly layout: StorageLayout,
+  ) {
     this.writer = new WriteSession(conn.openSession());
     this.reader = conn.openSession();
     this.admin = conn.openSession();
@@ -57,9 +66,10 @@ export class StorageEngine {
   /** Opens (creating if needed) the dbpath; DBPathInUse when another engine has it. */
   static open(opts: EngineOptions): StorageEngine {
     const dbpath = path.resolve(opts.dbpath);
-    const conn = openDbpath(dbpath, opts.cacheSizeMB, opts.engineConfig);
+    const layout = opts.layout ?? DEFAULT_LAYOUT;
+    const conn = openDbpath(dbpath, opts.cacheSizeMB, opts.engineConfig, layout);
     try {
-      return new StorageEngine(dbpath, conn);
+      return new StorageEngine(dbpath, conn, layout);
     } catch (err) {
       conn.close();
       throw err;
@@ -87,32 +97,7 @@ export class StorageEngine {
   }
 
   createCollection(ns: string, options: Record<string, unknown> = {}): CollectionMeta {
-    this.assertOpen();
-    const { db, name } = splitNamespace(ns);
-    if (db === '' || name === '') {
-      throw new DevServerError(DevServerCodes.InvalidNamespace, `Invalid namespace specified '${ns}'`);
-    }
-    if (this.catalog.get(ns) !== undefined) {
-      throw new DevServerError(DevServerCodes.NamespaceExists, `Collection ${ns} already exists.`);
-    }
-    const meta: CollectionMeta = {
-      ns, db, name,
-      uuid: new UUID(),
-      ident: this.newIdent('collection'),
-      idIndexIdent: this.newIdent('index'),
-      options,
-      indexes: [idIndexSpec()],
-    };
-    this.admin.create(recordUri(meta), 'key_format=q,value_format=u');
-    this.admin.create(idIndexUri(meta), 'key_format=u,value_format=q');
-    try {
-      this.saveLogged(meta, { kind: 'create', meta });
-    } catch (err) {
-      this.dropTable(recordUri(meta));
-      this.dropTable(idIndexUri(meta));
-      throw err;
-    }
-    return meta;
+    return this.newCollection(ns, options, false);
   }
 
   /**
@@ -120,23 +105,7 @@ export class StorageEngine {
    * (storage/keyed_table.ts). Its records are reached through keyedTable() only.
    */
   createKeyedCollection(ns: string, options: Record<string, unknown>): CollectionMeta {
-    this.assertOpen();
-    if (this.catalog.get(ns) !== undefined) {
-      throw new DevServerError(DevServerCodes.NamespaceExists, `Collection ${ns} already exists.`);
-    }
-    const meta: CollectionMeta = {
-      ...splitNamespace(ns), ns, uuid: new UUID(),
-      ident: this.newIdent('collection'), idIndexIdent: this.newIdent('index'),
-      options, indexes: [],
-    };
-    this.admin.create(recordUri(meta), 'key_format=u,value_format=u');
-    try {
-      this.catalog.save(meta);
-    } catch (err) {
-      this.dropTable(recordUri(meta));
-      throw err;
-    }
-    return meta;
+    return this.newCollection(ns, options, true);
   }
 
   /**
@@ -272,8 +241,23 @@ export class StorageEngine {
 
   checkpoint(): void {
     this.assertOpen();
+    // Writes are synchronous and so is this: the checkpoint holds exactly what was
+    // committed when the marker was read.
+    const mark = this.checkpointMarker?.();
     this.admin.checkpoint();
+    this.checkpointMark = mark;
     this.retryPendingDrops();
+  }
+
+  /**
+   * Something to remember with each checkpoint, read just before it is taken: the replica
+   * set's last applied optime, so that a backup cursor can say which oplog entry its
+   * checkpoint holds (PSMDB's `checkpointTimestamp`). Read once now too: what the engine
+   * opened on was checkpointed (a clean close, or recovery's own checkpoint).
+   */
+  setCheckpointMarker(marker: () => unknown): void {
+    this.checkpointMarker = marker;
+    this.checkpointMark = marker();
   }
 
   /** Writes buffered journal records to the file system; sync also fsyncs them. */
@@ -286,7 +270,7 @@ export class StorageEngine {
   openBackupCursor(): BackupCursorHandle {
     this.assertOpen();
     if (this.backup !== undefined) throw backupCursorAlreadyOpen();
-    this.backup = openBackupCursor(this.conn, this.dbpath, () => {
+    this.backup = openBackupCursor(this.conn, this.dbpath, this.checkpointMark, () => {
       this.backup = undefined;
       if (!this.closed) this.retryPendingDrops();
     });
@@ -313,6 +297,38 @@ export class StorageEngine {
     if (this.closed) throw new DevServerError(DevServerCodes.ShutdownInProgress, 'the storage engine is closed');
   }
 
+  private newCollection(ns: string, options: Record<string, unknown>, keyed: boolean): CollectionMeta {
+    this.assertOpen();
+    const { db, name } = splitNamespace(ns);
+    if (db === '' || name === '') {
+      throw new DevServerError(DevServerCodes.InvalidNamespace, `Invalid namespace specified '${ns}'`);
+    }
+    if (this.catalog.get(ns) !== undefined) {
+      throw new DevServerError(DevServerCodes.NamespaceExists, `Collection ${ns} already exists.`);
+    }
+    const meta: CollectionMeta = {
+      ns, db, name,
+      uuid: new UUID(),
+      ident: this.newIdent('collection', db),
+      idIndexIdent: this.newIdent('index', db),
+      options,
+      indexes: keyed ? [] : [idIndexSpec()],
+    };
+    const tables = keyed ? [recordUri(meta)] : [recordUri(meta), idIndexUri(meta)];
+    ensureIdentDirectory(this.dbpath, meta.ident);
+    if (!keyed) ensureIdentDirectory(this.dbpath, meta.idIndexIdent);
+    this.admin.create(recordUri(meta), keyed ? 'key_format=u,value_format=u' : 'key_format=q,value_format=u');
+    if (!keyed) this.admin.create(idIndexUri(meta), 'key_format=u,value_format=q');
+    try {
+      if (keyed) this.catalog.save(meta);
+      else this.saveLogged(meta, { kind: 'create', meta });
+    } catch (err) {
+      for (const uri of tables) this.dropTable(uri);
+      throw err;
+    }
+    return meta;
+  }
+
   /** catalog.save with the observer's entries for change, in the same transaction. */
   private saveLogged(meta: CollectionMeta, change: CatalogChange): void {
     const entries = this.observer?.entriesFor(change) ?? [];
@@ -323,18 +339,9 @@ export class StorageEngine {
   private alongside(entries: KeyedRecord[]): CatalogAlongside | undefined {
     const table = this.observer === undefined ? undefined : this.catalog.get(this.observer.ns);
     if (entries.length === 0 || table === undefined) return undefined;
-    if (this.writer.inTransaction) {
-      // The open transaction's own entries would then commit after later ones.
-      throw new DevServerError(DevServerCodes.IllegalOperation, 'cannot change the catalog inside a write transaction');
-    }
-    return (session) => {
-      const cursor = session.openCursor(recordUri(table), 'overwrite=false');
-      try {
-        for (const { key, value } of entries) cursor.insert(key, value);
-      } finally {
-        cursor.close();
-      }
-    };
+    // An open write transaction's own entries would commit after these later ones.
+    if (this.writer.inTransaction) throw new DevServerError(DevServerCodes.IllegalOperation, 'cannot change the catalog inside a write transaction');
+    return insertAll(recordUri(table), entries);
   }
 
   private requireCollection(ns: string): CollectionMeta {
@@ -344,10 +351,10 @@ export class StorageEngine {
     return meta;
   }
 
-  private newIdent(kind: 'collection' | 'index'): string {
+  private newIdent(kind: IdentKind, db: string): string {
     const taken = this.catalog.idents();
     let ident: string;
-    do ident = `${kind}-${this.identCounter++}-${this.identSuffix}`;
+    do ident = identFor(this.layout, kind, db, `${this.identCounter++}-${this.identSuffix}`);
     while (taken.has(ident));
     return ident;
   }
@@ -356,6 +363,7 @@ export class StorageEngine {
     try {
       this.admin.drop(uri, 'force=true');
       this.pendingDrops.delete(uri);
+      removeEmptyIdentDirectories(this.dbpath, uri.slice('table:'.length));
     } catch (err) {
       if (!isWtError(err, WtCode.EBUSY)) throw err;
       this.pendingDrops.add(uri);
@@ -373,8 +381,8 @@ export class StorageEngine {
     const cursor = this.admin.openCursor('metadata:');
     try {
       while (cursor.next()) {
-        const match = /^table:((?:collection|index)-.+)$/.exec(cursor.getKey() as string);
-        if (match?.[1] !== undefined && !known.has(match[1])) orphans.push(cursor.getKey() as string);
+        const match = /^table:(.+)$/.exec(cursor.getKey() as string);
+        if (match?.[1] !== undefined && isDataIdent(match[1]) && !known.has(match[1])) orphans.push(cursor.getKey() as string);
       }
     } finally {
       cursor.close();
