@@ -129,8 +129,9 @@ describe('oplog durability', () => {
         while (!stop) await coll.insertOne({ _id: next++ }, { writeConcern: { w: 1, j: true } });
       });
       await writer.until(() => next > 200);
-      const [beforeBackup] = await client.db('local').collection('oplog.rs').find().sort({ $natural: -1 }).limit(1).toArray();
       const backup = await openBackupCursor(client);
+      const oplogEnd = (backup.metadata['oplogEnd'] as Document | undefined)?.['ts'] as Timestamp;
+      assert.ok(oplogEnd instanceof Timestamp, 'the metadata carries oplogEnd');
       const copy = path.join(scratch.dir, 'copy');
       try {
         const target = next + 200;
@@ -149,7 +150,7 @@ describe('oplog durability', () => {
         const entries = await allEntries(reader);
         assertStrictlyIncreasing(entries);
         const lastInCopy = entries.at(-1)?.['ts'] as Timestamp;
-        assert.ok(!lastInCopy.lt((beforeBackup as Document)['ts'] as Timestamp), 'entries up to the backup are in the copy');
+        assert.ok(!lastInCopy.lt(oplogEnd), `entries up to the backup's oplogEnd ${oplogEnd.toString()} are in the copy (last ${lastInCopy.toString()})`);
         assert.deepEqual(
           [...(await idsIn(reader, 'app', 'seq'))].sort((a, b) => a - b),
           [...idsFromOplog(entries, 'app.seq')].sort((a, b) => a - b),
