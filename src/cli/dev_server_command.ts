@@ -40,7 +40,7 @@ Options:
                                as mongod's option: with --tls-ca-file, a client without
                                a certificate is let in (an invalid one is still refused)
   --replSet NAME               run as a single-node replica set with an oplog
-  --oplogSize MB               the oplog's size cap, in megabytes (fractions allowed) [990]
+  --oplogSize MB               the oplog's size cap, in megabytes           [990]
   --log-format json|pretty|auto                                          [auto]
   --exit-on-stdin-close        shut down cleanly when stdin ends: how \`hotbackup start\`
                                ties the dev server's life to its own
@@ -91,7 +91,7 @@ export function parseDevServerArgs(args: string[]): ParsedDevServerArgs | 'help'
   const fsyncLockDelayMs = Number(values['fsync-lock-delay-ms']);
   if (!Number.isInteger(fsyncLockDelayMs) || fsyncLockDelayMs < 0) throw new Error('--fsync-lock-delay-ms must be a non-negative number of milliseconds');
   const oplogSizeMB = values.oplogSize === undefined ? undefined : Number(values.oplogSize);
-  if (oplogSizeMB !== undefined && !(Number.isFinite(oplogSizeMB) && oplogSizeMB > 0)) throw new Error('--oplogSize must be a positive number of megabytes');
+  if (oplogSizeMB !== undefined && !(Number.isInteger(oplogSizeMB) && oplogSizeMB > 0)) throw new Error('--oplogSize must be a positive number of megabytes');
   const logFormat = values['log-format'] as LogFormat;
   if (!['json', 'pretty', 'auto'].includes(logFormat)) throw new Error(`--log-format must be json, pretty or auto`);
   const certKeyFile = values['tls-cert-key-file'];

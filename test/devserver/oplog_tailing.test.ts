@@ -97,7 +97,7 @@ describe('tailing the oplog', () => {
 });
 
 describe('the oplog capped by size', () => {
-  const OPLOG_MB = 0.02;
+  const OPLOG_MB = 1;
   const CAP = OPLOG_MB * 1024 * 1024;
   let server: RunningDevServer;
   let client: MongoClient;
@@ -116,7 +116,7 @@ describe('the oplog capped by size', () => {
 
   it('keeps under its size, and keeps the newest entries', async () => {
     const coll = client.db('cap').collection<Seq>('c');
-    for (let i = 0; i < 100; i++) await coll.insertOne({ _id: i, pad: 'p'.repeat(1000) });
+    for (let i = 0; i < 100; i++) await coll.insertOne({ _id: i, pad: 'p'.repeat(16_000) });
     const raw = await client.db('local').collection('oplog.rs').find({}, { raw: true }).toArray();
     const bytes = raw.reduce((sum, doc) => sum + (doc as unknown as Buffer).length, 0);
     assert.ok(bytes <= CAP, `${bytes} bytes in an oplog capped at ${CAP}`);
@@ -138,7 +138,7 @@ describe('the oplog capped by size', () => {
     assert.ok(seen instanceof Timestamp);
     // Write until the entry the cursor stands on is truncated.
     for (let i = 1; ; i++) {
-      await coll.insertOne({ _id: i, pad: 'p'.repeat(1000) });
+      await coll.insertOne({ _id: i, pad: 'p'.repeat(16_000) });
       const [oldest] = await client.db('local').collection('oplog.rs').find().limit(1).toArray();
       if (((oldest as Document)['ts'] as Timestamp).gt(seen)) break;
     }

@@ -3,7 +3,7 @@ import { MongoClient, MongoServerError } from 'mongodb';
 import { startDevServer, type RunningDevServer, type StartOptions } from './dev_server.js';
 
 export interface ReplStartOptions extends StartOptions {
-  /** --oplogSize, in megabytes (fractions allowed). */
+  /** --oplogSize, in whole megabytes, as mongod's. */
   oplogSizeMB?: number;
 }
 
