@@ -39,6 +39,8 @@ Options:
   --tls-allow-connections-without-certificates
                                as mongod's option: with --tls-ca-file, a client without
                                a certificate is let in (an invalid one is still refused)
+  --replSet NAME               run as a single-node replica set with an oplog
+  --oplogSize MB               the oplog's size cap, in megabytes           [990]
   --log-format json|pretty|auto                                          [auto]
   --exit-on-stdin-close        shut down cleanly when stdin ends: how \`hotbackup start\`
                                ties the dev server's life to its own
@@ -68,6 +70,8 @@ export function parseDevServerArgs(args: string[]): ParsedDevServerArgs | 'help'
       directoryperdb: { type: 'boolean', default: false },
       wiredTigerDirectoryForIndexes: { type: 'boolean', default: false },
       'log-format': { type: 'string', default: 'auto' },
+      replSet: { type: 'string' },
+      oplogSize: { type: 'string' },
       'exit-on-stdin-close': { type: 'boolean', default: false },
       'tls-mode': { type: 'string' },
       'tls-cert-key-file': { type: 'string' },
@@ -86,6 +90,8 @@ export function parseDevServerArgs(args: string[]): ParsedDevServerArgs | 'help'
   }
   const fsyncLockDelayMs = Number(values['fsync-lock-delay-ms']);
   if (!Number.isInteger(fsyncLockDelayMs) || fsyncLockDelayMs < 0) throw new Error('--fsync-lock-delay-ms must be a non-negative number of milliseconds');
+  const oplogSizeMB = values.oplogSize === undefined ? undefined : Number(values.oplogSize);
+  if (oplogSizeMB !== undefined && !(Number.isInteger(oplogSizeMB) && oplogSizeMB > 0)) throw new Error('--oplogSize must be a positive number of megabytes');
   const logFormat = values['log-format'] as LogFormat;
   if (!['json', 'pretty', 'auto'].includes(logFormat)) throw new Error(`--log-format must be json, pretty or auto`);
   const certKeyFile = values['tls-cert-key-file'];
@@ -115,6 +121,8 @@ export function parseDevServerArgs(args: string[]): ParsedDevServerArgs | 'help'
       ...(values.auth === true ? { auth: true } : {}),
       ...(fsyncLockDelayMs === 0 ? {} : { fsyncLockDelayMs }),
       ...(values.wiredTigerEngineConfigString === undefined ? {} : { wiredTigerEngineConfigString: values.wiredTigerEngineConfigString }),
+      ...(values.replSet === undefined ? {} : { replSet: values.replSet }),
+      ...(oplogSizeMB === undefined ? {} : { oplogSizeMB }),
       ...(values.directoryperdb === true ? { directoryPerDB: true } : {}),
       ...(values.wiredTigerDirectoryForIndexes === true ? { directoryForIndexes: true } : {}),
       argv: ['hotbackup', 'dev-server', ...args],

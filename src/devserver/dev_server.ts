@@ -12,6 +12,10 @@ import { CommandDispatcher } from './handlers/command_table.js';
 import { ClientConnection } from './client_connection.js';
 import type { Logger } from '../log.js';
 import { ClientAcceptor } from '../tls/client_acceptor.js';
+import { Oplog } from './replication/oplog.js';
+
+/** mongod's smallest default oplog (src/mongo/db/repl/repl_coordinator_external_state_impl.cpp). */
+const DEFAULT_OPLOG_SIZE_MB = 990;
 
 export type { DevServerOptions } from './state.js';
 
@@ -44,6 +48,15 @@ export class DevServer extends EventEmitter<{ closed: [] }> {
       void server?.close();
     });
     server = new DevServer(listener, state);
+    if (options.replSet !== undefined) {
+      // TEMPORARY until replSetInitiate (the topology slice) creates it: a --replSet
+      // server gets its oplog at start, its first entry the initiate no-op.
+      state.oplog = Oplog.open(engine);
+      if (state.oplog === undefined) {
+        state.oplog = Oplog.create(engine, { sizeBytes: (options.oplogSizeMB ?? DEFAULT_OPLOG_SIZE_MB) * 1024 * 1024 });
+        state.oplog.appendNoop({ msg: 'initiating set' });
+      }
+    }
     engine.setCheckpointMarker(() => replicationOf(state).oplog?.lastApplied());
     const dispatcher = new CommandDispatcher();
     // TLS as mongod's net.tls.mode says (the same acceptor as the proxy's).

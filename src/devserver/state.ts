@@ -9,6 +9,7 @@ import { FsyncLock } from './fsync_lock_holder.js';
 import type { Logger } from '../log.js';
 import type { ServerTls } from '../tls/server_tls.js';
 import { UserStore } from './auth/users.js';
+import type { Oplog } from './replication/oplog.js';
 
 /** What we claim to be. MongoDB 7.0 speaks wire version 21. */
 export const SERVER_VERSION = '7.0.0';
@@ -41,6 +42,10 @@ export interface DevServerOptions {
    * the user's roles (src/devserver/auth/). Off by default, as mongod's.
    */
   auth?: boolean;
+  /** mongod's --replSet: the replica set's name. */
+  replSet?: string;
+  /** mongod's --oplogSize, in megabytes. */
+  oplogSizeMB?: number;
   /** The command line the server was started with, for getCmdLineOpts. */
   argv: string[];
 }
@@ -69,6 +74,8 @@ export class ServerState {
   shuttingDown = false;
   /** Writes since the journal was last synced, so the flusher can skip idle ticks. */
   unsyncedWrites = false;
+  /** local.oplog.rs, once the replica set is initiated (or found at start); undefined on a standalone. */
+  oplog: Oplog | undefined;
 
   constructor(
     readonly engine: StorageEngine,

@@ -9,6 +9,7 @@ import { compileUpdate, upsertSeed } from '../query/update.js';
 import { valuesEqual } from '../query/values.js';
 import { MAX_BSON_OBJECT_SIZE } from '../../wire/constants.js';
 import { DevServerError, DevServerCodes } from '../dev_server_errors.js';
+import { checkUserWritable, logDelete, logInsert, logUpdate } from '../replication/oplog_writes.js';
 
 function arrayField(cmd: Document, field: string): Document[] {
   const value = cmd[field];
@@ -60,7 +61,10 @@ export function finishWrite(state: ServerState, cmd: Document): void {
 export function insertOne(state: ServerState, ns: string, doc: Document): void {
   const stored = withId(doc);
   const bytes = encodeForStorage(stored);
-  state.engine.writeTransaction(() => state.engine.insertRecord(ns, bytes, stored['_id']));
+  state.engine.writeTransaction(() => {
+    state.engine.insertRecord(ns, bytes, stored['_id']);
+    logInsert(state, ns, stored);
+  });
 }
 
 /**
@@ -70,12 +74,18 @@ export function insertOne(state: ServerState, ns: string, doc: Document): void {
  */
 export function replaceOne(state: ServerState, ns: string, target: { rid: number; doc: Document }, after: Document, isReplacement: boolean): void {
   const bytes = encodeForStorage(after);
-  state.engine.writeTransaction(() => state.engine.updateRecord(ns, target.rid, bytes));
+  state.engine.writeTransaction(() => {
+    state.engine.updateRecord(ns, target.rid, bytes);
+    logUpdate(state, ns, target.doc, after, isReplacement);
+  });
 }
 
 /** Deletes the record `rid`, which holds `doc`. */
 export function deleteOne(state: ServerState, ns: string, target: { rid: number; doc: Document }): void {
-  state.engine.writeTransaction(() => state.engine.deleteRecord(ns, target.rid, target.doc['_id']));
+  state.engine.writeTransaction(() => {
+    state.engine.deleteRecord(ns, target.rid, target.doc['_id']);
+    logDelete(state, ns, target.doc['_id']);
+  });
 }
 
 /**
@@ -109,6 +119,7 @@ function eachWrite(
 function insert(cmd: Document, ctx: CommandContext): Document {
   const ns = namespaceOf(ctx.db, cmd['insert']);
   const docs = arrayField(cmd, 'documents');
+  checkUserWritable(ctx.state, ns);
   ensureCollection(ctx.state.engine, ns);
   let n = 0;
   const writeErrors = eachWrite(cmd, ctx, 'insert', docs, (doc) => {
@@ -159,6 +170,7 @@ function updateOne(state: ServerState, ns: string, spec: Document): UpdateOutcom
 
 function update(cmd: Document, ctx: CommandContext): Document {
   const ns = namespaceOf(ctx.db, cmd['update']);
+  checkUserWritable(ctx.state, ns);
   const upserted: Document[] = [];
   let n = 0;
   let nModified = 0;
@@ -178,6 +190,7 @@ function update(cmd: Document, ctx: CommandContext): Document {
 function deleteMany(cmd: Document, ctx: CommandContext): Document {
   const { engine } = ctx.state;
   const ns = namespaceOf(ctx.db, cmd['delete']);
+  checkUserWritable(ctx.state, ns);
   let n = 0;
   const writeErrors = eachWrite(cmd, ctx, 'delete', arrayField(cmd, 'deletes'), (spec) => {
     const limit = spec['limit'];

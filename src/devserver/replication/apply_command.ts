@@ -23,6 +23,7 @@ import { CommandError } from '../../errors.js';
 import { DevServerError, DevServerCodes } from '../dev_server_errors.js';
 import { namespaceOf } from '../handlers/common.js';
 import { isPlainDocument } from './diff_apply.js';
+import { logDropDatabase } from './oplog_writes.js';
 
 /** The hex of a UUID binary (`ui`), or undefined for anything else. */
 export function uuidHex(value: unknown): string | undefined {
@@ -96,8 +97,12 @@ function dropIndexes(state: ServerState, op: Document, o: Document): void {
 
 function dropDatabase(state: ServerState, op: Document): void {
   const db = databaseOf(op);
-  if (state.engine.listCollections(db).length === 0) throw new DevServerError(DevServerCodes.NamespaceNotFound, `database ${db} not found`);
+  const collections = state.engine.listCollections(db).length;
+  if (collections === 0) throw new DevServerError(DevServerCodes.NamespaceNotFound, `database ${db} not found`);
   state.engine.dropDatabase(db);
+  // On a replica set the drop is logged as the dropDatabase command logs it: mongod logs
+  // what applyOps applies (apply_ops.cpp runs each op with replication on).
+  logDropDatabase(state, db, collections);
 }
 
 interface CommandRule {
