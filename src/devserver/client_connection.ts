@@ -33,6 +33,7 @@ export class ClientConnection {
       remoteAddress: `${socket.remoteAddress ?? ''}:${socket.remotePort ?? 0}`,
       localAddress: `${socket.localAddress ?? ''}:${socket.localPort ?? 0}`,
       clientMetadata: undefined,
+      supportsHello: false,
       auth: new AuthSession(isLoopback(socket.remoteAddress)),
     };
     socket.setNoDelay(true);

@@ -11,6 +11,8 @@ import { CommandDispatcher } from './handlers/command_table.js';
 import { ClientConnection } from './client_connection.js';
 import type { Logger } from '../log.js';
 import { ClientAcceptor } from '../tls/client_acceptor.js';
+import { ReplicaSet, DEFAULT_OPLOG_SIZE_MB } from './replication/replica_set.js';
+import { Oplog } from './replication/oplog.js';
 
 export type { DevServerOptions } from './state.js';
 
@@ -43,6 +45,11 @@ export class DevServer extends EventEmitter<{ closed: [] }> {
     // TLS as mongod's net.tls.mode says (the same acceptor as the proxy's).
     server.acceptor = new ClientAcceptor(listener, options.tls, log, (socket) => server?.accept(socket, dispatcher));
     try {
+      if (options.replSet !== undefined) {
+        // An initiated set comes back as primary at once, its oplog where it was.
+        state.oplog = Oplog.open(engine);
+        state.replSet = ReplicaSet.load(engine, { name: options.replSet, oplogSizeMB: options.oplogSizeMB ?? DEFAULT_OPLOG_SIZE_MB }, state.oplog);
+      }
       await new Promise<void>((resolve, reject) => {
         listener.once('error', reject);
         listener.listen(options.port, options.bind, () => {
@@ -54,8 +61,9 @@ export class DevServer extends EventEmitter<{ closed: [] }> {
       engine.close();
       throw err;
     }
+    state.listeningPort = server.address.port;
     server.startBackgroundWork();
-    log.info({ dbpath: engine.dbpath, address: server.address, backupCursor: options.backupCursor, tlsMode: options.tls?.mode ?? 'disabled', auth: options.auth === true }, 'dev server listening');
+    log.info({ dbpath: engine.dbpath, address: server.address, replSet: options.replSet, initiated: state.replSet?.initiated, backupCursor: options.backupCursor, tlsMode: options.tls?.mode ?? 'disabled', auth: options.auth === true }, 'dev server listening');
     return server;
   }
 

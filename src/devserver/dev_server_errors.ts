@@ -35,6 +35,17 @@ const DEV_SERVER_NAMED = Object.freeze({
   InvalidPipelineOperator: 168,
   NotImplemented: 238,
   DuplicateKey: 11000,
+  // replication (replication_coordinator_impl.cpp, service_entry_point_common.cpp)
+  AlreadyInitialized: 23,
+  NodeNotFound: 74,
+  NoReplicationEnabled: 76,
+  UnknownReplWriteConcern: 79,
+  InvalidReplicaSetConfig: 93,
+  NotYetInitialized: 94,
+  UnsatisfiableWriteConcern: 100,
+  NotWritablePrimary: 10107,
+  NotPrimaryNoSecondaryOk: 13435,
+  NotPrimaryOrSecondary: 13436,
 } as const);
 
 /** uassert codes the dev server raises, reported as `Location<code>`. */

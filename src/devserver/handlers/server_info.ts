@@ -3,7 +3,7 @@ import { Long, UUID } from 'bson';
 import os from 'node:os';
 import type { Document } from '../bson.js';
 import type { Command, CommandContext } from './handler.js';
-import { SERVER_VERSION, MAX_WIRE_VERSION } from '../state.js';
+import { SERVER_VERSION, MAX_WIRE_VERSION, type DevServerOptions } from '../state.js';
 import { sessionIdsToKill } from '../sessions.js';
 import { MAX_BSON_OBJECT_SIZE } from '../../wire/constants.js';
 import { DevServerError, DevServerCodes } from '../dev_server_errors.js';
@@ -28,6 +28,15 @@ function buildInfo(): Document {
   };
 }
 
+/** mongod's `replication` section: only the options given on the command line. */
+function replicationOptions(options: DevServerOptions): Document {
+  if (options.replSet === undefined) return {};
+  const replication: Document = {};
+  if (options.oplogSizeMB !== undefined) replication['oplogSizeMB'] = options.oplogSizeMB;
+  replication['replSet'] = options.replSet;
+  return { replication };
+}
+
 function getCmdLineOpts(ctx: CommandContext): Document {
   const { options } = ctx.state;
   return {
@@ -35,6 +44,7 @@ function getCmdLineOpts(ctx: CommandContext): Document {
     parsed: {
       net: { bindIp: options.bind, port: options.port },
       storage: { dbPath: ctx.state.engine.dbpath, engine: 'wiredTiger', journal: { enabled: true } },
+      ...replicationOptions(options),
     },
     ok: 1,
   };
