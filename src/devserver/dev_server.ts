@@ -13,6 +13,7 @@ import type { Logger } from '../log.js';
 import { ClientAcceptor } from '../tls/client_acceptor.js';
 import { ReplicaSet, DEFAULT_OPLOG_SIZE_MB } from './replication/replica_set.js';
 import { Oplog } from './replication/oplog.js';
+import { splitHostAndPort } from './replication/replset_config.js';
 
 export type { DevServerOptions } from './state.js';
 
@@ -62,6 +63,12 @@ export class DevServer extends EventEmitter<{ closed: [] }> {
       throw err;
     }
     state.listeningPort = server.address.port;
+    const memberPort = state.replSet?.initiated === true ? splitHostAndPort(state.replSet.me).port : undefined;
+    if (memberPort !== undefined && memberPort !== state.listeningPort) {
+      // mongod would not find itself in its config and stay REMOVED; the dev server stays
+      // primary, but clients given replicaSet= go where hello's hosts say.
+      log.warn({ member: state.replSet?.me, port: state.listeningPort }, 'the replica set config names another port than this one: replicaSet= clients will not reach this server');
+    }
     server.startBackgroundWork();
     log.info({ dbpath: engine.dbpath, address: server.address, replSet: options.replSet, initiated: state.replSet?.initiated, backupCursor: options.backupCursor, tlsMode: options.tls?.mode ?? 'disabled', auth: options.auth === true }, 'dev server listening');
     return server;

@@ -210,6 +210,8 @@ describe('dev server --replSet rs0, restarted', () => {
       } finally {
         await again.close();
       }
+      assert.equal(await server.stop(), 0);
+      await assert.rejects(startDevServer({ dbpath: server.dbpath, args: ['--replSet', 'other'] }), /the dbpath holds replica set 'rs0', not 'other' \(--replSet\)/);
     } finally {
       await server.stop();
       rs.server.cleanup();

@@ -42,6 +42,12 @@ export class ReplicaSet {
   static load(engine: StorageEngine, options: ReplicaSetOptions, oplog: Oplog | undefined): ReplicaSet {
     const set = new ReplicaSet(engine, options);
     for (const entry of engine.scanRecords(REPLSET_NS)) set.stored = decodeDocument(entry.doc);
+    const storedName = set.stored?.['_id'];
+    if (set.stored !== undefined && storedName !== options.name) {
+      // mongod would come up outside its own set (REMOVED) and wait for a reconfig that
+      // a single node never gets; refusing to start says what is wrong.
+      throw new Error(`the dbpath holds replica set '${String(storedName)}', not '${options.name}' (--replSet)`);
+    }
     if (set.stored !== undefined) set.elected = { date: new Date(), time: oplog?.lastApplied()?.ts ?? Timestamp.fromNumber(0) };
     return set;
   }
