@@ -71,6 +71,8 @@ describe('dev server --replSet rs0 before replSetInitiate', () => {
   it('refuses reads: without secondaryOk, and with it while not primary or secondary', async () => {
     // A direct connection reads primaryPreferred: opted in, but the member is in STARTUP.
     await refused(client.db('app').collection('c').findOne({}), 13436, 'NotPrimaryOrSecondary', 'node is not in primary or recovering state');
+    // mongosh's `show dbs`, as an uninitiated PSMDB 7.0 answers it.
+    await refused(client.db('admin').admin().listDatabases(), 13436, 'NotPrimaryOrSecondary', 'node is not in primary or recovering state');
     const raw = await RawClient.connect(server.port);
     try {
       const find = { find: 'c', $db: 'app', $readPreference: { mode: 'primary' } };

@@ -3,8 +3,9 @@
  * STARTUP) refuses, checked as mongod's command dispatch checks it
  * (src/mongo/db/service_entry_point_common.cpp, execCommandDatabase and
  * commandCanRunHere): writes get NotWritablePrimary; reads without a read preference
- * that allows a secondary get NotPrimaryNoSecondaryOk; reads that opted in still need
- * a primary or secondary for the commands that are not maintenanceOk.
+ * that allows a secondary get NotPrimaryNoSecondaryOk; then the commands that are not
+ * maintenanceOk (the reads) get NotPrimaryOrSecondary, as the member is neither primary
+ * nor secondary.
  */
 import type { Document } from '../bson.js';
 import type { CommandContext } from '../handlers/handler.js';
@@ -21,8 +22,16 @@ const OPT_IN_ON_SECONDARY = new Set([
   'find', 'count', 'distinct', 'aggregate', 'listCollections', 'listIndexes', 'listDatabases', 'dbStats', 'dbstats', 'collStats', 'usersInfo',
 ]);
 
-/** Commands whose maintenanceOk() is false (find_cmd.cpp, count_cmd.cpp, distinct.cpp, pipeline_command.cpp). */
-const NOT_MAINTENANCE_OK = new Set(['find', 'count', 'distinct', 'aggregate']);
+/**
+ * Commands whose maintenanceOk() is false: they need a primary or a secondary whatever
+ * the read preference (find_cmd.cpp, count_cmd.cpp, distinct.cpp, pipeline_command.cpp,
+ * getmore_cmd.cpp, list_databases.cpp, list_collections.cpp, list_indexes.cpp,
+ * collection stats and dbStats). An uninitiated PSMDB 7.0 answers mongosh's `show dbs`
+ * with 13436.
+ */
+const NOT_MAINTENANCE_OK = new Set([
+  'find', 'count', 'distinct', 'aggregate', 'getMore', 'listDatabases', 'listCollections', 'listIndexes', 'collStats', 'dbStats', 'dbstats',
+]);
 
 /** ReadPreferenceSetting::canRunOnSecondary: any mode but primary. */
 function optedIn(cmd: Document): boolean {
@@ -45,8 +54,7 @@ export function checkCanRunHere(name: string, cmd: Document, ctx: CommandContext
   if (NEVER_ON_SECONDARY.has(name)) {
     throw new DevServerError(DevServerCodes.NotWritablePrimary, hello ? 'not primary' : 'not master', { extra });
   }
-  if (!OPT_IN_ON_SECONDARY.has(name)) return;
-  if (!optedIn(cmd)) {
+  if (OPT_IN_ON_SECONDARY.has(name) && !optedIn(cmd)) {
     throw new DevServerError(DevServerCodes.NotPrimaryNoSecondaryOk, hello ? 'not primary and secondaryOk=false' : 'not master and slaveOk=false', { extra });
   }
   if (NOT_MAINTENANCE_OK.has(name)) {
