@@ -106,6 +106,17 @@ describe('dev server --replSet rs0, initiated', () => {
     assert.ok((status['operationTime'] as Timestamp).equals(optimes['appliedOpTime']['ts'] as Timestamp));
   });
 
+  it("began the oplog with mongod's no-op, and shows the set in serverStatus", async () => {
+    const first = await client.db('local').collection('oplog.rs').findOne({});
+    assert.equal(first?.['op'], 'n');
+    assert.deepEqual(first?.['o'], { msg: 'initiating set' });
+    assert.ok(first?.['ts'] instanceof Timestamp);
+    const repl = (await client.db('admin').command({ serverStatus: 1 }))['repl'] as Document;
+    assert.equal(repl['setName'], 'rs0');
+    assert.equal(repl['isWritablePrimary'], true);
+    assert.equal(repl['me'], `127.0.0.1:${rs.server.port}`);
+  });
+
   it('answers replSetGetConfig with the default config: this node alone', async () => {
     const { config } = await client.db('admin').command({ replSetGetConfig: 1 });
     assert.equal(config['_id'], 'rs0');

@@ -3,7 +3,7 @@ import { Long, UUID } from 'bson';
 import os from 'node:os';
 import type { Document } from '../bson.js';
 import type { Command, CommandContext } from './handler.js';
-import { SERVER_VERSION, MAX_WIRE_VERSION, type DevServerOptions } from '../state.js';
+import { SERVER_VERSION, MAX_WIRE_VERSION, type DevServerOptions, type ServerState } from '../state.js';
 import { sessionIdsToKill } from '../sessions.js';
 import { MAX_BSON_OBJECT_SIZE } from '../../wire/constants.js';
 import { DevServerError, DevServerCodes } from '../dev_server_errors.js';
@@ -50,6 +50,16 @@ function getCmdLineOpts(ctx: CommandContext): Document {
   };
 }
 
+/**
+ * serverStatus's `repl` section with --replSet: hello's replica set fields
+ * (src/mongo/db/repl/replication_info.cpp, ReplicationInfoServerStatus).
+ */
+function replicationStatus(state: ServerState): Document {
+  const { replSet } = state;
+  if (replSet === undefined) return {};
+  return { repl: { topologyVersion: state.topology.toDocument(), ...replSet.helloFields(state.oplog?.lastApplied(), false) } };
+}
+
 function serverStatus(ctx: CommandContext): Document {
   const { state } = ctx;
   const uptimeMillis = Date.now() - state.startedAt.getTime();
@@ -76,6 +86,7 @@ function serverStatus(ctx: CommandContext): Document {
       backupCursorOpen: state.backupCursor !== undefined,
     },
     fsyncLocked: state.fsyncLock.locked,
+    ...replicationStatus(state),
     ok: 1,
   };
 }
