@@ -8,7 +8,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Binary, Long, MongoClient, MongoServerError, MongoWriteConcernError, ObjectId, Timestamp, type Document } from 'mongodb';
-import { startReplicaSet, replicaSetUri, type RunningReplicaSet } from '../helpers/replica_set.js';
+import { startReplicaSet, restartReplicaSet, replicaSetUri, type RunningReplicaSet } from '../helpers/replica_set.js';
 import { startDevServer } from '../helpers/dev_server.js';
 
 describe('dev server --replSet rs0, initiated', () => {
@@ -202,7 +202,7 @@ describe('dev server --replSet rs0, restarted', () => {
       }
       assert.deepEqual(opts['parsed']['replication'], { oplogSizeMB: 5, replSet: 'rs0' });
       assert.equal(await server.stop(), 0);
-      server = await startDevServer({ dbpath: server.dbpath, port: server.port, args: ['--replSet', 'rs0'] });
+      server = (await restartReplicaSet(server)).server;
       // The very first hello, on a direct connection: already primary, no initiate.
       const direct = new MongoClient(`mongodb://127.0.0.1:${server.port}/?directConnection=true`);
       try {

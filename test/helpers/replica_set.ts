@@ -34,6 +34,16 @@ export async function startReplicaSet(options: StartOptions & { initiate?: boole
   return { server, uri: replicaSetUri(server.port) };
 }
 
+/**
+ * Starts the set again on the dbpath and port `server` had (stop it first): the config
+ * names that port, and the set is primary at once, no initiate. The caller still owns
+ * the first server's cleanup(), which removes the dbpath.
+ */
+export async function restartReplicaSet(server: RunningDevServer, args: string[] = []): Promise<RunningReplicaSet> {
+  const again = await startDevServer({ dbpath: server.dbpath, port: server.port, args: ['--replSet', REPLICA_SET_NAME, ...args] });
+  return { server: again, uri: replicaSetUri(again.port) };
+}
+
 /** `rs.initiate()` over a direct connection: the default config, this node alone. */
 export async function initiateReplicaSet(port: number): Promise<Record<string, unknown>> {
   const client = new MongoClient(`mongodb://127.0.0.1:${port}/?directConnection=true`);
