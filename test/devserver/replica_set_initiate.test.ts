@@ -9,7 +9,8 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { MongoClient, MongoServerError, type Document } from 'mongodb';
 import { startDevServer, type RunningDevServer } from '../helpers/dev_server.js';
-import { RawClient, opMsg } from '../helpers/raw_client.js';
+import { RawClient, opMsg, decodeReply } from '../helpers/raw_client.js';
+import { OpMsgFlag } from '../../src/wire/constants.js';
 import { replicaSetUri } from '../helpers/replica_set.js';
 import { inBackground } from '../helpers/poll.js';
 
@@ -120,11 +121,15 @@ describe('dev server --replSet rs0 before replSetInitiate', () => {
 
   it('initiates with a given config, and wakes the awaitable hellos waiting at once', async () => {
     const raw = await RawClient.connect(server.port);
+    const streaming = await RawClient.connect(server.port);
     const monitorClient = new MongoClient(replicaSetUri(server.port), { serverSelectionTimeoutMS: 600_000 });
     try {
       const first = (await raw.command(opMsg({ hello: 1, $db: 'admin' }))).doc;
       // Far longer than the test's own timeout: only the initiate can end this wait.
-      const waiting = raw.command(opMsg({ hello: 1, $db: 'admin', topologyVersion: first['topologyVersion'], maxAwaitTimeMS: 3_600_000 }));
+      const awaitable = { hello: 1, $db: 'admin', topologyVersion: first['topologyVersion'], maxAwaitTimeMS: 3_600_000 };
+      const waiting = raw.command(opMsg(awaitable));
+      // The monitors' form: an exhaust stream, each reply answering the one before.
+      streaming.send(opMsg(awaitable, { flags: OpMsgFlag.ExhaustAllowed }));
       // A replicaSet= client finds no primary yet, and waits for one.
       const writer = inBackground(async () => {
         await monitorClient.db('app').collection('after').insertOne({ _id: 1 as never });
@@ -137,12 +142,19 @@ describe('dev server --replSet rs0 before replSetInitiate', () => {
       assert.equal(woken['me'], host);
       const counter = (reply: Document): number => Number((reply['topologyVersion'] as Document)['counter']);
       assert.ok(counter(woken) > counter(first));
+      const [streamed] = await streaming.waitForFrames(1);
+      assert.equal(decodeReply(streamed as Buffer).doc['isWritablePrimary'], true);
+      // The stream's next reply waits for a change from the one it just sent: after a
+      // round trip on another connection, still one reply, and the server still answers.
+      assert.equal((await client.db('admin').command({ ping: 1 }))['ok'], 1);
+      assert.equal(streaming.frames.length, 1, 'the exhaust stream must wait, not answer again at once');
       await writer.done;
       assert.equal(await monitorClient.db('app').collection('after').countDocuments(), 1);
       const { config } = await client.db('admin').command({ replSetGetConfig: 1 });
       assert.deepEqual(config['members'].map((m: Document) => [m['_id'], m['host']]), [[5, host]]);
     } finally {
       raw.close();
+      streaming.close();
       await monitorClient.close();
     }
   });
