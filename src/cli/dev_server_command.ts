@@ -18,6 +18,10 @@ Options:
   --auth                       require authentication (SCRAM-SHA-256, SCRAM-SHA-1) and
                                check each command against the user's roles, as mongod's
                                --auth; the first user is created over localhost
+  --replSet NAME               run as a single-node replica set of that name, as mongod's
+                               --replSet; uninitiated until replSetInitiate (rs.initiate())
+  --oplogSize MB               the oplog's size in megabytes, as mongod's --oplogSize
+                               (only with --replSet)                                [990]
   --fsync-lock-delay-ms N      a first {fsync: 1, lock: true} answers only after N ms of
                                flushing, as mongod's on a large dataset               [0]
   --wiredTigerEngineConfigString STR
@@ -39,8 +43,6 @@ Options:
   --tls-allow-connections-without-certificates
                                as mongod's option: with --tls-ca-file, a client without
                                a certificate is let in (an invalid one is still refused)
-  --replSet NAME               run as a single-node replica set with an oplog
-  --oplogSize MB               the oplog's size cap, in megabytes           [990]
   --log-format json|pretty|auto                                          [auto]
   --exit-on-stdin-close        shut down cleanly when stdin ends: how \`hotbackup start\`
                                ties the dev server's life to its own
@@ -90,8 +92,15 @@ export function parseDevServerArgs(args: string[]): ParsedDevServerArgs | 'help'
   }
   const fsyncLockDelayMs = Number(values['fsync-lock-delay-ms']);
   if (!Number.isInteger(fsyncLockDelayMs) || fsyncLockDelayMs < 0) throw new Error('--fsync-lock-delay-ms must be a non-negative number of milliseconds');
-  const oplogSizeMB = values.oplogSize === undefined ? undefined : Number(values.oplogSize);
-  if (oplogSizeMB !== undefined && !(Number.isInteger(oplogSizeMB) && oplogSizeMB > 0)) throw new Error('--oplogSize must be a positive number of megabytes');
+  const replSet = values.replSet;
+  // mongod's set name rules: not empty, and no '/' (a seed list's separator).
+  if (replSet !== undefined && (replSet === '' || replSet.includes('/'))) throw new Error(`--replSet must be a set name without '/', got '${replSet}'`);
+  let oplogSizeMB: number | undefined;
+  if (values.oplogSize !== undefined) {
+    oplogSizeMB = Number(values.oplogSize);
+    if (!Number.isInteger(oplogSizeMB) || oplogSizeMB <= 0) throw new Error(`--oplogSize must be a positive number of megabytes, got '${values.oplogSize}'`);
+    if (replSet === undefined) throw new Error('--oplogSize needs --replSet');
+  }
   const logFormat = values['log-format'] as LogFormat;
   if (!['json', 'pretty', 'auto'].includes(logFormat)) throw new Error(`--log-format must be json, pretty or auto`);
   const certKeyFile = values['tls-cert-key-file'];
@@ -121,7 +130,7 @@ export function parseDevServerArgs(args: string[]): ParsedDevServerArgs | 'help'
       ...(values.auth === true ? { auth: true } : {}),
       ...(fsyncLockDelayMs === 0 ? {} : { fsyncLockDelayMs }),
       ...(values.wiredTigerEngineConfigString === undefined ? {} : { wiredTigerEngineConfigString: values.wiredTigerEngineConfigString }),
-      ...(values.replSet === undefined ? {} : { replSet: values.replSet }),
+      ...(replSet === undefined ? {} : { replSet }),
       ...(oplogSizeMB === undefined ? {} : { oplogSizeMB }),
       ...(values.directoryperdb === true ? { directoryPerDB: true } : {}),
       ...(values.wiredTigerDirectoryForIndexes === true ? { directoryForIndexes: true } : {}),

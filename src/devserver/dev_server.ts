@@ -12,10 +12,9 @@ import { CommandDispatcher } from './handlers/command_table.js';
 import { ClientConnection } from './client_connection.js';
 import type { Logger } from '../log.js';
 import { ClientAcceptor } from '../tls/client_acceptor.js';
+import { ReplicaSet, DEFAULT_OPLOG_SIZE_MB } from './replication/replica_set.js';
 import { Oplog } from './replication/oplog.js';
-
-/** mongod's smallest default oplog (src/mongo/db/repl/repl_coordinator_external_state_impl.cpp). */
-const DEFAULT_OPLOG_SIZE_MB = 990;
+import { splitHostAndPort } from './replication/replset_config.js';
 
 export type { DevServerOptions } from './state.js';
 
@@ -48,20 +47,16 @@ export class DevServer extends EventEmitter<{ closed: [] }> {
       void server?.close();
     });
     server = new DevServer(listener, state);
-    if (options.replSet !== undefined) {
-      // TEMPORARY until replSetInitiate (the topology slice) creates it: a --replSet
-      // server gets its oplog at start, its first entry the initiate no-op.
-      state.oplog = Oplog.open(engine);
-      if (state.oplog === undefined) {
-        state.oplog = Oplog.create(engine, { sizeBytes: (options.oplogSizeMB ?? DEFAULT_OPLOG_SIZE_MB) * 1024 * 1024 });
-        state.oplog.appendNoop({ msg: 'initiating set' });
-      }
-    }
     engine.setCheckpointMarker(() => replicationOf(state).oplog?.lastApplied());
     const dispatcher = new CommandDispatcher();
     // TLS as mongod's net.tls.mode says (the same acceptor as the proxy's).
     server.acceptor = new ClientAcceptor(listener, options.tls, log, (socket) => server?.accept(socket, dispatcher));
     try {
+      if (options.replSet !== undefined) {
+        // An initiated set comes back as primary at once, its oplog where it was.
+        state.oplog = Oplog.open(engine);
+        state.replSet = ReplicaSet.load(engine, { name: options.replSet, oplogSizeMB: options.oplogSizeMB ?? DEFAULT_OPLOG_SIZE_MB }, state.oplog);
+      }
       await new Promise<void>((resolve, reject) => {
         listener.once('error', reject);
         listener.listen(options.port, options.bind, () => {
@@ -73,8 +68,15 @@ export class DevServer extends EventEmitter<{ closed: [] }> {
       engine.close();
       throw err;
     }
+    state.listeningPort = server.address.port;
+    const memberPort = state.replSet?.initiated === true ? splitHostAndPort(state.replSet.me).port : undefined;
+    if (memberPort !== undefined && memberPort !== state.listeningPort) {
+      // mongod would not find itself in its config and stay REMOVED; the dev server stays
+      // primary, but clients given replicaSet= go where hello's hosts say.
+      log.warn({ member: state.replSet?.me, port: state.listeningPort }, 'the replica set config names another port than this one: replicaSet= clients will not reach this server');
+    }
     server.startBackgroundWork();
-    log.info({ dbpath: engine.dbpath, address: server.address, backupCursor: options.backupCursor, tlsMode: options.tls?.mode ?? 'disabled', auth: options.auth === true }, 'dev server listening');
+    log.info({ dbpath: engine.dbpath, address: server.address, replSet: options.replSet, initiated: state.replSet?.initiated, backupCursor: options.backupCursor, tlsMode: options.tls?.mode ?? 'disabled', auth: options.auth === true }, 'dev server listening');
     return server;
   }
 

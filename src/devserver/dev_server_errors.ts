@@ -34,13 +34,23 @@ const DEV_SERVER_NAMED = Object.freeze({
   IndexOptionsConflict: 85,
   IndexKeySpecsConflict: 86,
   DBPathInUse: 98,
-  NotYetInitialized: 94,
   CommandNotSupported: 115,
   CappedPositionLost: 136,
   InvalidPipelineOperator: 168,
   UpdateOperationFailed: 218,
   NotImplemented: 238,
   DuplicateKey: 11000,
+  // replication (replication_coordinator_impl.cpp, service_entry_point_common.cpp)
+  AlreadyInitialized: 23,
+  NodeNotFound: 74,
+  NoReplicationEnabled: 76,
+  UnknownReplWriteConcern: 79,
+  InvalidReplicaSetConfig: 93,
+  NotYetInitialized: 94,
+  UnsatisfiableWriteConcern: 100,
+  NotWritablePrimary: 10107,
+  NotPrimaryNoSecondaryOk: 13435,
+  NotPrimaryOrSecondary: 13436,
 } as const);
 
 /** uassert codes the dev server raises, reported as `Location<code>`. */

@@ -32,7 +32,20 @@ const CLUSTER_ACTION: Readonly<Record<string, string>> = {
   hostInfo: 'hostInfo',
   getParameter: 'getParameter',
   setParameter: 'setParameter',
+  // repl_set_commands.cpp: clusterMonitor holds the two readers, clusterManager (and
+  // root) replSetConfigure.
+  replSetGetStatus: 'replSetGetStatus',
+  replSetGetConfig: 'replSetGetConfig',
+  replSetInitiate: 'replSetConfigure',
 };
+
+/**
+ * What the localhost exception lets an unauthenticated local client run while no user
+ * exists: create the first user, and set up the replica set (replSetConfigure and
+ * replSetGetStatus on the cluster; src/mongo/db/auth/authorization_session_impl.cpp,
+ * getDefaultPrivileges), which is how mongod's docs initiate a set with access control.
+ */
+const LOCALHOST_EXCEPTION = new Set(['createUser', 'replSetInitiate', 'replSetGetStatus']);
 
 interface Need {
   resource: Resource;
@@ -221,10 +234,7 @@ export interface AuthView {
 export function checkCommandAuthorization(name: string, cmd: Document, db: string, auth: AuthView): void {
   if (NO_AUTH_COMMANDS.has(name)) return;
   if (!auth.authenticated) {
-    // The localhost exception lets an unauthenticated local client create the first
-    // user, and nothing else (authorization_session_impl.cpp, _isAuthorizedForPrivilege
-    // with the localhost bypass; mongod 7 allows createUser and createRole).
-    if (name === 'createUser' && auth.localhostException()) return;
+    if (LOCALHOST_EXCEPTION.has(name) && auth.localhostException()) return;
     throw new DevServerError(DevServerCodes.Unauthorized, `Command ${name} requires authentication`);
   }
   const required = needs(name, cmd, db);

@@ -3,7 +3,7 @@ import { Long, UUID } from 'bson';
 import os from 'node:os';
 import type { Document } from '../bson.js';
 import type { Command, CommandContext } from './handler.js';
-import { SERVER_VERSION, MAX_WIRE_VERSION, type ServerState } from '../state.js';
+import { SERVER_VERSION, MAX_WIRE_VERSION, type DevServerOptions, type ServerState } from '../state.js';
 import { SETTABLE } from './set_parameter.js';
 import { sessionIdsToKill } from '../sessions.js';
 import { MAX_BSON_OBJECT_SIZE } from '../../wire/constants.js';
@@ -29,6 +29,15 @@ function buildInfo(): Document {
   };
 }
 
+/** mongod's `replication` section: only the options given on the command line. */
+function replicationOptions(options: DevServerOptions): Document {
+  if (options.replSet === undefined) return {};
+  const replication: Document = {};
+  if (options.oplogSizeMB !== undefined) replication['oplogSizeMB'] = options.oplogSizeMB;
+  replication['replSet'] = options.replSet;
+  return { replication };
+}
+
 function getCmdLineOpts(ctx: CommandContext): Document {
   const { options } = ctx.state;
   return {
@@ -43,9 +52,20 @@ function getCmdLineOpts(ctx: CommandContext): Document {
         journal: { enabled: true },
         ...(ctx.state.engine.layout.directoryForIndexes ? { wiredTiger: { engineConfig: { directoryForIndexes: true } } } : {}),
       },
+      ...replicationOptions(options),
     },
     ok: 1,
   };
+}
+
+/**
+ * serverStatus's `repl` section with --replSet: hello's replica set fields
+ * (src/mongo/db/repl/replication_info.cpp, ReplicationInfoServerStatus).
+ */
+function replicationStatus(state: ServerState): Document {
+  const { replSet } = state;
+  if (replSet === undefined) return {};
+  return { repl: { topologyVersion: state.topology.toDocument(), ...replSet.helloFields(state.oplog?.lastApplied(), false) } };
 }
 
 function serverStatus(ctx: CommandContext): Document {
@@ -74,6 +94,7 @@ function serverStatus(ctx: CommandContext): Document {
       backupCursorOpen: state.backupCursor !== undefined,
     },
     fsyncLocked: state.fsyncLock.locked,
+    ...replicationStatus(state),
     ok: 1,
   };
 }
