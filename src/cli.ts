@@ -49,6 +49,10 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
     summary: 'copy a backup into a dbpath (--to), checking every checksum',
     run: async (args) => (await import('./cli/restore.js')).runRestore(args),
   },
+  oplog: {
+    summary: "stream a replica set's oplog into numbered BSON files, resumable (mongobackup --stream)",
+    run: async (args) => (await import('./cli/oplog.js')).runOplog(args),
+  },
   start: {
     summary: 'the proxy in front of the dev server, run as its child (what npm start runs)',
     run: async (args) => (await import('./cli/start.js')).runStart(args),
