@@ -16,6 +16,8 @@ export interface DriverOplogSourceOptions {
   readonly maxAwaitTimeMS: number;
   /** How long the driver looks for a server before an operation fails. */
   readonly serverSelectionTimeoutMS: number;
+  /** Read this very server, never another member the driver discovers (the proxy's sidecar use). */
+  readonly directConnection?: boolean;
 }
 
 /** A tailable cursor the server ended (killed, or it found nothing to wait on): resume with a new one. */
@@ -96,7 +98,11 @@ export class DriverOplogSource implements OplogSource {
 
   /** Connects (the URI's own credentials and TLS apply); rejects when no server answers. */
   static async connect(uri: string, options: DriverOplogSourceOptions): Promise<DriverOplogSource> {
-    const client = new MongoClient(uri, { appName: 'hotbackup oplog', serverSelectionTimeoutMS: options.serverSelectionTimeoutMS });
+    const client = new MongoClient(uri, {
+      appName: 'hotbackup oplog',
+      serverSelectionTimeoutMS: options.serverSelectionTimeoutMS,
+      ...(options.directConnection === true ? { directConnection: true } : {}),
+    });
     await client.connect();
     return new DriverOplogSource(client, options);
   }

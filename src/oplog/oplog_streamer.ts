@@ -52,7 +52,8 @@ export interface StreamResult {
   readonly bytes: number;
 }
 
-const defaultRetryDelay = (attempt: number): number => Math.min(5000, 100 * 2 ** (attempt - 1));
+/** 100 ms doubling up to 5 s: a server restarting is found again within seconds, and a long outage costs a try every 5 s. */
+export const defaultRetryDelay = (attempt: number): number => Math.min(5000, 100 * 2 ** (attempt - 1));
 
 type Raced<T> = { aborted: false; value: T } | { aborted: true };
 
@@ -81,7 +82,8 @@ function raceAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<Raced<T
   });
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
+/** Resolves after `ms`, or at once when `signal` aborts. */
+export function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     const timer = setTimeout(done, ms);
     function done() {
