@@ -6,7 +6,7 @@
  * slice of the server's reply that holds it, never decoded and re-encoded, so the files
  * hold exactly the bytes the server wrote.
  */
-import { MongoClient, MongoNetworkError, MongoServerError, MongoServerSelectionError, type Collection, type FindCursor } from 'mongodb';
+import { MongoClient, MongoCursorExhaustedError, MongoNetworkError, MongoServerError, MongoServerSelectionError, type Collection, type FindCursor } from 'mongodb';
 import type { ErrorJudge, OplogBounds, OplogSource, OplogTail } from './oplog_source.js';
 import type { Timestamp } from 'bson';
 import { fromBsonTimestamp, toBsonTimestamp, type OplogTs } from './oplog_ts.js';
@@ -73,7 +73,14 @@ class DriverTail implements OplogTail {
   }
 
   async next(): Promise<Uint8Array[]> {
-    const first = await this.#cursor.tryNext();
+    let first: Uint8Array | null;
+    try {
+      first = await this.#cursor.tryNext();
+    } catch (err) {
+      // Its last batch came with cursor id 0: the server is done with it.
+      if (err instanceof MongoCursorExhaustedError) throw new TailEnded();
+      throw err;
+    }
     if (first === null) {
       // An empty getMore (the wait ran out) leaves the cursor open; a dead one is closed.
       if (this.#cursor.closed || this.#cursor.id?.isZero() === true) throw new TailEnded();

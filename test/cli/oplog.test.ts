@@ -7,10 +7,17 @@ import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { runCli } from '../helpers/cli_run.js';
 import { tempDir } from '../helpers/paths.js';
+import { renderStreamLine } from '../../src/cli/oplog_progress.js';
 
 describe('hotbackup oplog', () => {
   const scratch = tempDir('oplog-cli');
   after(() => scratch.remove());
+
+  it('draws the progress line: entries, bytes, the newest ts and its lag, the file', () => {
+    const snap = { entries: 12345, bytes: 3 * 1024 * 1024, newestTs: { secs: 1466234959, inc: 1 }, file: '/b/oplog/oplog000003.bson', reconnecting: false };
+    assert.equal(renderStreamLine(snap, 1466234961_500), 'oplog  12,345 entries  3.0 MiB  newest Timestamp 1466234959000|1 (lag 2s)  oplog000003.bson');
+    assert.equal(renderStreamLine({ ...snap, entries: 0, bytes: 0, newestTs: undefined, file: undefined, reconnecting: true }, 0), 'oplog  0 entries  0 B  waiting for the first entry  reconnecting…');
+  });
 
   it('prints its help, and refuses bad flags with exit code 2', async () => {
     const help = await runCli(['oplog', '--help']);
