@@ -119,6 +119,10 @@ export class DriverOplogSource implements OplogSource {
   }
 
   async bounds(): Promise<OplogBounds | undefined> {
+    // A standalone has no local.oplog.rs: ask for the collection rather than query one
+    // that is not there (a server may refuse a $natural sort it cannot apply).
+    const listed = await this.#client.db('local').listCollections({ name: 'oplog.rs' }, { nameOnly: true }).toArray();
+    if (listed.length === 0) return undefined;
     // $natural order is insertion order, which in the oplog is ts order.
     const end = async (direction: 1 | -1): Promise<OplogTs | undefined> => {
       const doc = await this.#oplog<OplogDoc>().findOne({}, { sort: { $natural: direction }, projection: { _id: 0, ts: 1 } });

@@ -198,7 +198,10 @@ async function streamInto(options: StreamOptions): Promise<StreamResult> {
         log.warn({ err: String(err), attempt: failures, retryInMs: delay, after: formatFromArg(position.ts) }, 'oplog stream interrupted: resuming from the last durable entry');
         await sleep(delay, signal);
       } finally {
-        await tail?.close();
+        // Stopping, the caller closes the source, which abandons a getMore still waiting;
+        // closing the cursor first would wait out that getMore's maxTimeMS.
+        if (signal.aborted) void tail?.close().catch(() => undefined);
+        else await tail?.close();
       }
     }
   } finally {
