@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 # libzstd-dev: the tests' driver zstd binding is built against it (build_driver_zstd.sh).
 # openssl: the TLS tests make their CA and certificates with it (test/helpers/tls_certs.ts).
 # xfsprogs: the reflink tests make an XFS filesystem on a loop device (mkfs.xfs); e2fsprogs an ext4 one.
-APT_PACKAGES=(libwiredtiger-dev wiredtiger socat tmux e2fsprogs xfsprogs mount util-linux python3 make g++ libzstd-dev openssl)
+# python3-pymongo: the replica-set client tests connect with Debian's pymongo 3.11 too.
+APT_PACKAGES=(libwiredtiger-dev wiredtiger socat tmux e2fsprogs xfsprogs mount util-linux python3 make g++ libzstd-dev openssl python3-pymongo)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

@@ -53,6 +53,10 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
     summary: "stream a replica set's oplog into numbered BSON files, resumable (mongobackup --stream)",
     run: async (args) => (await import('./cli/oplog.js')).runOplog(args),
   },
+  replay: {
+    summary: 'apply oplog files to a server with applyOps, from a timestamp up to another',
+    run: async (args) => (await import('./cli/replay.js')).runReplay(args),
+  },
   start: {
     summary: 'the proxy in front of the dev server, run as its child (what npm start runs)',
     run: async (args) => (await import('./cli/start.js')).runStart(args),

@@ -18,11 +18,20 @@ Options:
   --auth                       require authentication (SCRAM-SHA-256, SCRAM-SHA-1) and
                                check each command against the user's roles, as mongod's
                                --auth; the first user is created over localhost
+  --replSet NAME               run as a single-node replica set of that name, as mongod's
+                               --replSet; uninitiated until replSetInitiate (rs.initiate())
+  --oplogSize MB               the oplog's size in megabytes, as mongod's --oplogSize
+                               (only with --replSet)                                [990]
   --fsync-lock-delay-ms N      a first {fsync: 1, lock: true} answers only after N ms of
                                flushing, as mongod's on a large dataset               [0]
   --wiredTigerEngineConfigString STR
                                appended to wiredtiger_open's configuration, as mongod's
                                option, e.g. 'log=(file_max=2MB)' for small journal files
+  --directoryperdb             each database's files in a directory of its own, as
+                               mongod's option; remembered in storage.bson
+  --wiredTigerDirectoryForIndexes
+                               collections' and indexes' files in collection/ and index/,
+                               as mongod's option; remembered in storage.bson
   --tls-mode disabled|allow|require
                                TLS towards clients, as mongod's --tlsMode (allowTLS and
                                preferTLS are allow here)                [disabled]
@@ -60,7 +69,11 @@ export function parseDevServerArgs(args: string[]): ParsedDevServerArgs | 'help'
       auth: { type: 'boolean', default: false },
       'fsync-lock-delay-ms': { type: 'string', default: '0' },
       wiredTigerEngineConfigString: { type: 'string' },
+      directoryperdb: { type: 'boolean', default: false },
+      wiredTigerDirectoryForIndexes: { type: 'boolean', default: false },
       'log-format': { type: 'string', default: 'auto' },
+      replSet: { type: 'string' },
+      oplogSize: { type: 'string' },
       'exit-on-stdin-close': { type: 'boolean', default: false },
       'tls-mode': { type: 'string' },
       'tls-cert-key-file': { type: 'string' },
@@ -79,6 +92,15 @@ export function parseDevServerArgs(args: string[]): ParsedDevServerArgs | 'help'
   }
   const fsyncLockDelayMs = Number(values['fsync-lock-delay-ms']);
   if (!Number.isInteger(fsyncLockDelayMs) || fsyncLockDelayMs < 0) throw new Error('--fsync-lock-delay-ms must be a non-negative number of milliseconds');
+  const replSet = values.replSet;
+  // mongod's set name rules: not empty, and no '/' (a seed list's separator).
+  if (replSet !== undefined && (replSet === '' || replSet.includes('/'))) throw new Error(`--replSet must be a set name without '/', got '${replSet}'`);
+  let oplogSizeMB: number | undefined;
+  if (values.oplogSize !== undefined) {
+    oplogSizeMB = Number(values.oplogSize);
+    if (!Number.isInteger(oplogSizeMB) || oplogSizeMB <= 0) throw new Error(`--oplogSize must be a positive number of megabytes, got '${values.oplogSize}'`);
+    if (replSet === undefined) throw new Error('--oplogSize needs --replSet');
+  }
   const logFormat = values['log-format'] as LogFormat;
   if (!['json', 'pretty', 'auto'].includes(logFormat)) throw new Error(`--log-format must be json, pretty or auto`);
   const certKeyFile = values['tls-cert-key-file'];
@@ -108,6 +130,10 @@ export function parseDevServerArgs(args: string[]): ParsedDevServerArgs | 'help'
       ...(values.auth === true ? { auth: true } : {}),
       ...(fsyncLockDelayMs === 0 ? {} : { fsyncLockDelayMs }),
       ...(values.wiredTigerEngineConfigString === undefined ? {} : { wiredTigerEngineConfigString: values.wiredTigerEngineConfigString }),
+      ...(replSet === undefined ? {} : { replSet }),
+      ...(oplogSizeMB === undefined ? {} : { oplogSizeMB }),
+      ...(values.directoryperdb === true ? { directoryPerDB: true } : {}),
+      ...(values.wiredTigerDirectoryForIndexes === true ? { directoryForIndexes: true } : {}),
       argv: ['hotbackup', 'dev-server', ...args],
     },
     logFormat,

@@ -12,8 +12,12 @@ import { TargetRefusal } from '../backup/restore_target.js';
 import { TokenBucket } from '../backup/throttle.js';
 import { abortOnSignal, EXIT_INTERRUPTED, JOB_FLAG_OPTIONS, JOB_FLAGS_HELP, parseConcurrency, parseRate, UsageError } from './job_flags.js';
 import { startProgressLine } from './progress_line.js';
+import type { Timestamp } from 'bson';
+import { formatOplogTimestamp, parseOplogTimestamp } from '../backup/oplog_timestamp.js';
+import { replayOntoRestore } from './restore_oplog.js';
 
 const HELP = `Usage: hotbackup restore <dir> --to <dbpath> [--force [--no-precheck]] [--rate RATE]
+                         [--oplog <oplog dir> --until <secs,inc>]
 
 Copies the backup in <dir> into <dbpath>, checking every file's checksum against the
 backup's manifest as it is copied; the first mismatch stops the restore. Start mongod
@@ -33,6 +37,12 @@ Options:
   --no-precheck     with --force, do not check the backup first: it is then read
                     once instead of twice, but a damaged backup stops the restore
                     with DBPATH's contents already deleted
+  --oplog DIR       then bring the restore up to --until: start the dev server on
+                    DBPATH as a standalone, replay the oplog files in DIR (what
+                    \`hotbackup oplog\` writes) from the backup's own last oplog
+                    entry up to --until, and stop the server cleanly
+                    (\`hotbackup replay --help\` says what is checked)
+  --until SECS,INC  with --oplog: the last oplog entry to apply (inclusive)
 ${JOB_FLAGS_HELP}
   -h, --help        this text
 
@@ -45,11 +55,15 @@ Exit codes:
   4    refused by the backup: no manifest (incomplete, or not a backup), files
        missing or resized, or (the check before --force deletes) corrupted or
        unreadable; nothing was written or deleted
+  5    with --oplog: the files are restored, but the replay was refused (a gap, a
+       torn file, files ending before --until, a backup without oplog or already
+       past --until) or stopped part-way; the message says how to finish it
   130  interrupted (Ctrl-C): DBPATH is marked incomplete
 `;
 
 interface Flags {
   backup: string;
+  oplog: { dir: string; until: Timestamp } | undefined;
   target: string;
   force: boolean;
   precheck: boolean;
@@ -96,8 +110,15 @@ export async function runRestore(args: string[]): Promise<number> {
     progress.stop();
     if (result.removed.length > 0) process.stdout.write(`--force: deleted ${result.removed.length} entries that ${result.target} held.\n`);
     for (const note of result.notes) process.stdout.write(`note: ${note}\n`);
-    process.stdout.write(`Restored ${describeRestore(result)} into ${result.target}; every checksum matched (${result.seconds.toFixed(1)} s). Start mongod with --dbpath ${result.target}.\n`);
-    return 0;
+    if (flags.oplog === undefined) {
+      process.stdout.write(`Restored ${describeRestore(result)} into ${result.target}; every checksum matched (${result.seconds.toFixed(1)} s). Start mongod with --dbpath ${result.target}.\n`);
+      return 0;
+    }
+    process.stdout.write(`Restored ${describeRestore(result)} into ${result.target}; every checksum matched (${result.seconds.toFixed(1)} s).\n`);
+    stopListening();
+    const code = await replayOntoRestore({ dbpath: result.target, oplogDir: flags.oplog.dir, until: flags.oplog.until });
+    if (code === 0) process.stdout.write(`${result.target} holds the backup and the oplog up to ${formatOplogTimestamp(flags.oplog.until)}. Start mongod with --dbpath ${result.target}.\n`);
+    return code;
   } catch (err) {
     progress.stop();
     if (controller.signal.aborted && !(err instanceof RestoreStopped)) return fail(`${(controller.signal.reason as Error).message}: nothing was restored`, EXIT_INTERRUPTED);
@@ -118,6 +139,8 @@ function parseFlags(args: string[]): Flags | 'help' {
     options: {
       ...JOB_FLAG_OPTIONS,
       to: { type: 'string' },
+      oplog: { type: 'string' },
+      until: { type: 'string' },
       force: { type: 'boolean', default: false },
       'no-precheck': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
@@ -127,8 +150,10 @@ function parseFlags(args: string[]): Flags | 'help' {
   if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? 'name the backup directory: hotbackup restore <dir> --to <dbpath>' : `one backup at a time; got ${positionals.join(' ')}`);
   if (values.to === undefined || values.to === '') throw new UsageError('--to <dbpath> is required: the directory to restore into');
   if (values['no-precheck'] === true && values.force !== true) throw new UsageError('--no-precheck goes with --force: only a restore into a non-empty target checks the backup first');
+  if ((values.oplog === undefined) !== (values.until === undefined)) throw new UsageError('--oplog <dir> and --until <secs,inc> go together: the oplog files to replay, and the last entry to apply');
   return {
     backup: positionals[0] as string,
+    oplog: values.oplog === undefined ? undefined : { dir: values.oplog, until: parseOplogTimestamp(values.until as string, '--until') },
     target: values.to,
     force: values.force === true,
     precheck: values['no-precheck'] !== true,

@@ -33,6 +33,7 @@ export class ClientConnection {
       remoteAddress: `${socket.remoteAddress ?? ''}:${socket.remotePort ?? 0}`,
       localAddress: `${socket.localAddress ?? ''}:${socket.localPort ?? 0}`,
       clientMetadata: undefined,
+      supportsHello: false,
       auth: new AuthSession(isLoopback(socket.remoteAddress)),
     };
     socket.setNoDelay(true);
@@ -112,12 +113,18 @@ export class ClientConnection {
 
   private async streamHello(request: CommandRequest): Promise<void> {
     let responseTo = request.requestID;
+    let next = request;
     while (!this.closed.signal.aborted) {
-      const reply = await this.execute(request);
+      const reply = await this.execute(next);
       if (this.closed.signal.aborted) return;
       const streaming = reply['ok'] === 1;
       responseTo = this.send(request, reply, responseTo, streaming);
       if (!streaming) return;
+      // Each reply in the stream waits for a change from the one before it, as mongod
+      // reruns an exhaust hello with the topologyVersion it just sent
+      // (src/mongo/db/service_entry_point_common.cpp). Rerunning the client's first
+      // request would answer at once, in a loop, once the topology has moved on.
+      next = { ...request, command: { ...request.command, topologyVersion: reply['topologyVersion'] } };
     }
   }
 

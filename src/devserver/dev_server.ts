@@ -6,11 +6,15 @@
 import net from 'node:net';
 import { EventEmitter } from 'node:events';
 import { StorageEngine } from './storage/storage_engine.js';
+import { replicationOf } from './backup_replication.js';
 import { ServerState, type DevServerOptions } from './state.js';
 import { CommandDispatcher } from './handlers/command_table.js';
 import { ClientConnection } from './client_connection.js';
 import type { Logger } from '../log.js';
 import { ClientAcceptor } from '../tls/client_acceptor.js';
+import { ReplicaSet, DEFAULT_OPLOG_SIZE_MB } from './replication/replica_set.js';
+import { Oplog } from './replication/oplog.js';
+import { splitHostAndPort } from './replication/replset_config.js';
 
 export type { DevServerOptions } from './state.js';
 
@@ -32,17 +36,27 @@ export class DevServer extends EventEmitter<{ closed: [] }> {
   }
 
   static async start(options: DevServerOptions, log: Logger): Promise<DevServer> {
-    const engine = StorageEngine.open({ dbpath: options.dbpath, ...(options.wiredTigerEngineConfigString === undefined ? {} : { engineConfig: options.wiredTigerEngineConfigString }) });
+    const engine = StorageEngine.open({
+      dbpath: options.dbpath,
+      ...(options.wiredTigerEngineConfigString === undefined ? {} : { engineConfig: options.wiredTigerEngineConfigString }),
+      layout: { directoryPerDB: options.directoryPerDB === true, directoryForIndexes: options.directoryForIndexes === true },
+    });
     const listener = net.createServer();
     let server: DevServer | undefined;
     const state = new ServerState(engine, options, log, () => {
       void server?.close();
     });
     server = new DevServer(listener, state);
+    engine.setCheckpointMarker(() => replicationOf(state).oplog?.lastApplied());
     const dispatcher = new CommandDispatcher();
     // TLS as mongod's net.tls.mode says (the same acceptor as the proxy's).
     server.acceptor = new ClientAcceptor(listener, options.tls, log, (socket) => server?.accept(socket, dispatcher));
     try {
+      if (options.replSet !== undefined) {
+        // An initiated set comes back as primary at once, its oplog where it was.
+        state.oplog = Oplog.open(engine);
+        state.replSet = ReplicaSet.load(engine, { name: options.replSet, oplogSizeMB: options.oplogSizeMB ?? DEFAULT_OPLOG_SIZE_MB }, state.oplog);
+      }
       await new Promise<void>((resolve, reject) => {
         listener.once('error', reject);
         listener.listen(options.port, options.bind, () => {
@@ -54,8 +68,15 @@ export class DevServer extends EventEmitter<{ closed: [] }> {
       engine.close();
       throw err;
     }
+    state.listeningPort = server.address.port;
+    const memberPort = state.replSet?.initiated === true ? splitHostAndPort(state.replSet.me).port : undefined;
+    if (memberPort !== undefined && memberPort !== state.listeningPort) {
+      // mongod would not find itself in its config and stay REMOVED; the dev server stays
+      // primary, but clients given replicaSet= go where hello's hosts say.
+      log.warn({ member: state.replSet?.me, port: state.listeningPort }, 'the replica set config names another port than this one: replicaSet= clients will not reach this server');
+    }
     server.startBackgroundWork();
-    log.info({ dbpath: engine.dbpath, address: server.address, backupCursor: options.backupCursor, tlsMode: options.tls?.mode ?? 'disabled', auth: options.auth === true }, 'dev server listening');
+    log.info({ dbpath: engine.dbpath, address: server.address, replSet: options.replSet, initiated: state.replSet?.initiated, backupCursor: options.backupCursor, tlsMode: options.tls?.mode ?? 'disabled', auth: options.auth === true }, 'dev server listening');
     return server;
   }
 

@@ -12,6 +12,7 @@ import { CommandError, ErrorCodes, LocationCodes, codeNamer, type CommandErrorOp
 /** Named in error_codes.yml, raised only by the dev server here. */
 const DEV_SERVER_NAMED = Object.freeze({
   NoSuchKey: 4,
+  UnknownError: 8,
   UserNotFound: 11,
   AuthenticationFailed: 18,
   RoleNotFound: 31,
@@ -29,12 +30,27 @@ const DEV_SERVER_NAMED = Object.freeze({
   ImmutableField: 66,
   CannotCreateIndex: 67,
   InvalidNamespace: 73,
+  IndexAlreadyExists: 68,
   IndexOptionsConflict: 85,
   IndexKeySpecsConflict: 86,
   DBPathInUse: 98,
+  CommandNotSupported: 115,
+  CappedPositionLost: 136,
   InvalidPipelineOperator: 168,
+  UpdateOperationFailed: 218,
   NotImplemented: 238,
   DuplicateKey: 11000,
+  // replication (replication_coordinator_impl.cpp, service_entry_point_common.cpp)
+  AlreadyInitialized: 23,
+  NodeNotFound: 74,
+  NoReplicationEnabled: 76,
+  UnknownReplWriteConcern: 79,
+  InvalidReplicaSetConfig: 93,
+  NotYetInitialized: 94,
+  UnsatisfiableWriteConcern: 100,
+  NotWritablePrimary: 10107,
+  NotPrimaryNoSecondaryOk: 13435,
+  NotPrimaryOrSecondary: 13436,
 } as const);
 
 /** uassert codes the dev server raises, reported as `Location<code>`. */
@@ -92,8 +108,28 @@ const DEV_SERVER_LOCATION = Object.freeze({
   FsyncLockWhileBackupCursorOpen: 50884,
   BackupCursorWhileFsyncLocked: 50887,
   BackupCursorExtendNotReplSet: 29144,
+  BackupCursorExtendWrongId: 29094,
+  BackupCursorNoOplogRecords: 50912,
+  BackupCursorOplogRolledOver: 50917,
   // user management (user_management_commands.cpp, CmdCreateUser)
   UserAlreadyExists: 51003,
+  // applyOps (repl/apply_ops.cpp) and its $v: 2 diffs (update/document_diff_serialization.cpp)
+  ApplyOpsUuidMismatch: 3318200,
+  ApplyOpsDropDatabaseNotAlone: 6275900,
+  DiffDuplicateField: 4728000,
+  DiffEmpty: 4770500,
+  DiffArraySubDiffNotObject: 4770501,
+  DiffArrayBadEntry: 4770502,
+  DiffUnexpectedSection: 4770503,
+  DiffArrayHeaderMissing: 4770504,
+  DiffSectionNameEmpty: 4770505,
+  DiffSectionType: 4770507,
+  DiffArrayIndexNotInteger: 4770512,
+  DiffSectionAfterSubDiffs: 4770514,
+  DiffArrayHeaderNotBool: 4770519,
+  DiffArrayHeaderNotTrue: 4770520,
+  DiffArrayEntryNameTooShort: 4770521,
+  DiffSubDiffNotObject: 470510,
 } as const);
 
 export const DevServerCodes = Object.freeze({ ...ErrorCodes, ...LocationCodes, ...DEV_SERVER_NAMED, ...DEV_SERVER_LOCATION });

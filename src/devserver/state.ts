@@ -2,13 +2,16 @@
  * Everything the dev server's commands share: the storage engine, cursors, the
  * fsync lock, the open backup cursor and the counters serverStatus reports.
  */
-import { ObjectId, Long } from 'bson';
+import type { ObjectId } from 'bson';
 import type { StorageEngine, BackupCursorHandle } from './storage/storage_engine.js';
 import { CursorManager } from './cursors.js';
 import { FsyncLock } from './fsync_lock_holder.js';
 import type { Logger } from '../log.js';
 import type { ServerTls } from '../tls/server_tls.js';
 import { UserStore } from './auth/users.js';
+import { TopologyVersion } from './replication/topology_version.js';
+import type { ReplicaSet } from './replication/replica_set.js';
+import type { Oplog } from './replication/oplog.js';
 
 /** What we claim to be. MongoDB 7.0 speaks wire version 21. */
 export const SERVER_VERSION = '7.0.0';
@@ -30,6 +33,10 @@ export interface DevServerOptions {
   fsyncLockDelayMs?: number;
   /** Appended to wiredtiger_open's configuration, as mongod's --wiredTigerEngineConfigString. */
   wiredTigerEngineConfigString?: string;
+  /** mongod's --directoryperdb: each database's files in `<dbpath>/<db>/`. */
+  directoryPerDB?: boolean;
+  /** mongod's --wiredTigerDirectoryForIndexes: files in `collection/` and `index/`. */
+  directoryForIndexes?: boolean;
   /** TLS towards clients (`--tls-mode allow|require`); absent: plain only. */
   tls?: ServerTls | undefined;
   /**
@@ -37,6 +44,10 @@ export interface DevServerOptions {
    * the user's roles (src/devserver/auth/). Off by default, as mongod's.
    */
   auth?: boolean;
+  /** mongod's --replSet: a single-node replica set of this name, uninitiated until replSetInitiate. */
+  replSet?: string;
+  /** mongod's --oplogSize, in megabytes (only with replSet). */
+  oplogSizeMB?: number;
   /** The command line the server was started with, for getCmdLineOpts. */
   argv: string[];
 }
@@ -52,8 +63,8 @@ export interface OpCounters {
 
 export class ServerState {
   readonly startedAt = new Date();
-  readonly processId = new ObjectId();
-  readonly topologyCounter = Long.fromNumber(0);
+  /** hello's topologyVersion; bumped when what hello says changes. */
+  readonly topology = new TopologyVersion();
   readonly cursors = new CursorManager();
   readonly fsyncLock = new FsyncLock();
   readonly opcounters: OpCounters = { insert: 0, query: 0, update: 0, delete: 0, getmore: 0, command: 0 };
@@ -61,6 +72,12 @@ export class ServerState {
   backupCursor: BackupCursorHandle | undefined;
   /** admin.system.users. */
   readonly users: UserStore;
+  /** With --replSet; undefined on a standalone. */
+  replSet: ReplicaSet | undefined;
+  /** local.oplog.rs, once the set is initiated (at replSetInitiate, or at start on an initiated dbpath). */
+  oplog: Oplog | undefined;
+  /** The port the server listens on (the `--port 0` one picked included), for replSetInitiate's default config. */
+  listeningPort = 0;
   /** Set once shutdown begins; new work is refused. */
   shuttingDown = false;
   /** Writes since the journal was last synced, so the flusher can skip idle ticks. */
@@ -74,5 +91,9 @@ export class ServerState {
     readonly requestShutdown: () => void,
   ) {
     this.users = new UserStore(engine);
+  }
+
+  get processId(): ObjectId {
+    return this.topology.processId;
   }
 }

@@ -31,7 +31,21 @@ const CLUSTER_ACTION: Readonly<Record<string, string>> = {
   getCmdLineOpts: 'getCmdLineOpts',
   hostInfo: 'hostInfo',
   getParameter: 'getParameter',
+  setParameter: 'setParameter',
+  // repl_set_commands.cpp: clusterMonitor holds the two readers, clusterManager (and
+  // root) replSetConfigure.
+  replSetGetStatus: 'replSetGetStatus',
+  replSetGetConfig: 'replSetGetConfig',
+  replSetInitiate: 'replSetConfigure',
 };
+
+/**
+ * What the localhost exception lets an unauthenticated local client run while no user
+ * exists: create the first user, and set up the replica set (replSetConfigure and
+ * replSetGetStatus on the cluster; src/mongo/db/auth/authorization_session_impl.cpp,
+ * getDefaultPrivileges), which is how mongod's docs initiate a set with access control.
+ */
+const LOCALHOST_EXCEPTION = new Set(['createUser', 'replSetInitiate', 'replSetGetStatus']);
 
 interface Need {
   resource: Resource;
@@ -59,6 +73,68 @@ function pipelineNeed(cmd: Document, db: string): Need[] {
     }
   }
   return [{ resource: onCollection(db, cmd['aggregate']), action: 'find' }];
+}
+
+const ANY: Resource = { anyResource: true };
+
+function isUuid(value: unknown): boolean {
+  return value !== null && typeof value === 'object' && (value as { _bsontype?: string })._bsontype === 'Binary' && (value as { sub_type: number }).sub_type === 4;
+}
+
+function hasTopLevelUuid(doc: Document): boolean {
+  return Object.values(doc).some(isUuid);
+}
+
+/**
+ * applyOps (src/mongo/db/commands/apply_ops_cmd.cpp validateApplyOpsCommand, and
+ * oplog_application_checks.cpp checkAuthForOperation): `applyOps` on the cluster; every
+ * privilege there is (anyAction on anyResource) for an empty batch or a create in a batch
+ * of several; `useUUID` for an entry with a UUID, and `forceUUID` too for a create with
+ * one; then each entry's own: `appendOplogNote` for a no-op, `insert`, `update` and (as
+ * alwaysUpsert defaults to true there) `insert`, `remove`, and a command's own privileges.
+ * The namespace is the entry's `ns`; mongod takes the one its `ui` names when they differ.
+ */
+function applyOpsNeeds(cmd: Document): Need[] {
+  const entries = Array.isArray(cmd['applyOps']) ? (cmd['applyOps'] as unknown[]) : [];
+  const out: Need[] = [{ resource: CLUSTER, action: 'applyOps' }];
+  const objects = entries.filter((e): e is Document => e !== null && typeof e === 'object' && !Array.isArray(e));
+  const commandOf = (e: Document): [string, Document] | undefined => {
+    const o = e['o'];
+    if (e['op'] !== 'c' || o === null || typeof o !== 'object') return undefined;
+    const name = Object.keys(o)[0];
+    return name === undefined ? undefined : [name, o as Document];
+  };
+  const createsInBatch = objects.length > 1 && objects.some((e) => ['create', 'renameCollection'].includes(commandOf(e)?.[0] ?? ''));
+  if (entries.length === 0 || createsInBatch) return [...out, { resource: ANY, action: 'anyAction' }];
+  for (const e of objects) {
+    const command = commandOf(e);
+    const withUuid = hasTopLevelUuid(e) || (command !== undefined && hasTopLevelUuid(command[1]));
+    if (withUuid) out.push({ resource: CLUSTER, action: 'useUUID' });
+    if (withUuid && command?.[0] === 'create') out.push({ resource: CLUSTER, action: 'forceUUID' });
+    const ns = typeof e['ns'] === 'string' ? e['ns'] : '';
+    const dot = ns.indexOf('.');
+    const [entryDb, coll] = dot < 0 ? [ns, ''] : [ns.slice(0, dot), ns.slice(dot + 1)];
+    switch (e['op']) {
+      case 'n':
+        out.push({ resource: CLUSTER, action: 'appendOplogNote' });
+        break;
+      case 'i':
+        out.push({ resource: onCollection(entryDb, coll), action: 'insert' });
+        break;
+      case 'u':
+        out.push({ resource: onCollection(entryDb, coll), action: 'update' }, { resource: onCollection(entryDb, coll), action: 'insert' });
+        break;
+      case 'd':
+        out.push({ resource: onCollection(entryDb, coll), action: 'remove' });
+        break;
+      case 'c':
+        if (command !== undefined) out.push(...(needs(command[0], command[1], entryDb) ?? []));
+        break;
+      default:
+        break;
+    }
+  }
+  return out;
 }
 
 /** The privileges a command needs; undefined for one any authenticated user may run. */
@@ -104,6 +180,8 @@ function needs(name: string, cmd: Document, db: string): Need[] | undefined {
       return [{ resource: onCollection(db, target), action: 'listIndexes' }];
     case 'killCursors':
       return [{ resource: onCollection(db, target), action: 'killCursors' }];
+    case 'applyOps':
+      return applyOpsNeeds(cmd);
     case 'dbStats':
     case 'dbstats':
       return [{ resource: onDb(db), action: 'dbStats' }];
@@ -156,10 +234,7 @@ export interface AuthView {
 export function checkCommandAuthorization(name: string, cmd: Document, db: string, auth: AuthView): void {
   if (NO_AUTH_COMMANDS.has(name)) return;
   if (!auth.authenticated) {
-    // The localhost exception lets an unauthenticated local client create the first
-    // user, and nothing else (authorization_session_impl.cpp, _isAuthorizedForPrivilege
-    // with the localhost bypass; mongod 7 allows createUser and createRole).
-    if (name === 'createUser' && auth.localhostException()) return;
+    if (LOCALHOST_EXCEPTION.has(name) && auth.localhostException()) return;
     throw new DevServerError(DevServerCodes.Unauthorized, `Command ${name} requires authentication`);
   }
   const required = needs(name, cmd, db);

@@ -40,6 +40,11 @@ const CLUSTER_MONITOR_CLUSTER = [
   'connPoolStats', 'getCmdLineOpts', 'getDefaultRWConcern', 'getLog', 'getParameter', 'hostInfo', 'inprog', 'listDatabases',
   'listSessions', 'netstat', 'replSetGetConfig', 'replSetGetStatus', 'serverStatus', 'top', 'useUUID',
 ];
+/** clusterManager's cluster actions that the dev server has commands for, and their neighbours. */
+const CLUSTER_MANAGER_CLUSTER = [
+  'appendOplogNote', 'applicationMessage', 'getDefaultRWConcern', 'listSessions', 'replSetConfigure', 'replSetGetConfig',
+  'replSetGetStatus', 'replSetStateChange', 'resync', 'setDefaultRWConcern', 'setFeatureCompatibilityVersion',
+];
 /**
  * mongod's backup role, plus PSMDB's `startBackup` (its createBackup command's action,
  * granted to backup and hostManager in PSMDB's builtin roles).
@@ -55,7 +60,7 @@ const db = (name: string, collection = ''): Resource => ({ db: name, collection 
 const CLUSTER: Resource = { cluster: true };
 
 /** Roles that exist only on admin (mongod: "cluster-wide" roles). */
-const ADMIN_ONLY_ROLES = new Set(['root', 'backup', 'restore', 'hostManager', 'clusterMonitor']);
+const ADMIN_ONLY_ROLES = new Set(['root', 'backup', 'restore', 'hostManager', 'clusterMonitor', 'clusterManager']);
 const ANY_DB_ROLES = new Set(['read', 'readWrite', 'dbAdmin']);
 
 export function isBuiltinRole(role: RoleName): boolean {
@@ -93,6 +98,11 @@ function adminRolePrivileges(role: string): Privilege[] {
         { resource: db(''), actions: ['collStats', 'dbStats', 'getDatabaseVersion', 'getShardVersion', 'indexStats'] },
         { resource: db('', 'system.profile'), actions: ['find'] },
       ];
+    case 'clusterManager':
+      return [
+        { resource: CLUSTER, actions: CLUSTER_MANAGER_CLUSTER },
+        { resource: db('local', 'system.replset'), actions: ['find', 'insert', 'update', 'remove'] },
+      ];
     case 'backup':
       return [
         { resource: CLUSTER, actions: BACKUP_CLUSTER },
@@ -100,14 +110,16 @@ function adminRolePrivileges(role: string): Privilege[] {
         { resource: db('config', 'settings'), actions: ['find', 'insert', 'update'] },
       ];
     case 'restore':
+      // applyOps, forceUUID and useUUID: "Needed by mongorestore --preserveUUID" (builtin_roles.yml).
       return [
-        { resource: CLUSTER, actions: ['getParameter'] },
+        { resource: CLUSTER, actions: ['applyOps', 'forceUUID', 'getParameter', 'useUUID'] },
         { resource: db(''), actions: RESTORE_ANY },
       ];
     case 'root':
       // readWriteAnyDatabase, dbAdminAnyDatabase, userAdminAnyDatabase, clusterAdmin, backup, restore.
       return mergePrivileges([
-        { resource: CLUSTER, actions: [...HOST_MANAGER_CLUSTER, ...CLUSTER_MONITOR_CLUSTER, ...BACKUP_CLUSTER, 'listDatabases'] },
+        // applyOps: dbAdminAnyDatabase's and restore's; forceUUID: restore's.
+        { resource: CLUSTER, actions: [...HOST_MANAGER_CLUSTER, ...CLUSTER_MONITOR_CLUSTER, ...CLUSTER_MANAGER_CLUSTER, ...BACKUP_CLUSTER, 'listDatabases', 'applyOps', 'forceUUID'] },
         { resource: db(''), actions: [...READ_WRITE, ...DB_ADMIN, ...USER_ADMIN, ...RESTORE_ANY, 'repairDatabase'] },
         { resource: db('', 'system.profile'), actions: DB_ADMIN_PROFILE },
       ]);

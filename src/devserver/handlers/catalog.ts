@@ -8,6 +8,8 @@ import { namespaceOf, optionalDocument, ensureCollection, bsonSize, cursorBatchS
 import { firstBatchReply } from './read.js';
 import { compileFilter } from '../query/filter.js';
 import { DevServerError, DevServerCodes } from '../dev_server_errors.js';
+import { logDropDatabase } from '../replication/oplog_writes.js';
+import { OPLOG_NS } from '../replication/oplog.js';
 
 function databaseSizes(ctx: CommandContext): Map<string, number> {
   const sizes = new Map<string, number>();
@@ -93,6 +95,10 @@ function create(cmd: Document, ctx: CommandContext): Document {
 
 function drop(cmd: Document, ctx: CommandContext): Document {
   const ns = namespaceOf(ctx.db, cmd['drop']);
+  if (ns === OPLOG_NS && ctx.state.oplog !== undefined) {
+    // src/mongo/db/catalog/drop_collection.cpp; jstests/replsets/drop_oplog.js
+    throw new DevServerError(DevServerCodes.IllegalOperation, "can't drop live oplog while replicating");
+  }
   const meta = ctx.state.engine.getCollection(ns);
   // Since MongoDB 7.0, dropping a missing collection succeeds.
   if (meta === undefined) return { ok: 1 };
@@ -102,7 +108,13 @@ function drop(cmd: Document, ctx: CommandContext): Document {
 }
 
 function dropDatabase(_cmd: Document, ctx: CommandContext): Document {
+  if (ctx.db === 'local' && ctx.state.oplog !== undefined) {
+    // src/mongo/db/catalog/drop_database.cpp; jstests/replsets/drop_oplog.js
+    throw new DevServerError(DevServerCodes.IllegalOperation, "Cannot drop 'local' database while replication is active");
+  }
+  const collections = ctx.state.engine.listCollections(ctx.db).length;
   ctx.state.engine.dropDatabase(ctx.db);
+  logDropDatabase(ctx.state, ctx.db, collections);
   return { dropped: ctx.db, ok: 1 };
 }
 

@@ -8,10 +8,12 @@ import { compileSort } from '../query/sort.js';
 import { compileProjection } from '../query/projection.js';
 import { valuesEqual } from '../query/values.js';
 import { DevServerError, DevServerCodes } from '../dev_server_errors.js';
+import { checkUserWritable, logDelete, logInsert, logUpdate } from '../replication/oplog_writes.js';
 
 function findAndModify(cmd: Document, ctx: CommandContext): Document {
   const { engine } = ctx.state;
   const ns = namespaceOf(ctx.db, cmd['findAndModify'] ?? cmd['findandmodify']);
+  checkUserWritable(ctx.state, ns);
   const query = optionalDocument(cmd, 'query') ?? {};
   const sortSpec = optionalDocument(cmd, 'sort');
   const fields = optionalDocument(cmd, 'fields');
@@ -35,7 +37,10 @@ function findAndModify(cmd: Document, ctx: CommandContext): Document {
   const lastErrorObject: Document = { n: 0 };
   if (remove) {
     if (target !== undefined) {
-      engine.writeTransaction(() => engine.deleteRecord(ns, target.rid, target.doc['_id']));
+      engine.writeTransaction(() => {
+        engine.deleteRecord(ns, target.rid, target.doc['_id']);
+        logDelete(ctx.state, ns, target.doc['_id']);
+      });
       value = target.doc;
       lastErrorObject['n'] = 1;
     }
@@ -49,7 +54,10 @@ function findAndModify(cmd: Document, ctx: CommandContext): Document {
       }
       if (result.modified) {
         const bytes = encodeForStorage(result.doc);
-        engine.writeTransaction(() => engine.updateRecord(ns, target.rid, bytes));
+        engine.writeTransaction(() => {
+          engine.updateRecord(ns, target.rid, bytes);
+          logUpdate(ctx.state, ns, target.doc, result.doc, update.isReplacement);
+        });
       }
       value = returnNew ? result.doc : target.doc;
       Object.assign(lastErrorObject, { n: 1, updatedExisting: true });
@@ -57,7 +65,10 @@ function findAndModify(cmd: Document, ctx: CommandContext): Document {
       const stored = withId(update.apply(upsertSeed(query, { idOnly: update.isReplacement }), { isInsert: true }).doc);
       const bytes = encodeForStorage(stored);
       ensureCollection(engine, ns);
-      engine.writeTransaction(() => engine.insertRecord(ns, bytes, stored['_id']));
+      engine.writeTransaction(() => {
+        engine.insertRecord(ns, bytes, stored['_id']);
+        logInsert(ctx.state, ns, stored);
+      });
       value = returnNew ? stored : null;
       Object.assign(lastErrorObject, { n: 1, updatedExisting: false, upserted: stored['_id'] });
     } else {

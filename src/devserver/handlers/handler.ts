@@ -10,6 +10,8 @@ export interface ConnectionInfo {
   readonly localAddress: string;
   /** The `client` document from the handshake, when the driver sent one. */
   clientMetadata: Document | undefined;
+  /** The client said hello (or helloOk): errors say "not primary", not "not master". */
+  supportsHello: boolean;
   /** Who is authenticated on the connection (only consulted with `--auth`). */
   readonly auth: AuthSession;
 }

@@ -1,11 +1,10 @@
 /**
  * hello / isMaster: the handshake every driver starts with, and the awaitable form
- * its monitor repeats. A standalone's topology never changes, so an awaitable hello
- * simply waits `maxAwaitTimeMS` and answers again; the connection layer turns that
- * into a moreToCome stream when the client allowed exhaust.
+ * its monitor repeats. An awaitable hello waits `maxAwaitTimeMS`, or less when the
+ * topology changes (replSetInitiate), and answers again; the connection layer turns
+ * that into a moreToCome stream when the client allowed exhaust. With --replSet the
+ * reply carries the replica set's fields (replication/replica_set.ts).
  */
-import { ObjectId } from 'bson';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Document } from '../bson.js';
 import type { Command, CommandContext } from './handler.js';
 import { MAX_WIRE_VERSION, MIN_WIRE_VERSION } from '../state.js';
@@ -34,18 +33,10 @@ async function waitForTopologyChange(cmd: Document, ctx: CommandContext): Promis
     throw new DevServerError(DevServerCodes.BadValue, 'maxAwaitTimeMS must be a non-negative integer');
   }
   const version = cmd['topologyVersion'] as { processId?: unknown; counter?: unknown } | null;
-  const sameProcess =
-    version !== null &&
-    version.processId instanceof ObjectId &&
-    version.processId.equals(ctx.state.processId) &&
-    toNumber(version.counter) === ctx.state.topologyCounter.toNumber();
-  // A client holding another process's topologyVersion learns of the restart at once.
-  if (!sameProcess) return;
-  try {
-    await sleep(maxAwait, undefined, { signal: ctx.signal });
-  } catch {
-    // Disconnect or shutdown: the caller stops the stream.
-  }
+  // A client holding another process's or an older topologyVersion learns of it at once;
+  // otherwise the reply waits for a change (replSetInitiate makes one) or maxAwaitTimeMS.
+  if (version === null || !ctx.state.topology.isCurrent(version.processId, toNumber(version.counter))) return;
+  await ctx.state.topology.waitForChange(maxAwait, ctx.signal);
 }
 
 /**
@@ -86,11 +77,20 @@ async function hello(cmd: Document, ctx: CommandContext, legacy: boolean): Promi
   if (client !== null && typeof client === 'object' && ctx.connection.clientMetadata === undefined) {
     ctx.connection.clientMetadata = client as Document;
   }
+  // A client that says hello, or helloOk, is told "not primary" rather than "not master"
+  // (src/mongo/db/repl/replication_info.cpp, setSupportsHello).
+  if (!legacy || cmd['helloOk'] === true) ctx.connection.supportsHello = true;
   const reply: Document = {};
   if (cmd['helloOk'] === true) reply['helloOk'] = true;
-  if (legacy) reply['ismaster'] = true;
-  else reply['isWritablePrimary'] = true;
-  reply['topologyVersion'] = { processId: ctx.state.processId, counter: ctx.state.topologyCounter };
+  const { replSet, oplog } = ctx.state;
+  if (replSet === undefined) {
+    if (legacy) reply['ismaster'] = true;
+    else reply['isWritablePrimary'] = true;
+    reply['topologyVersion'] = ctx.state.topology.toDocument();
+  } else {
+    reply['topologyVersion'] = ctx.state.topology.toDocument();
+    Object.assign(reply, replSet.helloFields(oplog?.lastApplied(), legacy));
+  }
   reply['maxBsonObjectSize'] = MAX_BSON_OBJECT_SIZE;
   reply['maxMessageSizeBytes'] = MAX_MESSAGE_SIZE;
   reply['maxWriteBatchSize'] = 100_000;

@@ -2,18 +2,21 @@
 import { Long } from 'bson';
 import type { Document } from '../bson.js';
 import type { Command, CommandContext } from './handler.js';
-import { ArraySource, MAX_BATCH_BYTES, type CursorSource } from '../cursors.js';
+import { ArraySource, MAX_BATCH_BYTES, type CursorSource, type ServerCursor } from '../cursors.js';
 import { namespaceOf, cursorNamespaceOf, optionalCount, optionalDocument, findMatching, bsonSize } from './common.js';
 import { compileSort } from '../query/sort.js';
 import { compileProjection } from '../query/projection.js';
 import { distinctValues } from '../query/aggregate.js';
 import { isNumeric, toNumber } from '../query/values.js';
 import { DevServerError, DevServerCodes } from '../dev_server_errors.js';
+import { checkCapped, checkTailableOptions, findOnOplog } from '../replication/oplog_find.js';
 
 /** mongod's default size of a first batch. */
 const DEFAULT_FIRST_BATCH = 101;
 
-const UNSUPPORTED_FIND_OPTIONS = ['tailable', 'awaitData', 'min', 'max', 'returnKey', 'showRecordId', 'let'];
+const UNSUPPORTED_FIND_OPTIONS = ['min', 'max', 'returnKey', 'showRecordId', 'let'];
+/** What an awaitData getMore waits without a maxTimeMS: mongod's default (getmore_cmd.cpp). */
+const DEFAULT_AWAIT_DATA_MS = 1000;
 
 export interface CursorReply {
   ns: string;
@@ -53,8 +56,19 @@ function find(cmd: Document, ctx: CommandContext): Document {
   const limit = negativeLimit ? Math.abs(toNumber(rawLimit)) : optionalCount(cmd, 'limit') ?? 0;
   const batchSize = optionalCount(cmd, 'batchSize');
 
-  const sort = sortSpec !== undefined && Object.keys(sortSpec).length > 0 ? compileSort(sortSpec) : undefined;
+  checkTailableOptions(cmd);
+  const tailable = cmd['tailable'] === true;
   const project = projectionSpec !== undefined && Object.keys(projectionSpec).length > 0 ? compileProjection(projectionSpec) : undefined;
+  // oplogReplay is accepted and ignored, as since 4.4: the ts bound is used regardless.
+  const onOplog = findOnOplog(ctx, ns, {
+    filter, sortSpec, project, skip, limit,
+    batchSize: negativeLimit ? limit : batchSize,
+    singleBatch: cmd['singleBatch'] === true || negativeLimit,
+    tailable, awaitData: cmd['awaitData'] === true,
+  });
+  if (onOplog !== undefined) return onOplog;
+  checkCapped(ctx, ns, tailable);
+  const sort = sortSpec !== undefined && Object.keys(sortSpec).length > 0 ? compileSort(sortSpec) : undefined;
   // Without a sort, scanning can stop as soon as skip + limit documents matched.
   const wanted = sort === undefined && limit > 0 ? skip + limit : Infinity;
   let docs = findMatching(ctx.state.engine, ns, filter, wanted).map((m) => m.doc);
@@ -70,7 +84,29 @@ function find(cmd: Document, ctx: CommandContext): Document {
   });
 }
 
-function getMore(cmd: Document, ctx: CommandContext): Document {
+/**
+ * An awaitData cursor with nothing new waits, woken by commits, up to maxTimeMS (or
+ * mongod's default 1 s), then answers an empty batch and stays open.
+ */
+async function awaitBatch(cursor: ServerCursor, cmd: Document, ctx: CommandContext, next: () => Document[]): Promise<Document[]> {
+  const source = cursor.source as CursorSource & { awaitData?: boolean; waitForData?: (signal: AbortSignal) => Promise<void> };
+  let batch = next();
+  if (batch.length > 0 || source.awaitData !== true || source.waitForData === undefined) return batch;
+  const maxTimeMS = optionalCount(cmd, 'maxTimeMS') ?? DEFAULT_AWAIT_DATA_MS;
+  const timeout = AbortSignal.timeout(Math.max(1, maxTimeMS));
+  const signal = AbortSignal.any([timeout, ctx.signal]);
+  while (batch.length === 0 && !source.exhausted) {
+    try {
+      await source.waitForData(signal);
+    } catch {
+      return batch;
+    }
+    batch = next();
+  }
+  return batch;
+}
+
+async function getMore(cmd: Document, ctx: CommandContext): Promise<Document> {
   ctx.state.opcounters.getmore += 1;
   const rawId = cmd['getMore'];
   if (!(rawId instanceof Long)) {
@@ -79,7 +115,14 @@ function getMore(cmd: Document, ctx: CommandContext): Document {
   const ns = cursorNamespaceOf(ctx.db, cmd['collection']);
   const cursor = ctx.state.cursors.get(rawId, ns, ctx.lsid);
   const batchSize = optionalCount(cmd, 'batchSize') ?? Infinity;
-  const batch = cursor.source.next(batchSize === 0 ? Infinity : batchSize, MAX_BATCH_BYTES);
+  let batch: Document[];
+  try {
+    batch = await awaitBatch(cursor, cmd, ctx, () => cursor.source.next(batchSize === 0 ? Infinity : batchSize, MAX_BATCH_BYTES));
+  } catch (err) {
+    // A getMore that fails kills its cursor, as mongod's (getmore_cmd.cpp, cursorFreer).
+    ctx.state.cursors.kill(cursor.id);
+    throw err;
+  }
   let id = cursor.id;
   if (cursor.source.exhausted && !cursor.tailable) {
     ctx.state.cursors.kill(cursor.id);

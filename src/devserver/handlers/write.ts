@@ -9,6 +9,7 @@ import { compileUpdate, upsertSeed } from '../query/update.js';
 import { valuesEqual } from '../query/values.js';
 import { MAX_BSON_OBJECT_SIZE } from '../../wire/constants.js';
 import { DevServerError, DevServerCodes } from '../dev_server_errors.js';
+import { checkUserWritable, logDelete, logInsert, logUpdate } from '../replication/oplog_writes.js';
 
 function arrayField(cmd: Document, field: string): Document[] {
   const value = cmd[field];
@@ -50,10 +51,41 @@ export function finishWrite(state: ServerState, cmd: Document): void {
   else state.unsyncedWrites = true;
 }
 
-function insertOne(state: ServerState, ns: string, doc: Document): void {
+/*
+ * The three document writes: every write command's change to a document, and applyOps',
+ * goes through one of these, so that whatever a write must also do (on a replica set,
+ * its oplog entry in the same transaction) is done in one place for all of them.
+ */
+
+/** Inserts `doc` (given an `_id` if it has none); DuplicateKey when its `_id` exists. */
+export function insertOne(state: ServerState, ns: string, doc: Document): void {
   const stored = withId(doc);
   const bytes = encodeForStorage(stored);
-  state.engine.writeTransaction(() => state.engine.insertRecord(ns, bytes, stored['_id']));
+  state.engine.writeTransaction(() => {
+    state.engine.insertRecord(ns, bytes, stored['_id']);
+    logInsert(state, ns, stored);
+  });
+}
+
+/**
+ * Replaces the record `target.rid` (holding `target.doc`) with `after`, whose `_id` is the
+ * same. `isReplacement`: a replacement-style update (a replica set logs the whole new
+ * document), rather than operators or a diff (it logs the `$v: 2` diff).
+ */
+export function replaceOne(state: ServerState, ns: string, target: { rid: number; doc: Document }, after: Document, isReplacement: boolean): void {
+  const bytes = encodeForStorage(after);
+  state.engine.writeTransaction(() => {
+    state.engine.updateRecord(ns, target.rid, bytes);
+    logUpdate(state, ns, target.doc, after, isReplacement);
+  });
+}
+
+/** Deletes the record `rid`, which holds `doc`. */
+export function deleteOne(state: ServerState, ns: string, target: { rid: number; doc: Document }): void {
+  state.engine.writeTransaction(() => {
+    state.engine.deleteRecord(ns, target.rid, target.doc['_id']);
+    logDelete(state, ns, target.doc['_id']);
+  });
 }
 
 /**
@@ -87,6 +119,7 @@ function eachWrite(
 function insert(cmd: Document, ctx: CommandContext): Document {
   const ns = namespaceOf(ctx.db, cmd['insert']);
   const docs = arrayField(cmd, 'documents');
+  checkUserWritable(ctx.state, ns);
   ensureCollection(ctx.state.engine, ns);
   let n = 0;
   const writeErrors = eachWrite(cmd, ctx, 'insert', docs, (doc) => {
@@ -123,22 +156,21 @@ function updateOne(state: ServerState, ns: string, spec: Document): UpdateOutcom
       );
     }
     if (!result.modified) continue;
-    const bytes = encodeForStorage(result.doc);
-    state.engine.writeTransaction(() => state.engine.updateRecord(ns, rid, bytes));
+    replaceOne(state, ns, { rid, doc }, result.doc, update.isReplacement);
     nModified += 1;
   }
   if (matches.length > 0 || spec['upsert'] !== true) return { n: matches.length, nModified };
 
   const seeded = update.apply(upsertSeed(filter, { idOnly: update.isReplacement }), { isInsert: true });
   const stored = withId(seeded.doc);
-  const bytes = encodeForStorage(stored);
   ensureCollection(state.engine, ns);
-  state.engine.writeTransaction(() => state.engine.insertRecord(ns, bytes, stored['_id']));
+  insertOne(state, ns, stored);
   return { n: 1, nModified: 0, upsertedId: stored['_id'] };
 }
 
 function update(cmd: Document, ctx: CommandContext): Document {
   const ns = namespaceOf(ctx.db, cmd['update']);
+  checkUserWritable(ctx.state, ns);
   const upserted: Document[] = [];
   let n = 0;
   let nModified = 0;
@@ -158,13 +190,14 @@ function update(cmd: Document, ctx: CommandContext): Document {
 function deleteMany(cmd: Document, ctx: CommandContext): Document {
   const { engine } = ctx.state;
   const ns = namespaceOf(ctx.db, cmd['delete']);
+  checkUserWritable(ctx.state, ns);
   let n = 0;
   const writeErrors = eachWrite(cmd, ctx, 'delete', arrayField(cmd, 'deletes'), (spec) => {
     const limit = spec['limit'];
     const one = limit !== undefined && limit !== null && Number(limit.valueOf()) === 1;
     const matches = findMatching(engine, ns, (spec['q'] ?? {}) as Document, one ? 1 : Infinity);
     engine.writeTransaction(() => {
-      for (const { rid, doc } of matches) engine.deleteRecord(ns, rid, doc['_id']);
+      for (const match of matches) deleteOne(ctx.state, ns, match);
     });
     n += matches.length;
   });

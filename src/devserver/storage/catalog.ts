@@ -21,6 +21,9 @@ interface StoredEntry {
   indexes: IndexSpec[];
 }
 
+/** More writes for a catalog change's own transaction, on the catalog's session. */
+export type CatalogAlongside = (session: WtSession) => void;
+
 interface Entry {
   rid: number;
   meta: CollectionMeta;
@@ -65,17 +68,20 @@ export class Catalog {
     return idents;
   }
 
-  /** Inserts or replaces the entry for meta.ns. */
-  save(meta: CollectionMeta): void {
+  /**
+   * Inserts or replaces the entry for meta.ns. `alongside` writes in the same
+   * transaction (the change's oplog entries), so both commit or neither does.
+   */
+  save(meta: CollectionMeta, alongside?: CatalogAlongside): void {
     const rid = this.byNs.get(meta.ns)?.rid ?? this.nextRid;
-    this.commit((cursor) => cursor.insert(rid, toStored(meta)));
+    this.commit((cursor) => cursor.insert(rid, toStored(meta)), alongside);
     this.remember(rid, meta);
   }
 
-  remove(ns: string): void {
+  remove(ns: string, alongside?: CatalogAlongside): void {
     const entry = this.byNs.get(ns);
     if (entry === undefined) return;
-    this.commit((cursor) => cursor.remove(entry.rid));
+    this.commit((cursor) => cursor.remove(entry.rid), alongside);
     this.byNs.delete(ns);
   }
 
@@ -85,7 +91,7 @@ export class Catalog {
   }
 
   // Catalog changes are rare and must survive a crash as soon as they are visible.
-  private commit(write: (cursor: WtCursor) => void): void {
+  private commit(write: (cursor: WtCursor) => void, alongside?: CatalogAlongside): void {
     this.session.beginTransaction();
     try {
       const cursor = this.session.openCursor(CATALOG_URI);
@@ -94,6 +100,7 @@ export class Catalog {
       } finally {
         cursor.close();
       }
+      alongside?.(this.session);
     } catch (err) {
       this.session.rollbackTransaction();
       throw err;

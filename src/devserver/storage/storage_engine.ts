@@ -17,13 +17,20 @@ import { DevServerError, DevServerCodes } from '../dev_server_errors.js';
 import { backupCursorAlreadyOpen, openBackupCursor } from './wt_backup_cursor.js';
 import { Catalog, splitNamespace } from './catalog.js';
 import { markCleanShutdown, openDbpath } from './dbpath.js';
+import { DEFAULT_LAYOUT, ensureIdentDirectory, identFor, isDataIdent, removeEmptyIdentDirectories, type IdentKind, type StorageLayout } from './ident_layout.js';
 import { addIndexSpecs, dropIndexSpec, idIndexSpec } from './index_specs.js';
 import { idIndexUri, RecordStore, recordUri } from './record_store.js';
 import type { BackupCursorHandle, CollectionMeta, EngineOptions, IndexSpec, RecordEntry } from './storage_types.js';
 import { isWtError, WtCode, type WtConnection, type WtSession } from './wiredtiger.js';
 import { WriteSession } from './write_session.js';
+import { KeyedTable, type KeyedRecord } from './keyed_table.js';
+import { insertAll, type CatalogChange, type CatalogObserver } from './catalog_observer.js';
+import type { CatalogAlongside } from './catalog.js';
 
+export type { StorageLayout } from './ident_layout.js';
 export type { BackupCursorHandle, BackupFile, CollectionMeta, EngineOptions, IndexSpec, RecordEntry } from './storage_types.js';
+export type { CatalogChange, CatalogObserver } from './catalog_observer.js';
+export type { KeyedTable, KeyedRecord } from './keyed_table.js';
 
 export class StorageEngine {
   private readonly writer: WriteSession;
@@ -38,8 +45,16 @@ export class StorageEngine {
   private identCounter = 0;
   private backup: BackupCursorHandle | undefined;
   private closed = false;
+  private observer: CatalogObserver | undefined;
+  private checkpointMarker: (() => unknown) | undefined;
+  /** What the marker said just before the last checkpoint; see setCheckpointMarker. */
+  private checkpointMark: unknown;
 
-  private constructor(readonly dbpath: string, private readonly conn: WtConnection) {
+  private constructor(
+    readonly dbpath: string,
+    private readonly conn: WtConnection,
+    readonly layout: StorageLayout,
+  ) {
     this.writer = new WriteSession(conn.openSession());
     this.reader = conn.openSession();
     this.admin = conn.openSession();
@@ -51,9 +66,10 @@ export class StorageEngine {
   /** Opens (creating if needed) the dbpath; DBPathInUse when another engine has it. */
   static open(opts: EngineOptions): StorageEngine {
     const dbpath = path.resolve(opts.dbpath);
-    const conn = openDbpath(dbpath, opts.cacheSizeMB, opts.engineConfig);
+    const layout = opts.layout ?? DEFAULT_LAYOUT;
+    const conn = openDbpath(dbpath, opts.cacheSizeMB, opts.engineConfig, layout);
     try {
-      return new StorageEngine(dbpath, conn);
+      return new StorageEngine(dbpath, conn, layout);
     } catch (err) {
       conn.close();
       throw err;
@@ -80,33 +96,35 @@ export class StorageEngine {
     return this.catalog.get(ns);
   }
 
-  createCollection(ns: string, options: Record<string, unknown> = {}): CollectionMeta {
+  /** `uuid`: the collection's UUID when it must be a given one (applyOps' create with `ui`); default: a new one. */
+  createCollection(ns: string, options: Record<string, unknown> = {}, uuid: UUID = new UUID()): CollectionMeta {
+    return this.newCollection(ns, options, false, uuid);
+  }
+
+  /**
+   * A collection keyed by byte strings, without an `_id` index: the oplog
+   * (storage/keyed_table.ts). Its records are reached through keyedTable() only.
+   */
+  createKeyedCollection(ns: string, options: Record<string, unknown>): CollectionMeta {
+    return this.newCollection(ns, options, true);
+  }
+
+  /**
+   * The keyed table of ns (see createKeyedCollection); undefined when there is none.
+   * Only createKeyedCollection makes a collection without an `_id` index (the `_id_`
+   * of any other cannot be dropped), so that is how a keyed one is told apart.
+   */
+  keyedTable(ns: string): KeyedTable | undefined {
     this.assertOpen();
-    const { db, name } = splitNamespace(ns);
-    if (db === '' || name === '') {
-      throw new DevServerError(DevServerCodes.InvalidNamespace, `Invalid namespace specified '${ns}'`);
-    }
-    if (this.catalog.get(ns) !== undefined) {
-      throw new DevServerError(DevServerCodes.NamespaceExists, `Collection ${ns} already exists.`);
-    }
-    const meta: CollectionMeta = {
-      ns, db, name,
-      uuid: new UUID(),
-      ident: this.newIdent('collection'),
-      idIndexIdent: this.newIdent('index'),
-      options,
-      indexes: [idIndexSpec()],
-    };
-    this.admin.create(recordUri(meta), 'key_format=q,value_format=u');
-    this.admin.create(idIndexUri(meta), 'key_format=u,value_format=q');
-    try {
-      this.catalog.save(meta);
-    } catch (err) {
-      this.dropTable(recordUri(meta));
-      this.dropTable(idIndexUri(meta));
-      throw err;
-    }
-    return meta;
+    const meta = this.catalog.get(ns);
+    if (meta === undefined || meta.indexes.length > 0) return undefined;
+    const isLive = (): boolean => !this.closed && this.catalog.get(ns)?.ident === meta.ident;
+    return new KeyedTable(recordUri(meta), this.writer, this.reader, isLive);
+  }
+
+  /** Catalog changes from now on are written with the observer's entries, in one transaction. */
+  setCatalogObserver(observer: CatalogObserver | undefined): void {
+    this.observer = observer;
   }
 
   /** False when there was no such collection. Not allowed inside writeTransaction. */
@@ -118,7 +136,12 @@ export class StorageEngine {
       // The open transaction may hold uncommitted writes to the tables being dropped.
       throw new DevServerError(DevServerCodes.IllegalOperation, `cannot drop ${ns} inside a write transaction`);
     }
-    this.catalog.remove(ns);
+    // Counted only when logged: a first count of a collection scans it.
+    const logged = this.observer !== undefined && meta.indexes.length > 0;
+    const change: CatalogChange = { kind: 'drop', meta, numRecords: logged ? this.records.count(meta) : 0 };
+    const entries = this.observer?.entriesFor(change) ?? [];
+    this.catalog.remove(ns, this.alongside(entries));
+    if (entries.length > 0) this.observer?.committed(entries);
     this.records.forget(meta);
     for (const uri of [recordUri(meta), idIndexUri(meta)]) {
       this.writer.closeCursor(uri);
@@ -137,14 +160,16 @@ export class StorageEngine {
     const meta = this.requireCollection(ns);
     const indexes = addIndexSpecs(meta.indexes, specs);
     const added = indexes.length - meta.indexes.length;
-    if (added > 0) this.catalog.save({ ...meta, indexes });
+    if (added > 0) this.saveLogged({ ...meta, indexes }, { kind: 'createIndexes', meta, specs: indexes.slice(meta.indexes.length) });
     return added;
   }
 
   /** IndexNotFound (27); `_id_` cannot be dropped (InvalidOptions 72). */
   dropIndex(ns: string, name: string): void {
     const meta = this.requireCollection(ns);
-    this.catalog.save({ ...meta, indexes: dropIndexSpec(meta.indexes, name) });
+    const indexes = dropIndexSpec(meta.indexes, name);
+    const spec = meta.indexes.find((i) => i.name === name) as IndexSpec;
+    this.saveLogged({ ...meta, indexes }, { kind: 'dropIndexes', meta, spec });
   }
 
   // ---- records ---------------------------------------------------------------
@@ -153,6 +178,16 @@ export class StorageEngine {
   writeTransaction<T>(fn: () => T, opts?: { sync?: boolean }): T {
     this.assertOpen();
     return this.writer.run(fn, opts);
+  }
+
+  /** Runs hook once the current writeTransaction commits (at once outside one). */
+  afterCommit(hook: () => void): void {
+    this.writer.afterCommit(hook);
+  }
+
+  /** Runs hook if the current writeTransaction rolls back. */
+  afterRollback(hook: () => void): void {
+    this.writer.afterRollback(hook);
   }
 
   /** Returns the new record's rid; DuplicateKey when the `_id` exists. */
@@ -207,8 +242,23 @@ export class StorageEngine {
 
   checkpoint(): void {
     this.assertOpen();
+    // Writes are synchronous and so is this: the checkpoint holds exactly what was
+    // committed when the marker was read.
+    const mark = this.checkpointMarker?.();
     this.admin.checkpoint();
+    this.checkpointMark = mark;
     this.retryPendingDrops();
+  }
+
+  /**
+   * Something to remember with each checkpoint, read just before it is taken: the replica
+   * set's last applied optime, so that a backup cursor can say which oplog entry its
+   * checkpoint holds (PSMDB's `checkpointTimestamp`). Read once now too: what the engine
+   * opened on was checkpointed (a clean close, or recovery's own checkpoint).
+   */
+  setCheckpointMarker(marker: () => unknown): void {
+    this.checkpointMarker = marker;
+    this.checkpointMark = marker();
   }
 
   /** Writes buffered journal records to the file system; sync also fsyncs them. */
@@ -221,7 +271,7 @@ export class StorageEngine {
   openBackupCursor(): BackupCursorHandle {
     this.assertOpen();
     if (this.backup !== undefined) throw backupCursorAlreadyOpen();
-    this.backup = openBackupCursor(this.conn, this.dbpath, () => {
+    this.backup = openBackupCursor(this.conn, this.dbpath, this.checkpointMark, () => {
       this.backup = undefined;
       if (!this.closed) this.retryPendingDrops();
     });
@@ -248,6 +298,53 @@ export class StorageEngine {
     if (this.closed) throw new DevServerError(DevServerCodes.ShutdownInProgress, 'the storage engine is closed');
   }
 
+  private newCollection(ns: string, options: Record<string, unknown>, keyed: boolean, uuid: UUID = new UUID()): CollectionMeta {
+    this.assertOpen();
+    const { db, name } = splitNamespace(ns);
+    if (db === '' || name === '') {
+      throw new DevServerError(DevServerCodes.InvalidNamespace, `Invalid namespace specified '${ns}'`);
+    }
+    if (this.catalog.get(ns) !== undefined) {
+      throw new DevServerError(DevServerCodes.NamespaceExists, `Collection ${ns} already exists.`);
+    }
+    const meta: CollectionMeta = {
+      ns, db, name,
+      uuid,
+      ident: this.newIdent('collection', db),
+      idIndexIdent: this.newIdent('index', db),
+      options,
+      indexes: keyed ? [] : [idIndexSpec()],
+    };
+    const tables = keyed ? [recordUri(meta)] : [recordUri(meta), idIndexUri(meta)];
+    ensureIdentDirectory(this.dbpath, meta.ident);
+    if (!keyed) ensureIdentDirectory(this.dbpath, meta.idIndexIdent);
+    this.admin.create(recordUri(meta), keyed ? 'key_format=u,value_format=u' : 'key_format=q,value_format=u');
+    if (!keyed) this.admin.create(idIndexUri(meta), 'key_format=u,value_format=q');
+    try {
+      if (keyed) this.catalog.save(meta);
+      else this.saveLogged(meta, { kind: 'create', meta });
+    } catch (err) {
+      for (const uri of tables) this.dropTable(uri);
+      throw err;
+    }
+    return meta;
+  }
+
+  /** catalog.save with the observer's entries for change, in the same transaction. */
+  private saveLogged(meta: CollectionMeta, change: CatalogChange): void {
+    const entries = this.observer?.entriesFor(change) ?? [];
+    this.catalog.save(meta, this.alongside(entries));
+    if (entries.length > 0) this.observer?.committed(entries);
+  }
+
+  private alongside(entries: KeyedRecord[]): CatalogAlongside | undefined {
+    const table = this.observer === undefined ? undefined : this.catalog.get(this.observer.ns);
+    if (entries.length === 0 || table === undefined) return undefined;
+    // An open write transaction's own entries would commit after these later ones.
+    if (this.writer.inTransaction) throw new DevServerError(DevServerCodes.IllegalOperation, 'cannot change the catalog inside a write transaction');
+    return insertAll(recordUri(table), entries);
+  }
+
   private requireCollection(ns: string): CollectionMeta {
     this.assertOpen();
     const meta = this.catalog.get(ns);
@@ -255,10 +352,10 @@ export class StorageEngine {
     return meta;
   }
 
-  private newIdent(kind: 'collection' | 'index'): string {
+  private newIdent(kind: IdentKind, db: string): string {
     const taken = this.catalog.idents();
     let ident: string;
-    do ident = `${kind}-${this.identCounter++}-${this.identSuffix}`;
+    do ident = identFor(this.layout, kind, db, `${this.identCounter++}-${this.identSuffix}`);
     while (taken.has(ident));
     return ident;
   }
@@ -267,6 +364,7 @@ export class StorageEngine {
     try {
       this.admin.drop(uri, 'force=true');
       this.pendingDrops.delete(uri);
+      removeEmptyIdentDirectories(this.dbpath, uri.slice('table:'.length));
     } catch (err) {
       if (!isWtError(err, WtCode.EBUSY)) throw err;
       this.pendingDrops.add(uri);
@@ -284,8 +382,8 @@ export class StorageEngine {
     const cursor = this.admin.openCursor('metadata:');
     try {
       while (cursor.next()) {
-        const match = /^table:((?:collection|index)-.+)$/.exec(cursor.getKey() as string);
-        if (match?.[1] !== undefined && !known.has(match[1])) orphans.push(cursor.getKey() as string);
+        const match = /^table:(.+)$/.exec(cursor.getKey() as string);
+        if (match?.[1] !== undefined && isDataIdent(match[1]) && !known.has(match[1])) orphans.push(cursor.getKey() as string);
       }
     } finally {
       cursor.close();

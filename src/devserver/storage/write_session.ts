@@ -12,6 +12,7 @@ export class WriteSession {
   private depth = 0;
   private sync = false;
   private hooks: Array<() => void> = [];
+  private rollbackHooks: Array<() => void> = [];
   private readonly cursors = new Map<string, WtCursor>();
 
   constructor(private readonly session: WtSession) {}
@@ -39,6 +40,7 @@ export class WriteSession {
     this.depth = 1;
     this.sync = opts?.sync === true;
     this.hooks = [];
+    this.rollbackHooks = [];
     let result: T;
     try {
       result = fn();
@@ -54,13 +56,20 @@ export class WriteSession {
       } catch {
         // The error that made us roll back is the one worth reporting.
       }
+      this.runRollbackHooks();
       throw err;
     }
     const hooks = this.hooks;
     this.depth = 0;
     this.hooks = [];
-    // A failed commit was rolled back by WiredTiger; the hooks are then dropped.
-    this.session.commitTransaction(this.sync ? 'sync=on' : undefined);
+    try {
+      this.session.commitTransaction(this.sync ? 'sync=on' : undefined);
+    } catch (err) {
+      // A failed commit was rolled back by WiredTiger; the commit hooks are dropped.
+      this.runRollbackHooks();
+      throw err;
+    }
+    this.rollbackHooks = [];
     for (const hook of hooks) hook();
     return result;
   }
@@ -69,6 +78,17 @@ export class WriteSession {
   afterCommit(hook: () => void): void {
     if (this.depth === 0) hook();
     else this.hooks.push(hook);
+  }
+
+  /** Runs hook if the current transaction rolls back (never if it commits). */
+  afterRollback(hook: () => void): void {
+    if (this.depth > 0) this.rollbackHooks.push(hook);
+  }
+
+  private runRollbackHooks(): void {
+    const hooks = this.rollbackHooks;
+    this.rollbackHooks = [];
+    for (const hook of hooks) hook();
   }
 
   /**
