@@ -51,7 +51,7 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
   },
   oplog: {
     summary: "stream a replica set's oplog into numbered BSON files, resumable (mongobackup --stream)",
-    run: async (args) => (await import('./cli/oplog.js')).runOplog(args),
+    run: async (args) => (await import('./cli/oplog_command.js')).runOplog(args),
   },
   replay: {
     summary: 'apply oplog files to a server with applyOps, from a timestamp up to another',

@@ -1,6 +1,6 @@
 /**
  * Why a stream cannot go on, each a kind the CLI maps to its own exit code
- * (src/cli/oplog.ts, docs/commands.md).
+ * (src/cli/oplog_command.ts, docs/commands.md).
  */
 
 /** The output directory disagrees with the request (--from against its last entry), or is not a stream. */
