@@ -37,10 +37,12 @@ rewrites a file an earlier run completed: it continues in the next file.
 
 Where it starts:
   DIR holds entries        after the last of them (--from, if given, must be it)
-  --from <secs>,<inc>      after that entry, into an empty DIR
+  --from <secs>,<inc>      at that entry, into an empty DIR: it is written first,
+                           so DIR shows where it starts (a backup's last oplog
+                           entry, say: replay from it finds it there)
   neither                  at the newest entry in the oplog now, that one included
-The entry it resumes after must still be in the oplog: that proves no entry in
-between was lost. If the oplog has rolled over past it, it stops (exit 4): a new
+The entry it starts from or resumes after must still be in the oplog: that proves
+no entry in between was lost. If the oplog has rolled over past it, it stops (exit 4): a new
 full backup is needed. After a dropped connection or a failover it reconnects and
 resumes from the last durable entry, with the same check.
 
@@ -54,8 +56,9 @@ Options:
                    a command line that ps shows
   --out DIR        the directory of oplog files: created (one level, mode 0700)
                    when absent                                          [required]
-  --from S,I       resume after the entry with ts Timestamp(S, I), e.g. what an
-                   earlier run printed, or a backup's oplogEnd
+  --from S,I       the entry with ts Timestamp(S, I): what an earlier run
+                   printed (DIR ends there: resume after it), or a backup's
+                   last oplog entry (an empty DIR: start at it)
   --rotate-size SIZE
                    start a new file before one would pass SIZE: a number of bytes,
                    or with a unit (binary: 64MB = 64 MiB)              [${DEFAULT_ROTATE}]

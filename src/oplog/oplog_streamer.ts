@@ -5,11 +5,12 @@
  *
  * Where it starts:
  * - after the directory's last entry, when it holds any (a torn tail is cut first,
- *   oplog_recovery.ts); `from`, if given, must be that entry;
- * - after `from` in an empty directory;
+ *   oplog_recovery.ts); `from`, if given, must be that entry, and is not written again;
+ * - at `from` in an empty directory, that entry written first (the files then prove
+ *   where they start: replay from a backup's last entry needs the files to hold it);
  * - at the newest entry now, that entry included, in an empty directory without `from`.
  *
- * The resume point is exclusive, but the oplog must still hold its entry: a first entry
+ * Either way the oplog must still hold the entry at the resume point: a first entry
  * after it would prove nothing about the entries in between, so the stream refuses
  * (OplogGap) rather than leave a silent hole. The same check guards every reconnect after
  * a transient error (a network drop, a failover): the new cursor starts at the last
@@ -138,9 +139,11 @@ async function streamInto(options: StreamOptions): Promise<StreamResult> {
     position = { ts: state.lastTs, inclusive: false };
     log.info({ dir, after: formatFromArg(state.lastTs) }, 'continuing after the last entry in the directory');
   } else if (options.from !== undefined) {
-    position = { ts: options.from, inclusive: false };
+    // Into an empty directory the entry at --from is written too: the files then show
+    // where they start, and a replay from that point (a backup's last entry) finds it.
+    position = { ts: options.from, inclusive: true };
     backedUpTo = options.from;
-    log.info({ dir, after: formatFromArg(options.from) }, 'streaming after --from');
+    log.info({ dir, from: formatFromArg(options.from) }, 'empty directory: streaming from --from, its entry written first');
   } else {
     const bounds = await source.bounds();
     if (bounds === undefined) throw noOplog();

@@ -34,11 +34,11 @@ function splitEntries(buffer: Buffer): Buffer[] {
   return entries;
 }
 
-/** The server's oplog entries with `after` < ts <= `upTo`, raw, in order. */
-async function serverOplog(client: MongoClient, after: OplogTs, upTo: OplogTs): Promise<Buffer[]> {
+/** The server's oplog entries with `from` <= ts <= `upTo`, raw, in order. */
+async function serverOplog(client: MongoClient, from: OplogTs, upTo: OplogTs): Promise<Buffer[]> {
   const oplog = client.db('local').collection('oplog.rs');
   const bound = (ts: OplogTs) => new Timestamp({ t: ts.secs, i: ts.inc });
-  return (await oplog.find<Buffer>({ ts: { $gt: bound(after), $lte: bound(upTo) } }, { raw: true }).toArray()).map((entry) => Buffer.from(entry));
+  return (await oplog.find<Buffer>({ ts: { $gte: bound(from), $lte: bound(upTo) } }, { raw: true }).toArray()).map((entry) => Buffer.from(entry));
 }
 
 async function newestTs(client: MongoClient): Promise<OplogTs> {

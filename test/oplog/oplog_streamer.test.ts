@@ -63,7 +63,7 @@ describe('streamOplog', () => {
     assert.deepEqual(concatenatedOplog(dir), Buffer.concat(range(9, 3)));
   });
 
-  it('resumes after --from, exclusive, and after a stop from the printed ts: every entry exactly once', async () => {
+  it('starts at --from in an empty directory, resumes after it in one that ends there: every entry exactly once', async () => {
     const oplog = new FakeOplog();
     oplog.push(...range(1, 10));
     const dir = newDir();
@@ -76,7 +76,7 @@ describe('streamOplog', () => {
     oplog.push(...range(19, 2));
     const third = await streamUntil({ source: oplog, dir }, hasEntries(2));
     assert.deepEqual(third.backedUpTo, at(20));
-    assert.deepEqual(concatenatedOplog(dir), Buffer.concat(range(4, 17)));
+    assert.deepEqual(concatenatedOplog(dir), Buffer.concat(range(3, 18)));
     assert.ok(fs.readdirSync(dir).length >= 3, 'each run began its own files');
   });
 
@@ -127,18 +127,18 @@ describe('streamOplog', () => {
     const controller = new AbortController();
     const progress = new StreamProgress();
     const running = streamOplog({ source: oplog, judge, dir, rotateBytes: 700, from: at(1), log: silent, progress, signal: controller.signal, retryDelayMs: () => 1 });
-    await until(() => progress.snapshot().entries === 3);
+    await until(() => progress.snapshot().entries === 4);
     oplog.failNext(new Transient('connection reset'));
     oplog.push(...range(5, 6));
-    await until(() => progress.snapshot().entries === 9);
+    await until(() => progress.snapshot().entries === 10);
     assert.equal(oplog.tails, 2);
     oplog.failNext(new Transient('cursor killed'));
     oplog.push(...range(11, 2));
-    await until(() => progress.snapshot().entries === 11);
+    await until(() => progress.snapshot().entries === 12);
     controller.abort();
     const result = await running;
     assert.deepEqual(result.backedUpTo, at(12));
-    assert.deepEqual(concatenatedOplog(dir), Buffer.concat(range(2, 11)));
+    assert.deepEqual(concatenatedOplog(dir), Buffer.concat(range(1, 12)));
   });
 
   it('stops with OplogGap when the oplog rolled past the last durable entry while it was disconnected', async () => {
@@ -147,7 +147,7 @@ describe('streamOplog', () => {
     const controller = new AbortController();
     const progress = new StreamProgress();
     const running = streamOplog({ source: oplog, judge, dir: newDir(), rotateBytes: 1000, from: at(1), log: silent, progress, signal: controller.signal, retryDelayMs: () => 1 });
-    await until(() => progress.snapshot().entries === 3);
+    await until(() => progress.snapshot().entries === 4);
     oplog.push(...range(5, 5));
     oplog.drop(6);
     oplog.failNext(new Transient('connection reset'));
@@ -160,7 +160,7 @@ describe('streamOplog', () => {
     const controller = new AbortController();
     const progress = new StreamProgress();
     const running = streamOplog({ source: oplog, judge, dir: newDir(), rotateBytes: 1000, from: at(1), log: silent, progress, signal: controller.signal });
-    await until(() => progress.snapshot().entries === 1);
+    await until(() => progress.snapshot().entries === 2);
     oplog.failNext(new Error('not authorized on local to execute command'));
     await assert.rejects(running, /not authorized/);
   });
@@ -172,7 +172,7 @@ describe('streamOplog', () => {
     const controller = new AbortController();
     const progress = new StreamProgress();
     const running = streamOplog({ source: oplog, judge, dir, rotateBytes: 1000, from: at(1), log: silent, progress, signal: controller.signal });
-    await until(() => progress.snapshot().entries === 1);
+    await until(() => progress.snapshot().entries === 2);
     await assert.rejects(
       streamOplog({ source: oplog, judge, dir, rotateBytes: 1000, log: silent, signal: new AbortController().signal }),
       (err: unknown) => err instanceof StreamRefusal && new RegExp(`another hotbackup oplog \\(pid ${process.pid}\\) is streaming into`).test(err.message),
