@@ -52,6 +52,8 @@ export interface JobFlags {
   backupRoot: string;
   keep: number;
   fullEvery: number | undefined;
+  /** While the job is Active, stream the upstream's oplog into <backupRoot>/oplog/ (src/oplog/job_oplog_stream.ts). */
+  streamOplog: boolean;
 }
 
 /** The help lines of the flags parsed here, for each subcommand's usage text. */
@@ -90,6 +92,9 @@ export const PROXY_FLAGS_HELP = `  --port N                  port to listen on  
                             older ones are deleted after each success
   --full-every K            every K-th scheduled backup is full, the others
                             incremental against the newest good one  [none: all incremental]
+  --stream-oplog            while the job is Active, stream the upstream's oplog
+                            into <backup root>/oplog/, as hotbackup oplog does
+                            (a replica-set member only)
   --tls-mode disabled|allow|require
                             TLS towards clients, as mongod's net.tls.mode: allow
                             takes TLS and plain clients on the one port, require
@@ -145,13 +150,13 @@ function parseBackupRoot(root: string | undefined): string | undefined {
 }
 
 /** --schedule with --backup-root and --keep (and --full-every), or none of them. */
-function parseJobFlags(str: (name: string) => string | undefined): JobFlags | undefined {
+function parseJobFlags(str: (name: string) => string | undefined, streamOplog: boolean): JobFlags | undefined {
   const schedule = str('schedule');
   const root = str('backup-root');
   const keep = str('keep');
   const fullEvery = str('full-every');
   if (schedule === undefined) {
-    const stray = [keep === undefined ? '' : '--keep', fullEvery === undefined ? '' : '--full-every'].filter((f) => f !== '');
+    const stray = [keep === undefined ? '' : '--keep', fullEvery === undefined ? '' : '--full-every', streamOplog ? '--stream-oplog' : ''].filter((f) => f !== '');
     if (stray.length > 0) throw new Error(`${stray.join(', ')} ${stray.length === 1 ? 'belongs' : 'belong'} to a scheduled job: add --schedule (e.g. --schedule 'every 6h')`);
     return undefined;
   }
@@ -162,6 +167,7 @@ function parseJobFlags(str: (name: string) => string | undefined): JobFlags | un
     backupRoot: path.resolve(root),
     keep: positiveCount('--keep', keep, 'the newest backups to keep'),
     fullEvery: fullEvery === undefined ? undefined : positiveCount('--full-every', fullEvery, 'every K-th scheduled backup is full'),
+    streamOplog,
   };
 }
 
@@ -200,6 +206,7 @@ export function parseProxyFlags(args: string[], spec: ProxyFlagsSpec): ParsedPro
       port: { type: 'string', default: spec.defaultPort ?? '27017' },
       bind: { type: 'string', default: '127.0.0.1' },
       'allow-write-blocking': { type: 'boolean', default: false },
+      'stream-oplog': { type: 'boolean', default: false },
       strategy: { type: 'string', default: 'auto' },
       'staging-dir': { type: 'string' },
       concurrency: { type: 'string', default: String(DEFAULT_CONCURRENCY) },
@@ -269,7 +276,7 @@ export function parseProxyFlags(args: string[], spec: ProxyFlagsSpec): ParsedPro
       stateDir: str('state-dir') === undefined ? undefined : path.resolve(str('state-dir') as string),
       recoveryWaitSecs,
       backupRoot: parseBackupRoot(str('backup-root')),
-      job: parseJobFlags(str),
+      job: parseJobFlags(str, values['stream-oplog'] === true),
       tls: parseTlsFlags(str, values['tls-allow-connections-without-certificates'] === true),
     },
     own: Object.fromEntries(Object.keys(spec.own).map((name) => [name, str(name)])),

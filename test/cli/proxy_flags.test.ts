@@ -18,13 +18,16 @@ describe('scheduled job flags', () => {
       backupRoot: path.resolve('backups'),
       keep: 7,
       fullEvery: undefined,
+      streamOplog: false,
     });
     assert.equal(job(['--schedule', '0 2 * * *', '--backup-root', '/b', '--keep', '7', '--full-every', '7'])?.fullEvery, 7);
+    assert.equal(job(['--schedule', 'every 6h', '--backup-root', '/b', '--keep', '7', '--stream-oplog'])?.streamOplog, true);
   });
 
   it('refuses a job flag without --schedule, and --schedule without its root or retention', () => {
     assert.throws(() => job(['--keep', '2', '--full-every', '3', '--backup-root', '/b']), { message: "--keep, --full-every belong to a scheduled job: add --schedule (e.g. --schedule 'every 6h')" });
     assert.throws(() => job(['--full-every', '2']), { message: "--full-every belongs to a scheduled job: add --schedule (e.g. --schedule 'every 6h')" });
+    assert.throws(() => job(['--stream-oplog']), { message: "--stream-oplog belongs to a scheduled job: add --schedule (e.g. --schedule 'every 6h')" });
     assert.throws(() => job(['--schedule', 'every 2s', '--keep', '2']), /--schedule needs --backup-root DIR/);
     assert.throws(() => job(['--schedule', 'every 2s', '--backup-root', '/b']), /--schedule needs --keep N/);
   });
