@@ -7,17 +7,12 @@ import { OplogDirError } from '../../src/oplog/oplog_files.js';
 import { recoverOplogDir } from '../../src/oplog/oplog_recovery.js';
 import { OplogWriter } from '../../src/oplog/oplog_writer.js';
 import { oplogEntries, oplogEntry } from '../helpers/oplog_entries.js';
-import { tempDir } from '../helpers/paths.js';
+import { freshDirs } from '../helpers/paths.js';
 
 describe('recoverOplogDir', () => {
-  const root = tempDir('oplog-recovery');
-  after(() => root.remove());
-  let n = 0;
-  const freshDir = () => {
-    const dir = path.join(root.dir, `d${n++}`);
-    fs.mkdirSync(dir);
-    return dir;
-  };
+  const dirs = freshDirs('oplog-recovery');
+  after(() => dirs.remove());
+  const freshDir = dirs.fresh;
   it('recovers a clean directory: its last ts, and a new file for the next run', async () => {
     const dir = freshDir();
     const writer = new OplogWriter({ dir, nextIndex: 0, rotateBytes: 1 << 20 });

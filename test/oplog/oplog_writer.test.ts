@@ -7,17 +7,12 @@ import { listOplogFiles, readOplogEntries } from '../../src/oplog/oplog_files.js
 import { recoverOplogDir } from '../../src/oplog/oplog_recovery.js';
 import { OplogWriter } from '../../src/oplog/oplog_writer.js';
 import { concatenatedOplog, oplogEntries, oplogEntry } from '../helpers/oplog_entries.js';
-import { tempDir } from '../helpers/paths.js';
+import { freshDirs } from '../helpers/paths.js';
 
 describe('OplogWriter', () => {
-  const root = tempDir('oplog-writer');
-  after(() => root.remove());
-  let n = 0;
-  const freshDir = () => {
-    const dir = path.join(root.dir, `d${n++}`);
-    fs.mkdirSync(dir);
-    return dir;
-  };
+  const dirs = freshDirs('oplog-writer');
+  after(() => dirs.remove());
+  const freshDir = dirs.fresh;
   it('rotates before a file would pass the size, never splitting an entry, and keeps every byte in order', async () => {
     const dir = freshDir();
     const entries = oplogEntries({ secs: 1700000000, inc: 1 }, 50, 200);
