@@ -12,7 +12,7 @@ import { parseThrottle } from '../backup/units.js';
 import { DriverOplogSource, driverErrorJudge } from '../oplog/driver_oplog_source.js';
 import { OplogDirError } from '../oplog/oplog_files.js';
 import { streamOplog, type StreamResult } from '../oplog/oplog_streamer.js';
-import { formatFromArg, formatMongobackup, parseOplogTs, type OplogTs } from '../oplog/oplog_ts.js';
+import { formatOplogTs, formatMongobackup, parseOplogTs, type OplogTs } from '../oplog/oplog_ts.js';
 import { NoOplog, OplogGap, StreamRefusal } from '../oplog/stream_errors.js';
 import { StreamProgress } from '../oplog/stream_progress.js';
 import { abortOnSignal, UsageError } from './job_flags.js';
@@ -149,7 +149,7 @@ export async function runOplog(args: string[]): Promise<number> {
 
 /** mongobackup's two lines, with our flag: `Use -s …` there, `Use --from …` here. */
 function printResume(ts: OplogTs): void {
-  process.stdout.write(`Backed up to ts: ${formatMongobackup(ts)}\nUse --from ${formatFromArg(ts)} to resume.\n`);
+  process.stdout.write(`Backed up to ts: ${formatMongobackup(ts)}\nUse --from ${formatOplogTs(ts)} to resume.\n`);
 }
 
 /** Logs to stderr (stdout holds only the two lines, for scripts); on a terminal each line first erases the progress line. */
@@ -181,14 +181,7 @@ function parseFlags(args: string[]): Flags | 'help' {
   if (values.help === true) return 'help';
   if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}': the directory goes with --out`);
   if (values.out === undefined || values.out === '') throw new UsageError('--out DIR is required: the directory of oplog files');
-  let from: OplogTs | undefined;
-  if (values.from !== undefined) {
-    try {
-      from = parseOplogTs(values.from);
-    } catch (err) {
-      throw new UsageError(`--from: ${(err as Error).message}`);
-    }
-  }
+  const from = values.from === undefined ? undefined : parseOplogTs(values.from, '--from');
   const logFormat = values['log-format'];
   if (logFormat !== 'json' && logFormat !== 'pretty' && logFormat !== 'auto') throw new UsageError('--log-format must be json, pretty or auto');
   return { upstream: values.upstream, passwordFile: values['upstream-password-file'], out: values.out, from, rotateBytes: parseSize(values['rotate-size']), logFormat };

@@ -10,7 +10,7 @@
 import fs from 'node:fs/promises';
 import { fsyncDirectory } from '../backup/durable.js';
 import { listOplogFiles, readFrames, type OplogFile } from './oplog_files.js';
-import { compareOplogTs, entryTs, formatFromArg, type OplogTs } from './oplog_ts.js';
+import { compareOplogTs, entryTs, formatOplogTs, type OplogTs } from './oplog_ts.js';
 
 export interface TornTail {
   readonly file: string;
@@ -40,7 +40,7 @@ async function scanFile(file: string): Promise<Scan> {
   let lastTs: OplogTs | undefined;
   for (;;) {
     const next = await frames.next();
-    if (next.done === true) return { lastTs, validLength: next.value.validLength, torn: next.value.torn };
+    if (next.done === true) return { lastTs, validLength: next.value.validLength, torn: next.value.torn?.reason };
     let ts: OplogTs;
     try {
       ts = entryTs(next.value.bytes);
@@ -51,7 +51,7 @@ async function scanFile(file: string): Promise<Scan> {
     // Garbage left by a power cut can frame like a document; an entry out of order is not ours.
     if (lastTs !== undefined && compareOplogTs(ts, lastTs) <= 0) {
       await frames.return({ validLength: next.value.offset });
-      return { lastTs, validLength: next.value.offset, torn: `an entry at ${formatFromArg(ts)}, not after the one before it (${formatFromArg(lastTs)})` };
+      return { lastTs, validLength: next.value.offset, torn: `an entry at ${formatOplogTs(ts)}, not after the one before it (${formatOplogTs(lastTs)})` };
     }
     lastTs = ts;
   }

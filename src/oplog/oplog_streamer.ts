@@ -26,7 +26,7 @@ import { claimDirectory } from '../backup/state_dir_claim.js';
 import path from 'node:path';
 import { recoverOplogDir } from './oplog_recovery.js';
 import type { ErrorJudge, OplogSource, OplogTail } from './oplog_source.js';
-import { compareOplogTs, entryTs, formatFromArg, formatMongobackup, sameOplogTs, type OplogTs } from './oplog_ts.js';
+import { compareOplogTs, entryTs, formatOplogTs, formatMongobackup, sameOplogTs, type OplogTs } from './oplog_ts.js';
 import { OplogWriter } from './oplog_writer.js';
 import { NoOplog, OplogGap, StreamRefusal } from './stream_errors.js';
 import { StreamProgress } from './stream_progress.js';
@@ -134,21 +134,21 @@ async function streamInto(options: StreamOptions): Promise<StreamResult> {
   if (state.lastTs !== undefined) {
     if (options.from !== undefined && !sameOplogTs(options.from, state.lastTs)) {
       const why = compareOplogTs(options.from, state.lastTs) < 0 ? 'entries after it are in the directory already, and would be written twice' : 'the entries between them would be missing';
-      throw new StreamRefusal(`${dir} ends at ${formatFromArg(state.lastTs)}, not at --from ${formatFromArg(options.from)}: ${why}. Leave --from out to continue after ${formatFromArg(state.lastTs)}, or stream into another directory`);
+      throw new StreamRefusal(`${dir} ends at ${formatOplogTs(state.lastTs)}, not at --from ${formatOplogTs(options.from)}: ${why}. Leave --from out to continue after ${formatOplogTs(state.lastTs)}, or stream into another directory`);
     }
     position = { ts: state.lastTs, inclusive: false };
-    log.info({ dir, after: formatFromArg(state.lastTs) }, 'continuing after the last entry in the directory');
+    log.info({ dir, after: formatOplogTs(state.lastTs) }, 'continuing after the last entry in the directory');
   } else if (options.from !== undefined) {
     // Into an empty directory the entry at --from is written too: the files then show
     // where they start, and a replay from that point (a backup's last entry) finds it.
     position = { ts: options.from, inclusive: true };
     backedUpTo = options.from;
-    log.info({ dir, from: formatFromArg(options.from) }, 'empty directory: streaming from --from, its entry written first');
+    log.info({ dir, from: formatOplogTs(options.from) }, 'empty directory: streaming from --from, its entry written first');
   } else {
     const bounds = await source.bounds();
     if (bounds === undefined) throw noOplog();
     position = { ts: bounds.newest, inclusive: true };
-    log.info({ dir, at: formatFromArg(bounds.newest) }, 'empty directory and no --from: starting at the newest entry in the oplog now, that entry included');
+    log.info({ dir, at: formatOplogTs(bounds.newest) }, 'empty directory and no --from: starting at the newest entry in the oplog now, that entry included');
   }
   progress.resumedAt(backedUpTo);
 
@@ -188,7 +188,7 @@ async function streamInto(options: StreamOptions): Promise<StreamResult> {
           backedUpTo = last;
           position = { ts: last, inclusive: false };
           progress.written(batch.length, size, last, writer.currentFile);
-          log.debug({ entries: batch.length, bytes: size, newest: formatFromArg(last) }, 'oplog batch durable');
+          log.debug({ entries: batch.length, bytes: size, newest: formatOplogTs(last) }, 'oplog batch durable');
           // Looked at between batches only: a batch is never half-counted.
           if (signal.aborted) break;
         }
@@ -198,7 +198,7 @@ async function streamInto(options: StreamOptions): Promise<StreamResult> {
         failures += 1;
         progress.setReconnecting(true);
         const delay = retryDelay(failures);
-        log.warn({ err: String(err), attempt: failures, retryInMs: delay, after: formatFromArg(position.ts) }, 'oplog stream interrupted: resuming from the last durable entry');
+        log.warn({ err: String(err), attempt: failures, retryInMs: delay, after: formatOplogTs(position.ts) }, 'oplog stream interrupted: resuming from the last durable entry');
         await sleep(delay, signal);
       } finally {
         // Stopping, the caller closes the source, which abandons a getMore still waiting;
@@ -224,14 +224,14 @@ async function checkStillHeld(source: OplogSource, position: Position): Promise<
   if (bounds === undefined) throw noOplog();
   if (compareOplogTs(position.ts, bounds.oldest) < 0) throw rolledOver(position.ts, bounds.oldest);
   if (compareOplogTs(position.ts, bounds.newest) > 0) {
-    throw new OplogGap(`${formatFromArg(position.ts)} is after the newest entry in the oplog (${formatFromArg(bounds.newest)}): it is no entry of this oplog (another replica set's, or a failover rolled it back); a new full backup is needed`);
+    throw new OplogGap(`${formatOplogTs(position.ts)} is after the newest entry in the oplog (${formatOplogTs(bounds.newest)}): it is no entry of this oplog (another replica set's, or a failover rolled it back); a new full backup is needed`);
   }
 }
 
 function rolledOver(resume: OplogTs, oldest: OplogTs): OplogGap {
   return new OplogGap(
-    `oplog entries between ${formatFromArg(resume)} and ${formatFromArg(oldest)} are missing: the oplog has rolled over past ${formatFromArg(resume)} ` +
-      `(its oldest entry is now ${formatFromArg(oldest)}); a new full backup is needed, then stream from its end`,
+    `oplog entries between ${formatOplogTs(resume)} and ${formatOplogTs(oldest)} are missing: the oplog has rolled over past ${formatOplogTs(resume)} ` +
+      `(its oldest entry is now ${formatOplogTs(oldest)}); a new full backup is needed, then stream from its end`,
   );
 }
 
@@ -241,7 +241,7 @@ function firstBatch(batch: Uint8Array[], position: Position): Uint8Array[] {
   if (!sameOplogTs(first, position.ts)) {
     // Rolled over between the bounds check and the find, or a ts between two entries.
     throw new OplogGap(
-      `the oplog holds no entry at ${formatFromArg(position.ts)} (the first at or after it is ${formatFromArg(first)}): entries between them may be missing ` +
+      `the oplog holds no entry at ${formatOplogTs(position.ts)} (the first at or after it is ${formatOplogTs(first)}): entries between them may be missing ` +
         '(the oplog has rolled over, a failover rolled entries back, or the timestamp names no entry); a new full backup is needed',
     );
   }

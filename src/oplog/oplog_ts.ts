@@ -1,9 +1,11 @@
 /**
  * An oplog entry's `ts` (a BSON Timestamp: Unix seconds and an increment that counts
- * up within the second), as a DBA types it (`--from 1466234959,1`, mongobackup's `-s`)
- * and as mongobackup prints it on stop (`Timestamp 1466234959000|1`: the seconds as
- * milliseconds, as the 3.x shell printed a Timestamp), and read out of an entry's raw
- * bytes without decoding the rest of it.
+ * up within the second), as a DBA types it (`--from 1466234959,1`, mongobackup's `-s`;
+ * `1466234959:1`, mongorestore's --oplogLimit form, too), as the commands print it
+ * (`1466234959,1`, what --from and --until take back) and as mongobackup prints it on
+ * stop (`Timestamp 1466234959000|1`: the seconds as milliseconds, as the 3.x shell
+ * printed a Timestamp), and read out of an entry's raw bytes without decoding the rest
+ * of it. The streamer and the replay both use these: one spelling everywhere.
  */
 import { onDemand, Timestamp } from 'bson';
 
@@ -14,19 +16,19 @@ export interface OplogTs {
 
 const UINT32_MAX = 0xffff_ffff;
 
-/** Parses `<secs>,<inc>`; throws with a message fit for a usage error. */
-export function parseOplogTs(text: string): OplogTs {
-  const match = /^\s*(\d{1,10}),(\d{1,10})\s*$/.exec(text);
+/** Parses `<secs>,<inc>` (or `<secs>:<inc>`) given to `flag`; throws with a message fit for a usage error. */
+export function parseOplogTs(text: string, flag: string): OplogTs {
+  const match = /^\s*(\d{1,10})[,:](\d{1,10})\s*$/.exec(text);
   const secs = Number(match?.[1]);
   const inc = Number(match?.[2]);
   if (match === null || secs > UINT32_MAX || inc > UINT32_MAX) {
-    throw new Error(`a timestamp is <secs>,<inc> (two whole numbers below 2^32, as mongobackup's -s takes it), e.g. 1466234959,1; got '${text}'`);
+    throw new Error(`${flag} takes a timestamp as <secs>,<inc> (two whole numbers below 2^32, as mongobackup's -s takes it), e.g. 1466234959,1; got '${text}'`);
   }
   return { secs, inc };
 }
 
-/** `1466234959,1`: what `--from` takes. */
-export function formatFromArg(ts: OplogTs): string {
+/** `1466234959,1`: what `--from` and `--until` take, and how every message names an entry. */
+export function formatOplogTs(ts: OplogTs): string {
   return `${ts.secs},${ts.inc}`;
 }
 
@@ -35,6 +37,7 @@ export function formatMongobackup(ts: OplogTs): string {
   return `Timestamp ${ts.secs * 1000}|${ts.inc}`;
 }
 
+/** Negative, zero or positive as `a` is before, at or after `b` (seconds first). */
 export function compareOplogTs(a: OplogTs, b: OplogTs): number {
   return a.secs !== b.secs ? a.secs - b.secs : a.inc - b.inc;
 }

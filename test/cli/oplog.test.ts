@@ -27,7 +27,7 @@ describe('hotbackup oplog', () => {
     for (const [args, message] of [
       [['--upstream', 'mongodb://127.0.0.1:1'], /--out DIR is required/],
       [['--out', scratch.dir], /--upstream is required/],
-      [['--out', scratch.dir, '--upstream', 'mongodb://127.0.0.1:1', '--from', '1466234959'], /--from: a timestamp is <secs>,<inc>/],
+      [['--out', scratch.dir, '--upstream', 'mongodb://127.0.0.1:1', '--from', '1466234959'], /--from takes a timestamp as <secs>,<inc>/],
       [['--out', scratch.dir, '--upstream', 'mongodb://127.0.0.1:1', '--rotate-size', '0'], /--rotate-size must be a positive number/],
       [['--out', scratch.dir, '--bogus'], /Unknown option '--bogus'/],
     ] as const) {

@@ -18,7 +18,7 @@ import { runCli, startCli, type RunningCli } from '../helpers/cli_run.js';
 import { tempDir } from '../helpers/paths.js';
 import { inBackground, until } from '../helpers/poll.js';
 import { concatenatedOplog } from '../helpers/oplog_entries.js';
-import { entryTs, formatFromArg, type OplogTs } from '../../src/oplog/oplog_ts.js';
+import { entryTs, formatOplogTs, type OplogTs } from '../../src/oplog/oplog_ts.js';
 
 const RESUME_LINES = /^Backed up to ts: Timestamp (\d+)000\|(\d+)\nUse --from (\d+),(\d+) to resume\.\n$/;
 
@@ -110,7 +110,7 @@ describe('hotbackup oplog', () => {
       await until(() => {
         const entries = entriesIn(out);
         const last = entries[entries.length - 1];
-        return last !== undefined && formatFromArg(entryTs(last)) === formatFromArg(newest);
+        return last !== undefined && formatOplogTs(entryTs(last)) === formatOplogTs(newest);
       });
     };
 
@@ -120,18 +120,18 @@ describe('hotbackup oplog', () => {
       const start = await newestTs(client);
       let stopping = false;
       const writing = writer(() => stopping);
-      const first = stream(out, '--from', formatFromArg(start));
+      const first = stream(out, '--from', formatOplogTs(start));
       await writing.until(() => entriesIn(out).length >= 40);
       first.child.kill('SIGINT');
       const stopped = await first.done;
       assert.equal(stopped.code, 0, stopped.stderr);
       const resume = resumePoint(stopped.stdout);
       const written = entriesIn(out);
-      assert.equal(formatFromArg(entryTs(written[written.length - 1] as Buffer)), formatFromArg(resume), 'the printed ts is the last entry written');
+      assert.equal(formatOplogTs(entryTs(written[written.length - 1] as Buffer)), formatOplogTs(resume), 'the printed ts is the last entry written');
       // The writer goes on while no streamer runs; the second picks up where the first stopped.
       const idAtStop = nextId;
       await writing.until(() => nextId >= idAtStop + 30);
-      const second = stream(out, '--from', formatFromArg(resume));
+      const second = stream(out, '--from', formatOplogTs(resume));
       await writing.until(() => entriesIn(out).length >= written.length + 40);
       stopping = true;
       await writing.done;
@@ -141,7 +141,7 @@ describe('hotbackup oplog', () => {
       assert.equal(end.code, 0, end.stderr);
       const last = resumePoint(end.stdout);
       const all = entriesIn(out);
-      assert.equal(formatFromArg(entryTs(all[all.length - 1] as Buffer)), formatFromArg(last));
+      assert.equal(formatOplogTs(entryTs(all[all.length - 1] as Buffer)), formatOplogTs(last));
       assert.deepEqual(all, await serverOplog(client, start, last));
       assert.ok(fs.readdirSync(out).length > 2, 'rotated at 16 KiB');
     });
@@ -152,7 +152,7 @@ describe('hotbackup oplog', () => {
       const start = await newestTs(client);
       let stopping = false;
       const writing = writer(() => stopping);
-      const first = stream(out, '--from', formatFromArg(start));
+      const first = stream(out, '--from', formatOplogTs(start));
       await writing.until(() => entriesIn(out).length >= 30);
       first.child.kill('SIGKILL');
       await first.done;
@@ -179,7 +179,7 @@ describe('hotbackup oplog', () => {
         assert.ok(cut.length > 0 && beforeTear.subarray(0, cut.length).equals(cut), 'the torn file keeps its whole entries, unchanged');
         splitEntries(cut);
       }
-      assert.equal(formatFromArg(entryTs(entriesIn(out).at(-1) as Buffer)), formatFromArg(last));
+      assert.equal(formatOplogTs(entryTs(entriesIn(out).at(-1) as Buffer)), formatOplogTs(last));
       assert.deepEqual(entriesIn(out), await serverOplog(client, start, last));
     });
   });
@@ -194,9 +194,9 @@ describe('hotbackup oplog', () => {
       // About 2 MiB through a 1 MiB oplog.
       for (let i = 0; i < 40; i++) await docs.insertMany(Array.from({ length: 10 }, (_, j) => ({ _id: i * 10 + j, pad: 'y'.repeat(5000) })));
       const out = path.join(scratch.dir, 'rolled');
-      const run = await runCli(['oplog', '--upstream', set.uri, '--out', out, '--from', formatFromArg(early)]);
+      const run = await runCli(['oplog', '--upstream', set.uri, '--out', out, '--from', formatOplogTs(early)]);
       assert.equal(run.code, 4, run.stderr);
-      assert.match(run.stderr, new RegExp(`oplog entries between ${formatFromArg(early)} and \\d+,\\d+ are missing: the oplog has rolled over past ${formatFromArg(early)}.*a new full backup is needed`));
+      assert.match(run.stderr, new RegExp(`oplog entries between ${formatOplogTs(early)} and \\d+,\\d+ are missing: the oplog has rolled over past ${formatOplogTs(early)}.*a new full backup is needed`));
       assert.equal(run.stdout, '');
       assert.deepEqual(fs.readdirSync(out), []);
     } finally {
