@@ -19,7 +19,7 @@ import { runCli, startCli, type RunningCli } from '../helpers/cli_run.js';
 import { tempDir } from '../helpers/paths.js';
 import { inBackground, until } from '../helpers/poll.js';
 import { concatenatedOplog } from '../helpers/oplog_entries.js';
-import { entryTs, formatFromArg } from '../../src/oplog/oplog_ts.js';
+import { entryTs, formatOplogTs } from '../../src/oplog/oplog_ts.js';
 
 interface Acknowledged {
   id: number;
@@ -111,7 +111,7 @@ describe('point in time: stream, back up, restore to T', () => {
     await until(() => {
       const entries = streamedEntries(oplogDir);
       const newest = entries[entries.length - 1];
-      return newest !== undefined && formatFromArg(entryTs(newest)) === tsArg(last.operationTime);
+      return newest !== undefined && formatOplogTs(entryTs(newest)) === tsArg(last.operationTime);
     });
     streamer.child.kill('SIGINT');
     const stopped = await streamer.done;
