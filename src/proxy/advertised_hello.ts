@@ -4,9 +4,8 @@
  *
  * A driver given `replicaSet=` checks every `hello` it gets: a reply whose `me` is not
  * the address it dialled makes it drop that address and dial the members the reply
- * lists (server discovery and monitoring spec, "updateRSFromPrimary" and
- * "updateRSWithoutPrimary": "if the response's 'me' field differs from the server's
- * address, remove it"). Behind a proxy those are the server's own addresses, so the
+ * lists (mongodb/specifications, server-discovery-and-monitoring tests
+ * rs/primary_mismatched_me and rs/secondary_mismatched_me). Behind a proxy those are the server's own addresses, so the
  * driver would leave the proxy at its first handshake. Here the member the proxy relays
  * to (the reply's `me`) becomes the advertised address wherever it is named: `me`,
  * `hosts`, `passives`, `arbiters`, `primary`. The other members are left out: the proxy
