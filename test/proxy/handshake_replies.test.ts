@@ -163,3 +163,46 @@ describe('ReplySplicer with --advertise', () => {
     assert.deepEqual(Buffer.concat(written), Buffer.concat([rewritten(reply), ours]));
   });
 });
+
+describe('ReplySplicer with --advertise, against a reference over whole messages', () => {
+  it('holds and rewrites exactly what a frame-by-frame reading would, however the reads fall', async () => {
+    const fc = (await import('fast-check')).default;
+    const spec = fc.record({
+      hello: fc.boolean(),
+      moreToCome: fc.boolean(),
+      requestID: fc.integer({ min: 0, max: 4 }),
+      responseTo: fc.integer({ min: 0, max: 4 }),
+      length: fc.integer({ min: 16, max: 90 }),
+    });
+    const frameOf = (m: { hello: boolean; moreToCome: boolean; requestID: number; responseTo: number; length: number }): Buffer => {
+      if (m.hello) return hello(m.requestID, m.responseTo, m.moreToCome);
+      const frame = other(Math.max(m.length, 20), m.requestID, m.responseTo, m.moreToCome);
+      // Shorter than 20 bytes: a message with no room for flagBits (legal for other opcodes).
+      if (m.length >= 20) return frame;
+      const short = frame.subarray(0, m.length);
+      short.writeInt32LE(m.length, 0);
+      short.writeInt32LE(OpCode.Reply, 12);
+      return short;
+    };
+    fc.assert(
+      fc.property(fc.array(spec, { minLength: 1, maxLength: 8 }), fc.array(fc.integer({ min: 0, max: 4 }), { maxLength: 3 }), fc.array(fc.nat(), { maxLength: 6 }), (messages, pending, cutSeeds) => {
+        const frames = messages.map(frameOf);
+        const stream = Buffer.concat(frames);
+        // The reference: the same rules, applied to whole messages.
+        const reference = new HandshakeReplies(ADVERTISED, silent);
+        for (const id of pending) reference.requested(id);
+        let previousMoreToCome = false;
+        const expected = frames.map((frame) => {
+          const continuation = previousMoreToCome;
+          previousMoreToCome = frame.length >= 20 && frame.readInt32LE(12) === OpCode.Msg && (frame.readUInt32LE(16) & OpMsgFlag.MoreToCome) !== 0;
+          return reference.armed && reference.answers(frame.readInt32LE(8), continuation) ? reference.rewrite(frame) : frame;
+        });
+        const { splicer, handshakes, written } = setup();
+        for (const id of pending) handshakes.requested(id);
+        const cuts = [...new Set(cutSeeds.map((seed) => seed % (stream.length + 1)))].sort((a, b) => a - b);
+        assert.deepEqual(feed(splicer, stream, cuts, written), Buffer.concat(expected));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+});
