@@ -23,6 +23,11 @@ Options:
   --wiredTigerEngineConfigString STR
                                appended to wiredtiger_open's configuration, as mongod's
                                option, e.g. 'log=(file_max=2MB)' for small journal files
+  --directoryperdb             each database's files in a directory of its own, as
+                               mongod's option; remembered in storage.bson
+  --wiredTigerDirectoryForIndexes
+                               collections' and indexes' files in collection/ and index/,
+                               as mongod's option; remembered in storage.bson
   --tls-mode disabled|allow|require
                                TLS towards clients, as mongod's --tlsMode (allowTLS and
                                preferTLS are allow here)                [disabled]
@@ -60,6 +65,8 @@ export function parseDevServerArgs(args: string[]): ParsedDevServerArgs | 'help'
       auth: { type: 'boolean', default: false },
       'fsync-lock-delay-ms': { type: 'string', default: '0' },
       wiredTigerEngineConfigString: { type: 'string' },
+      directoryperdb: { type: 'boolean', default: false },
+      wiredTigerDirectoryForIndexes: { type: 'boolean', default: false },
       'log-format': { type: 'string', default: 'auto' },
       'exit-on-stdin-close': { type: 'boolean', default: false },
       'tls-mode': { type: 'string' },
@@ -108,6 +115,8 @@ export function parseDevServerArgs(args: string[]): ParsedDevServerArgs | 'help'
       ...(values.auth === true ? { auth: true } : {}),
       ...(fsyncLockDelayMs === 0 ? {} : { fsyncLockDelayMs }),
       ...(values.wiredTigerEngineConfigString === undefined ? {} : { wiredTigerEngineConfigString: values.wiredTigerEngineConfigString }),
+      ...(values.directoryperdb === true ? { directoryPerDB: true } : {}),
+      ...(values.wiredTigerDirectoryForIndexes === true ? { directoryForIndexes: true } : {}),
       argv: ['hotbackup', 'dev-server', ...args],
     },
     logFormat,

@@ -75,17 +75,37 @@ export class ArraySource implements CursorSource {
 
 export class CursorManager {
   private readonly cursors = new Map<string, ServerCursor>();
-  private readonly reaper: NodeJS.Timeout;
+  private reaper: NodeJS.Timeout;
   private readonly sessionRefresher: NodeJS.Timeout;
   /** Sessions ended by endSessions since the last refresh. */
   private readonly endingSessions = new Set<SessionId>();
 
   constructor(
-    private readonly idleTimeoutMs = CURSOR_IDLE_TIMEOUT_MS,
+    private idleTimeout = CURSOR_IDLE_TIMEOUT_MS,
     sessionRefreshMs = SESSION_REFRESH_MS,
   ) {
-    this.reaper = setInterval(() => this.reapIdle(), Math.min(60_000, idleTimeoutMs)).unref();
+    this.reaper = this.startReaper();
     this.sessionRefresher = setInterval(() => this.refreshSessions(), sessionRefreshMs).unref();
+  }
+
+  /** mongod's cursorTimeoutMillis. */
+  get idleTimeoutMs(): number {
+    return this.idleTimeout;
+  }
+
+  /**
+   * `setParameter: {cursorTimeoutMillis}`: idle cursors die after `ms` from now on, and the
+   * reaper wakes often enough to notice (mongod's ClientCursorMonitor wakes every
+   * clientCursorMonitorFrequencySecs and reads the parameter each time).
+   */
+  setIdleTimeout(ms: number): void {
+    this.idleTimeout = ms;
+    clearInterval(this.reaper);
+    this.reaper = this.startReaper();
+  }
+
+  private startReaper(): NodeJS.Timeout {
+    return setInterval(() => this.reapIdle(), Math.max(1, Math.min(60_000, this.idleTimeout))).unref();
   }
 
   get size(): number {
@@ -170,7 +190,7 @@ export class CursorManager {
   }
 
   private reapIdle(): void {
-    const deadline = Date.now() - this.idleTimeoutMs;
+    const deadline = Date.now() - this.idleTimeout;
     for (const cursor of [...this.cursors.values()]) {
       if (cursor.lastUsed < deadline) this.kill(cursor.id);
     }

@@ -6,6 +6,7 @@
 import net from 'node:net';
 import { EventEmitter } from 'node:events';
 import { StorageEngine } from './storage/storage_engine.js';
+import { replicationOf } from './backup_replication.js';
 import { ServerState, type DevServerOptions } from './state.js';
 import { CommandDispatcher } from './handlers/command_table.js';
 import { ClientConnection } from './client_connection.js';
@@ -32,13 +33,18 @@ export class DevServer extends EventEmitter<{ closed: [] }> {
   }
 
   static async start(options: DevServerOptions, log: Logger): Promise<DevServer> {
-    const engine = StorageEngine.open({ dbpath: options.dbpath, ...(options.wiredTigerEngineConfigString === undefined ? {} : { engineConfig: options.wiredTigerEngineConfigString }) });
+    const engine = StorageEngine.open({
+      dbpath: options.dbpath,
+      ...(options.wiredTigerEngineConfigString === undefined ? {} : { engineConfig: options.wiredTigerEngineConfigString }),
+      layout: { directoryPerDB: options.directoryPerDB === true, directoryForIndexes: options.directoryForIndexes === true },
+    });
     const listener = net.createServer();
     let server: DevServer | undefined;
     const state = new ServerState(engine, options, log, () => {
       void server?.close();
     });
     server = new DevServer(listener, state);
+    engine.setCheckpointMarker(() => replicationOf(state).oplog?.lastApplied());
     const dispatcher = new CommandDispatcher();
     // TLS as mongod's net.tls.mode says (the same acceptor as the proxy's).
     server.acceptor = new ClientAcceptor(listener, options.tls, log, (socket) => server?.accept(socket, dispatcher));

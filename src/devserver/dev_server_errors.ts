@@ -33,6 +33,7 @@ const DEV_SERVER_NAMED = Object.freeze({
   IndexKeySpecsConflict: 86,
   DBPathInUse: 98,
   InvalidPipelineOperator: 168,
+  NotYetInitialized: 94,
   NotImplemented: 238,
   DuplicateKey: 11000,
 } as const);
@@ -92,6 +93,9 @@ const DEV_SERVER_LOCATION = Object.freeze({
   FsyncLockWhileBackupCursorOpen: 50884,
   BackupCursorWhileFsyncLocked: 50887,
   BackupCursorExtendNotReplSet: 29144,
+  BackupCursorExtendWrongId: 29094,
+  BackupCursorNoOplogRecords: 50912,
+  BackupCursorOplogRolledOver: 50917,
   // user management (user_management_commands.cpp, CmdCreateUser)
   UserAlreadyExists: 51003,
 } as const);

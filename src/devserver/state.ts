@@ -30,6 +30,10 @@ export interface DevServerOptions {
   fsyncLockDelayMs?: number;
   /** Appended to wiredtiger_open's configuration, as mongod's --wiredTigerEngineConfigString. */
   wiredTigerEngineConfigString?: string;
+  /** mongod's --directoryperdb: each database's files in `<dbpath>/<db>/`. */
+  directoryPerDB?: boolean;
+  /** mongod's --wiredTigerDirectoryForIndexes: files in `collection/` and `index/`. */
+  directoryForIndexes?: boolean;
   /** TLS towards clients (`--tls-mode allow|require`); absent: plain only. */
   tls?: ServerTls | undefined;
   /**

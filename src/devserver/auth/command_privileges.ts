@@ -31,6 +31,7 @@ const CLUSTER_ACTION: Readonly<Record<string, string>> = {
   getCmdLineOpts: 'getCmdLineOpts',
   hostInfo: 'hostInfo',
   getParameter: 'getParameter',
+  setParameter: 'setParameter',
 };
 
 interface Need {

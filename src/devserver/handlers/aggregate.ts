@@ -15,7 +15,7 @@ function* collectionDocuments(ctx: CommandContext, ns: string): Generator<Docume
   for (const entry of ctx.state.engine.scanRecords(ns)) yield decodeDocument(entry.doc);
 }
 
-function aggregate(cmd: Document, ctx: CommandContext): Document {
+function aggregate(cmd: Document, ctx: CommandContext): Document | Promise<Document> {
   ctx.state.opcounters.query += 1;
   const pipeline = cmd['pipeline'];
   if (!Array.isArray(pipeline)) {

@@ -8,10 +8,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Long } from 'bson';
 import type { Document } from '../bson.js';
 import type { Command, CommandContext } from './handler.js';
-import type { CursorSource } from '../cursors.js';
-import type { BackupCursorHandle } from '../storage/storage_engine.js';
-import { firstBatchReply } from './read.js';
-import { cursorBatchSize, isCollectionless } from './common.js';
+import { isCollectionless } from './common.js';
+import { extendBackupCursor, openBackupCursor } from './backup_cursor.js';
 import { DevServerError, DevServerCodes } from '../dev_server_errors.js';
 
 export const BACKUP_STAGES = ['$backupCursor', '$backupCursorExtend'] as const;
@@ -82,80 +80,8 @@ function unlockNow(_cmd: Document, ctx: CommandContext): Document {
   return { info: 'fsyncUnlock completed', lockCount: Long.fromNumber(lockCount), ok: 1 };
 }
 
-/**
- * The backup cursor's documents: metadata, then one per file. It is tailable, as
- * in mongod: once drained it stays open, answering getMore with empty batches, so a
- * backup tool can hold it (and with it WiredTiger's checkpoint) while copying.
- */
-class BackupCursorSource implements CursorSource {
-  private readonly pending: Document[];
-  readonly exhausted = false;
-
-  constructor(
-    private readonly handle: BackupCursorHandle,
-    private readonly onClose: () => void,
-    dbpath: string,
-  ) {
-    this.pending = [
-      {
-        metadata: {
-          backupId: handle.backupId,
-          dbpath,
-          disableIncrementalBackup: false,
-          incrementalBackup: false,
-          blockSize: 16,
-        },
-      },
-      ...handle.files.map((f) => ({ filename: f.filename, fileSize: Long.fromNumber(f.fileSize) })),
-    ];
-  }
-
-  next(max: number): Document[] {
-    return this.pending.splice(0, max);
-  }
-
-  close(): void {
-    this.handle.close();
-    this.onClose();
-  }
-}
-
-function openBackupCursor(stage: Document, cmd: Document, ctx: CommandContext): Document {
-  const { state } = ctx;
-  const options = stage['$backupCursor'];
-  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
-    throw new DevServerError(DevServerCodes.FailedToParse, '$backupCursor parameters must be specified in an object');
-  }
-  for (const key of Object.keys(options)) {
-    if (key === 'incrementalBackup' && (options as Document)[key] === true) {
-      throw new DevServerError(DevServerCodes.NotImplemented, 'incremental backup cursors are not supported by the hotbackup dev server');
-    }
-    if (!['disableIncrementalBackup', 'incrementalBackup', 'blockSize'].includes(key)) {
-      throw new DevServerError(DevServerCodes.FailedToParse, `Unrecognized option '${key}' in $backupCursor stage`);
-    }
-  }
-  if (state.fsyncLock.locked) {
-    throw new DevServerError(DevServerCodes.BackupCursorWhileFsyncLocked, 'The node is currently fsyncLocked.');
-  }
-  if (state.backupCursor !== undefined) {
-    throw new DevServerError(DevServerCodes.BackupCursorAlreadyOpen, 'The existing backup cursor must be closed before $backupCursor can succeed.');
-  }
-  const handle = state.engine.openBackupCursor();
-  state.backupCursor = handle;
-  state.log.info({ backupId: handle.backupId.toHexString(), files: handle.files.length }, 'backup cursor opened');
-  const source = new BackupCursorSource(
-    handle,
-    () => {
-      state.backupCursor = undefined;
-      state.log.info({ backupId: handle.backupId.toHexString() }, 'backup cursor closed');
-    },
-    state.engine.dbpath,
-  );
-  return firstBatchReply(ctx, { ns: 'admin.$cmd.aggregate', source, batchSize: cursorBatchSize(cmd) ?? Infinity, tailable: true });
-}
-
 /** Handles a pipeline whose first stage is a backup stage; the caller checks that. */
-export function runBackupStage(stage: Document, cmd: Document, ctx: CommandContext): Document {
+export function runBackupStage(stage: Document, cmd: Document, ctx: CommandContext): Document | Promise<Document> {
   const name = Object.keys(stage)[0] ?? '';
   if (!ctx.state.options.backupCursor) {
     // What MongoDB Community says: it has never heard of these stages.
@@ -164,10 +90,8 @@ export function runBackupStage(stage: Document, cmd: Document, ctx: CommandConte
   if (ctx.db !== 'admin' || !isCollectionless(cmd)) {
     throw new DevServerError(DevServerCodes.InvalidNamespace, `${name} must be run against the 'admin' database with {aggregate: 1}`);
   }
-  if (name === '$backupCursorExtend') {
-    throw new DevServerError(DevServerCodes.BackupCursorExtendNotReplSet, '$backupCursorExtend is only available on replica set members; this node is a standalone.');
-  }
-  return openBackupCursor(stage, cmd, ctx);
+  if (name === '$backupCursorExtend') return extendBackupCursor(stage[name], cmd, ctx);
+  return openBackupCursor(stage[name], cmd, ctx);
 }
 
 export const backupCommands: Command[] = [

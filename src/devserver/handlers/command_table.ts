@@ -13,6 +13,7 @@ import { readCommands } from './read.js';
 import { catalogCommands } from './catalog.js';
 import { aggregateCommands } from './aggregate.js';
 import { backupCommands } from './backup.js';
+import { setParameterCommands } from './set_parameter.js';
 import { currentOpCommands } from './operations.js';
 import { authCommands, sessionPrivileges } from './auth_commands.js';
 import { checkCommandAuthorization } from '../auth/command_privileges.js';
@@ -31,6 +32,7 @@ const ALL_COMMANDS: readonly Command[] = [
   ...catalogCommands,
   ...aggregateCommands,
   ...backupCommands,
+  ...setParameterCommands,
   ...currentOpCommands,
   ...authCommands,
 ];

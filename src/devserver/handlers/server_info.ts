@@ -3,7 +3,8 @@ import { Long, UUID } from 'bson';
 import os from 'node:os';
 import type { Document } from '../bson.js';
 import type { Command, CommandContext } from './handler.js';
-import { SERVER_VERSION, MAX_WIRE_VERSION } from '../state.js';
+import { SERVER_VERSION, MAX_WIRE_VERSION, type ServerState } from '../state.js';
+import { SETTABLE } from './set_parameter.js';
 import { sessionIdsToKill } from '../sessions.js';
 import { MAX_BSON_OBJECT_SIZE } from '../../wire/constants.js';
 import { DevServerError, DevServerCodes } from '../dev_server_errors.js';
@@ -34,7 +35,14 @@ function getCmdLineOpts(ctx: CommandContext): Document {
     argv: options.argv,
     parsed: {
       net: { bindIp: options.bind, port: options.port },
-      storage: { dbPath: ctx.state.engine.dbpath, engine: 'wiredTiger', journal: { enabled: true } },
+      // mongod's option names: storage.directoryPerDB, storage.wiredTiger.engineConfig.directoryForIndexes.
+      storage: {
+        dbPath: ctx.state.engine.dbpath,
+        ...(ctx.state.engine.layout.directoryPerDB ? { directoryPerDB: true } : {}),
+        engine: 'wiredTiger',
+        journal: { enabled: true },
+        ...(ctx.state.engine.layout.directoryForIndexes ? { wiredTiger: { engineConfig: { directoryForIndexes: true } } } : {}),
+      },
     },
     ok: 1,
   };
@@ -70,19 +78,20 @@ function serverStatus(ctx: CommandContext): Document {
   };
 }
 
-const PARAMETERS: Record<string, () => unknown> = {
+const PARAMETERS: Record<string, (state: ServerState) => unknown> = {
   featureCompatibilityVersion: () => ({ version: SERVER_VERSION.split('.').slice(0, 2).join('.') }),
   authenticationMechanisms: () => [],
   maxWireVersion: () => MAX_WIRE_VERSION,
-  cursorTimeoutMillis: () => Long.fromNumber(600_000),
   logLevel: () => 0,
+  // The ones setParameter changes read what is in force.
+  ...Object.fromEntries(Object.entries(SETTABLE).map(([name, param]) => [name, param.read] as const)),
 };
 
-function getParameter(cmd: Document): Document {
+function getParameter(cmd: Document, ctx: CommandContext): Document {
   const reply: Document = {};
   const all = cmd['getParameter'] === '*';
   for (const [name, read] of Object.entries(PARAMETERS)) {
-    if (all || (name in cmd && name !== 'getParameter')) reply[name] = read();
+    if (all || (name in cmd && name !== 'getParameter')) reply[name] = read(ctx.state);
   }
   if (Object.keys(reply).length === 0) {
     throw new DevServerError(DevServerCodes.InvalidOptions, 'no option found to get');

@@ -363,6 +363,7 @@ class Cursor : public Napi::ObjectWrap<Cursor> {
       InstanceMethod<&Cursor::NextBatch>("nextBatch"),
       InstanceMethod<&Cursor::Reset>("reset"),
       InstanceMethod<&Cursor::Close>("close"),
+      InstanceMethod<&Cursor::Duplicate>("duplicate"),
       InstanceAccessor<&Cursor::Uri>("uri"),
       InstanceAccessor<&Cursor::KeyFormat>("keyFormat"),
       InstanceAccessor<&Cursor::ValueFormat>("valueFormat"),
@@ -534,6 +535,21 @@ class Cursor : public Napi::ObjectWrap<Cursor> {
     cursor_ = nullptr;  // freed whatever close returns
     Check(info.Env(), c->close(c), "WT_CURSOR.close");
     return info.Env().Undefined();
+  }
+
+  // WT_SESSION::open_cursor(session, NULL, this, config): a duplicate of this cursor on the
+  // same session, as mongod's extendBackupCursor opens `target=("log:")` on its backup
+  // cursor (src/mongo/db/storage/wiredtiger/wiredtiger_kv_engine.cpp). The duplicate keeps
+  // this cursor's wrapper reachable; close it before this one.
+  Napi::Value Duplicate(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    WT_CURSOR* c = Live(env);
+    std::string config = OptConfig(info, 0);
+    WT_SESSION* s = sess_->session;
+    WT_CURSOR* dup = nullptr;
+    Check(env, s->open_cursor(s, nullptr, c, CStr(config), &dup), "WT_SESSION.open_cursor(duplicate)");
+    CursorInit init{sess_, dup};
+    return env.GetInstanceData<InstanceData>()->cursor.New({Napi::External<CursorInit>::New(env, &init), Value()});
   }
 
   Napi::Value Uri(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), uri_); }

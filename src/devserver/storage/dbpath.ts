@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { serialize } from 'bson';
 import { DevServerError, DevServerCodes } from '../dev_server_errors.js';
+import { checkRecordedLayout, DEFAULT_LAYOUT, type StorageLayout } from './ident_layout.js';
 import { isWtError, openConnection, WtCode, type WtConnection } from './wiredtiger.js';
 
 export const JOURNAL_DIR = 'journal';
@@ -47,9 +48,13 @@ export function wiredtigerConfig(cacheSizeMB = DEFAULT_CACHE_MB, engineConfig?: 
   ].join(',');
 }
 
-/** Creates the directories, opens WiredTiger, and claims the dbpath. */
-export function openDbpath(dbpath: string, cacheSizeMB?: number, engineConfig?: string): WtConnection {
+/**
+ * Creates the directories, opens WiredTiger, and claims the dbpath. A layout other than
+ * the one storage.bson records is refused before anything is touched, as mongod does.
+ */
+export function openDbpath(dbpath: string, cacheSizeMB?: number, engineConfig?: string, layout: StorageLayout = DEFAULT_LAYOUT): WtConnection {
   const config = wiredtigerConfig(cacheSizeMB, engineConfig);
+  checkRecordedLayout(path.join(dbpath, STORAGE_BSON), layout);
   fs.mkdirSync(path.join(dbpath, JOURNAL_DIR), { recursive: true });
   let conn: WtConnection;
   try {
@@ -73,7 +78,7 @@ export function openDbpath(dbpath: string, cacheSizeMB?: number, engineConfig?: 
     writeFileDurably(
       path.join(dbpath, STORAGE_BSON),
       serialize({
-        storage: { engine: 'wiredTiger', options: { directoryPerDB: false, directoryForIndexes: false } },
+        storage: { engine: 'wiredTiger', options: { directoryPerDB: layout.directoryPerDB, directoryForIndexes: layout.directoryForIndexes } },
       }),
     );
   } catch (err) {

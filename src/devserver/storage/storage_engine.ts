@@ -17,12 +17,14 @@ import { DevServerError, DevServerCodes } from '../dev_server_errors.js';
 import { backupCursorAlreadyOpen, openBackupCursor } from './wt_backup_cursor.js';
 import { Catalog, splitNamespace } from './catalog.js';
 import { markCleanShutdown, openDbpath } from './dbpath.js';
+import { DEFAULT_LAYOUT, ensureIdentDirectory, identFor, isDataIdent, removeEmptyIdentDirectories, type IdentKind, type StorageLayout } from './ident_layout.js';
 import { addIndexSpecs, dropIndexSpec, idIndexSpec } from './index_specs.js';
 import { idIndexUri, RecordStore, recordUri } from './record_store.js';
 import type { BackupCursorHandle, CollectionMeta, EngineOptions, IndexSpec, RecordEntry } from './storage_types.js';
 import { isWtError, WtCode, type WtConnection, type WtSession } from './wiredtiger.js';
 import { WriteSession } from './write_session.js';
 
+export type { StorageLayout } from './ident_layout.js';
 export type { BackupCursorHandle, BackupFile, CollectionMeta, EngineOptions, IndexSpec, RecordEntry } from './storage_types.js';
 
 export class StorageEngine {
@@ -38,8 +40,15 @@ export class StorageEngine {
   private identCounter = 0;
   private backup: BackupCursorHandle | undefined;
   private closed = false;
+  private checkpointMarker: (() => unknown) | undefined;
+  /** What the marker said just before the last checkpoint; see setCheckpointMarker. */
+  private checkpointMark: unknown;
 
-  private constructor(readonly dbpath: string, private readonly conn: WtConnection) {
+  private constructor(
+    readonly dbpath: string,
+    private readonly conn: WtConnection,
+    readonly layout: StorageLayout,
+  ) {
     this.writer = new WriteSession(conn.openSession());
     this.reader = conn.openSession();
     this.admin = conn.openSession();
@@ -51,9 +60,10 @@ export class StorageEngine {
   /** Opens (creating if needed) the dbpath; DBPathInUse when another engine has it. */
   static open(opts: EngineOptions): StorageEngine {
     const dbpath = path.resolve(opts.dbpath);
-    const conn = openDbpath(dbpath, opts.cacheSizeMB, opts.engineConfig);
+    const layout = opts.layout ?? DEFAULT_LAYOUT;
+    const conn = openDbpath(dbpath, opts.cacheSizeMB, opts.engineConfig, layout);
     try {
-      return new StorageEngine(dbpath, conn);
+      return new StorageEngine(dbpath, conn, layout);
     } catch (err) {
       conn.close();
       throw err;
@@ -92,11 +102,13 @@ export class StorageEngine {
     const meta: CollectionMeta = {
       ns, db, name,
       uuid: new UUID(),
-      ident: this.newIdent('collection'),
-      idIndexIdent: this.newIdent('index'),
+      ident: this.newIdent('collection', db),
+      idIndexIdent: this.newIdent('index', db),
       options,
       indexes: [idIndexSpec()],
     };
+    ensureIdentDirectory(this.dbpath, meta.ident);
+    ensureIdentDirectory(this.dbpath, meta.idIndexIdent);
     this.admin.create(recordUri(meta), 'key_format=q,value_format=u');
     this.admin.create(idIndexUri(meta), 'key_format=u,value_format=q');
     try {
@@ -207,8 +219,23 @@ export class StorageEngine {
 
   checkpoint(): void {
     this.assertOpen();
+    // Writes are synchronous and so is this: the checkpoint holds exactly what was
+    // committed when the marker was read.
+    const mark = this.checkpointMarker?.();
     this.admin.checkpoint();
+    this.checkpointMark = mark;
     this.retryPendingDrops();
+  }
+
+  /**
+   * Something to remember with each checkpoint, read just before it is taken: the replica
+   * set's last applied optime, so that a backup cursor can say which oplog entry its
+   * checkpoint holds (PSMDB's `checkpointTimestamp`). Read once now too: what the engine
+   * opened on was checkpointed (a clean close, or recovery's own checkpoint).
+   */
+  setCheckpointMarker(marker: () => unknown): void {
+    this.checkpointMarker = marker;
+    this.checkpointMark = marker();
   }
 
   /** Writes buffered journal records to the file system; sync also fsyncs them. */
@@ -221,7 +248,7 @@ export class StorageEngine {
   openBackupCursor(): BackupCursorHandle {
     this.assertOpen();
     if (this.backup !== undefined) throw backupCursorAlreadyOpen();
-    this.backup = openBackupCursor(this.conn, this.dbpath, () => {
+    this.backup = openBackupCursor(this.conn, this.dbpath, this.checkpointMark, () => {
       this.backup = undefined;
       if (!this.closed) this.retryPendingDrops();
     });
@@ -255,10 +282,10 @@ export class StorageEngine {
     return meta;
   }
 
-  private newIdent(kind: 'collection' | 'index'): string {
+  private newIdent(kind: IdentKind, db: string): string {
     const taken = this.catalog.idents();
     let ident: string;
-    do ident = `${kind}-${this.identCounter++}-${this.identSuffix}`;
+    do ident = identFor(this.layout, kind, db, `${this.identCounter++}-${this.identSuffix}`);
     while (taken.has(ident));
     return ident;
   }
@@ -267,6 +294,7 @@ export class StorageEngine {
     try {
       this.admin.drop(uri, 'force=true');
       this.pendingDrops.delete(uri);
+      removeEmptyIdentDirectories(this.dbpath, uri.slice('table:'.length));
     } catch (err) {
       if (!isWtError(err, WtCode.EBUSY)) throw err;
       this.pendingDrops.add(uri);
@@ -284,8 +312,8 @@ export class StorageEngine {
     const cursor = this.admin.openCursor('metadata:');
     try {
       while (cursor.next()) {
-        const match = /^table:((?:collection|index)-.+)$/.exec(cursor.getKey() as string);
-        if (match?.[1] !== undefined && !known.has(match[1])) orphans.push(cursor.getKey() as string);
+        const match = /^table:(.+)$/.exec(cursor.getKey() as string);
+        if (match?.[1] !== undefined && isDataIdent(match[1]) && !known.has(match[1])) orphans.push(cursor.getKey() as string);
       }
     } finally {
       cursor.close();

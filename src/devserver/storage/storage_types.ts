@@ -1,5 +1,6 @@
 /** The storage engine's public types (re-exported by engine.ts). */
 import type { UUID } from 'bson';
+import type { StorageLayout } from './ident_layout.js';
 
 export interface EngineOptions {
   dbpath: string;
@@ -7,6 +8,8 @@ export interface EngineOptions {
   cacheSizeMB?: number;
   /** Appended to wiredtiger_open's configuration, where it overrides ours (mongod's --wiredTigerEngineConfigString). */
   engineConfig?: string;
+  /** mongod's --directoryperdb and --wiredTigerDirectoryForIndexes; both off by default. */
+  layout?: StorageLayout;
 }
 
 export interface IndexSpec {
@@ -45,6 +48,16 @@ export interface BackupFile {
 export interface BackupCursorHandle {
   readonly backupId: UUID;
   readonly files: BackupFile[];
+  /**
+   * What StorageEngine's checkpoint marker said when the checkpoint this backup holds was
+   * taken (undefined: no checkpoint marked since the engine opened).
+   */
+  readonly checkpointMark: unknown;
+  /**
+   * Syncs the journal and lists, through a duplicate cursor with `target=("log:")`, the
+   * journal files the backup did not list when it opened, as mongod's extendBackupCursor.
+   */
+  extend(): BackupFile[];
   /** Ends the backup; idempotent. */
   close(): void;
 }

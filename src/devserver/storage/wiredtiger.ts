@@ -41,6 +41,11 @@ export interface WtCursor {
   nextBatch(n: number): Array<[WtItem, WtItem | null]>;
   reset(): void;
   close(): void;
+  /**
+   * WT_SESSION::open_cursor(session, NULL, this, config): a duplicate on the same session,
+   * e.g. `target=("log:")` on a `backup:` cursor. Close it before this cursor.
+   */
+  duplicate(config?: string): WtCursor;
 }
 
 export interface WtSession {

@@ -21,6 +21,16 @@
  * checkpoint's blocks, log files are not archived, and dropping a table fails
  * with EBUSY (the engine retries such drops later). Only one backup cursor may be
  * open per connection (WT answers EINVAL, "there is already a backup cursor open").
+ *
+ * Extending it (mongod's extendBackupCursor): a duplicate cursor with `target=("log:")`
+ * on the backup cursor. What WiredTiger 3.2.1 lists on it, found by experiment
+ * (test/devserver/storage/backup_extend.test.ts): every log file present, from the first
+ * one the backup listed up to the one being written, in directory order (not sorted);
+ * it switches to no new log file (the one being written is listed, up to what is
+ * written), and asking again lists the same files again, grown. Since no log file is
+ * archived while the backup is open, these are exactly the files a copy needs to replay
+ * up to the extension: the ones the backup did not list are returned, as mongod's
+ * getUniqueFiles does, each up to its size once the journal is synced.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -35,7 +45,7 @@ import type { WtConnection } from './wiredtiger.js';
  * Opens the cursor on its own session and keeps both open until close().
  * onClose runs once, after WiredTiger has released the backup.
  */
-export function openBackupCursor(conn: WtConnection, dbpath: string, onClose: () => void): BackupCursorHandle {
+export function openBackupCursor(conn: WtConnection, dbpath: string, checkpointMark: unknown, onClose: () => void): BackupCursorHandle {
   const session = conn.openSession();
   try {
     // Commits not yet synced may still sit in WiredTiger's log buffer: push them
@@ -47,10 +57,28 @@ export function openBackupCursor(conn: WtConnection, dbpath: string, onClose: ()
     // mongod's backups carry storage.bson too: the copy is then a usable dbpath.
     const files: BackupFile[] = [...names.map((n) => backupFilePath(dbpath, n)), path.join(dbpath, STORAGE_BSON)]
       .map((filename) => ({ filename, fileSize: fs.statSync(filename).size }));
+    const listed = new Set(files.map((f) => f.filename));
     let open = true;
     return {
       backupId: new UUID(),
       files,
+      checkpointMark,
+      extend(): BackupFile[] {
+        if (!open) throw new DevServerError(DevServerCodes.IllegalOperation, 'the backup cursor is closed');
+        session.logFlush('sync=on');
+        const dup = cursor.duplicate('target=("log:")');
+        const logs: string[] = [];
+        try {
+          while (dup.next()) logs.push(dup.getKey() as string);
+        } finally {
+          dup.close();
+        }
+        return logs
+          .map((n) => backupFilePath(dbpath, n))
+          .filter((filename) => !listed.has(filename))
+          .sort()
+          .map((filename) => ({ filename, fileSize: fs.statSync(filename).size }));
+      },
       close(): void {
         if (!open) return;
         open = false;

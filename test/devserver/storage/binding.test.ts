@@ -137,3 +137,27 @@ test('garbage-collected handles are closed once, whatever the order', () => {
     cleanup();
   }
 });
+
+test('duplicate() opens a cursor on a cursor, and refuses once its session is closed', () => {
+  const { dir, cleanup } = tempDir('binding-dup');
+  const conn = openConnection(dir, 'create,cache_size=16M,log=(enabled=true)');
+  try {
+    const s = conn.openSession();
+    s.create('table:t', 'key_format=q,value_format=u');
+    const backup = s.openCursor('backup:');
+    const dup = backup.duplicate('target=("log:")');
+    const logs: string[] = [];
+    while (dup.next()) logs.push(dup.getKey() as string);
+    assert.ok(logs.length >= 1 && logs.every((n) => n.startsWith('WiredTigerLog.')), logs.join(' '));
+    dup.close();
+    // A bad configuration is WiredTiger's error, thrown, not a crash.
+    assert.throws(() => backup.duplicate('target=("no-such:")'), (err: unknown) => isWtError(err));
+    backup.close();
+    const again = s.openCursor('backup:');
+    s.close();
+    assert.throws(() => again.duplicate('target=("log:")'), { code: 'ERR_WT_CLOSED' });
+  } finally {
+    if (conn.isOpen) conn.close();
+    cleanup();
+  }
+});
