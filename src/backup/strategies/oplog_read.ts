@@ -44,6 +44,8 @@ export function boundsFromMetadata(metadata: Document | undefined): OplogBounds 
 
 /** The oldest and newest entries of `local.oplog.rs`; undefined when it has none (a standalone). */
 export async function readOplogBounds(local: Db): Promise<OplogBounds | undefined> {
+  // A standalone has no local.oplog.rs: nothing to ask (and no query that a server could refuse).
+  if ((await local.listCollections({ name: 'oplog.rs' }, { nameOnly: true }).toArray()).length === 0) return undefined;
   const oplog = local.collection('oplog.rs');
   const edge = (direction: 1 | -1) => oplog.find({}, { sort: { $natural: direction }, limit: 1, projection: { ts: 1, t: 1 } }).toArray();
   const [[oldest], [newest]] = await Promise.all([edge(1), edge(-1)]);
