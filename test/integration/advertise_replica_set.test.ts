@@ -12,17 +12,19 @@
  */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import path from 'node:path';
 import { MongoClient, type Document, type TopologyDescription } from 'mongodb';
 import { startDevServer, type RunningDevServer } from '../helpers/dev_server.js';
 import { spawnCli, type CliProcess } from '../helpers/cli_process.js';
 import { startRelay, type Relay } from '../helpers/relay.js';
 import { startTcpForwarder, type TcpForwarder } from '../helpers/tcp_forwarder.js';
 import { runMongosh } from '../helpers/mongosh.js';
+import { tempDir } from '../helpers/paths.js';
 import { until } from '../helpers/poll.js';
 
 interface Fronted {
   forwarder: TcpForwarder;
-  proxy: CliProcess;
+  proxy: CliProcess | undefined;
   advertised: string;
 }
 
@@ -31,6 +33,7 @@ describe('serve --advertise with replicaSet=rs0', () => {
   let relay: Relay;
   let relayed = 0;
   const fronts: Fronted[] = [];
+  const scratch = tempDir('advertise');
 
   /**
    * The test's own client of the dev server, for its count of accepted connections. It
@@ -49,14 +52,15 @@ describe('serve --advertise with replicaSet=rs0', () => {
   async function front(advertise: boolean): Promise<Fronted> {
     const forwarder = await startTcpForwarder(1);
     forwarder.goDown();
-    const advertised = `127.0.0.1:${forwarder.port}`;
-    const proxy = await spawnCli(
-      ['serve', '--upstream', `mongodb://127.0.0.1:${relay.port}/?directConnection=true`, '--dbpath', server.dbpath, '--port', '0', ...(advertise ? ['--advertise', advertised] : [])],
+    const fronted: Fronted = { forwarder, proxy: undefined, advertised: `127.0.0.1:${forwarder.port}` };
+    fronts.push(fronted);
+    // Each proxy its own state dir: two may not share one.
+    const stateDir = path.join(scratch.dir, `state-${fronts.length}`);
+    fronted.proxy = await spawnCli(
+      ['serve', '--upstream', `mongodb://127.0.0.1:${relay.port}/?directConnection=true`, '--dbpath', server.dbpath, '--state-dir', stateDir, '--port', '0', ...(advertise ? ['--advertise', fronted.advertised] : [])],
       'proxy listening',
     );
-    forwarder.comeUp(proxy.port);
-    const fronted = { forwarder, proxy, advertised };
-    fronts.push(fronted);
+    forwarder.comeUp(fronted.proxy.port);
     return fronted;
   }
 
@@ -82,12 +86,13 @@ describe('serve --advertise with replicaSet=rs0', () => {
   after(async () => {
     await observer?.close();
     for (const { proxy, forwarder } of fronts) {
-      await proxy.stop();
+      await proxy?.stop();
       forwarder.close();
     }
     await relay?.close();
     await server?.stop();
     server?.cleanup();
+    scratch.remove();
   });
 
   it('the npm driver does CRUD through the proxy, and every connection it makes is to the advertised address', async () => {
