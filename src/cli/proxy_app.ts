@@ -78,6 +78,8 @@ export interface ProxyAppOptions {
   job?: JobFlags | undefined;
   /** TLS towards clients (`--tls-*`); absent: plain only. TLS towards mongod comes from the URI. */
   tls?: ServerTlsFiles | undefined;
+  /** `--advertise host:port`: named in mongod's handshake replies instead of the member (src/proxy/advertised_hello.ts). */
+  advertise?: string | undefined;
   log: Logger;
 }
 
@@ -257,6 +259,7 @@ export async function startProxyApp(options: ProxyAppOptions): Promise<ProxyApp>
       tls: serverTls,
       port: options.port,
       bind: options.bind,
+      advertise: options.advertise,
       interceptor: new BackupCommands(gated, role, { verifier, job: jobService, authEnforcement, log: log.child({ component: 'commands' }) }),
       partialMessageTimeoutMS: options.partialMessageTimeoutMS,
       log: log.child({ component: 'proxy' }),

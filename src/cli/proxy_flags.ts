@@ -43,6 +43,8 @@ export interface ProxyFlags {
   job: JobFlags | undefined;
   /** TLS towards clients, as given; read and checked by src/tls/server_tls.ts at start. */
   tls: ServerTlsFiles;
+  /** `--advertise host:port`: the address mongod's handshake replies name instead of the member's (src/proxy/advertised_hello.ts). */
+  advertise: string | undefined;
 }
 
 export interface JobFlags {
@@ -59,6 +61,10 @@ export interface JobFlags {
 /** The help lines of the flags parsed here, for each subcommand's usage text. */
 export const PROXY_FLAGS_HELP = `  --port N                  port to listen on                                   [27017]
   --bind ADDR               address to listen on                                [127.0.0.1]
+  --advertise HOST:PORT     the proxy's address as clients reach it: replica-set
+                            members' hello replies name it instead of mongod's
+                            own (me, hosts, primary), so a driver given
+                            replicaSet= stays on the proxy          [none: untouched]
   --allow-write-blocking    allow fsyncLock for the whole copy where mongod has no $backupCursor
   --strategy auto|backupCursor|reflink|fsyncLock
                             snapshot strategy of a backupStart that names none  [auto]
@@ -171,6 +177,22 @@ function parseJobFlags(str: (name: string) => string | undefined, streamOplog: b
   };
 }
 
+/**
+ * `--advertise`: a host and port as a replica-set config names a member (`host:port`, an
+ * IPv6 address in brackets), which is what drivers compare with the address they dialled.
+ * Anything that could not be such a name is refused at start rather than handed to
+ * drivers.
+ */
+export function parseAdvertise(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  const match = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):(\d{1,5})$/.exec(value);
+  const port = Number(match?.[2]);
+  if (match === null || port < 1 || port > 65535) {
+    throw new Error(`--advertise must be HOST:PORT as clients reach the proxy (e.g. backup-proxy.example:27018, [::1]:27018), got '${value}'`);
+  }
+  return value;
+}
+
 /** The client-side TLS flags; the files are read (and checked) when the proxy starts. */
 function parseTlsFlags(str: (name: string) => string | undefined, allowConnectionsWithoutCertificates: boolean): ServerTlsFiles {
   const timeout = str('tls-handshake-timeout-ms') ?? String(DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS);
@@ -205,6 +227,7 @@ export function parseProxyFlags(args: string[], spec: ProxyFlagsSpec): ParsedPro
       ...own,
       port: { type: 'string', default: spec.defaultPort ?? '27017' },
       bind: { type: 'string', default: '127.0.0.1' },
+      advertise: { type: 'string' },
       'allow-write-blocking': { type: 'boolean', default: false },
       'stream-oplog': { type: 'boolean', default: false },
       strategy: { type: 'string', default: 'auto' },
@@ -278,6 +301,7 @@ export function parseProxyFlags(args: string[], spec: ProxyFlagsSpec): ParsedPro
       backupRoot: parseBackupRoot(str('backup-root')),
       job: parseJobFlags(str, values['stream-oplog'] === true),
       tls: parseTlsFlags(str, values['tls-allow-connections-without-certificates'] === true),
+      advertise: parseAdvertise(str('advertise')),
     },
     own: Object.fromEntries(Object.keys(spec.own).map((name) => [name, str(name)])),
   };

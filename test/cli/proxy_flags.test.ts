@@ -71,3 +71,22 @@ describe('--partial-message-timeout-ms', () => {
     }
   });
 });
+
+describe('--advertise', () => {
+  const advertise = (args: string[]) => {
+    const parsed = parseProxyFlags(args, { own: {} });
+    assert.equal(parsed.help, false);
+    return parsed.help ? undefined : parsed.proxy.advertise;
+  };
+
+  it('takes HOST:PORT as a replica-set config names a member; none by default', () => {
+    assert.equal(advertise([]), undefined);
+    for (const good of ['backup-proxy.example:27018', '10.0.0.7:1', '[::1]:27018', 'localhost:65535']) assert.equal(advertise(['--advertise', good]), good);
+  });
+
+  it('refuses what no driver could dial as a member', () => {
+    for (const bad of ['', 'host', 'host:', ':27018', 'host:0', 'host:65536', 'mongodb://host:27018', 'a,b:1', '::1:27018', 'host:27018/x']) {
+      assert.throws(() => advertise([`--advertise=${bad}`]), new RegExp(`--advertise must be HOST:PORT .*got '${bad.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}'`), bad);
+    }
+  });
+});
