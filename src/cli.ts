@@ -49,6 +49,10 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
     summary: 'copy a backup into a dbpath (--to), checking every checksum',
     run: async (args) => (await import('./cli/restore.js')).runRestore(args),
   },
+  oplog: {
+    summary: "stream a replica set's oplog into numbered BSON files, resumable (mongobackup --stream)",
+    run: async (args) => (await import('./cli/oplog_command.js')).runOplog(args),
+  },
   replay: {
     summary: 'apply oplog files to a server with applyOps, from a timestamp up to another',
     run: async (args) => (await import('./cli/replay.js')).runReplay(args),

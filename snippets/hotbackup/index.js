@@ -121,7 +121,8 @@
     const files = s.currentFiles || [];
     let current = files.length === 0 ? '' : files[0];
     if (files.length > 1) current += ` (+${files.length - 1})`;
-    if (phase !== 'copying') current = phase === 'manifest' ? 'writing the manifest' : phase;
+    if (phase === 'extending' && s.waitingFor) current = `waiting for ${s.waitingFor}`;
+    else if (phase !== 'copying') current = phase === 'manifest' ? 'writing the manifest' : phase;
     return `${pct}  ${bytes}  ${rate}  ${eta}  ${current}`.trimEnd();
   }
 
@@ -171,20 +172,22 @@
 
   // ---- The helpers ----
 
-  const START_OPTIONS = ['throttle', 'wait', 'allowWriteBlocking', 'incrementalBase', 'checksum'];
+  const START_OPTIONS = ['throttle', 'wait', 'allowWriteBlocking', 'incrementalBase', 'checksum', 'extendTo'];
 
   function start(dir, options) {
     const opts = options || {};
     const unknown = Object.keys(opts).filter((key) => !START_OPTIONS.includes(key));
     if (unknown.length > 0) throw new HotbackupError(`hotbackup.start: unknown option ${unknown.join(', ')} (options: ${START_OPTIONS.join(', ')})`);
     if (typeof dir !== 'string') throw new HotbackupError('hotbackup.start(dir): dir must be a string, an absolute path');
-    const { throttle: rate, wait = true, allowWriteBlocking, incrementalBase, checksum } = opts;
+    const { throttle: rate, wait = true, allowWriteBlocking, incrementalBase, checksum, extendTo } = opts;
     if (rate !== undefined) command({ backupThrottle: rate });
     const cmd = { backupStart: dir, async: true };
     if (allowWriteBlocking) cmd.allowWriteBlocking = true;
     // Passed as given: the proxy checks them (a base that is no complete backup is refused).
     if (incrementalBase !== undefined) cmd.incrementalBase = incrementalBase;
     if (checksum !== undefined) cmd.checksum = checksum;
+    // A Timestamp (a write's operationTime); the proxy checks its type and the strategy.
+    if (extendTo !== undefined) cmd.extendTo = extendTo;
     const reply = command(cmd);
     const limit = formatThrottle(num(rawStatus().throttleBytesPerSec));
     print(`backup ${reply.backupId} started -> ${dir} (throttle ${limit})`);
@@ -254,7 +257,7 @@
 
   const HELP = {
     start:
-      'hotbackup.start(dir, {throttle, wait = true, allowWriteBlocking = false, incrementalBase, checksum = false})\n' +
+      'hotbackup.start(dir, {throttle, wait = true, allowWriteBlocking = false, incrementalBase, checksum = false, extendTo})\n' +
       '  Starts a hot backup of the whole mongod into dir with {backupStart: dir, async: true}.\n' +
       '  dir is absolute, and empty or absent under an existing directory (only dir itself is\n' +
       '  created). throttle ("50MB", 52428800, 0 = unlimited) is set first.\n' +
@@ -266,7 +269,10 @@
       '  btrfs): writes wait until the copy is done.\n' +
       '  incrementalBase (an earlier, complete backup of the same mongod, on the same filesystem as\n' +
       '  dir) takes the files unchanged since then from it instead of copying them; checksum: true\n' +
-      '  compares every file with the base by its contents, not by size and modification time.',
+      '  compares every file with the base by its contents, not by size and modification time.\n' +
+      '  extendTo (a Timestamp, e.g. the operationTime of a write\'s reply; replica set, $backupCursor\n' +
+      '  only) waits, once the files are copied, until the majority has committed that time, then\n' +
+      '  copies the journal written since: the backup holds every write up to it.',
     wait:
       'hotbackup.wait()\n' +
       '  Watches the backup that is running (after Ctrl-C, or one started elsewhere) until it\n' +

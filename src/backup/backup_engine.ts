@@ -20,6 +20,8 @@ import { IncompleteMarker, INCOMPLETE_MARKER_FILENAME, markerStateOf } from './b
 import { toCommandError } from './io_error.js';
 import { withLinks } from './strategies/files.js';
 import type { Snapshot, StrategyChoice, StrategyName } from './strategies/snapshot.js';
+import type { OplogTimestamp } from './oplog_bounds.js';
+import { copyExtension } from './extension_copy.js';
 import type { WritesBlockedWindow } from './strategies/writes_blocked.js';
 import { NO_JOURNAL, type RunJournal } from './run_journal.js';
 import type { CopyResult, SourceFile } from './copy_types.js';
@@ -103,6 +105,12 @@ export interface StartRequest {
   incrementalBase?: string;
   /** With `incrementalBase`: compare every file by content, not by size and mtime. */
   checksum?: boolean;
+  /**
+   * Bring the copy up to at least this cluster time once the base files are copied
+   * (`$backupCursorExtend`; the backupCursor strategy only): the journal written since the
+   * checkpoint, copied over the earlier copies of the same files.
+   */
+  extendTo?: OplogTimestamp;
 }
 
 export interface StartedBackup {
@@ -120,7 +128,7 @@ export type AbortAttempt =
   /** `done` settles with undefined for a backup whose destination was refused: it never began. */
   | { kind: 'aborting' | 'completing'; backupId: string; done: Promise<BackupOutcome | undefined> };
 
-type SnapshotChoice = Pick<SnapshotRequest, 'allowWriteBlocking' | 'strategy'>;
+type SnapshotChoice = Pick<SnapshotRequest, 'allowWriteBlocking' | 'strategy'> & Pick<StartRequest, 'extendTo'>;
 
 export const BACKUP_IN_PROGRESS = 'Cannot initiate backup. There already is a backup in progress.';
 
@@ -157,7 +165,7 @@ export class BackupEngine {
     const checking = this.checkRequest(request);
     // A close() that comes while the destination is checked is seen by execute().
     const done = checking.then(
-      ({ destination, base }) => this.execute(run, destination, { allowWriteBlocking, strategy }, base),
+      ({ destination, base }) => this.execute(run, destination, { allowWriteBlocking, strategy, ...(request.extendTo === undefined ? {} : { extendTo: request.extendTo }) }, base),
       (err: unknown) => {
         this.running = undefined;
         throw err;
@@ -287,7 +295,9 @@ export class BackupEngine {
       run.strategy = strategy;
       run.writesBlocked = window;
     };
-    const snapshot = await options.snapshots.open({ ...choice, backupId: run.backupId, destination: run.destination, journal, signal: run.signal, onWritesBlocked });
+    const { extendTo, ...snapshotChoice } = choice;
+    run.extendTo = extendTo;
+    const snapshot = await options.snapshots.open({ ...snapshotChoice, backupId: run.backupId, destination: run.destination, journal, signal: run.signal, onWritesBlocked });
     run.strategy = snapshot.strategy;
     run.strategyReason = snapshot.reason;
     run.writesBlocked = snapshot.writesBlocked;
@@ -300,7 +310,7 @@ export class BackupEngine {
     let copied: { files: SourceFile[]; result: CopyResult } | undefined;
     let copyError: unknown;
     try {
-      copied = await this.copyUnder(snapshot, run, base);
+      copied = await this.copyUnder(snapshot, run, base, extendTo);
     } catch (err) {
       copyError = err;
     }
@@ -346,13 +356,32 @@ export class BackupEngine {
       durationMs: finishedAt.getTime() - run.startedAt.getTime(),
       throttleBytesPerSec: this.throttle.rate,
       ...(base === undefined ? {} : { base: { backupId: base.manifest.backupId, path: base.dir } }),
+      ...(snapshot.oplog === undefined ? {} : { oplog: snapshot.oplog }),
+      ...(extendTo === undefined ? {} : { extendedTo: extendTo }),
       ...manifestFiles(result.copied, files),
     };
     await writeManifest(run.destination, manifest);
   }
 
-  /** Lists the files (with the links they came through) and copies them while `snapshot` protects them. */
-  private async copyUnder(snapshot: Snapshot, run: BackupRun, base: IncrementalBase | undefined): Promise<{ files: SourceFile[]; result: CopyResult }> {
+  /**
+   * Lists the files (with the links they came through) and copies them while `snapshot`
+   * protects them; then, with `extendTo`, extends the snapshot and copies what it adds.
+   */
+  private async copyUnder(snapshot: Snapshot, run: BackupRun, base: IncrementalBase | undefined, extendTo: OplogTimestamp | undefined): Promise<{ files: SourceFile[]; result: CopyResult }> {
+    if (extendTo !== undefined && snapshot.extend === undefined) {
+      throw new CommandError(
+        ErrorCodes.InvalidOptions,
+        `backupStart option 'extendTo' needs the backupCursor strategy ($backupCursorExtend), and this backup's strategy is ${snapshot.strategy}: ` +
+          'writes were blocked for its copy, so it holds no journal to extend; leave extendTo out, or back up a mongod that has $backupCursor',
+      );
+    }
+    const copied = await this.copyListed(snapshot, run, base);
+    if (extendTo === undefined || snapshot.extend === undefined) return copied;
+    return copyExtension(snapshot.extend, run, { to: extendTo, lost: snapshot.lost, log: this.options.log }, copied, (files, signal) => this.copyMore(files, run, signal));
+  }
+
+  /** The snapshot's own files, copied (or sealed, when the strategy put them in the destination). */
+  private async copyListed(snapshot: Snapshot, run: BackupRun, base: IncrementalBase | undefined): Promise<{ files: SourceFile[]; result: CopyResult }> {
     // Files reached through a symbolic link say so in the manifest, whichever strategy listed them.
     const listed = await withLinks(snapshot.files);
     // Clones already in the destination cost nothing: there is nothing to take from a base.
@@ -366,15 +395,20 @@ export class BackupEngine {
     const result =
       snapshot.inDestination !== undefined
         ? await snapshot.inDestination({ progress: run.counters, signal, concurrency })
-        : await copyFiles(files, run.destination, {
-            limiter: this.throttle,
-            concurrency,
-            progress: run.counters,
-            signal,
-            ...(this.options.copyWrites === undefined ? {} : { writes: this.options.copyWrites }),
-            ...(this.options.copyIoClass === undefined ? {} : { ioClass: this.options.copyIoClass }),
-          });
+        : await this.copyMore(files, run, signal);
     return { files, result };
+  }
+
+  /** Files into the backup's destination, through the one throttle and the backup's counters. */
+  private copyMore(files: SourceFile[], run: BackupRun, signal: AbortSignal): Promise<CopyResult> {
+    return copyFiles(files, run.destination, {
+      limiter: this.throttle,
+      concurrency: this.options.concurrency ?? DEFAULT_CONCURRENCY,
+      progress: run.counters,
+      signal,
+      ...(this.options.copyWrites === undefined ? {} : { writes: this.options.copyWrites }),
+      ...(this.options.copyIoClass === undefined ? {} : { ioClass: this.options.copyIoClass }),
+    });
   }
 
   /**

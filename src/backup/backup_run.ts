@@ -18,6 +18,7 @@ import type { WritesBlockedWindow } from './strategies/writes_blocked.js';
 import { failureOf, type BackupOutcome, type BackupPhase, type RunningStatus } from './engine_status.js';
 import { CommandError, ErrorCodes } from '../errors.js';
 import { SnapshotReleaseFailed } from './release_failed.js';
+import type { OplogTimestamp } from './oplog_bounds.js';
 
 /**
  * mongod's text for an operation its killOp interrupted (operation_context.cpp,
@@ -38,6 +39,9 @@ export class BackupRun {
   /** The write-block window: the snapshot's, or, while it opens, the one its strategy told of (onWritesBlocked). */
   writesBlocked: WritesBlockedWindow | undefined;
   readonly warnings: string[] = [];
+  /** `extendTo`, if asked for; and while the extension waits, what for. */
+  extendTo: OplogTimestamp | undefined;
+  waitingFor: string | undefined;
   /** Aborted when the engine closes or this backup is aborted: every step of the backup watches it. */
   readonly signal: AbortSignal;
   readonly #abort = new AbortController();
@@ -99,6 +103,8 @@ export class BackupRun {
       writesBlockedMs: this.writesBlocked?.ms() ?? 0,
       progress: this.counters.snapshot(),
       warnings: Object.freeze([...this.warnings]),
+      extendTo: this.extendTo,
+      waitingFor: this.waitingFor,
     });
   }
 

@@ -7,7 +7,10 @@ import type { CommandError } from '../errors.js';
 import type { ProgressSnapshot } from './progress.js';
 import type { StrategyName } from './strategies/snapshot.js';
 
-export type BackupPhase = 'starting' | 'snapshot' | 'copying' | 'releasing' | 'manifest';
+import type { OplogTimestamp } from './oplog_bounds.js';
+
+/** 'extending': `extendTo`, waiting for the majority commit point, then copying the journal it adds. */
+export type BackupPhase = 'starting' | 'snapshot' | 'copying' | 'extending' | 'releasing' | 'manifest';
 
 /**
  * How a backup ended: `complete` (its manifest is written), `aborted` (stopped on purpose
@@ -63,6 +66,10 @@ export interface RunningStatus {
   readonly writesBlockedMs: number;
   readonly progress: ProgressSnapshot;
   readonly warnings: readonly string[];
+  /** The `extendTo` asked for, if any. */
+  readonly extendTo?: OplogTimestamp | undefined;
+  /** While the extension waits: what for, e.g. "the majority commit point to reach Timestamp(…) (it is at …)". */
+  readonly waitingFor?: string | undefined;
 }
 
 export interface EngineStatus {

@@ -41,6 +41,12 @@ const relativePath = z
   .min(1)
   .refine((p) => !path.isAbsolute(p) && !p.split(/[/\\]/).includes('..'), 'must be a relative path without ..');
 const isoTime = z.iso.datetime({ offset: true });
+const uint32 = z.int().nonnegative().max(0xffffffff);
+/** A BSON Timestamp: seconds and increment, as in extended JSON's `{"$timestamp": {"t", "i"}}`. */
+const timestamp = z.object({ t: uint32, i: uint32 });
+/** mongod's OpTime: an oplog entry's `ts` and its term `t` (-1: none). */
+const opTime = z.object({ ts: timestamp, t: z.int().min(-1) });
+const before = (a: z.infer<typeof timestamp>, b: z.infer<typeof timestamp>): boolean => a.t < b.t || (a.t === b.t && a.i < b.i);
 
 const ManifestFileSchema = z.object({
   /** Relative to the backup directory, '/'-separated as the copier wrote it. */
@@ -105,6 +111,19 @@ export const ManifestSchema = z
      * from the base to be verified or restored; this says where the shared ones came from.
      */
     base: z.object({ backupId: z.uuid(), path: z.string().refine((p) => path.isAbsolute(p), 'must be absolute') }).optional(),
+    /**
+     * On a replica set, the oplog the copy holds: its oldest and newest entry, and for a
+     * `$backupCursor` the checkpoint it pinned (strategies/oplog_read.ts). A restore
+     * replays from `end.ts` on. Absent on a standalone. Optional within version 2, as
+     * `mtime` is.
+     */
+    oplog: z.object({ start: opTime, end: opTime, checkpointTimestamp: timestamp.optional() }).optional(),
+    /**
+     * Set when the backup was extended (`backupStart` with `extendTo`, `$backupCursorExtend`):
+     * the copy holds every write the majority had committed at this time. Optional within
+     * version 2.
+     */
+    extendedTo: timestamp.optional(),
     files: z.array(ManifestFileSchema),
     totals: z.object({ files: byteCount, bytes: byteCount }),
   })
@@ -117,6 +136,13 @@ export const ManifestSchema = z
     const bytes = files.reduce((sum, f) => sum + f.size, 0);
     if (totals.bytes !== bytes) {
       ctx.addIssue({ code: 'custom', path: ['totals', 'bytes'], message: `is ${totals.bytes} but the listed sizes add up to ${bytes}` });
+    }
+    const { oplog } = manifest;
+    if (oplog !== undefined && before(oplog.end.ts, oplog.start.ts)) {
+      ctx.addIssue({ code: 'custom', path: ['oplog', 'end'], message: 'is before oplog.start' });
+    }
+    if (manifest.extendedTo !== undefined && manifest.strategy !== 'backupCursor') {
+      ctx.addIssue({ code: 'custom', path: ['extendedTo'], message: `only a backupCursor backup can be extended, and this one is ${manifest.strategy}` });
     }
     const seen = new Set<string>();
     files.forEach((f, i) => {

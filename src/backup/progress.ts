@@ -112,6 +112,12 @@ export class ProgressCounters implements CopyProgress {
     this.#begun = true;
   }
 
+  /** More files to copy in the same backup (an extension's journal files): the totals grow, nothing is cleared. */
+  add(files: readonly SourceFile[]): void {
+    this.bytesTotal += files.reduce((sum, f) => sum + f.size, 0);
+    this.filesTotal += files.length;
+  }
+
   /** Relative paths of the files being copied right now. */
   get currentFiles(): string[] {
     return [...this.#current];

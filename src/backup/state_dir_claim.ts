@@ -21,9 +21,9 @@ export interface StateDirClaim {
   release(): Promise<void>;
 }
 
-function socketName(realStateDir: string): string {
-  const digest = createHash('sha256').update(realStateDir).digest('hex').slice(0, 32);
-  return `\0hotbackup-state-${digest}`;
+function socketName(realDir: string, tag: string): string {
+  const digest = createHash('sha256').update(realDir).digest('hex').slice(0, 32);
+  return `\0hotbackup-${tag}-${digest}`;
 }
 
 /** The pid the holder of `name` says it has, or undefined when it does not answer. */
@@ -46,7 +46,19 @@ async function holderPid(name: string): Promise<number | undefined> {
 
 /** Claims `stateDir` (which must exist) for this process; rejects, naming the holder, when another process has it. */
 export async function claimStateDir(stateDir: string, pid: number = process.pid): Promise<StateDirClaim> {
-  const name = socketName(await fs.realpath(stateDir));
+  return claimDirectory(stateDir, 'state', (holder) =>
+    `another hotbackup proxy${holder === undefined ? '' : ` (pid ${holder})`} already uses the state dir ${stateDir}: two proxies ` +
+      'cannot share one, or a crash of one would leave what its backup holds unknown to both. Give each proxy its own --state-dir.',
+  pid);
+}
+
+/**
+ * Claims `dir` (which must exist) for this process under `tag` (one claim per tag and
+ * directory: a proxy's state dir, an oplog streamer's output); rejects with
+ * `busy(holder's pid)` when another process holds it.
+ */
+export async function claimDirectory(dir: string, tag: string, busy: (holder: number | undefined) => string, pid: number = process.pid): Promise<StateDirClaim> {
+  const name = socketName(await fs.realpath(dir), tag);
   const server = net.createServer((socket) => socket.end(`${pid}\n`));
   try {
     await new Promise<void>((resolve, reject) => {
@@ -55,11 +67,7 @@ export async function claimStateDir(stateDir: string, pid: number = process.pid)
     });
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
-    const holder = await holderPid(name);
-    throw new Error(
-      `another hotbackup proxy${holder === undefined ? '' : ` (pid ${holder})`} already uses the state dir ${stateDir}: two proxies ` +
-        'cannot share one, or a crash of one would leave what its backup holds unknown to both. Give each proxy its own --state-dir.',
-    );
+    throw new Error(busy(await holderPid(name)));
   }
   // The claim never keeps the process alive on its own.
   server.unref();

@@ -6,6 +6,7 @@
 import type { CatalogEntry } from '../backup/backup_catalog.js';
 import { sourceGroups } from '../backup/retention.js';
 import { formatBytes } from '../backup/units.js';
+import { formatTimestamp } from '../backup/oplog_bounds.js';
 
 /** One backup directory in the commands' JSON output. */
 export interface EntryJson {
@@ -30,6 +31,12 @@ export interface EntryJson {
   /** The backup it was taken against; `name` when that one is in the same root. */
   base: { backupId: string; path: string; name: string | null } | null;
   verified: { ok: boolean; verifiedAt: string } | null;
+  /**
+   * On a replica set, the oplog the copy holds, as `secs,inc` (what `hotbackup oplog
+   * --from` takes): its oldest and newest entry, the checkpoint a `$backupCursor` pinned,
+   * and the time it was extended to; null for a standalone's backup.
+   */
+  oplog: { start: string; end: string; checkpoint: string | null; extendedTo: string | null } | null;
 }
 
 export function entryJson(entry: CatalogEntry, catalog: readonly CatalogEntry[]): EntryJson {
@@ -51,7 +58,22 @@ export function entryJson(entry: CatalogEntry, catalog: readonly CatalogEntry[])
     bytesReused: entry.bytesReused,
     base: base === undefined ? null : { ...base, name: catalog.find((other) => other.manifest?.backupId === base.backupId)?.name ?? null },
     verified: entry.verification === undefined ? null : { ...entry.verification },
+    oplog:
+      manifest?.oplog === undefined
+        ? null
+        : {
+            start: formatTimestamp(manifest.oplog.start.ts),
+            end: formatTimestamp(manifest.oplog.end.ts),
+            checkpoint: manifest.oplog.checkpointTimestamp === undefined ? null : formatTimestamp(manifest.oplog.checkpointTimestamp),
+            extendedTo: manifest.extendedTo === undefined ? null : formatTimestamp(manifest.extendedTo),
+          },
   };
+}
+
+/** How far the copy holds writes: its extension's time, else its newest oplog entry; '-' without an oplog. */
+function oplogCell(entry: EntryJson): string {
+  if (entry.oplog === null) return '-';
+  return entry.oplog.extendedTo === null ? entry.oplog.end : `${entry.oplog.extendedTo} (extended)`;
 }
 
 /** `2026-11-21T10:00:00Z`: to the second, in UTC, as the manifest's times are. */
@@ -78,17 +100,19 @@ function entryCells(entry: CatalogEntry, catalog: readonly CatalogEntry[]): stri
 const TABLE_HEADER = ['NAME', 'FINISHED', 'SIZE', 'REUSED', 'STRATEGY', 'BASE', 'COMPLETE', 'VERIFIED'];
 
 /**
- * `hotbackup list`'s table: one row per entry. A root holding the backups of more than
- * one source (dbpath and mongod) gets a SOURCE column, `host:dbpath` as scp writes a
+ * `hotbackup list`'s table: one row per entry. Backups of a replica set add an OPLOG TO
+ * column. A root holding the backups of more than one source (dbpath and mongod) gets a SOURCE column, `host:dbpath` as scp writes a
  * remote path: purge --keep counts each source apart, and the table shows by what.
  */
 export function catalogTable(catalog: readonly CatalogEntry[]): string {
   const several = sourceGroups(catalog).length > 1;
-  const header = several ? [...TABLE_HEADER, 'SOURCE'] : TABLE_HEADER;
+  // A replica set's backups say how far in its oplog each copy reaches (secs,inc).
+  const oplog = catalog.some((entry) => entry.manifest?.oplog !== undefined);
+  const header = [...TABLE_HEADER, ...(oplog ? ['OPLOG TO'] : []), ...(several ? ['SOURCE'] : [])];
   const rows = catalog.map((entry) => {
     const cells = entryCells(entry, catalog);
     const source = entry.manifest?.source;
-    return several ? [...cells, source === undefined ? '-' : `${source.host}:${source.dbpath}`] : cells;
+    return [...cells, ...(oplog ? [oplogCell(entryJson(entry, catalog))] : []), ...(several ? [source === undefined ? '-' : `${source.host}:${source.dbpath}`] : [])];
   });
   return renderTable(header, rows);
 }

@@ -22,15 +22,18 @@ export function renderProgress(label: string, counters: ProgressCounters, column
   const bar = `[${'#'.repeat(filled)}${'.'.repeat(WIDTH - filled)}]`;
   const eta = snap.etaSecs === undefined ? '' : `  ETA ${Math.ceil(snap.etaSecs)}s`;
   const current = snap.currentFiles.length === 0 ? '' : `  ${snap.currentFiles.join(', ')}`;
-  const line = `${label} ${bar} ${snap.percent.toFixed(1).padStart(5)}%  ${formatBytes(snap.bytesCopied)} of ${formatBytes(snap.bytesTotal)}  ${formatBytes(snap.bytesPerSec)}/s${eta}${current}`;
-  // Longer than the terminal, it would wrap, and \r would redraw only its last row.
-  return line.length >= columns ? line.slice(0, Math.max(0, columns - 1)) : line;
+  return fitLine(`${label} ${bar} ${snap.percent.toFixed(1).padStart(5)}%  ${formatBytes(snap.bytesCopied)} of ${formatBytes(snap.bytesTotal)}  ${formatBytes(snap.bytesPerSec)}/s${eta}${current}`, columns);
 }
 
 export function startProgressLine(label: string, counters: ProgressCounters, stream: NodeJS.WriteStream = process.stderr): ProgressLine {
+  return startLiveLine((columns) => renderProgress(label, counters, columns), stream);
+}
+
+/** Redraws `render(columns)` in place every 200 ms on a terminal; draws nothing elsewhere. */
+export function startLiveLine(render: (columns: number) => string, stream: NodeJS.WriteStream = process.stderr): ProgressLine {
   if (stream.isTTY !== true) return { stop: () => undefined };
   // A terminal whose size is unknown (a pty nobody sized, as script(1) makes) says 0 columns.
-  const draw = () => stream.write(`\r\x1b[K${renderProgress(label, counters, stream.columns || 80)}`);
+  const draw = () => stream.write(`\r\x1b[K${fitLine(render(stream.columns || 80), stream.columns || 80)}`);
   const timer = setInterval(draw, 200);
   draw();
   let stopped = false;
@@ -42,4 +45,9 @@ export function startProgressLine(label: string, counters: ProgressCounters, str
       stream.write('\r\x1b[K');
     },
   };
+}
+
+/** Longer than the terminal, a line would wrap, and \r would redraw only its last row. */
+export function fitLine(line: string, columns: number): string {
+  return line.length >= columns ? line.slice(0, Math.max(0, columns - 1)) : line;
 }

@@ -32,6 +32,8 @@ import { pathsOverlap } from '../backup/destination.js';
 import { BackupRoot } from '../backup/backup_root.js';
 import { proxyUid } from '../backup/trusted_dir.js';
 import type { JobFlags } from './proxy_flags.js';
+import { streamingJob } from './job_oplog.js';
+import { OplogStreamingJob } from '../oplog/job_oplog_stream.js';
 import { HelloUpstreamRole, type UpstreamRole } from '../commands/session_options.js';
 import type { Logger } from '../log.js';
 import { loadServerTls, type ServerTlsFiles } from '../tls/server_tls.js';
@@ -76,6 +78,8 @@ export interface ProxyAppOptions {
   job?: JobFlags | undefined;
   /** TLS towards clients (`--tls-*`); absent: plain only. TLS towards mongod comes from the URI. */
   tls?: ServerTlsFiles | undefined;
+  /** `--advertise host:port`: named in mongod's handshake replies instead of the member (src/proxy/advertised_hello.ts). */
+  advertise?: string | undefined;
   log: Logger;
 }
 
@@ -239,12 +243,15 @@ export async function startProxyApp(options: ProxyAppOptions): Promise<ProxyApp>
             source: { dbpath, host: new DriverUpstreamAdmin(client).host },
             log: log.child({ component: 'job' }),
           });
+    const jobService = job === undefined || options.job?.streamOplog !== true ? job : streamingJob(job, options.upstreamUri, options.job.backupRoot, log);
     // Its first run may come before the proxy listens: a start that fails stops it and the engine.
     stopJob = async () => {
       const closing = job?.close();
+      const streamStopped = jobService instanceof OplogStreamingJob ? jobService.close() : undefined;
       await recovery.stop();
       await engine.close();
       await closing;
+      await streamStopped;
     };
     const proxy = await ProxyServer.start({
       upstream: upstreamAddress,
@@ -252,7 +259,8 @@ export async function startProxyApp(options: ProxyAppOptions): Promise<ProxyApp>
       tls: serverTls,
       port: options.port,
       bind: options.bind,
-      interceptor: new BackupCommands(gated, role, { verifier, job, authEnforcement, log: log.child({ component: 'commands' }) }),
+      advertise: options.advertise,
+      interceptor: new BackupCommands(gated, role, { verifier, job: jobService, authEnforcement, log: log.child({ component: 'commands' }) }),
       partialMessageTimeoutMS: options.partialMessageTimeoutMS,
       log: log.child({ component: 'proxy' }),
     });
@@ -265,11 +273,14 @@ export async function startProxyApp(options: ProxyAppOptions): Promise<ProxyApp>
       engine,
       job,
       async close() {
-        // The job takes no new run, the engine interrupts the one running, and the job records it.
+        // The job takes no new run, the engine interrupts the one running, and the job records it;
+        // its oplog stream, if any, stops after its current write.
         const jobClosed = job?.close();
+        const streamStopped = jobService instanceof OplogStreamingJob ? jobService.close() : undefined;
         await recovery.stop();
         await engine.close();
         await jobClosed;
+        await streamStopped;
         await verifier.close();
         await journal.settle().catch((err: unknown) => backupLog.error({ err: String(err) }, 'could not tidy the state file'));
         await proxy.close();

@@ -43,6 +43,8 @@ export interface ProxyFlags {
   job: JobFlags | undefined;
   /** TLS towards clients, as given; read and checked by src/tls/server_tls.ts at start. */
   tls: ServerTlsFiles;
+  /** `--advertise host:port`: the address mongod's handshake replies name instead of the member's (src/proxy/advertised_hello.ts). */
+  advertise: string | undefined;
 }
 
 export interface JobFlags {
@@ -52,11 +54,17 @@ export interface JobFlags {
   backupRoot: string;
   keep: number;
   fullEvery: number | undefined;
+  /** While the job is Active, stream the upstream's oplog into <backupRoot>/oplog/ (src/oplog/job_oplog_stream.ts). */
+  streamOplog: boolean;
 }
 
 /** The help lines of the flags parsed here, for each subcommand's usage text. */
 export const PROXY_FLAGS_HELP = `  --port N                  port to listen on                                   [27017]
   --bind ADDR               address to listen on                                [127.0.0.1]
+  --advertise HOST:PORT     the proxy's address as clients reach it: replica-set
+                            members' hello replies name it instead of mongod's
+                            own (me, hosts, primary), so a driver given
+                            replicaSet= stays on the proxy          [none: untouched]
   --allow-write-blocking    allow fsyncLock for the whole copy where mongod has no $backupCursor
   --strategy auto|backupCursor|reflink|fsyncLock
                             snapshot strategy of a backupStart that names none  [auto]
@@ -90,6 +98,9 @@ export const PROXY_FLAGS_HELP = `  --port N                  port to listen on  
                             older ones are deleted after each success
   --full-every K            every K-th scheduled backup is full, the others
                             incremental against the newest good one  [none: all incremental]
+  --stream-oplog            while the job is Active, stream the upstream's oplog
+                            into <backup root>/oplog/, as hotbackup oplog does
+                            (a replica-set member only)
   --tls-mode disabled|allow|require
                             TLS towards clients, as mongod's net.tls.mode: allow
                             takes TLS and plain clients on the one port, require
@@ -145,13 +156,13 @@ function parseBackupRoot(root: string | undefined): string | undefined {
 }
 
 /** --schedule with --backup-root and --keep (and --full-every), or none of them. */
-function parseJobFlags(str: (name: string) => string | undefined): JobFlags | undefined {
+function parseJobFlags(str: (name: string) => string | undefined, streamOplog: boolean): JobFlags | undefined {
   const schedule = str('schedule');
   const root = str('backup-root');
   const keep = str('keep');
   const fullEvery = str('full-every');
   if (schedule === undefined) {
-    const stray = [keep === undefined ? '' : '--keep', fullEvery === undefined ? '' : '--full-every'].filter((f) => f !== '');
+    const stray = [keep === undefined ? '' : '--keep', fullEvery === undefined ? '' : '--full-every', streamOplog ? '--stream-oplog' : ''].filter((f) => f !== '');
     if (stray.length > 0) throw new Error(`${stray.join(', ')} ${stray.length === 1 ? 'belongs' : 'belong'} to a scheduled job: add --schedule (e.g. --schedule 'every 6h')`);
     return undefined;
   }
@@ -162,7 +173,24 @@ function parseJobFlags(str: (name: string) => string | undefined): JobFlags | un
     backupRoot: path.resolve(root),
     keep: positiveCount('--keep', keep, 'the newest backups to keep'),
     fullEvery: fullEvery === undefined ? undefined : positiveCount('--full-every', fullEvery, 'every K-th scheduled backup is full'),
+    streamOplog,
   };
+}
+
+/**
+ * `--advertise`: a host and port as a replica-set config names a member (`host:port`, an
+ * IPv6 address in brackets), which is what drivers compare with the address they dialled.
+ * Anything that could not be such a name is refused at start rather than handed to
+ * drivers.
+ */
+export function parseAdvertise(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  const match = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):(\d{1,5})$/.exec(value);
+  const port = Number(match?.[2]);
+  if (match === null || port < 1 || port > 65535) {
+    throw new Error(`--advertise must be HOST:PORT as clients reach the proxy (e.g. backup-proxy.example:27018, [::1]:27018), got '${value}'`);
+  }
+  return value;
 }
 
 /** The client-side TLS flags; the files are read (and checked) when the proxy starts. */
@@ -199,7 +227,9 @@ export function parseProxyFlags(args: string[], spec: ProxyFlagsSpec): ParsedPro
       ...own,
       port: { type: 'string', default: spec.defaultPort ?? '27017' },
       bind: { type: 'string', default: '127.0.0.1' },
+      advertise: { type: 'string' },
       'allow-write-blocking': { type: 'boolean', default: false },
+      'stream-oplog': { type: 'boolean', default: false },
       strategy: { type: 'string', default: 'auto' },
       'staging-dir': { type: 'string' },
       concurrency: { type: 'string', default: String(DEFAULT_CONCURRENCY) },
@@ -269,8 +299,9 @@ export function parseProxyFlags(args: string[], spec: ProxyFlagsSpec): ParsedPro
       stateDir: str('state-dir') === undefined ? undefined : path.resolve(str('state-dir') as string),
       recoveryWaitSecs,
       backupRoot: parseBackupRoot(str('backup-root')),
-      job: parseJobFlags(str),
+      job: parseJobFlags(str, values['stream-oplog'] === true),
       tls: parseTlsFlags(str, values['tls-allow-connections-without-certificates'] === true),
+      advertise: parseAdvertise(str('advertise')),
     },
     own: Object.fromEntries(Object.keys(spec.own).map((name) => [name, str(name)])),
   };

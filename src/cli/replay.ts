@@ -1,17 +1,16 @@
 /**
  * `hotbackup replay <dir> --to <uri> --from <secs,inc> --until <secs,inc>`: oplog files
- * replayed onto a server with applyOps (src/backup/oplog_replay.ts). Wiring only: flags,
+ * replayed onto a server with applyOps (src/oplog/oplog_replay.ts). Wiring only: flags,
  * the driver, progress, one line for the outcome with its exit code. `restore --oplog`
  * runs the same replay through replayToServer.
  */
 import { parseArgs } from 'node:util';
 import { MongoClient, MongoError } from 'mongodb';
-import type { Timestamp } from 'bson';
 import { createLogger } from '../log.js';
-import { OplogFilesRefusal } from '../backup/oplog_files.js';
-import { replayOplog, ReplayFailed, type ReplayResult } from '../backup/oplog_replay.js';
-import { DriverReplayTarget } from '../backup/replay_target.js';
-import { formatOplogTimestamp, parseOplogTimestamp } from '../backup/oplog_timestamp.js';
+import { DriverReplayTarget } from '../oplog/driver_replay_target.js';
+import { OplogDirError } from '../oplog/oplog_files.js';
+import { replayOplog, ReplayFailed, type ReplayResult } from '../oplog/oplog_replay.js';
+import { compareOplogTs, formatOplogTs, parseOplogTs, type OplogTs } from '../oplog/oplog_ts.js';
 import { abortOnSignal, EXIT_INTERRUPTED, UsageError } from './job_flags.js';
 import { startReplayProgress } from './replay_progress.js';
 import { redactUri, resolveUpstreamUri, UPSTREAM_PASSWORD_ENV } from './upstream_credentials.js';
@@ -59,8 +58,8 @@ export const EXIT_REPLAY_FILES_REFUSED = 4;
 export interface ReplayRequest {
   dir: string;
   uri: string;
-  from: Timestamp;
-  until: Timestamp;
+  from: OplogTs;
+  until: OplogTs;
   /** Prefix of error lines: the subcommand that runs the replay. */
   command: string;
 }
@@ -69,7 +68,7 @@ function summary(result: ReplayResult, request: ReplayRequest): string {
   const extras = [result.skipped > 0 ? `${result.skipped} already superseded by later entries` : '', result.ignored > 0 ? `${result.ignored} no-ops` : '']
     .filter((s) => s !== '')
     .join(', ');
-  return `Replayed ${result.entries} oplog entries (${result.bytes} bytes) after ts ${formatOplogTimestamp(request.from)} up to ${formatOplogTimestamp(request.until)} onto ${redactUri(request.uri)}: ${result.applied} applied${extras === '' ? '' : `, ${extras}`}.\n`;
+  return `Replayed ${result.entries} oplog entries (${result.bytes} bytes) after ts ${formatOplogTs(request.from)} up to ${formatOplogTs(request.until)} onto ${redactUri(request.uri)}: ${result.applied} applied${extras === '' ? '' : `, ${extras}`}.\n`;
 }
 
 /** Runs one replay with progress and prints its outcome; returns the exit code. */
@@ -98,8 +97,8 @@ export async function replayToServer(request: ReplayRequest): Promise<number> {
     return 0;
   } catch (err) {
     progress.stop();
-    if (err instanceof OplogFilesRefusal) return fail(`cannot replay: ${err.message}; nothing was applied`, EXIT_REPLAY_FILES_REFUSED);
-    const upTo = (ts: Timestamp | undefined) => (ts === undefined ? 'nothing was applied' : `entries up to ts ${formatOplogTimestamp(ts)} are applied`);
+    if (err instanceof OplogDirError) return fail(`cannot replay: ${err.message}; nothing was applied`, EXIT_REPLAY_FILES_REFUSED);
+    const upTo = (ts: OplogTs | undefined) => (ts === undefined ? 'nothing was applied' : `entries up to ts ${formatOplogTs(ts)} are applied`);
     if (err instanceof ReplayFailed) return fail(`${err.message}; ${upTo(err.lastApplied)}, and running it again is safe`, EXIT_REPLAY_STOPPED);
     if (controller.signal.aborted) return fail(`${(controller.signal.reason as Error).message}; running it again is safe`, EXIT_INTERRUPTED);
     if (err instanceof MongoError) return fail(`${redactUri(request.uri)}: ${err.message}`, EXIT_REPLAY_UNREACHABLE);
@@ -143,9 +142,9 @@ function parseFlags(args: string[]): ReplayRequest | 'help' {
   if (values.to === undefined || values.to === '') throw new UsageError('--to <uri> is required: the server to apply the entries to');
   if (values.from === undefined) throw new UsageError('--from <secs,inc> is required: the last entry the target already holds (a backup\'s last oplog entry)');
   if (values.until === undefined) throw new UsageError('--until <secs,inc> is required: the last entry to apply');
-  const from = parseOplogTimestamp(values.from, '--from');
-  const until = parseOplogTimestamp(values.until, '--until');
-  if (until.t < from.t || (until.t === from.t && until.i < from.i)) throw new UsageError(`--until ${values.until} is before --from ${values.from}`);
+  const from = parseOplogTs(values.from, '--from');
+  const until = parseOplogTs(values.until, '--until');
+  if (compareOplogTs(until, from) < 0) throw new UsageError(`--until ${values.until} is before --from ${values.from}`);
   const resolved = resolveUpstreamUri({
     flag: values.to,
     passwordFile: values['password-file'],

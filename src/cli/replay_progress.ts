@@ -5,7 +5,7 @@
  * line every few seconds instead, which a log collector can read.
  */
 import type { Logger } from '../log.js';
-import type { ReplayProgress } from '../backup/oplog_replay.js';
+import type { ReplayProgress } from '../oplog/oplog_replay.js';
 
 export interface ReplayProgressView extends ReplayProgress {
   /** Stops redrawing; on a terminal, leaves the final line and the objects count. */

@@ -12,8 +12,7 @@ import { TargetRefusal } from '../backup/restore_target.js';
 import { TokenBucket } from '../backup/throttle.js';
 import { abortOnSignal, EXIT_INTERRUPTED, JOB_FLAG_OPTIONS, JOB_FLAGS_HELP, parseConcurrency, parseRate, UsageError } from './job_flags.js';
 import { startProgressLine } from './progress_line.js';
-import type { Timestamp } from 'bson';
-import { formatOplogTimestamp, parseOplogTimestamp } from '../backup/oplog_timestamp.js';
+import { formatOplogTs, parseOplogTs, type OplogTs } from '../oplog/oplog_ts.js';
 import { replayOntoRestore } from './restore_oplog.js';
 
 const HELP = `Usage: hotbackup restore <dir> --to <dbpath> [--force [--no-precheck]] [--rate RATE]
@@ -63,7 +62,7 @@ Exit codes:
 
 interface Flags {
   backup: string;
-  oplog: { dir: string; until: Timestamp } | undefined;
+  oplog: { dir: string; until: OplogTs } | undefined;
   target: string;
   force: boolean;
   precheck: boolean;
@@ -117,7 +116,7 @@ export async function runRestore(args: string[]): Promise<number> {
     process.stdout.write(`Restored ${describeRestore(result)} into ${result.target}; every checksum matched (${result.seconds.toFixed(1)} s).\n`);
     stopListening();
     const code = await replayOntoRestore({ dbpath: result.target, oplogDir: flags.oplog.dir, until: flags.oplog.until });
-    if (code === 0) process.stdout.write(`${result.target} holds the backup and the oplog up to ${formatOplogTimestamp(flags.oplog.until)}. Start mongod with --dbpath ${result.target}.\n`);
+    if (code === 0) process.stdout.write(`${result.target} holds the backup and the oplog up to ${formatOplogTs(flags.oplog.until)}. Start mongod with --dbpath ${result.target}.\n`);
     return code;
   } catch (err) {
     progress.stop();
@@ -153,7 +152,7 @@ function parseFlags(args: string[]): Flags | 'help' {
   if ((values.oplog === undefined) !== (values.until === undefined)) throw new UsageError('--oplog <dir> and --until <secs,inc> go together: the oplog files to replay, and the last entry to apply');
   return {
     backup: positionals[0] as string,
-    oplog: values.oplog === undefined ? undefined : { dir: values.oplog, until: parseOplogTimestamp(values.until as string, '--until') },
+    oplog: values.oplog === undefined ? undefined : { dir: values.oplog, until: parseOplogTs(values.until as string, '--until') },
     target: values.to,
     force: values.force === true,
     precheck: values['no-precheck'] !== true,

@@ -6,9 +6,8 @@
  * cleanly, so that its last checkpoint holds the replayed writes.
  */
 import { MongoClient, MongoServerError, type Document } from 'mongodb';
-import { Timestamp } from 'bson';
 import { createLogger } from '../log.js';
-import { compareTimestamps, formatOplogTimestamp } from '../backup/oplog_timestamp.js';
+import { compareOplogTs, formatOplogTs, type OplogTs } from '../oplog/oplog_ts.js';
 import { spawnDevServerChild } from './dev_server_child.js';
 import { replayToServer } from './replay.js';
 
@@ -21,7 +20,7 @@ const NOT_IMPLEMENTED = 238;
 export interface RestoreReplayRequest {
   dbpath: string;
   oplogDir: string;
-  until: Timestamp;
+  until: OplogTs;
 }
 
 /** The newest entry of local.oplog.rs, by natural order (the dev server may only sort by ts). */
@@ -35,10 +34,11 @@ async function lastOplogEntry(client: MongoClient): Promise<Document | null> {
   }
 }
 
-function toTimestamp(value: unknown): Timestamp | undefined {
+/** An entry's ts as the driver decoded it (a bson Timestamp, whose t and i are its seconds and increment). */
+function toOplogTs(value: unknown): OplogTs | undefined {
   if (value === null || typeof value !== 'object') return undefined;
   const { t, i } = value as { t?: unknown; i?: unknown };
-  return typeof t === 'number' && typeof i === 'number' ? new Timestamp({ t, i }) : undefined;
+  return typeof t === 'number' && typeof i === 'number' ? { secs: t, inc: i } : undefined;
 }
 
 export async function replayOntoRestore(request: RestoreReplayRequest): Promise<number> {
@@ -59,17 +59,17 @@ export async function replayOntoRestore(request: RestoreReplayRequest): Promise<
     } finally {
       await client.close();
     }
-    const from = toTimestamp(last?.['ts']);
+    const from = toOplogTs(last?.['ts']);
     if (from === undefined) {
       code = fail(`the backup holds no oplog (local.oplog.rs is empty or missing): it was not taken from a replica-set member, so there is no point to replay from; ${request.dbpath} holds the backup as it was`);
-    } else if (compareTimestamps(request.until, from) < 0) {
-      code = fail(`the backup already holds entries up to ts ${formatOplogTimestamp(from)}, after --until ${formatOplogTimestamp(request.until)}: a restore cannot go back in time; restore an older backup`);
+    } else if (compareOplogTs(request.until, from) < 0) {
+      code = fail(`the backup already holds entries up to ts ${formatOplogTs(from)}, after --until ${formatOplogTs(request.until)}: a restore cannot go back in time; restore an older backup`);
     } else {
-      process.stdout.write(`Replaying ${request.oplogDir} from the backup's last oplog entry, ts ${formatOplogTimestamp(from)}, up to ${formatOplogTimestamp(request.until)}.\n`);
+      process.stdout.write(`Replaying ${request.oplogDir} from the backup's last oplog entry, ts ${formatOplogTs(from)}, up to ${formatOplogTs(request.until)}.\n`);
       code = await replayToServer({ dir: request.oplogDir, uri, from, until: request.until, command: 'restore' });
       if (code !== 0) {
         process.stderr.write(
-          `hotbackup restore: the files are restored, the replay is not complete: finish it with \`hotbackup replay ${request.oplogDir} --to <uri> --from ${formatOplogTimestamp(from)} --until ${formatOplogTimestamp(request.until)}\` against a server on ${request.dbpath}\n`,
+          `hotbackup restore: the files are restored, the replay is not complete: finish it with \`hotbackup replay ${request.oplogDir} --to <uri> --from ${formatOplogTs(from)} --until ${formatOplogTs(request.until)}\` against a server on ${request.dbpath}\n`,
         );
         code = EXIT_REPLAY_NOT_DONE;
       }

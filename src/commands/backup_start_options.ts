@@ -12,9 +12,11 @@ import type { StartRequest } from '../backup/backup_engine.js';
 import { STRATEGY_CHOICES, type StrategyChoice } from '../backup/strategies/snapshot.js';
 import { isGenericArgument } from '../wire/generic_arguments.js';
 import { CommandError, ErrorCodes } from '../errors.js';
+import type { Timestamp } from 'bson';
+import type { OplogTimestamp } from '../backup/oplog_bounds.js';
 
 /** backupStart's own fields, besides the command's name and the generic ones. */
-export const BACKUP_START_OPTIONS: ReadonlySet<string> = new Set(['async', 'allowWriteBlocking', 'strategy', 'incrementalBase', 'checksum']);
+export const BACKUP_START_OPTIONS: ReadonlySet<string> = new Set(['async', 'allowWriteBlocking', 'strategy', 'incrementalBase', 'checksum', 'extendTo']);
 
 /** Names kept for options to come: a request with one is refused, saying so. None today. */
 export const RESERVED_OPTIONS: ReadonlySet<string> = new Set<string>();
@@ -75,6 +77,7 @@ export function parseBackupStart(cmd: Document): BackupStartRequest {
   if (incrementalBase !== undefined && typeof incrementalBase !== 'string') {
     throw new CommandError(ErrorCodes.TypeMismatch, "backupStart option 'incrementalBase' must be a string: the directory of an earlier backup");
   }
+  const extendTo = parseExtendTo(cmd['extendTo'], strategy);
   const checksum = optionalBoolean(cmd, 'checksum');
   if (checksum === true && incrementalBase === undefined) {
     throw new CommandError(ErrorCodes.BadValue, "backupStart option 'checksum: true' compares files with an incrementalBase, and none was given");
@@ -85,5 +88,26 @@ export function parseBackupStart(cmd: Document): BackupStartRequest {
     async: async === true,
     ...(strategy === undefined ? {} : { strategy }),
     ...(incrementalBase === undefined ? {} : { incrementalBase, checksum: checksum === true }),
+    ...(extendTo === undefined ? {} : { extendTo }),
   };
+}
+
+/**
+ * `extendTo`: a BSON Timestamp (a cluster time, as a write's `operationTime` gives it),
+ * for the backupCursor strategy only: the others block writes for their copy and have no
+ * `$backupCursorExtend`. Types first, as mongod's IDL checks them (TypeMismatch 14), then
+ * the combination (InvalidOptions 72, PSMDB's code for a `$backupCursorExtend` option it
+ * cannot take: document_source_backup_cursor_extend.cpp). A strategy chosen at run time
+ * (`auto`, `serve --strategy`) is checked once the snapshot is open, with the same code.
+ */
+function parseExtendTo(value: unknown, strategy: unknown): OplogTimestamp | undefined {
+  if (value === undefined) return undefined;
+  if ((value as { _bsontype?: unknown } | null)?._bsontype !== 'Timestamp') {
+    throw new CommandError(ErrorCodes.TypeMismatch, "backupStart option 'extendTo' must be a Timestamp, e.g. the operationTime of a write's reply");
+  }
+  if (strategy === 'fsyncLock' || strategy === 'reflink') {
+    throw new CommandError(ErrorCodes.InvalidOptions, `backupStart option 'extendTo' needs the backupCursor strategy ($backupCursorExtend), not ${strategy}`);
+  }
+  const ts = value as Timestamp;
+  return { t: ts.high >>> 0, i: ts.low >>> 0 };
 }

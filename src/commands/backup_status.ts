@@ -3,7 +3,7 @@
  * plus what an operator watching a copy wants: totals, percent, rate, ETA, the
  * throttle, the phase, the current file, and the outcome of the previous backup.
  */
-import { Int32, Long } from 'bson';
+import { Int32, Long, Timestamp } from 'bson';
 import type { Document } from '../wire/command_message.js';
 import type { BackupOutcome, EngineStatus } from '../backup/engine_status.js';
 
@@ -67,6 +67,9 @@ export function backupStatusReply(status: EngineStatus, job?: Document): Documen
       startedAt: running.startedAt,
       // Set while it stops: who aborted it (backupAbort or killOp, and from where).
       ...(running.abortedBy === undefined ? {} : { abortedBy: running.abortedBy }),
+      ...(running.extendTo === undefined ? {} : { extendTo: new Timestamp({ t: running.extendTo.t, i: running.extendTo.i }) }),
+      // phase 'extending': what the extension waits for (the majority commit point), until it copies.
+      ...(running.waitingFor === undefined ? {} : { waitingFor: running.waitingFor }),
       currentFiles: [...running.progress.currentFiles],
     });
   }

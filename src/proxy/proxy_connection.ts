@@ -36,6 +36,8 @@ import { connectUpstream } from './upstream_socket.js';
 import { changesAuthentication, watchingAuthentication } from './authentication_watch.js';
 import { UpstreamReadBuffer } from './upstream_read_buffer.js';
 import { ClientBackpressure } from './client_backpressure.js';
+import { HandshakeReplies } from './handshake_replies.js';
+import { isHandshakeCommand } from './hello_compressors.js';
 
 /** Counters shared by every connection of one proxy. */
 export interface ProxyStats {
@@ -55,6 +57,8 @@ export interface ProxyConnectionOptions {
   /** The upstream URI's TLS options, when it asks for TLS; kept out of every log line. */
   upstreamTls: tls.ConnectionOptions | undefined;
   interceptor: Interceptor | undefined;
+  /** `--advertise host:port`: mongod's handshake replies name this address instead of its own (advertised_hello.ts). */
+  advertise: string | undefined;
   /** The forwarding sockets present a client certificate: MONGODB-X509 is refused (x509_refusal.ts). */
   refuseX509: boolean;
   maxMessageSize: number;
@@ -85,6 +89,8 @@ export class ProxyConnection {
   readonly #log: Logger;
   readonly #framer: ClientStreamFramer;
   readonly #toClient: ReplySplicer;
+  /** With --advertise: the handshakes whose replies are rewritten. */
+  readonly #handshakes: HandshakeReplies | undefined;
   /** Forwarded requests mongod has yet to answer; only kept when something can be claimed. */
   readonly #requests: ForwardedRequests | undefined;
   /** Client frames waiting behind a claimed command, in arrival order. */
@@ -120,7 +126,8 @@ export class ProxyConnection {
     this.#requests = requests;
     const tracker = new MessageBoundaryTracker(options.maxMessageSize, requests && ((responseTo, moreToCome) => requests.answered(responseTo, moreToCome)));
     const reads = new UpstreamReadBuffer(this.#client, () => this.#upstream.pause());
-    this.#toClient = new ReplySplicer(tracker, (bytes) => reads.write(bytes));
+    this.#handshakes = options.advertise === undefined ? undefined : new HandshakeReplies(options.advertise, this.#log);
+    this.#toClient = new ReplySplicer(tracker, (bytes) => reads.write(bytes), this.#handshakes);
     const interceptor = options.interceptor;
     this.#claimed = interceptor && new ClaimedCommands(interceptor, this.#claimHost());
     this.#framer = new ClientStreamFramer({
@@ -266,7 +273,11 @@ export class ProxyConnection {
   }
 
   #forward(frame: Buffer, peeked: PeekedCommand | undefined): void {
-    this.#countForwarded(frame.readInt32LE(4), this.#requests !== undefined && expectsReply(frame, peeked));
+    const requestID = frame.readInt32LE(4);
+    const answered = (this.#requests !== undefined || this.#handshakes !== undefined) && expectsReply(frame, peeked);
+    // Every handshake is held whole and peeked (holdsWhole), so none is streamed past this.
+    if (answered && this.#handshakes !== undefined && peeked !== undefined && isHandshakeCommand(peeked.commandName)) this.#handshakes.requested(requestID);
+    this.#countForwarded(requestID, answered);
     this.#writeUpstream(frame);
   }
 

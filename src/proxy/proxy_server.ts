@@ -31,6 +31,12 @@ export interface ProxyOptions {
   bind?: string;
   /** Answers the commands it claims; without one the proxy only forwards. */
   interceptor?: Interceptor;
+  /**
+   * `host:port` to name in mongod's handshake replies instead of the replica-set member's
+   * own address (advertised_hello.ts), so that a driver given `replicaSet=` stays on the
+   * proxy; undefined: replies cross untouched.
+   */
+  advertise?: string | undefined;
   log: Logger;
   /** Largest message accepted from either side; defaults to mongod's 48,000,000. */
   maxMessageSize?: number;
@@ -45,6 +51,12 @@ export interface ProxyOptions {
 }
 
 const DEFAULT_BIND = '127.0.0.1';
+
+/** An interceptor that claims nothing: the proxy still reads handshakes (and tracks replies), as --advertise needs. */
+const CLAIMS_NOTHING: Interceptor = Object.freeze({
+  intercepts: () => false,
+  run: () => Promise.reject(new Error('nothing is claimed')),
+});
 const DEFAULT_UPSTREAM_CONNECT_TIMEOUT_MS = 10_000;
 export const DEFAULT_PARTIAL_MESSAGE_TIMEOUT_MS = 60_000;
 
@@ -84,8 +96,10 @@ export class ProxyServer {
     // mongod on every client's connection: no client may authenticate with it (x509_refusal.ts).
     const refuseX509 = presentsClientCertificate(options.upstreamTls);
     if (refuseX509) warnClientCertificate(options.log);
-    proxy.#accept({ ...options, interceptor: refuseX509 ? refusingX509(options.interceptor, options.log) : options.interceptor }, refuseX509);
-    options.log.info({ address: proxy.address, upstream: options.upstream, tlsMode: options.tls?.mode ?? 'disabled', upstreamTls: options.upstreamTls !== undefined }, 'proxy listening');
+    // Rewriting handshake replies needs the handshakes held and peeked, which an interceptor turns on.
+    const interceptor = options.interceptor ?? (options.advertise === undefined ? undefined : CLAIMS_NOTHING);
+    proxy.#accept({ ...options, interceptor: refuseX509 ? refusingX509(interceptor, options.log) : interceptor }, refuseX509);
+    options.log.info({ address: proxy.address, upstream: options.upstream, advertise: options.advertise, tlsMode: options.tls?.mode ?? 'disabled', upstreamTls: options.upstreamTls !== undefined }, 'proxy listening');
     return proxy;
   }
 
@@ -107,6 +121,7 @@ export class ProxyServer {
           upstream: options.upstream,
           upstreamTls: options.upstreamTls,
           interceptor: options.interceptor,
+          advertise: options.advertise,
           refuseX509,
           maxMessageSize: options.maxMessageSize ?? MAX_MESSAGE_SIZE,
           upstreamConnectTimeoutMS: options.upstreamConnectTimeoutMS ?? DEFAULT_UPSTREAM_CONNECT_TIMEOUT_MS,

@@ -18,13 +18,16 @@ describe('scheduled job flags', () => {
       backupRoot: path.resolve('backups'),
       keep: 7,
       fullEvery: undefined,
+      streamOplog: false,
     });
     assert.equal(job(['--schedule', '0 2 * * *', '--backup-root', '/b', '--keep', '7', '--full-every', '7'])?.fullEvery, 7);
+    assert.equal(job(['--schedule', 'every 6h', '--backup-root', '/b', '--keep', '7', '--stream-oplog'])?.streamOplog, true);
   });
 
   it('refuses a job flag without --schedule, and --schedule without its root or retention', () => {
     assert.throws(() => job(['--keep', '2', '--full-every', '3', '--backup-root', '/b']), { message: "--keep, --full-every belong to a scheduled job: add --schedule (e.g. --schedule 'every 6h')" });
     assert.throws(() => job(['--full-every', '2']), { message: "--full-every belongs to a scheduled job: add --schedule (e.g. --schedule 'every 6h')" });
+    assert.throws(() => job(['--stream-oplog']), { message: "--stream-oplog belongs to a scheduled job: add --schedule (e.g. --schedule 'every 6h')" });
     assert.throws(() => job(['--schedule', 'every 2s', '--keep', '2']), /--schedule needs --backup-root DIR/);
     assert.throws(() => job(['--schedule', 'every 2s', '--backup-root', '/b']), /--schedule needs --keep N/);
   });
@@ -65,6 +68,25 @@ describe('--partial-message-timeout-ms', () => {
     assert.equal(timeout(['--partial-message-timeout-ms', '0']), 0);
     for (const bad of ['-1', '1.5', 'soon', '']) {
       assert.throws(() => timeout([`--partial-message-timeout-ms=${bad}`]), new RegExp(`--partial-message-timeout-ms must be a whole number of milliseconds \\(0: never\\), got '${bad}'`));
+    }
+  });
+});
+
+describe('--advertise', () => {
+  const advertise = (args: string[]) => {
+    const parsed = parseProxyFlags(args, { own: {} });
+    assert.equal(parsed.help, false);
+    return parsed.help ? undefined : parsed.proxy.advertise;
+  };
+
+  it('takes HOST:PORT as a replica-set config names a member; none by default', () => {
+    assert.equal(advertise([]), undefined);
+    for (const good of ['backup-proxy.example:27018', '10.0.0.7:1', '[::1]:27018', 'localhost:65535']) assert.equal(advertise(['--advertise', good]), good);
+  });
+
+  it('refuses what no driver could dial as a member', () => {
+    for (const bad of ['', 'host', 'host:', ':27018', 'host:0', 'host:65536', 'mongodb://host:27018', 'a,b:1', '::1:27018', 'host:27018/x']) {
+      assert.throws(() => advertise([`--advertise=${bad}`]), new RegExp(`--advertise must be HOST:PORT .*got '${bad.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}'`), bad);
     }
   });
 });

@@ -38,3 +38,15 @@ export function tempDir(prefix: string): { dir: string; remove: () => void } {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `hotbackup-${prefix}-`));
   return { dir, remove: () => fs.rmSync(dir, { recursive: true, force: true }) };
 }
+
+/** A temp dir that hands out a new empty subdirectory at each `fresh()`, all removed by `remove()`. */
+export function freshDirs(prefix: string): { fresh: () => string; remove: () => void } {
+  const root = tempDir(prefix);
+  let n = 0;
+  const fresh = (): string => {
+    const dir = path.join(root.dir, `d${n++}`);
+    fs.mkdirSync(dir);
+    return dir;
+  };
+  return { fresh, remove: root.remove };
+}

@@ -27,6 +27,8 @@ import type { Snapshot, SnapshotStrategy } from './snapshot.js';
 import { NEVER_BLOCKED } from './writes_blocked.js';
 import { checkSameDbpath, rebaseListedFiles } from './dbpath_identity.js';
 import { stampFiles } from './files.js';
+import { boundsFromMetadata } from './oplog_read.js';
+import { DEFAULT_MAJORITY_POLL_MS, extendBackupCursor } from './cursor_extend.js';
 import { isHotbackupFile } from '../own_files.js';
 import { CursorSession, NoReplyError, isNoReply, killUnsettledOpens } from './cursor_session.js';
 import { NO_JOURNAL, type RunJournal } from '../run_journal.js';
@@ -81,6 +83,8 @@ export interface BackupCursorOptions {
    * (MaxTimeMSExpired) and its session is killed. Default 10 minutes.
    */
   openTimeoutMs?: number;
+  /** Milliseconds between two looks at the majority commit point while an extend waits for it. Default 200. */
+  majorityPollMs?: number;
 }
 
 /**
@@ -158,6 +162,16 @@ export class BackupCursorStrategy implements SnapshotStrategy {
         { cursorId: cursor.id.toString(), lsid: session.lsid, mongodDbpath, dbpath: this.options.dbpath, keepaliveMs: this.timing.keepaliveMs },
         'backup cursor open',
       );
+      const oplog = boundsFromMetadata(metadata);
+      const extendTarget = {
+        client: this.client,
+        session,
+        backupId: metadata?.['backupId'],
+        mongodDbpath,
+        dbpath: this.options.dbpath,
+        log: this.log,
+        pollMs: this.options.majorityPollMs ?? DEFAULT_MAJORITY_POLL_MS,
+      };
       return {
         strategy: this.name,
         reason: 'mongod has $backupCursor: writes never stop',
@@ -165,6 +179,8 @@ export class BackupCursorStrategy implements SnapshotStrategy {
         writesBlocked: NEVER_BLOCKED,
         lost: cursor.lost.signal,
         release,
+        ...(oplog === undefined ? {} : { oplog }),
+        extend: (request) => extendBackupCursor(extendTarget, { ...request, signal: AbortSignal.any([request.signal, cursor.lost.signal]) }),
       };
     } catch (err) {
       await release().catch(() => undefined);

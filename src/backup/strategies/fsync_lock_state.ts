@@ -150,6 +150,11 @@ export class AdminConnection {
     return this.client.db('admin');
   }
 
+  /** The `local` database, where a replica set's oplog is. */
+  get local(): Db {
+    return this.client.db('local');
+  }
+
   /** Whether the mongod answering now is the process this connection expects (true when unknown). */
   async sameProcess(): Promise<boolean> {
     if (this.processId === undefined) return true;

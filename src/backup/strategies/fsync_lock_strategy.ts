@@ -30,6 +30,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Snapshot, SnapshotStrategy, StrategyName } from './snapshot.js';
 import { WritesBlockedWindow } from './writes_blocked.js';
 import { listDbpath } from './files.js';
+import { readOplogBounds } from './oplog_read.js';
 import type { SourceFile } from '../copy_types.js';
 import { startUnlockWatchdog, type UnlockWatchdog } from './unlock_watchdog.js';
 import { LockRecord } from './lock_record.js';
@@ -203,7 +204,15 @@ export class FsyncLockStrategy implements SnapshotStrategy {
       // window of milliseconds (reflink): two fsyncs and a rename on the dbpath's filesystem
       // would be most of it. 'locking' with the count before stays the record until
       // 'unlocked', and tells a crash what to send (recorded_lock.ts): one up, ours is held.
-      const [files] = await Promise.all([list, this.options.recordAs === 'reflink' ? undefined : record.locked()]);
+      // The oplog's ends while no write can move them: the copy holds exactly that range.
+      const warnings: string[] = [];
+      const oplog = readOplogBounds(conn.local).catch((err: unknown) => {
+        const warning = `the manifest records no oplog bounds: reading local.oplog.rs under the lock failed (${err instanceof Error ? err.message : String(err)})`;
+        this.log.warn({ err: String(err) }, warning);
+        warnings.push(warning);
+        return undefined;
+      });
+      const [files, bounds] = await Promise.all([list, oplog, this.options.recordAs === 'reflink' ? undefined : record.locked()]);
       return {
         strategy: this.name,
         reason: 'fsyncLock for the whole copy, as allowed: writes wait until the copy ends',
@@ -211,6 +220,8 @@ export class FsyncLockStrategy implements SnapshotStrategy {
         writesBlocked,
         lost: lost.signal,
         release,
+        warnings,
+        ...(bounds === undefined ? {} : { oplog: bounds }),
       };
     } catch (err) {
       if (locking !== undefined && state === 'none' && signal !== undefined && err === signal.reason) {

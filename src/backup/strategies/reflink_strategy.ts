@@ -123,6 +123,7 @@ export class ReflinkStrategy implements SnapshotStrategy {
       // match the base's (source_stamp.ts).
       const sources = new Map(held.files.map((file) => [file.relativePath, file.path]));
       const clones = await mapFiles(cloned.files, async (file) => ({ ...file, size: (await fs.stat(file.path)).size, ...(await stampAfter(file, sources)) }));
+      warnings.push(...(held.warnings ?? []));
       for (const { relativePath, detail } of cloned.dropped) {
         log.warn({ backupId: request.backupId, file: relativePath }, `left out: it ${detail}`);
         // As the copier says of an optional file it skips.
@@ -147,6 +148,7 @@ export class ReflinkStrategy implements SnapshotStrategy {
         // Never aborted: the clones do not change once made.
         lost: new AbortController().signal,
         warnings,
+        ...(held.oplog === undefined ? {} : { oplog: held.oplog }),
         release: () => (released ??= local ? cleanUp() : this.releaseStaging(into, request, warnings)),
       };
       if (!local) return snapshot;

@@ -7,6 +7,7 @@ import type { CopyResult, SourceFile } from '../copy_types.js';
 import type { CopyProgress } from '../progress.js';
 import type { WritesBlockedWindow } from './writes_blocked.js';
 import type { SnapshotRequest } from '../backup_engine.js';
+import type { OplogBounds, OplogTimestamp } from '../oplog_bounds.js';
 
 export type StrategyName = 'backupCursor' | 'reflink' | 'fsyncLock';
 
@@ -51,6 +52,27 @@ export interface Snapshot {
    * the manifest after it, as after a copy.
    */
   readonly inDestination?: (options: InDestinationOptions) => Promise<CopyResult>;
+  /**
+   * On a replica set, the oplog the copy holds (oplog_bounds.ts): from `$backupCursor`'s
+   * metadata, or read while writes were blocked. Undefined on a standalone (no oplog), or
+   * when it could not be read (a warning says so).
+   */
+  readonly oplog?: OplogBounds;
+  /**
+   * `$backupCursor` only: brings the copy up to at least `to` (`backupStart` with
+   * `extendTo`). Waits until the majority commit point reaches `to`, then runs
+   * `$backupCursorExtend` in the cursor's session and resolves with the journal files it
+   * lists, each to be copied up to its size over the earlier copy of the same file.
+   */
+  readonly extend?: (request: ExtendRequest) => Promise<SourceFile[]>;
+}
+
+export interface ExtendRequest {
+  readonly to: OplogTimestamp;
+  /** The backup's abort (and a lost snapshot): the wait stops at once. */
+  readonly signal: AbortSignal;
+  /** Told what the wait is for while it waits (for backupStatus), and undefined once it is over. */
+  readonly waiting: (what: string | undefined) => void;
 }
 
 export interface InDestinationOptions {

@@ -23,14 +23,13 @@
  * oplog"), and a write to a collection that a later entry of the range drops. Both are
  * counted as skipped. Anything else that fails stops the replay, naming the entry.
  */
-import type { Timestamp } from 'bson';
-import { readOplogEntries } from './oplog_files.js';
-import { databaseOf, droppedAfter, scanOplog, uuidHexOf, type Drops } from './oplog_scan.js';
-import { compareTimestamps, formatOplogTimestamp } from './oplog_timestamp.js';
+import { decodeOplogEntry, readOplogEntries } from './oplog_files.js';
+import { compareOplogTs, formatOplogTs, type OplogTs } from './oplog_ts.js';
+import { databaseOf, droppedAfter, scanOplog, uuidHexOf, type Drops } from './replay_scan.js';
 
 type Doc = Record<string, unknown>;
 
-/** What the replay needs of the target server (src/backup/replay_target.ts builds it on the driver). */
+/** What the replay needs of the target server (driver_replay_target.ts builds it on the driver). */
 export interface ReplayTarget {
   applyOps(entries: Doc[]): Promise<ApplyOpsOutcome>;
   createIndexes(db: string, collection: string, indexes: Doc[]): Promise<void>;
@@ -49,8 +48,8 @@ export interface ReplayProgress {
 
 export interface ReplayOptions {
   dir: string;
-  from: Timestamp;
-  until: Timestamp;
+  from: OplogTs;
+  until: OplogTs;
   target: ReplayTarget;
   progress?: ReplayProgress;
   signal?: AbortSignal;
@@ -70,13 +69,13 @@ export interface ReplayResult {
   /** No-ops, and index-build bookkeeping entries. */
   ignored: number;
   /** The last entry applied, if any. */
-  lastApplied: Timestamp | undefined;
+  lastApplied: OplogTs | undefined;
 }
 
 /** The replay stopped after applying some entries: rerunning it is safe. */
 export class ReplayFailed extends Error {
   override readonly name = 'ReplayFailed';
-  constructor(message: string, readonly lastApplied: Timestamp | undefined) {
+  constructor(message: string, readonly lastApplied: OplogTs | undefined) {
     super(message);
   }
 }
@@ -88,7 +87,7 @@ const SKIPPED_COMMANDS = new Set(['startIndexBuild', 'abortIndexBuild']);
 
 interface Pending {
   op: Doc;
-  ts: Timestamp;
+  ts: OplogTs;
   size: number;
 }
 
@@ -106,14 +105,14 @@ class Replayer {
 
   constructor(private readonly options: ReplayOptions, private readonly drops: Drops, private readonly progress: ReplayProgress) {}
 
-  async entry(doc: Doc, ts: Timestamp, size: number): Promise<void> {
+  async entry(doc: Doc, ts: OplogTs, size: number): Promise<void> {
     this.result.entries += 1;
     this.result.bytes += size;
     await this.op(doc, ts, size);
   }
 
   /** One operation: `size` is what progress advances by once it is done with. */
-  private async op(op: Doc, ts: Timestamp, size: number): Promise<void> {
+  private async op(op: Doc, ts: OplogTs, size: number): Promise<void> {
     const command = commandOf(op);
     if (op['op'] === 'n' || (command !== undefined && SKIPPED_COMMANDS.has(command[0]))) {
       this.result.ignored += 1;
@@ -134,11 +133,11 @@ class Replayer {
     await this.command(op, command, ts, size);
   }
 
-  private async command(op: Doc, [name, o]: [string, Doc], ts: Timestamp, size: number): Promise<void> {
+  private async command(op: Doc, [name, o]: [string, Doc], ts: OplogTs, size: number): Promise<void> {
     const db = databaseOf(String(op['ns']));
     if (name === 'applyOps') {
       if ('prepare' in o || 'partialTxn' in o || !Array.isArray(o['applyOps'])) {
-        throw new ReplayFailed(`the entry at ts ${formatOplogTimestamp(ts)} is part of a prepared or partial transaction, which replay does not apply`, this.result.lastApplied);
+        throw new ReplayFailed(`the entry at ts ${formatOplogTs(ts)} is part of a prepared or partial transaction, which replay does not apply`, this.result.lastApplied);
       }
       const inner = o['applyOps'] as Doc[];
       for (const [i, nested] of inner.entries()) await this.op(nested, ts, i === inner.length - 1 ? size : 0);
@@ -158,7 +157,7 @@ class Replayer {
       try {
         await this.options.target.createIndexes(db, String(collection), indexes);
       } catch (err) {
-        throw new ReplayFailed(`createIndexes from the entry at ts ${formatOplogTimestamp(ts)} failed: ${(err as Error).message}`, this.result.lastApplied);
+        throw new ReplayFailed(`createIndexes from the entry at ts ${formatOplogTs(ts)} failed: ${(err as Error).message}`, this.result.lastApplied);
       }
       this.applied(ts, 1, size);
       return;
@@ -173,7 +172,7 @@ class Replayer {
     if (batch.length > 0) await this.send(batch);
   }
 
-  private applied(ts: Timestamp, entries: number, bytes: number): void {
+  private applied(ts: OplogTs, entries: number, bytes: number): void {
     this.result.applied += entries;
     this.result.lastApplied = ts;
     this.progress.advance(bytes, entries);
@@ -191,7 +190,7 @@ class Replayer {
       const results = outcome.results;
       const failure = `applyOps failed: ${outcome.errmsg} (${outcome.codeName}, code ${outcome.code})`;
       if (results === undefined || results.length === 0 || results.length > pending.length) {
-        throw new ReplayFailed(`${failure}, at the entry at ts ${formatOplogTimestamp((pending[0] as Pending).ts)}`, this.result.lastApplied);
+        throw new ReplayFailed(`${failure}, at the entry at ts ${formatOplogTs((pending[0] as Pending).ts)}`, this.result.lastApplied);
       }
       if (outcome.code === UNKNOWN_ERROR && results.length === pending.length) {
         // Every entry ran; those that returned false failed on their own.
@@ -203,7 +202,7 @@ class Replayer {
       const ran = pending.slice(0, results.length - 1);
       await this.judge(ran, results.slice(0, -1), failure);
       const benign = outcome.code === NAMESPACE_NOT_FOUND && stopped.op['op'] !== 'c' && droppedAfter(this.drops, stopped.op, stopped.ts);
-      if (!benign) throw new ReplayFailed(`${failure}, at the entry at ts ${formatOplogTimestamp(stopped.ts)}`, this.result.lastApplied);
+      if (!benign) throw new ReplayFailed(`${failure}, at the entry at ts ${formatOplogTs(stopped.ts)}`, this.result.lastApplied);
       this.skipped(stopped);
       pending = pending.slice(results.length);
     }
@@ -214,7 +213,7 @@ class Replayer {
     for (const [i, p] of ran.entries()) {
       if (results[i] === true) continue;
       if (!(await this.explainable(p))) {
-        throw new ReplayFailed(`${failure}: the entry at ts ${formatOplogTimestamp(p.ts)} (${String(p.op['op'])} on ${String(p.op['ns'])}) failed`, this.result.lastApplied);
+        throw new ReplayFailed(`${failure}: the entry at ts ${formatOplogTs(p.ts)} (${String(p.op['op'])} on ${String(p.op['ns'])}) failed`, this.result.lastApplied);
       }
     }
     this.done(ran, results);
@@ -242,7 +241,7 @@ class Replayer {
     const uuids = new Set((await this.options.target.collections(databaseOf(String(p.op['ns'])))).values());
     if (uuids.has(hex)) return true;
     throw new ReplayFailed(
-      `no collection on the target has the UUID of ${String(p.op['ns'])} (entry at ts ${formatOplogTimestamp(p.ts)}): ` +
+      `no collection on the target has the UUID of ${String(p.op['ns'])} (entry at ts ${formatOplogTs(p.ts)}): ` +
         'replay onto a restore of the replica set these entries come from',
       this.result.lastApplied,
     );
@@ -255,16 +254,16 @@ class Replayer {
 
 export async function replayOplog(options: ReplayOptions): Promise<ReplayResult> {
   const { from, until } = options;
-  if (compareTimestamps(until, from) < 0) throw new RangeError(`--until ${formatOplogTimestamp(until)} is before --from ${formatOplogTimestamp(from)}`);
+  if (compareOplogTs(until, from) < 0) throw new RangeError(`--until ${formatOplogTs(until)} is before --from ${formatOplogTs(from)}`);
   const scan = await scanOplog(options.dir, from, until);
   const progress = options.progress ?? NO_PROGRESS;
   progress.start(scan.bytes, scan.entries);
   const replayer = new Replayer(options, scan.drops, progress);
   for await (const entry of readOplogEntries(scan.files)) {
-    if (compareTimestamps(entry.ts, from) <= 0) continue;
-    if (compareTimestamps(entry.ts, until) > 0) break;
+    if (compareOplogTs(entry.ts, from) <= 0) continue;
+    if (compareOplogTs(entry.ts, until) > 0) break;
     options.signal?.throwIfAborted();
-    await replayer.entry(entry.doc, entry.ts, entry.size);
+    await replayer.entry(decodeOplogEntry(entry), entry.ts, entry.bytes.length);
   }
   await replayer.flush();
   return replayer.finish();

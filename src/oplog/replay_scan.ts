@@ -7,12 +7,11 @@
  * entry that fails only because a later entry of the range already ran, on a second run,
  * from one that fails for real).
  */
-import type { Timestamp } from 'bson';
-import { listOplogFiles, readOplogEntries, OplogFilesRefusal } from './oplog_files.js';
-import { compareTimestamps, formatOplogTimestamp } from './oplog_timestamp.js';
+import { decodeOplogEntry, listOplogFiles, OplogDirError, readOplogEntries, type OplogFile } from './oplog_files.js';
+import { compareOplogTs, formatOplogTs, type OplogTs } from './oplog_ts.js';
 
 export interface OplogScan {
-  readonly files: string[];
+  readonly files: OplogFile[];
   /** Entries with from < ts <= until, and their bytes. */
   readonly entries: number;
   readonly bytes: number;
@@ -21,9 +20,9 @@ export interface OplogScan {
 }
 
 export interface Drops {
-  readonly byUuid: Map<string, Timestamp>;
-  readonly byNamespace: Map<string, Timestamp>;
-  readonly byDatabase: Map<string, Timestamp>;
+  readonly byUuid: Map<string, OplogTs>;
+  readonly byNamespace: Map<string, OplogTs>;
+  readonly byDatabase: Map<string, OplogTs>;
 }
 
 export function uuidHexOf(value: unknown): string | undefined {
@@ -37,12 +36,12 @@ export function databaseOf(ns: string): string {
   return dot < 0 ? ns : ns.slice(0, dot);
 }
 
-function later(map: Map<string, Timestamp>, key: string, ts: Timestamp): void {
+function later(map: Map<string, OplogTs>, key: string, ts: OplogTs): void {
   const known = map.get(key);
-  if (known === undefined || compareTimestamps(ts, known) > 0) map.set(key, ts);
+  if (known === undefined || compareOplogTs(ts, known) > 0) map.set(key, ts);
 }
 
-function noteDrops(doc: Record<string, unknown>, ts: Timestamp, drops: Drops): void {
+function noteDrops(doc: Record<string, unknown>, ts: OplogTs, drops: Drops): void {
   const o = doc['o'];
   if (doc['op'] !== 'c' || o === null || typeof o !== 'object') return;
   const db = databaseOf(String(doc['ns']));
@@ -56,7 +55,7 @@ function noteDrops(doc: Record<string, unknown>, ts: Timestamp, drops: Drops): v
 }
 
 /** Whether a collection `op` writes to is dropped, or its database, after `ts` within the range. */
-export function droppedAfter(drops: Drops, op: Record<string, unknown>, ts: Timestamp): boolean {
+export function droppedAfter(drops: Drops, op: Record<string, unknown>, ts: OplogTs): boolean {
   const ns = String(op['ns']);
   const hex = uuidHexOf(op['ui']);
   const candidates = [
@@ -64,37 +63,39 @@ export function droppedAfter(drops: Drops, op: Record<string, unknown>, ts: Time
     drops.byNamespace.get(ns),
     drops.byDatabase.get(databaseOf(ns)),
   ];
-  return candidates.some((at) => at !== undefined && compareTimestamps(at, ts) > 0);
+  return candidates.some((at) => at !== undefined && compareOplogTs(at, ts) > 0);
 }
 
-export async function scanOplog(dir: string, from: Timestamp, until: Timestamp): Promise<OplogScan> {
+export async function scanOplog(dir: string, from: OplogTs, until: OplogTs): Promise<OplogScan> {
   const files = await listOplogFiles(dir);
+  if (files.length === 0) throw new OplogDirError(`${dir} holds no oplog files (oplog000000.bson, …)`);
   const drops: Drops = { byUuid: new Map(), byNamespace: new Map(), byDatabase: new Map() };
-  let first: Timestamp | undefined;
-  let last: Timestamp | undefined;
+  let first: OplogTs | undefined;
+  let last: OplogTs | undefined;
   let entries = 0;
   let bytes = 0;
   for await (const entry of readOplogEntries(files)) {
     if (first === undefined) {
       first = entry.ts;
-      if (compareTimestamps(first, from) > 0) {
-        throw new OplogFilesRefusal(
-          `the oplog files in ${dir} start at ts ${formatOplogTimestamp(first)}, after --from ${formatOplogTimestamp(from)}: ` +
+      if (compareOplogTs(first, from) > 0) {
+        throw new OplogDirError(
+          `the oplog files in ${dir} start at ts ${formatOplogTs(first)}, after --from ${formatOplogTs(from)}: ` +
             'the entries in between are missing (a gap); replay from a backup whose last entry the files hold',
         );
       }
     }
     last = entry.ts;
-    if (compareTimestamps(entry.ts, until) > 0) break;
-    if (compareTimestamps(entry.ts, from) <= 0) continue;
+    if (compareOplogTs(entry.ts, until) > 0) break;
+    if (compareOplogTs(entry.ts, from) <= 0) continue;
     entries += 1;
-    bytes += entry.size;
-    noteDrops(entry.doc, entry.ts, drops);
+    bytes += entry.bytes.length;
+    // Decoded here too, so that an entry no BSON reader takes refuses the replay before it starts.
+    noteDrops(decodeOplogEntry(entry), entry.ts, drops);
   }
-  if (last === undefined) throw new OplogFilesRefusal(`the oplog files in ${dir} hold no entries`);
-  if (compareTimestamps(last, until) < 0) {
-    throw new OplogFilesRefusal(
-      `the oplog files in ${dir} end at ts ${formatOplogTimestamp(last)}, before --until ${formatOplogTimestamp(until)}: ` +
+  if (last === undefined) throw new OplogDirError(`the oplog files in ${dir} hold no entries`);
+  if (compareOplogTs(last, until) < 0) {
+    throw new OplogDirError(
+      `the oplog files in ${dir} end at ts ${formatOplogTs(last)}, before --until ${formatOplogTs(until)}: ` +
         'the entries after it are not there; stream further, or replay --until a time they reach',
     );
   }

@@ -1,4 +1,4 @@
-/** The replay's ReplayTarget over a driver MongoClient (src/backup/oplog_replay.ts). */
+/** The replay's ReplayTarget over a driver MongoClient (oplog_replay.ts). */
 import { MongoServerError, type Document, type MongoClient } from 'mongodb';
 import type { ApplyOpsOutcome, ReplayTarget } from './oplog_replay.js';
 

@@ -9,11 +9,13 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Long, serialize, Timestamp } from 'bson';
-import { replayOplog, ReplayFailed, type ApplyOpsOutcome, type ReplayTarget } from '../../src/backup/oplog_replay.js';
+import { replayOplog, ReplayFailed, type ApplyOpsOutcome, type ReplayTarget } from '../../src/oplog/oplog_replay.js';
+import type { OplogTs } from '../../src/oplog/oplog_ts.js';
 import { tempDir } from '../helpers/paths.js';
 
 type Doc = Record<string, unknown>;
 const ts = (i: number) => new Timestamp({ t: 1_700_000_000, i });
+const at = (i: number): OplogTs => ({ secs: 1_700_000_000, inc: i });
 
 class RecordingTarget implements ReplayTarget {
   readonly requests: Array<{ kind: 'applyOps'; ops: Doc[]; bytes: number } | { kind: 'createIndexes'; ns: string; indexes: Doc[] }> = [];
@@ -50,12 +52,12 @@ describe('replayOplog: the requests it sends', () => {
       ...Array.from({ length: 2500 }, (_, k) => ({ op: 'i', ns: 'app.c', o: { _id: 100 + k } })),
     ]);
     const target = new RecordingTarget();
-    const result = await replayOplog({ dir, from: ts(1), until: ts(10_000), target }).catch((err: Error) => err);
+    const result = await replayOplog({ dir, from: at(1), until: at(10_000), target }).catch((err: Error) => err);
     // The files end before --until 10000: refused before anything is sent.
     assert.ok(result instanceof Error && /before --until/.test(result.message));
     assert.equal(target.requests.length, 0);
 
-    const done = await replayOplog({ dir, from: ts(1), until: ts(2541), target });
+    const done = await replayOplog({ dir, from: at(1), until: at(2541), target });
     assert.equal(done.applied, 2540);
     const sizes = target.requests.map((r) => (r.kind === 'applyOps' ? r.bytes : 0));
     assert.ok(Math.max(...sizes) < 4 * 1024 * 1024 + 4096, `largest request ${Math.max(...sizes)} bytes`);
@@ -77,7 +79,7 @@ describe('replayOplog: the requests it sends', () => {
       { op: 'n', ns: '', o: { msg: 'noop' } },
     ]);
     const target = new RecordingTarget();
-    const result = await replayOplog({ dir, from: ts(1), until: ts(9), target });
+    const result = await replayOplog({ dir, from: at(1), until: at(9), target });
     assert.deepEqual(
       target.requests.map((r) => (r.kind === 'applyOps' ? r.ops.map((o) => `${String(o['op'])}:${JSON.stringify(o['o'])}`) : `createIndexes ${r.ns} ${r.indexes.map((i) => i['name']).join(',')}`)),
       [
@@ -97,6 +99,6 @@ describe('replayOplog: the requests it sends', () => {
       { op: 'n', ns: '', o: {} },
       { op: 'c', ns: 'admin.$cmd', o: { applyOps: [{ op: 'i', ns: 'app.c', o: { _id: 1 } }], prepare: true } },
     ]);
-    await assert.rejects(replayOplog({ dir, from: ts(1), until: ts(2), target: new RecordingTarget() }), (err: unknown) => err instanceof ReplayFailed && /prepared or partial transaction/.test(err.message));
+    await assert.rejects(replayOplog({ dir, from: at(1), until: at(2), target: new RecordingTarget() }), (err: unknown) => err instanceof ReplayFailed && /prepared or partial transaction/.test(err.message));
   });
 });

@@ -1,0 +1,43 @@
+/**
+ * The second copy of a backup extended to a cluster time (`backupStart` with
+ * `extendTo`): once the snapshot's own files are copied, the snapshot is extended
+ * (Snapshot.extend: the majority commit point reached, `$backupCursorExtend` run), and
+ * the journal files it lists are copied over their earlier copies, through the same
+ * throttle and counters. What the manifest lists of those files is their extended copy.
+ */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import type { CopyResult, SourceFile } from './copy_types.js';
+import type { Snapshot } from './strategies/snapshot.js';
+import type { BackupRun } from './backup_run.js';
+import { describeTimestamp, type OplogTimestamp } from './oplog_bounds.js';
+import type { Logger } from '../log.js';
+
+export interface Copied {
+  files: SourceFile[];
+  result: CopyResult;
+}
+
+export async function copyExtension(
+  extend: NonNullable<Snapshot['extend']>,
+  run: BackupRun,
+  { to, lost, log }: { to: OplogTimestamp; lost: AbortSignal; log: Logger },
+  earlier: Copied,
+  copy: (files: SourceFile[], signal: AbortSignal) => Promise<CopyResult>,
+): Promise<Copied> {
+  const signal = AbortSignal.any([run.signal, lost]);
+  run.phase = 'extending';
+  const extra = await extend({ to, signal, waiting: (what) => (run.waitingFor = what) });
+  run.waitingFor = undefined;
+  log.info({ backupId: run.backupId, extendTo: describeTimestamp(to), files: extra.length }, 'backup extended: copying the journal files it lists');
+  // The copier creates every file anew (it refuses to overwrite): the earlier copies go first.
+  const replaced = new Set(extra.map((file) => file.relativePath));
+  for (const rel of replaced) await fs.rm(path.join(run.destination, rel), { force: true });
+  run.counters.add(extra);
+  const result = await copy(extra, signal);
+  const kept = <T extends { relativePath: string }>(list: readonly T[]): T[] => list.filter((file) => !replaced.has(file.relativePath));
+  return {
+    files: [...kept(earlier.files), ...extra],
+    result: { copied: [...kept(earlier.result.copied), ...result.copied], skipped: [...kept(earlier.result.skipped), ...result.skipped] },
+  };
+}

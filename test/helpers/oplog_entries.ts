@@ -1,0 +1,34 @@
+/** Oplog entries as a server sends them (raw BSON, mongod 7.0's field order: ts after o), for tests without a server. */
+import fs from 'node:fs';
+import path from 'node:path';
+import { Long, serialize, Timestamp } from 'bson';
+import type { OplogTs } from '../../src/oplog/oplog_ts.js';
+
+/** An insert entry at `ts`, about `padding` bytes larger than bare. */
+export function oplogEntry(ts: OplogTs, padding = 0): Buffer {
+  return Buffer.from(
+    serialize({
+      op: 'i',
+      ns: 'test.c',
+      o: { _id: ts.secs * 1000 + ts.inc, pad: 'x'.repeat(padding) },
+      ts: new Timestamp({ t: ts.secs, i: ts.inc }),
+      t: Long.fromNumber(1),
+      v: Long.fromNumber(2),
+      wall: new Date(ts.secs * 1000),
+    }),
+  );
+}
+
+/** `count` entries from `first` on, one increment apart. */
+export function oplogEntries(first: OplogTs, count: number, padding = 0): Buffer[] {
+  return Array.from({ length: count }, (_, i) => oplogEntry({ secs: first.secs, inc: first.inc + i }, padding));
+}
+
+/** The oplog files of `dir`, in order, concatenated. */
+export function concatenatedOplog(dir: string): Buffer {
+  const names = fs
+    .readdirSync(dir)
+    .filter((name) => /^oplog\d{6,}\.bson$/.test(name))
+    .sort();
+  return Buffer.concat(names.map((name) => fs.readFileSync(path.join(dir, name))));
+}
