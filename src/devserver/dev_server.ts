@@ -6,7 +6,6 @@
 import net from 'node:net';
 import { EventEmitter } from 'node:events';
 import { StorageEngine } from './storage/storage_engine.js';
-import { replicationOf } from './backup_replication.js';
 import { ServerState, type DevServerOptions } from './state.js';
 import { CommandDispatcher } from './handlers/command_table.js';
 import { ClientConnection } from './client_connection.js';
@@ -47,7 +46,7 @@ export class DevServer extends EventEmitter<{ closed: [] }> {
       void server?.close();
     });
     server = new DevServer(listener, state);
-    engine.setCheckpointMarker(() => replicationOf(state).oplog?.lastApplied());
+    engine.setCheckpointMarker(() => state.oplog?.lastApplied());
     const dispatcher = new CommandDispatcher();
     // TLS as mongod's net.tls.mode says (the same acceptor as the proxy's).
     server.acceptor = new ClientAcceptor(listener, options.tls, log, (socket) => server?.accept(socket, dispatcher));

@@ -13,7 +13,7 @@ import { firstBatchReply } from './read.js';
 import { cursorBatchSize } from './common.js';
 import { DevServerError, DevServerCodes } from '../dev_server_errors.js';
 import { parseBackupCursorExtendOptions, parseBackupCursorOptions, type BackupCursorOptions } from './backup_cursor_options.js';
-import { replicationOf, type BackupOplog, type OpTimeView } from '../backup_replication.js';
+import type { Oplog, OpTime } from '../replication/oplog.js';
 
 /**
  * The backup cursor's documents: metadata, then one per file. It is tailable, as
@@ -57,9 +57,9 @@ function disabledBackup(): BackupCursorHandle {
   };
 }
 
-const toBson = (op: OpTimeView): Document => ({ ts: op.ts, t: op.t });
+const toBson = (op: OpTime): Document => ({ ts: op.ts, t: op.t });
 
-function isOpTime(v: unknown): v is OpTimeView {
+function isOpTime(v: unknown): v is OpTime {
   return typeof v === 'object' && v !== null && 'ts' in v && (v as { ts: unknown }).ts instanceof Timestamp;
 }
 
@@ -76,13 +76,13 @@ export function openBackupCursor(spec: unknown, cmd: Document, ctx: CommandConte
   if (state.backupCursor !== undefined) {
     throw new DevServerError(DevServerCodes.BackupCursorAlreadyOpen, 'The existing backup cursor must be closed before $backupCursor can succeed.');
   }
-  const repl = replicationOf(state);
-  // PSMDB reads lastApplied before opening the cursor, the first entry after.
-  const oplogEnd = repl.enabled ? repl.oplog?.lastApplied() : undefined;
+  // PSMDB reads lastApplied before opening the cursor, the first entry after. Before
+  // replSetInitiate there is no oplog, and the metadata has no oplog fields.
+  const oplogEnd = state.oplog?.lastApplied();
   const handle = options.disableIncrementalBackup ? disabledBackup() : state.engine.openBackupCursor();
   let metadata: Document;
   try {
-    metadata = backupMetadata(state, handle, options, repl.oplog, oplogEnd);
+    metadata = backupMetadata(state, handle, options, state.oplog, oplogEnd);
   } catch (err) {
     handle.close();
     throw err;
@@ -102,8 +102,8 @@ function backupMetadata(
   state: ServerState,
   handle: BackupCursorHandle,
   options: BackupCursorOptions,
-  oplog: BackupOplog | undefined,
-  oplogEnd: OpTimeView | undefined,
+  oplog: Oplog | undefined,
+  oplogEnd: OpTime | undefined,
 ): Document {
   const metadata: Document = { backupId: handle.backupId, dbpath: state.engine.dbpath };
   let checkpointTimestamp: Timestamp | undefined;
@@ -157,11 +157,14 @@ export async function extendBackupCursor(spec: unknown, cmd: Document, ctx: Comm
   if (!handle.backupId.equals(backupId)) {
     throw new DevServerError(DevServerCodes.BackupCursorExtendWrongId, 'backupId provided to $backupCursorExtend does not match active backup');
   }
-  const repl = replicationOf(state);
-  if (!repl.enabled) {
+  // PSMDB asks whether the node was started with --replSet
+  // (`replCoord->getSettings().usingReplSets()`, wiredtiger_backup_cursor_hooks.cpp), not
+  // whether the set is initiated. An uninitiated member never gets here: in STARTUP it
+  // refuses the aggregate itself (NotPrimaryOrSecondary), so it has no cursor to extend.
+  if (state.replSet === undefined) {
     throw new DevServerError(DevServerCodes.BackupCursorExtendNotReplSet, 'Cannot extend backup cursor when replication is not enabled');
   }
-  await waitForApplied(repl.oplog, timestamp, cmd, ctx.signal);
+  await waitForApplied(state.oplog, timestamp, cmd, ctx.signal);
   if (state.backupCursor !== handle) {
     throw new DevServerError(DevServerCodes.BackupCursorAlreadyOpen, 'Cannot extend backup cursor because backup cursor is not open');
   }
@@ -189,7 +192,7 @@ class ExtendSource implements CursorSource {
 }
 
 /** PSMDB's awaitTimestampCommitted, bounded by the command's maxTimeMS as mongod's wait is. */
-async function waitForApplied(oplog: BackupOplog | undefined, target: Timestamp, cmd: Document, clientGone: AbortSignal): Promise<void> {
+async function waitForApplied(oplog: Oplog | undefined, target: Timestamp, cmd: Document, clientGone: AbortSignal): Promise<void> {
   if (oplog === undefined) {
     throw new DevServerError(DevServerCodes.NotYetInitialized, 'Cannot wait for a timestamp before the replica set is initiated');
   }
