@@ -132,5 +132,10 @@ function withReason(snapshot: Snapshot, reason: string, andHow = false): Snapsho
     // The strategy's own array: it may add to it until release() settles.
     ...(snapshot.warnings === undefined ? {} : { warnings: snapshot.warnings }),
     ...(snapshot.inDestination === undefined ? {} : { inDestination: snapshot.inDestination }),
+    // Listed one by one, so each new field must be passed on here: without these two, a
+    // strategy named in backupStart (or picked by auto after backupCursor) wrote no oplog
+    // window to the manifest, and `strategy: "backupCursor"` with `extendTo` was refused.
+    ...(snapshot.oplog === undefined ? {} : { oplog: snapshot.oplog }),
+    ...(snapshot.extend === undefined ? {} : { extend: snapshot.extend }),
   };
 }

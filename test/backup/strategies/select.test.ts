@@ -14,6 +14,8 @@ import { NEVER_BLOCKED } from '../../../src/backup/strategies/writes_blocked.js'
 import { NO_JOURNAL } from '../../../src/backup/run_journal.js';
 import type { SnapshotRequest } from '../../../src/backup/backup_engine.js';
 import { CommandError, ErrorCodes } from '../../../src/errors.js';
+import type { OplogBounds } from '../../../src/backup/oplog_bounds.js';
+import type { SourceFile } from '../../../src/backup/copy_types.js';
 
 const NO_STAGE = new MongoServerError({ ok: 0, code: 40324, codeName: 'Location40324', errmsg: "Unrecognized pipeline stage name: '$backupCursor'" });
 const XFS: ReflinkSupport = { ok: true, fsType: 'xfs', reason: 'dbpath on xfs supports reflink' };
@@ -25,8 +27,20 @@ interface Fixture {
   calls: string[];
 }
 
+const OPLOG: OplogBounds = { start: { ts: { t: 1780000000, i: 1 }, t: 1 }, end: { ts: { t: 1780000100, i: 7 }, t: 1 } };
+const extendOf = (strategy: StrategyName) => async (): Promise<SourceFile[]> => [{ path: `/db/journal/${strategy}`, relativePath: `journal/${strategy}`, size: 1 } as SourceFile];
+
 function snapshotOf(strategy: StrategyName): Snapshot {
-  return { strategy, reason: `${strategy}'s own reason`, files: [], writesBlocked: NEVER_BLOCKED, lost: new AbortController().signal, release: async () => undefined };
+  return {
+    strategy,
+    reason: `${strategy}'s own reason`,
+    files: [],
+    writesBlocked: NEVER_BLOCKED,
+    lost: new AbortController().signal,
+    release: async () => undefined,
+    oplog: OPLOG,
+    ...(strategy === 'backupCursor' ? { extend: extendOf(strategy) } : {}),
+  };
 }
 
 function fixture(options: { backupCursor?: unknown; reflink?: ReflinkSupport } = {}): Fixture {
@@ -157,4 +171,28 @@ describe('a strategy asked for by name', () => {
     const fx = fixture();
     assert.equal((await fx.source.open(request('backupCursor'))).reason, "strategy backupCursor as asked; backupCursor's own reason");
   });
+});
+
+describe('what the chosen strategy says of its copy', () => {
+  // The engine writes the manifest's oplog window and runs extendTo from what select hands it.
+  const paths: Array<[string, StrategyChoice, { backupCursor?: unknown; reflink?: ReflinkSupport }]> = [
+    ['auto, backupCursor', 'auto', {}],
+    ['auto, reflink', 'auto', { backupCursor: NO_STAGE }],
+    ['auto, fsyncLock', 'auto', { backupCursor: NO_STAGE, reflink: EXT4 }],
+    ['backupCursor by name', 'backupCursor', {}],
+    ['reflink by name', 'reflink', { backupCursor: NO_STAGE }],
+    ['fsyncLock by name', 'fsyncLock', {}],
+  ];
+  for (const [name, choice, options] of paths) {
+    it(`keeps the oplog window and the extension: ${name}`, async () => {
+      const snapshot = await fixture(options).source.open(request(choice, true));
+      assert.deepEqual(snapshot.oplog, OPLOG);
+      if (snapshot.strategy === 'backupCursor') {
+        assert.ok(snapshot.extend !== undefined, 'a backupCursor snapshot can be extended');
+        assert.deepEqual((await snapshot.extend({ to: { t: 1, i: 1 }, signal: new AbortController().signal, waiting: () => undefined }))[0]?.relativePath, 'journal/backupCursor');
+      } else {
+        assert.equal(snapshot.extend, undefined);
+      }
+    });
+  }
 });
