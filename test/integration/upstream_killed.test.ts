@@ -21,9 +21,8 @@ import { RawClient } from '../helpers/raw_client.js';
 /** The backup's error, by strategy: the snapshot did not survive mongod's restart. */
 const EXPECTED: Record<string, { code: number; codeName: string; errmsg: RegExp }> = {
   // mongod's own CursorNotFound, from whichever sees the restarted mongod first: a
-  // keepalive getMore, or, when the
-  // copy finished in between (a slow restart on a busy machine), the release's
-  // killCursors finding no such cursor. Both fail the backup as lost.
+  // keepalive getMore, or, when the copy finished in between (a slow restart on a busy
+  // machine), the release's killCursors finding no such cursor. Both fail it as lost.
   backupCursor: { code: ErrorCodes.CursorNotFound, codeName: 'CursorNotFound', errmsg: /The backup cursor \d+ was lost .*(cursor id \d+ not found|killCursors did not kill it)/ },
   fsyncLock: { code: ErrorCodes.CannotBackup, codeName: 'CannotBackup', errmsg: /restart/i },
 };
