@@ -115,6 +115,18 @@ describe('hotbackup restore --oplog: WiredTiger guard and --mongod', () => {
     assert.equal(fs.readFileSync(record, 'utf8'), `${RECOVER_PARAMETERS.join(' ')}\n`);
   });
 
+  it('--mongod that does not answer within --mongod-timeout: stopped, exit 5', async () => {
+    const target = path.join(scratch.dir, 'mongod-hangs');
+    const pidFile = path.join(scratch.dir, 'hanging.pid');
+    const env = fakeMongodEnv(path.join(scratch.dir, 'record-hang'), { FAKE_MONGOD_HANG: pidFile });
+    const run = await runCli(['restore', forged, '--to', target, '--oplog', oplogDir, '--until', `${SECS},6`, '--mongod', FAKE_MONGOD, '--mongod-timeout', '1'], env);
+    assert.equal(run.code, 5, run.stderr);
+    assert.match(run.stderr, new RegExp(`mongod ${FAKE_MONGOD} did not answer hello on 127\\.0\\.0\\.1:\\d+ within 1 s; it was stopped`));
+    const pid = Number(fs.readFileSync(pidFile, 'utf8'));
+    assert.equal(processAlive(pid), false, `pid ${pid} still runs`);
+    assert.equal(fs.readFileSync(`${pidFile}.signal`, 'utf8'), 'SIGTERM\n', 'stopped with SIGTERM, a clean shutdown');
+  });
+
   it('--mongod without --oplog is a usage error', async () => {
     const run = await runCli(['restore', backup, '--to', path.join(scratch.dir, 'x'), '--mongod', FAKE_MONGOD]);
     assert.equal(run.code, 2);
