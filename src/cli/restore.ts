@@ -16,7 +16,7 @@ import { formatOplogTs, parseOplogTs, type OplogTs } from '../oplog/oplog_ts.js'
 import { replayOntoRestore } from './restore_oplog.js';
 
 const HELP = `Usage: hotbackup restore <dir> --to <dbpath> [--force [--no-precheck]] [--rate RATE]
-                         [--oplog <oplog dir> --until <secs,inc>]
+                         [--oplog <oplog dir> --until <secs,inc> [--mongod PATH]]
 
 Copies the backup in <dir> into <dbpath>, checking every file's checksum against the
 backup's manifest as it is copied; the first mismatch stops the restore. Start mongod
@@ -36,12 +36,25 @@ Options:
   --no-precheck     with --force, do not check the backup first: it is then read
                     once instead of twice, but a damaged backup stops the restore
                     with DBPATH's contents already deleted
-  --oplog DIR       then bring the restore up to --until: start the dev server on
-                    DBPATH as a standalone, replay the oplog files in DIR (what
+  --oplog DIR       then bring the restore up to --until: start a server on DBPATH
+                    as a standalone, replay the oplog files in DIR (what
                     \`hotbackup oplog\` writes) from the backup's own last oplog
                     entry up to --until, and stop the server cleanly
                     (\`hotbackup replay --help\` says what is checked)
   --until SECS,INC  with --oplog: the last oplog entry to apply (inclusive)
+  --mongod PATH     with --oplog: replay through this mongod, the version that wrote
+                    the backup (a real mongod's backup: mongod 7.0 writes WiredTiger
+                    11.x). It is started twice on 127.0.0.1 and a free port: first
+                    with recoverFromOplogAsStandalone and
+                    takeUnstableCheckpointOnShutdown (the backup's own oplog past its
+                    checkpoint), then as a plain standalone for the replay; stopped
+                    with {shutdown: 1} each time. Its output goes to
+                    <DBPATH>.restore-mongod.log, beside DBPATH. Without --mongod the
+                    dev server replays, and only onto files its own WiredTiger (3.2)
+                    wrote: anything else is refused before it starts (exit 5)
+  --mongod-timeout SECS
+                    with --mongod: how long mongod may take to answer after it
+                    starts, its startup recovery included                  [3600]
 ${JOB_FLAGS_HELP}
   -h, --help        this text
 
@@ -56,13 +69,15 @@ Exit codes:
        unreadable; nothing was written or deleted
   5    with --oplog: the files are restored, but the replay was refused (a gap, a
        torn file, files ending before --until, a backup without oplog or already
-       past --until) or stopped part-way; the message says how to finish it
+       past --until, files the dev server's WiredTiger did not write, without
+       --mongod), or stopped part-way, or the server would not start or stop cleanly;
+       the message says how to finish it
   130  interrupted (Ctrl-C): DBPATH is marked incomplete
 `;
 
 interface Flags {
   backup: string;
-  oplog: { dir: string; until: OplogTs } | undefined;
+  oplog: { dir: string; until: OplogTs; mongod: string | undefined; mongodStartTimeoutMs: number } | undefined;
   target: string;
   force: boolean;
   precheck: boolean;
@@ -115,7 +130,7 @@ export async function runRestore(args: string[]): Promise<number> {
     }
     process.stdout.write(`Restored ${describeRestore(result)} into ${result.target}; every checksum matched (${result.seconds.toFixed(1)} s).\n`);
     stopListening();
-    const code = await replayOntoRestore({ dbpath: result.target, oplogDir: flags.oplog.dir, until: flags.oplog.until });
+    const code = await replayOntoRestore({ backup: flags.backup, dbpath: result.target, ...flags.oplog, oplogDir: flags.oplog.dir });
     if (code === 0) process.stdout.write(`${result.target} holds the backup and the oplog up to ${formatOplogTs(flags.oplog.until)}. Start mongod with --dbpath ${result.target}.\n`);
     return code;
   } catch (err) {
@@ -140,6 +155,8 @@ function parseFlags(args: string[]): Flags | 'help' {
       to: { type: 'string' },
       oplog: { type: 'string' },
       until: { type: 'string' },
+      mongod: { type: 'string' },
+      'mongod-timeout': { type: 'string' },
       force: { type: 'boolean', default: false },
       'no-precheck': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
@@ -150,9 +167,14 @@ function parseFlags(args: string[]): Flags | 'help' {
   if (values.to === undefined || values.to === '') throw new UsageError('--to <dbpath> is required: the directory to restore into');
   if (values['no-precheck'] === true && values.force !== true) throw new UsageError('--no-precheck goes with --force: only a restore into a non-empty target checks the backup first');
   if ((values.oplog === undefined) !== (values.until === undefined)) throw new UsageError('--oplog <dir> and --until <secs,inc> go together: the oplog files to replay, and the last entry to apply');
+  if (values.oplog === undefined && (values.mongod !== undefined || values['mongod-timeout'] !== undefined)) throw new UsageError('--mongod and --mongod-timeout go with --oplog: the mongod replays the oplog onto the restore');
+  if (values.mongod === '') throw new UsageError('--mongod needs the path of the mongod binary');
+  if (values['mongod-timeout'] !== undefined && values.mongod === undefined) throw new UsageError('--mongod-timeout goes with --mongod');
+  const timeoutSecs = Number(values['mongod-timeout'] ?? '3600');
+  if (!Number.isFinite(timeoutSecs) || timeoutSecs <= 0) throw new UsageError(`--mongod-timeout must be a positive number of seconds; got ${values['mongod-timeout']}`);
   return {
     backup: positionals[0] as string,
-    oplog: values.oplog === undefined ? undefined : { dir: values.oplog, until: parseOplogTs(values.until as string, '--until') },
+    oplog: values.oplog === undefined ? undefined : { dir: values.oplog, until: parseOplogTs(values.until as string, '--until'), mongod: values.mongod, mongodStartTimeoutMs: timeoutSecs * 1000 },
     target: values.to,
     force: values.force === true,
     precheck: values['no-precheck'] !== true,
