@@ -18,6 +18,7 @@ import { StreamProgress } from '../oplog/stream_progress.js';
 import { abortOnSignal, UsageError } from './job_flags.js';
 import { startStreamReporter } from './oplog_progress.js';
 import { redactUri, resolveUpstreamUri, UPSTREAM_PASSWORD_ENV, UPSTREAM_URI_ENV } from './upstream_credentials.js';
+import { parseSubcommandFlags } from './subcommand_flags.js';
 
 const DEFAULT_ROTATE = '64MB';
 
@@ -93,16 +94,9 @@ export async function runOplog(args: string[]): Promise<number> {
     process.stderr.write(`hotbackup oplog: ${message}\n`);
     return code;
   };
-  let flags: Flags | 'help';
-  try {
-    flags = parseFlags(args);
-  } catch (err) {
-    return fail((err as Error).message, 2);
-  }
-  if (flags === 'help') {
-    process.stdout.write(HELP);
-    return 0;
-  }
+  const parsed = parseSubcommandFlags('oplog', args, parseFlags, HELP);
+  if ('exit' in parsed) return parsed.exit;
+  const { flags } = parsed;
   let uri: string;
   try {
     const upstream = resolveUpstreamUri({ flag: flags.upstream, passwordFile: flags.passwordFile, env: process.env });

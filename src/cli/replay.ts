@@ -14,6 +14,7 @@ import { compareOplogTs, formatOplogTs, parseOplogTs, type OplogTs } from '../op
 import { abortOnSignal, EXIT_INTERRUPTED, UsageError } from './job_flags.js';
 import { startReplayProgress } from './replay_progress.js';
 import { redactUri, resolveUpstreamUri, UPSTREAM_PASSWORD_ENV } from './upstream_credentials.js';
+import { parseSubcommandFlags } from './subcommand_flags.js';
 
 const HELP = `Usage: hotbackup replay <dir> --to <uri> --from <secs,inc> --until <secs,inc>
 
@@ -110,18 +111,8 @@ export async function replayToServer(request: ReplayRequest): Promise<number> {
 }
 
 export async function runReplay(args: string[]): Promise<number> {
-  let request: ReplayRequest | 'help';
-  try {
-    request = parseFlags(args);
-  } catch (err) {
-    process.stderr.write(`hotbackup replay: ${(err as Error).message}\n`);
-    return 2;
-  }
-  if (request === 'help') {
-    process.stdout.write(HELP);
-    return 0;
-  }
-  return replayToServer(request);
+  const parsed = parseSubcommandFlags('replay', args, parseFlags, HELP);
+  return 'exit' in parsed ? parsed.exit : replayToServer(parsed.flags);
 }
 
 function parseFlags(args: string[]): ReplayRequest | 'help' {

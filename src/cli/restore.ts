@@ -14,6 +14,7 @@ import { abortOnSignal, EXIT_INTERRUPTED, JOB_FLAG_OPTIONS, JOB_FLAGS_HELP, pars
 import { startProgressLine } from './progress_line.js';
 import { formatOplogTs, parseOplogTs, type OplogTs } from '../oplog/oplog_ts.js';
 import { replayOntoRestore } from './restore_oplog.js';
+import { parseSubcommandFlags } from './subcommand_flags.js';
 
 const HELP = `Usage: hotbackup restore <dir> --to <dbpath> [--force [--no-precheck]] [--rate RATE]
                          [--oplog <oplog dir> --until <secs,inc> [--mongod PATH]]
@@ -90,16 +91,9 @@ export async function runRestore(args: string[]): Promise<number> {
     process.stderr.write(`hotbackup restore: ${message}\n`);
     return code;
   };
-  let flags: Flags | 'help';
-  try {
-    flags = parseFlags(args);
-  } catch (err) {
-    return fail((err as Error).message, 2);
-  }
-  if (flags === 'help') {
-    process.stdout.write(HELP);
-    return 0;
-  }
+  const parsed = parseSubcommandFlags('restore', args, parseFlags, HELP);
+  if ('exit' in parsed) return parsed.exit;
+  const { flags } = parsed;
   const controller = new AbortController();
   const stopListening = abortOnSignal(controller);
   const counters = new ProgressCounters();

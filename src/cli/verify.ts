@@ -11,6 +11,7 @@ import { exitCodeOf, verdictDocument, type VerifyVerdict } from '../backup/verif
 import { verifyAndRecord } from '../backup/verification.js';
 import { abortOnSignal, EXIT_INTERRUPTED, JOB_FLAG_OPTIONS, JOB_FLAGS_HELP, parseConcurrency, parseRate, UsageError } from './job_flags.js';
 import { startProgressLine } from './progress_line.js';
+import { parseSubcommandFlags } from './subcommand_flags.js';
 
 const HELP = `Usage: hotbackup verify <dir> [--rate RATE] [--json]
 
@@ -38,18 +39,9 @@ Exit codes:
 `;
 
 export async function runVerify(args: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseFlags(args);
-  } catch (err) {
-    process.stderr.write(`hotbackup verify: ${(err as Error).message}\n`);
-    return 2;
-  }
-  if (parsed === 'help') {
-    process.stdout.write(HELP);
-    return 0;
-  }
-  const { directory, rate, concurrency, json } = parsed;
+  const parsed = parseSubcommandFlags('verify', args, parseFlags, HELP);
+  if ('exit' in parsed) return parsed.exit;
+  const { directory, rate, concurrency, json } = parsed.flags;
   const controller = new AbortController();
   const stopListening = abortOnSignal(controller);
   const counters = new ProgressCounters();

@@ -1,0 +1,28 @@
+/**
+ * How every `hotbackup <subcommand>` begins: its flags parsed, a usage error said in one
+ * line on stderr with exit code 2, and `--help` printing the subcommand's text (exit 0).
+ */
+
+/** What a subcommand's flag parser returns: its flags, or 'help' for -h/--help. */
+export type ParsedFlags<F> = F | 'help';
+
+/** The flags to run with, or the exit code to stop with (a usage error, or after --help). */
+export function parseSubcommandFlags<F>(
+  subcommand: string,
+  args: string[],
+  parse: (args: string[]) => ParsedFlags<F>,
+  help: string,
+): { flags: F } | { exit: number } {
+  let parsed: ParsedFlags<F>;
+  try {
+    parsed = parse(args);
+  } catch (err) {
+    process.stderr.write(`hotbackup ${subcommand}: ${(err as Error).message}\n`);
+    return { exit: 2 };
+  }
+  if (parsed === 'help') {
+    process.stdout.write(help);
+    return { exit: 0 };
+  }
+  return { flags: parsed };
+}
