@@ -10,6 +10,7 @@ import { distinctValues } from '../query/aggregate.js';
 import { isNumeric, toNumber } from '../query/values.js';
 import { DevServerError, DevServerCodes } from '../dev_server_errors.js';
 import { checkCapped, checkTailableOptions, findOnOplog } from '../replication/oplog_find.js';
+import { parseMaxTimeMS } from '../max_time.js';
 
 /** mongod's default size of a first batch. */
 const DEFAULT_FIRST_BATCH = 101;
@@ -92,7 +93,8 @@ async function awaitBatch(cursor: ServerCursor, cmd: Document, ctx: CommandConte
   const source = cursor.source as CursorSource & { awaitData?: boolean; waitForData?: (signal: AbortSignal) => Promise<void> };
   let batch = next();
   if (batch.length > 0 || source.awaitData !== true || source.waitForData === undefined) return batch;
-  const maxTimeMS = optionalCount(cmd, 'maxTimeMS') ?? DEFAULT_AWAIT_DATA_MS;
+  // At most INT_MAX, which a Node timer takes: the dispatcher refused anything above.
+  const maxTimeMS = cmd['maxTimeMS'] === undefined ? DEFAULT_AWAIT_DATA_MS : parseMaxTimeMS(cmd);
   const timeout = AbortSignal.timeout(Math.max(1, maxTimeMS));
   const signal = AbortSignal.any([timeout, ctx.signal]);
   while (batch.length === 0 && !source.exhausted) {
