@@ -2,9 +2,12 @@
  * One client connection: frames in, replies out, one request at a time (as mongod
  * serves a connection). A malformed frame closes this connection only. An awaitable
  * hello sent with exhaustAllowed becomes a stream of moreToCome replies, each
- * answering the previous one, until the client goes away.
+ * answering the previous one, until the client goes away. Every reply waits for the
+ * one before it to leave Node's buffer: a client that stops reading stops the server
+ * producing replies for it, instead of growing the server's memory without bound.
  */
 import type { Socket } from 'node:net';
+import { once } from 'node:events';
 import type { Document } from './bson.js';
 import type { ServerState } from './state.js';
 import type { CommandDispatcher, ConnectionInfo, CommandContext } from './handlers/command_table.js';
@@ -85,7 +88,7 @@ export class ClientConnection {
       const reply = await this.execute(request);
       if (request.name === 'shutdown' && reply['ok'] === 1) return;
       if ((request.flags & OpMsgFlag.MoreToCome) !== 0) return;
-      this.send(request, reply, request.requestID, false);
+      await this.send(request, reply, request.requestID, false);
     } catch (err) {
       this.state.log.error({ connectionId: this.info.id, err }, 'request failed');
       this.close();
@@ -118,7 +121,7 @@ export class ClientConnection {
       const reply = await this.execute(next);
       if (this.closed.signal.aborted) return;
       const streaming = reply['ok'] === 1;
-      responseTo = this.send(request, reply, responseTo, streaming);
+      responseTo = await this.send(request, reply, responseTo, streaming);
       if (!streaming) return;
       // Each reply in the stream waits for a change from the one before it, as mongod
       // reruns an exhaust hello with the topologyVersion it just sent
@@ -128,11 +131,22 @@ export class ClientConnection {
     }
   }
 
-  /** Writes one reply; returns its requestID, which a moreToCome successor answers. */
-  private send(request: CommandRequest, reply: Document, responseTo: number, moreToCome: boolean): number {
+  /**
+   * Writes one reply and resolves once the socket can take more (at once, unless the
+   * client stopped reading and Node's buffer is past its high-water mark); returns its
+   * requestID, which a moreToCome successor answers. A connection that closes while
+   * waiting resolves too: the caller sees `closed` and stops.
+   */
+  private async send(request: CommandRequest, reply: Document, responseTo: number, moreToCome: boolean): Promise<number> {
     const requestID = this.nextRequestId;
     this.nextRequestId = (this.nextRequestId + 1) | 0 || 1;
-    this.socket.write(encodeReply(request, reply, { requestID, responseTo, moreToCome }));
+    if (!this.socket.write(encodeReply(request, reply, { requestID, responseTo, moreToCome }))) {
+      try {
+        await once(this.socket, 'drain', { signal: this.closed.signal });
+      } catch (err) {
+        if (!this.closed.signal.aborted) throw err;
+      }
+    }
     return requestID;
   }
 }

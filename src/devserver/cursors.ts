@@ -3,6 +3,8 @@
  * Each cursor is a source of documents plus its namespace and the session that
  * created it; the manager hands out ids, enforces mongod's 10-minute idle timeout,
  * kills the cursors of killed or ended sessions, and closes sources exactly once.
+ * A getMore pins its cursor while it runs, as mongod's does (cursor_manager.cpp,
+ * pinCursor): the idle reaper passes it by, and a kill interrupts the getMore.
  */
 import { Long } from 'bson';
 import { randomInt } from 'node:crypto';
@@ -39,7 +41,12 @@ export interface ServerCursor {
   readonly tailable: boolean;
   /** The session of the command that created it; undefined outside any session. */
   readonly lsid: SessionId | undefined;
+  /** When the last getMore ended (or the cursor was created); not counted while pinned. */
   lastUsed: number;
+  /** One per getMore running on the cursor: aborted when the cursor is killed. */
+  readonly pins: Set<AbortController>;
+  /** Killed while pinned: its source closes when the last pin is released. */
+  killed: boolean;
 }
 
 /** A source over documents already in memory (sorted results, listings). */
@@ -118,7 +125,7 @@ export class CursorManager {
       // Positive, non-zero, and exact even for clients that turn ids into doubles.
       id = Long.fromNumber(randomInt(1, 2 ** 48 - 1));
     } while (this.cursors.has(id.toString()));
-    const cursor: ServerCursor = { id, ns, source, tailable, lsid, lastUsed: Date.now() };
+    const cursor: ServerCursor = { id, ns, source, tailable, lsid, lastUsed: Date.now(), pins: new Set(), killed: false };
     this.cursors.set(id.toString(), cursor);
     return cursor;
   }
@@ -144,13 +151,49 @@ export class CursorManager {
     return cursor;
   }
 
-  /** Returns whether the cursor existed. */
+  /**
+   * A getMore starts using `cursor`: until unpin, the reaper skips it, and a kill aborts
+   * the returned signal with CursorKilled, which the getMore fails with.
+   */
+  pin(cursor: ServerCursor): AbortSignal {
+    const pin = new AbortController();
+    cursor.pins.add(pin);
+    return pin.signal;
+  }
+
+  /**
+   * The getMore is done: the idle clock restarts now, as mongod's does when the cursor
+   * is returned to its manager (ClientCursorPin::release stamps lastUseDate). A cursor
+   * killed meanwhile closes its source now that nothing reads it.
+   */
+  unpin(cursor: ServerCursor, signal: AbortSignal): void {
+    for (const pin of cursor.pins) {
+      if (pin.signal === signal) cursor.pins.delete(pin);
+    }
+    cursor.lastUsed = Date.now();
+    if (cursor.killed && cursor.pins.size === 0) cursor.source.close();
+  }
+
+  /**
+   * Returns whether the cursor existed. A pinned cursor is gone for every later command
+   * at once, and the getMore using it is interrupted with CursorKilled: mongod's
+   * killCursor kills the operation using a pinned cursor with ErrorCodes::CursorKilled
+   * (cursor_manager.cpp, CursorManager::killCursor), and the interrupted operation fails
+   * with "operation was interrupted" (operation_context.cpp, checkForInterruptNoAssert).
+   */
   kill(id: Long | number | bigint): boolean {
     const key = id.toString();
     const cursor = this.cursors.get(key);
     if (cursor === undefined) return false;
     this.cursors.delete(key);
-    cursor.source.close();
+    if (cursor.pins.size === 0) {
+      cursor.source.close();
+      return true;
+    }
+    cursor.killed = true;
+    for (const pin of cursor.pins) {
+      pin.abort(new DevServerError(DevServerCodes.CursorKilled, 'operation was interrupted'));
+    }
     return true;
   }
 
@@ -189,10 +232,11 @@ export class CursorManager {
     this.killSessionCursors((lsid) => ending.has(lsid));
   }
 
+  /** mongod's timeoutCursors passes pinned cursors by (cursor_manager.cpp, CursorManager::timeoutCursors). */
   private reapIdle(): void {
     const deadline = Date.now() - this.idleTimeout;
     for (const cursor of [...this.cursors.values()]) {
-      if (cursor.lastUsed < deadline) this.kill(cursor.id);
+      if (cursor.pins.size === 0 && cursor.lastUsed < deadline) this.kill(cursor.id);
     }
   }
 }

@@ -73,6 +73,33 @@ describe('tailing the oplog', () => {
     await client.db('local').command({ killCursors: 'oplog.rs', cursors: [tail.id] });
   });
 
+  it('refuses a maxTimeMS beyond INT_MAX, as mongod, rather than answering at once and leaving the tailer to spin', async () => {
+    const tail = await openTail(client, await lastTs(client));
+    const refused = async (command: Document, errmsg: string): Promise<void> => {
+      await assert.rejects(client.db('local').command(command), (err: unknown) => {
+        assert.ok(err instanceof MongoServerError);
+        assert.deepEqual([err.code, err.codeName, err.message], [2, 'BadValue', errmsg]);
+        return true;
+      });
+    };
+    // max_time_ms_parser.cpp: what mongod answers for each.
+    await refused({ getMore: tail.id, collection: 'oplog.rs', maxTimeMS: 3e9 }, '3000000000 value for maxTimeMS is out of range');
+    await refused({ getMore: tail.id, collection: 'oplog.rs', maxTimeMS: 2 ** 31 }, '2147483648 value for maxTimeMS is out of range');
+    await refused({ getMore: tail.id, collection: 'oplog.rs', maxTimeMS: -1 }, '-1 value for maxTimeMS is out of range');
+    await refused({ getMore: tail.id, collection: 'oplog.rs', maxTimeMS: 2.5 }, 'maxTimeMS has non-integral value');
+    await refused({ getMore: tail.id, collection: 'oplog.rs', maxTimeMS: 'soon' }, 'maxTimeMS must be a number');
+    await refused({ find: 'oplog.rs', limit: 1, maxTimeMS: 3e9 }, '3000000000 value for maxTimeMS is out of range');
+    // Refused before it ran: the cursor is still there, and INT_MAX itself is a wait it
+    // takes (a commit ends it here).
+    const before = await getMoreCount(writer);
+    const waiting = client.db('local').command({ getMore: tail.id, collection: 'oplog.rs', maxTimeMS: 2 ** 31 - 1 });
+    await until(async () => (await getMoreCount(writer)) > before);
+    await writer.db('tail').collection<Seq>('c').insertOne({ _id: 3 });
+    const batch = ((await waiting)['cursor'] as Document)['nextBatch'] as Document[];
+    assert.deepEqual(batch.map((e) => e['o']), [{ _id: 3 }]);
+    await client.db('local').command({ killCursors: 'oplog.rs', cursors: [tail.id] });
+  });
+
   it("works as the driver's tailable awaitData cursor and its async iterator", async () => {
     const since = await lastTs(client);
     const cursor = client.db('local').collection('oplog.rs').find({ ts: { $gt: since }, ns: 'tail.it' }, { tailable: true, awaitData: true, maxAwaitTimeMS: 100 });

@@ -125,8 +125,9 @@ describe('dev server --replSet rs0 before replSetInitiate', () => {
     const monitorClient = new MongoClient(replicaSetUri(server.port), { serverSelectionTimeoutMS: 600_000 });
     try {
       const first = (await raw.command(opMsg({ hello: 1, $db: 'admin' }))).doc;
-      // Far longer than the test's own timeout: only the initiate can end this wait.
-      const awaitable = { hello: 1, $db: 'admin', topologyVersion: first['topologyVersion'], maxAwaitTimeMS: 3_600_000 };
+      // Far longer than the test's own timeout, and past Node's timer limit (2^31-1 ms),
+      // which mongod's 64-bit maxAwaitTimeMS may be: only the initiate can end this wait.
+      const awaitable = { hello: 1, $db: 'admin', topologyVersion: first['topologyVersion'], maxAwaitTimeMS: 3e9 };
       const waiting = raw.command(opMsg(awaitable));
       // The monitors' form: an exhaust stream, each reply answering the one before.
       streaming.send(opMsg(awaitable, { flags: OpMsgFlag.ExhaustAllowed }));

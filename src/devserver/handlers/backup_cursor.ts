@@ -14,6 +14,7 @@ import { cursorBatchSize } from './common.js';
 import { DevServerError, DevServerCodes } from '../dev_server_errors.js';
 import { parseBackupCursorExtendOptions, parseBackupCursorOptions, type BackupCursorOptions } from './backup_cursor_options.js';
 import type { Oplog, OpTime } from '../replication/oplog.js';
+import { parseMaxTimeMS } from '../max_time.js';
 
 /**
  * The backup cursor's documents: metadata, then one per file. It is tailable, as
@@ -196,7 +197,7 @@ async function waitForApplied(oplog: Oplog | undefined, target: Timestamp, cmd: 
   if (oplog === undefined) {
     throw new DevServerError(DevServerCodes.NotYetInitialized, 'Cannot wait for a timestamp before the replica set is initiated');
   }
-  const maxTimeMS = Number(cmd['maxTimeMS'] ?? 0);
+  const maxTimeMS = parseMaxTimeMS(cmd);
   // A timer of our own rather than AbortSignal.timeout, whose timer is unref'd.
   const expired = new AbortController();
   const timer = maxTimeMS > 0 ? setTimeout(() => expired.abort(), maxTimeMS) : undefined;

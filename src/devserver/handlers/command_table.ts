@@ -26,6 +26,7 @@ import { CommandError } from '../../errors.js';
 import { checkCommandAuthorization } from '../auth/command_privileges.js';
 import { sessionIdOf } from '../sessions.js';
 import { DevServerError, DevServerCodes } from '../dev_server_errors.js';
+import { parseMaxTimeMS } from '../max_time.js';
 
 export type { Command, CommandContext, ConnectionInfo } from './handler.js';
 export { isAwaitableHello } from './hello.js';
@@ -100,6 +101,9 @@ export class CommandDispatcher {
     checkCanRunHere(name, cmd, ctx);
     checkReadConcern(cmd, ctx.state);
     if (!COUNTED_ELSEWHERE.has(name)) ctx.state.opcounters.command += 1;
+    // Every command's maxTimeMS, a getMore's await time too, is checked before it runs
+    // (service_entry_point_common.cpp, execCommandDatabase): no handler waits beyond INT_MAX.
+    parseMaxTimeMS(cmd);
     if (command.isWrite === true) {
       const unlocked = ctx.state.fsyncLock.waitUntilWritable();
       if (unlocked !== undefined) await unlocked;

@@ -10,6 +10,7 @@ import { distinctValues } from '../query/aggregate.js';
 import { isNumeric, toNumber } from '../query/values.js';
 import { DevServerError, DevServerCodes } from '../dev_server_errors.js';
 import { checkCapped, checkTailableOptions, findOnOplog } from '../replication/oplog_find.js';
+import { parseMaxTimeMS } from '../max_time.js';
 
 /** mongod's default size of a first batch. */
 const DEFAULT_FIRST_BATCH = 101;
@@ -86,21 +87,25 @@ function find(cmd: Document, ctx: CommandContext): Document {
 
 /**
  * An awaitData cursor with nothing new waits, woken by commits, up to maxTimeMS (or
- * mongod's default 1 s), then answers an empty batch and stays open.
+ * mongod's default 1 s), then answers an empty batch and stays open. A kill of the
+ * cursor meanwhile (`pinned` aborts) fails the getMore with the kill's CursorKilled.
  */
-async function awaitBatch(cursor: ServerCursor, cmd: Document, ctx: CommandContext, next: () => Document[]): Promise<Document[]> {
+async function awaitBatch(cursor: ServerCursor, cmd: Document, ctx: CommandContext, pinned: AbortSignal, next: () => Document[]): Promise<Document[]> {
   const source = cursor.source as CursorSource & { awaitData?: boolean; waitForData?: (signal: AbortSignal) => Promise<void> };
   let batch = next();
   if (batch.length > 0 || source.awaitData !== true || source.waitForData === undefined) return batch;
-  const maxTimeMS = optionalCount(cmd, 'maxTimeMS') ?? DEFAULT_AWAIT_DATA_MS;
+  // At most INT_MAX, which a Node timer takes: the dispatcher refused anything above.
+  const maxTimeMS = cmd['maxTimeMS'] === undefined ? DEFAULT_AWAIT_DATA_MS : parseMaxTimeMS(cmd);
   const timeout = AbortSignal.timeout(Math.max(1, maxTimeMS));
-  const signal = AbortSignal.any([timeout, ctx.signal]);
+  const signal = AbortSignal.any([timeout, ctx.signal, pinned]);
   while (batch.length === 0 && !source.exhausted) {
     try {
       await source.waitForData(signal);
     } catch {
+      if (pinned.aborted) throw pinned.reason;
       return batch;
     }
+    if (pinned.aborted) throw pinned.reason;
     batch = next();
   }
   return batch;
@@ -116,13 +121,16 @@ async function getMore(cmd: Document, ctx: CommandContext): Promise<Document> {
   const cursor = ctx.state.cursors.get(rawId, ns, ctx.lsid);
   const batchSize = optionalCount(cmd, 'batchSize') ?? Infinity;
   let batch: Document[];
+  const pinned = ctx.state.cursors.pin(cursor);
   try {
-    batch = await awaitBatch(cursor, cmd, ctx, () => cursor.source.next(batchSize === 0 ? Infinity : batchSize, MAX_BATCH_BYTES));
+    batch = await awaitBatch(cursor, cmd, ctx, pinned, () => cursor.source.next(batchSize === 0 ? Infinity : batchSize, MAX_BATCH_BYTES));
   } catch (err) {
     // A getMore that fails kills its cursor, as mongod's (getmore_cmd.cpp, cursorFreer).
+    ctx.state.cursors.unpin(cursor, pinned);
     ctx.state.cursors.kill(cursor.id);
     throw err;
   }
+  ctx.state.cursors.unpin(cursor, pinned);
   let id = cursor.id;
   if (cursor.source.exhausted && !cursor.tailable) {
     ctx.state.cursors.kill(cursor.id);

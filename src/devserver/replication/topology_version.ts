@@ -7,6 +7,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { Long, ObjectId } from 'bson';
+import { setLongTimeout } from '../max_time.js';
 
 export class TopologyVersion {
   readonly processId = new ObjectId();
@@ -37,16 +38,20 @@ export class TopologyVersion {
     this.changes.emit('changed');
   }
 
-  /** Resolves after `ms`, at the next bump, or when `signal` aborts, whichever is first. */
+  /**
+   * Resolves after `ms`, at the next bump, or when `signal` aborts, whichever is first.
+   * mongod waits out any non-negative maxAwaitTimeMS, a 64-bit count
+   * (src/mongo/db/repl/replication_info.cpp, CmdHello), so `ms` may pass Node's timer limit.
+   */
   waitForChange(ms: number, signal: AbortSignal): Promise<void> {
     return new Promise((resolve) => {
       const done = () => {
-        clearTimeout(timer);
+        cancelTimer();
         this.changes.off('changed', done);
         signal.removeEventListener('abort', done);
         resolve();
       };
-      const timer = setTimeout(done, ms);
+      const cancelTimer = setLongTimeout(done, ms);
       this.changes.on('changed', done);
       signal.addEventListener('abort', done);
       if (signal.aborted) done();
