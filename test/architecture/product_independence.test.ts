@@ -16,7 +16,7 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '.
 const SRC = path.join(ROOT, 'src');
 const DEVSERVER = path.join(SRC, 'devserver') + path.sep;
 /** The product's own modules; src/wire, src/tls and src/errors.ts are shared with the dev server. */
-const PRODUCT_ROOTS = ['wire', 'tls', 'proxy', 'commands', 'backup', 'oplog', path.join('cli', 'serve.ts'), path.join('cli', 'oplog_command.ts')].map((p) => path.join(SRC, p));
+const PRODUCT_ROOTS = ['wire', 'tls', 'proxy', 'commands', 'backup', 'oplog', path.join('cli', 'serve.ts'), path.join('cli', 'oplog_command.ts'), path.join('cli', 'replay.ts'), path.join('cli', 'restore.ts')].map((p) => path.join(SRC, p));
 
 function tsFilesUnder(entry: string): string[] {
   if (fs.statSync(entry).isFile()) return [entry];
@@ -95,7 +95,7 @@ describe('the product/dev-server boundary', () => {
     assert.ok([...reachable([path.join(SRC, 'cli', 'dev_server_command.ts')]).keys()].some((f) => f.startsWith(DEVSERVER)));
   });
 
-  it('never imports src/devserver from wire, tls, proxy, commands, backup, oplog, cli/serve or cli/oplog_command', () => {
+  it('never imports src/devserver from wire, tls, proxy, commands, backup, oplog, or the CLI serve, oplog, replay and restore', () => {
     const crossings = [...reachable(productFiles)]
       .filter(([file]) => file.startsWith(DEVSERVER))
       .map(([, chain]) => chain.map(relative).join(' -> '));
