@@ -62,6 +62,11 @@ export interface SnapshotRequest {
    * clones then), and backupStatus shows both meanwhile.
    */
   onWritesBlocked?: (strategy: StrategyName, window: WritesBlockedWindow) => void;
+  /**
+   * The backup is to be extended (`extendTo`), which only the backup cursor can do: `auto`
+   * refuses where there is none, before it takes any other snapshot (a lock, clones).
+   */
+  extending?: boolean;
 }
 
 /** Where the engine gets the snapshot that keeps mongod's files safe to copy. */
@@ -297,7 +302,7 @@ export class BackupEngine {
     };
     const { extendTo, ...snapshotChoice } = choice;
     run.extendTo = extendTo;
-    const snapshot = await options.snapshots.open({ ...snapshotChoice, backupId: run.backupId, destination: run.destination, journal, signal: run.signal, onWritesBlocked });
+    const snapshot = await options.snapshots.open({ ...snapshotChoice, ...(extendTo === undefined ? {} : { extending: true }), backupId: run.backupId, destination: run.destination, journal, signal: run.signal, onWritesBlocked });
     run.strategy = snapshot.strategy;
     run.strategyReason = snapshot.reason;
     run.writesBlocked = snapshot.writesBlocked;

@@ -128,6 +128,26 @@ describe('oplog bounds and extendTo in the engine', () => {
     assert.equal(done.progress.filesTotal, 5, 'the counters went on: 3 files, then the 2 of the extension');
   });
 
+  it('keeps the earlier copies when the extension\'s copy fails: never fewer files than before', async () => {
+    const s = setup((files) => ({
+      extend: async () => {
+        const journal = files.find((f) => f.relativePath === JOURNAL) as SourceFile;
+        const next = path.join(s.dbpath, 'journal/WiredTigerLog.0000000002');
+        fs.writeFileSync(next, 'the newest log records');
+        // A size the copier refuses (as NaN was, from a server that sends no fileSize).
+        return [
+          { ...journal, size: Number.NaN },
+          { path: next, relativePath: 'journal/WiredTigerLog.0000000002', size: fs.statSync(next).size },
+        ];
+      },
+    }));
+    const done = await (await s.engine.start({ destination: s.destination, extendTo: { t: 1_780_000_200, i: 1 } })).done;
+    assert.equal(done.ok, false, 'the extension\'s copy failed');
+    assert.equal(fs.readFileSync(path.join(s.destination, JOURNAL), 'utf8'), 'log records up to the checkpoint', 'the earlier copy is still there');
+    const left = fs.readdirSync(path.join(s.destination, 'journal'));
+    assert.deepEqual(left.filter((name) => name.includes('hotbackup-extending')), [], `no staged copy left behind: ${left.join(', ')}`);
+  });
+
   it('refuses extendTo with InvalidOptions when the strategy has no extension, and releases its snapshot', async () => {
     const s = setup(() => ({ strategy: 'fsyncLock' }));
     const done = await (await s.engine.start({ destination: s.destination, extendTo: { t: 1, i: 1 } })).done;

@@ -88,7 +88,9 @@ describe('$backupCursor and $backupCursorExtend on a replica set (end to end)', 
       docs.push(...c.nextBatch);
       id = Long.fromValue(c.id);
     }
-    return docs.map((d) => ({ filename: d['filename'] as string, fileSize: Number(d['fileSize']) }));
+    // `{filename}` only, as PSMDB sends it: what a client copies is the file as it is now.
+    for (const d of docs) assert.deepEqual(Object.keys(d), ['filename'], `an extend document is {filename} only: ${JSON.stringify(d)}`);
+    return docs.map((d) => ({ filename: d['filename'] as string, fileSize: fs.statSync(d['filename'] as string).size }));
   }
 
   function rejectsWith(promise: Promise<unknown>, code: number, message?: string): Promise<void> {

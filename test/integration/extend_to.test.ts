@@ -76,3 +76,40 @@ describe('backupStart extendTo on a standalone', () => {
     assert.equal(fs.existsSync(path.join(scratch.dir, 'y')), false);
   });
 });
+
+describe('backupStart extendTo against a mongod without $backupCursor', () => {
+  let server: RunningDevServer;
+  let proxy: RunningProxy;
+  let client: MongoClient;
+  let admin: Db;
+  const scratch = tempDir('extend-no-cursor');
+
+  before(async () => {
+    server = await startDevServer({ args: ['--no-backup-cursor'] });
+    proxy = await startProxy(server);
+    client = new MongoClient(proxy.uri);
+    admin = client.db('admin');
+  });
+
+  after(async () => {
+    await client?.close();
+    await proxy?.stop();
+    await server?.stop();
+    server?.cleanup();
+    scratch.remove();
+  });
+
+  it('refuses auto with InvalidOptions once $backupCursor is found missing, before any lock or copy', async () => {
+    const destination = path.join(scratch.dir, 'auto');
+    // Write blocking allowed: auto would fall back to fsyncLock, were it not for extendTo.
+    await assert.rejects(admin.command({ backupStart: destination, allowWriteBlocking: true, extendTo: new Timestamp({ t: 1, i: 1 }) }), {
+      code: 72,
+      message: /'extendTo' needs the backupCursor strategy .* no \$backupCursor/,
+    });
+    const last = (await admin.command({ backupStatus: 1 }))['last'] as Record<string, unknown>;
+    assert.equal(last['code'], 72);
+    assert.equal(last['strategy'] ?? null, null, `no snapshot was taken: ${JSON.stringify(last)}`);
+    assert.equal(last['writesBlockedMs'] ?? 0, 0, 'writes were never blocked');
+    assert.equal(Number(last['files'] ?? 0), 0, 'nothing was copied');
+  });
+});

@@ -8,10 +8,15 @@
  * the majority commit point (hello's `lastWrite.majorityOpTime`, or replSetGetStatus's
  * `optimes.majorityOpTime`) reaches the time asked for. Then the stage, in the backup cursor's own session (PSMDB's
  * document_source_backup_cursor_extend.cpp wants the backupId of the open cursor):
- * `{$backupCursorExtend: {backupId, timestamp}}` lists the journal files, each with the
- * size to copy up to. On a standalone there is no majority to wait for: the stage is sent
+ * `{$backupCursorExtend: {backupId, timestamp}}` lists the journal files by `filename`
+ * only (PSMDB's document_source_backup_cursor_extend.cpp and mongod's own stage send no
+ * size), so each is copied whole, as long as it is once listed: every write up to the
+ * time asked for is in it by then, so the copy holds at least every write up to that
+ * time, and maybe a few after it (PBM copies extended log files whole
+ * too, percona-backup-mongodb pbm/backup/physical.go). On a standalone there is no majority to wait for: the stage is sent
  * at once, and mongod's own refusal (29144) is the answer.
  */
+import fs from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Long, type Document, type MongoClient } from 'mongodb';
 import type { CursorSession } from './cursor_session.js';
@@ -63,9 +68,11 @@ export async function extendBackupCursor(target: ExtendTarget, request: ExtendRe
       break;
     }
   }
-  const listed = docs.filter((doc) => typeof doc['filename'] === 'string').map((doc) => ({ filename: String(doc['filename']), fileSize: Number(doc['fileSize']) }));
-  target.log.info({ extendTo: describeTimestamp(request.to), files: listed.length }, 'backup cursor extended');
-  return rebaseListedFiles(target.mongodDbpath, target.dbpath, listed);
+  const names = docs.filter((doc) => typeof doc['filename'] === 'string').map((doc) => String(doc['filename']));
+  target.log.info({ extendTo: describeTimestamp(request.to), files: names.length }, 'backup cursor extended');
+  // Rebased with a placeholder size (it checks each name lies in the dbpath), then sized.
+  const rebased = rebaseListedFiles(target.mongodDbpath, target.dbpath, names.map((filename) => ({ filename, fileSize: 0 })));
+  return Promise.all(rebased.map(async (file) => ({ ...file, size: (await fs.stat(file.path)).size })));
 }
 
 async function waitForMajority({ client, log, pollMs }: ExtendTarget, request: ExtendRequest): Promise<void> {

@@ -6,6 +6,7 @@
  *    writes stop for the milliseconds the clones take;
  * 3. fsyncLock for the whole copy, only when the operator allowed blocking writes;
  * 4. otherwise CannotBackup, naming the three and how to enable each.
+ * A backup to be extended (`extendTo`) takes only the first: the others cannot extend.
  * A strategy asked for by name runs or fails saying why; it never falls back to another.
  */
 import { MongoServerError } from 'mongodb';
@@ -44,6 +45,11 @@ export function noSafeStrategy(reflinkReason: string): string {
   );
 }
 
+/** auto's refusal of `extendTo` where mongod has no `$backupCursor` (InvalidOptions, as for a named write-blocking strategy). */
+export const EXTEND_NEEDS_BACKUP_CURSOR =
+  "backupStart option 'extendTo' needs the backupCursor strategy ($backupCursorExtend), and this mongod has no $backupCursor (MongoDB Community): " +
+  `leave extendTo out, or ${HOW_BACKUP_CURSOR}.`;
+
 export const FSYNC_LOCK_NOT_ALLOWED =
   `strategy fsyncLock blocks every write to mongod for the whole copy, so it must be allowed: ${HOW_FSYNC_LOCK}.`;
 
@@ -70,6 +76,8 @@ export class AutoSnapshotSource implements SnapshotSource {
   private async auto(request: SnapshotRequest): Promise<Snapshot> {
     const cursor = await this.openBackupCursor(request);
     if (cursor !== undefined) return cursor;
+    // The others block writes for their copy: better refused now than after a lock.
+    if (request.extending === true) throw new CommandError(ErrorCodes.InvalidOptions, EXTEND_NEEDS_BACKUP_CURSOR);
     // Asking for $backupCursor may have taken a while: a proxy closing since takes nothing.
     request.signal.throwIfAborted();
     const reflink = this.strategies.reflink();

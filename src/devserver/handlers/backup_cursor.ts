@@ -171,7 +171,10 @@ export async function extendBackupCursor(spec: unknown, cmd: Document, ctx: Comm
   }
   const files = handle.extend();
   state.log.info({ backupId: backupId.toHexString(), extendTo: timestamp.toString(), files: files.length }, 'backup cursor extended');
-  const documents = files.map((f) => ({ filename: f.filename, fileSize: Long.fromNumber(f.fileSize) }));
+  // `{filename}` only, as PSMDB and mongod send it (PSMDB's
+  // src/mongo/db/pipeline/document_source_backup_cursor_extend.cpp builds
+  // `Document doc = {{"filename", ...}}`): no size, so a client copies each file whole.
+  const documents = files.map((f) => ({ filename: f.filename }));
   return firstBatchReply(ctx, {
     ns: 'admin.$cmd.aggregate',
     source: new ExtendSource(documents),
