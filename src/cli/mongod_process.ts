@@ -17,7 +17,7 @@ import net from 'node:net';
 import readline from 'node:readline';
 import { setTimeout as delay } from 'node:timers/promises';
 import { MongoClient, MongoNetworkError } from 'mongodb';
-import type { ReplayServer } from './replay_server.js';
+import { whenAborted, type ReplayServer } from './replay_server.js';
 
 const LOG_TAIL_LINES = 15;
 const POLL_INTERVAL_MS = 250;
@@ -34,6 +34,8 @@ export interface MongodOptions {
   startTimeoutMs: number;
   /** How long it may take to exit after `{shutdown: 1}`, and again after SIGTERM. */
   stopGraceMs: number;
+  /** Aborting it while mongod starts stops mongod (SIGTERM, SIGKILL after stopGraceMs); startMongod then rejects with its reason. */
+  signal?: AbortSignal;
 }
 
 interface Exit {
@@ -106,9 +108,10 @@ export async function startMongod(options: MongodOptions): Promise<ReplayServer>
 
   const uri = `mongodb://127.0.0.1:${port}/?directConnection=true`;
   try {
-    await waitForHello(uri, () => exit, options.startTimeoutMs, exited);
+    await waitForHello(uri, () => exit, options.startTimeoutMs, exited, options.signal);
   } catch (err) {
     await kill();
+    if (options.signal?.aborted === true) throw options.signal.reason as Error;
     if (exit !== undefined && !(err instanceof HelloTimeout)) throw new Error(`${name} ${describeExit(exit)} before answering on 127.0.0.1:${port}; ${logTail()}`);
     throw new Error(`${name} ${(err as Error).message}; it was stopped; ${logTail()}`);
   }
@@ -141,9 +144,12 @@ export async function startMongod(options: MongodOptions): Promise<ReplayServer>
 
 class HelloTimeout extends Error {}
 
-async function waitForHello(uri: string, exitOf: () => Exit | undefined, timeoutMs: number, exited: Promise<Exit>): Promise<void> {
+async function waitForHello(uri: string, exitOf: () => Exit | undefined, timeoutMs: number, exited: Promise<Exit>, signal: AbortSignal | undefined): Promise<void> {
   const deadline = Date.now() + timeoutMs;
+  const aborted = whenAborted(signal);
+  aborted.catch(() => undefined);
   for (;;) {
+    signal?.throwIfAborted();
     if (exitOf() !== undefined) throw new Error('exited');
     const client = new MongoClient(uri, { serverSelectionTimeoutMS: POLL_INTERVAL_MS * 2, connectTimeoutMS: POLL_INTERVAL_MS * 2 });
     try {
@@ -155,6 +161,6 @@ async function waitForHello(uri: string, exitOf: () => Exit | undefined, timeout
       await client.close();
     }
     if (Date.now() >= deadline) throw new HelloTimeout(`did not answer hello on ${new URL(uri.replace('mongodb:', 'http:')).host} within ${timeoutMs / 1000} s`);
-    await Promise.race([delay(POLL_INTERVAL_MS), exited]);
+    await Promise.race([delay(POLL_INTERVAL_MS), exited, aborted]);
   }
 }
