@@ -28,7 +28,7 @@ import { EXIT_INTERRUPTED } from './job_flags.js';
 import { startMongod } from './mongod_process.js';
 import { replayToServer } from './replay.js';
 import { startDevServerForReplay, STOP_GRACE_MS, type ReplayServer } from './replay_server.js';
-import { devServerCanOpen, formatWiredTigerVersion, readWiredTigerVersion } from './wiredtiger_version.js';
+import { DEV_SERVER_WIREDTIGER, devServerCanOpen, formatWiredTigerVersion, newerWiredTigerFiles, readWiredTigerVersion } from './wiredtiger_version.js';
 
 /** restore's exit code when the files are restored but the replay was refused or stopped. */
 export const EXIT_REPLAY_NOT_DONE = 5;
@@ -82,8 +82,14 @@ function finishCommand(request: RestoreReplayRequest, mongod: string | undefined
 /** Refuses, before anything starts, a dbpath the dev server's WiredTiger did not write. */
 async function devServerRefusal(request: RestoreReplayRequest): Promise<string | undefined> {
   const version = await readWiredTigerVersion(request.dbpath);
-  if (version !== undefined && devServerCanOpen(version)) return undefined;
-  const writer = version === undefined ? 'a WiredTiger whose version its WiredTiger and WiredTiger.turtle files do not name' : `WiredTiger ${formatWiredTigerVersion(version)} (mongod)`;
+  const newerFiles = await newerWiredTigerFiles(request.dbpath);
+  if (version !== undefined && devServerCanOpen(version) && newerFiles.length === 0) return undefined;
+  const writer =
+    newerFiles.length > 0
+      ? `a WiredTiger newer than the dev server's ${formatWiredTigerVersion(DEV_SERVER_WIREDTIGER)} (it holds ${newerFiles.join(', ')}, which only WiredTiger 10 and later write: mongod 4.4 and later)`
+      : version === undefined
+        ? 'a WiredTiger whose version its WiredTiger and WiredTiger.turtle files do not name'
+        : `WiredTiger ${formatWiredTigerVersion(version)} (mongod)`;
   return `this backup was written by ${writer}, which the dev server cannot open safely: pass --mongod <path to the mongod that wrote it>. The files are restored and nothing was started; finish the job with \`${finishCommand(request, '<path to mongod>')}\``;
 }
 
