@@ -4,7 +4,8 @@
  * `startMongo` and `tryConn`): `--dbpath`, a port of its own on 127.0.0.1, the
  * `--setParameter`s asked for; then polled with `hello` until it answers, and stopped with
  * `{shutdown: 1}` (mongod closes the connection instead of replying), waiting for the
- * process to exit. mongod cannot be told port 0, so a free port is found here first.
+ * process to exit. mongod cannot be told port 0, so a free port is found here first, and
+ * what answers there must prove to be our child (src/cli/server_identity.ts).
  *
  * Everything it prints goes to a log file beside the dbpath (appended: one file for both
  * starts of a restore); its last lines go into any error. It never outlives a failure:
@@ -18,6 +19,7 @@ import readline from 'node:readline';
 import { setTimeout as delay } from 'node:timers/promises';
 import { MongoClient, MongoNetworkError } from 'mongodb';
 import { whenAborted, type ReplayServer } from './replay_server.js';
+import { serverIdentityRefusal } from './server_identity.js';
 
 const LOG_TAIL_LINES = 15;
 const POLL_INTERVAL_MS = 250;
@@ -114,6 +116,21 @@ export async function startMongod(options: MongodOptions): Promise<ReplayServer>
     if (options.signal?.aborted === true) throw options.signal.reason as Error;
     if (exit !== undefined && !(err instanceof HelloTimeout)) throw new Error(`${name} ${describeExit(exit)} before answering on 127.0.0.1:${port}; ${logTail()}`);
     throw new Error(`${name} ${(err as Error).message}; it was stopped; ${logTail()}`);
+  }
+  // Another server may have taken the port between freePort and mongod's bind (after its
+  // startup recovery): nothing is applied before it proves to be our child.
+  const client = new MongoClient(uri, { serverSelectionTimeoutMS: 10_000 });
+  let refusal: string | undefined;
+  try {
+    refusal = await serverIdentityRefusal(client, { pid: child.pid ?? -1, dbpath: options.dbpath });
+  } catch (err) {
+    refusal = `did not say which server it is (${(err as Error).message})`;
+  } finally {
+    await client.close();
+  }
+  if (refusal !== undefined) {
+    await kill();
+    throw new Error(`${name}: on 127.0.0.1:${port}, ${refusal}; nothing was applied, and the mongod started was stopped; ${logTail()}`);
   }
   return {
     name,

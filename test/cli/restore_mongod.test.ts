@@ -141,6 +141,18 @@ describe('hotbackup restore --oplog: WiredTiger guard and --mongod', () => {
     assert.match(done.stderr, new RegExp(`interrupted by SIGTERM: ${target} holds the restored backup, but not the oplog up to --until; finish the job with \`hotbackup restore ${forged} --to ${target} --force --oplog ${oplogDir} --until ${SECS},6 --mongod ${FAKE_MONGOD}\``));
   });
 
+  it('a server on the port that is not the mongod started (another dbpath): refused before any applyOps, stopped, exit 5', async () => {
+    const target = path.join(scratch.dir, 'mongod-impostor');
+    const other = path.join(scratch.dir, 'impostor-dbpath');
+    fs.mkdirSync(other);
+    const env = fakeMongodEnv(path.join(scratch.dir, 'record-impostor'), { FAKE_MONGOD_OTHER_DBPATH: other });
+    const run = await runCli(['restore', forged, '--to', target, '--oplog', oplogDir, '--until', `${SECS},6`, '--mongod', FAKE_MONGOD], env);
+    assert.equal(run.code, 5, run.stderr);
+    assert.match(run.stderr, new RegExp(`mongod ${FAKE_MONGOD}: on 127\\.0\\.0\\.1:\\d+, the server answering is not the one started: it runs on dbpath ${other} \\(pid \\d+\\), not ${target}; nothing was applied`));
+    // The dev server empties mongod.lock as it closes: stopped, and cleanly.
+    assert.equal(fs.readFileSync(path.join(other, 'mongod.lock'), 'utf8'), '', 'the server that answered was stopped');
+  });
+
   it('--mongod without --oplog is a usage error', async () => {
     const run = await runCli(['restore', backup, '--to', path.join(scratch.dir, 'x'), '--mongod', FAKE_MONGOD]);
     assert.equal(run.code, 2);
