@@ -4,7 +4,8 @@
  * `startMongo` and `tryConn`): `--dbpath`, a port of its own on 127.0.0.1, the
  * `--setParameter`s asked for; then polled with `hello` until it answers, and stopped with
  * `{shutdown: 1}` (mongod closes the connection instead of replying), waiting for the
- * process to exit. mongod cannot be told port 0, so a free port is found here first.
+ * process to exit. mongod cannot be told port 0, so a free port is found here first, and
+ * what answers there must prove to be our child (src/cli/server_identity.ts).
  *
  * Everything it prints goes to a log file beside the dbpath (appended: one file for both
  * starts of a restore); its last lines go into any error. It never outlives a failure:
@@ -17,7 +18,8 @@ import net from 'node:net';
 import readline from 'node:readline';
 import { setTimeout as delay } from 'node:timers/promises';
 import { MongoClient, MongoNetworkError } from 'mongodb';
-import type { ReplayServer } from './replay_server.js';
+import { whenAborted, type ReplayServer } from './replay_server.js';
+import { serverIdentityRefusal } from './server_identity.js';
 
 const LOG_TAIL_LINES = 15;
 const POLL_INTERVAL_MS = 250;
@@ -34,6 +36,8 @@ export interface MongodOptions {
   startTimeoutMs: number;
   /** How long it may take to exit after `{shutdown: 1}`, and again after SIGTERM. */
   stopGraceMs: number;
+  /** Aborting it while mongod starts stops mongod (SIGTERM, SIGKILL after stopGraceMs); startMongod then rejects with its reason. */
+  signal?: AbortSignal;
 }
 
 interface Exit {
@@ -106,11 +110,27 @@ export async function startMongod(options: MongodOptions): Promise<ReplayServer>
 
   const uri = `mongodb://127.0.0.1:${port}/?directConnection=true`;
   try {
-    await waitForHello(uri, () => exit, options.startTimeoutMs, exited);
+    await waitForHello(uri, () => exit, options.startTimeoutMs, exited, options.signal);
   } catch (err) {
     await kill();
+    if (options.signal?.aborted === true) throw options.signal.reason as Error;
     if (exit !== undefined && !(err instanceof HelloTimeout)) throw new Error(`${name} ${describeExit(exit)} before answering on 127.0.0.1:${port}; ${logTail()}`);
     throw new Error(`${name} ${(err as Error).message}; it was stopped; ${logTail()}`);
+  }
+  // Another server may have taken the port between freePort and mongod's bind (after its
+  // startup recovery): nothing is applied before it proves to be our child.
+  const client = new MongoClient(uri, { serverSelectionTimeoutMS: 10_000 });
+  let refusal: string | undefined;
+  try {
+    refusal = await serverIdentityRefusal(client, { pid: child.pid ?? -1, dbpath: options.dbpath });
+  } catch (err) {
+    refusal = `did not say which server it is (${(err as Error).message})`;
+  } finally {
+    await client.close();
+  }
+  if (refusal !== undefined) {
+    await kill();
+    throw new Error(`${name}: on 127.0.0.1:${port}, ${refusal}; nothing was applied, and the mongod started was stopped; ${logTail()}`);
   }
   return {
     name,
@@ -141,9 +161,12 @@ export async function startMongod(options: MongodOptions): Promise<ReplayServer>
 
 class HelloTimeout extends Error {}
 
-async function waitForHello(uri: string, exitOf: () => Exit | undefined, timeoutMs: number, exited: Promise<Exit>): Promise<void> {
+async function waitForHello(uri: string, exitOf: () => Exit | undefined, timeoutMs: number, exited: Promise<Exit>, signal: AbortSignal | undefined): Promise<void> {
   const deadline = Date.now() + timeoutMs;
+  const aborted = whenAborted(signal);
+  aborted.catch(() => undefined);
   for (;;) {
+    signal?.throwIfAborted();
     if (exitOf() !== undefined) throw new Error('exited');
     const client = new MongoClient(uri, { serverSelectionTimeoutMS: POLL_INTERVAL_MS * 2, connectTimeoutMS: POLL_INTERVAL_MS * 2 });
     try {
@@ -155,6 +178,6 @@ async function waitForHello(uri: string, exitOf: () => Exit | undefined, timeout
       await client.close();
     }
     if (Date.now() >= deadline) throw new HelloTimeout(`did not answer hello on ${new URL(uri.replace('mongodb:', 'http:')).host} within ${timeoutMs / 1000} s`);
-    await Promise.race([delay(POLL_INTERVAL_MS), exited]);
+    await Promise.race([delay(POLL_INTERVAL_MS), exited, aborted]);
   }
 }

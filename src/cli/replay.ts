@@ -63,6 +63,8 @@ export interface ReplayRequest {
   until: OplogTs;
   /** Prefix of error lines: the subcommand that runs the replay. */
   command: string;
+  /** The caller's own abort on SIGINT/SIGTERM (restore's); without it, the replay listens itself. */
+  signal?: AbortSignal;
 }
 
 function summary(result: ReplayResult, request: ReplayRequest): string {
@@ -70,6 +72,14 @@ function summary(result: ReplayResult, request: ReplayRequest): string {
     .filter((s) => s !== '')
     .join(', ');
   return `Replayed ${result.entries} oplog entries (${result.bytes} bytes) after ts ${formatOplogTs(request.from)} up to ${formatOplogTs(request.until)} onto ${redactUri(request.uri)}: ${result.applied} applied${extras === '' ? '' : `, ${extras}`}.\n`;
+}
+
+/** Aborts `controller` when `signal` does; call the result to stop forwarding. */
+function forwardAbort(signal: AbortSignal, controller: AbortController): () => void {
+  const onAbort = () => controller.abort(signal.reason);
+  if (signal.aborted) onAbort();
+  else signal.addEventListener('abort', onAbort, { once: true });
+  return () => signal.removeEventListener('abort', onAbort);
 }
 
 /** Runs one replay with progress and prints its outcome; returns the exit code. */
@@ -80,7 +90,7 @@ export async function replayToServer(request: ReplayRequest): Promise<number> {
   };
   const log = createLogger({ name: `hotbackup-${request.command}`, destination: process.stderr });
   const controller = new AbortController();
-  const stopListening = abortOnSignal(controller);
+  const stopListening = request.signal === undefined ? abortOnSignal(controller) : forwardAbort(request.signal, controller);
   const progress = startReplayProgress(log);
   const client = new MongoClient(request.uri, { serverSelectionTimeoutMS: 10_000 });
   try {

@@ -22,12 +22,22 @@ export interface ReplayServer {
 /** How long a server may take to close WiredTiger (a final checkpoint) before it is killed. */
 export const STOP_GRACE_MS = 120_000;
 
-export async function startDevServerForReplay(dbpath: string): Promise<ReplayServer> {
+/** Rejects with the signal's reason once it aborts (at once if it has). */
+export function whenAborted(signal: AbortSignal | undefined): Promise<never> {
+  return new Promise<never>((_resolve, reject) => {
+    if (signal === undefined) return;
+    if (signal.aborted) reject(signal.reason as Error);
+    else signal.addEventListener('abort', () => reject(signal.reason as Error), { once: true });
+  });
+}
+
+/** A signal aborting while it starts stops it (SIGTERM, SIGKILL after the grace) and rejects with the signal's reason. */
+export async function startDevServerForReplay(dbpath: string, signal?: AbortSignal): Promise<ReplayServer> {
   const log = createLogger({ name: 'hotbackup-restore', destination: process.stderr });
   const server = spawnDevServerChild({ dbpath, checkpointIntervalSecs: 60, relay: () => undefined, log });
   let port: number;
   try {
-    port = await server.ready;
+    port = await Promise.race([server.ready, whenAborted(signal)]);
   } catch (err) {
     await server.stop(STOP_GRACE_MS);
     throw err;

@@ -73,7 +73,8 @@ Exit codes:
        past --until, files the dev server's WiredTiger did not write, without
        --mongod), or stopped part-way, or the server would not start or stop cleanly;
        the message says how to finish it
-  130  interrupted (Ctrl-C): DBPATH is marked incomplete
+  130  interrupted (Ctrl-C): DBPATH is marked incomplete; with --oplog, once the files
+       are restored: the server is stopped, and the message says how to finish the job
 `;
 
 interface Flags {
@@ -123,8 +124,9 @@ export async function runRestore(args: string[]): Promise<number> {
       return 0;
     }
     process.stdout.write(`Restored ${describeRestore(result)} into ${result.target}; every checksum matched (${result.seconds.toFixed(1)} s).\n`);
-    stopListening();
-    const code = await replayOntoRestore({ backup: flags.backup, dbpath: result.target, ...flags.oplog, oplogDir: flags.oplog.dir });
+    // The same signal handler through the replay: a signal while the server starts, replays
+    // or stops must stop the server too (Node emits no 'exit' when a signal kills it).
+    const code = await replayOntoRestore({ backup: flags.backup, dbpath: result.target, ...flags.oplog, oplogDir: flags.oplog.dir, signal: controller.signal });
     if (code === 0) process.stdout.write(`${result.target} holds the backup and the oplog up to ${formatOplogTs(flags.oplog.until)}. Start mongod with --dbpath ${result.target}.\n`);
     return code;
   } catch (err) {

@@ -24,10 +24,11 @@
 import path from 'node:path';
 import { MongoClient, MongoServerError, type Document } from 'mongodb';
 import { compareOplogTs, formatOplogTs, type OplogTs } from '../oplog/oplog_ts.js';
+import { EXIT_INTERRUPTED } from './job_flags.js';
 import { startMongod } from './mongod_process.js';
 import { replayToServer } from './replay.js';
 import { startDevServerForReplay, STOP_GRACE_MS, type ReplayServer } from './replay_server.js';
-import { devServerCanOpen, formatWiredTigerVersion, readWiredTigerVersion } from './wiredtiger_version.js';
+import { DEV_SERVER_WIREDTIGER, devServerCanOpen, formatWiredTigerVersion, newerWiredTigerFiles, readWiredTigerVersion } from './wiredtiger_version.js';
 
 /** restore's exit code when the files are restored but the replay was refused or stopped. */
 export const EXIT_REPLAY_NOT_DONE = 5;
@@ -47,6 +48,8 @@ export interface RestoreReplayRequest {
   mongod: string | undefined;
   /** How long mongod may take to answer after it starts (its startup recovery included). */
   mongodStartTimeoutMs: number;
+  /** restore's abort on SIGINT/SIGTERM: stops the server however far it got, and restore exits 130. */
+  signal?: AbortSignal;
 }
 
 /** The newest entry of local.oplog.rs, by natural order (the dev server may only sort by ts). */
@@ -72,26 +75,47 @@ export function mongodLogFile(dbpath: string): string {
   return path.join(path.dirname(path.resolve(dbpath)), `${path.basename(path.resolve(dbpath))}.restore-mongod.log`);
 }
 
-function finishCommand(request: RestoreReplayRequest, mongod: string): string {
-  return `hotbackup restore ${request.backup} --to ${request.dbpath} --force --oplog ${request.oplogDir} --until ${formatOplogTs(request.until)} --mongod ${mongod}`;
+function finishCommand(request: RestoreReplayRequest, mongod: string | undefined): string {
+  return `hotbackup restore ${request.backup} --to ${request.dbpath} --force --oplog ${request.oplogDir} --until ${formatOplogTs(request.until)}${mongod === undefined ? '' : ` --mongod ${mongod}`}`;
 }
 
 /** Refuses, before anything starts, a dbpath the dev server's WiredTiger did not write. */
 async function devServerRefusal(request: RestoreReplayRequest): Promise<string | undefined> {
   const version = await readWiredTigerVersion(request.dbpath);
-  if (version !== undefined && devServerCanOpen(version)) return undefined;
-  const writer = version === undefined ? 'a WiredTiger whose version its WiredTiger and WiredTiger.turtle files do not name' : `WiredTiger ${formatWiredTigerVersion(version)} (mongod)`;
+  const newerFiles = await newerWiredTigerFiles(request.dbpath);
+  if (version !== undefined && devServerCanOpen(version) && newerFiles.length === 0) return undefined;
+  const writer =
+    newerFiles.length > 0
+      ? `a WiredTiger newer than the dev server's ${formatWiredTigerVersion(DEV_SERVER_WIREDTIGER)} (it holds ${newerFiles.join(', ')}, which only WiredTiger 10 and later write: mongod 4.4 and later)`
+      : version === undefined
+        ? 'a WiredTiger whose version its WiredTiger and WiredTiger.turtle files do not name'
+        : `WiredTiger ${formatWiredTigerVersion(version)} (mongod)`;
   return `this backup was written by ${writer}, which the dev server cannot open safely: pass --mongod <path to the mongod that wrote it>. The files are restored and nothing was started; finish the job with \`${finishCommand(request, '<path to mongod>')}\``;
 }
 
 async function startReplayServer(request: RestoreReplayRequest): Promise<ReplayServer> {
-  if (request.mongod === undefined) return startDevServerForReplay(request.dbpath);
+  if (request.mongod === undefined) return startDevServerForReplay(request.dbpath, request.signal);
   const logFile = mongodLogFile(request.dbpath);
-  const options = { binary: request.mongod, dbpath: request.dbpath, logFile, startTimeoutMs: request.mongodStartTimeoutMs, stopGraceMs: STOP_GRACE_MS };
+  const options = { binary: request.mongod, dbpath: request.dbpath, logFile, startTimeoutMs: request.mongodStartTimeoutMs, stopGraceMs: STOP_GRACE_MS, signal: request.signal };
   process.stdout.write(`Recovering ${request.dbpath} with mongod ${request.mongod} (recoverFromOplogAsStandalone: the backup's own oplog past its checkpoint); its log goes to ${logFile}.\n`);
   const recovering = await startMongod({ ...options, setParameters: RECOVER_PARAMETERS });
-  await recovering.shutdown();
+  await stopOnAbort(recovering, request.signal, () => recovering.shutdown());
+  request.signal?.throwIfAborted();
   return startMongod({ ...options, setParameters: REPLAY_PARAMETERS });
+}
+
+/** Runs `work` while `server` runs; a signal meanwhile kills the server (SIGTERM, SIGKILL after the grace), which ends `work`. */
+async function stopOnAbort<T>(server: ReplayServer, signal: AbortSignal | undefined, work: () => Promise<T>): Promise<T> {
+  let killing: Promise<void> | undefined;
+  const onAbort = () => (killing = server.kill());
+  if (signal?.aborted === true) onAbort();
+  else signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    return await work();
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+    await killing;
+  }
 }
 
 export async function replayOntoRestore(request: RestoreReplayRequest): Promise<number> {
@@ -103,47 +127,67 @@ export async function replayOntoRestore(request: RestoreReplayRequest): Promise<
     const refusal = await devServerRefusal(request);
     if (refusal !== undefined) return fail(refusal);
   }
+  const aborted = (): boolean => request.signal?.aborted === true;
+  const interrupted = (): number => {
+    process.stderr.write(
+      `hotbackup restore: ${(request.signal?.reason as Error).message}: ${request.dbpath} holds the restored backup, but not the oplog up to --until; finish the job with \`${finishCommand(request, request.mongod)}\`\n`,
+    );
+    return EXIT_INTERRUPTED;
+  };
   let server: ReplayServer;
   try {
     server = await startReplayServer(request);
   } catch (err) {
+    if (aborted()) return interrupted();
     return fail(`cannot replay onto the restored ${request.dbpath}: ${(err as Error).message}`);
   }
   let stopped = false;
   try {
-    const client = new MongoClient(server.uri);
-    let last: Document | null;
-    try {
-      last = await lastOplogEntry(client);
-    } finally {
-      await client.close();
-    }
-    const from = toOplogTs(last?.['ts']);
-    let code: number;
-    if (from === undefined) {
-      code = fail(`the backup holds no oplog (local.oplog.rs is empty or missing): it was not taken from a replica-set member, so there is no point to replay from; ${request.dbpath} holds the backup as it was`);
-    } else if (compareOplogTs(request.until, from) < 0) {
-      code = fail(`the backup already holds entries up to ts ${formatOplogTs(from)}, after --until ${formatOplogTs(request.until)}: a restore cannot go back in time; restore an older backup`);
-    } else {
-      process.stdout.write(`Replaying ${request.oplogDir} from the backup's last oplog entry, ts ${formatOplogTs(from)}, up to ${formatOplogTs(request.until)}, through ${server.name}.\n`);
-      code = await replayToServer({ dir: request.oplogDir, uri: server.uri, from, until: request.until, command: 'restore' });
-      if (code !== 0) {
-        process.stderr.write(
-          `hotbackup restore: the files are restored, the replay is not complete: finish it with \`hotbackup replay ${request.oplogDir} --to <uri> --from ${formatOplogTs(from)} --until ${formatOplogTs(request.until)}\` against ${request.mongod === undefined ? 'the dev server' : 'a standalone mongod'} on ${request.dbpath}\n`,
-        );
-        code = EXIT_REPLAY_NOT_DONE;
+    return await stopOnAbort(server, request.signal, async () => {
+      const code = await replayThrough(server, request, fail);
+      stopped = true;
+      if (aborted()) return interrupted();
+      try {
+        await server.shutdown();
+      } catch (err) {
+        if (aborted()) return interrupted();
+        return fail(`${code === 0 ? 'the replay is applied' : 'the replay stopped'}, but ${server.name} did not stop cleanly: ${(err as Error).message}`);
       }
-    }
-    stopped = true;
-    try {
-      await server.shutdown();
-    } catch (err) {
-      return fail(`${code === 0 ? 'the replay is applied' : 'the replay stopped'}, but ${server.name} did not stop cleanly: ${(err as Error).message}`);
-    }
-    return code;
+      // A signal during a clean stop that still exited 0: the replay is in its checkpoint.
+      return code;
+    });
   } catch (err) {
+    if (aborted()) return interrupted();
     return fail(`cannot replay onto the restored ${request.dbpath}: ${(err as Error).message}`);
   } finally {
     if (!stopped) await server.kill();
   }
+}
+
+/** The replay proper, the server running: returns restore's exit code. */
+async function replayThrough(server: ReplayServer, request: RestoreReplayRequest, fail: (message: string) => number): Promise<number> {
+  const client = new MongoClient(server.uri);
+  let last: Document | null;
+  try {
+    last = await lastOplogEntry(client);
+  } finally {
+    await client.close();
+  }
+  const from = toOplogTs(last?.['ts']);
+  let code: number;
+  if (from === undefined) {
+    code = fail(`the backup holds no oplog (local.oplog.rs is empty or missing): it was not taken from a replica-set member, so there is no point to replay from; ${request.dbpath} holds the backup as it was`);
+  } else if (compareOplogTs(request.until, from) < 0) {
+    code = fail(`the backup already holds entries up to ts ${formatOplogTs(from)}, after --until ${formatOplogTs(request.until)}: a restore cannot go back in time; restore an older backup`);
+  } else {
+    process.stdout.write(`Replaying ${request.oplogDir} from the backup's last oplog entry, ts ${formatOplogTs(from)}, up to ${formatOplogTs(request.until)}, through ${server.name}.\n`);
+    code = await replayToServer({ dir: request.oplogDir, uri: server.uri, from, until: request.until, command: 'restore', signal: request.signal });
+    if (code !== 0 && request.signal?.aborted !== true) {
+      process.stderr.write(
+        `hotbackup restore: the files are restored, the replay is not complete: finish it with \`hotbackup replay ${request.oplogDir} --to <uri> --from ${formatOplogTs(from)} --until ${formatOplogTs(request.until)}\` against ${request.mongod === undefined ? 'the dev server' : 'a standalone mongod'} on ${request.dbpath}\n`,
+      );
+      code = EXIT_REPLAY_NOT_DONE;
+    }
+  }
+  return code;
 }

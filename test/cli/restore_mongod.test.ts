@@ -16,10 +16,10 @@ import { RECOVER_PARAMETERS, REPLAY_PARAMETERS, mongodLogFile } from '../../src/
 import { DEV_SERVER_WIREDTIGER, formatWiredTigerVersion } from '../../src/cli/wiredtiger_version.js';
 import { wiredtigerVersion } from '../../src/devserver/storage/wiredtiger.js';
 import { xxh3Hex } from '../helpers/checksum.js';
-import { runCli } from '../helpers/cli_run.js';
+import { runCli, startCli } from '../helpers/cli_run.js';
 import { makeOplogBackup, SECS, seqDocsIn } from '../helpers/oplog_backup.js';
 import { CLI, PROJECT_ROOT, tempDir } from '../helpers/paths.js';
-import { processAlive } from '../helpers/poll.js';
+import { processAlive, until, untilGone } from '../helpers/poll.js';
 
 const FAKE_MONGOD = path.join(PROJECT_ROOT, 'test', 'fixtures', 'fake_mongod.sh');
 const FORGED_BANNER = 'WiredTiger 11.2.0: (November 10, 2022)';
@@ -125,6 +125,32 @@ describe('hotbackup restore --oplog: WiredTiger guard and --mongod', () => {
     const pid = Number(fs.readFileSync(pidFile, 'utf8'));
     assert.equal(processAlive(pid), false, `pid ${pid} still runs`);
     assert.equal(fs.readFileSync(`${pidFile}.signal`, 'utf8'), 'SIGTERM\n', 'stopped with SIGTERM, a clean shutdown');
+  });
+
+  it('SIGTERM while mongod starts: mongod stopped, exit 130, the command that finishes the job', async () => {
+    const target = path.join(scratch.dir, 'mongod-interrupted');
+    const pidFile = path.join(scratch.dir, 'interrupted.pid');
+    const env = fakeMongodEnv(path.join(scratch.dir, 'record-interrupted'), { FAKE_MONGOD_HANG: pidFile });
+    const run = startCli(['restore', forged, '--to', target, '--oplog', oplogDir, '--until', `${SECS},6`, '--mongod', FAKE_MONGOD], env);
+    const pid = await until(() => fs.existsSync(pidFile) && Number(fs.readFileSync(pidFile, 'utf8')));
+    run.child.kill('SIGTERM');
+    const done = await run.done;
+    await untilGone(pid);
+    assert.equal(done.code, 130, done.stderr);
+    assert.equal(fs.readFileSync(`${pidFile}.signal`, 'utf8'), 'SIGTERM\n', 'stopped with SIGTERM by restore, not left to the SIGKILL of last resort');
+    assert.match(done.stderr, new RegExp(`interrupted by SIGTERM: ${target} holds the restored backup, but not the oplog up to --until; finish the job with \`hotbackup restore ${forged} --to ${target} --force --oplog ${oplogDir} --until ${SECS},6 --mongod ${FAKE_MONGOD}\``));
+  });
+
+  it('a server on the port that is not the mongod started (another dbpath): refused before any applyOps, stopped, exit 5', async () => {
+    const target = path.join(scratch.dir, 'mongod-impostor');
+    const other = path.join(scratch.dir, 'impostor-dbpath');
+    fs.mkdirSync(other);
+    const env = fakeMongodEnv(path.join(scratch.dir, 'record-impostor'), { FAKE_MONGOD_OTHER_DBPATH: other });
+    const run = await runCli(['restore', forged, '--to', target, '--oplog', oplogDir, '--until', `${SECS},6`, '--mongod', FAKE_MONGOD], env);
+    assert.equal(run.code, 5, run.stderr);
+    assert.match(run.stderr, new RegExp(`mongod ${FAKE_MONGOD}: on 127\\.0\\.0\\.1:\\d+, the server answering is not the one started: it runs on dbpath ${other} \\(pid \\d+\\), not ${target}; nothing was applied`));
+    // The dev server empties mongod.lock as it closes: stopped, and cleanly.
+    assert.equal(fs.readFileSync(path.join(other, 'mongod.lock'), 'utf8'), '', 'the server that answered was stopped');
   });
 
   it('--mongod without --oplog is a usage error', async () => {
