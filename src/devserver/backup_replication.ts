@@ -17,6 +17,8 @@ export interface BackupOplog {
   firstEntry(): OpTimeView | undefined;
   /** Resolves once an entry with ts > `after` is committed; rejects when signal aborts. */
   waitForNewer(after: Timestamp, signal: AbortSignal): Promise<void>;
+  /** Keeps entries at or after ts from truncation until the release is called (absent in stand-ins). */
+  pin?(ts: Timestamp): () => void;
 }
 
 export interface ReplicationView {

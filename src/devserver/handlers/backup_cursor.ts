@@ -88,9 +88,13 @@ export function openBackupCursor(spec: unknown, cmd: Document, ctx: CommandConte
     throw err;
   }
   state.backupCursor = handle;
+  // The backup's oplogStart stays readable while the cursor is open (oplog.ts, pin).
+  const oplogStart = (metadata['oplogStart'] as OpTimeView | undefined)?.ts;
+  const unpin = oplogStart === undefined ? undefined : repl.oplog?.pin?.(oplogStart);
   state.log.info({ backupId: handle.backupId.toHexString(), files: handle.files.length }, 'backup cursor opened');
   const documents = [{ metadata }, ...handle.files.map((f) => ({ filename: f.filename, fileSize: Long.fromNumber(f.fileSize) }))];
   const source = new BackupCursorSource(documents, handle, () => {
+    unpin?.();
     state.backupCursor = undefined;
     state.log.info({ backupId: handle.backupId.toHexString() }, 'backup cursor closed');
   });
