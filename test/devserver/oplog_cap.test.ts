@@ -56,4 +56,16 @@ describe('the oplog at --oplogSize 1', () => {
     assert.ok(released.bytes <= CAP, `${released.bytes} bytes in an oplog capped at ${CAP} once the cursor closed`);
     assert.ok(released.first.gt(oplogStart), 'the pinned entries are truncated once released');
   });
+
+  it('keeps under its size with catalog changes alone', async () => {
+    const db = client.db('catalog');
+    await db.collection('c').insertOne({ _id: 1 } as never);
+    // Index names near mongod's limit make createIndexes entries of a few KB each.
+    for (let i = 0; i < 400; i++) {
+      await db.collection('c').createIndex({ [`f${i}`]: 1 }, { name: `${'n'.repeat(3000)}${i}` });
+      await db.collection('c').dropIndex(`${'n'.repeat(3000)}${i}`);
+    }
+    const { bytes } = await oplogState(client);
+    assert.ok(bytes <= CAP, `${bytes} bytes in an oplog capped at ${CAP}`);
+  });
 });

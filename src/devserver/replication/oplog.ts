@@ -8,7 +8,9 @@
  * Either way an entry exists exactly when its change does, after a crash too.
  *
  * Capped by size: each append deletes the oldest entries, in the same transaction,
- * until the entries' BSON bytes fit in `size` again (the newest entry always stays).
+ * until the entries' BSON bytes fit in `size` again (the newest entry always stays);
+ * a catalog change's entries, committed in the catalog's transaction, are followed by
+ * the same truncation.
  * mongod instead truncates whole chunks ("oplog truncate markers") from a background
  * thread (src/mongo/db/storage/oplog_cap_maintainer_thread.cpp), so its oplog runs over
  * by up to a chunk; one writer with no background thread makes the exact bound as
@@ -172,12 +174,20 @@ export class Oplog implements CatalogObserver {
   }
 
   committed(entries: KeyedRecord[]): void {
+    // An open writeTransaction's view counts them too, or its commit would forget them.
     for (const { key, value } of entries) {
       const ts = keyTimestamp(key);
       this.used += value.length;
       this.first ??= ts;
       this.last = ts;
+      if (this.pending !== undefined) {
+        this.pending.used += value.length;
+        this.pending.first ??= ts;
+        this.pending.last = ts;
+      }
     }
+    // The cap holds for catalog entries too; the truncation joins an open writeTransaction.
+    if (this.used > this.sizeBytes) this.engine.writeTransaction(() => this.truncate(this.view()));
     this.notify();
   }
 
