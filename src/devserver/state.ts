@@ -90,7 +90,7 @@ export class ServerState {
     /** Asks the owner to shut down (the `shutdown` command). */
     readonly requestShutdown: () => void,
   ) {
-    this.users = new UserStore(engine);
+    this.users = new UserStore(this);
   }
 
   get processId(): ObjectId {

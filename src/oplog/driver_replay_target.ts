@@ -8,7 +8,9 @@ export class DriverReplayTarget implements ReplayTarget {
   async applyOps(entries: Document[]): Promise<ApplyOpsOutcome> {
     try {
       // j: true, so that a replay that reports success is in the target's journal.
-      await this.client.db('admin').command({ applyOps: entries, writeConcern: { w: 1, j: true } });
+      // alwaysUpsert: false: an update whose document is gone fails, and the replay judges
+      // it (oplog_replay.ts) instead of mongod 7.0's default inserting a partial document.
+      await this.client.db('admin').command({ applyOps: entries, alwaysUpsert: false, writeConcern: { w: 1, j: true } });
       return { ok: true };
     } catch (err) {
       if (!(err instanceof MongoServerError)) throw err;

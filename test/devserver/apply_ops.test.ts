@@ -21,8 +21,8 @@ async function uuidOf(db: Db, name: string): Promise<UUID> {
   return (info as unknown as { info: { uuid: UUID } }).info.uuid;
 }
 
-async function apply(client: MongoClient, ops: Document[]): Promise<Document> {
-  return client.db('admin').command({ applyOps: ops });
+async function apply(client: MongoClient, ops: Document[], options: Document = {}): Promise<Document> {
+  return client.db('admin').command({ applyOps: ops, ...options });
 }
 
 async function rejection(promise: Promise<unknown>): Promise<MongoServerError> {
@@ -93,13 +93,26 @@ describe('applyOps on the dev server', () => {
     assert.deepEqual(await db.collection('dups').find().toArray(), [{ _id: 7, fresh: 1 }]);
   });
 
-  it('an update of a missing document fails that entry only: UnknownError, with results', async () => {
+  it('an update of a missing document upserts by default (alwaysUpsert), as mongod 7.0', async () => {
+    await db.collection('ups').insertOne({ _id: 1 as never, n: 1 });
+    const ui = await uuidOf(db, 'ups');
+    // jstests/noPassthrough/apply_ops_mode.js: "Test default succeeds", for a diff and a replacement.
+    await apply(client, [
+      entry({ op: 'u', ns: 'app.ups', ui, o: { $v: new Int32(2), diff: { u: { x: 1 } } }, o2: { _id: 2 } }),
+      entry({ op: 'u', ns: 'app.ups', ui, o: { _id: 3, x: 1 }, o2: { _id: 3 } }),
+    ]);
+    assert.deepEqual(await db.collection('ups').find().sort({ _id: 1 }).toArray(), [{ _id: 1, n: 1 }, { _id: 2, x: 1 }, { _id: 3, x: 1 }]);
+    const wrong = await rejection(apply(client, [], { alwaysUpsert: 1 }));
+    assert.equal(wrong.code, 14);
+  });
+
+  it('with alwaysUpsert: false, an update of a missing document fails that entry only: UnknownError, with results', async () => {
     await db.collection('upd').insertOne({ _id: 1 as never, n: 1 });
     const ui = await uuidOf(db, 'upd');
     const err = await rejection(apply(client, [
       entry({ op: 'u', ns: 'app.upd', ui, o: { $v: new Int32(2), diff: { u: { n: 9 } } }, o2: { _id: 'missing' } }),
       entry({ op: 'u', ns: 'app.upd', ui, o: { $v: new Int32(2), diff: { u: { n: 2 } } }, o2: { _id: 1 } }),
-    ]));
+    ], { alwaysUpsert: false }));
     assert.equal(err.code, 8);
     assert.equal(err.codeName, 'UnknownError');
     assert.equal(err.message, 'applyOps had one or more errors applying ops');
@@ -107,7 +120,7 @@ describe('applyOps on the dev server', () => {
     assert.deepEqual(err.errorResponse['results'], [false, true]);
     assert.deepEqual(await db.collection('upd').find().toArray(), [{ _id: 1, n: 2 }]);
     // With b: true (an upsert entry) the missing document is created.
-    await apply(client, [entry({ op: 'u', ns: 'app.upd', ui, b: true, o: { $v: new Int32(2), diff: { i: { made: true } } }, o2: { _id: 2 } })]);
+    await apply(client, [entry({ op: 'u', ns: 'app.upd', ui, b: true, o: { $v: new Int32(2), diff: { i: { made: true } } }, o2: { _id: 2 } })], { alwaysUpsert: false });
     assert.deepEqual(await db.collection('upd').findOne({ _id: 2 as never }), { _id: 2, made: true });
   });
 

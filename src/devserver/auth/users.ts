@@ -5,11 +5,17 @@
  * SCRAM-SHA-256: {...}}`). Read from the collection on every lookup, so a user dropped
  * or changed loses its privileges on every connection at once, as mongod's user cache
  * invalidation gives.
+ *
+ * Writes go through the document-write helpers (handlers/write.ts), so on a replica set
+ * each is logged in the oplog in its own transaction, as mongod's user management is
+ * (its writes to admin.system.users pass the OpObserver like any other,
+ * src/mongo/db/auth/authz_manager_external_state_d.cpp).
  */
 import { UUID } from 'bson';
 import type { Document } from '../bson.js';
-import { decodeDocument, encodeDocument } from '../bson.js';
-import type { StorageEngine } from '../storage/storage_engine.js';
+import { decodeDocument } from '../bson.js';
+import type { ServerState } from '../state.js';
+import { deleteOne, insertOne, replaceOne } from '../handlers/write.js';
 import { makeCredential, SCRAM_MECHANISMS, type ScramCredential, type ScramMechanism } from './scram.js';
 import type { RoleName } from './privileges.js';
 
@@ -34,7 +40,11 @@ function toStoredUser(doc: Document): StoredUser {
 }
 
 export class UserStore {
-  constructor(private readonly engine: StorageEngine) {}
+  constructor(private readonly state: ServerState) {}
+
+  private get engine(): ServerState['engine'] {
+    return this.state.engine;
+  }
 
   /** True while no user exists: the localhost exception applies (auth/authorization_manager_impl.cpp). */
   isEmpty(): boolean {
@@ -76,24 +86,24 @@ export class UserStore {
     if (user.customData !== undefined) doc['customData'] = user.customData;
     const { engine } = this;
     if (engine.getCollection(USERS_NS) === undefined) engine.createCollection(USERS_NS);
-    engine.writeTransaction(() => engine.insertRecord(USERS_NS, encodeDocument(doc), doc['_id']), { sync: true });
+    engine.writeTransaction(() => insertOne(this.state, USERS_NS, doc), { sync: true });
   }
 
   /** Applies `change` to a stored user; false when there is no such user. */
   update(user: string, db: string, change: (doc: Document) => void): boolean {
     const entry = this.engine.findRecordById(USERS_NS, userId(user, db));
     if (entry === undefined) return false;
+    const before = decodeDocument(entry.doc);
     const doc = decodeDocument(entry.doc);
     change(doc);
-    this.engine.writeTransaction(() => this.engine.updateRecord(USERS_NS, entry.rid, encodeDocument(doc)), { sync: true });
+    this.engine.writeTransaction(() => replaceOne(this.state, USERS_NS, { rid: entry.rid, doc: before }, doc, false), { sync: true });
     return true;
   }
 
   remove(user: string, db: string): boolean {
-    const id = userId(user, db);
-    const entry = this.engine.findRecordById(USERS_NS, id);
+    const entry = this.engine.findRecordById(USERS_NS, userId(user, db));
     if (entry === undefined) return false;
-    this.engine.writeTransaction(() => this.engine.deleteRecord(USERS_NS, entry.rid, id), { sync: true });
+    this.engine.writeTransaction(() => deleteOne(this.state, USERS_NS, { rid: entry.rid, doc: decodeDocument(entry.doc) }), { sync: true });
     return true;
   }
 }

@@ -49,8 +49,24 @@ function checkEntries(value: unknown): Document[] {
   });
 }
 
+/**
+ * `alwaysUpsert`: an update of a missing document inserts it. mongod 7.0's default is
+ * true (src/mongo/db/repl/apply_ops.idl, `default: true`; jstests/noPassthrough/
+ * apply_ops_mode.js, "Test default succeeds"); later versions drop the option.
+ */
+function alwaysUpsertOf(cmd: Document): boolean {
+  const value = cmd['alwaysUpsert'];
+  if (value === undefined) return true;
+  if (typeof value !== 'boolean') {
+    // The IDL's bool field (idl/idl_parser.cpp, checkAndAssertType).
+    throw new DevServerError(DevServerCodes.TypeMismatch, `BSON field 'applyOps.alwaysUpsert' is the wrong type '${value === null ? 'null' : typeof value}', expected type 'bool'`);
+  }
+  return value;
+}
+
 function checkOptions(cmd: Document, entries: Document[]): void {
   if (cmd['prepare'] !== undefined) throw new DevServerError(DevServerCodes.BadValue, "applyOps command can't have 'prepare' field");
+  alwaysUpsertOf(cmd);
   const mode = cmd['oplogApplicationMode'];
   if (mode !== undefined && (typeof mode !== 'string' || !MODES.has(mode))) {
     throw new DevServerError(DevServerCodes.FailedToParse, `Could not parse oplogApplicationMode :: caused by :: Invalid oplog application mode provided: ${String(mode)}`);
@@ -87,7 +103,7 @@ class UuidNames {
 }
 
 /** One CRUD entry: its `ui` checked against `ns`, then applied; a failed status or undefined. */
-function applyCrud(ctx: CommandContext, op: Document, uuids: UuidNames): DevServerError | undefined {
+function applyCrud(ctx: CommandContext, op: Document, uuids: UuidNames, alwaysUpsert: boolean): DevServerError | undefined {
   const { state } = ctx;
   const ns = op['ns'] as string;
   if (op['ui'] !== undefined) {
@@ -102,12 +118,13 @@ function applyCrud(ctx: CommandContext, op: Document, uuids: UuidNames): DevServ
     if (op['op'] === 'd') return undefined;
     throw new DevServerError(DevServerCodes.NamespaceNotFound, `cannot apply insert or update operation on a non-existent namespace ${ns}`);
   }
-  return applyCrudEntry(state, ns, op);
+  return applyCrudEntry(state, ns, op, alwaysUpsert);
 }
 
 function applyOps(cmd: Document, ctx: CommandContext): Document {
   const entries = checkEntries(cmd['applyOps']);
   checkOptions(cmd, entries);
+  const alwaysUpsert = alwaysUpsertOf(cmd);
   const results: boolean[] = [];
   const uuids = new UuidNames(ctx.state);
   let errors = 0;
@@ -123,7 +140,7 @@ function applyOps(cmd: Document, ctx: CommandContext): Document {
           uuids.forget();
           applyCommandEntry(ctx.state, op);
         } else {
-          status = applyCrud(ctx, op, uuids);
+          status = applyCrud(ctx, op, uuids, alwaysUpsert);
         }
       } catch (err) {
         results.push(false);

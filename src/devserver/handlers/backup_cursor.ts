@@ -64,6 +64,9 @@ function isOpTime(v: unknown): v is OpTime {
   return typeof v === 'object' && v !== null && 'ts' in v && (v as { ts: unknown }).ts instanceof Timestamp;
 }
 
+/** Aborted when the backup cursor closes, to wake a $backupCursorExtend waiting on it. */
+const closedSignals = new WeakMap<BackupCursorHandle, AbortSignal>();
+
 export function openBackupCursor(spec: unknown, cmd: Document, ctx: CommandContext): Document {
   const { state } = ctx;
   const options = parseBackupCursorOptions(spec);
@@ -89,9 +92,16 @@ export function openBackupCursor(spec: unknown, cmd: Document, ctx: CommandConte
     throw err;
   }
   state.backupCursor = handle;
+  // The backup's oplogStart stays readable while the cursor is open (oplog.ts, pin).
+  const oplogStart = (metadata['oplogStart'] as OpTime | undefined)?.ts;
+  const unpin = oplogStart === undefined ? undefined : state.oplog?.pin(oplogStart);
   state.log.info({ backupId: handle.backupId.toHexString(), files: handle.files.length }, 'backup cursor opened');
   const documents = [{ metadata }, ...handle.files.map((f) => ({ filename: f.filename, fileSize: Long.fromNumber(f.fileSize) }))];
+  const closed = new AbortController();
+  closedSignals.set(handle, closed.signal);
   const source = new BackupCursorSource(documents, handle, () => {
+    closed.abort();
+    unpin?.();
     state.backupCursor = undefined;
     state.log.info({ backupId: handle.backupId.toHexString() }, 'backup cursor closed');
   });
@@ -165,7 +175,17 @@ export async function extendBackupCursor(spec: unknown, cmd: Document, ctx: Comm
   if (state.replSet === undefined) {
     throw new DevServerError(DevServerCodes.BackupCursorExtendNotReplSet, 'Cannot extend backup cursor when replication is not enabled');
   }
-  await waitForApplied(state.oplog, timestamp, cmd, ctx.signal);
+  // Before the wait, as mongod's "Extending backup cursor" (backup_cursor_service.cpp, 24201).
+  state.log.info({ backupId: backupId.toHexString(), extendTo: timestamp.toString() }, 'extending backup cursor');
+  const closed = closedSignals.get(handle);
+  try {
+    await waitForApplied(state.oplog, timestamp, cmd, closed === undefined ? ctx.signal : AbortSignal.any([ctx.signal, closed]));
+  } catch (err) {
+    if (closed?.aborted !== true || ctx.signal.aborted) throw err;
+  }
+  // Closed while waiting: PSMDB's answer to an extend of a closed cursor
+  // (WiredTigerBackupCursorHooks::extendBackupCursor, 50886). PSMDB itself holds its
+  // mutex through the wait, so there the close would wait for the extend instead.
   if (state.backupCursor !== handle) {
     throw new DevServerError(DevServerCodes.BackupCursorAlreadyOpen, 'Cannot extend backup cursor because backup cursor is not open');
   }

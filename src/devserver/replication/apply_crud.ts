@@ -5,9 +5,10 @@
  *   - insert: an insert; when the `_id` exists (DuplicateKey), retried as an upsert that
  *     replaces the document: re-applying an insert is therefore harmless;
  *   - update (by `o2._id`): a `$v: 2` diff, a classic modifier update, or a replacement;
- *     upsert only when the entry says `b: true` (applyOps passes alwaysUpsert false). An
- *     update matching nothing is a failed status, UpdateOperationFailed: "Failed to apply
- *     update" for a diff or modifiers, "Update of non-mod failed" for a replacement;
+ *     an upsert when the entry says `b: true` or applyOps' alwaysUpsert is true (its
+ *     default). Otherwise an update matching nothing is a failed status,
+ *     UpdateOperationFailed: "Failed to apply update" for a diff or modifiers, "Update of
+ *     non-mod failed" for a replacement;
  *   - delete (by `o._id`): deleting a missing document succeeds.
  *
  * A failed status is returned (applyOps records `false` and goes on to the next entry);
@@ -87,7 +88,7 @@ function updated(pre: Document, o: Document, kind: UpdateKind, isInsert: boolean
   return compileUpdate(modifiers).apply(pre, { isInsert }).doc;
 }
 
-function applyUpdate(state: ServerState, ns: string, op: Document): DevServerError | undefined {
+function applyUpdate(state: ServerState, ns: string, op: Document, alwaysUpsert: boolean): DevServerError | undefined {
   const o = objectField(op, 'o');
   const id = requireId(objectField(op, 'o2'), op, 'update');
   const kind = updateKind(o);
@@ -102,7 +103,7 @@ function applyUpdate(state: ServerState, ns: string, op: Document): DevServerErr
     if (!encodeDocument(after).equals(encodeDocument(target.doc))) replaceOne(state, ns, target, after, kind === 'replacement');
     return undefined;
   }
-  if (op['b'] === true) {
+  if (op['b'] === true || alwaysUpsert) {
     insertOne(state, ns, updated({ _id: id }, o, kind, true));
     return undefined;
   }
@@ -118,13 +119,13 @@ function applyDelete(state: ServerState, ns: string, op: Document): void {
 }
 
 /** Applies one CRUD entry to the existing collection `ns`; returns a failed status, or throws. */
-export function applyCrudEntry(state: ServerState, ns: string, op: Document): DevServerError | undefined {
+export function applyCrudEntry(state: ServerState, ns: string, op: Document, alwaysUpsert: boolean): DevServerError | undefined {
   switch (op['op']) {
     case 'i':
       applyInsert(state, ns, op);
       return undefined;
     case 'u':
-      return applyUpdate(state, ns, op);
+      return applyUpdate(state, ns, op, alwaysUpsert);
     case 'd':
       applyDelete(state, ns, op);
       return undefined;

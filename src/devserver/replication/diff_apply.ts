@@ -19,6 +19,7 @@
  * Section 'b' (binary diffs) is mongod 8's; mongod 7.0, which the dev server claims to
  * be, neither writes nor reads it, so here it is an unexpected section, as it was there.
  */
+import { setField } from '../query/entries.js';
 import type { Document } from '../bson.js';
 import { DevServerError, DevServerCodes } from '../dev_server_errors.js';
 
@@ -149,18 +150,18 @@ function applyToDocument(pre: Document, diff: DocumentDiff): Document {
   for (const [name, value] of Object.entries(pre)) {
     const mod = mods.get(name);
     if (mod === undefined) {
-      out[name] = value;
+      setField(out, name, value);
     } else if (mod.kind === 'update') {
-      out[name] = mod.value;
+      setField(out, name, mod.value);
       updatedInPlace.add(name);
     } else if (mod.kind === 'sub') {
-      out[name] = applySubDiff(value, mod.diff);
+      setField(out, name, applySubDiff(value, mod.diff));
     }
     // delete: dropped; insert: the pre-image's value is dropped, the new one goes at the end.
   }
   // Updates of fields the pre-image lacks, then inserts, at the end in the diff's order.
   for (const [name, value] of [...diff.updates, ...diff.inserts]) {
-    if (!updatedInPlace.has(name)) out[name] = value;
+    if (!updatedInPlace.has(name)) setField(out, name, value);
   }
   return out;
 }

@@ -8,11 +8,19 @@
  * Either way an entry exists exactly when its change does, after a crash too.
  *
  * Capped by size: each append deletes the oldest entries, in the same transaction,
- * until the entries' BSON bytes fit in `size` again (the newest entry always stays).
+ * until the entries' BSON bytes fit in `size` again (the newest entry always stays);
+ * a catalog change's entries, committed in the catalog's transaction, are followed by
+ * the same truncation.
  * mongod instead truncates whole chunks ("oplog truncate markers") from a background
  * thread (src/mongo/db/storage/oplog_cap_maintainer_thread.cpp), so its oplog runs over
  * by up to a chunk; one writer with no background thread makes the exact bound as
  * cheap here, and a reader can rely on it.
+ *
+ * Except while pinned: an open backup cursor keeps every entry from its oplogStart on,
+ * and the oplog grows past its size meanwhile, as mongod's truncation stops at
+ * `_oplogPinnedByBackup` until the backup ends
+ * (src/mongo/db/storage/wiredtiger/wiredtiger_kv_engine.cpp, beginNonBlockingBackup,
+ * getPinnedOplog).
  */
 import { Timestamp, type Long } from 'bson';
 import type { Document } from '../bson.js';
@@ -40,6 +48,8 @@ export class Oplog implements CatalogObserver {
   private first: Timestamp | undefined;
   private last: Timestamp | undefined;
   private used = 0;
+  /** Entries at or after each of these stay (see pin). */
+  private readonly pins = new Set<{ readonly ts: Timestamp }>();
   /** The open writeTransaction's view (undefined outside one). */
   private pending: { first: Timestamp | undefined; last: Timestamp | undefined; used: number } | undefined;
 
@@ -136,6 +146,18 @@ export class Oplog implements CatalogObserver {
     });
   }
 
+  /**
+   * Keeps every entry at or after `ts` until the returned release is called: the cap is
+   * exceeded rather than truncate them (an open backup cursor's oplogStart).
+   */
+  pin(ts: Timestamp): () => void {
+    const pin = { ts };
+    this.pins.add(pin);
+    return () => {
+      this.pins.delete(pin);
+    };
+  }
+
   /** The table, for readers (replication/oplog_cursor.ts). */
   get records(): KeyedTable {
     return this.table;
@@ -152,12 +174,20 @@ export class Oplog implements CatalogObserver {
   }
 
   committed(entries: KeyedRecord[]): void {
+    // An open writeTransaction's view counts them too, or its commit would forget them.
     for (const { key, value } of entries) {
       const ts = keyTimestamp(key);
       this.used += value.length;
       this.first ??= ts;
       this.last = ts;
+      if (this.pending !== undefined) {
+        this.pending.used += value.length;
+        this.pending.first ??= ts;
+        this.pending.last = ts;
+      }
     }
+    // The cap holds for catalog entries too; the truncation joins an open writeTransaction.
+    if (this.used > this.sizeBytes) this.engine.writeTransaction(() => this.truncate(this.view()));
     this.notify();
   }
 
@@ -185,6 +215,7 @@ export class Oplog implements CatalogObserver {
     while (view.used > this.sizeBytes) {
       const oldest = this.table.firstInTransaction();
       if (oldest === undefined || view.last === undefined || oldest.key.equals(timestampKey(view.last))) break;
+      if (this.isPinned(keyTimestamp(oldest.key))) break;
       this.table.remove(oldest.key);
       view.used -= oldest.value.length;
       view.first = undefined;
@@ -193,6 +224,11 @@ export class Oplog implements CatalogObserver {
       const oldest = this.table.firstInTransaction();
       view.first = oldest === undefined ? undefined : keyTimestamp(oldest.key);
     }
+  }
+
+  private isPinned(ts: Timestamp): boolean {
+    for (const pin of this.pins) if (ts.gte(pin.ts)) return true;
+    return false;
   }
 
   private load(): void {

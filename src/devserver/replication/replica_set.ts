@@ -8,7 +8,8 @@ import { Long, ObjectId, Timestamp } from 'bson';
 import type { Document } from '../bson.js';
 import { decodeDocument, encodeDocument } from '../bson.js';
 import type { StorageEngine } from '../storage/storage_engine.js';
-import { Oplog, type OpTime } from './oplog.js';
+import { Oplog, OPLOG_NS, type OpTime } from './oplog.js';
+import { noopEntry } from './oplog_entries.js';
 
 const REPLSET_NS = 'local.system.replset';
 
@@ -47,6 +48,15 @@ export class ReplicaSet {
       // mongod would come up outside its own set (REMOVED) and wait for a reconfig that
       // a single node never gets; refusing to start says what is wrong.
       throw new Error(`the dbpath holds replica set '${String(storedName)}', not '${options.name}' (--replSet)`);
+    }
+    if (set.stored !== undefined && oplog?.lastApplied() === undefined) {
+      // A member with a config must have an oplog: without one, mongod's startup recovery
+      // finds no top of oplog ("No oplog entries to apply for recovery. Oplog is empty",
+      // src/mongo/db/repl/replication_recovery.cpp, recoverFromOplog) and the node goes
+      // into initial sync, which a single-member set never finishes, so it never takes
+      // writes; any other failure to read the top of the oplog is fassert 40290 there.
+      // Writes accepted now would be in no oplog, so refusing to start says what is wrong.
+      throw new Error(`the dbpath holds replica set '${String(storedName)}' but no oplog (${OPLOG_NS} is ${oplog === undefined ? 'missing' : 'empty'}): start without --replSet and drop local.system.replset to reinitiate, or restore the dbpath`);
     }
     if (set.stored !== undefined) set.elected = { date: new Date(), time: oplog?.lastApplied()?.ts ?? Timestamp.fromNumber(0) };
     return set;
@@ -89,11 +99,19 @@ export class ReplicaSet {
    * (processReplSetInitiate, then the election a one-node set wins at once).
    */
   initiate(config: Document): Oplog {
+    // As initializeReplSetStorage (src/mongo/db/repl/replication_coordinator_external_state_impl.cpp):
+    // the oplog first, then the config and the "initiating set" entry in one transaction,
+    // so a dbpath never holds a config without the oplog entry that goes with it.
+    const oplog = this.engine.getCollection(OPLOG_NS) === undefined
+      ? Oplog.create(this.engine, { sizeBytes: this.options.oplogSizeMB * 1024 * 1024 })
+      : Oplog.open(this.engine);
+    if (oplog === undefined) throw new Error(`${OPLOG_NS} exists but is not an oplog`);
     if (this.engine.getCollection(REPLSET_NS) === undefined) this.engine.createCollection(REPLSET_NS);
-    this.engine.writeTransaction(() => this.engine.insertRecord(REPLSET_NS, encodeDocument(config), config['_id']), { sync: true });
+    const first = this.engine.writeTransaction(() => {
+      this.engine.insertRecord(REPLSET_NS, encodeDocument(config), config['_id']);
+      return oplog.append(noopEntry({ msg: 'initiating set' }));
+    }, { sync: true });
     this.stored = config;
-    const oplog = Oplog.create(this.engine, { sizeBytes: this.options.oplogSizeMB * 1024 * 1024 });
-    const first = oplog.appendNoop({ msg: 'initiating set' });
     this.elected = { date: new Date(), time: first.ts };
     return oplog;
   }
