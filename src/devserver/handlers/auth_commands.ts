@@ -13,7 +13,7 @@ import { parseClientFirst, ScramFailure, ScramServerConversation, SCRAM_MECHANIS
 import { UserStore, type StoredUser } from '../auth/users.js';
 import { isBuiltinRole, mergePrivileges, privilegeDocument, rolePrivileges, type Privilege, type RoleName } from '../auth/privileges.js';
 import type { AuthSession } from '../auth/session.js';
-import { toNumber } from '../query/values.js';
+import { isNumeric, toNumber } from '../query/values.js';
 
 /**
  * Every authentication failure reaches the client as this one status, whatever the
@@ -204,7 +204,7 @@ function usersInfo(cmd: Document, ctx: CommandContext): Document {
   const { users } = ctx.state;
   let found: StoredUser[];
   if (arg !== null && typeof arg === 'object' && !Array.isArray(arg) && (arg as Document)['forAllDBs'] === true) found = users.list(undefined);
-  else if (typeof arg === 'number') found = users.list(ctx.db);
+  else if (isNumeric(arg)) found = users.list(ctx.db);
   else {
     const names = Array.isArray(arg) ? (arg as unknown[]) : [arg];
     found = names.flatMap((n) => {

@@ -69,6 +69,9 @@ describe('dev server --auth', () => {
       assert.deepEqual(info['users'][0].roles, [{ role: 'read', db: 'app' }]);
       assert.deepEqual(info['users'][0].mechanisms, ['SCRAM-SHA-1', 'SCRAM-SHA-256']);
       assert.equal(info['users'][0].credentials, undefined);
+      // `usersInfo: 1` lists the database's users, as mongosh's db.getUsers() asks.
+      const all = await admin.command({ usersInfo: 1 });
+      assert.deepEqual(all['users'].map((u: { user: string }) => u.user).sort(), ['hostmgr', 'reader', 'root', 'sha1only']);
     });
   });
 
