@@ -5,42 +5,9 @@
  */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, execFileSync } from 'node:child_process';
 import { startReplicaSet, REPLICA_SET_NAME, type RunningReplicaSet } from '../helpers/replica_set.js';
 import { runMongosh } from '../helpers/mongosh.js';
-
-/**
- * A python3 that has pymongo: Debian's (where apt puts python3-pymongo) before the one
- * on PATH, which may be another installation (pyenv) without it.
- */
-const PYTHON = ['/usr/bin/python3', 'python3'].find((python) => {
-  try {
-    execFileSync(python, ['-c', 'import pymongo'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-});
-const PYMONGO_MISSING = PYTHON === undefined ? 'no python3 with pymongo here (scripts/install.sh installs python3-pymongo)' : undefined;
-
-const PYMONGO_SCRIPT = `
-import json, sys
-import pymongo
-client = pymongo.MongoClient(sys.argv[1], serverSelectionTimeoutMS=60000)
-coll = client.app.py
-coll.insert_one({'_id': 1, 'from': 'pymongo'})
-docs = list(coll.find({}))
-print(json.dumps({'version': pymongo.version, 'primary': list(client.primary), 'docs': docs}))
-client.close()
-`;
-
-function runPython(uri: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(PYTHON ?? 'python3', ['-c', PYMONGO_SCRIPT, uri], { timeout: 120_000 }, (err, stdout, stderr) => {
-      resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : 1, stdout, stderr });
-    });
-  });
-}
+import { PYMONGO_MISSING, runPymongo } from '../helpers/pymongo.js';
 
 describe('clients with replicaSet=rs0', () => {
   let rs: RunningReplicaSet;
@@ -84,7 +51,7 @@ describe('clients with replicaSet=rs0', () => {
   });
 
   it('pymongo 3.11 with replicaSet=rs0 finds the primary, inserts and reads', { skip: PYMONGO_MISSING }, async () => {
-    const result = await runPython(rs.uri);
+    const result = await runPymongo(rs.uri);
     assert.equal(result.code, 0, result.stderr);
     const out = JSON.parse(result.stdout.trim()) as { version: string; primary: [string, number]; docs: unknown[] };
     assert.deepEqual(out.primary, ['127.0.0.1', rs.server.port]);

@@ -19,6 +19,7 @@ import { spawnCli, type CliProcess } from '../helpers/cli_process.js';
 import { startRelay, type Relay } from '../helpers/relay.js';
 import { startTcpForwarder, type TcpForwarder } from '../helpers/tcp_forwarder.js';
 import { runMongosh } from '../helpers/mongosh.js';
+import { PYMONGO_MISSING, runPymongo } from '../helpers/pymongo.js';
 import { tempDir } from '../helpers/paths.js';
 import { until } from '../helpers/poll.js';
 
@@ -137,6 +138,18 @@ describe('serve --advertise with replicaSet=rs0', () => {
     );
     assert.equal(result.code, 0, result.stderr);
     assert.deepEqual(JSON.parse(result.stdout.trim().split('\n').pop() ?? '{}'), { me: advertised, hosts: [advertised], primary: advertised, n: 1 });
+    assert.equal((await accepted()) - acceptedBefore, relayed - relayedBefore);
+  });
+
+  it('pymongo 3.11 (legacy isMaster over OP_QUERY) finds the proxy as the primary, and stays on it', { skip: PYMONGO_MISSING }, async () => {
+    const { advertised } = fronts[0] ?? (await front(true));
+    const acceptedBefore = await accepted();
+    const relayedBefore = relayed;
+    const result = await runPymongo(`mongodb://${advertised}/?replicaSet=rs0`);
+    assert.equal(result.code, 0, result.stderr);
+    const out = JSON.parse(result.stdout.trim()) as { primary: [string, number]; docs: unknown[] };
+    assert.equal(out.primary.join(':'), advertised);
+    assert.deepEqual(out.docs, [{ _id: 1, from: 'pymongo' }]);
     assert.equal((await accepted()) - acceptedBefore, relayed - relayedBefore);
   });
 
