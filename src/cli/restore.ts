@@ -1,6 +1,7 @@
 /**
  * `hotbackup restore <dir> --to <dbpath> [--force [--no-precheck]] [--rate RATE]`: a backup back into a
- * dbpath, every checksum checked as it is copied. Wiring only (restic's
+ * dbpath, every checksum checked as it is copied (with `--root R --to-time T`: the backup
+ * src/backup/point_in_time_choice.ts picks, then R/oplog replayed up to T). Wiring only (restic's
  * cmd_restore.go): flags, a throttle, a progress line on a terminal,
  * src/backup/restorer.ts, and one line for the outcome with its exit code.
  */
@@ -12,12 +13,15 @@ import { TargetRefusal } from '../backup/restore_target.js';
 import { TokenBucket } from '../backup/throttle.js';
 import { abortOnSignal, EXIT_INTERRUPTED, JOB_FLAG_OPTIONS, JOB_FLAGS_HELP, parseConcurrency, parseRate, UsageError } from './job_flags.js';
 import { startProgressLine } from './progress_line.js';
-import { formatOplogTs, parseOplogTs, type OplogTs } from '../oplog/oplog_ts.js';
+import { formatOplogTs, parseOplogTs, parsePointInTime, type OplogTs } from '../oplog/oplog_ts.js';
+import { choosePointInTimeBackup, PointInTimeRefusal } from '../backup/point_in_time_choice.js';
 import { replayOntoRestore } from './restore_oplog.js';
 import { parseSubcommandFlags } from './subcommand_flags.js';
 
 const HELP = `Usage: hotbackup restore <dir> --to <dbpath> [--force [--no-precheck]] [--rate RATE]
                          [--oplog <oplog dir> --until <secs,inc> [--mongod PATH]]
+       hotbackup restore --root <root> --to-time <secs,inc | ISO time> --to <dbpath>
+                         [--force [--no-precheck]] [--mongod PATH] [--rate RATE]
 
 Copies the backup in <dir> into <dbpath>, checking every file's checksum against the
 backup's manifest as it is copied; the first mismatch stops the restore. Start mongod
@@ -43,7 +47,20 @@ Options:
                     entry up to --until, and stop the server cleanly
                     (\`hotbackup replay --help\` says what is checked)
   --until SECS,INC  with --oplog: the last oplog entry to apply (inclusive)
-  --mongod PATH     with --oplog: replay through this mongod, the version that wrote
+  --root ROOT       instead of <dir>: a point-in-time restore over a backup root
+                    (what \`hotbackup list ROOT\` reads) whose ROOT/oplog holds the
+                    streamed oplog (\`hotbackup oplog --out ROOT/oplog\`, or serve
+                    --stream-oplog). Picks the newest complete backup (manifest
+                    present, verified or not) whose copy ends at or before
+                    --to-time (its manifest's oplog end, or extendedTo when it was
+                    extended), prints which and why, then does exactly
+                    \`restore <that backup> --to DBPATH --oplog ROOT/oplog --until T\`.
+                    Refused (exit 4, nothing written) when ROOT has no oplog/, holds
+                    the backups of several dbpaths or mongods, or has no such backup
+  --to-time T       with --root: the point to restore to: <secs,inc> (as --until),
+                    or an ISO-8601 UTC time to the second, 2026-11-30T14:06:59Z,
+                    meaning every entry of that second and before
+  --mongod PATH     with --oplog or --root: replay through this mongod, the version that wrote
                     the backup (a real mongod's backup: mongod 7.0 writes WiredTiger
                     11.x). It is started twice on 127.0.0.1 and a free port: first
                     with recoverFromOplogAsStandalone and
@@ -65,7 +82,8 @@ Exit codes:
   2    usage error
   3    refused by DBPATH: not empty (without --force), a mongod running on it, not a
        directory, or inside the backup; nothing was written
-  4    refused by the backup: no manifest (incomplete, or not a backup), files
+  4    with --root: no backup to restore to --to-time (see --root); nothing was written
+       refused by the backup: no manifest (incomplete, or not a backup), files
        missing or resized, or (the check before --force deletes) corrupted or
        unreadable; nothing was written or deleted
   5    with --oplog: the files are restored, but the replay was refused (a gap, a
@@ -78,7 +96,9 @@ Exit codes:
 `;
 
 interface Flags {
-  backup: string;
+  /** undefined with --root, until the backup is chosen. */
+  backup: string | undefined;
+  root: string | undefined;
   oplog: { dir: string; until: OplogTs; mongod: string | undefined; mongodStartTimeoutMs: number } | undefined;
   target: string;
   force: boolean;
@@ -95,6 +115,18 @@ export async function runRestore(args: string[]): Promise<number> {
   const parsed = parseSubcommandFlags('restore', args, parseFlags, HELP);
   if ('exit' in parsed) return parsed.exit;
   const { flags } = parsed;
+  if (flags.root !== undefined && flags.oplog !== undefined) {
+    try {
+      const choice = await choosePointInTimeBackup(flags.root, flags.oplog.until);
+      process.stdout.write(`${choice.reason}\n`);
+      flags.backup = choice.backup.path;
+      flags.oplog.dir = choice.oplogDir;
+    } catch (err) {
+      if (err instanceof PointInTimeRefusal) return fail(`cannot restore to ${formatOplogTs(flags.oplog.until)}: ${err.message}; nothing was written`, 4);
+      throw err;
+    }
+  }
+  const backup = flags.backup as string;
   const controller = new AbortController();
   const stopListening = abortOnSignal(controller);
   const counters = new ProgressCounters();
@@ -103,7 +135,7 @@ export async function runRestore(args: string[]): Promise<number> {
   const limiter = new TokenBucket(flags.rate);
   try {
     const result = await restoreBackup({
-      backup: flags.backup,
+      backup,
       target: flags.target,
       force: flags.force,
       precheck: flags.precheck,
@@ -126,7 +158,7 @@ export async function runRestore(args: string[]): Promise<number> {
     process.stdout.write(`Restored ${describeRestore(result)} into ${result.target}; every checksum matched (${result.seconds.toFixed(1)} s).\n`);
     // The same signal handler through the replay: a signal while the server starts, replays
     // or stops must stop the server too (Node emits no 'exit' when a signal kills it).
-    const code = await replayOntoRestore({ backup: flags.backup, dbpath: result.target, ...flags.oplog, oplogDir: flags.oplog.dir, signal: controller.signal });
+    const code = await replayOntoRestore({ backup, dbpath: result.target, ...flags.oplog, oplogDir: flags.oplog.dir, signal: controller.signal });
     if (code === 0) process.stdout.write(`${result.target} holds the backup and the oplog up to ${formatOplogTs(flags.oplog.until)}. Start mongod with --dbpath ${result.target}.\n`);
     return code;
   } catch (err) {
@@ -151,6 +183,8 @@ function parseFlags(args: string[]): Flags | 'help' {
       to: { type: 'string' },
       oplog: { type: 'string' },
       until: { type: 'string' },
+      root: { type: 'string' },
+      'to-time': { type: 'string' },
       mongod: { type: 'string' },
       'mongod-timeout': { type: 'string' },
       force: { type: 'boolean', default: false },
@@ -159,18 +193,29 @@ function parseFlags(args: string[]): Flags | 'help' {
     },
   });
   if (values.help === true) return 'help';
-  if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? 'name the backup directory: hotbackup restore <dir> --to <dbpath>' : `one backup at a time; got ${positionals.join(' ')}`);
+  const root = values.root !== undefined || values['to-time'] !== undefined;
+  if (root) {
+    if (values.root === undefined || values.root === '' || values['to-time'] === undefined) throw new UsageError('--root <backup root> and --to-time <secs,inc | ISO time> go together: the backups, and the point to restore to');
+    if (positionals.length > 0) throw new UsageError(`--root picks the backup itself: give no backup directory (got ${positionals.join(' ')})`);
+    if (values.oplog !== undefined || values.until !== undefined) throw new UsageError('--root replays <root>/oplog, and --to-time is its --until: drop --oplog and --until');
+  } else if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? 'name the backup directory: hotbackup restore <dir> --to <dbpath>' : `one backup at a time; got ${positionals.join(' ')}`);
   if (values.to === undefined || values.to === '') throw new UsageError('--to <dbpath> is required: the directory to restore into');
   if (values['no-precheck'] === true && values.force !== true) throw new UsageError('--no-precheck goes with --force: only a restore into a non-empty target checks the backup first');
   if ((values.oplog === undefined) !== (values.until === undefined)) throw new UsageError('--oplog <dir> and --until <secs,inc> go together: the oplog files to replay, and the last entry to apply');
-  if (values.oplog === undefined && (values.mongod !== undefined || values['mongod-timeout'] !== undefined)) throw new UsageError('--mongod and --mongod-timeout go with --oplog: the mongod replays the oplog onto the restore');
+  if (values.oplog === undefined && !root && (values.mongod !== undefined || values['mongod-timeout'] !== undefined)) throw new UsageError('--mongod and --mongod-timeout go with --oplog: the mongod replays the oplog onto the restore');
   if (values.mongod === '') throw new UsageError('--mongod needs the path of the mongod binary');
   if (values['mongod-timeout'] !== undefined && values.mongod === undefined) throw new UsageError('--mongod-timeout goes with --mongod');
   const timeoutSecs = Number(values['mongod-timeout'] ?? '3600');
   if (!Number.isFinite(timeoutSecs) || timeoutSecs <= 0) throw new UsageError(`--mongod-timeout must be a positive number of seconds; got ${values['mongod-timeout']}`);
   return {
-    backup: positionals[0] as string,
-    oplog: values.oplog === undefined ? undefined : { dir: values.oplog, until: parseOplogTs(values.until as string, '--until'), mongod: values.mongod, mongodStartTimeoutMs: timeoutSecs * 1000 },
+    backup: root ? undefined : (positionals[0] as string),
+    root: root ? values.root : undefined,
+    // With --root the oplog directory is <root>/oplog, filled in once the root is read.
+    oplog: root
+      ? { dir: '', until: parsePointInTime(values['to-time'] as string, '--to-time'), mongod: values.mongod, mongodStartTimeoutMs: timeoutSecs * 1000 }
+      : values.oplog === undefined
+        ? undefined
+        : { dir: values.oplog, until: parseOplogTs(values.until as string, '--until'), mongod: values.mongod, mongodStartTimeoutMs: timeoutSecs * 1000 },
     target: values.to,
     force: values.force === true,
     precheck: values['no-precheck'] !== true,
@@ -178,3 +223,4 @@ function parseFlags(args: string[]): Flags | 'help' {
     concurrency: parseConcurrency(values.concurrency),
   };
 }
+

@@ -27,6 +27,28 @@ export function parseOplogTs(text: string, flag: string): OplogTs {
   return { secs, inc };
 }
 
+const ISO_UTC_SECOND = /^\s*(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})Z\s*$/;
+
+/**
+ * A point in time given to `flag` (restore's --to-time): `<secs>,<inc>` as parseOplogTs
+ * takes it, or an ISO-8601 UTC time to the second (`2026-11-30T14:06:59Z`), which means
+ * every entry of that second and before: `<secs>,4294967295`. Whole seconds only: an
+ * oplog ts counts seconds, so a fraction could not be honoured.
+ */
+export function parsePointInTime(text: string, flag: string): OplogTs {
+  const iso = ISO_UTC_SECOND.exec(text);
+  if (iso === null) {
+    if (/^\s*\d/.test(text) && /[,:]/.test(text) && !text.includes('T')) return parseOplogTs(text, flag);
+    throw new Error(`${flag} takes <secs>,<inc> (an oplog timestamp, e.g. 1466234959,1) or an ISO-8601 UTC time to the second (e.g. 2026-11-30T14:06:59Z); got '${text}'`);
+  }
+  const millis = Date.UTC(Number(iso[1]), Number(iso[2]) - 1, Number(iso[3]), Number(iso[4]), Number(iso[5]), Number(iso[6]));
+  // Date.UTC rolls 2026-02-30 over to March: a date that does not round-trip does not exist.
+  if (new Date(millis).toISOString() !== `${iso[1]}-${iso[2]}-${iso[3]}T${iso[4]}:${iso[5]}:${iso[6]}.000Z` || millis < 0 || millis / 1000 > UINT32_MAX) {
+    throw new Error(`${flag}: '${text.trim()}' is not a UTC time an oplog timestamp can hold (1970 to 2106)`);
+  }
+  return { secs: millis / 1000, inc: UINT32_MAX };
+}
+
 /** `1466234959,1`: what `--from` and `--until` take, and how every message names an entry. */
 export function formatOplogTs(ts: OplogTs): string {
   return `${ts.secs},${ts.inc}`;
