@@ -62,7 +62,16 @@ export interface CatalogOptions {
   readVerification?: (dir: string, manifest: Manifest, manifestChecksum: string) => Promise<Verification | undefined>;
 }
 
-/** Every subdirectory of `root` (one level), oldest first. Throws when `root` cannot be read. */
+/**
+ * Where `serve --stream-oplog` and `hotbackup oplog --out R/oplog` keep the streamed oplog
+ * under a backup root R (docs/point-in-time.md).
+ */
+export const ROOT_OPLOG_DIR = 'oplog';
+
+/**
+ * Every subdirectory of `root` (one level), oldest first, but the streamed oplog's
+ * (ROOT_OPLOG_DIR, when it holds no manifest). Throws when `root` cannot be read.
+ */
 export async function readCatalog(root: string, options: CatalogOptions = {}): Promise<CatalogEntry[]> {
   const dir = path.resolve(root);
   const entries = await fs.readdir(dir, { withFileTypes: true });
@@ -88,6 +97,8 @@ export async function readCatalog(root: string, options: CatalogOptions = {}): P
           };
         } catch (err) {
           if (!(err instanceof ManifestError)) throw err;
+          // The streamed oplog beside the backups is not an unfinished backup: list and purge pass it over.
+          if (entry.name === ROOT_OPLOG_DIR) return undefined;
           const { incomplete, unfinished } = await withoutManifest(full, err);
           return { name: entry.name, path: full, manifest: undefined, incomplete, unfinished, time: stats.mtime, bytesReused: 0, verification: undefined };
         }

@@ -8,12 +8,10 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { readCatalog, type CatalogEntry } from './backup_catalog.js';
+import { readCatalog, ROOT_OPLOG_DIR, type CatalogEntry } from './backup_catalog.js';
 import { describeSource, sourceGroups } from './retention.js';
 import { compareOplogTs, formatOplogTs, type OplogTs } from '../oplog/oplog_ts.js';
 
-/** Where `--stream-oplog` and `hotbackup oplog --out R/oplog` write the streamed oplog under a backup root. */
-export const ROOT_OPLOG_DIR = 'oplog';
 
 export class PointInTimeRefusal extends Error {}
 
@@ -51,7 +49,7 @@ export async function choosePointInTimeBackup(root: string, until: OplogTs): Pro
   }
   let catalog: CatalogEntry[];
   try {
-    catalog = (await readCatalog(dir)).filter((entry) => entry.name !== ROOT_OPLOG_DIR);
+    catalog = await readCatalog(dir);
   } catch (err) {
     throw new PointInTimeRefusal(`cannot read ${dir}: ${(err as Error).message}`);
   }

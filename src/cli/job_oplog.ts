@@ -9,13 +9,14 @@ import type { Logger } from '../log.js';
 import type { BackupJobService } from '../commands/backup_job_command.js';
 import { DriverOplogSource, driverErrorJudge } from '../oplog/driver_oplog_source.js';
 import { JobOplogStream, OplogStreamingJob } from '../oplog/job_oplog_stream.js';
+import { ROOT_OPLOG_DIR } from '../backup/backup_catalog.js';
 
 /** The files' rotation size, as `hotbackup oplog`'s default. */
 const ROTATE_BYTES = 64 * 1024 * 1024;
 
 export function streamingJob(job: BackupJobService, upstreamUri: string, backupRoot: string, log: Logger): OplogStreamingJob {
   const stream = new JobOplogStream({
-    dir: path.join(backupRoot, 'oplog'),
+    dir: path.join(backupRoot, ROOT_OPLOG_DIR),
     connect: () => DriverOplogSource.connect(upstreamUri, { maxAwaitTimeMS: 1000, serverSelectionTimeoutMS: 10_000, directConnection: true }),
     judge: driverErrorJudge,
     rotateBytes: ROTATE_BYTES,

@@ -119,6 +119,9 @@ describe('hotbackup list and purge', () => {
     fs.mkdirSync(path.join(chain, 'partial'));
     fs.writeFileSync(path.join(chain, 'partial', 'WiredTiger'), 'half');
     fs.writeFileSync(path.join(chain, 'README'), 'not a backup');
+    // The streamed oplog beside the backups (serve --stream-oplog): neither listed nor purged.
+    fs.mkdirSync(path.join(chain, 'oplog'));
+    fs.writeFileSync(path.join(chain, 'oplog', 'oplog000000.bson'), '');
     fs.mkdirSync(path.join(chain, '.hidden'));
   });
 
@@ -279,7 +282,7 @@ describe('hotbackup list and purge', () => {
         ['partial', 'leave', false],
       ],
     );
-    assert.deepEqual(fs.readdirSync(root).sort(), ['.hidden', 'README', 'incremental', 'partial']);
+    assert.deepEqual(fs.readdirSync(root).sort(), ['.hidden', 'README', 'incremental', 'oplog', 'partial']);
     const kept = path.join(root, 'incremental');
     const manifest = await assertMatchesManifest(kept);
     assert.ok(manifest.files.some((f) => f.reusedFrom?.backupId === fullId));
@@ -307,7 +310,7 @@ describe('hotbackup list and purge', () => {
       ],
     );
     assert.equal(purged.backups[0]?.reason, `needed by incremental: it lists ${shared.path} as taken from here, and its own copy is missing`);
-    assert.deepEqual(fs.readdirSync(root).sort(), ['.hidden', 'README', 'full', 'incremental', 'partial']);
+    assert.deepEqual(fs.readdirSync(root).sort(), ['.hidden', 'README', 'full', 'incremental', 'oplog', 'partial']);
   });
 
   it('purge never deletes through a symbolic link, which list shows as one', async () => {
@@ -383,7 +386,7 @@ describe('hotbackup list and purge', () => {
 
     const run = await hotbackup(['purge', root, '--keep', '1']);
     assert.equal(run.code, 0, run.stderr);
-    assert.deepEqual(fs.readdirSync(root).sort(), ['.hidden', 'README', 'incremental', 'other-db', 'partial']);
+    assert.deepEqual(fs.readdirSync(root).sort(), ['.hidden', 'README', 'incremental', 'oplog', 'other-db', 'partial']);
     await assertMatchesManifest(path.join(root, 'other-db'));
   });
 
@@ -438,7 +441,7 @@ describe('hotbackup list and purge', () => {
       for (const name of ['partial', 'lost+found', 'nested']) {
         assert.match(reason(name), /^no manifest and no hotbackup-incomplete\.json: not a backup of ours; left alone, even with --remove-incomplete$/, name);
       }
-      assert.deepEqual(fs.readdirSync(root).sort(), ['.hidden', 'README', 'incremental', 'lost+found', 'nested', 'partial', 'running']);
+      assert.deepEqual(fs.readdirSync(root).sort(), ['.hidden', 'README', 'incremental', 'lost+found', 'nested', 'oplog', 'partial', 'running']);
       assert.deepEqual(fs.readdirSync(path.join(root, 'nested')), ['full']);
       // The backup being written went on, undisturbed.
       assert.equal((await admin.command({ backupStatus: 1 }))['inProgress'], true);
