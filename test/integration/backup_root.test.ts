@@ -78,6 +78,7 @@ describe('serve --backup-root through the proxy', () => {
     await client?.close();
     await proxy?.stop();
     await server?.stop();
+    server?.cleanup();
     scratch.remove();
   });
 
@@ -156,6 +157,7 @@ describe('serve --backup-root owned by another user', () => {
     } finally {
       await proxy?.stop();
       await server.stop();
+      server.cleanup();
       scratch.remove();
     }
   });
@@ -182,6 +184,7 @@ describe('serve without --backup-root', () => {
       await client?.close();
       await proxy?.stop();
       await server.stop();
+      server.cleanup();
       scratch.remove();
     }
   });
