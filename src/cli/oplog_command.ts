@@ -18,7 +18,7 @@ import { StreamProgress } from '../oplog/stream_progress.js';
 import { abortOnSignal, UsageError } from './job_flags.js';
 import { startStreamReporter } from './oplog_progress.js';
 import { redactUri, resolveUpstreamUri, UPSTREAM_PASSWORD_ENV, UPSTREAM_URI_ENV } from './upstream_credentials.js';
-import { parseSubcommandFlags } from './subcommand_flags.js';
+import { failureReporter, parseSubcommandFlags } from './subcommand_flags.js';
 
 const DEFAULT_ROTATE = '64MB';
 
@@ -90,10 +90,7 @@ interface Flags {
 }
 
 export async function runOplog(args: string[]): Promise<number> {
-  const fail = (message: string, code: number): number => {
-    process.stderr.write(`hotbackup oplog: ${message}\n`);
-    return code;
-  };
+  const fail = failureReporter('oplog');
   const parsed = parseSubcommandFlags('oplog', args, parseFlags, HELP);
   if ('exit' in parsed) return parsed.exit;
   const { flags } = parsed;

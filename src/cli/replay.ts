@@ -14,7 +14,7 @@ import { compareOplogTs, formatOplogTs, parseOplogTs, type OplogTs } from '../op
 import { abortOnSignal, EXIT_INTERRUPTED, UsageError } from './job_flags.js';
 import { startReplayProgress } from './replay_progress.js';
 import { redactUri, resolveUpstreamUri, UPSTREAM_PASSWORD_ENV } from './upstream_credentials.js';
-import { parseSubcommandFlags } from './subcommand_flags.js';
+import { failureReporter, parseSubcommandFlags } from './subcommand_flags.js';
 
 const HELP = `Usage: hotbackup replay <dir> --to <uri> --from <secs,inc> --until <secs,inc>
 
@@ -84,10 +84,7 @@ function forwardAbort(signal: AbortSignal, controller: AbortController): () => v
 
 /** Runs one replay with progress and prints its outcome; returns the exit code. */
 export async function replayToServer(request: ReplayRequest): Promise<number> {
-  const fail = (message: string, code: number): number => {
-    process.stderr.write(`hotbackup ${request.command}: ${message}\n`);
-    return code;
-  };
+  const fail = failureReporter(request.command);
   const log = createLogger({ name: `hotbackup-${request.command}`, destination: process.stderr });
   const controller = new AbortController();
   const stopListening = request.signal === undefined ? abortOnSignal(controller) : forwardAbort(request.signal, controller);

@@ -16,7 +16,7 @@ import { startProgressLine } from './progress_line.js';
 import { formatOplogTs, parseOplogTs, parsePointInTime, type OplogTs } from '../oplog/oplog_ts.js';
 import { choosePointInTimeBackup, PointInTimeRefusal } from '../backup/point_in_time_choice.js';
 import { replayOntoRestore } from './restore_oplog.js';
-import { parseSubcommandFlags } from './subcommand_flags.js';
+import { failureReporter, parseSubcommandFlags } from './subcommand_flags.js';
 
 const HELP = `Usage: hotbackup restore <dir> --to <dbpath> [--force [--no-precheck]] [--rate RATE]
                          [--oplog <oplog dir> --until <secs,inc> [--mongod PATH]]
@@ -108,10 +108,7 @@ interface Flags {
 }
 
 export async function runRestore(args: string[]): Promise<number> {
-  const fail = (message: string, code: number): number => {
-    process.stderr.write(`hotbackup restore: ${message}\n`);
-    return code;
-  };
+  const fail = failureReporter('restore');
   const parsed = parseSubcommandFlags('restore', args, parseFlags, HELP);
   if ('exit' in parsed) return parsed.exit;
   const { flags } = parsed;

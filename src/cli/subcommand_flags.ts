@@ -1,6 +1,7 @@
 /**
- * How every `hotbackup <subcommand>` begins: its flags parsed, a usage error said in one
- * line on stderr with exit code 2, and `--help` printing the subcommand's text (exit 0).
+ * How every `hotbackup <subcommand>` begins and fails: its flags parsed, a usage error said
+ * in one line on stderr with exit code 2, `--help` printing the subcommand's text (exit 0),
+ * and every failure said as `hotbackup <subcommand>: <message>`.
  */
 
 /** What a subcommand's flag parser returns: its flags, or 'help' for -h/--help. */
@@ -17,12 +18,19 @@ export function parseSubcommandFlags<F>(
   try {
     parsed = parse(args);
   } catch (err) {
-    process.stderr.write(`hotbackup ${subcommand}: ${(err as Error).message}\n`);
-    return { exit: 2 };
+    return { exit: failureReporter(subcommand)((err as Error).message, 2) };
   }
   if (parsed === 'help') {
     process.stdout.write(help);
     return { exit: 0 };
   }
   return { flags: parsed };
+}
+
+/** Says `message` on stderr as `hotbackup <subcommand>: message` and returns the exit code to stop with. */
+export function failureReporter(subcommand: string): (message: string, code: number) => number {
+  return (message, code) => {
+    process.stderr.write(`hotbackup ${subcommand}: ${message}\n`);
+    return code;
+  };
 }

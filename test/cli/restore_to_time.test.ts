@@ -17,24 +17,14 @@ import { startProxy, type RunningProxy } from '../helpers/proxy.js';
 import { runCli, startCli, type RunningCli } from '../helpers/cli_run.js';
 import { tempDir } from '../helpers/paths.js';
 import { until } from '../helpers/poll.js';
-import { concatenatedOplog } from '../helpers/oplog_entries.js';
+import { streamedEntries, timestampArg as tsArg } from '../helpers/oplog_entries.js';
 import { entryTs, formatOplogTs, parsePointInTime } from '../../src/oplog/oplog_ts.js';
 import { MANIFEST_FILENAME } from '../../src/backup/manifest.js';
 
-const tsArg = (ts: Timestamp): string => `${ts.high >>> 0},${ts.low >>> 0}`;
-
 /** The ts of the newest entry in the streamed files, once there is one. */
 function newestStreamed(dir: string): string | undefined {
-  if (!fs.existsSync(dir)) return undefined;
-  const all = concatenatedOplog(dir);
-  let newest: string | undefined;
-  for (let at = 0; at + 4 <= all.length; ) {
-    const length = all.readInt32LE(at);
-    if (length < 5 || at + length > all.length) break;
-    newest = formatOplogTs(entryTs(all.subarray(at, at + length)));
-    at += length;
-  }
-  return newest;
+  const newest = streamedEntries(dir).at(-1);
+  return newest === undefined ? undefined : formatOplogTs(entryTs(newest));
 }
 
 describe('parsePointInTime', () => {

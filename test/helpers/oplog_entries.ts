@@ -32,3 +32,25 @@ export function concatenatedOplog(dir: string): Buffer {
     .sort();
   return Buffer.concat(names.map((name) => fs.readFileSync(path.join(dir, name))));
 }
+
+/**
+ * The whole entries of the oplog files in `dir` (none when it does not exist yet), as a
+ * test polls a running streamer: a torn last entry, still being written, is left out.
+ */
+export function streamedEntries(dir: string): Buffer[] {
+  if (!fs.existsSync(dir)) return [];
+  const all = concatenatedOplog(dir);
+  const entries: Buffer[] = [];
+  for (let at = 0; at + 4 <= all.length; ) {
+    const length = all.readInt32LE(at);
+    if (length < 5 || at + length > all.length) break;
+    entries.push(all.subarray(at, at + length));
+    at += length;
+  }
+  return entries;
+}
+
+/** A driver Timestamp as the CLI's `secs,inc` argument. */
+export function timestampArg(ts: Timestamp): string {
+  return `${ts.high >>> 0},${ts.low >>> 0}`;
+}

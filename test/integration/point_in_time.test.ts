@@ -8,7 +8,6 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
 import path from 'node:path';
 import { MongoClient, type Collection } from 'mongodb';
 import type { Timestamp } from 'bson';
@@ -18,29 +17,13 @@ import { startProxy, type RunningProxy } from '../helpers/proxy.js';
 import { runCli, startCli, type RunningCli } from '../helpers/cli_run.js';
 import { tempDir } from '../helpers/paths.js';
 import { inBackground, until } from '../helpers/poll.js';
-import { concatenatedOplog } from '../helpers/oplog_entries.js';
+import { streamedEntries, timestampArg as tsArg } from '../helpers/oplog_entries.js';
 import { entryTs, formatOplogTs } from '../../src/oplog/oplog_ts.js';
 
 interface Acknowledged {
   id: number;
   operationTime: Timestamp;
 }
-
-/** The raw entries of the streamed files, in order. */
-function streamedEntries(dir: string): Buffer[] {
-  if (!fs.existsSync(dir)) return [];
-  const all = concatenatedOplog(dir);
-  const entries: Buffer[] = [];
-  for (let at = 0; at + 4 <= all.length; ) {
-    const length = all.readInt32LE(at);
-    if (length < 5 || at + length > all.length) break;
-    entries.push(all.subarray(at, at + length));
-    at += length;
-  }
-  return entries;
-}
-
-const tsArg = (ts: Timestamp): string => `${ts.high >>> 0},${ts.low >>> 0}`;
 
 describe('point in time: stream, back up, restore to T', () => {
   const scratch = tempDir('pitr');
