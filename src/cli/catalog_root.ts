@@ -13,6 +13,7 @@ import { createS3Client, s3SettingsFromEnvironment } from '../s3/s3_client.js';
 import { s3CatalogSource } from '../s3/s3_catalog.js';
 import { s3PurgeStore } from '../s3/s3_purge.js';
 import { isS3Url, parseS3Url } from '../s3/s3_location.js';
+import { quietSdkNodeWarning } from '../s3/sdk_node_warning.js';
 
 export interface CatalogRoot {
   /** As the output names it: an absolute path, or `s3://bucket/root`. */
@@ -35,6 +36,7 @@ export function openCatalogRoot(root: string, env: NodeJS.ProcessEnv = process.e
     return { root: dir, holds: 'directories', source: directorySource(dir), store: directoryStore, close: () => undefined };
   }
   const location = parseS3Url(root, 'Backup root');
+  quietSdkNodeWarning();
   const client = createS3Client(s3SettingsFromEnvironment(env));
   const source = s3CatalogSource(client, location);
   return { root: source.root, holds: 'prefixes', source, store: s3PurgeStore(client), close: () => client.destroy() };
