@@ -17,6 +17,7 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import pMap from 'p-map';
 import { ManifestError, readManifestFile, type Manifest, type ReadManifest } from './manifest.js';
 import { INCOMPLETE_MARKER_FILENAME, markerVerdict, readIncompleteMarker, type MarkerRead, type MarkerVerdict } from './backup_marker.js';
 import { readVerification as readVerificationRecord } from './verification_record.js';
@@ -117,10 +118,16 @@ export async function readCatalog(root: string, options: CatalogOptions = {}): P
   return readCatalogFrom(directorySource(root, options));
 }
 
+/**
+ * Entries read at once: an S3 root may hold hundreds of backups, and each read buffers
+ * its manifest's bytes (a few hundred per file) besides the parsed manifest kept.
+ */
+const READ_CONCURRENCY = 8;
+
 /** The catalog of `source`: its entries oldest first (by when they finished, then by name). */
 export async function readCatalogFrom(source: CatalogSource): Promise<CatalogEntry[]> {
   const children = (await source.children()).filter((child) => !child.name.startsWith('.'));
-  const catalog = await Promise.all(children.map((child) => readEntry(child)));
+  const catalog = await pMap(children, (child) => readEntry(child), { concurrency: READ_CONCURRENCY });
   return catalog.filter((entry): entry is CatalogEntry => entry !== undefined).sort((a, b) => a.time.getTime() - b.time.getTime() || (a.name < b.name ? -1 : 1));
 }
 
