@@ -81,6 +81,11 @@ osd data = ${d}/osd/$cluster-$id
 osd objectstore = bluestore
 bluestore block path = ${d}/osd/$cluster-$id/block.file
 bluestore block create = true
+# mkfs checks the new store by default: a second of nothing to find on a fresh file.
+bluestore fsck on mkfs = false
+# Each close of the block file waits for the AIO thread's poll (250 ms by default), about
+# ten times while the OSD is made and boots.
+bdev aio poll ms = 20
 bluestore block size = ${o.osdBytes}
 
 [client.rgw.a]

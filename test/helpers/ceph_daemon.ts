@@ -171,9 +171,11 @@ export class CephDaemon {
 }
 
 /** Runs a short Ceph command line; its failure names the command and carries its stderr. */
-export async function runCeph(command: string, args: string[], timeoutMs: number): Promise<string> {
+export async function runCeph(command: string, args: string[], timeoutMs: number, stdin?: string): Promise<string> {
   try {
-    const { stdout } = await execFileAsync(command, args, { timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 16 * 1024 * 1024 });
+    const running = execFileAsync(command, args, { timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 16 * 1024 * 1024 });
+    running.child.stdin?.end(stdin ?? '');
+    const { stdout } = await running;
     return stdout;
   } catch (err) {
     const e = err as { stderr?: string; message?: string; killed?: boolean };
