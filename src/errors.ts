@@ -13,6 +13,8 @@
 export const ErrorCodes = Object.freeze({
   InternalError: 1,
   BadValue: 2,
+  /** A server we depend on (an S3 endpoint) could not be reached at all. */
+  HostUnreachable: 6,
   FailedToParse: 9,
   /** Not a format this build reads: e.g. a directory that is no hotbackup backup. */
   UnsupportedFormat: 12,

@@ -21,7 +21,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { fsyncDirectory, replaceFileOrRewriteInPlace, writeFileDurably } from './durable.js';
-import { readRecordFile } from './versioned_record.js';
+import { parseRecordText, readRecordFile } from './versioned_record.js';
 import { MANIFEST_FORMAT } from './manifest.js';
 import { processState, selfIdentity } from './process_identity.js';
 import { ErrorCodes } from '../errors.js';
@@ -72,29 +72,15 @@ export class IncompleteMarker {
 
   /** Writes the `running` marker, durably, before anything else goes into the destination. */
   async begin(): Promise<void> {
-    const marker: BackupMarker = {
-      format: MANIFEST_FORMAT,
-      kind: 'incomplete-backup',
-      version: MARKER_VERSION,
-      backupId: this.backup.backupId,
-      startedAt: this.backup.startedAt.toISOString(),
-      state: 'running',
-      writer: selfIdentity(),
-    };
-    await writeFileDurably(this.file, serialize(marker));
+    const marker = runningMarker(this.backup);
+    await writeFileDurably(this.file, serializeMarker(marker));
     this.marker = marker;
   }
 
   /** Rewrites a marker that begin() wrote with the failure and the state it ended in; does nothing when there is none. */
   async failed(failure: BackupFailure, at: Date, state: Exclude<MarkerState, 'running'>): Promise<void> {
     if (this.marker === undefined) return;
-    const errmsg = failure.errmsg.length > MAX_ERRMSG ? `${failure.errmsg.slice(0, MAX_ERRMSG)}…` : failure.errmsg;
-    await rewrite(this.file, {
-      ...this.marker,
-      state,
-      finishedAt: at.toISOString(),
-      error: { code: failure.code, codeName: failure.codeName, errmsg },
-    });
+    await rewrite(this.file, endedMarker(this.marker, failure, at, state));
   }
 
   /** Removes the marker, durably: called only once the manifest is durably written. */
@@ -106,8 +92,34 @@ export class IncompleteMarker {
   }
 }
 
-function serialize(marker: BackupMarker): string {
+/** The marker a backup starts with: `running`, by this process. */
+export function runningMarker(backup: { backupId: string; startedAt: Date }): BackupMarker {
+  return {
+    format: MANIFEST_FORMAT,
+    kind: 'incomplete-backup',
+    version: MARKER_VERSION,
+    backupId: backup.backupId,
+    startedAt: backup.startedAt.toISOString(),
+    state: 'running',
+    writer: selfIdentity(),
+  };
+}
+
+/** `marker` rewritten with how its backup ended. */
+export function endedMarker(marker: BackupMarker, failure: BackupFailure, at: Date, state: Exclude<MarkerState, 'running'>): BackupMarker {
+  const errmsg = failure.errmsg.length > MAX_ERRMSG ? `${failure.errmsg.slice(0, MAX_ERRMSG)}…` : failure.errmsg;
+  return { ...marker, state, finishedAt: at.toISOString(), error: { code: failure.code, codeName: failure.codeName, errmsg } };
+}
+
+/** The marker's text as written to a file or an S3 object. */
+export function serializeMarker(marker: BackupMarker): string {
   return `${JSON.stringify(marker, null, 2)}\n`;
+}
+
+/** A marker's text, as read from a file or an S3 object, validated. */
+export function parseMarkerText(text: string): MarkerRead {
+  const read = parseRecordText(text, MarkerSchema, 'marker');
+  return read.kind === 'present' ? { kind: 'present', marker: read.value } : read;
 }
 
 /**
@@ -117,7 +129,7 @@ function serialize(marker: BackupMarker): string {
  * torn one, which reads as incomplete all the same.
  */
 async function rewrite(file: string, marker: BackupMarker): Promise<void> {
-  await replaceFileOrRewriteInPlace(file, serialize(marker));
+  await replaceFileOrRewriteInPlace(file, serializeMarker(marker));
 }
 
 /**

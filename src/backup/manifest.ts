@@ -206,11 +206,16 @@ export function manifestFiles(copied: readonly CopiedFile[], sources: readonly S
 /** Validates `manifest` and writes it durably into `dir`. Refuses (INVALID) to write an invalid one. */
 export async function writeManifest(dir: string, manifest: Manifest): Promise<void> {
   const file = path.join(dir, MANIFEST_FILENAME);
+  await writeFileDurably(file, serializeManifest(manifest, file));
+}
+
+/** The manifest's text as written (validated first: INVALID otherwise); `file` names where, for the error. */
+export function serializeManifest(manifest: Manifest, file: string): string {
   const checked = ManifestSchema.safeParse(manifest);
   if (!checked.success) {
     throw new ManifestError('INVALID', file, `refusing to write an invalid manifest to ${file}: ${describeIssues(checked.error)}`);
   }
-  await writeFileDurably(file, `${JSON.stringify(checked.data, null, 2)}\n`);
+  return `${JSON.stringify(checked.data, null, 2)}\n`;
 }
 
 /** Reads and validates the manifest in `dir`; throws a ManifestError saying what is wrong. */
@@ -242,6 +247,14 @@ export async function readManifestFile(dir: string): Promise<ReadManifest> {
     }
     throw new ManifestError('UNREADABLE', file, `cannot read ${file}: ${(err as Error).message}`, { cause: err });
   }
+  return { manifest: parseManifestText(text, file), fileChecksum };
+}
+
+/**
+ * A manifest's text, as read from `file` (a path, or an s3:// URL: only for messages),
+ * parsed and validated; throws a ManifestError (INVALID, UNSUPPORTED_VERSION).
+ */
+export function parseManifestText(text: string, file: string): Manifest {
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -261,7 +274,7 @@ export async function readManifestFile(dir: string): Promise<ReadManifest> {
   if (!checked.success) {
     throw new ManifestError('INVALID', file, `${file} is not a valid manifest: ${describeIssues(checked.error)}`, { cause: checked.error });
   }
-  return { manifest: checked.data, fileChecksum };
+  return checked.data;
 }
 
 /** 'files.3.checksum: must be 16 lowercase hex digits; totals.bytes: is 10 but ...', at most 5 issues. */

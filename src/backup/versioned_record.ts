@@ -76,6 +76,11 @@ export async function readRecordFile<T>(file: string, schema: z.ZodType<T>, what
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { kind: 'absent' };
     return { kind: 'invalid', reason: `cannot be read (${(err as Error).message})` };
   }
+  return parseRecordText(text, schema, what);
+}
+
+/** A record's text, as read from a file or an S3 object, parsed and validated. */
+export function parseRecordText<T>(text: string, schema: z.ZodType<T>, what: string): RecordFileRead<T> {
   let json: unknown;
   try {
     json = JSON.parse(text);
