@@ -14,6 +14,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { CreateBucketCommand, ListBucketsCommand, S3Client } from '@aws-sdk/client-s3';
+import { s3SettingsFromEnvironment } from '../../src/s3/s3_client.js';
 import { tempDir } from './paths.js';
 import { cephConf, cephLayout, RGW_POOLS, type CephLayout } from './ceph_conf.js';
 import { DaemonGroup, logTail, runCeph, untilReady, type CephDaemon } from './ceph_daemon.js';
@@ -166,15 +167,22 @@ async function boot(layout: CephLayout, group: DaemonGroup, bootMs: number, grac
 
   // The gateway.
   const endpoint = `http://127.0.0.1:${rgwPort}`;
-  const makeClient = (k: S3Keys, maxAttempts?: number): S3Client =>
+  const env = (): Record<string, string> => ({ AWS_ENDPOINT_URL_S3: endpoint, AWS_ACCESS_KEY_ID: keys.accessKeyId, AWS_SECRET_ACCESS_KEY: keys.secretAccessKey, AWS_REGION: REGION });
+  // The product's settings for this environment (path-style, its timeouts and retries);
+  // createS3Client takes its credentials from the SDK's chain (this process's
+  // environment), so the tests' clients are built here with their keys and the same
+  // two non-default settings.
+  const settings = s3SettingsFromEnvironment(env());
+  const makeClient = (k: S3Keys, maxAttempts = settings.maxAttempts): S3Client =>
     new S3Client({
       endpoint,
-      region: REGION,
+      region: settings.region,
       credentials: { accessKeyId: k.accessKeyId, secretAccessKey: k.secretAccessKey },
-      forcePathStyle: true,
+      forcePathStyle: settings.forcePathStyle,
+      maxAttempts,
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
-      ...(maxAttempts === undefined ? {} : { maxAttempts }),
+      requestHandler: { connectionTimeout: settings.connectionTimeoutMs, requestTimeout: settings.requestTimeoutMs },
     });
   const probe = makeClient(keys, 1);
   let gateway: CephDaemon | undefined;
@@ -202,7 +210,7 @@ async function boot(layout: CephLayout, group: DaemonGroup, bootMs: number, grac
     dir,
     ...keys,
     pids: () => daemons.filter((d) => d.running()).map((d) => d.pid),
-    env: () => ({ AWS_ENDPOINT_URL_S3: endpoint, AWS_ACCESS_KEY_ID: keys.accessKeyId, AWS_SECRET_ACCESS_KEY: keys.secretAccessKey, AWS_REGION: REGION }),
+    env,
     client: (k?: S3Keys) => (k === undefined ? ownClient() : makeClient(k)),
     async createBucket(name?: string) {
       const bucket = name ?? `t-${randomBytes(8).toString('hex')}`;
