@@ -63,10 +63,15 @@ export interface RadosgwOptions {
 
 /** Whether this machine can run radosgw; otherwise the reason to give t.skip(). */
 export function radosgwAvailable(): { ok: true } | { ok: false; reason: string } {
-  const dirs = (process.env['PATH'] ?? '').split(path.delimiter).filter((d) => d !== '');
-  const missing = BINARIES.filter((bin) => !dirs.some((d) => isExecutable(path.join(d, bin))));
+  const missing = missingCommands(BINARIES);
   if (missing.length === 0) return { ok: true };
   return { ok: false, reason: `Ceph is not installed (missing ${missing.join(', ')}): scripts/install.sh installs ceph-mon, ceph-osd, radosgw and ceph-common` };
+}
+
+/** Those of `commands` that no directory of PATH holds as an executable file. */
+export function missingCommands(commands: readonly string[]): string[] {
+  const dirs = (process.env['PATH'] ?? '').split(path.delimiter).filter((d) => d !== '');
+  return commands.filter((bin) => !dirs.some((d) => isExecutable(path.join(d, bin))));
 }
 
 function isExecutable(file: string): boolean {
