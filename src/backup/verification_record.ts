@@ -48,7 +48,7 @@ const RecordSchema = z.object({
   format: z.literal(MANIFEST_FORMAT),
   kind: z.literal('verification'),
   version: z.literal(RECORD_VERSION),
-  /** The backup directory, with every symbolic link resolved; or, for a backup on S3, its `s3://` URL. */
+  /** The backup directory, with every symbolic link resolved; or the backup's s3:// URL. */
   directory: z.string(),
   backupId: z.uuid(),
   /** XXH3-64 of the bytes of the manifest verified. */
