@@ -47,4 +47,6 @@ export interface BackupReader {
    * is not), written and made durable as copier.ts writes; the first error stops them all.
    */
   copyFiles(files: readonly SourceFile[], target: string, options: ReaderCopyOptions): Promise<void>;
+  /** Lets go of what the reader holds (an S3 client's sockets), once its owner is done with it. */
+  close?(): void;
 }
