@@ -6,8 +6,8 @@
  * documents), its files 0600 and directories 0700 whatever the umask; a corrupted object
  * stops the restore naming it, and leaves a target marked incomplete that the dev server
  * refuses; a missing object, or --force onto a non-empty target with a corrupted backup,
- * is refused before anything is written or deleted; --rate holds; wrong credentials are
- * one line naming S3's code, with no secret in it.
+ * is refused before anything is written or deleted; --rate holds; SIGINT stops it with the
+ * target fenced; wrong credentials are one line naming S3's code, with no secret in it.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -16,7 +16,8 @@ import path from 'node:path';
 import { radosgwAvailable, startRadosgw, type Radosgw } from '../helpers/radosgw.js';
 import { startDevServer, type RunningDevServer } from '../helpers/dev_server.js';
 import { startProxy, type RunningProxy } from '../helpers/proxy.js';
-import { runCli } from '../helpers/cli_run.js';
+import { runCli, startCli } from '../helpers/cli_run.js';
+import { until } from '../helpers/poll.js';
 import { tempDir } from '../helpers/paths.js';
 import { assertRefusedEvenWithSalvage } from '../helpers/restore_fixture.js';
 import { corruptObject, deleteObject, modesUnder, openAndDigest, takeBackup, uploadBackupDir, type Digest } from '../helpers/s3_backup_fixture.js';
@@ -136,6 +137,24 @@ describe('hotbackup restore s3://', { skip }, () => {
     // The bucket starts empty and holds 0.1 s of tokens: no faster than (bytes - 0.1 s) / rate.
     const floor = (manifest.totals.bytes - rate * 0.1) / rate;
     assert.ok(seconds >= floor * 0.9, `${manifest.totals.bytes} bytes at ${rate} bytes/s took ${seconds.toFixed(1)} s, under ${floor.toFixed(1)} s`);
+  });
+
+  it('stops on SIGINT mid-download (exit 130), the target marked incomplete and fenced', async () => {
+    const { url } = await uploaded();
+    const target = path.join(scratch.dir, 'interrupted');
+    // Slow enough to be caught mid-download on any machine: about 60 s for the whole backup.
+    const running = startCli(['restore', url, '--to', target, '--rate', String(Math.ceil(manifest.totals.bytes / 60))], rgw.env());
+    const collection = largestCollection();
+    await until(() => {
+      const file = path.join(target, collection);
+      return fs.existsSync(file) && fs.statSync(file).size > 0;
+    });
+    running.child.kill('SIGINT');
+    const done = await running.done;
+    assert.equal(done.code, 130, done.stderr);
+    assert.match(done.stderr, new RegExp(`^hotbackup restore: restore stopped: interrupted by SIGINT\. ${target} is incomplete and marked so: its WiredTiger\.turtle, WiredTiger\.wt and storage\.bson are placeholders`));
+    const marker = JSON.parse(fs.readFileSync(path.join(target, 'hotbackup-restore-incomplete.json'), 'utf8')) as { state: string; error: string };
+    assert.deepEqual([marker.state, marker.error], ['failed', 'interrupted by SIGINT']);
   });
 
   it("says wrong credentials in one line naming S3's code, with no secret, and refuses what it cannot do from S3", async () => {
