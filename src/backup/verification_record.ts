@@ -104,12 +104,6 @@ export function serializeVerificationRecord(record: VerificationRecord): string 
   return `${JSON.stringify(record, null, 2)}\n`;
 }
 
-/** The record in `text` (a file's, an S3 object's), validated; whose it is is not checked here. */
-export function parseVerificationRecordText(text: string): RecordRead {
-  const read = parseRecordText(text, RecordSchema, 'record');
-  return read.kind === 'present' ? { kind: 'present', record: read.value } : read;
-}
-
 /** Writes (or replaces) the record of `verdict`, a verdict on the files of `backup`. */
 export async function writeVerificationRecord(backup: OpenedBackup, verdict: VerifyVerdict, by: VerifiedBy, at: Date = new Date()): Promise<VerificationRecord> {
   const record = verificationRecordOf(backup, verdict, by, await fs.realpath(backup.directory), at);

@@ -9,7 +9,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import type { VerifyOptions } from '../backup/checker.js';
 import type { VerifyVerdict } from '../backup/verify_verdict.js';
 import { verifyReaderAndRecord, type VerificationStore } from '../backup/verification.js';
-import { parseVerificationRecordText, serializeVerificationRecord, VERIFICATION_FILENAME, verificationRecordOf, type VerifiedBy } from '../backup/verification_record.js';
+import { parseVerificationRecordText, serializeVerificationRecord, VERIFICATION_FILENAME, verificationFor, verificationRecordOf, type VerifiedBy } from '../backup/verification_record.js';
 import { createS3Client, type S3Settings } from './s3_client.js';
 import { readS3Manifest, recordUrl } from './s3_backup_records.js';
 import { s3BackupReader } from './s3_reader.js';
@@ -47,11 +47,7 @@ export function s3VerificationStore(client: S3Client, location: S3Location): Ver
       const { manifest, fileChecksum } = await readS3Manifest(client, location);
       const bytes = await getObjectBytes(client, location.bucket, key, 1024 * 1024);
       if (bytes === undefined) return undefined;
-      const read = parseVerificationRecordText(bytes.toString('utf8'));
-      if (read.kind !== 'present') return undefined;
-      const { record } = read;
-      if (record.backupId !== manifest.backupId || record.manifestChecksum !== fileChecksum || record.directory !== s3Url(location)) return undefined;
-      return { ok: record.ok, verifiedAt: record.verifiedAt };
+      return verificationFor(parseVerificationRecordText(bytes.toString('utf8')), manifest, fileChecksum, s3Url(location));
     },
   };
 }
