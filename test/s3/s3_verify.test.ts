@@ -86,6 +86,11 @@ describe('hotbackup verify s3://', { skip }, () => {
     assert.equal(record.ok, true);
     assert.equal(record.by, 'hotbackup verify');
     assert.equal(record.bytesHashed, manifest.totals.bytes);
+    // hotbackup list reads it (an s3:// root of one backup: the bucket's top).
+    const list = await runCli(['list', `s3://${bucket}`, '--json'], rgw.env());
+    assert.equal(list.code, 0, list.stderr);
+    const listed = (JSON.parse(list.stdout) as { backups: Array<{ name: string; verified: { ok: boolean; verifiedAt: string } | null }> }).backups;
+    assert.deepEqual(listed.map((b) => [b.name, b.verified?.ok, b.verified?.verifiedAt]), [['backup', true, record.verifiedAt]]);
     // The record is about the backup, not of it: verifying again does not call it extra.
     const again = await verify(url, '--json');
     assert.equal(again.code, 0, again.stderr);
