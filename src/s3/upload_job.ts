@@ -9,7 +9,6 @@ import type { FileOutcome } from '../backup/file_copy.js';
 import type { SourceFile } from '../backup/copy_types.js';
 import type { UploadWorkerSettings } from '../backup/copy_messages.js';
 import { createS3Client } from './s3_client.js';
-import { quietSdkNodeWarning } from './sdk_node_warning.js';
 import { isS3Url } from './s3_location.js';
 import { PartBuffers } from './part_buffers.js';
 import { uploadOneFile, type ObjectTarget, type UploadHooks } from './object_upload.js';
@@ -23,8 +22,6 @@ export class UploadWorker {
     private readonly settings: UploadWorkerSettings,
     private readonly chunkSize: number,
   ) {
-    // A thread's env is its own copy: the SDK would warn once per copy thread.
-    quietSdkNodeWarning();
     // One socket per part in flight, and one for the request that begins or ends an upload.
     this.#client = createS3Client(settings.settings, { maxSockets: settings.partsInFlight + 1 });
     this.#buffers = new PartBuffers(settings.partsInFlight);
