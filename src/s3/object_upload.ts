@@ -155,7 +155,7 @@ async function putInParts(fd: number, file: SourceFile, target: ObjectTarget, ct
       let md5: string;
       try {
         parts.throwIfFailed();
-        md5 = await readPart(fd, file, buffer, offset, length, checksum, ctx, hooks);
+        md5 = await readPart(fd, file, buffer, offset, length, checksum, ctx, hooks, parts.failed);
         parts.throwIfFailed();
       } catch (err) {
         ctx.buffers.release(buffer);
@@ -188,6 +188,12 @@ export class Parts {
   readonly #abort = new AbortController();
   readonly #signal: AbortSignal;
   #failure: { error: Error } | undefined;
+  #rejectFailed: (error: Error) => void = () => undefined;
+  /**
+   * Rejects with the first failure: a read waiting on the throttle (a chunk may wait
+   * long at a low rate) gives up at once instead of noticing only at its next part.
+   */
+  readonly failed = new Promise<never>((_, reject) => (this.#rejectFailed = reject));
 
   constructor(
     private readonly ctx: UploadContext,
@@ -196,6 +202,8 @@ export class Parts {
     private readonly hooks: UploadHooks,
   ) {
     this.#signal = AbortSignal.any([ctx.stop, this.#abort.signal]);
+    // Nobody may be waiting on it when it rejects.
+    this.failed.catch(() => undefined);
   }
 
   /** The signal every part request of this upload is sent with. */
@@ -250,7 +258,10 @@ export class Parts {
 
   /** The first failure fails the upload; the other parts' requests are aborted. */
   fail(error: Error): void {
-    this.#failure ??= { error };
+    if (this.#failure === undefined) {
+      this.#failure = { error };
+      this.#rejectFailed(error);
+    }
     this.#abort.abort();
   }
 
@@ -287,11 +298,24 @@ export class Parts {
  * a time, feeding the file's XXH3 and returning the part's MD5 (base64, Content-MD5).
  * Both hashes read each chunk while it is in the cache.
  */
-async function readPart(fd: number, file: SourceFile, buffer: Buffer, fileOffset: number, length: number, checksum: RunningChecksum, ctx: UploadContext, hooks: UploadHooks): Promise<string> {
+async function readPart(
+  fd: number,
+  file: SourceFile,
+  buffer: Buffer,
+  fileOffset: number,
+  length: number,
+  checksum: RunningChecksum,
+  ctx: UploadContext,
+  hooks: UploadHooks,
+  interrupted?: Promise<never>,
+): Promise<string> {
   const md5 = createHash('md5');
   for (let at = 0; at < length; ) {
     const want = Math.min(ctx.chunkSize, length - at);
-    await hooks.beforeRead(want);
+    const allowed = hooks.beforeRead(want);
+    // A throttle request given up on is answered later all the same (the failure stops
+    // the run, and the pool denies it): the thread asks nothing more meanwhile.
+    if (allowed !== undefined) await (interrupted === undefined ? allowed : Promise.race([allowed, interrupted]));
     const bytesRead = withPath(file.path, () => fs.readSync(fd, buffer, at, want, fileOffset + at));
     if (bytesRead === 0) throw new SourceTooShortError(file.path, file.size, fileOffset + at);
     const chunk = buffer.subarray(at, at + bytesRead);

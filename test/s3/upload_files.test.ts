@@ -209,8 +209,11 @@ describe('uploadFiles to radosgw', { skip }, () => {
     counters.begin(files);
     const abort = new AbortController();
     const reason = new CommandError(ErrorCodes.Interrupted, 'backup aborted');
-    const upload = uploadFiles(files, { bucket, prefix: 'aborted' }, options({ limiter: new TokenBucket(4 * MIB), progress: counters, signal: abort.signal }));
-    await until(() => counters.bytesCopied >= PART);
+    // The throttle's clock moves only when told: the upload is surely mid-way below.
+    const clock = new FakeClock();
+    const tokens = new TokenBucket(4 * MIB, { clock });
+    const upload = uploadFiles(files, { bucket, prefix: 'aborted' }, options({ limiter: tokens, progress: counters, signal: abort.signal }));
+    await driveUntil(clock, tokens, () => counters.bytesCopied >= PART);
     assert.equal(await exists(bucket, 'aborted/big'), false);
     abort.abort(reason);
     await assert.rejects(upload, (err) => err === reason);
@@ -352,13 +355,21 @@ describe('uploadFiles to radosgw', { skip }, () => {
     const files = [sourceFile('big', 6 * PART)];
     const counters = new ProgressCounters();
     counters.begin(files);
-    const upload = uploadFiles(files, { bucket, prefix: 'dead' }, { ...options({ limiter: new TokenBucket(4 * MIB), progress: counters }), settings: { ...settings, maxAttempts: 2 } });
-    await until(() => counters.bytesCopied >= PART);
+    const clock = new FakeClock();
+    const tokens = new TokenBucket(4 * MIB, { clock });
+    let settled = false;
+    // Its rejection is taken at once: it comes while the clock is still being driven.
+    const failure = uploadFiles(files, { bucket, prefix: 'dead' }, { ...options({ limiter: tokens, progress: counters }), settings: { ...settings, maxAttempts: 2 } })
+      .then(
+        () => assert.fail('the upload survived its server'),
+        (e: unknown) => e,
+      )
+      .finally(() => (settled = true));
+    await driveUntil(clock, tokens, () => counters.bytesCopied >= PART);
     await rgw.stopGateway();
-    const err = await upload.then(
-      () => assert.fail('the upload survived its server'),
-      (e: unknown) => e,
-    );
+    // Reads go on (the throttle's clock with them) until a part meets the dead server.
+    await driveUntil(clock, tokens, () => settled);
+    const err = await failure;
     try {
       assert.ok(err instanceof CommandError, String(err));
       assert.equal(err.code, ErrorCodes.HostUnreachable, err.message);
@@ -374,6 +385,15 @@ describe('uploadFiles to radosgw', { skip }, () => {
     assert.deepEqual(uploads.map((u) => u.uploadId), uploadsLeftOf(err).map((u) => u.uploadId));
   });
 });
+
+/** Moves the throttle's clock on whenever a read waits on it, until `done()`. */
+async function driveUntil(clock: FakeClock, tokens: TokenBucket, done: () => boolean): Promise<void> {
+  for (;;) {
+    await until(() => done() || tokens.waiting > 0);
+    if (done()) return;
+    await clock.advance(100);
+  }
+}
 
 function context(client: S3Client, buffers: PartBuffers): UploadContext {
   return { client, buffers, chunkSize: MIB, minPartSize: PART, stop: new AbortController().signal };
