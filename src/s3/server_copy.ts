@@ -121,7 +121,7 @@ async function copyOnServer(file: SourceFile, reuse: ReuseFrom, target: ObjectTa
     }
     etag = head.ETag;
   } catch (err) {
-    return refusal(requestError(err, ctx, 'read', target), `the base's copy ${baseUrl} cannot be read`);
+    return refusal(requestError(err, ctx, 'read', base), `the base's copy ${baseUrl} cannot be read`);
   }
   const source = copySource(base);
   if (file.size <= settings.maxCopyObjectSize) {
