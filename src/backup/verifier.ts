@@ -20,6 +20,8 @@ export interface VerifierOptions {
   concurrency?: number;
   /** `serve --backup-root`: the directories verified must lie in it (backup_root.ts). Default: any absolute path. */
   root?: BackupRoot | undefined;
+  /** Why every backupVerify is refused, when it is (an `s3://` --backup-root: this verifier reads local directories). */
+  refusal?: string | undefined;
   log: Logger;
 }
 
@@ -42,6 +44,7 @@ export class BackupVerifier {
     const { directory } = request;
     if (typeof directory !== 'string' || directory === '') throw new CommandError(ErrorCodes.BadValue, 'backupVerify must name the backup directory, e.g. {backupVerify: "/backups/2026-11-21"}');
     if (!path.isAbsolute(directory)) throw new CommandError(ErrorCodes.BadValue, `backupVerify path must be absolute: '${directory}'`);
+    if (this.options.refusal !== undefined) throw new CommandError(ErrorCodes.BadValue, `backupVerify ${directory} is refused: ${this.options.refusal}`);
     // A verify reads the directory and writes its record there: under a root, only inside it.
     const resolved = this.options.root === undefined ? path.resolve(directory) : await this.options.root.existingDirectory(directory, 'backupVerify path');
     // After that await: the slot is checked and claimed in one synchronous step.
