@@ -9,7 +9,7 @@
  * compared by content, when it is uploaded.
  */
 import fs from 'node:fs';
-import { Transform, type TransformCallback } from 'node:stream';
+import { pipeline, Transform, type TransformCallback } from 'node:stream';
 import { CopyObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { startChecksum } from '../backup/checksum.js';
 import { DEFAULT_CONCURRENCY, type Limiter } from '../backup/copy_pool.js';
@@ -107,7 +107,8 @@ async function uploadOne(client: S3Client, file: SourceFile, destination: S3Loca
       );
     },
   });
-  const body = file.size === 0 ? Buffer.alloc(0) : stream.pipe(meter);
+  // pipeline: an error on either side (an abort in the limiter) is handled; the SDK's send rejects with it.
+  const body = file.size === 0 ? Buffer.alloc(0) : pipeline(stream, meter, () => undefined);
   if (file.size === 0) stream.destroy();
   try {
     await client.send(new PutObjectCommand({ Bucket: destination.bucket, Key: key, Body: body, ContentLength: file.size }), { abortSignal: signal });

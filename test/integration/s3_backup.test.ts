@@ -7,12 +7,18 @@
  */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { MongoClient, type Document } from 'mongodb';
+import { randomBytes } from 'node:crypto';
+import { MongoClient, MongoServerError, type Document } from 'mongodb';
+import { CreateMultipartUploadCommand, type S3Client } from '@aws-sdk/client-s3';
 import { radosgwAvailable, startRadosgw, type Radosgw } from '../helpers/radosgw.js';
 import { startDevServer, type RunningDevServer } from '../helpers/dev_server.js';
 import { startProxy, type RunningProxy } from '../helpers/proxy.js';
-import { assertS3MatchesManifest, uploadsUnder } from '../helpers/s3_backups.js';
-import type { S3Client } from '@aws-sdk/client-s3';
+import { until } from '../helpers/poll.js';
+import { tempDir } from '../helpers/paths.js';
+import { assertS3MatchesManifest, objectsUnder, s3Manifest, s3Marker, uploadsUnder } from '../helpers/s3_backups.js';
+import { putObjectBytes } from '../../src/s3/s3_objects.js';
+import { MANIFEST_FILENAME } from '../../src/backup/manifest.js';
+import { ErrorCodes } from '../../src/errors.js';
 
 const MiB = 1024 * 1024;
 const available = radosgwAvailable();
@@ -28,12 +34,17 @@ describe('backupStart to s3://', { skip: available.ok ? false : available.reason
   before(async () => {
     rgw = await startRadosgw();
     s3 = rgw.client();
-    server = await startDevServer();
+    // Journal files of 2 MB, not mongod's 100 MB: the collections are then most of each
+    // backup, as in a real database, and an incremental backup's savings show.
+    server = await startDevServer({ args: ['--wiredTigerEngineConfigString', 'log=(file_max=2MB)'] });
     proxy = await startProxy(server, [], rgw.env());
     client = new MongoClient(proxy.uri);
     await client.connect();
-    // A few MiB of documents besides the journal's preallocated file.
-    await client.db('app').collection('bulk').insertMany(Array.from({ length: 40 }, (_, i) => ({ i, pad: 'x'.repeat(256 * 1024) })));
+    // Four collections of ~10 MiB that do not compress: files that finish one after another.
+    for (const name of ['a', 'b', 'c', 'd']) {
+      await client.db('app').collection(name).insertMany(Array.from({ length: 32 }, (_, i) => ({ i, pad: randomBytes(240 * 1024).toString('base64') })));
+    }
+    await admin().command({ fsync: 1 });
   });
 
   after(async () => {
@@ -52,7 +63,7 @@ describe('backupStart to s3://', { skip: available.ok ? false : available.reason
     assert.equal(reply['ok'], 1);
     const manifest = await assertS3MatchesManifest(s3, location);
     assert.ok(manifest.files.length > 3, `${manifest.files.length} files`);
-    assert.ok(manifest.totals.bytes > 10 * MiB, `${manifest.totals.bytes} bytes`);
+    assert.ok(manifest.totals.bytes > 30 * MiB, `${manifest.totals.bytes} bytes`);
     assert.deepEqual(await uploadsUnder(s3, location), []);
     const status = await admin().command({ backupStatus: 1 });
     const last = status['last'] as Document;
@@ -61,5 +72,161 @@ describe('backupStart to s3://', { skip: available.ok ? false : available.reason
     assert.equal(Number(last['bytes']), manifest.totals.bytes);
     assert.equal(last['files'], manifest.files.length);
     assert.equal(status['percent'], 100);
+  });
+
+  it('holds the throttle, and backupStatus shows bytes, files and percent climbing', async (t) => {
+    const bucket = await rgw.createBucket();
+    const rate = 8 * MiB;
+    await admin().command({ backupThrottle: rate });
+    try {
+      await admin().command({ backupStart: `s3://${bucket}/throttled`, async: true });
+      const seen: Array<{ bytes: number; files: number; percent: number }> = [];
+      const done = await until(async () => {
+        const status = await admin().command({ backupStatus: 1 });
+        if (status['inProgress'] === true && status['phase'] === 'copying') {
+          seen.push({ bytes: Number(status['bytesCopied']), files: Number(status['filesCopied']), percent: Number(status['percent']) });
+        }
+        return status['inProgress'] === true ? undefined : status;
+      }, 100);
+      const last = done['last'] as Document;
+      assert.equal(last['state'], 'complete', String(last['errmsg']));
+      const manifest = await s3Manifest(s3, { bucket, prefix: 'throttled' });
+      const bytes = manifest.totals.bytes;
+      t.diagnostic(`${(bytes / MiB).toFixed(1)} MiB at ${rate / MiB} MiB/s in ${(manifest.durationMs / 1000).toFixed(1)} s; ${seen.length} status samples`);
+      // Wide margin: a busy machine only makes it slower.
+      assert.ok(manifest.durationMs >= (0.5 * 1000 * bytes) / rate, `${bytes} bytes took ${manifest.durationMs} ms at ${rate} bytes/s`);
+      assert.equal(manifest.throttleBytesPerSec, rate);
+      for (const field of ['bytes', 'files', 'percent'] as const) {
+        let rises = 0;
+        for (let i = 1; i < seen.length; i++) {
+          const [before, now] = [seen[i - 1]?.[field] ?? 0, seen[i]?.[field] ?? 0];
+          assert.ok(now >= before, `${field} never goes back: ${before} then ${now}`);
+          if (now > before) rises++;
+        }
+        assert.ok(rises >= 3, `${field} rose ${rises} times over ${seen.length} samples: ${JSON.stringify(seen.map((s) => s[field]))}`);
+      }
+    } finally {
+      await admin().command({ backupThrottle: 0 });
+    }
+  });
+
+  it('backupAbort mid-upload: aborted, no manifest, the marker says so, no multipart upload left', async () => {
+    const bucket = await rgw.createBucket();
+    const location = { bucket, prefix: 'aborted' };
+    await admin().command({ backupThrottle: 8 * MiB });
+    try {
+      await admin().command({ backupStart: `s3://${bucket}/aborted`, async: true });
+      await until(async () => Number((await admin().command({ backupStatus: 1 }))['bytesCopied']) > 0 || undefined);
+      const reply = await admin().command({ backupAbort: 1 });
+      assert.equal(reply['state'], 'aborted');
+    } finally {
+      await admin().command({ backupThrottle: 0 });
+    }
+    const last = (await admin().command({ backupStatus: 1 }))['last'] as Document;
+    assert.equal(last['state'], 'aborted');
+    assert.equal(last['code'], ErrorCodes.Interrupted);
+    const keys = (await objectsUnder(s3, location)).map((object) => object.key);
+    assert.ok(!keys.includes(`aborted/${MANIFEST_FILENAME}`), 'no manifest object');
+    const marker = await s3Marker(s3, location);
+    assert.equal(marker?.state, 'aborted');
+    assert.equal(marker?.error?.code, ErrorCodes.Interrupted);
+    assert.deepEqual(await uploadsUnder(s3, location), []);
+  });
+
+  it('refuses a prefix that holds an object, or an unfinished multipart upload, with Percona\'s text, writing nothing', async () => {
+    const bucket = await rgw.createBucket();
+    await putObjectBytes(s3, bucket, 'taken/something.txt', Buffer.from('not a backup'));
+    const before = await objectsUnder(s3, { bucket, prefix: '' });
+    await assert.rejects(admin().command({ backupStart: `s3://${bucket}/taken` }), (err: MongoServerError) => {
+      assert.equal(err.code, ErrorCodes.BadValue);
+      assert.equal(err.message, `Backup directory s3://${bucket}/taken is not empty`);
+      return true;
+    });
+    await s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: 'pending/WiredTiger.wt' }));
+    await assert.rejects(admin().command({ backupStart: `s3://${bucket}/pending/` }), (err: MongoServerError) => {
+      assert.equal(err.code, ErrorCodes.BadValue);
+      assert.match(err.message, new RegExp(`^Backup directory s3://${bucket}/pending is not empty: it has 1 unfinished multipart upload`));
+      return true;
+    });
+    assert.deepEqual(await objectsUnder(s3, { bucket, prefix: '' }), before, 'nothing was written');
+    const status = await admin().command({ backupStatus: 1 });
+    assert.equal(status['inProgress'], false);
+  });
+
+  it('names S3\'s code for a bucket that does not exist, and refuses a malformed URL', async () => {
+    await assert.rejects(admin().command({ backupStart: 's3://no-such-bucket-here/x' }), (err: MongoServerError) => {
+      assert.equal(err.code, ErrorCodes.NonExistentPath);
+      assert.match(err.message, /NoSuchBucket/);
+      assert.equal((err as unknown as { s3Code?: string }).s3Code ?? err.errorResponse['s3Code'], 'NoSuchBucket');
+      return true;
+    });
+    await assert.rejects(admin().command({ backupStart: 's3://Bad_Bucket/x' }), (err: MongoServerError) => {
+      assert.equal(err.code, ErrorCodes.BadValue);
+      assert.match(err.message, /is not a valid S3 location/);
+      return true;
+    });
+  });
+
+  it('refuses wrong credentials naming S3\'s code, and never shows the secret', async () => {
+    const bucket = await rgw.createBucket();
+    const secret = `WrongSecret${randomBytes(12).toString('hex')}`;
+    const stateDir = tempDir('s3-wrong-keys');
+    const wrong = await startProxy(server, ['--state-dir', stateDir.dir], { ...rgw.env(), AWS_SECRET_ACCESS_KEY: secret });
+    const other = new MongoClient(wrong.uri);
+    try {
+      await other.connect();
+      const otherAdmin = other.db('admin');
+      await assert.rejects(otherAdmin.command({ backupStart: `s3://${bucket}/denied` }), (err: MongoServerError) => {
+        assert.equal(err.code, ErrorCodes.OperationFailed);
+        assert.match(err.message, /SignatureDoesNotMatch|InvalidAccessKeyId/);
+        assert.match(String(err.errorResponse['s3Code']), /^(SignatureDoesNotMatch|InvalidAccessKeyId)$/);
+        assert.ok(!err.message.includes(secret), 'no secret in the errmsg');
+        return true;
+      });
+      const status = await otherAdmin.command({ backupStatus: 1 });
+      assert.ok(!JSON.stringify(status).includes(secret), 'no secret in backupStatus');
+    } finally {
+      await other.close();
+      await wrong.stop();
+      stateDir.remove();
+    }
+    assert.ok(!JSON.stringify(wrong.logs).includes(secret) && !wrong.stderr().includes(secret), 'no secret in the log');
+    assert.deepEqual(await objectsUnder(s3, { bucket, prefix: '' }), []);
+  });
+
+  it('an incremental backup on S3 copies unchanged files server-side', async (t) => {
+    const bucket = await rgw.createBucket();
+    await admin().command({ backupStart: `s3://${bucket}/full` });
+    // One collection changes; the others are taken from the base.
+    await client.db('app').collection('a').insertOne({ changed: true });
+    await admin().command({ fsync: 1 });
+    await admin().command({ backupStart: `s3://${bucket}/incr`, incrementalBase: `s3://${bucket}/full` });
+    const location = { bucket, prefix: 'incr' };
+    const manifest = await assertS3MatchesManifest(s3, location);
+    assert.equal(manifest.base?.path, `s3://${bucket}/full`);
+    const reused = manifest.files.filter((file) => file.reusedFrom !== undefined);
+    assert.ok(reused.length >= 3, `${reused.length} files reused`);
+    for (const file of reused) assert.equal(file.reusedFrom?.method, 'serverCopy', file.path);
+    const last = (await admin().command({ backupStatus: 1 }))['last'] as Document;
+    const uploaded = Number(last['bytes']);
+    const reusedBytes = Number(last['bytesReused']);
+    t.diagnostic(`uploaded ${(uploaded / MiB).toFixed(1)} MiB, copied server-side ${(reusedBytes / MiB).toFixed(1)} MiB (${reused.length} files)`);
+    assert.equal(uploaded + reusedBytes, manifest.totals.bytes);
+    assert.ok(uploaded < manifest.totals.bytes / 2, `uploaded ${uploaded} of ${manifest.totals.bytes} bytes, ${reusedBytes} copied server-side`);
+  });
+
+  it('refuses a local base for an S3 destination, and an S3 base for a local one', async () => {
+    const bucket = await rgw.createBucket();
+    await assert.rejects(admin().command({ backupStart: `s3://${bucket}/x`, incrementalBase: '/tmp/some-backup' }), (err: MongoServerError) => {
+      assert.equal(err.code, ErrorCodes.BadValue);
+      assert.match(err.message, /the destination is on S3 and the base is a local directory/);
+      return true;
+    });
+    await assert.rejects(admin().command({ backupStart: '/tmp/hotbackup-never-made', incrementalBase: `s3://${bucket}/full` }), (err: MongoServerError) => {
+      assert.equal(err.code, ErrorCodes.BadValue);
+      assert.match(err.message, /the destination is a local directory and the base is on S3/);
+      return true;
+    });
+    assert.deepEqual(await objectsUnder(s3, { bucket, prefix: '' }), []);
   });
 });
