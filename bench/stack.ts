@@ -19,7 +19,8 @@ export interface BenchStack {
   client: MongoClient;
 }
 
-export async function startBenchStack(name: string): Promise<BenchStack> {
+/** `proxyEnv` is added to the proxy's environment (bench/s3.ts: the AWS variables of its radosgw). */
+export async function startBenchStack(name: string, proxyEnv: NodeJS.ProcessEnv = {}): Promise<BenchStack> {
   const work = tempDir(name);
   onCleanup(`temp dir ${work.dir}`, () => work.remove());
   const server = await startDevServer({ args: ['--checkpoint-interval', '0'] });
@@ -29,7 +30,7 @@ export async function startBenchStack(name: string): Promise<BenchStack> {
   });
   // For A/B runs of the proxy's own settings, e.g. HOTBACKUP_BENCH_PROXY_ARGS='--copy-writes buffered'.
   const proxyArgs = (process.env.HOTBACKUP_BENCH_PROXY_ARGS ?? '').split(/\s+/).filter((arg) => arg !== '');
-  const proxy = await startProxy(server, proxyArgs);
+  const proxy = await startProxy(server, proxyArgs, proxyEnv);
   onCleanup('proxy', () => proxy.stop());
   const client = new MongoClient(proxy.uri, { serverSelectionTimeoutMS: 10_000 });
   onCleanup('driver client (proxy)', () => client.close(true));

@@ -9,7 +9,10 @@ cd "$(dirname "$0")/.."
 # openssl: the TLS tests make their CA and certificates with it (test/helpers/tls_certs.ts).
 # xfsprogs: the reflink tests make an XFS filesystem on a loop device (mkfs.xfs); e2fsprogs an ext4 one.
 # python3-pymongo: the replica-set client tests connect with Debian's pymongo 3.11 too.
-APT_PACKAGES=(libwiredtiger-dev wiredtiger socat tmux e2fsprogs xfsprogs mount util-linux python3 make g++ libzstd-dev openssl python3-pymongo)
+# ceph-mon ceph-osd radosgw ceph-common: the S3 tests and bench run a real one-node Ceph radosgw (test/helpers/radosgw.ts);
+#   s3cmd: the S3 bench's baseline (bench/s3.ts).
+APT_PACKAGES=(libwiredtiger-dev wiredtiger socat tmux e2fsprogs xfsprogs mount util-linux python3 make g++ libzstd-dev openssl python3-pymongo
+  ceph-mon ceph-osd radosgw ceph-common s3cmd)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

@@ -178,7 +178,7 @@
     const opts = options || {};
     const unknown = Object.keys(opts).filter((key) => !START_OPTIONS.includes(key));
     if (unknown.length > 0) throw new HotbackupError(`hotbackup.start: unknown option ${unknown.join(', ')} (options: ${START_OPTIONS.join(', ')})`);
-    if (typeof dir !== 'string') throw new HotbackupError('hotbackup.start(dir): dir must be a string, an absolute path');
+    if (typeof dir !== 'string') throw new HotbackupError('hotbackup.start(dir): dir must be a string, an absolute path or an s3://bucket/prefix URL');
     const { throttle: rate, wait = true, allowWriteBlocking, incrementalBase, checksum, extendTo } = opts;
     if (rate !== undefined) command({ backupThrottle: rate });
     const cmd = { backupStart: dir, async: true };
@@ -260,7 +260,8 @@
       'hotbackup.start(dir, {throttle, wait = true, allowWriteBlocking = false, incrementalBase, checksum = false, extendTo})\n' +
       '  Starts a hot backup of the whole mongod into dir with {backupStart: dir, async: true}.\n' +
       '  dir is absolute, and empty or absent under an existing directory (only dir itself is\n' +
-      '  created). throttle ("50MB", 52428800, 0 = unlimited) is set first.\n' +
+      '  created); or s3://bucket/prefix, an empty prefix of an existing bucket, uploaded with the\n' +
+      '  proxy\'s AWS_* environment. throttle ("50MB", 52428800, 0 = unlimited) is set first.\n' +
       '  With wait (the default) it shows the progress until the backup ends, prints a summary and\n' +
       '  returns backupStatus.last ({ok, bytes, files, seconds, ...}; check ok in scripts); with\n' +
       '  {wait: false} it returns {ok, backupId} at once. Ctrl-C stops watching, not the backup.\n' +

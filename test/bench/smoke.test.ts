@@ -16,10 +16,18 @@ import { BENCHES } from '../../bench/run_all.js';
 import { completeMetric } from '../../bench/common.js';
 import { tempDir } from '../helpers/paths.js';
 import { loopFsUnavailable } from '../helpers/loop_fs.js';
+import { missingCommands, radosgwAvailable } from '../helpers/radosgw.js';
 
 const DIST_BENCH = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench');
-/** Why a benchmark cannot run on this machine: bench/strategies mounts an XFS on a loop device. */
-const NEEDS: Readonly<Record<string, () => string | undefined>> = { strategies: () => loopFsUnavailable('xfs') };
+/** Why a benchmark cannot run on this machine: bench/strategies mounts an XFS on a loop device; bench/s3 runs Ceph. */
+const NEEDS: Readonly<Record<string, () => string | undefined>> = {
+  strategies: () => loopFsUnavailable('xfs'),
+  s3: () => {
+    const rgw = radosgwAvailable();
+    if (!rgw.ok) return rgw.reason;
+    return missingCommands(['s3cmd']).length > 0 ? 's3cmd is not installed (scripts/install.sh installs it)' : undefined;
+  },
+};
 /** bench/impact.ts may not exist yet on every branch; the rest always do. */
 const present = BENCHES.filter((spec) => fs.existsSync(path.join(DIST_BENCH, `${spec.name}.js`)));
 const built = present.filter((spec) => NEEDS[spec.name]?.() === undefined);

@@ -230,7 +230,7 @@ describe('hotbackup snippet in mongosh scripts', () => {
       'HotbackupError: Destination path must be absolute (code 2)',
       'HotbackupError: backupThrottle argument must be a number (code 2)',
       'HotbackupError: backupThrottle argument cannot be negative (code 2)',
-      'HotbackupError: hotbackup.start(dir): dir must be a string, an absolute path',
+      'HotbackupError: hotbackup.start(dir): dir must be a string, an absolute path or an s3://bucket/prefix URL',
       'HotbackupError: backupThrottle argument must be a number (code 2)',
     ]);
     assert.equal((await fx.status())['inProgress'], false, 'a bad throttle option starts nothing');
