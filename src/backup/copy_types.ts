@@ -45,7 +45,7 @@ export interface SourceFile {
 
 /** Where a file of an incremental backup may be taken from instead of being copied. */
 export interface ReuseFrom {
-  /** The base backup's copy of the file: an absolute path, or the s3:// URL of its object. */
+  /** The base backup's copy of the file: an absolute path, or `s3://bucket/key` for a base on S3. */
   from: string;
   /** The base's backupId, for the manifest. */
   backupId: string;
@@ -69,8 +69,8 @@ export interface ReuseFrom {
 export interface Reused {
   /**
    * 'reflink': a clone of the base's copy (FICLONE); 'hardlink': the base's copy itself,
-   * under a second name; 'serverCopy': an S3 object copied by the server from the base's
-   * (CopyObject, UploadPartCopy), never through this host.
+   * under a second name; 'serverCopy': the base's object copied by the S3 server
+   * (CopyObject or UploadPartCopy: src/s3/server_copy.ts).
    */
   method: 'reflink' | 'hardlink' | 'serverCopy';
   /** 'sizeMtime': the quick check said unchanged; 'checksum': the source and the base's copy were hashed, and both matched. */

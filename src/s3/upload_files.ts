@@ -1,122 +1,129 @@
 /**
- * STAND-IN for slice B1's uploader (issue 14), with the contract's exact signature, so
- * that the engine can be built and tested end to end before B1 lands; replaced by B1's
- * multipart uploader on its copy threads when that branch is merged.
+ * Uploads a backup's files to S3: the copier (copier.ts) for an `s3://` destination, on
+ * the same copy threads (copy_pool.ts) through the same throttle, with the same progress
+ * calls and the same result, so the engine and backupStatus do not tell them apart.
  *
- * Each file is one streamed PutObject on the main thread (reads throttled by the
- * process-wide limiter, hashed with XXH3 as they pass, reported chunk by chunk); a file
- * whose `reuse.from` is an s3:// URL is copied server-side (CopyObject) unless it must be
- * compared by content, when it is uploaded.
+ * Every byte is read, hashed (XXH3-64 for the manifest, MD5 for each request's
+ * Content-MD5) and sent on a copy thread, never on the proxy's forwarding event loop:
+ * each thread has its own S3 client (upload_job.ts) and its own part buffers.
+ *
+ * - Memory: each thread holds at most `partsInFlight` buffers of one part each (8 MiB,
+ *   more for a file of over 78 GiB: part_size.ts), reused across parts and files: at most
+ *   concurrency × partsInFlight × part size, whatever the database's size.
+ * - Retries: the SDK's standard mode (s3_client.ts) retries transient failures (5xx,
+ *   throttling, reset connections, timeouts) with backoff, resending the part's buffer;
+ *   a permanent refusal (403, NoSuchBucket) fails at once, as a CommandError naming S3's
+ *   code (s3_errors.ts).
+ * - Failure and abort: the first failure, or the signal, stops every thread: each aborts
+ *   its requests in flight, then its multipart upload, before uploadFiles rejects. An
+ *   upload that could not be aborted (the server is gone) is listed on the error
+ *   (`uploadsLeftOf`), for the caller to abort later: its parts bill until then.
+ * - Objects stored before a failure stay: the caller owns the prefix, and a prefix
+ *   without a manifest is an incomplete backup by definition.
  */
-import fs from 'node:fs';
-import { pipeline, Transform, type TransformCallback } from 'node:stream';
-import { CopyObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { startChecksum } from '../backup/checksum.js';
-import { DEFAULT_CONCURRENCY, type Limiter } from '../backup/copy_pool.js';
+import { poolSettings, runPool, type Limiter, type PoolSettingsInput } from '../backup/copy_pool.js';
+import type { CopyResult, SourceFile } from '../backup/copy_types.js';
+import type { UploadLeft } from '../backup/copy_messages.js';
 import { noProgress, type CopyProgress } from '../backup/progress.js';
-import type { CopiedFile, CopyResult, SkippedFile, SourceFile } from '../backup/copy_types.js';
-import { createS3Client, type S3Settings } from './s3_client.js';
-import { objectKey, parseS3Url, type S3Location } from './s3_location.js';
-import { errorCode } from '../backup/io_error.js';
+import type { S3Settings } from './s3_client.js';
+import { objectKey, s3Url, type S3Location } from './s3_location.js';
+import { checkMinPartSize, DEFAULT_MIN_PART_SIZE, MAX_SINGLE_REQUEST_SIZE } from './part_size.js';
 
-export interface UploadOptions {
-  /** s3_client.ts; each copy thread builds its own client from it. */
+export type { UploadLeft } from '../backup/copy_messages.js';
+
+/**
+ * Part buffers per copy thread: one part is read while the other is sent. Measured on
+ * radosgw (docs/s3.md): see DEFAULT_PARTS_IN_FLIGHT's figures in the report.
+ */
+export const DEFAULT_PARTS_IN_FLIGHT = 2;
+
+export interface UploadOptions extends PoolSettingsInput {
+  /** How to reach S3; each copy thread builds its own client from it. */
   settings: S3Settings;
-  /** copy_pool.ts: the process-wide TokenBucket; reads are throttled. */
+  /** The process-wide throttle: reads are throttled, chunk by chunk, as in a copy. */
   limiter: Limiter;
-  /** Files at once (copy threads); default DEFAULT_CONCURRENCY. */
-  concurrency?: number;
-  /** progress.ts: same calls as copyFiles makes. */
+  /** Told the same things copyFiles tells it. */
   progress?: CopyProgress;
-  /** Abort: every in-flight multipart upload is aborted before it rejects. */
+  /** Aborting stops the upload: uploadFiles rejects with its reason once every multipart upload begun is aborted. */
   signal?: AbortSignal;
+  /** Part buffers (and so parts in flight) per copy thread. Default DEFAULT_PARTS_IN_FLIGHT. */
+  partsInFlight?: number;
+  /** The smallest part (5 MiB to 5 GiB). Default 8 MiB. */
+  minPartSize?: number;
+  /**
+   * Objects larger than this are copied on the server in UploadPartCopy parts instead of
+   * one CopyObject. Default 5 GiB, S3's limit; lower for a server with a lower one.
+   */
+  maxCopyObjectSize?: number;
 }
 
-const CHUNK = 1024 * 1024;
+const UPLOADS_LEFT = Symbol('uploadsLeft');
+
+/** The multipart uploads a failed uploadFiles began and could not abort; [] for any other error. */
+export function uploadsLeftOf(err: unknown): UploadLeft[] {
+  if (typeof err !== 'object' || err === null) return [];
+  const left = (err as { [UPLOADS_LEFT]?: unknown })[UPLOADS_LEFT];
+  return Array.isArray(left) ? (left as UploadLeft[]) : [];
+}
 
 /** Uploads `files` to `<destination>/<relativePath>`; same result shape as copyFiles. */
 export async function uploadFiles(files: readonly SourceFile[], destination: S3Location, options: UploadOptions): Promise<CopyResult> {
-  const client = createS3Client(options.settings);
-  const progress = options.progress ?? noProgress;
-  const outcomes = new Map<SourceFile, CopiedFile | SkippedFile>();
-  const queue = [...files].sort((a, b) => b.size - a.size);
-  const inner = new AbortController();
-  const signal = options.signal === undefined ? inner.signal : AbortSignal.any([options.signal, inner.signal]);
-  const worker = async (): Promise<void> => {
-    for (let file = queue.shift(); file !== undefined; file = queue.shift()) {
-      signal.throwIfAborted();
-      outcomes.set(file, await uploadOne(client, file, destination, options.limiter, progress, signal));
-    }
-  };
+  const pool = poolSettings(options);
+  const partsInFlight = options.partsInFlight ?? DEFAULT_PARTS_IN_FLIGHT;
+  if (!Number.isSafeInteger(partsInFlight) || partsInFlight < 1) throw new RangeError(`partsInFlight must be a positive integer, got ${partsInFlight}`);
+  const minPartSize = checkMinPartSize(options.minPartSize ?? DEFAULT_MIN_PART_SIZE);
+  const maxCopyObjectSize = options.maxCopyObjectSize ?? MAX_SINGLE_REQUEST_SIZE;
+  if (!Number.isSafeInteger(maxCopyObjectSize) || maxCopyObjectSize < 0 || maxCopyObjectSize > MAX_SINGLE_REQUEST_SIZE) {
+    throw new RangeError(`maxCopyObjectSize must be 0 to 5 GiB, got ${maxCopyObjectSize}`);
+  }
+  const keys = objectKeys(files, destination);
+  options.signal?.throwIfAborted();
+  const left: UploadLeft[] = [];
+  let outcomes;
   try {
-    const workers = Array.from({ length: Math.max(1, options.concurrency ?? DEFAULT_CONCURRENCY) }, () => worker());
-    const settled = await Promise.allSettled(workers.map((w) => w.catch((err: unknown) => {
-      inner.abort(err);
-      throw err;
-    })));
-    const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
-    if (failed !== undefined) throw options.signal?.aborted === true ? options.signal.reason : failed.reason;
-  } finally {
-    client.destroy();
-  }
-  const copied: CopiedFile[] = [];
-  const skipped: SkippedFile[] = [];
-  for (const file of files) {
-    const outcome = outcomes.get(file);
-    if (outcome === undefined) continue;
-    if ('reason' in outcome) skipped.push(outcome);
-    else copied.push(outcome);
-  }
-  return { copied, skipped };
-}
-
-async function uploadOne(client: S3Client, file: SourceFile, destination: S3Location, limiter: Limiter, progress: CopyProgress, signal: AbortSignal): Promise<CopiedFile | SkippedFile> {
-  const key = objectKey(destination, file.relativePath);
-  const reuse = file.reuse;
-  if (reuse !== undefined && !reuse.compare && reuse.from.startsWith('s3://')) {
-    const from = parseS3Url(reuse.from);
-    progress.fileStarted(file);
-    await client.send(new CopyObjectCommand({ Bucket: destination.bucket, Key: key, CopySource: `${from.bucket}/${encodeURIComponent(from.prefix).replace(/%2F/g, '/')}` }), { abortSignal: signal });
-    const copied: CopiedFile = { relativePath: file.relativePath, size: file.size, checksum: reuse.checksum, reused: { method: 'serverCopy', check: 'sizeMtime' } };
-    progress.fileFinished(file, copied);
-    return copied;
-  }
-  let stream: fs.ReadStream;
-  try {
-    await fs.promises.access(file.path, fs.constants.R_OK);
+    outcomes = await runPool({
+      files,
+      job: (index) => ({ type: 'upload', bucket: destination.bucket, key: keys[index] as string }),
+      limiter: options.limiter,
+      ...pool,
+      fileMode: 0o600,
+      progress: options.progress ?? noProgress,
+      signal: options.signal,
+      upload: { settings: options.settings, partsInFlight, minPartSize, maxCopyObjectSize },
+      onUploadLeft: (upload) => left.push(upload),
+    });
   } catch (err) {
-    if (file.optional === true && errorCode(err) === 'ENOENT') {
-      return { relativePath: file.relativePath, path: file.path, reason: 'vanished', detail: 'vanished before it could be copied (ENOENT)' };
+    if (left.length > 0 && typeof err === 'object' && err !== null) {
+      // Not enumerable: it stays out of logs and of a reply built from the error's fields.
+      Object.defineProperty(err, UPLOADS_LEFT, { value: left, enumerable: false, configurable: true });
     }
     throw err;
   }
-  progress.fileStarted(file);
-  const checksum = startChecksum();
-  let seen = 0;
-  stream = fs.createReadStream(file.path, { start: 0, end: Math.max(0, file.size - 1), highWaterMark: CHUNK });
-  const meter = new Transform({
-    transform(chunk: Buffer, _enc, done: TransformCallback) {
-      limiter.take(chunk.length, signal).then(
-        () => {
-          checksum.update(chunk);
-          seen += chunk.length;
-          progress.chunkCopied(file, chunk.length);
-          done(null, chunk);
-        },
-        (err: unknown) => done(err as Error),
-      );
-    },
-  });
-  // pipeline: an error on either side (an abort in the limiter) is handled; the SDK's send rejects with it.
-  const body = file.size === 0 ? Buffer.alloc(0) : pipeline(stream, meter, () => undefined);
-  if (file.size === 0) stream.destroy();
-  try {
-    await client.send(new PutObjectCommand({ Bucket: destination.bucket, Key: key, Body: body, ContentLength: file.size }), { abortSignal: signal });
-  } finally {
-    stream.destroy();
+  const result: CopyResult = { copied: [], skipped: [] };
+  for (const outcome of outcomes) {
+    if ('copied' in outcome) result.copied.push(outcome.copied);
+    else if ('skipped' in outcome) result.skipped.push(outcome.skipped);
   }
-  if (seen !== file.size) throw new Error(`${file.path} ended after ${seen} of its ${file.size} bytes`);
-  const copied: CopiedFile = { relativePath: file.relativePath, size: file.size, checksum: checksum.hex() };
-  progress.fileFinished(file, copied);
-  return copied;
+  return result;
+}
+
+/**
+ * Each file's key. Refuses, before any request, relative paths that would make keys
+ * other than the backup's layout on disk: absolute, empty or '.'/'..' segments,
+ * backslashes, and duplicates.
+ */
+function objectKeys(files: readonly SourceFile[], destination: S3Location): string[] {
+  const seen = new Set<string>();
+  return files.map((file) => {
+    const { relativePath, size } = file;
+    const refuse = (why: string): Error => new Error(`refusing to upload ${file.path} to '${relativePath}' in ${s3Url(destination)}: ${why}`);
+    if (!Number.isSafeInteger(size) || size < 0) throw refuse(`invalid size ${size}`);
+    if (relativePath.includes('\\')) throw refuse('the path must use / only');
+    for (const segment of relativePath.split('/')) {
+      if (segment === '' || segment === '.' || segment === '..') throw refuse('the path must be relative, without empty, . or .. segments');
+    }
+    if (seen.has(relativePath)) throw refuse('the path is listed twice');
+    seen.add(relativePath);
+    return objectKey(destination, relativePath);
+  });
 }
