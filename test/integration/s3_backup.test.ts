@@ -229,4 +229,39 @@ describe('backupStart to s3://', { skip: available.ok ? false : available.reason
     });
     assert.deepEqual(await objectsUnder(s3, { bucket, prefix: '' }), []);
   });
+
+  it('serve --backup-root s3://…: destinations below it only, local ones refused; a local root refuses s3://', async () => {
+    const bucket = await rgw.createBucket();
+    const states = tempDir('s3-roots');
+    const localRoot = tempDir('s3-local-root');
+    const s3Rooted = await startProxy(server, ['--state-dir', `${states.dir}/a`, '--backup-root', `s3://${bucket}/root`], rgw.env());
+    const localRooted = await startProxy(server, ['--state-dir', `${states.dir}/b`, '--backup-root', localRoot.dir], rgw.env());
+    const [toS3, toLocal] = [new MongoClient(s3Rooted.uri), new MongoClient(localRooted.uri)];
+    try {
+      const refused = (pattern: RegExp) => (err: MongoServerError) => {
+        assert.equal(err.code, ErrorCodes.BadValue);
+        assert.match(err.message, pattern);
+        return true;
+      };
+      const s3Admin = toS3.db('admin');
+      await assert.rejects(s3Admin.command({ backupStart: `${localRoot.dir}/x` }), refused(new RegExp(`is refused: the proxy's --backup-root is s3://${bucket}/root, so backups go only to S3 below it`)));
+      await assert.rejects(s3Admin.command({ backupStart: `s3://${bucket}/elsewhere` }), refused(new RegExp(`^Backup destination s3://${bucket}/elsewhere must lie under the proxy's --backup-root s3://${bucket}/root$`)));
+      await assert.rejects(s3Admin.command({ backupStart: `s3://${bucket}/root` }), refused(/must lie under/));
+      await assert.rejects(s3Admin.command({ backupVerify: `${localRoot.dir}/x` }), refused(/backupVerify reads local directories only/));
+      assert.equal((await s3Admin.command({ backupStart: `s3://${bucket}/root/first` }))['ok'], 1);
+      await assertS3MatchesManifest(s3, { bucket, prefix: 'root/first' });
+      await assert.rejects(
+        toLocal.db('admin').command({ backupStart: `s3://${bucket}/root/second` }),
+        refused(new RegExp(`is refused: the proxy's --backup-root is the local directory ${localRoot.dir}, so backups go only there; start the proxy with --backup-root s3://`)),
+      );
+    } finally {
+      await toS3.close();
+      await toLocal.close();
+      await s3Rooted.stop();
+      await localRooted.stop();
+      states.remove();
+      localRoot.remove();
+    }
+    assert.deepEqual((await objectsUnder(s3, { bucket, prefix: '' })).filter((object) => !object.key.startsWith('root/first/')), []);
+  });
 });
