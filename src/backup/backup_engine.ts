@@ -11,7 +11,7 @@
 import type { CopyIoClass, CopyWrites } from './copy_messages.js';
 import { TokenBucket } from './throttle.js';
 import { DEFAULT_CONCURRENCY } from './copier.js';
-import { MANIFEST_FORMAT, MANIFEST_VERSION, manifestFiles, type Manifest } from './manifest.js';
+import { runManifest } from './run_manifest.js';
 import type { DestinationPolicy } from './destination.js';
 import { planReuse, reuseWarnings, type IncrementalBase } from './incremental.js';
 import { fileClock } from './source_stamp.js';
@@ -361,23 +361,8 @@ export class BackupEngine {
     run.signal.throwIfAborted();
     run.phase = 'manifest';
     if (failPointEnabled('failBeforeManifest')) throw new Error('fail point failBeforeManifest: the backup fails before its manifest is written');
-    const finishedAt = new Date();
-    const manifest: Manifest = {
-      format: MANIFEST_FORMAT,
-      version: MANIFEST_VERSION,
-      backupId: run.backupId,
-      strategy: snapshot.strategy,
-      source: { dbpath: options.dbpath, host: options.upstream.host, serverVersion },
-      startedAt: run.startedAt.toISOString(),
-      ...(startedAtFs === undefined ? {} : { startedAtFs }),
-      finishedAt: finishedAt.toISOString(),
-      durationMs: finishedAt.getTime() - run.startedAt.getTime(),
-      throttleBytesPerSec: this.throttle.rate,
-      ...(base === undefined ? {} : { base: { backupId: base.manifest.backupId, path: base.dir } }),
-      ...(snapshot.oplog === undefined ? {} : { oplog: snapshot.oplog }),
-      ...(extendTo === undefined ? {} : { extendedTo: extendTo }),
-      ...manifestFiles(result.copied, files),
-    };
+    const source = { dbpath: options.dbpath, host: options.upstream.host, serverVersion };
+    const manifest = runManifest({ run, snapshot, source, startedAtFs, throttleBytesPerSec: this.throttle.rate, base, extendTo, files, result });
     await target.writeManifest(manifest);
   }
 
