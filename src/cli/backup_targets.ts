@@ -28,11 +28,13 @@ export interface BackupTargetsOptions {
   log: Logger;
 }
 
-export function backupTargets(options: BackupTargetsOptions): TargetOpener {
+/** The opener, and a close() that frees the S3 client's sockets once no backup runs. */
+export function backupTargets(options: BackupTargetsOptions): { targets: TargetOpener; close: () => void } {
   const { s3Root, localRoot } = options;
-  return new TargetsByKind({
+  const s3 = new S3Targets({ settings: options.s3, root: s3Root, cleanupBackoff: options.s3CleanupBackoff, log: options.log });
+  const targets = new TargetsByKind({
     directories: new DirectoryTargets({ dbpath: options.dbpath, policy: options.policy, writes: options.copyWrites, ioClass: options.copyIoClass }),
-    s3: new S3Targets({ settings: options.s3, root: s3Root, cleanupBackoff: options.s3CleanupBackoff, log: options.log }),
+    s3,
     refuseS3:
       localRoot === undefined
         ? undefined
@@ -40,4 +42,5 @@ export function backupTargets(options: BackupTargetsOptions): TargetOpener {
     refuseLocal:
       s3Root === undefined ? undefined : `the proxy's --backup-root is ${s3Url(s3Root)}, so backups go only to S3 below it (backupStart: "${s3Url(s3Root)}/<name>")`,
   });
+  return { targets, close: () => s3.close() };
 }

@@ -199,6 +199,24 @@ export async function startProxyApp(options: ProxyAppOptions): Promise<ProxyApp>
     // Its own connection of one (and a watchdog): lock, watch and unlock must share it.
     const fsyncLock = () => new FsyncLockStrategy(options.upstreamUri, dbpath, backupLog);
     // No backup can start before the proxy listens, so a failure below leaves only the client and the claim to close.
+    // Local directories by these rules, s3:// prefixes to S3; --backup-root says which kind (backup_targets.ts).
+    const targets = backupTargets({
+      dbpath,
+      policy: {
+        root: backupRoot,
+        protectedDirs: [
+          { name: "the proxy's state dir", dir: dirs.stateDir },
+          { name: 'the staging dir', dir: stagingRoot },
+        ],
+      },
+      localRoot: backupRoot === undefined ? undefined : rootDir,
+      s3Root,
+      s3: s3Settings,
+      s3CleanupBackoff,
+      copyWrites: options.copyWrites,
+      copyIoClass: options.copyIoClass,
+      log: backupLog,
+    });
     const engine = new BackupEngine({
       dbpath,
       upstream: new DriverUpstreamAdmin(client),
@@ -218,27 +236,8 @@ export async function startProxyApp(options: ProxyAppOptions): Promise<ProxyApp>
       allowWriteBlocking: options.allowWriteBlocking,
       strategy: options.strategy ?? 'auto',
       concurrency: options.concurrency,
-      ...(options.copyWrites === undefined ? {} : { copyWrites: options.copyWrites }),
-      ...(options.copyIoClass === undefined ? {} : { copyIoClass: options.copyIoClass }),
       journal,
-      // Local directories by these rules, s3:// prefixes to S3; --backup-root says which kind (backup_targets.ts).
-      targets: backupTargets({
-        dbpath,
-        policy: {
-          root: backupRoot,
-          protectedDirs: [
-            { name: "the proxy's state dir", dir: dirs.stateDir },
-            { name: 'the staging dir', dir: stagingRoot },
-          ],
-        },
-        localRoot: backupRoot === undefined ? undefined : rootDir,
-        s3Root,
-        s3: s3Settings,
-        s3CleanupBackoff,
-        copyWrites: options.copyWrites,
-        copyIoClass: options.copyIoClass,
-        log: backupLog,
-      }),
+      targets: targets.targets,
       log: backupLog,
     });
     const s3Recovery = new S3Recovery({ settings: s3Settings, backoff: s3CleanupBackoff, log: backupLog });
@@ -285,6 +284,7 @@ export async function startProxyApp(options: ProxyAppOptions): Promise<ProxyApp>
       await recovery.stop();
       await engine.close();
       await s3Recovery.close();
+      targets.close();
       await closing;
       await streamStopped;
     };
@@ -315,6 +315,7 @@ export async function startProxyApp(options: ProxyAppOptions): Promise<ProxyApp>
         await recovery.stop();
         await engine.close();
         await s3Recovery.close();
+        targets.close();
         await jobClosed;
         await streamStopped;
         await verifier.close();

@@ -92,19 +92,22 @@ export class S3Target implements BackupTarget {
     if (running === undefined) return { state: 'done' };
     const { client, location, log, backup } = this.options;
     const ended = endedMarker(running, failure, at, state);
-    const attempt = async (): Promise<string> => {
-      const aborted = await abortMultipartUploads(client, location, this.options.closing);
-      await writeS3Marker(client, location, ended, this.options.closing);
+    const attempt = async (signal?: AbortSignal): Promise<string> => {
+      const aborted = await abortMultipartUploads(client, location, signal);
+      await writeS3Marker(client, location, ended, signal);
       return `${aborted} unfinished multipart upload(s) under ${this.destination} aborted, and ${this.markerName} says ${state}`;
     };
     try {
+      // Not stopped by the proxy's closing: a backup interrupted by a shutdown is cleaned up
+      // now (the shutdown timeout bounds it), since its state file goes and no next start
+      // would know of its uploads. Only the background retries stop at close.
       const detail = await attempt();
       log.info({ backupId: backup.backupId, destination: this.destination }, `backup cleanup done: ${detail}`);
       return { state: 'done' };
     } catch (err) {
       const why = s3CommandError(err, 'cleanup', this.destination).message;
       const detail = `the unfinished multipart uploads under ${this.destination} could not be aborted yet, nor ${this.markerName} rewritten (${why}); retrying in the background`;
-      const settled = retryInBackground(attempt, {
+      const settled = retryInBackground(() => attempt(this.options.closing), {
         backoff: this.options.backoff,
         signal: this.options.closing,
         onRetry: (retryErr, inMs) =>

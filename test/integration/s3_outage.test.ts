@@ -127,4 +127,24 @@ describe('a backup to s3:// when S3 or the proxy dies mid-upload', { skip: avail
       await next?.stop();
     }
   });
+
+  it('proxy stopped (SIGTERM) mid-upload: the backup is cleaned up before it exits, its marker says interrupted', async () => {
+    const bucket = await rgw.createBucket();
+    const location = { bucket, prefix: 'stopped' };
+    const proxy = await startProxy(server, [], proxyEnv());
+    const client = new MongoClient(proxy.uri);
+    try {
+      await client.connect();
+      await uploading(client.db('admin'), `s3://${bucket}/stopped`);
+      await client.close();
+      assert.equal(await proxy.stop(), 0);
+      const marker = await s3Marker(s3, location);
+      assert.equal(marker?.state, 'interrupted');
+      assert.equal(marker?.error?.code, ErrorCodes.InterruptedAtShutdown);
+      assert.deepEqual(await uploadsUnder(s3, location), [], 'no multipart upload is left');
+    } finally {
+      await client.close();
+      await proxy.kill9();
+    }
+  });
 });
