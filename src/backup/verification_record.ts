@@ -28,7 +28,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { isTempFileOf, fsyncDirectory, replaceFileOrRewriteInPlace } from './durable.js';
 import { MANIFEST_FORMAT, type Manifest } from './manifest.js';
-import { readRecordFile } from './versioned_record.js';
+import { parseRecordText, readRecordFile } from './versioned_record.js';
 import { errorCode } from './io_error.js';
 import { selfIdentity } from './process_identity.js';
 import type { OpenedBackup } from './backup_dir.js';
@@ -48,7 +48,7 @@ const RecordSchema = z.object({
   format: z.literal(MANIFEST_FORMAT),
   kind: z.literal('verification'),
   version: z.literal(RECORD_VERSION),
-  /** The backup directory, with every symbolic link resolved. */
+  /** The backup directory, with every symbolic link resolved; or the backup's s3:// URL. */
   directory: z.string(),
   backupId: z.uuid(),
   /** XXH3-64 of the bytes of the manifest verified. */
@@ -73,14 +73,17 @@ export function isVerificationFile(name: string): boolean {
   return name === VERIFICATION_FILENAME || isTempFileOf(name, VERIFICATION_FILENAME);
 }
 
-/** Writes (or replaces) the record of `verdict`, a verdict on the files of `backup`. */
-export async function writeVerificationRecord(backup: OpenedBackup, verdict: VerifyVerdict, by: VerifiedBy, at: Date = new Date()): Promise<VerificationRecord> {
+/**
+ * The record of `verdict`, a verdict on the files of `backup`, found at `directory` (a
+ * directory's real path, or a backup's s3:// URL). Throws for a verdict on no files.
+ */
+export function verificationRecordOf(backup: OpenedBackup, verdict: VerifyVerdict, by: VerifiedBy, directory: string, at: Date = new Date()): VerificationRecord {
   if (verdict.state !== 'complete' && verdict.state !== 'damaged') throw new Error(`a ${verdict.state} verdict is no verdict on the files`);
-  const record: VerificationRecord = {
+  return {
     format: MANIFEST_FORMAT,
     kind: 'verification',
     version: RECORD_VERSION,
-    directory: await fs.realpath(backup.directory),
+    directory,
     backupId: backup.manifest.backupId,
     manifestChecksum: backup.manifestChecksum,
     verifiedAt: at.toISOString(),
@@ -94,7 +97,17 @@ export async function writeVerificationRecord(backup: OpenedBackup, verdict: Ver
     by,
     writer: selfIdentity(),
   };
-  await replaceFileOrRewriteInPlace(path.join(backup.directory, VERIFICATION_FILENAME), `${JSON.stringify(record, null, 2)}\n`);
+}
+
+/** The record's text, as it is written (a directory's file, an S3 object). */
+export function serializeVerificationRecord(record: VerificationRecord): string {
+  return `${JSON.stringify(record, null, 2)}\n`;
+}
+
+/** Writes (or replaces) the record of `verdict`, a verdict on the files of `backup`. */
+export async function writeVerificationRecord(backup: OpenedBackup, verdict: VerifyVerdict, by: VerifiedBy, at: Date = new Date()): Promise<VerificationRecord> {
+  const record = verificationRecordOf(backup, verdict, by, await fs.realpath(backup.directory), at);
+  await replaceFileOrRewriteInPlace(path.join(backup.directory, VERIFICATION_FILENAME), serializeVerificationRecord(record));
   return record;
 }
 
@@ -118,6 +131,12 @@ export async function readVerificationRecord(dir: string): Promise<RecordRead> {
   return read.kind === 'present' ? { kind: 'present', record: read.value } : read;
 }
 
+/** A record's text, as read from a file or an S3 object, validated; whose it is is not checked here. */
+export function parseVerificationRecordText(text: string): RecordRead {
+  const read = parseRecordText(text, RecordSchema, 'record');
+  return read.kind === 'present' ? { kind: 'present', record: read.value } : read;
+}
+
 /**
  * The verification of the backup in `dir` whose manifest is `manifest` (its file's
  * XXH3-64 `manifestChecksum`): the record's verdict when the record names this manifest
@@ -126,9 +145,17 @@ export async function readVerificationRecord(dir: string): Promise<RecordRead> {
 export async function readVerification(dir: string, manifest: Manifest, manifestChecksum: string): Promise<Verification | undefined> {
   const read = await readVerificationRecord(dir);
   if (read.kind !== 'present') return undefined;
-  const { record } = read;
-  if (record.backupId !== manifest.backupId || record.manifestChecksum !== manifestChecksum) return undefined;
   const here = await fs.realpath(dir).catch(() => undefined);
-  if (here !== record.directory) return undefined;
+  return here === undefined ? undefined : verificationFor(read, manifest, manifestChecksum, here);
+}
+
+/**
+ * What `read` says of the backup at `where` (a real path, or the backup's `s3://` URL)
+ * whose manifest is `manifest`: its verdict when it names that manifest and that place.
+ */
+export function verificationFor(read: RecordRead, manifest: Manifest, manifestChecksum: string, where: string): Verification | undefined {
+  if (read.kind !== 'present') return undefined;
+  const { record } = read;
+  if (record.backupId !== manifest.backupId || record.manifestChecksum !== manifestChecksum || record.directory !== where) return undefined;
   return { ok: record.ok, verifiedAt: record.verifiedAt };
 }

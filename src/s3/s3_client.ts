@@ -18,6 +18,7 @@
  * never logs them, and nothing of ours prints a client or its config.
  */
 import { S3Client } from '@aws-sdk/client-s3';
+import { quietSdkNodeWarning } from './sdk_node_warning.js';
 
 export interface S3Settings {
   /** AWS_REGION or AWS_DEFAULT_REGION; us-east-1 when neither is set (radosgw's default zonegroup answers to any). */
@@ -67,6 +68,8 @@ export function s3SettingsFromEnvironment(env: NodeJS.ProcessEnv = process.env):
 
 /** A client for `settings`. Each needs its own: its sockets are its own (one per worker thread, say). */
 export function createS3Client(settings: S3Settings, options: { maxSockets?: number } = {}): S3Client {
+  // Every command that makes a client (verify, restore, the proxy's backupVerify), not only list and purge.
+  quietSdkNodeWarning();
   return new S3Client({
     region: settings.region,
     ...(settings.endpoint === undefined ? {} : { endpoint: settings.endpoint }),

@@ -1,67 +1,66 @@
-/** What the S3 tests read back of a backup on radosgw: its objects, manifest, marker and unfinished uploads. */
-import assert from 'node:assert/strict';
-import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { listObjects, listMultipartUploads, type S3Object, type S3Upload } from '../../src/s3/s3_objects.js';
-import { readS3Manifest, readS3Marker } from '../../src/s3/s3_backup_records.js';
-import { objectKey, type S3Location } from '../../src/s3/s3_location.js';
-import { MANIFEST_FILENAME, type Manifest } from '../../src/backup/manifest.js';
-import { INCOMPLETE_MARKER_FILENAME, type BackupMarker } from '../../src/backup/backup_marker.js';
-import { startChecksum } from '../../src/backup/checksum.js';
-
-export async function objectsUnder(client: S3Client, location: S3Location): Promise<S3Object[]> {
-  const objects: S3Object[] = [];
-  for await (const object of listObjects(client, location)) objects.push(object);
-  return objects;
-}
-
-export function uploadsUnder(client: S3Client, location: S3Location): Promise<S3Upload[]> {
-  return listMultipartUploads(client, location);
-}
-
-export async function s3Manifest(client: S3Client, location: S3Location): Promise<Manifest> {
-  return (await readS3Manifest(client, location)).manifest;
-}
-
-/** The marker object's content, or undefined when there is none. */
-export async function s3Marker(client: S3Client, location: S3Location): Promise<BackupMarker | undefined> {
-  const read = await readS3Marker(client, location);
-  if (read.kind === 'invalid') assert.fail(`the marker is not valid: ${read.reason}`);
-  return read.kind === 'present' ? read.marker : undefined;
-}
-
-/** XXH3 of an object's bytes, streamed. */
-export async function objectChecksum(client: S3Client, bucket: string, key: string): Promise<string> {
-  const reply = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-  const checksum = startChecksum();
-  for await (const chunk of reply.Body as AsyncIterable<Uint8Array>) checksum.update(chunk);
-  return checksum.hex();
-}
-
 /**
- * Asserts that the objects under `location` are exactly the manifest's files (same sizes,
- * and the XXH3 of the bytes downloaded equals the manifest's) plus the manifest, no
- * marker, and that the manifest object is not older than any file object.
+ * Backups put on S3 object by object, for the tests of what reads an S3 root (list,
+ * purge): a real local backup copied as it lies (every file at `<prefix>/<relativePath>`,
+ * the manifest last, as the engine writes one), and unfinished ones crafted from a
+ * marker object and a few file objects. Independent of the product's uploader.
  */
-export async function assertS3MatchesManifest(client: S3Client, location: S3Location): Promise<Manifest> {
-  const manifest = await s3Manifest(client, location);
-  const objects = await objectsUnder(client, location);
-  const byKey = new Map(objects.map((object) => [object.key, object]));
-  assert.equal(byKey.has(objectKey(location, INCOMPLETE_MARKER_FILENAME)), false, 'no marker is left');
-  assert.deepEqual(
-    [...byKey.keys()].sort(),
-    [...manifest.files.map((file) => objectKey(location, file.path)), objectKey(location, MANIFEST_FILENAME)].sort(),
-    'the objects are the manifest files and the manifest',
-  );
-  for (const file of manifest.files) {
-    const key = objectKey(location, file.path);
-    assert.equal(byKey.get(key)?.size, file.size, `${file.path}: size`);
-    assert.equal(await objectChecksum(client, location.bucket, key), file.checksum, `${file.path}: XXH3 of the object`);
+import fs from 'node:fs';
+import path from 'node:path';
+import { CreateMultipartUploadCommand, PutObjectCommand, UploadPartCommand, paginateListObjectsV2, type S3Client } from '@aws-sdk/client-s3';
+import { MANIFEST_FILENAME } from '../../src/backup/manifest.js';
+import { INCOMPLETE_MARKER_FILENAME, serializeMarker, type BackupMarker } from '../../src/backup/backup_marker.js';
+
+async function put(client: S3Client, bucket: string, key: string, body: Buffer | string): Promise<void> {
+  const bytes = typeof body === 'string' ? Buffer.from(body) : body;
+  await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: bytes, ContentLength: bytes.length }));
+}
+
+/** Copies the backup directory `dir` to `s3://bucket/<prefix>/`, its manifest last. Returns the bytes put. */
+export async function putBackup(client: S3Client, bucket: string, prefix: string, dir: string): Promise<number> {
+  const files = (fs.readdirSync(dir, { recursive: true }) as string[]).filter((name) => fs.lstatSync(path.join(dir, name)).isFile() && name !== MANIFEST_FILENAME);
+  let bytes = 0;
+  for (const name of files) {
+    const body = fs.readFileSync(path.join(dir, name));
+    bytes += body.length;
+    await put(client, bucket, `${prefix}/${name.split(path.sep).join('/')}`, body);
   }
-  // From the listing, as the files' are: HeadObject's Last-Modified is an HTTP date, in whole seconds.
-  const manifestAt = byKey.get(objectKey(location, MANIFEST_FILENAME))?.lastModified;
-  assert.ok(manifestAt !== undefined, 'the manifest object has a LastModified');
-  for (const object of objects) {
-    assert.ok(object.lastModified !== undefined && object.lastModified.getTime() <= manifestAt.getTime(), `${object.key} (${object.lastModified?.toISOString()}) is not newer than the manifest (${manifestAt.toISOString()})`);
+  await put(client, bucket, `${prefix}/${MANIFEST_FILENAME}`, fs.readFileSync(path.join(dir, MANIFEST_FILENAME)));
+  return bytes;
+}
+
+/** An unfinished backup at `s3://bucket/<prefix>/`: its marker, then `files` (relative path to content). Returns the bytes put. */
+export async function putUnfinished(client: S3Client, bucket: string, prefix: string, marker: BackupMarker | undefined, files: Record<string, string>): Promise<number> {
+  let bytes = 0;
+  if (marker !== undefined) {
+    const text = serializeMarker(marker);
+    bytes += Buffer.byteLength(text);
+    await put(client, bucket, `${prefix}/${INCOMPLETE_MARKER_FILENAME}`, text);
   }
-  return manifest;
+  for (const [name, content] of Object.entries(files)) {
+    bytes += Buffer.byteLength(content);
+    await put(client, bucket, `${prefix}/${name}`, content);
+  }
+  return bytes;
+}
+
+/** Puts one object. */
+export async function putObject(client: S3Client, bucket: string, key: string, body: Buffer | string): Promise<void> {
+  await put(client, bucket, key, body);
+}
+
+/** Begins a multipart upload of `key` and uploads one part, as a backup cut short mid-file leaves one. */
+export async function beginUpload(client: S3Client, bucket: string, key: string): Promise<string> {
+  const { UploadId } = await client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key }));
+  if (UploadId === undefined) throw new Error('CreateMultipartUpload returned no UploadId');
+  await client.send(new UploadPartCommand({ Bucket: bucket, Key: key, UploadId, PartNumber: 1, Body: Buffer.alloc(1024, 1) }));
+  return UploadId;
+}
+
+/** Every key in `bucket` under `prefix` (all when ''), with its size, sorted: what "nothing changed" compares. */
+export async function keysUnder(client: S3Client, bucket: string, prefix = ''): Promise<string[]> {
+  const keys: string[] = [];
+  for await (const page of paginateListObjectsV2({ client }, { Bucket: bucket, Prefix: prefix })) {
+    for (const item of page.Contents ?? []) keys.push(`${item.Key ?? ''} ${item.Size ?? 0} ${item.ETag ?? ''}`);
+  }
+  return keys.sort();
 }

@@ -15,7 +15,7 @@ import { startDevServer, type RunningDevServer } from '../helpers/dev_server.js'
 import { startProxy, type RunningProxy } from '../helpers/proxy.js';
 import { until } from '../helpers/poll.js';
 import { tempDir } from '../helpers/paths.js';
-import { assertS3MatchesManifest, objectsUnder, s3Manifest, s3Marker, uploadsUnder } from '../helpers/s3_backups.js';
+import { assertS3MatchesManifest, objectsUnder, s3Manifest, s3Marker, uploadsUnder } from '../helpers/s3_readback.js';
 import { putObjectBytes } from '../../src/s3/s3_objects.js';
 import { MANIFEST_FILENAME } from '../../src/backup/manifest.js';
 import { ErrorCodes } from '../../src/errors.js';
@@ -247,7 +247,7 @@ describe('backupStart to s3://', { skip: available.ok ? false : available.reason
       await assert.rejects(s3Admin.command({ backupStart: `${localRoot.dir}/x` }), refused(new RegExp(`is refused: the proxy's --backup-root is s3://${bucket}/root, so backups go only to S3 below it`)));
       await assert.rejects(s3Admin.command({ backupStart: `s3://${bucket}/elsewhere` }), refused(new RegExp(`^Backup destination s3://${bucket}/elsewhere must lie under the proxy's --backup-root s3://${bucket}/root$`)));
       await assert.rejects(s3Admin.command({ backupStart: `s3://${bucket}/root` }), refused(/must lie under/));
-      await assert.rejects(s3Admin.command({ backupVerify: `${localRoot.dir}/x` }), refused(/backupVerify reads local directories only/));
+      await assert.rejects(s3Admin.command({ backupVerify: `${localRoot.dir}/x` }), refused(/is refused: this proxy's --backup-root is s3:\/\/.*, so its backups are on S3: verify them by their s3:\/\/ URL/));
       assert.equal((await s3Admin.command({ backupStart: `s3://${bucket}/root/first` }))['ok'], 1);
       await assertS3MatchesManifest(s3, { bucket, prefix: 'root/first' });
       await assert.rejects(

@@ -11,7 +11,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { radosgwAvailable, startRadosgw, type Radosgw } from '../helpers/radosgw.js';
 import { startReplicaSet, type RunningReplicaSet } from '../helpers/replica_set.js';
 import { startProxy, type RunningProxy } from '../helpers/proxy.js';
-import { assertS3MatchesManifest } from '../helpers/s3_backups.js';
+import { assertS3MatchesManifest } from '../helpers/s3_readback.js';
 
 const available = radosgwAvailable();
 

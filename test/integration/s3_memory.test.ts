@@ -13,7 +13,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { radosgwAvailable, startRadosgw, type Radosgw } from '../helpers/radosgw.js';
 import { startDevServer, type RunningDevServer } from '../helpers/dev_server.js';
 import { startProxy } from '../helpers/proxy.js';
-import { s3Manifest } from '../helpers/s3_backups.js';
+import { s3Manifest } from '../helpers/s3_readback.js';
 
 const MiB = 1024 * 1024;
 const DOC_BYTES = 8 * MiB;

@@ -13,7 +13,7 @@ import { radosgwAvailable, startRadosgw, type Radosgw } from '../helpers/radosgw
 import { startDevServer, type RunningDevServer } from '../helpers/dev_server.js';
 import { startProxy, type RunningProxy } from '../helpers/proxy.js';
 import { until } from '../helpers/poll.js';
-import { objectsUnder, s3Marker, uploadsUnder } from '../helpers/s3_backups.js';
+import { objectsUnder, s3Marker, uploadsUnder } from '../helpers/s3_readback.js';
 import { MANIFEST_FILENAME } from '../../src/backup/manifest.js';
 import { ErrorCodes } from '../../src/errors.js';
 

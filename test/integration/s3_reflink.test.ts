@@ -14,7 +14,7 @@ import { startDevServer, type RunningDevServer } from '../helpers/dev_server.js'
 import { startProxy, type RunningProxy } from '../helpers/proxy.js';
 import { loopFsUnavailable, mountLoopFs, type LoopFs } from '../helpers/loop_fs.js';
 import { untilCopying, untilBackupEnds } from '../helpers/poll.js';
-import { assertS3MatchesManifest } from '../helpers/s3_backups.js';
+import { assertS3MatchesManifest } from '../helpers/s3_readback.js';
 import { workDirs } from '../../src/backup/work_dirs.js';
 
 const available = radosgwAvailable();
