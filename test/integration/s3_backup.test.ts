@@ -72,6 +72,10 @@ describe('backupStart to s3://', { skip: available.ok ? false : available.reason
     assert.equal(Number(last['bytes']), manifest.totals.bytes);
     assert.equal(last['files'], manifest.files.length);
     assert.equal(status['percent'], 100);
+    // And it verifies, by its URL, through the proxy.
+    const verdict = await admin().command({ backupVerify: `s3://${bucket}/nightly/first` });
+    assert.equal(verdict['state'], 'complete');
+    assert.equal(Number(verdict['files']), manifest.files.length);
   });
 
   it('holds the throttle, and backupStatus shows bytes, files and percent climbing', async (t) => {
