@@ -29,7 +29,7 @@ export interface S3Settings {
   readonly forcePathStyle: boolean;
   /** AWS_MAX_ATTEMPTS: attempts per request, the first included. Default 5. */
   readonly maxAttempts: number;
-  /** Milliseconds to wait for a connection, and for a reply once the request is sent. */
+  /** Milliseconds to wait for a connection, and for a socket to move a byte either way (idle) once it is open. */
   readonly connectionTimeoutMs: number;
   readonly requestTimeoutMs: number;
 }
@@ -80,7 +80,11 @@ export function createS3Client(settings: S3Settings, options: { maxSockets?: num
     responseChecksumValidation: 'WHEN_REQUIRED',
     requestHandler: {
       connectionTimeout: settings.connectionTimeoutMs,
-      requestTimeout: settings.requestTimeoutMs,
+      // An idle socket, not `requestTimeout`: since @smithy/node-http-handler 4.x that one
+      // only logs a warning (unless throwOnRequestTimeout), and a radosgw whose OSDs are
+      // full stops reading a part's body and holds the request forever. Idle, rather than
+      // a bound on the whole request, so a large part on a slow link is not cut short.
+      socketTimeout: settings.requestTimeoutMs,
       ...(options.maxSockets === undefined ? {} : { httpAgent: { keepAlive: true, maxSockets: options.maxSockets }, httpsAgent: { keepAlive: true, maxSockets: options.maxSockets } }),
     },
   });
