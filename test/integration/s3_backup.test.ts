@@ -8,6 +8,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import path from 'node:path';
 import { MongoClient, MongoServerError, type Document } from 'mongodb';
 import { CreateMultipartUploadCommand, type S3Client } from '@aws-sdk/client-s3';
 import { radosgwAvailable, startRadosgw, type Radosgw } from '../helpers/radosgw.js';
@@ -15,6 +16,7 @@ import { startDevServer, type RunningDevServer } from '../helpers/dev_server.js'
 import { startProxy, type RunningProxy } from '../helpers/proxy.js';
 import { until } from '../helpers/poll.js';
 import { tempDir } from '../helpers/paths.js';
+import { runCli } from '../helpers/cli_run.js';
 import { assertS3MatchesManifest, objectsUnder, s3Manifest, s3Marker, uploadsUnder } from '../helpers/s3_readback.js';
 import { putObjectBytes } from '../../src/s3/s3_objects.js';
 import { MANIFEST_FILENAME } from '../../src/backup/manifest.js';
@@ -76,6 +78,26 @@ describe('backupStart to s3://', { skip: available.ok ? false : available.reason
     const verdict = await admin().command({ backupVerify: `s3://${bucket}/nightly/first` });
     assert.equal(verdict['state'], 'complete');
     assert.equal(Number(verdict['files']), manifest.files.length);
+    // And it restores (hotbackup restore s3://…) into a dbpath the dev server opens with every document.
+    const scratch = tempDir('s3-restore');
+    try {
+      const restored = path.join(scratch.dir, 'db');
+      const restore = await runCli(['restore', `s3://${bucket}/nightly/first`, '--to', restored], rgw.env());
+      assert.equal(restore.code, 0, restore.stderr);
+      const copy = await startDevServer({ dbpath: restored });
+      const reader = new MongoClient(copy.uri);
+      try {
+        for (const name of ['a', 'b', 'c', 'd']) {
+          const [original, back] = await Promise.all([client.db('app').collection(name).countDocuments(), reader.db('app').collection(name).countDocuments()]);
+          assert.equal(back, original, `app.${name}`);
+        }
+      } finally {
+        await reader.close();
+        await copy.stop();
+      }
+    } finally {
+      scratch.remove();
+    }
   });
 
   it('holds the throttle, and backupStatus shows bytes, files and percent climbing', async (t) => {
