@@ -41,6 +41,8 @@ export class S3Targets implements TargetOpener {
   }
 
   async open(request: TargetRequest, context: TargetContext): Promise<OpenedTarget> {
+    refuseUserInfo(String(request.destination), 'Backup destination');
+    if (request.incrementalBase !== undefined) refuseUserInfo(request.incrementalBase, 'incrementalBase');
     const location = parseS3Url(String(request.destination), 'Backup destination');
     const url = s3Url(location);
     const { root } = this.options;
@@ -88,5 +90,20 @@ export class S3Targets implements TargetOpener {
   /** Frees the client's sockets. */
   close(): void {
     this.client.destroy();
+  }
+}
+
+/**
+ * `s3://key:secret@bucket/…` is no S3 URL (a bucket name has no '@'), but it looks like
+ * one that carries credentials: refused without repeating it, so that the secret reaches
+ * neither the reply nor the log.
+ */
+function refuseUserInfo(url: string, what: string): void {
+  const authority = url.slice('s3://'.length).split('/')[0] ?? '';
+  if (authority.includes('@')) {
+    throw new CommandError(
+      ErrorCodes.BadValue,
+      `${what} s3://…@… is not a valid S3 location: an s3:// URL carries no credentials (they come from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE)`,
+    );
   }
 }

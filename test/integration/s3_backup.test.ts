@@ -186,6 +186,14 @@ describe('backupStart to s3://', { skip: available.ok ? false : available.reason
       assert.equal((err as unknown as { s3Code?: string }).s3Code ?? err.errorResponse['s3Code'], 'NoSuchBucket');
       return true;
     });
+    await assert.rejects(admin().command({ backupStart: 's3://AKIDEXAMPLE:hunter2secret@bucket/x' }), (err: MongoServerError) => {
+      assert.equal(err.code, ErrorCodes.BadValue);
+      assert.match(err.message, /an s3:\/\/ URL carries no credentials/);
+      assert.ok(!err.message.includes('hunter2secret'), err.message);
+      return true;
+    });
+    assert.ok(!JSON.stringify(await admin().command({ backupStatus: 1 })).includes('hunter2secret'), 'nor backupStatus');
+    assert.ok(!JSON.stringify(proxy.logs).includes('hunter2secret'), 'nor the log');
     await assert.rejects(admin().command({ backupStart: 's3://Bad_Bucket/x' }), (err: MongoServerError) => {
       assert.equal(err.code, ErrorCodes.BadValue);
       assert.match(err.message, /is not a valid S3 location/);
