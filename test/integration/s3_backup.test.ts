@@ -228,6 +228,28 @@ describe('backupStart to s3://', { skip: available.ok ? false : available.reason
     assert.deepEqual(await objectsUnder(s3, { bucket, prefix: '' }), []);
   });
 
+  it('refuses a bucket the credentials may not write with AccessDenied named', async () => {
+    const bucket = await rgw.createBucket();
+    const stranger = await rgw.addUser();
+    const stateDir = tempDir('s3-stranger');
+    const other = await startProxy(server, ['--state-dir', stateDir.dir], { ...rgw.env(), AWS_ACCESS_KEY_ID: stranger.accessKeyId, AWS_SECRET_ACCESS_KEY: stranger.secretAccessKey });
+    const otherClient = new MongoClient(other.uri);
+    try {
+      await assert.rejects(otherClient.db('admin').command({ backupStart: `s3://${bucket}/theirs` }), (err: MongoServerError) => {
+        assert.equal(err.code, ErrorCodes.OperationFailed);
+        assert.match(err.message, /^S3 check of s3:\/\/\S+ failed: AccessDenied \(HTTP 403\): the credentials in use may not do this/);
+        assert.equal(err.errorResponse['s3Code'], 'AccessDenied');
+        assert.ok(!err.message.includes(stranger.secretAccessKey));
+        return true;
+      });
+    } finally {
+      await otherClient.close();
+      await other.stop();
+      stateDir.remove();
+    }
+    assert.deepEqual(await objectsUnder(s3, { bucket, prefix: '' }), []);
+  });
+
   it('an incremental backup on S3 copies unchanged files server-side', async (t) => {
     const bucket = await rgw.createBucket();
     await admin().command({ backupStart: `s3://${bucket}/full` });
