@@ -106,7 +106,8 @@ export class S3Target implements BackupTarget {
       return { state: 'done' };
     } catch (err) {
       const why = s3CommandError(err, 'cleanup', this.destination).message;
-      const detail = `the unfinished multipart uploads under ${this.destination} could not be aborted yet, nor ${this.markerName} rewritten (${why}); retrying in the background`;
+      const left = `the unfinished multipart uploads under ${this.destination} could not be aborted yet, nor ${this.markerName} rewritten (${why})`;
+      const detail = `${left}; retrying in the background`;
       const settled = retryInBackground(() => attempt(this.options.closing), {
         backoff: this.options.backoff,
         signal: this.options.closing,
@@ -119,7 +120,7 @@ export class S3Target implements BackupTarget {
         settled: settled.then((outcome) =>
           outcome.state === 'done'
             ? { state: 'done' as const, detail: outcome.value }
-            : { state: 'stopped' as const, detail: `the proxy closed before S3 could be reached: ${detail.replace(/; retrying in the background$/, '')}` },
+            : { state: 'stopped' as const, detail: `the proxy closed before S3 could be reached: ${left}` },
         ),
       };
     }
