@@ -105,9 +105,22 @@ export async function startRadosgw(options: RadosgwOptions = {}): Promise<Radosg
   try {
     return await boot(layout, group, bootMs, graceMs, options.osdBytes ?? 8 * 1024 ** 3);
   } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    const logs = message.includes('--- ') ? '' : `\n${clusterLogs(layout)}`;
     await group.close(graceMs);
-    throw err;
+    throw new Error(`radosgw did not start: ${message}${logs}`, { cause: err });
   }
+}
+
+/** The tail of every daemon's log and output, for an error message. */
+function clusterLogs(layout: CephLayout): string {
+  let names: string[];
+  try {
+    names = fs.readdirSync(layout.logDir).filter((n) => /^(mon|osd|client\.rgw)\..*\.(log|out)$/.test(n)).sort();
+  } catch {
+    return '(no logs yet)';
+  }
+  return names.map((n) => logTail(path.join(layout.logDir, n), n.endsWith('.out') ? 10 : 25)).join('\n');
 }
 
 /**
@@ -130,7 +143,7 @@ async function boot(layout: CephLayout, group: DaemonGroup, bootMs: number, grac
   fs.writeFileSync(conf, cephConf(layout, { fsid, monPort, rgwPort, osdBytes }));
   const c = ['--conf', conf];
   const daemons: CephDaemon[] = [];
-  const logs = (): string => daemons.map((d) => `${logTail(d.outFile, 10)}\n${logTail(path.join(layout.logDir, `${d.name}.log`))}`).join('\n');
+  const logs = (): string => clusterLogs(layout);
   const ceph = (args: string[]) => runCeph('ceph', [...c, '--connect-timeout', '30', ...args], bootMs);
 
   // The monitor.
