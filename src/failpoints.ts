@@ -18,7 +18,9 @@ export type FailPointName =
   /** restore --force: hang (saying so on stderr) before deleting the last entry the target held. */
   | 'hangDuringForceDelete'
   /** restore: fail the last step after its first rename, as an I/O error there would. */
-  | 'failDuringRestoreCompletion';
+  | 'failDuringRestoreCompletion'
+  /** purge of an S3 root: fail a backup's deletion once its manifest object is deleted, before its other objects. */
+  | 'failPurgeAfterManifestDeletion';
 
 const ENV = 'HOTBACKUP_TEST_FAILPOINTS';
 

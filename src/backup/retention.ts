@@ -18,6 +18,12 @@
  * kept backup's directory (or has another size there), since the base may then hold its
  * only copy.
  *
+ * On S3 the same rule holds for the same reason: an incremental's unchanged files are
+ * server-side copies (CopyObject), objects of its own, so deleting its base frees the
+ * base's objects only, and the guard still keeps a base whose kept incremental lacks an
+ * object it lists as reused. Where the backups are (a directory, an S3 root) is a
+ * PurgeStore: what the plan checks a file with, and what deletes a backup.
+ *
  * Directories without a manifest are left alone, unless asked (`removeIncomplete`), and
  * then only those whose marker (backup_marker.ts) says the backup ended without one:
  * aborted, failed, interrupted, or running with its writer gone. Never one still being
@@ -37,7 +43,29 @@ export interface PurgeOptions {
   keep: number;
   /** Also delete unfinished backups whose marker says they ended. Default false. */
   removeIncomplete?: boolean;
+  /** Where the backups are; default: directories (directoryStore). */
+  store?: PurgeStore;
 }
+
+/** What purge needs of the place the backups are kept. */
+export interface PurgeStore {
+  /** Whether `backup` holds its own copy of `file` (a manifest path) at `size` bytes. */
+  holds(backup: CatalogEntry, file: string, size: number): Promise<boolean>;
+  /** How a backup holds the files it took from its base, for the plan's reasons ("clones or hard links"). */
+  readonly reusedCopies: string;
+  /** Deletes a backup the plan removes: its manifest first. Throws, deleting nothing, when it changed since it was listed. */
+  remove(entry: CatalogEntry): Promise<void>;
+}
+
+/** Backups in directories (readCatalog's). */
+export const directoryStore: PurgeStore = {
+  holds: async (backup, file, size) => {
+    const stats = await fs.lstat(path.join(backup.path, file)).catch(() => undefined);
+    return stats?.isFile() === true && stats.size === size;
+  },
+  reusedCopies: 'clones or hard links',
+  remove: (entry) => removeBackup(entry),
+};
 
 export type PurgeAction = 'keep' | 'remove' | 'leave';
 
@@ -58,6 +86,11 @@ export interface SourceGroup {
 /** Unfinished backups that ended without a manifest: theirs may be deleted with removeIncomplete. */
 const ENDED: ReadonlySet<MarkerVerdict | undefined> = new Set<MarkerVerdict>(['aborted', 'failed', 'interrupted']);
 
+/** Whether a marker's verdict says the backup ended without a manifest (what --remove-incomplete may delete). */
+export function endedWithoutManifest(verdict: MarkerVerdict | undefined): boolean {
+  return ENDED.has(verdict);
+}
+
 /** The key of a manifest's source: its dbpath and how the proxy reached mongod. */
 export function sourceKey(source: Manifest['source']): string {
   return JSON.stringify([path.resolve(source.dbpath), source.host]);
@@ -77,14 +110,15 @@ export async function planPurge(catalog: readonly CatalogEntry[], options: Purge
     const newestFirst = [...group.entries].sort((a, b) => b.time.getTime() - a.time.getTime());
     for (const entry of newestFirst.slice(0, options.keep)) kept.add(entry);
   }
-  const needed = await neededBases([...kept], complete);
+  const store = options.store ?? directoryStore;
+  const needed = await neededBases([...kept], complete, store);
   return catalog.map((entry): PurgeItem => {
     if (entry.manifest === undefined) return incompleteItem(entry, options.removeIncomplete === true);
     const of = `of the backups of ${describeSource(entry.manifest.source)}`;
     if (kept.has(entry)) return { entry, action: 'keep', reason: `within --keep ${options.keep} ${of}` };
     const need = needed.get(entry);
     if (need !== undefined) return { entry, action: 'keep', reason: need };
-    return { entry, action: 'remove', reason: `beyond --keep ${options.keep} ${of}${sharedNote(entry, kept)}` };
+    return { entry, action: 'remove', reason: `beyond --keep ${options.keep} ${of}${sharedNote(entry, kept, store.reusedCopies)}` };
   });
 }
 
@@ -124,12 +158,12 @@ function incompleteItem(entry: CatalogEntry, removeIncomplete: boolean): PurgeIt
 }
 
 /** ", the base of x, which holds its own copies of the 12 files they share", when a kept backup was taken against it. */
-function sharedNote(entry: CatalogEntry, kept: ReadonlySet<CatalogEntry>): string {
+function sharedNote(entry: CatalogEntry, kept: ReadonlySet<CatalogEntry>, copies: string): string {
   const id = entry.manifest?.backupId;
   const dependants = [...kept].filter((k) => k.manifest?.base?.backupId === id);
   if (dependants.length === 0) return '';
   return dependants
-    .map((k) => `; the base of ${k.name}, which holds its own copies (clones or hard links) of the ${k.manifest?.files.filter((f) => f.reusedFrom?.backupId === id).length ?? 0} files it took from it`)
+    .map((k) => `; the base of ${k.name}, which holds its own copies (${copies}) of the ${k.manifest?.files.filter((f) => f.reusedFrom?.backupId === id).length ?? 0} files it took from it`)
     .join('');
 }
 
@@ -137,14 +171,17 @@ function sharedNote(entry: CatalogEntry, kept: ReadonlySet<CatalogEntry>): strin
  * The complete backups a kept one still needs, each with the reason: a base holding a
  * file that the backup taken against it lists as reused but lacks. Followed down the chain.
  */
-async function neededBases(kept: readonly CatalogEntry[], complete: readonly CatalogEntry[]): Promise<Map<CatalogEntry, string>> {
+async function neededBases(kept: readonly CatalogEntry[], complete: readonly CatalogEntry[], store: PurgeStore): Promise<Map<CatalogEntry, string>> {
   const byId = new Map(complete.map((entry) => [entry.manifest?.backupId, entry]));
   const needed = new Map<CatalogEntry, string>();
   const visit = async (backup: CatalogEntry, wanted: readonly string[], keptName: string): Promise<void> => {
     const base = byId.get(backup.manifest?.base?.backupId);
     if (base === undefined || wanted.length === 0) return;
     const lacking: string[] = [];
-    for (const file of wanted) if (!(await holds(backup, file))) lacking.push(file);
+    for (const file of wanted) {
+      const listed = backup.manifest?.files.find((f) => f.path === file);
+      if (listed === undefined || !(await store.holds(backup, file, listed.size))) lacking.push(file);
+    }
     if (lacking.length === 0) return;
     if (!needed.has(base)) needed.set(base, `needed by ${keptName}: it lists ${lacking[0]} as taken from here, and its own copy is missing`);
     // The base may have taken it from its own base in turn.
@@ -156,13 +193,6 @@ async function neededBases(kept: readonly CatalogEntry[], complete: readonly Cat
     await visit(backup, reused, backup.name);
   }
   return needed;
-}
-
-/** Whether `backup`'s directory holds `file` at the size its manifest lists. */
-async function holds(backup: CatalogEntry, file: string): Promise<boolean> {
-  const listed = backup.manifest?.files.find((f) => f.path === file);
-  const stats = await fs.lstat(path.join(backup.path, file)).catch(() => undefined);
-  return listed !== undefined && stats?.isFile() === true && stats.size === listed.size;
 }
 
 /**

@@ -28,7 +28,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { isTempFileOf, fsyncDirectory, replaceFileOrRewriteInPlace } from './durable.js';
 import { MANIFEST_FORMAT, type Manifest } from './manifest.js';
-import { readRecordFile } from './versioned_record.js';
+import { parseRecordText, readRecordFile } from './versioned_record.js';
 import { errorCode } from './io_error.js';
 import { selfIdentity } from './process_identity.js';
 import type { OpenedBackup } from './backup_dir.js';
@@ -48,7 +48,7 @@ const RecordSchema = z.object({
   format: z.literal(MANIFEST_FORMAT),
   kind: z.literal('verification'),
   version: z.literal(RECORD_VERSION),
-  /** The backup directory, with every symbolic link resolved. */
+  /** The backup directory, with every symbolic link resolved; or the backup's s3:// URL. */
   directory: z.string(),
   backupId: z.uuid(),
   /** XXH3-64 of the bytes of the manifest verified. */
@@ -118,6 +118,12 @@ export async function readVerificationRecord(dir: string): Promise<RecordRead> {
   return read.kind === 'present' ? { kind: 'present', record: read.value } : read;
 }
 
+/** A record's text, as read from a file or an S3 object, validated; whose it is is not checked here. */
+export function parseVerificationRecordText(text: string): RecordRead {
+  const read = parseRecordText(text, RecordSchema, 'record');
+  return read.kind === 'present' ? { kind: 'present', record: read.value } : read;
+}
+
 /**
  * The verification of the backup in `dir` whose manifest is `manifest` (its file's
  * XXH3-64 `manifestChecksum`): the record's verdict when the record names this manifest
@@ -126,9 +132,17 @@ export async function readVerificationRecord(dir: string): Promise<RecordRead> {
 export async function readVerification(dir: string, manifest: Manifest, manifestChecksum: string): Promise<Verification | undefined> {
   const read = await readVerificationRecord(dir);
   if (read.kind !== 'present') return undefined;
-  const { record } = read;
-  if (record.backupId !== manifest.backupId || record.manifestChecksum !== manifestChecksum) return undefined;
   const here = await fs.realpath(dir).catch(() => undefined);
-  if (here !== record.directory) return undefined;
+  return here === undefined ? undefined : verificationFor(read, manifest, manifestChecksum, here);
+}
+
+/**
+ * What `read` says of the backup at `where` (a real path, or the backup's `s3://` URL)
+ * whose manifest is `manifest`: its verdict when it names that manifest and that place.
+ */
+export function verificationFor(read: RecordRead, manifest: Manifest, manifestChecksum: string, where: string): Verification | undefined {
+  if (read.kind !== 'present') return undefined;
+  const { record } = read;
+  if (record.backupId !== manifest.backupId || record.manifestChecksum !== manifestChecksum || record.directory !== where) return undefined;
   return { ok: record.ok, verifiedAt: record.verifiedAt };
 }

@@ -8,7 +8,7 @@ import { sourceGroups } from '../backup/retention.js';
 import { formatBytes } from '../backup/units.js';
 import { formatTimestamp } from '../backup/oplog_bounds.js';
 
-/** One backup directory in the commands' JSON output. */
+/** One backup directory (or S3 prefix) in the commands' JSON output. */
 export interface EntryJson {
   name: string;
   path: string;
@@ -23,7 +23,10 @@ export interface EntryJson {
   startedAt: string | null;
   finishedAt: string | null;
   strategy: string | null;
-  /** Every file's size added up (totals.bytes), reused ones included. */
+  /**
+   * Every file's size added up (totals.bytes), reused ones included. For an unfinished
+   * backup on S3, the bytes its prefix holds (the listing's); null for an incomplete directory.
+   */
   bytes: number | null;
   files: number | null;
   /** Of `bytes`, those taken from the base (shared with it on disk). */
@@ -53,7 +56,7 @@ export function entryJson(entry: CatalogEntry, catalog: readonly CatalogEntry[])
     startedAt: manifest?.startedAt ?? null,
     finishedAt: manifest?.finishedAt ?? null,
     strategy: manifest?.strategy ?? null,
-    bytes: manifest?.totals.bytes ?? null,
+    bytes: manifest?.totals.bytes ?? entry.bytesHeld ?? null,
     files: manifest?.totals.files ?? null,
     bytesReused: entry.bytesReused,
     base: base === undefined ? null : { ...base, name: catalog.find((other) => other.manifest?.backupId === base.backupId)?.name ?? null },
@@ -89,7 +92,7 @@ function entryCells(entry: CatalogEntry, catalog: readonly CatalogEntry[]): stri
     entry.name,
     shortTime(entry.time),
     json.bytes === null ? '-' : formatBytes(json.bytes),
-    json.bytes === null ? '-' : formatBytes(json.bytesReused),
+    json.complete ? formatBytes(json.bytesReused) : '-',
     json.strategy ?? '-',
     json.base === null ? '-' : (json.base.name ?? json.base.path),
     json.complete ? 'yes' : 'no',

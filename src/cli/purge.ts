@@ -1,29 +1,38 @@
 /**
  * `hotbackup purge <root> --keep N [--dry-run] [--remove-incomplete] [--json]`: deletes
- * the oldest complete backups under <root> beyond the newest N (src/backup/retention.ts
- * decides, and deletes). A table-like plan on a terminal, JSON otherwise.
+ * the oldest complete backups under <root> (a directory, or an S3 root `s3://bucket/root`)
+ * beyond the newest N (src/backup/retention.ts decides; the root's PurgeStore deletes).
+ * A table-like plan on a terminal, JSON otherwise.
  *
  * Exit codes: 0 done (or, with --dry-run, planned); 1 the root cannot be read or a
- * deletion failed (the rest are not attempted); 2 a usage error.
+ * deletion failed (the rest are not attempted; on S3, the error names S3's code);
+ * 2 a usage error (a malformed s3:// URL among them).
  */
 import { parseArgs } from 'node:util';
-import path from 'node:path';
-import { readCatalog, type CatalogEntry } from '../backup/backup_catalog.js';
-import { describeSource, futureWarnings, planPurge, removeBackup, sourceGroups, type PurgeItem } from '../backup/retention.js';
+import { readCatalogFrom, type CatalogEntry } from '../backup/backup_catalog.js';
+import { describeSource, futureWarnings, planPurge, sourceGroups, type PurgeItem } from '../backup/retention.js';
 import { formatBytes } from '../backup/units.js';
 import { entryJson, warningLines } from './catalog_output.js';
 import type { Output } from './list.js';
+import { cannotRead, openCatalogRoot, type CatalogRoot } from './catalog_root.js';
 
 const HELP = `Usage: hotbackup purge <root> --keep N [--dry-run] [--remove-incomplete] [--json]
+       hotbackup purge s3://bucket/root --keep N [...]
 
-Deletes the oldest complete backups under <root> (one level down), keeping the
-newest N (by when they finished) of each source: each dbpath and mongod whose
-backups the root holds keeps its own N. Deleting the base of a kept incremental
-backup is safe: the kept one holds its own clones or hard links of the files it
-shares with it.
+Deletes the oldest complete backups under <root> (one level down: directories, or
+the prefixes below an S3 root), keeping the newest N (by when they finished) of
+each source: each dbpath and mongod whose backups the root holds keeps its own N.
+Deleting the base of a kept incremental backup is safe: the kept one holds its
+own clones or hard links (on S3, server-side copies) of the files it shares with
+it. A backup's manifest is deleted first, so a deletion cut short leaves an
+incomplete backup, never one that looks complete. On S3, the multipart uploads
+left under a deleted backup's prefix are aborted too.
 
 Directories without a manifest are listed and left alone, and so are symbolic
 links: purge never deletes through one.
+
+S3 is configured as the AWS CLI is (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY or
+AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL_S3): see hotbackup list --help.
 
 Options:
   --keep N               complete backups to keep of each source, newest first
@@ -69,7 +78,7 @@ export async function runPurge(args: string[], out: Output = process.stdout, err
   }
   const [root, ...extra] = positionals;
   if (root === undefined || extra.length > 0) {
-    err.write('hotbackup purge: give exactly one directory: hotbackup purge <root> --keep N\n');
+    err.write('hotbackup purge: give exactly one directory or s3:// root: hotbackup purge <root> --keep N\n');
     return 2;
   }
   const keep = Number(values.keep);
@@ -77,21 +86,37 @@ export async function runPurge(args: string[], out: Output = process.stdout, err
     err.write(`hotbackup purge: --keep must be a whole number of at least 1 (the newest backups to keep), got ${values.keep ?? 'nothing'}\n`);
     return 2;
   }
-  const dryRun = values['dry-run'] === true;
-  let catalog;
+  let opened: CatalogRoot;
   try {
-    catalog = await readCatalog(root);
+    opened = openCatalogRoot(root);
   } catch (e) {
-    err.write(`hotbackup purge: cannot read ${path.resolve(root)}: ${(e as Error).message}\n`);
+    err.write(`hotbackup purge: ${(e as Error).message}\n`);
+    return e instanceof TypeError ? 1 : 2;
+  }
+  try {
+    return await purgeRoot(opened, { keep, dryRun: values['dry-run'] === true, removeIncomplete: values['remove-incomplete'] === true, json: values.json === true }, out, err);
+  } finally {
+    opened.close();
+  }
+}
+
+async function purgeRoot(opened: CatalogRoot, flags: { keep: number; dryRun: boolean; removeIncomplete: boolean; json: boolean }, out: Output, err: Output): Promise<number> {
+  const { keep, dryRun } = flags;
+  let catalog;
+  let plan;
+  try {
+    catalog = await readCatalogFrom(opened.source);
+    plan = await planPurge(catalog, { keep, removeIncomplete: flags.removeIncomplete, store: opened.store });
+  } catch (e) {
+    err.write(`hotbackup purge: ${cannotRead(opened.root, e)}\n`);
     return 1;
   }
-  const plan = await planPurge(catalog, { keep, removeIncomplete: values['remove-incomplete'] === true });
   const removed = new Set<PurgeItem>();
   let failure: string | undefined;
   if (!dryRun) {
     for (const item of plan.filter((i) => i.action === 'remove')) {
       try {
-        await removeBackup(item.entry);
+        await opened.store.remove(item.entry);
         removed.add(item);
       } catch (e) {
         failure = `could not delete ${item.entry.path}: ${(e as Error).message}; the backups after it were not deleted`;
@@ -100,9 +125,9 @@ export async function runPurge(args: string[], out: Output = process.stdout, err
     }
   }
   const warnings = futureWarnings(catalog);
-  if (values.json === true || out.isTTY !== true) {
+  if (flags.json || out.isTTY !== true) {
     const backups = plan.map((item) => ({ ...entryJson(item.entry, catalog), action: item.action, reason: item.reason, removed: removed.has(item) }));
-    out.write(`${JSON.stringify({ root: path.resolve(root), keep, dryRun, backups, warnings }, null, 2)}\n`);
+    out.write(`${JSON.stringify({ root: opened.root, keep, dryRun, backups, warnings }, null, 2)}\n`);
   } else {
     out.write(planText(plan, catalog, keep, (item) => (dryRun || (item.action === 'remove' && !removed.has(item)) ? VERBS[item.action].planned : VERBS[item.action].done)));
     out.write(warningLines(warnings));
@@ -122,7 +147,8 @@ export async function runPurge(args: string[], out: Output = process.stdout, err
  */
 function planText(plan: readonly PurgeItem[], catalog: readonly CatalogEntry[], keep: number, verbOf: (item: PurgeItem) => string): string {
   const line = (item: PurgeItem): string => {
-    const size = item.entry.manifest === undefined ? '' : `, ${formatBytes(item.entry.manifest.totals.bytes)}`;
+    const bytes = item.entry.manifest?.totals.bytes ?? item.entry.bytesHeld;
+    const size = bytes === undefined ? '' : `, ${formatBytes(bytes)}`;
     return `${verbOf(item).padEnd(12)} ${item.entry.name} (${item.entry.time.toISOString().slice(0, 19)}Z${size}): ${item.reason}\n`;
   };
   const byEntry = new Map(plan.map((item) => [item.entry, item]));
