@@ -2,7 +2,7 @@
  * The checker (restic's internal/checker; RocksDB's VerifyBackup with checksums): is a
  * backup directory what its manifest says, file by file?
  *
- * 1. The manifest, or why there is none (backup_dir.ts): a BackupRefusal.
+ * 1. The manifest, or why there is none (backup_refusal.ts): a BackupRefusal.
  * 2. The directory is listed and compared with the manifest by name and size: files
  *    missing, extra (in the directory, not in the manifest), resized, or not regular
  *    files. Cheap, and on the calling thread: names and stat(2) only.
@@ -10,11 +10,14 @@
  *    throttled by the given limiter, and compared with its manifest checksum: corrupted,
  *    or unreadable when it cannot be read.
  *
- * Every problem is reported, by file; nothing stops at the first.
+ * Every problem is reported, by file; nothing stops at the first. Steps 2 and 3 here
+ * are a directory's; a backup on S3 has its own (src/s3/s3_reader.ts), verifyBackup
+ * runs either through a BackupReader.
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { openBackup, type OpenedBackup } from './backup_dir.js';
+import type { OpenedBackup } from './backup_dir.js';
+import type { BackupReader } from './backup_reader.js';
 import { hashFiles } from './hash_files.js';
 import { SourceTooShortError } from './file_copy.js';
 import { INCOMPLETE_MARKER_FILENAME } from './backup_marker.js';
@@ -115,13 +118,17 @@ export async function compareListing(backup: OpenedBackup): Promise<{ problems: 
   return { problems, toHash };
 }
 
-/** Verifies the backup in `dir`. Rejects with a BackupRefusal when it has no valid manifest, and with the signal's reason on abort. */
-export async function verifyBackup(dir: string, options: VerifyOptions): Promise<VerifyReport> {
+/**
+ * Verifies the backup `reader` reads (a directory: local_reader.ts; an S3 prefix:
+ * src/s3/s3_reader.ts). Rejects with a BackupRefusal when it has no valid manifest, and
+ * with the signal's reason on abort.
+ */
+export async function verifyBackup(reader: BackupReader, options: VerifyOptions): Promise<VerifyReport> {
   const started = performance.now();
-  const backup = await openBackup(dir);
-  const { problems, toHash } = await compareListing(backup);
+  const backup = await reader.open(options.signal);
+  const { problems, toHash } = await reader.compareListing(backup, options.signal);
   options.progress?.begin(toHash.map(({ source }) => source));
-  const hashed = await checkChecksums(backup, toHash, options);
+  const hashed = await reader.checkChecksums(backup, toHash, options);
   problems.push(...hashed.problems);
   problems.sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : a.problem < b.problem ? -1 : 1));
   return {

@@ -119,8 +119,9 @@ export async function copyFiles(files: readonly SourceFile[], destDir: string, o
 /**
  * Where each file goes. Refuses, before anything is written, paths that would land
  * outside `destDir` (absolute, any `..`), that name a directory, and duplicates.
+ * Also for the S3 restore's downloads (src/s3/s3_restore_files.ts).
  */
-function destinationPaths(files: readonly SourceFile[], destDir: string): string[] {
+export function destinationPaths(files: readonly SourceFile[], destDir: string): string[] {
   const seen = new Set<string>();
   return files.map((file) => {
     const { relativePath, size } = file;
@@ -140,9 +141,10 @@ function destinationPaths(files: readonly SourceFile[], destDir: string): string
 /**
  * Creates the directories the targets need, parents first (with `mode` set before
  * anything goes in), and returns every directory that gains an entry (destDir
- * included): those must be fsynced for the new names to survive a crash.
+ * included): those must be fsynced for the new names to survive a crash. Also for the
+ * S3 restore's downloads.
  */
-async function createDirectories(destDir: string, targets: readonly string[], mode: number): Promise<string[]> {
+export async function createDirectories(destDir: string, targets: readonly string[], mode: number): Promise<string[]> {
   const root = path.resolve(destDir);
   const needed = new Set<string>([root]);
   for (const target of targets) {

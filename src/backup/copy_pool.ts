@@ -3,7 +3,7 @@
  * file at a time, largest first, their throttle requests answered from this thread's one
  * Limiter, their chunks counted, and all of them stopped at the first failure. The
  * copier (copier.ts) runs it to copy files; verify (hash_files.ts) runs it to hash files
- * where they are. One machinery, so both read a file the same way: same buffer size,
+ * where they are; src/s3/upload_files.ts runs it to upload files to S3. One machinery, so both read a file the same way: same buffer size,
  * same throttle, same thread priority, same checksum.
  *
  * - Files go out largest first, one at a time per worker, so one huge collection file
@@ -12,7 +12,8 @@
  *   unless the limiter says it is unlimited (a word of shared memory, so an unthrottled
  *   run sends no requests). A rate change reaches a worker before its next chunk.
  * - The first error or abort stops every worker (those waiting on the limiter at once,
- *   the others after their current chunk), and every worker has closed its handles and
+ *   the others after their current chunk; an upload's requests in flight at once, and its
+ *   multipart upload is aborted), and every worker has closed its handles and
  *   exited before runPool settles. With `keepGoing` (verify, which reports every file), a
  *   file's own error is that file's outcome instead, and the others go on.
  * - A copied file whose source listed an `expectedChecksum` (restore) and hashed
@@ -20,9 +21,21 @@
  */
 import { Worker } from 'node:worker_threads';
 import { SourceTooShortError } from './file_copy.js';
+import { CommandError } from '../errors.js';
 import { ChecksumMismatchError } from './checksum.js';
 import type { CopyProgress } from './progress.js';
-import { FLAG_COUNT, Flag, type CopyIoClass, type CopyWorkerData, type CopyWrites, type FromWorker, type ToWorker, type WireError } from './copy_messages.js';
+import {
+  FLAG_COUNT,
+  Flag,
+  type CopyIoClass,
+  type CopyWorkerData,
+  type CopyWrites,
+  type FromWorker,
+  type ToWorker,
+  type UploadLeft,
+  type UploadWorkerSettings,
+  type WireError,
+} from './copy_messages.js';
 import type { CopiedFile, HashedFile, SkippedFile, SourceFile } from './copy_types.js';
 
 /**
@@ -76,8 +89,8 @@ function positiveInteger(name: string, value: number): number {
   return value;
 }
 
-/** What a worker does with one file: copy it to `target`, or only hash it. */
-export type PoolJob = { type: 'copy'; target: string } | { type: 'hash' };
+/** What a worker does with one file: copy it to `target`, only hash it, or upload it to S3 (as `key` in `bucket`). */
+export type PoolJob = { type: 'copy'; target: string } | { type: 'hash' } | { type: 'upload'; bucket: string; key: string };
 
 /** One file's end: copied, hashed, skipped (an optional file), or failed (only with keepGoing). */
 export type PoolOutcome = { copied: CopiedFile } | { hashed: HashedFile } | { skipped: SkippedFile } | { failed: Error };
@@ -100,6 +113,10 @@ export interface PoolOptions {
   signal?: AbortSignal;
   /** A file's own error is its outcome, and the run goes on. Default false: it stops the run. */
   keepGoing?: boolean;
+  /** Required for upload jobs: how the workers reach S3. */
+  upload?: UploadWorkerSettings;
+  /** Told of each multipart upload a worker began and could not abort (the server was gone). */
+  onUploadLeft?: (upload: UploadLeft) => void;
 }
 
 /**
@@ -160,6 +177,7 @@ export async function runPool(options: PoolOptions): Promise<PoolOutcome[]> {
       writes: options.writes ?? 'direct',
       ioClass: options.ioClass ?? 'best-effort',
       flags: flags.buffer as SharedArrayBuffer,
+      ...(options.upload === undefined ? {} : { upload: options.upload }),
     },
     nextFile: () => (failure === undefined ? queue[next++] : undefined),
     settle: (index, outcome) => (results[index] = outcome),
@@ -207,8 +225,16 @@ function runWorker(pool: Pool): Promise<void> {
       if (current === undefined) return post({ type: 'exit' });
       const file = files[current] as SourceFile;
       const job = pool.options.job(current);
-      post(job.type === 'copy' ? { type: 'copy', index: current, file, target: job.target } : { type: 'hash', index: current, file });
+      if (job.type === 'copy') post({ type: 'copy', index: current, file, target: job.target });
+      else if (job.type === 'hash') post({ type: 'hash', index: current, file });
+      else post({ type: 'upload', index: current, file, bucket: job.bucket, key: job.key });
     };
+    // A worker waiting on S3 reads no STOP flag: it is told, and aborts its requests.
+    let exited = false;
+    const onStop = (): void => {
+      if (!exited) post({ type: 'stop' });
+    };
+    pool.stop.addEventListener('abort', onStop, { once: true });
     const onMessage = (message: FromWorker): void => {
       const file = (index: number): SourceFile => files[index] as SourceFile;
       switch (message.type) {
@@ -259,6 +285,8 @@ function runWorker(pool: Pool): Promise<void> {
           // Only ever after a failure; without one, a file would go missing unnoticed.
           if (!pool.stop.aborted) pool.fail(new Error(`a copy worker stopped ${files[message.index]?.path} for no reason`));
           return;
+        case 'uploadLeft':
+          return pool.options.onUploadLeft?.(message.upload);
       }
     };
     worker.on('message', (message: FromWorker) => {
@@ -275,6 +303,8 @@ function runWorker(pool: Pool): Promise<void> {
     // An uncaught error in the worker (it cannot start, runs out of memory): 'exit' follows.
     worker.on('error', (err) => pool.fail(err));
     worker.on('exit', (code) => {
+      exited = true;
+      pool.stop.removeEventListener('abort', onStop);
       if (current !== undefined || code !== 0) pool.fail(new Error(`a copy worker exited with code ${code} before its work was done`));
       resolve();
     });
@@ -285,7 +315,9 @@ function runWorker(pool: Pool): Promise<void> {
 /** The worker's error as the callers expect it: same class, same Node fields. */
 function fromWireError(wire: WireError): Error {
   let err: Error;
-  if (wire.name === 'SourceTooShortError' && wire.path !== undefined) {
+  if (wire.command !== undefined) {
+    err = new CommandError(wire.command.code, wire.message, { codeName: wire.command.codeName, extra: wire.command.extra });
+  } else if (wire.name === 'SourceTooShortError' && wire.path !== undefined) {
     err = new SourceTooShortError(wire.path, wire.expectedSize ?? 0, wire.actualSize ?? 0);
   } else {
     err = new Error(wire.message);

@@ -45,7 +45,7 @@ export interface SourceFile {
 
 /** Where a file of an incremental backup may be taken from instead of being copied. */
 export interface ReuseFrom {
-  /** The base backup's copy of the file, absolute. */
+  /** The base backup's copy of the file: an absolute path, or `s3://bucket/key` for a base on S3. */
   from: string;
   /** The base's backupId, for the manifest. */
   backupId: string;
@@ -67,8 +67,12 @@ export interface ReuseFrom {
 
 /** How a reused file came to be in the destination. */
 export interface Reused {
-  /** 'reflink': a clone of the base's copy (FICLONE); 'hardlink': the base's copy itself, under a second name. */
-  method: 'reflink' | 'hardlink';
+  /**
+   * 'reflink': a clone of the base's copy (FICLONE); 'hardlink': the base's copy itself,
+   * under a second name; 'serverCopy': the base's object copied by the S3 server
+   * (CopyObject or UploadPartCopy: src/s3/server_copy.ts).
+   */
+  method: 'reflink' | 'hardlink' | 'serverCopy';
   /** 'sizeMtime': the quick check said unchanged; 'checksum': the source and the base's copy were hashed, and both matched. */
   check: 'sizeMtime' | 'checksum';
 }

@@ -128,8 +128,12 @@ export async function hashOneFile(file: SourceFile, buffer: Buffer, hooks: FileC
   }
 }
 
-/** Why an optional file may be skipped after `err`; undefined when it may not. */
-function skipReason(err: unknown, openingSource: boolean): Pick<SkippedFile, 'reason' | 'detail'> | undefined {
+/**
+ * Why an optional file may be skipped after `err` (thrown opening its source when
+ * `openingSource`); undefined when it may not. Shared with the S3 upload (src/s3/), which
+ * skips as a copy does.
+ */
+export function skipReason(err: unknown, openingSource: boolean): Pick<SkippedFile, 'reason' | 'detail'> | undefined {
   if (err instanceof SourceTooShortError) {
     return { reason: 'shrank', detail: `ended after ${err.actualSize} bytes while being copied (listed at ${err.expectedSize})` };
   }
@@ -145,7 +149,7 @@ function skipReason(err: unknown, openingSource: boolean): Pick<SkippedFile, 're
   return undefined;
 }
 
-function closeQuietly(fd: number | undefined): void {
+export function closeQuietly(fd: number | undefined): void {
   if (fd === undefined) return;
   try {
     fs.closeSync(fd);

@@ -68,13 +68,16 @@ const ManifestFileSchema = z.object({
   mtime: z.string().regex(MTIME_PATTERN, 'must be an ISO 8601 UTC time with nine fractional digits').optional(),
   /**
    * Set when an incremental backup took the file from its base (`base` below) instead of
-   * copying it: how (a clone, or a hard link to the base's copy) and on what evidence.
-   * The file is in this backup's directory all the same, with the checksum above.
+   * copying it: how (a clone, or a hard link to the base's copy, or for a backup on S3 a
+   * copy the server made of the base's object) and on what evidence. The file is in this
+   * backup's directory (or prefix) all the same, with the checksum above. 'serverCopy'
+   * came within version 2: a reader that predates it refuses such a manifest as invalid
+   * rather than misreading it, and no such reader reads S3.
    */
   reusedFrom: z
     .object({
       backupId: z.uuid(),
-      method: z.enum(['reflink', 'hardlink']),
+      method: z.enum(['reflink', 'hardlink', 'serverCopy']),
       check: z.enum(['sizeMtime', 'checksum']),
     })
     .optional(),

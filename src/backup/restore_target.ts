@@ -44,10 +44,10 @@ export interface CheckedTarget {
   entries: string[];
 }
 
-/** Checks `target` for a restore of `backupDir`; refuses with a TargetRefusal saying why and what to do. */
-export async function checkTarget(requested: string, backupDir: string, force: boolean): Promise<CheckedTarget> {
+/** Checks `target` for a restore of `backupDir` (undefined: a backup not on this machine); refuses with a TargetRefusal saying why and what to do. */
+export async function checkTarget(requested: string, backupDir: string | undefined, force: boolean): Promise<CheckedTarget> {
   const target = path.resolve(requested);
-  if (pathsOverlap(target, backupDir)) throw new TargetRefusal(`cannot restore ${backupDir} into ${target}: one is inside the other`);
+  if (backupDir !== undefined && pathsOverlap(target, backupDir)) throw new TargetRefusal(`cannot restore ${backupDir} into ${target}: one is inside the other`);
   let stat;
   try {
     stat = await fs.stat(target);

@@ -1,6 +1,7 @@
 /**
  * The restorer (restic's internal/restorer; RocksDB's RestoreDBFromBackup, which
- * re-checks every checksum as it copies): a backup directory into a dbpath, always as
+ * re-checks every checksum as it copies): a backup directory, or a backup on S3 (read
+ * through a BackupReader: backup_reader.ts), into a dbpath, always as
  * a copy (never the backup opened in place: mongod would write into it, and it would
  * no longer be a backup).
  *
@@ -21,10 +22,11 @@
  * placeholders keep mongod off the target until a restore into it finishes.
  */
 import path from 'node:path';
-import { openBackup, BackupRefusal, type OpenedBackup } from './backup_dir.js';
-import { checkChecksums, compareListing, type Problem, type VerifyProgress } from './checker.js';
-import { copyFiles } from './copier.js';
+import { BackupRefusal, type OpenedBackup } from './backup_dir.js';
+import type { Problem, VerifyProgress } from './checker.js';
 import type { Limiter } from './copy_pool.js';
+import type { BackupReader } from './backup_reader.js';
+import { localBackupReader } from './local_reader.js';
 import type { SourceFile } from './copy_types.js';
 import { summarize } from './verify_verdict.js';
 import { checkTarget, clearTarget, createTarget, markRestoreFailed, RESTORE_MARKER_FILENAME, RESTORED_DIR_MODE, TargetRefusal, writeRestoreMarker } from './restore_target.js';
@@ -43,6 +45,8 @@ export const RESTORED_FILE_MODE = 0o600;
 export interface RestoreOptions {
   /** The backup directory. */
   backup: string;
+  /** How the backup is read; default a directory's reader of `backup` (an S3 prefix's: src/s3/s3_reader.ts). */
+  reader?: BackupReader;
   /** The dbpath to write. */
   target: string;
   /** Delete what the target holds first, instead of refusing a non-empty one. */
@@ -92,13 +96,14 @@ export class RestoreStopped extends Error {
  */
 export async function restoreBackup(options: RestoreOptions): Promise<RestoreResult> {
   const started = performance.now();
-  const backup = await openBackup(options.backup);
-  const checked = await checkTarget(options.target, backup.directory, options.force === true).catch((err: unknown) => {
+  const reader = options.reader ?? localBackupReader(options.backup);
+  const backup = await reader.open(options.signal);
+  const checked = await checkTarget(options.target, reader.localDirectory, options.force === true).catch((err: unknown) => {
     throw err instanceof TargetRefusal ? err : new TargetRefusal(`cannot restore into ${options.target}: ${(err as Error).message}`);
   });
   const { target } = checked;
-  const { problems, toHash } = await compareListing(backup).catch((err: unknown) => {
-    throw new BackupRefusal('unreadable', backup.directory, toCommandError(err, `reading ${backup.directory}`));
+  const { problems, toHash } = await reader.compareListing(backup, options.signal).catch((err: unknown) => {
+    throw err instanceof BackupRefusal ? err : new BackupRefusal('unreadable', backup.directory, toCommandError(err, `reading ${backup.directory}`));
   });
   const damaged = (found: Problem[], kept: string) =>
     new BackupRefusal('damaged', backup.directory, new CommandError(ErrorCodes.DataCorruptionDetected, `${backup.directory} is damaged: ${summarize(found)}. ${kept}; restore another backup.`));
@@ -114,7 +119,7 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreRes
   if (checked.entries.length > 0 && options.precheck !== false) {
     options.onPhase?.('checking');
     options.progress?.begin(toHash.map(({ source }) => source));
-    const { problems: bad } = await checkChecksums(backup, toHash, copyOptions);
+    const { problems: bad } = await reader.checkChecksums(backup, toHash, copyOptions);
     if (bad.length > 0) throw damaged(bad, `Nothing was deleted from ${target}`);
   }
   options.signal?.throwIfAborted();
@@ -137,7 +142,7 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreRes
     await clearTarget(checked, [RESTORE_MARKER_FILENAME, ...FENCES], options.signal);
     options.onPhase?.('restoring');
     options.progress?.begin(files);
-    const copy = (list: SourceFile[]) => copyFiles(list, target, { ...copyOptions, fileMode: RESTORED_FILE_MODE, directoryMode: RESTORED_DIR_MODE });
+    const copy = (list: SourceFile[]) => reader.copyFiles(list, target, { ...copyOptions, fileMode: RESTORED_FILE_MODE, directoryMode: RESTORED_DIR_MODE });
     await copy(rest);
     // Last, under other names: what makes the target a database goes in only once everything else is in and checked.
     if (heldBack.length > 0) await copy(heldBack.map((f) => ({ ...f, relativePath: incomingName(f.relativePath) })));

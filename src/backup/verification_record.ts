@@ -73,14 +73,17 @@ export function isVerificationFile(name: string): boolean {
   return name === VERIFICATION_FILENAME || isTempFileOf(name, VERIFICATION_FILENAME);
 }
 
-/** Writes (or replaces) the record of `verdict`, a verdict on the files of `backup`. */
-export async function writeVerificationRecord(backup: OpenedBackup, verdict: VerifyVerdict, by: VerifiedBy, at: Date = new Date()): Promise<VerificationRecord> {
+/**
+ * The record of `verdict`, a verdict on the files of `backup`, found at `directory` (a
+ * directory's real path, or a backup's s3:// URL). Throws for a verdict on no files.
+ */
+export function verificationRecordOf(backup: OpenedBackup, verdict: VerifyVerdict, by: VerifiedBy, directory: string, at: Date = new Date()): VerificationRecord {
   if (verdict.state !== 'complete' && verdict.state !== 'damaged') throw new Error(`a ${verdict.state} verdict is no verdict on the files`);
-  const record: VerificationRecord = {
+  return {
     format: MANIFEST_FORMAT,
     kind: 'verification',
     version: RECORD_VERSION,
-    directory: await fs.realpath(backup.directory),
+    directory,
     backupId: backup.manifest.backupId,
     manifestChecksum: backup.manifestChecksum,
     verifiedAt: at.toISOString(),
@@ -94,7 +97,17 @@ export async function writeVerificationRecord(backup: OpenedBackup, verdict: Ver
     by,
     writer: selfIdentity(),
   };
-  await replaceFileOrRewriteInPlace(path.join(backup.directory, VERIFICATION_FILENAME), `${JSON.stringify(record, null, 2)}\n`);
+}
+
+/** The record's text, as it is written (a directory's file, an S3 object). */
+export function serializeVerificationRecord(record: VerificationRecord): string {
+  return `${JSON.stringify(record, null, 2)}\n`;
+}
+
+/** Writes (or replaces) the record of `verdict`, a verdict on the files of `backup`. */
+export async function writeVerificationRecord(backup: OpenedBackup, verdict: VerifyVerdict, by: VerifiedBy, at: Date = new Date()): Promise<VerificationRecord> {
+  const record = verificationRecordOf(backup, verdict, by, await fs.realpath(backup.directory), at);
+  await replaceFileOrRewriteInPlace(path.join(backup.directory, VERIFICATION_FILENAME), serializeVerificationRecord(record));
   return record;
 }
 

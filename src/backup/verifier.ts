@@ -3,10 +3,20 @@
  * (checker.ts, hash_files.ts), never on the forwarding loop. Its reads draw from the
  * proxy's one throttle (backupThrottle), as a backup's do, unless the request names a
  * rate of its own. close() stops a running verify and waits for its threads to exit.
+ *
+ * A backup on S3 (`s3://bucket/prefix`) is verified too (src/s3/s3_verification.ts), with
+ * the proxy's AWS environment: its objects are downloaded as streams on this thread, and
+ * each chunk is fed to XXH3 here, a few microseconds per 64 KiB, between the forwarding
+ * loop's other work; a thread would buy nothing but a copy of every chunk. `--backup-root`
+ * confines the directories verified, not S3: what the proxy may read and write there is
+ * what its credentials allow.
  */
 import path from 'node:path';
 import { TokenBucket } from './throttle.js';
 import { verifyAndRecord } from './verification.js';
+import { isS3Url, parseS3Url, s3Url, type S3Location } from '../s3/s3_location.js';
+import { s3SettingsFromEnvironment, type S3Settings } from '../s3/s3_client.js';
+import { verifyS3AndRecord } from '../s3/s3_verification.js';
 import type { VerifyVerdict } from './verify_verdict.js';
 import { CommandError, ErrorCodes } from '../errors.js';
 import type { Limiter } from './copy_pool.js';
@@ -24,7 +34,7 @@ export interface VerifierOptions {
 }
 
 export interface VerifyRequest {
-  /** The backup directory: absolute, as the proxy's working directory means nothing to a client. */
+  /** The backup directory: absolute, as the proxy's working directory means nothing to a client; or an s3:// URL. */
   directory: unknown;
   /** Bytes per second for this verify alone (0 = unlimited); default: the proxy's throttle. */
   rate?: number;
@@ -41,9 +51,16 @@ export class BackupVerifier {
   async verify(request: VerifyRequest): Promise<VerifyVerdict> {
     const { directory } = request;
     if (typeof directory !== 'string' || directory === '') throw new CommandError(ErrorCodes.BadValue, 'backupVerify must name the backup directory, e.g. {backupVerify: "/backups/2026-11-21"}');
-    if (!path.isAbsolute(directory)) throw new CommandError(ErrorCodes.BadValue, `backupVerify path must be absolute: '${directory}'`);
-    // A verify reads the directory and writes its record there: under a root, only inside it.
-    const resolved = this.options.root === undefined ? path.resolve(directory) : await this.options.root.existingDirectory(directory, 'backupVerify path');
+    let s3: { location: S3Location; settings: S3Settings } | undefined;
+    let resolved: string;
+    if (isS3Url(directory)) {
+      s3 = { location: parseS3Url(directory, 'backupVerify path'), settings: this.s3Settings() };
+      resolved = s3Url(s3.location);
+    } else {
+      if (!path.isAbsolute(directory)) throw new CommandError(ErrorCodes.BadValue, `backupVerify path must be absolute: '${directory}'`);
+      // A verify reads the directory and writes its record there: under a root, only inside it.
+      resolved = this.options.root === undefined ? path.resolve(directory) : await this.options.root.existingDirectory(directory, 'backupVerify path');
+    }
     // After that await: the slot is checked and claimed in one synchronous step.
     if (this.abort.signal.aborted) throw new CommandError(ErrorCodes.ShutdownInProgress, 'the proxy is shutting down');
     if (this.running !== undefined) {
@@ -51,7 +68,7 @@ export class BackupVerifier {
     }
     const run = { directory: resolved };
     this.running = run;
-    const done = this.run(run.directory, request.rate);
+    const done = this.run(run.directory, request.rate, s3);
     this.slot = done.catch(() => undefined);
     try {
       return await done;
@@ -66,20 +83,32 @@ export class BackupVerifier {
     await this.slot;
   }
 
-  private async run(directory: string, rate: number | undefined): Promise<VerifyVerdict> {
+  /** The AWS environment's S3 settings, read at each request: a bad one refuses the request, not the proxy. */
+  private s3Settings(): S3Settings {
+    try {
+      return s3SettingsFromEnvironment();
+    } catch (err) {
+      throw new CommandError(ErrorCodes.BadValue, `backupVerify of an S3 backup: ${(err as Error).message}`);
+    }
+  }
+
+  private async run(directory: string, rate: number | undefined, s3: { location: S3Location; settings: S3Settings } | undefined): Promise<VerifyVerdict> {
     const { log } = this.options;
     const limiter = rate === undefined ? this.options.throttle : new TokenBucket(rate);
     log.info({ directory, throttleBytesPerSec: rate ?? 'proxy' }, 'backup verify started');
     // Rejects only when aborted (close()): with the signal's reason.
-    const verdict = await verifyAndRecord(
-      directory,
-      {
-        limiter,
-        signal: this.abort.signal,
-        ...(this.options.concurrency === undefined ? {} : { concurrency: this.options.concurrency }),
-      },
-      'backupVerify',
-    );
+    const verdict =
+      s3 === undefined
+        ? await verifyAndRecord(
+            directory,
+            {
+              limiter,
+              signal: this.abort.signal,
+              ...(this.options.concurrency === undefined ? {} : { concurrency: this.options.concurrency }),
+            },
+            'backupVerify',
+          )
+        : await verifyS3AndRecord(s3.location, s3.settings, { limiter, signal: this.abort.signal }, 'backupVerify');
     const summary = { directory, state: verdict.state, files: verdict.files, bytesHashed: verdict.bytesHashed, seconds: verdict.seconds, problems: verdict.problems.length, notes: verdict.notes };
     if (verdict.ok) log.info(summary, 'backup verify finished: the backup is complete');
     else log.warn({ ...summary, errmsg: verdict.error?.errmsg }, 'backup verify finished: the backup is not good');

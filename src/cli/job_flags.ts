@@ -5,6 +5,7 @@
  */
 import { parseThrottle } from '../backup/units.js';
 import { DEFAULT_CONCURRENCY } from '../backup/copier.js';
+import { DEFAULT_S3_CONCURRENCY } from '../s3/s3_pool.js';
 
 /** A usage error: printed on one line, exit code 2. */
 export class UsageError extends Error {
@@ -16,7 +17,8 @@ export class UsageError extends Error {
 
 export const JOB_FLAGS_HELP = `  --rate RATE       read at most RATE bytes per second: a number, or with a unit,
                     binary as backupThrottle's (50MB = 50 MiB/s)           [unlimited]
-  --concurrency N   threads that read at once                               [${DEFAULT_CONCURRENCY}]`;
+  --concurrency N   threads that read at once; for s3://, objects downloaded
+                    at once                              [${DEFAULT_CONCURRENCY}; ${DEFAULT_S3_CONCURRENCY} for s3://]`;
 
 export const JOB_FLAG_OPTIONS = {
   rate: { type: 'string' },
@@ -32,8 +34,9 @@ export function parseRate(value: string | undefined): number {
   }
 }
 
-export function parseConcurrency(value: string | undefined): number {
-  if (value === undefined) return DEFAULT_CONCURRENCY;
+/** The --concurrency given, or undefined for the default of what is read (a directory's threads, S3's downloads). */
+export function parseConcurrency(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1 || n > 64) throw new UsageError(`--concurrency must be a whole number from 1 to 64; got '${value}'`);
   return n;

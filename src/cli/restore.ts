@@ -17,15 +17,26 @@ import { formatOplogTs, parseOplogTs, parsePointInTime, type OplogTs } from '../
 import { choosePointInTimeBackup, PointInTimeRefusal } from '../backup/point_in_time_choice.js';
 import { replayOntoRestore } from './restore_oplog.js';
 import { failureReporter, parseSubcommandFlags } from './subcommand_flags.js';
+import { isS3Url, parseS3Url } from '../s3/s3_location.js';
+import { s3SettingsFromEnvironment } from '../s3/s3_client.js';
+import { s3BackupReader } from '../s3/s3_reader.js';
+import type { BackupReader } from '../backup/backup_reader.js';
 
-const HELP = `Usage: hotbackup restore <dir> --to <dbpath> [--force [--no-precheck]] [--rate RATE]
-                         [--oplog <oplog dir> --until <secs,inc> [--mongod PATH]]
+const HELP = `Usage: hotbackup restore <dir | s3://bucket/prefix> --to <dbpath> [--force [--no-precheck]]
+                         [--rate RATE] [--oplog <oplog dir> --until <secs,inc> [--mongod PATH]]
        hotbackup restore --root <root> --to-time <secs,inc | ISO time> --to <dbpath>
                          [--force [--no-precheck]] [--mongod PATH] [--rate RATE]
 
 Copies the backup in <dir> into <dbpath>, checking every file's checksum against the
 backup's manifest as it is copied; the first mismatch stops the restore. Start mongod
 on <dbpath> afterwards. The backup itself is only read, never opened.
+
+A backup on S3 (s3://bucket/prefix, as backupStart wrote it) is restored the same way:
+its objects are listed and compared with the manifest first, then downloaded (several
+at once, never whole in memory), each hashed on its way into <dbpath>. The S3 server and
+credentials come from the AWS environment: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY
+(or AWS_PROFILE and a shared credentials file), AWS_REGION, and AWS_ENDPOINT_URL_S3 for
+an S3-compatible server. --root takes a local backup root only.
 
 Until the restore has finished, <dbpath> is marked incomplete: it holds
 hotbackup-restore-incomplete.json, and its WiredTiger.turtle, WiredTiger.wt and
@@ -37,7 +48,8 @@ Options:
                     existing parent                                        [required]
   --force           restore into a non-empty DBPATH: DELETES everything in it
                     (never while a mongod runs there), once the backup has been
-                    read and every checksum checked
+                    read and every checksum checked (from S3: downloaded twice,
+                    once to check, once to restore)
   --no-precheck     with --force, do not check the backup first: it is then read
                     once instead of twice, but a damaged backup stops the restore
                     with DBPATH's contents already deleted
@@ -85,7 +97,8 @@ Exit codes:
   4    with --root: no backup to restore to --to-time (see --root); nothing was written
        refused by the backup: no manifest (incomplete, or not a backup), files
        missing or resized, or (the check before --force deletes) corrupted or
-       unreadable; nothing was written or deleted
+       unreadable, or S3 refused or could not be reached (S3's code is named);
+       nothing was written or deleted
   5    with --oplog: the files are restored, but the replay was refused (a gap, a
        torn file, files ending before --until, a backup without oplog or already
        past --until, files the dev server's WiredTiger did not write, without
@@ -98,13 +111,15 @@ Exit codes:
 interface Flags {
   /** undefined with --root, until the backup is chosen. */
   backup: string | undefined;
+  /** How to read a backup on S3 (s3://); undefined for a directory. */
+  reader: BackupReader | undefined;
   root: string | undefined;
   oplog: { dir: string; until: OplogTs; mongod: string | undefined; mongodStartTimeoutMs: number } | undefined;
   target: string;
   force: boolean;
   precheck: boolean;
   rate: number;
-  concurrency: number;
+  concurrency: number | undefined;
 }
 
 export async function runRestore(args: string[]): Promise<number> {
@@ -133,6 +148,7 @@ export async function runRestore(args: string[]): Promise<number> {
   try {
     const result = await restoreBackup({
       backup,
+      reader: flags.reader,
       target: flags.target,
       force: flags.force,
       precheck: flags.precheck,
@@ -167,6 +183,7 @@ export async function runRestore(args: string[]): Promise<number> {
     throw err;
   } finally {
     stopListening();
+    flags.reader?.close?.();
   }
 }
 
@@ -202,10 +219,14 @@ function parseFlags(args: string[]): Flags | 'help' {
   if (values.oplog === undefined && !root && (values.mongod !== undefined || values['mongod-timeout'] !== undefined)) throw new UsageError('--mongod and --mongod-timeout go with --oplog: the mongod replays the oplog onto the restore');
   if (values.mongod === '') throw new UsageError('--mongod needs the path of the mongod binary');
   if (values['mongod-timeout'] !== undefined && values.mongod === undefined) throw new UsageError('--mongod-timeout goes with --mongod');
+  if (root && isS3Url(values.root)) throw new UsageError('--root takes a local backup root; for a backup on S3, pick it with `hotbackup list s3://…` and restore it with --oplog and --until');
+  if (isS3Url(values.oplog)) throw new UsageError('--oplog takes a local directory of oplog files (what `hotbackup oplog` writes), not an S3 location');
+  const s3 = !root && isS3Url(positionals[0]) ? parseS3Url(positionals[0], 'The backup') : undefined;
   const timeoutSecs = Number(values['mongod-timeout'] ?? '3600');
   if (!Number.isFinite(timeoutSecs) || timeoutSecs <= 0) throw new UsageError(`--mongod-timeout must be a positive number of seconds; got ${values['mongod-timeout']}`);
   return {
     backup: root ? undefined : (positionals[0] as string),
+    reader: s3 === undefined ? undefined : s3BackupReader(s3, { settings: s3SettingsFromEnvironment() }),
     root: root ? values.root : undefined,
     // With --root the oplog directory is <root>/oplog, filled in once the root is read.
     oplog: root

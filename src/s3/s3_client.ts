@@ -18,6 +18,7 @@
  * never logs them, and nothing of ours prints a client or its config.
  */
 import { S3Client } from '@aws-sdk/client-s3';
+import { quietSdkNodeWarning } from './sdk_node_warning.js';
 
 export interface S3Settings {
   /** AWS_REGION or AWS_DEFAULT_REGION; us-east-1 when neither is set (radosgw's default zonegroup answers to any). */
@@ -28,7 +29,7 @@ export interface S3Settings {
   readonly forcePathStyle: boolean;
   /** AWS_MAX_ATTEMPTS: attempts per request, the first included. Default 5. */
   readonly maxAttempts: number;
-  /** Milliseconds to wait for a connection, and for a reply once the request is sent. */
+  /** Milliseconds to wait for a connection, and for a socket to move a byte either way (idle) once it is open. */
   readonly connectionTimeoutMs: number;
   readonly requestTimeoutMs: number;
 }
@@ -67,6 +68,8 @@ export function s3SettingsFromEnvironment(env: NodeJS.ProcessEnv = process.env):
 
 /** A client for `settings`. Each needs its own: its sockets are its own (one per worker thread, say). */
 export function createS3Client(settings: S3Settings, options: { maxSockets?: number } = {}): S3Client {
+  // Every command that makes a client (verify, restore, the proxy's backupVerify), not only list and purge.
+  quietSdkNodeWarning();
   return new S3Client({
     region: settings.region,
     ...(settings.endpoint === undefined ? {} : { endpoint: settings.endpoint }),
@@ -77,7 +80,11 @@ export function createS3Client(settings: S3Settings, options: { maxSockets?: num
     responseChecksumValidation: 'WHEN_REQUIRED',
     requestHandler: {
       connectionTimeout: settings.connectionTimeoutMs,
-      requestTimeout: settings.requestTimeoutMs,
+      // An idle socket, not `requestTimeout`: since @smithy/node-http-handler 4.x that one
+      // only logs a warning (unless throwOnRequestTimeout), and a radosgw whose OSDs are
+      // full stops reading a part's body and holds the request forever. Idle, rather than
+      // a bound on the whole request, so a large part on a slow link is not cut short.
+      socketTimeout: settings.requestTimeoutMs,
       ...(options.maxSockets === undefined ? {} : { httpAgent: { keepAlive: true, maxSockets: options.maxSockets }, httpsAgent: { keepAlive: true, maxSockets: options.maxSockets } }),
     },
   });
