@@ -15,6 +15,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { CreateBucketCommand, ListBucketsCommand, S3Client } from '@aws-sdk/client-s3';
 import { s3SettingsFromEnvironment } from '../../src/s3/s3_client.js';
+import { quietSdkNodeWarning } from '../../src/s3/sdk_node_warning.js';
 import { tempDir } from './paths.js';
 import { cephConf, cephLayout, RGW_POOLS, type CephLayout } from './ceph_conf.js';
 import { DaemonGroup, logTail, runCeph, untilReady, type CephDaemon } from './ceph_daemon.js';
@@ -189,8 +190,9 @@ async function boot(layout: CephLayout, group: DaemonGroup, bootMs: number, grac
   // The product's settings for this environment (path-style, its timeouts and retries);
   // createS3Client takes its credentials from the SDK's chain (this process's
   // environment), so the tests' clients are built here with their keys and the same
-  // two non-default settings.
+  // settings (checksums when required, an idle-socket timeout).
   const settings = s3SettingsFromEnvironment(env());
+  quietSdkNodeWarning();
   const makeClient = (k: S3Keys, maxAttempts = settings.maxAttempts): S3Client =>
     new S3Client({
       endpoint,
@@ -200,7 +202,7 @@ async function boot(layout: CephLayout, group: DaemonGroup, bootMs: number, grac
       maxAttempts,
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
-      requestHandler: { connectionTimeout: settings.connectionTimeoutMs, requestTimeout: settings.requestTimeoutMs },
+      requestHandler: { connectionTimeout: settings.connectionTimeoutMs, socketTimeout: settings.requestTimeoutMs },
     });
   const probe = makeClient(keys, 1);
   let gateway: CephDaemon | undefined;
