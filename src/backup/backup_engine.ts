@@ -8,15 +8,17 @@
  * (src/cli/proxy_app.ts) fills in: `UpstreamAdmin` for what the manifest records of
  * mongod, and `SnapshotSource` for the strategy that keeps the files safe to copy.
  */
-import path from 'node:path';
 import type { CopyIoClass, CopyWrites } from './copy_messages.js';
 import { TokenBucket } from './throttle.js';
-import { DEFAULT_CONCURRENCY, copyFiles } from './copier.js';
-import { MANIFEST_FORMAT, MANIFEST_VERSION, manifestFiles, writeManifest, type Manifest } from './manifest.js';
-import { nodeDestinationFs, prepareDestination, type DestinationPolicy } from './destination.js';
-import { openIncrementalBase, planReuse, reuseWarnings, type IncrementalBase } from './incremental.js';
+import { DEFAULT_CONCURRENCY } from './copier.js';
+import { runManifest } from './run_manifest.js';
+import type { DestinationPolicy } from './destination.js';
+import { planReuse, reuseWarnings, type IncrementalBase } from './incremental.js';
 import { fileClock } from './source_stamp.js';
-import { IncompleteMarker, INCOMPLETE_MARKER_FILENAME, markerStateOf } from './backup_marker.js';
+import { markerStateOf } from './backup_marker.js';
+import type { BackupTarget, TargetCopyOptions } from './backup_target.js';
+import { DirectoryTargets, type TargetOpener } from './target_opener.js';
+import { TargetCleanups } from './target_cleanups.js';
 import { toCommandError } from './io_error.js';
 import { withLinks } from './strategies/files.js';
 import type { Snapshot, StrategyChoice, StrategyName } from './strategies/snapshot.js';
@@ -42,7 +44,10 @@ export interface UpstreamAdmin {
 
 export interface SnapshotRequest {
   backupId: string;
-  /** The backup's destination, checked and created: absolute, empty, outside the dbpath. */
+  /**
+   * The backup's destination, checked and created: absolute, empty, outside the dbpath;
+   * or an `s3://` URL (no local path: a strategy then puts nothing in it itself).
+   */
   destination: string;
   /** The strategy asked for: by name, or `auto`. A named one that cannot run fails; it never falls back. */
   strategy: StrategyChoice;
@@ -97,6 +102,11 @@ export interface BackupEngineOptions {
    * and an incrementalBase must respect it. Default: any absolute path outside the dbpath.
    */
   destinations?: DestinationPolicy;
+  /**
+   * Checks destinations and opens their targets (target_opener.ts): the proxy's sends
+   * `s3://` ones to S3. Default: local directories only, by `destinations`.
+   */
+  targets?: TargetOpener;
   log: Logger;
 }
 
@@ -140,6 +150,9 @@ export const BACKUP_IN_PROGRESS = 'Cannot initiate backup. There already is a ba
 export class BackupEngine {
   readonly throttle: TokenBucket;
   private readonly journal: RunJournal;
+  private readonly targets: TargetOpener;
+  /** Cleanups of failed backups that could not finish at once (S3 unreachable): status says so. */
+  private readonly cleanups: TargetCleanups;
   /** The backup in the slot, and its end (rejected when its destination is refused). */
   private running: { run: BackupRun; done: Promise<BackupOutcome> } | undefined;
   private last: BackupOutcome | undefined;
@@ -154,6 +167,9 @@ export class BackupEngine {
   constructor(private readonly options: BackupEngineOptions) {
     this.throttle = options.throttle ?? new TokenBucket(0);
     this.journal = options.journal ?? NO_JOURNAL;
+    this.targets =
+      options.targets ?? new DirectoryTargets({ dbpath: options.dbpath, policy: options.destinations, writes: options.copyWrites, ioClass: options.copyIoClass });
+    this.cleanups = new TargetCleanups(options.log);
   }
 
   /**
@@ -167,10 +183,16 @@ export class BackupEngine {
     const run = new BackupRun(String(request.destination), this.closing.signal);
     const allowWriteBlocking = request.allowWriteBlocking === true || this.options.allowWriteBlocking === true;
     const strategy = request.strategy ?? this.options.strategy ?? 'auto';
-    const checking = this.checkRequest(request);
+    // The base first (it creates nothing), then the destination, which may be created.
+    const checking = this.targets.open(request, {
+      backupId: run.backupId,
+      startedAt: run.startedAt,
+      source: { dbpath: this.options.dbpath, host: this.options.upstream.host },
+      closing: this.closing.signal,
+    });
     // A close() that comes while the destination is checked is seen by execute().
     const done = checking.then(
-      ({ destination, base }) => this.execute(run, destination, { allowWriteBlocking, strategy, ...(request.extendTo === undefined ? {} : { extendTo: request.extendTo }) }, base),
+      ({ target, base }) => this.execute(run, target, { allowWriteBlocking, strategy, ...(request.extendTo === undefined ? {} : { extendTo: request.extendTo }) }, base),
       (err: unknown) => {
         this.running = undefined;
         throw err;
@@ -183,20 +205,6 @@ export class BackupEngine {
     return { backupId: run.backupId, done };
   }
 
-  /** The base first (it creates nothing), then the destination, which prepareDestination may create. */
-  private async checkRequest(request: StartRequest): Promise<{ destination: string; base: IncrementalBase | undefined }> {
-    const { options } = this;
-    const policy = options.destinations ?? {};
-    const baseDir = request.incrementalBase;
-    // Its files are cloned or linked into the new backup: under a root, only a backup inside it.
-    const checkedBase = baseDir === undefined || policy.root === undefined || !path.isAbsolute(baseDir) ? baseDir : await policy.root.existingDirectory(baseDir, 'incrementalBase');
-    const base =
-      checkedBase === undefined
-        ? undefined
-        : await openIncrementalBase(checkedBase, request.destination, { dbpath: options.dbpath, host: options.upstream.host }, request.checksum === true);
-    return { destination: await prepareDestination(request.destination, options.dbpath, nodeDestinationFs, policy), base };
-  }
-
   /** Whether a backup holds the slot: claimed by start(), until its outcome (or the refusal of its destination). */
   busy(): boolean {
     return this.running !== undefined;
@@ -205,7 +213,7 @@ export class BackupEngine {
   status(): EngineStatus {
     return Object.freeze({
       running: this.running?.run.status(),
-      last: this.last === undefined ? undefined : outcomeCopy(this.last),
+      last: this.last === undefined ? undefined : this.cleanups.annotate(outcomeCopy(this.last)),
       throttleBytesPerSec: this.throttle.rate,
     });
   }
@@ -234,6 +242,8 @@ export class BackupEngine {
   async close(): Promise<void> {
     this.closing.abort(new CommandError(ErrorCodes.InterruptedAtShutdown, 'backup interrupted: the proxy is shutting down'));
     await this.slot;
+    // A cleanup still retrying in the background stops; the next start's recovery goes on with it.
+    await this.cleanups.close();
   }
 
   /**
@@ -244,28 +254,31 @@ export class BackupEngine {
     if (this.running === undefined && this.last === undefined) this.last = outcomeCopy(outcome);
   }
 
-  private async execute(run: BackupRun, destination: string, choice: SnapshotChoice, base: IncrementalBase | undefined): Promise<BackupOutcome> {
+  private async execute(run: BackupRun, target: BackupTarget, choice: SnapshotChoice, base: IncrementalBase | undefined): Promise<BackupOutcome> {
     const { log } = this.options;
+    const { destination } = target;
     run.destination = destination;
     log.info({ backupId: run.backupId, destination, incrementalBase: base?.dir, throttleBytesPerSec: this.throttle.rate }, 'backup started');
     let error: CommandError | undefined;
-    // Says, until the manifest is written, that this directory is an unfinished backup and why (backup_marker.ts).
-    const marker = new IncompleteMarker(destination, run);
+    let begun = false;
     try {
-      await marker.begin();
-      await this.copy(run, choice, base);
-      await marker.remove().catch((err: unknown) => run.warnings.push(markerLeft(err)));
+      // The marker says, until the manifest is written, that this is an unfinished backup and why (backup_marker.ts).
+      await target.begin();
+      begun = true;
+      await this.copy(run, target, choice, base);
+      await target.complete().catch((err: unknown) => run.warnings.push(markerLeft(target.markerName, err)));
     } catch (err) {
       error = run.failure(toCommandError(err, 'backup'));
       // A snapshot that never opened, or a release that failed: forget the record unless it still holds something.
       await this.journal.settle().catch((settleErr: unknown) => log.error({ err: String(settleErr) }, 'could not tidy the state file'));
     }
     const outcome = run.outcome(error);
-    if (error !== undefined && outcome.state !== 'complete') {
+    if (error !== undefined && outcome.state !== 'complete' && begun) {
       // The outcome's state, as backupStatus.last shows it: not the code alone (an Interrupted from mongod is no abort).
-      await marker
-        .failed(failureOf(error), outcome.finishedAt, markerStateOf(outcome.state, error.code))
-        .catch((err: unknown) => log.error({ backupId: run.backupId, err: String(err) }, `could not record the failure in ${marker.file}`));
+      await target
+        .fail(failureOf(error), outcome.finishedAt, markerStateOf(outcome.state, error.code))
+        .then((cleanup) => this.cleanups.track(run.backupId, destination, cleanup))
+        .catch((err: unknown) => log.error({ backupId: run.backupId, err: String(err) }, `could not record the failure in ${target.markerName}`));
     }
     this.last = outcome;
     this.running = undefined;
@@ -286,7 +299,7 @@ export class BackupEngine {
     return outcomeCopy(outcome);
   }
 
-  private async copy(run: BackupRun, choice: SnapshotChoice, base: IncrementalBase | undefined): Promise<void> {
+  private async copy(run: BackupRun, target: BackupTarget, choice: SnapshotChoice, base: IncrementalBase | undefined): Promise<void> {
     const { options } = this;
     run.phase = 'snapshot';
     // close() or abort() may have come while the destination was being checked: take no lock then.
@@ -315,7 +328,7 @@ export class BackupEngine {
     let copied: { files: SourceFile[]; result: CopyResult } | undefined;
     let copyError: unknown;
     try {
-      copied = await this.copyUnder(snapshot, run, base, extendTo);
+      copied = await this.copyUnder(snapshot, run, target, base, extendTo);
     } catch (err) {
       copyError = err;
     }
@@ -348,31 +361,16 @@ export class BackupEngine {
     run.signal.throwIfAborted();
     run.phase = 'manifest';
     if (failPointEnabled('failBeforeManifest')) throw new Error('fail point failBeforeManifest: the backup fails before its manifest is written');
-    const finishedAt = new Date();
-    const manifest: Manifest = {
-      format: MANIFEST_FORMAT,
-      version: MANIFEST_VERSION,
-      backupId: run.backupId,
-      strategy: snapshot.strategy,
-      source: { dbpath: options.dbpath, host: options.upstream.host, serverVersion },
-      startedAt: run.startedAt.toISOString(),
-      ...(startedAtFs === undefined ? {} : { startedAtFs }),
-      finishedAt: finishedAt.toISOString(),
-      durationMs: finishedAt.getTime() - run.startedAt.getTime(),
-      throttleBytesPerSec: this.throttle.rate,
-      ...(base === undefined ? {} : { base: { backupId: base.manifest.backupId, path: base.dir } }),
-      ...(snapshot.oplog === undefined ? {} : { oplog: snapshot.oplog }),
-      ...(extendTo === undefined ? {} : { extendedTo: extendTo }),
-      ...manifestFiles(result.copied, files),
-    };
-    await writeManifest(run.destination, manifest);
+    const source = { dbpath: options.dbpath, host: options.upstream.host, serverVersion };
+    const manifest = runManifest({ run, snapshot, source, startedAtFs, throttleBytesPerSec: this.throttle.rate, base, extendTo, files, result });
+    await target.writeManifest(manifest);
   }
 
   /**
    * Lists the files (with the links they came through) and copies them while `snapshot`
    * protects them; then, with `extendTo`, extends the snapshot and copies what it adds.
    */
-  private async copyUnder(snapshot: Snapshot, run: BackupRun, base: IncrementalBase | undefined, extendTo: OplogTimestamp | undefined): Promise<{ files: SourceFile[]; result: CopyResult }> {
+  private async copyUnder(snapshot: Snapshot, run: BackupRun, target: BackupTarget, base: IncrementalBase | undefined, extendTo: OplogTimestamp | undefined): Promise<{ files: SourceFile[]; result: CopyResult }> {
     if (extendTo !== undefined && snapshot.extend === undefined) {
       throw new CommandError(
         ErrorCodes.InvalidOptions,
@@ -380,13 +378,13 @@ export class BackupEngine {
           'writes were blocked for its copy, so it holds no journal to extend; leave extendTo out, or back up a mongod that has $backupCursor',
       );
     }
-    const copied = await this.copyListed(snapshot, run, base);
+    const copied = await this.copyListed(snapshot, run, target, base);
     if (extendTo === undefined || snapshot.extend === undefined) return copied;
-    return copyExtension(snapshot.extend, run, { to: extendTo, lost: snapshot.lost, log: this.options.log }, copied, (files, signal) => this.copyMore(files, run, signal));
+    return copyExtension(snapshot.extend, run, { to: extendTo, lost: snapshot.lost, log: this.options.log }, copied, (files, signal) => target.replace(files, this.copyOptions(run, signal)));
   }
 
   /** The snapshot's own files, copied (or sealed, when the strategy put them in the destination). */
-  private async copyListed(snapshot: Snapshot, run: BackupRun, base: IncrementalBase | undefined): Promise<{ files: SourceFile[]; result: CopyResult }> {
+  private async copyListed(snapshot: Snapshot, run: BackupRun, target: BackupTarget, base: IncrementalBase | undefined): Promise<{ files: SourceFile[]; result: CopyResult }> {
     // Files reached through a symbolic link say so in the manifest, whichever strategy listed them.
     const listed = await withLinks(snapshot.files);
     // Clones already in the destination cost nothing: there is nothing to take from a base.
@@ -400,20 +398,13 @@ export class BackupEngine {
     const result =
       snapshot.inDestination !== undefined
         ? await snapshot.inDestination({ progress: run.counters, signal, concurrency })
-        : await this.copyMore(files, run, signal);
+        : await target.copy(files, this.copyOptions(run, signal));
     return { files, result };
   }
 
-  /** Files into the backup's destination, through the one throttle and the backup's counters. */
-  private copyMore(files: SourceFile[], run: BackupRun, signal: AbortSignal): Promise<CopyResult> {
-    return copyFiles(files, run.destination, {
-      limiter: this.throttle,
-      concurrency: this.options.concurrency ?? DEFAULT_CONCURRENCY,
-      progress: run.counters,
-      signal,
-      ...(this.options.copyWrites === undefined ? {} : { writes: this.options.copyWrites }),
-      ...(this.options.copyIoClass === undefined ? {} : { ioClass: this.options.copyIoClass }),
-    });
+  /** Into the backup's target: through the one throttle and the backup's counters. */
+  private copyOptions(run: BackupRun, signal: AbortSignal): TargetCopyOptions {
+    return { limiter: this.throttle, concurrency: this.options.concurrency ?? DEFAULT_CONCURRENCY, progress: run.counters, signal };
   }
 
   /**
@@ -429,9 +420,9 @@ export class BackupEngine {
 }
 
 /** The warning of a complete backup whose marker could not be removed after its manifest was written. */
-function markerLeft(err: unknown): string {
-  return `${INCOMPLETE_MARKER_FILENAME} could not be removed after the manifest was written (${err instanceof Error ? err.message : String(err)}): ` +
-    'the backup is complete (its manifest says so, and verify checks it); remove that file by hand.';
+function markerLeft(marker: string, err: unknown): string {
+  return `${marker} could not be removed after the manifest was written (${err instanceof Error ? err.message : String(err)}): ` +
+    'the backup is complete (its manifest says so, and verify checks it); remove it by hand.';
 }
 
 /** Adds to the run's warnings, each time it is called, those the snapshot has added since (Snapshot.warnings). */

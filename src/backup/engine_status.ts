@@ -50,6 +50,18 @@ export interface BackupOutcome {
   readonly warnings: readonly string[];
   /** The counters as the copy left them: Percona's backupStatus kept showing them after the end. */
   readonly progress: ProgressSnapshot;
+  /**
+   * Set when the failed backup's cleanup could not finish as it ended (an S3 server that
+   * could not be reached) and was left to retry in the background (target_cleanups.ts).
+   */
+  readonly cleanup?: CleanupStatus;
+}
+
+/** `pending`: retrying in the background; `done`; `stopped`: the proxy closed first (its next start's recovery goes on). */
+export interface CleanupStatus {
+  readonly state: 'pending' | 'done' | 'stopped';
+  /** What is (or was) left to do, or what was done. */
+  readonly detail: string;
 }
 
 export interface RunningStatus {

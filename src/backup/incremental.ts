@@ -31,8 +31,10 @@ import { CommandError, ErrorCodes } from '../errors.js';
 
 /** A checked base: a complete backup of this very dbpath and mongod. */
 export interface IncrementalBase {
-  /** Absolute. */
+  /** Absolute; or the base's s3:// URL (src/s3/s3_incremental.ts). */
   readonly dir: string;
+  /** Where the base keeps the file it lists at `relativePath`; default: under `dir` on disk. */
+  readonly locate?: (relativePath: string) => string;
   readonly manifest: Manifest;
   /**
    * The mtime of the base's manifest file (source_stamp.ts's text): when that backup was
@@ -54,7 +56,7 @@ export interface SourceIdentity {
 
 const EPOCH = '1970-01-01T00:00:00.000000000Z';
 
-function refused(base: string, why: string): CommandError {
+export function baseRefused(base: string, why: string): CommandError {
   return new CommandError(ErrorCodes.BadValue, `incrementalBase ${base} cannot be used: ${why}`);
 }
 
@@ -69,38 +71,48 @@ function refused(base: string, why: string): CommandError {
  * everything would be copied).
  */
 export async function openIncrementalBase(requested: string, destination: unknown, source: SourceIdentity, checksum: boolean): Promise<IncrementalBase> {
-  if (requested === '' || !path.isAbsolute(requested)) throw refused(`'${requested}'`, 'it must be an absolute path');
+  if (requested === '' || !path.isAbsolute(requested)) throw baseRefused(`'${requested}'`, 'it must be an absolute path');
   const dir = path.resolve(requested);
   // Before the manifest: a dbpath restored with `cp -a` from a backup holds a valid manifest
   // of itself, and taking "unchanged" files from it would hard-link mongod's live files into
   // the backup and make them read-only (file_reuse.ts).
   const overlap = await dbpathOverlap(dir, path.resolve(source.dbpath));
-  if (overlap !== undefined) throw refused(dir, overlap);
+  if (overlap !== undefined) throw baseRefused(dir, overlap);
   let manifest: Manifest;
   try {
     manifest = await readManifest(dir);
   } catch (err) {
     if (!(err instanceof ManifestError)) throw err;
-    const why = err.code === 'MISSING' ? `it has no manifest, so it is not a complete backup (an aborted or unfinished backup, or not a backup directory)` : err.message;
-    throw refused(dir, why);
+    throw baseManifestRefused(dir, err);
   }
-  if (path.resolve(manifest.source.dbpath) !== path.resolve(source.dbpath)) {
-    throw refused(dir, `it is a backup of the dbpath ${manifest.source.dbpath}, and this proxy backs up ${source.dbpath}; take a full backup (no incrementalBase) first`);
-  }
-  if (manifest.source.host !== source.host) {
-    throw refused(dir, `it is a backup of the mongod at ${manifest.source.host}, and this proxy backs up the one at ${source.host}; take a full backup (no incrementalBase) first`);
-  }
+  checkBaseSource(dir, manifest, source);
   if (typeof destination === 'string' && path.isAbsolute(destination)) {
     const target = path.resolve(destination);
-    if (pathsOverlap(target, dir)) throw refused(dir, `the destination ${target} must be outside it`);
+    if (pathsOverlap(target, dir)) throw baseRefused(dir, `the destination ${target} must be outside it`);
     const [baseDevice, targetDevice] = await Promise.all([deviceOf(dir), deviceOf(target, path.dirname(target))]);
     if (baseDevice !== undefined && targetDevice !== undefined && baseDevice !== targetDevice) {
-      throw refused(dir, `it is on another filesystem than the destination ${target}, so its files can be neither cloned nor hard-linked; put the backups under one directory`);
+      throw baseRefused(dir, `it is on another filesystem than the destination ${target}, so its files can be neither cloned nor hard-linked; put the backups under one directory`);
     }
   }
   // A manifest dated before 1970 vouches for no file: every one is then copied.
   const writtenAt = mtimeText(await fs.stat(path.join(dir, MANIFEST_FILENAME), { bigint: true })) ?? EPOCH;
   return { dir, manifest, writtenAt, checksum };
+}
+
+/** Refuses a base (`dir`, as the messages name it) that is a backup of another dbpath or another mongod. */
+export function checkBaseSource(dir: string, manifest: Manifest, source: SourceIdentity): void {
+  if (path.resolve(manifest.source.dbpath) !== path.resolve(source.dbpath)) {
+    throw baseRefused(dir, `it is a backup of the dbpath ${manifest.source.dbpath}, and this proxy backs up ${source.dbpath}; take a full backup (no incrementalBase) first`);
+  }
+  if (manifest.source.host !== source.host) {
+    throw baseRefused(dir, `it is a backup of the mongod at ${manifest.source.host}, and this proxy backs up the one at ${source.host}; take a full backup (no incrementalBase) first`);
+  }
+}
+
+/** The refusal of an incrementalBase whose manifest is missing or not valid (a ManifestError). */
+export function baseManifestRefused(dir: string, err: ManifestError): CommandError {
+  const why = err.code === 'MISSING' ? `it has no manifest, so it is not a complete backup (an aborted or unfinished backup, or not a backup directory)` : err.message;
+  return baseRefused(dir, why);
 }
 
 /**
@@ -147,13 +159,13 @@ export function decide(file: SourceFile, entry: ManifestFile | undefined, base: 
 }
 
 /** `files`, each that may be taken from `base` saying so (SourceFile.reuse). */
-export function planReuse(files: readonly SourceFile[], base: Pick<IncrementalBase, 'dir' | 'manifest' | 'writtenAt' | 'checksum'>): SourceFile[] {
+export function planReuse(files: readonly SourceFile[], base: Pick<IncrementalBase, 'dir' | 'manifest' | 'writtenAt' | 'checksum' | 'locate'>): SourceFile[] {
   const entries = new Map(base.manifest.files.map((entry) => [path.normalize(entry.path), entry]));
   return files.map((file) => {
     const entry = entries.get(path.normalize(file.relativePath));
     const decision = decide(file, entry, base);
     if (entry === undefined || decision === 'copy') return file;
-    const reuse = { from: path.join(base.dir, entry.path), backupId: base.manifest.backupId, checksum: entry.checksum, baseWrittenAt: base.writtenAt, compare: decision === 'compare' };
+    const reuse = { from: base.locate?.(entry.path) ?? path.join(base.dir, entry.path), backupId: base.manifest.backupId, checksum: entry.checksum, baseWrittenAt: base.writtenAt, compare: decision === 'compare' };
     return { ...file, reuse };
   });
 }

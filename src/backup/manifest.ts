@@ -27,6 +27,7 @@ import { writeFileDurably } from './durable.js';
 import { CHECKSUM_ALGORITHM, startChecksum } from './checksum.js';
 import { MTIME_PATTERN } from './source_stamp.js';
 import type { CopiedFile, SourceFile } from './copy_types.js';
+import { isS3Url } from '../s3/s3_location.js';
 
 export const MANIFEST_FILENAME = 'hotbackup-manifest.json';
 export const MANIFEST_FORMAT = 'mongo-hotbackup-proxy';
@@ -110,10 +111,11 @@ export const ManifestSchema = z
     throttleBytesPerSec: byteCount,
     /**
      * Set on an incremental backup: the backup it was taken against. Every file is in this
-     * backup's own directory (reused ones as clones or hard links), so it needs nothing
-     * from the base to be verified or restored; this says where the shared ones came from.
+     * backup's own directory or prefix (reused ones as clones, hard links or server-side
+     * copies), so it needs nothing from the base to be verified or restored; this says
+     * where the shared ones came from: a directory, or an s3:// URL.
      */
-    base: z.object({ backupId: z.uuid(), path: z.string().refine((p) => path.isAbsolute(p), 'must be absolute') }).optional(),
+    base: z.object({ backupId: z.uuid(), path: z.string().refine((p) => path.isAbsolute(p) || isS3Url(p), 'must be absolute, or an s3:// URL') }).optional(),
     /**
      * On a replica set, the oplog the copy holds: its oldest and newest entry, and for a
      * `$backupCursor` the checkpoint it pinned (strategies/oplog_read.ts). A restore

@@ -28,7 +28,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { readStateFile, removeStateFile, writeStateFile, type RunState } from './run_state_file.js';
 import { recoverCursor, recoverLock, recoverStaging, RecoveryPending } from './recovery_steps.js';
-import { failureOf, type BackupOutcome } from './engine_status.js';
+import { failureOf, type BackupFailure, type BackupOutcome } from './engine_status.js';
 import { markInterrupted } from './backup_marker.js';
 import { ProgressCounters } from './progress.js';
 import type { BackupEngine, StartedBackup, StartRequest } from './backup_engine.js';
@@ -49,6 +49,12 @@ export interface RecoveryOptions {
   firstAttemptMs?: number;
   /** The first backoff between background attempts, doubled up to 30 s. Default 1 s. */
   retryBackoffMs?: number;
+  /**
+   * Rewrites the interrupted backup's marker in its destination (and tidies what else the
+   * destination's kind leaves: an S3 prefix's multipart uploads, s3_recovery.ts).
+   * Default: markInterrupted, for a directory.
+   */
+  markInterrupted?: (destination: string, backupId: string, failure: BackupFailure) => Promise<unknown>;
 }
 
 type GatedEngine = Pick<BackupEngine, 'start' | 'status' | 'busy' | 'setThrottle' | 'abort'>;
@@ -207,7 +213,7 @@ export class Recovery {
     const outcome = interruptedOutcome(state);
     // The destination's marker still says running: it now says what happened (verify reads it).
     if (outcome.error !== undefined) {
-      await markInterrupted(state.destination, state.backupId, outcome.error).catch((err: unknown) =>
+      await (this.options.markInterrupted ?? markInterrupted)(state.destination, state.backupId, outcome.error).catch((err: unknown) =>
         log.warn({ backupId: state.backupId, destination: state.destination, err: String(err) }, 'recovery: could not mark the destination interrupted'),
       );
     }

@@ -30,6 +30,8 @@ export interface VerifierOptions {
   concurrency?: number;
   /** `serve --backup-root`: the directories verified must lie in it (backup_root.ts). Default: any absolute path. */
   root?: BackupRoot | undefined;
+  /** Why a local directory is refused, when it is (an `s3://` --backup-root: backups are on S3 only). */
+  localRefusal?: string | undefined;
   log: Logger;
 }
 
@@ -58,6 +60,7 @@ export class BackupVerifier {
       resolved = s3Url(s3.location);
     } else {
       if (!path.isAbsolute(directory)) throw new CommandError(ErrorCodes.BadValue, `backupVerify path must be absolute: '${directory}'`);
+      if (this.options.localRefusal !== undefined) throw new CommandError(ErrorCodes.BadValue, `backupVerify ${directory} is refused: ${this.options.localRefusal}`);
       // A verify reads the directory and writes its record there: under a root, only inside it.
       resolved = this.options.root === undefined ? path.resolve(directory) : await this.options.root.existingDirectory(directory, 'backupVerify path');
     }

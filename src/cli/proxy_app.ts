@@ -37,6 +37,12 @@ import { OplogStreamingJob } from '../oplog/job_oplog_stream.js';
 import { HelloUpstreamRole, type UpstreamRole } from '../commands/session_options.js';
 import type { Logger } from '../log.js';
 import { loadServerTls, type ServerTlsFiles } from '../tls/server_tls.js';
+import { describeS3Endpoint, s3SettingsFromEnvironment, type S3Settings } from '../s3/s3_client.js';
+import { isS3Url, parseS3Url } from '../s3/s3_location.js';
+import { S3Recovery } from '../s3/s3_recovery.js';
+import { markInterrupted } from '../backup/backup_marker.js';
+import { backupTargets } from './backup_targets.js';
+import { cleanupBackoffFromEnvironment, type Backoff } from '../s3/s3_retry.js';
 import { upstreamTlsOptions } from '../tls/upstream_tls.js';
 
 export interface ProxyAppOptions {
@@ -80,6 +86,10 @@ export interface ProxyAppOptions {
   tls?: ServerTlsFiles | undefined;
   /** `--advertise host:port`: named in mongod's handshake replies instead of the member (src/proxy/advertised_hello.ts). */
   advertise?: string | undefined;
+  /** Where `s3://` destinations go, and with what credentials. Default: the AWS environment (s3_client.ts), read at start. */
+  s3?: S3Settings | undefined;
+  /** Between background cleanup attempts of a failed S3 backup (s3_retry.ts). Default 1 s doubling to 60 s. */
+  s3CleanupBackoff?: Backoff | undefined;
   log: Logger;
 }
 
@@ -155,6 +165,9 @@ export async function startProxyApp(options: ProxyAppOptions): Promise<ProxyApp>
   const schedule: Schedule | undefined = options.job === undefined ? undefined : parseSchedule(options.job.schedule);
   // Likewise a certificate, key or CA file that cannot be used, on either side.
   const serverTls = options.tls === undefined ? undefined : await loadServerTls(options.tls);
+  // And an AWS_* value that is not valid (an endpoint that is no URL, say): s3:// backups need no flag, so they are checked always.
+  const s3Settings = options.s3 ?? s3SettingsFromEnvironment(process.env);
+  const s3CleanupBackoff = options.s3CleanupBackoff ?? cleanupBackoffFromEnvironment(process.env);
   const client = new MongoClient(options.upstreamUri, { directConnection: true, maxPoolSize: 4 });
   // Every TLS option the driver connection takes from the URI, for the forwarding sockets too.
   const upstreamTls = await upstreamTlsOptions(client);
@@ -171,8 +184,9 @@ export async function startProxyApp(options: ProxyAppOptions): Promise<ProxyApp>
     if (options.job !== undefined && rootDir !== options.job.backupRoot) {
       throw new Error(`--backup-root is ${rootDir}, and the scheduled job's root is ${options.job.backupRoot}: give one root`);
     }
-    const backupRoot = rootDir === undefined ? undefined : await openBackupRoot(rootDir, dbpath, dirs, log);
-    if (backupRoot === undefined) {
+    const s3Root = rootDir !== undefined && isS3Url(rootDir) ? parseS3Url(rootDir, '--backup-root') : undefined;
+    const backupRoot = rootDir === undefined || s3Root !== undefined ? undefined : await openBackupRoot(rootDir, dbpath, dirs, log);
+    if (backupRoot === undefined && s3Root === undefined) {
       log.warn({ dbpath }, 'no --backup-root: a client may name any absolute path the proxy can write as a backupStart destination (outside the dbpath); start with --backup-root DIR to keep backups in one tree');
     }
     // Only the proxy's user reads what a backup holds (destinations, session ids).
@@ -185,6 +199,24 @@ export async function startProxyApp(options: ProxyAppOptions): Promise<ProxyApp>
     // Its own connection of one (and a watchdog): lock, watch and unlock must share it.
     const fsyncLock = () => new FsyncLockStrategy(options.upstreamUri, dbpath, backupLog);
     // No backup can start before the proxy listens, so a failure below leaves only the client and the claim to close.
+    // Local directories by these rules, s3:// prefixes to S3; --backup-root says which kind (backup_targets.ts).
+    const targets = backupTargets({
+      dbpath,
+      policy: {
+        root: backupRoot,
+        protectedDirs: [
+          { name: "the proxy's state dir", dir: dirs.stateDir },
+          { name: 'the staging dir', dir: stagingRoot },
+        ],
+      },
+      localRoot: backupRoot === undefined ? undefined : rootDir,
+      s3Root,
+      s3: s3Settings,
+      s3CleanupBackoff,
+      copyWrites: options.copyWrites,
+      copyIoClass: options.copyIoClass,
+      log: backupLog,
+    });
     const engine = new BackupEngine({
       dbpath,
       upstream: new DriverUpstreamAdmin(client),
@@ -204,30 +236,31 @@ export async function startProxyApp(options: ProxyAppOptions): Promise<ProxyApp>
       allowWriteBlocking: options.allowWriteBlocking,
       strategy: options.strategy ?? 'auto',
       concurrency: options.concurrency,
-      ...(options.copyWrites === undefined ? {} : { copyWrites: options.copyWrites }),
-      ...(options.copyIoClass === undefined ? {} : { copyIoClass: options.copyIoClass }),
       journal,
-      destinations: {
-        root: backupRoot,
-        protectedDirs: [
-          { name: "the proxy's state dir", dir: dirs.stateDir },
-          { name: 'the staging dir', dir: stagingRoot },
-        ],
-      },
+      targets: targets.targets,
       log: backupLog,
     });
+    const s3Recovery = new S3Recovery({ settings: s3Settings, backoff: s3CleanupBackoff, log: backupLog });
     // Before the proxy listens: a dead proxy's lock, cursor and staging are released first (recovery.ts).
     const recovery = await Recovery.start({
       stateFile: journal.stateFile,
       stagingRoot: dirs.stagingRoot,
       upstreamUri: options.upstreamUri,
       engine,
+      // A backup to S3 leaves multipart uploads and its marker there (s3_recovery.ts).
+      markInterrupted: (destination, backupId, failure) => (isS3Url(destination) ? s3Recovery.markInterrupted(destination, backupId, failure) : markInterrupted(destination, backupId, failure)),
       log: backupLog,
       ...(options.recoveryWaitSecs === undefined ? {} : { firstAttemptMs: options.recoveryWaitSecs * 1000 }),
     });
     const role = options.upstreamRole ?? new HelloUpstreamRole(() => client.db('admin').command({ hello: 1 }));
     // Its reads share the engine's throttle: backupThrottle is the proxy's one limit.
-    const verifier = new BackupVerifier({ throttle: engine.throttle, concurrency: options.concurrency, root: backupRoot, log: backupLog });
+    const verifier = new BackupVerifier({
+      throttle: engine.throttle,
+      concurrency: options.concurrency,
+      root: backupRoot,
+      ...(s3Root === undefined ? {} : { localRefusal: `this proxy's --backup-root is ${rootDir}, so its backups are on S3: verify them by their s3:// URL` }),
+      log: backupLog,
+    });
     const gated = recovery.gate(engine);
     // Scheduled backups go through the same gate as a client's: none while a dead proxy's backup is cleaned up after.
     const job =
@@ -250,6 +283,8 @@ export async function startProxyApp(options: ProxyAppOptions): Promise<ProxyApp>
       const streamStopped = jobService instanceof OplogStreamingJob ? jobService.close() : undefined;
       await recovery.stop();
       await engine.close();
+      await s3Recovery.close();
+      targets.close();
       await closing;
       await streamStopped;
     };
@@ -265,7 +300,7 @@ export async function startProxyApp(options: ProxyAppOptions): Promise<ProxyApp>
       log: log.child({ component: 'proxy' }),
     });
     log.info(
-      { dbpath, backupRoot: backupRoot?.real ?? null, job: job === undefined ? undefined : { state: job.status().state, schedule: schedule?.spec, root: options.job?.backupRoot }, strategy: options.strategy ?? 'auto', stateDir: dirs.stateDir, stagingRoot, allowWriteBlocking: options.allowWriteBlocking, concurrency: options.concurrency, copyWrites: options.copyWrites, copyIoClass: options.copyIoClass },
+      { dbpath, backupRoot: backupRoot?.real ?? rootDir ?? null, s3Endpoint: describeS3Endpoint(s3Settings), job: job === undefined ? undefined : { state: job.status().state, schedule: schedule?.spec, root: options.job?.backupRoot }, strategy: options.strategy ?? 'auto', stateDir: dirs.stateDir, stagingRoot, allowWriteBlocking: options.allowWriteBlocking, concurrency: options.concurrency, copyWrites: options.copyWrites, copyIoClass: options.copyIoClass },
       'backup commands ready',
     );
     return {
@@ -279,6 +314,8 @@ export async function startProxyApp(options: ProxyAppOptions): Promise<ProxyApp>
         const streamStopped = jobService instanceof OplogStreamingJob ? jobService.close() : undefined;
         await recovery.stop();
         await engine.close();
+        await s3Recovery.close();
+        targets.close();
         await jobClosed;
         await streamStopped;
         await verifier.close();

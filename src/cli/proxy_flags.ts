@@ -11,6 +11,7 @@ import { DEFAULT_CONCURRENCY } from '../backup/copier.js';
 import { DEFAULT_SHUTDOWN_TIMEOUT_SECS } from './shutdown.js';
 import { DEFAULT_PARTIAL_MESSAGE_TIMEOUT_MS } from '../proxy/proxy_server.js';
 import { STRATEGY_CHOICES, type StrategyChoice } from '../backup/strategies/snapshot.js';
+import { isS3Url, parseS3Url, s3Url } from '../s3/s3_location.js';
 import { DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS, TLS_MODES, type ServerTlsFiles, type TlsMode } from '../tls/server_tls.js';
 
 export interface ProxyFlags {
@@ -35,8 +36,9 @@ export interface ProxyFlags {
   recoveryWaitSecs: number;
   /**
    * `--backup-root`, absolute: the tree every destination, incrementalBase and
-   * backupVerify path must lie in, and where a scheduled job puts its backups;
-   * undefined: any absolute path the proxy can write.
+   * backupVerify path must lie in, and where a scheduled job puts its backups; or an
+   * `s3://` URL every destination and incrementalBase must lie below (local ones are
+   * then refused); undefined: any absolute path the proxy can write, or any s3:// prefix.
    */
   backupRoot: string | undefined;
   /** The scheduled backup job (--schedule and its flags); undefined: none. */
@@ -89,11 +91,18 @@ export const PROXY_FLAGS_HELP = `  --port N                  port to listen on  
   --schedule SPEC           take a backup on a schedule: a cron expression
                             ('0 2 * * *', local time) or an interval ('every 6h',
                             'every 30m'); needs --backup-root and --keep
-  --backup-root DIR         backupStart destinations (and incrementalBase,
+  --backup-root DIR|s3://BUCKET/PREFIX
+                            backupStart destinations (and incrementalBase,
                             backupVerify paths) must lie in this tree, reached
                             through no '..' and no symbolic link; scheduled
-                            backups go in <DIR>/<UTC time>; an existing directory
-                            [none: any absolute path the proxy can write]
+                            backups go in <DIR>/<UTC time>; an existing directory.
+                            An s3:// root: destinations must be s3:// prefixes
+                            below it, local ones are refused (and with a local
+                            root, s3:// ones are). S3 credentials, region and
+                            endpoint come from the AWS environment:
+                            AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (or
+                            AWS_PROFILE), AWS_REGION, AWS_ENDPOINT_URL_S3
+                            [none: any absolute path the proxy can write, or any s3:// prefix]
   --keep N                  the scheduled job's backups to keep, newest first;
                             older ones are deleted after each success
   --full-every K            every K-th scheduled backup is full, the others
@@ -150,9 +159,16 @@ function positiveCount(flag: string, value: string, meaning: string): number {
   return n;
 }
 
+/** A directory, made absolute; or an `s3://bucket/prefix` URL, checked and kept as its canonical form. */
 function parseBackupRoot(root: string | undefined): string | undefined {
-  if (root === '') throw new Error('--backup-root must name a directory');
-  return root === undefined ? undefined : path.resolve(root);
+  if (root === '') throw new Error('--backup-root must name a directory or an s3:// URL');
+  if (root === undefined) return undefined;
+  if (!isS3Url(root)) return path.resolve(root);
+  try {
+    return s3Url(parseS3Url(root, '--backup-root'));
+  } catch (err) {
+    throw new Error(err instanceof Error ? err.message : String(err));
+  }
 }
 
 /** --schedule with --backup-root and --keep (and --full-every), or none of them. */
@@ -167,6 +183,8 @@ function parseJobFlags(str: (name: string) => string | undefined, streamOplog: b
     return undefined;
   }
   if (root === undefined || root === '') throw new Error('--schedule needs --backup-root DIR: the directory the scheduled backups go into');
+  // The job's catalog, retention and oplog stream work on a directory (backup_job.ts).
+  if (isS3Url(root)) throw new Error(`--schedule needs a local --backup-root directory: scheduled backups to S3 (${root}) are not supported yet`);
   if (keep === undefined) throw new Error('--schedule needs --keep N: how many of its backups the job keeps (older ones are deleted after each success)');
   return {
     schedule,

@@ -16,6 +16,10 @@ backupStart, backupStatus, backupThrottle and backupVerify itself (see
 docs/commands.md and docs/backups.md). With --schedule it also takes backups on a
 schedule, a job that {backupJob: 'stop' | 'start' | 'deactivate'} controls.
 
+{backupStart: "s3://bucket/prefix"} uploads the backup to S3 (or radosgw, MinIO) with
+the AWS environment: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE),
+AWS_REGION, AWS_ENDPOINT_URL_S3 for an S3-compatible server; read at start.
+
 Options:
   --upstream URI            mongod to front, e.g. mongodb://127.0.0.1:27018; or the
                             environment variable ${UPSTREAM_URI_ENV}    [required]

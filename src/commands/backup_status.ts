@@ -28,6 +28,8 @@ function outcomeDocument(outcome: BackupOutcome): Document {
     // Also on success: a backup that left out an optional file says which and why.
     warnings: [...outcome.warnings],
   };
+  // A failed backup whose cleanup (an S3 server's unfinished uploads, its marker) is retried in the background.
+  if (outcome.cleanup !== undefined) doc['cleanup'] = { state: outcome.cleanup.state, detail: outcome.cleanup.detail };
   if (outcome.error !== undefined) {
     doc['errmsg'] = outcome.error.errmsg;
     doc['code'] = outcome.error.code;

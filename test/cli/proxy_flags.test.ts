@@ -51,7 +51,17 @@ describe('--backup-root', () => {
     assert.equal(root([]), undefined);
     assert.equal(root(['--backup-root', 'backups']), path.resolve('backups'));
     assert.equal(job(['--backup-root', '/b']), undefined);
-    assert.throws(() => root(['--backup-root', '']), { message: '--backup-root must name a directory' });
+    assert.throws(() => root(['--backup-root', '']), { message: '--backup-root must name a directory or an s3:// URL' });
+  });
+
+  it('takes an s3:// URL as it is (not as a relative path), in its canonical form; refuses a malformed one, and a schedule to it', () => {
+    assert.equal(root(['--backup-root', 's3://backups/proxy-1/']), 's3://backups/proxy-1');
+    assert.equal(root(['--backup-root', 'S3://backups']), 's3://backups');
+    assert.throws(() => root(['--backup-root', 's3://Bad_Bucket/x']), /^Error: --backup-root s3:\/\/Bad_Bucket\/x is not a valid S3 location: 'Bad_Bucket' is not a valid bucket name/);
+    assert.throws(() => root(['--backup-root', 's3://backups//x']), /is not a valid S3 location: the path has an empty segment/);
+    assert.throws(() => job(['--schedule', 'every 6h', '--backup-root', 's3://backups/r', '--keep', '2']), {
+      message: '--schedule needs a local --backup-root directory: scheduled backups to S3 (s3://backups/r) are not supported yet',
+    });
   });
 });
 

@@ -26,6 +26,7 @@
  * and the staging root are on one filesystem that clones (reflink_probe.ts checks).
  */
 import fs from 'node:fs/promises';
+import path from 'node:path';
 import type { Snapshot, SnapshotStrategy } from './snapshot.js';
 import type { SnapshotRequest } from '../backup_engine.js';
 import { listDbpath, relistDbpath, withLinks } from './files.js';
@@ -164,8 +165,11 @@ export class ReflinkStrategy implements SnapshotStrategy {
   /**
    * Whether to clone straight into the destination: it is on the dbpath's filesystem
    * (same st_dev) and a test clone into it works. Then there is nothing to copy at all.
+   * Never for an S3 destination.
    */
   private async clonesIntoDestination(destination: string): Promise<boolean> {
+    // An s3:// destination is on no filesystem: the clones are staged, then uploaded.
+    if (!path.isAbsolute(destination)) return false;
     const [db, dest] = await Promise.all([fs.stat(this.options.dbpath), fs.stat(destination)]);
     if (db.dev !== dest.dev) return false;
     return (await probeReflink(this.options.dbpath, destination)).ok;
