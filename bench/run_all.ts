@@ -49,7 +49,7 @@ export const BENCHES: readonly BenchSpec[] = [
   { name: 'impact', what: 'application impact of a backup, proxy memory', args: ['--budget', '80'], capSecs: 200 },
   // ~35 s; needs root and a loop device for its XFS (it says so and fails without them).
   { name: 'strategies', what: 'writes blocked, and a writer\'s waits: backupCursor, reflink, fsyncLock on XFS', args: ['--rounds', '2'], capSecs: 50 },
-  // ~60 s; needs Ceph and s3cmd (scripts/install.sh; it says so and fails without them).
+  // ~40 s; needs Ceph and s3cmd (scripts/install.sh; it says so and fails without them).
   { name: 's3', what: 'backup to S3 (a local Ceph radosgw) vs s3cmd put --recursive', args: ['--gb', '0.3', '--rounds', '2'], capSecs: 90 },
 ];
 

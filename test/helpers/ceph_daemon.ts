@@ -3,7 +3,8 @@
  * (setsid(2), as `spawn(..., {detached: true})` does), and is stopped by its PID on every
  * exit path, so that none outlives the test file that started it:
  * - `stop()`, from the helper's own stop() or a test's `after`;
- * - this process's `exit` event (a test file that ends without calling stop());
+ * - this process's `exit` event (a test file that ends without calling stop(): the
+ *   daemons do not keep it alive);
  * - a reaper: a small shell in its own session that reads this process's PIDs from a
  *   pipe and, at end of file (this process is gone, however it died: the runner's
  *   SIGTERM, a SIGKILL, a crash), kills them and removes the temp dir. Signals and
@@ -130,6 +131,9 @@ export class CephDaemon {
   ) {
     this.pid = child.pid as number;
     this.exited = once(child, 'exit').then(() => onGone(this));
+    // A test file that never calls stop() must still end (its exit handler then kills
+    // the daemons): a running daemon does not keep this process alive, only a stop() does.
+    child.unref();
   }
 
   running(): boolean {
@@ -153,6 +157,7 @@ export class CephDaemon {
   /** SIGTERM, then SIGKILL if it is still there after `graceMs`; resolves once it has exited. */
   async stop(graceMs: number): Promise<void> {
     if (!this.running()) return;
+    this.child.ref();
     this.killGroup('SIGTERM');
     const timer = setTimeout(() => this.killGroup('SIGKILL'), graceMs);
     try {
@@ -165,6 +170,7 @@ export class CephDaemon {
   /** SIGKILL: no clean shutdown (a gateway that crashes mid-upload). */
   async kill9(): Promise<void> {
     if (!this.running()) return;
+    this.child.ref();
     this.killGroup('SIGKILL');
     await this.exited;
   }

@@ -15,6 +15,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { CreateBucketCommand, ListBucketsCommand, S3Client } from '@aws-sdk/client-s3';
 import { s3SettingsFromEnvironment } from '../../src/s3/s3_client.js';
+import { quietSdkNodeWarning } from '../../src/s3/sdk_node_warning.js';
 import { tempDir } from './paths.js';
 import { cephConf, cephLayout, RGW_POOLS, type CephLayout } from './ceph_conf.js';
 import { DaemonGroup, logTail, runCeph, untilReady, type CephDaemon } from './ceph_daemon.js';
@@ -105,9 +106,22 @@ export async function startRadosgw(options: RadosgwOptions = {}): Promise<Radosg
   try {
     return await boot(layout, group, bootMs, graceMs, options.osdBytes ?? 8 * 1024 ** 3);
   } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    const logs = message.includes('--- ') ? '' : `\n${clusterLogs(layout)}`;
     await group.close(graceMs);
-    throw err;
+    throw new Error(`radosgw did not start: ${message}${logs}`, { cause: err });
   }
+}
+
+/** The tail of every daemon's log and output, for an error message. */
+function clusterLogs(layout: CephLayout): string {
+  let names: string[];
+  try {
+    names = fs.readdirSync(layout.logDir).filter((n) => /^(mon|osd|client\.rgw)\..*\.(log|out)$/.test(n)).sort();
+  } catch {
+    return '(no logs yet)';
+  }
+  return names.map((n) => logTail(path.join(layout.logDir, n), n.endsWith('.out') ? 10 : 25)).join('\n');
 }
 
 /**
@@ -130,7 +144,7 @@ async function boot(layout: CephLayout, group: DaemonGroup, bootMs: number, grac
   fs.writeFileSync(conf, cephConf(layout, { fsid, monPort, rgwPort, osdBytes }));
   const c = ['--conf', conf];
   const daemons: CephDaemon[] = [];
-  const logs = (): string => daemons.map((d) => `${logTail(d.outFile, 10)}\n${logTail(path.join(layout.logDir, `${d.name}.log`))}`).join('\n');
+  const logs = (): string => clusterLogs(layout);
   const ceph = (args: string[]) => runCeph('ceph', [...c, '--connect-timeout', '30', ...args], bootMs);
 
   // The monitor.
@@ -176,8 +190,9 @@ async function boot(layout: CephLayout, group: DaemonGroup, bootMs: number, grac
   // The product's settings for this environment (path-style, its timeouts and retries);
   // createS3Client takes its credentials from the SDK's chain (this process's
   // environment), so the tests' clients are built here with their keys and the same
-  // two non-default settings.
+  // settings (checksums when required, an idle-socket timeout).
   const settings = s3SettingsFromEnvironment(env());
+  quietSdkNodeWarning();
   const makeClient = (k: S3Keys, maxAttempts = settings.maxAttempts): S3Client =>
     new S3Client({
       endpoint,
@@ -187,7 +202,7 @@ async function boot(layout: CephLayout, group: DaemonGroup, bootMs: number, grac
       maxAttempts,
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
-      requestHandler: { connectionTimeout: settings.connectionTimeoutMs, requestTimeout: settings.requestTimeoutMs },
+      requestHandler: { connectionTimeout: settings.connectionTimeoutMs, socketTimeout: settings.requestTimeoutMs },
     });
   const probe = makeClient(keys, 1);
   let gateway: CephDaemon | undefined;

@@ -8,7 +8,6 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import readline from 'node:readline';
 import { once } from 'node:events';
-import { pathToFileURL } from 'node:url';
 import {
   AbortMultipartUploadCommand,
   CreateMultipartUploadCommand,
@@ -90,23 +89,23 @@ describe('a one-node radosgw for a test file', { skip }, () => {
   });
 });
 
-/** A test file that starts a radosgw, reports its PIDs, and waits to be killed. */
+/** A test file that starts a radosgw, reports its PIDs, then waits to be killed or (`end`) just ends. */
 const CHILD = `
-  const { startRadosgw } = await import(${JSON.stringify(pathToFileURL(new URL('../helpers/radosgw.js', import.meta.url).pathname).href)});
+  const { startRadosgw } = await import(${JSON.stringify(new URL('../helpers/radosgw.js', import.meta.url).href)});
   const rgw = await startRadosgw();
   process.stdout.write(JSON.stringify({ pids: rgw.pids(), dir: rgw.dir }) + '\\n');
-  setInterval(() => undefined, 1000);
+  if (process.argv[1] !== 'end') setInterval(() => undefined, 1000);
 `;
 
-describe('a test file killed while its radosgw runs', { skip }, () => {
-  for (const signal of ['SIGKILL', 'SIGTERM'] as const) {
-    it(`leaves no daemon and no temp dir behind (${signal})`, async () => {
-      const child = spawn(process.execPath, ['--input-type=module', '-e', CHILD], { stdio: ['ignore', 'pipe', 'inherit'] });
+describe('a test file that ends without stop(), or is killed, while its radosgw runs', { skip }, () => {
+  for (const how of ['end', 'SIGKILL', 'SIGTERM'] as const) {
+    it(`leaves no daemon and no temp dir behind (${how})`, async () => {
+      const child = spawn(process.execPath, ['--input-type=module', '-e', CHILD, how], { stdio: ['ignore', 'pipe', 'inherit'] });
       const exited = once(child, 'exit');
       const [line] = (await once(readline.createInterface({ input: child.stdout }), 'line')) as [string];
       const { pids, dir } = JSON.parse(line) as { pids: number[]; dir: string };
       assert.equal(pids.length, 3);
-      child.kill(signal);
+      if (how !== 'end') child.kill(how);
       await exited;
       for (const pid of pids) await untilGone(pid);
       await until(() => !fs.existsSync(dir));
