@@ -2,14 +2,14 @@
  * A backup on S3 for the tests of what reads one (verify, restore), made without the
  * S3 uploader: a real backup taken through the proxy into a directory, then put object
  * by object with the SDK at `<prefix>/<relativePath>` (the layout docs/s3.md gives: the
- * manifest last). Also: the data it holds, as counts and a checksum of every document,
+ * manifest last; s3_backups.ts's putBackup). Also: the data it holds, as counts and a checksum of every document,
  * to compare with what the dev server serves from a restore.
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { MongoClient } from 'mongodb';
 import { serialize } from 'bson';
 import { xxh3Hex } from './checksum.js';
@@ -69,30 +69,7 @@ export async function takeBackup(uri: string, dir: string, megabytes: number): P
   }
 }
 
-/** Every file under `dir`, relative, '/'-separated. */
-export function filesOf(dir: string, relative = ''): string[] {
-  return fs.readdirSync(path.join(dir, relative), { withFileTypes: true }).flatMap((entry) => {
-    const rel = relative === '' ? entry.name : `${relative}/${entry.name}`;
-    return entry.isDirectory() ? filesOf(dir, rel) : [rel];
-  });
-}
-
-/**
- * Puts every file of the backup directory `dir` at `<prefix>/<relativePath>` in `bucket`,
- * the manifest last (`skip` leaves files out: the manifest, to make an incomplete backup).
- * Returns the relative paths put.
- */
-export async function uploadBackupDir(client: S3Client, bucket: string, prefix: string, dir: string, skip: readonly string[] = []): Promise<string[]> {
-  const manifest = 'hotbackup-manifest.json';
-  const files = filesOf(dir).filter((file) => !skip.includes(file));
-  const ordered = [...files.filter((file) => file !== manifest), ...files.filter((file) => file === manifest)];
-  for (const file of ordered) await putObject(client, bucket, `${prefix}/${file}`, fs.readFileSync(path.join(dir, file)));
-  return ordered;
-}
-
-export async function putObject(client: S3Client, bucket: string, key: string, body: Buffer | string): Promise<void> {
-  await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: typeof body === 'string' ? Buffer.from(body) : body }));
-}
+export { putBackup, putObject } from './s3_backups.js';
 
 export async function getObject(client: S3Client, bucket: string, key: string): Promise<Buffer> {
   const reply = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
@@ -104,7 +81,7 @@ export async function deleteObject(client: S3Client, bucket: string, key: string
 }
 
 /** The keys under `prefix/`, sorted. */
-export async function keysUnder(client: S3Client, bucket: string, prefix: string): Promise<string[]> {
+export async function keysBelow(client: S3Client, bucket: string, prefix: string): Promise<string[]> {
   const reply = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: `${prefix}/` }));
   return (reply.Contents ?? []).map((object) => object.Key as string).sort();
 }

@@ -15,16 +15,21 @@ async function put(client: S3Client, bucket: string, key: string, body: Buffer |
   await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: bytes, ContentLength: bytes.length }));
 }
 
-/** Copies the backup directory `dir` to `s3://bucket/<prefix>/`, its manifest last. Returns the bytes put. */
-export async function putBackup(client: S3Client, bucket: string, prefix: string, dir: string): Promise<number> {
-  const files = (fs.readdirSync(dir, { recursive: true }) as string[]).filter((name) => fs.lstatSync(path.join(dir, name)).isFile() && name !== MANIFEST_FILENAME);
+/**
+ * Copies the backup directory `dir` to `s3://bucket/<prefix>/`, its manifest last (`skip`
+ * leaves files out, the manifest too: an incomplete backup). Returns the bytes put.
+ */
+export async function putBackup(client: S3Client, bucket: string, prefix: string, dir: string, skip: readonly string[] = []): Promise<number> {
+  const files = (fs.readdirSync(dir, { recursive: true }) as string[]).filter(
+    (name) => fs.lstatSync(path.join(dir, name)).isFile() && name !== MANIFEST_FILENAME && !skip.includes(name.split(path.sep).join('/')),
+  );
   let bytes = 0;
   for (const name of files) {
     const body = fs.readFileSync(path.join(dir, name));
     bytes += body.length;
     await put(client, bucket, `${prefix}/${name.split(path.sep).join('/')}`, body);
   }
-  await put(client, bucket, `${prefix}/${MANIFEST_FILENAME}`, fs.readFileSync(path.join(dir, MANIFEST_FILENAME)));
+  if (!skip.includes(MANIFEST_FILENAME)) await put(client, bucket, `${prefix}/${MANIFEST_FILENAME}`, fs.readFileSync(path.join(dir, MANIFEST_FILENAME)));
   return bytes;
 }
 

@@ -20,7 +20,7 @@ import { runCli, startCli } from '../helpers/cli_run.js';
 import { until } from '../helpers/poll.js';
 import { tempDir } from '../helpers/paths.js';
 import { assertRefusedEvenWithSalvage } from '../helpers/restore_fixture.js';
-import { corruptObject, deleteObject, modesUnder, openAndDigest, takeBackup, uploadBackupDir, type Digest } from '../helpers/s3_backup_fixture.js';
+import { corruptObject, deleteObject, modesUnder, openAndDigest, takeBackup, putBackup, type Digest } from '../helpers/s3_backup_fixture.js';
 import { readManifest, type Manifest } from '../../src/backup/manifest.js';
 
 const available = radosgwAvailable();
@@ -36,7 +36,7 @@ describe('hotbackup restore s3://', { skip }, () => {
   let atBackup: Digest;
   const uploaded = async (): Promise<{ bucket: string; url: string }> => {
     const bucket = await rgw.createBucket();
-    await uploadBackupDir(rgw.client(), bucket, 'nightly/backup', backupDir);
+    await putBackup(rgw.client(), bucket, 'nightly/backup', backupDir);
     return { bucket, url: `s3://${bucket}/nightly/backup` };
   };
   const restore = (...args: string[]) => runCli(['restore', ...args], rgw.env());

@@ -17,7 +17,7 @@ import { startDevServer, type RunningDevServer } from '../helpers/dev_server.js'
 import { startProxy, type RunningProxy } from '../helpers/proxy.js';
 import { runCli } from '../helpers/cli_run.js';
 import { tempDir } from '../helpers/paths.js';
-import { corruptObject, deleteObject, getObject, keysUnder, putObject, takeBackup, uploadBackupDir } from '../helpers/s3_backup_fixture.js';
+import { corruptObject, deleteObject, getObject, keysBelow, putObject, takeBackup, putBackup } from '../helpers/s3_backup_fixture.js';
 import { readManifest, type Manifest } from '../../src/backup/manifest.js';
 import { endedMarker, runningMarker, serializeMarker } from '../../src/backup/backup_marker.js';
 import { parseVerificationRecordText } from '../../src/backup/verification_record.js';
@@ -48,7 +48,7 @@ describe('hotbackup verify s3://', { skip }, () => {
   /** A fresh bucket holding the backup at `backup`: s3://<bucket>/backup. */
   const uploaded = async (): Promise<{ bucket: string; url: string }> => {
     const bucket = await rgw.createBucket();
-    await uploadBackupDir(rgw.client(), bucket, 'backup', backupDir);
+    await putBackup(rgw.client(), bucket, 'backup', backupDir);
     return { bucket, url: `s3://${bucket}/backup` };
   };
   const verify = (...args: string[]) => runCli(['verify', ...args], rgw.env());
@@ -121,7 +121,7 @@ describe('hotbackup verify s3://', { skip }, () => {
 
   it('refuses a prefix without a manifest whose marker says the backup failed, in the local verify\'s words (exit 3)', async () => {
     const bucket = await rgw.createBucket();
-    await uploadBackupDir(rgw.client(), bucket, 'failed', backupDir, ['hotbackup-manifest.json']);
+    await putBackup(rgw.client(), bucket, 'failed', backupDir, ['hotbackup-manifest.json']);
     const marker = endedMarker(runningMarker({ backupId: manifest.backupId, startedAt: new Date('2026-11-30T01:00:00Z') }), { code: 6, codeName: 'HostUnreachable', errmsg: 'backup failed: S3 upload failed: ECONNREFUSED', extra: {} }, new Date('2026-11-30T01:02:00Z'), 'failed');
     await putObject(rgw.client(), bucket, 'failed/hotbackup-incomplete.json', serializeMarker(marker));
     const url = `s3://${bucket}/failed`;
@@ -134,7 +134,7 @@ describe('hotbackup verify s3://', { skip }, () => {
       doc.errmsg,
       `${url} is not a complete backup: backup ${manifest.backupId} (started 2026-11-30T01:00:00.000Z) failed: S3 upload failed: ECONNREFUSED. It has no manifest, so none of its files can be trusted: remove it and take a new backup.`,
     );
-    assert.deepEqual(await keysUnder(rgw.client(), bucket, 'failed').then((keys) => keys.filter((k) => k.endsWith('verified.json'))), [], 'no verdict is recorded for no backup');
+    assert.deepEqual(await keysBelow(rgw.client(), bucket, 'failed').then((keys) => keys.filter((k) => k.endsWith('verified.json'))), [], 'no verdict is recorded for no backup');
     const empty = await verify(`s3://${bucket}/nothing-here`);
     assert.equal(empty.code, 4);
     assert.equal(empty.stderr, `hotbackup verify: s3://${bucket}/nothing-here does not exist: there is no object under it\n`);
