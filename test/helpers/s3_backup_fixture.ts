@@ -14,6 +14,7 @@ import { MongoClient } from 'mongodb';
 import { serialize } from 'bson';
 import { xxh3Hex } from './checksum.js';
 import { startDevServer } from './dev_server.js';
+import { putBackup, putObject } from './s3_backups.js';
 
 /** Per collection (`db.collection`): how many documents, and XXH3 of their BSON in _id order. */
 export type Digest = Record<string, { count: number; checksum: string }>;
@@ -69,7 +70,7 @@ export async function takeBackup(uri: string, dir: string, megabytes: number): P
   }
 }
 
-export { putBackup, putObject } from './s3_backups.js';
+export { putBackup, putObject };
 
 export async function getObject(client: S3Client, bucket: string, key: string): Promise<Buffer> {
   const reply = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
