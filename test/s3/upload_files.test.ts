@@ -199,7 +199,9 @@ describe('uploadFiles to radosgw', { skip }, () => {
     await upload;
     assert.equal(granted, total, 'every byte read was asked for');
     assert.ok(clock.now() >= ((total - MIB - rate / 10) * 1000) / rate, `${total} bytes in ${clock.now()} ms at ${rate} B/s`);
-    assert.equal(mostAsking, 2, 'one throttle request at a time per copy thread');
+    // At most one request in flight per thread; whether both threads ever wait at once is
+    // up to the scheduler (a thread still loading the SDK on a busy machine may not).
+    assert.ok(mostAsking >= 1 && mostAsking <= 2, `${mostAsking} throttle requests in flight at once, from 2 copy threads`);
   });
 
   it('aborts mid-upload: the signal stops every thread, and no part nor object of the file is left', async () => {
