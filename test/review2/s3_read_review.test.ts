@@ -21,6 +21,9 @@ import { endedMarker, runningMarker } from '../../src/backup/backup_marker.js';
 import { VERIFICATION_FILENAME } from '../../src/backup/verification_record.js';
 import { ErrorCodes } from '../../src/errors.js';
 import { loopFsUnavailable, mountLoopFs } from '../helpers/loop_fs.js';
+import { MongoClient } from 'mongodb';
+import { startDevServer } from '../helpers/dev_server.js';
+import { startProxy } from '../helpers/proxy.js';
 
 const available = radosgwAvailable();
 const skip = available.ok ? false : available.reason;
@@ -287,5 +290,38 @@ describe('review2: the S3 read path', { skip }, () => {
     fs.rmSync(target, { recursive: true, force: true });
     assert.ok(restoreKb < 200 * 1024 && verifyKb < 200 * 1024, `peak RSS restore ${restoreKb} KiB, verify ${verifyKb} KiB`);
     console.log(`peak RSS restore ${restoreKb} KiB, verify ${verifyKb} KiB`);
+  });
+  it('backupVerify under a local --backup-root: an s3:// path outside it is refused (docs: every backupVerify path must lie in it); an s3:// URL with key:secret@ is not echoed', async () => {
+    const bucket = await rgw.createBucket();
+    await putCrafted(rgw.client(), bucket, 'elsewhere/b1', new Map([['x.wt', Buffer.from('x')]]));
+    const root = path.join(scratch.dir, 'local-root');
+    fs.mkdirSync(root);
+    const server = await startDevServer();
+    const proxy = await startProxy(server, ['--backup-root', root], rgw.env());
+    const client = await MongoClient.connect(proxy.uri);
+    try {
+      const admin = client.db('admin');
+      const secret = 'wJalrXUtnFEMIK7MDENGbPxRfiCYSECRET';
+      const leaked = await admin.command({ backupVerify: `s3://AKIAIOSFODNN7EXAMPLE:${secret}@${bucket}/x` }).then(
+        (reply) => JSON.stringify(reply),
+        (err: { errmsg?: string }) => err.errmsg ?? '',
+      );
+      const escaped = await admin.command({ backupVerify: `s3://${bucket}/elsewhere/b1` }).then(
+        (reply) => `accepted: state ${String(reply['state'])}`,
+        (err: { codeName?: string; errmsg?: string }) => `${err.codeName}: ${err.errmsg}`,
+      );
+      const written = (await keysUnder(rgw.client(), bucket, 'elsewhere/b1/')).filter((k) => k.includes(VERIFICATION_FILENAME));
+      const logged = JSON.stringify(proxy.logs).includes(secret);
+      const wrong: string[] = [];
+      if (leaked.includes(secret)) wrong.push(`the reply repeats the secret: ${leaked}`);
+      if (logged) wrong.push('the proxy log holds the secret');
+      if (!/^BadValue/.test(escaped)) wrong.push(`${escaped}; the proxy wrote [${written.join(',')}] outside its --backup-root`);
+      assert.deepEqual(wrong, []);
+    } finally {
+      await client.close();
+      await proxy.stop();
+      await server.stop();
+      server.cleanup();
+    }
   });
 });
