@@ -44,6 +44,7 @@ function s3Child(client: S3Client, name: string, location: S3Location, signal: A
   return {
     name,
     path: url,
+    s3Location: location,
     readManifest: () => readS3ManifestOrFail(client, location, signal),
     readMarker: () => readS3Marker(client, location, signal),
     async readVerification(manifest, manifestChecksum) {
