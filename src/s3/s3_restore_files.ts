@@ -60,6 +60,11 @@ export async function restoreObjects(
         }
         position += run.length;
       };
+      let writeFailure: unknown;
+      const failedWrite = (err: unknown): never => {
+        writeFailure = err;
+        throw err;
+      };
       try {
         await setModeOf(handle, options.fileMode);
         const read = await readObject(client, bucket, keyOf(file), {
@@ -70,10 +75,11 @@ export async function restoreObjects(
             pending.push(chunk);
             pendingBytes += chunk.length;
             progress.chunkCopied(file, chunk.length);
-            if (pendingBytes >= WRITE_RUN) await flush();
+            if (pendingBytes >= WRITE_RUN) await flush().catch(failedWrite);
           },
         }).catch((err: unknown) => {
-          if (signal.aborted) throw err;
+          // The target's own error (a full disk) is said as the disk's, never as S3's.
+          if (signal.aborted || err === writeFailure) throw err;
           throw s3CommandError(err, 'download', file.path);
         });
         await flush();
