@@ -249,7 +249,7 @@ describe('hotbackup list and purge on an s3:// root', { skip }, () => {
     assert.match(reasons.get('x-unknown') ?? '', /left alone, even with --remove-incomplete$/);
   });
 
-  it('a missing bucket, refused credentials, an unreachable server: one line naming S3\'s code, exit 1, no secret; a malformed URL is a usage error', async () => {
+  it('a missing bucket, refused credentials, an unreachable server, a root with nothing under it: one line naming S3\'s code, exit 1, no secret; a malformed URL or AWS_* value is a usage error', async () => {
     const missing = await hotbackup(['list', `s3://no-such-bucket-${randomUUID().slice(0, 8)}/${ROOT}`]);
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /^hotbackup list: S3 list of s3:\/\/no-such-bucket-\w+\/nightly failed: NoSuchBucket \(HTTP 404\): the bucket does not exist[^\n]*\n$/);
@@ -277,6 +277,23 @@ describe('hotbackup list and purge on an s3:// root', { skip }, () => {
     assert.equal(malformed.code, 2);
     assert.match(malformed.stderr, /^hotbackup list: Backup root s3:\/\/Bad_Bucket\/x is not a valid S3 location: /);
 
+    // An unusable AWS_* value is what was given being wrong, before any request: 2 from every command.
+    for (const args of [['list', `s3://${bucket}/${ROOT}`], ['purge', `s3://${bucket}/${ROOT}`, '--keep', '1'], ['verify', `s3://${bucket}/${ROOT}/b`], ['restore', `s3://${bucket}/${ROOT}/b`, '--to', path.join(scratch.dir, 'never')]]) {
+      const badSetting = await hotbackup(args, { AWS_ENDPOINT_URL_S3: 'ftp://rgw.example' });
+      assert.equal(badSetting.code, 2, `${args[0]}: ${badSetting.stderr}`);
+      assert.match(badSetting.stderr, /the S3 endpoint must be http:\/\/ or https:\/\//);
+    }
+
+    // S3 has no empty directories: a root with no object under it is a missing one (mistyped?), exit 1 as for a directory.
+    const mistyped = await hotbackup(['list', `s3://${bucket}/${ROOT}`]);
+    assert.equal(mistyped.code, 1, mistyped.stderr);
+    assert.match(mistyped.stderr, /^hotbackup list: s3:\/\/\S+\/nightly does not exist: there is no object under it/);
+    assert.equal((await hotbackup(['purge', `s3://${bucket}/${ROOT}`, '--keep', '1'])).code, 1);
+    // An empty bucket's top, or a root holding only something else, exists and holds no backup.
+    const emptyBucket = await hotbackup(['list', `s3://${bucket}`]);
+    assert.equal(emptyBucket.code, 0, emptyBucket.stderr);
+    assert.deepEqual((JSON.parse(emptyBucket.stdout) as Listed).backups, []);
+    await putObject(s3, bucket, `${ROOT}/README`, 'backups go here');
     const empty = await hotbackup(['list', `s3://${bucket}/${ROOT}`]);
     assert.equal(empty.code, 0, empty.stderr);
     assert.deepEqual((JSON.parse(empty.stdout) as Listed).backups, []);
