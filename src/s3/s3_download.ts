@@ -77,7 +77,9 @@ export async function readObject(client: S3Client, bucket: string, key: string, 
       if (signal?.aborted === true) throw signal.reason;
       if (err instanceof SinkError) throw err.original;
       if (attempt >= retry.attempts || !isTransient(err)) throw err;
-      await sleep(retry.firstDelayMs * 2 ** (attempt - 1), undefined, signal === undefined ? {} : { signal });
+      await sleep(retry.firstDelayMs * 2 ** (attempt - 1), undefined, signal === undefined ? {} : { signal }).catch(() => {
+        throw signal?.reason;
+      });
     }
   }
 }

@@ -6,7 +6,9 @@
  * on its way and compared with the manifest's checksum once the object ends (a
  * ChecksumMismatchError naming the file otherwise), the file fsynced before it counts as
  * done, and every directory that gained a name fsynced at the end. The first error stops
- * every download.
+ * every download. A transfer cut short is resumed by readObject from the bytes the file
+ * already has (written at their positions), so nothing is rewound; an error writing the
+ * file (a full disk) is the target's, never said as S3's.
  *
  * Writes go through the page cache in runs of up to 1 MiB (the socket hands over 16-64 KiB
  * at a time): at the network's speed the copier's O_DIRECT writes would buy nothing.
