@@ -21,6 +21,7 @@ import pMap from 'p-map';
 import { ManifestError, readManifestFile, type Manifest, type ReadManifest } from './manifest.js';
 import { INCOMPLETE_MARKER_FILENAME, markerVerdict, readIncompleteMarker, type MarkerRead, type MarkerVerdict } from './backup_marker.js';
 import { readVerification as readVerificationRecord } from './verification_record.js';
+import type { S3Location } from '../s3/s3_location.js';
 
 /** What a verification of the backup recorded, when one did. */
 export interface Verification {
@@ -34,6 +35,12 @@ export interface CatalogEntry {
   readonly name: string;
   /** Absolute, or the backup's `s3://` URL. */
   readonly path: string;
+  /**
+   * On an S3 root, the prefix as listed: what purge deletes. Its name may be one a person
+   * made by hand that parseS3Url refuses for a new location (a backslash), so it is
+   * carried, never parsed again from `path`.
+   */
+  readonly s3Location?: S3Location | undefined;
   /** Its manifest, when it is a complete backup. */
   readonly manifest: Manifest | undefined;
   /** Why it is not a complete backup, when it is not (no manifest, an invalid one, a symbolic link). */
@@ -95,6 +102,8 @@ export interface CatalogChild {
   readonly name: string;
   /** Where it is: an absolute path, or the backup's `s3://` URL. */
   readonly path: string;
+  /** On an S3 root, the prefix as listed (its name may be one parseS3Url refuses for a new location). */
+  readonly s3Location?: S3Location | undefined;
   /** Set when it is a symbolic link to a directory: where it leads, and when the link changed. Nothing behind it is read. */
   readonly symlink?: { readonly target: string; readonly time: Date } | undefined;
   /** Its manifest; throws a ManifestError when it has no usable one. */
@@ -133,6 +142,7 @@ export async function readCatalogFrom(source: CatalogSource): Promise<CatalogEnt
 
 async function readEntry(child: CatalogChild): Promise<CatalogEntry | undefined> {
   const { name, path: where, symlink } = child;
+  const located = child.s3Location === undefined ? {} : { s3Location: child.s3Location };
   if (symlink !== undefined) {
     return { name, path: where, manifest: undefined, incomplete: `a symbolic link to ${symlink.target}: not followed`, symlink: symlink.target, time: symlink.time, bytesReused: 0, verification: undefined };
   }
@@ -141,6 +151,7 @@ async function readEntry(child: CatalogChild): Promise<CatalogEntry | undefined>
     return {
       name,
       path: where,
+      ...located,
       manifest,
       incomplete: undefined,
       time: new Date(manifest.finishedAt),
@@ -154,7 +165,7 @@ async function readEntry(child: CatalogChild): Promise<CatalogEntry | undefined>
     const contents = await child.contents();
     if (contents === undefined) return undefined;
     const { incomplete, unfinished } = await judgeWithoutManifest(err, () => child.readMarker());
-    return { name, path: where, manifest: undefined, incomplete, unfinished, time: contents.time, bytesReused: 0, verification: undefined, ...(contents.bytes === undefined ? {} : { bytesHeld: contents.bytes }) };
+    return { name, path: where, ...located, manifest: undefined, incomplete, unfinished, time: contents.time, bytesReused: 0, verification: undefined, ...(contents.bytes === undefined ? {} : { bytesHeld: contents.bytes }) };
   }
 }
 

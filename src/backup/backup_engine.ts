@@ -8,6 +8,7 @@
  * (src/cli/proxy_app.ts) fills in: `UpstreamAdmin` for what the manifest records of
  * mongod, and `SnapshotSource` for the strategy that keeps the files safe to copy.
  */
+import os from 'node:os';
 import type { CopyIoClass, CopyWrites } from './copy_messages.js';
 import { TokenBucket } from './throttle.js';
 import { DEFAULT_CONCURRENCY } from './copier.js';
@@ -361,7 +362,7 @@ export class BackupEngine {
     run.signal.throwIfAborted();
     run.phase = 'manifest';
     if (failPointEnabled('failBeforeManifest')) throw new Error('fail point failBeforeManifest: the backup fails before its manifest is written');
-    const source = { dbpath: options.dbpath, host: options.upstream.host, serverVersion };
+    const source = { dbpath: options.dbpath, host: options.upstream.host, serverVersion, hostname: os.hostname() };
     const manifest = runManifest({ run, snapshot, source, startedAtFs, throttleBytesPerSec: this.throttle.rate, base, extendTo, files, result });
     await target.writeManifest(manifest);
   }

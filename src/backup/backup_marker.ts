@@ -111,6 +111,23 @@ export function endedMarker(marker: BackupMarker, failure: BackupFailure, at: Da
   return { ...marker, state, finishedAt: at.toISOString(), error: { code: failure.code, codeName: failure.codeName, errmsg } };
 }
 
+/**
+ * The marker purge writes over a complete backup before it deletes the manifest: `aborted`
+ * (the backup is being taken away, as an aborted one is) with an error saying so, so that
+ * a deletion cut short leaves a backup `purge --remove-incomplete` finishes deleting,
+ * never files no purge will touch.
+ */
+export function purgeMarker(backup: { backupId: string; startedAt: string }, at: Date = new Date()): BackupMarker {
+  const marker = runningMarker({ backupId: backup.backupId, startedAt: new Date(backup.startedAt) });
+  const failure = { code: ErrorCodes.Interrupted, codeName: 'Interrupted', errmsg: 'being deleted by hotbackup purge', extra: {} };
+  return endedMarker(marker, failure, at, 'aborted');
+}
+
+/** Writes purge's marker into `dir` durably (before its manifest goes). */
+export async function writePurgeMarker(dir: string, backup: { backupId: string; startedAt: string }): Promise<void> {
+  await rewrite(path.join(dir, INCOMPLETE_MARKER_FILENAME), purgeMarker(backup));
+}
+
 /** The marker's text as written to a file or an S3 object. */
 export function serializeMarker(marker: BackupMarker): string {
   return `${JSON.stringify(marker, null, 2)}\n`;

@@ -96,6 +96,13 @@ export const ManifestSchema = z
       dbpath: z.string().min(1),
       host: z.string(),
       serverVersion: z.string(),
+      /**
+       * The hostname of the machine whose proxy took the backup (os.hostname()). Sidecar
+       * proxies on several machines all reach their mongod as 127.0.0.1:27017 with the same
+       * dbpath: this tells their backups apart in a shared root (purge --keep counts each
+       * source apart). Optional: backups written before it keep the key they had.
+       */
+      hostname: z.string().min(1).optional(),
     }),
     startedAt: isoTime,
     /**

@@ -36,7 +36,8 @@ import path from 'node:path';
 import { ManifestError, MANIFEST_FILENAME, readManifest, type Manifest } from './manifest.js';
 import { fsyncDirectory } from './durable.js';
 import { withoutManifest, type CatalogEntry } from './backup_catalog.js';
-import type { MarkerVerdict } from './backup_marker.js';
+import { writePurgeMarker, type MarkerVerdict } from './backup_marker.js';
+import { failPointEnabled } from '../failpoints.js';
 
 export interface PurgeOptions {
   /** Complete backups to keep of each source, newest first; at least 1. */
@@ -91,14 +92,19 @@ export function endedWithoutManifest(verdict: MarkerVerdict | undefined): boolea
   return ENDED.has(verdict);
 }
 
-/** The key of a manifest's source: its dbpath and how the proxy reached mongod. */
+/**
+ * The key of a manifest's source: its dbpath, how the proxy reached mongod, and the
+ * machine the proxy ran on when the manifest says (sidecars on several machines reach
+ * 127.0.0.1:27017 alike). A manifest without a hostname keeps the key it always had.
+ */
 export function sourceKey(source: Manifest['source']): string {
-  return JSON.stringify([path.resolve(source.dbpath), source.host]);
+  const key = [path.resolve(source.dbpath), source.host];
+  return JSON.stringify(source.hostname === undefined ? key : [...key, source.hostname]);
 }
 
 /** The backups of a source, as the operator reads them. */
 export function describeSource(source: Manifest['source']): string {
-  return `${source.dbpath} (mongod at ${source.host})`;
+  return `${source.dbpath} (mongod at ${source.host}${source.hostname === undefined ? '' : ` from ${source.hostname}`})`;
 }
 
 /** The catalog's entries, oldest first, each with what purge does to it. */
@@ -223,8 +229,12 @@ export async function removeBackup(entry: CatalogEntry): Promise<void> {
   // Before any unlink: the manifest's own directory may be the read-only one.
   await makeDirectoriesWritable(entry.path);
   if (entry.manifest !== undefined) {
+    // A deletion cut short must leave an unfinished backup that ended, which the next
+    // purge --remove-incomplete deletes, not files without a manifest or marker.
+    await writePurgeMarker(entry.path, entry.manifest);
     await fs.rm(path.join(entry.path, MANIFEST_FILENAME));
     await fsyncDirectory(entry.path);
+    if (failPointEnabled('failPurgeAfterManifestDeletion')) throw new Error(`failPurgeAfterManifestDeletion: stopped after deleting the manifest of ${entry.path}`);
   }
   await fs.rm(entry.path, { recursive: true, force: true });
   await fsyncDirectory(path.dirname(entry.path));

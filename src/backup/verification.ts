@@ -28,6 +28,12 @@ export interface VerificationStore {
   /** The record's path or URL, for notes. */
   readonly where: string;
   write(backup: OpenedBackup, verdict: VerifyVerdict, by: VerifiedBy): Promise<void>;
+  /**
+   * Set when an `unreadable` verdict says nothing of the backup and the earlier record
+   * must stay: on S3 it is a refused or unreachable request (a listing that failed once),
+   * not the backup's own files being unreadable. Only a manifest found invalid removes it.
+   */
+  readonly keepsOnUnreadable?: boolean;
   remove(): Promise<void>;
   /** The verification `hotbackup list` shows now, if any (exactly as list reads it). */
   shown(): Promise<Verification | undefined>;
@@ -85,6 +91,7 @@ async function record(store: VerificationStore, verdict: VerifyVerdict, report: 
     }
   }
   if (verdict.state !== 'damaged' && verdict.state !== 'unreadable') return undefined;
+  if (verdict.state === 'unreadable' && store.keepsOnUnreadable === true) return undefined;
   try {
     await store.remove();
     return undefined;

@@ -8,13 +8,13 @@
  * the proxy's AWS environment: its objects are downloaded as streams on this thread, and
  * each chunk is fed to XXH3 here, a few microseconds per 64 KiB, between the forwarding
  * loop's other work; a thread would buy nothing but a copy of every chunk. `--backup-root`
- * confines the directories verified, not S3: what the proxy may read and write there is
- * what its credentials allow.
+ * confines what is verified (its record is written beside the manifest): a local root
+ * refuses every s3:// URL, an s3:// root every URL not below it.
  */
 import path from 'node:path';
 import { TokenBucket } from './throttle.js';
 import { verifyAndRecord } from './verification.js';
-import { isS3Url, parseS3Url, s3Url, type S3Location } from '../s3/s3_location.js';
+import { isBelow, isS3Url, parseS3Url, s3Url, type S3Location } from '../s3/s3_location.js';
 import { s3SettingsFromEnvironment, type S3Settings } from '../s3/s3_client.js';
 import { verifyS3AndRecord } from '../s3/s3_verification.js';
 import type { VerifyVerdict } from './verify_verdict.js';
@@ -30,6 +30,8 @@ export interface VerifierOptions {
   concurrency?: number;
   /** `serve --backup-root`: the directories verified must lie in it (backup_root.ts). Default: any absolute path. */
   root?: BackupRoot | undefined;
+  /** An `s3://` --backup-root: the S3 backups verified must lie below it. Default (and with a local root: none allowed): any. */
+  s3Root?: S3Location | undefined;
   /** Why a local directory is refused, when it is (an `s3://` --backup-root: backups are on S3 only). */
   localRefusal?: string | undefined;
   log: Logger;
@@ -56,8 +58,15 @@ export class BackupVerifier {
     let s3: { location: S3Location; settings: S3Settings } | undefined;
     let resolved: string;
     if (isS3Url(directory)) {
-      s3 = { location: parseS3Url(directory, 'backupVerify path'), settings: this.s3Settings() };
-      resolved = s3Url(s3.location);
+      const location = parseS3Url(directory, 'backupVerify path');
+      resolved = s3Url(location);
+      // A verify writes its record beside the manifest: under a root, only below it.
+      const { root, s3Root } = this.options;
+      if (root !== undefined) throw new CommandError(ErrorCodes.BadValue, `backupVerify ${resolved} is refused: this proxy's --backup-root is the directory ${root.given}, and every backupVerify path must lie in it`);
+      if (s3Root !== undefined && !isBelow(location, s3Root)) {
+        throw new CommandError(ErrorCodes.BadValue, `backupVerify ${resolved} is refused: it is not below this proxy's --backup-root ${s3Url(s3Root)}`);
+      }
+      s3 = { location, settings: this.s3Settings() };
     } else {
       if (!path.isAbsolute(directory)) throw new CommandError(ErrorCodes.BadValue, `backupVerify path must be absolute: '${directory}'`);
       if (this.options.localRefusal !== undefined) throw new CommandError(ErrorCodes.BadValue, `backupVerify ${directory} is refused: ${this.options.localRefusal}`);

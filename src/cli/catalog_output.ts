@@ -18,7 +18,7 @@ export interface EntryJson {
   /** Where it leads, when the entry is a symbolic link (never followed); null otherwise. */
   symlink: string | null;
   /** The dbpath and the mongod it is a backup of (its manifest's); what purge --keep counts by. */
-  source: { dbpath: string; host: string } | null;
+  source: { dbpath: string; host: string; hostname: string | null } | null;
   backupId: string | null;
   startedAt: string | null;
   finishedAt: string | null;
@@ -51,7 +51,7 @@ export function entryJson(entry: CatalogEntry, catalog: readonly CatalogEntry[])
     complete: manifest !== undefined,
     incomplete: entry.incomplete ?? null,
     symlink: entry.symlink ?? null,
-    source: manifest === undefined ? null : { dbpath: manifest.source.dbpath, host: manifest.source.host },
+    source: manifest === undefined ? null : { dbpath: manifest.source.dbpath, host: manifest.source.host, hostname: manifest.source.hostname ?? null },
     backupId: manifest?.backupId ?? null,
     startedAt: manifest?.startedAt ?? null,
     finishedAt: manifest?.finishedAt ?? null,
@@ -115,9 +115,14 @@ export function catalogTable(catalog: readonly CatalogEntry[]): string {
   const rows = catalog.map((entry) => {
     const cells = entryCells(entry, catalog);
     const source = entry.manifest?.source;
-    return [...cells, ...(oplog ? [oplogCell(entryJson(entry, catalog))] : []), ...(several ? [source === undefined ? '-' : `${source.host}:${source.dbpath}`] : [])];
+    return [...cells, ...(oplog ? [oplogCell(entryJson(entry, catalog))] : []), ...(several ? [source === undefined ? '-' : sourceCell(source)] : [])];
   });
   return renderTable(header, rows);
+}
+
+/** `host:dbpath` as scp writes a remote path, after the proxy's machine when the manifest names it. */
+function sourceCell(source: NonNullable<CatalogEntry['manifest']>['source']): string {
+  return `${source.hostname === undefined ? '' : `${source.hostname} `}${source.host}:${source.dbpath}`;
 }
 
 /** Rows of cells as aligned columns, two spaces apart; sizes right-aligned. */

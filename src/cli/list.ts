@@ -4,8 +4,9 @@
  * table on a terminal, JSON otherwise.
  *
  * Exit codes: 0 listed (incomplete directories included: listing is not judging);
- * 1 the root cannot be read (on S3: any S3 error, named by S3's code, or an unusable
- * AWS_* setting); 2 a usage error (a malformed s3:// URL among them).
+ * 1 the root cannot be read (on S3: any S3 error, named by S3's code, or a root prefix
+ * with no object under it, S3's missing directory); 2 a usage error (a malformed s3://
+ * URL or an unusable AWS_* setting among them).
  */
 import { parseArgs } from 'node:util';
 import { readCatalogFrom } from '../backup/backup_catalog.js';
@@ -21,7 +22,7 @@ prefixes one level below an S3 root, oldest first:
 when each finished, its size (and how much of it was taken from its base), its
 strategy, its base if it is incremental, whether it is complete (has a manifest)
 and whether it was verified ("-" when no verification is recorded). A root with
-the backups of several dbpaths or mongods gets a SOURCE column. Symbolic links
+the backups of several dbpaths, mongods or machines gets a SOURCE column. Symbolic links
 are shown, never followed. An unfinished backup on S3 shows the bytes its
 prefix holds.
 
@@ -63,7 +64,9 @@ export async function runList(args: string[], out: Output = process.stdout, err:
     opened = openCatalogRoot(root);
   } catch (e) {
     err.write(`hotbackup list: ${(e as Error).message}\n`);
-    return e instanceof TypeError ? 1 : 2;
+    // A malformed s3:// URL or an unusable AWS_* value: what was given is wrong, decided
+    // before any request, as verify and restore say it (exit 2).
+    return 2;
   }
   try {
     return await listRoot(opened, parsed.values.json === true, out, err);

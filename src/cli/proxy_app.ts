@@ -258,7 +258,7 @@ export async function startProxyApp(options: ProxyAppOptions): Promise<ProxyApp>
       throttle: engine.throttle,
       concurrency: options.concurrency,
       root: backupRoot,
-      ...(s3Root === undefined ? {} : { localRefusal: `this proxy's --backup-root is ${rootDir}, so its backups are on S3: verify them by their s3:// URL` }),
+      ...(s3Root === undefined ? {} : { s3Root, localRefusal: `this proxy's --backup-root is ${rootDir}, so its backups are on S3: verify them by their s3:// URL` }),
       log: backupLog,
     });
     const gated = recovery.gate(engine);

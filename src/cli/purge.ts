@@ -6,7 +6,7 @@
  *
  * Exit codes: 0 done (or, with --dry-run, planned); 1 the root cannot be read or a
  * deletion failed (the rest are not attempted; on S3, the error names S3's code);
- * 2 a usage error (a malformed s3:// URL among them).
+ * 2 a usage error (a malformed s3:// URL or an unusable AWS_* setting among them).
  */
 import { parseArgs } from 'node:util';
 import { readCatalogFrom, type CatalogEntry } from '../backup/backup_catalog.js';
@@ -21,11 +21,14 @@ const HELP = `Usage: hotbackup purge <root> --keep N [--dry-run] [--remove-incom
 
 Deletes the oldest complete backups under <root> (one level down: directories, or
 the prefixes below an S3 root), keeping the newest N (by when they finished) of
-each source: each dbpath and mongod whose backups the root holds keeps its own N.
+each source: each dbpath and mongod (and each machine whose proxy took them, when
+the manifest names it) whose backups the root holds keeps its own N.
 Deleting the base of a kept incremental backup is safe: the kept one holds its
 own clones or hard links (on S3, server-side copies) of the files it shares with
-it. A backup's manifest is deleted first, so a deletion cut short leaves an
-incomplete backup, never one that looks complete. On S3, the multipart uploads
+it. A backup is first marked as being deleted (its hotbackup-incomplete.json says
+aborted), then its manifest is deleted, so a deletion cut short leaves an
+incomplete backup that the next purge --remove-incomplete finishes, never one that
+looks complete. On S3, the multipart uploads
 left under a deleted backup's prefix are aborted too.
 
 Directories without a manifest are listed and left alone, and so are symbolic
@@ -91,7 +94,9 @@ export async function runPurge(args: string[], out: Output = process.stdout, err
     opened = openCatalogRoot(root);
   } catch (e) {
     err.write(`hotbackup purge: ${(e as Error).message}\n`);
-    return e instanceof TypeError ? 1 : 2;
+    // A malformed s3:// URL or an unusable AWS_* value: what was given is wrong, decided
+    // before any request, as verify and restore say it (exit 2).
+    return 2;
   }
   try {
     return await purgeRoot(opened, { keep, dryRun: values['dry-run'] === true, removeIncomplete: values['remove-incomplete'] === true, json: values.json === true }, out, err);

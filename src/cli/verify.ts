@@ -47,7 +47,8 @@ Exit codes:
   3    incomplete: no manifest; still running, or aborted, failed or interrupted
   4    not a hotbackup backup: nothing there, not ours, or a manifest of another version
   5    could not be checked: an I/O error while reading the directory, or S3 refused
-       (credentials, access) or could not be reached; S3's error code is named
+       (credentials, access) or could not be reached, for the listing or an object
+       (after resuming it); S3's error code is named, and no record is changed
   130  interrupted (Ctrl-C)
 `;
 

@@ -16,6 +16,7 @@ import { ManifestError } from '../backup/manifest.js';
 import { VERIFICATION_FILENAME, parseVerificationRecordText, verificationFor } from '../backup/verification_record.js';
 import { readS3Manifest, readS3Marker } from './s3_backup_records.js';
 import { s3CommandError } from './s3_errors.js';
+import { CommandError, ErrorCodes } from '../errors.js';
 import { getObjectBytes, listChildren, listObjects } from './s3_objects.js';
 import { childLocation, objectKey, s3Url, type S3Location } from './s3_location.js';
 
@@ -34,6 +35,12 @@ export function s3CatalogSource(client: S3Client, root: S3Location, signal?: Abo
       } catch (err) {
         throw s3CommandError(err, 'list', url);
       }
+      // S3 has no empty directories: a prefix exists while an object lies under it. One with
+      // none is what a missing directory is to a local root (a mistyped root, most often),
+      // and fails as one; a bucket's top with none is an empty bucket that exists.
+      if (root.prefix !== '' && listed.prefixes.length === 0 && listed.objects.length === 0) {
+        throw new CommandError(ErrorCodes.NonExistentPath, `${url} does not exist: there is no object under it (S3 has no empty directories: is the root mistyped?)`);
+      }
       return listed.prefixes.filter((name) => name !== '').map((name) => s3Child(client, name, childLocation(root, name), signal));
     },
   };
@@ -44,6 +51,7 @@ function s3Child(client: S3Client, name: string, location: S3Location, signal: A
   return {
     name,
     path: url,
+    s3Location: location,
     readManifest: () => readS3ManifestOrFail(client, location, signal),
     readMarker: () => readS3Marker(client, location, signal),
     async readVerification(manifest, manifestChecksum) {

@@ -8,11 +8,22 @@
  *
  * An object longer than expected is not read past `expectedSize` plus one chunk: its
  * length is what the reply said (Content-Length).
+ *
+ * A transfer cut short (a connection reset, a body that ends early, a 5xx or a server
+ * that cannot be reached on a later request) is resumed where it stopped: a ranged GET
+ * (RFC 9110 §14.2) from the bytes already hashed and handed over, conditional on the
+ * first reply's ETag (If-Match, RFC 9110 §13.1.1) so that an object replaced meanwhile
+ * fails (412) instead of splicing two objects. The SDK retries a request that fails
+ * before its reply; once a body is streaming, only this resumes it. After
+ * `attempts` tries the last error stands: the object could not be read, which says
+ * nothing about the object itself.
  */
 import type { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { startChecksum } from '../backup/checksum.js';
 import type { Limiter } from '../backup/copy_pool.js';
+import { s3ErrorFacts } from './s3_errors.js';
 
 export interface ReadObjectOptions {
   /** The process's throttle: every byte received is taken from it before the next is read. */
@@ -23,6 +34,25 @@ export interface ReadObjectOptions {
   sink?: (chunk: Buffer) => Promise<void> | void;
   /** Aborting destroys the stream; readObject then rejects with the signal's reason. */
   signal?: AbortSignal | undefined;
+  /** How often a transfer cut short is resumed; default DEFAULT_READ_RETRIES. */
+  retry?: ReadRetry;
+}
+
+export interface ReadRetry {
+  /** GETs in all, the first included. */
+  readonly attempts: number;
+  /** The wait before the first resume, doubled before each next one. */
+  readonly firstDelayMs: number;
+}
+
+export const DEFAULT_READ_RETRIES: ReadRetry = Object.freeze({ attempts: 5, firstDelayMs: 200 });
+
+/** An error of the sink (the restore's disk): the caller's, never retried nor said as S3's. */
+export class SinkError extends Error {
+  constructor(readonly original: unknown) {
+    super(original instanceof Error ? original.message : String(original));
+    this.name = 'SinkError';
+  }
 }
 
 export interface ObjectRead {
@@ -34,33 +64,98 @@ export interface ObjectRead {
 
 export async function readObject(client: S3Client, bucket: string, key: string, options: ReadObjectOptions): Promise<ObjectRead> {
   const { signal } = options;
-  signal?.throwIfAborted();
-  const reply = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }), ...(signal === undefined ? [] : [{ abortSignal: signal }]));
+  const retry = options.retry ?? DEFAULT_READ_RETRIES;
+  const checksum = startChecksum();
+  const state: ReadState = { received: 0, announced: undefined, etag: undefined };
+  for (let attempt = 1; ; attempt++) {
+    signal?.throwIfAborted();
+    try {
+      const done = await readFrom(client, bucket, key, options, checksum, state);
+      if (done) return { size: Math.max(state.received, state.announced ?? 0), checksum: checksum.hex() };
+      return { size: state.received, checksum: checksum.hex() };
+    } catch (err) {
+      if (signal?.aborted === true) throw signal.reason;
+      if (err instanceof SinkError) throw err.original;
+      if (attempt >= retry.attempts || !isTransient(err)) throw err;
+      await sleep(retry.firstDelayMs * 2 ** (attempt - 1), undefined, signal === undefined ? {} : { signal }).catch(() => {
+        throw signal?.reason;
+      });
+    }
+  }
+}
+
+interface ReadState {
+  /** Bytes hashed and handed to the sink so far: where a resumed GET starts. */
+  received: number;
+  /** The object's whole length, from the first reply. */
+  announced: number | undefined;
+  /** The first reply's ETag: a resumed GET must read the same object. */
+  etag: string | undefined;
+}
+
+/**
+ * One GET, from `state.received` on. Resolves true when the object proved longer than
+ * expected (reading stopped), false when it ended at its announced length.
+ */
+async function readFrom(client: S3Client, bucket: string, key: string, options: ReadObjectOptions, checksum: ReturnType<typeof startChecksum>, state: ReadState): Promise<boolean> {
+  const { signal } = options;
+  const resumed = state.received > 0;
+  const input = {
+    Bucket: bucket,
+    Key: key,
+    ...(resumed ? { Range: `bytes=${state.received}-`, ...(state.etag === undefined ? {} : { IfMatch: state.etag }) } : {}),
+  };
+  const reply = await client.send(new GetObjectCommand(input), ...(signal === undefined ? [] : [{ abortSignal: signal }]));
+  if (!resumed) {
+    state.announced = reply.ContentLength;
+    state.etag = reply.ETag;
+  }
   const body = reply.Body as Readable | undefined;
-  const announced = reply.ContentLength;
-  if (body === undefined) return { size: announced ?? 0, checksum: startChecksum().hex() };
+  if (body === undefined) {
+    if (state.announced !== undefined && state.received < state.announced) throw new TruncatedError(bucket, key, state.received, state.announced);
+    return false;
+  }
   const onAbort = () => body.destroy(signal?.reason instanceof Error ? signal.reason : new Error('aborted'));
   signal?.addEventListener('abort', onAbort, { once: true });
-  const checksum = startChecksum();
-  let received = 0;
   try {
     for await (const data of body) {
       const chunk = data as Buffer;
       await options.limiter.take(chunk.length, signal);
-      received += chunk.length;
-      if (received > options.expectedSize) break;
+      state.received += chunk.length;
+      if (state.received > options.expectedSize) return true;
       checksum.update(chunk);
-      if (options.sink !== undefined) await options.sink(chunk);
+      if (options.sink !== undefined) {
+        try {
+          await options.sink(chunk);
+        } catch (err) {
+          throw new SinkError(err);
+        }
+      }
     }
-  } catch (err) {
-    if (signal?.aborted === true) throw signal.reason;
-    throw err;
   } finally {
     signal?.removeEventListener('abort', onAbort);
     body.destroy();
   }
-  if (received > options.expectedSize) return { size: Math.max(received, announced ?? 0), checksum: checksum.hex() };
   // A body cut short with no error from the socket: a transfer that failed, not an object of that size.
-  if (announced !== undefined && received < announced) throw new Error(`the download of s3://${bucket}/${key} ended after ${received} of its ${announced} bytes`);
-  return { size: received, checksum: checksum.hex() };
+  if (state.announced !== undefined && state.received < state.announced) throw new TruncatedError(bucket, key, state.received, state.announced);
+  return false;
+}
+
+class TruncatedError extends Error {
+  constructor(bucket: string, key: string, received: number, announced: number) {
+    super(`the download of s3://${bucket}/${key} ended after ${received} of its ${announced} bytes`);
+    this.name = 'TruncatedError';
+  }
+}
+
+/**
+ * Whether a failed GET may succeed when tried again: the transfer's fault (a socket
+ * error, a body cut short, no reply, a 5xx, throttling), not the object's (missing, 412:
+ * replaced meanwhile) nor the caller's (refused credentials, 4xx).
+ */
+export function isTransient(err: unknown): boolean {
+  if (err instanceof TruncatedError) return true;
+  const facts = s3ErrorFacts(err);
+  if (facts.status !== undefined) return facts.status >= 500 || facts.status === 429 || facts.code === 'SlowDown' || facts.code === 'RequestTimeout';
+  return true;
 }

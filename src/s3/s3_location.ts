@@ -39,6 +39,15 @@ export function parseS3Url(url: string, what = 'S3 location'): S3Location {
   const rest = url.slice(S3_SCHEME.length);
   const slash = rest.indexOf('/');
   const bucket = slash === -1 ? rest : rest.slice(0, slash);
+  // `s3://key:secret@bucket/…` is no S3 URL (a bucket name has no '@') but looks like one
+  // carrying credentials (RFC 3986 §3.2.1 userinfo): refused without repeating it, so
+  // that the secret reaches no reply, log or error of any caller.
+  if (bucket.includes('@')) {
+    throw new CommandError(
+      ErrorCodes.BadValue,
+      `${what} s3://…@… is not a valid S3 location: an s3:// URL carries no credentials (they come from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE)`,
+    );
+  }
   let prefix = slash === -1 ? '' : rest.slice(slash + 1);
   if (bucket === '') throw bad('it names no bucket');
   if (!BUCKET.test(bucket) || bucket.includes('..') || IP_ADDRESS.test(bucket)) {
@@ -76,6 +85,12 @@ export function listingPrefix(location: S3Location): string {
 /** The location one level down: a backup `name` under a root. */
 export function childLocation(location: S3Location, name: string): S3Location {
   return Object.freeze({ bucket: location.bucket, prefix: objectKey(location, name) });
+}
+
+/** Whether `location` lies strictly below `root` (same bucket, a longer prefix under it). */
+export function isBelow(location: S3Location, root: S3Location): boolean {
+  if (location.bucket !== root.bucket || location.prefix === '') return false;
+  return root.prefix === '' || location.prefix.startsWith(`${root.prefix}/`);
 }
 
 /** A key's path relative to the location, or undefined when it is not below it. */

@@ -1,10 +1,11 @@
 /**
  * Purge's deletions on an S3 root (retention.ts plans them, the same plan as for a
- * directory). A complete backup loses its manifest object first, as RocksDB deletes a
- * backup's meta file before its files (BackupEngineImpl::DeleteBackupNoGC,
+ * directory). A complete backup first gets an incomplete marker saying it ended (aborted:
+ * "being deleted by hotbackup purge"), then loses its manifest object, as RocksDB deletes
+ * a backup's meta file before its files (BackupEngineImpl::DeleteBackupNoGC,
  * utilities/backupable/backupable_db.cc): a deletion cut short leaves a prefix without a
  * manifest, which every reader takes for incomplete, never one that looks complete and
- * lacks objects. Then its other objects (DeleteObjects, 1000 keys a request), then every
+ * lacks objects, and whose marker lets the next `purge --remove-incomplete` finish. Then its other objects (DeleteObjects, 1000 keys a request), then every
  * multipart upload begun under the prefix (each bills for its parts until aborted), and
  * the incomplete marker last: an unfinished backup cut short in its deletion still says
  * that it ended, so that the next `purge --remove-incomplete` finishes the job.
@@ -14,11 +15,11 @@
  */
 import type { S3Client } from '@aws-sdk/client-s3';
 import { judgeWithoutManifest, type CatalogEntry } from '../backup/backup_catalog.js';
-import { INCOMPLETE_MARKER_FILENAME } from '../backup/backup_marker.js';
-import { MANIFEST_FILENAME, ManifestError } from '../backup/manifest.js';
+import { INCOMPLETE_MARKER_FILENAME, purgeMarker } from '../backup/backup_marker.js';
+import { MANIFEST_FILENAME, ManifestError, type Manifest } from '../backup/manifest.js';
 import { endedWithoutManifest, type PurgeStore } from '../backup/retention.js';
 import { failPointEnabled } from '../failpoints.js';
-import { readS3Marker } from './s3_backup_records.js';
+import { readS3Marker, writeS3Marker } from './s3_backup_records.js';
 import { readS3ManifestOrFail } from './s3_catalog.js';
 import { s3CommandError } from './s3_errors.js';
 import { abortMultipartUploads, deleteObjects, listObjects } from './s3_objects.js';
@@ -32,7 +33,7 @@ export function s3PurgeStore(client: S3Client, signal?: AbortSignal): PurgeStore
     async holds(backup, file, size) {
       let listing = listings.get(backup.path);
       if (listing === undefined) {
-        listing = objectSizes(client, parseS3Url(backup.path), signal);
+        listing = objectSizes(client, locationOf(backup), signal);
         listings.set(backup.path, listing);
       }
       return (await listing).get(file) === size;
@@ -58,11 +59,14 @@ async function objectSizes(client: S3Client, location: S3Location, signal: Abort
 
 /** Deletes the backup of `entry` (a catalog entry of an S3 root), manifest first. */
 export async function removeS3Backup(client: S3Client, entry: CatalogEntry, signal?: AbortSignal): Promise<void> {
-  const location = parseS3Url(entry.path);
+  const location = locationOf(entry);
   await checkUnchanged(client, location, entry, signal);
   const url = s3Url(location);
   const markerKey = objectKey(location, INCOMPLETE_MARKER_FILENAME);
   if (entry.manifest !== undefined) {
+    // Said before the manifest goes: a deletion cut short leaves an unfinished backup that
+    // ended, which the next purge --remove-incomplete deletes, not objects no purge touches.
+    await s3Step(url, () => writeS3Marker(client, location, purgeMarker(entry.manifest as Manifest), signal));
     await s3Step(url, () => deleteObjects(client, location.bucket, [objectKey(location, MANIFEST_FILENAME)], signal));
     if (failPointEnabled('failPurgeAfterManifestDeletion')) throw new Error(`failPurgeAfterManifestDeletion: stopped after deleting the manifest object of ${url}`);
   }
@@ -77,6 +81,11 @@ export async function removeS3Backup(client: S3Client, entry: CatalogEntry, sign
     await abortMultipartUploads(client, location, signal);
     if (marker) await deleteObjects(client, location.bucket, [markerKey], signal);
   });
+}
+
+/** The entry's prefix as the catalog listed it (a name made by hand may be one parseS3Url refuses). */
+function locationOf(entry: CatalogEntry): S3Location {
+  return entry.s3Location ?? parseS3Url(entry.path);
 }
 
 /** Runs S3 requests for the deletion of `url`, their failure as S3's error. */

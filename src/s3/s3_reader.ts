@@ -7,7 +7,9 @@
  * - checkChecksums: every object downloaded as a stream and hashed (s3_download.ts),
  *   several at once (s3_pool.ts), through the caller's throttle;
  * - copyFiles: the same downloads, written into the restore's target (s3_restore_files.ts).
- * S3 errors name S3's code (s3_errors.ts); a file's own error is that file's problem.
+ * S3 errors name S3's code (s3_errors.ts). Only a missing object, a wrong size or a wrong
+ * checksum is damage; an object S3 would not give (refused, unreachable, cut short past
+ * readObject's resumes) makes the backup one that could not be checked.
  */
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { BackupReader, ListedFile } from '../backup/backup_reader.js';
@@ -23,7 +25,7 @@ import { openS3Backup, s3Refusal } from './s3_backup_open.js';
 import { readObject } from './s3_download.js';
 import { DEFAULT_S3_CONCURRENCY, runConcurrently } from './s3_pool.js';
 import { restoreObjects } from './s3_restore_files.js';
-import { isS3Missing, s3CommandError } from './s3_errors.js';
+import { isS3Missing } from './s3_errors.js';
 import { listObjects } from './s3_objects.js';
 import { objectKey, relativeKey, s3Url, type S3Location } from './s3_location.js';
 
@@ -123,15 +125,20 @@ async function checkObjects(
     },
     { signal: options.signal, keepGoing: true },
   );
+  // An object S3 would not give (after readObject's resumes) says nothing of the backup:
+  // the verify could not be done, it did not find damage (exit 5, no record written).
+  const unread = results.findIndex((result) => 'error' in result && !isS3Missing(result.error));
+  if (unread !== -1) {
+    const failed = results[unread] as { error: unknown };
+    throw s3Refusal(failed.error, 'download', (toHash[unread] as ListedFile).source.path);
+  }
   const problems: Problem[] = [];
   let bytesHashed = 0;
   results.forEach((result, i) => {
-    const { listed, source } = toHash[i] as ListedFile;
+    const { listed } = toHash[i] as ListedFile;
     const file = listed.path;
     if ('error' in result) {
-      const { error } = result;
-      if (isS3Missing(error)) problems.push({ file, problem: 'missing', detail: `listed in the manifest (${listed.size} bytes), but its object was deleted while the backup was verified` });
-      else problems.push({ file, problem: 'unreadable', detail: s3CommandError(error, 'download', source.path).message });
+      problems.push({ file, problem: 'missing', detail: `listed in the manifest (${listed.size} bytes), but its object was deleted while the backup was verified` });
       return;
     }
     const { value: read } = result;

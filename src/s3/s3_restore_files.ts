@@ -6,7 +6,9 @@
  * on its way and compared with the manifest's checksum once the object ends (a
  * ChecksumMismatchError naming the file otherwise), the file fsynced before it counts as
  * done, and every directory that gained a name fsynced at the end. The first error stops
- * every download.
+ * every download. A transfer cut short is resumed by readObject from the bytes the file
+ * already has (written at their positions), so nothing is rewound; an error writing the
+ * file (a full disk) is the target's, never said as S3's.
  *
  * Writes go through the page cache in runs of up to 1 MiB (the socket hands over 16-64 KiB
  * at a time): at the network's speed the copier's O_DIRECT writes would buy nothing.
@@ -60,6 +62,11 @@ export async function restoreObjects(
         }
         position += run.length;
       };
+      let writeFailure: unknown;
+      const failedWrite = (err: unknown): never => {
+        writeFailure = err;
+        throw err;
+      };
       try {
         await setModeOf(handle, options.fileMode);
         const read = await readObject(client, bucket, keyOf(file), {
@@ -70,10 +77,11 @@ export async function restoreObjects(
             pending.push(chunk);
             pendingBytes += chunk.length;
             progress.chunkCopied(file, chunk.length);
-            if (pendingBytes >= WRITE_RUN) await flush();
+            if (pendingBytes >= WRITE_RUN) await flush().catch(failedWrite);
           },
         }).catch((err: unknown) => {
-          if (signal.aborted) throw err;
+          // The target's own error (a full disk) is said as the disk's, never as S3's.
+          if (signal.aborted || err === writeFailure) throw err;
           throw s3CommandError(err, 'download', file.path);
         });
         await flush();

@@ -32,6 +32,7 @@ export function s3VerificationStore(client: S3Client, location: S3Location): Ver
   const url = recordUrl(location, VERIFICATION_FILENAME);
   return {
     where: url,
+    keepsOnUnreadable: true,
     write: async (backup, verdict, by) => {
       const record = verificationRecordOf(backup, verdict, by, s3Url(location));
       await putObjectBytes(client, location.bucket, key, Buffer.from(serializeVerificationRecord(record)), 'application/json').catch((err: unknown) => {

@@ -169,7 +169,7 @@ describe('BackupEngine', () => {
 
     const manifest = await readManifest(fx.destination);
     assert.equal(manifest.backupId, started.backupId);
-    assert.deepEqual(manifest.source, { dbpath: fx.dbpath, host: 'mongod.test:27018', serverVersion: '8.0.4-fake' });
+    assert.deepEqual(manifest.source, { dbpath: fx.dbpath, host: 'mongod.test:27018', serverVersion: '8.0.4-fake', hostname: os.hostname() });
     assert.deepEqual(manifest.checksum, { algorithm: 'xxh3-64' });
     const expected = Object.entries(CONTENTS)
       .map(([p, data]) => ({ path: p, size: Buffer.byteLength(data), checksum: xxh3Hex(data) }))

@@ -12,6 +12,7 @@ import { readCatalogFrom, type CatalogChild, type CatalogSource } from '../../sr
 import { ManifestError, manifestFiles, type Manifest, type ReadManifest } from '../../src/backup/manifest.js';
 import { endedMarker, runningMarker, type BackupMarker } from '../../src/backup/backup_marker.js';
 import { planPurge, type PurgeStore } from '../../src/backup/retention.js';
+import { catalogTable } from '../../src/cli/catalog_output.js';
 
 const HASH = 'a'.repeat(16);
 
@@ -105,6 +106,32 @@ describe('a catalog over a source that is not a directory', () => {
     const lacking = await planPurge(catalog, { keep: 1, store: store(false) });
     assert.deepEqual(actions(lacking), [['a', 'remove'], ['b', 'keep'], ['c', 'keep'], ['z-failed', 'leave'], ['y-running', 'leave']]);
     assert.match(lacking.find((item) => item.entry.name === 'b')?.reason ?? '', /^needed by c: it lists collection-0.wt as taken from here, and its own copy is missing$/);
+  });
+
+  it('purge --keep counts the backups of each machine apart: sidecars reaching 127.0.0.1:27017 with one dbpath, told apart by their hostname; manifests without one share a key as before', async () => {
+    const on = (host: string | undefined, finishedAt: string): Manifest => {
+      const m = manifest(finishedAt);
+      return host === undefined ? m : { ...m, source: { ...m.source, hostname: host } };
+    };
+    const catalog = await readCatalogFrom(
+      source({
+        'a-1': { manifest: on('db-a', '2026-11-21T02:00:00.000Z') },
+        'b-1': { manifest: on('db-b', '2026-11-21T02:05:00.000Z') },
+        'a-2': { manifest: on('db-a', '2026-11-22T02:00:00.000Z') },
+        'b-2': { manifest: on('db-b', '2026-11-22T02:05:00.000Z') },
+        'old-1': { manifest: on(undefined, '2026-11-01T02:00:00.000Z') },
+        'old-2': { manifest: on(undefined, '2026-11-02T02:00:00.000Z') },
+      }),
+    );
+    const store: PurgeStore = { holds: async () => true, reusedCopies: 'server-side copies', remove: async () => assert.fail('planning deletes nothing') };
+    const plan = await planPurge(catalog, { keep: 1, store });
+    assert.deepEqual(
+      plan.filter((item) => item.action === 'keep').map((item) => item.entry.name),
+      ['old-2', 'a-2', 'b-2'],
+    );
+    assert.match(catalogTable(catalog), /^b-2 .* db-b 127\.0\.0\.1:27017:\/var\/lib\/mongodb$/m);
+    assert.match(catalogTable(catalog), /^old-1 .*  127\.0\.0\.1:27017:\/var\/lib\/mongodb$/m);
+    assert.match(plan.find((item) => item.entry.name === 'a-1')?.reason ?? '', /of the backups of \/var\/lib\/mongodb \(mongod at 127\.0\.0\.1:27017 from db-a\)$/);
   });
 
   it('a source that cannot be read fails the catalog', async () => {

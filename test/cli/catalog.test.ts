@@ -18,6 +18,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { MongoClient } from 'mongodb';
@@ -256,7 +257,7 @@ describe('hotbackup list and purge', () => {
         ['partial', 'leave', false],
       ],
     );
-    const of = `of the backups of ${server.dbpath} (mongod at ${purged.backups[0]?.source?.host})`;
+    const of = `of the backups of ${server.dbpath} (mongod at ${purged.backups[0]?.source?.host} from ${os.hostname()})`;
     assert.equal(purged.backups[0]?.source?.dbpath, server.dbpath);
     assert.match(purged.backups[0]?.reason ?? '', /^beyond --keep 1 of the backups of .*; the base of incremental, which holds its own copies \(clones or hard links\) of the \d+ files it took from it$/);
     assert.ok(purged.backups[0]?.reason.startsWith(`beyond --keep 1 ${of}; `));
@@ -369,20 +370,21 @@ describe('hotbackup list and purge', () => {
         ['other-db', 'keep', theirs.dbpath],
       ],
     );
-    assert.deepEqual(planned.backups[3]?.source, { dbpath: theirs.dbpath, host: theirs.host });
-    assert.equal(planned.backups[3]?.reason, `within --keep 1 of the backups of ${theirs.dbpath} (mongod at ${theirs.host})`);
+    // The proxy's machine, recorded in the manifest, is part of the source.
+    assert.deepEqual(planned.backups[3]?.source, { dbpath: theirs.dbpath, host: theirs.host, hostname: os.hostname() });
+    assert.equal(planned.backups[3]?.reason, `within --keep 1 of the backups of ${theirs.dbpath} (mongod at ${theirs.host} from ${os.hostname()})`);
     // On a terminal: one heading per source, its backups under it.
     const screen = onTerminal(['purge', root, '--keep', '1', '--dry-run']);
     assert.match(
       screen,
-      new RegExp(`^Backups of ${ours.dbpath} \\(mongod at ${ours.host}\\): 2, keeping the newest 1\nwould delete full .*\nkeep {9}incremental .*\n`, 'm'),
+      new RegExp(`^Backups of ${ours.dbpath} \\(mongod at ${ours.host} from ${os.hostname()}\\): 2, keeping the newest 1\nwould delete full .*\nkeep {9}incremental .*\n`, 'm'),
     );
-    assert.match(screen, new RegExp(`^Backups of ${theirs.dbpath} \\(mongod at ${theirs.host}\\): 1, keeping the newest 1\nkeep {9}other-db .*\n`, 'm'));
+    assert.match(screen, new RegExp(`^Backups of ${theirs.dbpath} \\(mongod at ${theirs.host} from ${os.hostname()}\\): 1, keeping the newest 1\nkeep {9}other-db .*\n`, 'm'));
     assert.match(screen, /^Not complete backups:\nleave {8}partial /m);
     // list shows the source of each once the root holds more than one.
     const table = onTerminal(['list', root]).split('\n');
     assert.match(table[0] ?? '', /\sSOURCE$/);
-    assert.ok(table.some((line) => line.startsWith('other-db') && line.endsWith(`${theirs.host}:${theirs.dbpath}`)), table.join('\n'));
+    assert.ok(table.some((line) => line.startsWith('other-db') && line.endsWith(`${os.hostname()} ${theirs.host}:${theirs.dbpath}`)), table.join('\n'));
 
     const run = await hotbackup(['purge', root, '--keep', '1']);
     assert.equal(run.code, 0, run.stderr);

@@ -4,10 +4,13 @@
  * the manifest last, as the engine writes one), and unfinished ones crafted from a
  * marker object and a few file objects. Independent of the product's uploader.
  */
+import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { CreateMultipartUploadCommand, PutObjectCommand, UploadPartCommand, paginateListObjectsV2, type S3Client } from '@aws-sdk/client-s3';
-import { MANIFEST_FILENAME } from '../../src/backup/manifest.js';
+import { MANIFEST_FILENAME, MANIFEST_FORMAT, MANIFEST_VERSION, serializeManifest, type Manifest } from '../../src/backup/manifest.js';
+import { CHECKSUM_ALGORITHM } from '../../src/backup/checksum.js';
+import { xxh3Hex } from './checksum.js';
 import { INCOMPLETE_MARKER_FILENAME, serializeMarker, type BackupMarker } from '../../src/backup/backup_marker.js';
 
 async function put(client: S3Client, bucket: string, key: string, body: Buffer | string): Promise<void> {
@@ -68,4 +71,34 @@ export async function keysUnder(client: S3Client, bucket: string, prefix = ''): 
     for (const item of page.Contents ?? []) keys.push(`${item.Key ?? ''} ${item.Size ?? 0} ${item.ETag ?? ''}`);
   }
   return keys.sort();
+}
+
+/** A valid manifest for `files` (no database behind it: verify, restore and purge only read, hash and count). */
+export function craftedManifest(files: ReadonlyMap<string, Buffer>, options: { finishedAt?: Date; hostname?: string } = {}): Manifest {
+  const finishedAt = options.finishedAt ?? new Date();
+  const list = [...files].map(([p, body]) => ({ path: p, size: body.length, checksum: xxh3Hex(body) }));
+  return {
+    format: MANIFEST_FORMAT,
+    version: MANIFEST_VERSION,
+    checksum: { algorithm: CHECKSUM_ALGORITHM },
+    backupId: randomUUID(),
+    strategy: 'backupCursor',
+    source: { dbpath: '/data/db', host: '127.0.0.1:27017', serverVersion: '7.0.0', ...(options.hostname === undefined ? {} : { hostname: options.hostname }) },
+    startedAt: new Date(finishedAt.getTime() - 1000).toISOString(),
+    finishedAt: finishedAt.toISOString(),
+    durationMs: 1000,
+    throttleBytesPerSec: 0,
+    files: list,
+    totals: { files: list.length, bytes: list.reduce((sum, f) => sum + f.size, 0) },
+  };
+}
+
+/** Puts `files` and a manifest listing them (last) at `s3://bucket/<prefix>`; returns the manifest. */
+export async function putCrafted(client: S3Client, bucket: string, prefix: string, files: ReadonlyMap<string, Buffer>, options: { finishedAt?: Date; hostname?: string } = {}): Promise<Manifest> {
+  const manifest = craftedManifest(files, options);
+  const keyOf = (p: string) => (prefix === '' ? p : `${prefix}/${p}`);
+  const entries = [...files];
+  for (let i = 0; i < entries.length; i += 32) await Promise.all(entries.slice(i, i + 32).map(([p, body]) => put(client, bucket, keyOf(p), body)));
+  await put(client, bucket, keyOf(MANIFEST_FILENAME), serializeManifest(manifest, 'crafted by a test'));
+  return manifest;
 }

@@ -32,7 +32,7 @@ import { CLI, CLI_NODE_FLAGS, tempDir } from '../helpers/paths.js';
 import { xxh3Hex } from '../helpers/checksum.js';
 import { beginUpload, keysUnder, putBackup, putObject, putUnfinished } from '../helpers/s3_backups.js';
 import { MANIFEST_FILENAME, MANIFEST_FORMAT, readManifest, type Manifest } from '../../src/backup/manifest.js';
-import { endedMarker, runningMarker, type BackupMarker } from '../../src/backup/backup_marker.js';
+import { endedMarker, INCOMPLETE_MARKER_FILENAME, runningMarker, type BackupMarker } from '../../src/backup/backup_marker.js';
 import { VERIFICATION_FILENAME } from '../../src/backup/verification_record.js';
 import { ErrorCodes } from '../../src/errors.js';
 import { listMultipartUploads } from '../../src/s3/s3_objects.js';
@@ -207,22 +207,27 @@ describe('hotbackup list and purge on an s3:// root', { skip }, () => {
     assert.deepEqual(after.backups.map((b) => b.name), ['incr3', ...UNFINISHED]);
   });
 
-  it('a purge cut short after deleting a manifest leaves an incomplete prefix, never one that looks complete', async () => {
+  it('a purge cut short after deleting a manifest leaves an incomplete prefix saying it ended, which the next purge --remove-incomplete finishes', async () => {
     const { bucket, url } = await populate();
     const full1Before = await keysUnder(s3, bucket, `${ROOT}/full1/`);
     const full2Before = await keysUnder(s3, bucket, `${ROOT}/full2/`);
     const run = await hotbackup(['purge', url, '--keep', '1'], { HOTBACKUP_TEST_FAILPOINTS: 'failPurgeAfterManifestDeletion' });
     assert.equal(run.code, 1);
     assert.match(run.stderr, /^hotbackup purge: could not delete s3:\/\/\S+\/nightly\/full1: .*the backups after it were not deleted\n$/);
-    // The manifest went first; every other object is still there.
+    // A marker went in, then the manifest went; every other object is still there.
     const full1After = await keysUnder(s3, bucket, `${ROOT}/full1/`);
-    assert.deepEqual(full1After, full1Before.filter((key) => !key.startsWith(`${ROOT}/full1/${MANIFEST_FILENAME} `)));
-    assert.ok(full1After.length > 1);
+    const withoutManifest = full1Before.filter((key) => !key.startsWith(`${ROOT}/full1/${MANIFEST_FILENAME} `));
+    assert.deepEqual(full1After.filter((key) => !key.startsWith(`${ROOT}/full1/${INCOMPLETE_MARKER_FILENAME} `)), withoutManifest);
+    assert.equal(full1After.length, withoutManifest.length + 1, 'the marker saying the backup is being deleted');
     assert.deepEqual(await keysUnder(s3, bucket, `${ROOT}/full2/`), full2Before);
     const listed = JSON.parse((await hotbackup(['list', url])).stdout) as Listed;
     const full1 = listed.backups.find((b) => b.name === 'full1');
     assert.equal(full1?.complete, false);
-    assert.match(full1?.incomplete ?? '', /^no manifest/);
+    assert.match(full1?.incomplete ?? '', /^an unfinished backup: no manifest, and its hotbackup-incomplete\.json says it was aborted/);
+    // The next purge that may delete ended backups finishes the job.
+    const again = await hotbackup(['purge', url, '--keep', '1', '--remove-incomplete']);
+    assert.equal(again.code, 0, again.stderr);
+    assert.deepEqual(await keysUnder(s3, bucket, `${ROOT}/full1/`), []);
   });
 
   it('--remove-incomplete deletes the unfinished backups that ended, never a running one, one it cannot check, nor a prefix without our marker', async () => {
@@ -244,7 +249,7 @@ describe('hotbackup list and purge on an s3:// root', { skip }, () => {
     assert.match(reasons.get('x-unknown') ?? '', /left alone, even with --remove-incomplete$/);
   });
 
-  it('a missing bucket, refused credentials, an unreachable server: one line naming S3\'s code, exit 1, no secret; a malformed URL is a usage error', async () => {
+  it('a missing bucket, refused credentials, an unreachable server, a root with nothing under it: one line naming S3\'s code, exit 1, no secret; a malformed URL or AWS_* value is a usage error', async () => {
     const missing = await hotbackup(['list', `s3://no-such-bucket-${randomUUID().slice(0, 8)}/${ROOT}`]);
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /^hotbackup list: S3 list of s3:\/\/no-such-bucket-\w+\/nightly failed: NoSuchBucket \(HTTP 404\): the bucket does not exist[^\n]*\n$/);
@@ -272,6 +277,23 @@ describe('hotbackup list and purge on an s3:// root', { skip }, () => {
     assert.equal(malformed.code, 2);
     assert.match(malformed.stderr, /^hotbackup list: Backup root s3:\/\/Bad_Bucket\/x is not a valid S3 location: /);
 
+    // An unusable AWS_* value is what was given being wrong, before any request: 2 from every command.
+    for (const args of [['list', `s3://${bucket}/${ROOT}`], ['purge', `s3://${bucket}/${ROOT}`, '--keep', '1'], ['verify', `s3://${bucket}/${ROOT}/b`], ['restore', `s3://${bucket}/${ROOT}/b`, '--to', path.join(scratch.dir, 'never')]]) {
+      const badSetting = await hotbackup(args, { AWS_ENDPOINT_URL_S3: 'ftp://rgw.example' });
+      assert.equal(badSetting.code, 2, `${args[0]}: ${badSetting.stderr}`);
+      assert.match(badSetting.stderr, /the S3 endpoint must be http:\/\/ or https:\/\//);
+    }
+
+    // S3 has no empty directories: a root with no object under it is a missing one (mistyped?), exit 1 as for a directory.
+    const mistyped = await hotbackup(['list', `s3://${bucket}/${ROOT}`]);
+    assert.equal(mistyped.code, 1, mistyped.stderr);
+    assert.match(mistyped.stderr, /^hotbackup list: s3:\/\/\S+\/nightly does not exist: there is no object under it/);
+    assert.equal((await hotbackup(['purge', `s3://${bucket}/${ROOT}`, '--keep', '1'])).code, 1);
+    // An empty bucket's top, or a root holding only something else, exists and holds no backup.
+    const emptyBucket = await hotbackup(['list', `s3://${bucket}`]);
+    assert.equal(emptyBucket.code, 0, emptyBucket.stderr);
+    assert.deepEqual((JSON.parse(emptyBucket.stdout) as Listed).backups, []);
+    await putObject(s3, bucket, `${ROOT}/README`, 'backups go here');
     const empty = await hotbackup(['list', `s3://${bucket}/${ROOT}`]);
     assert.equal(empty.code, 0, empty.stderr);
     assert.deepEqual((JSON.parse(empty.stdout) as Listed).backups, []);
