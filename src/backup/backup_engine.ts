@@ -188,7 +188,7 @@ export class BackupEngine {
     const checking = this.targets.open(request, {
       backupId: run.backupId,
       startedAt: run.startedAt,
-      source: { dbpath: this.options.dbpath, host: this.options.upstream.host },
+      source: { dbpath: this.options.dbpath, host: this.options.upstream.host, hostname: os.hostname() },
       closing: this.closing.signal,
     });
     // A close() that comes while the destination is checked is seen by execute().

@@ -52,6 +52,21 @@ export interface SourceIdentity {
   dbpath: string;
   /** How the proxy reaches mongod (UpstreamAdmin.host). */
   host: string;
+  /**
+   * The machine the proxy runs on (os.hostname()), as manifests record it: sidecars on
+   * several machines all reach `127.0.0.1:27017` with the same dbpath, and one machine's
+   * backup must not be another's base. Compared only when both sides have it.
+   */
+  hostname?: string;
+}
+
+/** Whether a manifest's source is `source`: the same dbpath, mongod, and machine where both say. */
+export function isSameSource(manifestSource: Manifest['source'], source: SourceIdentity): boolean {
+  return (
+    path.resolve(manifestSource.dbpath) === path.resolve(source.dbpath) &&
+    manifestSource.host === source.host &&
+    (manifestSource.hostname === undefined || source.hostname === undefined || manifestSource.hostname === source.hostname)
+  );
 }
 
 const EPOCH = '1970-01-01T00:00:00.000000000Z';
@@ -106,6 +121,9 @@ export function checkBaseSource(dir: string, manifest: Manifest, source: SourceI
   }
   if (manifest.source.host !== source.host) {
     throw baseRefused(dir, `it is a backup of the mongod at ${manifest.source.host}, and this proxy backs up the one at ${source.host}; take a full backup (no incrementalBase) first`);
+  }
+  if (!isSameSource(manifest.source, source)) {
+    throw baseRefused(dir, `it was taken on the machine ${manifest.source.hostname ?? '?'}, and this proxy runs on ${source.hostname ?? '?'}; take a full backup (no incrementalBase) first`);
   }
 }
 

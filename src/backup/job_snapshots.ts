@@ -13,7 +13,7 @@ import path from 'node:path';
 import { readCatalog, type CatalogEntry } from './backup_catalog.js';
 import { planPurge, removeBackup } from './retention.js';
 import { MANIFEST_FILENAME } from './manifest.js';
-import type { SourceIdentity } from './incremental.js';
+import { isSameSource, type SourceIdentity } from './incremental.js';
 
 /** `2026-11-21T02-00-00Z`: UTC to the second, sortable, no ':' (scp and Windows shares read it as a host or refuse it). */
 export function backupNameAt(at: Date): string {
@@ -45,9 +45,7 @@ export async function freeDestination(root: string, at: Date): Promise<string> {
  */
 export async function newestGoodBackup(root: string, source: SourceIdentity): Promise<CatalogEntry | undefined> {
   const catalog = await readCatalog(root);
-  const good = catalog.filter(
-    (entry) => entry.manifest !== undefined && path.resolve(entry.manifest.source.dbpath) === path.resolve(source.dbpath) && entry.manifest.source.host === source.host,
-  );
+  const good = catalog.filter((entry) => entry.manifest !== undefined && isSameSource(entry.manifest.source, source));
   return good.at(-1);
 }
 

@@ -5,6 +5,7 @@
  * engine, the verifier (backupVerify), the backup commands with mongod's role, and the ProxyServer. Nothing else
  * wires these together. Never imports src/devserver: `start` brings its own upstream.
  */
+import os from 'node:os';
 import type { CopyIoClass, CopyWrites } from '../backup/copy_messages.js';
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -273,7 +274,7 @@ export async function startProxyApp(options: ProxyAppOptions): Promise<ProxyApp>
             fullEvery: options.job.fullEvery,
             stateDir: dirs.stateDir,
             backups: gated,
-            source: { dbpath, host: new DriverUpstreamAdmin(client).host },
+            source: { dbpath, host: new DriverUpstreamAdmin(client).host, hostname: os.hostname() },
             log: log.child({ component: 'job' }),
           });
     const jobService = job === undefined || options.job?.streamOplog !== true ? job : streamingJob(job, options.upstreamUri, options.job.backupRoot, log);
