@@ -7,6 +7,7 @@
  * that first error (or the signal's reason). With `keepGoing` (verify, which reports
  * every object), an item's own error is its result instead.
  */
+import { setMaxListeners } from 'node:events';
 
 /**
  * Objects downloaded at once unless told otherwise. Measured against radosgw on the same
@@ -29,6 +30,10 @@ export async function runConcurrently<I extends { size: number }, T>(
   const { signal } = options;
   signal?.throwIfAborted();
   const stop = new AbortController();
+  // Each object in flight listens on it several times (the SDK's request, its body's
+  // stream, a throttle wait): four objects pass Node's default of 10 and print a
+  // MaxListenersExceededWarning on the CLI's stderr, which is no leak.
+  setMaxListeners(4 * Math.max(1, concurrency) + 10, stop.signal);
   let failure: { error: unknown } | undefined;
   const fail = (error: unknown) => {
     if (failure !== undefined) return;
