@@ -1,0 +1,116 @@
+/**
+ * REVIEW (issue 14, S3 write path): CreateMultipartUpload is the one request of an upload
+ * that is not idempotent. When its reply is lost after radosgw created the upload (a
+ * reset connection), the SDK's standard retry creates a second one; the first is never
+ * known to us, and nothing sweeps the prefix after a SUCCESSFUL backup (s3_target.ts
+ * sweeps only in fail()). The backup completes with an orphan multipart upload under its
+ * prefix that bills for its parts forever. Expected to FAIL on main.
+ *
+ * The fault: a forwarding proxy in front of radosgw that passes every request through,
+ * but for the first `POST ?uploads` waits for radosgw's reply and then resets the
+ * client's connection instead of passing the reply on.
+ */
+import { after, before, it } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import type { AddressInfo } from 'node:net';
+import { radosgwAvailable, startRadosgw, type Radosgw } from '../helpers/radosgw.js';
+import { tempDir } from '../helpers/paths.js';
+import { uploadsUnder } from '../helpers/s3_readback.js';
+import { S3Target } from '../../src/s3/s3_target.js';
+import { createS3Client, s3SettingsFromEnvironment } from '../../src/s3/s3_client.js';
+import { TokenBucket } from '../../src/backup/throttle.js';
+import { ProgressCounters } from '../../src/backup/progress.js';
+import { createLogger } from '../../src/log.js';
+import type { S3Client } from '@aws-sdk/client-s3';
+
+const available = radosgwAvailable();
+const MiB = 1024 * 1024;
+let rgw: Radosgw;
+let s3: S3Client;
+const scratch = tempDir('review-create-retry');
+let dropped = 0;
+const savedEnv = { ...process.env };
+
+const forwarder = http.createServer((req, res) => {
+  const target = new URL(rgw.endpoint);
+  const url = new URL(req.url ?? '/', 'http://x');
+  const dropThis = req.method === 'POST' && url.searchParams.has('uploads') && dropped === 0;
+  const upstream = http.request({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers }, (reply) => {
+    if (dropThis) {
+      dropped += 1;
+      reply.resume();
+      reply.on('end', () => req.socket.destroy());
+      return;
+    }
+    res.writeHead(reply.statusCode ?? 500, reply.headers);
+    reply.pipe(res);
+  });
+  upstream.on('error', () => res.destroy());
+  req.pipe(upstream);
+});
+
+before(async () => {
+  if (!available.ok) return;
+  rgw = await startRadosgw();
+  s3 = rgw.client();
+  forwarder.listen(0, '127.0.0.1');
+  await new Promise((resolve) => forwarder.once('listening', resolve));
+});
+
+after(async () => {
+  for (const key of Object.keys(process.env)) if (!(key in savedEnv)) delete process.env[key];
+  Object.assign(process.env, savedEnv);
+  await new Promise((resolve) => forwarder.close(resolve));
+  s3?.destroy();
+  await rgw?.stop();
+  scratch.remove();
+});
+
+it('a successful backup leaves no multipart upload under its prefix, even when a CreateMultipartUpload reply was lost', { skip: available.ok ? false : available.reason }, async () => {
+  const bucket = await rgw.createBucket();
+  const location = { bucket, prefix: 'lost-reply' };
+  const { port } = forwarder.address() as AddressInfo;
+  const env = { ...rgw.env(), AWS_ENDPOINT_URL_S3: `http://127.0.0.1:${port}` };
+  Object.assign(process.env, env);
+  const settings = s3SettingsFromEnvironment(env);
+  const client = createS3Client(settings);
+  const file = path.join(scratch.dir, 'big.wt');
+  fs.writeFileSync(file, Buffer.alloc(12 * MiB, 3));
+  const closing = new AbortController();
+  const startedAt = new Date();
+  const backupId = '0b7c1d5e-8f3a-4c2b-9d6e-1a2b3c4d5e6f';
+  const target = new S3Target({
+    location,
+    settings,
+    client,
+    backup: { backupId, startedAt },
+    backoff: { firstMs: 100, maxMs: 100 },
+    closing: closing.signal,
+    log: createLogger({ name: 'review', format: 'json', destination: new Writable({ write: (_c, _e, cb) => cb() }) }),
+  });
+  try {
+    await target.begin();
+    const result = await target.copy([{ path: file, relativePath: 'big.wt', size: 12 * MiB }], {
+      limiter: new TokenBucket(0),
+      concurrency: 1,
+      progress: new ProgressCounters(),
+      signal: new AbortController().signal,
+    });
+    assert.equal(result.copied.length, 1, 'the file is uploaded: the backup would complete');
+    assert.equal(dropped, 1, 'the first CreateMultipartUpload reply was lost, and the SDK retried');
+    // The rest of a successful run (writeManifest is not needed to show the leak).
+    await target.complete();
+    assert.deepEqual(
+      (await uploadsUnder(s3, location)).map((upload) => upload.key),
+      [],
+      'a multipart upload is left under the prefix of a backup that succeeded: its parts bill until someone aborts it',
+    );
+  } finally {
+    closing.abort();
+    client.destroy();
+  }
+});
