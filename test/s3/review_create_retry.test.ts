@@ -33,12 +33,15 @@ let rgw: Radosgw;
 let s3: S3Client;
 const scratch = tempDir('review-create-retry');
 let dropped = 0;
+/** Which request's reply the forwarder loses, once: CreateMultipartUpload or CompleteMultipartUpload. */
+let dropRule: 'create' | 'complete' = 'create';
 const savedEnv = { ...process.env };
 
 const forwarder = http.createServer((req, res) => {
   const target = new URL(rgw.endpoint);
   const url = new URL(req.url ?? '/', 'http://x');
-  const dropThis = req.method === 'POST' && url.searchParams.has('uploads') && dropped === 0;
+  const wanted = dropRule === 'create' ? url.searchParams.has('uploads') : url.searchParams.has('uploadId');
+  const dropThis = req.method === 'POST' && wanted && dropped === 0;
   const upstream = http.request({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers }, (reply) => {
     if (dropThis) {
       dropped += 1;
@@ -109,6 +112,44 @@ it('a successful backup leaves no multipart upload under its prefix, even when a
       [],
       'a multipart upload is left under the prefix of a backup that succeeded: its parts bill until someone aborts it',
     );
+  } finally {
+    closing.abort();
+    client.destroy();
+  }
+});
+
+it('a CompleteMultipartUpload whose reply was lost (the SDK retries it) still completes the file', { skip: available.ok ? false : available.reason }, async () => {
+  dropped = 0;
+  dropRule = 'complete';
+  const bucket = await rgw.createBucket();
+  const location = { bucket, prefix: 'lost-complete' };
+  const { port } = forwarder.address() as AddressInfo;
+  const env = { ...rgw.env(), AWS_ENDPOINT_URL_S3: `http://127.0.0.1:${port}` };
+  Object.assign(process.env, env);
+  const settings = s3SettingsFromEnvironment(env);
+  const client = createS3Client(settings);
+  const file = path.join(scratch.dir, 'big2.wt');
+  fs.writeFileSync(file, Buffer.alloc(12 * MiB, 5));
+  const closing = new AbortController();
+  const target = new S3Target({
+    location,
+    settings,
+    client,
+    backup: { backupId: '1b7c1d5e-8f3a-4c2b-9d6e-1a2b3c4d5e6f', startedAt: new Date() },
+    backoff: { firstMs: 100, maxMs: 100 },
+    closing: closing.signal,
+    log: createLogger({ name: 'review', format: 'json', destination: new Writable({ write: (_c, _e, cb) => cb() }) }),
+  });
+  try {
+    await target.begin();
+    const result = await target.copy([{ path: file, relativePath: 'big2.wt', size: 12 * MiB }], {
+      limiter: new TokenBucket(0),
+      concurrency: 1,
+      progress: new ProgressCounters(),
+      signal: new AbortController().signal,
+    });
+    assert.equal(dropped, 1, 'the first CompleteMultipartUpload reply was lost');
+    assert.equal(result.copied.length, 1);
   } finally {
     closing.abort();
     client.destroy();
