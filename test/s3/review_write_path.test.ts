@@ -1,4 +1,6 @@
 /**
+ * REVIEW (issue 14): scratch tests of the S3 write path against radosgw; tests 1, 3, 4 FAIL on main (findings), 2 passes.
+ *
  * REVIEW (issue 14, S3 write path): CreateMultipartUpload is the one request of an upload
  * that is not idempotent. When its reply is lost after radosgw created the upload (a
  * reset connection), the SDK's standard retry creates a second one; the first is never
@@ -55,6 +57,9 @@ const forwarder = http.createServer((req, res) => {
   upstream.on('error', () => res.destroy());
   req.pipe(upstream);
 });
+
+let connections = 0;
+forwarder.on('connection', () => (connections += 1));
 
 before(async () => {
   if (!available.ok) return;
@@ -153,5 +158,49 @@ it('a CompleteMultipartUpload whose reply was lost (the SDK retries it) still co
   } finally {
     closing.abort();
     client.destroy();
+  }
+});
+
+it('the copy thread keeps its sockets (maxSockets partsInFlight + 1, keep-alive): one TCP connection per part is not made', { skip: available.ok ? false : available.reason }, async () => {
+  dropped = 1; // no fault
+  const bucket = await rgw.createBucket();
+  const { port } = forwarder.address() as AddressInfo;
+  const env = { ...rgw.env(), AWS_ENDPOINT_URL_S3: `http://127.0.0.1:${port}` };
+  Object.assign(process.env, env);
+  const settings = s3SettingsFromEnvironment(env);
+  const file = path.join(scratch.dir, 'parts.wt');
+  fs.writeFileSync(file, Buffer.alloc(64 * MiB, 9));
+  const { uploadFiles } = await import('../../src/s3/upload_files.js');
+  connections = 0;
+  await uploadFiles([{ path: file, relativePath: 'parts.wt', size: 64 * MiB }], { bucket, prefix: 'sockets' }, { settings, limiter: new TokenBucket(0), concurrency: 1 });
+  // 8 parts of 8 MiB, a create and a complete: 10 requests on at most 3 kept-alive sockets.
+  assert.ok(connections <= 3, `${connections} TCP connections for 10 requests: the SDK's Expect: 100-continue (bodies of 2 MiB and more) sends each part on a new, non-keep-alive agent`);
+});
+
+it('two backups started at once to the same empty prefix: the second is refused (the emptiness check and the marker are not atomic)', { skip: available.ok ? false : available.reason }, async () => {
+  const bucket = await rgw.createBucket();
+  Object.assign(process.env, rgw.env());
+  const settings = s3SettingsFromEnvironment(rgw.env());
+  const { S3Targets } = await import('../../src/s3/s3_targets.js');
+  const log = createLogger({ name: 'review', format: 'json', destination: new Writable({ write: (_c, _e, cb) => cb() }) });
+  // Two proxies (one per shard, say) sent the same backupStart by a coordinator.
+  const proxies = [new S3Targets({ settings, log }), new S3Targets({ settings, log })];
+  const closing = new AbortController();
+  const context = (backupId: string) => ({ backupId, startedAt: new Date(), source: { dbpath: '/data/db', host: 'h:27017' }, closing: closing.signal });
+  try {
+    const request = { destination: `s3://${bucket}/nightly/2026-11-30` };
+    const opened = await Promise.allSettled([
+      proxies[0]!.open(request, context('2b7c1d5e-8f3a-4c2b-9d6e-1a2b3c4d5e6f')),
+      proxies[1]!.open(request, context('3b7c1d5e-8f3a-4c2b-9d6e-1a2b3c4d5e6f')),
+    ]);
+    const begun = await Promise.allSettled(opened.map((o) => (o.status === 'fulfilled' ? o.value.target.begin() : Promise.reject(o.reason))));
+    assert.equal(
+      begun.filter((b) => b.status === 'fulfilled').length,
+      1,
+      'both backups began in the same prefix: the second marker replaced the first, and their objects (WiredTiger.wt, _mdb_catalog.wt, journal files: same names) overwrite each other',
+    );
+  } finally {
+    closing.abort();
+    for (const p of proxies) p.close();
   }
 });
