@@ -21,6 +21,7 @@ import { s3CommandError } from './s3_errors.js';
 import { parseS3Url, s3Url, type S3Location } from './s3_location.js';
 import { isBelow, openS3IncrementalBase } from './s3_incremental.js';
 import { S3Target } from './s3_target.js';
+import type { S3CleanupRecords } from './s3_cleanup_records.js';
 import { DEFAULT_CLEANUP_BACKOFF, type Backoff } from './s3_retry.js';
 
 export interface S3TargetsOptions {
@@ -29,6 +30,8 @@ export interface S3TargetsOptions {
   root?: S3Location | undefined;
   /** Between background cleanup attempts of a failed backup. Default 1 s doubling to 60 s. */
   cleanupBackoff?: Backoff | undefined;
+  /** The proxy's record of the S3 cleanups owed (its state dir): a restart does not forget one. */
+  records?: S3CleanupRecords | undefined;
   log: Logger;
 }
 
@@ -62,6 +65,7 @@ export class S3Targets implements TargetOpener {
       backup: context,
       backoff: this.options.cleanupBackoff ?? DEFAULT_CLEANUP_BACKOFF,
       closing: context.closing,
+      records: this.options.records,
       log: this.options.log,
     });
     return { target, base };
