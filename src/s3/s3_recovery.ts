@@ -10,13 +10,13 @@
  * backups are not held up for it, since it holds nothing of mongod's.
  */
 import type { S3Client } from '@aws-sdk/client-s3';
-import { endedMarker } from '../backup/backup_marker.js';
+import { endedMarker, INCOMPLETE_MARKER_FILENAME } from '../backup/backup_marker.js';
 import type { BackupFailure } from '../backup/engine_status.js';
 import { CommandError, ErrorCodes } from '../errors.js';
 import { failureOf } from '../backup/engine_status.js';
 import type { Logger } from '../log.js';
 import { createS3Client, type S3Settings } from './s3_client.js';
-import { readS3Marker, writeS3Marker } from './s3_backup_records.js';
+import { readS3Marker, recordUrl, writeS3Marker } from './s3_backup_records.js';
 import { abortMultipartUploads, deleteObjects } from './s3_objects.js';
 import { s3CommandError } from './s3_errors.js';
 import { objectKey, parseS3Url, s3Url } from './s3_location.js';
@@ -104,7 +104,7 @@ export class S3Recovery {
     const read = await readS3Marker(this.client, location, signal);
     // A GET that failed: whether it is ours is not known, so tried again, never counted done.
     // (A marker that was read and is not ours to parse is left alone, as on disk.)
-    if (read.kind === 'invalid' && read.reason.startsWith('cannot be read')) throw new Error(`the marker ${s3Url(location)}/… ${read.reason}`);
+    if (read.kind === 'invalid' && read.reason.startsWith('cannot be read')) throw new Error(`${recordUrl(location, INCOMPLETE_MARKER_FILENAME)} ${read.reason}`);
     // Another backup's marker, or an outcome already written, or none: left alone, as on disk.
     if (read.kind !== 'present' || read.marker.backupId !== record.backupId || read.marker.state !== 'running') return `${aborted} multipart upload(s) aborted under ${s3Url(location)}`;
     const ended = record.ended ?? { state: 'interrupted' as const, failure: interruptedFailure() };

@@ -199,7 +199,8 @@ describe('uploadFiles to radosgw', { skip }, () => {
     await upload;
     assert.equal(granted, total, 'every byte read was asked for');
     assert.ok(clock.now() >= ((total - MIB - rate / 10) * 1000) / rate, `${total} bytes in ${clock.now()} ms at ${rate} B/s`);
-    assert.equal(mostAsking, 2, 'one throttle request at a time per copy thread');
+    // At most one per thread; whether both threads ever wait at the same moment depends on the machine's timing.
+    assert.ok(mostAsking >= 1 && mostAsking <= 2, `${mostAsking} throttle requests at once from 2 copy threads`);
   });
 
   it('aborts mid-upload: the signal stops every thread, and no part nor object of the file is left', async () => {
