@@ -98,6 +98,18 @@ export async function putObjectBytes(client: S3Client, bucket: string, key: stri
   );
 }
 
+/**
+ * putObjectBytes, but only if no object has the key (`If-None-Match: *`): S3 and radosgw
+ * answer 412 PreconditionFailed otherwise. Some S3-compatible servers ignore the header
+ * and write anyway, so a caller must not rely on it alone.
+ */
+export async function createObjectBytes(client: S3Client, bucket: string, key: string, body: Buffer, contentType = 'application/octet-stream', signal?: AbortSignal): Promise<void> {
+  await client.send(
+    new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentLength: body.length, ContentType: contentType, ContentMD5: contentMd5(body), IfNoneMatch: '*' }),
+    ...requestOptions(signal),
+  );
+}
+
 /** Deletes `keys`, 1000 per request (S3's limit). Throws naming the first key S3 would not delete. */
 export async function deleteObjects(client: S3Client, bucket: string, keys: readonly string[], signal?: AbortSignal): Promise<void> {
   for (let i = 0; i < keys.length; i += 1000) {

@@ -5,12 +5,13 @@
  * an object whole or not at all, so a record is never torn, and an extension's journal
  * files replace their earlier objects in one step each.
  *
- * S3 has no mkdir: a PUT of the marker succeeds for two backups sent to one empty prefix
- * at once (radosgw 16 ignores If-None-Match on PUT, so a conditional write cannot be
- * relied on). So each backup first writes a claim object of its own name, then lists the
- * prefix, and goes on only if its claim is the only object there: of two racing, at most
- * one sees itself alone (S3 lists what it acknowledged). Before the manifest, the marker
- * is read back: it must still be this backup's.
+ * S3 has no mkdir: a plain PUT of the marker succeeds for two backups sent to one empty
+ * prefix at once. The marker is written with If-None-Match: * (AWS S3 since 2024 and our
+ * radosgw refuse it with 412 when one is there), but S3-compatible servers that ignore
+ * the header exist, so it is not relied on: each backup first writes a claim object of
+ * its own name, then lists the prefix, and goes on only if its claim is the only object
+ * there: of two racing, at most one sees itself alone (S3 lists what it acknowledged).
+ * Before the manifest, the marker is read back: it must still be this backup's.
  *
  * A complete backup leaves no multipart upload under its prefix: before the manifest,
  * every one there is aborted (a CreateMultipartUpload whose reply was lost and retried
@@ -33,9 +34,9 @@ import type { BackupFailure } from '../backup/engine_status.js';
 import type { CopyResult, SourceFile } from '../backup/copy_types.js';
 import type { Logger } from '../log.js';
 import { uploadFiles } from './upload_files.js';
-import { readS3Marker, recordUrl, removeS3Marker, writeS3Manifest, writeS3Marker } from './s3_backup_records.js';
+import { createS3Marker, readS3Marker, recordUrl, removeS3Marker, writeS3Manifest, writeS3Marker } from './s3_backup_records.js';
 import { abortMultipartUploads, deleteObjects, listObjects, putObjectBytes } from './s3_objects.js';
-import { s3CommandError } from './s3_errors.js';
+import { s3CommandError, s3ErrorFacts } from './s3_errors.js';
 import { objectKey, s3Url, type S3Location } from './s3_location.js';
 import type { S3CleanupRecords } from './s3_cleanup_records.js';
 import { CommandError, ErrorCodes } from '../errors.js';
@@ -82,7 +83,9 @@ export class S3Target implements BackupTarget {
     try {
       await this.claim();
       const marker = runningMarker(backup);
-      await writeS3Marker(this.options.client, this.options.location, marker).catch((err: unknown) => {
+      await createS3Marker(this.options.client, this.options.location, marker).catch((err: unknown) => {
+        // Another backup's marker got there first (on a server that honours If-None-Match).
+        if (s3ErrorFacts(err).status === 412) throw new CommandError(ErrorCodes.BadValue, `Backup directory ${this.destination} is not empty`);
         throw s3CommandError(err, 'write', this.markerName);
       });
       this.marker = marker;

@@ -6,7 +6,8 @@
  * - a CompleteMultipartUpload whose reply was lost is retried and the file completes;
  * - a copy thread keeps its connections alive: not one per part;
  * - two backups begun at once in one empty prefix: one goes on, the other is refused with
- *   Percona's "is not empty" and leaves nothing behind;
+ *   Percona's "is not empty" and leaves nothing behind; the marker is written only if
+ *   there is none, where the server honours If-None-Match;
  * - a manifest is not written when the marker is no longer this backup's;
  * - a source file that cannot be read fails as a local I/O error, with its errno.
  */
@@ -26,7 +27,7 @@ import { S3Target } from '../../src/s3/s3_target.js';
 import { S3Targets } from '../../src/s3/s3_targets.js';
 import { uploadFiles } from '../../src/s3/upload_files.js';
 import { createS3Client, s3SettingsFromEnvironment, type S3Settings } from '../../src/s3/s3_client.js';
-import { writeS3Marker } from '../../src/s3/s3_backup_records.js';
+import { createS3Marker, writeS3Marker } from '../../src/s3/s3_backup_records.js';
 import type { S3Location } from '../../src/s3/s3_location.js';
 import { runningMarker } from '../../src/backup/backup_marker.js';
 import { manifestFiles, type Manifest } from '../../src/backup/manifest.js';
@@ -204,6 +205,14 @@ describe('S3Target against radosgw', { skip }, () => {
       closing.abort();
       for (const p of proxies) p.close();
     }
+  });
+
+  it('the first marker is written only if there is none (If-None-Match: radosgw answers 412)', async () => {
+    const location = { bucket: await rgw.createBucket(), prefix: 'conditional' };
+    const first = runningMarker({ backupId: randomUUID(), startedAt: new Date() });
+    await createS3Marker(s3, location, first);
+    await assert.rejects(createS3Marker(s3, location, runningMarker({ backupId: randomUUID(), startedAt: new Date() })), (err: Error & { $metadata?: { httpStatusCode?: number } }) => err.$metadata?.httpStatusCode === 412);
+    assert.equal((await s3Marker(s3, location))?.backupId, first.backupId);
   });
 
   it('no manifest is written when the marker is no longer this backup\'s', async () => {
