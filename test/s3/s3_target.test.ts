@@ -8,6 +8,7 @@
  * - two backups begun at once in one empty prefix: one goes on, the other is refused with
  *   Percona's "is not empty" and leaves nothing behind; the marker is written only if
  *   there is none, where the server honours If-None-Match;
+ * - a destination inside another backup's prefix is refused;
  * - a manifest is not written when the marker is no longer this backup's;
  * - a source file that cannot be read fails as a local I/O error, with its errno.
  */
@@ -26,6 +27,7 @@ import { objectsUnder, s3Marker, uploadsUnder } from '../helpers/s3_readback.js'
 import { S3Target } from '../../src/s3/s3_target.js';
 import { S3Targets } from '../../src/s3/s3_targets.js';
 import { uploadFiles } from '../../src/s3/upload_files.js';
+import { putObjectBytes } from '../../src/s3/s3_objects.js';
 import { createS3Client, s3SettingsFromEnvironment, type S3Settings } from '../../src/s3/s3_client.js';
 import { createS3Marker, writeS3Marker } from '../../src/s3/s3_backup_records.js';
 import type { S3Location } from '../../src/s3/s3_location.js';
@@ -213,6 +215,31 @@ describe('S3Target against radosgw', { skip }, () => {
     await createS3Marker(s3, location, first);
     await assert.rejects(createS3Marker(s3, location, runningMarker({ backupId: randomUUID(), startedAt: new Date() })), (err: Error & { $metadata?: { httpStatusCode?: number } }) => err.$metadata?.httpStatusCode === 412);
     assert.equal((await s3Marker(s3, location))?.backupId, first.backupId);
+  });
+
+  it('a destination inside an existing backup (a manifest or a marker above it) is refused; one beside it is not', async () => {
+    const bucket = await rgw.createBucket();
+    const targets = new S3Targets({ settings: s3SettingsFromEnvironment(rgw.env()), log: quiet() });
+    const closing = new AbortController();
+    const context = { backupId: randomUUID(), startedAt: new Date(), source: { dbpath: '/data/db', host: 'h:27017' }, closing: closing.signal };
+    try {
+      await putObjectBytes(s3, bucket, 'nightly/hotbackup-manifest.json', Buffer.from('{}'));
+      await writeS3Marker(s3, { bucket, prefix: 'failed' }, runningMarker({ backupId: randomUUID(), startedAt: new Date() }));
+      for (const [inside, parent, name] of [
+        ['nightly/extra', 'nightly', 'hotbackup-manifest.json'],
+        ['failed/a/b', 'failed', 'hotbackup-incomplete.json'],
+      ] as const) {
+        await assert.rejects(targets.open({ destination: `s3://${bucket}/${inside}` }, context), (err: CommandError) => {
+          assert.equal(err.code, ErrorCodes.BadValue);
+          assert.equal(err.message, `Backup destination s3://${bucket}/${inside} lies inside the backup s3://${bucket}/${parent} (it holds ${name}): choose a prefix beside it, not below it`);
+          return true;
+        });
+      }
+      await targets.open({ destination: `s3://${bucket}/weekly/2026-11-30` }, context);
+    } finally {
+      closing.abort();
+      targets.close();
+    }
   });
 
   it('no manifest is written when the marker is no longer this backup\'s', async () => {
