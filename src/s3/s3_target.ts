@@ -80,22 +80,28 @@ export class S3Target implements BackupTarget {
     await records?.write({ backupId: backup.backupId, destination: this.destination }).catch((err: unknown) => {
       throw toCommandError(err, `recording the S3 cleanup this backup may owe in ${records.dir}`);
     });
+    // A marker PUT that failed without S3's refusal (a lost reply) may have been written.
+    let markerUnknown = false;
     try {
       await this.claim();
       const marker = runningMarker(backup);
       await createS3Marker(this.options.client, this.options.location, marker).catch((err: unknown) => {
         // Another backup's marker got there first (on a server that honours If-None-Match).
         if (s3ErrorFacts(err).status === 412) throw new CommandError(ErrorCodes.BadValue, `Backup directory ${this.destination} is not empty`);
+        markerUnknown = true;
         throw s3CommandError(err, 'write', this.markerName);
       });
       this.marker = marker;
       // The marker holds the prefix now; a claim left by a failure here is swept with the uploads.
       await this.removeClaim().catch(() => undefined);
     } catch (err) {
-      // Nothing of ours is under the prefix unless the marker was written.
       if (this.marker === undefined) {
-        await this.removeClaim().catch(() => undefined);
-        await records?.remove(backup.backupId).catch(() => undefined);
+        // The record goes only when nothing of ours can be left under the prefix; else the next start sweeps it.
+        const claimGone = await this.removeClaim().then(
+          () => true,
+          () => false,
+        );
+        if (claimGone && !markerUnknown) await records?.remove(backup.backupId).catch(() => undefined);
       }
       throw err;
     }
