@@ -2,7 +2,8 @@
  * The S3 cleanups a backup owed when its proxy stopped (s3_recovery.ts, with the records
  * of s3_cleanup_records.ts) against a real radosgw: the uploads aborted, the marker
  * rewritten with what the record says, the record removed only then; a marker that could
- * not be read is no reason to count the cleanup done: it is retried, the record kept.
+ * not be read is no reason to count the cleanup done: it is retried, the record kept; and
+ * a start that cannot reach S3 leaves the record to the next.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -91,6 +92,32 @@ describe('S3Recovery against radosgw', { skip: available.ok ? false : available.
     } finally {
       markerUnreadable = false;
       await recovery.close();
+    }
+  });
+
+  it('a cleanup that cannot reach S3 is kept through a close, and done by the next start that can', async () => {
+    const bucket = await rgw.createBucket();
+    const location = { bucket, prefix: 'later' };
+    const backupId = randomUUID();
+    await writeS3Marker(s3, location, runningMarker({ backupId, startedAt: new Date() }));
+    await s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: 'later/WiredTiger.wt' }));
+    const records = new S3CleanupRecords(path.join(scratch.dir, 'later'));
+    await records.write({ backupId, destination: `s3://${bucket}/later` });
+    const log = createLogger({ name: 's3-recovery-test', format: 'json', destination: new Writable({ write: (_c, _e, cb) => cb() }) });
+    // Nothing listens on port 9: S3 is down (or the environment points nowhere) at this start.
+    const down = new S3Recovery({ settings: s3SettingsFromEnvironment({ AWS_ENDPOINT_URL_S3: 'http://127.0.0.1:9', AWS_MAX_ATTEMPTS: '1' }), records, backoff: { firstMs: 50, maxMs: 50 }, log });
+    await down.resume();
+    await down.close();
+    assert.deepEqual((await records.list(() => undefined)).map((r) => r.backupId), [backupId], 'the cleanup owed is forgotten by a close');
+    assert.equal((await uploadsUnder(s3, location)).length, 1);
+    const up = new S3Recovery({ settings: s3SettingsFromEnvironment(rgw.env()), records, log });
+    try {
+      await up.resume();
+      assert.deepEqual(await records.list(() => undefined), []);
+      assert.deepEqual(await uploadsUnder(s3, location), []);
+      assert.equal((await s3Marker(s3, location))?.state, 'interrupted');
+    } finally {
+      await up.close();
     }
   });
 });
