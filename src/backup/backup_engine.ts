@@ -263,6 +263,8 @@ export class BackupEngine {
     let error: CommandError | undefined;
     let begun = false;
     try {
+      // backupAbort or close() during the destination check: nothing is written then.
+      run.signal.throwIfAborted();
       // The marker says, until the manifest is written, that this is an unfinished backup and why (backup_marker.ts).
       await target.begin();
       begun = true;

@@ -13,6 +13,7 @@ import { S3Targets } from '../s3/s3_targets.js';
 import { s3Url, type S3Location } from '../s3/s3_location.js';
 import type { S3Settings } from '../s3/s3_client.js';
 import type { Backoff } from '../s3/s3_retry.js';
+import type { S3CleanupRecords } from '../s3/s3_cleanup_records.js';
 import type { Logger } from '../log.js';
 
 export interface BackupTargetsOptions {
@@ -23,6 +24,8 @@ export interface BackupTargetsOptions {
   s3Root: S3Location | undefined;
   s3: S3Settings;
   s3CleanupBackoff?: Backoff | undefined;
+  /** The S3 cleanups owed, kept in the state dir (s3_cleanup_records.ts). */
+  s3CleanupRecords?: S3CleanupRecords | undefined;
   copyWrites?: CopyWrites | undefined;
   copyIoClass?: CopyIoClass | undefined;
   log: Logger;
@@ -31,7 +34,7 @@ export interface BackupTargetsOptions {
 /** The opener, and a close() that frees the S3 client's sockets once no backup runs. */
 export function backupTargets(options: BackupTargetsOptions): { targets: TargetOpener; close: () => void } {
   const { s3Root, localRoot } = options;
-  const s3 = new S3Targets({ settings: options.s3, root: s3Root, cleanupBackoff: options.s3CleanupBackoff, log: options.log });
+  const s3 = new S3Targets({ settings: options.s3, root: s3Root, cleanupBackoff: options.s3CleanupBackoff, records: options.s3CleanupRecords, log: options.log });
   const targets = new TargetsByKind({
     directories: new DirectoryTargets({ dbpath: options.dbpath, policy: options.policy, writes: options.copyWrites, ioClass: options.copyIoClass }),
     s3,

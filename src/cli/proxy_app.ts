@@ -41,6 +41,7 @@ import { loadServerTls, type ServerTlsFiles } from '../tls/server_tls.js';
 import { describeS3Endpoint, s3SettingsFromEnvironment, type S3Settings } from '../s3/s3_client.js';
 import { isS3Url, parseS3Url } from '../s3/s3_location.js';
 import { S3Recovery } from '../s3/s3_recovery.js';
+import { S3CleanupRecords } from '../s3/s3_cleanup_records.js';
 import { markInterrupted } from '../backup/backup_marker.js';
 import { backupTargets } from './backup_targets.js';
 import { cleanupBackoffFromEnvironment, type Backoff } from '../s3/s3_retry.js';
@@ -201,6 +202,8 @@ export async function startProxyApp(options: ProxyAppOptions): Promise<ProxyApp>
     const fsyncLock = () => new FsyncLockStrategy(options.upstreamUri, dbpath, backupLog);
     // No backup can start before the proxy listens, so a failure below leaves only the client and the claim to close.
     // Local directories by these rules, s3:// prefixes to S3; --backup-root says which kind (backup_targets.ts).
+    // What S3 cleanups are owed, kept until done: a restart does not forget one (s3_cleanup_records.ts).
+    const s3CleanupRecords = new S3CleanupRecords(dirs.stateDir);
     const targets = backupTargets({
       dbpath,
       policy: {
@@ -214,6 +217,7 @@ export async function startProxyApp(options: ProxyAppOptions): Promise<ProxyApp>
       s3Root,
       s3: s3Settings,
       s3CleanupBackoff,
+      s3CleanupRecords,
       copyWrites: options.copyWrites,
       copyIoClass: options.copyIoClass,
       log: backupLog,
@@ -241,7 +245,7 @@ export async function startProxyApp(options: ProxyAppOptions): Promise<ProxyApp>
       targets: targets.targets,
       log: backupLog,
     });
-    const s3Recovery = new S3Recovery({ settings: s3Settings, backoff: s3CleanupBackoff, log: backupLog });
+    const s3Recovery = new S3Recovery({ settings: s3Settings, backoff: s3CleanupBackoff, records: s3CleanupRecords, log: backupLog });
     // Before the proxy listens: a dead proxy's lock, cursor and staging are released first (recovery.ts).
     const recovery = await Recovery.start({
       stateFile: journal.stateFile,
@@ -253,6 +257,8 @@ export async function startProxyApp(options: ProxyAppOptions): Promise<ProxyApp>
       log: backupLog,
       ...(options.recoveryWaitSecs === undefined ? {} : { firstAttemptMs: options.recoveryWaitSecs * 1000 }),
     });
+    // Then the S3 cleanups owed by backups that ended before this start (a restart while S3 was down).
+    await s3Recovery.resume();
     const role = options.upstreamRole ?? new HelloUpstreamRole(() => client.db('admin').command({ hello: 1 }));
     // Its reads share the engine's throttle: backupThrottle is the proxy's one limit.
     const verifier = new BackupVerifier({

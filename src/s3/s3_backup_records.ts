@@ -8,7 +8,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { MANIFEST_FILENAME, ManifestError, parseManifestText, serializeManifest, type Manifest, type ReadManifest } from '../backup/manifest.js';
 import { INCOMPLETE_MARKER_FILENAME, parseMarkerText, serializeMarker, type BackupMarker, type MarkerRead } from '../backup/backup_marker.js';
 import { startChecksum } from '../backup/checksum.js';
-import { deleteObjects, getObjectBytes, putObjectBytes } from './s3_objects.js';
+import { createObjectBytes, deleteObjects, getObjectBytes, putObjectBytes } from './s3_objects.js';
 import { objectKey, s3Url, type S3Location } from './s3_location.js';
 
 /** A manifest is a few hundred bytes per file; a million files would still fit. */
@@ -61,6 +61,11 @@ export async function readS3Marker(client: S3Client, location: S3Location, signa
 /** Writes (or replaces) the marker object. */
 export async function writeS3Marker(client: S3Client, location: S3Location, marker: BackupMarker, signal?: AbortSignal): Promise<void> {
   await putObjectBytes(client, location.bucket, objectKey(location, INCOMPLETE_MARKER_FILENAME), Buffer.from(serializeMarker(marker)), 'application/json', signal);
+}
+
+/** Writes the marker only if there is none (If-None-Match, where the server honours it: see createObjectBytes). */
+export async function createS3Marker(client: S3Client, location: S3Location, marker: BackupMarker, signal?: AbortSignal): Promise<void> {
+  await createObjectBytes(client, location.bucket, objectKey(location, INCOMPLETE_MARKER_FILENAME), Buffer.from(serializeMarker(marker)), 'application/json', signal);
 }
 
 /** Removes the marker object: only once the manifest is written. */

@@ -78,6 +78,10 @@ export function createS3Client(settings: S3Settings, options: { maxSockets?: num
     retryMode: 'standard',
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
+    // The SDK sends `Expect: 100-continue` with bodies of 2 MiB and more, and
+    // @smithy/node-http-handler then sends each on a new agent without keep-alive: a TCP
+    // connection per part. A part's Content-MD5 is our integrity check, not the 100.
+    expectContinueHeader: false,
     requestHandler: {
       connectionTimeout: settings.connectionTimeoutMs,
       // An idle socket, not `requestTimeout`: since @smithy/node-http-handler 4.x that one

@@ -58,7 +58,8 @@ export function s3CommandError(err: unknown, action: string, url: string): Comma
   if (facts.code === 'NoSuchBucket' || (facts.status === 404 && action === 'check')) {
     code = ErrorCodes.NonExistentPath;
     hint = ': the bucket does not exist (create it first: this tool never creates buckets)';
-  } else if (MISSING.has(facts.code)) {
+  } else if (MISSING.has(facts.code) && facts.code !== 'NoSuchUpload') {
+    // NoSuchUpload is our own upload gone under us (aborted by another's sweep): a failure, not a missing path.
     code = ErrorCodes.NonExistentPath;
   } else if (facts.unreachable) {
     code = ErrorCodes.HostUnreachable;

@@ -10,6 +10,7 @@
  */
 import { createHash } from 'node:crypto';
 import {
+  HeadObjectCommand,
   AbortMultipartUploadCommand,
   DeleteObjectsCommand,
   GetObjectCommand,
@@ -96,6 +97,29 @@ export async function putObjectBytes(client: S3Client, bucket: string, key: stri
     new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentLength: body.length, ContentType: contentType, ContentMD5: contentMd5(body) }),
     ...requestOptions(signal),
   );
+}
+
+/**
+ * putObjectBytes, but only if no object has the key (`If-None-Match: *`): S3 and radosgw
+ * answer 412 PreconditionFailed otherwise. Some S3-compatible servers ignore the header
+ * and write anyway, so a caller must not rely on it alone.
+ */
+export async function createObjectBytes(client: S3Client, bucket: string, key: string, body: Buffer, contentType = 'application/octet-stream', signal?: AbortSignal): Promise<void> {
+  await client.send(
+    new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentLength: body.length, ContentType: contentType, ContentMD5: contentMd5(body), IfNoneMatch: '*' }),
+    ...requestOptions(signal),
+  );
+}
+
+/** Whether an object has this key (one HEAD). */
+export async function objectExists(client: S3Client, bucket: string, key: string, signal?: AbortSignal): Promise<boolean> {
+  try {
+    await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }), ...requestOptions(signal));
+    return true;
+  } catch (err) {
+    if (isS3Missing(err)) return false;
+    throw err;
+  }
 }
 
 /** Deletes `keys`, 1000 per request (S3's limit). Throws naming the first key S3 would not delete. */

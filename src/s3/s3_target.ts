@@ -5,12 +5,26 @@
  * an object whole or not at all, so a record is never torn, and an extension's journal
  * files replace their earlier objects in one step each.
  *
+ * S3 has no mkdir: a plain PUT of the marker succeeds for two backups sent to one empty
+ * prefix at once. The marker is written with If-None-Match: * (AWS S3 since 2024 and our
+ * radosgw refuse it with 412 when one is there), but S3-compatible servers that ignore
+ * the header exist, so it is not relied on: each backup first writes a claim object of
+ * its own name, then lists the prefix, and goes on only if its claim is the only object
+ * there: of two racing, at most one sees itself alone (S3 lists what it acknowledged).
+ * Before the manifest, the marker is read back: it must still be this backup's.
+ *
+ * A complete backup leaves no multipart upload under its prefix: before the manifest,
+ * every one there is aborted (a CreateMultipartUpload whose reply was lost and retried
+ * by the SDK leaves one we never knew of), and a listing that fails fails the backup.
+ *
  * On a failure or an abort, every multipart upload under the prefix is aborted (the
  * uploader aborts its own; the sweep catches those whose abort did not reach the server)
  * so that no parts are left billing, and the marker is rewritten with the outcome. When
  * S3 cannot be reached for that (the server died, which may be why the backup failed),
  * the cleanup goes on in the background with backoff until it succeeds or the proxy
- * closes; the proxy's next start (recovery) sweeps what is left then.
+ * closes. Its record in the state dir (s3_cleanup_records.ts), written before anything
+ * reaches S3, is removed only once the backup completed or its cleanup succeeded: the
+ * next start sweeps whatever a restart or a crash left (s3_recovery.ts).
  */
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { BackupTarget, TargetCleanup, TargetCopyOptions } from '../backup/backup_target.js';
@@ -20,10 +34,13 @@ import type { BackupFailure } from '../backup/engine_status.js';
 import type { CopyResult, SourceFile } from '../backup/copy_types.js';
 import type { Logger } from '../log.js';
 import { uploadFiles } from './upload_files.js';
-import { recordUrl, removeS3Marker, writeS3Manifest, writeS3Marker } from './s3_backup_records.js';
-import { abortMultipartUploads } from './s3_objects.js';
-import { s3CommandError } from './s3_errors.js';
-import { s3Url, type S3Location } from './s3_location.js';
+import { createS3Marker, readS3Marker, recordUrl, removeS3Marker, writeS3Manifest, writeS3Marker } from './s3_backup_records.js';
+import { abortMultipartUploads, deleteObjects, listObjects, putObjectBytes } from './s3_objects.js';
+import { s3CommandError, s3ErrorFacts } from './s3_errors.js';
+import { objectKey, s3Url, type S3Location } from './s3_location.js';
+import type { S3CleanupRecords } from './s3_cleanup_records.js';
+import { CommandError, ErrorCodes } from '../errors.js';
+import { toCommandError } from '../backup/io_error.js';
 import type { S3Settings } from './s3_client.js';
 import { retryInBackground, type Backoff } from './s3_retry.js';
 
@@ -37,7 +54,14 @@ export interface S3TargetOptions {
   backoff: Backoff;
   /** Aborted when the proxy closes: a background cleanup stops. */
   closing: AbortSignal;
+  /** Where the cleanup this backup owes is kept until done; undefined: in memory only (tests, no state dir). */
+  records?: S3CleanupRecords | undefined;
   log: Logger;
+}
+
+/** The object a backup claims its prefix with, before the marker; removed once the marker is written. */
+export function claimName(backupId: string): string {
+  return `.hotbackup-claim-${backupId}`;
 }
 
 export class S3Target implements BackupTarget {
@@ -52,18 +76,71 @@ export class S3Target implements BackupTarget {
   }
 
   async begin(): Promise<void> {
-    const marker = runningMarker(this.options.backup);
-    await writeS3Marker(this.options.client, this.options.location, marker).catch((err: unknown) => {
-      throw s3CommandError(err, 'write', this.markerName);
+    const { records, backup } = this.options;
+    await records?.write({ backupId: backup.backupId, destination: this.destination }).catch((err: unknown) => {
+      throw toCommandError(err, `recording the S3 cleanup this backup may owe in ${records.dir}`);
     });
-    this.marker = marker;
+    // A marker PUT that failed without S3's refusal (a lost reply) may have been written.
+    let markerUnknown = false;
+    try {
+      await this.claim();
+      const marker = runningMarker(backup);
+      await createS3Marker(this.options.client, this.options.location, marker).catch((err: unknown) => {
+        // Another backup's marker got there first (on a server that honours If-None-Match).
+        if (s3ErrorFacts(err).status === 412) throw new CommandError(ErrorCodes.BadValue, `Backup directory ${this.destination} is not empty`);
+        markerUnknown = true;
+        throw s3CommandError(err, 'write', this.markerName);
+      });
+      this.marker = marker;
+      // The marker holds the prefix now; a claim left by a failure here is swept with the uploads.
+      await this.removeClaim().catch(() => undefined);
+    } catch (err) {
+      if (this.marker === undefined) {
+        // The record goes only when nothing of ours can be left under the prefix; else the next start sweeps it.
+        const claimGone = await this.removeClaim().then(
+          () => true,
+          () => false,
+        );
+        if (claimGone && !markerUnknown) await records?.remove(backup.backupId).catch(() => undefined);
+      }
+      throw err;
+    }
+  }
+
+  /** Writes this backup's claim and refuses the prefix unless the claim is alone there (see the module's comment). */
+  private async claim(): Promise<void> {
+    const { client, location, backup } = this.options;
+    const key = objectKey(location, claimName(backup.backupId));
+    await putObjectBytes(client, location.bucket, key, Buffer.alloc(0)).catch((err: unknown) => {
+      throw s3CommandError(err, 'write', recordUrl(location, claimName(backup.backupId)));
+    });
+    let other: string | undefined;
+    try {
+      for await (const object of listObjects(client, location)) {
+        if (object.key !== key) {
+          other = object.key;
+          break;
+        }
+      }
+    } catch (err) {
+      throw s3CommandError(err, 'check', this.destination);
+    }
+    // Percona's words for a directory that is not empty (destination.ts).
+    if (other !== undefined) throw new CommandError(ErrorCodes.BadValue, `Backup directory ${this.destination} is not empty`);
+  }
+
+  private async removeClaim(): Promise<void> {
+    const { client, location, backup } = this.options;
+    await deleteObjects(client, location.bucket, [objectKey(location, claimName(backup.backupId))]);
   }
 
   async copy(files: readonly SourceFile[], options: TargetCopyOptions): Promise<CopyResult> {
     try {
       return await uploadFiles(files, this.options.location, { settings: this.options.settings, ...options });
     } catch (err) {
-      // An abort's own error passes through unchanged (a CommandError).
+      // An abort's own error passes through unchanged (a CommandError). A source file that
+      // could not be read is the local backup's error, with its errno (io_error.ts).
+      if (isLocalFileError(err)) throw toCommandError(err, 'backup');
       throw s3CommandError(err, 'upload', this.destination);
     }
   }
@@ -74,6 +151,16 @@ export class S3Target implements BackupTarget {
   }
 
   async writeManifest(manifest: Manifest): Promise<void> {
+    const { client, location, backup } = this.options;
+    // A complete backup has no unfinished upload under it (see the module's comment).
+    await abortMultipartUploads(client, location).catch((err: unknown) => {
+      throw s3CommandError(err, 'cleanup', this.destination);
+    });
+    const read = await readS3Marker(client, location);
+    if (read.kind !== 'present' || read.marker.backupId !== backup.backupId) {
+      const found = read.kind === 'present' ? `says backup ${read.marker.backupId}` : read.kind === 'absent' ? 'is gone' : read.reason;
+      throw new CommandError(ErrorCodes.OperationFailed, `${this.markerName} ${found}, not this backup (${backup.backupId}): another backup wrote to ${this.destination}, so no manifest is written`);
+    }
     await writeS3Manifest(this.options.client, this.options.location, manifest).catch((err: unknown) => {
       throw s3CommandError(err, 'write', recordUrl(this.options.location, MANIFEST_FILENAME));
     });
@@ -85,6 +172,7 @@ export class S3Target implements BackupTarget {
       throw s3CommandError(err, 'delete', this.markerName);
     });
     this.marker = undefined;
+    await this.forget();
   }
 
   async fail(failure: BackupFailure, at: Date, state: Exclude<MarkerState, 'running'>): Promise<TargetCleanup> {
@@ -92,9 +180,14 @@ export class S3Target implements BackupTarget {
     if (running === undefined) return { state: 'done' };
     const { client, location, log, backup } = this.options;
     const ended = endedMarker(running, failure, at, state);
+    // What the marker is to say, for a next start that finds the cleanup still owed.
+    await this.options.records?.ended(backup.backupId, this.destination, state, failure).catch((err: unknown) =>
+      log.error({ backupId: backup.backupId, err: String(err) }, 'could not record the failure with the S3 cleanup owed'),
+    );
     const attempt = async (signal?: AbortSignal): Promise<string> => {
       const aborted = await abortMultipartUploads(client, location, signal);
       await writeS3Marker(client, location, ended, signal);
+      await this.forget();
       return `${aborted} unfinished multipart upload(s) under ${this.destination} aborted, and ${this.markerName} says ${state}`;
     };
     try {
@@ -125,4 +218,15 @@ export class S3Target implements BackupTarget {
       };
     }
   }
+
+  /** The cleanup owed is done, or the backup complete: its record goes. */
+  private async forget(): Promise<void> {
+    const { records, backup, log } = this.options;
+    await records?.remove(backup.backupId).catch((err: unknown) => log.error({ backupId: backup.backupId, err: String(err) }, 'could not remove the record of a finished S3 cleanup'));
+  }
+}
+
+/** An error of a source file (open, read, stat), not of S3: a system error naming a path. */
+function isLocalFileError(err: unknown): boolean {
+  return err instanceof Error && typeof (err as NodeJS.ErrnoException).errno === 'number' && typeof (err as NodeJS.ErrnoException).path === 'string';
 }

@@ -8,7 +8,10 @@
  *   InvalidAccessKeyId, SignatureDoesNotMatch and AccessDenied 96, with `s3Code`);
  * - the prefix is empty: any object under `<prefix>/` refuses it with Percona's text for
  *   a directory that is not empty, and so does an unfinished multipart upload under it
- *   (a failed backup's parts, still billing, which would mix with this one's).
+ *   (a failed backup's parts, still billing, which would mix with this one's);
+ * - it lies inside no backup: a prefix above it holding a manifest or a marker refuses it
+ *   (one HEAD per name and level: a purge or a verify of that backup would take this
+ *   one's objects for its own).
  * An `incrementalBase` on S3 is checked by s3_incremental.ts, before the destination.
  */
 import type { S3Client } from '@aws-sdk/client-s3';
@@ -16,11 +19,14 @@ import type { OpenedTarget, TargetContext, TargetOpener, TargetRequest } from '.
 import type { Logger } from '../log.js';
 import { CommandError, ErrorCodes } from '../errors.js';
 import { createS3Client, type S3Settings } from './s3_client.js';
-import { firstObject, listMultipartUploads } from './s3_objects.js';
+import { firstObject, listMultipartUploads, objectExists } from './s3_objects.js';
+import { MANIFEST_FILENAME } from '../backup/manifest.js';
+import { INCOMPLETE_MARKER_FILENAME } from '../backup/backup_marker.js';
 import { s3CommandError } from './s3_errors.js';
-import { parseS3Url, s3Url, type S3Location } from './s3_location.js';
+import { objectKey, parseS3Url, s3Url, type S3Location } from './s3_location.js';
 import { isBelow, openS3IncrementalBase } from './s3_incremental.js';
 import { S3Target } from './s3_target.js';
+import type { S3CleanupRecords } from './s3_cleanup_records.js';
 import { DEFAULT_CLEANUP_BACKOFF, type Backoff } from './s3_retry.js';
 
 export interface S3TargetsOptions {
@@ -29,6 +35,8 @@ export interface S3TargetsOptions {
   root?: S3Location | undefined;
   /** Between background cleanup attempts of a failed backup. Default 1 s doubling to 60 s. */
   cleanupBackoff?: Backoff | undefined;
+  /** The proxy's record of the S3 cleanups owed (its state dir): a restart does not forget one. */
+  records?: S3CleanupRecords | undefined;
   log: Logger;
 }
 
@@ -55,6 +63,7 @@ export class S3Targets implements TargetOpener {
         ? undefined
         : await openS3IncrementalBase(this.client, request.incrementalBase, location, { source: context.source, checksum: request.checksum === true, root, signal: context.closing });
     await this.checkEmpty(location, context.closing);
+    await this.checkNotNested(location, context.closing);
     const target = new S3Target({
       location,
       settings: this.options.settings,
@@ -62,6 +71,7 @@ export class S3Targets implements TargetOpener {
       backup: context,
       backoff: this.options.cleanupBackoff ?? DEFAULT_CLEANUP_BACKOFF,
       closing: context.closing,
+      records: this.options.records,
       log: this.options.log,
     });
     return { target, base };
@@ -83,6 +93,26 @@ export class S3Targets implements TargetOpener {
         ErrorCodes.BadValue,
         `Backup directory ${url} is not empty: it has ${uploads.length} unfinished multipart upload(s) (the first of ${s3Url({ bucket: location.bucket, prefix: uploads[0]?.key ?? '' })}), ` +
           'parts of an earlier upload that still take space; abort them (aws s3api abort-multipart-upload) or choose another prefix',
+      );
+    }
+  }
+
+  /** Refuses a prefix below one that holds a backup's manifest or marker. */
+  private async checkNotNested(location: S3Location, signal: AbortSignal): Promise<void> {
+    const segments = location.prefix === '' ? [] : location.prefix.split('/');
+    const above = segments.map((_, depth) => ({ bucket: location.bucket, prefix: segments.slice(0, depth).join('/') }));
+    const found = await Promise.all(
+      above.flatMap((parent) =>
+        [MANIFEST_FILENAME, INCOMPLETE_MARKER_FILENAME].map(async (name) => ((await objectExists(this.client, parent.bucket, objectKey(parent, name), signal)) ? { parent, name } : undefined)),
+      ),
+    ).catch((err: unknown) => {
+      throw s3CommandError(err, 'check', s3Url(location));
+    });
+    const hit = found.find((f) => f !== undefined);
+    if (hit !== undefined) {
+      throw new CommandError(
+        ErrorCodes.BadValue,
+        `Backup destination ${s3Url(location)} lies inside the backup ${s3Url(hit.parent)} (it holds ${hit.name}): choose a prefix beside it, not below it`,
       );
     }
   }

@@ -22,6 +22,8 @@ import type { SourceFile } from '../../src/backup/copy_types.js';
 import { ErrorCodes, CommandError } from '../../src/errors.js';
 import { xxh3Hex } from '../helpers/checksum.js';
 import { tempDir } from '../helpers/paths.js';
+import type { BackupTarget } from '../../src/backup/backup_target.js';
+import type { TargetOpener } from '../../src/backup/target_opener.js';
 
 const silent = pino({ level: 'silent' });
 
@@ -547,6 +549,42 @@ describe('BackupEngine', () => {
     assert.equal(outcome.error?.codeName, 'CannotBackup');
     assert.equal(snapshot.releases, 1);
     assert.equal(hasManifest(fx.destination), false);
+  });
+
+  it('abort() while the destination is checked stops the backup before its target is begun (no marker written)', async () => {
+    const checking = deferred();
+    const entered = deferred();
+    let begun = false;
+    const target: BackupTarget = {
+      destination: 's3://bucket/slow-check',
+      directory: undefined,
+      markerName: 's3://bucket/slow-check/hotbackup-incomplete.json',
+      begin: async () => void (begun = true),
+      copy: () => Promise.reject(new Error('not reached')),
+      replace: () => Promise.reject(new Error('not reached')),
+      writeManifest: () => Promise.reject(new Error('not reached')),
+      complete: async () => undefined,
+      fail: async () => ({ state: 'done' }),
+    };
+    const targets: TargetOpener = {
+      open: async () => {
+        entered.resolve();
+        await checking.promise;
+        return { target, base: undefined };
+      },
+    };
+    const engine = new BackupEngine({ dbpath: '/nonexistent-dbpath', upstream: { host: 'h:27017', serverVersion: async () => '7.0.14' }, snapshots: new FakeSource(async () => { throw new Error('no snapshot should open'); }), targets, log: silent });
+    try {
+      const starting = engine.start({ destination: target.destination });
+      await entered.promise;
+      assert.equal(engine.abort('backupAbort from 127.0.0.1:6666').kind, 'aborting');
+      checking.resolve();
+      const outcome = await (await starting).done;
+      assert.equal(outcome.state, 'aborted');
+      assert.equal(begun, false, 'the marker was written after the abort');
+    } finally {
+      await engine.close();
+    }
   });
 
   it('abort() while the snapshot opens reaches the source through its signal; whatever the source then throws, the backup ends aborted', async () => {

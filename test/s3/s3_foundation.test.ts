@@ -63,6 +63,10 @@ test("S3's error code and status reach the command error, with a code that says 
   assert.equal(noBucket.code, ErrorCodes.NonExistentPath);
   assert.match(noBucket.message, /^S3 upload of s3:\/\/nope\/x failed: NoSuchBucket \(HTTP 404\): the bucket does not exist/);
   assert.equal(noBucket.extra['s3Code'], 'NoSuchBucket');
+  // Our own multipart upload gone under us (aborted by another's sweep): a failure, not a missing destination.
+  const noUpload = s3CommandError(sdkError('NoSuchUpload', 404), 'upload', 's3://b/x');
+  assert.equal(noUpload.code, ErrorCodes.OperationFailed);
+  assert.equal(noUpload.extra['s3Code'], 'NoSuchUpload');
   const badKey = s3CommandError(sdkError('InvalidAccessKeyId', 403), 'check', 's3://b/x');
   assert.equal(badKey.code, ErrorCodes.OperationFailed);
   assert.match(badKey.message, /InvalidAccessKeyId \(HTTP 403\): the credentials were refused/);
