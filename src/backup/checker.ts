@@ -176,17 +176,24 @@ export async function checkChecksums(
     }
     const { hashed } = result;
     bytesHashed += hashed.size;
-    if (hashed.actualSize !== listed.size) {
-      problems.push({ file, problem: 'resized', expectedSize: listed.size, actualSize: hashed.actualSize, detail: `${hashed.actualSize} bytes, the manifest says ${listed.size}` });
-    } else if (hashed.checksum !== listed.checksum) {
-      problems.push({
-        file,
-        problem: 'corrupted',
-        expectedChecksum: listed.checksum,
-        actualChecksum: hashed.checksum,
-        detail: `its ${backup.manifest.checksum.algorithm} checksum is ${hashed.checksum}, the manifest says ${listed.checksum}`,
-      });
-    }
+    const problem = hashProblem(listed, hashed.actualSize, hashed.checksum, backup.manifest.checksum.algorithm, '');
+    if (problem !== undefined) problems.push(problem);
   });
   return { problems, bytesHashed };
+}
+
+/**
+ * What is wrong with a file read at `actualSize` bytes hashing to `checksum`, against its
+ * manifest entry, or undefined when nothing is: resized, else corrupted. `when` qualifies
+ * the size in the wording (' when it was read', for an object that may change under us).
+ */
+export function hashProblem(listed: ManifestFile, actualSize: number, checksum: string, algorithm: string, when: string): Problem | undefined {
+  const file = listed.path;
+  if (actualSize !== listed.size) {
+    return { file, problem: 'resized', expectedSize: listed.size, actualSize, detail: `${actualSize} bytes${when}, the manifest says ${listed.size}` };
+  }
+  if (checksum !== listed.checksum) {
+    return { file, problem: 'corrupted', expectedChecksum: listed.checksum, actualChecksum: checksum, detail: `its ${algorithm} checksum is ${checksum}, the manifest says ${listed.checksum}` };
+  }
+  return undefined;
 }

@@ -85,8 +85,10 @@ export async function copyOrReuse(file: SourceFile, target: string, buffer: Buff
  * base's copy), read through the throttle as a copy reads; undefined when it cannot be
  * read or ends early. A source that fails so is not the same, and the copy then meets
  * the same error and reports it as it always does (skipping an optional file, say).
+ * Read `buffer.length` bytes at a time. The S3 uploader compares a source with an S3 base
+ * with it too (src/s3/server_copy.ts).
  */
-async function checksumOf(file: string, size: number, buffer: Buffer, hooks: ReuseHooks): Promise<string | undefined> {
+export async function checksumOf(file: string, size: number, buffer: Buffer, hooks: Pick<ReuseHooks, 'beforeRead' | 'chunkCompared'>): Promise<string | undefined> {
   let fd: number;
   try {
     fd = fs.openSync(file, 'r');

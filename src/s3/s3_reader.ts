@@ -14,7 +14,7 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { BackupReader, ListedFile } from '../backup/backup_reader.js';
 import type { OpenedBackup } from '../backup/backup_dir.js';
-import type { Problem, VerifyOptions } from '../backup/checker.js';
+import { hashProblem, type Problem, type VerifyOptions } from '../backup/checker.js';
 import { INCOMPLETE_MARKER_FILENAME } from '../backup/backup_marker.js';
 import { MANIFEST_FILENAME } from '../backup/manifest.js';
 import { isVerificationFile } from '../backup/verification_record.js';
@@ -143,17 +143,8 @@ async function checkObjects(
     }
     const { value: read } = result;
     bytesHashed += Math.min(read.size, listed.size);
-    if (read.size !== listed.size) {
-      problems.push({ file, problem: 'resized', expectedSize: listed.size, actualSize: read.size, detail: `${read.size} bytes when it was read, the manifest says ${listed.size}` });
-    } else if (read.checksum !== listed.checksum) {
-      problems.push({
-        file,
-        problem: 'corrupted',
-        expectedChecksum: listed.checksum,
-        actualChecksum: read.checksum,
-        detail: `its ${backup.manifest.checksum.algorithm} checksum is ${read.checksum}, the manifest says ${listed.checksum}`,
-      });
-    }
+    const problem = hashProblem(listed, read.size, read.checksum, backup.manifest.checksum.algorithm, ' when it was read');
+    if (problem !== undefined) problems.push(problem);
   });
   return { problems, bytesHashed };
 }

@@ -22,7 +22,6 @@
  * - Progress: a file copied on the server is reused, as a clone is (progress.ts counts
  *   it in bytesReused and filesReused when it finishes); none of its bytes is "copied".
  */
-import fs from 'node:fs';
 import {
   CompleteMultipartUploadCommand,
   CopyObjectCommand,
@@ -30,8 +29,8 @@ import {
   HeadObjectCommand,
   UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
-import { startChecksum } from '../backup/checksum.js';
-import { CopyStopped, SourceTooShortError, type FileOutcome } from '../backup/file_copy.js';
+import { CopyStopped, type FileOutcome } from '../backup/file_copy.js';
+import { checksumOf } from '../backup/file_reuse.js';
 import type { Reused, ReuseFrom, SourceFile } from '../backup/copy_types.js';
 import { mtimeNs } from '../backup/source_stamp.js';
 import { CommandError, ErrorCodes } from '../errors.js';
@@ -69,33 +68,11 @@ export async function copyOnServerOrUpload(file: SourceFile, target: ObjectTarge
  * and reports it as it always does: skipping an optional file, say).
  */
 async function hashSource(file: SourceFile, ctx: UploadContext, hooks: UploadHooks): Promise<string | undefined> {
-  let fd: number;
-  try {
-    fd = fs.openSync(file.path, 'r');
-  } catch {
-    return undefined;
-  }
   const buffer = await ctx.buffers.acquire(partSizeFor(file.size, ctx.minPartSize));
   try {
-    const checksum = startChecksum();
-    const chunk = Math.min(ctx.chunkSize, buffer.length);
-    for (let offset = 0; offset < file.size; ) {
-      const want = Math.min(chunk, file.size - offset);
-      await hooks.beforeRead(want);
-      const bytesRead = fs.readSync(fd, buffer, 0, want, offset);
-      if (bytesRead === 0) throw new SourceTooShortError(file.path, file.size, offset);
-      checksum.update(buffer.subarray(0, bytesRead));
-      offset += bytesRead;
-      hooks.chunkCompared(bytesRead);
-    }
-    return checksum.hex();
-  } catch (err) {
-    // A stop (abort, another thread's failure) is not an answer: it must end this file.
-    if (err instanceof CopyStopped) throw err;
-    return undefined;
+    return await checksumOf(file.path, file.size, buffer.subarray(0, Math.min(ctx.chunkSize, buffer.length)), hooks);
   } finally {
     ctx.buffers.release(buffer);
-    fs.closeSync(fd);
   }
 }
 

@@ -2,7 +2,8 @@
  * A backup to S3 when the S3 server dies mid-upload, and when the proxy does: the
  * backup fails at once naming S3, no manifest is written, and the multipart uploads
  * left under the prefix are aborted and the marker rewritten once S3 answers again
- * (in the background by the same proxy, or by the next one's recovery).
+ * (in the background by the same proxy, or by the next one's recovery, however many
+ * starts that takes).
  */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -145,6 +146,73 @@ describe('a backup to s3:// when S3 or the proxy dies mid-upload', { skip: avail
     } finally {
       await client.close();
       await proxy.kill9();
+    }
+  });
+
+  // A cleanup still owed when the proxy restarts is not forgotten: it is kept in the
+  // proxy's state dir (s3_cleanup_records.ts) until it succeeds, however many starts that takes.
+  it('a backup failed with radosgw down, its cleanup pending; the proxy restarted once radosgw is back: the uploads are aborted and the marker says failed', async () => {
+    const bucket = await rgw.createBucket();
+    const location = { bucket, prefix: 'restarted' };
+    let proxy: RunningProxy | undefined = await startProxy(server, [], proxyEnv());
+    let next: RunningProxy | undefined;
+    try {
+      const client = new MongoClient(proxy.uri);
+      try {
+        await client.connect();
+        const admin = client.db('admin');
+        const { reply } = await uploading(admin, `s3://${bucket}/restarted`);
+        await rgw.stopGateway();
+        await assert.rejects(reply);
+        const pending = ((await admin.command({ backupStatus: 1 }))['last'] as Document)['cleanup'] as Document | undefined;
+        assert.equal(pending?.['state'], 'pending', JSON.stringify(pending));
+      } finally {
+        await client.close();
+      }
+      // An ordinary restart (an upgrade, a config change) while S3 is still down.
+      await proxy.stop();
+      proxy = undefined;
+      await rgw.startGateway();
+      next = await startProxy(server, [], proxyEnv());
+      // The cleanups owed have been tried once when the proxy listens.
+      assert.deepEqual(await uploadsUnder(s3, location), [], `multipart uploads are still under s3://${bucket}/restarted`);
+      assert.equal((await s3Marker(s3, location))?.state, 'failed', 'the marker says what happened to the backup');
+    } finally {
+      await proxy?.kill9();
+      await next?.stop();
+    }
+  });
+
+  it('a proxy killed mid-upload; the next start finds radosgw down; the third, with radosgw back, aborts the uploads and marks the backup interrupted', async () => {
+    const bucket = await rgw.createBucket();
+    const location = { bucket, prefix: 'twice' };
+    const first = await startProxy(server, [], proxyEnv());
+    let second: RunningProxy | undefined;
+    let third: RunningProxy | undefined;
+    try {
+      const client = new MongoClient(first.uri);
+      try {
+        await client.connect();
+        await uploading(client.db('admin'), `s3://${bucket}/twice`);
+      } finally {
+        await client.close().catch(() => undefined);
+      }
+      await first.kill9();
+      assert.ok((await uploadsUnder(s3, location)).length > 0, 'the dead proxy left multipart uploads');
+      await rgw.stopGateway();
+      second = await startProxy(server, [], proxyEnv());
+      await until(() => second?.logs.some((line) => String(line['msg']).startsWith('recovery: S3 could not be cleaned up')) || undefined, 200);
+      await second.stop();
+      second = undefined;
+      await rgw.startGateway();
+      third = await startProxy(server, [], proxyEnv());
+      // The cleanups owed have been tried once when the proxy listens.
+      assert.deepEqual(await uploadsUnder(s3, location), [], `multipart uploads are still under s3://${bucket}/twice after three starts`);
+      assert.equal((await s3Marker(s3, location))?.state, 'interrupted', 'the marker says what happened to the backup');
+    } finally {
+      await first.kill9();
+      await second?.kill9();
+      await third?.stop();
     }
   });
 });
