@@ -87,6 +87,11 @@ bluestore fsck on mkfs = false
 # ten times while the OSD is made and boots.
 bdev aio poll ms = 20
 bluestore block size = ${o.osdBytes}
+# A gateway killed by a test (stopGateway) leaves its watches on the control objects, and
+# the restarted gateway's first bucket creation notifies them and waits for each to
+# expire: 30 s by default, seen as a 26 s CreateBucket after every restart. Live
+# watchers ping well within 5 s.
+osd client watch timeout = 5
 
 [client.rgw.a]
 rgw frontends = beast endpoint=127.0.0.1:${o.rgwPort}
