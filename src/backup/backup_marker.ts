@@ -28,6 +28,14 @@ import { ErrorCodes } from '../errors.js';
 import type { BackupFailure, BackupState } from './engine_status.js';
 
 export const INCOMPLETE_MARKER_FILENAME = 'hotbackup-incomplete.json';
+
+/** What a backup to S3 names the object it claims its prefix with, before the marker (s3_target.ts). */
+export const CLAIM_PREFIX = '.hotbackup-claim-';
+
+/** A claim object's name: a left one is about the backup, not of it (verify ignores it, as it does the marker). */
+export function isClaimName(name: string): boolean {
+  return name.startsWith(CLAIM_PREFIX) && !name.includes('/');
+}
 const MARKER_VERSION = 1;
 /** An errmsg is kept to this many characters: the marker stays one small block (see rewrite). */
 const MAX_ERRMSG = 2000;

@@ -20,7 +20,7 @@ import type { OpenedBackup } from './backup_dir.js';
 import type { BackupReader } from './backup_reader.js';
 import { hashFiles } from './hash_files.js';
 import { SourceTooShortError } from './file_copy.js';
-import { INCOMPLETE_MARKER_FILENAME } from './backup_marker.js';
+import { INCOMPLETE_MARKER_FILENAME, isClaimName } from './backup_marker.js';
 import { MANIFEST_FILENAME, type ManifestFile } from './manifest.js';
 import { isVerificationFile } from './verification_record.js';
 import type { Limiter } from './copy_pool.js';
@@ -94,8 +94,8 @@ export async function compareListing(backup: OpenedBackup): Promise<{ problems: 
   entries.delete(MANIFEST_FILENAME);
   // Left beside a valid manifest only when its removal failed: the manifest decides (backup_dir.ts).
   entries.delete(INCOMPLETE_MARKER_FILENAME);
-  // The record of an earlier verify (verification_record.ts): about the backup, not of it.
-  for (const name of [...entries.keys()]) if (isVerificationFile(name)) entries.delete(name);
+  // The record of an earlier verify (verification_record.ts), and an S3 claim copied down: about the backup, not of it.
+  for (const name of [...entries.keys()]) if (isVerificationFile(name) || isClaimName(name)) entries.delete(name);
   const problems: Problem[] = [];
   const toHash: Array<{ listed: ManifestFile; source: SourceFile }> = [];
   for (const listed of manifest.files) {

@@ -16,6 +16,7 @@ import {
   GetObjectCommand,
   PutObjectCommand,
   ListMultipartUploadsCommand,
+  ListObjectsV2Command,
   paginateListObjectsV2,
   type S3Client,
 } from '@aws-sdk/client-s3';
@@ -109,6 +110,12 @@ export async function createObjectBytes(client: S3Client, bucket: string, key: s
     new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentLength: body.length, ContentType: contentType, ContentMD5: contentMd5(body), IfNoneMatch: '*' }),
     ...requestOptions(signal),
   );
+}
+
+/** The first key that starts with `keyPrefix` (a raw key prefix, not a folder), if any. */
+export async function firstKeyStartingWith(client: S3Client, bucket: string, keyPrefix: string, signal?: AbortSignal): Promise<string | undefined> {
+  const page = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: keyPrefix, MaxKeys: 1 }), ...requestOptions(signal));
+  return page.Contents?.[0]?.Key;
 }
 
 /** Whether an object has this key (one HEAD). */

@@ -15,7 +15,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import type { BackupReader, ListedFile } from '../backup/backup_reader.js';
 import type { OpenedBackup } from '../backup/backup_dir.js';
 import { hashProblem, type Problem, type VerifyOptions } from '../backup/checker.js';
-import { INCOMPLETE_MARKER_FILENAME } from '../backup/backup_marker.js';
+import { INCOMPLETE_MARKER_FILENAME, isClaimName } from '../backup/backup_marker.js';
 import { MANIFEST_FILENAME } from '../backup/manifest.js';
 import { isVerificationFile } from '../backup/verification_record.js';
 import { noProgress } from '../backup/progress.js';
@@ -80,8 +80,8 @@ async function compareObjects(client: S3Client, location: S3Location, backup: Op
   found.delete(MANIFEST_FILENAME);
   // Left beside a valid manifest only when its removal failed: the manifest decides.
   found.delete(INCOMPLETE_MARKER_FILENAME);
-  // The record of an earlier verify: about the backup, not of it.
-  for (const name of [...found.keys()]) if (isVerificationFile(name)) found.delete(name);
+  // The record of an earlier verify, and a claim whose removal failed: about the backup, not of it.
+  for (const name of [...found.keys()]) if (isVerificationFile(name) || isClaimName(name)) found.delete(name);
   const problems: Problem[] = [];
   const toHash: ListedFile[] = [];
   for (const listed of backup.manifest.files) {

@@ -1,10 +1,13 @@
 /**
  * The S3 cleanups a backup still owed when its proxy stopped or died (s3_cleanup_records.ts
  * keeps them in the state dir; recovery.ts does the rest: the lock, the cursor, the
- * staging): the multipart uploads under each prefix are aborted (each bills for its parts
- * until then), a claim left before the marker is removed, and the marker, still `running`,
- * is rewritten with the outcome (`interrupted`, or the failure recorded when the backup
- * ended), as markInterrupted does for a directory. Only then is the record removed. When
+ * staging). The marker is read first: only when it is this backup's are the multipart
+ * uploads under the prefix aborted (each bills for its parts until then) and the marker,
+ * still `running`, rewritten with the outcome (`interrupted`, or the failure recorded when
+ * the backup ended), as markInterrupted does for a directory; beside this backup's own
+ * manifest (only the marker's removal failed) the marker is deleted instead. Under a
+ * prefix whose marker is not ours (a begin that never owned it), only our claim object is
+ * removed: the uploads there are another backup's. Only then is the record removed. When
  * S3 cannot be reached, or the marker cannot be read, that goes on in the background with
  * backoff until it succeeds or the proxy closes, and the record stays for the next start;
  * backups are not held up for it, since it holds nothing of mongod's.
@@ -16,10 +19,11 @@ import { CommandError, ErrorCodes } from '../errors.js';
 import { failureOf } from '../backup/engine_status.js';
 import type { Logger } from '../log.js';
 import { createS3Client, type S3Settings } from './s3_client.js';
-import { readS3Marker, recordUrl, writeS3Marker } from './s3_backup_records.js';
+import { readS3Manifest, readS3Marker, recordUrl, writeS3Marker } from './s3_backup_records.js';
+import { ManifestError } from '../backup/manifest.js';
 import { abortMultipartUploads, deleteObjects } from './s3_objects.js';
 import { s3CommandError } from './s3_errors.js';
-import { objectKey, parseS3Url, s3Url } from './s3_location.js';
+import { objectKey, parseS3Url, s3Url, type S3Location } from './s3_location.js';
 import { claimName } from './s3_target.js';
 import type { S3CleanupRecord, S3CleanupRecords } from './s3_cleanup_records.js';
 import { DEFAULT_CLEANUP_BACKOFF, retryInBackground, type Backoff } from './s3_retry.js';
@@ -97,19 +101,41 @@ export class S3Recovery {
 
   private async sweep(record: S3CleanupRecord): Promise<string> {
     const location = parseS3Url(record.destination);
-    this.client ??= createS3Client(this.options.settings);
+    const client = (this.client ??= createS3Client(this.options.settings));
     const signal = this.closing.signal;
-    const aborted = await abortMultipartUploads(this.client, location, signal);
-    await deleteObjects(this.client, location.bucket, [objectKey(location, claimName(record.backupId))], signal);
-    const read = await readS3Marker(this.client, location, signal);
+    const claim = objectKey(location, claimName(record.backupId));
+    const read = await readS3Marker(client, location, signal);
     // A GET that failed: whether it is ours is not known, so tried again, never counted done.
-    // (A marker that was read and is not ours to parse is left alone, as on disk.)
     if (read.kind === 'invalid' && read.reason.startsWith('cannot be read')) throw new Error(`${recordUrl(location, INCOMPLETE_MARKER_FILENAME)} ${read.reason}`);
-    // Another backup's marker, or an outcome already written, or none: left alone, as on disk.
-    if (read.kind !== 'present' || read.marker.backupId !== record.backupId || read.marker.state !== 'running') return `${aborted} multipart upload(s) aborted under ${s3Url(location)}`;
+    if (read.kind !== 'present' || read.marker.backupId !== record.backupId) {
+      // Our uploads start only after our marker is written: under a prefix whose marker is
+      // not ours (another backup's, or none: a begin that never got the prefix) nothing is
+      // ours but the claim. The uploads there are whoever's owns the prefix now.
+      await deleteObjects(client, location.bucket, [claim], signal);
+      return `the claim under ${s3Url(location)} removed (its marker is not this backup's)`;
+    }
+    if (await hasManifestOf(client, location, record.backupId, signal)) {
+      // The backup completed and only the marker's removal failed: the manifest decides.
+      await deleteObjects(client, location.bucket, [claim, objectKey(location, INCOMPLETE_MARKER_FILENAME)], signal);
+      return `the marker left beside the complete backup at ${s3Url(location)} removed`;
+    }
+    const aborted = await abortMultipartUploads(client, location, signal);
+    await deleteObjects(client, location.bucket, [claim], signal);
+    // An outcome already written is left alone, as on disk.
+    if (read.marker.state !== 'running') return `${aborted} multipart upload(s) aborted under ${s3Url(location)}`;
     const ended = record.ended ?? { state: 'interrupted' as const, failure: interruptedFailure() };
-    await writeS3Marker(this.client, location, endedMarker(read.marker, ended.failure, new Date(), ended.state), signal);
+    await writeS3Marker(client, location, endedMarker(read.marker, ended.failure, new Date(), ended.state), signal);
     return `${aborted} multipart upload(s) aborted under ${s3Url(location)}, and its marker says ${ended.state}`;
+  }
+}
+
+/** Whether the prefix holds this backup's manifest; one that cannot be read is retried (MISSING and a foreign or invalid one are not). */
+async function hasManifestOf(client: S3Client, location: S3Location, backupId: string, signal: AbortSignal): Promise<boolean> {
+  try {
+    return (await readS3Manifest(client, location, signal)).manifest.backupId === backupId;
+  } catch (err) {
+    if (err instanceof ManifestError && err.code !== 'UNREADABLE') return false;
+    throw err;
   }
 }
 

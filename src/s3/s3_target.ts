@@ -13,13 +13,17 @@
  * there: of two racing, at most one sees itself alone (S3 lists what it acknowledged).
  * Before the manifest, the marker is read back: it must still be this backup's.
  *
- * A complete backup leaves no multipart upload under its prefix: before the manifest,
- * every one there is aborted (a CreateMultipartUpload whose reply was lost and retried
- * by the SDK leaves one we never knew of), and a listing that fails fails the backup.
+ * A complete backup leaves no multipart upload of its own and no claim: before the
+ * manifest, every upload whose key is one of its files is aborted (a CreateMultipartUpload
+ * whose reply was lost and retried by the SDK leaves one we never knew of; an upload of
+ * another key may be a nested backup's), and the claim is deleted; a listing or a delete
+ * that fails fails the backup.
  *
- * On a failure or an abort, every multipart upload under the prefix is aborted (the
- * uploader aborts its own; the sweep catches those whose abort did not reach the server)
- * so that no parts are left billing, and the marker is rewritten with the outcome. When
+ * On a failure or an abort, the marker is read first: while it is still this backup's,
+ * every multipart upload under the prefix is aborted (the uploader aborts its own; the
+ * sweep catches those whose abort did not reach the server) so that no parts are left
+ * billing, and the marker is rewritten with the outcome; once another backup holds the
+ * prefix, its uploads and marker are left alone and only this backup's claim goes. When
  * S3 cannot be reached for that (the server died, which may be why the backup failed),
  * the cleanup goes on in the background with backoff until it succeeds or the proxy
  * closes. Its record in the state dir (s3_cleanup_records.ts), written before anything
@@ -29,13 +33,13 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { BackupTarget, TargetCleanup, TargetCopyOptions } from '../backup/backup_target.js';
 import { MANIFEST_FILENAME, type Manifest } from '../backup/manifest.js';
-import { endedMarker, INCOMPLETE_MARKER_FILENAME, runningMarker, type BackupMarker, type MarkerState } from '../backup/backup_marker.js';
+import { CLAIM_PREFIX, endedMarker, INCOMPLETE_MARKER_FILENAME, runningMarker, type BackupMarker, type MarkerState } from '../backup/backup_marker.js';
 import type { BackupFailure } from '../backup/engine_status.js';
 import type { CopyResult, SourceFile } from '../backup/copy_types.js';
 import type { Logger } from '../log.js';
 import { uploadFiles } from './upload_files.js';
 import { createS3Marker, readS3Marker, recordUrl, removeS3Marker, writeS3Manifest, writeS3Marker } from './s3_backup_records.js';
-import { abortMultipartUploads, deleteObjects, listObjects, putObjectBytes } from './s3_objects.js';
+import { abortMultipartUpload, abortMultipartUploads, deleteObjects, listMultipartUploads, listObjects, putObjectBytes } from './s3_objects.js';
 import { s3CommandError, s3ErrorFacts } from './s3_errors.js';
 import { objectKey, s3Url, type S3Location } from './s3_location.js';
 import type { S3CleanupRecords } from './s3_cleanup_records.js';
@@ -61,7 +65,7 @@ export interface S3TargetOptions {
 
 /** The object a backup claims its prefix with, before the marker; removed once the marker is written. */
 export function claimName(backupId: string): string {
-  return `.hotbackup-claim-${backupId}`;
+  return `${CLAIM_PREFIX}${backupId}`;
 }
 
 export class S3Target implements BackupTarget {
@@ -92,7 +96,7 @@ export class S3Target implements BackupTarget {
         throw s3CommandError(err, 'write', this.markerName);
       });
       this.marker = marker;
-      // The marker holds the prefix now; a claim left by a failure here is swept with the uploads.
+      // The marker holds the prefix now; a claim this fails to remove goes before the manifest (or in fail()).
       await this.removeClaim().catch(() => undefined);
     } catch (err) {
       if (this.marker === undefined) {
@@ -152,8 +156,8 @@ export class S3Target implements BackupTarget {
 
   async writeManifest(manifest: Manifest): Promise<void> {
     const { client, location, backup } = this.options;
-    // A complete backup has no unfinished upload under it (see the module's comment).
-    await abortMultipartUploads(client, location).catch((err: unknown) => {
+    // A complete backup has no unfinished upload of its own files (see the module's comment).
+    await this.abortOwnUploads(manifest).catch((err: unknown) => {
       throw s3CommandError(err, 'cleanup', this.destination);
     });
     const read = await readS3Marker(client, location);
@@ -161,18 +165,39 @@ export class S3Target implements BackupTarget {
       const found = read.kind === 'present' ? `says backup ${read.marker.backupId}` : read.kind === 'absent' ? 'is gone' : read.reason;
       throw new CommandError(ErrorCodes.OperationFailed, `${this.markerName} ${found}, not this backup (${backup.backupId}): another backup wrote to ${this.destination}, so no manifest is written`);
     }
+    // A claim left beside the manifest would be an object the manifest does not list (verify would call the backup damaged).
+    await this.removeClaim().catch((err: unknown) => {
+      throw s3CommandError(err, 'delete', recordUrl(location, claimName(backup.backupId)));
+    });
     await writeS3Manifest(this.options.client, this.options.location, manifest).catch((err: unknown) => {
       throw s3CommandError(err, 'write', recordUrl(this.options.location, MANIFEST_FILENAME));
     });
   }
 
+  /**
+   * Aborts the unfinished multipart uploads whose key is one of this backup's files (an
+   * orphan of a lost CreateMultipartUpload reply has such a key); another key under the
+   * prefix may be a nested backup's upload, not ours to abort.
+   */
+  private async abortOwnUploads(manifest: Manifest): Promise<void> {
+    const { client, location } = this.options;
+    const own = new Set(manifest.files.map((file) => objectKey(location, file.path)));
+    for (const upload of await listMultipartUploads(client, location)) {
+      if (own.has(upload.key)) await abortMultipartUpload(client, location.bucket, upload);
+    }
+  }
+
   async complete(): Promise<void> {
     if (this.marker === undefined) return;
-    await removeS3Marker(this.options.client, this.options.location).catch((err: unknown) => {
-      throw s3CommandError(err, 'delete', this.markerName);
-    });
-    this.marker = undefined;
-    await this.forget();
+    try {
+      await removeS3Marker(this.options.client, this.options.location).catch((err: unknown) => {
+        throw s3CommandError(err, 'delete', this.markerName);
+      });
+    } finally {
+      // The manifest decides: a marker left beside it is no cleanup owed (a sweep must not rewrite it).
+      this.marker = undefined;
+      await this.forget();
+    }
   }
 
   async fail(failure: BackupFailure, at: Date, state: Exclude<MarkerState, 'running'>): Promise<TargetCleanup> {
@@ -185,7 +210,18 @@ export class S3Target implements BackupTarget {
       log.error({ backupId: backup.backupId, err: String(err) }, 'could not record the failure with the S3 cleanup owed'),
     );
     const attempt = async (signal?: AbortSignal): Promise<string> => {
+      const claim = objectKey(location, claimName(backup.backupId));
+      const read = await readS3Marker(client, location, signal);
+      // A GET that failed: whose the prefix is now is not known, so tried again.
+      if (read.kind === 'invalid' && read.reason.startsWith('cannot be read')) throw new Error(`${this.markerName} ${read.reason}`);
+      if (read.kind !== 'present' || read.marker.backupId !== backup.backupId) {
+        // Another backup holds the prefix now (writeManifest refused for that): its uploads and marker are its own.
+        await deleteObjects(client, location.bucket, [claim], signal);
+        await this.forget();
+        return `${this.markerName} is no longer this backup's: only its claim was removed`;
+      }
       const aborted = await abortMultipartUploads(client, location, signal);
+      await deleteObjects(client, location.bucket, [claim], signal);
       await writeS3Marker(client, location, ended, signal);
       await this.forget();
       return `${aborted} unfinished multipart upload(s) under ${this.destination} aborted, and ${this.markerName} says ${state}`;

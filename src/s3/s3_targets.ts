@@ -9,9 +9,10 @@
  * - the prefix is empty: any object under `<prefix>/` refuses it with Percona's text for
  *   a directory that is not empty, and so does an unfinished multipart upload under it
  *   (a failed backup's parts, still billing, which would mix with this one's);
- * - it lies inside no backup: a prefix above it holding a manifest or a marker refuses it
- *   (one HEAD per name and level: a purge or a verify of that backup would take this
- *   one's objects for its own).
+ * - it lies inside no backup: a prefix above it holding a manifest, a marker or a claim
+ *   refuses it (two HEADs and one listing per level: a purge or a verify of that backup
+ *   would take this one's objects for its own, and its cleanup would abort this one's
+ *   uploads).
  * An `incrementalBase` on S3 is checked by s3_incremental.ts, before the destination.
  */
 import type { S3Client } from '@aws-sdk/client-s3';
@@ -19,9 +20,9 @@ import type { OpenedTarget, TargetContext, TargetOpener, TargetRequest } from '.
 import type { Logger } from '../log.js';
 import { CommandError, ErrorCodes } from '../errors.js';
 import { createS3Client, type S3Settings } from './s3_client.js';
-import { firstObject, listMultipartUploads, objectExists } from './s3_objects.js';
+import { firstKeyStartingWith, firstObject, listMultipartUploads, objectExists } from './s3_objects.js';
 import { MANIFEST_FILENAME } from '../backup/manifest.js';
-import { INCOMPLETE_MARKER_FILENAME } from '../backup/backup_marker.js';
+import { CLAIM_PREFIX, INCOMPLETE_MARKER_FILENAME } from '../backup/backup_marker.js';
 import { s3CommandError } from './s3_errors.js';
 import { objectKey, parseS3Url, s3Url, type S3Location } from './s3_location.js';
 import { isBelow, openS3IncrementalBase } from './s3_incremental.js';
@@ -97,14 +98,21 @@ export class S3Targets implements TargetOpener {
     }
   }
 
-  /** Refuses a prefix below one that holds a backup's manifest or marker. */
+  /**
+   * Refuses a prefix below one that holds a backup's manifest, marker or claim (a backup
+   * that claimed its prefix and has not yet written its marker may abort what is under it).
+   */
   private async checkNotNested(location: S3Location, signal: AbortSignal): Promise<void> {
     const segments = location.prefix === '' ? [] : location.prefix.split('/');
     const above = segments.map((_, depth) => ({ bucket: location.bucket, prefix: segments.slice(0, depth).join('/') }));
     const found = await Promise.all(
-      above.flatMap((parent) =>
-        [MANIFEST_FILENAME, INCOMPLETE_MARKER_FILENAME].map(async (name) => ((await objectExists(this.client, parent.bucket, objectKey(parent, name), signal)) ? { parent, name } : undefined)),
-      ),
+      above.flatMap((parent) => [
+        ...[MANIFEST_FILENAME, INCOMPLETE_MARKER_FILENAME].map(async (name) => ((await objectExists(this.client, parent.bucket, objectKey(parent, name), signal)) ? { parent, name } : undefined)),
+        (async () => {
+          const claim = await firstKeyStartingWith(this.client, parent.bucket, objectKey(parent, CLAIM_PREFIX), signal);
+          return claim === undefined ? undefined : { parent, name: claim.slice(claim.lastIndexOf('/') + 1) };
+        })(),
+      ]),
     ).catch((err: unknown) => {
       throw s3CommandError(err, 'check', s3Url(location));
     });

@@ -115,6 +115,8 @@ describe('hotbackup verify', () => {
     fs.rmSync(path.join(bad, index));
     fs.writeFileSync(path.join(bad, 'journal', 'notes.txt'), 'not from the backup');
     fs.appendFileSync(path.join(bad, 'storage.bson'), 'x');
+    // An S3 backup's claim, copied down with it: about the backup, not of it (not named extra).
+    fs.writeFileSync(path.join(bad, '.hotbackup-claim-0b8e3c4a-1111-4c2e-9d7f-2a6f0e9c3b11'), '');
 
     const run = await verify(bad, '--json');
     assert.equal(run.code, 1, run.stderr);

@@ -17,11 +17,14 @@ import { CreateMultipartUploadCommand, type S3Client } from '@aws-sdk/client-s3'
 import { radosgwAvailable, startRadosgw, type Radosgw } from '../helpers/radosgw.js';
 import { tempDir } from '../helpers/paths.js';
 import { until } from '../helpers/poll.js';
-import { s3Marker, uploadsUnder } from '../helpers/s3_readback.js';
+import { objectsUnder, s3Marker, uploadsUnder } from '../helpers/s3_readback.js';
 import { S3Recovery } from '../../src/s3/s3_recovery.js';
 import { S3CleanupRecords } from '../../src/s3/s3_cleanup_records.js';
 import { s3SettingsFromEnvironment } from '../../src/s3/s3_client.js';
-import { writeS3Marker } from '../../src/s3/s3_backup_records.js';
+import { writeS3Manifest, writeS3Marker } from '../../src/s3/s3_backup_records.js';
+import { putObjectBytes } from '../../src/s3/s3_objects.js';
+import { claimName } from '../../src/s3/s3_target.js';
+import { manifestFiles } from '../../src/backup/manifest.js';
 import { runningMarker } from '../../src/backup/backup_marker.js';
 import { createLogger } from '../../src/log.js';
 
@@ -119,5 +122,70 @@ describe('S3Recovery against radosgw', { skip: available.ok ? false : available.
     } finally {
       await up.close();
     }
+  });
+
+  it('a record whose begin never owned the prefix removes only its claim: the uploads and marker of whoever owns it now stay', async () => {
+    const bucket = await rgw.createBucket();
+    const mine = randomUUID();
+    const theirs = randomUUID();
+    // Taken: another backup's marker and upload; unowned: no marker (ours was never written), a retry's claim and upload.
+    await writeS3Marker(s3, { bucket, prefix: 'taken' }, runningMarker({ backupId: theirs, startedAt: new Date() }));
+    for (const prefix of ['taken', 'unowned']) {
+      await s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: `${prefix}/collection-0.wt` }));
+      await putObjectBytes(s3, bucket, `${prefix}/${claimName(mine)}`, Buffer.alloc(0));
+    }
+    await putObjectBytes(s3, bucket, `unowned/${claimName(theirs)}`, Buffer.alloc(0));
+    const log = createLogger({ name: 's3-recovery-test', format: 'json', destination: new Writable({ write: (_c, _e, cb) => cb() }) });
+    for (const prefix of ['taken', 'unowned']) {
+      const records = new S3CleanupRecords(path.join(scratch.dir, `not-ours-${prefix}`));
+      await records.write({ backupId: mine, destination: `s3://${bucket}/${prefix}` });
+      const recovery = new S3Recovery({ settings: s3SettingsFromEnvironment(rgw.env()), records, log });
+      try {
+        await recovery.resume();
+        assert.deepEqual(await records.list(() => undefined), []);
+      } finally {
+        await recovery.close();
+      }
+      const location = { bucket, prefix };
+      assert.equal((await uploadsUnder(s3, location)).length, 1, `${prefix}: another backup's upload was aborted`);
+      assert.ok(!(await objectsUnder(s3, location)).some((o) => o.key.endsWith(claimName(mine))), `${prefix}: our claim is left`);
+    }
+    const marker = await s3Marker(s3, { bucket, prefix: 'taken' });
+    assert.equal(marker?.backupId, theirs);
+    assert.equal(marker?.state, 'running', 'another backup\'s marker was rewritten');
+    assert.equal(await s3Marker(s3, { bucket, prefix: 'unowned' }), undefined);
+  });
+
+  it('a record of a backup whose manifest was written has its marker deleted, not rewritten "interrupted"', async () => {
+    const bucket = await rgw.createBucket();
+    const location = { bucket, prefix: 'completed' };
+    const backupId = randomUUID();
+    const now = new Date();
+    await writeS3Marker(s3, location, runningMarker({ backupId, startedAt: now }));
+    await putObjectBytes(s3, bucket, 'completed/x.wt', Buffer.from('x'));
+    await writeS3Manifest(s3, location, {
+      format: 'mongo-hotbackup-proxy',
+      version: 2,
+      backupId,
+      strategy: 'backupCursor',
+      source: { dbpath: '/data/db', host: '127.0.0.1:27017', serverVersion: '7.0.14' },
+      startedAt: now.toISOString(),
+      finishedAt: now.toISOString(),
+      durationMs: 0,
+      throttleBytesPerSec: 0,
+      ...manifestFiles([{ relativePath: 'x.wt', size: 1, checksum: 'a'.repeat(16) }]),
+    });
+    const records = new S3CleanupRecords(path.join(scratch.dir, 'completed'));
+    await records.write({ backupId, destination: `s3://${bucket}/completed` });
+    const log = createLogger({ name: 's3-recovery-test', format: 'json', destination: new Writable({ write: (_c, _e, cb) => cb() }) });
+    const recovery = new S3Recovery({ settings: s3SettingsFromEnvironment(rgw.env()), records, log });
+    try {
+      await recovery.resume();
+    } finally {
+      await recovery.close();
+    }
+    assert.deepEqual(await records.list(() => undefined), []);
+    assert.equal(await s3Marker(s3, location), undefined, 'a marker beside the complete backup\'s manifest');
+    assert.deepEqual((await objectsUnder(s3, location)).map((o) => o.key).sort(), ['completed/hotbackup-manifest.json', 'completed/x.wt']);
   });
 });

@@ -20,11 +20,13 @@ import http from 'node:http';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import type { AddressInfo } from 'node:net';
-import type { S3Client } from '@aws-sdk/client-s3';
+import { CreateMultipartUploadCommand, type S3Client } from '@aws-sdk/client-s3';
 import { radosgwAvailable, startRadosgw, type Radosgw } from '../helpers/radosgw.js';
 import { tempDir } from '../helpers/paths.js';
 import { objectsUnder, s3Marker, uploadsUnder } from '../helpers/s3_readback.js';
-import { S3Target } from '../../src/s3/s3_target.js';
+import { claimName, S3Target } from '../../src/s3/s3_target.js';
+import { S3CleanupRecords } from '../../src/s3/s3_cleanup_records.js';
+import { failureOf } from '../../src/backup/engine_status.js';
 import { S3Targets } from '../../src/s3/s3_targets.js';
 import { uploadFiles } from '../../src/s3/upload_files.js';
 import { putObjectBytes } from '../../src/s3/s3_objects.js';
@@ -44,8 +46,8 @@ const MiB = 1024 * 1024;
 const quiet = () => createLogger({ name: 's3-target-test', format: 'json', destination: new Writable({ write: (_c, _e, cb) => cb() }) });
 const copyOptions = () => ({ limiter: new TokenBucket(0), concurrency: 1, progress: new ProgressCounters(), signal: new AbortController().signal });
 
-function targetFor(location: S3Location, settings: S3Settings, client: S3Client, closing: AbortSignal, backupId: string = randomUUID()): S3Target {
-  return new S3Target({ location, settings, client, backup: { backupId, startedAt: new Date() }, backoff: { firstMs: 100, maxMs: 100 }, closing, log: quiet() });
+function targetFor(location: S3Location, settings: S3Settings, client: S3Client, closing: AbortSignal, backupId: string = randomUUID(), records?: S3CleanupRecords): S3Target {
+  return new S3Target({ location, settings, client, backup: { backupId, startedAt: new Date() }, backoff: { firstMs: 100, maxMs: 100 }, closing, records, log: quiet() });
 }
 
 function manifestOf(backupId: string, file: { relativePath: string; size: number }): Manifest {
@@ -72,12 +74,19 @@ describe('S3Target against radosgw', { skip }, () => {
   let lose: 'create' | 'complete' | undefined;
   let lost = 0;
   let connections = 0;
+  /** While set, the forwarder answers every DeleteObjects with 500. */
+  let deletesFail = false;
 
   const forwarder = http.createServer((req, res) => {
     const upstreamUrl = new URL(rgw.endpoint);
     const query = new URL(req.url ?? '/', 'http://x').searchParams;
     const wanted = lose === 'create' ? query.has('uploads') : lose === 'complete' ? query.has('uploadId') : false;
     const dropThis = req.method === 'POST' && wanted;
+    if (deletesFail && req.method === 'POST' && query.has('delete')) {
+      req.resume();
+      res.writeHead(500, { 'content-type': 'application/xml' }).end('<?xml version="1.0"?><Error><Code>InternalError</Code></Error>');
+      return;
+    }
     const upstream = http.request({ host: upstreamUrl.hostname, port: upstreamUrl.port, method: req.method, path: req.url, headers: req.headers }, (reply) => {
       if (dropThis) {
         // radosgw did the request; the client never hears so, and its SDK retries.
@@ -217,7 +226,7 @@ describe('S3Target against radosgw', { skip }, () => {
     assert.equal((await s3Marker(s3, location))?.backupId, first.backupId);
   });
 
-  it('a destination inside an existing backup (a manifest or a marker above it) is refused; one beside it is not', async () => {
+  it('a destination inside an existing backup (a manifest, a marker or a claim above it) is refused; one beside it is not', async () => {
     const bucket = await rgw.createBucket();
     const targets = new S3Targets({ settings: s3SettingsFromEnvironment(rgw.env()), log: quiet() });
     const closing = new AbortController();
@@ -225,9 +234,13 @@ describe('S3Target against radosgw', { skip }, () => {
     try {
       await putObjectBytes(s3, bucket, 'nightly/hotbackup-manifest.json', Buffer.from('{}'));
       await writeS3Marker(s3, { bucket, prefix: 'failed' }, runningMarker({ backupId: randomUUID(), startedAt: new Date() }));
+      // A backup that claimed its prefix and has not yet written its marker.
+      const claimed = claimName(randomUUID());
+      await putObjectBytes(s3, bucket, `claimed/${claimed}`, Buffer.alloc(0));
       for (const [inside, parent, name] of [
         ['nightly/extra', 'nightly', 'hotbackup-manifest.json'],
         ['failed/a/b', 'failed', 'hotbackup-incomplete.json'],
+        ['claimed/y', 'claimed', claimed],
       ] as const) {
         await assert.rejects(targets.open({ destination: `s3://${bucket}/${inside}` }, context), (err: CommandError) => {
           assert.equal(err.code, ErrorCodes.BadValue);
@@ -261,6 +274,82 @@ describe('S3Target against radosgw', { skip }, () => {
       });
       assert.deepEqual((await objectsUnder(s3, location)).map((o) => o.key), ['taken-over/hotbackup-incomplete.json']);
     } finally {
+      closing.abort();
+      client.destroy();
+    }
+  });
+
+  it('fail() after another backup took the prefix leaves that backup\'s marker and uploads; only this backup\'s claim goes', async () => {
+    const location = { bucket: await rgw.createBucket(), prefix: 'clobber' };
+    const settings = s3SettingsFromEnvironment(rgw.env());
+    const client = createS3Client(settings);
+    const closing = new AbortController();
+    const backupId = randomUUID();
+    const target = targetFor(location, settings, client, closing.signal, backupId);
+    try {
+      await target.begin();
+      const other = randomUUID();
+      await writeS3Marker(client, location, runningMarker({ backupId: other, startedAt: new Date() }));
+      await s3.send(new CreateMultipartUploadCommand({ Bucket: location.bucket, Key: 'clobber/theirs.wt' }));
+      // This backup's claim, left (its removal after the marker failed, say).
+      await putObjectBytes(s3, location.bucket, `clobber/${claimName(backupId)}`, Buffer.alloc(0));
+      await assert.rejects(target.writeManifest(manifestOf(backupId, { relativePath: 'x.wt', size: 1 })));
+      const cleanup = await target.fail(failureOf(new CommandError(ErrorCodes.OperationFailed, 'taken over')), new Date(), 'failed');
+      assert.equal(cleanup.state, 'done');
+      const marker = await s3Marker(s3, location);
+      assert.equal(marker?.backupId, other, 'the other backup\'s marker was overwritten');
+      assert.equal(marker?.state, 'running');
+      assert.deepEqual((await uploadsUnder(s3, location)).map((u) => u.key), ['clobber/theirs.wt'], 'the other backup\'s upload was aborted');
+      assert.deepEqual((await objectsUnder(s3, location)).map((o) => o.key), ['clobber/hotbackup-incomplete.json']);
+    } finally {
+      closing.abort();
+      client.destroy();
+    }
+  });
+
+  it('a complete backup leaves no claim, and its pre-manifest sweep aborts only the uploads of its own files', async () => {
+    const location = { bucket: await rgw.createBucket(), prefix: 'outer' };
+    const settings = s3SettingsFromEnvironment(rgw.env());
+    const client = createS3Client(settings);
+    const closing = new AbortController();
+    const backupId = randomUUID();
+    const target = targetFor(location, settings, client, closing.signal, backupId);
+    try {
+      await target.begin();
+      // As if the claim's removal after the marker failed.
+      await putObjectBytes(s3, location.bucket, `outer/${claimName(backupId)}`, Buffer.alloc(0));
+      await putObjectBytes(s3, location.bucket, 'outer/x.wt', Buffer.from('x'));
+      // An orphan of this backup's lost CreateMultipartUpload reply, and a nested backup's upload in flight.
+      await s3.send(new CreateMultipartUploadCommand({ Bucket: location.bucket, Key: 'outer/x.wt' }));
+      await s3.send(new CreateMultipartUploadCommand({ Bucket: location.bucket, Key: 'outer/inner/y.wt' }));
+      await target.writeManifest(manifestOf(backupId, { relativePath: 'x.wt', size: 1 }));
+      await target.complete();
+      assert.deepEqual((await objectsUnder(s3, location)).map((o) => o.key).sort(), ['outer/hotbackup-manifest.json', 'outer/x.wt'], 'a claim left beside the manifest: verify calls the backup damaged');
+      assert.deepEqual((await uploadsUnder(s3, location)).map((u) => u.key), ['outer/inner/y.wt'], 'the pre-manifest sweep aborted an upload that is not this backup\'s');
+    } finally {
+      closing.abort();
+      client.destroy();
+    }
+  });
+
+  it('complete() forgets the cleanup record even when the marker cannot be removed: the manifest decides', async () => {
+    const location = { bucket: await rgw.createBucket(), prefix: 'left-marker' };
+    const { port } = forwarder.address() as AddressInfo;
+    const settings = s3SettingsFromEnvironment({ ...rgw.env(), AWS_ENDPOINT_URL_S3: `http://127.0.0.1:${port}`, AWS_MAX_ATTEMPTS: '1' });
+    const client = createS3Client(settings);
+    const closing = new AbortController();
+    const backupId = randomUUID();
+    const records = new S3CleanupRecords(path.join(scratch.dir, 'left-marker'));
+    const target = targetFor(location, settings, client, closing.signal, backupId, records);
+    try {
+      await target.begin();
+      await putObjectBytes(s3, location.bucket, 'left-marker/x.wt', Buffer.from('x'));
+      await target.writeManifest(manifestOf(backupId, { relativePath: 'x.wt', size: 1 }));
+      deletesFail = true;
+      await assert.rejects(target.complete());
+      assert.deepEqual(await records.list(() => undefined), [], 'the record stays: the next start would rewrite the marker of a complete backup');
+    } finally {
+      deletesFail = false;
       closing.abort();
       client.destroy();
     }

@@ -10,6 +10,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { MongoClient } from 'mongodb';
 import { radosgwAvailable, startRadosgw, type Radosgw } from '../helpers/radosgw.js';
@@ -108,6 +109,8 @@ describe('hotbackup verify s3://', { skip }, () => {
     const missing = 'WiredTiger.backup';
     await deleteObject(s3, bucket, `backup/${missing}`);
     await putObject(s3, bucket, 'backup/stray.wt', 'not of this backup');
+    // A claim left by a backup that could not remove it: about the backup, not of it (not named extra).
+    await putObject(s3, bucket, `backup/.hotbackup-claim-${randomUUID()}`, '');
     const resized = manifest.files.find((f) => f.path !== corrupted && f.path !== missing && f.path.endsWith('.wt'))!.path;
     await putObject(s3, bucket, `backup/${resized}`, Buffer.concat([await getObject(s3, bucket, `backup/${resized}`), Buffer.from('more')]));
     const run = await verify(url);
