@@ -36,7 +36,7 @@ import path from 'node:path';
 import { ManifestError, MANIFEST_FILENAME, readManifest, type Manifest } from './manifest.js';
 import { fsyncDirectory } from './durable.js';
 import { withoutManifest, type CatalogEntry } from './backup_catalog.js';
-import { writePurgeMarker, type MarkerVerdict } from './backup_marker.js';
+import { INCOMPLETE_MARKER_FILENAME, writePurgeMarker, type MarkerVerdict } from './backup_marker.js';
 import { failPointEnabled } from '../failpoints.js';
 
 export interface PurgeOptions {
@@ -232,7 +232,14 @@ export async function removeBackup(entry: CatalogEntry): Promise<void> {
     // A deletion cut short must leave an unfinished backup that ended, which the next
     // purge --remove-incomplete deletes, not files without a manifest or marker.
     await writePurgeMarker(entry.path, entry.manifest);
-    await fs.rm(path.join(entry.path, MANIFEST_FILENAME));
+    try {
+      if (failPointEnabled('failPurgeManifestDeletion')) throw new Error(`failPurgeManifestDeletion: the deletion of the manifest of ${entry.path} failed`);
+      await fs.rm(path.join(entry.path, MANIFEST_FILENAME));
+    } catch (err) {
+      // The backup is still complete: its marker would say forever that it is being deleted.
+      await fs.rm(path.join(entry.path, INCOMPLETE_MARKER_FILENAME), { force: true }).catch(() => undefined);
+      throw err;
+    }
     await fsyncDirectory(entry.path);
     if (failPointEnabled('failPurgeAfterManifestDeletion')) throw new Error(`failPurgeAfterManifestDeletion: stopped after deleting the manifest of ${entry.path}`);
   }

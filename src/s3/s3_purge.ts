@@ -67,7 +67,16 @@ export async function removeS3Backup(client: S3Client, entry: CatalogEntry, sign
     // Said before the manifest goes: a deletion cut short leaves an unfinished backup that
     // ended, which the next purge --remove-incomplete deletes, not objects no purge touches.
     await s3Step(url, () => writeS3Marker(client, location, purgeMarker(entry.manifest as Manifest), signal));
-    await s3Step(url, () => deleteObjects(client, location.bucket, [objectKey(location, MANIFEST_FILENAME)], signal));
+    try {
+      await s3Step(url, async () => {
+        if (failPointEnabled('failPurgeManifestDeletion')) throw new Error(`failPurgeManifestDeletion: the deletion of the manifest object of ${url} failed`);
+        await deleteObjects(client, location.bucket, [objectKey(location, MANIFEST_FILENAME)], signal);
+      });
+    } catch (err) {
+      // The backup is still complete: its marker would say forever that it is being deleted.
+      await deleteObjects(client, location.bucket, [markerKey], signal).catch(() => undefined);
+      throw err;
+    }
     if (failPointEnabled('failPurgeAfterManifestDeletion')) throw new Error(`failPurgeAfterManifestDeletion: stopped after deleting the manifest object of ${url}`);
   }
   await s3Step(url, async () => {
