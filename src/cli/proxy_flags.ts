@@ -206,7 +206,6 @@ function parseJobFlags(str: (name: string) => string | undefined, streamOplog: b
 /** `--source-name`: any non-empty name without control characters (it is printed in list and purge). */
 function parseSourceName(value: string | undefined): string | undefined {
   if (value === undefined) return undefined;
-  // eslint-disable-next-line no-control-regex
   if (value.trim() === '' || /[\u0000-\u001f\u007f]/.test(value)) throw new Error(`--source-name must be a non-empty name without control characters, got '${value}'`);
   return value;
 }
