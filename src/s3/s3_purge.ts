@@ -5,7 +5,8 @@
  * a backup's meta file before its files (BackupEngineImpl::DeleteBackupNoGC,
  * utilities/backupable/backupable_db.cc): a deletion cut short leaves a prefix without a
  * manifest, which every reader takes for incomplete, never one that looks complete and
- * lacks objects, and whose marker lets the next `purge --remove-incomplete` finish. Then its other objects (DeleteObjects, 1000 keys a request), then every
+ * lacks objects, and whose marker lets the next `purge --remove-incomplete` finish (if the
+ * manifest's DELETE fails, the marker is deleted again: the backup is still complete). Then its other objects (DeleteObjects, 1000 keys a request), then every
  * multipart upload begun under the prefix (each bills for its parts until aborted), and
  * the incomplete marker last: an unfinished backup cut short in its deletion still says
  * that it ended, so that the next `purge --remove-incomplete` finishes the job.
