@@ -20,7 +20,9 @@ export type FailPointName =
   /** restore: fail the last step after its first rename, as an I/O error there would. */
   | 'failDuringRestoreCompletion'
   /** purge of an S3 root: fail a backup's deletion once its manifest object is deleted, before its other objects. */
-  | 'failPurgeAfterManifestDeletion';
+  | 'failPurgeAfterManifestDeletion'
+  /** purge: fail the deletion of a backup's manifest itself (after its purge marker is written), as a refused DELETE or unlink would. */
+  | 'failPurgeManifestDeletion';
 
 const ENV = 'HOTBACKUP_TEST_FAILPOINTS';
 

@@ -6,7 +6,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { ManifestError, readManifestFile, type Manifest } from './manifest.js';
-import { readIncompleteMarker } from './backup_marker.js';
+import { isPurgeMarker, readIncompleteMarker } from './backup_marker.js';
 import { BackupRefusal, refusalOfManifestError, refusalWithoutManifest, type RefusalState } from './backup_refusal.js';
 import { errorCode, toCommandError } from './io_error.js';
 import { CommandError, ErrorCodes } from '../errors.js';
@@ -21,6 +21,8 @@ export interface OpenedBackup {
   manifestChecksum: string;
   /** A marker left beside a valid manifest: its removal failed after the manifest was written. */
   markerLeft: boolean;
+  /** That marker is purge's: a purge wrote it, then could not delete the manifest. */
+  markerFromPurge: boolean;
 }
 
 /** The manifest of the backup in `dir` (absolute, or from the working directory), or a BackupRefusal saying why not. */
@@ -38,7 +40,7 @@ export async function openBackup(dir: string): Promise<OpenedBackup> {
   try {
     const { manifest, fileChecksum } = await readManifestFile(directory);
     const marker = await readIncompleteMarker(directory);
-    return { directory, manifest, manifestChecksum: fileChecksum, markerLeft: marker.kind !== 'absent' };
+    return { directory, manifest, manifestChecksum: fileChecksum, markerLeft: marker.kind !== 'absent', markerFromPurge: isPurgeMarker(marker) };
   } catch (err) {
     if (!(err instanceof ManifestError)) throw new BackupRefusal('unreadable', directory, toCommandError(err, `reading ${directory}`));
     if (err.code === 'MISSING') {

@@ -83,6 +83,12 @@ export interface SnapshotSource {
 export interface BackupEngineOptions {
   /** mongod's dbpath, as seen from this host. */
   dbpath: string;
+  /**
+   * The machine the backups are of, as manifests record it (source.hostname): retention
+   * and incremental bases tell sources apart by it. Default os.hostname(), which a new
+   * container changes (`serve --source-name`).
+   */
+  sourceName?: string;
   upstream: UpstreamAdmin;
   snapshots: SnapshotSource;
   /** Whether fsyncLock for the whole copy is allowed when no $backupCursor exists. Default false. */
@@ -188,7 +194,7 @@ export class BackupEngine {
     const checking = this.targets.open(request, {
       backupId: run.backupId,
       startedAt: run.startedAt,
-      source: { dbpath: this.options.dbpath, host: this.options.upstream.host, hostname: os.hostname() },
+      source: { dbpath: this.options.dbpath, host: this.options.upstream.host, hostname: this.options.sourceName ?? os.hostname() },
       closing: this.closing.signal,
     });
     // A close() that comes while the destination is checked is seen by execute().
@@ -364,7 +370,7 @@ export class BackupEngine {
     run.signal.throwIfAborted();
     run.phase = 'manifest';
     if (failPointEnabled('failBeforeManifest')) throw new Error('fail point failBeforeManifest: the backup fails before its manifest is written');
-    const source = { dbpath: options.dbpath, host: options.upstream.host, serverVersion, hostname: os.hostname() };
+    const source = { dbpath: options.dbpath, host: options.upstream.host, serverVersion, hostname: options.sourceName ?? os.hostname() };
     const manifest = runManifest({ run, snapshot, source, startedAtFs, throttleBytesPerSec: this.throttle.rate, base, extendTo, files, result });
     await target.writeManifest(manifest);
   }

@@ -119,6 +119,8 @@ export function endedMarker(marker: BackupMarker, failure: BackupFailure, at: Da
   return { ...marker, state, finishedAt: at.toISOString(), error: { code: failure.code, codeName: failure.codeName, errmsg } };
 }
 
+const PURGE_ERRMSG = 'being deleted by hotbackup purge';
+
 /**
  * The marker purge writes over a complete backup before it deletes the manifest: `aborted`
  * (the backup is being taken away, as an aborted one is) with an error saying so, so that
@@ -127,8 +129,13 @@ export function endedMarker(marker: BackupMarker, failure: BackupFailure, at: Da
  */
 export function purgeMarker(backup: { backupId: string; startedAt: string }, at: Date = new Date()): BackupMarker {
   const marker = runningMarker({ backupId: backup.backupId, startedAt: new Date(backup.startedAt) });
-  const failure = { code: ErrorCodes.Interrupted, codeName: 'Interrupted', errmsg: 'being deleted by hotbackup purge', extra: {} };
+  const failure = { code: ErrorCodes.Interrupted, codeName: 'Interrupted', errmsg: PURGE_ERRMSG, extra: {} };
   return endedMarker(marker, failure, at, 'aborted');
+}
+
+/** Whether `read` is purge's marker (beside a manifest: a purge whose deletion of the manifest failed). */
+export function isPurgeMarker(read: MarkerRead): boolean {
+  return read.kind === 'present' && read.marker.state === 'aborted' && read.marker.error?.errmsg === PURGE_ERRMSG;
 }
 
 /** Writes purge's marker into `dir` durably (before its manifest goes). */

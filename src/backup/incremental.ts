@@ -53,7 +53,7 @@ export interface SourceIdentity {
   /** How the proxy reaches mongod (UpstreamAdmin.host). */
   host: string;
   /**
-   * The machine the proxy runs on (os.hostname()), as manifests record it: sidecars on
+   * The machine the proxy runs on (--source-name, else os.hostname()), as manifests record it: sidecars on
    * several machines all reach `127.0.0.1:27017` with the same dbpath, and one machine's
    * backup must not be another's base. Compared only when both sides have it.
    */

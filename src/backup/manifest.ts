@@ -97,7 +97,7 @@ export const ManifestSchema = z
       host: z.string(),
       serverVersion: z.string(),
       /**
-       * The hostname of the machine whose proxy took the backup (os.hostname()). Sidecar
+       * The machine whose proxy took the backup (serve --source-name, else os.hostname()). Sidecar
        * proxies on several machines all reach their mongod as 127.0.0.1:27017 with the same
        * dbpath: this tells their backups apart in a shared root (purge --keep counts each
        * source apart). Optional: backups written before it keep the key they had.

@@ -36,7 +36,7 @@ import path from 'node:path';
 import { ManifestError, MANIFEST_FILENAME, readManifest, type Manifest } from './manifest.js';
 import { fsyncDirectory } from './durable.js';
 import { withoutManifest, type CatalogEntry } from './backup_catalog.js';
-import { writePurgeMarker, type MarkerVerdict } from './backup_marker.js';
+import { INCOMPLETE_MARKER_FILENAME, writePurgeMarker, type MarkerVerdict } from './backup_marker.js';
 import { failPointEnabled } from '../failpoints.js';
 
 export interface PurgeOptions {
@@ -128,7 +128,13 @@ export async function planPurge(catalog: readonly CatalogEntry[], options: Purge
   });
 }
 
-/** The complete backups of `catalog` by source, in the order of each source's oldest backup. */
+/**
+ * The complete backups of `catalog` by source, in the order of each source's oldest backup.
+ * Backups whose manifest names no machine (taken before manifests recorded one) join the
+ * one source of that dbpath and mongod that does name one, as isSameSource lets them be
+ * its base; with several such machines, which one took them is unknown, so they stay a
+ * source of their own.
+ */
 export function sourceGroups(catalog: readonly CatalogEntry[]): SourceGroup[] {
   const groups = new Map<string, { source: Manifest['source']; entries: CatalogEntry[] }>();
   for (const entry of catalog) {
@@ -139,7 +145,37 @@ export function sourceGroups(catalog: readonly CatalogEntry[]): SourceGroup[] {
     group.entries.push(entry);
     groups.set(key, group);
   }
+  for (const [key, group] of groups) {
+    if (group.source.hostname !== undefined) continue;
+    const named = [...groups.values()].filter((other) => other.source.hostname !== undefined && sourceKey({ ...other.source, hostname: undefined }) === key);
+    const [only] = named;
+    if (named.length !== 1 || only === undefined) continue;
+    only.entries.push(...group.entries);
+    only.entries.sort((a, b) => a.time.getTime() - b.time.getTime());
+    groups.delete(key);
+  }
   return [...groups.values()];
+}
+
+/** A source whose newest backup is this much older than the root's newest is named in purge's plan. */
+export const ABANDONED_AFTER_MS = 7 * 24 * 3600 * 1000;
+
+/**
+ * Sources whose newest backup is much older than the root's newest, each in a sentence:
+ * --keep keeps N backups of every source, so one no longer backed up (a container
+ * recreated under a new --source-name, a machine retired) keeps its N forever unless the
+ * operator deletes them.
+ */
+export function abandonedSourceWarnings(catalog: readonly CatalogEntry[]): string[] {
+  const groups = sourceGroups(catalog);
+  const newestOf = (group: SourceGroup) => Math.max(...group.entries.map((entry) => entry.time.getTime()));
+  const newest = Math.max(...groups.map(newestOf));
+  return groups
+    .filter((group) => newest - newestOf(group) > ABANDONED_AFTER_MS)
+    .map((group) => {
+      const days = Math.floor((newest - newestOf(group)) / (24 * 3600 * 1000));
+      return `the newest backup of ${describeSource(group.source)} is ${days} days older than the newest under this root: if that source is no longer backed up (a container recreated under another --source-name, a machine retired), purge keeps its last backups until they are deleted by hand`;
+    });
 }
 
 /**
@@ -232,7 +268,14 @@ export async function removeBackup(entry: CatalogEntry): Promise<void> {
     // A deletion cut short must leave an unfinished backup that ended, which the next
     // purge --remove-incomplete deletes, not files without a manifest or marker.
     await writePurgeMarker(entry.path, entry.manifest);
-    await fs.rm(path.join(entry.path, MANIFEST_FILENAME));
+    try {
+      if (failPointEnabled('failPurgeManifestDeletion')) throw new Error(`failPurgeManifestDeletion: the deletion of the manifest of ${entry.path} failed`);
+      await fs.rm(path.join(entry.path, MANIFEST_FILENAME));
+    } catch (err) {
+      // The backup is still complete: its marker would say forever that it is being deleted.
+      await fs.rm(path.join(entry.path, INCOMPLETE_MARKER_FILENAME), { force: true }).catch(() => undefined);
+      throw err;
+    }
     await fsyncDirectory(entry.path);
     if (failPointEnabled('failPurgeAfterManifestDeletion')) throw new Error(`failPurgeAfterManifestDeletion: stopped after deleting the manifest of ${entry.path}`);
   }

@@ -51,7 +51,8 @@ export function verdictOfReport(report: VerifyReport): VerifyVerdict {
   const { backup, problems } = report;
   const { manifest } = backup;
   const notes: string[] = [];
-  if (backup.markerLeft) notes.push('a hotbackup-incomplete.json was left beside the manifest (its removal failed after the manifest was written): the manifest decides, and the file can be removed');
+  if (backup.markerFromPurge) notes.push('a purge of it was cut short: its hotbackup-incomplete.json says it is being deleted by hotbackup purge, but its manifest is still there; the manifest decides, and the file can be removed');
+  else if (backup.markerLeft) notes.push('a hotbackup-incomplete.json was left beside the manifest (its removal failed after the manifest was written): the manifest decides, and the file can be removed');
   const base = {
     directory: backup.directory,
     backupId: manifest.backupId,

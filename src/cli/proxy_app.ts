@@ -88,6 +88,8 @@ export interface ProxyAppOptions {
   tls?: ServerTlsFiles | undefined;
   /** `--advertise host:port`: named in mongod's handshake replies instead of the member (src/proxy/advertised_hello.ts). */
   advertise?: string | undefined;
+  /** `--source-name`: what manifests record as the machine (source.hostname); default os.hostname(). */
+  sourceName?: string | undefined;
   /** Where `s3://` destinations go, and with what credentials. Default: the AWS environment (s3_client.ts), read at start. */
   s3?: S3Settings | undefined;
   /** Between background cleanup attempts of a failed S3 backup (s3_retry.ts). Default 1 s doubling to 60 s. */
@@ -224,6 +226,7 @@ export async function startProxyApp(options: ProxyAppOptions): Promise<ProxyApp>
     });
     const engine = new BackupEngine({
       dbpath,
+      ...(options.sourceName === undefined ? {} : { sourceName: options.sourceName }),
       upstream: new DriverUpstreamAdmin(client),
       snapshots: new AutoSnapshotSource({
         backupCursor: () => new BackupCursorStrategy(client, backupLog, { dbpath, keepaliveMs: options.backupCursorKeepaliveMs }),
@@ -280,7 +283,7 @@ export async function startProxyApp(options: ProxyAppOptions): Promise<ProxyApp>
             fullEvery: options.job.fullEvery,
             stateDir: dirs.stateDir,
             backups: gated,
-            source: { dbpath, host: new DriverUpstreamAdmin(client).host, hostname: os.hostname() },
+            source: { dbpath, host: new DriverUpstreamAdmin(client).host, hostname: options.sourceName ?? os.hostname() },
             log: log.child({ component: 'job' }),
           });
     const jobService = job === undefined || options.job?.streamOplog !== true ? job : streamingJob(job, options.upstreamUri, options.job.backupRoot, log);

@@ -47,6 +47,8 @@ export interface ProxyFlags {
   tls: ServerTlsFiles;
   /** `--advertise host:port`: the address mongod's handshake replies name instead of the member's (src/proxy/advertised_hello.ts). */
   advertise: string | undefined;
+  /** `--source-name`: the name manifests record as `source.hostname`; undefined: os.hostname(). */
+  sourceName: string | undefined;
 }
 
 export interface JobFlags {
@@ -67,6 +69,12 @@ export const PROXY_FLAGS_HELP = `  --port N                  port to listen on  
                             members' hello replies name it instead of mongod's
                             own (me, hosts, primary), so a driver given
                             replicaSet= stays on the proxy          [none: untouched]
+  --source-name NAME        the machine this proxy's backups are of, as manifests
+                            record it: retention (--keep) counts each source apart,
+                            and an incremental refuses another's base. In a
+                            container set a stable name (the StatefulSet pod's, the
+                            mongod member's): the default changes with each new
+                            container, which then starts a new source  [the hostname]
   --allow-write-blocking    allow fsyncLock for the whole copy where mongod has no $backupCursor
   --strategy auto|backupCursor|reflink|fsyncLock
                             snapshot strategy of a backupStart that names none  [auto]
@@ -195,6 +203,13 @@ function parseJobFlags(str: (name: string) => string | undefined, streamOplog: b
   };
 }
 
+/** `--source-name`: any non-empty name without control characters (it is printed in list and purge). */
+function parseSourceName(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  if (value.trim() === '' || /[\u0000-\u001f\u007f]/.test(value)) throw new Error(`--source-name must be a non-empty name without control characters, got '${value}'`);
+  return value;
+}
+
 /**
  * `--advertise`: a host and port as a replica-set config names a member (`host:port`, an
  * IPv6 address in brackets), which is what drivers compare with the address they dialled.
@@ -246,6 +261,7 @@ export function parseProxyFlags(args: string[], spec: ProxyFlagsSpec): ParsedPro
       port: { type: 'string', default: spec.defaultPort ?? '27017' },
       bind: { type: 'string', default: '127.0.0.1' },
       advertise: { type: 'string' },
+      'source-name': { type: 'string' },
       'allow-write-blocking': { type: 'boolean', default: false },
       'stream-oplog': { type: 'boolean', default: false },
       strategy: { type: 'string', default: 'auto' },
@@ -320,6 +336,7 @@ export function parseProxyFlags(args: string[], spec: ProxyFlagsSpec): ParsedPro
       job: parseJobFlags(str, values['stream-oplog'] === true),
       tls: parseTlsFlags(str, values['tls-allow-connections-without-certificates'] === true),
       advertise: parseAdvertise(str('advertise')),
+      sourceName: parseSourceName(str('source-name')),
     },
     own: Object.fromEntries(Object.keys(spec.own).map((name) => [name, str(name)])),
   };

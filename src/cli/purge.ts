@@ -10,7 +10,7 @@
  */
 import { parseArgs } from 'node:util';
 import { readCatalogFrom, type CatalogEntry } from '../backup/backup_catalog.js';
-import { describeSource, futureWarnings, planPurge, sourceGroups, type PurgeItem } from '../backup/retention.js';
+import { abandonedSourceWarnings, describeSource, futureWarnings, planPurge, sourceGroups, type PurgeItem } from '../backup/retention.js';
 import { formatBytes } from '../backup/units.js';
 import { entryJson, warningLines } from './catalog_output.js';
 import type { Output } from './list.js';
@@ -129,7 +129,7 @@ async function purgeRoot(opened: CatalogRoot, flags: { keep: number; dryRun: boo
       }
     }
   }
-  const warnings = futureWarnings(catalog);
+  const warnings = [...futureWarnings(catalog), ...abandonedSourceWarnings(catalog)];
   if (flags.json || out.isTTY !== true) {
     const backups = plan.map((item) => ({ ...entryJson(item.entry, catalog), action: item.action, reason: item.reason, removed: removed.has(item) }));
     out.write(`${JSON.stringify({ root: opened.root, keep, dryRun, backups, warnings }, null, 2)}\n`);

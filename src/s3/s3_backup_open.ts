@@ -9,6 +9,7 @@
  */
 import type { S3Client } from '@aws-sdk/client-s3';
 import { ManifestError } from '../backup/manifest.js';
+import { isPurgeMarker } from '../backup/backup_marker.js';
 import { BackupRefusal, refusalOfManifestError, refusalWithoutManifest } from '../backup/backup_refusal.js';
 import type { OpenedBackup } from '../backup/backup_dir.js';
 import { CommandError, ErrorCodes } from '../errors.js';
@@ -28,7 +29,7 @@ export async function openS3Backup(client: S3Client, location: S3Location, signa
   try {
     const { manifest, fileChecksum } = await readS3Manifest(client, location, signal);
     const marker = await readS3Marker(client, location, signal);
-    return { directory: url, location, manifest, manifestChecksum: fileChecksum, markerLeft: marker.kind !== 'absent' };
+    return { directory: url, location, manifest, manifestChecksum: fileChecksum, markerLeft: marker.kind !== 'absent', markerFromPurge: isPurgeMarker(marker) };
   } catch (err) {
     signal?.throwIfAborted();
     if (!(err instanceof ManifestError)) throw s3Refusal(err, 'read', url);

@@ -14,9 +14,13 @@
  * (RFC 9110 §14.2) from the bytes already hashed and handed over, conditional on the
  * first reply's ETag (If-Match, RFC 9110 §13.1.1) so that an object replaced meanwhile
  * fails (412) instead of splicing two objects. The SDK retries a request that fails
- * before its reply; once a body is streaming, only this resumes it. After
- * `attempts` tries the last error stands: the object could not be read, which says
- * nothing about the object itself.
+ * before its reply; once a body is streaming, only this resumes it. A resumed reply must
+ * be the part asked for (206 with a Content-Range from the byte asked, RFC 9110 §15.3.7):
+ * a server that ignores Range answers 200 with the whole object, which must not be
+ * hashed after the bytes already received; that read fails, as a transfer, not as
+ * damage. After `attempts` tries in a row that received nothing (or `total` tries in
+ * all) the last error stands: the object could not be read, which says nothing about the
+ * object itself.
  */
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -39,13 +43,15 @@ export interface ReadObjectOptions {
 }
 
 export interface ReadRetry {
-  /** GETs in all, the first included. */
+  /** GETs in a row that received nothing before failing, the first included: a resume that made progress starts the count again. */
   readonly attempts: number;
+  /** GETs in all, however much each received: a bound on a link that keeps cutting. */
+  readonly total: number;
   /** The wait before the first resume, doubled before each next one. */
   readonly firstDelayMs: number;
 }
 
-export const DEFAULT_READ_RETRIES: ReadRetry = Object.freeze({ attempts: 5, firstDelayMs: 200 });
+export const DEFAULT_READ_RETRIES: ReadRetry = Object.freeze({ attempts: 5, total: 50, firstDelayMs: 200 });
 
 /** An error of the sink (the restore's disk): the caller's, never retried nor said as S3's. */
 export class SinkError extends Error {
@@ -67,8 +73,10 @@ export async function readObject(client: S3Client, bucket: string, key: string, 
   const retry = options.retry ?? DEFAULT_READ_RETRIES;
   const checksum = startChecksum();
   const state: ReadState = { received: 0, announced: undefined, etag: undefined };
-  for (let attempt = 1; ; attempt++) {
+  let attempt = 0;
+  for (let total = 1; ; total++) {
     signal?.throwIfAborted();
+    const before = state.received;
     try {
       const done = await readFrom(client, bucket, key, options, checksum, state);
       if (done) return { size: Math.max(state.received, state.announced ?? 0), checksum: checksum.hex() };
@@ -76,7 +84,9 @@ export async function readObject(client: S3Client, bucket: string, key: string, 
     } catch (err) {
       if (signal?.aborted === true) throw signal.reason;
       if (err instanceof SinkError) throw err.original;
-      if (attempt >= retry.attempts || !isTransient(err)) throw err;
+      // A GET that received bytes before it was cut made progress: the count starts again with it.
+      attempt = state.received > before ? 1 : attempt + 1;
+      if (attempt >= retry.attempts || total >= retry.total || !isTransient(err)) throw err;
       await sleep(retry.firstDelayMs * 2 ** (attempt - 1), undefined, signal === undefined ? {} : { signal }).catch(() => {
         throw signal?.reason;
       });
@@ -106,11 +116,14 @@ async function readFrom(client: S3Client, bucket: string, key: string, options: 
     ...(resumed ? { Range: `bytes=${state.received}-`, ...(state.etag === undefined ? {} : { IfMatch: state.etag }) } : {}),
   };
   const reply = await client.send(new GetObjectCommand(input), ...(signal === undefined ? [] : [{ abortSignal: signal }]));
+  const body = reply.Body as Readable | undefined;
   if (!resumed) {
     state.announced = reply.ContentLength;
     state.etag = reply.ETag;
+  } else if (reply.$metadata.httpStatusCode !== 206 || reply.ContentRange?.startsWith(`bytes ${state.received}-`) !== true) {
+    body?.destroy();
+    throw new RangeIgnoredError(bucket, key, state.received, reply.$metadata.httpStatusCode, reply.ContentRange);
   }
-  const body = reply.Body as Readable | undefined;
   if (body === undefined) {
     if (state.announced !== undefined && state.received < state.announced) throw new TruncatedError(bucket, key, state.received, state.announced);
     return false;
@@ -148,6 +161,17 @@ class TruncatedError extends Error {
   }
 }
 
+/** A resumed GET answered with other bytes than those asked for: not resumable, never spliced. */
+class RangeIgnoredError extends Error {
+  constructor(bucket: string, key: string, from: number, status: number | undefined, range: string | undefined) {
+    super(
+      `the download of s3://${bucket}/${key} was cut after ${from} bytes and could not be resumed: ` +
+        `the server answered the request for the rest with HTTP ${status ?? '?'}${range === undefined ? ' and no Content-Range' : `, Content-Range ${range}`}, not the part asked for`,
+    );
+    this.name = 'RangeIgnoredError';
+  }
+}
+
 /**
  * Whether a failed GET may succeed when tried again: the transfer's fault (a socket
  * error, a body cut short, no reply, a 5xx, throttling), not the object's (missing, 412:
@@ -155,6 +179,7 @@ class TruncatedError extends Error {
  */
 export function isTransient(err: unknown): boolean {
   if (err instanceof TruncatedError) return true;
+  if (err instanceof RangeIgnoredError) return false;
   const facts = s3ErrorFacts(err);
   if (facts.status !== undefined) return facts.status >= 500 || facts.status === 429 || facts.code === 'SlowDown' || facts.code === 'RequestTimeout';
   return true;

@@ -5,7 +5,8 @@
  * a backup's meta file before its files (BackupEngineImpl::DeleteBackupNoGC,
  * utilities/backupable/backupable_db.cc): a deletion cut short leaves a prefix without a
  * manifest, which every reader takes for incomplete, never one that looks complete and
- * lacks objects, and whose marker lets the next `purge --remove-incomplete` finish. Then its other objects (DeleteObjects, 1000 keys a request), then every
+ * lacks objects, and whose marker lets the next `purge --remove-incomplete` finish (if the
+ * manifest's DELETE fails, the marker is deleted again: the backup is still complete). Then its other objects (DeleteObjects, 1000 keys a request), then every
  * multipart upload begun under the prefix (each bills for its parts until aborted), and
  * the incomplete marker last: an unfinished backup cut short in its deletion still says
  * that it ended, so that the next `purge --remove-incomplete` finishes the job.
@@ -67,7 +68,16 @@ export async function removeS3Backup(client: S3Client, entry: CatalogEntry, sign
     // Said before the manifest goes: a deletion cut short leaves an unfinished backup that
     // ended, which the next purge --remove-incomplete deletes, not objects no purge touches.
     await s3Step(url, () => writeS3Marker(client, location, purgeMarker(entry.manifest as Manifest), signal));
-    await s3Step(url, () => deleteObjects(client, location.bucket, [objectKey(location, MANIFEST_FILENAME)], signal));
+    try {
+      await s3Step(url, async () => {
+        if (failPointEnabled('failPurgeManifestDeletion')) throw new Error(`failPurgeManifestDeletion: the deletion of the manifest object of ${url} failed`);
+        await deleteObjects(client, location.bucket, [objectKey(location, MANIFEST_FILENAME)], signal);
+      });
+    } catch (err) {
+      // The backup is still complete: its marker would say forever that it is being deleted.
+      await deleteObjects(client, location.bucket, [markerKey], signal).catch(() => undefined);
+      throw err;
+    }
     if (failPointEnabled('failPurgeAfterManifestDeletion')) throw new Error(`failPurgeAfterManifestDeletion: stopped after deleting the manifest object of ${url}`);
   }
   await s3Step(url, async () => {

@@ -238,6 +238,15 @@ describe('BackupEngine', () => {
     assert.equal(fs.existsSync(journal.stateFile), true, 'a cursor left open stays recorded, for the next start to kill');
   });
 
+  it('records --source-name as the machine the backup is of, instead of the hostname a new container changes', async () => {
+    const fx = fixture();
+    const engine = new BackupEngine({ dbpath: fx.dbpath, upstream: admin, snapshots: new FakeSource(async () => new FakeSnapshot(fx.files)), sourceName: 'mongo-0', log: silent });
+    cleanups.push(() => engine.close());
+    const outcome = await (await engine.start({ destination: fx.destination })).done;
+    assert.equal(outcome.ok, true, outcome.error?.errmsg);
+    assert.equal((await readManifest(fx.destination)).source.hostname, 'mongo-0');
+  });
+
   it('asks for a write-blocking snapshot when the request or the engine allows it', async () => {
     const fx = fixture();
     const source = new FakeSource(async () => new FakeSnapshot(fx.files));

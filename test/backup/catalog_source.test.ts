@@ -11,7 +11,7 @@ import { randomUUID } from 'node:crypto';
 import { readCatalogFrom, type CatalogChild, type CatalogSource } from '../../src/backup/backup_catalog.js';
 import { ManifestError, manifestFiles, type Manifest, type ReadManifest } from '../../src/backup/manifest.js';
 import { endedMarker, runningMarker, type BackupMarker } from '../../src/backup/backup_marker.js';
-import { planPurge, type PurgeStore } from '../../src/backup/retention.js';
+import { abandonedSourceWarnings, planPurge, sourceGroups, type PurgeStore } from '../../src/backup/retention.js';
 import { catalogTable } from '../../src/cli/catalog_output.js';
 
 const HASH = 'a'.repeat(16);
@@ -132,6 +132,37 @@ describe('a catalog over a source that is not a directory', () => {
     assert.match(catalogTable(catalog), /^b-2 .* db-b 127\.0\.0\.1:27017:\/var\/lib\/mongodb$/m);
     assert.match(catalogTable(catalog), /^old-1 .*  127\.0\.0\.1:27017:\/var\/lib\/mongodb$/m);
     assert.match(plan.find((item) => item.entry.name === 'a-1')?.reason ?? '', /of the backups of \/var\/lib\/mongodb \(mongod at 127\.0\.0\.1:27017 from db-a\)$/);
+  });
+
+  it('backups without a hostname join the one machine of their dbpath and mongod (purge keeps N in all, not N more); a source far behind the newest is named', async () => {
+    const on = (host: string | undefined, finishedAt: string): Manifest => {
+      const m = manifest(finishedAt);
+      return host === undefined ? m : { ...m, source: { ...m.source, hostname: host } };
+    };
+    const gone = (finishedAt: string): Manifest => ({ ...manifest(finishedAt), source: { dbpath: '/var/lib/mongodb', host: '127.0.0.1:27017', serverVersion: '7.0.14', hostname: 'f3a9c2d1e0b4' } });
+    const catalog = await readCatalogFrom(
+      source({
+        'old-1': { manifest: on(undefined, '2026-11-01T02:00:00.000Z') },
+        'old-2': { manifest: on(undefined, '2026-11-02T02:00:00.000Z') },
+        'a-1': { manifest: on('db-a', '2026-11-21T02:00:00.000Z') },
+        'a-2': { manifest: on('db-a', '2026-11-22T02:00:00.000Z') },
+      }),
+    );
+    const store: PurgeStore = { holds: async () => true, reusedCopies: 'server-side copies', remove: async () => assert.fail('planning deletes nothing') };
+    const plan = await planPurge(catalog, { keep: 1, store });
+    assert.deepEqual(plan.filter((item) => item.action === 'keep').map((item) => item.entry.name), ['a-2']);
+    assert.deepEqual(sourceGroups(catalog).map((group) => group.entries.map((entry) => entry.name)), [['old-1', 'old-2', 'a-1', 'a-2']]);
+    assert.deepEqual(abandonedSourceWarnings(catalog), []);
+    const withGone = await readCatalogFrom(
+      source({
+        'c-1': { manifest: gone('2026-11-10T02:00:00.000Z') },
+        'a-2': { manifest: on('db-a', '2026-11-22T02:00:00.000Z') },
+        'a-3': { manifest: on('db-a', '2026-11-23T02:00:00.000Z') },
+      }),
+    );
+    const warnings = abandonedSourceWarnings(withGone);
+    assert.equal(warnings.length, 1);
+    assert.match(warnings[0] ?? '', /^the newest backup of \/var\/lib\/mongodb \(mongod at 127\.0\.0\.1:27017 from f3a9c2d1e0b4\) is 13 days older than the newest under this root/);
   });
 
   it('a source that cannot be read fails the catalog', async () => {

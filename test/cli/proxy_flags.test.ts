@@ -99,4 +99,14 @@ describe('--advertise', () => {
       assert.throws(() => advertise([`--advertise=${bad}`]), new RegExp(`--advertise must be HOST:PORT .*got '${bad.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}'`), bad);
     }
   });
+
+  it('takes --source-name as the name manifests record, and refuses an empty one', () => {
+    const parse = (args: string[]) => {
+      const parsed = parseProxyFlags(args, { own: {} });
+      return parsed.help ? undefined : parsed.proxy.sourceName;
+    };
+    assert.equal(parse([]), undefined);
+    assert.equal(parse(['--source-name', 'mongo-0']), 'mongo-0');
+    assert.throws(() => parse(['--source-name', ' ']), /--source-name must be a non-empty name/);
+  });
 });

@@ -230,6 +230,17 @@ describe('hotbackup list and purge on an s3:// root', { skip }, () => {
     assert.deepEqual(await keysUnder(s3, bucket, `${ROOT}/full1/`), []);
   });
 
+  it('a manifest whose deletion fails leaves the backup complete, without the purge marker', async () => {
+    const { bucket, url } = await populate();
+    const full1Before = await keysUnder(s3, bucket, `${ROOT}/full1/`);
+    const run = await hotbackup(['purge', url, '--keep', '1'], { HOTBACKUP_TEST_FAILPOINTS: 'failPurgeManifestDeletion' });
+    assert.equal(run.code, 1);
+    assert.match(run.stderr, /failPurgeManifestDeletion/);
+    assert.deepEqual(await keysUnder(s3, bucket, `${ROOT}/full1/`), full1Before, 'the marker written before the manifest was deleted again');
+    const listed = JSON.parse((await hotbackup(['list', url])).stdout) as Listed;
+    assert.equal(listed.backups.find((b) => b.name === 'full1')?.complete, true);
+  });
+
   it('--remove-incomplete deletes the unfinished backups that ended, never a running one, one it cannot check, nor a prefix without our marker', async () => {
     const { bucket, url } = await populate();
     await beginUpload(s3, bucket, `${ROOT}/x-aborted/collection-7.wt`);
